@@ -1,1 +1,22 @@
-//! placeholder
+//! The App Store Connect families: Apple's rules for groups of resources, added to the generic
+//! engine as [`Family`] hooks (ids in Apple's formats, uniqueness, states, defaults, the
+//! operations no generic CRUD can answer), and the world a store starts with (demo or seed file).
+
+pub mod ids;
+pub mod rules;
+pub mod world;
+
+use crabapple_jsonapi::Family;
+use std::sync::Arc;
+
+/// Every family, in the order their hooks run.
+pub fn families() -> Vec<Arc<dyn Family>> {
+    vec![
+        Arc::new(ids::AppleIds),
+        Arc::new(rules::defaults::Defaults),
+        Arc::new(rules::provisioning::Provisioning),
+        Arc::new(rules::users::Users),
+        Arc::new(rules::analytics::Analytics),
+        Arc::new(rules::reports::Reports),
+    ]
+}

@@ -1,1 +1,153 @@
-//! placeholder
+//! The store room: crabapple's SQL state. It owns the schema and its migrations, the generic table
+//! of JSON:API resources and their relationship linkage (`edges`), API keys, small settings (`meta`)
+//! and the virtual clock. It knows nothing above it: callers pass plain types and SQL-ready filters.
+//!
+//! SQLite is the embedded backend (WAL, one writer connection, a pool of readers). The SQL is kept
+//! to what PostgreSQL also speaks except for JSON access, which goes through [`sql::json_attr`], so a
+//! second backend only has to swap that dialect and the pool type.
+
+pub mod clock;
+mod keys;
+mod resources;
+mod sql;
+
+pub use clock::Clock;
+pub use keys::KeyRow;
+pub use resources::{Filter, ListQuery, Resource, SortKey, SqlValue};
+
+use anyhow::{Context, Result};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Pool, Sqlite};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_core.sql"))];
+
+/// Handle to the database: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// One connection: SQLite has a single writer, and queuing here avoids SQLITE_BUSY.
+    writer: Pool<Sqlite>,
+    reader: Pool<Sqlite>,
+    pub clock: Clock,
+}
+
+/// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
+pub struct Tx {
+    tx: sqlx::Transaction<'static, Sqlite>,
+    now_ms: i64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite database file at `path` and migrates it.
+    pub async fn open(path: &Path) -> Result<Store> {
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL: a committed transaction survives the process being killed (kill -9);
+            // only an OS crash could lose the last commits.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(opts.clone())
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts.read_only(true))
+            .await?;
+        let clock = Clock::load(&writer).await?;
+        Ok(Store {
+            writer,
+            reader,
+            clock,
+        })
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub async fn begin(&self) -> Result<Tx> {
+        Ok(Tx {
+            tx: self.writer.begin().await?,
+            now_ms: self.clock.now_ms(),
+        })
+    }
+
+    pub async fn meta_get(&self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
+    }
+
+    pub async fn meta_set(&self, key: &str, value: &str) -> Result<()> {
+        let mut tx = self.begin().await?;
+        tx.meta_set(key, value).await?;
+        tx.commit().await
+    }
+
+    /// Advances the virtual clock (persisted).
+    pub async fn advance_clock(&self, by_ms: i64) -> Result<i64> {
+        self.clock.advance(&self.writer, by_ms).await
+    }
+
+    pub(crate) fn reader(&self) -> &Pool<Sqlite> {
+        &self.reader
+    }
+}
+
+impl Tx {
+    pub fn now_ms(&self) -> i64 {
+        self.now_ms
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+}
+
+async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
+    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+        .execute(pool)
+        .await?;
+    for (version, sql) in MIGRATIONS {
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(pool)
+                .await?;
+        if done.is_some() {
+            continue;
+        }
+        let mut tx = pool.begin().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
+    Ok(())
+}

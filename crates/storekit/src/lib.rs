@@ -1,1 +1,25 @@
-//! placeholder
+//! `crabapple-storekit` owns crabapple's emulation of Apple's **App Store Server API**
+//! (`/inApps/v1/...`, `/inApps/v2/...`), the **signed data** it hands out
+//! (`signedTransactionInfo`, `signedRenewalInfo`, `signedAppTransactionInfo`: ES256 JWS
+//! with an `x5c` certificate chain) and **App Store Server Notifications V2**
+//! (`{"signedPayload": "<JWS>"}` POSTed to the app's notification URL).
+//!
+//! Modules:
+//! - [`pki`]: crabapple's own three-level certificate authority per data directory
+//!   (root → "WWDR-like" intermediate → receipt-signing leaf, with Apple's marker OIDs),
+//!   or an external one such as Apple's published test PKI, and the JWS signer.
+//! - [`models`]: serde types for Apple's decoded payloads, request and response bodies,
+//!   wire enums and the `{errorCode, errorMessage}` error body ([`models::ApiError`]).
+//! - [`verify`]: a Rust port of the checks Apple's `SignedDataVerifier` performs
+//!   (chain to a configured root, marker OIDs, ES256 signature, environment / bundle id),
+//!   used by crabapple's own tests.
+//!
+//! Clients verify crabapple's signed data by configuring crabapple's root certificate
+//! ([`pki::Pki::root_der`]) as the trusted root in Apple's libraries, exactly as Apple's
+//! own test suites configure `testCA.der`.
+
+pub mod models;
+pub mod pki;
+pub mod verify;
+
+pub use pki::Pki;

@@ -1,0 +1,42 @@
+//! One module per family of Apple's rules.
+
+pub mod analytics;
+pub mod defaults;
+pub mod provisioning;
+pub mod reports;
+pub mod users;
+
+use crabapple_jsonapi::{AscError, Engine};
+use crabapple_store::Tx;
+use serde_json::Value;
+
+/// RFC 3339 (UTC, seconds) for epoch milliseconds, as Apple's `date-time` attributes are written.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().replace("+00:00", "Z"))
+        .unwrap_or_default()
+}
+
+pub fn date(ms: i64) -> String {
+    rfc3339(ms).chars().take(10).collect()
+}
+
+/// Ids of resources of `rtype` whose attribute `name` equals `value` (inside the transaction).
+pub async fn find_by_attr(
+    engine: &Engine,
+    tx: &mut Tx,
+    rtype: &str,
+    name: &str,
+    value: &Value,
+) -> Result<Vec<String>, AscError> {
+    let _ = engine;
+    let mut out = Vec::new();
+    for id in tx.ids(rtype).await? {
+        if let Some(r) = tx.get(rtype, &id).await?
+            && r.attributes.get(name) == Some(value)
+        {
+            out.push(id);
+        }
+    }
+    Ok(out)
+}

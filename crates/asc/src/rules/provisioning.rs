@@ -1,0 +1,151 @@
+//! Provisioning (bundle IDs, devices, certificates, profiles): Apple's uniqueness and limit rules
+//! (apple-semantics.md §8.2) and the attributes Apple fills in on creation.
+
+use super::{find_by_attr, rfc3339};
+use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Write};
+use crabapple_store::Tx;
+use serde_json::{Value, json};
+
+pub struct Provisioning;
+
+/// Certificate types the API cannot create (§8.2: "Developer ID certs cannot be created via the API").
+const NOT_CREATABLE: &[&str] = &[
+    "DEVELOPER_ID_APPLICATION",
+    "DEVELOPER_ID_APPLICATION_G2",
+    "DEVELOPER_ID_KEXT",
+    "DEVELOPER_ID_KEXT_G2",
+];
+
+/// How many current certificates of one type a team may hold before Apple refuses another.
+const MAX_CERTS_PER_TYPE: usize = 3;
+
+impl Family for Provisioning {
+    fn name(&self) -> &'static str {
+        "provisioning"
+    }
+
+    fn rules(&self) -> Vec<&'static str> {
+        vec![
+            "bundleIds_createInstance",
+            "devices_createInstance",
+            "certificates_createInstance",
+            "profiles_createInstance",
+        ]
+    }
+
+    fn before_write<'a>(
+        &'a self,
+        engine: &'a Engine,
+        tx: &'a mut Tx,
+        w: &'a mut Write,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async move {
+            if w.existing.is_some() {
+                return Ok(());
+            }
+            let now = tx.now_ms();
+            match w.rtype.as_str() {
+                "bundleIds" => {
+                    let ident = w.attributes.get("identifier").cloned().unwrap_or(Value::Null);
+                    if !find_by_attr(engine, tx, "bundleIds", "identifier", &ident).await?.is_empty() {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            "An attribute value is invalid.",
+                            format!(
+                                "An App ID with Identifier '{}' is not available. Please enter a different string.",
+                                ident.as_str().unwrap_or_default()
+                            ),
+                            "/data/attributes/identifier",
+                        ));
+                    }
+                    if let Some(team) = engine.store.meta_get("team.id").await? {
+                        w.attributes.entry("seedId").or_insert(json!(team));
+                    }
+                }
+                "devices" => {
+                    let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
+                    if !find_by_attr(engine, tx, "devices", "udid", &udid).await?.is_empty() {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            "An attribute value is invalid.",
+                            format!(
+                                "A device with number '{}' already exists on this team.",
+                                udid.as_str().unwrap_or_default()
+                            ),
+                            "/data/attributes/udid",
+                        ));
+                    }
+                }
+                "certificates" => {
+                    let ty = w.attributes.get("certificateType").cloned().unwrap_or(Value::Null);
+                    let ty_s = ty.as_str().unwrap_or_default().to_string();
+                    if NOT_CREATABLE.contains(&ty_s.as_str()) {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            "An attribute value is invalid.",
+                            format!("Certificates of type '{ty_s}' can not be created with the API."),
+                            "/data/attributes/certificateType",
+                        ));
+                    }
+                    if find_by_attr(engine, tx, "certificates", "certificateType", &ty).await?.len()
+                        >= MAX_CERTS_PER_TYPE
+                    {
+                        return Err(AscError::entity_error(
+                            "",
+                            "There is a problem with the request entity",
+                            "You already have a current Distribution certificate or a pending certificate request.",
+                            "/data/attributes/certificateType",
+                        ));
+                    }
+                    let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
+                    w.attributes.remove("csrContent");
+                    w.attributes.insert("serialNumber".into(), json!(serial));
+                    w.attributes
+                        .insert("expirationDate".into(), json!(rfc3339(now + 365 * 86_400_000)));
+                    w.attributes.insert("name".into(), json!(format!("{ty_s}: Crabapple Demo Team")));
+                    w.attributes.insert("displayName".into(), json!("Crabapple Demo Team"));
+                    w.attributes.entry("platform").or_insert(json!("IOS"));
+                    w.attributes.insert("activated".into(), json!(true));
+                    w.attributes.insert(
+                        "certificateContent".into(),
+                        json!(fake_der_base64(&serial)),
+                    );
+                }
+                "profiles" => {
+                    let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
+                    if !find_by_attr(engine, tx, "profiles", "name", &name).await?.is_empty() {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            "An attribute value is invalid.",
+                            format!(
+                                "Multiple profiles found with the name '{}'.  Please remove the duplicate profiles and try again.",
+                                name.as_str().unwrap_or_default()
+                            ),
+                            "/data/attributes/name",
+                        ));
+                    }
+                    w.attributes.insert(
+                        "profileContent".into(),
+                        json!(base64_std(format!("crabapple provisioning profile {}", w.id).as_bytes())),
+                    );
+                    w.attributes.entry("platform").or_insert(json!("IOS"));
+                }
+                _ => {}
+            }
+            Ok(())
+        })
+    }
+}
+
+fn base64_std(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// A placeholder DER blob (SEQUENCE) carrying the serial, base64-encoded like Apple's
+/// `certificateContent`. Signing real developer certificates is a later capability.
+fn fake_der_base64(serial: &str) -> String {
+    let mut der = vec![0x30, serial.len() as u8];
+    der.extend_from_slice(serial.as_bytes());
+    base64_std(&der)
+}

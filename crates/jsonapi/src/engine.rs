@@ -1,0 +1,1017 @@
+//! The generic engine: serves every CRUD-shaped App Store Connect operation from the store —
+//! collections with filters, sort, cursor paging and include; instances; related and linkage
+//! endpoints; creates (with inline `included` creates), updates and deletes — and keeps both sides
+//! of a relationship in step. Families hook in through [`Family`]; the engine names none of them.
+
+use crate::error::AscError;
+use crate::family::{Family, Write};
+use crate::query::{self, Query, encode_cursor};
+use crate::schema::{DocPlan, ResourceSchema, Schemas, validate};
+use crate::synth;
+use crabapple_spec::{Manifest, OpKind, Operation, Router};
+use crabapple_store::{Filter, ListQuery, Resource, SortKey, SqlValue, Store, Tx};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// One request, as the server hands it to the engine (auth already passed).
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Index of the operation in `Manifest::operations`.
+    pub op: usize,
+    pub id: Option<String>,
+    /// Percent-decoded query pairs, in order.
+    pub query: Vec<(String, String)>,
+    pub raw_query: Option<String>,
+    pub body: Vec<u8>,
+    /// Scheme and host the client used, e.g. `http://127.0.0.1:8686` (links are absolute on it).
+    pub base: String,
+    pub path: String,
+    pub accept: Option<String>,
+    pub content_type: Option<String>,
+}
+
+/// What goes back on the wire.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(status: u16, v: &Value) -> Reply {
+        Reply {
+            status,
+            content_type: Some("application/json".into()),
+            headers: Vec::new(),
+            body: serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+
+    pub fn no_content() -> Reply {
+        Reply {
+            status: 204,
+            content_type: None,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+pub struct Engine {
+    pub manifest: &'static Manifest,
+    pub router: Router,
+    pub schemas: Schemas,
+    pub store: Store,
+    families: Vec<Arc<dyn Family>>,
+    /// `(type, relationship)` → (linkage path template, related path template).
+    links: HashMap<(String, String), (Option<String>, Option<String>)>,
+    /// Page size when `limit` is absent (Apple does not document it; 50 is crabapple's choice).
+    pub default_limit: i64,
+    /// Linkage entries per included to-many relationship when `limit[rel]` is absent.
+    pub include_limit: i64,
+}
+
+type Linkage = Vec<(String, String)>;
+
+impl Engine {
+    pub fn new(store: Store, families: Vec<Arc<dyn Family>>) -> Engine {
+        let manifest = Manifest::get();
+        let mut links: HashMap<(String, String), (Option<String>, Option<String>)> =
+            HashMap::new();
+        for op in &manifest.operations {
+            let (Some(res), Some(rel)) = (&op.resource, &op.relationship) else {
+                continue;
+            };
+            let e = links.entry((res.clone(), rel.clone())).or_default();
+            match op.kind {
+                OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
+                    e.0 = Some(op.path.clone())
+                }
+                OpKind::GetToManyRelated | OpKind::GetToOneRelated => e.1 = Some(op.path.clone()),
+                _ => {}
+            }
+        }
+        Engine {
+            manifest,
+            router: Router::new(manifest),
+            schemas: Schemas::build(manifest),
+            store,
+            families,
+            links,
+            default_limit: 50,
+            include_limit: 10,
+        }
+    }
+
+    pub fn families(&self) -> &[Arc<dyn Family>] {
+        &self.families
+    }
+
+    pub fn op(&self, i: usize) -> &'static Operation {
+        &self.manifest.operations[i]
+    }
+
+    /// Serves one request: a family's handler when one claims it, else the generic engine.
+    pub async fn handle(&self, req: &Request) -> Result<Reply, AscError> {
+        let op = self.op(req.op);
+        for f in &self.families {
+            if let Some(fut) = f.handle(self, op, req) {
+                return fut.await;
+            }
+        }
+        self.generic(op, req).await
+    }
+
+    /// The generic behaviour for `op` (families call this to wrap it).
+    pub async fn generic(&self, op: &'static Operation, req: &Request) -> Result<Reply, AscError> {
+        let q = query::parse(op, &req.query)?;
+        match op.kind {
+            OpKind::GetCollection | OpKind::GetToManyRelated => self.get_collection(op, req, &q).await,
+            OpKind::GetInstance => self.get_instance(op, req, &q).await,
+            OpKind::GetToOneRelated => self.get_to_one_related(op, req, &q).await,
+            OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
+                self.get_linkage(op, req, &q).await
+            }
+            OpKind::CreateInstance => self.create(op, req).await,
+            OpKind::UpdateInstance => self.update(op, req).await,
+            OpKind::DeleteInstance => self.delete(op, req).await,
+            OpKind::UpdateToOneRelationship
+            | OpKind::CreateToManyRelationship
+            | OpKind::ReplaceToManyRelationship
+            | OpKind::DeleteToManyRelationship => self.mutate_linkage(op, req).await,
+            OpKind::GetMetrics | OpKind::Other => self.synthesized(op, req),
+        }
+    }
+
+    fn plan(&self, op: &Operation) -> DocPlan {
+        self.schemas.plans.get(&op.id).cloned().unwrap_or_default()
+    }
+
+    /// `links.self` of a resource.
+    pub fn self_link(&self, base: &str, rtype: &str, id: &str) -> String {
+        let path = self
+            .manifest
+            .resources
+            .get(rtype)
+            .and_then(|r| r.instance_path.clone())
+            .unwrap_or_else(|| format!("/v1/{rtype}/{{id}}"));
+        format!("{base}{}", path.replace("{id}", &enc(id)))
+    }
+
+    fn doc_self(req: &Request) -> String {
+        match &req.raw_query {
+            Some(q) if !q.is_empty() => format!("{}{}?{}", req.base, req.path, q),
+            _ => format!("{}{}", req.base, req.path),
+        }
+    }
+
+    async fn require(&self, rtype: &str, id: &str) -> Result<Resource, AscError> {
+        self.store
+            .get(rtype, id)
+            .await?
+            .ok_or_else(|| AscError::not_found(rtype, id))
+    }
+
+    // ---------------------------------------------------------------- reads
+
+    fn list_query(&self, rtype: &str, q: &Query) -> ListQuery {
+        let rt = self.manifest.resources.get(rtype);
+        let mut filters = Vec::new();
+        for (name, values) in &q.filters {
+            if name == "id" {
+                filters.push(Filter::Id(values.clone()));
+            } else if let Some((rel, attr)) = name.split_once('.') {
+                let target = rt
+                    .and_then(|r| r.relationships.get(rel))
+                    .and_then(|r| r.target.clone());
+                let shape = target
+                    .as_ref()
+                    .and_then(|t| self.manifest.resources.get(t))
+                    .and_then(|t| t.attributes.get(attr));
+                if attr == "id" {
+                    filters.push(Filter::Rel {
+                        rel: rel.to_string(),
+                        ids: values.clone(),
+                    });
+                } else {
+                    filters.push(Filter::RelAttr {
+                        rel: rel.to_string(),
+                        name: attr.to_string(),
+                        values: typed(self.manifest, shape, values),
+                    });
+                }
+            } else if let Some(shape) = rt.and_then(|r| r.attributes.get(name)) {
+                let array = self.manifest.resolve(shape).get("type").and_then(Value::as_str)
+                    == Some("array");
+                let item_shape = if array {
+                    self.manifest.resolve(shape).get("items")
+                } else {
+                    Some(shape)
+                };
+                filters.push(Filter::Attr {
+                    name: name.clone(),
+                    values: typed(self.manifest, item_shape, values),
+                    array,
+                });
+            } else if rt.is_some_and(|r| r.relationships.contains_key(name)) {
+                filters.push(Filter::Rel {
+                    rel: name.clone(),
+                    ids: values.clone(),
+                });
+            } else {
+                filters.push(Filter::Attr {
+                    name: name.clone(),
+                    values: values.iter().map(|v| SqlValue::Text(v.clone())).collect(),
+                    array: false,
+                });
+            }
+        }
+        for (name, value) in &q.exists {
+            filters.push(Filter::Exists {
+                name: name.clone(),
+                relationship: rt.is_some_and(|r| r.relationships.contains_key(name)),
+                value: *value,
+            });
+        }
+        let sort = q
+            .sort
+            .iter()
+            .map(|(f, desc)| {
+                (
+                    if f == "id" {
+                        SortKey::Id
+                    } else {
+                        SortKey::Attr(f.clone())
+                    },
+                    *desc,
+                )
+            })
+            .collect();
+        ListQuery {
+            rtype: rtype.to_string(),
+            linked_from: None,
+            filters,
+            sort,
+            offset: q.offset,
+            limit: q.limit.unwrap_or(self.default_limit.min(q.max_limit)),
+        }
+    }
+
+    async fn get_collection(
+        &self,
+        op: &Operation,
+        req: &Request,
+        q: &Query,
+    ) -> Result<Reply, AscError> {
+        let rtype = op.target.clone().unwrap_or_default();
+        let mut lq = self.list_query(&rtype, q);
+        if op.kind == OpKind::GetToManyRelated {
+            let parent = op.resource.clone().unwrap_or_default();
+            let id = req.id.clone().unwrap_or_default();
+            self.require(&parent, &id).await?;
+            lq.linked_from = Some((parent, id, op.relationship.clone().unwrap_or_default()));
+        }
+        let (items, total) = self.store.list(&lq).await?;
+        if wants_csv(op, req) {
+            return Ok(csv_reply(&items));
+        }
+        let plan = self.plan(op);
+        let (data, included) = self.render_many(&plan, &items, req, q).await?;
+        let mut doc = json!({ "data": data });
+        if let Some(inc) = included {
+            doc["included"] = inc;
+        }
+        let mut links = json!({ "self": Engine::doc_self(req) });
+        let mut paging = json!({ "total": total, "limit": lq.limit });
+        let next_offset = lq.offset + items.len() as i64;
+        if next_offset < total && !items.is_empty() {
+            let cursor = encode_cursor(next_offset);
+            links["next"] = json!(next_link(req, &cursor, lq.limit));
+            paging["nextCursor"] = json!(cursor);
+        }
+        doc["links"] = links;
+        doc["meta"] = json!({ "paging": paging });
+        Ok(Reply::json(200, &doc))
+    }
+
+    async fn get_instance(&self, op: &Operation, req: &Request, q: &Query) -> Result<Reply, AscError> {
+        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        let r = self.require(&rtype, &id).await?;
+        self.single_doc(op, req, q, r, 200).await
+    }
+
+    /// A single-resource document for `r`, rendered with `op`'s plan.
+    pub async fn single_doc(
+        &self,
+        op: &Operation,
+        req: &Request,
+        q: &Query,
+        r: Resource,
+        status: u16,
+    ) -> Result<Reply, AscError> {
+        let plan = self.plan(op);
+        let (mut data, included) = self.render_many(&plan, std::slice::from_ref(&r), req, q).await?;
+        let mut doc = json!({ "data": data.as_array_mut().and_then(|a| a.pop()).unwrap_or(Value::Null) });
+        if let Some(inc) = included {
+            doc["included"] = inc;
+        }
+        doc["links"] = json!({ "self": Engine::doc_self(req) });
+        Ok(Reply::json(status, &doc))
+    }
+
+    async fn get_to_one_related(
+        &self,
+        op: &Operation,
+        req: &Request,
+        q: &Query,
+    ) -> Result<Reply, AscError> {
+        let parent = op.resource.clone().unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        self.require(&parent, &id).await?;
+        let rel = op.relationship.clone().unwrap_or_default();
+        let (linked, _) = self.store.linked(&parent, &id, &rel, 0, 1).await?;
+        match linked.first() {
+            Some((t, i)) => {
+                let r = self.require(t, i).await?;
+                self.single_doc(op, req, q, r, 200).await
+            }
+            None => Ok(Reply::json(
+                200,
+                &json!({ "data": null, "links": { "self": Engine::doc_self(req) } }),
+            )),
+        }
+    }
+
+    async fn get_linkage(&self, op: &Operation, req: &Request, q: &Query) -> Result<Reply, AscError> {
+        let parent = op.resource.clone().unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        self.require(&parent, &id).await?;
+        let rel = op.relationship.clone().unwrap_or_default();
+        let related = self
+            .links
+            .get(&(parent.clone(), rel.clone()))
+            .and_then(|l| l.1.clone())
+            .map(|p| format!("{}{}", req.base, p.replace("{id}", &enc(&id))));
+        let mut links = json!({ "self": Engine::doc_self(req) });
+        if let Some(r) = related {
+            links["related"] = json!(r);
+        }
+        if op.kind == OpKind::GetToOneRelationship {
+            let (linked, _) = self.store.linked(&parent, &id, &rel, 0, 1).await?;
+            let data = linked
+                .first()
+                .map(|(t, i)| json!({ "type": t, "id": i }))
+                .unwrap_or(Value::Null);
+            return Ok(Reply::json(200, &json!({ "data": data, "links": links })));
+        }
+        let limit = q.limit.unwrap_or(self.default_limit.min(q.max_limit));
+        let (linked, total) = self.store.linked(&parent, &id, &rel, q.offset, limit).await?;
+        let data: Vec<Value> = linked
+            .iter()
+            .map(|(t, i)| json!({ "type": t, "id": i }))
+            .collect();
+        let mut paging = json!({ "total": total, "limit": limit });
+        let next_offset = q.offset + linked.len() as i64;
+        if next_offset < total && !linked.is_empty() {
+            let cursor = encode_cursor(next_offset);
+            links["next"] = json!(next_link(req, &cursor, limit));
+            paging["nextCursor"] = json!(cursor);
+        }
+        Ok(Reply::json(
+            200,
+            &json!({ "data": data, "links": links, "meta": { "paging": paging } }),
+        ))
+    }
+
+    /// Renders resources and what `include` asks for: `(data array, included)`.
+    async fn render_many(
+        &self,
+        plan: &DocPlan,
+        items: &[Resource],
+        req: &Request,
+        q: &Query,
+    ) -> Result<(Value, Option<Value>), AscError> {
+        let mut linkage: HashMap<String, HashMap<String, (Linkage, i64)>> = HashMap::new();
+        let mut included_keys: Vec<(String, String)> = Vec::new();
+        let mut seen: HashSet<(String, String)> = HashSet::new();
+        if !q.include.is_empty() && !items.is_empty() {
+            let rtype = &items[0].rtype;
+            let ids: Vec<String> = items.iter().map(|r| r.id.clone()).collect();
+            for rel in &q.include {
+                let to_many = self
+                    .manifest
+                    .resources
+                    .get(rtype)
+                    .and_then(|r| r.relationships.get(rel))
+                    .is_none_or(|r| r.to_many);
+                let per = if to_many {
+                    q.limit_rel.get(rel).copied().unwrap_or(self.include_limit)
+                } else {
+                    1
+                };
+                let batch = self.store.linked_batch(rtype, &ids, rel, per).await?;
+                for (_, (keys, _)) in batch.iter() {
+                    for k in keys {
+                        if seen.insert(k.clone()) {
+                            included_keys.push(k.clone());
+                        }
+                    }
+                }
+                linkage.insert(rel.clone(), batch);
+            }
+        }
+        let data: Vec<Value> = items
+            .iter()
+            .map(|r| {
+                let rel_data: HashMap<&str, (&Linkage, i64)> = linkage
+                    .iter()
+                    .filter_map(|(rel, m)| m.get(&r.id).map(|(l, t)| (rel.as_str(), (l, *t))))
+                    .collect();
+                let includes: HashSet<&str> = q.include.iter().map(String::as_str).collect();
+                self.render_resource(plan, r, &req.base, q, &rel_data, &includes)
+            })
+            .collect();
+        if q.include.is_empty() {
+            return Ok((Value::Array(data), None));
+        }
+        let inc_items = self.store.get_many(&included_keys).await?;
+        let empty = HashMap::new();
+        let none = HashSet::new();
+        let included: Vec<Value> = inc_items
+            .iter()
+            .map(|r| self.render_resource(plan, r, &req.base, q, &empty, &none))
+            .collect();
+        Ok((Value::Array(data), Some(Value::Array(included))))
+    }
+
+    /// One resource object: attributes and relationships the schema declares (narrowed by
+    /// `fields[type]`), relationship links, included linkage, and `links.self`.
+    pub fn render_resource(
+        &self,
+        plan: &DocPlan,
+        r: &Resource,
+        base: &str,
+        q: &Query,
+        rel_data: &HashMap<&str, (&Linkage, i64)>,
+        includes: &HashSet<&str>,
+    ) -> Value {
+        let schema: Option<&ResourceSchema> = self.schemas.schema_for(plan, &r.rtype);
+        let fields = q.fields.get(&r.rtype);
+        let wanted = |n: &str| fields.is_none_or(|f| f.iter().any(|x| x == n));
+        let mut attrs = Map::new();
+        if let Some(s) = schema {
+            for (k, v) in &r.attributes {
+                if s.attributes.contains_key(k) && wanted(k) && !v.is_null() {
+                    attrs.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let mut rels = Map::new();
+        if let Some(s) = schema {
+            for (name, shape) in &s.relationships {
+                if !wanted(name) {
+                    continue;
+                }
+                let mut obj = Map::new();
+                if shape.links
+                    && let Some((lself, lrel)) = self.links.get(&(r.rtype.clone(), name.clone()))
+                {
+                    let mut l = Map::new();
+                    if let Some(p) = lself {
+                        l.insert("self".into(), json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))));
+                    }
+                    if let Some(p) = lrel {
+                        l.insert("related".into(), json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))));
+                    }
+                    if !l.is_empty() {
+                        obj.insert("links".into(), Value::Object(l));
+                    }
+                }
+                if includes.contains(name.as_str()) && shape.data {
+                    let (linked, total) = rel_data
+                        .get(name.as_str())
+                        .map(|(l, t)| ((*l).clone(), *t))
+                        .unwrap_or_default();
+                    if shape.to_many {
+                        let d: Vec<Value> = linked
+                            .iter()
+                            .map(|(t, i)| json!({ "type": t, "id": i }))
+                            .collect();
+                        obj.insert("data".into(), Value::Array(d));
+                        if shape.meta {
+                            let limit = q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
+                            obj.insert("meta".into(), json!({ "paging": { "total": total, "limit": limit } }));
+                        }
+                    } else if let Some((t, i)) = linked.first() {
+                        obj.insert("data".into(), json!({ "type": t, "id": i }));
+                    }
+                }
+                if !obj.is_empty() {
+                    rels.insert(name.clone(), Value::Object(obj));
+                }
+            }
+        }
+        let mut out = json!({ "type": r.rtype, "id": r.id });
+        if !attrs.is_empty() || schema.is_some_and(|s| !s.attributes.is_empty()) {
+            out["attributes"] = Value::Object(attrs);
+        }
+        if !rels.is_empty() {
+            out["relationships"] = Value::Object(rels);
+        }
+        out["links"] = json!({ "self": self.self_link(base, &r.rtype, &r.id) });
+        out
+    }
+
+    // ---------------------------------------------------------------- writes
+
+    fn parse_body(&self, op: &Operation, req: &Request) -> Result<Value, AscError> {
+        if let Some(ct) = &req.content_type {
+            let ct = ct.to_ascii_lowercase();
+            if !ct.starts_with("application/json") && !ct.starts_with("application/vnd.api+json") {
+                return Err(AscError::new(
+                    415,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "The request entity has an unsupported media type",
+                    format!("The media type '{ct}' is not supported. Use 'application/json'."),
+                ));
+            }
+        }
+        let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
+            AscError::entity_invalid(format!("The request entity is not valid JSON: {e}"))
+        })?;
+        if let Some(schema) = &op.body {
+            let shape = json!({ "$ref": schema });
+            validate(self.manifest, &body, &shape, "").map_err(|v| v.into_error())?;
+        }
+        Ok(body)
+    }
+
+    /// Generates an id in Apple's format for `rtype`.
+    fn new_id(&self, rtype: &str) -> String {
+        self.families
+            .iter()
+            .find_map(|f| f.new_id(rtype))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Relationship linkage in a request document: `{"rel": {"data": … }}` → `(rel, [(type, id)])`.
+    fn linkage_of(rels: Option<&Value>) -> Vec<(String, Vec<(String, String)>)> {
+        let mut out = Vec::new();
+        for (name, v) in rels.and_then(Value::as_object).into_iter().flatten() {
+            let data = v.get("data").unwrap_or(&Value::Null);
+            let list = match data {
+                Value::Array(a) => a.iter().filter_map(key_of).collect(),
+                Value::Object(_) => key_of(data).into_iter().collect(),
+                _ => Vec::new(),
+            };
+            out.push((name.clone(), list));
+        }
+        out
+    }
+
+    /// Creates the inline resources of `included` (local ids like `${price1}`), returning the map
+    /// from local id to the new id.
+    async fn create_included(
+        &self,
+        tx: &mut Tx,
+        body: &Value,
+    ) -> Result<HashMap<String, String>, AscError> {
+        let mut ids = HashMap::new();
+        let Some(inc) = body.get("included").and_then(Value::as_array) else {
+            return Ok(ids);
+        };
+        for item in inc {
+            let (Some(t), Some(local)) = (
+                item.get("type").and_then(Value::as_str),
+                item.get("id").and_then(Value::as_str),
+            ) else {
+                continue;
+            };
+            ids.insert(local.to_string(), self.new_id(t));
+        }
+        for (i, item) in inc.iter().enumerate() {
+            let t = item.get("type").and_then(Value::as_str).unwrap_or_default();
+            let local = item.get("id").and_then(Value::as_str).unwrap_or_default();
+            let new_id = ids.get(local).cloned().unwrap_or_else(|| self.new_id(t));
+            let attrs = item
+                .get("attributes")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            let mut w = Write {
+                op_id: String::new(),
+                rtype: t.to_string(),
+                id: new_id.clone(),
+                attributes: strip_nulls(attrs),
+                relationships: Engine::linkage_of(item.get("relationships"))
+                    .into_iter()
+                    .map(|(n, l)| (n, resolve_local(l, &ids)))
+                    .collect(),
+                existing: None,
+            };
+            self.check_targets(tx, &w.relationships, &format!("/included/{i}/relationships"))
+                .await?;
+            for f in &self.families {
+                f.before_write(self, tx, &mut w).await?;
+            }
+            tx.put(t, &new_id, &w.attributes).await?;
+            for (rel, targets) in &w.relationships {
+                self.set_linkage(tx, (t, &new_id), rel, targets, true).await?;
+            }
+        }
+        Ok(ids)
+    }
+
+    async fn check_targets(
+        &self,
+        tx: &mut Tx,
+        rels: &[(String, Vec<(String, String)>)],
+        ptr: &str,
+    ) -> Result<(), AscError> {
+        for (rel, targets) in rels {
+            for (i, (t, id)) in targets.iter().enumerate() {
+                if !tx.exists(t, id).await? {
+                    return Err(AscError::entity_error(
+                        "RELATIONSHIP.INVALID",
+                        "The provided entity includes a relationship with an invalid value",
+                        format!("There is no resource of type '{t}' with id '{id}' for the relationship '{rel}'"),
+                        &format!("{ptr}/{rel}/data{}", if targets.len() > 1 { format!("/{i}") } else { String::new() }),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn create(&self, op: &'static Operation, req: &Request) -> Result<Reply, AscError> {
+        let body = self.parse_body(op, req)?;
+        let rtype = op.target.clone().unwrap_or_default();
+        let data = &body["data"];
+        let mut tx = self.store.begin().await?;
+        let locals = self.create_included(&mut tx, &body).await?;
+        let mut w = Write {
+            op_id: op.id.clone(),
+            rtype: rtype.clone(),
+            id: self.new_id(&rtype),
+            attributes: strip_nulls(
+                data.get("attributes")
+                    .and_then(Value::as_object)
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            relationships: Engine::linkage_of(data.get("relationships"))
+                .into_iter()
+                .map(|(n, l)| (n, resolve_local(l, &locals)))
+                .collect(),
+            existing: None,
+        };
+        self.check_targets(&mut tx, &w.relationships, "/data/relationships").await?;
+        for f in &self.families {
+            f.before_write(self, &mut tx, &mut w).await?;
+        }
+        self.write(&mut tx, &w).await?;
+        tx.commit().await?;
+        let r = self.require(&w.rtype, &w.id).await?;
+        let location = self.self_link(&req.base, &w.rtype, &w.id);
+        let mut reply = self.single_doc(op, req, &Query::default(), r, 201).await?;
+        // §1.5: 201 responses carry a Location header with the new resource's URI.
+        reply.headers.push(("Location".into(), location));
+        Ok(reply)
+    }
+
+    /// Writes a create or update: attributes and the relationships it sets (both sides).
+    pub async fn write(&self, tx: &mut Tx, w: &Write) -> Result<(), AscError> {
+        tx.put(&w.rtype, &w.id, &w.attributes).await?;
+        for (rel, targets) in &w.relationships {
+            self.set_linkage(tx, (&w.rtype, &w.id), rel, targets, true).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(&self, op: &'static Operation, req: &Request) -> Result<Reply, AscError> {
+        let body = self.parse_body(op, req)?;
+        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        let data = &body["data"];
+        if data.get("id").and_then(Value::as_str) != Some(id.as_str()) {
+            return Err(AscError::entity_error(
+                "ID.INVALID",
+                "The provided entity id is invalid",
+                format!(
+                    "The id '{}' in the request does not match the id '{id}' in the URL",
+                    data.get("id").and_then(Value::as_str).unwrap_or_default()
+                ),
+                "/data/id",
+            ));
+        }
+        let mut tx = self.store.begin().await?;
+        let existing = tx
+            .get(&rtype, &id)
+            .await?
+            .ok_or_else(|| AscError::not_found(&rtype, &id))?;
+        let locals = self.create_included(&mut tx, &body).await?;
+        let mut attributes = existing.attributes.clone();
+        for (k, v) in data
+            .get("attributes")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+        {
+            if v.is_null() {
+                attributes.remove(k);
+            } else {
+                attributes.insert(k.clone(), v.clone());
+            }
+        }
+        let mut w = Write {
+            op_id: op.id.clone(),
+            rtype: rtype.clone(),
+            id: id.clone(),
+            attributes,
+            relationships: Engine::linkage_of(data.get("relationships"))
+                .into_iter()
+                .map(|(n, l)| (n, resolve_local(l, &locals)))
+                .collect(),
+            existing: Some(existing),
+        };
+        self.check_targets(&mut tx, &w.relationships, "/data/relationships").await?;
+        for f in &self.families {
+            f.before_write(self, &mut tx, &mut w).await?;
+        }
+        self.write(&mut tx, &w).await?;
+        tx.commit().await?;
+        let r = self.require(&rtype, &id).await?;
+        self.single_doc(op, req, &Query::default(), r, 200).await
+    }
+
+    async fn delete(&self, op: &Operation, req: &Request) -> Result<Reply, AscError> {
+        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        let mut tx = self.store.begin().await?;
+        let existing = tx
+            .get(&rtype, &id)
+            .await?
+            .ok_or_else(|| AscError::not_found(&rtype, &id))?;
+        for f in &self.families {
+            f.before_delete(self, &mut tx, &existing).await?;
+        }
+        tx.delete(&rtype, &id).await?;
+        tx.commit().await?;
+        Ok(Reply::no_content())
+    }
+
+    async fn mutate_linkage(&self, op: &Operation, req: &Request) -> Result<Reply, AscError> {
+        let body = self.parse_body(op, req)?;
+        let parent = op.resource.clone().unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        let rel = op.relationship.clone().unwrap_or_default();
+        let targets: Vec<(String, String)> = match &body["data"] {
+            Value::Array(a) => a.iter().filter_map(key_of).collect(),
+            v @ Value::Object(_) => key_of(v).into_iter().collect(),
+            _ => Vec::new(),
+        };
+        let mut tx = self.store.begin().await?;
+        if !tx.exists(&parent, &id).await? {
+            return Err(AscError::not_found(&parent, &id));
+        }
+        if op.kind != OpKind::DeleteToManyRelationship {
+            self.check_targets(&mut tx, &[(rel.clone(), targets.clone())], "").await?;
+        }
+        match op.kind {
+            OpKind::CreateToManyRelationship => {
+                for t in &targets {
+                    self.link(&mut tx, (&parent, &id), &rel, (&t.0, &t.1)).await?;
+                }
+            }
+            OpKind::DeleteToManyRelationship => {
+                for t in &targets {
+                    self.unlink(&mut tx, (&parent, &id), &rel, (&t.0, &t.1)).await?;
+                }
+            }
+            _ => self.set_linkage(&mut tx, (&parent, &id), &rel, &targets, true).await?,
+        }
+        tx.commit().await?;
+        // Apple answers 202 on the few asynchronous removals its spec marks so (betaTesters).
+        Ok(match op.success.status {
+            202 => Reply {
+                status: 202,
+                ..Reply::no_content()
+            },
+            _ => Reply::no_content(),
+        })
+    }
+
+    fn inverse_of(&self, rtype: &str, rel: &str) -> Option<(String, bool)> {
+        let r = self.manifest.resources.get(rtype)?.relationships.get(rel)?;
+        let inv = r.inverse.clone()?;
+        let target = r.target.as_ref()?;
+        let to_many = self
+            .manifest
+            .resources
+            .get(target)?
+            .relationships
+            .get(&inv)?
+            .to_many;
+        Some((inv, to_many))
+    }
+
+    fn is_to_many(&self, rtype: &str, rel: &str) -> bool {
+        self.manifest
+            .resources
+            .get(rtype)
+            .and_then(|r| r.relationships.get(rel))
+            .is_none_or(|r| r.to_many)
+    }
+
+    /// Adds `src —rel→ dst` and the inverse edge, replacing to-one linkage on either side.
+    pub async fn link(&self, tx: &mut Tx, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<(), AscError> {
+        if !self.is_to_many(src.0, rel) {
+            for old in tx.linked(src.0, src.1, rel).await? {
+                self.unlink(tx, src, rel, (&old.0, &old.1)).await?;
+            }
+        }
+        tx.link(src, rel, dst).await?;
+        if let Some((inv, inv_many)) = self.inverse_of(src.0, rel) {
+            if !inv_many {
+                for old in tx.linked(dst.0, dst.1, &inv).await? {
+                    if (old.0.as_str(), old.1.as_str()) != src {
+                        tx.unlink(dst, &inv, (&old.0, &old.1)).await?;
+                        tx.unlink((&old.0, &old.1), rel, dst).await?;
+                    }
+                }
+            }
+            tx.link(dst, &inv, src).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn unlink(&self, tx: &mut Tx, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<(), AscError> {
+        tx.unlink(src, rel, dst).await?;
+        if let Some((inv, _)) = self.inverse_of(src.0, rel) {
+            tx.unlink(dst, &inv, src).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes the linkage of `(src, rel)` exactly `targets` (or adds them when `replace` is false).
+    pub async fn set_linkage(
+        &self,
+        tx: &mut Tx,
+        src: (&str, &str),
+        rel: &str,
+        targets: &[(String, String)],
+        replace: bool,
+    ) -> Result<(), AscError> {
+        if replace {
+            for old in tx.linked(src.0, src.1, rel).await? {
+                if !targets.contains(&old) {
+                    self.unlink(tx, src, rel, (&old.0, &old.1)).await?;
+                }
+            }
+        }
+        for t in targets {
+            self.link(tx, src, rel, (&t.0, &t.1)).await?;
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- everything else
+
+    /// Operations whose capability has not landed: a body valid for the declared content type.
+    fn synthesized(&self, op: &Operation, req: &Request) -> Result<Reply, AscError> {
+        let accept = req.accept.clone().unwrap_or_default();
+        let content = op
+            .success
+            .content
+            .iter()
+            .find(|c| accept.contains(&c.content_type))
+            .or_else(|| op.success.content.first());
+        let Some(c) = content else {
+            return Ok(Reply {
+                status: op.success.status,
+                ..Reply::no_content()
+            });
+        };
+        let body = if c.content_type.contains("json") {
+            let seed = req.id.as_deref().map(|s| s.len() as u64).unwrap_or(0);
+            serde_json::to_vec(&synth::value(self.manifest, &c.schema, "", seed)).unwrap_or_default()
+        } else if c.content_type == "text/csv" {
+            b"\n".to_vec()
+        } else {
+            Vec::new()
+        };
+        Ok(Reply {
+            status: op.success.status,
+            content_type: Some(c.content_type.clone()),
+            headers: Vec::new(),
+            body,
+        })
+    }
+}
+
+fn key_of(v: &Value) -> Option<(String, String)> {
+    Some((
+        v.get("type")?.as_str()?.to_string(),
+        v.get("id")?.as_str()?.to_string(),
+    ))
+}
+
+fn resolve_local(l: Vec<(String, String)>, locals: &HashMap<String, String>) -> Vec<(String, String)> {
+    l.into_iter()
+        .map(|(t, i)| {
+            let id = locals.get(&i).cloned().unwrap_or(i);
+            (t, id)
+        })
+        .collect()
+}
+
+fn strip_nulls(m: Map<String, Value>) -> Map<String, Value> {
+    m.into_iter().filter(|(_, v)| !v.is_null()).collect()
+}
+
+/// Typed SQL values for filter strings, by the attribute's shape.
+fn typed(m: &Manifest, shape: Option<&Value>, values: &[String]) -> Vec<SqlValue> {
+    let ty = shape
+        .map(|s| m.resolve(s))
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("string");
+    values
+        .iter()
+        .map(|v| match ty {
+            "boolean" => SqlValue::Int(v.eq_ignore_ascii_case("true") as i64),
+            "integer" => v.parse().map(SqlValue::Int).unwrap_or(SqlValue::Text(v.clone())),
+            "number" => v.parse().map(SqlValue::Real).unwrap_or(SqlValue::Text(v.clone())),
+            _ => SqlValue::Text(v.clone()),
+        })
+        .collect()
+}
+
+/// Percent-encodes an id for use in a path segment.
+pub fn enc(id: &str) -> String {
+    percent_encoding::utf8_percent_encode(id, percent_encoding::NON_ALPHANUMERIC)
+        .to_string()
+        .replace("%2D", "-")
+        .replace("%5F", "_")
+        .replace("%2E", ".")
+}
+
+/// The next page: the same request with `cursor` replaced (and `limit` kept).
+fn next_link(req: &Request, cursor: &str, limit: i64) -> String {
+    let mut parts: Vec<String> = req
+        .raw_query
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("cursor=") && !p.starts_with("limit="))
+        .map(str::to_string)
+        .collect();
+    parts.push(format!("cursor={cursor}"));
+    parts.push(format!("limit={limit}"));
+    format!("{}{}?{}", req.base, req.path, parts.join("&"))
+}
+
+fn wants_csv(op: &Operation, req: &Request) -> bool {
+    req.accept.as_deref().is_some_and(|a| a.contains("text/csv"))
+        && op.success.content.iter().any(|c| c.content_type == "text/csv")
+}
+
+/// `text/csv` rendering of a page (price points and equalizations offer it).
+fn csv_reply(items: &[Resource]) -> Reply {
+    let mut cols: Vec<String> = Vec::new();
+    for r in items {
+        for k in r.attributes.keys() {
+            if !cols.contains(k) {
+                cols.push(k.clone());
+            }
+        }
+    }
+    let mut out = String::from("id");
+    for c in &cols {
+        out.push(',');
+        out.push_str(c);
+    }
+    out.push('\n');
+    for r in items {
+        out.push_str(&r.id);
+        for c in &cols {
+            out.push(',');
+            match r.attributes.get(c) {
+                Some(Value::String(s)) => out.push_str(&s.replace(',', " ")),
+                Some(Value::Null) | None => {}
+                Some(v) => out.push_str(&v.to_string().replace(',', " ")),
+            }
+        }
+        out.push('\n');
+    }
+    Reply {
+        status: 200,
+        content_type: Some("text/csv".into()),
+        headers: Vec::new(),
+        body: out.into_bytes(),
+    }
+}

@@ -1,0 +1,71 @@
+//! How a family of App Store Connect resources adds Apple's rules to the engine without copying
+//! it: a small trait of optional hooks. The engine never names a family.
+
+use crate::engine::{Engine, Reply, Request};
+use crate::error::AscError;
+use crabapple_spec::Operation;
+use crabapple_store::{Resource, Tx};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A create or update about to be written.
+#[derive(Debug, Clone)]
+pub struct Write {
+    pub op_id: String,
+    pub rtype: String,
+    pub id: String,
+    /// For an update: the merged attributes. For a create: the given ones.
+    pub attributes: Map<String, Value>,
+    /// Relationships the request sets: `(name, [(type, id)])`.
+    pub relationships: Vec<(String, Vec<(String, String)>)>,
+    /// The resource before this write (updates).
+    pub existing: Option<Resource>,
+}
+
+pub trait Family: Send + Sync {
+    /// Short name, for the coverage report.
+    fn name(&self) -> &'static str;
+
+    /// Operation ids this family adds Apple's rules to (for `crabapple spec coverage`).
+    fn rules(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
+    /// Takes over an operation entirely; `None` lets the generic engine serve it.
+    fn handle<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        _op: &'a Operation,
+        _req: &'a Request,
+    ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
+        None
+    }
+
+    /// Checks or completes a create/update inside its transaction (defaults, uniqueness, state).
+    fn before_write<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        _tx: &'a mut Tx,
+        _w: &'a mut Write,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Checks a delete inside its transaction.
+    fn before_delete<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        _tx: &'a mut Tx,
+        _existing: &'a Resource,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// The id of a new resource of `rtype`, in Apple's format for that type.
+    fn new_id(&self, _rtype: &str) -> Option<String> {
+        None
+    }
+}

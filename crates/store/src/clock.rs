@@ -1,0 +1,71 @@
+//! The virtual clock: "now" for everything in crabapple is the OS time plus an offset that
+//! `crabapple clock advance` (or the admin API) moves forward. The offset is persisted in `meta`,
+//! so a restart keeps the virtual date. Nothing else in crabapple reads the OS time.
+
+use anyhow::Result;
+use sqlx::{Pool, Sqlite};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Clone, Debug, Default)]
+pub struct Clock {
+    offset_ms: Arc<AtomicI64>,
+}
+
+fn os_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Clock {
+    pub(crate) async fn load(pool: &Pool<Sqlite>) -> Result<Clock> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
+                .fetch_optional(pool)
+                .await?;
+        let offset = v.and_then(|s| s.parse().ok()).unwrap_or(0);
+        Ok(Clock {
+            offset_ms: Arc::new(AtomicI64::new(offset)),
+        })
+    }
+
+    /// A clock that starts at the OS time and is not persisted (tools and tests).
+    pub fn detached() -> Clock {
+        Clock::default()
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        os_now_ms() + self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// The real wall-clock time, for the few rules Apple applies against the client's real clock
+    /// (token `exp`/`iat`, rate-limit windows): advancing the virtual clock must not expire the
+    /// tokens a client just minted.
+    pub fn wall_ms(&self) -> i64 {
+        os_now_ms()
+    }
+
+    pub fn now_secs(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+
+    pub fn offset_ms(&self) -> i64 {
+        self.offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) async fn advance(&self, pool: &Pool<Sqlite>, by_ms: i64) -> Result<i64> {
+        let by_ms = by_ms.max(0);
+        let new = self.offset_ms.load(Ordering::Relaxed) + by_ms;
+        sqlx::query(
+            "INSERT INTO meta (key, value) VALUES ('clock.offset_ms', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(new.to_string())
+        .execute(pool)
+        .await?;
+        self.offset_ms.store(new, Ordering::Relaxed);
+        Ok(self.now_ms())
+    }
+}

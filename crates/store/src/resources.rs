@@ -1,0 +1,476 @@
+//! Generic JSON:API resources and their linkage. Filters, sorting and paging are SQL; the caller
+//! (the jsonapi engine) has already validated names and typed the values from the manifest.
+
+use crate::sql::{json_attr, json_elements};
+use crate::{Store, Tx};
+use anyhow::Result;
+use serde_json::{Map, Value};
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+/// A stored resource.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub rtype: String,
+    pub id: String,
+    pub attributes: Map<String, Value>,
+    pub seq: i64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A typed value for comparisons with JSON attributes (SQLite's json_extract yields integers for
+/// booleans).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// `filter[id]`.
+    Id(Vec<String>),
+    /// `filter[attr]`: scalar attribute equal to one of the values, or (`array`) an array attribute
+    /// containing one of them.
+    Attr {
+        name: String,
+        values: Vec<SqlValue>,
+        array: bool,
+    },
+    /// `filter[rel]`: linked through `rel` to one of these ids.
+    Rel { rel: String, ids: Vec<String> },
+    /// `filter[rel.attr]`: linked through `rel` to a resource whose attribute matches.
+    RelAttr {
+        rel: String,
+        name: String,
+        values: Vec<SqlValue>,
+    },
+    /// `exists[x]` on an attribute (non-null) or a relationship (has linkage).
+    Exists {
+        name: String,
+        relationship: bool,
+        value: bool,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum SortKey {
+    Id,
+    Attr(String),
+}
+
+/// A page of resources of one type, optionally restricted to those linked from one resource.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub rtype: String,
+    /// `(src_type, src_id, rel)`: only resources linked from that source through `rel`.
+    pub linked_from: Option<(String, String, String)>,
+    pub filters: Vec<Filter>,
+    pub sort: Vec<(SortKey, bool)>,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+fn row_to_resource(r: &sqlx::sqlite::SqliteRow) -> Result<Resource> {
+    let attrs: String = r.try_get("attributes")?;
+    let attributes = match serde_json::from_str::<Value>(&attrs)? {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    Ok(Resource {
+        rtype: r.try_get("type")?,
+        id: r.try_get("id")?,
+        attributes,
+        seq: r.try_get("seq")?,
+        created_ms: r.try_get("created_ms")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
+fn push_values(q: &mut QueryBuilder<Sqlite>, values: &[SqlValue]) {
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for v in values {
+        match v {
+            SqlValue::Text(s) => sep.push_bind(s.clone()),
+            SqlValue::Int(i) => sep.push_bind(*i),
+            SqlValue::Real(f) => sep.push_bind(*f),
+        };
+    }
+    q.push(")");
+}
+
+fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[String]) {
+    q.push("(");
+    let mut sep = q.separated(", ");
+    for id in ids {
+        sep.push_bind(id.clone());
+    }
+    q.push(")");
+}
+
+/// Appends `FROM … WHERE …` for a list query (resources aliased `r`, linkage `e`).
+fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
+    if let Some((st, si, rel)) = &lq.linked_from {
+        q.push(" FROM edges e JOIN resources r ON r.type = e.dst_type AND r.id = e.dst_id WHERE e.src_type = ");
+        q.push_bind(st.clone());
+        q.push(" AND e.src_id = ");
+        q.push_bind(si.clone());
+        q.push(" AND e.rel = ");
+        q.push_bind(rel.clone());
+        q.push(" AND r.type = ");
+        q.push_bind(lq.rtype.clone());
+    } else {
+        q.push(" FROM resources r WHERE r.type = ");
+        q.push_bind(lq.rtype.clone());
+    }
+    for f in &lq.filters {
+        q.push(" AND ");
+        match f {
+            Filter::Id(ids) => {
+                q.push("r.id IN ");
+                push_ids(q, ids);
+            }
+            Filter::Attr {
+                name,
+                values,
+                array: false,
+            } => {
+                q.push(json_attr("r", name));
+                q.push(" IN ");
+                push_values(q, values);
+            }
+            Filter::Attr {
+                name,
+                values,
+                array: true,
+            } => {
+                q.push(format!(
+                    "EXISTS (SELECT 1 FROM {} WHERE value IN ",
+                    json_elements("r", name)
+                ));
+                push_values(q, values);
+                q.push(")");
+            }
+            Filter::Rel { rel, ids } => {
+                q.push("EXISTS (SELECT 1 FROM edges f WHERE f.src_type = r.type AND f.src_id = r.id AND f.rel = ");
+                q.push_bind(rel.clone());
+                q.push(" AND f.dst_id IN ");
+                push_ids(q, ids);
+                q.push(")");
+            }
+            Filter::RelAttr { rel, name, values } => {
+                q.push("EXISTS (SELECT 1 FROM edges f JOIN resources t ON t.type = f.dst_type AND t.id = f.dst_id WHERE f.src_type = r.type AND f.src_id = r.id AND f.rel = ");
+                q.push_bind(rel.clone());
+                q.push(format!(" AND {} IN ", json_attr("t", name)));
+                push_values(q, values);
+                q.push(")");
+            }
+            Filter::Exists {
+                name,
+                relationship: true,
+                value,
+            } => {
+                q.push(if *value { "EXISTS" } else { "NOT EXISTS" });
+                q.push(" (SELECT 1 FROM edges f WHERE f.src_type = r.type AND f.src_id = r.id AND f.rel = ");
+                q.push_bind(name.clone());
+                q.push(")");
+            }
+            Filter::Exists {
+                name,
+                relationship: false,
+                value,
+            } => {
+                q.push(json_attr("r", name));
+                q.push(if *value { " IS NOT NULL" } else { " IS NULL" });
+            }
+        }
+    }
+}
+
+impl Store {
+    pub async fn get(&self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        let row = sqlx::query("SELECT * FROM resources WHERE type = $1 AND id = $2")
+            .bind(rtype)
+            .bind(id)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(row_to_resource).transpose()
+    }
+
+    /// Resources by `(type, id)` in the order asked; missing ones are skipped.
+    pub async fn get_many(&self, keys: &[(String, String)]) -> Result<Vec<Resource>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(200) {
+            let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM resources WHERE (type, id) IN (");
+            let mut sep = q.separated(", ");
+            for (t, i) in chunk {
+                sep.push("(");
+                sep.push_bind_unseparated(t.clone());
+                sep.push_unseparated(", ");
+                sep.push_bind_unseparated(i.clone());
+                sep.push_unseparated(")");
+            }
+            q.push(")");
+            let rows = q.build().fetch_all(self.reader()).await?;
+            let mut got: Vec<Resource> =
+                rows.iter().map(row_to_resource).collect::<Result<_>>()?;
+            for (t, i) in chunk {
+                if let Some(pos) = got.iter().position(|r| &r.rtype == t && &r.id == i) {
+                    out.push(got.swap_remove(pos));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// One page and the total count.
+    pub async fn list(&self, lq: &ListQuery) -> Result<(Vec<Resource>, i64)> {
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT r.*");
+        push_from_where(&mut q, lq);
+        q.push(" ORDER BY ");
+        for (key, desc) in &lq.sort {
+            match key {
+                SortKey::Id => q.push("r.id"),
+                SortKey::Attr(a) => q.push(json_attr("r", a)),
+            };
+            q.push(if *desc { " DESC, " } else { " ASC, " });
+        }
+        q.push(if lq.linked_from.is_some() {
+            "e.ord, r.seq"
+        } else {
+            "r.seq"
+        });
+        q.push(" LIMIT ");
+        q.push_bind(lq.limit);
+        q.push(" OFFSET ");
+        q.push_bind(lq.offset);
+        let rows = q.build().fetch_all(self.reader()).await?;
+        let items = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
+        let total = if lq.offset == 0 && (items.len() as i64) < lq.limit {
+            items.len() as i64
+        } else {
+            let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
+            push_from_where(&mut c, lq);
+            c.build().fetch_one(self.reader()).await?.try_get(0)?
+        };
+        Ok((items, total))
+    }
+
+    /// Linkage of `(src_type, src_id)` through `rel`: a page of `(type, id)` and the total.
+    pub async fn linked(
+        &self,
+        src_type: &str,
+        src_id: &str,
+        rel: &str,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<(String, String)>, i64)> {
+        let rows = sqlx::query(
+            "SELECT dst_type, dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 ORDER BY ord LIMIT $4 OFFSET $5",
+        )
+        .bind(src_type)
+        .bind(src_id)
+        .bind(rel)
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(self.reader())
+        .await?;
+        let items: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect::<Result<_>>()?;
+        let total = if offset == 0 && (items.len() as i64) < limit {
+            items.len() as i64
+        } else {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3",
+            )
+            .bind(src_type)
+            .bind(src_id)
+            .bind(rel)
+            .fetch_one(self.reader())
+            .await?
+        };
+        Ok((items, total))
+    }
+
+    /// Linkage of many sources through `rel` at once (for `include`): per source id, the first
+    /// `per_limit` targets and the total.
+    pub async fn linked_batch(
+        &self,
+        src_type: &str,
+        src_ids: &[String],
+        rel: &str,
+        per_limit: i64,
+    ) -> Result<std::collections::HashMap<String, (Vec<(String, String)>, i64)>> {
+        let mut out: std::collections::HashMap<String, (Vec<(String, String)>, i64)> =
+            std::collections::HashMap::new();
+        for chunk in src_ids.chunks(200) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "SELECT src_id, dst_type, dst_id, rn, cnt FROM (SELECT src_id, dst_type, dst_id, \
+                 ROW_NUMBER() OVER (PARTITION BY src_id ORDER BY ord) AS rn, \
+                 COUNT(*) OVER (PARTITION BY src_id) AS cnt FROM edges WHERE src_type = ",
+            );
+            q.push_bind(src_type.to_string());
+            q.push(" AND rel = ");
+            q.push_bind(rel.to_string());
+            q.push(" AND src_id IN ");
+            push_ids(&mut q, chunk);
+            q.push(") WHERE rn <= ");
+            q.push_bind(per_limit);
+            q.push(" ORDER BY src_id, rn");
+            for r in q.build().fetch_all(self.reader()).await? {
+                let e = out.entry(r.try_get(0)?).or_default();
+                e.0.push((r.try_get(1)?, r.try_get(2)?));
+                e.1 = r.try_get(4)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Count of resources of a type (for the coverage report and the demo world).
+    pub async fn count(&self, rtype: &str) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1")
+                .bind(rtype)
+                .fetch_one(self.reader())
+                .await?,
+        )
+    }
+
+    /// Every `(type, count)` pair, for summaries.
+    pub async fn type_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query("SELECT type, COUNT(*) FROM resources GROUP BY type ORDER BY type")
+            .fetch_all(self.reader())
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
+    }
+}
+
+impl Tx {
+    pub async fn get(&mut self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        let row = sqlx::query("SELECT * FROM resources WHERE type = $1 AND id = $2")
+            .bind(rtype)
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.as_ref().map(row_to_resource).transpose()
+    }
+
+    /// Ids of every resource of a type, oldest first.
+    pub async fn ids(&mut self, rtype: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM resources WHERE type = $1 ORDER BY seq")
+            .bind(rtype)
+            .fetch_all(&mut *self.tx)
+            .await?)
+    }
+
+    pub async fn exists(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2")
+            .bind(rtype)
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Inserts a resource, or replaces its attributes when `(type, id)` exists.
+    pub async fn put(&mut self, rtype: &str, id: &str, attributes: &Map<String, Value>) -> Result<()> {
+        let now = self.now_ms;
+        sqlx::query(
+            "INSERT INTO resources (type, id, attributes, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $4)
+             ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, updated_ms = excluded.updated_ms",
+        )
+        .bind(rtype)
+        .bind(id)
+        .bind(serde_json::to_string(attributes)?)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes a resource and every linkage to or from it.
+    pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        sqlx::query("DELETE FROM edges WHERE (src_type = $1 AND src_id = $2) OR (dst_type = $1 AND dst_id = $2)")
+            .bind(rtype)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        let r = sqlx::query("DELETE FROM resources WHERE type = $1 AND id = $2")
+            .bind(rtype)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    /// Linkage currently stored for `(src, rel)`.
+    pub async fn linked(&mut self, src_type: &str, src_id: &str, rel: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT dst_type, dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 ORDER BY ord",
+        )
+        .bind(src_type)
+        .bind(src_id)
+        .bind(rel)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// Adds one linkage (no-op when present), appended after the existing ones.
+    pub async fn link(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO edges (src_type, src_id, rel, dst_type, dst_id, ord)
+             VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(ord), 0) + 1 FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3))
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(src.0)
+        .bind(src.1)
+        .bind(rel)
+        .bind(dst.0)
+        .bind(dst.1)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn unlink(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 AND dst_type = $4 AND dst_id = $5",
+        )
+        .bind(src.0)
+        .bind(src.1)
+        .bind(rel)
+        .bind(dst.0)
+        .bind(dst.1)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes every resource and linkage (the admin API's reset).
+    pub async fn clear_resources(&mut self) -> Result<()> {
+        sqlx::query("DELETE FROM edges").execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM resources").execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Removes every linkage of `(src, rel)`.
+    pub async fn unlink_all(&mut self, src: (&str, &str), rel: &str) -> Result<()> {
+        sqlx::query("DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3")
+            .bind(src.0)
+            .bind(src.1)
+            .bind(rel)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+}
