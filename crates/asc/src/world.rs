@@ -163,7 +163,9 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
     let m = engine.manifest;
     // Existing resources per type (first one is the default link target).
     let mut first: HashMap<String, String> = HashMap::new();
-    let mut queue: VecDeque<(String, String)> = VecDeque::new();
+    // (type, id, depth): fresh instances made to satisfy a one-to-one partner are filled too,
+    // but do not themselves spawn fresh instances past MAX_DEPTH (type graphs have cycles).
+    let mut queue: VecDeque<(String, String, u8)> = VecDeque::new();
     let mut n = 0u64;
     // The read pool does not see this transaction, so track what the seed wrote from the tx.
     for rtype in m.resources.keys() {
@@ -172,7 +174,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
             first.insert(rtype.clone(), id.clone());
         }
         for id in ids {
-            queue.push_back((rtype.clone(), id));
+            queue.push_back((rtype.clone(), id, 0));
         }
     }
     for rtype in m.resources.keys() {
@@ -184,13 +186,14 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
         tx.put(rtype, &id, &synth_attributes(engine, rtype, n)).await?;
         out.synthesized += 1;
         first.insert(rtype.clone(), id.clone());
-        queue.push_back((rtype.clone(), id));
+        queue.push_back((rtype.clone(), id, 0));
     }
     // Every to-one relationship gets linkage; a target already taken by a one-to-one partner
     // gets a fresh synthesized instance instead of being moved.
     let mut taken: HashSet<(String, String, String)> = HashSet::new();
     let mut budget = 20_000usize;
-    while let Some((rtype, id)) = queue.pop_front() {
+    const MAX_DEPTH: u8 = 2;
+    while let Some((rtype, id, depth)) = queue.pop_front() {
         budget = budget.saturating_sub(1);
         if budget == 0 {
             break;
@@ -214,12 +217,15 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
             if let (true, Some(d), Some(inv)) = (inverse_to_one, dst.clone(), info.inverse.clone()) {
                 let busy = taken.contains(&(target.clone(), d.clone(), inv.clone()))
                     || !tx.linked(&target, &d, &inv).await?.is_empty();
+                if busy && depth >= MAX_DEPTH {
+                    continue;
+                }
                 if busy {
                     n += 1;
                     let nid = synth_id(engine, &target, n);
                     tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
                     out.synthesized += 1;
-                    queue.push_back((target.clone(), nid.clone()));
+                    queue.push_back((target.clone(), nid.clone(), depth + 1));
                     dst = Some(nid);
                 }
             }

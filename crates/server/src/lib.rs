@@ -1,1 +1,120 @@
-//! placeholder
+//! The server room: axum wiring. One listener answers Apple's App Store Connect API (`/v1`, `/v2`,
+//! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace) and, later, the
+//! App Store Server API (`/inApps`). A request travels one straight line:
+//! route → auth → rate limit → role → family rule or generic engine → store → renderer.
+
+pub mod admin;
+pub mod asc;
+pub mod keys;
+pub mod setup;
+mod wire;
+
+use crabapple_auth::{ApiKey, KeyKind, RateLimiter, Verifier};
+use crabapple_jsonapi::Engine;
+use crabapple_store::Store;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// How a server runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// Base URL for links when clients reach crabapple through a proxy; otherwise links use the
+    /// scheme and host of each request.
+    pub public_url: Option<String>,
+    /// Requests per key per rolling hour (Apple observed 3600, apple-semantics.md §1.6).
+    pub rate_limit: u64,
+    /// The world `POST /crabapple/admin/reset` reloads.
+    pub world: setup::WorldChoice,
+}
+
+/// Shared state of a running server.
+pub struct App {
+    pub engine: Engine,
+    pub config: Config,
+    pub verifier: Verifier,
+    pub limiter: RateLimiter,
+    /// Keys by key id, refreshed from the store every second and after every key change.
+    pub keys: RwLock<HashMap<String, ApiKey>>,
+}
+
+impl App {
+    pub async fn new(store: Store, config: Config) -> anyhow::Result<Arc<App>> {
+        let engine = Engine::new(store, crabapple_asc::families());
+        let app = Arc::new(App {
+            engine,
+            limiter: RateLimiter::new(config.rate_limit),
+            verifier: Verifier::default(),
+            keys: RwLock::new(HashMap::new()),
+            config,
+        });
+        app.reload_keys().await?;
+        Ok(app)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.engine.store
+    }
+
+    /// Re-reads API keys (and, for individual keys, their user's current roles).
+    pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let mut map = HashMap::new();
+        for k in self.store().keys().await? {
+            let kind = match k.kind.as_str() {
+                "individual" => KeyKind::Individual,
+                "inAppPurchase" => KeyKind::InAppPurchase,
+                _ => KeyKind::Team,
+            };
+            let mut roles = k.roles.clone();
+            if let (KeyKind::Individual, Some(uid)) = (kind, &k.user_id)
+                && let Some(user) = self.store().get("users", uid).await?
+                && let Some(r) = user.attributes.get("roles").and_then(|r| r.as_array())
+            {
+                roles = r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+            }
+            map.insert(
+                k.key_id.clone(),
+                ApiKey {
+                    key_id: k.key_id,
+                    issuer_id: k.issuer_id,
+                    kind,
+                    roles,
+                    user_id: k.user_id,
+                    public_key_der: k.public_key,
+                    revoked: k.revoked,
+                    name: k.name,
+                },
+            );
+        }
+        *self.keys.write().expect("keys lock") = map;
+        Ok(())
+    }
+
+    pub fn key(&self, key_id: &str) -> Option<ApiKey> {
+        self.keys.read().ok()?.get(key_id).cloned()
+    }
+}
+
+/// The axum router for a running app.
+pub fn router(app: Arc<App>) -> axum::Router {
+    admin::routes()
+        .fallback(asc::handle)
+        .with_state(app)
+}
+
+/// Serves until the process ends; refreshes keys every second.
+pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    let refresher = app.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = refresher.reload_keys().await {
+                tracing::warn!("reloading keys: {e:#}");
+            }
+        }
+    });
+    axum::serve(listener, router(app)).await?;
+    Ok(())
+}

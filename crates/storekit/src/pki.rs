@@ -27,7 +27,7 @@
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail, ensure};
@@ -120,7 +120,10 @@ impl GeneratedPki {
         let mut root = CertificateParams::default();
         root.distinguished_name = name(&[
             (DnType::CommonName, "Crabapple Root CA - G3"),
-            (DnType::OrganizationalUnitName, "Crabapple Certification Authority"),
+            (
+                DnType::OrganizationalUnitName,
+                "Crabapple Certification Authority",
+            ),
             (DnType::OrganizationName, "crabapple"),
             (DnType::CountryName, "US"),
         ]);
@@ -312,8 +315,9 @@ impl Pki {
         let intermediate_der = cert_der(intermediate_cert).context("intermediate certificate")?;
         let root_der = cert_der(root_cert).context("root certificate")?;
         let key_der = key_der(leaf_key).context("leaf private key")?;
-        let leaf_key = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &key_der)
-            .map_err(|e| anyhow!("leaf private key is not a usable P-256 key: {e}"))?;
+        let leaf_key =
+            EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, &key_der)
+                .map_err(|e| anyhow!("leaf private key is not a usable P-256 key: {e}"))?;
 
         // The key must belong to the leaf certificate.
         let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der)
@@ -419,7 +423,8 @@ fn cert_der(bytes: &[u8]) -> Result<Vec<u8>> {
     } else {
         bytes.to_vec()
     };
-    x509_parser::parse_x509_certificate(&der).map_err(|e| anyhow!("not an X.509 certificate: {e}"))?;
+    x509_parser::parse_x509_certificate(&der)
+        .map_err(|e| anyhow!("not an X.509 certificate: {e}"))?;
     Ok(der)
 }
 
@@ -454,7 +459,7 @@ fn to_pem(label: &str, der: &[u8]) -> String {
     out
 }
 
-fn write_file(path: &PathBuf, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -502,7 +507,10 @@ mod tests {
             v
         };
         assert_eq!(ext_oids(root), expect(None));
-        assert_eq!(ext_oids(intermediate), expect(Some(INTERMEDIATE_MARKER_OID)));
+        assert_eq!(
+            ext_oids(intermediate),
+            expect(Some(INTERMEDIATE_MARKER_OID))
+        );
         assert_eq!(ext_oids(leaf), expect(Some(LEAF_MARKER_OID)));
 
         let (_, l) = x509_parser::parse_x509_certificate(leaf).unwrap();
@@ -538,7 +546,9 @@ mod tests {
         for (b64, der) in x5c.iter().zip(pki.chain_der()) {
             assert_eq!(STANDARD.decode(b64.as_str().unwrap()).unwrap(), der);
         }
-        let sig = URL_SAFE_NO_PAD.decode(jws.rsplit('.').next().unwrap()).unwrap();
+        let sig = URL_SAFE_NO_PAD
+            .decode(jws.rsplit('.').next().unwrap())
+            .unwrap();
         assert_eq!(sig.len(), 64);
     }
 
@@ -547,7 +557,10 @@ mod tests {
         let pki = Pki::generate().unwrap();
         let fp = pki.root_fingerprint_sha256();
         assert_eq!(fp.len(), 32 * 3 - 1);
-        assert!(fp.chars().all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase()));
+        assert!(
+            fp.chars()
+                .all(|c| c == ':' || c.is_ascii_hexdigit() && !c.is_ascii_lowercase())
+        );
         let pem = pki.root_pem();
         assert_eq!(cert_der(pem.as_bytes()).unwrap(), pki.root_der());
     }

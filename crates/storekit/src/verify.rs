@@ -146,8 +146,12 @@ pub fn verify_chain<S: AsRef<str>>(
         let der = STANDARD
             .decode(b64)
             .map_err(|e| fail(InvalidCertificate, format!("{what}: bad base64: {e}")))?;
-        x509_parser::parse_x509_certificate(&der)
-            .map_err(|e| fail(InvalidCertificate, format!("{what}: not a certificate: {e}")))?;
+        x509_parser::parse_x509_certificate(&der).map_err(|e| {
+            fail(
+                InvalidCertificate,
+                format!("{what}: not a certificate: {e}"),
+            )
+        })?;
         Ok(der)
     };
     let leaf_der = decode(x5c[0].as_ref(), "leaf")?;
@@ -174,13 +178,23 @@ pub fn verify_chain<S: AsRef<str>>(
             None,
             None,
         )
-        .map_err(|e| failure(format!("chain does not verify at {effective_unix_secs}: {e}")))?;
+        .map_err(|e| {
+            failure(format!(
+                "chain does not verify at {effective_unix_secs}: {e}"
+            ))
+        })?;
     let path_intermediates: Vec<_> = path.intermediate_certificates().collect();
     let [issuer] = path_intermediates[..] else {
-        return Err(failure("the leaf is not issued through exactly one intermediate"));
+        return Err(failure(
+            "the leaf is not issued through exactly one intermediate",
+        ));
     };
     require_extension(&leaf_der, LEAF_MARKER_OID, "leaf")?;
-    require_extension(issuer.der().as_ref(), INTERMEDIATE_MARKER_OID, "intermediate")?;
+    require_extension(
+        issuer.der().as_ref(),
+        INTERMEDIATE_MARKER_OID,
+        "intermediate",
+    )?;
 
     let (_, leaf) = x509_parser::parse_x509_certificate(&leaf_der)
         .map_err(|e| fail(InvalidCertificate, format!("leaf: {e}")))?;
@@ -201,7 +215,10 @@ fn verify_decoded(decoded: &DecodedJws, root_der: &[u8]) -> Result<(), Verificat
     let x5c: Vec<&str> = match decoded.header.get("x5c") {
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| v.as_str().ok_or_else(|| failure("x5c entries must be strings")))
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| failure("x5c entries must be strings"))
+            })
             .collect::<Result<_, _>>()?,
         _ => return Err(failure("x5c claim was empty")),
     };
@@ -233,9 +250,17 @@ fn effective_date(payload: &Value) -> u64 {
 }
 
 fn require_extension(der: &[u8], oid: &str, what: &str) -> Result<(), VerificationError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der)
-        .map_err(|e| fail(VerificationStatus::InvalidCertificate, format!("{what}: {e}")))?;
-    if cert.extensions().iter().any(|e| e.oid.to_id_string() == oid) {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| {
+        fail(
+            VerificationStatus::InvalidCertificate,
+            format!("{what}: {e}"),
+        )
+    })?;
+    if cert
+        .extensions()
+        .iter()
+        .any(|e| e.oid.to_id_string() == oid)
+    {
         Ok(())
     } else {
         Err(failure(format!("{what} lacks extension {oid}")))
@@ -302,7 +327,10 @@ impl SignedDataVerifier {
             && (self.environment != Environment::Production || app_apple_id == self.app_apple_id)
     }
 
-    fn check_environment(&self, environment: Option<&Environment>) -> Result<(), VerificationError> {
+    fn check_environment(
+        &self,
+        environment: Option<&Environment>,
+    ) -> Result<(), VerificationError> {
         if environment == Some(&self.environment) {
             Ok(())
         } else {

@@ -36,7 +36,8 @@ impl Case {
             self.kind,
             self.environment,
             self.bundle_id,
-            self.app_apple_id.map_or("-".to_string(), |id| id.to_string()),
+            self.app_apple_id
+                .map_or("-".to_string(), |id| id.to_string()),
             self.expect,
             self.jws
         )
@@ -48,7 +49,11 @@ impl Case {
             .expect
             .split('|')
             .find_map(|p| p.strip_prefix("rust:"))
-            .or_else(|| self.expect.split('|').find_map(|p| p.strip_prefix("python:")))
+            .or_else(|| {
+                self.expect
+                    .split('|')
+                    .find_map(|p| p.strip_prefix("python:"))
+            })
             .unwrap_or(self.expect);
         let v = SignedDataVerifier::new(
             root,
@@ -81,10 +86,18 @@ fn tools() -> Option<Tools> {
     let dir = libs_dir();
     let python = dir.join(".venv/bin/python");
     let python = python.is_file().then_some(python);
-    let node = dir.join("node_modules/@apple/app-store-server-library").is_dir()
-        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    let node = dir
+        .join("node_modules/@apple/app-store-server-library")
+        .is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
     let required = std::env::var("CRABAPPLE_REQUIRE_APPLE_LIBS").is_ok_and(|v| v == "1");
-    for (present, what) in [(python.is_some(), "python venv (.venv/)"), (node, "node_modules/ + node")] {
+    for (present, what) in [
+        (python.is_some(), "python venv (.venv/)"),
+        (node, "node_modules/ + node"),
+    ] {
         if !present {
             let msg = format!(
                 "SKIPPED (partly): Apple's {what} not installed in {}; run setup-apple-libs.sh there",
@@ -129,7 +142,10 @@ fn run_scripts(tools: &Tools, root: &[u8], cases: &[Case], work: &Path, label: &
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         println!("--- {lib} ({label}) ---\n{stdout}{stderr}");
-        assert!(out.status.success(), "Apple's {lib} library disagreed ({label}):\n{stdout}\n{stderr}");
+        assert!(
+            out.status.success(),
+            "Apple's {lib} library disagreed ({label}):\n{stdout}\n{stderr}"
+        );
         assert_eq!(
             stdout.lines().filter(|l| l.starts_with("PASS ")).count(),
             cases.len(),
@@ -153,7 +169,11 @@ fn apple_libraries_accept_crabapple_signed_data() {
     let renewal = pki.sign_payload(&common::sample_renewal(Sandbox, now));
     let app_tx = pki.sign_payload(&common::sample_app_transaction(Sandbox, now));
 
-    let mut subscribed = common::notification(NotificationTypeV2::Subscribed, Some(Subtype::InitialBuy), now);
+    let mut subscribed = common::notification(
+        NotificationTypeV2::Subscribed,
+        Some(Subtype::InitialBuy),
+        now,
+    );
     subscribed.data = Some(NotificationData {
         bundle_id: Some(BUNDLE_ID.into()),
         bundle_version: Some("1.2.3".into()),
@@ -186,7 +206,11 @@ fn apple_libraries_accept_crabapple_signed_data() {
     });
     let production = pki.sign_payload(&production);
 
-    let mut summary = common::notification(NotificationTypeV2::RenewalExtension, Some(Subtype::Summary), now);
+    let mut summary = common::notification(
+        NotificationTypeV2::RenewalExtension,
+        Some(Subtype::Summary),
+        now,
+    );
     summary.summary = Some(Summary {
         request_identifier: Some(uuid::Uuid::new_v4().to_string()),
         environment: Some(Sandbox),
@@ -199,7 +223,11 @@ fn apple_libraries_accept_crabapple_signed_data() {
     });
     let summary = pki.sign_payload(&summary);
 
-    let mut token = common::notification(NotificationTypeV2::ExternalPurchaseToken, Some(Subtype::Unreported), now);
+    let mut token = common::notification(
+        NotificationTypeV2::ExternalPurchaseToken,
+        Some(Subtype::Unreported),
+        now,
+    );
     token.external_purchase_token = Some(ExternalPurchaseToken {
         external_purchase_id: Some(format!("SANDBOX_{}", uuid::Uuid::new_v4())),
         token_creation_date: Some(now - 1_000),
@@ -234,27 +262,173 @@ fn apple_libraries_accept_crabapple_signed_data() {
     };
     let wrong = "com.example.other";
     let cases = vec![
-        case("transaction", "transaction", Sandbox, BUNDLE_ID, None, "OK", &tx),
-        case("transaction-wrong-bundle", "transaction", Sandbox, wrong, None, "INVALID_APP_IDENTIFIER", &tx),
-        case("transaction-wrong-env", "transaction", Production, BUNDLE_ID, Some(APP_APPLE_ID), "INVALID_ENVIRONMENT", &tx),
-        case("renewal", "renewal", Sandbox, BUNDLE_ID, None, "OK", &renewal),
-        case("renewal-wrong-env", "renewal", Production, BUNDLE_ID, Some(APP_APPLE_ID), "INVALID_ENVIRONMENT", &renewal),
-        case("app-transaction", "app_transaction", Sandbox, BUNDLE_ID, None, "OK", &app_tx),
-        case("app-transaction-wrong-bundle", "app_transaction", Sandbox, wrong, None, "INVALID_APP_IDENTIFIER", &app_tx),
-        case("notification-subscribed", "notification", Sandbox, BUNDLE_ID, None, "OK", &subscribed),
-        case("notification-wrong-bundle", "notification", Sandbox, wrong, None, "INVALID_APP_IDENTIFIER", &subscribed),
+        case(
+            "transaction",
+            "transaction",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &tx,
+        ),
+        case(
+            "transaction-wrong-bundle",
+            "transaction",
+            Sandbox,
+            wrong,
+            None,
+            "INVALID_APP_IDENTIFIER",
+            &tx,
+        ),
+        case(
+            "transaction-wrong-env",
+            "transaction",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID),
+            "INVALID_ENVIRONMENT",
+            &tx,
+        ),
+        case(
+            "renewal", "renewal", Sandbox, BUNDLE_ID, None, "OK", &renewal,
+        ),
+        case(
+            "renewal-wrong-env",
+            "renewal",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID),
+            "INVALID_ENVIRONMENT",
+            &renewal,
+        ),
+        case(
+            "app-transaction",
+            "app_transaction",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &app_tx,
+        ),
+        case(
+            "app-transaction-wrong-bundle",
+            "app_transaction",
+            Sandbox,
+            wrong,
+            None,
+            "INVALID_APP_IDENTIFIER",
+            &app_tx,
+        ),
+        case(
+            "notification-subscribed",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &subscribed,
+        ),
+        case(
+            "notification-wrong-bundle",
+            "notification",
+            Sandbox,
+            wrong,
+            None,
+            "INVALID_APP_IDENTIFIER",
+            &subscribed,
+        ),
         // Production verifier on a sandbox notification: sandbox data carries no appAppleId,
         // and Apple compares the app id (Production only) before the environment.
-        case("notification-wrong-env", "notification", Production, BUNDLE_ID, Some(APP_APPLE_ID), "INVALID_APP_IDENTIFIER", &subscribed),
-        case("notification-test", "notification", Sandbox, BUNDLE_ID, None, "OK", &test),
-        case("notification-production", "notification", Production, BUNDLE_ID, Some(APP_APPLE_ID), "OK", &production),
-        case("notification-production-wrong-app", "notification", Production, BUNDLE_ID, Some(APP_APPLE_ID + 1), "INVALID_APP_IDENTIFIER", &production),
-        case("notification-production-as-sandbox", "notification", Sandbox, BUNDLE_ID, None, "INVALID_ENVIRONMENT", &production),
-        case("notification-summary", "notification", Sandbox, BUNDLE_ID, None, "OK", &summary),
-        case("notification-external-purchase-token", "notification", Sandbox, BUNDLE_ID, None, "OK", &token),
-        case("notification-rescind-consent", "notification", Sandbox, BUNDLE_ID, None, "OK", &rescind),
-        case("tampered-signature", "transaction", Sandbox, BUNDLE_ID, None, "VERIFICATION_FAILURE", &tampered),
-        case("foreign-root", "transaction", Sandbox, BUNDLE_ID, None, "VERIFICATION_FAILURE", &foreign),
+        case(
+            "notification-wrong-env",
+            "notification",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID),
+            "INVALID_APP_IDENTIFIER",
+            &subscribed,
+        ),
+        case(
+            "notification-test",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &test,
+        ),
+        case(
+            "notification-production",
+            "notification",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID),
+            "OK",
+            &production,
+        ),
+        case(
+            "notification-production-wrong-app",
+            "notification",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID + 1),
+            "INVALID_APP_IDENTIFIER",
+            &production,
+        ),
+        case(
+            "notification-production-as-sandbox",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "INVALID_ENVIRONMENT",
+            &production,
+        ),
+        case(
+            "notification-summary",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &summary,
+        ),
+        case(
+            "notification-external-purchase-token",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &token,
+        ),
+        case(
+            "notification-rescind-consent",
+            "notification",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &rescind,
+        ),
+        case(
+            "tampered-signature",
+            "transaction",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "VERIFICATION_FAILURE",
+            &tampered,
+        ),
+        case(
+            "foreign-root",
+            "transaction",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "VERIFICATION_FAILURE",
+            &foreign,
+        ),
         // signedDate (2017) precedes the certificates' notBefore (2020): node reports the
         // date check as INVALID_CERTIFICATE, python as VERIFICATION_FAILURE.
         case(
@@ -272,7 +446,9 @@ fn apple_libraries_accept_crabapple_signed_data() {
     // Apple's own test PKI (Pki::from_files). Its certificates have no Authority Key
     // Identifier, so python's strict X.509 mode rejects them (Apple's own tests turn strict
     // checks off for this reason); node has no strict mode and accepts.
-    let Some(vectors) = common::vectors_dir() else { return };
+    let Some(vectors) = common::vectors_dir() else {
+        return;
+    };
     let c = vectors.join("certs");
     let apple_test = Pki::from_files(
         &c.join("testLeaf.key"),
@@ -292,5 +468,11 @@ fn apple_libraries_accept_crabapple_signed_data() {
         "python:VERIFICATION_FAILURE|node:OK|rust:OK",
         &tx,
     )];
-    run_scripts(&tools, apple_test.root_der(), &cases, work.path(), "apple-test-pki");
+    run_scripts(
+        &tools,
+        apple_test.root_der(),
+        &cases,
+        work.path(),
+        "apple-test-pki",
+    );
 }

@@ -8,7 +8,9 @@ use common::{APP_APPLE_ID, BUNDLE_ID, TempDir, now_ms};
 use crabapple_storekit::Pki;
 use crabapple_storekit::models::*;
 use crabapple_storekit::pki;
-use crabapple_storekit::verify::{SignedDataVerifier, VerificationStatus, decode_unverified, verify_jws};
+use crabapple_storekit::verify::{
+    SignedDataVerifier, VerificationStatus, decode_unverified, verify_jws,
+};
 
 #[test]
 fn load_or_create_persists_and_reloads_the_same_root() {
@@ -28,7 +30,10 @@ fn load_or_create_persists_and_reloads_the_same_root() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(dir.join(pki::LEAF_KEY_FILE)).unwrap().permissions().mode();
+        let mode = std::fs::metadata(dir.join(pki::LEAF_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     let root_pem = std::fs::read_to_string(dir.join(pki::ROOT_CERT_FILE)).unwrap();
@@ -37,7 +42,10 @@ fn load_or_create_persists_and_reloads_the_same_root() {
     let second = Pki::load_or_create(tmp.path()).unwrap();
     assert_eq!(second.root_der(), first.root_der());
     assert_eq!(second.chain_der(), first.chain_der());
-    assert_eq!(second.root_fingerprint_sha256(), first.root_fingerprint_sha256());
+    assert_eq!(
+        second.root_fingerprint_sha256(),
+        first.root_fingerprint_sha256()
+    );
 
     // Data signed before a restart verifies after it, and vice versa.
     let before = first.sign_payload(&common::sample_transaction(Environment::Sandbox, now_ms()));
@@ -67,14 +75,22 @@ fn signed_data_verifies_with_apples_rules() {
     let sandbox = SignedDataVerifier::new(root.clone(), Environment::Sandbox, BUNDLE_ID, None);
 
     let tx_jws = pki.sign_payload(&common::sample_transaction(Environment::Sandbox, now));
-    let tx = sandbox.verify_and_decode_signed_transaction(&tx_jws).unwrap();
+    let tx = sandbox
+        .verify_and_decode_signed_transaction(&tx_jws)
+        .unwrap();
     assert_eq!(tx, common::sample_transaction(Environment::Sandbox, now));
     let renewal_jws = pki.sign_payload(&common::sample_renewal(Environment::Sandbox, now));
-    sandbox.verify_and_decode_renewal_info(&renewal_jws).unwrap();
+    sandbox
+        .verify_and_decode_renewal_info(&renewal_jws)
+        .unwrap();
     let at_jws = pki.sign_payload(&common::sample_app_transaction(Environment::Sandbox, now));
     sandbox.verify_and_decode_app_transaction(&at_jws).unwrap();
 
-    let mut n = common::notification(NotificationTypeV2::Subscribed, Some(Subtype::InitialBuy), now);
+    let mut n = common::notification(
+        NotificationTypeV2::Subscribed,
+        Some(Subtype::InitialBuy),
+        now,
+    );
     n.data = Some(NotificationData {
         bundle_id: Some(BUNDLE_ID.into()),
         bundle_version: Some("1.2.3".into()),
@@ -89,33 +105,54 @@ fn signed_data_verifies_with_apples_rules() {
     assert_eq!(decoded, n);
 
     // Apple's rejections.
-    let wrong_bundle = SignedDataVerifier::new(root.clone(), Environment::Sandbox, "com.other", None);
+    let wrong_bundle =
+        SignedDataVerifier::new(root.clone(), Environment::Sandbox, "com.other", None);
     assert_eq!(
-        wrong_bundle.verify_and_decode_signed_transaction(&tx_jws).unwrap_err().status,
+        wrong_bundle
+            .verify_and_decode_signed_transaction(&tx_jws)
+            .unwrap_err()
+            .status,
         VerificationStatus::InvalidAppIdentifier
     );
     assert_eq!(
-        wrong_bundle.verify_and_decode_notification(&n_jws).unwrap_err().status,
+        wrong_bundle
+            .verify_and_decode_notification(&n_jws)
+            .unwrap_err()
+            .status,
         VerificationStatus::InvalidAppIdentifier
     );
-    let production =
-        SignedDataVerifier::new(root.clone(), Environment::Production, BUNDLE_ID, Some(APP_APPLE_ID));
+    let production = SignedDataVerifier::new(
+        root.clone(),
+        Environment::Production,
+        BUNDLE_ID,
+        Some(APP_APPLE_ID),
+    );
     for err in [
-        production.verify_and_decode_signed_transaction(&tx_jws).unwrap_err(),
-        production.verify_and_decode_renewal_info(&renewal_jws).unwrap_err(),
+        production
+            .verify_and_decode_signed_transaction(&tx_jws)
+            .unwrap_err(),
+        production
+            .verify_and_decode_renewal_info(&renewal_jws)
+            .unwrap_err(),
     ] {
         assert_eq!(err.status, VerificationStatus::InvalidEnvironment);
     }
     // In Production the notification's missing appAppleId is an app-identifier mismatch.
     assert_eq!(
-        production.verify_and_decode_notification(&n_jws).unwrap_err().status,
+        production
+            .verify_and_decode_notification(&n_jws)
+            .unwrap_err()
+            .status,
         VerificationStatus::InvalidAppIdentifier
     );
 
     // Tampering and foreign roots.
     let tampered = common::tamper_signature(&tx_jws);
     assert_eq!(
-        sandbox.verify_and_decode_signed_transaction(&tampered).unwrap_err().status,
+        sandbox
+            .verify_and_decode_signed_transaction(&tampered)
+            .unwrap_err()
+            .status,
         VerificationStatus::VerificationFailure
     );
     let other = Pki::generate().unwrap();
@@ -124,9 +161,15 @@ fn signed_data_verifies_with_apples_rules() {
         VerificationStatus::VerificationFailure
     );
     // signedDate drives chain validation: before the certificates' 2020 notBefore → rejected.
-    let ancient = pki.sign_payload(&common::sample_transaction(Environment::Sandbox, 1_500_000_000_000));
+    let ancient = pki.sign_payload(&common::sample_transaction(
+        Environment::Sandbox,
+        1_500_000_000_000,
+    ));
     assert_eq!(
-        sandbox.verify_and_decode_signed_transaction(&ancient).unwrap_err().status,
+        sandbox
+            .verify_and_decode_signed_transaction(&ancient)
+            .unwrap_err()
+            .status,
         VerificationStatus::VerificationFailure
     );
     // No x5c / wrong alg.
@@ -146,12 +189,24 @@ fn production_notification_checks_app_apple_id() {
         ..Default::default()
     });
     let jws = pki.sign_payload(&n);
-    let ok = SignedDataVerifier::new(pki.root_der(), Environment::Production, BUNDLE_ID, Some(APP_APPLE_ID));
+    let ok = SignedDataVerifier::new(
+        pki.root_der(),
+        Environment::Production,
+        BUNDLE_ID,
+        Some(APP_APPLE_ID),
+    );
     ok.verify_and_decode_notification(&jws).unwrap();
-    let other_app =
-        SignedDataVerifier::new(pki.root_der(), Environment::Production, BUNDLE_ID, Some(APP_APPLE_ID + 1));
+    let other_app = SignedDataVerifier::new(
+        pki.root_der(),
+        Environment::Production,
+        BUNDLE_ID,
+        Some(APP_APPLE_ID + 1),
+    );
     assert_eq!(
-        other_app.verify_and_decode_notification(&jws).unwrap_err().status,
+        other_app
+            .verify_and_decode_notification(&jws)
+            .unwrap_err()
+            .status,
         VerificationStatus::InvalidAppIdentifier
     );
 }

@@ -32,29 +32,46 @@ fn round_trip<T: DeserializeOwned + Serialize>(dir: &Path, file: &str) -> T {
 
 #[test]
 fn model_fixtures_round_trip() {
-    let Some(dir) = common::vectors_dir() else { return };
+    let Some(dir) = common::vectors_dir() else {
+        return;
+    };
     let d = dir.as_path();
 
     let tx: JWSTransactionDecodedPayload = round_trip(d, "signedTransaction.json");
     assert_eq!(tx.r#type, Some(Type::AutoRenewableSubscription));
     assert_eq!(tx.environment, Some(Environment::LocalTesting));
     assert_eq!(tx.offer_type, Some(OfferType::IntroductoryOffer));
-    assert_eq!(tx.revocation_reason, Some(RevocationReason::RefundedDueToIssue));
+    assert_eq!(
+        tx.revocation_reason,
+        Some(RevocationReason::RefundedDueToIssue)
+    );
     assert_eq!(tx.offer_discount_type, Some(OfferDiscountType::PayAsYouGo));
     assert_eq!(tx.billing_plan_type, Some(BillingPlanType::Monthly));
-    assert_eq!(tx.commitment_info.as_ref().unwrap().total_billing_periods, Some(12));
+    assert_eq!(
+        tx.commitment_info.as_ref().unwrap().total_billing_periods,
+        Some(12)
+    );
     let tx: JWSTransactionDecodedPayload = round_trip(d, "signedTransactionWithRevocation.json");
     assert_eq!(tx.revocation_type, Some(RevocationType::RefundProrated));
     assert_eq!(tx.revocation_percentage, Some(50000));
 
     let r: JWSRenewalInfoDecodedPayload = round_trip(d, "signedRenewalInfo.json");
-    assert_eq!(r.expiration_intent, Some(ExpirationIntent::CustomerCancelled));
+    assert_eq!(
+        r.expiration_intent,
+        Some(ExpirationIntent::CustomerCancelled)
+    );
     assert_eq!(r.auto_renew_status, Some(AutoRenewStatus::On));
-    assert_eq!(r.price_increase_status, Some(PriceIncreaseStatus::CustomerHasNotResponded));
+    assert_eq!(
+        r.price_increase_status,
+        Some(PriceIncreaseStatus::CustomerHasNotResponded)
+    );
     assert_eq!(r.offer_type, Some(OfferType::PromotionalOffer));
     assert_eq!(r.eligible_win_back_offer_ids.as_ref().unwrap().len(), 2);
     let commitment = r.commitment_info.as_ref().unwrap();
-    assert_eq!(commitment.commitment_auto_renew_status, Some(AutoRenewStatus::On));
+    assert_eq!(
+        commitment.commitment_auto_renew_status,
+        Some(AutoRenewStatus::On)
+    );
 
     let at: AppTransaction = round_trip(d, "appTransaction.json");
     assert_eq!(at.original_platform, Some(PurchasePlatform::Ios));
@@ -65,14 +82,31 @@ fn model_fixtures_round_trip() {
     assert_eq!(n.subtype, Some(Subtype::InitialBuy));
     assert_eq!(n.data.as_ref().unwrap().status, Some(Status::Active));
     let n: ResponseBodyV2DecodedPayload = round_trip(d, "signedSummaryNotification.json");
-    assert_eq!(n.summary.as_ref().unwrap().storefront_country_codes.as_ref().unwrap().len(), 3);
-    let n: ResponseBodyV2DecodedPayload = round_trip(d, "signedExternalPurchaseTokenNotification.json");
+    assert_eq!(
+        n.summary
+            .as_ref()
+            .unwrap()
+            .storefront_country_codes
+            .as_ref()
+            .unwrap()
+            .len(),
+        3
+    );
+    let n: ResponseBodyV2DecodedPayload =
+        round_trip(d, "signedExternalPurchaseTokenNotification.json");
     assert_eq!(n.subtype, Some(Subtype::Unreported));
-    round_trip::<ResponseBodyV2DecodedPayload>(d, "signedExternalPurchaseTokenSandboxNotification.json");
+    round_trip::<ResponseBodyV2DecodedPayload>(
+        d,
+        "signedExternalPurchaseTokenSandboxNotification.json",
+    );
     let n: ResponseBodyV2DecodedPayload = round_trip(d, "signedRescindConsentNotification.json");
-    assert_eq!(n.notification_type, Some(NotificationTypeV2::RescindConsent));
+    assert_eq!(
+        n.notification_type,
+        Some(NotificationTypeV2::RescindConsent)
+    );
     assert!(n.app_data.is_some());
-    let n: ResponseBodyV2DecodedPayload = round_trip(d, "signedConsumptionRequestNotification.json");
+    let n: ResponseBodyV2DecodedPayload =
+        round_trip(d, "signedConsumptionRequestNotification.json");
     assert_eq!(
         n.data.unwrap().consumption_request_reason,
         Some(ConsumptionRequestReason::UnintendedPurchase)
@@ -83,18 +117,28 @@ fn model_fixtures_round_trip() {
     round_trip::<TransactionInfoResponse>(d, "transactionInfoResponse.json");
     let h: HistoryResponse = round_trip(d, "transactionHistoryResponse.json");
     assert_eq!(h.has_more, Some(true));
-    let h: HistoryResponse = round_trip(d, "transactionHistoryResponseWithMalformedEnvironment.json");
-    assert_eq!(h.environment, Some(Environment::Unknown("LocalTestingxxx".into())));
+    let h: HistoryResponse =
+        round_trip(d, "transactionHistoryResponseWithMalformedEnvironment.json");
+    assert_eq!(
+        h.environment,
+        Some(Environment::Unknown("LocalTestingxxx".into()))
+    );
     let malformed = read_json(d, "transactionHistoryResponseWithMalformedAppAppleId.json");
     assert!(serde_json::from_value::<HistoryResponse>(malformed).is_err());
     let s: StatusResponse = round_trip(d, "getAllSubscriptionStatusesResponse.json");
-    let last = &s.data.as_ref().unwrap()[0].last_transactions.as_ref().unwrap()[1];
+    let last = &s.data.as_ref().unwrap()[0]
+        .last_transactions
+        .as_ref()
+        .unwrap()[1];
     assert_eq!(last.status, Some(Status::Revoked));
     round_trip::<RefundHistoryResponse>(d, "getRefundHistoryResponse.json");
     let o: OrderLookupResponse = round_trip(d, "lookupOrderIdResponse.json");
     assert_eq!(o.status, Some(OrderLookupStatus::Invalid));
     round_trip::<ExtendRenewalDateResponse>(d, "extendSubscriptionRenewalDateResponse.json");
-    round_trip::<MassExtendRenewalDateResponse>(d, "extendRenewalDateForAllActiveSubscribersResponse.json");
+    round_trip::<MassExtendRenewalDateResponse>(
+        d,
+        "extendRenewalDateForAllActiveSubscribersResponse.json",
+    );
     round_trip::<MassExtendRenewalDateStatusResponse>(
         d,
         "getStatusOfSubscriptionRenewalDateExtensionsResponse.json",
@@ -107,7 +151,10 @@ fn model_fixtures_round_trip() {
     );
     let nh: NotificationHistoryResponse = round_trip(d, "getNotificationHistoryResponse.json");
     assert_eq!(
-        nh.notification_history.as_ref().unwrap()[1].send_attempts.as_ref().unwrap()[0]
+        nh.notification_history.as_ref().unwrap()[1]
+            .send_attempts
+            .as_ref()
+            .unwrap()[0]
             .send_attempt_result,
         Some(SendAttemptResult::CircularRedirect)
     );
@@ -116,19 +163,39 @@ fn model_fixtures_round_trip() {
 
 #[test]
 fn error_fixtures_match_our_codes_and_messages() {
-    let Some(dir) = common::vectors_dir() else { return };
+    let Some(dir) = common::vectors_dir() else {
+        return;
+    };
     for (file, expected) in [
         ("apiException.json", ApiError::GeneralInternal),
-        ("apiTooManyRequestsException.json", ApiError::RateLimitExceeded),
-        ("invalidTransactionIdError.json", ApiError::InvalidTransactionId),
-        ("transactionIdNotFoundError.json", ApiError::TransactionIdNotFound),
-        ("appTransactionDoesNotExistError.json", ApiError::AppTransactionDoesNotExist),
-        ("familyTransactionNotSupportedError.json", ApiError::FamilyTransactionNotSupported),
+        (
+            "apiTooManyRequestsException.json",
+            ApiError::RateLimitExceeded,
+        ),
+        (
+            "invalidTransactionIdError.json",
+            ApiError::InvalidTransactionId,
+        ),
+        (
+            "transactionIdNotFoundError.json",
+            ApiError::TransactionIdNotFound,
+        ),
+        (
+            "appTransactionDoesNotExistError.json",
+            ApiError::AppTransactionDoesNotExist,
+        ),
+        (
+            "familyTransactionNotSupportedError.json",
+            ApiError::FamilyTransactionNotSupported,
+        ),
         (
             "transactionIdNotOriginalTransactionId.json",
             ApiError::TransactionIdIsNotOriginalTransactionId,
         ),
-        ("invalidAppAccountTokenUUIDError.json", ApiError::InvalidAppAccountTokenUuid),
+        (
+            "invalidAppAccountTokenUUIDError.json",
+            ApiError::InvalidAppAccountTokenUuid,
+        ),
         (
             "apiUnknownError.json",
             ApiError::Unknown {
@@ -166,8 +233,14 @@ fn request_bodies_serialize_as_apples_clients_send_them() {
         "userStatus": 4, "refundPreference": 3}))
     .unwrap();
     assert_eq!(v1.platform, Some(Platform::NonApple));
-    assert_eq!(v1.delivery_status, Some(DeliveryStatusV1::DidNotDeliverDueToServerOutage));
-    assert_eq!(v1.lifetime_dollars_purchased, Some(LifetimeDollarsPurchased::TwoThousandDollarsOrGreater));
+    assert_eq!(
+        v1.delivery_status,
+        Some(DeliveryStatusV1::DidNotDeliverDueToServerOutage)
+    );
+    assert_eq!(
+        v1.lifetime_dollars_purchased,
+        Some(LifetimeDollarsPurchased::TwoThousandDollarsOrGreater)
+    );
     assert_eq!(v1.refund_preference, Some(RefundPreferenceV1::NoPreference));
     let mass = MassExtendRenewalDateRequest {
         extend_by_days: Some(45),
@@ -203,7 +276,9 @@ fn test_ca(dir: &Path) -> Vec<u8> {
 
 #[test]
 fn apples_mock_signed_data_verifies_like_apples_libraries_say() {
-    let Some(dir) = common::vectors_dir() else { return };
+    let Some(dir) = common::vectors_dir() else {
+        return;
+    };
     let root = test_ca(&dir);
     let sandbox = SignedDataVerifier::new(root.clone(), Environment::Sandbox, "com.example", None);
 
@@ -225,21 +300,42 @@ fn apples_mock_signed_data_verifies_like_apples_libraries_say() {
             .unwrap_err()
             .status
     };
-    let production =
-        SignedDataVerifier::new(root.clone(), Environment::Production, "com.example", Some(1234));
-    assert_eq!(status(&production, "testNotification"), VerificationStatus::InvalidEnvironment);
-    let production_other_app =
-        SignedDataVerifier::new(root.clone(), Environment::Production, "com.example", Some(1235));
+    let production = SignedDataVerifier::new(
+        root.clone(),
+        Environment::Production,
+        "com.example",
+        Some(1234),
+    );
+    assert_eq!(
+        status(&production, "testNotification"),
+        VerificationStatus::InvalidEnvironment
+    );
+    let production_other_app = SignedDataVerifier::new(
+        root.clone(),
+        Environment::Production,
+        "com.example",
+        Some(1235),
+    );
     assert_eq!(
         status(&production_other_app, "testNotification"),
         VerificationStatus::InvalidAppIdentifier
     );
-    let other_bundle = SignedDataVerifier::new(root.clone(), Environment::Sandbox, "com.examplex", None);
-    assert_eq!(status(&other_bundle, "wrongBundleId"), VerificationStatus::InvalidAppIdentifier);
-    assert_eq!(status(&sandbox, "missingX5CHeaderClaim"), VerificationStatus::VerificationFailure);
+    let other_bundle =
+        SignedDataVerifier::new(root.clone(), Environment::Sandbox, "com.examplex", None);
+    assert_eq!(
+        status(&other_bundle, "wrongBundleId"),
+        VerificationStatus::InvalidAppIdentifier
+    );
+    assert_eq!(
+        status(&sandbox, "missingX5CHeaderClaim"),
+        VerificationStatus::VerificationFailure
+    );
     for malformed in ["a.b.c.d", "a.b.c"] {
         assert_eq!(
-            sandbox.verify_and_decode_notification(malformed).unwrap_err().status,
+            sandbox
+                .verify_and_decode_notification(malformed)
+                .unwrap_err()
+                .status,
             VerificationStatus::VerificationFailure
         );
     }
@@ -247,12 +343,17 @@ fn apples_mock_signed_data_verifies_like_apples_libraries_say() {
     // The same samples are rejected under any other root (here the real Apple root).
     let apple_root = std::fs::read(dir.join("apple-root/AppleRootCA-G3.cer")).unwrap();
     let real = SignedDataVerifier::new(apple_root, Environment::Sandbox, "com.example", None);
-    assert_eq!(status(&real, "testNotification"), VerificationStatus::VerificationFailure);
+    assert_eq!(
+        status(&real, "testNotification"),
+        VerificationStatus::VerificationFailure
+    );
 }
 
 #[test]
 fn x509_chain_vectors() {
-    let Some(dir) = common::vectors_dir() else { return };
+    let Some(dir) = common::vectors_dir() else {
+        return;
+    };
     let text = std::fs::read_to_string(dir.join("x509-chain-vectors.json")).unwrap();
     let v: Value = serde_json::from_str(&text).unwrap();
     let certs = &v["certificates"];
@@ -270,19 +371,26 @@ fn x509_chain_vectors() {
     let mut checked = 0;
     for case in v["cases"].as_array().unwrap() {
         let name = case["name"].as_str().unwrap();
-        let Some(chain) = case["chain"].as_array() else { continue };
+        let Some(chain) = case["chain"].as_array() else {
+            continue;
+        };
         let chain: Vec<String> = chain.iter().map(|c| b64(c.as_str().unwrap())).collect();
         let root = match case["trusted_root"].as_str().unwrap() {
             "<the bytes 'abc'>" => b"abc".to_vec(),
             other => STANDARD.decode(b64(other)).unwrap(),
         };
-        let at = case["effective_date_unix_seconds"].as_u64().unwrap_or(default_date);
+        let at = case["effective_date_unix_seconds"]
+            .as_u64()
+            .unwrap_or(default_date);
         let expect = case["expect"].as_str().unwrap();
         let got = verify_chain(&chain, &root, at);
         // The real Apple chain expects OK with OCSP online; offline we check the chain only.
         match got {
             Ok(point) => {
-                assert!(expect.starts_with("OK"), "{name}: expected {expect}, got OK");
+                assert!(
+                    expect.starts_with("OK"),
+                    "{name}: expected {expect}, got OK"
+                );
                 if name == "valid_chain_without_ocsp" {
                     let pem = v["expected_leaf_public_key_pem"].as_str().unwrap();
                     let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
@@ -302,7 +410,9 @@ fn x509_chain_vectors() {
 
 #[test]
 fn signing_with_apples_test_pki_verifies_under_test_ca() {
-    let Some(dir) = common::vectors_dir() else { return };
+    let Some(dir) = common::vectors_dir() else {
+        return;
+    };
     let c = dir.join("certs");
     let pki = Pki::from_files(
         &c.join("testLeaf.key"),
@@ -314,7 +424,10 @@ fn signing_with_apples_test_pki_verifies_under_test_ca() {
     assert_eq!(pki.root_der(), test_ca(&dir));
     // Within the test certificates' validity (2023-01-05 .. 2033-01-01).
     let signed_date = 1_704_067_200_000; // 2024-01-01
-    let jws = pki.sign_payload(&common::sample_transaction(Environment::Sandbox, signed_date));
+    let jws = pki.sign_payload(&common::sample_transaction(
+        Environment::Sandbox,
+        signed_date,
+    ));
     let v = SignedDataVerifier::new(test_ca(&dir), Environment::Sandbox, common::BUNDLE_ID, None);
     let tx = v.verify_and_decode_signed_transaction(&jws).unwrap();
     assert_eq!(tx.signed_date, Some(signed_date));
@@ -326,7 +439,10 @@ fn signing_with_apples_test_pki_verifies_under_test_ca() {
         &c.join("testCA.pem"),
     )
     .unwrap();
-    assert_eq!(pem_root.root_fingerprint_sha256(), pki.root_fingerprint_sha256());
+    assert_eq!(
+        pem_root.root_fingerprint_sha256(),
+        pki.root_fingerprint_sha256()
+    );
 
     // The invalid-OID certificates are refused up front.
     let err = Pki::from_files(
@@ -336,5 +452,9 @@ fn signing_with_apples_test_pki_verifies_under_test_ca() {
         &c.join("testCA.der"),
     )
     .unwrap_err();
-    assert!(format!("{err:#}").contains("does not match") || format!("{err:#}").contains("1.2.840.113635.100.6.11.1"), "{err:#}");
+    assert!(
+        format!("{err:#}").contains("does not match")
+            || format!("{err:#}").contains("1.2.840.113635.100.6.11.1"),
+        "{err:#}"
+    );
 }

@@ -568,7 +568,10 @@ mod tests {
     fn int_enum_round_trips_known_and_unknown_values() {
         assert_eq!(serde_json::to_string(&Status::Revoked).unwrap(), "5");
         assert_eq!(serde_json::from_str::<Status>("1").unwrap(), Status::Active);
-        assert_eq!(serde_json::from_str::<Status>("9").unwrap(), Status::Unknown(9));
+        assert_eq!(
+            serde_json::from_str::<Status>("9").unwrap(),
+            Status::Unknown(9)
+        );
         assert_eq!(
             serde_json::from_str::<RevocationReason>("0").unwrap(),
             RevocationReason::RefundedForOtherReason

@@ -283,7 +283,8 @@ mod tests {
             r#"{"errorCode":4040010,"errorMessage":"Transaction id not found."}"#
         );
         let unknown: ApiError =
-            serde_json::from_str(r#"{"errorCode":9990000,"errorMessage":"Testing error."}"#).unwrap();
+            serde_json::from_str(r#"{"errorCode":9990000,"errorMessage":"Testing error."}"#)
+                .unwrap();
         assert_eq!(
             unknown,
             ApiError::Unknown {

@@ -65,7 +65,10 @@ pub const BUNDLE_ID: &str = "com.example.crabapple";
 pub const APP_APPLE_ID: i64 = 1_234_567_890;
 
 /// An auto-renewable subscription purchase, shaped like a real App Store payload.
-pub fn sample_transaction(environment: Environment, signed_date: i64) -> JWSTransactionDecodedPayload {
+pub fn sample_transaction(
+    environment: Environment,
+    signed_date: i64,
+) -> JWSTransactionDecodedPayload {
     JWSTransactionDecodedPayload {
         transaction_id: Some("2000000123456789".into()),
         original_transaction_id: Some("2000000123456789".into()),
@@ -119,7 +122,9 @@ pub fn sample_app_transaction(environment: Environment, signed_date: i64) -> App
         receipt_creation_date: Some(signed_date),
         original_purchase_date: Some(signed_date - 86_400_000),
         original_application_version: Some("1.0".into()),
-        device_verification: Some("cYUsXc53EbYc0pOeXG5d6/31LGHeVGf84sqSN0OrJi5u/j2H89WWKgS8N0hMsMlf".into()),
+        device_verification: Some(
+            "cYUsXc53EbYc0pOeXG5d6/31LGHeVGf84sqSN0OrJi5u/j2H89WWKgS8N0hMsMlf".into(),
+        ),
         device_verification_nonce: Some("48c8b92d-ce0d-4229-bedf-e61b4f9cfc92".into()),
         app_transaction_id: Some("704289572311573833".into()),
         original_platform: Some(PurchasePlatform::Ios),

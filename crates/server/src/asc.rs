@@ -1,0 +1,156 @@
+//! The App Store Connect API listener: every request to `/v1`, `/v2`, `/v3` (and any unknown path)
+//! goes through here in one straight line — auth (401) → rate limit (429) → route (404/405/403)
+//! → role (403) → the engine — and leaves with Apple's headers.
+
+use crate::App;
+use crate::wire::{base_url, error, header, parse_query, reply};
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::{Request as HttpRequest, Response};
+use crabapple_auth::{RequestTarget, check_role};
+use crabapple_jsonapi::{AscError, Request};
+use crabapple_spec::OpKind;
+use std::sync::Arc;
+
+/// Largest request body accepted (Apple's documents are small; uploads go elsewhere).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let raw_query = parts.uri.query().map(str::to_string);
+    let method = parts.method.as_str().to_string();
+    let query = parse_query(raw_query.as_deref());
+    let headers = &parts.headers;
+
+    if !(path.starts_with("/v1/") || path.starts_with("/v2/") || path.starts_with("/v3/")) {
+        return error(AscError::path_error(&path).reason("crabapple answers Apple's App Store Connect API under /v1, /v2 and /v3, its admin API under /crabapple/admin"), &[]);
+    }
+
+    // 401: Apple's JWT rules (apple-semantics.md §1.1–1.4). Tokens carry real time.
+    let now_ms = app.store().clock.wall_ms();
+    let authz = header(headers, "authorization");
+    let target = RequestTarget {
+        method: &method,
+        path: &path,
+        query: &query,
+    };
+    let principal = match app.verifier.verify_asc(
+        authz.as_deref(),
+        &target,
+        now_ms / 1000,
+        &|kid: &str| app.key(kid),
+    ) {
+        Ok(p) => p,
+        Err(e) => return error(AscError::not_authorized(e.reason), &[]),
+    };
+
+    // 429 and X-Rate-Limit on every response (§1.6).
+    let rate = app.limiter.hit(&principal.key.key_id, now_ms);
+    let rate_header = vec![("X-Rate-Limit".to_string(), rate.header_value())];
+    if !rate.allowed {
+        return error(
+            AscError::rate_limited(format!(
+                "key {} made {} requests in the past hour (limit {})",
+                principal.key.key_id, rate.limit, rate.limit
+            )),
+            &rate_header,
+        );
+    }
+
+    // 404 / 405 / 403 from the spec's paths and methods (§1.5).
+    let engine = &app.engine;
+    let Some(found) = engine.router.find(&path) else {
+        return error(
+            AscError::path_error(&path).reason("no path of Apple's spec matches"),
+            &rate_header,
+        );
+    };
+    let op_index = found
+        .operations
+        .iter()
+        .copied()
+        .find(|&i| engine.op(i).method == method);
+    let Some(op_index) = op_index else {
+        return error(not_allowed(&app, found.template, &method), &rate_header);
+    };
+    let op = engine.op(op_index);
+
+    // 403: the key's roles (§1.2, §1.7).
+    if let Err(e) = check_role(&principal, &method, &op.path) {
+        return error(AscError::forbidden(e.reason), &rate_header);
+    }
+
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return error(
+                AscError::entity_invalid("The request entity is too large or unreadable"),
+                &rate_header,
+            );
+        }
+    };
+    let request = Request {
+        op: op_index,
+        id: found.id.as_deref().map(crate::wire::decode),
+        query,
+        raw_query,
+        body,
+        base: base_url(headers, app.config.public_url.as_deref()),
+        path,
+        accept: header(headers, "accept"),
+        content_type: header(headers, "content-type"),
+    };
+    match engine.handle(&request).await {
+        Ok(r) => reply(r, &rate_header),
+        Err(e) => error(e, &rate_header),
+    }
+}
+
+/// A known path without this method: Apple's 403 "does not allow" for JSON:API operations the
+/// resource lacks, 405 for methods that are no operation at all (§1.5).
+fn not_allowed(app: &App, template: &str, method: &str) -> AscError {
+    let engine = &app.engine;
+    let segs: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+    let wanted = match (segs.len(), method) {
+        (2, "GET") => Some(OpKind::GetCollection),
+        (2, "POST") => Some(OpKind::CreateInstance),
+        (3, "GET") => Some(OpKind::GetInstance),
+        (3, "PATCH") => Some(OpKind::UpdateInstance),
+        (3, "DELETE") => Some(OpKind::DeleteInstance),
+        _ => None,
+    };
+    let allowed_methods: Vec<String> = engine
+        .router
+        .find(template)
+        .map(|m| m.operations.iter().map(|&i| engine.op(i).method.clone()).collect())
+        .unwrap_or_default();
+    let Some(wanted) = wanted else {
+        return AscError::method_not_allowed(method, template, &allowed_methods);
+    };
+    // Operations of this resource on its collection and instance paths.
+    let collection = format!("/{}/{}", segs[0], segs[1]);
+    let instance = format!("{collection}/{{id}}");
+    let mut allowed: Vec<&str> = engine
+        .manifest
+        .operations
+        .iter()
+        .filter(|o| o.path == collection || o.path == instance)
+        .map(|o| o.kind.apple_name())
+        .collect();
+    // Apple lists them in this order ("GET_INSTANCE, CREATE, DELETE", fastlane#19788).
+    const ORDER: [&str; 5] = ["GET_COLLECTION", "GET_INSTANCE", "CREATE", "UPDATE", "DELETE"];
+    allowed.sort_by_key(|a| ORDER.iter().position(|o| o == a));
+    allowed.dedup();
+    let resource = engine
+        .manifest
+        .operations
+        .iter()
+        .find(|o| o.path == collection || o.path == instance)
+        .and_then(|o| o.resource.clone())
+        .unwrap_or_else(|| segs[1].to_string());
+    AscError::operation_not_allowed(&resource, wanted.apple_name(), &allowed).reason(format!(
+        "Apple's spec has no {method} on {template}; {} are the operations it has",
+        allowed.join(", ")
+    ))
+}

@@ -1,0 +1,99 @@
+//! Small pieces of HTTP: query strings, the base URL links are built on, replies.
+
+use crabapple_jsonapi::{AscError, Reply};
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use percent_encoding::percent_decode_str;
+
+/// Splits and percent-decodes a query string (`+` is a space, as HTML forms and `requests` send).
+pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
+    let Some(raw) = raw else { return Vec::new() };
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+pub fn decode(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// `scheme://host` the client used (or the configured public URL).
+pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
+    if let Some(u) = public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get("x-forwarded-host")
+        .or_else(|| headers.get("host"))
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1:8686");
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{scheme}://{host}")
+}
+
+pub fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+/// Turns an engine reply into an HTTP response with `extra` headers.
+pub fn reply(r: Reply, extra: &[(String, String)]) -> Response<Body> {
+    let mut resp = Response::new(Body::from(r.body));
+    *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
+    let h = resp.headers_mut();
+    if let Some(ct) = r.content_type {
+        if let Ok(v) = HeaderValue::from_str(&ct) {
+            h.insert("content-type", v);
+        }
+    }
+    for (k, v) in r.headers.iter().chain(extra) {
+        if let (Ok(name), Ok(val)) = (
+            axum::http::HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.append(name, val);
+        }
+    }
+    resp
+}
+
+/// Apple's error document, with `X-Crabapple-Reason` (406 is plain text, as Apple sends it).
+pub fn error(e: AscError, extra: &[(String, String)]) -> Response<Body> {
+    let mut headers = e.headers.clone();
+    let reason: String = e
+        .reason
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    headers.push(("X-Crabapple-Reason".into(), ascii(&reason)));
+    let (ct, body) = if e.status == 406 {
+        ("text/plain".to_string(), e.detail.clone().unwrap_or_default().into_bytes())
+    } else {
+        ("application/json".to_string(), serde_json::to_vec(&e.body()).unwrap_or_default())
+    };
+    reply(
+        Reply {
+            status: e.status,
+            content_type: Some(ct),
+            headers,
+            body,
+        },
+        extra,
+    )
+}
+
+/// Header values must be visible ASCII: other characters become `?`.
+fn ascii(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .take(1000)
+        .collect()
+}
