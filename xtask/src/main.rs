@@ -355,3 +355,25 @@ fn render(m: &Manifest) -> Result<String> {
     out.push_str("}}\n");
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed manifest must be what the generator makes from Apple's spec today.
+    #[test]
+    fn committed_manifest_is_fresh() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let spec = root.join("../shared/spec/app-store-connect-openapi.json");
+        let Ok(text) = std::fs::read_to_string(&spec) else {
+            println!("SKIPPED: Apple's spec is not at ../shared/spec (outside the repository); cannot check the manifest");
+            return;
+        };
+        let generated = generate(&text).expect("generates");
+        let committed = std::fs::read_to_string(root.join("crates/spec/manifest.json")).unwrap();
+        assert!(
+            committed == generated,
+            "crates/spec/manifest.json is stale: run `cargo run -p xtask -- manifest`"
+        );
+    }
+}

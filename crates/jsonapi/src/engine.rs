@@ -805,18 +805,29 @@ impl Engine {
         })
     }
 
-    fn inverse_of(&self, rtype: &str, rel: &str) -> Option<(String, bool)> {
-        let r = self.manifest.resources.get(rtype)?.relationships.get(rel)?;
-        let inv = r.inverse.clone()?;
-        let target = r.target.as_ref()?;
-        let to_many = self
-            .manifest
-            .resources
-            .get(target)?
+    /// The relationship on `dst_type` that mirrors `src_type.rel`: the manifest's inverse, or —
+    /// for relationships only a request document names (e.g. `analyticsReportRequests.app`) —
+    /// the one relationship of `dst_type` that points back at `src_type`.
+    fn inverse_of(&self, src_type: &str, rel: &str, dst_type: &str) -> Option<(String, bool)> {
+        let rs = &self.manifest.resources;
+        let dst = rs.get(dst_type)?;
+        if let Some(inv) = rs
+            .get(src_type)
+            .and_then(|r| r.relationships.get(rel))
+            .and_then(|r| r.inverse.clone())
+        {
+            return dst.relationships.get(&inv).map(|r| (inv.clone(), r.to_many));
+        }
+        let back: Vec<(&String, bool)> = dst
             .relationships
-            .get(&inv)?
-            .to_many;
-        Some((inv, to_many))
+            .iter()
+            .filter(|(_, r)| r.target.as_deref() == Some(src_type))
+            .map(|(n, r)| (n, r.to_many))
+            .collect();
+        match back.as_slice() {
+            [(n, many)] => Some(((*n).clone(), *many)),
+            _ => None,
+        }
     }
 
     fn is_to_many(&self, rtype: &str, rel: &str) -> bool {
@@ -835,7 +846,7 @@ impl Engine {
             }
         }
         tx.link(src, rel, dst).await?;
-        if let Some((inv, inv_many)) = self.inverse_of(src.0, rel) {
+        if let Some((inv, inv_many)) = self.inverse_of(src.0, rel, dst.0) {
             if !inv_many {
                 for old in tx.linked(dst.0, dst.1, &inv).await? {
                     if (old.0.as_str(), old.1.as_str()) != src {
@@ -851,7 +862,7 @@ impl Engine {
 
     pub async fn unlink(&self, tx: &mut Tx, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<(), AscError> {
         tx.unlink(src, rel, dst).await?;
-        if let Some((inv, _)) = self.inverse_of(src.0, rel) {
+        if let Some((inv, _)) = self.inverse_of(src.0, rel, dst.0) {
             tx.unlink(dst, &inv, src).await?;
         }
         Ok(())

@@ -84,3 +84,34 @@ impl Router {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_of_the_spec_is_routed() {
+        let m = Manifest::get();
+        assert_eq!(m.operations.len(), 1263, "Apple's spec 4.4.1 has 1,263 operations");
+        let r = Router::new(m);
+        for (i, op) in m.operations.iter().enumerate() {
+            let concrete = op.path.replace("{id}", "some-id");
+            let found = r.find(&concrete).unwrap_or_else(|| panic!("{} not routed", op.path));
+            assert_eq!(found.template, op.path);
+            assert!(found.operations.contains(&i));
+            assert_eq!(found.id.is_some(), op.path.contains("{id}"));
+        }
+        assert!(r.find("/v1/bananas").is_none());
+        assert!(r.find("/v1/apps/1/nope").is_none());
+    }
+
+    #[test]
+    fn literal_segments_win_over_ids() {
+        let m = Manifest::get();
+        let r = Router::new(m);
+        // `/v1/apps/{id}/relationships/builds` must not be read as a related endpoint of an id.
+        let f = r.find("/v1/apps/123/relationships/builds").unwrap();
+        assert_eq!(f.template, "/v1/apps/{id}/relationships/builds");
+        assert_eq!(f.id.as_deref(), Some("123"));
+    }
+}

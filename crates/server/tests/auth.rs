@@ -1,0 +1,89 @@
+//! Apple's token, role and rate-limit rules at the HTTP surface (apple-semantics.md §1).
+
+mod common;
+
+use common::*;
+use crabapple_auth::KeyKind;
+use crabapple_server::keys::{self, NewKey};
+use crabapple_server::setup::WorldChoice;
+
+const APPLE_401: &str = r#""status":"401","code":"NOT_AUTHORIZED","title":"Authentication credentials are missing or invalid.","detail":"Provide a properly configured and signed bearer token, and make sure that it has not expired. Learn more about Generating Tokens for API Requests https://developer.apple.com/go/?id=api-generating-tokens"}]}"#;
+
+#[tokio::test]
+async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
+    let expired = {
+        let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
+        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs() - 3000, 1200, &[]).unwrap()
+    };
+    let too_long = {
+        let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
+        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs(), 1201, &[]).unwrap()
+    };
+    let wrong_issuer = token_for(&w.dir, &w.key_id, Some("00000000-0000-0000-0000-000000000000"), &[]);
+    for (what, token) in [
+        ("none", None),
+        ("garbage", Some("abc.def.ghi".to_string())),
+        ("expired", Some(expired)),
+        ("lifetime 1201 s", Some(too_long)),
+        ("wrong issuer", Some(wrong_issuer)),
+    ] {
+        let r = w.call("GET", "/v1/apps", token.as_deref(), None).await;
+        assert_eq!(r.status, 401, "{what}");
+        assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+        let body = String::from_utf8(r.body.clone()).unwrap();
+        assert!(body.starts_with(r#"{"errors":[{"id":""#), "{what}: {body}");
+        assert!(body.ends_with(APPLE_401), "{what}: {body}");
+        assert!(!r.header("x-crabapple-reason").unwrap().is_empty(), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn revoked_keys_and_scopes_are_enforced() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
+    assert_eq!(w.get("/v1/apps").await.status, 200);
+    let scoped = token_for(&w.dir, &w.key_id, Some(&w.issuer), &["GET /v1/bundleIds".to_string()]);
+    assert_eq!(w.call("GET", "/v1/bundleIds?limit=5", Some(&scoped), None).await.status, 200, "limit is ignored by scope matching");
+    let r = w.call("GET", "/v1/apps", Some(&scoped), None).await;
+    assert_eq!(r.status, 401);
+    assert!(r.header("x-crabapple-reason").unwrap().contains("scope"));
+    keys::revoke(w.app.store(), &w.key_id).await.unwrap();
+    w.app.reload_keys().await.unwrap();
+    assert_eq!(w.get("/v1/apps").await.status, 401);
+}
+
+#[tokio::test]
+async fn individual_keys_never_reach_provisioning_and_roles_limit_writes() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
+    let ind = keys::create(w.app.store(), &w.dir, NewKey { kind: KeyKind::Individual, roles: vec!["ADMIN".into()], user_id: None, name: None }).await.unwrap();
+    let dev = keys::create(w.app.store(), &w.dir, NewKey { kind: KeyKind::Team, roles: vec!["DEVELOPER".into()], user_id: None, name: None }).await.unwrap();
+    w.app.reload_keys().await.unwrap();
+    let ind_token = token_for(&w.dir, &ind.key_id, None, &[]);
+    assert_eq!(w.call("GET", "/v1/apps", Some(&ind_token), None).await.status, 200, "sub:user tokens work");
+    let r = w.call("GET", "/v1/certificates", Some(&ind_token), None).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code(), "FORBIDDEN_ERROR");
+    assert_eq!(r.json()["errors"][0]["detail"], "The API key in use does not allow this request");
+    // An individual key presented with `iss` is refused (§1.2).
+    let with_iss = token_for(&w.dir, &ind.key_id, Some(&w.issuer), &[]);
+    assert_eq!(w.call("GET", "/v1/apps", Some(&with_iss), None).await.status, 401);
+    // DEVELOPER may not create users' invitations (Admin only) but may read.
+    let dev_token = token_for(&w.dir, &dev.key_id, Some(&w.issuer), &[]);
+    let invite = serde_json::json!({ "data": { "type": "userInvitations", "attributes": { "email": "a@b.c", "firstName": "A", "lastName": "B", "roles": ["DEVELOPER"] } } });
+    assert_eq!(w.call("POST", "/v1/userInvitations", Some(&dev_token), Some(invite)).await.status, 403);
+    assert_eq!(w.call("GET", "/v1/userInvitations", Some(&dev_token), None).await.status, 200);
+}
+
+#[tokio::test]
+async fn every_response_counts_against_a_rolling_hour_then_429() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 3).await;
+    for remaining in [2, 1, 0] {
+        let r = w.get("/v1/apps").await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("x-rate-limit").unwrap(), format!("user-hour-lim:3;user-hour-rem:{remaining};"));
+    }
+    let r = w.get("/v1/apps").await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.error_code(), "RATE_LIMIT_EXCEEDED");
+    assert!(r.header("x-rate-limit").unwrap().starts_with("user-hour-lim:3;user-hour-rem:0;"));
+}

@@ -1,0 +1,223 @@
+"""Fixtures for the real-client suites.
+
+The server under test comes from the environment (scripts/test.sh sets these):
+
+    CRABAPPLE_BASE_URL    crabapple itself, e.g. http://127.0.0.1:PORT (raw HTTP checks go here)
+    CRABAPPLE_CLIENT_URL  where the real clients are pointed (the recording proxy; default: BASE_URL)
+    CRABAPPLE_DATA        the server's data dir (keys, AuthKey_*.p8)
+    CRABAPPLE_BIN         the crabapple binary (default: <repo>/target/debug/crabapple)
+
+Without CRABAPPLE_BASE_URL the session starts its own `crabapple serve` on a free port in a temp
+data dir, so `tests/clients/.venv/bin/pytest tests/clients/python` works on its own after
+`cargo build -p crabapple`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+
+import jwt
+import pytest
+import requests
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+AUD = "appstoreconnect-v1"
+
+
+def find_bin() -> str:
+    b = os.environ.get("CRABAPPLE_BIN")
+    if b:
+        return b
+    target = os.environ.get("CARGO_TARGET_DIR") or str(REPO / "target")
+    return str(pathlib.Path(target) / "debug" / "crabapple")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"crabapple exited with {proc.returncode} before it was ready")
+        try:
+            if requests.get(f"{base}/crabapple/admin/status", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"crabapple at {base} not ready after {timeout}s")
+
+
+class Crabapple:
+    """A running crabapple: URLs, data dir, CLI, keys, tokens and raw HTTP helpers."""
+
+    def __init__(self, base_url: str, client_url: str, data: str, bin_path: str):
+        self.base_url = base_url.rstrip("/")
+        self.client_url = client_url.rstrip("/")
+        self.data = data
+        self.bin = bin_path
+        self._admin_key: dict | None = None
+
+    # ------------------------------------------------------------------ CLI
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(
+            [self.bin, *args], capture_output=True, text=True, timeout=60, check=False
+        )
+        if out.returncode != 0:
+            raise AssertionError(
+                f"`crabapple {' '.join(args)}` exited {out.returncode}\n{out.stdout}\n{out.stderr}"
+            )
+        return out.stdout
+
+    def keys(self) -> list[dict]:
+        return json.loads(self.cli("keys", "list", "--data", self.data, "--json"))
+
+    def with_pem(self, key: dict) -> dict:
+        key = dict(key)
+        path = key.get("keyPath") or os.path.join(self.data, f"AuthKey_{key['keyId']}.p8")
+        key["privateKey"] = pathlib.Path(path).read_text()
+        return key
+
+    @property
+    def admin_key(self) -> dict:
+        """The first active Admin team key (the one `crabapple serve` creates)."""
+        if self._admin_key is None:
+            for k in self.keys():
+                if k["kind"] == "team" and not k["revoked"] and "ADMIN" in k["roles"]:
+                    self._admin_key = self.with_pem(k)
+                    break
+            else:
+                raise AssertionError(f"no active Admin team key in {self.data}")
+        return self._admin_key
+
+    def create_key(self, *extra: str) -> dict:
+        """`crabapple keys create … --json`, then wait until the running server knows the key."""
+        out = json.loads(self.cli("keys", "create", "--data", self.data, *extra, "--json"))
+        if isinstance(out, list):
+            out = out[0]
+        key = self.with_pem(out)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if key["kind"] == "inAppPurchase":
+                break
+            r = self.get("/v1/apps?limit=1", token=self.token(key))
+            if r.status_code != 401:
+                break
+            time.sleep(0.25)
+        return key
+
+    # ---------------------------------------------------------------- tokens
+    def token(self, key: dict | None = None, *, ttl: int = 600, headers: dict | None = None,
+              drop: tuple[str, ...] = (), **claims) -> str:
+        """An ES256 JWT minted here with PyJWT (independent of crabapple's own minting)."""
+        key = key or self.admin_key
+        now = int(time.time())
+        payload: dict = {"iat": now, "exp": now + ttl, "aud": AUD}
+        if key["kind"] == "individual":
+            payload["sub"] = "user"
+        else:
+            payload["iss"] = key["issuerId"]
+        payload.update(claims)
+        for c in drop:
+            payload.pop(c, None)
+        hdr = {"kid": key["keyId"], "typ": "JWT"}
+        hdr.update(headers or {})
+        return jwt.encode(payload, key["privateKey"], algorithm="ES256", headers=hdr)
+
+    # ------------------------------------------------------------------ HTTP
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith("http"):
+            return path_or_url
+        return self.base_url + path_or_url
+
+    def request(self, method: str, path: str, *, token: str | None = None, auth: bool = True,
+                **kw) -> requests.Response:
+        headers = kw.pop("headers", {})
+        if auth:
+            headers.setdefault("Authorization", f"Bearer {token or self.token()}")
+        return requests.request(method, self.url(path), headers=headers, timeout=60, **kw)
+
+    def get(self, path: str, **kw) -> requests.Response:
+        return self.request("GET", path, **kw)
+
+    def get_all(self, path: str, **kw) -> list[dict]:
+        """Every item of a collection, following links.next."""
+        items: list[dict] = []
+        url = path
+        for _ in range(1000):
+            r = self.get(url, **kw)
+            assert r.status_code == 200, f"GET {url} -> {r.status_code} {r.text[:500]}"
+            doc = r.json()
+            items.extend(doc["data"])
+            url = doc.get("links", {}).get("next")
+            if not url:
+                return items
+        raise AssertionError(f"more than 1000 pages under {path}")
+
+    def admin(self, method: str, path: str, **kw) -> requests.Response:
+        return requests.request(method, f"{self.base_url}/crabapple/admin{path}", timeout=60, **kw)
+
+
+@pytest.fixture(scope="session")
+def crabapple():
+    base = os.environ.get("CRABAPPLE_BASE_URL")
+    if base:
+        data = os.environ.get("CRABAPPLE_DATA")
+        assert data, "CRABAPPLE_BASE_URL is set but CRABAPPLE_DATA is not"
+        ca = Crabapple(base, os.environ.get("CRABAPPLE_CLIENT_URL") or base, data, find_bin())
+        wait_ready(ca.base_url, timeout=10)
+        yield ca
+        return
+    bin_path = find_bin()
+    if not os.path.exists(bin_path):
+        pytest.exit(f"{bin_path} not found: run `cargo build -p crabapple` (or set CRABAPPLE_BIN)", 2)
+    tmp = tempfile.mkdtemp(prefix="crabapple-pytest-")
+    port = free_port()
+    log = open(os.path.join(tmp, "server.log"), "w")
+    proc = subprocess.Popen(
+        [bin_path, "serve", "--data", tmp, "--listen", f"127.0.0.1:{port}"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, proc)
+        yield Crabapple(base, base, tmp, bin_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def apps(crabapple) -> list[dict]:
+    """Every app of the world, by the API (tests discover ids rather than hard-code them)."""
+    items = crabapple.get_all("/v1/apps?limit=200")
+    assert items, "the demo world has no apps"
+    return items
+
+
+@pytest.fixture(scope="session")
+def app(apps) -> dict:
+    return apps[0]
+
+
+@pytest.fixture
+def unique() -> str:
+    return uuid.uuid4().hex[:10]
