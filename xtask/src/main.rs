@@ -3,7 +3,9 @@
 //! other prose), `… manifest --check` fails when the committed file is stale.
 
 use anyhow::{Context, Result, bail};
-use crabapple_spec::{Content, Manifest, OpKind, Operation, Param, Relationship, ResourceType, Success};
+use crabapple_spec::{
+    Content, Manifest, OpKind, Operation, Param, Relationship, ResourceType, Success,
+};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -29,7 +31,10 @@ fn main() -> Result<()> {
             if check {
                 let committed = std::fs::read_to_string(&out).unwrap_or_default();
                 if committed != generated {
-                    bail!("{} is stale: run `cargo run -p xtask -- manifest`", out.display());
+                    bail!(
+                        "{} is stale: run `cargo run -p xtask -- manifest`",
+                        out.display()
+                    );
                 }
                 println!("manifest is up to date");
             } else {
@@ -43,9 +48,25 @@ fn main() -> Result<()> {
 }
 
 const KEEP: &[&str] = &[
-    "type", "properties", "required", "items", "enum", "format", "$ref", "oneOf", "anyOf", "allOf",
-    "nullable", "maximum", "minimum", "additionalProperties", "discriminator", "maxItems",
-    "minItems", "deprecated", "default",
+    "type",
+    "properties",
+    "required",
+    "items",
+    "enum",
+    "format",
+    "$ref",
+    "oneOf",
+    "anyOf",
+    "allOf",
+    "nullable",
+    "maximum",
+    "minimum",
+    "additionalProperties",
+    "discriminator",
+    "maxItems",
+    "minItems",
+    "deprecated",
+    "default",
 ];
 
 fn ref_name(r: &str) -> String {
@@ -76,7 +97,12 @@ fn strip(v: &Value) -> Value {
                         if let Some(mp) = val.get("mapping").and_then(Value::as_object) {
                             let mapped: Map<String, Value> = mp
                                 .iter()
-                                .map(|(k, r)| (k.clone(), Value::String(ref_name(r.as_str().unwrap_or_default()))))
+                                .map(|(k, r)| {
+                                    (
+                                        k.clone(),
+                                        Value::String(ref_name(r.as_str().unwrap_or_default())),
+                                    )
+                                })
                                 .collect();
                             d.insert("mapping".into(), Value::Object(mapped));
                         }
@@ -84,9 +110,11 @@ fn strip(v: &Value) -> Value {
                     }
                     "additionalProperties" if val.is_object() => strip(val),
                     "items" | "additionalProperties" => strip(val),
-                    "oneOf" | "anyOf" | "allOf" => {
-                        Value::Array(val.as_array().map(|a| a.iter().map(strip).collect()).unwrap_or_default())
-                    }
+                    "oneOf" | "anyOf" | "allOf" => Value::Array(
+                        val.as_array()
+                            .map(|a| a.iter().map(strip).collect())
+                            .unwrap_or_default(),
+                    ),
                     _ => val.clone(),
                 };
                 out.insert(k.clone(), nv);
@@ -132,14 +160,25 @@ impl Ctx<'_> {
 }
 
 fn json_schema<'a>(op: &'a Value, status: &str) -> Option<&'a Value> {
-    op.get("responses")?.get(status)?.get("content")?.get("application/json")?.get("schema")
+    op.get("responses")?
+        .get(status)?
+        .get("content")?
+        .get("application/json")?
+        .get("schema")
 }
 
 fn generate(text: &str) -> Result<String> {
     let spec: Value = serde_json::from_str(text)?;
-    let raw_schemas = spec["components"]["schemas"].as_object().context("components.schemas")?;
-    let ctx = Ctx { schemas: raw_schemas };
-    let schemas: BTreeMap<String, Value> = raw_schemas.iter().map(|(k, v)| (k.clone(), strip(v))).collect();
+    let raw_schemas = spec["components"]["schemas"]
+        .as_object()
+        .context("components.schemas")?;
+    let ctx = Ctx {
+        schemas: raw_schemas,
+    };
+    let schemas: BTreeMap<String, Value> = raw_schemas
+        .iter()
+        .map(|(k, v)| (k.clone(), strip(v)))
+        .collect();
     let paths = spec["paths"].as_object().context("paths")?;
 
     // Which JSON:API type each top-level path segment serves (from any op with a typed document).
@@ -170,7 +209,12 @@ fn generate(text: &str) -> Result<String> {
             let Some(op) = item.get(method) else { continue };
             let m = method.to_uppercase();
             let mut params = Vec::new();
-            for p in op.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+            for p in op
+                .get("parameters")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 if p.get("in").and_then(Value::as_str) != Some("query") {
                     continue;
                 }
@@ -181,7 +225,10 @@ fn generate(text: &str) -> Result<String> {
                 });
             }
             let body_schema = op.pointer("/requestBody/content/application~1json/schema");
-            let body = body_schema.and_then(|s| s.get("$ref")).and_then(Value::as_str).map(ref_name);
+            let body = body_schema
+                .and_then(|s| s.get("$ref"))
+                .and_then(Value::as_str)
+                .map(ref_name);
             let responses = op["responses"].as_object().context("responses")?;
             let (status, resp) = responses
                 .iter()
@@ -208,13 +255,21 @@ fn generate(text: &str) -> Result<String> {
             let body_type = body_schema.and_then(|b| ctx.data_type(b));
             let is_id = segs.get(2) == Some(&"{id}");
             let (kind, rel) = match (segs.len(), m.as_str()) {
-                (2, "GET") if json_doc.is_some() && resp_type.as_ref().is_some_and(|t| t.1) => (OpKind::GetCollection, None),
-                (2, "POST") if resp_type.is_some() && status == "201" => (OpKind::CreateInstance, None),
+                (2, "GET") if json_doc.is_some() && resp_type.as_ref().is_some_and(|t| t.1) => {
+                    (OpKind::GetCollection, None)
+                }
+                (2, "POST") if resp_type.is_some() && status == "201" => {
+                    (OpKind::CreateInstance, None)
+                }
                 (3, "GET") if is_id && resp_type.is_some() => (OpKind::GetInstance, None),
                 (3, "PATCH") if is_id && resp_type.is_some() => (OpKind::UpdateInstance, None),
                 (3, "DELETE") if is_id => (OpKind::DeleteInstance, None),
                 (5, _) if is_id && segs[3] == "relationships" => {
-                    let many = resp_type.as_ref().map(|t| t.1).or(body_type.as_ref().map(|t| t.1)).unwrap_or(true);
+                    let many = resp_type
+                        .as_ref()
+                        .map(|t| t.1)
+                        .or(body_type.as_ref().map(|t| t.1))
+                        .unwrap_or(true);
                     let k = match (m.as_str(), many) {
                         ("GET", true) => OpKind::GetToManyRelationship,
                         ("GET", false) => OpKind::GetToOneRelationship,
@@ -226,15 +281,23 @@ fn generate(text: &str) -> Result<String> {
                     };
                     (k, Some(segs[4].to_string()))
                 }
-                (5, "GET") if is_id && segs[3] == "metrics" => (OpKind::GetMetrics, Some(segs[4].to_string())),
+                (5, "GET") if is_id && segs[3] == "metrics" => {
+                    (OpKind::GetMetrics, Some(segs[4].to_string()))
+                }
                 (4, "GET") if is_id && resp_type.is_some() => {
                     let many = resp_type.as_ref().is_some_and(|t| t.1);
-                    let k = if many { OpKind::GetToManyRelated } else { OpKind::GetToOneRelated };
+                    let k = if many {
+                        OpKind::GetToManyRelated
+                    } else {
+                        OpKind::GetToOneRelated
+                    };
                     (k, Some(segs[3].to_string()))
                 }
                 _ => (OpKind::Other, None),
             };
-            let resource = segs.get(1).map(|s| seg_type.get(*s).cloned().unwrap_or_else(|| s.to_string()));
+            let resource = segs
+                .get(1)
+                .map(|s| seg_type.get(*s).cloned().unwrap_or_else(|| s.to_string()));
             let target = resp_type.map(|t| t.0).or(body_type.map(|t| t.0));
             operations.push(Operation {
                 id: op["operationId"].as_str().unwrap_or_default().to_string(),
@@ -246,7 +309,10 @@ fn generate(text: &str) -> Result<String> {
                 target,
                 params,
                 body,
-                success: Success { status: status.parse()?, content },
+                success: Success {
+                    status: status.parse()?,
+                    content,
+                },
                 not_found: responses.contains_key("404"),
             });
         }
@@ -255,28 +321,58 @@ fn generate(text: &str) -> Result<String> {
     // Resource types: component schemas shaped like a resource object ({type enum, id, links}).
     let mut resources: BTreeMap<String, ResourceType> = BTreeMap::new();
     for (name, s) in raw_schemas {
-        let Some(props) = s.get("properties") else { continue };
-        let (Some(t), Some(_), Some(_)) = (props.get("type"), props.get("id"), props.get("links")) else { continue };
-        let Some(tname) = t.get("enum").and_then(|e| e.get(0)).and_then(Value::as_str) else { continue };
+        let Some(props) = s.get("properties") else {
+            continue;
+        };
+        let (Some(t), Some(_), Some(_)) = (props.get("type"), props.get("id"), props.get("links"))
+        else {
+            continue;
+        };
+        let Some(tname) = t.get("enum").and_then(|e| e.get(0)).and_then(Value::as_str) else {
+            continue;
+        };
         let r = resources.entry(tname.to_string()).or_default();
         r.schemas.push(name.clone());
-        if let Some(attrs) = props.get("attributes").map(|a| ctx.resolve(a)).and_then(|a| a.get("properties")).and_then(Value::as_object) {
+        if let Some(attrs) = props
+            .get("attributes")
+            .map(|a| ctx.resolve(a))
+            .and_then(|a| a.get("properties"))
+            .and_then(Value::as_object)
+        {
             for (an, av) in attrs {
                 r.attributes.entry(an.clone()).or_insert_with(|| strip(av));
             }
         }
-        if let Some(rels) = props.get("relationships").and_then(|a| a.get("properties")).and_then(Value::as_object) {
+        if let Some(rels) = props
+            .get("relationships")
+            .and_then(|a| a.get("properties"))
+            .and_then(Value::as_object)
+        {
             for (rn, rv) in rels {
                 let rv = ctx.resolve(rv);
-                let data = rv.get("properties").and_then(|p| p.get("data")).map(|d| ctx.resolve(d));
-                let many = data.map(|d| d.get("type").and_then(Value::as_str) == Some("array"))
+                let data = rv
+                    .get("properties")
+                    .and_then(|p| p.get("data"))
+                    .map(|d| ctx.resolve(d));
+                let many = data
+                    .map(|d| d.get("type").and_then(Value::as_str) == Some("array"))
                     .unwrap_or_else(|| rv.pointer("/properties/meta").is_some());
                 let target = data
-                    .map(|d| if many { d.get("items").map(|i| ctx.resolve(i)).unwrap_or(d) } else { d })
+                    .map(|d| {
+                        if many {
+                            d.get("items").map(|i| ctx.resolve(i)).unwrap_or(d)
+                        } else {
+                            d
+                        }
+                    })
                     .and_then(|d| d.pointer("/properties/type/enum/0"))
                     .and_then(Value::as_str)
                     .map(str::to_string);
-                let e = r.relationships.entry(rn.clone()).or_insert(Relationship { target: None, to_many: many, inverse: None });
+                let e = r.relationships.entry(rn.clone()).or_insert(Relationship {
+                    target: None,
+                    to_many: many,
+                    inverse: None,
+                });
                 e.to_many |= many;
                 if e.target.is_none() {
                     e.target = target;
@@ -295,22 +391,37 @@ fn generate(text: &str) -> Result<String> {
             }
             continue;
         };
-        if !matches!(op.kind, OpKind::GetToManyRelated | OpKind::GetToOneRelated | OpKind::GetToManyRelationship | OpKind::GetToOneRelationship) {
+        if !matches!(
+            op.kind,
+            OpKind::GetToManyRelated
+                | OpKind::GetToOneRelated
+                | OpKind::GetToManyRelationship
+                | OpKind::GetToOneRelationship
+        ) {
             continue;
         }
         if let Some(r) = resources.get_mut(res) {
-            let e = r.relationships.entry(rel.clone()).or_insert(Relationship { target: None, to_many: false, inverse: None });
+            let e = r.relationships.entry(rel.clone()).or_insert(Relationship {
+                target: None,
+                to_many: false,
+                inverse: None,
+            });
             if e.target.is_none() {
                 e.target = op.target.clone();
             }
-            e.to_many |= matches!(op.kind, OpKind::GetToManyRelated | OpKind::GetToManyRelationship);
+            e.to_many |= matches!(
+                op.kind,
+                OpKind::GetToManyRelated | OpKind::GetToManyRelationship
+            );
         }
     }
     // Inverses: the one relationship on the target type that points back (by name when several).
     let snapshot = resources.clone();
     for (tname, r) in resources.iter_mut() {
         for (rn, rel) in r.relationships.iter_mut() {
-            let Some(target) = rel.target.as_ref().and_then(|t| snapshot.get(t)) else { continue };
+            let Some(target) = rel.target.as_ref().and_then(|t| snapshot.get(t)) else {
+                continue;
+            };
             let back: Vec<&String> = target
                 .relationships
                 .iter()
@@ -329,27 +440,54 @@ fn generate(text: &str) -> Result<String> {
         }
     }
 
-    let version = spec["info"]["version"].as_str().unwrap_or_default().to_string();
-    let manifest = Manifest { version, operations, resources, schemas };
-    Ok(render(&manifest)?)
+    let version = spec["info"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let manifest = Manifest {
+        version,
+        operations,
+        resources,
+        schemas,
+    };
+    render(&manifest)
 }
 
 /// One entry per line so diffs of the committed manifest stay readable.
 fn render(m: &Manifest) -> Result<String> {
     let mut out = String::new();
-    out.push_str(&format!("{{\"version\":{},\n\"operations\":[\n", serde_json::to_string(&m.version)?));
+    out.push_str(&format!(
+        "{{\"version\":{},\n\"operations\":[\n",
+        serde_json::to_string(&m.version)?
+    ));
     for (i, op) in m.operations.iter().enumerate() {
         out.push_str(&serde_json::to_string(op)?);
-        out.push_str(if i + 1 < m.operations.len() { ",\n" } else { "\n" });
+        out.push_str(if i + 1 < m.operations.len() {
+            ",\n"
+        } else {
+            "\n"
+        });
     }
     out.push_str("],\n\"resources\":{\n");
     for (i, (k, r)) in m.resources.iter().enumerate() {
-        out.push_str(&format!("{}:{}", serde_json::to_string(k)?, serde_json::to_string(r)?));
-        out.push_str(if i + 1 < m.resources.len() { ",\n" } else { "\n" });
+        out.push_str(&format!(
+            "{}:{}",
+            serde_json::to_string(k)?,
+            serde_json::to_string(r)?
+        ));
+        out.push_str(if i + 1 < m.resources.len() {
+            ",\n"
+        } else {
+            "\n"
+        });
     }
     out.push_str("},\n\"schemas\":{\n");
     for (i, (k, s)) in m.schemas.iter().enumerate() {
-        out.push_str(&format!("{}:{}", serde_json::to_string(k)?, serde_json::to_string(s)?));
+        out.push_str(&format!(
+            "{}:{}",
+            serde_json::to_string(k)?,
+            serde_json::to_string(s)?
+        ));
         out.push_str(if i + 1 < m.schemas.len() { ",\n" } else { "\n" });
     }
     out.push_str("}}\n");
@@ -366,7 +504,9 @@ mod tests {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
         let spec = root.join("../shared/spec/app-store-connect-openapi.json");
         let Ok(text) = std::fs::read_to_string(&spec) else {
-            println!("SKIPPED: Apple's spec is not at ../shared/spec (outside the repository); cannot check the manifest");
+            println!(
+                "SKIPPED: Apple's spec is not at ../shared/spec (outside the repository); cannot check the manifest"
+            );
             return;
         };
         let generated = generate(&text).expect("generates");

@@ -183,7 +183,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
         }
         n += 1;
         let id = synth_id(engine, rtype, n);
-        tx.put(rtype, &id, &synth_attributes(engine, rtype, n)).await?;
+        tx.put(rtype, &id, &synth_attributes(engine, rtype, n))
+            .await?;
         out.synthesized += 1;
         first.insert(rtype.clone(), id.clone());
         queue.push_back((rtype.clone(), id, 0));
@@ -198,12 +199,16 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
         if budget == 0 {
             break;
         }
-        let Some(rt) = m.resources.get(&rtype) else { continue };
+        let Some(rt) = m.resources.get(&rtype) else {
+            continue;
+        };
         for (rel, info) in &rt.relationships {
             if info.to_many {
                 continue;
             }
-            let Some(target) = info.target.clone() else { continue };
+            let Some(target) = info.target.clone() else {
+                continue;
+            };
             if !tx.linked(&rtype, &id, rel).await?.is_empty() {
                 continue;
             }
@@ -214,7 +219,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                     .is_some_and(|r| !r.to_many)
             });
             let mut dst = first.get(&target).cloned();
-            if let (true, Some(d), Some(inv)) = (inverse_to_one, dst.clone(), info.inverse.clone()) {
+            if let (true, Some(d), Some(inv)) = (inverse_to_one, dst.clone(), info.inverse.clone())
+            {
                 let busy = taken.contains(&(target.clone(), d.clone(), inv.clone()))
                     || !tx.linked(&target, &d, &inv).await?.is_empty();
                 if busy && depth >= MAX_DEPTH {
@@ -223,7 +229,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                 if busy {
                     n += 1;
                     let nid = synth_id(engine, &target, n);
-                    tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
+                    tx.put(&target, &nid, &synth_attributes(engine, &target, n))
+                        .await?;
                     out.synthesized += 1;
                     queue.push_back((target.clone(), nid.clone(), depth + 1));
                     dst = Some(nid);
@@ -254,6 +261,12 @@ fn synth_id(engine: &Engine, rtype: &str, n: u64) -> String {
             .families()
             .iter()
             .find_map(|f| f.new_id(rtype))
-            .unwrap_or_else(|| uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("{rtype}/{n}").as_bytes()).to_string()),
+            .unwrap_or_else(|| {
+                uuid::Uuid::new_v5(
+                    &uuid::Uuid::NAMESPACE_OID,
+                    format!("{rtype}/{n}").as_bytes(),
+                )
+                .to_string()
+            }),
     }
 }

@@ -35,22 +35,35 @@ pub fn print(summary_only: bool, json: bool) -> anyhow::Result<()> {
     if json {
         let list: Vec<_> = rows
             .iter()
-            .map(|(op, s, r, c)| serde_json::json!({
-                "operationId": op.id, "method": op.method, "path": op.path,
-                "routed": true, "stateful": s, "appleRules": r, "realClient": c,
-            }))
+            .map(|(op, s, r, c)| {
+                serde_json::json!({
+                    "operationId": op.id, "method": op.method, "path": op.path,
+                    "routed": true, "stateful": s, "appleRules": r, "realClient": c,
+                })
+            })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({
-            "specVersion": m.version, "operations": total, "routed": total, "crudShaped": crud,
-            "stateful": stateful, "appleRules": rules, "realClient": real, "table": list,
-        }))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "specVersion": m.version, "operations": total, "routed": total, "crudShaped": crud,
+                "stateful": stateful, "appleRules": rules, "realClient": real, "table": list,
+            }))?
+        );
         return Ok(());
     }
     if !summary_only {
-        println!("{:<8} {:<70} {:<6} {:<8} {:<6} {}", "method", "path", "routed", "stateful", "rules", "real client");
+        println!("method   path{:66} routed stateful rules  real client", "");
         for (op, s, r, c) in &rows {
             let yn = |b: &bool| if *b { "yes" } else { "-" };
-            println!("{:<8} {:<70} {:<6} {:<8} {:<6} {}", op.method, op.path, "yes", yn(s), yn(r), yn(c));
+            println!(
+                "{:<8} {:<70} {:<6} {:<8} {:<6} {}",
+                op.method,
+                op.path,
+                "yes",
+                yn(s),
+                yn(r),
+                yn(c)
+            );
         }
     }
     println!(

@@ -12,7 +12,11 @@ use crabapple_server::{App, Config};
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
-#[command(name = "crabapple", version, about = "A faithful, stateful App Store Connect API (and App Store Server API) you run yourself")]
+#[command(
+    name = "crabapple",
+    version,
+    about = "A faithful, stateful App Store Connect API (and App Store Server API) you run yourself"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -163,7 +167,14 @@ async fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
-        Cmd::Serve { data, listen, empty, seed, public_url, rate_limit } => {
+        Cmd::Serve {
+            data,
+            listen,
+            empty,
+            seed,
+            public_url,
+            rate_limit,
+        } => {
             let world = match (empty, seed) {
                 (true, _) => WorldChoice::Empty,
                 (_, Some(p)) => WorldChoice::SeedFile(p),
@@ -171,22 +182,37 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             serve(data.data, listen, world, public_url, rate_limit).await
         }
-        Cmd::Token { data, key, scope, ttl } => {
+        Cmd::Token {
+            data,
+            key,
+            scope,
+            ttl,
+        } => {
             let store = open_existing(&data.data).await?;
             let all = store.keys().await?;
             let k = match &key {
-                Some(id) => all.iter().find(|k| &k.key_id == id).with_context(|| format!("no key {id}"))?,
+                Some(id) => all
+                    .iter()
+                    .find(|k| &k.key_id == id)
+                    .with_context(|| format!("no key {id}"))?,
                 None => all
                     .iter()
-                    .find(|k| k.kind == "team" && !k.revoked && k.roles.iter().any(|r| r == "ADMIN"))
+                    .find(|k| {
+                        k.kind == "team" && !k.revoked && k.roles.iter().any(|r| r == "ADMIN")
+                    })
                     .context("no active Admin team key in this data directory")?,
             };
-            anyhow::ensure!(k.kind != "inAppPurchase", "{} is an In-App Purchase key: it signs App Store Server API tokens, not App Store Connect ones", k.key_id);
+            anyhow::ensure!(
+                k.kind != "inAppPurchase",
+                "{} is an In-App Purchase key: it signs App Store Server API tokens, not App Store Connect ones",
+                k.key_id
+            );
             let p8 = std::fs::read_to_string(keys::key_path(&data.data, &k.key_id))
                 .with_context(|| format!("reading the key file of {}", k.key_id))?;
             let issuer = (k.kind == "team").then_some(k.issuer_id.as_str());
             let now = store.clock.wall_ms() / 1000;
-            let token = mint_asc_token(&p8, &k.key_id, issuer, now, ttl, &scope).map_err(|e| anyhow::anyhow!(e.0))?;
+            let token = mint_asc_token(&p8, &k.key_id, issuer, now, ttl, &scope)
+                .map_err(|e| anyhow::anyhow!(e.0))?;
             println!("{token}");
             Ok(())
         }
@@ -202,11 +228,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let ms = crabapple_server::admin::parse_duration_ms(&by)
                     .with_context(|| format!("'{by}' is not a duration like 3d, 12h or 90m"))?;
                 let now = store.advance_clock(ms).await?;
-                println!("virtual now: {now} ms (offset {} ms)", store.clock.offset_ms());
+                println!(
+                    "virtual now: {now} ms (offset {} ms)",
+                    store.clock.offset_ms()
+                );
                 Ok(())
             }
         },
-        Cmd::Spec { cmd: SpecCmd::Coverage { summary, json } } => coverage::print(summary, json),
+        Cmd::Spec {
+            cmd: SpecCmd::Coverage { summary, json },
+        } => coverage::print(summary, json),
     }
 }
 
@@ -222,7 +253,15 @@ async fn open_existing(dir: &Path) -> anyhow::Result<crabapple_store::Store> {
 
 async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
-        KeysCmd::Create { data, role, individual, user, in_app_purchase, name, json } => {
+        KeysCmd::Create {
+            data,
+            role,
+            individual,
+            user,
+            in_app_purchase,
+            name,
+            json,
+        } => {
             let store = open_existing(&data.data).await?;
             let kind = if individual {
                 KeyKind::Individual
@@ -235,7 +274,17 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
                 kind == KeyKind::InAppPurchase || !role.is_empty() || user.is_some(),
                 "give the key's roles with --role (e.g. --role ADMIN or --role DEVELOPER,APP_MANAGER)"
             );
-            let info = keys::create(&store, &data.data, NewKey { kind, roles: role, user_id: user, name: name.as_deref() }).await?;
+            let info = keys::create(
+                &store,
+                &data.data,
+                NewKey {
+                    kind,
+                    roles: role,
+                    user_id: user,
+                    name: name.as_deref(),
+                },
+            )
+            .await?;
             print_keys(&[info], json, false);
             Ok(())
         }
@@ -258,7 +307,11 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
 
 fn print_keys(list: &[keys::KeyInfo], json: bool, as_array: bool) {
     if json {
-        let v = if as_array || list.len() != 1 { serde_json::json!(list) } else { serde_json::json!(list[0]) };
+        let v = if as_array || list.len() != 1 {
+            serde_json::json!(list)
+        } else {
+            serde_json::json!(list[0])
+        };
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
@@ -269,28 +322,50 @@ fn print_keys(list: &[keys::KeyInfo], json: bool, as_array: bool) {
             k.kind,
             if k.revoked { "revoked" } else { "active" },
             k.issuer_id,
-            if k.roles.is_empty() { "-".to_string() } else { k.roles.join(",") },
+            if k.roles.is_empty() {
+                "-".to_string()
+            } else {
+                k.roles.join(",")
+            },
             k.key_path
         );
     }
 }
 
-async fn serve(data: PathBuf, listen: String, world: WorldChoice, public_url: Option<String>, rate_limit: u64) -> anyhow::Result<()> {
+async fn serve(
+    data: PathBuf,
+    listen: String,
+    world: WorldChoice,
+    public_url: Option<String>,
+    rate_limit: u64,
+) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let _ = rustls_guard();
     let store = setup::open(&data).await?;
-    let config = Config { data_dir: data.clone(), public_url: public_url.clone(), rate_limit, world: world.clone() };
+    let config = Config {
+        data_dir: data.clone(),
+        public_url: public_url.clone(),
+        rate_limit,
+        world: world.clone(),
+    };
     let app = App::new(store, config).await?;
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
-    let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("listening on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
     let base = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let all = keys::list(app.store(), &data).await?;
-    let admin = all.iter().find(|k| k.kind == "team" && !k.revoked && k.roles.iter().any(|r| r == "ADMIN"));
+    let admin = all
+        .iter()
+        .find(|k| k.kind == "team" && !k.revoked && k.roles.iter().any(|r| r == "ADMIN"));
     let counts = app.store().type_counts().await?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
-    println!("crabapple {} — Apple's App Store Connect API {}", env!("CARGO_PKG_VERSION"), app.engine.manifest.version);
+    println!(
+        "crabapple {} — Apple's App Store Connect API {}",
+        env!("CARGO_PKG_VERSION"),
+        app.engine.manifest.version
+    );
     println!("  base URL   {base}");
     println!("  data       {} (SQLite)", data.display());
     if let Some(k) = admin {
@@ -299,7 +374,10 @@ async fn serve(data: PathBuf, listen: String, world: WorldChoice, public_url: Op
         println!("  key file   {}", k.key_path);
     }
     match &first {
-        Some(f) => println!("  world      new: {} resources ({} from the world file, {} synthesized)", total, f.seeded, f.synthesized),
+        Some(f) => println!(
+            "  world      new: {} resources ({} from the world file, {} synthesized)",
+            total, f.seeded, f.synthesized
+        ),
         None => println!("  world      {total} resources (kept from the last run)"),
     }
     println!("  admin API  {base}/crabapple/admin/status");
@@ -311,7 +389,3 @@ async fn serve(data: PathBuf, listen: String, world: WorldChoice, public_url: Op
     println!("ready in {} ms", started.elapsed().as_millis());
     crabapple_server::serve(app, listener).await
 }
-
-/// Nothing in the tree links ring, so the default rustls provider is unambiguous; kept as the
-/// single place to install one if a dependency ever adds a second.
-fn rustls_guard() {}

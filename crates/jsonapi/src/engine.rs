@@ -79,8 +79,7 @@ type Linkage = Vec<(String, String)>;
 impl Engine {
     pub fn new(store: Store, families: Vec<Arc<dyn Family>>) -> Engine {
         let manifest = Manifest::get();
-        let mut links: HashMap<(String, String), (Option<String>, Option<String>)> =
-            HashMap::new();
+        let mut links: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
         for op in &manifest.operations {
             let (Some(res), Some(rel)) = (&op.resource, &op.relationship) else {
                 continue;
@@ -129,7 +128,9 @@ impl Engine {
     pub async fn generic(&self, op: &'static Operation, req: &Request) -> Result<Reply, AscError> {
         let q = query::parse(op, &req.query)?;
         match op.kind {
-            OpKind::GetCollection | OpKind::GetToManyRelated => self.get_collection(op, req, &q).await,
+            OpKind::GetCollection | OpKind::GetToManyRelated => {
+                self.get_collection(op, req, &q).await
+            }
             OpKind::GetInstance => self.get_instance(op, req, &q).await,
             OpKind::GetToOneRelated => self.get_to_one_related(op, req, &q).await,
             OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
@@ -204,7 +205,11 @@ impl Engine {
                     });
                 }
             } else if let Some(shape) = rt.and_then(|r| r.attributes.get(name)) {
-                let array = self.manifest.resolve(shape).get("type").and_then(Value::as_str)
+                let array = self
+                    .manifest
+                    .resolve(shape)
+                    .get("type")
+                    .and_then(Value::as_str)
                     == Some("array");
                 let item_shape = if array {
                     self.manifest.resolve(shape).get("items")
@@ -297,8 +302,17 @@ impl Engine {
         Ok(Reply::json(200, &doc))
     }
 
-    async fn get_instance(&self, op: &Operation, req: &Request, q: &Query) -> Result<Reply, AscError> {
-        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+    async fn get_instance(
+        &self,
+        op: &Operation,
+        req: &Request,
+        q: &Query,
+    ) -> Result<Reply, AscError> {
+        let rtype = op
+            .target
+            .clone()
+            .or(op.resource.clone())
+            .unwrap_or_default();
         let id = req.id.clone().unwrap_or_default();
         let r = self.require(&rtype, &id).await?;
         self.single_doc(op, req, q, r, 200).await
@@ -314,8 +328,11 @@ impl Engine {
         status: u16,
     ) -> Result<Reply, AscError> {
         let plan = self.plan(op);
-        let (mut data, included) = self.render_many(&plan, std::slice::from_ref(&r), req, q).await?;
-        let mut doc = json!({ "data": data.as_array_mut().and_then(|a| a.pop()).unwrap_or(Value::Null) });
+        let (mut data, included) = self
+            .render_many(&plan, std::slice::from_ref(&r), req, q)
+            .await?;
+        let mut doc =
+            json!({ "data": data.as_array_mut().and_then(|a| a.pop()).unwrap_or(Value::Null) });
         if let Some(inc) = included {
             doc["included"] = inc;
         }
@@ -346,7 +363,12 @@ impl Engine {
         }
     }
 
-    async fn get_linkage(&self, op: &Operation, req: &Request, q: &Query) -> Result<Reply, AscError> {
+    async fn get_linkage(
+        &self,
+        op: &Operation,
+        req: &Request,
+        q: &Query,
+    ) -> Result<Reply, AscError> {
         let parent = op.resource.clone().unwrap_or_default();
         let id = req.id.clone().unwrap_or_default();
         self.require(&parent, &id).await?;
@@ -369,7 +391,10 @@ impl Engine {
             return Ok(Reply::json(200, &json!({ "data": data, "links": links })));
         }
         let limit = q.limit.unwrap_or(self.default_limit.min(q.max_limit));
-        let (linked, total) = self.store.linked(&parent, &id, &rel, q.offset, limit).await?;
+        let (linked, total) = self
+            .store
+            .linked(&parent, &id, &rel, q.offset, limit)
+            .await?;
         let data: Vec<Value> = linked
             .iter()
             .map(|(t, i)| json!({ "type": t, "id": i }))
@@ -482,10 +507,16 @@ impl Engine {
                 {
                     let mut l = Map::new();
                     if let Some(p) = lself {
-                        l.insert("self".into(), json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))));
+                        l.insert(
+                            "self".into(),
+                            json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))),
+                        );
                     }
                     if let Some(p) = lrel {
-                        l.insert("related".into(), json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))));
+                        l.insert(
+                            "related".into(),
+                            json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))),
+                        );
                     }
                     if !l.is_empty() {
                         obj.insert("links".into(), Value::Object(l));
@@ -503,8 +534,12 @@ impl Engine {
                             .collect();
                         obj.insert("data".into(), Value::Array(d));
                         if shape.meta {
-                            let limit = q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
-                            obj.insert("meta".into(), json!({ "paging": { "total": total, "limit": limit } }));
+                            let limit =
+                                q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
+                            obj.insert(
+                                "meta".into(),
+                                json!({ "paging": { "total": total, "limit": limit } }),
+                            );
                         }
                     } else if let Some((t, i)) = linked.first() {
                         obj.insert("data".into(), json!({ "type": t, "id": i }));
@@ -613,14 +648,19 @@ impl Engine {
                     .collect(),
                 existing: None,
             };
-            self.check_targets(tx, &w.relationships, &format!("/included/{i}/relationships"))
-                .await?;
+            self.check_targets(
+                tx,
+                &w.relationships,
+                &format!("/included/{i}/relationships"),
+            )
+            .await?;
             for f in &self.families {
                 f.before_write(self, tx, &mut w).await?;
             }
             tx.put(t, &new_id, &w.attributes).await?;
             for (rel, targets) in &w.relationships {
-                self.set_linkage(tx, (t, &new_id), rel, targets, true).await?;
+                self.set_linkage(tx, (t, &new_id), rel, targets, true)
+                    .await?;
             }
         }
         Ok(ids)
@@ -638,8 +678,17 @@ impl Engine {
                     return Err(AscError::entity_error(
                         "RELATIONSHIP.INVALID",
                         "The provided entity includes a relationship with an invalid value",
-                        format!("There is no resource of type '{t}' with id '{id}' for the relationship '{rel}'"),
-                        &format!("{ptr}/{rel}/data{}", if targets.len() > 1 { format!("/{i}") } else { String::new() }),
+                        format!(
+                            "There is no resource of type '{t}' with id '{id}' for the relationship '{rel}'"
+                        ),
+                        &format!(
+                            "{ptr}/{rel}/data{}",
+                            if targets.len() > 1 {
+                                format!("/{i}")
+                            } else {
+                                String::new()
+                            }
+                        ),
                     ));
                 }
             }
@@ -669,7 +718,8 @@ impl Engine {
                 .collect(),
             existing: None,
         };
-        self.check_targets(&mut tx, &w.relationships, "/data/relationships").await?;
+        self.check_targets(&mut tx, &w.relationships, "/data/relationships")
+            .await?;
         for f in &self.families {
             f.before_write(self, &mut tx, &mut w).await?;
         }
@@ -687,14 +737,19 @@ impl Engine {
     pub async fn write(&self, tx: &mut Tx, w: &Write) -> Result<(), AscError> {
         tx.put(&w.rtype, &w.id, &w.attributes).await?;
         for (rel, targets) in &w.relationships {
-            self.set_linkage(tx, (&w.rtype, &w.id), rel, targets, true).await?;
+            self.set_linkage(tx, (&w.rtype, &w.id), rel, targets, true)
+                .await?;
         }
         Ok(())
     }
 
     async fn update(&self, op: &'static Operation, req: &Request) -> Result<Reply, AscError> {
         let body = self.parse_body(op, req)?;
-        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+        let rtype = op
+            .target
+            .clone()
+            .or(op.resource.clone())
+            .unwrap_or_default();
         let id = req.id.clone().unwrap_or_default();
         let data = &body["data"];
         if data.get("id").and_then(Value::as_str) != Some(id.as_str()) {
@@ -738,7 +793,8 @@ impl Engine {
                 .collect(),
             existing: Some(existing),
         };
-        self.check_targets(&mut tx, &w.relationships, "/data/relationships").await?;
+        self.check_targets(&mut tx, &w.relationships, "/data/relationships")
+            .await?;
         for f in &self.families {
             f.before_write(self, &mut tx, &mut w).await?;
         }
@@ -749,7 +805,11 @@ impl Engine {
     }
 
     async fn delete(&self, op: &Operation, req: &Request) -> Result<Reply, AscError> {
-        let rtype = op.target.clone().or(op.resource.clone()).unwrap_or_default();
+        let rtype = op
+            .target
+            .clone()
+            .or(op.resource.clone())
+            .unwrap_or_default();
         let id = req.id.clone().unwrap_or_default();
         let mut tx = self.store.begin().await?;
         let existing = tx
@@ -779,20 +839,26 @@ impl Engine {
             return Err(AscError::not_found(&parent, &id));
         }
         if op.kind != OpKind::DeleteToManyRelationship {
-            self.check_targets(&mut tx, &[(rel.clone(), targets.clone())], "").await?;
+            self.check_targets(&mut tx, &[(rel.clone(), targets.clone())], "")
+                .await?;
         }
         match op.kind {
             OpKind::CreateToManyRelationship => {
                 for t in &targets {
-                    self.link(&mut tx, (&parent, &id), &rel, (&t.0, &t.1)).await?;
+                    self.link(&mut tx, (&parent, &id), &rel, (&t.0, &t.1))
+                        .await?;
                 }
             }
             OpKind::DeleteToManyRelationship => {
                 for t in &targets {
-                    self.unlink(&mut tx, (&parent, &id), &rel, (&t.0, &t.1)).await?;
+                    self.unlink(&mut tx, (&parent, &id), &rel, (&t.0, &t.1))
+                        .await?;
                 }
             }
-            _ => self.set_linkage(&mut tx, (&parent, &id), &rel, &targets, true).await?,
+            _ => {
+                self.set_linkage(&mut tx, (&parent, &id), &rel, &targets, true)
+                    .await?
+            }
         }
         tx.commit().await?;
         // Apple answers 202 on the few asynchronous removals its spec marks so (betaTesters).
@@ -816,7 +882,10 @@ impl Engine {
             .and_then(|r| r.relationships.get(rel))
             .and_then(|r| r.inverse.clone())
         {
-            return dst.relationships.get(&inv).map(|r| (inv.clone(), r.to_many));
+            return dst
+                .relationships
+                .get(&inv)
+                .map(|r| (inv.clone(), r.to_many));
         }
         let back: Vec<(&String, bool)> = dst
             .relationships
@@ -839,7 +908,13 @@ impl Engine {
     }
 
     /// Adds `src —rel→ dst` and the inverse edge, replacing to-one linkage on either side.
-    pub async fn link(&self, tx: &mut Tx, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<(), AscError> {
+    pub async fn link(
+        &self,
+        tx: &mut Tx,
+        src: (&str, &str),
+        rel: &str,
+        dst: (&str, &str),
+    ) -> Result<(), AscError> {
         if !self.is_to_many(src.0, rel) {
             for old in tx.linked(src.0, src.1, rel).await? {
                 self.unlink(tx, src, rel, (&old.0, &old.1)).await?;
@@ -860,7 +935,13 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn unlink(&self, tx: &mut Tx, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<(), AscError> {
+    pub async fn unlink(
+        &self,
+        tx: &mut Tx,
+        src: (&str, &str),
+        rel: &str,
+        dst: (&str, &str),
+    ) -> Result<(), AscError> {
         tx.unlink(src, rel, dst).await?;
         if let Some((inv, _)) = self.inverse_of(src.0, rel, dst.0) {
             tx.unlink(dst, &inv, src).await?;
@@ -909,7 +990,8 @@ impl Engine {
         };
         let body = if c.content_type.contains("json") {
             let seed = req.id.as_deref().map(|s| s.len() as u64).unwrap_or(0);
-            serde_json::to_vec(&synth::value(self.manifest, &c.schema, "", seed)).unwrap_or_default()
+            serde_json::to_vec(&synth::value(self.manifest, &c.schema, "", seed))
+                .unwrap_or_default()
         } else if c.content_type == "text/csv" {
             b"\n".to_vec()
         } else {
@@ -931,7 +1013,10 @@ fn key_of(v: &Value) -> Option<(String, String)> {
     ))
 }
 
-fn resolve_local(l: Vec<(String, String)>, locals: &HashMap<String, String>) -> Vec<(String, String)> {
+fn resolve_local(
+    l: Vec<(String, String)>,
+    locals: &HashMap<String, String>,
+) -> Vec<(String, String)> {
     l.into_iter()
         .map(|(t, i)| {
             let id = locals.get(&i).cloned().unwrap_or(i);
@@ -955,8 +1040,14 @@ fn typed(m: &Manifest, shape: Option<&Value>, values: &[String]) -> Vec<SqlValue
         .iter()
         .map(|v| match ty {
             "boolean" => SqlValue::Int(v.eq_ignore_ascii_case("true") as i64),
-            "integer" => v.parse().map(SqlValue::Int).unwrap_or(SqlValue::Text(v.clone())),
-            "number" => v.parse().map(SqlValue::Real).unwrap_or(SqlValue::Text(v.clone())),
+            "integer" => v
+                .parse()
+                .map(SqlValue::Int)
+                .unwrap_or(SqlValue::Text(v.clone())),
+            "number" => v
+                .parse()
+                .map(SqlValue::Real)
+                .unwrap_or(SqlValue::Text(v.clone())),
             _ => SqlValue::Text(v.clone()),
         })
         .collect()
@@ -987,8 +1078,14 @@ fn next_link(req: &Request, cursor: &str, limit: i64) -> String {
 }
 
 fn wants_csv(op: &Operation, req: &Request) -> bool {
-    req.accept.as_deref().is_some_and(|a| a.contains("text/csv"))
-        && op.success.content.iter().any(|c| c.content_type == "text/csv")
+    req.accept
+        .as_deref()
+        .is_some_and(|a| a.contains("text/csv"))
+        && op
+            .success
+            .content
+            .iter()
+            .any(|c| c.content_type == "text/csv")
 }
 
 /// `text/csv` rendering of a page (price points and equalizations offer it).

@@ -209,7 +209,12 @@ impl AscError {
     }
 
     /// 409 ENTITY_ERROR family: a well-formed document with unacceptable data (§1.5).
-    pub fn entity_error(code_suffix: &str, title: &str, detail: impl Into<String>, pointer: &str) -> AscError {
+    pub fn entity_error(
+        code_suffix: &str,
+        title: &str,
+        detail: impl Into<String>,
+        pointer: &str,
+    ) -> AscError {
         let code = if code_suffix.is_empty() {
             "ENTITY_ERROR".to_string()
         } else {

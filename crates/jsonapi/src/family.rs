@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
 
+/// Relationships a document sets: `(name, [(type, id)])`.
+pub type Linkages = Vec<(String, Vec<(String, String)>)>;
+
 pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A create or update about to be written.
@@ -20,7 +23,7 @@ pub struct Write {
     /// For an update: the merged attributes. For a create: the given ones.
     pub attributes: Map<String, Value>,
     /// Relationships the request sets: `(name, [(type, id)])`.
-    pub relationships: Vec<(String, Vec<(String, String)>)>,
+    pub relationships: Linkages,
     /// The resource before this write (updates).
     pub existing: Option<Resource>,
 }

@@ -3,6 +3,9 @@
 //! request-document validation and Apple's error documents. Families add rules through
 //! [`family::Family`]; the engine knows none of them.
 
+// Apple's error document is returned by value on purpose: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
 pub mod engine;
 pub mod error;
 pub mod family;
@@ -12,4 +15,4 @@ pub mod synth;
 
 pub use engine::{Engine, Reply, Request};
 pub use error::AscError;
-pub use family::{BoxFut, Family, Write};
+pub use family::{BoxFut, Family, Linkages, Write};

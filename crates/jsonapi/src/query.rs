@@ -37,7 +37,7 @@ pub fn encode_cursor(offset: i64) -> String {
 
 pub fn decode_cursor(c: &str) -> Option<i64> {
     let mut s = c.to_string();
-    while s.len() % 4 != 0 {
+    while !s.len().is_multiple_of(4) {
         s.push('=');
     }
     let bytes = STANDARD.decode(s).ok()?;
@@ -93,13 +93,19 @@ fn check_values(p: &Param, values: &[String]) -> Result<(), AscError> {
                 {
                     return Err(AscError::parameter_invalid(
                         &p.name,
-                        format!("'{n}' is not a valid value for '{}'. The maximum is {max}", p.name),
+                        format!(
+                            "'{n}' is not a valid value for '{}'. The maximum is {max}",
+                            p.name
+                        ),
                     ));
                 }
                 if n < 1 && (p.name == "limit" || p.name.starts_with("limit[")) {
                     return Err(AscError::parameter_invalid(
                         &p.name,
-                        format!("'{n}' is not a valid value for '{}'. The minimum is 1", p.name),
+                        format!(
+                            "'{n}' is not a valid value for '{}'. The minimum is 1",
+                            p.name
+                        ),
                     ));
                 }
             }
@@ -142,13 +148,26 @@ pub fn parse(op: &Operation, pairs: &[(String, String)]) -> Result<Query, AscErr
             vec![value.clone()]
         };
         check_values(p, &values)?;
-        if let Some(inner) = name.strip_prefix("filter[").and_then(|s| s.strip_suffix(']')) {
+        if let Some(inner) = name
+            .strip_prefix("filter[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
             q.filters.push((inner.to_string(), values));
-        } else if let Some(inner) = name.strip_prefix("exists[").and_then(|s| s.strip_suffix(']')) {
-            q.exists.push((inner.to_string(), value.eq_ignore_ascii_case("true")));
-        } else if let Some(inner) = name.strip_prefix("fields[").and_then(|s| s.strip_suffix(']')) {
+        } else if let Some(inner) = name
+            .strip_prefix("exists[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
+            q.exists
+                .push((inner.to_string(), value.eq_ignore_ascii_case("true")));
+        } else if let Some(inner) = name
+            .strip_prefix("fields[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
             q.fields.insert(inner.to_string(), values);
-        } else if let Some(inner) = name.strip_prefix("limit[").and_then(|s| s.strip_suffix(']')) {
+        } else if let Some(inner) = name
+            .strip_prefix("limit[")
+            .and_then(|s| s.strip_suffix(']'))
+        {
             q.limit_rel
                 .insert(inner.to_string(), values[0].parse().unwrap_or(10));
         } else if name == "limit" {

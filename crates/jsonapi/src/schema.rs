@@ -256,9 +256,7 @@ pub fn validate(m: &Manifest, v: &Value, shape: &Value, ptr: &str) -> Result<(),
         let vt = v.get("type").and_then(Value::as_str);
         for alt in alts {
             let a = m.resolve(alt);
-            let want = a
-                .pointer("/properties/type/enum/0")
-                .and_then(Value::as_str);
+            let want = a.pointer("/properties/type/enum/0").and_then(Value::as_str);
             if vt.is_some() && want == vt {
                 return validate(m, v, a, ptr);
             }
@@ -270,13 +268,16 @@ pub fn validate(m: &Manifest, v: &Value, shape: &Value, ptr: &str) -> Result<(),
         }
         return Err(Violation::Shape(ptr.to_string()));
     }
-    let ty = shape.get("type").and_then(Value::as_str).unwrap_or_else(|| {
-        if shape.get("properties").is_some() {
-            "object"
-        } else {
-            ""
-        }
-    });
+    let ty = shape
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| {
+            if shape.get("properties").is_some() {
+                "object"
+            } else {
+                ""
+            }
+        });
     match ty {
         "object" => {
             let Some(obj) = v.as_object() else {

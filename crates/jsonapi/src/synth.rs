@@ -28,13 +28,15 @@ fn value_at(m: &Manifest, shape: &Value, name: &str, n: u64, depth: usize) -> Va
     {
         return e[(n as usize) % e.len()].clone();
     }
-    let ty = shape.get("type").and_then(Value::as_str).unwrap_or(
-        if shape.get("properties").is_some() {
-            "object"
-        } else {
-            "string"
-        },
-    );
+    let ty =
+        shape
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(if shape.get("properties").is_some() {
+                "object"
+            } else {
+                "string"
+            });
     match ty {
         "object" => {
             let mut out = Map::new();
@@ -49,13 +51,12 @@ fn value_at(m: &Manifest, shape: &Value, name: &str, n: u64, depth: usize) -> Va
             Value::Object(out)
         }
         "array" => {
-            let item = shape.get("items").cloned().unwrap_or(json!({"type":"string"}));
+            let item = shape
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type":"string"}));
             let v = value_at(m, &item, name, n, depth + 1);
-            if v.is_null() {
-                json!([])
-            } else {
-                json!([v])
-            }
+            if v.is_null() { json!([]) } else { json!([v]) }
         }
         "integer" => {
             let max = shape.get("maximum").and_then(Value::as_i64).unwrap_or(1000);

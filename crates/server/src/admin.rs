@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use crabapple_auth::KeyKind;
-use crabapple_jsonapi::{AscError, Write};
+use crabapple_jsonapi::{AscError, Linkages, Write};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -23,10 +23,15 @@ pub fn routes() -> Router<Arc<App>> {
         .route("/crabapple/admin/reset", post(reset))
         .route("/crabapple/admin/keys", get(list_keys).post(create_key))
         .route("/crabapple/admin/clock/advance", post(advance_clock))
-        .route("/crabapple/admin/resources/{type}", post(create_resource).get(list_resources))
+        .route(
+            "/crabapple/admin/resources/{type}",
+            post(create_resource).get(list_resources),
+        )
         .route(
             "/crabapple/admin/resources/{type}/{id}",
-            patch(update_resource).delete(delete_resource).get(get_resource),
+            patch(update_resource)
+                .delete(delete_resource)
+                .get(get_resource),
         )
 }
 
@@ -68,8 +73,10 @@ async fn status(State(app): State<Arc<App>>) -> Response {
 
 async fn reset(State(app): State<Arc<App>>) -> Response {
     match setup::reset(&app.engine, &app.config.world).await {
-        Ok(l) => Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))
-            .into_response(),
+        Ok(l) => {
+            Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))
+                .into_response()
+        }
         Err(e) => internal(e),
     }
 }
@@ -145,10 +152,15 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
 
 async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> Response {
     let Some(ms) = parse_duration_ms(&a.by) else {
-        return admin_error(StatusCode::BAD_REQUEST, format!("'{}' is not a duration like 3d or 12h", a.by));
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            format!("'{}' is not a duration like 3d or 12h", a.by),
+        );
     };
     match app.store().advance_clock(ms).await {
-        Ok(now) => Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms() })).into_response(),
+        Ok(now) => {
+            Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms() })).into_response()
+        }
         Err(e) => internal(e),
     }
 }
@@ -164,19 +176,38 @@ struct ResourceBody {
 }
 
 /// `{"rel": "id" | ["id", …] | {"type","id"}}` → linkage, target types from the manifest.
-fn linkage(app: &App, rtype: &str, rels: &BTreeMap<String, Value>) -> Result<Vec<(String, Vec<(String, String)>)>, String> {
-    let rt = app.engine.manifest.resources.get(rtype).ok_or_else(|| format!("'{rtype}' is not a resource type of Apple's spec"))?;
+fn linkage(app: &App, rtype: &str, rels: &BTreeMap<String, Value>) -> Result<Linkages, String> {
+    let rt = app
+        .engine
+        .manifest
+        .resources
+        .get(rtype)
+        .ok_or_else(|| format!("'{rtype}' is not a resource type of Apple's spec"))?;
     let mut out = Vec::new();
     for (name, v) in rels {
         let target = rt.relationships.get(name).and_then(|r| r.target.clone());
         let item = |v: &Value| -> Result<(String, String), String> {
             match v {
-                Value::String(id) => Ok((target.clone().ok_or_else(|| format!("'{name}' is not a relationship of {rtype}"))?, id.clone())),
-                Value::Object(o) => Ok((
-                    o.get("type").and_then(Value::as_str).map(str::to_string).or(target.clone()).ok_or("missing type")?,
-                    o.get("id").and_then(Value::as_str).ok_or("missing id")?.to_string(),
+                Value::String(id) => Ok((
+                    target
+                        .clone()
+                        .ok_or_else(|| format!("'{name}' is not a relationship of {rtype}"))?,
+                    id.clone(),
                 )),
-                _ => Err(format!("relationship '{name}' must be an id, a list of ids or {{type, id}}")),
+                Value::Object(o) => Ok((
+                    o.get("type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                        .or(target.clone())
+                        .ok_or("missing type")?,
+                    o.get("id")
+                        .and_then(Value::as_str)
+                        .ok_or("missing id")?
+                        .to_string(),
+                )),
+                _ => Err(format!(
+                    "relationship '{name}' must be an id, a list of ids or {{type, id}}"
+                )),
             }
         };
         let list = match v {
@@ -189,7 +220,13 @@ fn linkage(app: &App, rtype: &str, rels: &BTreeMap<String, Value>) -> Result<Vec
     Ok(out)
 }
 
-async fn write_resource(app: &App, rtype: &str, id: Option<String>, body: ResourceBody, update: bool) -> Response {
+async fn write_resource(
+    app: &App,
+    rtype: &str,
+    id: Option<String>,
+    body: ResourceBody,
+    update: bool,
+) -> Response {
     let engine = &app.engine;
     let rels = match linkage(app, rtype, &body.relationships) {
         Ok(r) => r,
@@ -202,12 +239,22 @@ async fn write_resource(app: &App, rtype: &str, id: Option<String>, body: Resour
             None => None,
         };
         if update && existing.is_none() {
-            return Err(AscError::not_found(rtype, id.as_deref().unwrap_or_default()));
+            return Err(AscError::not_found(
+                rtype,
+                id.as_deref().unwrap_or_default(),
+            ));
         }
         let id = id.unwrap_or_else(|| {
-            engine.families().iter().find_map(|f| f.new_id(rtype)).unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+            engine
+                .families()
+                .iter()
+                .find_map(|f| f.new_id(rtype))
+                .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
         });
-        let mut attributes = existing.as_ref().map(|e| e.attributes.clone()).unwrap_or_default();
+        let mut attributes = existing
+            .as_ref()
+            .map(|e| e.attributes.clone())
+            .unwrap_or_default();
         for (k, v) in body.attributes {
             if v.is_null() {
                 attributes.remove(&k);
@@ -223,7 +270,14 @@ async fn write_resource(app: &App, rtype: &str, id: Option<String>, body: Resour
             }
         }
         let created = existing.is_none();
-        let w = Write { op_id: "admin".into(), rtype: rtype.to_string(), id: id.clone(), attributes, relationships: rels, existing };
+        let w = Write {
+            op_id: "admin".into(),
+            rtype: rtype.to_string(),
+            id: id.clone(),
+            attributes,
+            relationships: rels,
+            existing,
+        };
         engine.write(&mut tx, &w).await?;
         tx.commit().await?;
         Ok((id, created))
@@ -239,14 +293,25 @@ async fn write_resource(app: &App, rtype: &str, id: Option<String>, body: Resour
             let doc = json!({
                 "data": engine.render_resource(&Default::default(), &r, "", &Default::default(), &Default::default(), &Default::default()),
             });
-            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             (status, Json(doc)).into_response()
         }
-        Err(e) => admin_error(StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST), e.reason),
+        Err(e) => admin_error(
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            e.reason,
+        ),
     }
 }
 
-async fn create_resource(State(app): State<Arc<App>>, Path(rtype): Path<String>, Json(body): Json<ResourceBody>) -> Response {
+async fn create_resource(
+    State(app): State<Arc<App>>,
+    Path(rtype): Path<String>,
+    Json(body): Json<ResourceBody>,
+) -> Response {
     let id = body.id.clone();
     if let Some(i) = &id
         && matches!(app.store().get(&rtype, i).await, Ok(Some(_)))
@@ -256,20 +321,33 @@ async fn create_resource(State(app): State<Arc<App>>, Path(rtype): Path<String>,
     write_resource(&app, &rtype, id, body, false).await
 }
 
-async fn update_resource(State(app): State<Arc<App>>, Path((rtype, id)): Path<(String, String)>, Json(body): Json<ResourceBody>) -> Response {
+async fn update_resource(
+    State(app): State<Arc<App>>,
+    Path((rtype, id)): Path<(String, String)>,
+    Json(body): Json<ResourceBody>,
+) -> Response {
     write_resource(&app, &rtype, Some(id), body, true).await
 }
 
-async fn get_resource(State(app): State<Arc<App>>, Path((rtype, id)): Path<(String, String)>) -> Response {
+async fn get_resource(
+    State(app): State<Arc<App>>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Response {
     match app.store().get(&rtype, &id).await {
-        Ok(Some(r)) => Json(json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).into_response(),
+        Ok(Some(r)) => {
+            Json(json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).into_response()
+        }
         Ok(None) => admin_error(StatusCode::NOT_FOUND, format!("no {rtype}/{id}")),
         Err(e) => internal(e),
     }
 }
 
 async fn list_resources(State(app): State<Arc<App>>, Path(rtype): Path<String>) -> Response {
-    let q = crabapple_store::ListQuery { rtype: rtype.clone(), limit: 10_000, ..Default::default() };
+    let q = crabapple_store::ListQuery {
+        rtype: rtype.clone(),
+        limit: 10_000,
+        ..Default::default()
+    };
     match app.store().list(&q).await {
         Ok((items, total)) => Json(json!({
             "total": total,
@@ -280,7 +358,10 @@ async fn list_resources(State(app): State<Arc<App>>, Path(rtype): Path<String>) 
     }
 }
 
-async fn delete_resource(State(app): State<Arc<App>>, Path((rtype, id)): Path<(String, String)>) -> Response {
+async fn delete_resource(
+    State(app): State<Arc<App>>,
+    Path((rtype, id)): Path<(String, String)>,
+) -> Response {
     let res: anyhow::Result<bool> = async {
         let mut tx = app.store().begin().await?;
         let done = tx.delete(&rtype, &id).await?;

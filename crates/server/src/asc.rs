@@ -35,15 +35,15 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         path: &path,
         query: &query,
     };
-    let principal = match app.verifier.verify_asc(
-        authz.as_deref(),
-        &target,
-        now_ms / 1000,
-        &|kid: &str| app.key(kid),
-    ) {
-        Ok(p) => p,
-        Err(e) => return error(AscError::not_authorized(e.reason), &[]),
-    };
+    let principal =
+        match app
+            .verifier
+            .verify_asc(authz.as_deref(), &target, now_ms / 1000, &|kid: &str| {
+                app.key(kid)
+            }) {
+            Ok(p) => p,
+            Err(e) => return error(AscError::not_authorized(e.reason), &[]),
+        };
 
     // 429 and X-Rate-Limit on every response (§1.6).
     let rate = app.limiter.hit(&principal.key.key_id, now_ms);
@@ -123,7 +123,12 @@ fn not_allowed(app: &App, template: &str, method: &str) -> AscError {
     let allowed_methods: Vec<String> = engine
         .router
         .find(template)
-        .map(|m| m.operations.iter().map(|&i| engine.op(i).method.clone()).collect())
+        .map(|m| {
+            m.operations
+                .iter()
+                .map(|&i| engine.op(i).method.clone())
+                .collect()
+        })
         .unwrap_or_default();
     let Some(wanted) = wanted else {
         return AscError::method_not_allowed(method, template, &allowed_methods);
@@ -139,7 +144,13 @@ fn not_allowed(app: &App, template: &str, method: &str) -> AscError {
         .map(|o| o.kind.apple_name())
         .collect();
     // Apple lists them in this order ("GET_INSTANCE, CREATE, DELETE", fastlane#19788).
-    const ORDER: [&str; 5] = ["GET_COLLECTION", "GET_INSTANCE", "CREATE", "UPDATE", "DELETE"];
+    const ORDER: [&str; 5] = [
+        "GET_COLLECTION",
+        "GET_INSTANCE",
+        "CREATE",
+        "UPDATE",
+        "DELETE",
+    ];
     allowed.sort_by_key(|a| ORDER.iter().position(|o| o == a));
     allowed.dedup();
     let resource = engine

@@ -42,10 +42,9 @@ pub fn info(data_dir: &Path, k: &KeyRow) -> KeyInfo {
 
 /// The team's issuer id (set on first start).
 pub async fn issuer_id(store: &Store) -> anyhow::Result<String> {
-    store
-        .meta_get("team.issuerId")
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("this data directory has no team yet: run `crabapple serve` once"))
+    store.meta_get("team.issuerId").await?.ok_or_else(|| {
+        anyhow::anyhow!("this data directory has no team yet: run `crabapple serve` once")
+    })
 }
 
 /// Apple's roles (the spec's UserRole enum, apple-semantics.md §1.7).
@@ -76,7 +75,11 @@ pub struct NewKey<'a> {
 /// Creates a key: writes `AuthKey_<KEYID>.p8` and stores the public key.
 pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::Result<KeyInfo> {
     for r in &new.roles {
-        anyhow::ensure!(ROLES.contains(&r.as_str()), "'{r}' is not one of Apple's roles: {}", ROLES.join(", "));
+        anyhow::ensure!(
+            ROLES.contains(&r.as_str()),
+            "'{r}' is not one of Apple's roles: {}",
+            ROLES.join(", ")
+        );
     }
     let issuer = issuer_id(store).await?;
     let g = generate_key(new.kind);
@@ -103,7 +106,10 @@ pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::
                 // Individual keys act with their user's roles (§1.2): make that user.
                 let uid = uuid::Uuid::new_v4().to_string();
                 let mut attrs = Map::new();
-                attrs.insert("username".into(), json!(format!("key-{}@crabapple.dev", g.key_id.to_lowercase())));
+                attrs.insert(
+                    "username".into(),
+                    json!(format!("key-{}@crabapple.dev", g.key_id.to_lowercase())),
+                );
                 attrs.insert("firstName".into(), json!("API"));
                 attrs.insert("lastName".into(), json!(format!("Key {}", g.key_id)));
                 attrs.insert("roles".into(), json!(roles));
@@ -118,7 +124,10 @@ pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::
         key_id: g.key_id.clone(),
         kind,
         issuer_id: issuer,
-        name: new.name.map(str::to_string).unwrap_or_else(|| format!("crabapple {}", g.key_id)),
+        name: new
+            .name
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("crabapple {}", g.key_id)),
         roles,
         user_id,
         public_key: g.public_key_der.clone(),
@@ -134,7 +143,12 @@ pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::
 }
 
 pub async fn list(store: &Store, data_dir: &Path) -> anyhow::Result<Vec<KeyInfo>> {
-    Ok(store.keys().await?.iter().map(|k| info(data_dir, k)).collect())
+    Ok(store
+        .keys()
+        .await?
+        .iter()
+        .map(|k| info(data_dir, k))
+        .collect())
 }
 
 pub async fn revoke(store: &Store, key_id: &str) -> anyhow::Result<bool> {

@@ -3,6 +3,9 @@
 //! App Store Server API (`/inApps`). A request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
 
+// Apple's error document is returned by value on purpose: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
 pub mod admin;
 pub mod asc;
 pub mod keys;
@@ -71,7 +74,10 @@ impl App {
                 && let Some(user) = self.store().get("users", uid).await?
                 && let Some(r) = user.attributes.get("roles").and_then(|r| r.as_array())
             {
-                roles = r.iter().filter_map(|x| x.as_str().map(str::to_string)).collect();
+                roles = r
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect();
             }
             map.insert(
                 k.key_id.clone(),
@@ -98,9 +104,7 @@ impl App {
 
 /// The axum router for a running app.
 pub fn router(app: Arc<App>) -> axum::Router {
-    admin::routes()
-        .fallback(asc::handle)
-        .with_state(app)
+    admin::routes().fallback(asc::handle).with_state(app)
 }
 
 /// Serves until the process ends; refreshes keys every second.

@@ -79,7 +79,8 @@ pub async fn first_start(
         seed.team.vendor_number.as_deref().unwrap_or("85012345"),
     )
     .await?;
-    tx.meta_set("team.id", &crabapple_asc::ids::ten_char_id()).await?;
+    tx.meta_set("team.id", &crabapple_asc::ids::ten_char_id())
+        .await?;
     tx.meta_set("world", &format!("{choice:?}")).await?;
     tx.commit().await?;
     let key = keys::create(

@@ -1,8 +1,8 @@
 //! Small pieces of HTTP: query strings, the base URL links are built on, replies.
 
-use crabapple_jsonapi::{AscError, Reply};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use crabapple_jsonapi::{AscError, Reply};
 use percent_encoding::percent_decode_str;
 
 /// Splits and percent-decodes a query string (`+` is a space, as HTML forms and `requests` send).
@@ -41,7 +41,10 @@ pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
 }
 
 pub fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Turns an engine reply into an HTTP response with `extra` headers.
@@ -49,10 +52,10 @@ pub fn reply(r: Reply, extra: &[(String, String)]) -> Response<Body> {
     let mut resp = Response::new(Body::from(r.body));
     *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
     let h = resp.headers_mut();
-    if let Some(ct) = r.content_type {
-        if let Ok(v) = HeaderValue::from_str(&ct) {
-            h.insert("content-type", v);
-        }
+    if let Some(ct) = r.content_type
+        && let Ok(v) = HeaderValue::from_str(&ct)
+    {
+        h.insert("content-type", v);
     }
     for (k, v) in r.headers.iter().chain(extra) {
         if let (Ok(name), Ok(val)) = (
@@ -75,9 +78,15 @@ pub fn error(e: AscError, extra: &[(String, String)]) -> Response<Body> {
         .collect();
     headers.push(("X-Crabapple-Reason".into(), ascii(&reason)));
     let (ct, body) = if e.status == 406 {
-        ("text/plain".to_string(), e.detail.clone().unwrap_or_default().into_bytes())
+        (
+            "text/plain".to_string(),
+            e.detail.clone().unwrap_or_default().into_bytes(),
+        )
     } else {
-        ("application/json".to_string(), serde_json::to_vec(&e.body()).unwrap_or_default())
+        (
+            "application/json".to_string(),
+            serde_json::to_vec(&e.body()).unwrap_or_default(),
+        )
     };
     reply(
         Reply {
@@ -93,7 +102,13 @@ pub fn error(e: AscError, extra: &[(String, String)]) -> Response<Body> {
 /// Header values must be visible ASCII: other characters become `?`.
 fn ascii(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii() && !c.is_ascii_control() { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(1000)
         .collect()
 }

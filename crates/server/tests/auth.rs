@@ -14,13 +14,27 @@ async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
     let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
     let expired = {
         let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
-        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs() - 3000, 1200, &[]).unwrap()
+        crabapple_auth::mint_asc_token(
+            &p8,
+            &w.key_id,
+            Some(&w.issuer),
+            now_secs() - 3000,
+            1200,
+            &[],
+        )
+        .unwrap()
     };
     let too_long = {
         let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
-        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs(), 1201, &[]).unwrap()
+        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs(), 1201, &[])
+            .unwrap()
     };
-    let wrong_issuer = token_for(&w.dir, &w.key_id, Some("00000000-0000-0000-0000-000000000000"), &[]);
+    let wrong_issuer = token_for(
+        &w.dir,
+        &w.key_id,
+        Some("00000000-0000-0000-0000-000000000000"),
+        &[],
+    );
     for (what, token) in [
         ("none", None),
         ("garbage", Some("abc.def.ghi".to_string())),
@@ -30,11 +44,17 @@ async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
     ] {
         let r = w.call("GET", "/v1/apps", token.as_deref(), None).await;
         assert_eq!(r.status, 401, "{what}");
-        assert_eq!(r.header("content-type").as_deref(), Some("application/json"));
+        assert_eq!(
+            r.header("content-type").as_deref(),
+            Some("application/json")
+        );
         let body = String::from_utf8(r.body.clone()).unwrap();
         assert!(body.starts_with(r#"{"errors":[{"id":""#), "{what}: {body}");
         assert!(body.ends_with(APPLE_401), "{what}: {body}");
-        assert!(!r.header("x-crabapple-reason").unwrap().is_empty(), "{what}");
+        assert!(
+            !r.header("x-crabapple-reason").unwrap().is_empty(),
+            "{what}"
+        );
     }
 }
 
@@ -42,8 +62,19 @@ async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
 async fn revoked_keys_and_scopes_are_enforced() {
     let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
     assert_eq!(w.get("/v1/apps").await.status, 200);
-    let scoped = token_for(&w.dir, &w.key_id, Some(&w.issuer), &["GET /v1/bundleIds".to_string()]);
-    assert_eq!(w.call("GET", "/v1/bundleIds?limit=5", Some(&scoped), None).await.status, 200, "limit is ignored by scope matching");
+    let scoped = token_for(
+        &w.dir,
+        &w.key_id,
+        Some(&w.issuer),
+        &["GET /v1/bundleIds".to_string()],
+    );
+    assert_eq!(
+        w.call("GET", "/v1/bundleIds?limit=5", Some(&scoped), None)
+            .await
+            .status,
+        200,
+        "limit is ignored by scope matching"
+    );
     let r = w.call("GET", "/v1/apps", Some(&scoped), None).await;
     assert_eq!(r.status, 401);
     assert!(r.header("x-crabapple-reason").unwrap().contains("scope"));
@@ -55,23 +86,76 @@ async fn revoked_keys_and_scopes_are_enforced() {
 #[tokio::test]
 async fn individual_keys_never_reach_provisioning_and_roles_limit_writes() {
     let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
-    let ind = keys::create(w.app.store(), &w.dir, NewKey { kind: KeyKind::Individual, roles: vec!["ADMIN".into()], user_id: None, name: None }).await.unwrap();
-    let dev = keys::create(w.app.store(), &w.dir, NewKey { kind: KeyKind::Team, roles: vec!["DEVELOPER".into()], user_id: None, name: None }).await.unwrap();
+    let ind = keys::create(
+        w.app.store(),
+        &w.dir,
+        NewKey {
+            kind: KeyKind::Individual,
+            roles: vec!["ADMIN".into()],
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let dev = keys::create(
+        w.app.store(),
+        &w.dir,
+        NewKey {
+            kind: KeyKind::Team,
+            roles: vec!["DEVELOPER".into()],
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap();
     w.app.reload_keys().await.unwrap();
     let ind_token = token_for(&w.dir, &ind.key_id, None, &[]);
-    assert_eq!(w.call("GET", "/v1/apps", Some(&ind_token), None).await.status, 200, "sub:user tokens work");
-    let r = w.call("GET", "/v1/certificates", Some(&ind_token), None).await;
+    assert_eq!(
+        w.call("GET", "/v1/apps", Some(&ind_token), None)
+            .await
+            .status,
+        200,
+        "sub:user tokens work"
+    );
+    let r = w
+        .call("GET", "/v1/certificates", Some(&ind_token), None)
+        .await;
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "FORBIDDEN_ERROR");
-    assert_eq!(r.json()["errors"][0]["detail"], "The API key in use does not allow this request");
+    assert_eq!(
+        r.json()["errors"][0]["detail"],
+        "The API key in use does not allow this request"
+    );
     // An individual key presented with `iss` is refused (§1.2).
     let with_iss = token_for(&w.dir, &ind.key_id, Some(&w.issuer), &[]);
-    assert_eq!(w.call("GET", "/v1/apps", Some(&with_iss), None).await.status, 401);
+    assert_eq!(
+        w.call("GET", "/v1/apps", Some(&with_iss), None)
+            .await
+            .status,
+        401
+    );
     // DEVELOPER may not create users' invitations (Admin only) but may read.
     let dev_token = token_for(&w.dir, &dev.key_id, Some(&w.issuer), &[]);
     let invite = serde_json::json!({ "data": { "type": "userInvitations", "attributes": { "email": "a@b.c", "firstName": "A", "lastName": "B", "roles": ["DEVELOPER"] } } });
-    assert_eq!(w.call("POST", "/v1/userInvitations", Some(&dev_token), Some(invite)).await.status, 403);
-    assert_eq!(w.call("GET", "/v1/userInvitations", Some(&dev_token), None).await.status, 200);
+    assert_eq!(
+        w.call(
+            "POST",
+            "/v1/userInvitations",
+            Some(&dev_token),
+            Some(invite)
+        )
+        .await
+        .status,
+        403
+    );
+    assert_eq!(
+        w.call("GET", "/v1/userInvitations", Some(&dev_token), None)
+            .await
+            .status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -80,10 +164,17 @@ async fn every_response_counts_against_a_rolling_hour_then_429() {
     for remaining in [2, 1, 0] {
         let r = w.get("/v1/apps").await;
         assert_eq!(r.status, 200);
-        assert_eq!(r.header("x-rate-limit").unwrap(), format!("user-hour-lim:3;user-hour-rem:{remaining};"));
+        assert_eq!(
+            r.header("x-rate-limit").unwrap(),
+            format!("user-hour-lim:3;user-hour-rem:{remaining};")
+        );
     }
     let r = w.get("/v1/apps").await;
     assert_eq!(r.status, 429);
     assert_eq!(r.error_code(), "RATE_LIMIT_EXCEEDED");
-    assert!(r.header("x-rate-limit").unwrap().starts_with("user-hour-lim:3;user-hour-rem:0;"));
+    assert!(
+        r.header("x-rate-limit")
+            .unwrap()
+            .starts_with("user-hour-lim:3;user-hour-rem:0;")
+    );
 }

@@ -92,11 +92,17 @@ mod tests {
     #[test]
     fn every_operation_of_the_spec_is_routed() {
         let m = Manifest::get();
-        assert_eq!(m.operations.len(), 1263, "Apple's spec 4.4.1 has 1,263 operations");
+        assert_eq!(
+            m.operations.len(),
+            1263,
+            "Apple's spec 4.4.1 has 1,263 operations"
+        );
         let r = Router::new(m);
         for (i, op) in m.operations.iter().enumerate() {
             let concrete = op.path.replace("{id}", "some-id");
-            let found = r.find(&concrete).unwrap_or_else(|| panic!("{} not routed", op.path));
+            let found = r
+                .find(&concrete)
+                .unwrap_or_else(|| panic!("{} not routed", op.path));
             assert_eq!(found.template, op.path);
             assert!(found.operations.contains(&i));
             assert_eq!(found.id.is_some(), op.path.contains("{id}"));

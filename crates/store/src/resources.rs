@@ -206,7 +206,8 @@ impl Store {
         }
         let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(200) {
-            let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM resources WHERE (type, id) IN (");
+            let mut q =
+                QueryBuilder::<Sqlite>::new("SELECT * FROM resources WHERE (type, id) IN (");
             let mut sep = q.separated(", ");
             for (t, i) in chunk {
                 sep.push("(");
@@ -217,8 +218,7 @@ impl Store {
             }
             q.push(")");
             let rows = q.build().fetch_all(self.reader()).await?;
-            let mut got: Vec<Resource> =
-                rows.iter().map(row_to_resource).collect::<Result<_>>()?;
+            let mut got: Vec<Resource> = rows.iter().map(row_to_resource).collect::<Result<_>>()?;
             for (t, i) in chunk {
                 if let Some(pos) = got.iter().position(|r| &r.rtype == t && &r.id == i) {
                     out.push(got.swap_remove(pos));
@@ -250,7 +250,10 @@ impl Store {
         q.push(" OFFSET ");
         q.push_bind(lq.offset);
         let rows = q.build().fetch_all(self.reader()).await?;
-        let items = rows.iter().map(row_to_resource).collect::<Result<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(row_to_resource)
+            .collect::<Result<Vec<_>>>()?;
         let total = if lq.offset == 0 && (items.len() as i64) < lq.limit {
             items.len() as i64
         } else {
@@ -366,23 +369,31 @@ impl Tx {
 
     /// Ids of every resource of a type, oldest first.
     pub async fn ids(&mut self, rtype: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM resources WHERE type = $1 ORDER BY seq")
-            .bind(rtype)
-            .fetch_all(&mut *self.tx)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM resources WHERE type = $1 ORDER BY seq")
+                .bind(rtype)
+                .fetch_all(&mut *self.tx)
+                .await?,
+        )
     }
 
     pub async fn exists(&mut self, rtype: &str, id: &str) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2")
-            .bind(rtype)
-            .bind(id)
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2")
+                .bind(rtype)
+                .bind(id)
+                .fetch_one(&mut *self.tx)
+                .await?;
         Ok(n > 0)
     }
 
     /// Inserts a resource, or replaces its attributes when `(type, id)` exists.
-    pub async fn put(&mut self, rtype: &str, id: &str, attributes: &Map<String, Value>) -> Result<()> {
+    pub async fn put(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        attributes: &Map<String, Value>,
+    ) -> Result<()> {
         let now = self.now_ms;
         sqlx::query(
             "INSERT INTO resources (type, id, attributes, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $4)
@@ -413,7 +424,12 @@ impl Tx {
     }
 
     /// Linkage currently stored for `(src, rel)`.
-    pub async fn linked(&mut self, src_type: &str, src_id: &str, rel: &str) -> Result<Vec<(String, String)>> {
+    pub async fn linked(
+        &mut self,
+        src_type: &str,
+        src_id: &str,
+        rel: &str,
+    ) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT dst_type, dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 ORDER BY ord",
         )
@@ -422,7 +438,9 @@ impl Tx {
         .bind(rel)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .collect()
     }
 
     /// Adds one linkage (no-op when present), appended after the existing ones.
@@ -458,8 +476,12 @@ impl Tx {
 
     /// Deletes every resource and linkage (the admin API's reset).
     pub async fn clear_resources(&mut self) -> Result<()> {
-        sqlx::query("DELETE FROM edges").execute(&mut *self.tx).await?;
-        sqlx::query("DELETE FROM resources").execute(&mut *self.tx).await?;
+        sqlx::query("DELETE FROM edges")
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query("DELETE FROM resources")
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

@@ -10,8 +10,16 @@ pub struct Defaults;
 /// `(type, attribute, initial value)` Apple gives a new resource (states from the spec's enums;
 /// the first state of each lifecycle).
 const INITIAL: &[(&str, &str, &str)] = &[
-    ("appStoreVersions", "appStoreState", "PREPARE_FOR_SUBMISSION"),
-    ("appStoreVersions", "appVersionState", "PREPARE_FOR_SUBMISSION"),
+    (
+        "appStoreVersions",
+        "appStoreState",
+        "PREPARE_FOR_SUBMISSION",
+    ),
+    (
+        "appStoreVersions",
+        "appVersionState",
+        "PREPARE_FOR_SUBMISSION",
+    ),
     ("appStoreVersions", "releaseType", "AFTER_APPROVAL"),
     ("inAppPurchases", "state", "MISSING_METADATA"),
     ("subscriptions", "state", "MISSING_METADATA"),
@@ -56,8 +64,10 @@ impl Family for Defaults {
             }
             if w.rtype == "userInvitations" && !w.attributes.contains_key("expirationDate") {
                 // Invitations expire; Apple does not document after how long — 30 days here.
-                w.attributes
-                    .insert("expirationDate".into(), json!(rfc3339(now + 30 * 86_400_000)));
+                w.attributes.insert(
+                    "expirationDate".into(),
+                    json!(rfc3339(now + 30 * 86_400_000)),
+                );
             }
             if w.rtype == "profiles" {
                 w.attributes

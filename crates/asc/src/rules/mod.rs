@@ -13,7 +13,11 @@ use serde_json::Value;
 /// RFC 3339 (UTC, seconds) for epoch milliseconds, as Apple's `date-time` attributes are written.
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)
-        .map(|t| t.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string().replace("+00:00", "Z"))
+        .map(|t| {
+            t.strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+                .replace("+00:00", "Z")
+        })
         .unwrap_or_default()
 }
 

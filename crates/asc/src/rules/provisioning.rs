@@ -46,8 +46,15 @@ impl Family for Provisioning {
             let now = tx.now_ms();
             match w.rtype.as_str() {
                 "bundleIds" => {
-                    let ident = w.attributes.get("identifier").cloned().unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "bundleIds", "identifier", &ident).await?.is_empty() {
+                    let ident = w
+                        .attributes
+                        .get("identifier")
+                        .cloned()
+                        .unwrap_or(Value::Null);
+                    if !find_by_attr(engine, tx, "bundleIds", "identifier", &ident)
+                        .await?
+                        .is_empty()
+                    {
                         return Err(AscError::entity_error(
                             "ATTRIBUTE.INVALID",
                             "An attribute value is invalid.",
@@ -64,7 +71,10 @@ impl Family for Provisioning {
                 }
                 "devices" => {
                     let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "devices", "udid", &udid).await?.is_empty() {
+                    if !find_by_attr(engine, tx, "devices", "udid", &udid)
+                        .await?
+                        .is_empty()
+                    {
                         return Err(AscError::entity_error(
                             "ATTRIBUTE.INVALID",
                             "An attribute value is invalid.",
@@ -77,17 +87,25 @@ impl Family for Provisioning {
                     }
                 }
                 "certificates" => {
-                    let ty = w.attributes.get("certificateType").cloned().unwrap_or(Value::Null);
+                    let ty = w
+                        .attributes
+                        .get("certificateType")
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     let ty_s = ty.as_str().unwrap_or_default().to_string();
                     if NOT_CREATABLE.contains(&ty_s.as_str()) {
                         return Err(AscError::entity_error(
                             "ATTRIBUTE.INVALID",
                             "An attribute value is invalid.",
-                            format!("Certificates of type '{ty_s}' can not be created with the API."),
+                            format!(
+                                "Certificates of type '{ty_s}' can not be created with the API."
+                            ),
                             "/data/attributes/certificateType",
                         ));
                     }
-                    if find_by_attr(engine, tx, "certificates", "certificateType", &ty).await?.len()
+                    if find_by_attr(engine, tx, "certificates", "certificateType", &ty)
+                        .await?
+                        .len()
                         >= MAX_CERTS_PER_TYPE
                     {
                         return Err(AscError::entity_error(
@@ -100,20 +118,25 @@ impl Family for Provisioning {
                     let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
                     w.attributes.remove("csrContent");
                     w.attributes.insert("serialNumber".into(), json!(serial));
+                    w.attributes.insert(
+                        "expirationDate".into(),
+                        json!(rfc3339(now + 365 * 86_400_000)),
+                    );
                     w.attributes
-                        .insert("expirationDate".into(), json!(rfc3339(now + 365 * 86_400_000)));
-                    w.attributes.insert("name".into(), json!(format!("{ty_s}: Crabapple Demo Team")));
-                    w.attributes.insert("displayName".into(), json!("Crabapple Demo Team"));
+                        .insert("name".into(), json!(format!("{ty_s}: Crabapple Demo Team")));
+                    w.attributes
+                        .insert("displayName".into(), json!("Crabapple Demo Team"));
                     w.attributes.entry("platform").or_insert(json!("IOS"));
                     w.attributes.insert("activated".into(), json!(true));
-                    w.attributes.insert(
-                        "certificateContent".into(),
-                        json!(fake_der_base64(&serial)),
-                    );
+                    w.attributes
+                        .insert("certificateContent".into(), json!(fake_der_base64(&serial)));
                 }
                 "profiles" => {
                     let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "profiles", "name", &name).await?.is_empty() {
+                    if !find_by_attr(engine, tx, "profiles", "name", &name)
+                        .await?
+                        .is_empty()
+                    {
                         return Err(AscError::entity_error(
                             "ATTRIBUTE.INVALID",
                             "An attribute value is invalid.",
@@ -126,7 +149,9 @@ impl Family for Provisioning {
                     }
                     w.attributes.insert(
                         "profileContent".into(),
-                        json!(base64_std(format!("crabapple provisioning profile {}", w.id).as_bytes())),
+                        json!(base64_std(
+                            format!("crabapple provisioning profile {}", w.id).as_bytes()
+                        )),
                     );
                     w.attributes.entry("platform").or_insert(json!("IOS"));
                 }

@@ -41,7 +41,11 @@ impl Family for Reports {
                     format!("The Accept header '{a}' is not supported. Use 'application/a-gzip'."),
                 ));
             }
-            let vendor = engine.store.meta_get("team.vendorNumber").await?.unwrap_or_default();
+            let vendor = engine
+                .store
+                .meta_get("team.vendorNumber")
+                .await?
+                .unwrap_or_default();
             if let Some((_, v)) = q.filters.iter().find(|(n, _)| n == "vendorNumber")
                 && v.first().map(String::as_str) != Some(vendor.as_str())
             {

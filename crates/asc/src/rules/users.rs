@@ -27,8 +27,12 @@ impl Family for Users {
                 return Ok(());
             }
             let email = w.attributes.get("email").cloned().unwrap_or(Value::Null);
-            let taken = !find_by_attr(engine, tx, "userInvitations", "email", &email).await?.is_empty()
-                || !find_by_attr(engine, tx, "users", "username", &email).await?.is_empty();
+            let taken = !find_by_attr(engine, tx, "userInvitations", "email", &email)
+                .await?
+                .is_empty()
+                || !find_by_attr(engine, tx, "users", "username", &email)
+                    .await?
+                    .is_empty();
             if taken {
                 return Err(AscError::entity_error(
                     "ATTRIBUTE.INVALID",

@@ -27,15 +27,19 @@ pub struct Resp {
 
 impl Resp {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap().to_string())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
     }
     pub fn error_code(&self) -> String {
-        self.json()["errors"][0]["code"].as_str().unwrap_or_default().to_string()
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 }
 
@@ -47,14 +51,29 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 
 pub async fn open(dir: PathBuf, world: WorldChoice, rate_limit: u64) -> World {
     let store = setup::open(&dir).await.unwrap();
-    let config = Config { data_dir: dir.clone(), public_url: None, rate_limit, world: world.clone() };
+    let config = Config {
+        data_dir: dir.clone(),
+        public_url: None,
+        rate_limit,
+        world: world.clone(),
+    };
     let app = App::new(store, config).await.unwrap();
     setup::first_start(&app.engine, &dir, &world).await.unwrap();
     app.reload_keys().await.unwrap();
     let list = keys::list(app.store(), &dir).await.unwrap();
-    let k = list.iter().find(|k| k.kind == "team" && k.roles.contains(&"ADMIN".to_string())).unwrap().clone();
+    let k = list
+        .iter()
+        .find(|k| k.kind == "team" && k.roles.contains(&"ADMIN".to_string()))
+        .unwrap()
+        .clone();
     let token = token_for(&dir, &k.key_id, Some(&k.issuer_id), &[]);
-    World { app, dir, token, key_id: k.key_id, issuer: k.issuer_id }
+    World {
+        app,
+        dir,
+        token,
+        key_id: k.key_id,
+        issuer: k.issuer_id,
+    }
 }
 
 pub async fn demo() -> World {
@@ -62,22 +81,41 @@ pub async fn demo() -> World {
 }
 
 pub fn now_secs() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
-pub fn token_for(dir: &std::path::Path, key_id: &str, issuer: Option<&str>, scope: &[String]) -> String {
+pub fn token_for(
+    dir: &std::path::Path,
+    key_id: &str,
+    issuer: Option<&str>,
+    scope: &[String],
+) -> String {
     let p8 = std::fs::read_to_string(keys::key_path(dir, key_id)).unwrap();
     crabapple_auth::mint_asc_token(&p8, key_id, issuer, now_secs(), 600, scope).unwrap()
 }
 
 impl World {
-    pub async fn call(&self, method: &str, uri: &str, token: Option<&str>, body: Option<Value>) -> Resp {
-        let mut req = axum::http::Request::builder().method(method).uri(uri).header("host", "crabapple.test:8686");
+    pub async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Resp {
+        let mut req = axum::http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("host", "crabapple.test:8686");
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
         let req = match body {
-            Some(b) => req.header("content-type", "application/json").body(Body::from(serde_json::to_vec(&b).unwrap())),
+            Some(b) => req
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap())),
             None => req.body(Body::empty()),
         }
         .unwrap();
@@ -85,11 +123,24 @@ impl World {
     }
 
     pub async fn send(&self, req: axum::http::Request<Body>) -> Resp {
-        let resp = crabapple_server::router(self.app.clone()).oneshot(req).await.unwrap();
+        let resp = crabapple_server::router(self.app.clone())
+            .oneshot(req)
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Resp { status, headers, body }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        Resp {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, uri: &str) -> Resp {
@@ -98,7 +149,14 @@ impl World {
 
     /// Creates a resource Apple would create (apps, builds) through the admin API.
     pub async fn admin_create(&self, rtype: &str, body: Value) -> Value {
-        let r = self.call("POST", &format!("/crabapple/admin/resources/{rtype}"), None, Some(body)).await;
+        let r = self
+            .call(
+                "POST",
+                &format!("/crabapple/admin/resources/{rtype}"),
+                None,
+                Some(body),
+            )
+            .await;
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         r.json()["data"].clone()
     }
