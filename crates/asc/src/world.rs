@@ -159,56 +159,49 @@ fn synth_attributes(engine: &Engine, rtype: &str, n: u64) -> Map<String, Value> 
     attrs
 }
 
+/// Fills the world so every endpoint of the spec has something to show, without touching what the
+/// seed wrote: a seed's resources keep exactly the linkage it gave them (an unset to-one is
+/// Apple's `data: null`). Synthesized resources form their own sub-world: one instance of every type
+/// the seed leaves empty, one more of a seeded type when none of its instances has some to-one
+/// relationship, and every to-one relationship of a synthesized resource linked to another
+/// synthesized resource (a fresh one when a one-to-one partner is taken).
 async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::Result<()> {
     let m = engine.manifest;
-    // Existing resources per type (first one is the default link target).
-    let mut first: HashMap<String, String> = HashMap::new();
-    // (type, id, depth): fresh instances made to satisfy a one-to-one partner are filled too,
-    // but do not themselves spawn fresh instances past MAX_DEPTH (type graphs have cycles).
-    let mut queue: VecDeque<(String, String, u8)> = VecDeque::new();
     let mut n = 0u64;
-    // The read pool does not see this transaction, so track what the seed wrote from the tx.
-    for rtype in m.resources.keys() {
-        let ids = tx_ids(tx, rtype).await?;
-        if let Some(id) = ids.first() {
-            first.insert(rtype.clone(), id.clone());
+    // The synthesized instance of each type that others link to.
+    let mut synth: HashMap<String, String> = HashMap::new();
+    // (type, id, depth): fresh partners do not spawn fresh partners past MAX_DEPTH (the type
+    // graph has cycles).
+    let mut queue: VecDeque<(String, String, u8)> = VecDeque::new();
+    const MAX_DEPTH: u8 = 2;
+    for (rtype, rt) in &m.resources {
+        let seeded = !tx_ids(tx, rtype).await?.is_empty();
+        let mut needed = !seeded;
+        if seeded {
+            for (rel, info) in &rt.relationships {
+                if !info.to_many && info.target.is_some() && !tx.has_linkage(rtype, rel).await? {
+                    needed = true;
+                    break;
+                }
+            }
         }
-        for id in ids {
+        if needed {
+            n += 1;
+            let id = synth_id(engine, rtype, n);
+            tx.put(rtype, &id, &synth_attributes(engine, rtype, n)).await?;
+            out.synthesized += 1;
+            synth.insert(rtype.clone(), id.clone());
             queue.push_back((rtype.clone(), id, 0));
         }
     }
-    for rtype in m.resources.keys() {
-        if first.contains_key(rtype) {
-            continue;
-        }
-        n += 1;
-        let id = synth_id(engine, rtype, n);
-        tx.put(rtype, &id, &synth_attributes(engine, rtype, n))
-            .await?;
-        out.synthesized += 1;
-        first.insert(rtype.clone(), id.clone());
-        queue.push_back((rtype.clone(), id, 0));
-    }
-    // Every to-one relationship gets linkage; a target already taken by a one-to-one partner
-    // gets a fresh synthesized instance instead of being moved.
     let mut taken: HashSet<(String, String, String)> = HashSet::new();
-    let mut budget = 20_000usize;
-    const MAX_DEPTH: u8 = 2;
     while let Some((rtype, id, depth)) = queue.pop_front() {
-        budget = budget.saturating_sub(1);
-        if budget == 0 {
-            break;
-        }
-        let Some(rt) = m.resources.get(&rtype) else {
-            continue;
-        };
+        let Some(rt) = m.resources.get(&rtype) else { continue };
         for (rel, info) in &rt.relationships {
             if info.to_many {
                 continue;
             }
-            let Some(target) = info.target.clone() else {
-                continue;
-            };
+            let Some(target) = info.target.clone() else { continue };
             if !tx.linked(&rtype, &id, rel).await?.is_empty() {
                 continue;
             }
@@ -218,24 +211,38 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                     .and_then(|t| t.relationships.get(inv))
                     .is_some_and(|r| !r.to_many)
             });
-            let mut dst = first.get(&target).cloned();
-            if let (true, Some(d), Some(inv)) = (inverse_to_one, dst.clone(), info.inverse.clone())
-            {
-                let busy = taken.contains(&(target.clone(), d.clone(), inv.clone()))
-                    || !tx.linked(&target, &d, &inv).await?.is_empty();
-                if busy && depth >= MAX_DEPTH {
-                    continue;
+            let dst = match synth.get(&target).cloned() {
+                Some(d) => {
+                    let busy = match &info.inverse {
+                        Some(inv) if inverse_to_one => {
+                            taken.contains(&(target.clone(), d.clone(), inv.clone()))
+                                || !tx.linked(&target, &d, inv).await?.is_empty()
+                        }
+                        _ => false,
+                    };
+                    if !busy {
+                        Some(d)
+                    } else if depth < MAX_DEPTH {
+                        n += 1;
+                        let nid = synth_id(engine, &target, n);
+                        tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
+                        out.synthesized += 1;
+                        queue.push_back((target.clone(), nid.clone(), depth + 1));
+                        Some(nid)
+                    } else {
+                        None
+                    }
                 }
-                if busy {
+                None => {
                     n += 1;
                     let nid = synth_id(engine, &target, n);
-                    tx.put(&target, &nid, &synth_attributes(engine, &target, n))
-                        .await?;
+                    tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
                     out.synthesized += 1;
+                    synth.insert(target.clone(), nid.clone());
                     queue.push_back((target.clone(), nid.clone(), depth + 1));
-                    dst = Some(nid);
+                    Some(nid)
                 }
-            }
+            };
             let Some(dst) = dst else { continue };
             if let Some(inv) = &info.inverse {
                 taken.insert((target.clone(), dst.clone(), inv.clone()));
@@ -256,7 +263,8 @@ async fn tx_ids(tx: &mut Tx, rtype: &str) -> anyhow::Result<Vec<String>> {
 
 fn synth_id(engine: &Engine, rtype: &str, n: u64) -> String {
     match rtype {
-        "territories" => ["USA", "GBR", "DEU", "JPN", "FRA", "CAN"][(n % 6) as usize].to_string(),
+        // Territory ids are ISO alpha-3 codes; synthesized ones use codes the demo does not.
+        "territories" => ["BRA", "MEX", "KOR", "ITA", "ESP", "NLD"][(n % 6) as usize].to_string(),
         _ => engine
             .families()
             .iter()

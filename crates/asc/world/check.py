@@ -3,7 +3,7 @@
 spec manifest (default: crates/spec/manifest.json).
 
     python3 crates/asc/world/check.py [seed.yaml] [--manifest PATH] [--fallback-yaml]
-                                      [--self-test] [--counts] [--strict]
+                                      [--self-test] [--counts] [--strict] [--unset]
 
 Checks:
   * top level is `team` + `resources`; team.name is a string, issuerId a UUID, vendorNumber digits;
@@ -17,9 +17,11 @@ Checks:
     a reference is an id (target type from the manifest) or {type, id}; the id must exist in
     the file under that type (types absent from the file are synthesized by the loader with
     ids nobody can know, so referencing them is an error);
-  * inverse consistency: the loader writes the inverse of every declared relationship that has
-    one in the manifest; a to-one (on either side) must not end up pointing at two resources,
-    and a relationship declared on both sides must agree;
+  * inverse consistency: the loader writes the inverse of every declared relationship (the
+    manifest's `inverse`, else the one relationship of the target type pointing back); a to-one
+    (on either side) must not end up pointing at two resources, and a relationship declared on
+    both sides must agree;
+  * --unset lists the to-one relationships seeded resources leave unset (the loader links them);
   * a few Apple-specific shapes: ImageAsset.templateUrl ends in `{w}x{h}bb.{f}`,
     bundleIdCapabilities ids are `<bundleIdId>_<capabilityType>` and owned by that bundle id.
 
@@ -474,18 +476,28 @@ ID_FORMS = {
     "devices": ("10 uppercase letters/digits", ALNUM10.match),
     "appCategories": ("an Apple category id like GAMES_ACTION", re.compile(r"^[A-Z][A-Z0-9_]*$").match),
     "appPriceSchedules": ("the app id", NUM10.match),
+    "subscriptionGroups": ("a numeric Apple id (8-10 digits)", re.compile(r"^[1-9][0-9]{7,9}$").match),
     "appPrices": ("an opaque base64url token", BASE64URL_RE.match),
     "appPricePoints": ("an opaque base64url token", BASE64URL_RE.match),
 }
 for _t in ("builds", "appStoreVersions", "appInfos", "appInfoLocalizations",
             "appStoreVersionLocalizations", "preReleaseVersions", "betaGroups", "betaTesters",
             "users", "userInvitations", "customerReviews", "customerReviewResponses",
-            "subscriptionGroups", "subscriptionLocalizations", "subscriptionGroupLocalizations",
+            "subscriptionLocalizations", "subscriptionGroupLocalizations",
             "inAppPurchaseLocalizations", "analyticsReportRequests", "buildIcons",
             "buildBetaDetails", "betaAppLocalizations", "betaBuildLocalizations",
             "betaAppReviewSubmissions", "appStoreVersionPhasedReleases", "reviewSubmissions",
             "reviewSubmissionItems", "actors"):
     ID_FORMS[_t] = ("a lowercase UUID (8-4-4-4-12)", UUID_RE.match)
+
+
+# Deprecated attributes the demo world sets on purpose: Apple still returns them and popular
+# clients still read or filter on them (fastlane filters versions on appStoreState, for one).
+DEPRECATED_OK = {
+    ("appStoreVersions", "appStoreState"),
+    ("appInfos", "appStoreState"),
+    ("appInfos", "appStoreAgeRating"),
+}
 
 
 class Report:
@@ -653,6 +665,17 @@ def norm_ref(rel_def, ref):
     return None
 
 
+def inverse_of(R, src_type, rel, dst_type):
+    """The relationship the loader writes back on dst_type (as the engine decides it): the
+    manifest's `inverse`, else the only relationship of dst_type that targets src_type."""
+    inv = (R[src_type].get("relationships") or {}).get(rel, {}).get("inverse")
+    dst_rels = R.get(dst_type, {}).get("relationships") or {}
+    if inv:
+        return inv if inv in dst_rels else None
+    back = [n for n, r in dst_rels.items() if r.get("target") == src_type]
+    return back[0] if len(back) == 1 else None
+
+
 def check(doc, manifest, report):
     ck = Checker(manifest, report)
     R = manifest["resources"]
@@ -660,8 +683,10 @@ def check(doc, manifest, report):
         report.error("file", "top level must be a mapping")
         return {}
     for k in doc:
-        if k not in ("team", "resources"):
-            report.error("file", f"unknown top-level key {k!r} (expected team, resources)")
+        if k not in ("team", "resources", "synthesize"):
+            report.error("file", f"unknown top-level key {k!r} (expected team, resources, synthesize)")
+    if "synthesize" in doc and not isinstance(doc["synthesize"], bool):
+        report.error("synthesize", "must be true or false")
 
     team = doc.get("team")
     if team is not None:
@@ -685,7 +710,8 @@ def check(doc, manifest, report):
         report.error("resources", "required mapping of type -> list of resources")
         return {}
 
-    ids = defaultdict(dict)  # type -> id -> resource
+    ids = defaultdict(dict)  # type -> id -> resource (first of duplicates)
+    entries = []  # every resource, duplicates included, in file order
     for t, items in resources.items():
         if t not in R:
             report.error(f"resources.{t}", "not a JSON:API type of the manifest")
@@ -708,7 +734,9 @@ def check(doc, manifest, report):
             where = f"{t}/{rid}"
             if rid in ids[t]:
                 report.error(where, "duplicate id")
-            ids[t][rid] = res
+            else:
+                ids[t][rid] = res
+            entries.append((t, rid, res))
             form = ID_FORMS.get(t)
             if form and not form[1](rid):
                 report.error(where, f"id should be {form[0]}")
@@ -717,63 +745,65 @@ def check(doc, manifest, report):
 
     # attributes and relationship shapes
     edges = []  # (src_type, src_id, rel, dst_type, dst_id, declared=True)
-    for t, table in ids.items():
+    for t, rid, res in entries:
         tdef = R[t]
         attrs_def = tdef.get("attributes") or {}
         rels_def = tdef.get("relationships") or {}
-        for rid, res in table.items():
-            where = f"{t}/{rid}"
-            attrs = res.get("attributes") or {}
-            if not isinstance(attrs, dict):
-                report.error(where, "attributes must be a mapping")
-                attrs = {}
-            for a, v in attrs.items():
-                if a not in attrs_def:
-                    report.error(f"{where}.{a}", f"not an attribute of {t} "
-                                 f"(known: {', '.join(sorted(attrs_def)) or 'none'})")
+        where = f"{t}/{rid}"
+        attrs = res.get("attributes") or {}
+        if not isinstance(attrs, dict):
+            report.error(where, "attributes must be a mapping")
+            attrs = {}
+        for a, v in attrs.items():
+            if a not in attrs_def:
+                report.error(f"{where}.{a}", f"not an attribute of {t} "
+                             f"(known: {', '.join(sorted(attrs_def)) or 'none'})")
+                continue
+            shape = attrs_def[a]
+            if (t, a) in DEPRECATED_OK and isinstance(shape, dict):
+                shape = {k: x for k, x in shape.items() if k != "deprecated"}
+            ck.value(f"{where}.{a}", shape, v)
+        rels = res.get("relationships") or {}
+        if not isinstance(rels, dict):
+            report.error(where, "relationships must be a mapping")
+            rels = {}
+        for rel, val in rels.items():
+            rw = f"{where}.relationships.{rel}"
+            if rel not in rels_def:
+                report.error(rw, f"not a relationship of {t} (known: {', '.join(sorted(rels_def))})")
+                continue
+            rd = rels_def[rel]
+            many = bool(rd.get("to_many"))
+            if many:
+                if not isinstance(val, list):
+                    report.error(rw, "to-many relationship: give a list of ids")
                     continue
-                ck.value(f"{where}.{a}", attrs_def[a], v)
-            rels = res.get("relationships") or {}
-            if not isinstance(rels, dict):
-                report.error(where, "relationships must be a mapping")
-                rels = {}
-            for rel, val in rels.items():
-                rw = f"{where}.relationships.{rel}"
-                if rel not in rels_def:
-                    report.error(rw, f"not a relationship of {t} (known: {', '.join(sorted(rels_def))})")
+                refs = val
+            else:
+                if isinstance(val, list):
+                    report.error(rw, "to-one relationship: give a single id, not a list")
                     continue
-                rd = rels_def[rel]
-                many = bool(rd.get("to_many"))
-                if many:
-                    if not isinstance(val, list):
-                        report.error(rw, "to-many relationship: give a list of ids")
-                        continue
-                    refs = val
-                else:
-                    if isinstance(val, list):
-                        report.error(rw, "to-one relationship: give a single id, not a list")
-                        continue
-                    refs = [val]
-                seen = set()
-                for ref in refs:
-                    nr = norm_ref(rd, ref)
-                    if nr is None or nr[1] is None:
-                        report.error(rw, f"bad reference {ref!r} (an id string or {{type, id}})")
-                        continue
-                    dt, did = nr
-                    if dt is None:
-                        report.error(rw, "the manifest gives no target type: write {type: t, id: i}")
-                        continue
-                    if rd.get("target") and dt != rd["target"]:
-                        report.error(rw, f"reference type {dt!r} but the relationship targets {rd['target']!r}")
-                        continue
-                    if (dt, did) in seen:
-                        report.error(rw, f"{did} listed twice")
-                    seen.add((dt, did))
-                    if did not in ids.get(dt, {}):
-                        report.error(rw, f"{dt}/{did} does not exist in the file")
-                        continue
-                    edges.append((t, rid, rel, dt, did))
+                refs = [val]
+            seen = set()
+            for ref in refs:
+                nr = norm_ref(rd, ref)
+                if nr is None or nr[1] is None:
+                    report.error(rw, f"bad reference {ref!r} (an id string or {{type, id}})")
+                    continue
+                dt, did = nr
+                if dt is None:
+                    report.error(rw, "the manifest gives no target type: write {type: t, id: i}")
+                    continue
+                if rd.get("target") and dt != rd["target"]:
+                    report.error(rw, f"reference type {dt!r} but the relationship targets {rd['target']!r}")
+                    continue
+                if (dt, did) in seen:
+                    report.error(rw, f"{did} listed twice")
+                seen.add((dt, did))
+                if did not in ids.get(dt, {}):
+                    report.error(rw, f"{dt}/{did} does not exist in the file")
+                    continue
+                edges.append((t, rid, rel, dt, did))
 
     # effective graph: declared edges plus the inverses the loader writes
     eff = defaultdict(set)  # (type, id, rel) -> {(type, id)}
@@ -781,12 +811,8 @@ def check(doc, manifest, report):
     for st, sid, rel, dt, did in edges:
         eff[(st, sid, rel)].add((dt, did))
         declared[(st, sid, rel)].add((dt, did))
-        inv = R[st]["relationships"][rel].get("inverse")
+        inv = inverse_of(R, st, rel, dt)
         if inv:
-            if inv not in (R[dt].get("relationships") or {}):
-                report.error(f"{st}/{sid}.relationships.{rel}",
-                             f"manifest inverse {inv!r} missing on {dt}")
-                continue
             eff[(dt, did, inv)].add((st, sid))
     for (t, rid, rel), targets in sorted(eff.items()):
         rd = R[t]["relationships"][rel]
@@ -796,10 +822,10 @@ def check(doc, manifest, report):
                          f"inverses): {sorted(i for _, i in targets)}")
     # both sides declared: they must agree
     for (st, sid, rel), targets in declared.items():
-        inv = R[st]["relationships"][rel].get("inverse")
-        if not inv:
-            continue
         for dt, did in targets:
+            inv = inverse_of(R, st, rel, dt)
+            if not inv:
+                continue
             back = declared.get((dt, did, inv))
             if back is not None and (st, sid) not in back:
                 report.error(f"{st}/{sid}.relationships.{rel}",
@@ -821,12 +847,32 @@ def check(doc, manifest, report):
         elif cid != f"{own[0]}_{ct}":
             report.error(where, f"id should be <bundleIdId>_<capabilityType> = {own[0]}_{ct}")
 
+    if "--unset" in FLAGS:
+        # The loader links every to-one relationship a resource leaves unset (to the first
+        # instance of the target type, or a fresh synthesized one when that is taken).
+        unset = Counter()
+        for t, table in ids.items():
+            for rel, rd in (R[t].get("relationships") or {}).items():
+                if rd.get("to_many") or not rd.get("target"):
+                    continue
+                for rid in table:
+                    if not eff.get((t, rid, rel)):
+                        unset[(t, rel, rd["target"])] += 1
+        print("to-one relationships left unset on seeded resources (the loader will fill them):")
+        for (t, rel, target), n in sorted(unset.items()):
+            seeded = "seeded" if target in ids else "synthesized"
+            print(f"  {t}.{rel} -> {target} ({seeded}): {n} of {len(ids[t])}")
+
     return ids
+
+
+FLAGS = set()
 
 
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     flags = {a for a in argv if a.startswith("--")}
+    FLAGS.update(flags)
     manifest_path = DEFAULT_MANIFEST
     if "--manifest" in argv:
         manifest_path = argv[argv.index("--manifest") + 1]

@@ -40,6 +40,9 @@ pub struct App {
     pub limiter: RateLimiter,
     /// Keys by key id, refreshed from the store every second and after every key change.
     pub keys: RwLock<HashMap<String, ApiKey>>,
+    /// When `CRABAPPLE_RECORD_OPS` names a file, each served operation is appended to it as
+    /// `operationId<TAB>User-Agent` (the test suite uses it to know what real clients exercised).
+    pub recorder: Option<std::sync::Mutex<std::fs::File>>,
 }
 
 impl App {
@@ -50,6 +53,14 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
+            recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)
+                    .ok()
+                    .map(std::sync::Mutex::new)
+            }),
             config,
         });
         app.reload_keys().await?;
@@ -95,6 +106,17 @@ impl App {
         }
         *self.keys.write().expect("keys lock") = map;
         Ok(())
+    }
+
+    /// Appends `operationId<TAB>User-Agent` to the recording file, if any.
+    pub fn record(&self, op_id: &str, user_agent: Option<&str>) {
+        if let Some(f) = &self.recorder
+            && let Ok(mut f) = f.lock()
+        {
+            use std::io::Write;
+            let ua = user_agent.unwrap_or("-").replace(['\t', '\n'], " ");
+            let _ = writeln!(f, "{op_id}\t{ua}");
+        }
     }
 
     pub fn key(&self, key_id: &str) -> Option<ApiKey> {

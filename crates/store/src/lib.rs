@@ -8,6 +8,7 @@
 
 pub mod clock;
 mod keys;
+pub mod ledger;
 mod resources;
 mod sql;
 
@@ -22,7 +23,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/sqlite/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/sqlite/0001_core.sql")),
+    (2, include_str!("../migrations/sqlite/0002_commerce.sql")),
+];
 
 /// Handle to the database: cheap to clone.
 #[derive(Clone)]

@@ -367,6 +367,18 @@ impl Tx {
         row.as_ref().map(row_to_resource).transpose()
     }
 
+    /// Whether any resource of `src_type` has linkage through `rel`.
+    pub async fn has_linkage(&mut self, src_type: &str, rel: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM edges WHERE src_type = $1 AND rel = $2 LIMIT 1)",
+        )
+        .bind(src_type)
+        .bind(rel)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Ids of every resource of a type, oldest first.
     pub async fn ids(&mut self, rtype: &str) -> Result<Vec<String>> {
         Ok(

@@ -30,7 +30,7 @@ def run_asc(crabapple, *args: str, key: dict | None = None, json_out: bool = Tru
         APP_STORE_CONNECT_PRIVATE_KEY=key["privateKey"],
         NO_COLOR="1",
     )
-    argv = [sys.executable, str(WRAPPER), *args, "--disable-jwt-cache", "--no-color"]
+    argv = [sys.executable, str(WRAPPER), *args, "--disable-jwt-cache", "--no-color", "--verbose"]
     if json_out:
         argv.append("--json")
     p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180, check=False)

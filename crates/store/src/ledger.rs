@@ -1,0 +1,1179 @@
+//! The commerce ledger: customers, transactions, subscription renewal state, the notification
+//! outbox and the records behind the App Store Server API. This module only persists: the
+//! storekit room decides what a purchase or a renewal means and builds Apple's payloads; the
+//! ledger stores them as JSON next to the columns that queries filter, sort and page on.
+//!
+//! Everything an event changes (transactions, renewal state, outbox rows) is written through one
+//! [`Tx`], so a notification exists exactly when the event that caused it was committed.
+
+use crate::{Store, Tx};
+use anyhow::{Context, Result};
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Executor, QueryBuilder, Row, Sqlite};
+
+/// An app of the team, found by bundle id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppRow {
+    /// The `apps` resource id (Apple's numeric app Apple ID).
+    pub id: String,
+    pub bundle_id: String,
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRow {
+    pub id: i64,
+    pub app_id: String,
+    pub bundle_id: String,
+    pub environment: String,
+    pub label: String,
+    pub app_account_token: Option<String>,
+    pub storefront: String,
+    pub app_transaction_id: String,
+    /// Decoded app transaction (without `signedDate`).
+    pub app_transaction: Value,
+    pub created_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransactionRow {
+    pub transaction_id: String,
+    pub original_transaction_id: String,
+    pub customer_id: i64,
+    pub app_id: String,
+    pub bundle_id: String,
+    pub environment: String,
+    pub product_id: String,
+    /// `AUTO_RENEWABLE | NON_RENEWABLE | CONSUMABLE | NON_CONSUMABLE` (Apple's `productType`).
+    pub product_type: String,
+    pub group_id: Option<String>,
+    pub order_id: String,
+    pub web_order_line_item_id: Option<String>,
+    pub ownership: String,
+    pub purchase_ms: i64,
+    pub expires_ms: Option<i64>,
+    pub revoked: bool,
+    pub revoked_ms: Option<i64>,
+    pub finished: bool,
+    /// Modification sequence (set by the ledger on every write): history sorts and pages on it.
+    pub mod_seq: i64,
+    /// Set when the transaction is refunded: refund history pages on it.
+    pub refund_seq: Option<i64>,
+    pub modified_ms: i64,
+    /// Decoded transaction (without `signedDate`).
+    pub payload: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRow {
+    pub original_transaction_id: String,
+    pub customer_id: i64,
+    pub app_id: String,
+    pub bundle_id: String,
+    pub environment: String,
+    pub group_id: String,
+    pub product_id: String,
+    /// Apple's subscription `status` 1–5.
+    pub status: i64,
+    pub expires_ms: i64,
+    pub latest_transaction_id: String,
+    pub ownership: String,
+    pub storefront: String,
+    /// When the scheduler has something to do for this subscription.
+    pub next_event_ms: Option<i64>,
+    /// Decoded renewal info (without `signedDate`).
+    pub renewal: Value,
+    /// The storekit room's scheduler state.
+    pub state: Value,
+    pub updated_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationRow {
+    pub seq: i64,
+    pub notification_uuid: String,
+    pub app_id: String,
+    pub bundle_id: String,
+    pub environment: String,
+    pub notification_type: String,
+    pub subtype: Option<String>,
+    pub customer_id: Option<i64>,
+    pub transaction_id: Option<String>,
+    pub signed_date_ms: i64,
+    pub signed_payload: String,
+    pub url: Option<String>,
+    pub test_token: Option<String>,
+    /// `pending | delivered | failed | unsent`.
+    pub state: String,
+    /// `[{"attemptDate": ms, "sendAttemptResult": "…"}]`.
+    pub attempts: Value,
+    pub next_attempt_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MassExtensionRow {
+    pub app_id: String,
+    pub environment: String,
+    pub product_id: String,
+    pub request_identifier: String,
+    pub request: Value,
+    pub created_ms: i64,
+    pub due_ms: Option<i64>,
+    pub complete_ms: Option<i64>,
+    pub succeeded: i64,
+    pub failed: i64,
+}
+
+/// Get Transaction History filters (already validated), one page.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryQuery {
+    pub customer_id: i64,
+    /// Page after this modification sequence (ascending) or before it (descending).
+    pub cursor: Option<i64>,
+    pub descending: bool,
+    pub product_ids: Vec<String>,
+    pub product_types: Vec<String>,
+    pub group_ids: Vec<String>,
+    pub ownership: Option<String>,
+    pub revoked: Option<bool>,
+    /// `purchaseDate >= start_ms`.
+    pub start_ms: Option<i64>,
+    /// `purchaseDate < end_ms`.
+    pub end_ms: Option<i64>,
+    /// History v1 leaves out consumables the app has finished.
+    pub exclude_finished_consumables: bool,
+    pub limit: i64,
+}
+
+/// Get Notification History filters (already validated), one page.
+#[derive(Debug, Clone, Default)]
+pub struct NotificationQuery {
+    pub app_id: String,
+    pub environment: String,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub notification_type: Option<String>,
+    pub subtype: Option<String>,
+    pub customer_id: Option<i64>,
+    pub only_failures: bool,
+    /// Page after this notification sequence.
+    pub after_seq: Option<i64>,
+    pub limit: i64,
+}
+
+fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
+    let s: String = r.try_get(col)?;
+    serde_json::from_str(&s).with_context(|| format!("column {col} is not JSON"))
+}
+
+fn customer_from(r: &SqliteRow) -> Result<CustomerRow> {
+    Ok(CustomerRow {
+        id: r.try_get("id")?,
+        app_id: r.try_get("app_id")?,
+        bundle_id: r.try_get("bundle_id")?,
+        environment: r.try_get("environment")?,
+        label: r.try_get("label")?,
+        app_account_token: r.try_get("app_account_token")?,
+        storefront: r.try_get("storefront")?,
+        app_transaction_id: r.try_get("app_transaction_id")?,
+        app_transaction: json_col(r, "app_transaction")?,
+        created_ms: r.try_get("created_ms")?,
+    })
+}
+
+fn transaction_from(r: &SqliteRow) -> Result<TransactionRow> {
+    Ok(TransactionRow {
+        transaction_id: r.try_get("transaction_id")?,
+        original_transaction_id: r.try_get("original_transaction_id")?,
+        customer_id: r.try_get("customer_id")?,
+        app_id: r.try_get("app_id")?,
+        bundle_id: r.try_get("bundle_id")?,
+        environment: r.try_get("environment")?,
+        product_id: r.try_get("product_id")?,
+        product_type: r.try_get("product_type")?,
+        group_id: r.try_get("group_id")?,
+        order_id: r.try_get("order_id")?,
+        web_order_line_item_id: r.try_get("web_order_line_item_id")?,
+        ownership: r.try_get("ownership")?,
+        purchase_ms: r.try_get("purchase_ms")?,
+        expires_ms: r.try_get("expires_ms")?,
+        revoked: r.try_get::<i64, _>("revoked")? != 0,
+        revoked_ms: r.try_get("revoked_ms")?,
+        finished: r.try_get::<i64, _>("finished")? != 0,
+        mod_seq: r.try_get("mod_seq")?,
+        refund_seq: r.try_get("refund_seq")?,
+        modified_ms: r.try_get("modified_ms")?,
+        payload: json_col(r, "payload")?,
+    })
+}
+
+fn subscription_from(r: &SqliteRow) -> Result<SubscriptionRow> {
+    Ok(SubscriptionRow {
+        original_transaction_id: r.try_get("original_transaction_id")?,
+        customer_id: r.try_get("customer_id")?,
+        app_id: r.try_get("app_id")?,
+        bundle_id: r.try_get("bundle_id")?,
+        environment: r.try_get("environment")?,
+        group_id: r.try_get("group_id")?,
+        product_id: r.try_get("product_id")?,
+        status: r.try_get("status")?,
+        expires_ms: r.try_get("expires_ms")?,
+        latest_transaction_id: r.try_get("latest_transaction_id")?,
+        ownership: r.try_get("ownership")?,
+        storefront: r.try_get("storefront")?,
+        next_event_ms: r.try_get("next_event_ms")?,
+        renewal: json_col(r, "renewal")?,
+        state: json_col(r, "state")?,
+        updated_ms: r.try_get("updated_ms")?,
+    })
+}
+
+fn notification_from(r: &SqliteRow) -> Result<NotificationRow> {
+    Ok(NotificationRow {
+        seq: r.try_get("seq")?,
+        notification_uuid: r.try_get("notification_uuid")?,
+        app_id: r.try_get("app_id")?,
+        bundle_id: r.try_get("bundle_id")?,
+        environment: r.try_get("environment")?,
+        notification_type: r.try_get("notification_type")?,
+        subtype: r.try_get("subtype")?,
+        customer_id: r.try_get("customer_id")?,
+        transaction_id: r.try_get("transaction_id")?,
+        signed_date_ms: r.try_get("signed_date_ms")?,
+        signed_payload: r.try_get("signed_payload")?,
+        url: r.try_get("url")?,
+        test_token: r.try_get("test_token")?,
+        state: r.try_get("state")?,
+        attempts: json_col(r, "attempts")?,
+        next_attempt_ms: r.try_get("next_attempt_ms")?,
+    })
+}
+
+fn mass_from(r: &SqliteRow) -> Result<MassExtensionRow> {
+    Ok(MassExtensionRow {
+        app_id: r.try_get("app_id")?,
+        environment: r.try_get("environment")?,
+        product_id: r.try_get("product_id")?,
+        request_identifier: r.try_get("request_identifier")?,
+        request: json_col(r, "request")?,
+        created_ms: r.try_get("created_ms")?,
+        due_ms: r.try_get("due_ms")?,
+        complete_ms: r.try_get("complete_ms")?,
+        succeeded: r.try_get("succeeded")?,
+        failed: r.try_get("failed")?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Queries shared by the read pool (`Store`) and write transactions (`Tx`).
+// ---------------------------------------------------------------------------------------------
+
+mod q {
+    use super::*;
+
+    pub async fn app_by_bundle<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        bundle_id: &str,
+    ) -> Result<Option<AppRow>> {
+        let row = sqlx::query(
+            "SELECT id, attributes FROM resources WHERE type = 'apps'
+             AND json_extract(attributes, '$.bundleId') = $1 ORDER BY seq LIMIT 1",
+        )
+        .bind(bundle_id)
+        .fetch_optional(e)
+        .await?;
+        row.map(|r| {
+            let attrs: String = r.try_get("attributes")?;
+            let attributes = match serde_json::from_str::<Value>(&attrs)? {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            };
+            Ok(AppRow {
+                id: r.try_get("id")?,
+                bundle_id: bundle_id.to_string(),
+                attributes,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn customer<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        id: i64,
+    ) -> Result<Option<CustomerRow>> {
+        let row = sqlx::query("SELECT * FROM commerce_customers WHERE id = $1")
+            .bind(id)
+            .fetch_optional(e)
+            .await?;
+        row.as_ref().map(customer_from).transpose()
+    }
+
+    pub async fn customer_by_label<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        app_id: &str,
+        environment: &str,
+        label: &str,
+    ) -> Result<Option<CustomerRow>> {
+        let row = sqlx::query(
+            "SELECT * FROM commerce_customers WHERE app_id = $1 AND environment = $2 AND label = $3",
+        )
+        .bind(app_id)
+        .bind(environment)
+        .bind(label)
+        .fetch_optional(e)
+        .await?;
+        row.as_ref().map(customer_from).transpose()
+    }
+
+    pub async fn customer_by_app_transaction<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        app_transaction_id: &str,
+    ) -> Result<Option<CustomerRow>> {
+        let row = sqlx::query("SELECT * FROM commerce_customers WHERE app_transaction_id = $1")
+            .bind(app_transaction_id)
+            .fetch_optional(e)
+            .await?;
+        row.as_ref().map(customer_from).transpose()
+    }
+
+    pub async fn transaction<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        id: &str,
+    ) -> Result<Option<TransactionRow>> {
+        let row = sqlx::query("SELECT * FROM commerce_transactions WHERE transaction_id = $1")
+            .bind(id)
+            .fetch_optional(e)
+            .await?;
+        row.as_ref().map(transaction_from).transpose()
+    }
+
+    /// Transactions of one original transaction, oldest purchase first.
+    pub async fn chain<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        original_transaction_id: &str,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE original_transaction_id = $1
+             ORDER BY purchase_ms, mod_seq",
+        )
+        .bind(original_transaction_id)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    pub async fn by_order<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        order_id: &str,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE order_id = $1 ORDER BY purchase_ms, mod_seq",
+        )
+        .bind(order_id)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    pub async fn subscription<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        original_transaction_id: &str,
+    ) -> Result<Option<SubscriptionRow>> {
+        let row =
+            sqlx::query("SELECT * FROM commerce_subscriptions WHERE original_transaction_id = $1")
+                .bind(original_transaction_id)
+                .fetch_optional(e)
+                .await?;
+        row.as_ref().map(subscription_from).transpose()
+    }
+
+    pub async fn subscriptions_of<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        customer_id: i64,
+    ) -> Result<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_subscriptions WHERE customer_id = $1
+             ORDER BY group_id, original_transaction_id",
+        )
+        .bind(customer_id)
+        .fetch_all(e)
+        .await?;
+        rows.iter().map(subscription_from).collect()
+    }
+
+    pub async fn notification<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        uuid: &str,
+    ) -> Result<Option<NotificationRow>> {
+        let row = sqlx::query("SELECT * FROM commerce_notifications WHERE notification_uuid = $1")
+            .bind(uuid)
+            .fetch_optional(e)
+            .await?;
+        row.as_ref().map(notification_from).transpose()
+    }
+
+    pub async fn mass_extension<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        app_id: &str,
+        environment: &str,
+        product_id: &str,
+        request_identifier: &str,
+    ) -> Result<Option<MassExtensionRow>> {
+        let row = sqlx::query(
+            "SELECT * FROM commerce_mass_extensions WHERE app_id = $1 AND environment = $2
+             AND product_id = $3 AND request_identifier = $4",
+        )
+        .bind(app_id)
+        .bind(environment)
+        .bind(product_id)
+        .bind(request_identifier)
+        .fetch_optional(e)
+        .await?;
+        row.as_ref().map(mass_from).transpose()
+    }
+
+    pub async fn record<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<Value>> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM commerce_records WHERE kind = $1 AND key = $2")
+                .bind(kind)
+                .bind(key)
+                .fetch_optional(e)
+                .await?;
+        v.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
+    }
+
+    /// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
+    /// relationship name (the App Store Connect side may store either side of a linkage).
+    pub async fn linked_any<'e, E: Executor<'e, Database = Sqlite>>(
+        e: E,
+        rtype: &str,
+        id: &str,
+        other_type: &str,
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND dst_type = $3
+             UNION
+             SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3",
+        )
+        .bind(rtype)
+        .bind(id)
+        .bind(other_type)
+        .fetch_all(e)
+        .await?)
+    }
+}
+
+fn push_list(q: &mut QueryBuilder<Sqlite>, col: &str, values: &[String]) {
+    q.push(format!(" AND {col} IN ("));
+    let mut sep = q.separated(", ");
+    for v in values {
+        sep.push_bind(v.clone());
+    }
+    q.push(")");
+}
+
+/// Resources of `rtype` whose attribute `productId` is `product_id` (id, attributes).
+async fn products_named<'e, E: Executor<'e, Database = Sqlite>>(
+    e: E,
+    product_id: &str,
+) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
+    let rows = sqlx::query(
+        "SELECT type, id, attributes FROM resources WHERE type IN ('inAppPurchases', 'subscriptions')
+         AND json_extract(attributes, '$.productId') = $1 ORDER BY seq",
+    )
+    .bind(product_id)
+    .fetch_all(e)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let attrs: String = r.try_get("attributes")?;
+            let map = match serde_json::from_str::<Value>(&attrs)? {
+                Value::Object(m) => m,
+                _ => Default::default(),
+            };
+            Ok((r.try_get("type")?, r.try_get("id")?, map))
+        })
+        .collect()
+}
+
+impl Store {
+    pub async fn ledger_app_by_bundle(&self, bundle_id: &str) -> Result<Option<AppRow>> {
+        q::app_by_bundle(self.reader(), bundle_id).await
+    }
+
+    /// Every `apps` resource's bundle id.
+    pub async fn ledger_bundle_ids(&self) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT json_extract(attributes, '$.bundleId') FROM resources WHERE type = 'apps'
+             AND json_extract(attributes, '$.bundleId') IS NOT NULL ORDER BY seq",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// `(type, id, attributes)` of every in-app purchase or subscription with this product id.
+    pub async fn ledger_products_named(
+        &self,
+        product_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
+        products_named(self.reader(), product_id).await
+    }
+
+    pub async fn ledger_linked_any(
+        &self,
+        rtype: &str,
+        id: &str,
+        other_type: &str,
+    ) -> Result<Vec<String>> {
+        q::linked_any(self.reader(), rtype, id, other_type).await
+    }
+
+    pub async fn ledger_customer(&self, id: i64) -> Result<Option<CustomerRow>> {
+        q::customer(self.reader(), id).await
+    }
+
+    pub async fn ledger_customer_by_label(
+        &self,
+        app_id: &str,
+        environment: &str,
+        label: &str,
+    ) -> Result<Option<CustomerRow>> {
+        q::customer_by_label(self.reader(), app_id, environment, label).await
+    }
+
+    pub async fn ledger_customer_by_app_transaction(
+        &self,
+        app_transaction_id: &str,
+    ) -> Result<Option<CustomerRow>> {
+        q::customer_by_app_transaction(self.reader(), app_transaction_id).await
+    }
+
+    pub async fn ledger_transaction(&self, id: &str) -> Result<Option<TransactionRow>> {
+        q::transaction(self.reader(), id).await
+    }
+
+    pub async fn ledger_chain(&self, original_transaction_id: &str) -> Result<Vec<TransactionRow>> {
+        q::chain(self.reader(), original_transaction_id).await
+    }
+
+    pub async fn ledger_by_order(&self, order_id: &str) -> Result<Vec<TransactionRow>> {
+        q::by_order(self.reader(), order_id).await
+    }
+
+    pub async fn ledger_subscription(
+        &self,
+        original_transaction_id: &str,
+    ) -> Result<Option<SubscriptionRow>> {
+        q::subscription(self.reader(), original_transaction_id).await
+    }
+
+    pub async fn ledger_subscriptions_of(&self, customer_id: i64) -> Result<Vec<SubscriptionRow>> {
+        q::subscriptions_of(self.reader(), customer_id).await
+    }
+
+    pub async fn ledger_notification(&self, uuid: &str) -> Result<Option<NotificationRow>> {
+        q::notification(self.reader(), uuid).await
+    }
+
+    pub async fn ledger_mass_extension(
+        &self,
+        app_id: &str,
+        environment: &str,
+        product_id: &str,
+        request_identifier: &str,
+    ) -> Result<Option<MassExtensionRow>> {
+        q::mass_extension(self.reader(), app_id, environment, product_id, request_identifier)
+            .await
+    }
+
+    pub async fn ledger_record(&self, kind: &str, key: &str) -> Result<Option<Value>> {
+        q::record(self.reader(), kind, key).await
+    }
+
+    /// One page of a customer's transaction history (`limit` rows; ask for one more than the
+    /// page size to learn `hasMore`).
+    pub async fn ledger_history(&self, h: &HistoryQuery) -> Result<Vec<TransactionRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM commerce_transactions WHERE customer_id = ",
+        );
+        q.push_bind(h.customer_id);
+        if let Some(c) = h.cursor {
+            q.push(if h.descending {
+                " AND mod_seq < "
+            } else {
+                " AND mod_seq > "
+            });
+            q.push_bind(c);
+        }
+        if !h.product_ids.is_empty() {
+            push_list(&mut q, "product_id", &h.product_ids);
+        }
+        if !h.product_types.is_empty() {
+            push_list(&mut q, "product_type", &h.product_types);
+        }
+        if !h.group_ids.is_empty() {
+            push_list(&mut q, "group_id", &h.group_ids);
+        }
+        if let Some(o) = &h.ownership {
+            q.push(" AND ownership = ");
+            q.push_bind(o.clone());
+        }
+        if let Some(r) = h.revoked {
+            q.push(" AND revoked = ");
+            q.push_bind(r as i64);
+        }
+        if let Some(s) = h.start_ms {
+            q.push(" AND purchase_ms >= ");
+            q.push_bind(s);
+        }
+        if let Some(e) = h.end_ms {
+            q.push(" AND purchase_ms < ");
+            q.push_bind(e);
+        }
+        if h.exclude_finished_consumables {
+            q.push(" AND NOT (product_type = 'CONSUMABLE' AND finished = 1)");
+        }
+        q.push(if h.descending {
+            " ORDER BY mod_seq DESC LIMIT "
+        } else {
+            " ORDER BY mod_seq ASC LIMIT "
+        });
+        q.push_bind(h.limit);
+        let rows = q.build().fetch_all(self.reader()).await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    /// One page of a customer's refunded transactions, in refund order.
+    pub async fn ledger_refunds(
+        &self,
+        customer_id: i64,
+        after_refund_seq: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE customer_id = $1 AND refund_seq IS NOT NULL
+             AND refund_seq > $2 ORDER BY refund_seq LIMIT $3",
+        )
+        .bind(customer_id)
+        .bind(after_refund_seq.unwrap_or(i64::MIN))
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    /// One page of an app's notification history (oldest first).
+    pub async fn ledger_notification_history(
+        &self,
+        nq: &NotificationQuery,
+    ) -> Result<Vec<NotificationRow>> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT * FROM commerce_notifications WHERE state <> 'unsent' AND app_id = ",
+        );
+        q.push_bind(nq.app_id.clone());
+        q.push(" AND environment = ");
+        q.push_bind(nq.environment.clone());
+        q.push(" AND signed_date_ms >= ");
+        q.push_bind(nq.start_ms);
+        q.push(" AND signed_date_ms <= ");
+        q.push_bind(nq.end_ms);
+        if let Some(t) = &nq.notification_type {
+            q.push(" AND notification_type = ");
+            q.push_bind(t.clone());
+        }
+        if let Some(s) = &nq.subtype {
+            q.push(" AND subtype = ");
+            q.push_bind(s.clone());
+        }
+        if let Some(c) = nq.customer_id {
+            q.push(" AND customer_id = ");
+            q.push_bind(c);
+        }
+        if nq.only_failures {
+            q.push(" AND state <> 'delivered' AND json_array_length(attempts) > 0");
+        }
+        if let Some(a) = nq.after_seq {
+            q.push(" AND seq > ");
+            q.push_bind(a);
+        }
+        q.push(" ORDER BY seq LIMIT ");
+        q.push_bind(nq.limit);
+        let rows = q.build().fetch_all(self.reader()).await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    /// Every notification of an app (admin listing), newest last; `limit` most recent.
+    pub async fn ledger_notifications(
+        &self,
+        app_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM (SELECT * FROM commerce_notifications WHERE ($1 IS NULL OR app_id = $1)
+             ORDER BY seq DESC LIMIT $2) ORDER BY seq",
+        )
+        .bind(app_id)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    /// Active subscribers of a product (mass extension candidates).
+    pub async fn ledger_subscriptions_of_product(
+        &self,
+        app_id: &str,
+        environment: &str,
+        product_id: &str,
+    ) -> Result<Vec<SubscriptionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_subscriptions WHERE app_id = $1 AND environment = $2
+             AND product_id = $3 ORDER BY original_transaction_id",
+        )
+        .bind(app_id)
+        .bind(environment)
+        .bind(product_id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(subscription_from).collect()
+    }
+
+    /// The earliest due time of scheduled work (subscriptions, mass extensions, notification
+    /// attempts not leased at `wall_ms`), each at or before `now`.
+    pub async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
+        let sub: Option<(String, i64)> = sqlx::query_as(
+            "SELECT original_transaction_id, next_event_ms FROM commerce_subscriptions
+             WHERE next_event_ms IS NOT NULL AND next_event_ms <= $1
+             ORDER BY next_event_ms, original_transaction_id LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        let mass: Option<(String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT app_id, environment, product_id, request_identifier, due_ms
+             FROM commerce_mass_extensions WHERE due_ms IS NOT NULL AND due_ms <= $1
+             ORDER BY due_ms, request_identifier LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(self.reader())
+        .await?;
+        let notif: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_ms) FROM commerce_notifications WHERE state = 'pending'
+             AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $2)",
+        )
+        .bind(now)
+        .bind(wall_ms)
+        .fetch_one(self.reader())
+        .await?;
+        Ok(DueWork {
+            subscription: sub,
+            mass_extension: mass.map(|(a, e, p, r, d)| ((a, e, p, r), d)),
+            notification_ms: notif,
+        })
+    }
+
+    /// Notifications whose attempt is due at or before `until`, not leased at `wall_ms`.
+    pub async fn ledger_due_notifications(
+        &self,
+        until: i64,
+        wall_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_notifications WHERE state = 'pending' AND next_attempt_ms <= $1
+             AND (lease_until_ms IS NULL OR lease_until_ms < $2)
+             ORDER BY next_attempt_ms, seq LIMIT $3",
+        )
+        .bind(until)
+        .bind(wall_ms)
+        .bind(limit)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    /// Leases a pending notification for one delivery attempt (until `lease_until` wall ms).
+    /// False when another worker holds it or it is no longer pending.
+    pub async fn ledger_lease_notification(
+        &self,
+        seq: i64,
+        wall_ms: i64,
+        lease_until: i64,
+    ) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE commerce_notifications SET lease_until_ms = $3 WHERE seq = $1 AND state = 'pending'
+             AND (lease_until_ms IS NULL OR lease_until_ms < $2)",
+        )
+        .bind(seq)
+        .bind(wall_ms)
+        .bind(lease_until)
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Records an attempt and what comes next (`next_attempt_ms` when pending), releasing the lease.
+    pub async fn ledger_record_attempt(
+        &self,
+        seq: i64,
+        attempts: &Value,
+        state: &str,
+        next_attempt_ms: Option<i64>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE commerce_notifications SET attempts = $2, state = $3, next_attempt_ms = $4,
+             lease_until_ms = NULL WHERE seq = $1",
+        )
+        .bind(seq)
+        .bind(serde_json::to_string(attempts)?)
+        .bind(state)
+        .bind(next_attempt_ms)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    /// Drops every delivery lease (a starting server owns the outbox; a killed one's leases
+    /// must not delay redelivery).
+    pub async fn ledger_clear_leases(&self) -> Result<u64> {
+        let r = sqlx::query(
+            "UPDATE commerce_notifications SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
+        )
+        .execute(&self.writer)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Counts of notifications by state (admin status).
+    pub async fn ledger_notification_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT state, COUNT(*) FROM commerce_notifications GROUP BY state ORDER BY state",
+        )
+        .fetch_all(self.reader())
+        .await?)
+    }
+}
+
+/// What [`Store::ledger_next_due`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DueWork {
+    /// `(original transaction id, due ms)`.
+    pub subscription: Option<(String, i64)>,
+    /// `((app id, environment, product id, request identifier), due ms)`.
+    pub mass_extension: Option<((String, String, String, String), i64)>,
+    pub notification_ms: Option<i64>,
+}
+
+impl Tx {
+    /// Next value of a named counter, starting at `start`.
+    pub async fn ledger_next(&mut self, name: &str, start: i64) -> Result<i64> {
+        let v: i64 = sqlx::query_scalar(
+            "INSERT INTO commerce_counters (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = commerce_counters.value + 1
+             RETURNING value",
+        )
+        .bind(name)
+        .bind(start)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(v)
+    }
+
+    pub async fn ledger_app_by_bundle(&mut self, bundle_id: &str) -> Result<Option<AppRow>> {
+        q::app_by_bundle(&mut *self.tx, bundle_id).await
+    }
+
+    pub async fn ledger_products_named(
+        &mut self,
+        product_id: &str,
+    ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
+        products_named(&mut *self.tx, product_id).await
+    }
+
+    pub async fn ledger_linked_any(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        other_type: &str,
+    ) -> Result<Vec<String>> {
+        q::linked_any(&mut *self.tx, rtype, id, other_type).await
+    }
+
+    pub async fn ledger_customer(&mut self, id: i64) -> Result<Option<CustomerRow>> {
+        q::customer(&mut *self.tx, id).await
+    }
+
+    pub async fn ledger_customer_by_label(
+        &mut self,
+        app_id: &str,
+        environment: &str,
+        label: &str,
+    ) -> Result<Option<CustomerRow>> {
+        q::customer_by_label(&mut *self.tx, app_id, environment, label).await
+    }
+
+    pub async fn ledger_insert_customer(&mut self, c: &CustomerRow) -> Result<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO commerce_customers (app_id, bundle_id, environment, label, app_account_token,
+             storefront, app_transaction_id, app_transaction, created_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(&c.app_id)
+        .bind(&c.bundle_id)
+        .bind(&c.environment)
+        .bind(&c.label)
+        .bind(&c.app_account_token)
+        .bind(&c.storefront)
+        .bind(&c.app_transaction_id)
+        .bind(serde_json::to_string(&c.app_transaction)?)
+        .bind(c.created_ms)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn ledger_set_customer_token(&mut self, id: i64, token: Option<&str>) -> Result<()> {
+        sqlx::query("UPDATE commerce_customers SET app_account_token = $2 WHERE id = $1")
+            .bind(id)
+            .bind(token)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn ledger_transaction(&mut self, id: &str) -> Result<Option<TransactionRow>> {
+        q::transaction(&mut *self.tx, id).await
+    }
+
+    pub async fn ledger_chain(
+        &mut self,
+        original_transaction_id: &str,
+    ) -> Result<Vec<TransactionRow>> {
+        q::chain(&mut *self.tx, original_transaction_id).await
+    }
+
+    /// Inserts or replaces a transaction; assigns it the next modification sequence (and a
+    /// refund sequence when it became revoked by a refund). Returns the stored row.
+    pub async fn ledger_put_transaction(&mut self, t: &TransactionRow) -> Result<TransactionRow> {
+        let mut t = t.clone();
+        t.mod_seq = self.ledger_next("mod_seq", 1).await?;
+        sqlx::query(
+            "INSERT INTO commerce_transactions (transaction_id, original_transaction_id, customer_id,
+             app_id, bundle_id, environment, product_id, product_type, group_id, order_id,
+             web_order_line_item_id, ownership, purchase_ms, expires_ms, revoked, revoked_ms,
+             finished, mod_seq, refund_seq, modified_ms, payload)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+             $18, $19, $20, $21)
+             ON CONFLICT (transaction_id) DO UPDATE SET product_id = excluded.product_id,
+             product_type = excluded.product_type, group_id = excluded.group_id,
+             ownership = excluded.ownership, purchase_ms = excluded.purchase_ms,
+             expires_ms = excluded.expires_ms, revoked = excluded.revoked,
+             revoked_ms = excluded.revoked_ms, finished = excluded.finished,
+             mod_seq = excluded.mod_seq, refund_seq = excluded.refund_seq,
+             modified_ms = excluded.modified_ms, payload = excluded.payload",
+        )
+        .bind(&t.transaction_id)
+        .bind(&t.original_transaction_id)
+        .bind(t.customer_id)
+        .bind(&t.app_id)
+        .bind(&t.bundle_id)
+        .bind(&t.environment)
+        .bind(&t.product_id)
+        .bind(&t.product_type)
+        .bind(&t.group_id)
+        .bind(&t.order_id)
+        .bind(&t.web_order_line_item_id)
+        .bind(&t.ownership)
+        .bind(t.purchase_ms)
+        .bind(t.expires_ms)
+        .bind(t.revoked as i64)
+        .bind(t.revoked_ms)
+        .bind(t.finished as i64)
+        .bind(t.mod_seq)
+        .bind(t.refund_seq)
+        .bind(t.modified_ms)
+        .bind(serde_json::to_string(&t.payload)?)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(t)
+    }
+
+    /// Marks a transaction finished (no new modification: Apple's history order is unchanged).
+    pub async fn ledger_finish(&mut self, transaction_id: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE commerce_transactions SET finished = 1 WHERE transaction_id = $1",
+        )
+        .bind(transaction_id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn ledger_subscription(
+        &mut self,
+        original_transaction_id: &str,
+    ) -> Result<Option<SubscriptionRow>> {
+        q::subscription(&mut *self.tx, original_transaction_id).await
+    }
+
+    pub async fn ledger_subscriptions_of(
+        &mut self,
+        customer_id: i64,
+    ) -> Result<Vec<SubscriptionRow>> {
+        q::subscriptions_of(&mut *self.tx, customer_id).await
+    }
+
+    pub async fn ledger_put_subscription(&mut self, s: &SubscriptionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO commerce_subscriptions (original_transaction_id, customer_id, app_id,
+             bundle_id, environment, group_id, product_id, status, expires_ms,
+             latest_transaction_id, ownership, storefront, next_event_ms, renewal, state, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+             ON CONFLICT (original_transaction_id) DO UPDATE SET group_id = excluded.group_id,
+             product_id = excluded.product_id, status = excluded.status,
+             expires_ms = excluded.expires_ms, latest_transaction_id = excluded.latest_transaction_id,
+             ownership = excluded.ownership, storefront = excluded.storefront,
+             next_event_ms = excluded.next_event_ms, renewal = excluded.renewal,
+             state = excluded.state, updated_ms = excluded.updated_ms",
+        )
+        .bind(&s.original_transaction_id)
+        .bind(s.customer_id)
+        .bind(&s.app_id)
+        .bind(&s.bundle_id)
+        .bind(&s.environment)
+        .bind(&s.group_id)
+        .bind(&s.product_id)
+        .bind(s.status)
+        .bind(s.expires_ms)
+        .bind(&s.latest_transaction_id)
+        .bind(&s.ownership)
+        .bind(&s.storefront)
+        .bind(s.next_event_ms)
+        .bind(serde_json::to_string(&s.renewal)?)
+        .bind(serde_json::to_string(&s.state)?)
+        .bind(s.updated_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends a notification to the outbox; returns its sequence number.
+    pub async fn ledger_insert_notification(&mut self, n: &NotificationRow) -> Result<i64> {
+        let seq: i64 = sqlx::query_scalar(
+            "INSERT INTO commerce_notifications (notification_uuid, app_id, bundle_id, environment,
+             notification_type, subtype, customer_id, transaction_id, signed_date_ms, signed_payload,
+             url, test_token, state, attempts, next_attempt_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq",
+        )
+        .bind(&n.notification_uuid)
+        .bind(&n.app_id)
+        .bind(&n.bundle_id)
+        .bind(&n.environment)
+        .bind(&n.notification_type)
+        .bind(&n.subtype)
+        .bind(n.customer_id)
+        .bind(&n.transaction_id)
+        .bind(n.signed_date_ms)
+        .bind(&n.signed_payload)
+        .bind(&n.url)
+        .bind(&n.test_token)
+        .bind(&n.state)
+        .bind(serde_json::to_string(&n.attempts)?)
+        .bind(n.next_attempt_ms)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(seq)
+    }
+
+    pub async fn ledger_mass_extension(
+        &mut self,
+        app_id: &str,
+        environment: &str,
+        product_id: &str,
+        request_identifier: &str,
+    ) -> Result<Option<MassExtensionRow>> {
+        q::mass_extension(
+            &mut *self.tx,
+            app_id,
+            environment,
+            product_id,
+            request_identifier,
+        )
+        .await
+    }
+
+    pub async fn ledger_put_mass_extension(&mut self, m: &MassExtensionRow) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO commerce_mass_extensions (app_id, environment, product_id,
+             request_identifier, request, created_ms, due_ms, complete_ms, succeeded, failed)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (app_id, environment, product_id, request_identifier) DO UPDATE SET
+             due_ms = excluded.due_ms, complete_ms = excluded.complete_ms,
+             succeeded = excluded.succeeded, failed = excluded.failed",
+        )
+        .bind(&m.app_id)
+        .bind(&m.environment)
+        .bind(&m.product_id)
+        .bind(&m.request_identifier)
+        .bind(serde_json::to_string(&m.request)?)
+        .bind(m.created_ms)
+        .bind(m.due_ms)
+        .bind(m.complete_ms)
+        .bind(m.succeeded)
+        .bind(m.failed)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn ledger_record(&mut self, kind: &str, key: &str) -> Result<Option<Value>> {
+        q::record(&mut *self.tx, kind, key).await
+    }
+
+    pub async fn ledger_put_record(
+        &mut self,
+        kind: &str,
+        key: &str,
+        value: &Value,
+        at_ms: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO commerce_records (kind, key, value, created_ms) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(kind)
+        .bind(key)
+        .bind(serde_json::to_string(value)?)
+        .bind(at_ms)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Replaces one attribute set of a resource (e.g. an app's notification URLs).
+    pub async fn ledger_set_attributes(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        changes: &serde_json::Map<String, Value>,
+    ) -> Result<bool> {
+        let Some(r) = self.get(rtype, id).await? else {
+            return Ok(false);
+        };
+        let mut attrs = r.attributes;
+        for (k, v) in changes {
+            if v.is_null() {
+                attrs.remove(k);
+            } else {
+                attrs.insert(k.clone(), v.clone());
+            }
+        }
+        self.put(rtype, id, &attrs).await?;
+        Ok(true)
+    }
+}

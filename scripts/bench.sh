@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Load benchmark (not a test): authenticated GET /v1/apps/{id} and GET /v1/apps?include=builds on a
+# release crabapple, side by side with Prism mocking Apple's spec and a bare hyper "hello" server
+# (the ceiling), at 64 connections with wrk. Also cold start and idle RSS. Prints a table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+SPEC="$ROOT/../shared/spec/app-store-connect-openapi.json"
+DUR=${BENCH_DURATION:-10s}
+CONNS=${BENCH_CONNECTIONS:-64}
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
+cargo build --release -q -p crabapple -p crabapple-server --example hello
+BIN="$ROOT/target/release/crabapple"
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+# Cold start: from exec to "ready" on an empty data directory (includes creating the demo world).
+START=$(date +%s%N)
+"$BIN" serve --data "$TMP/data" --listen 127.0.0.1:18701 --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
+PIDS+=($!); CRAB=$!
+until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.01; done
+COLD_MS=$(( ($(date +%s%N) - START) / 1000000 ))
+sleep 1
+RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$CRAB/status)
+TOKEN=$("$BIN" token --data "$TMP/data")
+APP=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18701/v1/apps?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+
+"$ROOT/target/release/examples/hello" 127.0.0.1:18702 & PIDS+=($!)
+PRISM=""
+if [ -f "$SPEC" ] && [ -x "$ROOT/tests/prism/node_modules/.bin/prism" ]; then
+  "$ROOT/tests/prism/node_modules/.bin/prism" mock "$SPEC" -p 18703 -h 127.0.0.1 > "$TMP/prism.log" 2>&1 & PIDS+=($!)
+  for _ in $(seq 1 300); do curl -s -o /dev/null http://127.0.0.1:18703/v1/apps -H "Authorization: Bearer x" && break; sleep 0.2; done
+  PRISM=1
+fi
+sleep 1
+
+bench() { # name url
+  local out; out=$(wrk -t2 -c"$CONNS" -d"$DUR" --latency -H "Authorization: Bearer $TOKEN" "$2")
+  local rps p99
+  rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
+  p99=$(echo "$out" | awk '$1=="99%" {print $2}')
+  local errs; errs=$(echo "$out" | awk '/Non-2xx/ {print $5}')
+  printf "%-48s %12s req/s   p99 %8s   %s\n" "$1" "$rps" "$p99" "${errs:+non-2xx: $errs}"
+}
+echo "crabapple load benchmark: wrk -t2 -c$CONNS -d$DUR on $(nproc) cores (client and servers share them)"
+echo "cold start to ready: ${COLD_MS} ms   idle RSS after start: $((RSS_KB / 1024)) MB"
+bench "crabapple GET /v1/apps/{id}" "http://127.0.0.1:18701/v1/apps/$APP"
+bench "crabapple GET /v1/apps?include=builds" "http://127.0.0.1:18701/v1/apps?include=builds"
+[ -n "$PRISM" ] && bench "prism mock GET /v1/apps/{id}" "http://127.0.0.1:18703/v1/apps/$APP"
+[ -n "$PRISM" ] && bench "prism mock GET /v1/apps?include=builds" "http://127.0.0.1:18703/v1/apps?include=builds"
+bench "bare hyper hello" "http://127.0.0.1:18702/"
+RSS_KB=$(awk '/VmRSS/ {print $2}' /proc/$CRAB/status)
+echo "crabapple RSS after load: $((RSS_KB / 1024)) MB"
