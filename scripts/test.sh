@@ -4,13 +4,15 @@
 #   1. cargo build -p crabapple                     (debug)
 #   2. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
 #   3. scripts/setup-clients.sh                     (real clients into gitignored dirs, if missing)
-#   4. crabapple serve on a free port in a temp data dir (+ a recording proxy for the real clients)
+#   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
 #   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, raw HTTP checks
 #   6. tests/clients/node    node --test: appstore-connect-sdk
 #   7. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
-#   8. stops everything; exits non-zero if anything failed
+#   8. stops everything; exits non-zero if anything failed. After a green client run it updates
+#      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`).
 #
 # Options:  --skip-cargo-tests   skip step 2          --skip-prism   skip step 7
+#           --no-build           skip step 1 and use the crabapple binary already built
 #           --keep               keep the temp dir (server log, reports) and print its path
 # The last line is `N passed, M failed` over the non-cargo suites (pytest tests, node tests, and
 # the Prism sweep as one check).
@@ -22,12 +24,14 @@ cd "$REPO"
 SKIP_CARGO_TESTS=0
 SKIP_PRISM=0
 KEEP=0
+NO_BUILD=0
 for a in "$@"; do
     case "$a" in
         --skip-cargo-tests) SKIP_CARGO_TESTS=1 ;;
         --skip-prism) SKIP_PRISM=1 ;;
         --keep) KEEP=1 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --no-build) NO_BUILD=1 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -35,7 +39,6 @@ done
 T0=$SECONDS
 TMP="$(mktemp -d "${TMPDIR:-/tmp}/crabapple-test.XXXXXX")"
 SERVER_PID=""
-RECORDER_PID=""
 FAILED_STEPS=()
 PASSED=0
 FAILED=0
@@ -46,7 +49,6 @@ fail() { FAILED_STEPS+=("$1"); printf '**** FAILED: %s\n' "$1"; }
 
 cleanup() {
     local rc=$?
-    [[ -n "$RECORDER_PID" ]] && kill "$RECORDER_PID" 2>/dev/null && wait "$RECORDER_PID" 2>/dev/null
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
     if [[ $KEEP == 1 ]]; then
         echo "kept $TMP"
@@ -59,8 +61,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # ------------------------------------------------------------------------------------ build
-step "cargo build -p crabapple"
-if ! cargo build -p crabapple; then
+if [[ $NO_BUILD == 1 ]]; then
+    step "using the crabapple binary already built (--no-build)"
+elif step "cargo build -p crabapple"; ! cargo build -p crabapple; then
     fail "cargo build -p crabapple"
     echo "0 passed, 1 failed"
     exit 1
@@ -98,7 +101,9 @@ step "start crabapple"
 DATA="$TMP/data"
 PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
-"$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
+# CRABAPPLE_RECORD_OPS: the server appends `operationId<TAB>User-Agent` for every request it routes;
+# our own raw requests send User-Agent crabapple-tests/*, everything else is a real client.
+CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 ready=0
 for _ in $(seq 1 300); do
@@ -114,15 +119,19 @@ if [[ $ready != 1 ]]; then
     exit 1
 fi
 
-# The real clients go through a recording proxy so we learn which operations they called.
-"$PY" tests/clients/recorder.py --listen 127.0.0.1:0 --upstream "$BASE" \
-    --log "$TMP/requests.tsv" --port-file "$TMP/recorder.port" >"$TMP/recorder.log" 2>&1 &
-RECORDER_PID=$!
-for _ in $(seq 1 100); do [[ -s "$TMP/recorder.port" ]] && break; sleep 0.1; done
-CLIENT_URL="http://127.0.0.1:$(cat "$TMP/recorder.port" 2>/dev/null || echo 0)"
-: >"$TMP/requests.tsv"
+export CRABAPPLE_BASE_URL="$BASE" CRABAPPLE_DATA="$DATA" CRABAPPLE_BIN="$BIN"
 
-export CRABAPPLE_BASE_URL="$BASE" CRABAPPLE_CLIENT_URL="$CLIENT_URL" CRABAPPLE_DATA="$DATA" CRABAPPLE_BIN="$BIN"
+# The server must outlive every suite; if it died, say how.
+check_server() {
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        wait "$SERVER_PID"; local st=$?
+        SERVER_PID=""
+        fail "crabapple serve died during $1 (exit status $st$( ((st > 128)) && echo ", signal $((st - 128))"))"
+        echo "--- server log"; tail -n 60 "$TMP/server.log"
+        echo "$PASSED passed, $((FAILED + 1)) failed"
+        exit 1
+    fi
+}
 
 reset_world() {
     "$PY" -c "import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='POST'), timeout=60)" \
@@ -150,6 +159,7 @@ else
     FAILED=$((FAILED + 1))
 fi
 [[ $PYTEST_OK == 1 ]] || fail "pytest tests/clients/python"
+check_server "pytest"
 
 # node --------------------------------------------------------------------------------------
 reset_world
@@ -168,19 +178,20 @@ if [[ $NODE_OK != 1 ]]; then
     [[ -z "$nf" ]] && FAILED=$((FAILED + 1))
 fi
 
-# Operations the real clients called (successfully), for `crabapple spec coverage`.
-if [[ $PYTEST_OK == 1 && $NODE_OK == 1 && -s "$TMP/requests.tsv" ]]; then
+check_server "node"
+
+# Operations the real clients called, for `crabapple spec coverage` (only from a green run).
+if [[ $PYTEST_OK == 1 && $NODE_OK == 1 && -s "$TMP/ops.tsv" ]]; then
     {
         echo "# Operation ids a real client (codemagic-cli-tools, asconnect, appstore-connect-sdk) called in the last"
         echo "# run of scripts/test.sh; written by that script, read by \`crabapple spec coverage\`."
-        "$PY" tests/clients/recorder.py --map "$TMP/requests.tsv" --manifest crates/spec/manifest.json
+        awk -F'\t' '$2 !~ /^crabapple-tests/ { print $1 }' "$TMP/ops.tsv" | LC_ALL=C sort -u
     } >"$TMP/exercised-ops.txt"
     if ! cmp -s "$TMP/exercised-ops.txt" tests/clients/exercised-ops.txt; then
         cp "$TMP/exercised-ops.txt" tests/clients/exercised-ops.txt
     fi
     echo "real clients exercised $(grep -vc '^#' tests/clients/exercised-ops.txt) operations (tests/clients/exercised-ops.txt)"
 fi
-kill "$RECORDER_PID" 2>/dev/null; wait "$RECORDER_PID" 2>/dev/null; RECORDER_PID=""
 
 # prism ------------------------------------------------------------------------------------
 if [[ $SKIP_PRISM == 0 ]]; then
@@ -190,13 +201,14 @@ if [[ $SKIP_PRISM == 0 ]]; then
     if [[ ! -f "$SPEC" ]]; then
         echo "SKIPPED: Apple's spec is not at $SPEC (read at run time, never committed)"
         SKIPPED=$((SKIPPED + 1))
-    elif timeout 1200 "$PY" tests/prism/sweep.py --base "$BASE" --data "$DATA" --bin "$BIN" \
+    elif TMPDIR="$TMP" timeout 1200 "$PY" tests/prism/sweep.py --base "$BASE" --data "$DATA" --bin "$BIN" \
         --report "$TMP/sweep.json"; then
         PASSED=$((PASSED + 1))
     else
         FAILED=$((FAILED + 1))
         fail "tests/prism/sweep.py"
     fi
+    check_server "the Prism sweep"
 fi
 
 # -------------------------------------------------------------------------------- summary

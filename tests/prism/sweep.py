@@ -13,7 +13,8 @@ validation proxy, against a running crabapple.
 3. Calls every GET operation of the spec (from crates/spec/manifest.json, which lists the spec's
    operations with their kind, resource type and parameters) whose `{id}` it can fill with an id
    of the right resource type, and whose required query parameters it can fill (from the
-   parameter's enum, or with an id when the parameter filters by a relationship), with only those
+   parameter's enum, with an id when the parameter filters by a relationship, or for the report
+   downloads with the team's vendor number from `/crabapple/admin/status`), with only those
    parameters, and a valid token. (Prism's own request validation is off: it cannot match
    required `filter[...]` parameters, stoplightio/prism#2443.)
 4. Reports every response Prism flags. With `--errors`, a response that violates the spec comes
@@ -22,6 +23,8 @@ validation proxy, against a running crabapple.
    header and are counted but do not fail the sweep. An upstream 5xx, or a response that Prism
    made up itself (it re-mocks when the upstream answers 501: detected by the missing
    `X-Rate-Limit` header crabapple puts on every API response), also fails the sweep.
+   One deliberate exception: `{"data": null}` from a to-one GET with nothing related, which is
+   what Apple sends although the spec declares `data` a required object (see empty_to_one()).
 
 Exit status: 0 when nothing failed (or when Apple's spec is absent: it is read at run time from
 `shared/spec/` next to the repository and never committed), 1 otherwise, 2 on a setup error.
@@ -71,7 +74,8 @@ class Resp:
 
 
 def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
-    req = urllib.request.Request(url, method="GET")
+    # Not a real client: scripts/test.sh keeps `crabapple-tests/*` out of exercised-ops.txt.
+    req = urllib.request.Request(url, method="GET", headers={"User-Agent": "crabapple-tests/sweep"})
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -105,6 +109,7 @@ class Ids:
     def __init__(self):
         self.by_type: dict[str, OrderedDict] = {}
         self.source: dict[str, str] = {}
+        self.vendor_number: str | None = None
 
     def add(self, rtype, rid, source="api"):
         if not isinstance(rtype, str) or not isinstance(rid, str) or not rid:
@@ -151,6 +156,18 @@ class Ids:
         return new
 
 
+# Required parameters that are neither an enum nor an id: values a report download takes.
+def special_value(name: str, ids: "Ids"):
+    if name == "filter[vendorNumber]":
+        return ids.vendor_number
+    if name == "filter[regionCode]":
+        return "ZZ"  # all regions (financial reports)
+    if name == "filter[reportDate]":
+        t = time.gmtime(time.time() - 45 * 86400)
+        return f"{t.tm_year:04d}-{t.tm_mon:02d}"  # a finished fiscal month
+    return None
+
+
 def fill_required(op, manifest, ids: Ids):
     """Query params for the op's required params, or (None, reason)."""
     params = []
@@ -163,6 +180,10 @@ def fill_required(op, manifest, ids: Ids):
         enum = schema.get("enum") or (schema.get("items") or {}).get("enum")
         if enum:
             params.append((name, enum[0]))
+            continue
+        special = special_value(name, ids)
+        if special:
+            params.append((name, special))
             continue
         m = re.fullmatch(r"filter\[([A-Za-z0-9]+)\]", name)
         if m:
@@ -196,6 +217,8 @@ def build_path(op, ids: Ids):
 
 def discover(base, tokens, manifest, gets, log) -> Ids:
     ids = Ids()
+    status = http_get(f"{base}/crabapple/admin/status", None, 30).json() or {}
+    ids.vendor_number = ((status.get("team") or {}).get("vendorNumber")) or None
     called = set()
     rounds = 0
     while True:
@@ -271,6 +294,24 @@ def stop(proc):
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def empty_to_one(op, doc, base, path_query, token) -> bool:
+    """Is this violation only the spec's `data` being non-nullable for an empty to-one?
+
+    Apple answers a to-one related/relationship GET with no related resource as 200
+    `{"data": null, …}` (codemagic's Builds.read_app_store_version tests `response["data"] is
+    None`), while the spec declares `data` a required object. Such a response is not counted as a
+    violation; the sweep re-reads it from crabapple directly to be sure `data` is really null.
+    """
+    if op["kind"] not in ("getToOneRelated", "getToOneRelationship"):
+        return False
+    errs = [v for v in doc.get("validation", []) if v.get("severity") == "Error"]
+    if not errs or any(v.get("location") != ["response", "body", "data"] or v.get("code") != "type"
+                       for v in errs):
+        return False
+    direct = http_get(base + path_query, token).json()
+    return isinstance(direct, dict) and "data" in direct and direct["data"] is None
 
 
 def fmt_validation(v) -> str:
@@ -367,7 +408,10 @@ def main() -> int:
             if ctype.startswith("application/problem+json") and ptype.startswith(PRISM_ERR):
                 kind = ptype[len(PRISM_ERR):]
                 texts = [fmt_validation(v) for v in doc.get("validation", [])] or [doc.get("detail", "")]
-                if kind == "VIOLATIONS":
+                if kind == "VIOLATIONS" and empty_to_one(op, doc, base, url[len(purl):], tokens.get()):
+                    rec.update(outcome="empty-to-one", detail=texts)
+                    counts["empty-to-one"] += 1
+                elif kind == "VIOLATIONS":
                     rec.update(outcome="violation", detail=texts)
                     counts["violation"] += 1
                 elif kind == "UNPROCESSABLE_ENTITY":
@@ -405,7 +449,9 @@ def main() -> int:
                 log(f"    {line}")
     if args.verbose:
         for rec in results:
-            if rec["outcome"] == "client-error":
+            if rec["outcome"] == "empty-to-one":
+                log(f"empty to-one {rec['op']}  GET {rec['url']}  (data: null)")
+            elif rec["outcome"] == "client-error":
                 log(f"4xx {rec['op']}  GET {rec['url']}  -> {rec['status']}  {' | '.join(rec['detail'])}")
             elif rec["outcome"] == "skipped":
                 log(f"skipped {rec['op']}  {rec['path']}: {rec['reason']}")
@@ -420,6 +466,7 @@ def main() -> int:
     log(
         f"sweep: {len(gets)} GET operations in the spec; called {counts['called']}, "
         f"skipped {counts['skipped']}; ok {counts['ok']}, 4xx {counts['client-error']}, "
+        f"empty to-one (data: null, as Apple sends it; the spec says object) {counts['empty-to-one']}, "
         f"violations {counts['violation']}, request rejected by prism {counts['request-invalid']}, "
         f"crabapple 5xx {counts['server-error']}, other errors {counts['error']}, "
         f"with warnings {counts['warned']} ({time.time() - t0:.0f}s)"

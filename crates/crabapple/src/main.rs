@@ -1,6 +1,7 @@
 //! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock` and
 //! `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
 
+mod commerce;
 mod coverage;
 
 use anyhow::Context;
@@ -50,6 +51,10 @@ enum Cmd {
         /// Requests per API key per rolling hour (Apple observed: 3600).
         #[arg(long, env = "CRABAPPLE_RATE_LIMIT", default_value_t = 3600)]
         rate_limit: u64,
+        /// Sign App Store data with this PKI instead of the data directory's own (e.g. Apple's
+        /// published test PKI): LEAF_KEY,LEAF,INTERMEDIATE,ROOT paths.
+        #[arg(long, env = "CRABAPPLE_APPLE_TEST_PKI", value_delimiter = ',')]
+        apple_test_pki: Option<Vec<PathBuf>>,
     },
     /// Print a signed ES256 token for a key (for curl and scripts).
     Token {
@@ -74,6 +79,13 @@ enum Cmd {
     Clock {
         #[command(subcommand)]
         cmd: ClockCmd,
+    },
+    #[command(flatten)]
+    Commerce(commerce::CommerceCmd),
+    /// The certificate authority that signs App Store data (transactions, notifications).
+    Ca {
+        #[command(subcommand)]
+        cmd: commerce::CaCmd,
     },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
@@ -174,7 +186,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             public_url,
             rate_limit,
+            apple_test_pki,
         } => {
+            commerce::serve_options(&data.data, apple_test_pki.as_deref()).await?;
             let world = match (empty, seed) {
                 (true, _) => WorldChoice::Empty,
                 (_, Some(p)) => WorldChoice::SeedFile(p),
@@ -232,9 +246,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "virtual now: {now} ms (offset {} ms)",
                     store.clock.offset_ms()
                 );
-                Ok(())
+                commerce::after_clock_advance(&data.data, now).await
             }
         },
+        Cmd::Commerce(cmd) => commerce::run(cmd).await,
+        Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

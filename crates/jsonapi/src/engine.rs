@@ -66,8 +66,8 @@ pub struct Engine {
     pub schemas: Schemas,
     pub store: Store,
     families: Vec<Arc<dyn Family>>,
-    /// `(type, relationship)` → (linkage path template, related path template).
-    links: HashMap<(String, String), (Option<String>, Option<String>)>,
+    /// type → relationship → (linkage path template, related path template).
+    links: HashMap<String, HashMap<String, RelLinks>>,
     /// Page size when `limit` is absent (Apple does not document it; 50 is crabapple's choice).
     pub default_limit: i64,
     /// Linkage entries per included to-many relationship when `limit[rel]` is absent.
@@ -76,20 +76,33 @@ pub struct Engine {
 
 type Linkage = Vec<(String, String)>;
 
+/// Path templates of a relationship's linkage and related endpoints.
+#[derive(Debug, Default, Clone)]
+struct RelLinks {
+    linkage: Option<String>,
+    related: Option<String>,
+}
+
 impl Engine {
     pub fn new(store: Store, families: Vec<Arc<dyn Family>>) -> Engine {
         let manifest = Manifest::get();
-        let mut links: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+        let mut links: HashMap<String, HashMap<String, RelLinks>> = HashMap::new();
         for op in &manifest.operations {
             let (Some(res), Some(rel)) = (&op.resource, &op.relationship) else {
                 continue;
             };
-            let e = links.entry((res.clone(), rel.clone())).or_default();
+            let e = links
+                .entry(res.clone())
+                .or_default()
+                .entry(rel.clone())
+                .or_default();
             match op.kind {
                 OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
-                    e.0 = Some(op.path.clone())
+                    e.linkage = Some(op.path.clone())
                 }
-                OpKind::GetToManyRelated | OpKind::GetToOneRelated => e.1 = Some(op.path.clone()),
+                OpKind::GetToManyRelated | OpKind::GetToOneRelated => {
+                    e.related = Some(op.path.clone())
+                }
                 _ => {}
             }
         }
@@ -147,8 +160,12 @@ impl Engine {
         }
     }
 
-    fn plan(&self, op: &Operation) -> DocPlan {
-        self.schemas.plans.get(&op.id).cloned().unwrap_or_default()
+    fn plan(&self, op: &Operation) -> &DocPlan {
+        static EMPTY: std::sync::OnceLock<DocPlan> = std::sync::OnceLock::new();
+        self.schemas
+            .plans
+            .get(&op.id)
+            .unwrap_or_else(|| EMPTY.get_or_init(DocPlan::default))
     }
 
     /// `links.self` of a resource.
@@ -284,7 +301,7 @@ impl Engine {
             return Ok(csv_reply(&items));
         }
         let plan = self.plan(op);
-        let (data, included) = self.render_many(&plan, &items, req, q).await?;
+        let (data, included) = self.render_many(plan, &items, req, q).await?;
         let mut doc = json!({ "data": data });
         if let Some(inc) = included {
             doc["included"] = inc;
@@ -375,8 +392,9 @@ impl Engine {
         let rel = op.relationship.clone().unwrap_or_default();
         let related = self
             .links
-            .get(&(parent.clone(), rel.clone()))
-            .and_then(|l| l.1.clone())
+            .get(&parent)
+            .and_then(|m| m.get(&rel))
+            .and_then(|l| l.related.clone())
             .map(|p| format!("{}{}", req.base, p.replace("{id}", &enc(&id))));
         let mut links = json!({ "self": Engine::doc_self(req) });
         if let Some(r) = related {
@@ -496,6 +514,8 @@ impl Engine {
             }
         }
         let mut rels = Map::new();
+        let type_links = self.links.get(&r.rtype);
+        let id = enc(&r.id);
         if let Some(s) = schema {
             for (name, shape) in &s.relationships {
                 if !wanted(name) {
@@ -503,20 +523,14 @@ impl Engine {
                 }
                 let mut obj = Map::new();
                 if shape.links
-                    && let Some((lself, lrel)) = self.links.get(&(r.rtype.clone(), name.clone()))
+                    && let Some(rl) = type_links.and_then(|m| m.get(name))
                 {
                     let mut l = Map::new();
-                    if let Some(p) = lself {
-                        l.insert(
-                            "self".into(),
-                            json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))),
-                        );
+                    if let Some(p) = &rl.linkage {
+                        l.insert("self".into(), Value::String(fill(base, p, &id)));
                     }
-                    if let Some(p) = lrel {
-                        l.insert(
-                            "related".into(),
-                            json!(format!("{base}{}", p.replace("{id}", &enc(&r.id)))),
-                        );
+                    if let Some(p) = &rl.related {
+                        l.insert("related".into(), Value::String(fill(base, p, &id)));
                     }
                     if !l.is_empty() {
                         obj.insert("links".into(), Value::Object(l));
@@ -1051,6 +1065,21 @@ fn typed(m: &Manifest, shape: Option<&Value>, values: &[String]) -> Vec<SqlValue
             _ => SqlValue::Text(v.clone()),
         })
         .collect()
+}
+
+/// `base` + a path template with `{id}` filled (the id already encoded).
+fn fill(base: &str, template: &str, id: &str) -> String {
+    let mut out = String::with_capacity(base.len() + template.len() + id.len());
+    out.push_str(base);
+    match template.split_once("{id}") {
+        Some((a, b)) => {
+            out.push_str(a);
+            out.push_str(id);
+            out.push_str(b);
+        }
+        None => out.push_str(template),
+    }
+    out
 }
 
 /// Percent-encodes an id for use in a path segment.

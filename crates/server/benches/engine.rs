@@ -9,7 +9,7 @@ use http_body_util::BodyExt;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
 
-async fn run(app: &std::sync::Arc<App>, token: &str, uri: &str, n: usize) {
+async fn run(router: &axum::Router, token: &str, uri: &str, n: usize) {
     let mut lat = Vec::with_capacity(n);
     let start = Instant::now();
     for _ in 0..n {
@@ -20,7 +20,7 @@ async fn run(app: &std::sync::Arc<App>, token: &str, uri: &str, n: usize) {
             .header("authorization", format!("Bearer {token}"))
             .body(Body::empty())
             .unwrap();
-        let resp = crabapple_server::router(app.clone()).oneshot(req).await.unwrap();
+        let resp = router.clone().oneshot(req).await.unwrap();
         assert_eq!(resp.status(), 200);
         let _ = resp.into_body().collect().await.unwrap();
         lat.push(t.elapsed());
@@ -61,11 +61,27 @@ async fn main() {
         .await
         .unwrap();
     let id = apps[0].id.clone();
+    let router = crabapple_server::router(app.clone());
+    // Pieces of one request, timed alone.
+    let t = Instant::now();
+    for _ in 0..2000 {
+        app.store().get("apps", &id).await.unwrap();
+    }
+    println!("store.get(apps, id)                           {:>8.1?} each", t.elapsed() / 2000);
+    let t = Instant::now();
+    let q: Vec<(String, String)> = Vec::new();
+    for _ in 0..2000 {
+        let target = crabapple_auth::RequestTarget { method: "GET", path: "/v1/apps/1", query: &q };
+        app.verifier
+            .verify_asc(Some(&format!("Bearer {token}")), &target, now, &|k: &str| app.key(k))
+            .unwrap();
+    }
+    println!("verify_asc (cached token)                     {:>8.1?} each", t.elapsed() / 2000);
     let n = std::env::var("BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
-    run(&app, &token, &format!("/v1/apps/{id}"), n / 10).await; // warm-up
-    run(&app, &token, &format!("/v1/apps/{id}"), n).await;
-    run(&app, &token, "/v1/apps?include=builds", n).await;
-    run(&app, &token, "/v1/apps?include=builds,appStoreVersions&limit=50", n / 3).await;
+    run(&router, &token, &format!("/v1/apps/{id}"), n / 10).await; // warm-up
+    run(&router, &token, &format!("/v1/apps/{id}"), n).await;
+    run(&router, &token, "/v1/apps?include=builds", n).await;
+    run(&router, &token, "/v1/apps?include=builds,appStoreVersions&limit=50", n / 3).await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -159,7 +159,7 @@ async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> R
     };
     match app.store().advance_clock(ms).await {
         Ok(now) => {
-            Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms() })).into_response()
+            Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok() })).into_response()
         }
         Err(e) => internal(e),
     }

@@ -43,13 +43,17 @@ pub struct App {
     /// When `CRABAPPLE_RECORD_OPS` names a file, each served operation is appended to it as
     /// `operationId<TAB>User-Agent` (the test suite uses it to know what real clients exercised).
     pub recorder: Option<std::sync::Mutex<std::fs::File>>,
+    /// The commerce ledger, App Store Server API and notification delivery (storekit room).
+    pub commerce: Arc<crabapple_storekit::Commerce>,
 }
 
 impl App {
     pub async fn new(store: Store, config: Config) -> anyhow::Result<Arc<App>> {
+        let commerce = crabapple_storekit::Commerce::open(store.clone(), &config.data_dir).await?;
         let engine = Engine::new(store, crabapple_asc::families());
         let app = Arc::new(App {
             engine,
+            commerce,
             limiter: RateLimiter::new(config.rate_limit),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
@@ -124,9 +128,24 @@ impl App {
     }
 }
 
+impl crabapple_storekit::Host for App {
+    fn commerce(&self) -> &Arc<crabapple_storekit::Commerce> {
+        &self.commerce
+    }
+    fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+    fn api_key(&self, key_id: &str) -> Option<ApiKey> {
+        self.key(key_id)
+    }
+}
+
 /// The axum router for a running app.
 pub fn router(app: Arc<App>) -> axum::Router {
-    admin::routes().fallback(asc::handle).with_state(app)
+    admin::routes()
+        .merge(crabapple_storekit::router::<App>())
+        .fallback(asc::handle)
+        .with_state(app)
 }
 
 /// Serves until the process ends; refreshes keys every second.
@@ -141,6 +160,7 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
             }
         }
     });
+    app.commerce.spawn();
     axum::serve(listener, router(app)).await?;
     Ok(())
 }

@@ -587,20 +587,36 @@ impl Store {
         product_id: &str,
         request_identifier: &str,
     ) -> Result<Option<MassExtensionRow>> {
-        q::mass_extension(self.reader(), app_id, environment, product_id, request_identifier)
-            .await
+        q::mass_extension(
+            self.reader(),
+            app_id,
+            environment,
+            product_id,
+            request_identifier,
+        )
+        .await
     }
 
     pub async fn ledger_record(&self, kind: &str, key: &str) -> Result<Option<Value>> {
         q::record(self.reader(), kind, key).await
     }
 
+    pub async fn ledger_notification_by_test_token(
+        &self,
+        token: &str,
+    ) -> Result<Option<NotificationRow>> {
+        let row = sqlx::query("SELECT * FROM commerce_notifications WHERE test_token = $1")
+            .bind(token)
+            .fetch_optional(self.reader())
+            .await?;
+        row.as_ref().map(notification_from).transpose()
+    }
+
     /// One page of a customer's transaction history (`limit` rows; ask for one more than the
     /// page size to learn `hasMore`).
     pub async fn ledger_history(&self, h: &HistoryQuery) -> Result<Vec<TransactionRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
-            "SELECT * FROM commerce_transactions WHERE customer_id = ",
-        );
+        let mut q =
+            QueryBuilder::<Sqlite>::new("SELECT * FROM commerce_transactions WHERE customer_id = ");
         q.push_bind(h.customer_id);
         if let Some(c) = h.cursor {
             q.push(if h.descending {
@@ -1003,14 +1019,30 @@ impl Tx {
         Ok(t)
     }
 
+    /// Whether a customer holds an unrevoked transaction of a product.
+    pub async fn ledger_customer_owns(
+        &mut self,
+        customer_id: i64,
+        product_id: &str,
+    ) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM commerce_transactions WHERE customer_id = $1 AND product_id = $2
+             AND revoked = 0",
+        )
+        .bind(customer_id)
+        .bind(product_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(n > 0)
+    }
+
     /// Marks a transaction finished (no new modification: Apple's history order is unchanged).
     pub async fn ledger_finish(&mut self, transaction_id: &str) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE commerce_transactions SET finished = 1 WHERE transaction_id = $1",
-        )
-        .bind(transaction_id)
-        .execute(&mut *self.tx)
-        .await?;
+        let r =
+            sqlx::query("UPDATE commerce_transactions SET finished = 1 WHERE transaction_id = $1")
+                .bind(transaction_id)
+                .execute(&mut *self.tx)
+                .await?;
         Ok(r.rows_affected() > 0)
     }
 

@@ -6,6 +6,7 @@
 //! to what PostgreSQL also speaks except for JSON access, which goes through [`sql::json_attr`], so a
 //! second backend only has to swap that dialect and the pool type.
 
+mod cache;
 pub mod clock;
 mod keys;
 pub mod ledger;
@@ -35,12 +36,17 @@ pub struct Store {
     writer: Pool<Sqlite>,
     reader: Pool<Sqlite>,
     pub clock: Clock,
+    cache: cache::ResourceCache,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
 pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
     now_ms: i64,
+    cache: cache::ResourceCache,
+    /// Resources this transaction wrote: dropped from the cache when it commits.
+    touched: Vec<(String, String)>,
+    cleared: bool,
 }
 
 impl Store {
@@ -71,6 +77,7 @@ impl Store {
             writer,
             reader,
             clock,
+            cache: cache::ResourceCache::default(),
         })
     }
 
@@ -82,6 +89,9 @@ impl Store {
         Ok(Tx {
             tx: self.writer.begin().await?,
             now_ms: self.clock.now_ms(),
+            cache: self.cache.clone(),
+            touched: Vec::new(),
+            cleared: false,
         })
     }
 
@@ -117,6 +127,11 @@ impl Tx {
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        if self.cleared {
+            self.cache.clear();
+        } else {
+            self.cache.forget(&self.touched);
+        }
         Ok(())
     }
 

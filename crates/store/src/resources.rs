@@ -190,13 +190,22 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
 }
 
 impl Store {
+    /// One resource, from the in-process cache or the database.
     pub async fn get(&self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        if let Some(r) = self.cache.get(rtype, id) {
+            return Ok(Some((*r).clone()));
+        }
+        let generation = self.cache.generation();
         let row = sqlx::query("SELECT * FROM resources WHERE type = $1 AND id = $2")
             .bind(rtype)
             .bind(id)
             .fetch_optional(self.reader())
             .await?;
-        row.as_ref().map(row_to_resource).transpose()
+        let r = row.as_ref().map(row_to_resource).transpose()?;
+        if let Some(r) = &r {
+            self.cache.put(r, generation);
+        }
+        Ok(r)
     }
 
     /// Resources by `(type, id)` in the order asked; missing ones are skipped.
@@ -205,7 +214,14 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut out = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(200) {
+        let missing: Vec<(String, String)> = keys
+            .iter()
+            .filter(|(t, i)| self.cache.get(t, i).is_none())
+            .cloned()
+            .collect();
+        let generation = self.cache.generation();
+        let mut fetched: Vec<Resource> = Vec::new();
+        for chunk in missing.chunks(200) {
             let mut q =
                 QueryBuilder::<Sqlite>::new("SELECT * FROM resources WHERE (type, id) IN (");
             let mut sep = q.separated(", ");
@@ -218,11 +234,17 @@ impl Store {
             }
             q.push(")");
             let rows = q.build().fetch_all(self.reader()).await?;
-            let mut got: Vec<Resource> = rows.iter().map(row_to_resource).collect::<Result<_>>()?;
-            for (t, i) in chunk {
-                if let Some(pos) = got.iter().position(|r| &r.rtype == t && &r.id == i) {
-                    out.push(got.swap_remove(pos));
-                }
+            for row in &rows {
+                let r = row_to_resource(row)?;
+                self.cache.put(&r, generation);
+                fetched.push(r);
+            }
+        }
+        for (t, i) in keys {
+            if let Some(r) = self.cache.get(t, i) {
+                out.push((*r).clone());
+            } else if let Some(r) = fetched.iter().find(|r| &r.rtype == t && &r.id == i) {
+                out.push(r.clone());
             }
         }
         Ok(out)
@@ -407,6 +429,7 @@ impl Tx {
         attributes: &Map<String, Value>,
     ) -> Result<()> {
         let now = self.now_ms;
+        self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query(
             "INSERT INTO resources (type, id, attributes, created_ms, updated_ms) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (type, id) DO UPDATE SET attributes = excluded.attributes, updated_ms = excluded.updated_ms",
@@ -422,6 +445,7 @@ impl Tx {
 
     /// Deletes a resource and every linkage to or from it.
     pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("DELETE FROM edges WHERE (src_type = $1 AND src_id = $2) OR (dst_type = $1 AND dst_id = $2)")
             .bind(rtype)
             .bind(id)
@@ -488,6 +512,7 @@ impl Tx {
 
     /// Deletes every resource and linkage (the admin API's reset).
     pub async fn clear_resources(&mut self) -> Result<()> {
+        self.cleared = true;
         sqlx::query("DELETE FROM edges")
             .execute(&mut *self.tx)
             .await?;

@@ -18,8 +18,12 @@
 //! ([`pki::Pki::root_der`]) as the trusted root in Apple's libraries, exactly as Apple's
 //! own test suites configure `testCA.der`.
 
+pub mod commerce;
+pub mod http;
 pub mod models;
 pub mod pki;
 pub mod verify;
 
+pub use commerce::{Commerce, Env, RunSummary, Settings, run_due};
+pub use http::{Host, router};
 pub use pki::Pki;

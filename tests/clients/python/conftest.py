@@ -3,7 +3,7 @@
 The server under test comes from the environment (scripts/test.sh sets these):
 
     CRABAPPLE_BASE_URL    crabapple itself, e.g. http://127.0.0.1:PORT (raw HTTP checks go here)
-    CRABAPPLE_CLIENT_URL  where the real clients are pointed (the recording proxy; default: BASE_URL)
+    CRABAPPLE_CLIENT_URL  where the real clients are pointed (default: CRABAPPLE_BASE_URL)
     CRABAPPLE_DATA        the server's data dir (keys, AuthKey_*.p8)
     CRABAPPLE_BIN         the crabapple binary (default: <repo>/target/debug/crabapple)
 
@@ -31,6 +31,9 @@ import requests
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 AUD = "appstoreconnect-v1"
+# Our own raw requests say who they are, so the server's operation recording
+# (CRABAPPLE_RECORD_OPS, read by scripts/test.sh) can tell them from the real clients'.
+UA = "crabapple-tests/raw"
 
 
 def find_bin() -> str:
@@ -53,7 +56,8 @@ def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float =
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"crabapple exited with {proc.returncode} before it was ready")
         try:
-            if requests.get(f"{base}/crabapple/admin/status", timeout=2).status_code == 200:
+            r = requests.get(f"{base}/crabapple/admin/status", timeout=2, headers={"User-Agent": UA})
+            if r.status_code == 200:
                 return
         except requests.RequestException:
             pass
@@ -146,6 +150,7 @@ class Crabapple:
     def request(self, method: str, path: str, *, token: str | None = None, auth: bool = True,
                 **kw) -> requests.Response:
         headers = kw.pop("headers", {})
+        headers.setdefault("User-Agent", UA)
         if auth:
             headers.setdefault("Authorization", f"Bearer {token or self.token()}")
         return requests.request(method, self.url(path), headers=headers, timeout=60, **kw)
@@ -168,7 +173,10 @@ class Crabapple:
         raise AssertionError(f"more than 1000 pages under {path}")
 
     def admin(self, method: str, path: str, **kw) -> requests.Response:
-        return requests.request(method, f"{self.base_url}/crabapple/admin{path}", timeout=60, **kw)
+        headers = kw.pop("headers", {})
+        headers.setdefault("User-Agent", UA)
+        return requests.request(method, f"{self.base_url}/crabapple/admin{path}", headers=headers,
+                                timeout=60, **kw)
 
 
 @pytest.fixture(scope="session")

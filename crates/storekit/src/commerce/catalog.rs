@@ -251,19 +251,31 @@ pub struct Product {
 
 /// Finds `product_id` among the products of `app`. A product linked to no app at all is
 /// accepted too (synthesized worlds leave products unlinked).
-pub async fn resolve_product(tx: &mut Tx, app: &AppRow, product_id: &str) -> Result<Option<Product>> {
+pub async fn resolve_product(
+    tx: &mut Tx,
+    app: &AppRow,
+    product_id: &str,
+) -> Result<Option<Product>> {
     let candidates = tx.ledger_products_named(product_id).await?;
     let mut unlinked = None;
     for (rtype, id, attrs) in candidates {
         let (group_id, app_ids) = if rtype == "subscriptions" {
-            let groups = tx.ledger_linked_any("subscriptions", &id, "subscriptionGroups").await?;
+            let groups = tx
+                .ledger_linked_any("subscriptions", &id, "subscriptionGroups")
+                .await?;
             let mut apps = Vec::new();
             for g in &groups {
-                apps.extend(tx.ledger_linked_any("subscriptionGroups", g, "apps").await?);
+                apps.extend(
+                    tx.ledger_linked_any("subscriptionGroups", g, "apps")
+                        .await?,
+                );
             }
             (groups.into_iter().next(), apps)
         } else {
-            (None, tx.ledger_linked_any("inAppPurchases", &id, "apps").await?)
+            (
+                None,
+                tx.ledger_linked_any("inAppPurchases", &id, "apps").await?,
+            )
         };
         let product = product_from(&rtype, &id, &attrs, group_id)?;
         let Some(product) = product else { continue };
@@ -288,8 +300,14 @@ fn product_from(
         .and_then(Value::as_str)
         .ok_or_else(|| anyhow!("{rtype}/{id} has no productId"))?
         .to_string();
-    let state = attrs.get("state").and_then(Value::as_str).map(str::to_string);
-    let family_sharable = attrs.get("familySharable").and_then(Value::as_bool).unwrap_or(false);
+    let state = attrs
+        .get("state")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let family_sharable = attrs
+        .get("familySharable")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     if rtype == "subscriptions" {
         let period = attrs
             .get("subscriptionPeriod")
@@ -329,11 +347,14 @@ fn product_from(
 
 /// Every subscription product of a group (for level changes).
 pub async fn group_products(tx: &mut Tx, group_id: &str) -> Result<Vec<Product>> {
-    let ids = tx.ledger_linked_any("subscriptionGroups", group_id, "subscriptions").await?;
+    let ids = tx
+        .ledger_linked_any("subscriptionGroups", group_id, "subscriptions")
+        .await?;
     let mut out = Vec::new();
     for id in ids {
         if let Some(r) = tx.get("subscriptions", &id).await?
-            && let Some(p) = product_from("subscriptions", &id, &r.attributes, Some(group_id.into()))?
+            && let Some(p) =
+                product_from("subscriptions", &id, &r.attributes, Some(group_id.into()))?
         {
             out.push(p);
         }
@@ -343,14 +364,25 @@ pub async fn group_products(tx: &mut Tx, group_id: &str) -> Result<Vec<Product>>
 
 /// The app's billing grace period: `(enabled, days)` for this environment, from its
 /// `subscriptionGracePeriods` resource (`optIn` / `sandboxOptIn`, `duration`); off when absent.
-pub async fn grace_period(tx: &mut Tx, app: &AppRow, sandbox: bool, period: Period) -> Result<(bool, i64)> {
-    let ids = tx.ledger_linked_any("apps", &app.id, "subscriptionGracePeriods").await?;
+pub async fn grace_period(
+    tx: &mut Tx,
+    app: &AppRow,
+    sandbox: bool,
+    period: Period,
+) -> Result<(bool, i64)> {
+    let ids = tx
+        .ledger_linked_any("apps", &app.id, "subscriptionGracePeriods")
+        .await?;
     let mut enabled = false;
     let mut days = None;
     for id in ids {
         if let Some(r) = tx.get("subscriptionGracePeriods", &id).await? {
             let key = if sandbox { "sandboxOptIn" } else { "optIn" };
-            enabled = r.attributes.get(key).and_then(Value::as_bool).unwrap_or(false);
+            enabled = r
+                .attributes
+                .get(key)
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             days = match r.attributes.get("duration").and_then(Value::as_str) {
                 Some("THREE_DAYS") => Some(3),
                 Some("SIXTEEN_DAYS") => Some(16),
@@ -468,7 +500,11 @@ async fn asc_price(tx: &mut Tx, product: &Product, territory: &str) -> Result<Op
     } else {
         let mut p = Vec::new();
         for s in tx
-            .ledger_linked_any("inAppPurchases", &product.resource_id, "inAppPurchasePriceSchedules")
+            .ledger_linked_any(
+                "inAppPurchases",
+                &product.resource_id,
+                "inAppPurchasePriceSchedules",
+            )
             .await?
         {
             p.extend(
@@ -480,17 +516,29 @@ async fn asc_price(tx: &mut Tx, product: &Product, territory: &str) -> Result<Op
     };
     let mut best: Option<(String, i64)> = None;
     for price_id in prices {
-        let territories = tx.ledger_linked_any(price_type, &price_id, "territories").await?;
+        let territories = tx
+            .ledger_linked_any(price_type, &price_id, "territories")
+            .await?;
         if !territories.is_empty() && !territories.iter().any(|t| t == territory) {
             continue;
         }
         let start = tx
             .get(price_type, &price_id)
             .await?
-            .and_then(|r| r.attributes.get("startDate").and_then(Value::as_str).map(str::to_string))
+            .and_then(|r| {
+                r.attributes
+                    .get("startDate")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .unwrap_or_default();
-        for point in tx.ledger_linked_any(price_type, &price_id, point_type).await? {
-            let Some(r) = tx.get(point_type, &point).await? else { continue };
+        for point in tx
+            .ledger_linked_any(price_type, &price_id, point_type)
+            .await?
+        {
+            let Some(r) = tx.get(point_type, &point).await? else {
+                continue;
+            };
             let Some(amount) = r.attributes.get("customerPrice").and_then(parse_price) else {
                 continue;
             };
@@ -551,7 +599,10 @@ mod tests {
     fn iso_durations_and_prices() {
         assert_eq!(Duration::parse_iso("P1W"), Some(Duration::weeks(1)));
         assert_eq!(Duration::parse_iso("P3D"), Some(Duration::days(3)));
-        assert_eq!(Duration::parse_iso("P1Y2M").map(|d| (d.years, d.months)), Some((1, 2)));
+        assert_eq!(
+            Duration::parse_iso("P1Y2M").map(|d| (d.years, d.months)),
+            Some((1, 2))
+        );
         assert_eq!(Duration::parse_iso("1W"), None);
         assert_eq!(parse_price(&Value::from("9.99")), Some(9990));
         assert_eq!(parse_price(&Value::from("10")), Some(10000));

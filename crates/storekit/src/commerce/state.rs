@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::models::{
-    AutoRenewStatus, Environment, ExpirationIntent, JWSRenewalInfoDecodedPayload, OfferDiscountType,
-    OfferType, PriceIncreaseStatus,
+    AutoRenewStatus, Environment, ExpirationIntent, JWSRenewalInfoDecodedPayload,
+    OfferDiscountType, OfferType, PriceIncreaseStatus,
 };
 use crabapple_store::ledger::{CustomerRow, SubscriptionRow};
 

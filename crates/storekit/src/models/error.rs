@@ -154,6 +154,15 @@ api_errors! {
     FamilyTransactionNotSupported = 4000185, "Invalid request. Family Sharing transactions aren't supported by this endpoint.";
     /// fixture
     TransactionIdIsNotOriginalTransactionId = 4000187, "Invalid request. The transaction ID provided is not an original transaction ID.";
+    /// crabapple: Apple documents `InvalidRefundPreferenceError` (Send Consumption Information,
+    /// API 1.19) but its number is not public (apple-semantics.md §9 gap 8); placeholder.
+    InvalidRefundPreference = 4000188, "Invalid request. The refund preference field is invalid.";
+    /// crabapple: `ConsumptionPercentageOutOfRangeError`, number not public (gap 8); placeholder.
+    ConsumptionPercentageOutOfRange = 4000189, "Invalid request. The consumption percentage is outside the valid range.";
+    /// crabapple: `UndeliveredConsumptionPercentageNonZeroError`, number not public (gap 8); placeholder.
+    UndeliveredConsumptionPercentageNonZero = 4000190, "Invalid request. The consumption percentage must be zero for the provided delivery status.";
+    /// crabapple: `ConsumptionPercentageAutoRenewableSubscriptionError`, number not public (gap 8); placeholder.
+    ConsumptionPercentageAutoRenewableSubscription = 4000191, "Invalid request. The consumption percentage field is unsupported for auto-renewable subscription transactions.";
     /// observed
     SubscriptionExtensionIneligible = 4030004, "Forbidden - subscription state ineligible for extension.";
     /// observed

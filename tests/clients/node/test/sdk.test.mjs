@@ -2,7 +2,7 @@
 //
 // Environment (scripts/test.sh sets it):
 //   CRABAPPLE_BASE_URL    crabapple itself (ground truth is read from here with plain fetch)
-//   CRABAPPLE_CLIENT_URL  where the SDK is pointed (the recording proxy; default: BASE_URL)
+//   CRABAPPLE_CLIENT_URL  where the SDK is pointed (default: CRABAPPLE_BASE_URL)
 //   CRABAPPLE_DATA        the server's data dir;  CRABAPPLE_BIN  the crabapple binary
 //
 // Run: cd tests/clients/node && CRABAPPLE_BASE_URL=… CRABAPPLE_DATA=… node --test test/
@@ -31,6 +31,8 @@ const clientUrl = (process.env.CRABAPPLE_CLIENT_URL || base).replace(/\/$/, '');
 const data = process.env.CRABAPPLE_DATA;
 const bin = process.env.CRABAPPLE_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'crabapple');
 
+// Our own ground-truth fetches say who they are (the server's op recording keeps real clients apart).
+const UA = 'crabapple-tests/raw';
 let client;
 let token; // for ground-truth requests straight to crabapple
 
@@ -39,7 +41,7 @@ function cli(...args) {
 }
 
 async function raw(pathAndQuery) {
-  const res = await fetch(base + pathAndQuery, { headers: { Authorization: `Bearer ${token}` } });
+  const res = await fetch(base + pathAndQuery, { headers: { Authorization: `Bearer ${token}`, 'User-Agent': UA } });
   assert.equal(res.status, 200, `GET ${pathAndQuery} -> ${res.status}`);
   return res.json();
 }
@@ -48,7 +50,7 @@ async function rawAll(pathAndQuery) {
   const items = [];
   let url = base + pathAndQuery;
   for (let i = 0; url && i < 1000; i++) {
-    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+    const res = await fetch(url, { headers: { Authorization: `Bearer ${token}`, 'User-Agent': UA } });
     assert.equal(res.status, 200, `GET ${url} -> ${res.status}`);
     const doc = await res.json();
     items.push(...doc.data);

@@ -1,0 +1,194 @@
+//! Notification delivery: one POST per attempt, Apple's retry schedule, recorded results.
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use anyhow::Result;
+use crabapple_store::Store;
+use crabapple_store::ledger::NotificationRow;
+use serde_json::{Value, json};
+use tokio::task::JoinSet;
+
+use super::{Commerce, Env};
+use crate::models::SendAttemptResult;
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// V2 retries (responding-to-app-store-server-notifications): "five times, at 1, 12, 24, 48,
+/// and 72 hours after the previous attempt", production only; the sandbox tries once.
+pub const RETRY_DELAYS_MS: [i64; 5] = [
+    HOUR_MS,
+    12 * HOUR_MS,
+    24 * HOUR_MS,
+    48 * HOUR_MS,
+    72 * HOUR_MS,
+];
+
+/// When to try again after `attempts` failed attempts, if at all.
+pub fn next_attempt(env: Env, attempts: usize, last_attempt_ms: i64) -> Option<i64> {
+    if env.is_sandbox() {
+        return None;
+    }
+    RETRY_DELAYS_MS
+        .get(attempts.checked_sub(1)?)
+        .map(|d| last_attempt_ms + d)
+}
+
+/// Posts a batch of due notifications concurrently. Returns (attempts, delivered, failed).
+pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u64, u64)> {
+    let settings = c.settings();
+    let timeout = Duration::from_millis(settings.delivery_timeout_ms.max(1));
+    let concurrency = settings.delivery_concurrency.max(1);
+    let mut set = JoinSet::new();
+    let (mut attempts, mut delivered, mut failed) = (0, 0, 0);
+    let mut collect = |r: Option<bool>| {
+        if let Some(ok) = r {
+            attempts += 1;
+            if ok {
+                delivered += 1;
+            } else {
+                failed += 1;
+            }
+        }
+    };
+    for row in rows {
+        while set.len() >= concurrency {
+            if let Some(r) = set.join_next().await {
+                collect(r??);
+            }
+        }
+        let store = c.store.clone();
+        let http = c.http.clone();
+        set.spawn(async move { attempt(store, http, row, timeout).await });
+    }
+    while let Some(r) = set.join_next().await {
+        collect(r??);
+    }
+    Ok((attempts, delivered, failed))
+}
+
+/// One attempt: lease, POST, record. `None` when another worker holds the lease.
+async fn attempt(
+    store: Store,
+    http: reqwest::Client,
+    row: NotificationRow,
+    timeout: Duration,
+) -> Result<Option<bool>> {
+    let wall = store.clock.wall_ms();
+    let lease_until = wall + timeout.as_millis() as i64 + 60_000;
+    if !store
+        .ledger_lease_notification(row.seq, wall, lease_until)
+        .await?
+    {
+        return Ok(None);
+    }
+    let at = row.next_attempt_ms.unwrap_or(row.signed_date_ms);
+    let result = match &row.url {
+        Some(url) => post(&http, url, &row.signed_payload, timeout).await,
+        None => SendAttemptResult::Other,
+    };
+    let ok = result == SendAttemptResult::Success;
+    let mut attempts = match row.attempts {
+        Value::Array(a) => a,
+        _ => Vec::new(),
+    };
+    attempts.push(json!({ "attemptDate": at, "sendAttemptResult": result }));
+    let env = Env::from_db(&row.environment);
+    let (state, next) = if ok {
+        ("delivered", None)
+    } else {
+        match next_attempt(env, attempts.len(), at) {
+            Some(n) => ("pending", Some(n)),
+            None => ("failed", None),
+        }
+    };
+    tracing::debug!(uuid = %row.notification_uuid, result = %result, state, "notification attempt");
+    store
+        .ledger_record_attempt(row.seq, &Value::Array(attempts), state, next)
+        .await?;
+    Ok(Some(ok))
+}
+
+/// POSTs `{"signedPayload": …}`; 200–206 is success.
+pub async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    signed_payload: &str,
+    timeout: Duration,
+) -> SendAttemptResult {
+    let body = json!({ "signedPayload": signed_payload }).to_string();
+    let sent = http
+        .post(url)
+        .timeout(timeout)
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await;
+    match sent {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            // Read (and bound) the body so a receiver that stalls mid-body counts as a timeout.
+            let body = tokio::time::timeout(timeout, resp.bytes()).await;
+            match body {
+                Err(_) => SendAttemptResult::TimedOut,
+                Ok(Err(e)) if (200..=206).contains(&status) => classify(&e),
+                _ if (200..=206).contains(&status) => SendAttemptResult::Success,
+                _ => SendAttemptResult::UnsuccessfulHttpResponseCode,
+            }
+        }
+        Err(e) => classify(&e),
+    }
+}
+
+/// Maps a transport failure to Apple's `sendAttemptResult`.
+fn classify(e: &reqwest::Error) -> SendAttemptResult {
+    if e.is_timeout() {
+        return SendAttemptResult::TimedOut;
+    }
+    if e.is_redirect() {
+        return SendAttemptResult::CircularRedirect;
+    }
+    let chain = {
+        let mut s = e.to_string();
+        let mut src = e.source();
+        while let Some(x) = src {
+            s.push_str(" | ");
+            s.push_str(&x.to_string());
+            src = x.source();
+        }
+        s.to_ascii_lowercase()
+    };
+    if chain.contains("tls") || chain.contains("certificate") || chain.contains("handshake") {
+        return SendAttemptResult::TlsIssue;
+    }
+    if e.is_connect() {
+        return SendAttemptResult::NoResponse;
+    }
+    if chain.contains("incomplete") || chain.contains("closed") || chain.contains("reset") {
+        return SendAttemptResult::PrematureClose;
+    }
+    if e.is_body() || e.is_decode() {
+        return SendAttemptResult::InvalidResponse;
+    }
+    if e.is_request() {
+        return SendAttemptResult::SocketIssue;
+    }
+    SendAttemptResult::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_schedule_is_apples() {
+        let t = 1_000;
+        assert_eq!(next_attempt(Env::Sandbox, 1, t), None);
+        assert_eq!(next_attempt(Env::Production, 1, t), Some(t + HOUR_MS));
+        assert_eq!(next_attempt(Env::Production, 2, t), Some(t + 12 * HOUR_MS));
+        assert_eq!(next_attempt(Env::Production, 3, t), Some(t + 24 * HOUR_MS));
+        assert_eq!(next_attempt(Env::Production, 4, t), Some(t + 48 * HOUR_MS));
+        assert_eq!(next_attempt(Env::Production, 5, t), Some(t + 72 * HOUR_MS));
+        assert_eq!(next_attempt(Env::Production, 6, t), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The commerce room: the ledger's rules (purchases, renewals, refunds, …), the clock-driven
+//! scheduler and the notification deliverer.
+//!
+//! - [`engine`]: events → transactions, renewal state and outbox rows in one SQL transaction.
+//! - [`events`]: the admin API / CLI surface (`purchase`, `renew`, `refund`, …) over the engine.
+//! - [`Commerce::run_due`]: runs everything due at or before a virtual time, in time order —
+//!   renewals, billing retry and grace period ends, expirations, mass extensions and
+//!   notification (re)deliveries. Advancing the clock calls it; so does the delivery loop
+//!   ([`Commerce::spawn`]) as virtual time passes.
+//! - delivery: POST `{"signedPayload": …}` with a timeout; 200–206 is success; production
+//!   retries 1, 12, 24, 48 and 72 hours after the previous attempt, sandbox tries once
+//!   (apple-semantics.md §7). Every attempt is recorded with Apple's `sendAttemptResult`.
+//!   The outbox is durable and leased per attempt, so a restart (or kill -9) never loses a due
+//!   notification; one interrupted mid-POST is sent again (at-least-once, like Apple).
+
+pub mod catalog;
+mod delivery;
+pub mod engine;
+pub mod events;
+pub mod state;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use crabapple_auth::ServerApiRateLimiter;
+use crabapple_store::Store;
+use serde::{Deserialize, Serialize};
+
+use crate::models::Environment;
+use crate::pki::Pki;
+use engine::Ev;
+
+/// An App Store environment crabapple emulates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Env {
+    Sandbox,
+    Production,
+}
+
+impl Env {
+    /// `Sandbox` / `Production` (Apple's `environment` value and the ledger column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Env::Sandbox => "Sandbox",
+            Env::Production => "Production",
+        }
+    }
+
+    pub fn wire(self) -> Environment {
+        match self {
+            Env::Sandbox => Environment::Sandbox,
+            Env::Production => Environment::Production,
+        }
+    }
+
+    pub fn is_sandbox(self) -> bool {
+        self == Env::Sandbox
+    }
+
+    /// `sandbox` / `production`, any case.
+    pub fn parse(s: &str) -> Option<Env> {
+        match s.to_ascii_lowercase().as_str() {
+            "sandbox" => Some(Env::Sandbox),
+            "production" | "prod" => Some(Env::Production),
+            _ => None,
+        }
+    }
+
+    pub fn from_db(s: &str) -> Env {
+        if s == "Production" {
+            Env::Production
+        } else {
+            Env::Sandbox
+        }
+    }
+}
+
+/// Tunables (admin API `GET|PUT /crabapple/admin/commerce/settings`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// How long a notification POST may take before it counts as `TIMED_OUT`.
+    pub delivery_timeout_ms: u64,
+    /// Parallel notification POSTs.
+    pub delivery_concurrency: usize,
+    /// Multiplies Apple's App Store Server API rate limits (1.0 = Apple's numbers).
+    pub rate_limit_scale: f64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            delivery_timeout_ms: std::env::var("CRABAPPLE_NOTIFICATION_TIMEOUT_MS")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(5_000),
+            delivery_concurrency: 16,
+            rate_limit_scale: 1.0,
+        }
+    }
+}
+
+/// What one [`Commerce::run_due`] did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Renewals, billing failures, grace and retry ends, expirations.
+    pub subscription_events: u64,
+    pub mass_extensions: u64,
+    pub delivery_attempts: u64,
+    pub delivered: u64,
+    pub failed_attempts: u64,
+}
+
+/// The meta key naming an external signing PKI (`crabapple serve --apple-test-pki …`).
+const EXTERNAL_PKI_META: &str = "storekit.externalPki";
+
+/// Shared commerce state of a process (one per data directory).
+pub struct Commerce {
+    pub store: Store,
+    pki: Arc<Pki>,
+    http: reqwest::Client,
+    settings: RwLock<Settings>,
+    limiter: RwLock<Arc<ServerApiRateLimiter>>,
+    sched: tokio::sync::Mutex<()>,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Commerce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Commerce").finish_non_exhaustive()
+    }
+}
+
+impl Commerce {
+    /// Commerce over `store`, signing with the data directory's PKI (minted on first use) or
+    /// the external PKI recorded by [`Commerce::use_external_pki`].
+    pub async fn open(store: Store, data_dir: &Path) -> Result<Arc<Commerce>> {
+        let pki = match store.meta_get(EXTERNAL_PKI_META).await? {
+            Some(v) if !v.is_empty() => {
+                let p: Vec<PathBuf> = serde_json::from_str(&v).context("external PKI paths")?;
+                anyhow::ensure!(p.len() == 4, "external PKI needs 4 paths");
+                Pki::from_files(&p[0], &p[1], &p[2], &p[3]).context(
+                    "loading the external signing PKI (crabapple serve --apple-test-pki)",
+                )?
+            }
+            _ => Pki::load_or_create(data_dir)?,
+        };
+        Ok(Commerce::new(store, Arc::new(pki)))
+    }
+
+    /// Commerce over `store` signing with `pki`.
+    pub fn new(store: Store, pki: Arc<Pki>) -> Arc<Commerce> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("App Store Server Notifications (crabapple)")
+            .build()
+            .expect("HTTP client");
+        Arc::new(Commerce {
+            store,
+            pki,
+            http,
+            settings: RwLock::new(Settings::default()),
+            limiter: RwLock::new(Arc::new(ServerApiRateLimiter::new(1.0))),
+            sched: tokio::sync::Mutex::new(()),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// Signs with an external PKI from now on (e.g. Apple's published test PKI: leaf key, leaf,
+    /// intermediate, root), recorded in the store so every crabapple process of this data
+    /// directory (server and CLI) signs alike. `None` returns to the data directory's PKI.
+    pub async fn use_external_pki(store: &Store, paths: Option<[PathBuf; 4]>) -> Result<()> {
+        match paths {
+            Some(p) => {
+                let abs: Vec<PathBuf> = p
+                    .iter()
+                    .map(|x| std::path::absolute(x).unwrap_or_else(|_| x.clone()))
+                    .collect();
+                Pki::from_files(&abs[0], &abs[1], &abs[2], &abs[3])?;
+                store
+                    .meta_set(EXTERNAL_PKI_META, &serde_json::to_string(&abs)?)
+                    .await
+            }
+            None => {
+                let mut tx = store.begin().await?;
+                tx.meta_set(EXTERNAL_PKI_META, "").await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub fn pki(&self) -> &Pki {
+        &self.pki
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().expect("settings lock").clone()
+    }
+
+    pub fn set_settings(&self, s: Settings) {
+        if (s.rate_limit_scale - self.settings().rate_limit_scale).abs() > f64::EPSILON {
+            *self.limiter.write().expect("limiter lock") =
+                Arc::new(ServerApiRateLimiter::new(s.rate_limit_scale));
+        }
+        *self.settings.write().expect("settings lock") = s;
+    }
+
+    pub fn limiter(&self) -> Arc<ServerApiRateLimiter> {
+        self.limiter.read().expect("limiter lock").clone()
+    }
+
+    /// Tells the delivery loop that something may be due.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Runs everything due at or before `now` (virtual ms), earliest first: subscription
+    /// steps, mass extensions and notification attempts, each at its own due time (so a clock
+    /// advance of 3 days replays 3 days of renewals and retries in order, deterministically).
+    pub async fn run_due(&self, now: i64) -> Result<RunSummary> {
+        let _guard = self.sched.lock().await;
+        let mut sum = RunSummary::default();
+        // A generous bound: production renewals are at least a week apart, sandbox ones stop
+        // after 12 renewals; every step moves its subscription's due time forward.
+        for _ in 0..1_000_000 {
+            let wall = self.store.clock.wall_ms();
+            let due = self.store.ledger_next_due(now, wall).await?;
+            let ts = due.subscription.as_ref().map(|s| s.1);
+            let tm = due.mass_extension.as_ref().map(|m| m.1);
+            let tn = due.notification_ms;
+            let Some(first) = [ts, tm, tn].into_iter().flatten().min() else {
+                break;
+            };
+            if ts == Some(first) {
+                let (orig, at) = due.subscription.expect("due subscription");
+                let mut ev = Ev::begin(self).await?;
+                match ev.step(&orig, at).await {
+                    Ok(_) => {
+                        ev.commit().await?;
+                        sum.subscription_events += 1;
+                    }
+                    Err(e) => {
+                        drop(ev);
+                        tracing::warn!(original_transaction_id = %orig, "subscription step failed: {e}");
+                        self.park_subscription(&orig).await?;
+                    }
+                }
+            } else if tm == Some(first) {
+                let ((app, env, product, rid), at) = due.mass_extension.expect("due mass");
+                let subs = self
+                    .store
+                    .ledger_subscriptions_of_product(&app, &env, &product)
+                    .await?;
+                let mut ev = Ev::begin(self).await?;
+                let Some(mut m) = ev
+                    .tx
+                    .ledger_mass_extension(&app, &env, &product, &rid)
+                    .await?
+                else {
+                    continue;
+                };
+                if m.due_ms != Some(at) {
+                    continue;
+                }
+                match ev.run_mass_extension(&mut m, &subs, at).await {
+                    Ok(()) => {
+                        ev.commit().await?;
+                        sum.mass_extensions += 1;
+                    }
+                    Err(e) => {
+                        drop(ev);
+                        tracing::warn!(request_identifier = %rid, "mass extension failed: {e}");
+                        let mut tx = self.store.begin().await?;
+                        m.due_ms = None;
+                        m.complete_ms = Some(at);
+                        tx.ledger_put_mass_extension(&m).await?;
+                        tx.commit().await?;
+                    }
+                }
+            } else {
+                let until = [ts, tm].into_iter().flatten().min().unwrap_or(now).min(now);
+                let batch = self.settings().delivery_concurrency.max(1) as i64 * 4;
+                let rows = self
+                    .store
+                    .ledger_due_notifications(until, wall, batch)
+                    .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let d = delivery::deliver(self, rows).await?;
+                sum.delivery_attempts += d.0;
+                sum.delivered += d.1;
+                sum.failed_attempts += d.2;
+                if d.0 == 0 {
+                    break; // everything was leased by another worker meanwhile
+                }
+            }
+        }
+        Ok(sum)
+    }
+
+    /// Stops scheduling a subscription whose step keeps failing (so the scheduler can't spin).
+    async fn park_subscription(&self, orig: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        if let Some(mut s) = tx.ledger_subscription(orig).await? {
+            s.next_event_ms = None;
+            tx.ledger_put_subscription(&s).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Starts the delivery loop: drops stale leases (a previous process may have been killed
+    /// mid-POST), then runs [`Commerce::run_due`] whenever woken and at least every 250 ms of
+    /// wall time, so virtual time passing by itself renews, retries and delivers.
+    pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let c = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = c.store.ledger_clear_leases().await {
+                tracing::warn!("clearing notification leases: {e:#}");
+            }
+            loop {
+                if let Err(e) = c.run_due(c.store.now_ms()).await {
+                    tracing::warn!("commerce scheduler: {e:#}");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    _ = c.wake.notified() => {}
+                }
+            }
+        })
+    }
+}
+
+/// The hook a clock advance calls: runs everything due at `now` (see [`Commerce::run_due`]).
+pub async fn run_due(commerce: &Commerce, now: i64) -> Result<RunSummary> {
+    commerce.run_due(now).await
+}

@@ -1,0 +1,34 @@
+//! HTTP surface of the storekit room: Apple's App Store Server API (`/inApps/v1`, `/inApps/v2`,
+//! and the same under `/sandbox/inApps/...`) and crabapple's commerce admin API
+//! (`/crabapple/admin/commerce/...`).
+//!
+//! The server mounts [`router`] for any state that implements [`Host`] (the server's `App`).
+//!
+//! Environment: the `/sandbox` path prefix, or the request's host name —
+//! `api.storekit-sandbox.apple.com` / `api.storekit-sandbox.itunes.apple.com` are the sandbox,
+//! everything else (`api.storekit.apple.com`, `api.storekit.itunes.apple.com`, 127.0.0.1, …)
+//! production (apple-semantics.md §6).
+
+mod admin;
+mod api;
+
+use std::sync::Arc;
+
+use axum::Router;
+use crabapple_auth::{ApiKey, Verifier};
+
+use crate::commerce::Commerce;
+
+/// What the storekit routes need from the server's state.
+pub trait Host: Send + Sync + 'static {
+    fn commerce(&self) -> &Arc<Commerce>;
+    /// The token verifier (shared with the App Store Connect API for its cache).
+    fn verifier(&self) -> &Verifier;
+    /// An API key by key id (revoked ones too, so the reason can say "revoked").
+    fn api_key(&self, key_id: &str) -> Option<ApiKey>;
+}
+
+/// The App Store Server API and the commerce admin API.
+pub fn router<H: Host>() -> Router<Arc<H>> {
+    api::routes::<H>().merge(admin::routes::<H>())
+}

@@ -1,0 +1,220 @@
+//! kill -9 of a real `crabapple serve` between an event and its delivery loses nothing: the
+//! notification is committed with the event, the interrupted attempt's lease dies with the
+//! process, and the next server delivers it (at-least-once).
+//!
+//! Needs the `crabapple` binary: `CRABAPPLE_BIN`, or `target/debug/crabapple` of this
+//! workspace (build it with `cargo build -p crabapple`). Without one the test prints SKIPPED
+//! and passes, unless `CRABAPPLE_REQUIRE_BIN=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::common::TempDir;
+use crate::world::{MODE_OK, MODE_SLOW, Receiver};
+
+fn binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("CRABAPPLE_BIN") {
+        return Some(PathBuf::from(p));
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let p = target.join("debug").join("crabapple");
+    p.is_file().then_some(p)
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(bin: &Path, data: &Path) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args(["serve", "--empty", "--data"])
+            .arg(data)
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .env_remove("CRABAPPLE_APPLE_TEST_PKI")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn crabapple serve");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if reqwest::get(format!("{base}/crabapple/admin/status"))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                break;
+            }
+            assert!(Instant::now() < deadline, "crabapple serve did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Server { child, base }
+    }
+
+    /// SIGKILL: no destructor, no graceful shutdown.
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+        let c = reqwest::Client::new();
+        let r = c
+            .request(
+                method.parse().unwrap(),
+                format!("{}/crabapple/admin{path}", self.base),
+            )
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{method} {path}: {status} {v}");
+        v
+    }
+
+    async fn notification(&self, uuid: &str) -> Value {
+        let list = self
+            .admin("GET", "/commerce/notifications?limit=1000", json!(null))
+            .await;
+        list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["notificationUUID"] == uuid)
+            .cloned()
+            .unwrap_or_else(|| panic!("notification {uuid} is gone"))
+    }
+
+    async fn wait_delivered(&self, uuid: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let n = self.notification(uuid).await;
+            if n["state"] == "delivered" {
+                return n;
+            }
+            assert!(Instant::now() < deadline, "not delivered: {n}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn kill_9_between_event_and_delivery_loses_nothing() {
+    let Some(bin) = binary() else {
+        assert!(
+            std::env::var_os("CRABAPPLE_REQUIRE_BIN").is_none(),
+            "CRABAPPLE_REQUIRE_BIN is set but no crabapple binary was found"
+        );
+        eprintln!("SKIPPED: no crabapple binary (set CRABAPPLE_BIN or cargo build -p crabapple)");
+        return;
+    };
+    let dir = TempDir::new("kill9");
+    let rx = Receiver::start().await;
+    let s = Server::start(&bin, dir.path()).await;
+    let app = s
+        .admin("POST", "/resources/apps", json!({"attributes": {"bundleId": "com.example.kill9", "name": "Kill 9", "sku": "K9", "primaryLocale": "en-US"}}))
+        .await;
+    let app_id = app["data"]["id"].as_str().unwrap().to_string();
+    s.admin(
+        "POST",
+        "/resources/inAppPurchases",
+        json!({"attributes": {"productId": "com.example.kill9.gems", "name": "Gems", "inAppPurchaseType": "CONSUMABLE"},
+               "relationships": {"apps": [app_id]}}),
+    )
+    .await;
+    s.admin(
+        "PUT",
+        "/commerce/apps/com.example.kill9/notification-urls",
+        json!({"sandbox": rx.url("sandbox"), "production": rx.url("prod")}),
+    )
+    .await;
+    s.admin(
+        "PUT",
+        "/commerce/settings",
+        json!({"deliveryTimeoutMs": 10_000}),
+    )
+    .await;
+
+    // 1. The server dies mid-POST: the receiver stalls, the attempt is in flight (leased).
+    rx.mode.store(MODE_SLOW, Ordering::SeqCst);
+    let p = s
+        .admin("POST", "/commerce/purchase", json!({"bundleId": "com.example.kill9", "productId": "com.example.kill9.gems", "environment": "production"}))
+        .await;
+    let uuid = p["notifications"][0]["notificationUUID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let n = s.notification(&uuid).await;
+    assert_eq!(n["state"], "pending", "the attempt is still in flight: {n}");
+    assert_eq!(n["sendAttempts"], json!([]));
+    s.kill9();
+
+    rx.mode.store(MODE_OK, Ordering::SeqCst);
+    let s = Server::start(&bin, dir.path()).await;
+    let n = s.wait_delivered(&uuid).await;
+    assert_eq!(n["sendAttempts"].as_array().unwrap().len(), 1, "{n}");
+    assert_eq!(n["sendAttempts"][0]["sendAttemptResult"], "SUCCESS");
+
+    // 2. The event happens while no server runs (the CLI writes the outbox); the next start
+    //    delivers it.
+    s.kill9();
+    let out = Command::new(&bin)
+        .args([
+            "purchase",
+            "--json",
+            "--bundle-id",
+            "com.example.kill9",
+            "--product",
+            "com.example.kill9.gems",
+            "--data",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let uuid2 = v["notifications"][0]["notificationUUID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(v["notifications"][0]["state"], "pending");
+    let s = Server::start(&bin, dir.path()).await;
+    s.wait_delivered(&uuid2).await;
+
+    let got = rx.received.lock().unwrap().clone();
+    for u in [&uuid, &uuid2] {
+        let n = s.notification(u).await;
+        let payload = n["signedPayload"].as_str().unwrap();
+        assert!(
+            got.iter().any(|(_, p)| p == payload),
+            "the receiver got {u}"
+        );
+    }
+    s.kill9();
+}
