@@ -188,7 +188,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
         if needed {
             n += 1;
             let id = synth_id(engine, rtype, n);
-            tx.put(rtype, &id, &synth_attributes(engine, rtype, n)).await?;
+            tx.put(rtype, &id, &synth_attributes(engine, rtype, n))
+                .await?;
             out.synthesized += 1;
             synth.insert(rtype.clone(), id.clone());
             queue.push_back((rtype.clone(), id, 0));
@@ -196,12 +197,16 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
     }
     let mut taken: HashSet<(String, String, String)> = HashSet::new();
     while let Some((rtype, id, depth)) = queue.pop_front() {
-        let Some(rt) = m.resources.get(&rtype) else { continue };
+        let Some(rt) = m.resources.get(&rtype) else {
+            continue;
+        };
         for (rel, info) in &rt.relationships {
             if info.to_many {
                 continue;
             }
-            let Some(target) = info.target.clone() else { continue };
+            let Some(target) = info.target.clone() else {
+                continue;
+            };
             if !tx.linked(&rtype, &id, rel).await?.is_empty() {
                 continue;
             }
@@ -225,7 +230,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                     } else if depth < MAX_DEPTH {
                         n += 1;
                         let nid = synth_id(engine, &target, n);
-                        tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
+                        tx.put(&target, &nid, &synth_attributes(engine, &target, n))
+                            .await?;
                         out.synthesized += 1;
                         queue.push_back((target.clone(), nid.clone(), depth + 1));
                         Some(nid)
@@ -236,7 +242,8 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                 None => {
                     n += 1;
                     let nid = synth_id(engine, &target, n);
-                    tx.put(&target, &nid, &synth_attributes(engine, &target, n)).await?;
+                    tx.put(&target, &nid, &synth_attributes(engine, &target, n))
+                        .await?;
                     out.synthesized += 1;
                     synth.insert(target.clone(), nid.clone());
                     queue.push_back((target.clone(), nid.clone(), depth + 1));

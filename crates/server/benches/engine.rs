@@ -48,16 +48,26 @@ async fn main() {
     };
     let t = Instant::now();
     let app = App::new(store, config).await.unwrap();
-    setup::first_start(&app.engine, &dir, &WorldChoice::Demo).await.unwrap();
+    setup::first_start(&app.engine, &dir, &WorldChoice::Demo)
+        .await
+        .unwrap();
     app.reload_keys().await.unwrap();
     println!("first start (store + demo world + key): {:?}", t.elapsed());
     let k = keys::list(app.store(), &dir).await.unwrap().remove(0);
     let p8 = std::fs::read_to_string(&k.key_path).unwrap();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
-    let token = crabapple_auth::mint_asc_token(&p8, &k.key_id, Some(&k.issuer_id), now, 1200, &[]).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let token =
+        crabapple_auth::mint_asc_token(&p8, &k.key_id, Some(&k.issuer_id), now, 1200, &[]).unwrap();
     let (apps, _) = app
         .store()
-        .list(&crabapple_store::ListQuery { rtype: "apps".into(), limit: 1, ..Default::default() })
+        .list(&crabapple_store::ListQuery {
+            rtype: "apps".into(),
+            limit: 1,
+            ..Default::default()
+        })
         .await
         .unwrap();
     let id = apps[0].id.clone();
@@ -67,21 +77,45 @@ async fn main() {
     for _ in 0..2000 {
         app.store().get("apps", &id).await.unwrap();
     }
-    println!("store.get(apps, id)                           {:>8.1?} each", t.elapsed() / 2000);
+    println!(
+        "store.get(apps, id)                           {:>8.1?} each",
+        t.elapsed() / 2000
+    );
     let t = Instant::now();
     let q: Vec<(String, String)> = Vec::new();
     for _ in 0..2000 {
-        let target = crabapple_auth::RequestTarget { method: "GET", path: "/v1/apps/1", query: &q };
+        let target = crabapple_auth::RequestTarget {
+            method: "GET",
+            path: "/v1/apps/1",
+            query: &q,
+        };
         app.verifier
-            .verify_asc(Some(&format!("Bearer {token}")), &target, now, &|k: &str| app.key(k))
+            .verify_asc(
+                Some(&format!("Bearer {token}")),
+                &target,
+                now,
+                &|k: &str| app.key(k),
+            )
             .unwrap();
     }
-    println!("verify_asc (cached token)                     {:>8.1?} each", t.elapsed() / 2000);
-    let n = std::env::var("BENCH_N").ok().and_then(|s| s.parse().ok()).unwrap_or(3000);
+    println!(
+        "verify_asc (cached token)                     {:>8.1?} each",
+        t.elapsed() / 2000
+    );
+    let n = std::env::var("BENCH_N")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3000);
     run(&router, &token, &format!("/v1/apps/{id}"), n / 10).await; // warm-up
     run(&router, &token, &format!("/v1/apps/{id}"), n).await;
     run(&router, &token, "/v1/apps?include=builds", n).await;
-    run(&router, &token, "/v1/apps?include=builds,appStoreVersions&limit=50", n / 3).await;
+    run(
+        &router,
+        &token,
+        "/v1/apps?include=builds,appStoreVersions&limit=50",
+        n / 3,
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(10)).await;
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -158,6 +158,10 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
             if let Err(e) = refresher.reload_keys().await {
                 tracing::warn!("reloading keys: {e:#}");
             }
+            // `crabapple clock advance` from another process moves the persisted offset.
+            if let Err(e) = refresher.store().reload_clock().await {
+                tracing::warn!("reloading the clock: {e:#}");
+            }
         }
     });
     app.commerce.spawn();

@@ -11,9 +11,12 @@ use std::sync::{Arc, RwLock};
 /// Beyond this many entries the cache starts over (the demo world is a few hundred).
 const CAPACITY: usize = 200_000;
 
+/// type → id → resource.
+type ByType = HashMap<String, HashMap<String, Arc<Resource>>>;
+
 #[derive(Clone, Default)]
 pub(crate) struct ResourceCache {
-    map: Arc<RwLock<HashMap<String, HashMap<String, Arc<Resource>>>>>,
+    map: Arc<RwLock<ByType>>,
     /// Bumped by every invalidation: a row read before a commit must not be cached after it.
     generation: Arc<AtomicU64>,
 }

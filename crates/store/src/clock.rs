@@ -56,6 +56,19 @@ impl Clock {
         self.offset_ms.load(Ordering::Relaxed)
     }
 
+    /// Re-reads the persisted offset (another process, e.g. `crabapple clock advance`, may have
+    /// moved it). The offset only ever grows.
+    pub async fn reload(&self, pool: &Pool<Sqlite>) -> Result<()> {
+        let v: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
+                .fetch_optional(pool)
+                .await?;
+        if let Some(o) = v.and_then(|s| s.parse::<i64>().ok()) {
+            self.offset_ms.fetch_max(o, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     pub(crate) async fn advance(&self, pool: &Pool<Sqlite>, by_ms: i64) -> Result<i64> {
         let by_ms = by_ms.max(0);
         let new = self.offset_ms.load(Ordering::Relaxed) + by_ms;

@@ -110,6 +110,11 @@ impl Store {
         tx.commit().await
     }
 
+    /// Picks up a clock offset another process persisted.
+    pub async fn reload_clock(&self) -> Result<()> {
+        self.clock.reload(&self.reader).await
+    }
+
     /// Advances the virtual clock (persisted).
     pub async fn advance_clock(&self, by_ms: i64) -> Result<i64> {
         self.clock.advance(&self.writer, by_ms).await

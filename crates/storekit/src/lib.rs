@@ -5,6 +5,13 @@
 //! (`{"signedPayload": "<JWS>"}` POSTed to the app's notification URL).
 //!
 //! Modules:
+//! - [`commerce`]: the commerce ledger's rules — events (purchase, renew, refund, …) that write
+//!   transactions, renewal state and Apple's notifications into the store's outbox in one SQL
+//!   transaction; the clock-driven scheduler ([`run_due`]); durable notification delivery with
+//!   Apple's retry schedule.
+//! - [`http`]: the App Store Server API (`/inApps/v1`, `/inApps/v2`, also under `/sandbox`) and
+//!   the commerce admin API (`/crabapple/admin/commerce/…`), mounted by the server through
+//!   [`Host`].
 //! - [`pki`]: crabapple's own three-level certificate authority per data directory
 //!   (root → "WWDR-like" intermediate → receipt-signing leaf, with Apple's marker OIDs),
 //!   or an external one such as Apple's published test PKI, and the JWS signer.

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs Apple's official App Store Server Libraries (Python + Node) next to this script,
-# for the cross-check test `crates/storekit/tests/apple_libs.rs`.
+# for the cross-check test `crates/storekit/tests/apple_libs.rs` and the suites `run.sh` runs
+# against a live crabapple.
 #
-#   .venv/          Python virtualenv with app-store-server-library (see requirements.txt)
+#   .venv/          Python virtualenv with app-store-server-library and pytest (requirements.txt)
 #   node_modules/   @apple/app-store-server-library (see package.json / package-lock.json)
 #
 # Both directories are gitignored. Re-running is cheap and idempotent.
@@ -17,7 +18,7 @@ if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
     "$py" -m venv .venv
   fi
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-  .venv/bin/python -c 'import appstoreserverlibrary, importlib.metadata as m; print("python: app-store-server-library", m.version("app-store-server-library"))'
+  .venv/bin/python -c 'import appstoreserverlibrary, pytest, importlib.metadata as m; print("python: app-store-server-library", m.version("app-store-server-library"))'
 fi
 
 if [[ "${SKIP_NODE:-0}" != 1 ]]; then

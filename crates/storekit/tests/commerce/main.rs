@@ -832,3 +832,106 @@ fn attempts(v: &Value) -> Vec<(i64, SendAttemptResult)> {
         })
         .collect()
 }
+
+#[tokio::test]
+async fn mass_extension_emits_extended_failure_and_summary() {
+    let w = World::new().await;
+    let paid = w
+        .event(
+            "purchase",
+            json!({"bundleId": BUNDLE, "productId": YEARLY, "customer": "a"}),
+        )
+        .await
+        .unwrap();
+    w.event("purchase", json!({"bundleId": BUNDLE, "productId": YEARLY, "customer": "b", "offer": {"type": "introductory"}}))
+        .await
+        .unwrap();
+    let uk = w
+        .event(
+            "purchase",
+            json!({"bundleId": BUNDLE, "productId": YEARLY, "customer": "c", "storefront": "GBR"}),
+        )
+        .await
+        .unwrap();
+    let at = w.store.now_ms();
+    let mut tx = w.store.begin().await.unwrap();
+    tx.ledger_put_mass_extension(&crabapple_store::ledger::MassExtensionRow {
+        app_id: APP_ID.to_string(),
+        environment: "Sandbox".into(),
+        product_id: YEARLY.into(),
+        request_identifier: "0a5b1d7e-9f1c-4a53-9a4c-1d2f3e4a5b6c".into(),
+        request: json!({"extendByDays": 7, "extendReasonCode": 3, "storefrontCountryCodes": ["USA"]}),
+        created_ms: at,
+        due_ms: Some(at),
+        complete_ms: None,
+        succeeded: 0,
+        failed: 0,
+    })
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let before = count(&w).await;
+    w.run().await;
+    let got = pairs_since(&w, before).await;
+    assert_eq!(
+        got,
+        vec![
+            pair("RENEWAL_EXTENDED", None),
+            pair("RENEWAL_EXTENSION", Some("FAILURE")),
+            pair("RENEWAL_EXTENSION", Some("SUMMARY")),
+        ],
+        "the paid subscriber is extended, the free-trial one fails, the GBR one is out of scope"
+    );
+    let all = w.store.ledger_notifications(None, 1000).await.unwrap();
+    let v = SignedDataVerifier::new(
+        w.pki.root_der().to_vec(),
+        Environment::Sandbox,
+        BUNDLE,
+        None,
+    );
+    let summary = v
+        .verify_and_decode_notification(&all.last().unwrap().signed_payload)
+        .unwrap()
+        .summary
+        .unwrap();
+    assert_eq!(
+        (summary.succeeded_count, summary.failed_count),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        summary.storefront_country_codes,
+        Some(vec!["USA".to_string()])
+    );
+    let m = w
+        .store
+        .ledger_mass_extension(
+            &APP_ID.to_string(),
+            "Sandbox",
+            YEARLY,
+            "0a5b1d7e-9f1c-4a53-9a4c-1d2f3e4a5b6c",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.complete_ms.is_some());
+    let s = w
+        .store
+        .ledger_subscription(paid["originalTransactionId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.expires_ms,
+        paid["subscription"]["expiresDate"].as_i64().unwrap() + 70_000
+    );
+    let s = w
+        .store
+        .ledger_subscription(uk["originalTransactionId"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        s.expires_ms,
+        uk["subscription"]["expiresDate"].as_i64().unwrap()
+    );
+}
