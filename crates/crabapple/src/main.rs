@@ -35,6 +35,8 @@ struct DataArg {
     data: PathBuf,
 }
 
+/// Parsed once per process, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the server (first start creates a team, the demo world and an Admin API key).

@@ -346,7 +346,7 @@ impl Engine {
     ) -> Result<Reply, AscError> {
         let plan = self.plan(op);
         let (mut data, included) = self
-            .render_many(&plan, std::slice::from_ref(&r), req, q)
+            .render_many(plan, std::slice::from_ref(&r), req, q)
             .await?;
         let mut doc =
             json!({ "data": data.as_array_mut().and_then(|a| a.pop()).unwrap_or(Value::Null) });
