@@ -357,16 +357,25 @@ impl Engine {
         Ok(Reply::json(status, &doc))
     }
 
+    /// `(type, id, relationship)` of a related or linkage path, once the resource is known to exist.
+    async fn existing_parent(
+        &self,
+        op: &Operation,
+        req: &Request,
+    ) -> Result<(String, String, String), AscError> {
+        let parent = op.resource.clone().unwrap_or_default();
+        let id = req.id.clone().unwrap_or_default();
+        self.require(&parent, &id).await?;
+        Ok((parent, id, op.relationship.clone().unwrap_or_default()))
+    }
+
     async fn get_to_one_related(
         &self,
         op: &Operation,
         req: &Request,
         q: &Query,
     ) -> Result<Reply, AscError> {
-        let parent = op.resource.clone().unwrap_or_default();
-        let id = req.id.clone().unwrap_or_default();
-        self.require(&parent, &id).await?;
-        let rel = op.relationship.clone().unwrap_or_default();
+        let (parent, id, rel) = self.existing_parent(op, req).await?;
         let (linked, _) = self.store.linked(&parent, &id, &rel, 0, 1).await?;
         match linked.first() {
             Some((t, i)) => {
@@ -386,10 +395,7 @@ impl Engine {
         req: &Request,
         q: &Query,
     ) -> Result<Reply, AscError> {
-        let parent = op.resource.clone().unwrap_or_default();
-        let id = req.id.clone().unwrap_or_default();
-        self.require(&parent, &id).await?;
-        let rel = op.relationship.clone().unwrap_or_default();
+        let (parent, id, rel) = self.existing_parent(op, req).await?;
         let related = self
             .links
             .get(&parent)

@@ -25,6 +25,30 @@ pub fn date(ms: i64) -> String {
     rfc3339(ms).chars().take(10).collect()
 }
 
+/// 409 `ENTITY_ERROR.ATTRIBUTE.INVALID` with Apple's `message` when another resource of `rtype`
+/// already has this value of attribute `name`.
+pub async fn require_unique(
+    engine: &Engine,
+    tx: &mut Tx,
+    rtype: &str,
+    name: &str,
+    value: &Value,
+    message: String,
+) -> Result<(), AscError> {
+    if find_by_attr(engine, tx, rtype, name, value)
+        .await?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    Err(AscError::entity_error(
+        "ATTRIBUTE.INVALID",
+        "An attribute value is invalid.",
+        message,
+        &format!("/data/attributes/{name}"),
+    ))
+}
+
 /// Ids of resources of `rtype` whose attribute `name` equals `value` (inside the transaction).
 pub async fn find_by_attr(
     engine: &Engine,

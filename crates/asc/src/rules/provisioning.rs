@@ -1,7 +1,7 @@
 //! Provisioning (bundle IDs, devices, certificates, profiles): Apple's uniqueness and limit rules
 //! (apple-semantics.md §8.2) and the attributes Apple fills in on creation.
 
-use super::{find_by_attr, rfc3339};
+use super::{find_by_attr, require_unique, rfc3339};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Write};
 use crabapple_store::Tx;
 use serde_json::{Value, json};
@@ -51,40 +51,22 @@ impl Family for Provisioning {
                         .get("identifier")
                         .cloned()
                         .unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "bundleIds", "identifier", &ident)
-                        .await?
-                        .is_empty()
-                    {
-                        return Err(AscError::entity_error(
-                            "ATTRIBUTE.INVALID",
-                            "An attribute value is invalid.",
-                            format!(
-                                "An App ID with Identifier '{}' is not available. Please enter a different string.",
-                                ident.as_str().unwrap_or_default()
-                            ),
-                            "/data/attributes/identifier",
-                        ));
-                    }
+                    let message = format!(
+                        "An App ID with Identifier '{}' is not available. Please enter a different string.",
+                        ident.as_str().unwrap_or_default()
+                    );
+                    require_unique(engine, tx, "bundleIds", "identifier", &ident, message).await?;
                     if let Some(team) = engine.store.meta_get("team.id").await? {
                         w.attributes.entry("seedId").or_insert(json!(team));
                     }
                 }
                 "devices" => {
                     let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "devices", "udid", &udid)
-                        .await?
-                        .is_empty()
-                    {
-                        return Err(AscError::entity_error(
-                            "ATTRIBUTE.INVALID",
-                            "An attribute value is invalid.",
-                            format!(
-                                "A device with number '{}' already exists on this team.",
-                                udid.as_str().unwrap_or_default()
-                            ),
-                            "/data/attributes/udid",
-                        ));
-                    }
+                    let message = format!(
+                        "A device with number '{}' already exists on this team.",
+                        udid.as_str().unwrap_or_default()
+                    );
+                    require_unique(engine, tx, "devices", "udid", &udid, message).await?;
                 }
                 "certificates" => {
                     let ty = w
@@ -133,20 +115,11 @@ impl Family for Provisioning {
                 }
                 "profiles" => {
                     let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
-                    if !find_by_attr(engine, tx, "profiles", "name", &name)
-                        .await?
-                        .is_empty()
-                    {
-                        return Err(AscError::entity_error(
-                            "ATTRIBUTE.INVALID",
-                            "An attribute value is invalid.",
-                            format!(
-                                "Multiple profiles found with the name '{}'.  Please remove the duplicate profiles and try again.",
-                                name.as_str().unwrap_or_default()
-                            ),
-                            "/data/attributes/name",
-                        ));
-                    }
+                    let message = format!(
+                        "Multiple profiles found with the name '{}'.  Please remove the duplicate profiles and try again.",
+                        name.as_str().unwrap_or_default()
+                    );
+                    require_unique(engine, tx, "profiles", "name", &name, message).await?;
                     w.attributes.insert(
                         "profileContent".into(),
                         json!(base64_std(
