@@ -32,6 +32,12 @@ pub struct Seed {
     /// Fill empty types and unset to-one relationships (default true).
     #[serde(default)]
     pub synthesize: Option<bool>,
+    /// Give the seed's resources a plausible value for every attribute they leave out (default
+    /// false: left out means `null`, as Apple sends unset attributes). The demo world sets it so
+    /// that every response it produces also validates against Apple's spec, which declares no
+    /// attribute nullable.
+    #[serde(default, rename = "completeAttributes")]
+    pub complete_attributes: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -86,8 +92,14 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
             m.resources.contains_key(rtype),
             "seed: '{rtype}' is not a resource type of Apple's spec"
         );
-        for r in list {
-            tx.put(rtype, &r.id, &r.attributes).await?;
+        for (n, r) in list.iter().enumerate() {
+            if seed.complete_attributes.unwrap_or(false) {
+                let mut attrs = synth_attributes(engine, rtype, n as u64);
+                attrs.extend(r.attributes.clone());
+                tx.put(rtype, &r.id, &attrs).await?;
+            } else {
+                tx.put(rtype, &r.id, &r.attributes).await?;
+            }
             out.seeded += 1;
         }
     }

@@ -68,6 +68,8 @@ pub struct Engine {
     families: Vec<Arc<dyn Family>>,
     /// type → relationship → (linkage path template, related path template).
     links: HashMap<String, HashMap<String, RelLinks>>,
+    /// Attributes Apple still sends for a type although the spec no longer lists them.
+    legacy_attributes: HashMap<String, Vec<String>>,
     /// Page size when `limit` is absent (Apple does not document it; 50 is crabapple's choice).
     pub default_limit: i64,
     /// Linkage entries per included to-many relationship when `limit[rel]` is absent.
@@ -106,8 +108,18 @@ impl Engine {
                 _ => {}
             }
         }
+        let mut legacy_attributes: HashMap<String, Vec<String>> = HashMap::new();
+        for f in &families {
+            for (t, a) in f.legacy_attributes() {
+                legacy_attributes
+                    .entry(t.to_string())
+                    .or_default()
+                    .push(a.to_string());
+            }
+        }
         Engine {
             manifest,
+            legacy_attributes,
             router: Router::new(manifest),
             schemas: Schemas::build(manifest),
             store,
@@ -511,11 +523,15 @@ impl Engine {
         let schema: Option<&ResourceSchema> = self.schemas.schema_for(plan, &r.rtype);
         let fields = q.fields.get(&r.rtype);
         let wanted = |n: &str| fields.is_none_or(|f| f.iter().any(|x| x == n));
+        // Apple sends every attribute of the type, `null` when unset (clients such as codemagic
+        // construct their models from the full set), plus the few it still sends that the spec
+        // no longer lists (families declare those).
         let mut attrs = Map::new();
         if let Some(s) = schema {
-            for (k, v) in &r.attributes {
-                if s.attributes.contains_key(k) && wanted(k) && !v.is_null() {
-                    attrs.insert(k.clone(), v.clone());
+            let legacy = self.legacy_attributes.get(&r.rtype);
+            for k in s.attributes.keys().chain(legacy.into_iter().flatten()) {
+                if wanted(k) {
+                    attrs.insert(k.clone(), r.attributes.get(k).cloned().unwrap_or(Value::Null));
                 }
             }
         }

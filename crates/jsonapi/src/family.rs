@@ -67,6 +67,12 @@ pub trait Family: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// `(type, attribute)` pairs Apple still sends (as `null` when unset) although the spec no
+    /// longer lists them; clients built against older specs require them.
+    fn legacy_attributes(&self) -> Vec<(&'static str, &'static str)> {
+        Vec::new()
+    }
+
     /// The id of a new resource of `rtype`, in Apple's format for that type.
     fn new_id(&self, _rtype: &str) -> Option<String> {
         None

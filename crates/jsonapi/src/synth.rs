@@ -12,7 +12,7 @@ pub fn value(m: &Manifest, shape: &Value, name: &str, n: u64) -> Value {
 
 fn value_at(m: &Manifest, shape: &Value, name: &str, n: u64, depth: usize) -> Value {
     let shape = m.resolve(shape);
-    if depth > 6 {
+    if depth > 12 {
         return Value::Null;
     }
     if let Some(alts) = shape
@@ -73,6 +73,8 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
     let lname = name.to_ascii_lowercase();
     let day = 1 + (n % 28);
     match format {
+        // ISO 8601 durations (e.g. leaderboard recurrence).
+        Some("duration") => json!(["P1D", "P7D", "P1M"][(n % 3) as usize]),
         Some("date-time") => json!(format!("2026-{:02}-{day:02}T10:00:00Z", 1 + n % 11)),
         Some("date") => json!(format!("2026-{:02}-{day:02}", 1 + n % 11)),
         Some("uri") | Some("uri-reference") => {
@@ -94,6 +96,8 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
                 ["en-US", "de-DE", "ja", "fr-FR"][(n % 4) as usize].to_string()
             } else if lname.contains("version") {
                 format!("1.{}.{}", n % 10, n % 3)
+            } else if lname.contains("rule") {
+                "FREQ=WEEKLY;INTERVAL=1".to_string()
             } else if lname.contains("checksum") {
                 format!("{:032x}", 0x9e3779b97f4a7c15u64.wrapping_mul(n + 1) as u128)
             } else if lname == "name" || lname.ends_with("name") {

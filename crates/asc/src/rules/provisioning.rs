@@ -33,6 +33,12 @@ impl Family for Provisioning {
         ]
     }
 
+    /// A real DEVELOPMENT certificate response carries `"csrContent": null` (captured in
+    /// codemagic-cli-tools' fixtures; its `Certificate` model requires the key).
+    fn legacy_attributes(&self) -> Vec<(&'static str, &'static str)> {
+        vec![("certificates", "csrContent")]
+    }
+
     fn before_write<'a>(
         &'a self,
         engine: &'a Engine,

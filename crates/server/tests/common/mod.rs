@@ -44,7 +44,9 @@ impl Resp {
 }
 
 pub fn temp_dir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("crabapple-test-{tag}-{}", uuid::Uuid::new_v4()));
+    // Under the target directory (cargo sets CARGO_TARGET_TMPDIR for integration tests), not /tmp.
+    let d = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("crabapple-test-{tag}-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
