@@ -7,7 +7,8 @@
 #   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
 #   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, raw HTTP checks
 #   6. tests/clients/node    node --test: appstore-connect-sdk
-#   7. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
+#   7. crates/storekit/tests/apple-libs/run.sh  Apple's Python and Node App Store Server libraries
+#   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
 #   8. stops everything; exits non-zero if anything failed. After a green client run it updates
 #      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`).
 #
@@ -192,6 +193,17 @@ if [[ $PYTEST_OK == 1 && $NODE_OK == 1 && -s "$TMP/ops.tsv" ]]; then
     fi
     echo "real clients exercised $(grep -vc '^#' tests/clients/exercised-ops.txt) operations (tests/clients/exercised-ops.txt)"
 fi
+
+# Apple's App Store Server libraries -------------------------------------------------------
+reset_world
+step "crates/storekit/tests/apple-libs/run.sh (Apple's Python and Node App Store Server libraries)"
+if CRABAPPLE_BIN="$BIN" timeout 900 crates/storekit/tests/apple-libs/run.sh "$BASE" "$DATA"; then
+    PASSED=$((PASSED + 1))
+else
+    FAILED=$((FAILED + 1))
+    fail "Apple's App Store Server libraries (crates/storekit/tests/apple-libs/run.sh)"
+fi
+check_server "Apple's App Store Server libraries"
 
 # prism ------------------------------------------------------------------------------------
 if [[ $SKIP_PRISM == 0 ]]; then

@@ -151,24 +151,46 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
 }
 
 /// Attributes for a synthesized resource of `rtype`.
+/// Attributes for a synthesized resource of `rtype`: every attribute any of the type's schemas
+/// declares (the v1 and v2 schemas of a type render different sets).
 fn synth_attributes(engine: &Engine, rtype: &str, n: u64) -> Map<String, Value> {
     let m = engine.manifest;
     let mut attrs = Map::new();
-    let Some(schema) = engine
-        .schemas
-        .default_for_type
-        .get(rtype)
-        .and_then(|s| engine.schemas.resources.get(s))
-    else {
+    let Some(rt) = m.resources.get(rtype) else {
         return attrs;
     };
-    for (k, shape) in &schema.attributes {
+    for (k, shape) in &rt.attributes {
         let v = synth::value(m, shape, k, n);
         if !v.is_null() {
             attrs.insert(k.clone(), v);
         }
     }
     attrs
+}
+
+/// Writes a synthesized resource, letting the families complete it as they complete a create
+/// (real certificate content, creation dates, initial states).
+async fn put_synthesized(
+    engine: &Engine,
+    tx: &mut Tx,
+    rtype: &str,
+    id: &str,
+    n: u64,
+) -> anyhow::Result<()> {
+    let mut w = crabapple_jsonapi::Write {
+        op_id: "synthesize".into(),
+        rtype: rtype.to_string(),
+        id: id.to_string(),
+        attributes: synth_attributes(engine, rtype, n),
+        relationships: Vec::new(),
+        existing: None,
+    };
+    for f in engine.families() {
+        // A rule that refuses a synthesized value (e.g. a limit) leaves the plain values.
+        let _ = f.before_write(engine, tx, &mut w).await;
+    }
+    tx.put(rtype, id, &w.attributes).await?;
+    Ok(())
 }
 
 /// Fills the world so every endpoint of the spec has something to show, without touching what the
@@ -200,8 +222,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
         if needed {
             n += 1;
             let id = synth_id(engine, rtype, n);
-            tx.put(rtype, &id, &synth_attributes(engine, rtype, n))
-                .await?;
+            put_synthesized(engine, tx, rtype, &id, n).await?;
             out.synthesized += 1;
             synth.insert(rtype.clone(), id.clone());
             queue.push_back((rtype.clone(), id, 0));
@@ -242,8 +263,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                     } else if depth < MAX_DEPTH {
                         n += 1;
                         let nid = synth_id(engine, &target, n);
-                        tx.put(&target, &nid, &synth_attributes(engine, &target, n))
-                            .await?;
+                        put_synthesized(engine, tx, &target, &nid, n).await?;
                         out.synthesized += 1;
                         queue.push_back((target.clone(), nid.clone(), depth + 1));
                         Some(nid)
@@ -254,8 +274,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
                 None => {
                     n += 1;
                     let nid = synth_id(engine, &target, n);
-                    tx.put(&target, &nid, &synth_attributes(engine, &target, n))
-                        .await?;
+                    put_synthesized(engine, tx, &target, &nid, n).await?;
                     out.synthesized += 1;
                     synth.insert(target.clone(), nid.clone());
                     queue.push_back((target.clone(), nid.clone(), depth + 1));

@@ -35,7 +35,10 @@ pub struct Txn {
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum CommerceCmd {
-    /// Buy a product (any type) as a customer; prints the new transaction.
+    /// Buy a product (any type) as a customer; prints the new transaction. With a promotional
+    /// or offer-code --offer while the customer is subscribed in the product's group, redeems
+    /// the offer: OFFER_REDEEMED (same product, from the next renewal), OFFER_REDEEMED/UPGRADE
+    /// (higher level, now) or OFFER_REDEEMED/DOWNGRADE (lower level, at the next renewal).
     Purchase {
         #[arg(long)]
         bundle_id: String,
@@ -412,6 +415,9 @@ fn print_event(v: &Value) {
             s("customer"),
             s("environment"),
         );
+    }
+    if let Some(at) = v.get("offerEffectiveDate").and_then(Value::as_i64) {
+        println!("  offer redeemed, effective {at}");
     }
     if let Some(sub) = v.get("subscription") {
         println!(

@@ -531,7 +531,10 @@ impl Engine {
             let legacy = self.legacy_attributes.get(&r.rtype);
             for k in s.attributes.keys().chain(legacy.into_iter().flatten()) {
                 if wanted(k) {
-                    attrs.insert(k.clone(), r.attributes.get(k).cloned().unwrap_or(Value::Null));
+                    attrs.insert(
+                        k.clone(),
+                        r.attributes.get(k).cloned().unwrap_or(Value::Null),
+                    );
                 }
             }
         }

@@ -117,3 +117,30 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthesized_values_follow_the_shape() {
+        let m = Manifest::get();
+        let v = value(
+            m,
+            &json!({ "$ref": "AppMediaAssetState" }),
+            "assetDeliveryState",
+            130,
+        );
+        assert!(v.is_object(), "{v}");
+        assert!(v["state"].is_string());
+        let d = value(
+            m,
+            &json!({ "type": "string", "format": "duration" }),
+            "recurrenceDuration",
+            1,
+        );
+        assert_eq!(d, "P7D");
+        let e = value(m, &json!({ "type": "string", "enum": ["A", "B"] }), "x", 1);
+        assert_eq!(e, "B");
+    }
+}

@@ -72,6 +72,10 @@ async fn status(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn reset(State(app): State<Arc<App>>) -> Response {
+    // The commerce ledger (customers, transactions, notifications, …) starts over too.
+    if let Err(e) = crabapple_storekit::reset(&app.commerce).await {
+        return internal(e);
+    }
     match setup::reset(&app.engine, &app.config.world).await {
         Ok(l) => {
             Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))

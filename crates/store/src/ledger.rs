@@ -885,7 +885,30 @@ pub struct DueWork {
     pub notification_ms: Option<i64>,
 }
 
+/// Empties every table of the commerce ledger, children before parents.
+const LEDGER_CLEAR: &[&str] = &[
+    "DELETE FROM commerce_notifications",
+    "DELETE FROM commerce_mass_extensions",
+    "DELETE FROM commerce_records",
+    "DELETE FROM commerce_subscriptions",
+    "DELETE FROM commerce_transactions",
+    "DELETE FROM commerce_customers",
+    "DELETE FROM commerce_counters",
+    // AUTOINCREMENT keys (customer ids, the notification sequence) start over too.
+    "DELETE FROM sqlite_sequence WHERE name IN ('commerce_customers', 'commerce_notifications')",
+];
+
 impl Tx {
+    /// Empties the commerce ledger: customers and their app transactions, transactions,
+    /// subscription renewal state, the notification outbox and history, mass extensions,
+    /// records and counters (ids start over, as in a new data directory).
+    pub async fn ledger_clear(&mut self) -> Result<()> {
+        for q in LEDGER_CLEAR {
+            sqlx::query(*q).execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     /// Next value of a named counter, starting at `start`.
     pub async fn ledger_next(&mut self, name: &str, start: i64) -> Result<i64> {
         let v: i64 = sqlx::query_scalar(

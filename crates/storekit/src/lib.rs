@@ -31,6 +31,6 @@ pub mod models;
 pub mod pki;
 pub mod verify;
 
-pub use commerce::{Commerce, Env, RunSummary, Settings, run_due};
+pub use commerce::{Commerce, Env, RunSummary, Settings, reset, run_due};
 pub use http::{Host, router};
 pub use pki::Pki;

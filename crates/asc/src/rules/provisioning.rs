@@ -1,7 +1,7 @@
 //! Provisioning (bundle IDs, devices, certificates, profiles): Apple's uniqueness and limit rules
 //! (apple-semantics.md §8.2) and the attributes Apple fills in on creation.
 
-use super::{find_by_attr, require_unique, rfc3339};
+use super::{certs, find_by_attr, require_unique, rfc3339};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Write};
 use crabapple_store::Tx;
 use serde_json::{Value, json};
@@ -104,20 +104,28 @@ impl Family for Provisioning {
                         ));
                     }
                     let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
-                    w.attributes.remove("csrContent");
-                    w.attributes.insert("serialNumber".into(), json!(serial));
-                    w.attributes.insert(
-                        "expirationDate".into(),
-                        json!(rfc3339(now + 365 * 86_400_000)),
+                    let expires = now + 365 * 86_400_000;
+                    let team = engine.store.meta_get("team.id").await?.unwrap_or_default();
+                    let name = format!("{}: Crabapple Demo Team", certificate_title(&ty_s));
+                    let csr = w.attributes.remove("csrContent");
+                    let content = certs::issue(
+                        csr.as_ref().and_then(Value::as_str),
+                        &name,
+                        &team,
+                        &serial,
+                        expires,
                     );
+                    w.attributes.insert("serialNumber".into(), json!(serial));
                     w.attributes
-                        .insert("name".into(), json!(format!("{ty_s}: Crabapple Demo Team")));
+                        .insert("expirationDate".into(), json!(rfc3339(expires)));
+                    w.attributes.insert("name".into(), json!(name));
                     w.attributes
                         .insert("displayName".into(), json!("Crabapple Demo Team"));
                     w.attributes.entry("platform").or_insert(json!("IOS"));
                     w.attributes.insert("activated".into(), json!(true));
-                    w.attributes
-                        .insert("certificateContent".into(), json!(fake_der_base64(&serial)));
+                    if let Some(c) = content {
+                        w.attributes.insert("certificateContent".into(), json!(c));
+                    }
                 }
                 "profiles" => {
                     let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
@@ -141,15 +149,22 @@ impl Family for Provisioning {
     }
 }
 
+/// The common-name prefix Apple gives each certificate type.
+fn certificate_title(ty: &str) -> &'static str {
+    match ty {
+        "IOS_DEVELOPMENT" => "iPhone Developer",
+        "IOS_DISTRIBUTION" => "iPhone Distribution",
+        "DEVELOPMENT" => "Apple Development",
+        "DISTRIBUTION" => "Apple Distribution",
+        "MAC_APP_DISTRIBUTION" => "3rd Party Mac Developer Application",
+        "MAC_INSTALLER_DISTRIBUTION" => "3rd Party Mac Developer Installer",
+        "MAC_APP_DEVELOPMENT" => "Mac Developer",
+        "PASS_TYPE_ID" | "PASS_TYPE_ID_WITH_NFC" => "Pass Type ID",
+        _ => "Apple Certificate",
+    }
+}
+
 fn base64_std(b: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(b)
-}
-
-/// A placeholder DER blob (SEQUENCE) carrying the serial, base64-encoded like Apple's
-/// `certificateContent`. Signing real developer certificates is a later capability.
-fn fake_der_base64(serial: &str) -> String {
-    let mut der = vec![0x30, serial.len() as u8];
-    der.extend_from_slice(serial.as_bytes());
-    base64_std(&der)
 }

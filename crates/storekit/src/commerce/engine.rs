@@ -14,7 +14,7 @@ use crabapple_store::ledger::{
     AppRow, CustomerRow, MassExtensionRow, NotificationRow, SubscriptionRow, TransactionRow,
 };
 
-use super::catalog::{self, DAY_MS, Duration, Period, Product, ProductKind, Storefront};
+use super::catalog::{self, DAY_MS, Period, Product, ProductKind, Storefront};
 use super::state::{NextEvent, Offer, PendingFailure, PriceIncrease, SubState, renewal_info};
 use super::{Commerce, Env};
 use crate::models::{
@@ -717,16 +717,18 @@ impl<'c> Ev<'c> {
         if let Some(s) = &existing
             && matches!(s.status, 1 | 3 | 4)
         {
+            if let Some(o) = &offer
+                && !p.family_shared
+            {
+                let orig = s.original_transaction_id.clone();
+                return self.redeem_offer(&orig, &product, o, list_price, at).await;
+            }
             return Err(EventError::conflict(format!(
                 "{} is already subscribed in group {group} (originalTransactionId {}, status {}); use upgrade, downgrade or crossgrade",
                 customer.label, s.original_transaction_id, s.status
             )));
         }
-        let offer_len = offer
-            .as_ref()
-            .filter(|o| matches!(o.discount_type.as_str(), "FREE_TRIAL" | "PAY_UP_FRONT"))
-            .and_then(|o| o.period.as_deref())
-            .and_then(Duration::parse_iso);
+        let offer_len = offer.as_ref().and_then(Offer::fixed_duration);
         let expires = match offer_len {
             Some(d) => d.add(at, env.is_sandbox()),
             None => period.add(at, env.is_sandbox()),
@@ -841,6 +843,117 @@ impl<'c> Ev<'c> {
         })
     }
 
+    /// A subscription offer redeemed while the customer is subscribed in the product's group
+    /// (§7 "Offer on active sub"): OFFER_REDEEMED
+    /// - without a subtype for the current product: the offer applies from the next renewal
+    ///   (Apple DTS on the Developer Forums: "offers to the same product will always be applied
+    ///   upon renewal", https://developer.apple.com/forums/thread/756304; the same for offer
+    ///   codes, https://developer.apple.com/forums/thread/722812);
+    /// - UPGRADE for a higher level of service: now, a new period at the offer price (the plan
+    ///   change rules apply, same thread; a crossgrade to the same duration is immediate too);
+    /// - DOWNGRADE for a lower level (or a crossgrade to another duration): the product and the
+    ///   offer take effect at the next renewal.
+    ///
+    /// Introductory offers are for new subscribers of the group and win-back offers for churned
+    /// ones (an expired subscription that won't renew, supporting-win-back-offers-in-your-app),
+    /// so neither can be redeemed on an active subscription.
+    async fn redeem_offer(
+        &mut self,
+        original_transaction_id: &str,
+        target: &Product,
+        offer: &Offer,
+        list: (i64, String),
+        at: i64,
+    ) -> EvResult<Outcome> {
+        let mut ctx = self.sub_ctx(original_transaction_id).await?;
+        let who = &ctx.customer.label;
+        match offer.offer_type() {
+            OfferType::IntroductoryOffer => {
+                return Err(EventError::conflict(format!(
+                    "{who} is already subscribed in group {} (originalTransactionId {original_transaction_id}); introductory offers are for new subscribers of the group",
+                    ctx.sub.group_id
+                )));
+            }
+            OfferType::WinBackOffer => {
+                return Err(EventError::conflict(format!(
+                    "{who} is subscribed in group {} (originalTransactionId {original_transaction_id}); win-back offers are for churned subscribers (expired, not renewing)",
+                    ctx.sub.group_id
+                )));
+            }
+            _ => {}
+        }
+        if ctx.sub.status != 1 {
+            return Err(EventError::conflict(format!(
+                "{who}'s subscription {original_transaction_id} is {} (status {}); offers are redeemed on an active subscription (or after it expires, as a resubscription)",
+                status_name(ctx.sub.status),
+                ctx.sub.status
+            )));
+        }
+        if ctx.sub.ownership == "FAMILY_SHARED" {
+            return Err(EventError::conflict(format!(
+                "{who}'s subscription {original_transaction_id} is shared through Family Sharing; the purchaser redeems offers"
+            )));
+        }
+        let current = self.product(&ctx.app, &ctx.sub.product_id.clone()).await?;
+        // Level 1 is the highest level of service.
+        let subtype = if target.product_id == current.product_id {
+            None
+        } else {
+            match (target.group_level, current.group_level) {
+                (Some(a), Some(b)) if a < b => Some(Subtype::Upgrade),
+                (Some(a), Some(b)) if a > b => Some(Subtype::Downgrade),
+                // A crossgrade: the same duration is immediate, another one at the next renewal.
+                _ if target.period == current.period => Some(Subtype::Upgrade),
+                _ => Some(Subtype::Downgrade),
+            }
+        };
+        // Redeeming an offer is a purchase: the subscription renews again.
+        ctx.st.auto_renew_status = true;
+        if ctx.st.pending_expire == Some(1) {
+            ctx.st.pending_expire = None;
+        }
+        if ctx.st.expiration_intent == Some(1) {
+            ctx.st.expiration_intent = None;
+        }
+        let mut outcome = Outcome::default();
+        let txn = if subtype == Some(Subtype::Upgrade) {
+            outcome
+                .extra
+                .insert("offerEffectiveDate".into(), Value::from(at));
+            self.switch_now(&mut ctx, target, Some(offer), list, at)
+                .await?
+        } else {
+            outcome
+                .extra
+                .insert("offerEffectiveDate".into(), Value::from(ctx.sub.expires_ms));
+            ctx.st.auto_renew_product_id = target.product_id.clone();
+            // The offer bills the next renewal(s); `renew` uses its duration for FREE_TRIAL and
+            // PAY_UP_FRONT.
+            let mut o = offer.clone();
+            o.periods_left = if o.discount_type == "PAY_AS_YOU_GO" {
+                o.periods_left.max(1)
+            } else {
+                1
+            };
+            ctx.st.offer = Some(o);
+            self.save_ctx(&mut ctx, at).await?;
+            self.latest(&ctx).await?
+        };
+        self.emit_sub(
+            &ctx,
+            NotificationTypeV2::OfferRedeemed,
+            subtype,
+            at,
+            &txn,
+            None,
+        )
+        .await?;
+        outcome.customer = Some(ctx.customer);
+        outcome.transaction = Some(txn);
+        outcome.subscription = Some(ctx.sub);
+        Ok(outcome)
+    }
+
     // -----------------------------------------------------------------------------------------
     // Subscriptions
     // -----------------------------------------------------------------------------------------
@@ -950,7 +1063,17 @@ impl<'c> Ev<'c> {
             }
         };
         let family = ctx.sub.ownership == "FAMILY_SHARED";
-        let expires = period.add(at, ctx.env.is_sandbox());
+        // An offer redeemed for a later renewal (OFFER_REDEEMED) may be a FREE_TRIAL or
+        // PAY_UP_FRONT period of its own duration.
+        let expires = match offer.as_ref().and_then(Offer::fixed_duration) {
+            Some(d) => {
+                if let Some(o) = &mut offer {
+                    o.periods_left = 0;
+                }
+                d.add(at, ctx.env.is_sandbox())
+            }
+            None => period.add(at, ctx.env.is_sandbox()),
+        };
         let txn = self
             .insert_txn(
                 &ctx.app,
@@ -1254,16 +1377,47 @@ impl<'c> Ev<'c> {
             .await?;
             return Ok(());
         }
-        // Immediate: the old transaction is marked upgraded, a new period starts now.
+        let sf = catalog::storefront(&ctx.sub.storefront).expect("known storefront");
+        let list = catalog::price(&mut self.tx, &target, sf).await?;
+        let txn = self.switch_now(ctx, &target, None, list, at).await?;
+        self.emit_sub(
+            ctx,
+            NotificationTypeV2::DidChangeRenewalPref,
+            Some(Subtype::Upgrade),
+            at,
+            &txn,
+            None,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// An immediate plan change (an upgrade, or a crossgrade to the same duration): the current
+    /// transaction is marked `isUpgraded`, a new transaction for `target` starts a new period now
+    /// (at the offer's price and, for FREE_TRIAL / PAY_UP_FRONT, for the offer's duration).
+    /// `list` is the target's list price and currency. Saves the subscription; emits nothing.
+    async fn switch_now(
+        &mut self,
+        ctx: &mut SubCtx,
+        target: &Product,
+        offer: Option<&Offer>,
+        list: (i64, String),
+        at: i64,
+    ) -> EvResult<TransactionRow> {
         let mut old = self.latest(ctx).await?;
         if let Value::Object(m) = &mut old.payload {
             m.insert("isUpgraded".into(), Value::Bool(true));
         }
         self.update_txn(&mut old, at).await?;
         let sf = catalog::storefront(&ctx.sub.storefront).expect("known storefront");
-        let (price, currency) = catalog::price(&mut self.tx, &target, sf).await?;
+        let (list_price, currency) = list;
+        let price = offer.map_or(list_price, |o| o.price);
         let period = target.period.unwrap_or(Period::OneMonth);
-        let expires = period.add(at, ctx.env.is_sandbox());
+        let sandbox = ctx.env.is_sandbox();
+        let expires = match offer.and_then(Offer::fixed_duration) {
+            Some(d) => d.add(at, sandbox),
+            None => period.add(at, sandbox),
+        };
         let orig_ms = old
             .payload
             .get("originalPurchaseDate")
@@ -1276,14 +1430,14 @@ impl<'c> Ev<'c> {
                 ctx.env,
                 NewTxn {
                     customer: &ctx.customer,
-                    product: &target,
+                    product: target,
                     original: Some((ctx.sub.original_transaction_id.clone(), orig_ms)),
                     purchase_ms: at,
                     expires_ms: Some(expires),
                     price: (!family).then(|| (price, currency.clone())),
                     quantity: 1,
                     reason: TransactionReason::Purchase,
-                    offer: None,
+                    offer,
                     ownership: InAppOwnershipType::from_wire(&ctx.sub.ownership),
                     storefront: sf,
                 },
@@ -1294,24 +1448,23 @@ impl<'c> Ev<'c> {
         ctx.sub.expires_ms = expires;
         ctx.st.auto_renew_product_id = target.product_id.clone();
         ctx.st.period = period.asc().into();
-        ctx.st.renewal_price = price;
+        ctx.st.renewal_price = list_price;
         ctx.st.currency = currency;
-        ctx.st.offer = None;
+        // The offer's first period is this one; PAY_AS_YOU_GO bills the rest at renewals.
+        ctx.st.offer = offer.cloned().map(|mut o| {
+            o.periods_left = if o.discount_type == "PAY_AS_YOU_GO" {
+                (o.periods_left - 1).max(0)
+            } else {
+                0
+            };
+            o
+        });
         ctx.st.next_event = Some(NextEvent::Renew);
         if price > 0 {
             ctx.st.paid_periods += 1;
         }
         self.save_ctx(ctx, at).await?;
-        self.emit_sub(
-            ctx,
-            NotificationTypeV2::DidChangeRenewalPref,
-            Some(Subtype::Upgrade),
-            at,
-            &txn,
-            None,
-        )
-        .await?;
-        Ok(())
+        Ok(txn)
     }
 
     /// `auto-renew` on/off (DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_ENABLED|AUTO_RENEW_DISABLED).

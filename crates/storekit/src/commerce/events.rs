@@ -4,7 +4,7 @@
 //!
 //! | event | arguments | notification (§7) |
 //! |---|---|---|
-//! | `purchase` | bundleId, productId, environment?, customer?, appAccountToken?, storefront?, quantity?, price?, currency?, offer?, familyShared? | ONE_TIME_CHARGE · SUBSCRIBED/INITIAL_BUY · SUBSCRIBED/RESUBSCRIBE |
+//! | `purchase` | bundleId, productId, environment?, customer?, appAccountToken?, storefront?, quantity?, price?, currency?, offer?, familyShared? | ONE_TIME_CHARGE · SUBSCRIBED/INITIAL_BUY · SUBSCRIBED/RESUBSCRIBE; with a promotional or offer-code `offer` while subscribed in the group: OFFER_REDEEMED (same product, from the next renewal) · OFFER_REDEEMED/UPGRADE (higher level, now) · OFFER_REDEEMED/DOWNGRADE (lower level, at the next renewal) |
 //! | `renew` | transactionId (any of the subscription) | DID_RENEW (now); from billing retry DID_RENEW/BILLING_RECOVERY |
 //! | `fail-renewal` | transactionId, gracePeriod?, now? | at the renewal date (or now): DID_FAIL_TO_RENEW · DID_FAIL_TO_RENEW/GRACE_PERIOD; then GRACE_PERIOD_EXPIRED, EXPIRED/BILLING_RETRY as the clock passes |
 //! | `recover` | transactionId | DID_RENEW/BILLING_RECOVERY |

@@ -303,6 +303,18 @@ impl Commerce {
         Ok(sum)
     }
 
+    /// Empties the commerce ledger (customers, transactions, renewal state, the notification
+    /// outbox and history, renewal-date extensions, records, id counters): a clean slate, as
+    /// `POST /crabapple/admin/reset` gives the App Store Connect side. Waits for a running
+    /// scheduler pass (renewals, deliveries in flight) to finish first, so no attempt is
+    /// recorded against a cleared outbox. Settings and the signing PKI stay.
+    pub async fn reset(&self) -> Result<()> {
+        let _guard = self.sched.lock().await;
+        let mut tx = self.store.begin().await?;
+        tx.ledger_clear().await?;
+        tx.commit().await
+    }
+
     /// Stops scheduling a subscription whose step keeps failing (so the scheduler can't spin).
     async fn park_subscription(&self, orig: &str) -> Result<()> {
         let mut tx = self.store.begin().await?;
@@ -338,4 +350,9 @@ impl Commerce {
 /// The hook a clock advance calls: runs everything due at `now` (see [`Commerce::run_due`]).
 pub async fn run_due(commerce: &Commerce, now: i64) -> Result<RunSummary> {
     commerce.run_due(now).await
+}
+
+/// The hook a world reset calls: empties the commerce ledger (see [`Commerce::reset`]).
+pub async fn reset(commerce: &Commerce) -> Result<()> {
+    commerce.reset().await
 }

@@ -4,6 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::catalog::Duration;
+
 use crate::models::{
     AutoRenewStatus, Environment, ExpirationIntent, JWSRenewalInfoDecodedPayload,
     OfferDiscountType, OfferType, PriceIncreaseStatus,
@@ -48,6 +50,14 @@ impl Offer {
     }
     pub fn discount(&self) -> OfferDiscountType {
         OfferDiscountType::from_wire(&self.discount_type)
+    }
+    /// How long a period at this offer lasts when it isn't the product's period: the offer's
+    /// own duration for FREE_TRIAL and PAY_UP_FRONT (PAY_AS_YOU_GO bills product periods).
+    pub fn fixed_duration(&self) -> Option<Duration> {
+        matches!(self.discount_type.as_str(), "FREE_TRIAL" | "PAY_UP_FRONT")
+            .then_some(self.period.as_deref())
+            .flatten()
+            .and_then(Duration::parse_iso)
     }
 }
 

@@ -19,6 +19,8 @@ from appstoreserverlibrary.models.InAppOwnershipType import InAppOwnershipType
 from appstoreserverlibrary.models.MassExtendRenewalDateRequest import MassExtendRenewalDateRequest
 from appstoreserverlibrary.models.NotificationHistoryRequest import NotificationHistoryRequest
 from appstoreserverlibrary.models.NotificationTypeV2 import NotificationTypeV2
+from appstoreserverlibrary.models.OfferDiscountType import OfferDiscountType
+from appstoreserverlibrary.models.OfferType import OfferType
 from appstoreserverlibrary.models.OrderLookupStatus import OrderLookupStatus
 from appstoreserverlibrary.models.RefundPreference import RefundPreference
 from appstoreserverlibrary.models.SendAttemptResult import SendAttemptResult
@@ -438,6 +440,36 @@ def test_retry_schedule_failures_and_history(world, production, receiver, verifi
         assert n["state"] == "failed" and len(n["sendAttempts"]) == 6
     finally:
         admin("PUT", f"/commerce/apps/{world.bundle}/notification-urls", {"production": receiver.url(f"{world.tag}/prod/ok")})
+
+
+def test_offer_redeemed_in_notification_history(world, sandbox, verifiers):
+    """A promotional offer for a higher level redeemed on an active subscription: OFFER_REDEEMED/
+    UPGRADE (§7), immediate, its transaction carrying the offer."""
+    start = now_ms() - 1000
+    s = buy(world, world.monthly, "offer-redeemed")
+    r = buy(world, world.premium, "offer-redeemed", offer={
+        "type": "promotional", "id": "PREMIUM_HALF", "discountType": "PAY_AS_YOU_GO", "price": 2490, "periods": 3})
+    assert [(n["notificationType"], n.get("subtype")) for n in r["notifications"]] == [("OFFER_REDEEMED", "UPGRADE")]
+    assert r["originalTransactionId"] == s["originalTransactionId"] and r["transactionId"] != s["transactionId"]
+    h = sandbox.get_notification_history(None, NotificationHistoryRequest(
+        startDate=start, endDate=now_ms() + 1000, notificationType=NotificationTypeV2.OFFER_REDEEMED))
+    (item,) = [i for i in h.notificationHistory
+               if verifiers["Sandbox"].verify_and_decode_notification(i.signedPayload).notificationUUID
+               == r["notifications"][0]["notificationUUID"]]
+    n = verifiers["Sandbox"].verify_and_decode_notification(item.signedPayload)
+    assert n.notificationType == NotificationTypeV2.OFFER_REDEEMED and n.subtype == Subtype.UPGRADE
+    assert n.data.status == Status.ACTIVE
+    t = verifiers["Sandbox"].verify_and_decode_signed_transaction(n.data.signedTransactionInfo)
+    assert t.transactionId == r["transactionId"] and t.originalTransactionId == s["originalTransactionId"]
+    assert t.productId == world.premium and t.price == 2490
+    assert t.offerType == OfferType.PROMOTIONAL_OFFER and t.offerIdentifier == "PREMIUM_HALF"
+    assert t.offerDiscountType == OfferDiscountType.PAY_AS_YOU_GO
+    ri = verifiers["Sandbox"].verify_and_decode_renewal_info(n.data.signedRenewalInfo)
+    assert ri.autoRenewProductId == world.premium
+    assert ri.offerType == OfferType.PROMOTIONAL_OFFER and ri.renewalPrice == 2490, "two more discounted periods"
+    old = verifiers["Sandbox"].verify_and_decode_signed_transaction(
+        sandbox.get_transaction_info(s["transactionId"]).signedTransactionInfo)
+    assert old.isUpgraded is True
 
 
 # ------------------------------------------------------------------------------------------------
