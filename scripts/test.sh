@@ -104,7 +104,9 @@ PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pri
 BASE="http://127.0.0.1:$PORT"
 # CRABAPPLE_RECORD_OPS: the server appends `operationId<TAB>User-Agent` for every request it routes;
 # our own raw requests send User-Agent crabapple-tests/*, everything else is a real client.
-CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" >"$TMP/server.log" 2>&1 &
+# A high hourly limit: the suites together make several thousand requests within the hour
+# (the limit itself is covered by the Rust tests and the X-Rate-Limit checks).
+CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --rate-limit 100000 >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 ready=0
 for _ in $(seq 1 300); do

@@ -1029,8 +1029,21 @@ impl Engine {
         };
         let body = if c.content_type.contains("json") {
             let seed = req.id.as_deref().map(|s| s.len() as u64).unwrap_or(0);
-            serde_json::to_vec(&synth::value(self.manifest, &c.schema, "", seed))
-                .unwrap_or_default()
+            let mut doc = synth::value(self.manifest, &c.schema, "", seed);
+            // A synthesized document is one complete page of this very request.
+            if let Some(obj) = doc.as_object_mut() {
+                if obj.contains_key("links") {
+                    obj.insert("links".into(), json!({ "self": Engine::doc_self(req) }));
+                }
+                let n = obj.get("data").and_then(Value::as_array).map(Vec::len);
+                if let (Some(n), Some(meta)) =
+                    (n, obj.get_mut("meta").and_then(Value::as_object_mut))
+                    && meta.contains_key("paging")
+                {
+                    meta.insert("paging".into(), json!({ "total": n, "limit": n.max(1) }));
+                }
+            }
+            serde_json::to_vec(&doc).unwrap_or_default()
         } else if c.content_type == "text/csv" {
             b"\n".to_vec()
         } else {

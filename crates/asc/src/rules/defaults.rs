@@ -26,6 +26,10 @@ const INITIAL: &[(&str, &str, &str)] = &[
     ("devices", "status", "ENABLED"),
     ("profiles", "profileState", "ACTIVE"),
     ("betaGroups", "publicLinkEnabled", "false"),
+    // Groups made through the API are external groups (internal ones come from App Store Connect).
+    ("betaGroups", "isInternalGroup", "false"),
+    ("betaGroups", "hasAccessToAllBuilds", "false"),
+    ("betaGroups", "publicLinkLimitEnabled", "false"),
     ("analyticsReportRequests", "stoppedDueToInactivity", "false"),
 ];
 
@@ -90,6 +94,14 @@ impl Family for Defaults {
                     "expirationDate".into(),
                     json!(rfc3339(now + 30 * 86_400_000)),
                 );
+            }
+            if w.rtype == "devices" && !w.attributes.contains_key("deviceClass") {
+                // Apple classifies a registered device; without a model, by its platform.
+                let class = match w.attributes.get("platform").and_then(Value::as_str) {
+                    Some("MAC_OS") => "MAC",
+                    _ => "IPHONE",
+                };
+                w.attributes.insert("deviceClass".into(), json!(class));
             }
             if w.rtype == "profiles" {
                 w.attributes
