@@ -30,6 +30,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
     // 401: Apple's JWT rules (apple-semantics.md §1.1–1.4). Tokens carry real time.
     let now_ms = app.store().clock.wall_ms();
     let authz = header(headers, "authorization");
+    app.ensure_key(authz.as_deref()).await;
     let target = RequestTarget {
         method: &method,
         path: &path,

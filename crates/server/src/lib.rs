@@ -45,6 +45,20 @@ pub struct App {
     pub recorder: Option<std::sync::Mutex<std::fs::File>>,
     /// The commerce ledger, App Store Server API and notification delivery (storekit room).
     pub commerce: Arc<crabapple_storekit::Commerce>,
+    key_reload: tokio::sync::Mutex<()>,
+    unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
+}
+
+/// The `kid` of a bearer token's header, without verifying anything.
+fn token_kid(authorization: &str) -> Option<String> {
+    use base64::Engine as _;
+    let token = authorization.strip_prefix("Bearer ")?.trim();
+    let header = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get("kid")?.as_str().map(str::to_string)
 }
 
 impl App {
@@ -57,6 +71,8 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
+            key_reload: tokio::sync::Mutex::new(()),
+            unknown_kids: std::sync::Mutex::new(HashMap::new()),
             recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -75,8 +91,36 @@ impl App {
         &self.engine.store
     }
 
-    /// Re-reads API keys (and, for individual keys, their user's current roles).
+    /// When a token names a key this process does not know yet (created a moment ago by the CLI
+    /// or the admin API), re-reads the keys before it is verified.
+    pub async fn ensure_key(&self, authorization: Option<&str>) {
+        let Some(kid) = authorization.and_then(token_kid) else {
+            return;
+        };
+        if self.key(&kid).is_some() {
+            return;
+        }
+        // A kid still unknown after a reload is not looked up again for a second (a flood of
+        // made-up kids must not turn into a flood of reloads).
+        let now = self.store().clock.wall_ms();
+        if let Ok(mut tried) = self.unknown_kids.lock() {
+            if tried.get(&kid).is_some_and(|t| now - t < 1000) {
+                return;
+            }
+            if tried.len() > 1024 {
+                tried.clear();
+            }
+            tried.insert(kid, now);
+        }
+        if let Err(e) = self.reload_keys().await {
+            tracing::warn!("reloading keys: {e:#}");
+        }
+    }
+
+    /// Re-reads API keys (and, for individual keys, their user's current roles). Reloads are
+    /// serialized, so a slow one that started before a key was added cannot overwrite a newer one.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
+        let _one_at_a_time = self.key_reload.lock().await;
         let mut map = HashMap::new();
         for k in self.store().keys().await? {
             let kind = match k.kind.as_str() {
@@ -137,6 +181,13 @@ impl crabapple_storekit::Host for App {
     }
     fn api_key(&self, key_id: &str) -> Option<ApiKey> {
         self.key(key_id)
+    }
+    fn ensure_key(
+        &self,
+        authorization: Option<&str>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        let authorization = authorization.map(str::to_string);
+        async move { App::ensure_key(self, authorization.as_deref()).await }
     }
 }
 

@@ -178,3 +178,26 @@ async fn every_response_counts_against_a_rolling_hour_then_429() {
             .starts_with("user-hour-lim:3;user-hour-rem:0;")
     );
 }
+
+#[tokio::test]
+async fn a_key_created_by_another_process_works_on_its_first_request() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
+    // As `crabapple keys create` does from another process: written to the store only.
+    let k = keys::create(
+        w.app.store(),
+        &w.dir,
+        NewKey {
+            kind: KeyKind::Team,
+            roles: vec!["ADMIN".into()],
+            user_id: None,
+            name: None,
+        },
+    )
+    .await
+    .unwrap();
+    let token = token_for(&w.dir, &k.key_id, Some(&w.issuer), &[]);
+    assert_eq!(
+        w.call("GET", "/v1/apps", Some(&token), None).await.status,
+        200
+    );
+}

@@ -211,6 +211,7 @@ async fn begin<H: Host>(
     let env = env_of(uri, headers);
     let authz = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
     let wall = c.store.clock.wall_ms();
+    h.ensure_key(authz).await;
     let lookup = |id: &str| h.api_key(id);
     let p = h
         .verifier()

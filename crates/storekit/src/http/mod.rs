@@ -26,6 +26,14 @@ pub trait Host: Send + Sync + 'static {
     fn verifier(&self) -> &Verifier;
     /// An API key by key id (revoked ones too, so the reason can say "revoked").
     fn api_key(&self, key_id: &str) -> Option<ApiKey>;
+    /// Makes sure a key created a moment ago (by the CLI or the admin API) is known before the
+    /// token is verified.
+    fn ensure_key(
+        &self,
+        _authorization: Option<&str>,
+    ) -> impl std::future::Future<Output = ()> + Send {
+        async {}
+    }
 }
 
 /// The App Store Server API and the commerce admin API.
