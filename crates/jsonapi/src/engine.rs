@@ -50,6 +50,16 @@ impl Reply {
         }
     }
 
+    /// A JSON body already serialized.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            content_type: Some("application/json".into()),
+            headers: Vec::new(),
+            body,
+        }
+    }
+
     pub fn no_content() -> Reply {
         Reply {
             status: 204,
@@ -314,10 +324,6 @@ impl Engine {
         }
         let plan = self.plan(op);
         let (data, included) = self.render_many(plan, &items, req, q).await?;
-        let mut doc = json!({ "data": data });
-        if let Some(inc) = included {
-            doc["included"] = inc;
-        }
         let mut links = json!({ "self": Engine::doc_self(req) });
         let mut paging = json!({ "total": total, "limit": lq.limit });
         let next_offset = lq.offset + items.len() as i64;
@@ -326,9 +332,19 @@ impl Engine {
             links["next"] = json!(next_link(req, &cursor, lq.limit));
             paging["nextCursor"] = json!(cursor);
         }
-        doc["links"] = links;
-        doc["meta"] = json!({ "paging": paging });
-        Ok(Reply::json(200, &doc))
+        let mut body = Vec::with_capacity(data.len() + included.as_ref().map_or(0, Vec::len) + 512);
+        body.extend_from_slice(b"{\"data\":");
+        body.extend_from_slice(&data);
+        if let Some(inc) = included {
+            body.extend_from_slice(b",\"included\":");
+            body.extend_from_slice(&inc);
+        }
+        body.extend_from_slice(b",\"links\":");
+        let _ = serde_json::to_writer(&mut body, &links);
+        body.extend_from_slice(b",\"meta\":");
+        let _ = serde_json::to_writer(&mut body, &json!({ "paging": paging }));
+        body.push(b'}');
+        Ok(Reply::json_bytes(200, body))
     }
 
     async fn get_instance(
@@ -357,16 +373,21 @@ impl Engine {
         status: u16,
     ) -> Result<Reply, AscError> {
         let plan = self.plan(op);
-        let (mut data, included) = self
+        let (data, included) = self
             .render_many(plan, std::slice::from_ref(&r), req, q)
             .await?;
-        let mut doc =
-            json!({ "data": data.as_array_mut().and_then(|a| a.pop()).unwrap_or(Value::Null) });
+        let mut body = Vec::with_capacity(data.len() + included.as_ref().map_or(0, Vec::len) + 256);
+        body.extend_from_slice(b"{\"data\":");
+        // The array of one, without its brackets.
+        body.extend_from_slice(&data[1..data.len() - 1]);
         if let Some(inc) = included {
-            doc["included"] = inc;
+            body.extend_from_slice(b",\"included\":");
+            body.extend_from_slice(&inc);
         }
-        doc["links"] = json!({ "self": Engine::doc_self(req) });
-        Ok(Reply::json(status, &doc))
+        body.extend_from_slice(b",\"links\":{\"self\":");
+        json_str(&mut body, &Engine::doc_self(req));
+        body.extend_from_slice(b"}}");
+        Ok(Reply::json_bytes(status, body))
     }
 
     /// `(type, id, relationship)` of a related or linkage path, once the resource is known to exist.
@@ -455,7 +476,7 @@ impl Engine {
         items: &[Resource],
         req: &Request,
         q: &Query,
-    ) -> Result<(Value, Option<Value>), AscError> {
+    ) -> Result<(Vec<u8>, Option<Vec<u8>>), AscError> {
         let mut linkage: HashMap<String, HashMap<String, (Linkage, i64)>> = HashMap::new();
         let mut included_keys: Vec<(String, String)> = Vec::new();
         let mut seen: HashSet<(String, String)> = HashSet::new();
@@ -485,32 +506,39 @@ impl Engine {
                 linkage.insert(rel.clone(), batch);
             }
         }
-        let data: Vec<Value> = items
-            .iter()
-            .map(|r| {
-                let rel_data: HashMap<&str, (&Linkage, i64)> = linkage
-                    .iter()
-                    .filter_map(|(rel, m)| m.get(&r.id).map(|(l, t)| (rel.as_str(), (l, *t))))
-                    .collect();
-                let includes: HashSet<&str> = q.include.iter().map(String::as_str).collect();
-                self.render_resource(plan, r, &req.base, q, &rel_data, &includes)
-            })
-            .collect();
+        let includes: HashSet<&str> = q.include.iter().map(String::as_str).collect();
+        let mut data = Vec::with_capacity(items.len() * 4096 + 2);
+        data.push(b'[');
+        for (n, r) in items.iter().enumerate() {
+            let rel_data: HashMap<&str, (&Linkage, i64)> = linkage
+                .iter()
+                .filter_map(|(rel, m)| m.get(&r.id).map(|(l, t)| (rel.as_str(), (l, *t))))
+                .collect();
+            if n > 0 {
+                data.push(b',');
+            }
+            self.write_resource(&mut data, plan, r, &req.base, q, &rel_data, &includes);
+        }
+        data.push(b']');
         if q.include.is_empty() {
-            return Ok((Value::Array(data), None));
+            return Ok((data, None));
         }
         let inc_items = self.store.get_many(&included_keys).await?;
         let empty = HashMap::new();
         let none = HashSet::new();
-        let included: Vec<Value> = inc_items
-            .iter()
-            .map(|r| self.render_resource(plan, r, &req.base, q, &empty, &none))
-            .collect();
-        Ok((Value::Array(data), Some(Value::Array(included))))
+        let mut included = Vec::with_capacity(inc_items.len() * 4096 + 2);
+        included.push(b'[');
+        for (n, r) in inc_items.iter().enumerate() {
+            if n > 0 {
+                included.push(b',');
+            }
+            self.write_resource(&mut included, plan, r, &req.base, q, &empty, &none);
+        }
+        included.push(b']');
+        Ok((data, Some(included)))
     }
 
-    /// One resource object: attributes and relationships the schema declares (narrowed by
-    /// `fields[type]`), relationship links, included linkage, and `links.self`.
+    /// One resource object as a JSON value (for callers outside the hot path).
     pub fn render_resource(
         &self,
         plan: &DocPlan,
@@ -520,84 +548,137 @@ impl Engine {
         rel_data: &HashMap<&str, (&Linkage, i64)>,
         includes: &HashSet<&str>,
     ) -> Value {
+        let mut out = Vec::new();
+        self.write_resource(&mut out, plan, r, base, q, rel_data, includes);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
+    }
+
+    /// Writes one resource object: attributes and relationships the schema declares (narrowed by
+    /// `fields[type]`), relationship links, included linkage, and `links.self`. Written straight
+    /// to bytes: an app has some seventy relationships, and building them as JSON values first
+    /// was most of a request's cost.
+    #[allow(clippy::too_many_arguments)]
+    fn write_resource(
+        &self,
+        out: &mut Vec<u8>,
+        plan: &DocPlan,
+        r: &Resource,
+        base: &str,
+        q: &Query,
+        rel_data: &HashMap<&str, (&Linkage, i64)>,
+        includes: &HashSet<&str>,
+    ) {
         let schema: Option<&ResourceSchema> = self.schemas.schema_for(plan, &r.rtype);
         let fields = q.fields.get(&r.rtype);
         let wanted = |n: &str| fields.is_none_or(|f| f.iter().any(|x| x == n));
+        out.extend_from_slice(b"{\"type\":");
+        json_str(out, &r.rtype);
+        out.extend_from_slice(b",\"id\":");
+        json_str(out, &r.id);
         // Apple sends every attribute of the type, `null` when unset (clients such as codemagic
         // construct their models from the full set), plus the few it still sends that the spec
         // no longer lists (families declare those).
-        let mut attrs = Map::new();
-        if let Some(s) = schema {
+        if let Some(s) = schema.filter(|s| !s.attributes.is_empty()) {
+            out.extend_from_slice(b",\"attributes\":{");
             let legacy = self.legacy_attributes.get(&r.rtype);
+            let mut first = true;
             for k in s.attributes.keys().chain(legacy.into_iter().flatten()) {
-                if wanted(k) {
-                    attrs.insert(
-                        k.clone(),
-                        r.attributes.get(k).cloned().unwrap_or(Value::Null),
-                    );
-                }
-            }
-        }
-        let mut rels = Map::new();
-        let type_links = self.links.get(&r.rtype);
-        let id = enc(&r.id);
-        if let Some(s) = schema {
-            for (name, shape) in &s.relationships {
-                if !wanted(name) {
+                if !wanted(k) {
                     continue;
                 }
-                let mut obj = Map::new();
-                if shape.links
-                    && let Some(rl) = type_links.and_then(|m| m.get(name))
-                {
-                    let mut l = Map::new();
-                    if let Some(p) = &rl.linkage {
-                        l.insert("self".into(), Value::String(fill(base, p, &id)));
-                    }
-                    if let Some(p) = &rl.related {
-                        l.insert("related".into(), Value::String(fill(base, p, &id)));
-                    }
-                    if !l.is_empty() {
-                        obj.insert("links".into(), Value::Object(l));
-                    }
+                if !first {
+                    out.push(b',');
                 }
-                if includes.contains(name.as_str()) && shape.data {
-                    let (linked, total) = rel_data
-                        .get(name.as_str())
-                        .map(|(l, t)| ((*l).clone(), *t))
-                        .unwrap_or_default();
-                    if shape.to_many {
-                        let d: Vec<Value> = linked
-                            .iter()
-                            .map(|(t, i)| json!({ "type": t, "id": i }))
-                            .collect();
-                        obj.insert("data".into(), Value::Array(d));
-                        if shape.meta {
-                            let limit =
-                                q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
-                            obj.insert(
-                                "meta".into(),
-                                json!({ "paging": { "total": total, "limit": limit } }),
-                            );
-                        }
-                    } else if let Some((t, i)) = linked.first() {
-                        obj.insert("data".into(), json!({ "type": t, "id": i }));
+                first = false;
+                json_str(out, k);
+                out.push(b':');
+                match r.attributes.get(k) {
+                    Some(v) => {
+                        let _ = serde_json::to_writer(&mut *out, v);
                     }
-                }
-                if !obj.is_empty() {
-                    rels.insert(name.clone(), Value::Object(obj));
+                    None => out.extend_from_slice(b"null"),
                 }
             }
+            out.push(b'}');
         }
-        let mut out = json!({ "type": r.rtype, "id": r.id });
-        if !attrs.is_empty() || schema.is_some_and(|s| !s.attributes.is_empty()) {
-            out["attributes"] = Value::Object(attrs);
+        let type_links = self.links.get(&r.rtype);
+        let id = enc(&r.id);
+        let mut any_rel = false;
+        for (name, shape) in schema.iter().flat_map(|s| s.relationships.iter()) {
+            if !wanted(name) {
+                continue;
+            }
+            let links = type_links
+                .and_then(|m| m.get(name))
+                .filter(|rl| shape.links && (rl.linkage.is_some() || rl.related.is_some()));
+            let included = includes.contains(name.as_str()) && shape.data;
+            let linked = included.then(|| rel_data.get(name.as_str())).flatten();
+            let has_data =
+                included && (shape.to_many || linked.is_some_and(|(l, _)| !l.is_empty()));
+            if links.is_none() && !has_data {
+                continue;
+            }
+            out.extend_from_slice(if any_rel {
+                b","
+            } else {
+                b",\"relationships\":{"
+            });
+            any_rel = true;
+            json_str(out, name);
+            out.extend_from_slice(b":{");
+            let mut sep = false;
+            if let Some(rl) = links {
+                out.extend_from_slice(b"\"links\":{");
+                if let Some(p) = &rl.linkage {
+                    out.extend_from_slice(b"\"self\":");
+                    json_str(out, &fill(base, p, &id));
+                }
+                if let Some(p) = &rl.related {
+                    if rl.linkage.is_some() {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b"\"related\":");
+                    json_str(out, &fill(base, p, &id));
+                }
+                out.push(b'}');
+                sep = true;
+            }
+            if has_data {
+                if sep {
+                    out.push(b',');
+                }
+                let (l, total) = linked.map(|(l, t)| (l.as_slice(), *t)).unwrap_or((&[], 0));
+                out.extend_from_slice(b"\"data\":");
+                if shape.to_many {
+                    out.push(b'[');
+                    for (n, (t, i)) in l.iter().enumerate() {
+                        if n > 0 {
+                            out.push(b',');
+                        }
+                        write_identifier(out, t, i);
+                    }
+                    out.push(b']');
+                    if shape.meta {
+                        let limit = q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
+                        out.extend_from_slice(
+                            format!(
+                                ",\"meta\":{{\"paging\":{{\"total\":{total},\"limit\":{limit}}}}}"
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                } else if let Some((t, i)) = l.first() {
+                    write_identifier(out, t, i);
+                }
+            }
+            out.push(b'}');
         }
-        if !rels.is_empty() {
-            out["relationships"] = Value::Object(rels);
+        if any_rel {
+            out.push(b'}');
         }
-        out["links"] = json!({ "self": self.self_link(base, &r.rtype, &r.id) });
-        out
+        out.extend_from_slice(b",\"links\":{\"self\":");
+        json_str(out, &self.self_link(base, &r.rtype, &r.id));
+        out.extend_from_slice(b"}}");
     }
 
     // ---------------------------------------------------------------- writes
@@ -1103,6 +1184,20 @@ fn typed(m: &Manifest, shape: Option<&Value>, values: &[String]) -> Vec<SqlValue
             _ => SqlValue::Text(v.clone()),
         })
         .collect()
+}
+
+/// Appends `s` as a JSON string.
+fn json_str(out: &mut Vec<u8>, s: &str) {
+    let _ = serde_json::to_writer(&mut *out, s);
+}
+
+/// Appends a resource identifier object `{"type":…,"id":…}`.
+fn write_identifier(out: &mut Vec<u8>, t: &str, i: &str) {
+    out.extend_from_slice(b"{\"type\":");
+    json_str(out, t);
+    out.extend_from_slice(b",\"id\":");
+    json_str(out, i);
+    out.push(b'}');
 }
 
 /// `base` + a path template with `{id}` filled (the id already encoded).
