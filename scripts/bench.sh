@@ -9,7 +9,8 @@ SPEC="$ROOT/../shared/spec/app-store-connect-openapi.json"
 DUR=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
-cargo build --release -q -p crabapple -p crabapple-server --example hello
+cargo build --release -q -p crabapple
+cargo build --release -q -p crabapple-server --example hello
 BIN="$ROOT/target/release/crabapple"
 TMP=$(mktemp -d)
 PIDS=()
