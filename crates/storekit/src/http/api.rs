@@ -641,6 +641,33 @@ fn int_in(v: &Value, key: &str, range: std::ops::RangeInclusive<i64>) -> bool {
         .is_some_and(|n| range.contains(&n))
 }
 
+/// What both consumption endpoints check first: auth, the transaction, a JSON body, and
+/// `customerConsented` (must be true: 4000035).
+async fn consumption_request<H: Host>(
+    h: &H,
+    headers: &HeaderMap,
+    uri: &Uri,
+    id: &str,
+    body: &Bytes,
+) -> Result<(TransactionRow, Value), Response> {
+    let cx = begin(
+        h,
+        headers,
+        uri,
+        Some(ServerEndpoint::SendConsumptionInformation),
+    )
+    .await?;
+    let t = consumption_target(h, &cx, id).await?;
+    let b = body_json(body)?;
+    if b.get("customerConsented").and_then(Value::as_bool) != Some(true) {
+        return Err(err(
+            ApiError::InvalidCustomerConsented,
+            "customerConsented must be true",
+        ));
+    }
+    Ok((t, b))
+}
+
 /// PUT /inApps/v2/transactions/consumption/{transactionId} (API 1.19) → 202
 async fn consumption_v2<H: Host>(
     State(h): State<Arc<H>>,
@@ -649,31 +676,10 @@ async fn consumption_v2<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::SendConsumptionInformation),
-    )
-    .await
-    {
-        Ok(c) => c,
+    let (t, b) = match consumption_request(&*h, &headers, &uri, &id, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let t = match consumption_target(&*h, &cx, &id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let b = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if b.get("customerConsented").and_then(Value::as_bool) != Some(true) {
-        return err(
-            ApiError::InvalidCustomerConsented,
-            "customerConsented must be true",
-        );
-    }
     if b.get("sampleContentProvided")
         .and_then(Value::as_bool)
         .is_none()
@@ -753,31 +759,10 @@ async fn consumption_v1<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::SendConsumptionInformation),
-    )
-    .await
-    {
-        Ok(c) => c,
+    let (t, b) = match consumption_request(&*h, &headers, &uri, &id, &body).await {
+        Ok(x) => x,
         Err(r) => return r,
     };
-    let t = match consumption_target(&*h, &cx, &id).await {
-        Ok(t) => t,
-        Err(r) => return r,
-    };
-    let b = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if b.get("customerConsented").and_then(Value::as_bool) != Some(true) {
-        return err(
-            ApiError::InvalidCustomerConsented,
-            "customerConsented must be true",
-        );
-    }
     let checks: [(&str, std::ops::RangeInclusive<i64>, ApiError); 9] = [
         (
             "consumptionStatus",
