@@ -201,6 +201,16 @@ fn env_of(uri: &Uri, headers: &HeaderMap) -> Env {
     }
 }
 
+/// `expr?` for handlers that answer with a ready error response: the value, or return the response.
+macro_rules! or_respond {
+    ($e:expr) => {
+        match $e {
+            Ok(v) => v,
+            Err(response) => return response,
+        }
+    };
+}
+
 async fn begin<H: Host>(
     h: &H,
     headers: &HeaderMap,
@@ -404,17 +414,15 @@ async fn transaction_info<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetTransactionInfo),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::GetTransactionInfo),
+        )
+        .await
+    );
     if !is_id(&id) {
         return err(
             ApiError::InvalidTransactionId,
@@ -437,10 +445,7 @@ async fn finish<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(&*h, &headers, &uri, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
     if !is_id(&id) {
         return err(
             ApiError::InvalidTransactionId,
@@ -473,21 +478,16 @@ async fn set_app_account_token<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::SetAppAccountToken),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let body = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::SetAppAccountToken),
+        )
+        .await
+    );
+    let body = or_respond!(body_json(&body));
     let token = match body.get("appAccountToken").and_then(Value::as_str) {
         Some(t) if uuid::Uuid::parse_str(t).is_ok() => t.to_ascii_lowercase(),
         _ => {
@@ -558,10 +558,7 @@ async fn app_transaction<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(&*h, &headers, &uri, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
     match customer_of(&*h, &cx, &id).await {
         Ok((c, _)) if c.app_transaction.is_object() => ok(&json!({
             "signedAppTransactionInfo": h.commerce().pki().sign(&c.app_transaction),
@@ -676,10 +673,7 @@ async fn consumption_v2<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let (t, b) = match consumption_request(&*h, &headers, &uri, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, b) = or_respond!(consumption_request(&*h, &headers, &uri, &id, &body).await);
     if b.get("sampleContentProvided")
         .and_then(Value::as_bool)
         .is_none()
@@ -759,10 +753,7 @@ async fn consumption_v1<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let (t, b) = match consumption_request(&*h, &headers, &uri, &id, &body).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+    let (t, b) = or_respond!(consumption_request(&*h, &headers, &uri, &id, &body).await);
     let checks: [(&str, std::ops::RangeInclusive<i64>, ApiError); 9] = [
         (
             "consumptionStatus",
@@ -838,15 +829,9 @@ async fn history<H: Host>(
     } else {
         ServerEndpoint::GetTransactionHistory
     };
-    let cx = match begin(&*h, &headers, &uri, Some(ep)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, Some(ep)).await);
     let q = query_pairs(&uri);
-    let (customer, _) = match customer_of(&*h, &cx, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (customer, _) = or_respond!(customer_of(&*h, &cx, &id).await);
     let mut hq = HistoryQuery {
         customer_id: customer.id,
         limit: PAGE + 1,
@@ -864,14 +849,8 @@ async fn history<H: Host>(
                 .ok_or_else(|| err(e, format!("{key} '{s}' is not a UNIX time in milliseconds"))),
         }
     };
-    hq.start_ms = match parse_ms("startDate", ApiError::InvalidStartDate) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    hq.end_ms = match parse_ms("endDate", ApiError::InvalidEndDate) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    hq.start_ms = or_respond!(parse_ms("startDate", ApiError::InvalidStartDate));
+    hq.end_ms = or_respond!(parse_ms("endDate", ApiError::InvalidEndDate));
     if let (Some(s), Some(e)) = (hq.start_ms, hq.end_ms)
         && s >= e
     {
@@ -1015,17 +994,15 @@ async fn statuses<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetAllSubscriptionStatuses),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::GetAllSubscriptionStatuses),
+        )
+        .await
+    );
     let mut wanted = Vec::new();
     for s in values(&query_pairs(&uri), "status") {
         match s.parse::<i64>() {
@@ -1033,10 +1010,7 @@ async fn statuses<H: Host>(
             _ => return err(ApiError::InvalidStatus, format!("status '{s}' is 1–5")),
         }
     }
-    let (customer, _) = match customer_of(&*h, &cx, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let (customer, _) = or_respond!(customer_of(&*h, &cx, &id).await);
     let store = &h.commerce().store;
     let subs = match store.ledger_subscriptions_of(customer.id).await {
         Ok(s) => s,
@@ -1093,14 +1067,8 @@ async fn refunds<H: Host>(
     } else {
         ServerEndpoint::GetRefundHistory
     };
-    let cx = match begin(&*h, &headers, &uri, Some(ep)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let (customer, _) = match customer_of(&*h, &cx, &id).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, Some(ep)).await);
+    let (customer, _) = or_respond!(customer_of(&*h, &cx, &id).await);
     let fp = fingerprint(&format!("refunds:{}", customer.id));
     let mut cursor = None;
     if v2 && let Some(r) = single(&query_pairs(&uri), "revision").filter(|r| !r.is_empty()) {
@@ -1165,10 +1133,7 @@ async fn lookup_order<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(&*h, &headers, &uri, Some(ServerEndpoint::LookUpOrderId)).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, Some(ServerEndpoint::LookUpOrderId)).await);
     let invalid = || {
         ok(&OrderLookupResponse {
             status: Some(OrderLookupStatus::Invalid),
@@ -1221,25 +1186,17 @@ async fn extend<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::ExtendSubscriptionRenewalDate),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let b = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (days, _reason) = match extend_fields(&b) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::ExtendSubscriptionRenewalDate),
+        )
+        .await
+    );
+    let b = or_respond!(body_json(&body));
+    let (days, _reason) = or_respond!(extend_fields(&b));
     let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
         Some(r) if !r.is_empty() && r.len() <= 128 => r.to_string(),
         _ => {
@@ -1315,21 +1272,16 @@ async fn mass_extend<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::ExtendRenewalDateForAllActiveSubscribers),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let b = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::ExtendRenewalDateForAllActiveSubscribers),
+        )
+        .await
+    );
+    let b = or_respond!(body_json(&body));
     let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
         Some(r) if uuid::Uuid::parse_str(r).is_ok() => r.to_string(),
         _ => {
@@ -1339,10 +1291,7 @@ async fn mass_extend<H: Host>(
             );
         }
     };
-    let (days, reason) = match extend_fields(&b) {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
+    let (days, reason) = or_respond!(extend_fields(&b));
     let product_id = match b.get("productId").and_then(Value::as_str) {
         Some(p) if !p.is_empty() => p.to_string(),
         _ => return err(ApiError::InvalidProductId, "productId is required"),
@@ -1437,10 +1386,7 @@ async fn mass_extend_status<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(&*h, &headers, &uri, None).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
     if uuid::Uuid::parse_str(&rid).is_err() {
         return err(
             ApiError::InvalidRequestIdentifier,
@@ -1478,17 +1424,15 @@ async fn test_notification<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::RequestTestNotification),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::RequestTestNotification),
+        )
+        .await
+    );
     if notification_url(&cx.app, cx.env).0.is_none() {
         return err(
             ApiError::ServerNotificationUrlNotFound,
@@ -1533,17 +1477,15 @@ async fn test_notification_status<H: Host>(
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetTestNotificationStatus),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::GetTestNotificationStatus),
+        )
+        .await
+    );
     let well_formed = token
         .split_once('_')
         .is_some_and(|(u, t)| uuid::Uuid::parse_str(u).is_ok() && t.parse::<i64>().is_ok());
@@ -1591,21 +1533,16 @@ async fn notification_history<H: Host>(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let cx = match begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetNotificationHistory),
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let b = match body_json(&body) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
+    let cx = or_respond!(
+        begin(
+            &*h,
+            &headers,
+            &uri,
+            Some(ServerEndpoint::GetNotificationHistory),
+        )
+        .await
+    );
+    let b = or_respond!(body_json(&body));
     let now = now_of(&*h);
     let start = match b.get("startDate").and_then(Value::as_i64) {
         Some(s) if s >= 0 => s,
