@@ -2,21 +2,28 @@
 # The project's test command.
 #
 #   1. cargo build -p crabapple                     (debug)
-#   2. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
-#   3. scripts/setup-clients.sh                     (real clients into gitignored dirs, if missing)
+#   2. scripts/setup-clients.sh and setup-apple-libs.sh (real clients into gitignored dirs) —
+#      before the cargo tests, so the cross-checks with Apple's libraries really run there
+#   3. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
 #   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
 #   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, raw HTTP checks
 #   6. tests/clients/node    node --test: appstore-connect-sdk
 #   7. crates/storekit/tests/apple-libs/run.sh  Apple's Python and Node App Store Server libraries
 #   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
-#   8. stops everything; exits non-zero if anything failed. After a green client run it updates
-#      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`).
+#   9. stops everything; exits non-zero if anything failed. After a green client run it compares
+#      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`)
+#      with what the clients called: with CI set a stale file fails the run, otherwise it is
+#      rewritten.
+#
+# No silent skips: a missing dependency fails its test. The only skips that may remain are
+# `#[ignore = "why"]` Rust tests (run on demand) and the appstore-connect-sdk operations the SDK
+# has no function for; any other skip fails the run.
 #
 # Options:  --skip-cargo-tests   skip step 2          --skip-prism   skip step 7
 #           --no-build           skip step 1 and use the crabapple binary already built
 #           --keep               keep the temp dir (server log, reports) and print its path
-# The last line is `N passed, M failed` over the non-cargo suites (pytest tests, node tests, and
-# the Prism sweep as one check).
+# The last line is `N passed, M failed, K skipped` over every suite: cargo tests, pytest tests,
+# node tests, Apple's libraries' tests, and each sweep as one check.
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -74,19 +81,6 @@ TARGET_DIR="$(cargo metadata --format-version 1 --no-deps 2>/dev/null |
 BIN="${TARGET_DIR:-$REPO/target}/debug/crabapple"
 [[ -x "$BIN" ]] || { fail "no binary at $BIN"; echo "0 passed, 1 failed"; exit 1; }
 
-# ------------------------------------------------------------------------------ cargo tests
-if [[ $SKIP_CARGO_TESTS == 0 ]]; then
-    if command -v cargo-nextest >/dev/null; then
-        step "cargo nextest run --workspace"
-        cargo nextest run --workspace --no-tests=warn || fail "cargo nextest run --workspace"
-        step "cargo test --workspace --doc"
-        cargo test --workspace --doc || fail "cargo test --workspace --doc"
-    else
-        step "cargo test --workspace"
-        cargo test --workspace || fail "cargo test --workspace"
-    fi
-fi
-
 # ---------------------------------------------------------------------------------- clients
 step "scripts/setup-clients.sh"
 S0=$SECONDS
@@ -95,8 +89,48 @@ if ! scripts/setup-clients.sh; then
     echo "0 passed, 1 failed"
     exit 1
 fi
+if ! crates/storekit/tests/apple-libs/setup-apple-libs.sh; then
+    fail "crates/storekit/tests/apple-libs/setup-apple-libs.sh"
+    echo "0 passed, 1 failed"
+    exit 1
+fi
 echo "client tools ready in $((SECONDS - S0))s"
 PY="$REPO/tests/clients/.venv/bin/python"
+
+# ------------------------------------------------------------------------------ cargo tests
+# Counts come from the runner's own summary line, so the last line covers the Rust tests too.
+count_cargo() { # $1: nextest/cargo output file
+    local line
+    line="$(grep -E '^ *Summary \[' "$1" | tail -1)"
+    if [[ -n "$line" ]]; then # nextest: "Summary [ 1.2s] 150 tests run: 149 passed, 1 failed, 4 skipped"
+        PASSED=$((PASSED + $(sed -n 's/.* \([0-9]*\) passed.*/\1/p' <<<"$line" | head -1)))
+        FAILED=$((FAILED + $(sed -n 's/.* \([0-9]*\) failed.*/\1/p' <<<"$line" | head -1 | grep . || echo 0)))
+        SKIPPED=$((SKIPPED + $(sed -n 's/.* \([0-9]*\) skipped.*/\1/p' <<<"$line" | head -1 | grep . || echo 0)))
+        return
+    fi
+    # cargo test: one "test result: ok. N passed; M failed; K ignored" per test binary
+    while read -r p f i; do
+        PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + i))
+    done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$1")
+}
+if [[ $SKIP_CARGO_TESTS == 0 ]]; then
+    export CRABAPPLE_BIN="$BIN"
+    if command -v cargo-nextest >/dev/null; then
+        step "cargo nextest run --workspace"
+        cargo nextest run --workspace --no-tests=fail 2>&1 | tee "$TMP/cargo.log"
+        [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo nextest run --workspace"
+        count_cargo "$TMP/cargo.log"
+        step "cargo test --workspace --doc"
+        cargo test --workspace --doc 2>&1 | tee "$TMP/cargo-doc.log"
+        [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo test --workspace --doc"
+        count_cargo "$TMP/cargo-doc.log"
+    else
+        step "cargo test --workspace"
+        cargo test --workspace 2>&1 | tee "$TMP/cargo.log"
+        [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo test --workspace"
+        count_cargo "$TMP/cargo.log"
+    fi
+fi
 
 step "start crabapple"
 DATA="$TMP/data"
@@ -158,6 +192,8 @@ print(t - f - s, f, s)
 EOF
     )
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + s))
+    # No pytest test may skip: a client test that cannot run is a failure.
+    ((s == 0)) || fail "pytest skipped $s test(s); a test that cannot run must fail"
 else
     FAILED=$((FAILED + 1))
 fi
@@ -176,6 +212,9 @@ nf="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)
 nc="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
 ns="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
 PASSED=$((PASSED + ${np:-0})); FAILED=$((FAILED + ${nf:-0} + ${nc:-0})); SKIPPED=$((SKIPPED + ${ns:-0}))
+# The only skip allowed: operations appstore-connect-sdk has no function for.
+other_skips="$(grep -E '# SKIP' "$TMP/node.tap" 2>/dev/null | grep -vc '# SKIP no SDK export for this operationId')"
+((${other_skips:-0} == 0)) || fail "node: $other_skips test(s) skipped for another reason than a missing SDK function"
 if [[ $NODE_OK != 1 ]]; then
     fail "node --test tests/clients/node"
     [[ -z "$nf" ]] && FAILED=$((FAILED + 1))
@@ -191,7 +230,13 @@ if [[ $PYTEST_OK == 1 && $NODE_OK == 1 && -s "$TMP/ops.tsv" ]]; then
         awk -F'\t' '$2 !~ /^crabapple-tests/ { print $1 }' "$TMP/ops.tsv" | LC_ALL=C sort -u
     } >"$TMP/exercised-ops.txt"
     if ! cmp -s "$TMP/exercised-ops.txt" tests/clients/exercised-ops.txt; then
-        cp "$TMP/exercised-ops.txt" tests/clients/exercised-ops.txt
+        if [[ -n "${CI:-}" ]]; then
+            diff -u tests/clients/exercised-ops.txt "$TMP/exercised-ops.txt" | head -40
+            fail "tests/clients/exercised-ops.txt is stale (run scripts/test.sh locally and commit it)"
+        else
+            cp "$TMP/exercised-ops.txt" tests/clients/exercised-ops.txt
+            echo "updated tests/clients/exercised-ops.txt (commit it)"
+        fi
     fi
     echo "real clients exercised $(grep -vc '^#' tests/clients/exercised-ops.txt) operations (tests/clients/exercised-ops.txt)"
 fi
@@ -199,10 +244,34 @@ fi
 # Apple's App Store Server libraries -------------------------------------------------------
 reset_world
 step "crates/storekit/tests/apple-libs/run.sh (Apple's Python and Node App Store Server libraries)"
-if CRABAPPLE_BIN="$BIN" timeout 900 crates/storekit/tests/apple-libs/run.sh "$BASE" "$DATA"; then
-    PASSED=$((PASSED + 1))
-else
-    FAILED=$((FAILED + 1))
+CRABAPPLE_BIN="$BIN" timeout 900 crates/storekit/tests/apple-libs/run.sh "$BASE" "$DATA" 2>&1 | tee "$TMP/apple-libs.log"
+APPLE_OK=${PIPESTATUS[0]}
+# Counts from the runners' own summaries: pytest -q "N passed, M failed, K skipped in …",
+# node --test "ℹ pass N" / "ℹ fail N" / "ℹ skipped N".
+read -r ap af as < <(python3 - "$TMP/apple-libs.log" <<'EOF2'
+import re, sys
+t = open(sys.argv[1], encoding="utf-8", errors="replace").read()
+p = f = s = 0
+for line in t.splitlines():
+    if re.search(r"\d+ (passed|failed|skipped|error)", line) and " in " in line:
+        for n, w in re.findall(r"(\d+) (passed|failed|skipped|errors?)", line):
+            n = int(n)
+            p += n if w == "passed" else 0
+            f += n if w in ("failed", "error", "errors") else 0
+            s += n if w == "skipped" else 0
+    m = re.match(r"^\S* ?(pass|fail|cancelled|skipped) (\d+)$", line.strip())
+    if m:
+        n = int(m.group(2))
+        p += n if m.group(1) == "pass" else 0
+        f += n if m.group(1) in ("fail", "cancelled") else 0
+        s += n if m.group(1) == "skipped" else 0
+print(p, f, s)
+EOF2
+)
+PASSED=$((PASSED + ap)); FAILED=$((FAILED + af)); SKIPPED=$((SKIPPED + as))
+((as == 0)) || fail "Apple's libraries: $as test(s) skipped; a test that cannot run must fail"
+if [[ $APPLE_OK != 0 ]]; then
+    ((af > 0)) || FAILED=$((FAILED + 1))
     fail "Apple's App Store Server libraries (crates/storekit/tests/apple-libs/run.sh)"
 fi
 check_server "Apple's App Store Server libraries"
@@ -213,8 +282,9 @@ if [[ $SKIP_PRISM == 0 ]]; then
     step "tests/prism/sweep.py (Prism validation proxy, every GET operation)"
     SPEC="$REPO/../shared/spec/app-store-connect-openapi.json"
     if [[ ! -f "$SPEC" ]]; then
-        echo "SKIPPED: Apple's spec is not at $SPEC (read at run time, never committed)"
-        SKIPPED=$((SKIPPED + 1))
+        # Read at run time, never committed. Without it the sweep cannot prove anything: fail.
+        FAILED=$((FAILED + 1))
+        fail "Apple's spec is not at ../shared/spec/app-store-connect-openapi.json (the Prism sweep needs it)"
     elif TMPDIR="$TMP" timeout 1200 "$PY" tests/prism/sweep.py --base "$BASE" --data "$DATA" --bin "$BIN" \
         --report "$TMP/sweep.json"; then
         PASSED=$((PASSED + 1))

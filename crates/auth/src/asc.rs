@@ -10,7 +10,8 @@
 //!    and no `iss` (§1.2, isaced/appstore-connect-sdk#34).
 //! 6. `exp` required and not past; `iat` optional, not in the future (skew: [`Rules`]).
 //! 7. Lifetime `exp − iat` (or `exp − now` without `iat`) ≤ 1200 s, or ≤ 180 days when
-//!    the scope is only GETs on [`LONG_LIVED_RESOURCES`] (§1.3).
+//!    the scope is only GETs on [`LONG_LIVED_RESOURCES`] (§1.3). A backdated `iat` may make
+//!    `exp − iat` up to 1260 s while `exp − now` ≤ 1200 s (fastlane, clients.md §3.1).
 //! 8. `scope`, when present: some entry matches the request (§1.4, see `scope`).
 
 use serde_json::{Value, json};
@@ -113,7 +114,7 @@ pub(crate) fn verify(
     check_identity(&auth.key, claims)?;
     let times = jws::check_times(claims, now, rules)?;
     let scope = scope::parse_claim(claims.get("scope"))?;
-    check_lifetime(rules, &times, scope.as_deref())?;
+    check_lifetime(rules, &times, now, scope.as_deref())?;
     // Everything above holds for the token as a whole; scope is per request.
     auth.remember(Api::Asc, times.exp, now, cache);
     if let Some(entries) = &scope {
@@ -189,10 +190,17 @@ fn check_identity(key: &ApiKey, claims: &Claims) -> Result<(), AuthError> {
 fn check_lifetime(
     rules: &Rules,
     times: &jws::Times,
+    now: i64,
     scope: Option<&[ScopeEntry]>,
 ) -> Result<(), AuthError> {
     let max = rules.asc_max_lifetime_secs;
     if times.lifetime <= max {
+        return Ok(());
+    }
+    // A backdated `iat` (fastlane: now − 60) is tolerated as long as the token expires within
+    // 20 minutes of now (`Rules::asc_iat_backdate_secs`).
+    let remaining = times.exp.saturating_sub(now);
+    if times.lifetime <= max + rules.asc_iat_backdate_secs && remaining <= max {
         return Ok(());
     }
     let head = format!("token lifetime is {} s ({})", times.lifetime, times.basis);

@@ -77,12 +77,23 @@ pub struct Principal {
 #[error("{reason}")]
 pub struct AuthError {
     pub reason: String,
+    /// A scope entry Apple cannot even parse as a request (a `{placeholder}` in its path):
+    /// Apple answers 400 `ENTITY_INVALID` "Invalid scope …" instead of 401 (forum post 10).
+    pub invalid_scope: Option<String>,
 }
 
 impl AuthError {
     pub fn new(reason: impl Into<String>) -> Self {
         AuthError {
             reason: reason.into(),
+            invalid_scope: None,
+        }
+    }
+
+    pub fn invalid_scope(entry: &str, reason: impl Into<String>) -> Self {
+        AuthError {
+            reason: reason.into(),
+            invalid_scope: Some(entry.to_owned()),
         }
     }
 }
@@ -92,6 +103,12 @@ impl AuthError {
 pub const DEFAULT_CLOCK_SKEW_SECS: i64 = 5;
 /// §1.1: "Tokens that expire more than 20 minutes into the future are not valid".
 pub const ASC_MAX_LIFETIME_SECS: i64 = 20 * 60;
+/// How far a client may backdate `iat` beyond the 20-minute lifetime. Modern fastlane mints
+/// `iat = now − 60` ("in case our time is slightly ahead of Apple's") with `exp = now + 1200`
+/// (clients.md §3.1, fastlane token.rb row), so `exp − iat` is 1,260 s, and Apple takes it since
+/// fastlane works against it. The strict rule stays on `exp − now ≤ 1200 s` (§1.1, the
+/// clock-skew observation); only `exp − iat` gets this tolerance.
+pub const ASC_IAT_BACKDATE_TOLERANCE_SECS: i64 = 60;
 /// §1.3: long-lived GET scopes may live up to six months (taken as 180 days).
 pub const ASC_LONG_LIVED_MAX_SECS: i64 = 180 * 24 * 60 * 60;
 /// §1.8: "Tokens that expire more than 60 minutes after the time in iat are not valid".
@@ -102,6 +119,8 @@ pub const STOREKIT_MAX_LIFETIME_SECS: i64 = 60 * 60;
 pub struct Rules {
     pub clock_skew_secs: i64,
     pub asc_max_lifetime_secs: i64,
+    /// See [`ASC_IAT_BACKDATE_TOLERANCE_SECS`].
+    pub asc_iat_backdate_secs: i64,
     pub asc_long_lived_max_secs: i64,
     pub storekit_max_lifetime_secs: i64,
 }
@@ -111,6 +130,7 @@ impl Default for Rules {
         Rules {
             clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
             asc_max_lifetime_secs: ASC_MAX_LIFETIME_SECS,
+            asc_iat_backdate_secs: ASC_IAT_BACKDATE_TOLERANCE_SECS,
             asc_long_lived_max_secs: ASC_LONG_LIVED_MAX_SECS,
             storekit_max_lifetime_secs: STOREKIT_MAX_LIFETIME_SECS,
         }

@@ -146,6 +146,13 @@ pub(crate) fn parse_claim(claim: Option<&Value>) -> Result<Option<Vec<ScopeEntry
     items
         .iter()
         .map(|item| match item {
+            // forum post 10: "GET /v1/apps/{appId}/appScreenshotSets" → 400 ENTITY_INVALID.
+            Value::String(s) if s.contains(['{', '}']) => Err(AuthError::invalid_scope(
+                s,
+                format!(
+                    "scope entry \"{s}\" has a placeholder in its path; write the real id, e.g. \"GET /v1/apps/123/appScreenshotSets\" (§1.4, forum post 10)"
+                ),
+            )),
             Value::String(s) => ScopeEntry::parse(s).map_err(AuthError::new),
             other => Err(AuthError::new(format!(
                 "scope entry {other} is not a string like \"GET /v1/apps\" (§1.4)"

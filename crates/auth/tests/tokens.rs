@@ -336,13 +336,33 @@ fn s1_1_lifetime_exactly_1200_accepted() {
     c["iat"] = json!(NOW - 100);
     c["exp"] = json!(NOW + 1100);
     f.asc_get(&f.team_token(c)).unwrap();
-    // fastlane-style iat = now − 60 with exp = now + 1200 is 1260 s: refused.
+}
+
+/// Modern fastlane mints `iat = now − 60`, `exp = now + 1200` (clients.md §3.1 token.rb row):
+/// `exp − iat` is 1,260 s and Apple takes it. The tolerance is on `exp − iat` only; `exp − now`
+/// stays strictly ≤ 1200 s (§1.1 clock-skew observation).
+#[test]
+fn s1_1_fastlane_backdated_iat_accepted_exp_minus_now_stays_strict() {
+    let f = fx();
     let mut c = std_claims();
     c["iat"] = json!(NOW - 60);
     c["exp"] = json!(NOW + 1200);
+    f.asc_get(&f.team_token(c)).unwrap();
+    // 61 s of backdating is beyond the tolerance.
+    let mut c = std_claims();
+    c["iat"] = json!(NOW - 61);
+    c["exp"] = json!(NOW + 1200);
     rejected(
         f.asc_get(&f.team_token(c)),
-        "lifetime is 1260 s (exp − iat)",
+        "lifetime is 1261 s (exp − iat)",
+    );
+    // Backdated, but expiring more than 20 minutes from now.
+    let mut c = std_claims();
+    c["iat"] = json!(NOW - 30);
+    c["exp"] = json!(NOW + 1201);
+    rejected(
+        f.asc_get(&f.team_token(c)),
+        "lifetime is 1231 s (exp − iat)",
     );
 }
 

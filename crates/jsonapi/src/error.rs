@@ -82,6 +82,18 @@ impl AscError {
         .reason(reason)
     }
 
+    /// 400 for a token whose scope entry is not a request (forum post 10, observed body:
+    /// `ENTITY_INVALID`, "JSON processing failed", "Invalid scope GET /v1/apps/{appId}/…").
+    /// Apple also sent `links: ""`; omitted here, as the spec types `links` as an object.
+    pub fn invalid_scope(entry: &str) -> AscError {
+        AscError::new(
+            400,
+            "ENTITY_INVALID",
+            "JSON processing failed",
+            format!("Invalid scope {entry}"),
+        )
+    }
+
     /// 403 for a role that may not make the request (§1.7, observed text).
     pub fn forbidden(reason: impl Into<String>) -> AscError {
         AscError::new(

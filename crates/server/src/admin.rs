@@ -39,7 +39,10 @@ fn admin_error(status: StatusCode, msg: impl Into<String>) -> Response {
     let msg = msg.into();
     (
         status,
-        [("X-Crabapple-Reason", msg.replace(['\n', '\r'], " "))],
+        [(
+            crabapple_http::REASON_HEADER,
+            crabapple_http::reason_value(&msg),
+        )],
         Json(json!({ "error": msg })),
     )
         .into_response()

@@ -43,7 +43,13 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
                 app.key(kid)
             }) {
             Ok(p) => p,
-            Err(e) => return error(AscError::not_authorized(e.reason), &[]),
+            Err(e) => {
+                let err = match e.invalid_scope {
+                    Some(entry) => AscError::invalid_scope(&entry).reason(e.reason),
+                    None => AscError::not_authorized(e.reason),
+                };
+                return error(err, &[]);
+            }
         };
 
     // 429 and X-Rate-Limit on every response (§1.6).

@@ -71,12 +71,10 @@ pub fn reply(r: Reply, extra: &[(String, String)]) -> Response<Body> {
 /// Apple's error document, with `X-Crabapple-Reason` (406 is plain text, as Apple sends it).
 pub fn error(e: AscError, extra: &[(String, String)]) -> Response<Body> {
     let mut headers = e.headers.clone();
-    let reason: String = e
-        .reason
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    headers.push(("X-Crabapple-Reason".into(), ascii(&reason)));
+    headers.push((
+        crabapple_http::REASON_HEADER.into(),
+        crabapple_http::encode_header_text(&e.reason),
+    ));
     let (ct, body) = if e.status == 406 {
         (
             "text/plain".to_string(),
@@ -97,18 +95,4 @@ pub fn error(e: AscError, extra: &[(String, String)]) -> Response<Body> {
         },
         extra,
     )
-}
-
-/// Header values must be visible ASCII: other characters become `?`.
-fn ascii(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .take(1000)
-        .collect()
 }

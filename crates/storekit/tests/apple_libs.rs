@@ -4,8 +4,8 @@
 //! with the right `VerificationStatus`.
 //!
 //! Needs `tests/apple-libs/setup-apple-libs.sh` to have been run (creates `.venv/` and
-//! `node_modules/` there). Without them the test prints SKIPPED and passes, unless
-//! `CRABAPPLE_REQUIRE_APPLE_LIBS=1` is set (CI), in which case it fails.
+//! `node_modules/` there; `scripts/test.sh` runs it before the cargo tests). Without both
+//! libraries the test fails with that instruction: it never passes without running them.
 
 mod common;
 
@@ -82,10 +82,9 @@ struct Tools {
     node: bool,
 }
 
-fn tools() -> Option<Tools> {
+fn tools() -> Tools {
     let dir = libs_dir();
     let python = dir.join(".venv/bin/python");
-    let python = python.is_file().then_some(python);
     let node = dir
         .join("node_modules/@apple/app-store-server-library")
         .is_dir()
@@ -93,21 +92,21 @@ fn tools() -> Option<Tools> {
             .arg("--version")
             .output()
             .is_ok_and(|o| o.status.success());
-    let required = std::env::var("CRABAPPLE_REQUIRE_APPLE_LIBS").is_ok_and(|v| v == "1");
     for (present, what) in [
-        (python.is_some(), "python venv (.venv/)"),
+        (python.is_file(), "python venv (.venv/)"),
         (node, "node_modules/ + node"),
     ] {
-        if !present {
-            let msg = format!(
-                "SKIPPED (partly): Apple's {what} not installed in {}; run setup-apple-libs.sh there",
-                dir.display()
-            );
-            assert!(!required, "{msg} (CRABAPPLE_REQUIRE_APPLE_LIBS=1)");
-            eprintln!("{msg}");
-        }
+        assert!(
+            present,
+            "Apple's {what} is not installed in {}; run setup-apple-libs.sh there \
+             (scripts/test.sh does)",
+            dir.display()
+        );
     }
-    (python.is_some() || node).then_some(Tools { python, node })
+    Tools {
+        python: Some(python),
+        node,
+    }
 }
 
 fn run_scripts(tools: &Tools, root: &[u8], cases: &[Case], work: &Path, label: &str) {
@@ -156,10 +155,7 @@ fn run_scripts(tools: &Tools, root: &[u8], cases: &[Case], work: &Path, label: &
 
 #[test]
 fn apple_libraries_accept_crabapple_signed_data() {
-    let Some(tools) = tools() else {
-        eprintln!("SKIPPED: neither Apple library is installed");
-        return;
-    };
+    let tools = tools();
     let work = TempDir::new("apple-libs");
     let pki = Pki::load_or_create(work.path()).unwrap();
     let now = now_ms();
@@ -446,9 +442,7 @@ fn apple_libraries_accept_crabapple_signed_data() {
     // Apple's own test PKI (Pki::from_files). Its certificates have no Authority Key
     // Identifier, so python's strict X.509 mode rejects them (Apple's own tests turn strict
     // checks off for this reason); node has no strict mode and accepts.
-    let Some(vectors) = common::vectors_dir() else {
-        return;
-    };
+    let vectors = common::vectors_dir();
     let c = vectors.join("certs");
     let apple_test = Pki::from_files(
         &c.join("testLeaf.key"),

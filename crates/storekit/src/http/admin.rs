@@ -58,19 +58,12 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
 
 fn admin_error(status: u16, msg: impl Into<String>) -> Response {
     let msg = msg.into();
-    let header: String = msg
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
     (
         StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        [("X-Crabapple-Reason", header)],
+        [(
+            crabapple_http::REASON_HEADER,
+            crabapple_http::reason_value(&msg),
+        )],
         Json(json!({ "error": msg })),
     )
         .into_response()

@@ -104,21 +104,6 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
 // Responses
 // ---------------------------------------------------------------------------------------------
 
-fn header_text(s: &str) -> HeaderValue {
-    let ascii: String = s
-        .replace('→', "->")
-        .chars()
-        .map(|c| {
-            if c.is_ascii() && !c.is_ascii_control() {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    HeaderValue::from_str(&ascii).unwrap_or_else(|_| HeaderValue::from_static("?"))
-}
-
 fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     r.headers_mut()
@@ -135,7 +120,10 @@ fn err(e: ApiError, reason: impl AsRef<str>) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &e);
     r.headers_mut()
-        .insert("X-Crabapple-Reason", header_text(reason.as_ref()));
+        .insert(
+            crabapple_http::REASON_HEADER,
+            crabapple_http::reason_value(reason.as_ref()),
+        );
     r
 }
 
@@ -143,7 +131,10 @@ fn err(e: ApiError, reason: impl AsRef<str>) -> Response {
 fn unauthorized(reason: &str) -> Response {
     let mut r = StatusCode::UNAUTHORIZED.into_response();
     r.headers_mut()
-        .insert("X-Crabapple-Reason", header_text(reason));
+        .insert(
+            crabapple_http::REASON_HEADER,
+            crabapple_http::reason_value(reason),
+        );
     r
 }
 
@@ -252,7 +243,7 @@ async fn begin<H: Host>(
             );
             let retry = rs.retry_after_ms.unwrap_or(wall + 1000);
             r.headers_mut()
-                .insert("Retry-After", header_text(&retry.to_string()));
+                .insert("Retry-After", HeaderValue::from(retry));
             return Err(r);
         }
     }

@@ -7,21 +7,18 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crabapple_storekit::models::*;
 
-/// Apple's test vectors (read at run time, never committed), or `None` with a printed
-/// skip message when the shared directory is absent.
-pub fn vectors_dir() -> Option<PathBuf> {
+/// Apple's test vectors (read at run time from `shared/` next to the repository, never
+/// committed). A test that needs them fails when they are absent: no silent skip.
+pub fn vectors_dir() -> PathBuf {
     let dir =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/app-store-server");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: Apple's App Store Server vectors not found at {} \
-             (expected a `shared/vectors/app-store-server` directory next to the repository)",
-            dir.display()
-        );
-        None
-    }
+    assert!(
+        dir.is_dir(),
+        "Apple's App Store Server vectors not found at {} (expected a \
+         `shared/vectors/app-store-server` directory next to the repository)",
+        dir.display()
+    );
+    dir
 }
 
 /// A directory under the system temp dir, removed on drop.
