@@ -308,6 +308,34 @@ pub fn check_role(
     Ok(())
 }
 
+/// Roles that may create external TestFlight groups (§1.7 [DEV]: a Developer key manages
+/// internal TestFlight only).
+const EXTERNAL_TESTFLIGHT: Allow = Allow::OneOf(&["ADMIN", "ACCOUNT_HOLDER", "APP_MANAGER"]);
+
+/// Role rules that depend on the request body, checked once the body is read. §1.7 [DEV]:
+/// a Developer key may create internal beta groups, but creating an external group (one that
+/// is not `isInternalGroup: true`, e.g. with `publicLinkEnabled`) is refused with 403.
+pub fn check_role_with_body(
+    principal: &Principal,
+    operation_id: &str,
+    body: &serde_json::Value,
+) -> Result<(), AuthError> {
+    if operation_id != "betaGroups_createInstance" {
+        return Ok(());
+    }
+    let internal =
+        body.pointer("/data/attributes/isInternalGroup") == Some(&serde_json::Value::Bool(true));
+    let key = &principal.key;
+    if internal || EXTERNAL_TESTFLIGHT.permits(&key.roles) {
+        return Ok(());
+    }
+    Err(AuthError::new(format!(
+        "key {} ({}) may create internal beta groups only (isInternalGroup: true); an external group needs one of: ADMIN, ACCOUNT_HOLDER, APP_MANAGER (§1.7 [DEV])",
+        key.key_id,
+        key.roles.join(", ")
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

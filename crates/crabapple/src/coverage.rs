@@ -1,35 +1,60 @@
-//! `crabapple spec coverage`: for every operation of Apple's spec, how deep crabapple goes —
-//! routed (every operation is), stateful (served by the generic store), Apple's rules (a family
-//! adds rules), exercised by a real client in the test suite (recorded by `scripts/test.sh` into
-//! `tests/clients/exercised-ops.txt`).
+//! `crabapple spec coverage`: for every operation of Apple's spec, what a test has proven —
+//! never what the code merely looks able to do. Each column is read from a committed file that
+//! a test writes and checks for staleness:
+//! - routed: every operation of the spec has a route (the routing test in crates/server proves
+//!   all of them);
+//! - stateful: the write sweep (`tests/prism/write_sweep.py`) saw the operation's effect in a
+//!   later request (created → fetched/listed, patched → read back, deleted → 404, linked →
+//!   listed) — `tests/coverage/stateful.tsv`;
+//! - rules: a row of the rules table (`crates/server/tests/rules.rs`) proved a cited Apple rule
+//!   on it — `tests/coverage/rules.tsv`;
+//! - real client: a real client (not our own HTTP helper) called it in a green run of
+//!   `scripts/test.sh` — `tests/clients/exercised-ops.txt`.
 
-use crabapple_spec::Manifest;
+use crabapple_spec::{Manifest, OpKind};
 use std::collections::HashSet;
 
+const STATEFUL: &str = include_str!("../../../tests/coverage/stateful.tsv");
+const RULES: &str = include_str!("../../../tests/coverage/rules.tsv");
 const EXERCISED: &str = include_str!("../../../tests/clients/exercised-ops.txt");
+
+/// The operation ids listed in a facts file (first column; `#` lines are comments).
+fn ids(text: &str) -> HashSet<&str> {
+    text.lines()
+        .map(|l| l.split('\t').next().unwrap_or_default().trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
+fn is_write(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::CreateInstance
+            | OpKind::UpdateInstance
+            | OpKind::DeleteInstance
+            | OpKind::UpdateToOneRelationship
+            | OpKind::CreateToManyRelationship
+            | OpKind::ReplaceToManyRelationship
+            | OpKind::DeleteToManyRelationship
+    )
+}
 
 pub fn print(summary_only: bool, json: bool) -> anyhow::Result<()> {
     let m = Manifest::get();
-    let ruled: HashSet<&str> = crabapple_asc::families()
-        .iter()
-        .flat_map(|f| f.rules())
-        .collect();
-    let exercised: HashSet<&str> = EXERCISED
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
+    let (stateful_ids, rules_ids, exercised) = (ids(STATEFUL), ids(RULES), ids(EXERCISED));
     let mut rows = Vec::new();
-    let (mut stateful, mut rules, mut real, mut crud) = (0, 0, 0, 0);
+    let (mut stateful, mut rules, mut real, mut writes, mut stateful_writes) = (0, 0, 0, 0, 0);
     for op in &m.operations {
-        let is_stateful = op.kind.is_crud();
-        let has_rules = ruled.contains(op.id.as_str());
-        let by_client = exercised.contains(op.id.as_str());
-        crud += op.kind.is_crud() as usize;
-        stateful += is_stateful as usize;
-        rules += has_rules as usize;
-        real += by_client as usize;
-        rows.push((op, is_stateful, has_rules, by_client));
+        let s = stateful_ids.contains(op.id.as_str());
+        let r = rules_ids.contains(op.id.as_str());
+        let c = exercised.contains(op.id.as_str());
+        let w = is_write(op.kind);
+        stateful += s as usize;
+        rules += r as usize;
+        real += c as usize;
+        writes += w as usize;
+        stateful_writes += (w && s) as usize;
+        rows.push((op, s, r, c));
     }
     let total = m.operations.len();
     if json {
@@ -45,7 +70,8 @@ pub fn print(summary_only: bool, json: bool) -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
-                "specVersion": m.version, "operations": total, "routed": total, "crudShaped": crud,
+                "specVersion": m.version, "operations": total, "routed": total,
+                "writeOperations": writes, "statefulWrites": stateful_writes,
                 "stateful": stateful, "appleRules": rules, "realClient": real, "table": list,
             }))?
         );
@@ -67,7 +93,7 @@ pub fn print(summary_only: bool, json: bool) -> anyhow::Result<()> {
         }
     }
     println!(
-        "coverage: {total} operations in Apple's spec {} — {total} routed, {stateful} stateful (of {crud} CRUD-shaped), {rules} with Apple's rules, {real} exercised by a real client",
+        "coverage: {total} operations in Apple's spec {} — {total} routed, {stateful} proven stateful ({stateful_writes} of {writes} write operations), {rules} with a proven Apple rule, {real} called by a real client",
         m.version
     );
     Ok(())

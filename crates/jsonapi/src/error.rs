@@ -105,6 +105,12 @@ impl AscError {
         .reason(reason)
     }
 
+    /// 403 for a Developer key creating an external beta group (§1.7 [DEV]: title "Unable to
+    /// process request." and an empty detail).
+    pub fn forbidden_unable(reason: impl Into<String>) -> AscError {
+        AscError::new(403, "FORBIDDEN_ERROR", "Unable to process request.", "").reason(reason)
+    }
+
     /// 403 for an operation the resource does not have (§1.5, fastlane#19788 text).
     pub fn operation_not_allowed(resource: &str, op: &str, allowed: &[&str]) -> AscError {
         AscError::new(

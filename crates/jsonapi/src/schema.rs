@@ -176,6 +176,8 @@ pub enum Violation {
     Invalid(String, String),
     /// The `type` member names the wrong resource type (409).
     WrongType(String, String, String),
+    /// An attribute or relationship the resource does not have (409 `…UNKNOWN`).
+    Unknown(String),
 }
 
 impl Violation {
@@ -212,6 +214,23 @@ impl Violation {
                     code,
                     "An attribute value is invalid.",
                     format!("The {what} '{name}' has an invalid value: {why}"),
+                    &p,
+                )
+            }
+            // Issue 7 §2 (clients found it): Apple answers 409 ENTITY_ERROR.ATTRIBUTE.UNKNOWN
+            // "The provided entity includes an unknown attribute", not 422. The detail wording
+            // is crabapple's.
+            Violation::Unknown(p) => {
+                let (kind, name) = member(&p);
+                let (code, what) = if kind == "relationships" {
+                    ("RELATIONSHIP.UNKNOWN", "relationship")
+                } else {
+                    ("ATTRIBUTE.UNKNOWN", "attribute")
+                };
+                AscError::entity_error(
+                    code,
+                    &format!("The provided entity includes an unknown {what}"),
+                    format!("'{name}' is not a valid {what} for this request"),
                     &p,
                 )
             }
@@ -292,6 +311,14 @@ pub fn validate(m: &Manifest, v: &Value, shape: &Value, ptr: &str) -> Result<(),
                         Some(Value::Bool(true)) => {}
                         Some(s) if s.is_object() => validate(m, val, s, &p)?,
                         _ if props.is_none() => {}
+                        _ if ptr.ends_with("/attributes") || ptr.ends_with("/relationships") => {
+                            return Err(Violation::Unknown(p));
+                        }
+                        // An empty `attributes` / `relationships` object where the request
+                        // takes none says nothing: accepted (Ponytech `register_new_device`
+                        // sends `relationships: {}`).
+                        _ if (k == "attributes" || k == "relationships")
+                            && val.as_object().is_some_and(|o| o.is_empty()) => {}
                         _ => return Err(Violation::Shape(p)),
                     },
                 }

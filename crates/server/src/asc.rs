@@ -7,7 +7,7 @@ use crate::wire::{base_url, error, header, parse_query, reply};
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{Request as HttpRequest, Response};
-use crabapple_auth::{RequestTarget, check_role};
+use crabapple_auth::{RequestTarget, check_role, check_role_with_body};
 use crabapple_jsonapi::{AscError, Request};
 use crabapple_spec::OpKind;
 use std::sync::Arc;
@@ -98,6 +98,12 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
             );
         }
     };
+    // 403 for role rules that read the body (§1.7 [DEV] external beta groups).
+    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Err(e) = check_role_with_body(&principal, &op.id, &doc)
+    {
+        return error(AscError::forbidden_unable(e.reason), &rate_header);
+    }
     let request = Request {
         op: op_index,
         id: found.id.as_deref().map(crate::wire::decode),

@@ -479,6 +479,25 @@ impl Tx {
             .collect()
     }
 
+    /// Ids of the resources of `src_type` whose `rel` links to `dst` (the inverse of
+    /// [`Tx::linked`], served by the `edges_by_dst` index).
+    pub async fn linking(
+        &mut self,
+        src_type: &str,
+        rel: &str,
+        dst: (&str, &str),
+    ) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3 AND rel = $4 ORDER BY src_id",
+        )
+        .bind(dst.0)
+        .bind(dst.1)
+        .bind(src_type)
+        .bind(rel)
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     /// Adds one linkage (no-op when present), appended after the existing ones.
     pub async fn link(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
         sqlx::query(

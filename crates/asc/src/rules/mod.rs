@@ -1,6 +1,7 @@
 //! One module per family of Apple's rules.
 
 pub mod analytics;
+pub mod catalog;
 pub mod certs;
 pub mod defaults;
 pub mod provisioning;

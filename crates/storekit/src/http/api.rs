@@ -119,22 +119,20 @@ fn ok<T: Serialize>(body: &T) -> Response {
 fn err(e: ApiError, reason: impl AsRef<str>) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &e);
-    r.headers_mut()
-        .insert(
-            crabapple_http::REASON_HEADER,
-            crabapple_http::reason_value(reason.as_ref()),
-        );
+    r.headers_mut().insert(
+        crabapple_http::REASON_HEADER,
+        crabapple_http::reason_value(reason.as_ref()),
+    );
     r
 }
 
 /// 401 with an empty body (§1.8, gap 9: Apple sends no JSON, so libraries raise a bare 401).
 fn unauthorized(reason: &str) -> Response {
     let mut r = StatusCode::UNAUTHORIZED.into_response();
-    r.headers_mut()
-        .insert(
-            crabapple_http::REASON_HEADER,
-            crabapple_http::reason_value(reason),
-        );
+    r.headers_mut().insert(
+        crabapple_http::REASON_HEADER,
+        crabapple_http::reason_value(reason),
+    );
     r
 }
 
