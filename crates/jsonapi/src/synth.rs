@@ -88,7 +88,9 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
         }
         Some("email") => json!(format!("user{n}@example.com")),
         _ => {
-            let s = if lname.contains("email") {
+            let s = if let Some(s) = realistic(name, n) {
+                s
+            } else if lname.contains("email") {
                 format!("user{n}@example.com")
             } else if lname.contains("url") {
                 format!("https://example.com/{name}/{n}")
@@ -101,7 +103,7 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
             } else if lname.contains("checksum") {
                 format!("{:032x}", 0x9e3779b97f4a7c15u64.wrapping_mul(n + 1) as u128)
             } else if lname == "name" || lname.ends_with("name") {
-                format!("Crabapple {name} {n}")
+                pick(NAMES, n).to_string()
             } else if lname.contains("date") {
                 format!("2026-{:02}-{day:02}", 1 + n % 11)
             } else if lname.contains("price") || lname.contains("proceeds") {
@@ -110,12 +112,80 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
                 "USD".to_string()
             } else if lname.contains("territory") || lname.contains("country") {
                 "USA".to_string()
+            } else if lname.contains("description") || lname.contains("text") || lname.contains("note") {
+                pick(SENTENCES, n).to_string()
             } else {
-                format!("{name} {n}")
+                format!("{}-{n:04}", name.to_ascii_uppercase())
             };
             json!(s)
         }
     }
+}
+
+fn pick<'a>(pool: &[&'a str], n: u64) -> &'a str {
+    pool[(n as usize) % pool.len()]
+}
+
+/// Names a person reads as product or feature names (issue 7 §2: "the demo world reads like a
+/// real team", no "name 48").
+const NAMES: &[&str] = &[
+    "Orchard Pass",
+    "Harvest Festival",
+    "Blossom Weekly",
+    "Cider Club",
+    "Grove Explorer",
+    "Pip Tracker",
+    "Bramble Boost",
+    "Sunrise Picks",
+    "Russet Run",
+    "Windfall Bundle",
+];
+
+const SENTENCES: &[&str] = &[
+    "Track every harvest and share the best picks with your team.",
+    "New this season: faster sync and a calmer home screen.",
+    "Please use the demo account below; the orchard map is on the second tab.",
+    "Bug fixes and performance improvements.",
+    "Plan your week in the orchard with reminders that respect your time.",
+];
+
+const FIRST: &[&str] = &["Ava", "Noah", "Mia", "Liam", "Zoe", "Omar", "Ines", "Kenji"];
+const LAST: &[&str] = &["Appleton", "Russet", "Pippin", "Bramley", "Fuji", "Gala", "Cox"];
+
+/// Values for attributes whose name says what they hold, where the shape alone gives only
+/// "string".
+fn realistic(name: &str, n: u64) -> Option<String> {
+    let lname = name.to_ascii_lowercase();
+    Some(match lname.as_str() {
+        "bundleid" | "buildbundleid" | "identifier" | "packagename" => {
+            format!("com.crabapple.{}", pick(&["notes", "quest", "budget", "cinema", "fit"], n)) + &format!(".ext{n}")
+        }
+        "productid" => format!("com.crabapple.{}.{n}", pick(&["pro", "plus", "coins", "pass"], n)),
+        "sku" | "vendoridentifier" | "customcode" | "codevalue" => format!("CRAB{:05}", 10_000 + n),
+        "firstname" | "userfirstname" | "contactfirstname" => pick(FIRST, n).into(),
+        "lastname" | "userlastname" | "contactlastname" => pick(LAST, n).into(),
+        "contactphone" => format!("+1 408 555 {:04}", 1000 + n % 9000),
+        "demoaccountname" => format!("reviewer{n}@crabapple.example"),
+        "demoaccountpassword" => format!("Orchard-{:04}", 1000 + n % 9000),
+        "copyright" => "2026 Crabapple Labs".into(),
+        "keywords" => "orchard,harvest,notes,planner".into(),
+        "filename" | "documentname" => format!("crabapple-{n}.png"),
+        "mimetype" => "image/png".into(),
+        "timezone" => pick(&["America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo"], n).into(),
+        "devicemodel" | "model" => pick(&["iPhone16,2", "iPad14,5", "iPhone15,3"], n).into(),
+        "architecture" => "arm64".into(),
+        "seedid" | "apikeyid" => format!("{:010X}", 0x2A9B_7C4D_11u64.wrapping_add(n * 7919)),
+        "domain" => format!("downloads{n}.crabapple.example"),
+        "publiclinkid" => format!("cRaB{n:04}"),
+        "publiclink" => format!("https://testflight.apple.com/join/cRaB{n:04}"),
+        "title" | "subtitle" | "referencename" | "customappname" | "canonicalname" => {
+            pick(NAMES, n).into()
+        }
+        "whatsnew" | "promotionaltext" | "reviewnote" | "message" | "comment" => {
+            pick(SENTENCES, n).into()
+        }
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
