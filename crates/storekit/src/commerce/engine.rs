@@ -617,6 +617,7 @@ impl<'c> Ev<'c> {
         let app = self.app(&p.bundle_id).await?;
         let env = p.env;
         let product = self.product(&app, &p.product_id).await?;
+        purchasable(&product, p)?;
         let customer = self
             .customer_for(
                 &app,
@@ -635,8 +636,8 @@ impl<'c> Ev<'c> {
         };
         let list_price = match (p.price, &p.currency) {
             (Some(pr), Some(c)) => (pr, c.clone()),
-            (Some(pr), None) => (pr, catalog::price(&mut self.tx, &product, sf).await?.1),
-            (None, _) => catalog::price(&mut self.tx, &product, sf).await?,
+            (Some(pr), None) => (pr, catalog::price(&mut self.tx, &product, sf, at).await?.1),
+            (None, _) => catalog::price(&mut self.tx, &product, sf, at).await?,
         };
         let offer = p.offer.clone().map(|mut o| {
             if o.price < 0 {
@@ -727,6 +728,10 @@ impl<'c> Ev<'c> {
                 "{} is already subscribed in group {group} (originalTransactionId {}, status {}); use upgrade, downgrade or crossgrade",
                 customer.label, s.original_transaction_id, s.status
             )));
+        }
+        if let Some(o) = &offer {
+            self.offer_eligible(&customer, &group, existing.as_ref(), o)
+                .await?;
         }
         let offer_len = offer.as_ref().and_then(Offer::fixed_duration);
         let expires = match offer_len {
@@ -841,6 +846,41 @@ impl<'c> Ev<'c> {
             subscription: Some(ctx.sub),
             ..Default::default()
         })
+    }
+
+    /// Whether a customer not (or no longer) subscribed in `group` may redeem `offer` on a new
+    /// subscription (StoreKit refuses the others with `Product.PurchaseError.ineligibleForOffer`):
+    /// an introductory offer once per subscription group, a win-back offer only for a churned
+    /// subscriber, one whose subscription in the group expired (§7 lists win-back redemptions
+    /// only as SUBSCRIBED/RESUBSCRIBE; supporting-win-back-offers-in-your-app).
+    async fn offer_eligible(
+        &mut self,
+        customer: &CustomerRow,
+        group: &str,
+        existing: Option<&SubscriptionRow>,
+        offer: &Offer,
+    ) -> EvResult<()> {
+        let who = &customer.label;
+        match (offer.offer_type(), existing) {
+            (OfferType::WinBackOffer, None) => Err(EventError::conflict(format!(
+                "StoreKit refuses this purchase (ineligibleForOffer): {who} never subscribed in subscription group {group}; win-back offers are for churned subscribers"
+            ))),
+            (OfferType::IntroductoryOffer, Some(s)) => {
+                let chain = self.tx.ledger_chain(&s.original_transaction_id).await?;
+                let intro = OfferType::IntroductoryOffer.value();
+                match chain
+                    .iter()
+                    .find(|t| t.payload.get("offerType").and_then(Value::as_i64) == Some(intro))
+                {
+                    Some(t) => Err(EventError::conflict(format!(
+                        "StoreKit refuses this purchase (ineligibleForOffer): {who} already redeemed an introductory offer in subscription group {group} (transaction {}); introductory offers are once per subscription group",
+                        t.transaction_id
+                    ))),
+                    None => Ok(()),
+                }
+            }
+            _ => Ok(()),
+        }
     }
 
     /// A subscription offer redeemed while the customer is subscribed in the product's group
@@ -1044,7 +1084,7 @@ impl<'c> Ev<'c> {
             .unwrap_or(latest.purchase_ms);
         if product.product_id != ctx.sub.product_id {
             // A pending downgrade / crossgrade takes effect: the list price is the new product's.
-            ctx.st.renewal_price = catalog::price(&mut self.tx, &product, sf).await?.0;
+            ctx.st.renewal_price = catalog::price(&mut self.tx, &product, sf, at).await?.0;
         }
         let mut offer = ctx.st.renewal_offer().cloned();
         let price = match (&mut offer, ctx.st.price_increase.take()) {
@@ -1115,18 +1155,22 @@ impl<'c> Ev<'c> {
         Ok(())
     }
 
-    /// The renewal attempt fails: billing retry, with or without a grace period.
+    /// The renewal attempt at the end of the period fails: billing retry, with or without a
+    /// grace period, both counted from the expiry instant (`expiresDate`, which the clock has
+    /// reached: the scheduler runs this at it, `fail-renewal --now` ends the period first).
     async fn fail(&mut self, ctx: &mut SubCtx, f: PendingFailure, at: i64) -> EvResult<()> {
         let sandbox = ctx.env.is_sandbox();
         let period = Period::from_asc(&ctx.st.period).unwrap_or(Period::OneMonth);
         let (enabled, days) =
             catalog::grace_period(&mut self.tx, &ctx.app, sandbox, period).await?;
         let grace = f.grace.unwrap_or(enabled);
+        let expiry = ctx.sub.expires_ms.min(at);
         ctx.st.in_billing_retry = true;
         ctx.st.expiration_intent = Some(2);
-        ctx.st.retry_ends_ms = Some(at + catalog::days_ms(catalog::BILLING_RETRY_DAYS, sandbox));
+        ctx.st.retry_ends_ms =
+            Some(expiry + catalog::days_ms(catalog::BILLING_RETRY_DAYS, sandbox));
         let subtype = if grace {
-            ctx.st.grace_expires_ms = Some(at + catalog::days_ms(days, sandbox));
+            ctx.st.grace_expires_ms = Some(expiry + catalog::days_ms(days, sandbox));
             ctx.st.next_event = Some(NextEvent::GraceEnd);
             ctx.sub.status = 4;
             Some(Subtype::GracePeriod)
@@ -1211,7 +1255,26 @@ impl<'c> Ev<'c> {
         Ok(true)
     }
 
-    /// `renew`: the renewal happens now (an early renewal; the emulator's shortcut).
+    /// Ends the current period now (the `--now` shortcuts and `renew`): the latest transaction's
+    /// `expiresDate` becomes `at` when it is later, so the next period starts where this one
+    /// ends (a renewal's `purchaseDate` is the previous `expiresDate`) and nothing that ended
+    /// is still dated in the future.
+    async fn end_period_now(&mut self, ctx: &mut SubCtx, at: i64) -> EvResult<()> {
+        if ctx.sub.expires_ms <= at {
+            return Ok(());
+        }
+        let mut latest = self.latest(ctx).await?;
+        if let Value::Object(m) = &mut latest.payload {
+            m.insert("expiresDate".into(), json!(at));
+        }
+        latest.expires_ms = Some(at);
+        self.update_txn(&mut latest, at).await?;
+        ctx.sub.expires_ms = at;
+        Ok(())
+    }
+
+    /// `renew`: the period ends now and renews (the emulator's shortcut for the clock reaching
+    /// the renewal date): the new period starts at the previous one's `expiresDate`.
     pub async fn renew_now(&mut self, ctx: &mut SubCtx, at: i64) -> EvResult<()> {
         match ctx.sub.status {
             1 => {
@@ -1220,6 +1283,7 @@ impl<'c> Ev<'c> {
                         "auto-renew is off; turn it on (auto-renew --enabled) before renewing",
                     ));
                 }
+                self.end_period_now(ctx, at).await?;
                 self.renew(ctx, at, false).await
             }
             3 | 4 => self.renew(ctx, at, true).await,
@@ -1247,6 +1311,7 @@ impl<'c> Ev<'c> {
         }
         let f = PendingFailure { grace };
         if now {
+            self.end_period_now(ctx, at).await?;
             return self.fail(ctx, f, at).await;
         }
         ctx.st.pending_failure = Some(f);
@@ -1282,11 +1347,14 @@ impl<'c> Ev<'c> {
             )));
         }
         if now {
+            self.end_period_now(ctx, at).await?;
             return self.expire(ctx, intent, at).await;
         }
         ctx.st.pending_expire = Some(intent);
-        if intent == 1 {
-            ctx.st.auto_renew_status = false;
+        // A voluntary expiry is the customer turning auto-renew off: DID_CHANGE_RENEWAL_STATUS/
+        // AUTO_RENEW_DISABLED now, EXPIRED/VOLUNTARY at the end of the period (§7).
+        if intent == 1 && ctx.st.auto_renew_status {
+            return self.set_auto_renew(ctx, false, at).await;
         }
         self.save_ctx(ctx, at).await?;
         Ok(())
@@ -1378,7 +1446,7 @@ impl<'c> Ev<'c> {
             return Ok(());
         }
         let sf = catalog::storefront(&ctx.sub.storefront).expect("known storefront");
-        let list = catalog::price(&mut self.tx, &target, sf).await?;
+        let list = catalog::price(&mut self.tx, &target, sf, at).await?;
         let txn = self.switch_now(ctx, &target, None, list, at).await?;
         self.emit_sub(
             ctx,
@@ -1947,6 +2015,54 @@ pub struct SubCtx {
     pub customer: CustomerRow,
     pub sub: SubscriptionRow,
     pub st: SubState,
+}
+
+/// `a consumable`, `a non-consumable`, … (for messages).
+fn kind_name(k: ProductKind) -> &'static str {
+    match k {
+        ProductKind::Consumable => "a consumable",
+        ProductKind::NonConsumable => "a non-consumable",
+        ProductKind::NonRenewing => "a non-renewing subscription",
+        ProductKind::AutoRenewable => "an auto-renewable subscription",
+    }
+}
+
+/// The purchases StoreKit never makes, whoever the customer: Family Sharing of a product that
+/// isn't shared (only non-consumables and auto-renewable subscriptions whose `familySharable`
+/// is on are; §7 names family access only for those two), and subscription offers
+/// (introductory, promotional, win-back) on a one-time product (§7: one-time products redeem
+/// offer codes only, as ONE_TIME_CHARGE).
+fn purchasable(product: &Product, p: &PurchaseArgs) -> EvResult<()> {
+    let (pid, kind) = (&product.product_id, kind_name(product.kind));
+    if p.family_shared {
+        if !matches!(
+            product.kind,
+            ProductKind::NonConsumable | ProductKind::AutoRenewable
+        ) {
+            return Err(EventError::bad(format!(
+                "StoreKit never shares {pid} through Family Sharing: it is {kind}; only non-consumables and auto-renewable subscriptions are shared"
+            )));
+        }
+        if !product.family_sharable {
+            return Err(EventError::bad(format!(
+                "StoreKit never shares {pid} through Family Sharing: Family Sharing is off for it (familySharable false in App Store Connect)"
+            )));
+        }
+    }
+    if let Some(o) = &p.offer
+        && product.kind != ProductKind::AutoRenewable
+        && o.offer_type() != OfferType::OfferCode
+    {
+        let name = match o.offer_type() {
+            OfferType::IntroductoryOffer => "introductory",
+            OfferType::PromotionalOffer => "promotional",
+            _ => "win-back",
+        };
+        return Err(EventError::bad(format!(
+            "StoreKit has no {name} offer for {pid}: it is {kind}; introductory, promotional and win-back offers are for auto-renewable subscriptions (one-time products take offer codes)"
+        )));
+    }
+    Ok(())
 }
 
 pub fn status_name(s: i64) -> &'static str {

@@ -5,10 +5,10 @@
 //! | event | arguments | notification (§7) |
 //! |---|---|---|
 //! | `purchase` | bundleId, productId, environment?, customer?, appAccountToken?, storefront?, quantity?, price?, currency?, offer?, familyShared? | ONE_TIME_CHARGE · SUBSCRIBED/INITIAL_BUY · SUBSCRIBED/RESUBSCRIBE; with a promotional or offer-code `offer` while subscribed in the group: OFFER_REDEEMED (same product, from the next renewal) · OFFER_REDEEMED/UPGRADE (higher level, now) · OFFER_REDEEMED/DOWNGRADE (lower level, at the next renewal) |
-//! | `renew` | transactionId (any of the subscription) | DID_RENEW (now); from billing retry DID_RENEW/BILLING_RECOVERY |
-//! | `fail-renewal` | transactionId, gracePeriod?, now? | at the renewal date (or now): DID_FAIL_TO_RENEW · DID_FAIL_TO_RENEW/GRACE_PERIOD; then GRACE_PERIOD_EXPIRED, EXPIRED/BILLING_RETRY as the clock passes |
+//! | `renew` | transactionId (any of the subscription) | DID_RENEW (the period ends now; the next starts at its expiresDate); from billing retry DID_RENEW/BILLING_RECOVERY |
+//! | `fail-renewal` | transactionId, gracePeriod?, now? | at the renewal date (or now, ending the period): DID_FAIL_TO_RENEW · DID_FAIL_TO_RENEW/GRACE_PERIOD; then GRACE_PERIOD_EXPIRED, EXPIRED/BILLING_RETRY as the clock passes |
 //! | `recover` | transactionId | DID_RENEW/BILLING_RECOVERY |
-//! | `expire` | transactionId, reason (voluntary, billing-retry, price-increase, product-not-for-sale, other), now? | at the renewal date (or now): EXPIRED/VOLUNTARY · BILLING_RETRY · PRICE_INCREASE · PRODUCT_NOT_FOR_SALE · (none) |
+//! | `expire` | transactionId, reason (voluntary, billing-retry, price-increase, product-not-for-sale, other), now? | voluntary: DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED first (unless now); at the renewal date (or now, ending the period): EXPIRED/VOLUNTARY · BILLING_RETRY · PRICE_INCREASE · PRODUCT_NOT_FOR_SALE · (none) |
 //! | `upgrade` / `downgrade` / `crossgrade` | transactionId, toProductId | DID_CHANGE_RENEWAL_PREF/UPGRADE · DOWNGRADE · (none: back to the current product) |
 //! | `auto-renew` | transactionId, enabled | DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_ENABLED · AUTO_RENEW_DISABLED |
 //! | `price-increase` | transactionId, price?, consent?, requiresConsent? | PRICE_INCREASE/PENDING · PRICE_INCREASE/ACCEPTED |
