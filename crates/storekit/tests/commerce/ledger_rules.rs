@@ -19,6 +19,15 @@ const SANDBOX_MONTH: i64 = 5 * MINUTE;
 const SANDBOX_GRACE: i64 = 16 * 10_000;
 const DAY: i64 = 86_400_000;
 
+/// `base` with the fields of `extra` added.
+fn merged(base: &Value, extra: Value) -> Value {
+    let mut b = base.clone();
+    b.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
+    b
+}
+
 fn attrs(v: Value) -> serde_json::Map<String, Value> {
     v.as_object().unwrap().clone()
 }
@@ -129,13 +138,7 @@ async fn renew_fail_and_expire_now_keep_periods_contiguous() {
     )
     .await;
     let t = json!({"transactionId": id(&p)});
-    let with = |extra: Value| {
-        let mut b = t.clone();
-        b.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        b
-    };
+    let with = |extra: Value| merged(&t, extra);
     w.store.advance_clock(MINUTE).await.unwrap();
 
     // renew: the current period ends now and the renewal starts where it ended (§7 DID_RENEW).
@@ -308,11 +311,10 @@ async fn refused(w: &World, args: Value, status: u16, message: &str) {
 async fn storekit_refuses_impossible_purchases() {
     let w = World::new().await;
     let buy = |pid: &str, c: &str, extra: Value| {
-        let mut b = json!({"bundleId": BUNDLE, "productId": pid, "customer": c});
-        b.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        b
+        merged(
+            &json!({"bundleId": BUNDLE, "productId": pid, "customer": c}),
+            extra,
+        )
     };
     // Some history first, so "unchanged" means something.
     w.event("purchase", buy(GEMS, "amy", json!({})))
