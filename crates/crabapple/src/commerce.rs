@@ -81,7 +81,8 @@ pub enum CommerceCmd {
         /// PAY_AS_YOU_GO: number of discounted periods.
         #[arg(long, requires = "offer")]
         offer_periods: Option<i64>,
-        /// A family member's access through Family Sharing.
+        /// A family member's access through Family Sharing (a non-consumable or subscription
+        /// whose familySharable is on; StoreKit shares nothing else).
         #[arg(long)]
         family_shared: bool,
         #[command(flatten)]

@@ -1,6 +1,6 @@
 //! Driving events, as the admin API (`POST /crabapple/admin/commerce/{event}`) and the CLI
-//! (`crabapple purchase …`) take them: a JSON object of camelCase arguments → the engine → a
-//! JSON result with the ids and the notifications emitted.
+//! (`crabapple purchase …`) take them: a JSON object of camelCase arguments → the event (one
+//! file each in [`super::event`]) → a JSON result with the ids and the notifications emitted.
 //!
 //! | event | arguments | notification (§7) |
 //! |---|---|---|
