@@ -81,15 +81,18 @@ pub enum CommerceCmd {
         /// PAY_AS_YOU_GO: number of discounted periods.
         #[arg(long, requires = "offer")]
         offer_periods: Option<i64>,
-        /// A family member's access through Family Sharing.
+        /// A family member's access through Family Sharing (a non-consumable or subscription
+        /// whose familySharable is on; StoreKit shares nothing else).
         #[arg(long)]
         family_shared: bool,
         #[command(flatten)]
         data: Data,
     },
-    /// Renew a subscription now (DID_RENEW; from billing retry DID_RENEW/BILLING_RECOVERY).
+    /// Renew a subscription now: the current period ends now and the next one starts there
+    /// (DID_RENEW; from billing retry DID_RENEW/BILLING_RECOVERY).
     Renew(Txn),
-    /// Make the next renewal fail (DID_FAIL_TO_RENEW at the renewal date, or now with --now).
+    /// Make the next renewal fail (DID_FAIL_TO_RENEW at the renewal date, or with --now the
+    /// period ends now and fails; grace and billing retry count from that expiry).
     FailRenewal {
         #[command(flatten)]
         t: Txn,
@@ -103,8 +106,9 @@ pub enum CommerceCmd {
     },
     /// The customer fixes billing during retry (DID_RENEW/BILLING_RECOVERY).
     Recover(Txn),
-    /// Expire at the end of the period (or now): voluntary, billing-retry, price-increase,
-    /// product-not-for-sale, other.
+    /// Expire at the end of the period (or with --now the period ends now): voluntary,
+    /// billing-retry, price-increase, product-not-for-sale, other. A voluntary expiry turns
+    /// auto-renew off first (DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED).
     Expire {
         #[command(flatten)]
         t: Txn,

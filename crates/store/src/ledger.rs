@@ -865,6 +865,32 @@ impl Store {
         Ok(r.rows_affected())
     }
 
+    /// Rows of every commerce ledger table and counter values, `(table or counter, count or
+    /// value)`: a fingerprint that changes whenever an event writes anything (tests use it to
+    /// show a refused event left the ledger as it was).
+    pub async fn ledger_fingerprint(&self) -> Result<Vec<(String, i64)>> {
+        let mut out: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT 'customers', COUNT(*) FROM commerce_customers
+             UNION ALL SELECT 'transactions', COUNT(*) FROM commerce_transactions
+             UNION ALL SELECT 'subscriptions', COUNT(*) FROM commerce_subscriptions
+             UNION ALL SELECT 'notifications', COUNT(*) FROM commerce_notifications
+             UNION ALL SELECT 'records', COUNT(*) FROM commerce_records
+             UNION ALL SELECT 'mass_extensions', COUNT(*) FROM commerce_mass_extensions
+             UNION ALL SELECT 'max modified', COALESCE(MAX(modified_ms), 0) FROM commerce_transactions
+             UNION ALL SELECT 'max updated', COALESCE(MAX(updated_ms), 0) FROM commerce_subscriptions",
+        )
+        .fetch_all(self.reader())
+        .await?;
+        out.extend(
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT name, value FROM commerce_counters ORDER BY name",
+            )
+            .fetch_all(self.reader())
+            .await?,
+        );
+        Ok(out)
+    }
+
     /// Counts of notifications by state (admin status).
     pub async fn ledger_notification_counts(&self) -> Result<Vec<(String, i64)>> {
         Ok(sqlx::query_as(

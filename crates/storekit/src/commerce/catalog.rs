@@ -457,11 +457,17 @@ pub fn storefront(alpha3: &str) -> Option<Storefront> {
     STOREFRONTS.iter().copied().find(|s| s.alpha3 == alpha3)
 }
 
-/// The customer price of `product` in `storefront`, in milliunits, with its currency: the
-/// App Store Connect price (a `subscriptionPrices` / in-app purchase price linked to a price
-/// point whose `customerPrice` is set, for this territory) when there is one, else a plain
-/// default for the product type.
-pub async fn price(tx: &mut Tx, product: &Product, sf: Storefront) -> Result<(i64, String)> {
+/// The customer price of `product` in `storefront` at virtual time `at`, in milliunits, with its
+/// currency: the App Store Connect price in effect then (a `subscriptionPrices` / in-app
+/// purchase price linked to a price point whose `customerPrice` is set, for this territory,
+/// whose `startDate` is on or before `at`'s UTC day; a scheduled change applies from its start
+/// date on, apple-semantics.md §5) when there is one, else a plain default for the product type.
+pub async fn price(
+    tx: &mut Tx,
+    product: &Product,
+    sf: Storefront,
+    at: i64,
+) -> Result<(i64, String)> {
     let currency = match tx.get("territories", sf.alpha3).await? {
         Some(t) => t
             .attributes
@@ -471,7 +477,7 @@ pub async fn price(tx: &mut Tx, product: &Product, sf: Storefront) -> Result<(i6
             .to_string(),
         None => sf.currency.to_string(),
     };
-    if let Some(p) = asc_price(tx, product, sf.alpha3).await? {
+    if let Some(p) = asc_price(tx, product, sf.alpha3, utc_day(at)).await? {
         return Ok((p, currency));
     }
     let default = match (product.kind, product.period) {
@@ -488,7 +494,24 @@ pub async fn price(tx: &mut Tx, product: &Product, sf: Storefront) -> Result<(i6
     Ok((default, currency))
 }
 
-async fn asc_price(tx: &mut Tx, product: &Product, territory: &str) -> Result<Option<i64>> {
+/// `YYYY-MM-DD` of a virtual time, in UTC (the time zone of `startDate` isn't documented;
+/// subscription date math uses UTC, apple-semantics.md §5).
+pub fn utc_day(at: i64) -> String {
+    jiff::Timestamp::from_millisecond(at)
+        .map(|t| {
+            t.to_zoned_datetime(jiff::tz::TimeZone::UTC)
+                .date()
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+async fn asc_price(
+    tx: &mut Tx,
+    product: &Product,
+    territory: &str,
+    today: String,
+) -> Result<Option<i64>> {
     // Subscriptions: subscriptions → subscriptionPrices → (territory, subscriptionPricePoints).
     // In-app purchases: inAppPurchases → inAppPurchasePriceSchedules → inAppPurchasePrices →
     // (territory, inAppPurchasePricePoints).
@@ -532,6 +555,9 @@ async fn asc_price(tx: &mut Tx, product: &Product, territory: &str) -> Result<Op
                     .map(str::to_string)
             })
             .unwrap_or_default();
+        if start > today {
+            continue; // a scheduled change, not yet in effect
+        }
         for point in tx
             .ledger_linked_any(price_type, &price_id, point_type)
             .await?

@@ -1,8 +1,10 @@
 //! The commerce room: the ledger's rules (purchases, renewals, refunds, …), the clock-driven
 //! scheduler and the notification deliverer.
 //!
-//! - [`engine`]: events → transactions, renewal state and outbox rows in one SQL transaction.
-//! - [`events`]: the admin API / CLI surface (`purchase`, `renew`, `refund`, …) over the engine.
+//! - [`engine`]: one event's SQL transaction and what every event uses (transactions, renewal
+//!   state, outbox rows), and the scheduler's step.
+//! - [`event`]: the events, one file each (`purchase`, `renew`, `refund`, …): parse, apply, notify.
+//! - [`events`]: the admin API / CLI surface over them (arguments in, JSON result out).
 //! - [`Commerce::run_due`]: runs everything due at or before a virtual time, in time order —
 //!   renewals, billing retry and grace period ends, expirations, mass extensions and
 //!   notification (re)deliveries. Advancing the clock calls it; so does the delivery loop
@@ -16,6 +18,7 @@
 pub mod catalog;
 mod delivery;
 pub mod engine;
+pub mod event;
 pub mod events;
 pub mod state;
 

@@ -146,7 +146,8 @@ def world(receiver):
     w.monthly, w.premium, w.yearly = f"{w.bundle}.monthly", f"{w.bundle}.premium", f"{w.bundle}.yearly"
     for pid, period, level in [(w.monthly, "ONE_MONTH", 2), (w.premium, "ONE_MONTH", 1), (w.yearly, "ONE_YEAR", 2)]:
         asc("POST", "/v1/subscriptions", {"data": {"type": "subscriptions",
-            "attributes": {"name": pid, "productId": pid, "subscriptionPeriod": period, "groupLevel": level},
+            "attributes": {"name": pid, "productId": pid, "subscriptionPeriod": period, "groupLevel": level,
+                           "familySharable": True},
             "relationships": {"group": {"data": {"type": "subscriptionGroups", "id": w.group}}}}})
     # Notification URLs through Apple's PATCH /v1/apps/{id}.
     asc("PATCH", f"/v1/apps/{w.app_id}", {"data": {"type": "apps", "id": w.app_id, "attributes": {

@@ -14,10 +14,10 @@ use serde_json::{Value, json};
 
 use crate::world::*;
 
-struct TestHost {
-    commerce: Arc<Commerce>,
-    verifier: Verifier,
-    key: ApiKey,
+pub struct TestHost {
+    pub commerce: Arc<Commerce>,
+    pub verifier: Verifier,
+    pub key: ApiKey,
 }
 
 impl Host for TestHost {

@@ -7,6 +7,7 @@ mod bench;
 #[path = "../common/mod.rs"]
 mod common;
 mod kill9;
+mod ledger_rules;
 mod world;
 
 use std::sync::atomic::Ordering;
@@ -375,7 +376,7 @@ async fn every_event_emits_apples_type_and_subtype() {
         &w,
         "expire",
         json!({"transactionId": id(&erin), "reason": "voluntary"}),
-        &[],
+        &[("DID_CHANGE_RENEWAL_STATUS", Some("AUTO_RENEW_DISABLED"))],
     )
     .await;
     // carol's billing retry (10 sandbox minutes) ends within the same advance as erin's expiry.

@@ -50,15 +50,18 @@ impl World {
         )
         .await
         .unwrap();
-        for (id, pid, ty) in [
-            ("6400000001", GEMS, "CONSUMABLE"),
-            ("6400000002", LIFETIME, "NON_CONSUMABLE"),
-            ("6400000003", PASS, "NON_RENEWING_SUBSCRIPTION"),
+        // Family Sharing is on for the non-consumable and every subscription but WEEKLY.
+        for (id, pid, ty, sharable) in [
+            ("6400000001", GEMS, "CONSUMABLE", false),
+            ("6400000002", LIFETIME, "NON_CONSUMABLE", true),
+            ("6400000003", PASS, "NON_RENEWING_SUBSCRIPTION", false),
         ] {
             tx.put(
                 "inAppPurchases",
                 id,
-                &attrs(json!({"productId": pid, "inAppPurchaseType": ty, "name": pid})),
+                &attrs(
+                    json!({"productId": pid, "inAppPurchaseType": ty, "name": pid, "familySharable": sharable}),
+                ),
             )
             .await
             .unwrap();
@@ -85,7 +88,8 @@ impl World {
             tx.put(
                 "subscriptions",
                 id,
-                &attrs(json!({"productId": pid, "name": pid, "subscriptionPeriod": period, "groupLevel": level})),
+                &attrs(json!({"productId": pid, "name": pid, "subscriptionPeriod": period, "groupLevel": level,
+                              "familySharable": pid != WEEKLY})),
             )
             .await
             .unwrap();
