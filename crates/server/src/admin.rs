@@ -274,7 +274,7 @@ async fn write_resource(
             }
         }
         let created = existing.is_none();
-        let w = Write {
+        let mut w = Write {
             op_id: "admin".into(),
             rtype: rtype.to_string(),
             id: id.clone(),
@@ -282,6 +282,8 @@ async fn write_resource(
             relationships: rels,
             existing,
         };
+        // Apple's initial values and the records Apple creates with it (betaAppReviewDetail, …).
+        crabapple_asc::rules::singletons::apple_created(engine, &mut tx, &mut w).await?;
         engine.write(&mut tx, &w).await?;
         tx.commit().await?;
         Ok((id, created))
