@@ -158,6 +158,11 @@ out =
     { created: { id: created['id'], email: attrs['email'], inviteType: attrs['inviteType'], state: attrs['state'] },
       found: t && { id: t.id, email: t.email, firstName: t.first_name, lastName: t.last_name, inviteType: t.invite_type,
                     apps: (t.apps || []).map(&:id), betaGroups: (t.beta_groups || []).map(&:name) } }
+  when 'find_tester_legacy'
+    # TesterManager#find_app_tester exactly as pilot 2.146 sends it.
+    app = app_for(args[0])
+    t = app.get_beta_testers(filter: { email: args[1] }, includes: 'apps,betaTesterMetrics,betaGroups').first
+    { found: t && t.id }
   when 'remove_tester'
     # TesterManager#remove_tester: from the named groups, or from the app when none is named.
     app = app_for(args[0])
