@@ -71,17 +71,13 @@ async fn a_new_app_has_its_testflight_records_with_the_app_id() {
 }
 
 #[tokio::test]
-async fn a_new_app_has_a_beta_localization_in_its_primary_locale() {
+async fn a_new_app_has_no_beta_localization_until_one_is_created() {
     let w = empty().await;
     let app = new_app(&w).await;
     let list = data(&w, &format!("/v1/apps/{app}/betaAppLocalizations")).await;
-    let list = list.as_array().unwrap();
-    assert_eq!(list.len(), 1);
-    assert_eq!(
-        list[0]["attributes"],
-        json!({ "feedbackEmail": null, "marketingUrl": null, "privacyPolicyUrl": null,
-                "tvOsPrivacyPolicy": null, "description": null, "locale": "en-GB" })
-    );
+    assert_eq!(list, json!([]));
+    let a = data(&w, &format!("/v1/apps/{app}")).await;
+    assert_eq!(a["attributes"]["isOrEverWasMadeForKids"], false);
 }
 
 #[tokio::test]
@@ -129,8 +125,6 @@ async fn every_demo_app_app_info_and_build_has_its_records() {
             assert_eq!(d["type"], ty, "{id} {rel}");
             assert_eq!(d["id"], id, "{id} {rel}");
         }
-        let locs = data(&w, &format!("/v1/apps/{id}/betaAppLocalizations")).await;
-        assert!(!locs.as_array().unwrap().is_empty(), "{id}");
         for info in data(&w, &format!("/v1/apps/{id}/appInfos"))
             .await
             .as_array()
@@ -141,9 +135,6 @@ async fn every_demo_app_app_info_and_build_has_its_records() {
             assert_eq!(d["type"], "ageRatingDeclarations");
         }
     }
-    // Seeded apps keep the localizations the world gives them (Crabapple Fit: de-DE and en-US).
-    let fit = data(&w, "/v1/apps/1524930671/betaAppLocalizations").await;
-    assert_eq!(fit.as_array().unwrap().len(), 2);
     // A seeded app's detail takes the world's completeAttributes values, but Apple's false.
     let d = data(&w, "/v1/betaAppReviewDetails/1490553127").await;
     assert_eq!(d["attributes"]["demoAccountRequired"], false);

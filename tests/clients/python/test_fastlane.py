@@ -7,9 +7,10 @@ tests/clients/ruby/pilot_steps.rb runs one step of what `pilot` does and prints 
 test here runs a step and checks the values exactly. The only patch is the base URL
 (docs/clients.md §3.4): spaceship hard-codes Apple's host.
 
-Tests use an app of their own, created through the admin API as Apple creates an app, so that
-what Apple creates with an app (betaAppReviewDetail, betaLicenseAgreement, the first
-betaAppLocalization) is checked with Apple's initial values, whatever other suites did before.
+Tests use an app of their own, created through the admin API as Apple creates an app (conftest's
+`apple_apps`, which deletes it afterwards), so that what Apple creates with an app
+(betaAppReviewDetail, betaLicenseAgreement) is checked with Apple's initial values, whatever
+other suites did before.
 """
 
 from __future__ import annotations
@@ -59,19 +60,9 @@ def pilot(crabapple):
 
 
 @pytest.fixture(scope="module")
-def fresh_app(crabapple) -> dict:
-    """An app created as Apple creates one (admin API), with one build uploaded a moment ago."""
-    suffix = os.urandom(4).hex()
-    r = crabapple.admin("POST", "/resources/apps", json={"attributes": {
-        "name": f"Pilot {suffix}", "bundleId": f"com.crabapple.pilot{suffix}", "sku": f"PILOT{suffix}",
-        "primaryLocale": "en-GB"}})
-    assert r.status_code == 201, r.text
-    app = r.json()["data"]
-    r = crabapple.admin("POST", "/resources/builds", json={
-        "attributes": {"version": "7"}, "relationships": {"app": app["id"]}})
-    assert r.status_code == 201, r.text
-    app["build"] = r.json()["data"]
-    return app
+def fresh_app(apple_apps) -> dict:
+    """An app created as Apple creates one, with one build uploaded a moment ago."""
+    return apple_apps.create("pilot", primary_locale="en-GB", build={"version": "7", "minOsVersion": "17.0"})
 
 
 def bundle(app: dict) -> str:
@@ -140,11 +131,12 @@ def test_pilot_review_detail_of_demo_app_uses_app_id(pilot, crabapple):
 
 
 def test_pilot_localizations_patch_existing_post_new(pilot, fresh_app):
-    """update_localized_app_review: the primary locale's localization exists (Apple creates it
-    with the app) and is PATCHed; a new locale is POSTed."""
-    before = pilot("localizations", bundle(fresh_app))
-    assert [(l["locale"], l["description"], l["feedbackEmail"]) for l in before["localizations"]] == [
-        ("en-GB", None, None)]
+    """update_localized_app_review: a new app has no localization, so the first locale is POSTed;
+    the next run PATCHes it and POSTs a new locale."""
+    assert pilot("localizations", bundle(fresh_app)) == {"localizations": []}
+    first = {"en-GB": {"description": "First.", "feedback_email": "beta@crabapple.example"}}
+    got = pilot("update_localizations", bundle(fresh_app), json.dumps(first))
+    assert got["done"] == [["POST", "en-GB"]]
     info = {"en-GB": {"description": "Test the new sync.", "feedback_email": "beta@crabapple.example"},
             "fr-FR": {"description": "Testez la synchro.", "feedback_email": "beta@crabapple.example"}}
     got = pilot("update_localizations", bundle(fresh_app), json.dumps(info))

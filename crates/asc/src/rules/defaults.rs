@@ -25,6 +25,8 @@ const INITIAL: &[(&str, &str, &str)] = &[
     ("subscriptions", "state", "MISSING_METADATA"),
     ("devices", "status", "ENABLED"),
     ("profiles", "profileState", "ACTIVE"),
+    // Asked when the app is created; "no" unless answered (asconnect's App model requires it).
+    ("apps", "isOrEverWasMadeForKids", "false"),
     ("betaGroups", "publicLinkEnabled", "false"),
     // Groups made through the API are external groups (internal ones come from App Store Connect).
     ("betaGroups", "isInternalGroup", "false"),

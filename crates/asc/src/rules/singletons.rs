@@ -2,7 +2,9 @@
 //! TestFlight records (`betaAppReviewDetail`, `betaLicenseAgreement`), the subscription grace
 //! period, an app info's age rating declaration and a build's beta detail — each a to-one
 //! relationship whose resource has the parent's id (the spec has no POST for any of these
-//! types) — and the app's first `betaAppLocalization`, in its primary locale.
+//! types). Beta app localizations are not among them: the developer creates them (POST
+//! `betaAppLocalizations`; asconnect's model requires their `description`, so Apple has no
+//! empty one), and an app starts with none.
 //!
 //! Created whenever a parent is: by the API (this family's `before_write`), by the admin API
 //! ([`apple_created`]), and by the world loader for seeded resources ([`ensure_all`]).
@@ -68,10 +70,6 @@ fn initial(rtype: &str, parent: &Map<String, Value>) -> Map<String, Value> {
                 "externalBuildState": external,
             })
         }
-        "betaAppLocalizations" => match parent.get("primaryLocale") {
-            Some(l) => json!({ "locale": l }),
-            None => json!({}),
-        },
         _ => json!({}),
     };
     v.as_object().cloned().unwrap_or_default()
@@ -118,29 +116,6 @@ pub async fn ensure(
         } else {
             create(engine, tx, (rtype, id, attrs), rel, (stype, id), complete).await?;
         }
-    }
-    if rtype == "apps"
-        && attrs.contains_key("primaryLocale")
-        && tx
-            .linked(rtype, id, "betaAppLocalizations")
-            .await?
-            .is_empty()
-    {
-        let lid = uuid::Uuid::new_v5(
-            &uuid::Uuid::NAMESPACE_OID,
-            format!("betaAppLocalizations/{id}").as_bytes(),
-        )
-        .to_string();
-        let target = ("betaAppLocalizations", lid.as_str());
-        create(
-            engine,
-            tx,
-            (rtype, id, attrs),
-            "betaAppLocalizations",
-            target,
-            complete,
-        )
-        .await?;
     }
     Ok(())
 }
