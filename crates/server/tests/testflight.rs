@@ -23,6 +23,15 @@ async fn new_app(w: &World) -> String {
     a["id"].as_str().unwrap().to_string()
 }
 
+/// A build of `app` as Apple receives one (admin API).
+async fn new_build(w: &World, app: &str, attributes: Value) -> Value {
+    w.admin_create(
+        "builds",
+        json!({ "attributes": attributes, "relationships": { "app": app } }),
+    )
+    .await
+}
+
 async fn post(w: &World, uri: &str, body: Value) -> Resp {
     w.call("POST", uri, Some(&w.token.clone()), Some(body))
         .await
@@ -149,12 +158,12 @@ async fn every_demo_app_app_info_and_build_has_its_records() {
 async fn a_new_build_is_processing_and_expires_after_90_days() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = w
-        .admin_create(
-            "builds",
-            json!({ "attributes": { "version": "7", "uploadedDate": "2026-11-01T10:00:00Z" }, "relationships": { "app": app } }),
-        )
-        .await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "7", "uploadedDate": "2026-11-01T10:00:00Z" }),
+    )
+    .await;
     let id = b["id"].as_str().unwrap();
     let a = &b["attributes"];
     assert_eq!(a["processingState"], "PROCESSING");
@@ -172,12 +181,12 @@ async fn a_new_build_is_processing_and_expires_after_90_days() {
 async fn the_export_compliance_answer_makes_a_valid_build_ready_for_testing() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = w
-        .admin_create(
-            "builds",
-            json!({ "attributes": { "version": "8", "processingState": "VALID" }, "relationships": { "app": app } }),
-        )
-        .await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "8", "processingState": "VALID" }),
+    )
+    .await;
     let id = b["id"].as_str().unwrap();
     let d = data(&w, &format!("/v1/builds/{id}/buildBetaDetail")).await;
     assert_eq!(
@@ -297,12 +306,7 @@ async fn a_tester_of_a_group_is_a_tester_of_its_app() {
 async fn a_tester_of_a_group_with_a_build_is_invited() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = w
-        .admin_create(
-            "builds",
-            json!({ "attributes": { "version": "9" }, "relationships": { "app": app } }),
-        )
-        .await;
+    let b = new_build(&w, &app, json!({ "version": "9" })).await;
     let g = create_group(&w, &app, "Group", false).await;
     let gid = g["id"].as_str().unwrap();
     let r = post(
