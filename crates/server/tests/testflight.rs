@@ -340,6 +340,9 @@ async fn adding_testers_to_a_group_makes_them_testers_of_its_app() {
     assert_eq!(r.status, 202, "{}", String::from_utf8_lossy(&r.body));
     let found = data(&w, &format!("/v1/betaTesters?filter[apps]={app}")).await;
     assert_eq!(found, json!([]));
+    // Removed from the app, the tester left its groups too.
+    let groups = data(&w, &format!("/v1/betaTesters/{tid}/betaGroups")).await;
+    assert_eq!(groups, json!([]));
     let g2id = g2["id"].as_str().unwrap();
     let r = post(
         &w,

@@ -21,14 +21,43 @@ fn public_link_id() -> String {
         .collect()
 }
 
-/// Operations after which a tester belongs to the apps of the groups or builds it was added to;
-/// `(operation, whether the path's id is the tester)`.
-const ADDS_TESTERS: &[(&str, bool)] = &[
-    ("betaGroups_betaTesters_createToManyRelationship", false),
-    ("builds_individualTesters_createToManyRelationship", false),
-    ("betaTesters_betaGroups_createToManyRelationship", true),
-    ("betaTesters_builds_createToManyRelationship", true),
+/// Linkage operations with a consequence for a tester's apps: `(operation, whether the path's id
+/// is the tester, whether it adds)`. Added to a group or build, a tester belongs to its app;
+/// removed from an app, a tester leaves the app's groups and builds too.
+const TESTER_LINKAGE: &[(&str, bool, bool)] = &[
+    (
+        "betaGroups_betaTesters_createToManyRelationship",
+        false,
+        true,
+    ),
+    (
+        "builds_individualTesters_createToManyRelationship",
+        false,
+        true,
+    ),
+    (
+        "betaTesters_betaGroups_createToManyRelationship",
+        true,
+        true,
+    ),
+    ("betaTesters_builds_createToManyRelationship", true, true),
+    ("apps_betaTesters_deleteToManyRelationship", false, false),
+    ("betaTesters_apps_deleteToManyRelationship", true, false),
 ];
+
+/// Removes tester `t` from the groups and builds of `app`.
+async fn leave_app(engine: &Engine, tx: &mut Tx, t: &str, app: &str) -> Result<(), AscError> {
+    for rel in ["betaGroups", "builds"] {
+        for (ty, id) in tx.linked("betaTesters", t, rel).await? {
+            if app_of(tx, &ty, &id).await?.as_deref() == Some(app) {
+                engine
+                    .unlink(tx, ("betaTesters", t), rel, (&ty, &id))
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
 
 /// The app of a beta group or a build.
 async fn app_of(tx: &mut Tx, rtype: &str, id: &str) -> Result<Option<String>, AscError> {
@@ -124,7 +153,7 @@ impl Family for TestFlight {
             "betaTesters_createInstance",
             "builds_updateInstance",
         ];
-        v.extend(ADDS_TESTERS.iter().map(|(o, _)| *o));
+        v.extend(TESTER_LINKAGE.iter().map(|(o, _, _)| *o));
         v
     }
 
@@ -169,8 +198,7 @@ impl Family for TestFlight {
         op: &'a Operation,
         req: &'a Request,
     ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
-        let (_, path_is_tester) = ADDS_TESTERS.iter().find(|(o, _)| *o == op.id)?;
-        let path_is_tester = *path_is_tester;
+        let &(_, path_is_tester, adds) = TESTER_LINKAGE.iter().find(|(o, _, _)| *o == op.id)?;
         Some(Box::pin(async move {
             let op = engine.op(req.op);
             let reply = engine.generic(op, req).await?;
@@ -191,12 +219,20 @@ impl Family for TestFlight {
                 (listed.into_iter().map(|(_, id)| id).collect(), vec![path])
             };
             let mut tx = engine.store.begin().await?;
-            let apps = apps_of(&mut tx, &targets).await?;
-            for t in &testers {
-                for a in &apps {
-                    engine
-                        .link(&mut tx, ("betaTesters", t), "apps", ("apps", a))
-                        .await?;
+            if !adds {
+                for t in &testers {
+                    for (_, app) in targets.iter().filter(|(ty, _)| ty == "apps") {
+                        leave_app(engine, &mut tx, t, app).await?;
+                    }
+                }
+            } else {
+                let apps = apps_of(&mut tx, &targets).await?;
+                for t in &testers {
+                    for a in &apps {
+                        engine
+                            .link(&mut tx, ("betaTesters", t), "apps", ("apps", a))
+                            .await?;
+                    }
                 }
             }
             tx.commit().await?;
