@@ -282,8 +282,9 @@ async fn write_resource(
             relationships: rels,
             existing,
         };
-        // Apple's initial values and the records Apple creates with it (betaAppReviewDetail, …).
-        crabapple_asc::rules::singletons::apple_created(engine, &mut tx, &mut w).await?;
+        // Apple's initial values and the records Apple creates with it (betaAppReviewDetail, …),
+        // or what an update moves on (a build's beta states).
+        crabapple_asc::rules::singletons::admin_write(engine, &mut tx, &mut w).await?;
         engine.write(&mut tx, &w).await?;
         tx.commit().await?;
         Ok((id, created))

@@ -215,6 +215,33 @@ async fn the_export_compliance_answer_makes_a_valid_build_ready_for_testing() {
     );
 }
 
+#[tokio::test]
+async fn a_build_that_finishes_processing_waits_for_export_compliance() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "10" })).await;
+    let id = b["id"].as_str().unwrap();
+    // Apple finishes processing (the admin API plays Apple).
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/crabapple/admin/resources/builds/{id}"),
+            None,
+            Some(json!({ "attributes": { "processingState": "VALID" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let d = data(&w, &format!("/v1/builds/{id}/buildBetaDetail")).await;
+    assert_eq!(
+        d["attributes"]["internalBuildState"],
+        "MISSING_EXPORT_COMPLIANCE"
+    );
+    assert_eq!(
+        d["attributes"]["externalBuildState"],
+        "MISSING_EXPORT_COMPLIANCE"
+    );
+}
+
 async fn create_group(w: &World, app: &str, name: &str, public: bool) -> Value {
     let r = post(
         w,

@@ -7,7 +7,7 @@
 //! empty one), and an app starts with none.
 //!
 //! Created whenever a parent is: by the API (this family's `before_write`), by the admin API
-//! ([`apple_created`]), and by the world loader for seeded resources ([`ensure_all`]).
+//! ([`admin_write`]), and by the world loader for seeded resources ([`ensure_all`]).
 
 use crate::rules::defaults::Defaults;
 use crate::rules::testflight::TestFlight;
@@ -139,11 +139,13 @@ pub async fn ensure_all(engine: &Engine, tx: &mut Tx, complete: bool) -> anyhow:
     Ok(())
 }
 
-/// Completes a resource the admin API creates as Apple would have: Apple's initial attributes
-/// (creation dates, states, TestFlight values) and the records created with it.
-pub async fn apple_created(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
+/// Completes a write of the admin API as Apple's own would be. A create gets Apple's initial
+/// attributes (creation dates, states, TestFlight values) and the records created with it; an
+/// update (e.g. a build's processing finishing) moves what depends on it (the build's beta
+/// states). No other rule runs: the admin API sets what only Apple sets.
+pub async fn admin_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     if w.existing.is_some() {
-        return Ok(());
+        return TestFlight.before_write(engine, tx, w).await;
     }
     Defaults.before_write(engine, tx, w).await?;
     TestFlight.before_write(engine, tx, w).await?;
