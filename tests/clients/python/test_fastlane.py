@@ -149,6 +149,17 @@ def test_pilot_localizations_patch_existing_post_new(pilot, fresh_app):
     }
 
 
+def test_pilot_sets_whats_new_and_auto_notify(pilot, fresh_app):
+    """update_localized_build_review, then update_build_beta_details: the build includes its beta
+    detail (Apple creates it with the build), so auto-notify is PATCHed on it."""
+    build_id = fresh_app["build"]["id"]
+    got = pilot("build_meta", build_id, "First beta.")
+    assert got == {"localizations": [["en-US", "First beta."]], "patched": "POST",
+                   "buildBetaDetail": {"id": build_id, "autoNotifyEnabled": True}}
+    got = pilot("build_meta", build_id, "Second beta.")
+    assert got["localizations"] == [["en-US", "Second beta."]] and got["patched"] == "PATCH"
+
+
 def test_pilot_creates_public_beta_group(pilot, fresh_app):
     """App#create_beta_group with a public link: Apple gives the group its link."""
     got = pilot("create_group", bundle(fresh_app), "Public Testers", "public")

@@ -131,6 +131,24 @@ out =
     end
     locs = app.get_beta_app_localizations
     { done: done, localizations: locs.map { |l| { locale: l.locale, description: l.description, feedbackEmail: l.feedback_email } }.sort_by { |l| l[:locale] } }
+  when 'build_meta'
+    # update_localized_build_review (what's new: PATCH the locale that exists, else POST) and
+    # update_build_beta_details (PATCH the build's beta detail when the build includes one).
+    build = API::Build.get(build_id: args[0])
+    whats_new = args[1]
+    existing = build.get_beta_build_localizations.find { |l| l.locale == 'en-US' }
+    if existing
+      API.patch_beta_build_localizations(localization_id: existing.id, attributes: { whatsNew: whats_new })
+    else
+      API.post_beta_build_localizations(build_id: build.id, attributes: { whatsNew: whats_new, locale: 'en-US' })
+    end
+    detail = build.build_beta_detail
+    API.patch_build_beta_details(build_beta_details_id: detail.id, attributes: { autoNotifyEnabled: true }) if detail
+    again = API::Build.get(build_id: args[0])
+    { localizations: again.get_beta_build_localizations.map { |l| [l.locale, l.whats_new] },
+      patched: existing ? 'PATCH' : 'POST',
+      buildBetaDetail: again.build_beta_detail && { id: again.build_beta_detail.id,
+                                                    autoNotifyEnabled: again.build_beta_detail.auto_notify_enabled } }
   when 'create_group'
     app = app_for(args[0])
     g = app.create_beta_group(group_name: args[1], public_link_enabled: args[2] == 'public',
