@@ -154,16 +154,30 @@ async fn every_demo_app_app_info_and_build_has_its_records() {
     }
 }
 
-#[tokio::test]
-async fn a_new_build_is_processing_and_expires_after_90_days() {
+/// A world with an app and one build of it with `attributes`: `(world, build)`.
+async fn with_build(attributes: Value) -> (World, Value) {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = new_build(
-        &w,
-        &app,
-        json!({ "version": "7", "uploadedDate": "2026-11-01T10:00:00Z" }),
-    )
-    .await;
+    let b = new_build(&w, &app, attributes).await;
+    (w, b)
+}
+
+/// `(internalBuildState, externalBuildState)` of a build's beta detail.
+async fn beta_states(w: &World, build: &str) -> (String, String) {
+    let d = data(w, &format!("/v1/builds/{build}/buildBetaDetail")).await;
+    let a = &d["attributes"];
+    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+    (s("internalBuildState"), s("externalBuildState"))
+}
+
+fn states(internal: &str, external: &str) -> (String, String) {
+    (internal.to_string(), external.to_string())
+}
+
+#[tokio::test]
+async fn a_new_build_is_processing_and_expires_after_90_days() {
+    let (w, b) =
+        with_build(json!({ "version": "7", "uploadedDate": "2026-11-01T10:00:00Z" })).await;
     let id = b["id"].as_str().unwrap();
     let a = &b["attributes"];
     assert_eq!(a["processingState"], "PROCESSING");
@@ -179,24 +193,10 @@ async fn a_new_build_is_processing_and_expires_after_90_days() {
 
 #[tokio::test]
 async fn the_export_compliance_answer_makes_a_valid_build_ready_for_testing() {
-    let w = empty().await;
-    let app = new_app(&w).await;
-    let b = new_build(
-        &w,
-        &app,
-        json!({ "version": "8", "processingState": "VALID" }),
-    )
-    .await;
+    let (w, b) = with_build(json!({ "version": "8", "processingState": "VALID" })).await;
     let id = b["id"].as_str().unwrap();
-    let d = data(&w, &format!("/v1/builds/{id}/buildBetaDetail")).await;
-    assert_eq!(
-        d["attributes"]["internalBuildState"],
-        "MISSING_EXPORT_COMPLIANCE"
-    );
-    assert_eq!(
-        d["attributes"]["externalBuildState"],
-        "MISSING_EXPORT_COMPLIANCE"
-    );
+    let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(beta_states(&w, id).await, missing);
     let r = patch(
         &w,
         &format!("/v1/builds/{id}"),
@@ -204,22 +204,13 @@ async fn the_export_compliance_answer_makes_a_valid_build_ready_for_testing() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let d = data(&w, &format!("/v1/builds/{id}/buildBetaDetail")).await;
-    assert_eq!(
-        d["attributes"]["internalBuildState"],
-        "READY_FOR_BETA_TESTING"
-    );
-    assert_eq!(
-        d["attributes"]["externalBuildState"],
-        "READY_FOR_BETA_SUBMISSION"
-    );
+    let ready = states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION");
+    assert_eq!(beta_states(&w, id).await, ready);
 }
 
 #[tokio::test]
 async fn a_build_that_finishes_processing_waits_for_export_compliance() {
-    let w = empty().await;
-    let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "10" })).await;
+    let (w, b) = with_build(json!({ "version": "10" })).await;
     let id = b["id"].as_str().unwrap();
     // Apple finishes processing (the admin API plays Apple).
     let r = w
@@ -231,15 +222,8 @@ async fn a_build_that_finishes_processing_waits_for_export_compliance() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let d = data(&w, &format!("/v1/builds/{id}/buildBetaDetail")).await;
-    assert_eq!(
-        d["attributes"]["internalBuildState"],
-        "MISSING_EXPORT_COMPLIANCE"
-    );
-    assert_eq!(
-        d["attributes"]["externalBuildState"],
-        "MISSING_EXPORT_COMPLIANCE"
-    );
+    let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(beta_states(&w, id).await, missing);
 }
 
 async fn create_group(w: &World, app: &str, name: &str, public: bool) -> Value {
