@@ -3,6 +3,8 @@
 # folders of the work tree:
 #   tests/clients/.venv          Python venv: codemagic-cli-tools, asconnect, pytest, requests, PyJWT
 #   tests/clients/node/node_modules   npm appstore-connect-sdk
+#   tests/clients/ruby/node_modules   npm @expo/traveling-fastlane-linux (fastlane + spaceship
+#                                     with its own Ruby; driven by tests/clients/python/test_fastlane.py)
 #   tests/prism/node_modules          npm @stoplight/prism-cli
 # Every version is pinned (tests/clients/requirements.txt, the package-lock.json
 # files). A folder is reinstalled only when its pin file changed since the last
@@ -67,4 +69,5 @@ setup_npm() {
 
 setup_python
 setup_npm "$REPO/tests/clients/node"
+setup_npm "$REPO/tests/clients/ruby"
 setup_npm "$REPO/tests/prism"

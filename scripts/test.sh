@@ -6,7 +6,7 @@
 #      before the cargo tests, so the cross-checks with Apple's libraries really run there
 #   3. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
 #   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
-#   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, raw HTTP checks
+#   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP checks
 #   6. tests/clients/node    node --test: appstore-connect-sdk
 #   7. crates/storekit/tests/apple-libs/run.sh  Apple's Python and Node App Store Server libraries
 #   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
@@ -176,7 +176,7 @@ reset_world() {
 }
 
 # pytest ------------------------------------------------------------------------------------
-step "pytest tests/clients/python (codemagic-cli-tools, asconnect, raw HTTP)"
+step "pytest tests/clients/python (codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP)"
 PYTEST_OK=0
 timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
     --junitxml="$TMP/pytest.xml" && PYTEST_OK=1
@@ -225,7 +225,7 @@ check_server "node"
 # Operations the real clients called, for `crabapple spec coverage` (only from a green run).
 if [[ $PYTEST_OK == 1 && $NODE_OK == 1 && -s "$TMP/ops.tsv" ]]; then
     {
-        echo "# Operation ids a real client (codemagic-cli-tools, asconnect, appstore-connect-sdk) called in the last"
+        echo "# Operation ids a real client (codemagic-cli-tools, asconnect, fastlane spaceship, appstore-connect-sdk) called in the last"
         echo "# run of scripts/test.sh; written by that script, read by \`crabapple spec coverage\`."
         awk -F'\t' '$2 !~ /^crabapple-tests/ { print $1 }' "$TMP/ops.tsv" | LC_ALL=C sort -u
     } >"$TMP/exercised-ops.txt"

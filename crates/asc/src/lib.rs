@@ -17,6 +17,8 @@ pub fn families() -> Vec<Arc<dyn Family>> {
     vec![
         Arc::new(ids::AppleIds),
         Arc::new(rules::defaults::Defaults),
+        Arc::new(rules::testflight::TestFlight),
+        Arc::new(rules::singletons::Singletons),
         Arc::new(rules::provisioning::Provisioning),
         Arc::new(rules::users::Users),
         Arc::new(rules::analytics::Analytics),

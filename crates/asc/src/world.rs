@@ -143,6 +143,9 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
             }
         }
     }
+    // What Apple creates with every app, app info and build (rules/singletons.rs).
+    let complete = seed.complete_attributes.unwrap_or(false);
+    crate::rules::singletons::ensure_all(engine, &mut tx, complete).await?;
     if seed.synthesize.unwrap_or(true) {
         synthesize(engine, &mut tx, &mut out).await?;
     }
@@ -153,7 +156,7 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
 /// Attributes for a synthesized resource of `rtype`.
 /// Attributes for a synthesized resource of `rtype`: every attribute any of the type's schemas
 /// declares (the v1 and v2 schemas of a type render different sets).
-fn synth_attributes(engine: &Engine, rtype: &str, n: u64) -> Map<String, Value> {
+pub(crate) fn synth_attributes(engine: &Engine, rtype: &str, n: u64) -> Map<String, Value> {
     let m = engine.manifest;
     let mut attrs = Map::new();
     let Some(rt) = m.resources.get(rtype) else {

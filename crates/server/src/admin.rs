@@ -277,7 +277,7 @@ async fn write_resource(
             }
         }
         let created = existing.is_none();
-        let w = Write {
+        let mut w = Write {
             op_id: "admin".into(),
             rtype: rtype.to_string(),
             id: id.clone(),
@@ -285,6 +285,9 @@ async fn write_resource(
             relationships: rels,
             existing,
         };
+        // Apple's initial values and the records Apple creates with it (betaAppReviewDetail, …),
+        // or what an update moves on (a build's beta states).
+        crabapple_asc::rules::singletons::admin_write(engine, &mut tx, &mut w).await?;
         engine.write(&mut tx, &w).await?;
         tx.commit().await?;
         Ok((id, created))

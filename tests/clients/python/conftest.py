@@ -229,3 +229,53 @@ def app(apps) -> dict:
 @pytest.fixture
 def unique() -> str:
     return uuid.uuid4().hex[:10]
+
+
+# Types an Apple-created app brings or that TestFlight writes add under it.
+TESTFLIGHT_TYPES = (
+    "apps", "builds", "buildBetaDetails", "betaBuildLocalizations", "betaAppReviewSubmissions",
+    "betaGroups", "betaTesters", "betaAppLocalizations", "betaAppReviewDetails",
+    "betaLicenseAgreements", "subscriptionGracePeriods",
+)
+
+
+class AppleApps:
+    """Apps created as Apple creates them (admin API), for suites that write under an app of their
+    own. At teardown every resource of TESTFLIGHT_TYPES that appeared meanwhile is deleted, so the
+    world the other suites list (e.g. the session's `apps`) is the one they started with."""
+
+    def __init__(self, crabapple: Crabapple):
+        self.crabapple = crabapple
+        self.before = {t: self._ids(t) for t in TESTFLIGHT_TYPES}
+
+    def _ids(self, rtype: str) -> set[str]:
+        r = self.crabapple.admin("GET", f"/resources/{rtype}")
+        assert r.status_code == 200, r.text
+        return {d["id"] for d in r.json()["data"]}
+
+    def create(self, tag: str, primary_locale: str = "en-US", build: dict | None = None) -> dict:
+        """A new app (and, with `build` attributes, one build of it)."""
+        attrs = {"name": f"{tag.title()} {uuid.uuid4().hex[:8]}", "bundleId": f"com.crabapple.{tag}{uuid.uuid4().hex[:8]}",
+                 "sku": f"{tag.upper()}{uuid.uuid4().hex[:8]}", "primaryLocale": primary_locale}
+        r = self.crabapple.admin("POST", "/resources/apps", json={"attributes": attrs})
+        assert r.status_code == 201, r.text
+        app = r.json()["data"]
+        if build is not None:
+            r = self.crabapple.admin("POST", "/resources/builds", json={
+                "attributes": build, "relationships": {"app": app["id"]}})
+            assert r.status_code == 201, r.text
+            app["build"] = r.json()["data"]
+        return app
+
+    def cleanup(self) -> None:
+        for rtype in reversed(TESTFLIGHT_TYPES):
+            for i in sorted(self._ids(rtype) - self.before[rtype]):
+                r = self.crabapple.admin("DELETE", f"/resources/{rtype}/{i}")
+                assert r.status_code in (204, 404), r.text
+
+
+@pytest.fixture(scope="module")
+def apple_apps(crabapple):
+    made = AppleApps(crabapple)
+    yield made
+    made.cleanup()

@@ -77,3 +77,108 @@ def test_individual_key(patched, apps):
     got = list(client.app.get_all())
     # An Admin user sees every app of the team.
     assert sorted(a.identifier for a in got) == sorted(a["id"] for a in apps)
+
+
+# ------------------------------------------------------------------------------ TestFlight writes
+# asconnect's beta_review client: what Apple creates with an app (betaAppReviewDetail at the app's
+# id, the primary locale's betaAppLocalization, a build's betaDetail) and the values Apple sets on
+# beta groups, which asconnect's models require (e.g. `feedback_enabled: bool`, not null).
+
+
+@pytest.fixture
+def testflight_app(patched, apple_apps):
+    """An app created as Apple creates one, with a build that finished processing (its binary gave
+    it a minimum OS version) and answered export compliance."""
+    return apple_apps.create("asconnect", build={
+        "version": "3", "processingState": "VALID", "usesNonExemptEncryption": False, "minOsVersion": "17.0"})
+
+
+def create_group(crabapple, app_id: str, name: str) -> dict:
+    r = crabapple.request("POST", "/v1/betaGroups", json={"data": {
+        "type": "betaGroups", "attributes": {"name": name},
+        "relationships": {"app": {"data": {"type": "apps", "id": app_id}}}}})
+    assert r.status_code == 201, r.text
+    return r.json()["data"]
+
+
+def test_set_beta_app_review_details(client, testflight_app):
+    """PATCH betaAppReviewDetails/{app id}: the record exists from the app's creation."""
+    got = client.beta_review.set_beta_app_review_details(
+        app_id=testflight_app["id"], contact_email="review@crabapple.example", contact_first_name="Ada",
+        contact_last_name="Crab", contact_phone="+1 555 0100", demo_account_required=False,
+        notes="No sign-in needed.")
+    assert got.identifier == testflight_app["id"]
+    a = got.attributes
+    assert (a.contact_email, a.contact_first_name, a.contact_last_name, a.contact_phone) == (
+        "review@crabapple.example", "Ada", "Crab", "+1 555 0100")
+    assert a.demo_account_required is False
+    assert a.demo_account_name is None and a.demo_account_password is None
+    assert a.notes == "No sign-in needed."
+
+
+def test_set_beta_app_localizations(client, testflight_app):
+    """A new app has none: both locales are POSTed, then a second call PATCHes them."""
+    app_id = testflight_app["id"]
+    assert list(client.beta_review.get_beta_app_localizations(app_id)) == []
+    client.beta_review.set_beta_app_localizations(app_id, {
+        "en-US": {"description": "First.", "feedbackEmail": "beta@crabapple.example"},
+        "de-DE": {"description": "Erste.", "feedbackEmail": "beta@crabapple.example"},
+    })
+    before = {l.attributes.locale: l.identifier for l in client.beta_review.get_beta_app_localizations(app_id)}
+    client.beta_review.set_beta_app_localizations(app_id, {
+        "en-US": {"description": "Try the beta.", "feedbackEmail": "beta@crabapple.example"},
+        "de-DE": {"description": "Teste die Beta.", "feedbackEmail": "beta@crabapple.example"},
+    })
+    after = sorted(client.beta_review.get_beta_app_localizations(app_id), key=lambda l: l.attributes.locale)
+    assert [(l.attributes.locale, l.attributes.description, l.attributes.feedback_email) for l in after] == [
+        ("de-DE", "Teste die Beta.", "beta@crabapple.example"),
+        ("en-US", "Try the beta.", "beta@crabapple.example"),
+    ]
+    assert {l.attributes.locale: l.identifier for l in after} == before
+
+
+def test_beta_groups_created_by_api(client, crabapple, testflight_app):
+    """A group created with only its name: Apple's booleans are false (asconnect's model requires
+    `feedback_enabled: bool` and `is_internal_group: bool`), no public link."""
+    g = create_group(crabapple, testflight_app["id"], "Asconnect Testers")
+    groups = list(client.beta_review.get_beta_groups(testflight_app["id"]))
+    assert [x.identifier for x in groups] == [g["id"]]
+    a = groups[0].attributes
+    assert a.name == "Asconnect Testers"
+    assert a.is_internal_group is False and a.feedback_enabled is False
+    assert a.public_link_enabled is False and a.public_link_limit_enabled is False
+    assert a.public_link is None and a.public_link_id is None
+    assert a.created_date == g["attributes"]["createdDate"]
+
+
+def test_set_beta_groups_on_build_and_submit(client, crabapple, testflight_app):
+    build_id = testflight_app["build"]["id"]
+    create_group(crabapple, testflight_app["id"], "External")
+    groups = list(client.beta_review.get_beta_groups(testflight_app["id"]))
+    client.beta_review.set_beta_groups_on_build(build_id, groups)
+    linked = crabapple.get_all(f"/v1/betaGroups/{groups[0].identifier}/builds")
+    assert [b["id"] for b in linked] == [build_id]
+    client.beta_review.submit_for_beta_review(build_id)
+    subs = crabapple.get_all(f"/v1/betaAppReviewSubmissions?filter[build]={build_id}")
+    assert len(subs) == 1
+
+
+def test_build_beta_detail_of_new_build(client, testflight_app):
+    """A processed build with its export compliance answered is ready for testing; its beta
+    detail has the build's id."""
+    build = client.build.get_build_from_identifier(testflight_app["build"]["id"])
+    assert build is not None
+    detail = client.build.get_beta_detail(build)
+    assert detail is not None
+    assert detail.identifier == build.identifier
+    assert detail.attributes.internal_build_state.value == "READY_FOR_BETA_TESTING"
+    assert detail.attributes.external_build_state.value == "READY_FOR_BETA_SUBMISSION"
+    assert detail.attributes.auto_notify_enabled is False
+
+
+def test_set_whats_new_for_build(client, crabapple, testflight_app):
+    build_id = testflight_app["build"]["id"]
+    client.beta_review.set_whats_new_for_build(build_id, {"en-US": "First beta."})
+    client.beta_review.set_whats_new_for_build(build_id, {"en-US": "Second beta."})
+    locs = list(client.beta_review.get_beta_build_localizations(build_id))
+    assert [(l.attributes.locale, l.attributes.whats_new) for l in locs] == [("en-US", "Second beta.")]

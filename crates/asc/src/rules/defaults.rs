@@ -25,11 +25,23 @@ const INITIAL: &[(&str, &str, &str)] = &[
     ("subscriptions", "state", "MISSING_METADATA"),
     ("devices", "status", "ENABLED"),
     ("profiles", "profileState", "ACTIVE"),
+    // Asked when the app is created; "no" unless answered (asconnect's App model requires it).
+    ("apps", "isOrEverWasMadeForKids", "false"),
     ("betaGroups", "publicLinkEnabled", "false"),
     // Groups made through the API are external groups (internal ones come from App Store Connect).
     ("betaGroups", "isInternalGroup", "false"),
     ("betaGroups", "hasAccessToAllBuilds", "false"),
     ("betaGroups", "publicLinkLimitEnabled", "false"),
+    ("betaGroups", "feedbackEnabled", "false"),
+    (
+        "betaGroups",
+        "iosBuildsAvailableForAppleSiliconMac",
+        "false",
+    ),
+    ("betaGroups", "iosBuildsAvailableForAppleVision", "false"),
+    // A new build is processed first (Build.processingState: PROCESSING → VALID | INVALID | FAILED).
+    ("builds", "processingState", "PROCESSING"),
+    ("builds", "expired", "false"),
     ("analyticsReportRequests", "stoppedDueToInactivity", "false"),
 ];
 
@@ -93,6 +105,19 @@ impl Family for Defaults {
                 w.attributes.insert(
                     "expirationDate".into(),
                     json!(rfc3339(now + 30 * 86_400_000)),
+                );
+            }
+            if w.rtype == "builds" && !w.attributes.contains_key("expirationDate") {
+                // TestFlight builds expire 90 days after upload.
+                let uploaded = w
+                    .attributes
+                    .get("uploadedDate")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                    .map_or(now, |t| t.as_millisecond());
+                w.attributes.insert(
+                    "expirationDate".into(),
+                    json!(rfc3339(uploaded + 90 * 86_400_000)),
                 );
             }
             if w.rtype == "devices" && !w.attributes.contains_key("deviceClass") {

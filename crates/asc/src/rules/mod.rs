@@ -6,6 +6,8 @@ pub mod certs;
 pub mod defaults;
 pub mod provisioning;
 pub mod reports;
+pub mod singletons;
+pub mod testflight;
 pub mod users;
 
 use crabapple_jsonapi::{AscError, Engine};
