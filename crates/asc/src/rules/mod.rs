@@ -3,6 +3,8 @@
 pub mod analytics;
 pub mod certs;
 pub mod defaults;
+pub mod mobileprovision;
+pub mod profiles;
 pub mod provisioning;
 pub mod reports;
 pub mod users;

@@ -193,7 +193,7 @@ impl Commerce {
         }
     }
 
-    pub fn pki(&self) -> &Pki {
+    pub fn pki(&self) -> &Arc<Pki> {
         &self.pki
     }
 
