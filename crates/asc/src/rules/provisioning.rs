@@ -152,7 +152,7 @@ impl Family for Provisioning {
                         &name,
                         &team,
                         &serial,
-                        expires,
+                        (now, expires),
                     );
                     w.attributes.insert("serialNumber".into(), json!(serial));
                     w.attributes
