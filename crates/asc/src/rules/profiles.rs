@@ -129,16 +129,8 @@ pub async fn check(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         let Some(c) = tx.get(&t, &id).await? else {
             continue;
         };
-        let expires = c
-            .attributes
-            .get("expirationDate")
-            .and_then(Value::as_str)
-            .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-            .map(|t| t.as_millisecond());
-        let revoked = c.attributes.get("activated") == Some(&Value::Bool(false));
         if wanted.contains(&str_attr(&c, "certificateType"))
-            && !revoked
-            && expires.is_none_or(|e| e > now)
+            && super::provisioning::is_current_certificate(&c, now)
         {
             current_certs.push((t, id));
         }

@@ -235,15 +235,20 @@ async fn current_certificates(
     let mut n = 0;
     for id in find_by_attr(engine, tx, "certificates", "certificateType", ty).await? {
         if let Some(c) = tx.get("certificates", &id).await? {
-            let expired = c
-                .attributes
-                .get("expirationDate")
-                .and_then(Value::as_str)
-                .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-                .is_some_and(|t| t.as_millisecond() <= now);
-            let revoked = c.attributes.get("activated") == Some(&Value::Bool(false));
-            n += usize::from(!expired && !revoked);
+            n += usize::from(is_current_certificate(&c, now));
         }
     }
     Ok(n)
+}
+
+/// A certificate Apple counts as current: not expired at `now`, not revoked (`activated` false).
+pub fn is_current_certificate(c: &crabapple_store::Resource, now: i64) -> bool {
+    let expired = c
+        .attributes
+        .get("expirationDate")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t.as_millisecond() <= now);
+    let revoked = c.attributes.get("activated") == Some(&Value::Bool(false));
+    !expired && !revoked
 }
