@@ -373,3 +373,27 @@ async fn new_bundle_ids_get_the_teams_seed_id() {
         assert_eq!(r.json()["data"]["attributes"]["seedId"], DEMO_TEAM);
     }
 }
+
+#[tokio::test]
+async fn revoking_a_certificate_invalidates_the_profiles_that_hold_it() {
+    let w = common::demo().await;
+    // Demo profiles: MS3DSS8D46 (development) holds DEV_CERT, 2W3BSTANGH (App Store) does not.
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/certificates/{DEV_CERT}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let state = |doc: Value| doc["data"]["attributes"]["profileState"].clone();
+    assert_eq!(
+        state(w.get("/v1/profiles/MS3DSS8D46").await.json()),
+        "INVALID"
+    );
+    assert_eq!(
+        state(w.get("/v1/profiles/2W3BSTANGH").await.json()),
+        "ACTIVE"
+    );
+}

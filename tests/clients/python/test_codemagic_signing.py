@@ -161,11 +161,15 @@ def test_signing_files_bundle_id_certificate_device_profile(crabapple, unique, t
     assert got["attributes"]["profileContent"] == profile["attributes"]["profileContent"]
     assert [p["id"] for p in run_asc(crabapple, "bundle-ids", "profiles", "--bundle-ids", bid)] == [profile["id"]]
 
-    # Clean up in the order Apple allows.
-    run_asc(crabapple, "profiles", "delete", profile["id"], json_out=False)
-    assert crabapple.get(f"/v1/profiles/{profile['id']}").status_code == 404
+    # Revoking the certificate invalidates the profile that holds it.
     run_asc(crabapple, "certificates", "delete", cert["id"], json_out=False)
     assert crabapple.get(f"/v1/certificates/{cert['id']}").status_code == 404
+    assert run_asc(crabapple, "profiles", "get", profile["id"])["attributes"]["profileState"] == "INVALID"
+    invalid = run_asc(crabapple, "profiles", "list", "--name", name, "--state", "INVALID")
+    assert [p["id"] for p in invalid] == [profile["id"]]
+
+    run_asc(crabapple, "profiles", "delete", profile["id"], json_out=False)
+    assert crabapple.get(f"/v1/profiles/{profile['id']}").status_code == 404
     run_asc(crabapple, "bundle-ids", "delete", bid, json_out=False)
 
 

@@ -64,8 +64,38 @@ impl Family for Provisioning {
             "bundleIds_createInstance",
             "devices_createInstance",
             "certificates_createInstance",
+            "certificates_deleteInstance",
             "profiles_createInstance",
         ]
+    }
+
+    /// Revoking (deleting) a certificate invalidates every profile that holds it: Apple's
+    /// developer support page on certificates ("If your certificate expires or is revoked, any
+    /// provisioning profile that makes reference to that certificate is no longer valid").
+    fn before_delete<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        tx: &'a mut Tx,
+        existing: &'a crabapple_store::Resource,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async move {
+            if existing.rtype != "certificates" {
+                return Ok(());
+            }
+            let cert = ("certificates".to_string(), existing.id.clone());
+            for pid in tx.ids("profiles").await? {
+                if tx
+                    .linked("profiles", &pid, "certificates")
+                    .await?
+                    .contains(&cert)
+                    && let Some(mut p) = tx.get("profiles", &pid).await?
+                {
+                    p.attributes.insert("profileState".into(), json!("INVALID"));
+                    tx.put("profiles", &pid, &p.attributes).await?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// A real DEVELOPMENT certificate response carries `"csrContent": null` (captured in
