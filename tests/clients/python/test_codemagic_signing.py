@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import pathlib
+import re
 import plistlib
 import subprocess
 import uuid
@@ -231,3 +232,46 @@ def test_profile_with_a_certificate_of_the_wrong_type_is_refused(crabapple, uniq
     assert "returned 409" in err, err[-2000:]
     assert "There are no current certificates on this team matching the provided certificate IDs." in err
     assert crabapple.get_all(f"/v1/profiles?filter[name]=Wrong cert {unique}&limit=200") == []
+
+
+@pytest.mark.parametrize("profile_type, cert_type, devices", [
+    ("IOS_APP_DEVELOPMENT", "IOS_DEVELOPMENT", True),
+    ("IOS_APP_STORE", "DISTRIBUTION", False),
+])
+def test_fetch_signing_files_creates_then_reuses(crabapple, tmp_path, app, team_seed, profile_type, cert_type,
+                                                 devices):
+    """`fetch-signing-files --create`, what CI runs: a certificate for the CLI's key and a profile
+    are made once; the second run finds both (the certificate carries the key's public half)."""
+    identifier = app["attributes"]["bundleId"]
+    key = rsa_key_file(tmp_path)
+    args = ("fetch-signing-files", identifier, "--type", profile_type, "--create", "--strict-match-identifier",
+            "--certificate-key", f"@file:{key}", "--certificates-dir", str(tmp_path / "certs"),
+            "--profiles-dir", str(tmp_path / "profiles"), "--log-stream", "stdout")
+    out = run_asc(crabapple, *args, json_out=False)
+    (cert_id,) = re.findall(r"Created Signing Certificate (\w+)", out)
+    (profile_id,) = re.findall(r"Created Profile (\w+)", out)
+    cert = crabapple.get(f"/v1/certificates/{cert_id}").json()["data"]
+    assert cert["attributes"]["certificateType"] == cert_type
+
+    try:
+        (p12,) = (tmp_path / "certs").iterdir()
+        assert p12.suffix == ".p12"
+        (saved,) = (tmp_path / "profiles").iterdir()
+        plist = openssl_plist(saved)
+        assert plist["Entitlements"]["application-identifier"] == f"{team_seed}.{identifier}"
+        assert base64.b64decode(cert["attributes"]["certificateContent"]) in plist["DeveloperCertificates"]
+        if devices:
+            # Every enabled iPhone and iPad of the team (codemagic leaves out Apple TVs).
+            want = {d["attributes"]["udid"]
+                    for d in crabapple.get_all("/v1/devices?filter[status]=ENABLED&filter[platform]=IOS&limit=200")
+                    if d["attributes"]["deviceClass"] in ("IPHONE", "IPAD", "IPOD")}
+            assert want and set(plist["ProvisionedDevices"]) == want
+        else:
+            assert "ProvisionedDevices" not in plist
+
+        again = run_asc(crabapple, *args, json_out=False)
+        assert "Created" not in again, again[-3000:]
+        assert profile_id in again
+    finally:
+        run_asc(crabapple, "profiles", "delete", profile_id, json_out=False)
+        run_asc(crabapple, "certificates", "delete", cert_id, json_out=False)
