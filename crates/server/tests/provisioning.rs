@@ -372,6 +372,16 @@ async fn new_bundle_ids_get_the_teams_seed_id() {
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(r.json()["data"]["attributes"]["seedId"], DEMO_TEAM);
     }
+    // `seedId` is an attribute of Apple's create request: a prefix the request names is kept.
+    let r = post(
+        &w,
+        "/v1/bundleIds",
+        json!({ "data": { "type": "bundleIds", "attributes": {
+            "identifier": "com.crabapple.seedgiven", "name": "Seed given", "platform": "IOS", "seedId": DEMO_TEAM } } }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["attributes"]["seedId"], DEMO_TEAM);
 }
 
 #[tokio::test]

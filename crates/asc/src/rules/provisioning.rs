@@ -127,9 +127,11 @@ impl Family for Provisioning {
                         ident.as_str().unwrap_or_default()
                     );
                     require_unique(engine, tx, "bundleIds", "identifier", &ident, message).await?;
-                    // The App ID prefix is the team's, the same for every bundle ID it registers.
+                    // The App ID prefix is the team's, the same for every bundle ID it registers
+                    // (a request may name it: `seedId` is an attribute of the create request).
                     let team = team_id(engine, tx).await?;
-                    if !team.is_empty() {
+                    let given = w.attributes.get("seedId").and_then(Value::as_str);
+                    if !team.is_empty() && (given.is_none() || w.op_id == "synthesize") {
                         w.attributes.insert("seedId".into(), json!(team));
                     }
                 }
