@@ -283,6 +283,22 @@ async fn s8_2_profile_content_is_a_signed_plist_that_openssl_verifies() {
     let plist = openssl(&["cms", "-verify", "-noverify", "-inform", "DER"], &path);
     let smime = openssl(&["smime", "-verify", "-noverify", "-inform", "DER"], &path);
     assert_eq!(plist, smime);
+    // And the whole chain verifies against the data directory's root.
+    let root = w.dir.join("pki").join("root.pem");
+    let chained = openssl(
+        &[
+            "cms",
+            "-verify",
+            "-inform",
+            "DER",
+            "-purpose",
+            "any",
+            "-CAfile",
+            root.to_str().unwrap(),
+        ],
+        &path,
+    );
+    assert_eq!(plist, chained);
     for key in [
         "ApplicationIdentifierPrefix",
         "DeveloperCertificates",
