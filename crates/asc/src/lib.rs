@@ -12,14 +12,22 @@ pub mod world;
 use crabapple_jsonapi::Family;
 use std::sync::Arc;
 
-/// Every family, in the order their hooks run.
+/// Every family, in the order their hooks run (provisioning profiles signed by a PKI made for
+/// this process).
 pub fn families() -> Vec<Arc<dyn Family>> {
+    families_signing_with(None)
+}
+
+/// Every family, provisioning profiles signed by `profile_signer` (the data directory's PKI).
+pub fn families_signing_with(
+    profile_signer: Option<Arc<crabapple_storekit::pki::Pki>>,
+) -> Vec<Arc<dyn Family>> {
     vec![
         Arc::new(ids::AppleIds),
         Arc::new(rules::defaults::Defaults),
         Arc::new(rules::testflight::TestFlight),
         Arc::new(rules::singletons::Singletons),
-        Arc::new(rules::provisioning::Provisioning),
+        Arc::new(rules::provisioning::Provisioning::new(profile_signer)),
         Arc::new(rules::users::Users),
         Arc::new(rules::analytics::Analytics),
         Arc::new(rules::reports::Reports),

@@ -17,6 +17,9 @@ pub const DEMO_YAML: &str = include_str!("../world/demo.yaml");
 pub struct Team {
     #[serde(default)]
     pub name: Option<String>,
+    /// The team id (its App ID prefix, the `seedId` of its bundle IDs); random when absent.
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub issuer_id: Option<String>,
     #[serde(default)]

@@ -6,7 +6,7 @@ spec manifest (default: crates/spec/manifest.json).
                                       [--self-test] [--counts] [--strict] [--unset]
 
 Checks:
-  * top level is `team` + `resources`; team.name is a string, issuerId a UUID, vendorNumber digits;
+  * top level is `team` + `resources`; team.id is a 10-character team id, team.name a string, issuerId a UUID, vendorNumber digits;
   * every type under `resources` is a JSON:API type of the manifest, each a list of resources
     with only `id`, `attributes`, `relationships`;
   * ids are strings, unique per type, and follow Apple's id form for the type (see ID_FORMS);
@@ -694,13 +694,16 @@ def check(doc, manifest, report):
             report.error("team", "must be a mapping")
         else:
             for k, v in team.items():
-                if k not in ("name", "issuerId", "vendorNumber"):
+                if k not in ("id", "name", "issuerId", "vendorNumber"):
                     report.error("team", f"unknown key {k!r}")
             if not isinstance(team.get("name"), str) or not team.get("name"):
                 report.error("team.name", "required non-empty string")
             if "issuerId" in team and not (isinstance(team["issuerId"], str)
                                            and UUID_ANYCASE.match(team["issuerId"])):
                 report.error("team.issuerId", f"{team['issuerId']!r} is not a UUID")
+            if "id" in team and not (isinstance(team["id"], str) and len(team["id"]) == 10
+                                     and team["id"].isalnum() and team["id"].isupper()):
+                report.error("team.id", f"{team['id']!r} is not a 10-character team id")
             if "vendorNumber" in team and not (isinstance(team["vendorNumber"], str)
                                                and team["vendorNumber"].isdigit()):
                 report.error("team.vendorNumber", "must be a quoted string of digits")

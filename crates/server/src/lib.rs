@@ -64,7 +64,10 @@ fn token_kid(authorization: &str) -> Option<String> {
 impl App {
     pub async fn new(store: Store, config: Config) -> anyhow::Result<Arc<App>> {
         let commerce = crabapple_storekit::Commerce::open(store.clone(), &config.data_dir).await?;
-        let engine = Engine::new(store, crabapple_asc::families());
+        let engine = Engine::new(
+            store,
+            crabapple_asc::families_signing_with(Some(commerce.pki().clone())),
+        );
         let app = Arc::new(App {
             engine,
             commerce,

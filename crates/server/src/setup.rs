@@ -66,6 +66,13 @@ pub async fn first_start(
         .issuer_id
         .clone()
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    // Before the world loads: the bundle IDs it registers take the team's App ID prefix.
+    let team_id = seed
+        .team
+        .id
+        .clone()
+        .unwrap_or_else(crabapple_asc::ids::ten_char_id);
+    store.meta_set("team.id", &team_id).await?;
     let loaded = world::load(engine, &seed).await?;
     let mut tx = store.begin().await?;
     tx.meta_set("team.issuerId", &issuer).await?;
@@ -79,8 +86,6 @@ pub async fn first_start(
         seed.team.vendor_number.as_deref().unwrap_or("85012345"),
     )
     .await?;
-    tx.meta_set("team.id", &crabapple_asc::ids::ten_char_id())
-        .await?;
     tx.meta_set("world", &format!("{choice:?}")).await?;
     tx.commit().await?;
     let key = keys::create(

@@ -372,6 +372,16 @@ impl Pki {
         [&self.leaf_der, &self.intermediate_der, &self.root_der]
     }
 
+    /// ECDSA P-256 / SHA-256 signature of `message` with the leaf key, as the raw 64-byte `r‖s`
+    /// (for other signed containers, e.g. the CMS of a provisioning profile).
+    pub fn sign_bytes(&self, message: &[u8]) -> Vec<u8> {
+        self.leaf_key
+            .sign(&self.rng, message)
+            .expect("ECDSA P-256 signing does not fail")
+            .as_ref()
+            .to_vec()
+    }
+
     /// Signs a JSON payload: ES256 compact JWS with header `{"alg":"ES256","x5c":[…]}`.
     pub fn sign(&self, payload: &serde_json::Value) -> String {
         self.sign_payload(payload)

@@ -20,7 +20,8 @@ WRAPPER = pathlib.Path(__file__).resolve().parent / "codemagic_asc.py"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run_asc(crabapple, *args: str, key: dict | None = None, json_out: bool = True):
+def run_asc(crabapple, *args: str, key: dict | None = None, json_out: bool = True, check: bool = True):
+    """Runs the CLI; its JSON (or text) output, or with `check=False` the finished process."""
     key = key or crabapple.admin_key
     env = dict(os.environ)
     env.update(
@@ -34,6 +35,8 @@ def run_asc(crabapple, *args: str, key: dict | None = None, json_out: bool = Tru
     if json_out:
         argv.append("--json")
     p = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=180, check=False)
+    if not check:
+        return p
     if p.returncode != 0:
         log = ANSI.sub("", p.stderr)
         raise AssertionError(

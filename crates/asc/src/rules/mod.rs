@@ -4,6 +4,8 @@ pub mod analytics;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;
+pub mod mobileprovision;
+pub mod profiles;
 pub mod provisioning;
 pub mod reports;
 pub mod singletons;

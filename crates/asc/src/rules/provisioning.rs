@@ -1,12 +1,47 @@
 //! Provisioning (bundle IDs, devices, certificates, profiles): Apple's uniqueness and limit rules
-//! (apple-semantics.md §8.2) and the attributes Apple fills in on creation.
+//! (apple-semantics.md §8.2) and the attributes Apple fills in on creation. Profile rules and
+//! content: [`super::profiles`].
 
-use super::{certs, find_by_attr, require_unique, rfc3339};
+use super::{certs, find_by_attr, profiles, require_unique, rfc3339};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Write};
 use crabapple_store::Tx;
+use crabapple_storekit::pki::Pki;
 use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
 
-pub struct Provisioning;
+pub struct Provisioning {
+    /// Signs `profileContent`; `None`: a PKI made once for this process.
+    signer: Option<Arc<Pki>>,
+}
+
+impl Provisioning {
+    pub fn new(signer: Option<Arc<Pki>>) -> Provisioning {
+        Provisioning { signer }
+    }
+
+    fn signer(&self) -> Option<&Pki> {
+        static OWN: OnceLock<Option<Pki>> = OnceLock::new();
+        self.signer
+            .as_deref()
+            .or_else(|| OWN.get_or_init(|| Pki::generate().ok()).as_ref())
+    }
+}
+
+/// The team's id (its App ID prefix, the `seedId` of every bundle ID it registers): the prefix
+/// its bundle IDs already carry, else the team id crabapple gave it.
+pub async fn team_id(engine: &Engine, tx: &mut Tx) -> Result<String, AscError> {
+    if let Some(t) = engine.store.meta_get("team.id").await? {
+        return Ok(t);
+    }
+    for id in tx.ids("bundleIds").await? {
+        if let Some(b) = tx.get("bundleIds", &id).await?
+            && let Some(seed) = b.attributes.get("seedId").and_then(Value::as_str)
+        {
+            return Ok(seed.to_string());
+        }
+    }
+    Ok(String::new())
+}
 
 /// Certificate types the API cannot create (§8.2: "Developer ID certs cannot be created via the API").
 const NOT_CREATABLE: &[&str] = &[
@@ -29,8 +64,38 @@ impl Family for Provisioning {
             "bundleIds_createInstance",
             "devices_createInstance",
             "certificates_createInstance",
+            "certificates_deleteInstance",
             "profiles_createInstance",
         ]
+    }
+
+    /// Revoking (deleting) a certificate invalidates every profile that holds it: Apple's
+    /// developer support page on certificates ("If your certificate expires or is revoked, any
+    /// provisioning profile that makes reference to that certificate is no longer valid").
+    fn before_delete<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        tx: &'a mut Tx,
+        existing: &'a crabapple_store::Resource,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async move {
+            if existing.rtype != "certificates" {
+                return Ok(());
+            }
+            let cert = ("certificates".to_string(), existing.id.clone());
+            for pid in tx.ids("profiles").await? {
+                if tx
+                    .linked("profiles", &pid, "certificates")
+                    .await?
+                    .contains(&cert)
+                    && let Some(mut p) = tx.get("profiles", &pid).await?
+                {
+                    p.attributes.insert("profileState".into(), json!("INVALID"));
+                    tx.put("profiles", &pid, &p.attributes).await?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// A real DEVELOPMENT certificate response carries `"csrContent": null` (captured in
@@ -62,8 +127,12 @@ impl Family for Provisioning {
                         ident.as_str().unwrap_or_default()
                     );
                     require_unique(engine, tx, "bundleIds", "identifier", &ident, message).await?;
-                    if let Some(team) = engine.store.meta_get("team.id").await? {
-                        w.attributes.entry("seedId").or_insert(json!(team));
+                    // The App ID prefix is the team's, the same for every bundle ID it registers
+                    // (a request may name it: `seedId` is an attribute of the create request).
+                    let team = team_id(engine, tx).await?;
+                    let given = w.attributes.get("seedId").and_then(Value::as_str);
+                    if !team.is_empty() && (given.is_none() || w.op_id == "synthesize") {
+                        w.attributes.insert("seedId".into(), json!(team));
                     }
                 }
                 "devices" => {
@@ -91,17 +160,19 @@ impl Family for Provisioning {
                             "/data/attributes/certificateType",
                         ));
                     }
-                    if find_by_attr(engine, tx, "certificates", "certificateType", &ty)
-                        .await?
-                        .len()
-                        >= MAX_CERTS_PER_TYPE
-                    {
+                    if current_certificates(engine, tx, &ty, now).await? >= MAX_CERTS_PER_TYPE {
                         return Err(AscError::entity_error(
                             "",
                             "There is a problem with the request entity",
-                            "You already have a current Distribution certificate or a pending certificate request.",
+                            format!(
+                                "You already have a current {} certificate or a pending certificate request.",
+                                certificate_kind(&ty_s)
+                            ),
                             "/data/attributes/certificateType",
-                        ));
+                        )
+                        .reason(format!(
+                            "the team already has {MAX_CERTS_PER_TYPE} current {ty_s} certificates (§8.2)"
+                        )));
                     }
                     let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
                     let expires = now + 365 * 86_400_000;
@@ -113,7 +184,7 @@ impl Family for Provisioning {
                         &name,
                         &team,
                         &serial,
-                        expires,
+                        (now, expires),
                     );
                     w.attributes.insert("serialNumber".into(), json!(serial));
                     w.attributes
@@ -134,13 +205,18 @@ impl Family for Provisioning {
                         name.as_str().unwrap_or_default()
                     );
                     require_unique(engine, tx, "profiles", "name", &name, message).await?;
-                    w.attributes.insert(
-                        "profileContent".into(),
-                        json!(base64_std(
-                            format!("crabapple provisioning profile {}", w.id).as_bytes()
-                        )),
-                    );
-                    w.attributes.entry("platform").or_insert(json!("IOS"));
+                    if w.op_id != "synthesize" {
+                        profiles::check(tx, w).await?;
+                    }
+                    let platform = match w.attributes.get("profileType").and_then(Value::as_str) {
+                        Some(t) if t.starts_with("MAC_") => "MAC_OS",
+                        _ => "IOS",
+                    };
+                    w.attributes.entry("platform").or_insert(json!(platform));
+                    if let Some(pki) = self.signer() {
+                        let content = profiles::content(engine, tx, w, pki).await?;
+                        w.attributes.insert("profileContent".into(), json!(content));
+                    }
                 }
                 _ => {}
             }
@@ -164,7 +240,47 @@ fn certificate_title(ty: &str) -> &'static str {
     }
 }
 
-fn base64_std(b: &[u8]) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(b)
+/// How Apple names a certificate type in its limit error ("You already have a current
+/// Distribution certificate…", §8.2; "…a current Development certificate…" for development).
+fn certificate_kind(ty: &str) -> &'static str {
+    match ty {
+        "DEVELOPMENT" | "IOS_DEVELOPMENT" | "MAC_APP_DEVELOPMENT" => "Development",
+        "DISTRIBUTION" | "IOS_DISTRIBUTION" => "Distribution",
+        "MAC_APP_DISTRIBUTION" => "Mac App Distribution",
+        "MAC_INSTALLER_DISTRIBUTION" => "Mac Installer Distribution",
+        "PASS_TYPE_ID" | "PASS_TYPE_ID_WITH_NFC" => "Pass Type ID",
+        "APPLE_PAY" | "APPLE_PAY_RSA" => "Apple Pay Payment Processing",
+        "APPLE_PAY_MERCHANT_IDENTITY" => "Apple Pay Merchant Identity",
+        "APPLE_PAY_PSP_IDENTITY" => "Apple Pay Platform Integrator Identity",
+        "IDENTITY_ACCESS" => "Identity Access",
+        _ => "Apple",
+    }
+}
+
+/// How many unexpired, unrevoked certificates of type `ty` the team holds.
+async fn current_certificates(
+    engine: &Engine,
+    tx: &mut Tx,
+    ty: &Value,
+    now: i64,
+) -> Result<usize, AscError> {
+    let mut n = 0;
+    for id in find_by_attr(engine, tx, "certificates", "certificateType", ty).await? {
+        if let Some(c) = tx.get("certificates", &id).await? {
+            n += usize::from(is_current_certificate(&c, now));
+        }
+    }
+    Ok(n)
+}
+
+/// A certificate Apple counts as current: not expired at `now`, not revoked (`activated` false).
+pub fn is_current_certificate(c: &crabapple_store::Resource, now: i64) -> bool {
+    let expired = c
+        .attributes
+        .get("expirationDate")
+        .and_then(Value::as_str)
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
+        .is_some_and(|t| t.as_millisecond() <= now);
+    let revoked = c.attributes.get("activated") == Some(&Value::Bool(false));
+    !expired && !revoked
 }

@@ -196,7 +196,7 @@ impl Commerce {
         }
     }
 
-    pub fn pki(&self) -> &Pki {
+    pub fn pki(&self) -> &Arc<Pki> {
         &self.pki
     }
 
