@@ -21,5 +21,6 @@ pub fn families() -> Vec<Arc<dyn Family>> {
         Arc::new(rules::users::Users),
         Arc::new(rules::analytics::Analytics),
         Arc::new(rules::reports::Reports),
+        Arc::new(rules::pricing::Pricing),
     ]
 }

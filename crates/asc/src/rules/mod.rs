@@ -3,6 +3,8 @@
 pub mod analytics;
 pub mod certs;
 pub mod defaults;
+pub mod price_points;
+pub mod pricing;
 pub mod provisioning;
 pub mod reports;
 pub mod users;
