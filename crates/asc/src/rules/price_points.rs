@@ -7,7 +7,7 @@
 //! Apple has some 800 price points in 175 storefronts. crabapple's table is a smaller, honest
 //! approximation: the USD tiers in [`USD_TIERS`] and the storefronts in [`STOREFRONTS`], each
 //! price converted with a fixed rate, its VAT added where the storefront's prices include it, and
-//! rounded the way Apple's price points end (`x.99`; whole tens of yen). Proceeds are the price
+//! rounded up to the way Apple's price points end (`0.x9`, `x.49` or `x.99`; whole tens of yen). Proceeds are the price
 //! net of VAT less a 15 % commission: the demo team is in the App Store Small Business Program
 //! (the demo world's app price points: USD 4.99 → proceeds 4.24), so the second-year subscription
 //! rate is the same 85 %.
@@ -179,8 +179,7 @@ impl PricePoint {
         PricePoint::all(self.kind, product, territories)
             .into_iter()
             .filter(|p| {
-                p.usd_cents == self.usd_cents
-                    && p.storefront.territory != self.storefront.territory
+                p.usd_cents == self.usd_cents && p.storefront.territory != self.storefront.territory
             })
             .collect()
     }
@@ -193,10 +192,14 @@ impl PricePoint {
             let step = if local < 1000.0 { 10.0 } else { 100.0 };
             ((local / step).round() * step).max(step) as i64
         } else if local < 1.0 {
-            // 0.29, 0.49, … 0.99: tenths less one cent.
-            (((local * 10.0).round() as i64) * 10 - 1).max(29)
+            // 0.29, 0.39, … 0.99: up to the next tenth, less one cent.
+            (((local * 10.0 - 1e-9).ceil() as i64) * 10 - 1).max(29)
+        } else if local < 10.0 {
+            // Up to the next x.49 or x.99.
+            ((local * 2.0 - 1e-9).ceil() as i64) * 50 - 1
         } else {
-            (local.round() as i64) * 100 - 1
+            // Up to the next x.99.
+            ((local - 1e-9).ceil() as i64) * 100 - 1
         }
     }
 
@@ -281,7 +284,13 @@ mod tests {
         assert_eq!(back.usd_cents, 499);
         assert_eq!(back.storefront.territory, "USA");
         // The demo world's app price point for USD 4.99 uses the same tier code.
-        assert!(PricePoint::parse(Kind::Subscription, "eyJzIjoiMTQ5MDU1MzEyNyIsInQiOiJVU0EiLCJwIjoiMTAwNTAifQ").is_some());
+        assert!(
+            PricePoint::parse(
+                Kind::Subscription,
+                "eyJzIjoiMTQ5MDU1MzEyNyIsInQiOiJVU0EiLCJwIjoiMTAwNTAifQ"
+            )
+            .is_some()
+        );
         assert!(PricePoint::parse(Kind::Subscription, "not-an-id").is_none());
     }
 
@@ -291,9 +300,22 @@ mod tests {
         assert_eq!(point("USA", 499).proceeds(), "4.24");
         assert_eq!(point("USA", 1999).proceeds(), "16.99");
         assert_eq!(point("GBR", 499).customer_price(), "4.99");
+        assert_eq!(point("GBR", 999).customer_price(), "9.49");
+        for c in USD_TIERS {
+            let usd = point("USA", *c).customer_price();
+            assert_eq!(
+                usd,
+                format!("{}.{:02}", c / 100, c % 100),
+                "USD tiers are exact"
+            );
+        }
+        assert_eq!(point("CAN", 999).customer_price(), "13.99");
         assert_eq!(point("JPN", 99).customer_price(), "160");
         assert_eq!(point("USA", 29).customer_price(), "0.29");
-        assert_eq!(point("DEU", 999).customer_price(), point("FRA", 999).customer_price());
+        assert_eq!(
+            point("DEU", 999).customer_price(),
+            point("FRA", 999).customer_price()
+        );
         assert_ne!(point("DEU", 999).proceeds(), point("FRA", 999).proceeds());
     }
 }

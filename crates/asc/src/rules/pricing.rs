@@ -195,7 +195,10 @@ async fn serve(
         }
         Read::Instance(kind) => {
             let p = existing_point(engine, kind, &id).await?;
-            return Ok(Reply::json(200, &document(engine, op, req, &q, &[p], false)));
+            return Ok(Reply::json(
+                200,
+                &document(engine, op, req, &q, &[p], false),
+            ));
         }
         Read::Equalizations(kind) => {
             let p = existing_point(engine, kind, &id).await?;
@@ -247,23 +250,24 @@ fn document(
     points: &[PricePoint],
     many: bool,
 ) -> Value {
-    let plan = engine.schemas.plans.get(&op.id).cloned().unwrap_or_default();
+    let plan = engine
+        .schemas
+        .plans
+        .get(&op.id)
+        .cloned()
+        .unwrap_or_default();
     let includes: HashSet<&str> = q.include.iter().map(String::as_str).collect();
     let mut data = Vec::with_capacity(points.len());
     let mut included = Vec::new();
     let mut seen = HashSet::new();
     for p in points {
-        let linkage = vec![("territories".to_string(), p.storefront.territory.to_string())];
+        let linkage = vec![(
+            "territories".to_string(),
+            p.storefront.territory.to_string(),
+        )];
         let rel_data: HashMap<&str, (&Vec<(String, String)>, i64)> =
             HashMap::from([("territory", (&linkage, 1))]);
-        data.push(engine.render_resource(
-            &plan,
-            &p.resource(),
-            &req.base,
-            q,
-            &rel_data,
-            &includes,
-        ));
+        data.push(engine.render_resource(&plan, &p.resource(), &req.base, q, &rel_data, &includes));
         if includes.contains("territory") && seen.insert(p.storefront.territory) {
             included.push(engine.render_resource(
                 &plan,
@@ -297,7 +301,12 @@ async fn store_referenced_points(engine: &Engine, req: &Request) -> Result<(), A
     };
     let mut refs = Vec::new();
     collect_refs(&body["data"], "/data", &mut refs);
-    for (i, inc) in body["included"].as_array().into_iter().flatten().enumerate() {
+    for (i, inc) in body["included"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         collect_refs(inc, &format!("/included/{i}"), &mut refs);
     }
     if refs.is_empty() {
@@ -335,7 +344,10 @@ fn collect_refs(resource: &Value, at: &str, out: &mut Vec<(Kind, String, String)
             _ => Vec::new(),
         };
         for (x, pointer) in items {
-            let kind = x.get("type").and_then(Value::as_str).and_then(Kind::of_point);
+            let kind = x
+                .get("type")
+                .and_then(Value::as_str)
+                .and_then(Kind::of_point);
             if let (Some(kind), Some(id)) = (kind, x.get("id").and_then(Value::as_str)) {
                 out.push((kind, id.to_string(), pointer));
             }
@@ -367,8 +379,7 @@ async fn schedule_price(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         .ok_or_else(|| pricing_error(POINT_POINTER))?;
     let subscription = first_target(w, "subscription").unwrap_or_else(|| point.product.clone());
     let territory = point.storefront.territory;
-    if subscription != point.product
-        || first_target(w, "territory").is_some_and(|t| t != territory)
+    if subscription != point.product || first_target(w, "territory").is_some_and(|t| t != territory)
     {
         return Err(pricing_error(POINT_POINTER));
     }

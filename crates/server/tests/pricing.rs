@@ -1,0 +1,510 @@
+//! Subscription and in-app purchase price points and Apple's pricing rules (apple-semantics.md §5)
+//! through the HTTP surface, on the demo world.
+
+mod common;
+
+use common::*;
+use crabapple_asc::rules::date;
+use serde_json::{Value, json};
+
+/// Notes Pro Monthly (demo world).
+const SUB: &str = "6449081301";
+/// Notes Pro Yearly (demo world).
+const OTHER_SUB: &str = "6449081302";
+/// Handwriting Pack (demo world).
+const IAP: &str = "6449081234";
+/// crabapple's tiers × storefronts (price_points.rs).
+const TIERS: usize = 41;
+const TERRITORIES: usize = 7;
+
+const PRICING_DETAIL: &str = "An error occurred while processing the pricing information.";
+
+fn rel(t: &str, id: &str) -> Value {
+    json!({ "data": { "type": t, "id": id } })
+}
+
+/// The id of `sub`'s price point in `territory` costing `price`.
+async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
+    let r = w
+        .get(&format!(
+            "/v1/subscriptions/{sub}/pricePoints?filter[territory]={territory}&limit=200"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["customerPrice"] == price)
+        .unwrap_or_else(|| panic!("no {price} point in {territory}"))["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn make_available(w: &World, sub: &str, territories: &[&str]) {
+    let ts: Vec<Value> = territories
+        .iter()
+        .map(|t| json!({ "type": "territories", "id": t }))
+        .collect();
+    let r = w
+        .call(
+            "POST",
+            "/v1/subscriptionAvailabilities",
+            Some(&w.token),
+            Some(json!({ "data": {
+                "type": "subscriptionAvailabilities",
+                "attributes": { "availableInNewTerritories": false },
+                "relationships": {
+                    "subscription": rel("subscriptions", sub),
+                    "availableTerritories": { "data": ts },
+                }
+            }})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn post_price(w: &World, sub: &str, point: &str, start: Option<&str>) -> Resp {
+    let mut attributes = json!({ "preserveCurrentPrice": false });
+    if let Some(s) = start {
+        attributes["startDate"] = json!(s);
+    }
+    w.call(
+        "POST",
+        "/v1/subscriptionPrices",
+        Some(&w.token),
+        Some(json!({ "data": {
+            "type": "subscriptionPrices",
+            "attributes": attributes,
+            "relationships": {
+                "subscription": rel("subscriptions", sub),
+                "subscriptionPricePoint": rel("subscriptionPricePoints", point),
+            }
+        }})),
+    )
+    .await
+}
+
+fn assert_error(r: &Resp, status: u16, code: &str, detail: &str, what: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "{what}: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+    let e = &r.json()["errors"][0];
+    assert_eq!(e["status"], status.to_string(), "{what}");
+    assert_eq!(e["code"], code, "{what}");
+    assert_eq!(e["detail"], detail, "{what}");
+}
+
+fn day(w: &World, days: i64) -> String {
+    date(w.app.store().now_ms() + days * 86_400_000)
+}
+
+#[tokio::test]
+async fn demo_subscription_has_a_price_point_per_tier_per_territory() {
+    let w = demo().await;
+    let r = w
+        .get(&format!("/v1/subscriptions/{SUB}/pricePoints?limit=200"))
+        .await;
+    assert_eq!(r.status, 200);
+    let doc = r.json();
+    assert_eq!(doc["meta"]["paging"]["total"], TIERS * TERRITORIES);
+    assert_eq!(doc["data"].as_array().unwrap().len(), 200);
+    assert!(doc["links"]["next"].as_str().unwrap().contains("cursor="));
+    let p = &doc["data"][0];
+    assert_eq!(p["type"], "subscriptionPricePoints");
+    for a in ["customerPrice", "proceeds", "proceedsYear2"] {
+        assert!(p["attributes"][a].is_string(), "{a}: {p}");
+    }
+    assert!(
+        p["relationships"]["equalizations"]["links"]["related"]
+            .as_str()
+            .unwrap()
+            .ends_with("/equalizations")
+    );
+
+    // filter[territory] and include=territory; the id is Apple's base64 JSON.
+    let r = w
+        .get(&format!(
+            "/v1/subscriptions/{SUB}/pricePoints?filter[territory]=USA&include=territory&limit=200"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let doc = r.json();
+    let data = doc["data"].as_array().unwrap();
+    assert_eq!(data.len(), TIERS);
+    let usd499 = data
+        .iter()
+        .find(|p| p["attributes"]["customerPrice"] == "4.99")
+        .unwrap();
+    assert_eq!(usd499["attributes"]["proceeds"], "4.24");
+    assert_eq!(
+        usd499["relationships"]["territory"]["data"],
+        json!({ "type": "territories", "id": "USA" })
+    );
+    assert_eq!(
+        usd499["id"],
+        b64(&format!(r#"{{"s":"{SUB}","t":"USA","p":"10050"}}"#)).as_str()
+    );
+    assert_eq!(
+        doc["included"],
+        json!([{ "type": "territories", "id": "USA", "attributes": { "currency": "USD" },
+                 "links": { "self": "http://crabapple.test:8686/v1/territories/USA" } }])
+    );
+
+    // The linkage endpoint lists the same ids.
+    let r = w
+        .get(&format!(
+            "/v1/subscriptions/{SUB}/relationships/pricePoints?limit=3"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 3);
+    assert_eq!(r.json()["meta"]["paging"]["total"], TIERS * TERRITORIES);
+}
+
+#[tokio::test]
+async fn subscription_created_through_the_api_has_price_points_at_once() {
+    let w = demo().await;
+    let r = w
+        .call(
+            "POST",
+            "/v1/subscriptions",
+            Some(&w.token),
+            Some(json!({ "data": {
+                "type": "subscriptions",
+                "attributes": { "name": "Notes Pro Weekly", "productId": "com.crabapple.notes.pro.weekly", "subscriptionPeriod": "ONE_WEEK" },
+                "relationships": { "group": rel("subscriptionGroups", "20934512") }
+            }})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let r = w
+        .get(&format!(
+            "/v1/subscriptions/{id}/pricePoints?filter[territory]=JPN,GBR"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["meta"]["paging"]["total"], TIERS * 2);
+    let p = point(&w, &id, "USA", "9.99").await;
+    make_available(&w, &id, &["USA"]).await;
+    assert_eq!(post_price(&w, &id, &p, None).await.status, 201);
+}
+
+#[tokio::test]
+async fn price_point_instance_and_its_equalizations() {
+    let w = demo().await;
+    let p = point(&w, SUB, "USA", "9.99").await;
+    let r = w
+        .get(&format!(
+            "/v1/subscriptionPricePoints/{p}?include=territory"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let doc = r.json();
+    assert_eq!(doc["data"]["id"], p.as_str());
+    assert_eq!(doc["data"]["attributes"]["customerPrice"], "9.99");
+    assert_eq!(doc["included"][0]["id"], "USA");
+
+    let r = w
+        .get(&format!("/v1/subscriptionPricePoints/{p}/equalizations"))
+        .await;
+    assert_eq!(r.status, 200);
+    let eq = r.json();
+    assert_eq!(eq["data"].as_array().unwrap().len(), TERRITORIES - 1);
+    let r = w
+        .get(&format!(
+            "/v1/subscriptionPricePoints/{p}/equalizations?filter[territory]=GBR"
+        ))
+        .await;
+    let gbr = r.json();
+    assert_eq!(gbr["data"].as_array().unwrap().len(), 1);
+    assert_eq!(gbr["data"][0]["attributes"]["customerPrice"], "9.49");
+    assert_eq!(
+        gbr["data"][0]["id"],
+        point(&w, SUB, "GBR", "9.49").await.as_str()
+    );
+    let r = w
+        .get(&format!(
+            "/v1/subscriptionPricePoints/{p}/relationships/equalizations"
+        ))
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), TERRITORIES - 1);
+
+    // An id that names no price point, or a subscription that does not exist: Apple's 404.
+    for bad in [
+        "bm90LWEtcHJpY2UtcG9pbnQ".to_string(),
+        b64(r#"{"s":"1","t":"USA","p":"10100"}"#),
+    ] {
+        let r = w.get(&format!("/v1/subscriptionPricePoints/{bad}")).await;
+        assert_eq!(r.status, 404, "{bad}");
+        assert_eq!(r.error_code(), "NOT_FOUND");
+    }
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+/// §5 rules, one row each: (what, request, status, code, detail).
+#[tokio::test]
+async fn subscription_price_rules_answer_apples_errors() {
+    let w = demo().await;
+    let usa = point(&w, SUB, "USA", "9.99").await;
+    let usa_higher = point(&w, SUB, "USA", "12.99").await;
+    let gbr = point(&w, SUB, "GBR", "9.49").await;
+    let other = point(&w, OTHER_SUB, "USA", "9.99").await;
+
+    // No availability yet (§5): the same opaque 409.
+    let r = post_price(&w, SUB, &usa, None).await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR.RELATIONSHIP.INVALID",
+        PRICING_DETAIL,
+        "no availability",
+    );
+    assert_eq!(
+        r.json()["errors"][0]["source"]["pointer"],
+        "/data/relationships/subscriptionPricePoint/id"
+    );
+    make_available(&w, SUB, &["USA", "CAN"]).await;
+
+    let in_future = day(&w, 5);
+    let later = day(&w, 9);
+    let rows: Vec<(&str, String, Option<String>, u16, &str, &str)> = vec![
+        (
+            "not a price point",
+            "bm90LWEtcHJpY2UtcG9pbnQ".into(),
+            None,
+            409,
+            "ENTITY_ERROR.RELATIONSHIP.INVALID",
+            PRICING_DETAIL,
+        ),
+        (
+            "another subscription's price point",
+            other.clone(),
+            None,
+            409,
+            "ENTITY_ERROR.RELATIONSHIP.INVALID",
+            PRICING_DETAIL,
+        ),
+        (
+            "a territory the subscription is not available in",
+            gbr.clone(),
+            None,
+            409,
+            "ENTITY_ERROR.RELATIONSHIP.INVALID",
+            PRICING_DETAIL,
+        ),
+        ("the starting price", usa.clone(), None, 201, "", ""),
+        (
+            "a second price on the same day",
+            usa_higher.clone(),
+            None,
+            409,
+            "ENTITY_ERROR.RELATIONSHIP.INVALID",
+            PRICING_DETAIL,
+        ),
+        (
+            "a future change",
+            usa_higher.clone(),
+            Some(in_future.clone()),
+            201,
+            "",
+            "",
+        ),
+    ];
+    for (what, pp, start, status, code, detail) in rows {
+        let r = post_price(&w, SUB, &pp, start.as_deref()).await;
+        if status == 201 {
+            assert_eq!(
+                r.status,
+                201,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let d = &r.json()["data"];
+            assert_eq!(d["attributes"]["preserved"], false, "{what}");
+            assert_eq!(d["attributes"]["startDate"], json!(start), "{what}");
+        } else {
+            assert_error(&r, status, code, detail, what);
+        }
+    }
+
+    let doc = prices(&w).await;
+    assert_eq!(doc["data"].as_array().unwrap().len(), 2);
+    let included: Vec<&str> = doc["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        included.contains(&"subscriptionPricePoints"),
+        "{included:?}"
+    );
+    let current = doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["attributes"]["startDate"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // One future change per territory: a second one overwrites the first (Apple's help, §5).
+    let r = post_price(&w, SUB, &usa_higher, Some(&later)).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let future = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let starts: Vec<Value> = prices(&w).await["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["attributes"]["startDate"].clone())
+        .collect();
+    assert_eq!(starts.len(), 2, "{starts:?}");
+    assert!(starts.contains(&json!(later)) && !starts.contains(&json!(in_future)));
+
+    // Only future changes can be deleted (§5).
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/subscriptionPrices/{current}"),
+            Some(&w.token),
+            None,
+        )
+        .await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR",
+        &format!(
+            "Cannot delete Subscription Price with id {current}. Only future price changes can be deleted."
+        ),
+        "delete the price in effect",
+    );
+    // Once the virtual clock passes its start date, the change is in effect too.
+    w.app.store().advance_clock(10 * 86_400_000).await.unwrap();
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/subscriptionPrices/{future}"),
+            Some(&w.token),
+            None,
+        )
+        .await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR",
+        &format!(
+            "Cannot delete Subscription Price with id {future}. Only future price changes can be deleted."
+        ),
+        "delete a change now in effect",
+    );
+    let r = post_price(&w, SUB, &usa, Some(&day(&w, 3))).await;
+    assert_eq!(r.status, 201);
+    let scheduled = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/subscriptionPrices/{scheduled}"),
+            Some(&w.token),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn prices(w: &World) -> Value {
+    let r = w
+        .get(&format!(
+            "/v1/subscriptions/{SUB}/prices?include=subscriptionPricePoint,territory"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()
+}
+
+#[tokio::test]
+async fn in_app_purchase_price_points_and_a_price_schedule() {
+    let w = demo().await;
+    let r = w
+        .get(&format!(
+            "/v2/inAppPurchases/{IAP}/pricePoints?filter[territory]=USA&limit=200"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let doc = r.json();
+    let data = doc["data"].as_array().unwrap();
+    assert_eq!(data.len(), TIERS);
+    let p = data
+        .iter()
+        .find(|p| p["attributes"]["customerPrice"] == "2.99")
+        .unwrap();
+    assert_eq!(p["type"], "inAppPurchasePricePoints");
+    assert!(p["attributes"].get("proceedsYear2").is_none());
+    let id = p["id"].as_str().unwrap().to_string();
+    let r = w
+        .get(&format!(
+            "/v1/inAppPurchasePricePoints/{id}/equalizations?filter[territory]=JPN"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"].as_array().unwrap().len(), 1);
+
+    // A price schedule whose inline manual price names the price point.
+    let body = |pp: &str| {
+        json!({
+            "data": {
+                "type": "inAppPurchasePriceSchedules",
+                "relationships": {
+                    "inAppPurchase": rel("inAppPurchases", IAP),
+                    "baseTerritory": rel("territories", "USA"),
+                    "manualPrices": { "data": [{ "type": "inAppPurchasePrices", "id": "${price1}" }] }
+                }
+            },
+            "included": [{
+                "type": "inAppPurchasePrices",
+                "id": "${price1}",
+                "attributes": { "startDate": null },
+                "relationships": {
+                    "inAppPurchaseV2": rel("inAppPurchases", IAP),
+                    "inAppPurchasePricePoint": rel("inAppPurchasePricePoints", pp)
+                }
+            }]
+        })
+    };
+    let r = w
+        .call(
+            "POST",
+            "/v1/inAppPurchasePriceSchedules",
+            Some(&w.token),
+            Some(body("bm90LWEtcHJpY2UtcG9pbnQ")),
+        )
+        .await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR.RELATIONSHIP.INVALID",
+        PRICING_DETAIL,
+        "IAP schedule with no price point",
+    );
+    let r = w
+        .call(
+            "POST",
+            "/v1/inAppPurchasePriceSchedules",
+            Some(&w.token),
+            Some(body(&id)),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
