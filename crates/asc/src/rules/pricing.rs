@@ -12,7 +12,7 @@
 //!   API error the seed mentions has no public capture, §9.3);
 //! - only future changes can be deleted: 409 "Cannot delete Subscription Price with id <id>. Only
 //!   future price changes can be deleted." (§5). A price is in effect from its `startDate` (UTC,
-//!   on the virtual clock); one without `startDate` took effect when it was created.
+//!   on the virtual clock); one created without `startDate` starts the day it is created.
 
 use super::date;
 use super::price_points::{Kind, PricePoint, territory_resource};
@@ -404,6 +404,10 @@ async fn schedule_price(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         .and_then(Value::as_str)
         .map(str::to_string);
     let effective = start.clone().unwrap_or_else(|| today.clone());
+    // A price without `startDate` starts today; written out, as the spec declares the attribute a
+    // date (not nullable) and clients' models require it.
+    w.attributes
+        .insert("startDate".into(), Value::from(effective.as_str()));
     for (_, id) in tx.linked("subscriptions", &subscription, "prices").await? {
         let Some(other) = tx.get("subscriptionPrices", &id).await? else {
             continue;
