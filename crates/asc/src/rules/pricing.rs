@@ -265,8 +265,7 @@ fn document(
             "territories".to_string(),
             p.storefront.territory.to_string(),
         )];
-        let rel_data: HashMap<&str, (&Vec<(String, String)>, i64)> =
-            HashMap::from([("territory", (&linkage, 1))]);
+        let rel_data = HashMap::from([("territory", (&linkage, 1))]);
         data.push(engine.render_resource(&plan, &p.resource(), &req.base, q, &rel_data, &includes));
         if includes.contains("territory") && seen.insert(p.storefront.territory) {
             included.push(engine.render_resource(
