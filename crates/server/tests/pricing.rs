@@ -23,23 +23,37 @@ fn rel(t: &str, id: &str) -> Value {
     json!({ "data": { "type": t, "id": id } })
 }
 
-/// The id of `sub`'s price point in `territory` costing `price`.
-async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
+/// The price points at `path` (a product's `pricePoints`) in `territory`, on one page.
+async fn points_in(w: &World, path: &str, territory: &str, extra: &str) -> Value {
     let r = w
         .get(&format!(
-            "/v1/subscriptions/{sub}/pricePoints?filter[territory]={territory}&limit=200"
+            "{path}?filter[territory]={territory}&limit=200{extra}"
         ))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["data"]
+    r.json()
+}
+
+/// The price point of a list costing `price`.
+fn priced<'a>(doc: &'a Value, price: &str) -> &'a Value {
+    doc["data"]
         .as_array()
         .unwrap()
         .iter()
         .find(|p| p["attributes"]["customerPrice"] == price)
-        .unwrap_or_else(|| panic!("no {price} point in {territory}"))["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+        .unwrap_or_else(|| panic!("no {price} price point"))
+}
+
+/// The id of `sub`'s price point in `territory` costing `price`.
+async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
+    let doc = points_in(
+        w,
+        &format!("/v1/subscriptions/{sub}/pricePoints"),
+        territory,
+        "",
+    )
+    .await;
+    priced(&doc, price)["id"].as_str().unwrap().to_string()
 }
 
 async fn make_available(w: &World, sub: &str, territories: &[&str]) {
@@ -127,19 +141,15 @@ async fn demo_subscription_has_a_price_point_per_tier_per_territory() {
     );
 
     // filter[territory] and include=territory; the id is Apple's base64 JSON.
-    let r = w
-        .get(&format!(
-            "/v1/subscriptions/{SUB}/pricePoints?filter[territory]=USA&include=territory&limit=200"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let doc = r.json();
-    let data = doc["data"].as_array().unwrap();
-    assert_eq!(data.len(), TIERS);
-    let usd499 = data
-        .iter()
-        .find(|p| p["attributes"]["customerPrice"] == "4.99")
-        .unwrap();
+    let doc = points_in(
+        &w,
+        &format!("/v1/subscriptions/{SUB}/pricePoints"),
+        "USA",
+        "&include=territory",
+    )
+    .await;
+    assert_eq!(doc["data"].as_array().unwrap().len(), TIERS);
+    let usd499 = priced(&doc, "4.99");
     assert_eq!(usd499["attributes"]["proceeds"], "4.24");
     assert_eq!(
         usd499["relationships"]["territory"]["data"],
@@ -383,54 +393,40 @@ async fn subscription_price_rules_answer_apples_errors() {
     assert!(starts.contains(&json!(later)) && !starts.contains(&json!(in_future)));
 
     // Only future changes can be deleted (§5).
-    let r = w
-        .call(
-            "DELETE",
-            &format!("/v1/subscriptionPrices/{current}"),
-            Some(&w.token),
-            None,
-        )
-        .await;
-    assert_error(
-        &r,
-        409,
-        "ENTITY_ERROR",
-        &format!(
-            "Cannot delete Subscription Price with id {current}. Only future price changes can be deleted."
-        ),
-        "delete the price in effect",
-    );
+    assert_delete_refused(&w, &current, "delete the price in effect").await;
     // Once the virtual clock passes its start date, the change is in effect too.
     w.app.store().advance_clock(10 * 86_400_000).await.unwrap();
-    let r = w
-        .call(
-            "DELETE",
-            &format!("/v1/subscriptionPrices/{future}"),
-            Some(&w.token),
-            None,
-        )
-        .await;
-    assert_error(
-        &r,
-        409,
-        "ENTITY_ERROR",
-        &format!(
-            "Cannot delete Subscription Price with id {future}. Only future price changes can be deleted."
-        ),
-        "delete a change now in effect",
-    );
+    assert_delete_refused(&w, &future, "delete a change now in effect").await;
     let r = post_price(&w, SUB, &usa, Some(&day(&w, 3))).await;
     assert_eq!(r.status, 201);
     let scheduled = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let r = w
-        .call(
-            "DELETE",
-            &format!("/v1/subscriptionPrices/{scheduled}"),
-            Some(&w.token),
-            None,
-        )
-        .await;
+    let r = delete_price(&w, &scheduled).await;
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn delete_price(w: &World, id: &str) -> Resp {
+    w.call(
+        "DELETE",
+        &format!("/v1/subscriptionPrices/{id}"),
+        Some(&w.token),
+        None,
+    )
+    .await
+}
+
+/// §5: 409 "Cannot delete Subscription Price with id <id>. Only future price changes can be
+/// deleted."
+async fn assert_delete_refused(w: &World, id: &str, what: &str) {
+    let r = delete_price(w, id).await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR",
+        &format!(
+            "Cannot delete Subscription Price with id {id}. Only future price changes can be deleted."
+        ),
+        what,
+    );
 }
 
 async fn prices(w: &World) -> Value {
@@ -446,19 +442,15 @@ async fn prices(w: &World) -> Value {
 #[tokio::test]
 async fn in_app_purchase_price_points_and_a_price_schedule() {
     let w = demo().await;
-    let r = w
-        .get(&format!(
-            "/v2/inAppPurchases/{IAP}/pricePoints?filter[territory]=USA&limit=200"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let doc = r.json();
-    let data = doc["data"].as_array().unwrap();
-    assert_eq!(data.len(), TIERS);
-    let p = data
-        .iter()
-        .find(|p| p["attributes"]["customerPrice"] == "2.99")
-        .unwrap();
+    let doc = points_in(
+        &w,
+        &format!("/v2/inAppPurchases/{IAP}/pricePoints"),
+        "USA",
+        "",
+    )
+    .await;
+    assert_eq!(doc["data"].as_array().unwrap().len(), TIERS);
+    let p = priced(&doc, "2.99");
     assert_eq!(p["type"], "inAppPurchasePricePoints");
     assert!(p["attributes"].get("proceedsYear2").is_none());
     let id = p["id"].as_str().unwrap().to_string();
