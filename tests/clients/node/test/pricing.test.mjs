@@ -3,15 +3,10 @@
 // delete a future change (apple-semantics.md §5). Works on a subscription it creates, so the
 // demo world's subscriptions stay as they are for the other suites.
 //
-// Environment: as sdk.test.mjs (CRABAPPLE_BASE_URL, CRABAPPLE_CLIENT_URL, CRABAPPLE_DATA,
-// CRABAPPLE_BIN).
+// Environment: see ../lib/crabapple.mjs.
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createClient,
   subscriptionsCreateInstance,
@@ -30,51 +25,20 @@ import {
   zSubscriptionPricesCreateInstanceResponse,
   zSubscriptionsPricesGetToManyRelatedResponse,
 } from 'appstore-connect-sdk';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..', '..', '..');
-const base = (process.env.CRABAPPLE_BASE_URL || '').replace(/\/$/, '');
-const clientUrl = (process.env.CRABAPPLE_CLIENT_URL || base).replace(/\/$/, '');
-const data = process.env.CRABAPPLE_DATA;
-const bin = process.env.CRABAPPLE_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'crabapple');
+import { base, adminClient, ok, zodOk } from '../lib/crabapple.mjs';
 
 let client;
 
-function cli(...args) {
-  return execFileSync(bin, args, { encoding: 'utf8' });
-}
-
-function ok(result, what, status = 200) {
-  assert.ok(result.response, `${what}: no response (${result.error})`);
-  assert.equal(result.response.status, status, `${what}: HTTP ${result.response.status} ${JSON.stringify(result.error)}`);
-  return result.data;
-}
-
-function zodOk(schema, doc, what) {
-  const r = schema.safeParse(doc);
-  assert.ok(r.success, `${what} does not match the SDK's zod schema: ${r.success ? '' : JSON.stringify(r.error.issues.slice(0, 5))}`);
-}
-
-// YYYY-MM-DD, `days` after today (UTC) on the server's clock.
+// YYYY-MM-DD, `days` after today (UTC) on the server's virtual clock.
 async function day(days) {
-  const res = await fetch(`${base}/crabapple/admin/status`).catch(() => null);
-  let now = Date.now();
-  if (res && res.ok) {
-    const s = await res.json();
-    if (s.clock && s.clock.nowMs) now = s.clock.nowMs;
-  }
-  return new Date(now + days * 86_400_000).toISOString().slice(0, 10);
+  const res = await fetch(`${base}/crabapple/admin/status`);
+  assert.equal(res.status, 200, 'GET /crabapple/admin/status');
+  const { clock } = await res.json();
+  return new Date(clock.nowMs + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 before(() => {
-  assert.ok(base, 'set CRABAPPLE_BASE_URL to a running crabapple');
-  assert.ok(data, 'set CRABAPPLE_DATA to its data dir');
-  assert.ok(existsSync(bin), `${bin} not found: cargo build -p crabapple, or set CRABAPPLE_BIN`);
-  const keys = JSON.parse(cli('keys', 'list', '--data', data, '--json'));
-  const admin = keys.find((k) => k.kind === 'team' && !k.revoked && k.roles.includes('ADMIN'));
-  assert.ok(admin, 'no active Admin team key');
-  const privateKey = readFileSync(admin.keyPath || path.join(data, `AuthKey_${admin.keyId}.p8`), 'utf8');
-  client = createClient({ issuerId: admin.issuerId, privateKeyId: admin.keyId, privateKey, baseUrl: clientUrl });
+  client = adminClient(createClient);
 });
 
 // A subscription group of the world: the first app that has one.
