@@ -56,6 +56,18 @@ async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
     priced(&doc, price)["id"].as_str().unwrap().to_string()
 }
 
+/// The id of the same tier in another territory (`equalizations`).
+async fn equalized(w: &World, point: &str, territory: &str) -> String {
+    let doc = points_in(
+        w,
+        &format!("/v1/subscriptionPricePoints/{point}/equalizations"),
+        territory,
+        "",
+    )
+    .await;
+    doc["data"][0]["id"].as_str().unwrap().to_string()
+}
+
 async fn make_available(w: &World, sub: &str, territories: &[&str]) {
     let ts: Vec<Value> = territories
         .iter()
@@ -508,4 +520,62 @@ async fn in_app_purchase_price_points_and_a_price_schedule() {
         )
         .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// §5: the starting price is set with `PATCH /v1/subscriptions/{id}` and inline `included`
+/// prices; each inline price follows the same rules.
+#[tokio::test]
+async fn starting_prices_inline_in_a_subscription_update() {
+    let w = demo().await;
+    make_available(&w, SUB, &["USA", "JPN"]).await;
+    let usa = point(&w, SUB, "USA", "4.99").await;
+    let jpn = equalized(&w, &usa, "JPN").await;
+    let gbr = equalized(&w, &usa, "GBR").await;
+    let patch = |points: &[&str]| {
+        let included: Vec<Value> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                json!({ "type": "subscriptionPrices", "id": format!("${{price{i}}}"),
+                        "relationships": { "subscriptionPricePoint": rel("subscriptionPricePoints", p) } })
+            })
+            .collect();
+        let linkage: Vec<Value> = (0..points.len())
+            .map(|i| json!({ "type": "subscriptionPrices", "id": format!("${{price{i}}}") }))
+            .collect();
+        json!({ "data": { "type": "subscriptions", "id": SUB,
+                          "relationships": { "prices": { "data": linkage } } },
+                "included": included })
+    };
+    let path = format!("/v1/subscriptions/{SUB}");
+    // GBR is not among the subscription's territories: nothing is written.
+    let r = w
+        .call("PATCH", &path, Some(&w.token), Some(patch(&[&usa, &gbr])))
+        .await;
+    assert_error(
+        &r,
+        409,
+        "ENTITY_ERROR.RELATIONSHIP.INVALID",
+        PRICING_DETAIL,
+        "inline price outside the availability",
+    );
+    assert_eq!(prices(&w).await["data"].as_array().unwrap().len(), 0);
+
+    let r = w
+        .call("PATCH", &path, Some(&w.token), Some(patch(&[&usa, &jpn])))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let doc = prices(&w).await;
+    let mut territories: Vec<&str> = doc["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["type"] == "territories")
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    territories.sort();
+    assert_eq!(territories, ["JPN", "USA"]);
+    for p in doc["data"].as_array().unwrap() {
+        assert_eq!(p["attributes"]["startDate"], day(&w, 0).as_str());
+    }
 }
