@@ -13,6 +13,8 @@ const SUB: &str = "6449081301";
 const OTHER_SUB: &str = "6449081302";
 /// Handwriting Pack (demo world).
 const IAP: &str = "6449081234";
+/// Theme Bundle (demo world).
+const OTHER_IAP: &str = "6449081235";
 /// crabapple's tiers × storefronts (price_points.rs).
 const TIERS: usize = 41;
 const TERRITORIES: usize = 7;
@@ -496,21 +498,42 @@ async fn in_app_purchase_price_points_and_a_price_schedule() {
             }]
         })
     };
-    let r = w
-        .call(
-            "POST",
-            "/v1/inAppPurchasePriceSchedules",
-            Some(&w.token),
-            Some(body("bm90LWEtcHJpY2UtcG9pbnQ")),
-        )
-        .await;
-    assert_error(
-        &r,
-        409,
-        "ENTITY_ERROR.RELATIONSHIP.INVALID",
-        PRICING_DETAIL,
-        "IAP schedule with no price point",
-    );
+    // Refused (§5's answer): no price point, and another in-app purchase's price point.
+    let others = points_in(
+        &w,
+        &format!("/v2/inAppPurchases/{OTHER_IAP}/pricePoints"),
+        "USA",
+        "",
+    )
+    .await;
+    for (what, pp) in [
+        ("no price point", "bm90LWEtcHJpY2UtcG9pbnQ"),
+        (
+            "another in-app purchase's price point",
+            priced(&others, "2.99")["id"].as_str().unwrap(),
+        ),
+    ] {
+        let r = w
+            .call(
+                "POST",
+                "/v1/inAppPurchasePriceSchedules",
+                Some(&w.token),
+                Some(body(pp)),
+            )
+            .await;
+        assert_error(
+            &r,
+            409,
+            "ENTITY_ERROR.RELATIONSHIP.INVALID",
+            PRICING_DETAIL,
+            what,
+        );
+        assert_eq!(
+            r.json()["errors"][0]["source"]["pointer"],
+            "/included/0/relationships/inAppPurchasePricePoint/id",
+            "{what}"
+        );
+    }
     let r = w
         .call(
             "POST",

@@ -1,7 +1,9 @@
 //! Subscription and in-app purchase pricing (apple-semantics.md §5): serves the computed price
 //! points of [`super::price_points`] on every price point endpoint (lists with
-//! `filter[territory]`, instances, `equalizations`, linkage), lets request documents refer to them,
-//! and applies Apple's rules to `subscriptionPrices`:
+//! `filter[territory]`, instances, `equalizations`, linkage), lets request documents refer to them
+//! (a price point that is not one, or belongs to another product than the document prices, is
+//! refused with §5's answer below — in-app purchase price schedules included), and applies Apple's
+//! rules to `subscriptionPrices`:
 //!
 //! - a price needs a valid price point of that subscription, in a territory where the
 //!   subscription is available (its `subscriptionAvailability`), and no other price in that
@@ -311,10 +313,28 @@ async fn store_referenced_points(engine: &Engine, req: &Request) -> Result<(), A
     if refs.is_empty() {
         return Ok(());
     }
+    // The product the document prices (its `data`, or what `data` relates to), if it names one:
+    // a price point of another product is refused like one that does not exist.
+    let owner = |kind: Kind| {
+        let data = &body["data"];
+        if data["type"] == kind.product_type() {
+            return data["id"].as_str();
+        }
+        let rels = data["relationships"].as_object()?;
+        rels.values()
+            .map(|r| &r["data"])
+            .find(|d| d["type"] == kind.product_type())
+            .and_then(|d| d["id"].as_str())
+    };
     let mut tx = engine.store.begin().await?;
     for (kind, id, pointer) in refs {
         let point = match PricePoint::parse(kind, &id) {
-            Some(p) if tx.exists(kind.product_type(), &p.product).await? => p,
+            Some(p)
+                if owner(kind).is_none_or(|o| o == p.product)
+                    && tx.exists(kind.product_type(), &p.product).await? =>
+            {
+                p
+            }
             _ => return Err(pricing_error(&pointer)),
         };
         tx.put(kind.point_type(), &id, &point.attributes()).await?;
