@@ -269,6 +269,27 @@ async fn price_point_instance_and_its_equalizations() {
         assert_eq!(r.status, 404, "{bad}");
         assert_eq!(r.error_code(), "NOT_FOUND");
     }
+    // A price point the world stored itself (a seed's, or the one synthesized for the offers'
+    // prices) is served as stored.
+    let stored = w
+        .call(
+            "GET",
+            "/crabapple/admin/resources/subscriptionPricePoints",
+            None,
+            None,
+        )
+        .await
+        .json();
+    let own = stored["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .find(|id| !id.starts_with("eyJ"))
+        .expect("the demo world stores a synthesized price point");
+    let r = w.get(&format!("/v1/subscriptionPricePoints/{own}")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["id"], own);
 }
 
 fn b64(s: &str) -> String {

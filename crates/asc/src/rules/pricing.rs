@@ -159,18 +159,24 @@ impl Family for Pricing {
 
 // ------------------------------------------------------------------------------------ reads
 
-/// The price point an id names, when its product exists; else Apple's 404 for the id.
-async fn existing_point(engine: &Engine, kind: Kind, id: &str) -> Result<PricePoint, AscError> {
-    if let Some(p) = PricePoint::parse(kind, id)
-        && engine
-            .store
-            .get(kind.product_type(), &p.product)
-            .await?
-            .is_some()
-    {
-        return Ok(p);
-    }
-    Err(AscError::not_found(kind.point_type(), id))
+/// The price point an id names, when its product exists.
+async fn existing_point(
+    engine: &Engine,
+    kind: Kind,
+    id: &str,
+) -> Result<Option<PricePoint>, AscError> {
+    Ok(match PricePoint::parse(kind, id) {
+        Some(p)
+            if engine
+                .store
+                .get(kind.product_type(), &p.product)
+                .await?
+                .is_some() =>
+        {
+            Some(p)
+        }
+        _ => None,
+    })
 }
 
 async fn serve(
@@ -195,15 +201,15 @@ async fn serve(
             }
             PricePoint::all(kind, &id, territories.as_deref())
         }
-        Read::Instance(kind) => {
-            let p = existing_point(engine, kind, &id).await?;
-            return Ok(Reply::json(
-                200,
-                &document(engine, op, req, &q, &[p], false),
-            ));
-        }
-        Read::Equalizations(kind) => {
-            let p = existing_point(engine, kind, &id).await?;
+        Read::Instance(kind) | Read::Equalizations(kind) => {
+            let Some(p) = existing_point(engine, kind, &id).await? else {
+                // Not one of crabapple's price points: a seed's own (stored) one, or Apple's 404.
+                return engine.generic(engine.op(req.op), req).await;
+            };
+            if matches!(read, Read::Instance(_)) {
+                let doc = document(engine, op, req, &q, &[p], false);
+                return Ok(Reply::json(200, &doc));
+            }
             // `filter[subscription]`: the same tier of another subscription.
             let product = filter("subscription")
                 .and_then(|v| v.into_iter().next())
