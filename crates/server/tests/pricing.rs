@@ -60,13 +60,18 @@ async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
 
 /// The id of the same tier in another territory (`equalizations`).
 async fn equalized(w: &World, point: &str, territory: &str) -> String {
+    equalized_in(w, point, territory, "").await
+}
+
+async fn equalized_in(w: &World, point: &str, territory: &str, extra: &str) -> String {
     let doc = points_in(
         w,
         &format!("/v1/subscriptionPricePoints/{point}/equalizations"),
         territory,
-        "",
+        extra,
     )
     .await;
+    assert_eq!(doc["data"].as_array().unwrap().len(), 1, "{doc}");
     doc["data"][0]["id"].as_str().unwrap().to_string()
 }
 
@@ -252,6 +257,9 @@ async fn price_point_instance_and_its_equalizations() {
         gbr["data"][0]["id"],
         point(&w, SUB, "GBR", "9.49").await.as_str()
     );
+    // filter[subscription]: the same tier of another subscription.
+    let yearly = equalized_in(&w, &p, "GBR", &format!("&filter[subscription]={OTHER_SUB}")).await;
+    assert_eq!(yearly, point(&w, OTHER_SUB, "GBR", "9.49").await);
     let r = w
         .get(&format!(
             "/v1/subscriptionPricePoints/{p}/relationships/equalizations"
