@@ -32,5 +32,6 @@ pub fn families_signing_with(
         Arc::new(rules::analytics::Analytics),
         Arc::new(rules::reports::Reports),
         Arc::new(rules::catalog::Catalog),
+        Arc::new(rules::pricing::Pricing),
     ]
 }

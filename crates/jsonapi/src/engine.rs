@@ -201,7 +201,8 @@ impl Engine {
         format!("{base}{}", path.replace("{id}", &enc(id)))
     }
 
-    fn doc_self(req: &Request) -> String {
+    /// The document's `links.self`: the request's URL.
+    pub fn doc_self(req: &Request) -> String {
         match &req.raw_query {
             Some(q) if !q.is_empty() => format!("{}{}?{}", req.base, req.path, q),
             _ => format!("{}{}", req.base, req.path),
@@ -1225,7 +1226,7 @@ pub fn enc(id: &str) -> String {
 }
 
 /// The next page: the same request with `cursor` replaced (and `limit` kept).
-fn next_link(req: &Request, cursor: &str, limit: i64) -> String {
+pub fn next_link(req: &Request, cursor: &str, limit: i64) -> String {
     let mut parts: Vec<String> = req
         .raw_query
         .as_deref()

@@ -6,6 +6,8 @@ pub mod certs;
 pub mod defaults;
 pub mod mobileprovision;
 pub mod profiles;
+pub mod price_points;
+pub mod pricing;
 pub mod provisioning;
 pub mod reports;
 pub mod singletons;

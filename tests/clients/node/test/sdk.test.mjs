@@ -1,18 +1,11 @@
 // npm appstore-connect-sdk (unmodified) against crabapple, via its official `baseUrl` option.
 //
-// Environment (scripts/test.sh sets it):
-//   CRABAPPLE_BASE_URL    crabapple itself (ground truth is read from here with plain fetch)
-//   CRABAPPLE_CLIENT_URL  where the SDK is pointed (default: CRABAPPLE_BASE_URL)
-//   CRABAPPLE_DATA        the server's data dir;  CRABAPPLE_BIN  the crabapple binary
+// Environment (scripts/test.sh sets it): see ../lib/crabapple.mjs.
 //
 // Run: cd tests/clients/node && CRABAPPLE_BASE_URL=… CRABAPPLE_DATA=… node --test test/
 
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   createClient,
   appsGetCollection,
@@ -23,22 +16,12 @@ import {
   zAppResponse,
   zBundleIdsResponse,
 } from 'appstore-connect-sdk';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '..', '..', '..', '..');
-const base = (process.env.CRABAPPLE_BASE_URL || '').replace(/\/$/, '');
-const clientUrl = (process.env.CRABAPPLE_CLIENT_URL || base).replace(/\/$/, '');
-const data = process.env.CRABAPPLE_DATA;
-const bin = process.env.CRABAPPLE_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'crabapple');
+import { base, clientUrl, data, cli, adminClient, ok, zodOk } from '../lib/crabapple.mjs';
 
 // Our own ground-truth fetches say who they are (the server's op recording keeps real clients apart).
 const UA = 'crabapple-tests/raw';
 let client;
 let token; // for ground-truth requests straight to crabapple
-
-function cli(...args) {
-  return execFileSync(bin, args, { encoding: 'utf8' });
-}
 
 async function raw(pathAndQuery) {
   const res = await fetch(base + pathAndQuery, { headers: { Authorization: `Bearer ${token}`, 'User-Agent': UA } });
@@ -59,30 +42,10 @@ async function rawAll(pathAndQuery) {
   return items;
 }
 
-// A failed SDK call returns { error, response }: show Apple's error body, not just "undefined".
-function ok(result, what) {
-  assert.ok(result.response, `${what}: no response (${result.error})`);
-  assert.equal(result.response.status, 200, `${what}: HTTP ${result.response.status} ${JSON.stringify(result.error)}`);
-  assert.equal(result.response.headers.get('content-type'), 'application/json', `${what}: Content-Type`);
-  return result.data;
-}
-
-function zodOk(schema, doc, what) {
-  const r = schema.safeParse(doc);
-  assert.ok(r.success, `${what} does not match the SDK's zod schema: ${r.success ? '' : JSON.stringify(r.error.issues.slice(0, 5))}`);
-}
-
 const ids = (items) => items.map((x) => x.id).sort();
 
 before(() => {
-  assert.ok(base, 'set CRABAPPLE_BASE_URL to a running crabapple');
-  assert.ok(data, 'set CRABAPPLE_DATA to its data dir');
-  assert.ok(existsSync(bin), `${bin} not found: cargo build -p crabapple, or set CRABAPPLE_BIN`);
-  const keys = JSON.parse(cli('keys', 'list', '--data', data, '--json'));
-  const admin = keys.find((k) => k.kind === 'team' && !k.revoked && k.roles.includes('ADMIN'));
-  assert.ok(admin, 'no active Admin team key');
-  const privateKey = readFileSync(admin.keyPath || path.join(data, `AuthKey_${admin.keyId}.p8`), 'utf8');
-  client = createClient({ issuerId: admin.issuerId, privateKeyId: admin.keyId, privateKey, baseUrl: clientUrl });
+  client = adminClient(createClient);
   token = cli('token', '--data', data).trim();
 });
 

@@ -1,0 +1,49 @@
+// What the node suites share: where the crabapple under test is (scripts/test.sh sets the
+// environment), its CLI, an appstore-connect-sdk client holding the team's Admin key, and the
+// checks every SDK answer gets.
+//
+//   CRABAPPLE_BASE_URL    crabapple itself (ground truth is read from here with plain fetch)
+//   CRABAPPLE_CLIENT_URL  where the SDK is pointed (default: CRABAPPLE_BASE_URL)
+//   CRABAPPLE_DATA        the server's data dir;  CRABAPPLE_BIN  the crabapple binary
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..', '..', '..');
+export const base = (process.env.CRABAPPLE_BASE_URL || '').replace(/\/$/, '');
+export const clientUrl = (process.env.CRABAPPLE_CLIENT_URL || base).replace(/\/$/, '');
+export const data = process.env.CRABAPPLE_DATA;
+export const bin = process.env.CRABAPPLE_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'crabapple');
+
+export function cli(...args) {
+  return execFileSync(bin, args, { encoding: 'utf8' });
+}
+
+// An SDK client (made by the SDK's own `createClient`) signing with the team's Admin key.
+export function adminClient(createClient) {
+  assert.ok(base, 'set CRABAPPLE_BASE_URL to a running crabapple');
+  assert.ok(data, 'set CRABAPPLE_DATA to its data dir');
+  assert.ok(existsSync(bin), `${bin} not found: cargo build -p crabapple, or set CRABAPPLE_BIN`);
+  const keys = JSON.parse(cli('keys', 'list', '--data', data, '--json'));
+  const admin = keys.find((k) => k.kind === 'team' && !k.revoked && k.roles.includes('ADMIN'));
+  assert.ok(admin, 'no active Admin team key');
+  const privateKey = readFileSync(admin.keyPath || path.join(data, `AuthKey_${admin.keyId}.p8`), 'utf8');
+  return createClient({ issuerId: admin.issuerId, privateKeyId: admin.keyId, privateKey, baseUrl: clientUrl });
+}
+
+// A failed SDK call returns { error, response }: show Apple's error body, not just "undefined".
+export function ok(result, what, status = 200) {
+  assert.ok(result.response, `${what}: no response (${result.error})`);
+  assert.equal(result.response.status, status, `${what}: HTTP ${result.response.status} ${JSON.stringify(result.error)}`);
+  assert.equal(result.response.headers.get('content-type'), 'application/json', `${what}: Content-Type`);
+  return result.data;
+}
+
+export function zodOk(schema, doc, what) {
+  const r = schema.safeParse(doc);
+  assert.ok(r.success, `${what} does not match the SDK's zod schema: ${r.success ? '' : JSON.stringify(r.error.issues.slice(0, 5))}`);
+}
