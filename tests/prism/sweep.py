@@ -48,6 +48,9 @@ import urllib.parse
 import urllib.request
 from collections import Counter, OrderedDict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import expect  # noqa: E402  (tests/prism/expect.py: the shared expectation file)
+
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PRISM_ERR = "https://stoplight.io/prism/errors#"
@@ -73,9 +76,14 @@ class Resp:
             return None
 
 
-def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
+def http(method: str, url: str, token: str | None, body=None, timeout: float = 120) -> Resp:
+    """One request; `body` (a JSON value) is sent as application/json."""
     # Not a real client: scripts/test.sh keeps `crabapple-tests/*` out of exercised-ops.txt.
-    req = urllib.request.Request(url, method="GET", headers={"User-Agent": "crabapple-tests/sweep"})
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"User-Agent": "crabapple-tests/sweep"})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -83,6 +91,10 @@ def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
             return Resp(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
         return Resp(e.code, e.headers, e.read())
+
+
+def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
+    return http("GET", url, token, timeout=timeout)
 
 
 class Tokens:
@@ -225,7 +237,8 @@ def discover(base, tokens, manifest, gets, log) -> Ids:
         rounds += 1
         progress = 0
         for op in gets:
-            if op["id"] in called or op["kind"] == "getInstance":
+            # Metrics documents are no JSON:API resources: their `data` items carry made-up ids.
+            if op["id"] in called or op["kind"] in ("getInstance", "getMetrics"):
                 continue
             path, why = build_path(op, ids)
             if path is None:
@@ -261,16 +274,48 @@ def discover(base, tokens, manifest, gets, log) -> Ids:
 
 
 # -------------------------------------------------------------------------------- prism
-def start_prism(spec, base, port, logfile):
-    prism = HERE / "node_modules" / ".bin" / "prism"
+def prism_bin() -> pathlib.Path:
+    return HERE / "node_modules" / ".bin" / "prism"
+
+
+def default_spec() -> pathlib.Path:
+    return REPO.parent / "shared" / "spec" / "app-store-connect-openapi.json"
+
+
+def missing_inputs(spec: pathlib.Path, name: str, log) -> int | None:
+    """None when Apple's spec and Prism are there; else the exit status: 0 (nothing checked, said
+    loudly) on a developer's machine, 2 when CI is set or CRABAPPLE_REQUIRE_SPEC=1, so that CI
+    never passes a sweep that sent no request."""
+    missing = []
+    if not spec.exists():
+        missing.append(f"Apple's spec is not at {spec} (it is read at run time from shared/spec next "
+                       "to the repository and never committed)")
+    if not prism_bin().exists():
+        missing.append(f"Prism is not at {prism_bin()} (run scripts/setup-clients.sh)")
+    if not missing:
+        return None
+    required = os.environ.get("CRABAPPLE_REQUIRE_SPEC") == "1" or os.environ.get("CI", "") not in ("", "0", "false")
+    for m in missing:
+        log(f"{name}: {'FAILED' if required else 'SKIPPED'}: {m}; nothing was checked")
+    if required:
+        log(f"{name}: CI / CRABAPPLE_REQUIRE_SPEC=1 require the spec and Prism: failing instead of passing with 0 requests")
+        return 2
+    return 0
+
+
+def start_prism(spec, base, port, logfile, validate_request=False, errors=True):
+    """`prism proxy` in front of crabapple. errors=True: a response that violates the spec comes
+    back as Prism's 500 problem document; errors=False: the real response passes through and the
+    violations are listed in its `sl-violations` header (the write sweep needs the real body)."""
+    prism = prism_bin()
     if not prism.exists():
         raise SystemExit(f"sweep: {prism} missing: run scripts/setup-clients.sh")
-    # --validate-request=false: Prism can't match required bracketed query parameters
-    # (`filter[app]`): it looks them up under their percent-encoded name `filter%5bapp%5d` and
-    # rejects every such request with a 422 (stoplightio/prism#2443). The sweep builds its own
-    # requests from the spec; what it checks is crabapple's responses.
-    cmd = [str(prism), "proxy", str(spec), base, "--errors", "--validate-request=false",
-           "-h", "127.0.0.1", "-p", str(port)]
+    # --validate-request=false for the GET sweep: Prism can't match required bracketed query
+    # parameters (`filter[app]`): it looks them up under their percent-encoded name
+    # `filter%5bapp%5d` and rejects every such request with a 422 (stoplightio/prism#2443). The
+    # sweep builds its own requests from the spec; what it checks is crabapple's responses.
+    cmd = [str(prism), "proxy", str(spec), base, f"--validate-request={str(validate_request).lower()}",
+           "-h", "127.0.0.1", "-p", str(port)] + (["--errors"] if errors else [])
     env = dict(os.environ, SCARF_ANALYTICS="false")
     proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=str(HERE), env=env)
     url = f"http://127.0.0.1:{port}"
@@ -330,17 +375,18 @@ def main() -> int:
     ap.add_argument("--prism-port", type=int, default=0, help="default: a free port")
     ap.add_argument("--only", help="regex on operation id: sweep only these")
     ap.add_argument("--report", help="write a JSON report here")
+    ap.add_argument("--expectations", default=str(expect.EXPECTATIONS),
+                    help="operations that do not pass, and why (default: tests/prism/expectations.tsv)")
     ap.add_argument("-v", "--verbose", action="store_true", help="list skipped operations and 4xx answers")
     args = ap.parse_args()
 
     def log(msg):
         print(msg, flush=True)
 
-    spec = pathlib.Path(args.spec) if args.spec else REPO.parent / "shared" / "spec" / "app-store-connect-openapi.json"
-    if not spec.exists():
-        log(f"sweep: SKIPPED: Apple's spec is not at {spec} (it is read at run time from shared/spec "
-            "next to the repository and never committed); nothing was checked")
-        return 0
+    spec = pathlib.Path(args.spec) if args.spec else default_spec()
+    rc = missing_inputs(spec, "sweep", log)
+    if rc is not None:
+        return rc
     bin_path = args.bin or os.environ.get("CRABAPPLE_BIN") or str(
         pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "crabapple")
     if not os.path.exists(bin_path):
@@ -349,9 +395,11 @@ def main() -> int:
     base = args.base.rstrip("/")
     manifest = json.loads(pathlib.Path(args.manifest).read_text())
     gets = [o for o in manifest["operations"] if o["method"] == "GET"]
+    gets_by_id = {o["id"]: o for o in gets}
     gets.sort(key=lambda o: (o["path"].count("/"), o["path"]))
     tokens = Tokens(bin_path, args.data)
 
+    only = re.compile(args.only) if args.only else None
     t0 = time.time()
     ids = discover(base, tokens, manifest, gets, log)
 
@@ -365,7 +413,6 @@ def main() -> int:
     results = []
     counts = Counter()
     try:
-        only = re.compile(args.only) if args.only else None
         for op in gets:
             if only and not only.search(op["id"]):
                 continue
@@ -429,7 +476,7 @@ def main() -> int:
                 counts["error"] += 1
             elif r.status >= 400:
                 err = (doc or {}).get("errors", [{}])[0] if isinstance(doc, dict) else {}
-                rec.update(outcome="client-error",
+                rec.update(outcome="client-error", rule=r.headers.get("x-crabapple-reason"),
                            detail=[f"{err.get('code')}: {err.get('detail')}",
                                    f"X-Crabapple-Reason: {r.headers.get('x-crabapple-reason')}"])
                 counts["client-error"] += 1
@@ -443,7 +490,7 @@ def main() -> int:
 
     failing = ("violation", "request-invalid", "server-error", "not-from-crabapple", "error")
     for rec in results:
-        if rec["outcome"] in failing:
+        if rec["outcome"] in failing and rec["op"] not in expected:
             log(f"{rec['outcome'].upper()} {rec['op']}  GET {rec.get('url', rec['path'])}  -> {rec.get('status')}")
             for line in rec.get("detail", []):
                 log(f"    {line}")
@@ -461,7 +508,18 @@ def main() -> int:
         re.sub(r"no \S+ id in the world", "no id of its resource type in the world", r["reason"])
         for r in results if r["outcome"] == "skipped"
     )
-    n_fail = sum(counts[k] for k in ("violation", "request-invalid", "server-error", "error"))
+    # Every operation that did not pass needs its line in expectations.tsv (see expect.py).
+    for rec in results:
+        o = rec["outcome"]
+        rec["category"] = ("pass" if o in ("ok", "empty-to-one") else "unbuildable" if o == "skipped"
+                           else "apple-rule" if o == "client-error" and rec.get("rule") else "defect")
+    scope = {op["id"] for op in gets if not only or only.search(op["id"])}
+    expected = {k: v for k, v in expect.load(args.expectations).items() if k in gets_by_id}
+    unexplained = expect.judge(results, expected, scope)
+    for rec in unexplained:
+        log(expect.describe(rec))
+    counts["expected"] = sum(r.get("verdict") == "expected" for r in results)
+    n_fail = len(unexplained)
     log(f"sweep: skipped because: {dict(skipped_why)}")
     log(
         f"sweep: {len(gets)} GET operations in the spec; called {counts['called']}, "
@@ -469,7 +527,8 @@ def main() -> int:
         f"empty to-one (data: null, as Apple sends it; the spec says object) {counts['empty-to-one']}, "
         f"violations {counts['violation']}, request rejected by prism {counts['request-invalid']}, "
         f"crabapple 5xx {counts['server-error']}, other errors {counts['error']}, "
-        f"with warnings {counts['warned']} ({time.time() - t0:.0f}s)"
+        f"with warnings {counts['warned']}; explained by expectations.tsv {counts['expected']}, "
+        f"unexplained or stale {n_fail} ({time.time() - t0:.0f}s)"
     )
     if args.report:
         with open(args.report, "w", encoding="utf-8") as f:
