@@ -227,6 +227,20 @@ def build_path(op, ids: Ids):
     return path.replace("{id}", urllib.parse.quote(rid, safe="")), None
 
 
+def admin_fallback(base, ids: Ids, needed) -> int:
+    """Ids from crabapple's admin listing for the types in `needed` the API walk did not reach."""
+    fallback = 0
+    for rtype in sorted(t for t in needed if t and t not in ids.by_type):
+        r = http_get(f"{base}/crabapple/admin/resources/{urllib.parse.quote(rtype)}?limit=5", None, 30)
+        if r.status != 200:
+            continue
+        doc = r.json() or {}
+        for it in (doc.get("data") or [])[:5]:
+            if isinstance(it, dict) and ids.add(rtype, it.get("id"), source="admin"):
+                fallback += 1
+    return fallback
+
+
 def discover(base, tokens, manifest, gets, log) -> Ids:
     ids = Ids()
     status = http_get(f"{base}/crabapple/admin/status", None, 30).json() or {}
@@ -257,17 +271,7 @@ def discover(base, tokens, manifest, gets, log) -> Ids:
         if progress == 0 or rounds > 20:
             break
     api_types = len(ids.by_type)
-    # Fallback: crabapple's admin listing for types the API walk did not reach.
-    needed = {op.get("resource") for op in gets if "{id}" in op["path"]}
-    fallback = 0
-    for rtype in sorted(t for t in needed if t and t not in ids.by_type):
-        r = http_get(f"{base}/crabapple/admin/resources/{urllib.parse.quote(rtype)}?limit=5", None, 30)
-        if r.status != 200:
-            continue
-        doc = r.json() or {}
-        for it in (doc.get("data") or [])[:5]:
-            if isinstance(it, dict) and ids.add(rtype, it.get("id"), source="admin"):
-                fallback += 1
+    fallback = admin_fallback(base, ids, {op.get("resource") for op in gets if "{id}" in op["path"]})
     log(f"sweep: discovery: {len(called)} API calls in {rounds} rounds found ids of {api_types} "
         f"resource types; the admin listing added {fallback} more")
     return ids

@@ -50,7 +50,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import expect  # noqa: E402
 from sweep import (  # noqa: E402
-    REPO, Tokens, default_spec, discover, fmt_validation, free_port, http, missing_inputs,
+    REPO, Tokens, admin_fallback, default_spec, discover, fmt_validation, free_port, http, missing_inputs,
     start_prism, stop,
 )
 from write_values import Values, resolve  # noqa: E402
@@ -80,6 +80,10 @@ def found_value(v, doc):
     return name or ".".join(loc), cur
 
 
+class _Ok:
+    status = 200
+
+
 def family(o) -> str:
     """The path family an operation belongs to: its collection path (`/v2/gameCenterAchievements`)."""
     return o["path"].split("/{id}")[0]
@@ -102,7 +106,8 @@ class Sweep:
         self.proofs: dict[str, set[str]] = {}  # op id -> proof words
         self.requests = 0
         self.warnings: dict[str, list[str]] = {}
-        self.instance: dict[str, str] = {}  # path family -> the id its create made  # op id -> violations of its readback GETs
+        self.instance: dict[str, str] = {}  # path family -> the id its create made
+        self.parents: dict[str, list] = {}  # new id -> [(type, id)] its create linked it to  # op id -> violations of its readback GETs
 
     # ------------------------------------------------------------------ plumbing
     def op(self, kind, resource, relationship=None, target=None, base=None):
@@ -191,8 +196,8 @@ class Sweep:
     def results_warn(self, op_id, text):
         self.warnings.setdefault(op_id, []).append(text)
 
-    def listing(self, path, o_get):
-        """Every id a (paged) listing shows, following links.next for up to 10 pages."""
+    def listing(self, path, o_get, objects=False):
+        """Every id (or resource object) a (paged) listing shows, following links.next for up to 10 pages."""
         q = [("limit", "200")] if any(p["name"] == "limit" for p in o_get.get("params", [])) else None
         r, doc = self.get_doc(path, q)
         if r.status != 200:
@@ -202,7 +207,7 @@ class Sweep:
             data = doc.get("data")
             for it in data if isinstance(data, list) else [data]:
                 if isinstance(it, dict):
-                    seen.append(it.get("id"))
+                    seen.append(it if objects else it.get("id"))
             nxt = (doc.get("links") or {}).get("next")
             if not nxt:
                 break
@@ -235,28 +240,60 @@ class Sweep:
     def body(self, o, rid=None):
         """(request body, None) or (None, why it cannot be built)."""
         req = resolve(self.schemas, self.schemas[o["body"]])
-        data_s = resolve(self.schemas, req["properties"]["data"])
+        included = []
+        inline = {}  # type -> the inline-create schema of the request's `included` array
+        items = resolve(self.schemas, req["properties"].get("included", {})).get("items") or {}
+        for it in items.get("oneOf") or ([items] if items else []):
+            it_s = resolve(self.schemas, it)
+            inline[(resolve(self.schemas, it_s.get("properties", {}).get("type", {})).get("enum") or [""])[0]] = it_s
+        data, why = self.resource(req["properties"]["data"], o["resource"], rid, inline, included, {})
+        if data is None:
+            return None, why
+        return ({"data": data, "included": included} if included else {"data": data}), None
+
+    def resource(self, schema, rtype, rid, inline, included, parents):
+        """A resource object for a create (rid None: required attributes and relationships) or an
+        update (every attribute). A required relationship to a type that has no id anywhere is
+        created inline (Apple's `${local-id}` + `included`) when the request allows it."""
+        data_s = resolve(self.schemas, schema)
         props = data_s.get("properties", {})
-        data = {"type": (resolve(self.schemas, props["type"]).get("enum") or [o["resource"]])[0]}
+        data = {"type": (resolve(self.schemas, props.get("type", {})).get("enum") or [rtype])[0]}
         if rid is not None:
             data["id"] = rid
         if "attributes" in props:
             attrs_s = resolve(self.schemas, props["attributes"])
-            names = attrs_s.get("required", []) if rid is None else list(attrs_s.get("properties", {}))
-            attrs = {n: self.values.value(attrs_s["properties"][n], n, o["resource"]) for n in names}
+            names = attrs_s.get("required", []) if rid is None or rid.startswith("${") else list(attrs_s.get("properties", {}))
+            attrs = {n: self.values.value(attrs_s["properties"][n], n, rtype) for n in names}
             if attrs or "attributes" in data_s.get("required", []):
                 data["attributes"] = attrs
         if "relationships" in props:
             rels_s = resolve(self.schemas, props["relationships"])
+            # inline resources link every to-one they can (their price point, their parent)
+            names = list(rels_s.get("properties", {})) if (rid or "").startswith("${") else rels_s.get("required", [])
             rels = {}
-            for n in rels_s.get("required", []):
-                link, rtype = self.linkage(rels_s["properties"][n])
+            for n in names:
+                link, ltype = self.linkage(rels_s["properties"][n])
+                if isinstance((link or {}).get("data"), dict) and ltype in parents:
+                    link = {"data": {"type": ltype, "id": parents[ltype]}}
+                if link is None and ltype in inline and not (rid or "").startswith("${"):
+                    local = f"${{sweep-{self.values.next()}}}"
+                    item, why = self.resource(inline[ltype], ltype, local, {}, included,
+                                              {**parents, **{v["data"]["type"]: v["data"]["id"] for v in rels.values()
+                                                             if isinstance(v.get("data"), dict)}})
+                    if item is None:
+                        return None, why
+                    included.append(item)
+                    many = resolve(self.schemas, resolve(self.schemas, rels_s["properties"][n])
+                                   .get("properties", {}).get("data", {})).get("type") == "array"
+                    link = {"data": [{"type": ltype, "id": local}] if many else {"type": ltype, "id": local}}
                 if link is None:
-                    return None, f"required relationship {n}: no id of {rtype} in the world"
+                    if n not in rels_s.get("required", []):
+                        continue
+                    return None, f"required relationship {n}: no id of {ltype} in the world"
                 rels[n] = link
             if rels or "relationships" in data_s.get("required", []):
                 data["relationships"] = rels
-        return {"data": data}, None
+        return data, None
 
     # ----------------------------------------------------------------- the phases
     def create(self, o):
@@ -274,17 +311,14 @@ class Sweep:
         self.instance[family(o)] = new
         rec = self.record(o, "pass", "created", created=new)  # kept only when nothing failed
         shown = self.fetch_new(t, new, o)
-        for rel, link in (body["data"].get("relationships") or {}).items():
-            if isinstance(link["data"], dict):
-                shown |= self.listed_under_parent(t, new, link["data"], o["id"])
-        coll = self.op("getCollection", t, base=family(o))
-        if coll and not any(p.get("required") for p in coll.get("params", [])):
-            ids = self.listing(coll["path"], coll)
-            if ids is not None and new in ids:
-                self.prove(coll["id"], "listed-new")
-                shown |= {"listed"}
-            elif ids is not None:
-                self.record(o, "defect", "not-listed", [f"{new} missing from GET {coll['path']}"])
+        self.parents[new] = [(v["data"]["type"], v["data"]["id"]) for v in
+                             (body["data"].get("relationships") or {}).values() if isinstance(v.get("data"), dict)]
+        for g, obj in self.parent_views(t, new, family(o)):  # the collection and the parents' listings
+            if obj is not None:
+                self.prove(g["id"], "listed-new")
+                shown.add("listed")
+            elif g["kind"] == "getCollection":
+                self.record(o, "defect", "not-listed", [f"{new} missing from GET {g['path']}"])
         if "fetched" in shown:
             self.prove(o["id"], "created+fetched")
         if "listed" in shown:
@@ -305,18 +339,30 @@ class Sweep:
                     [f"GET {g['path']} of the new {new} answered {r.status}"])
         return set()
 
-    def listed_under_parent(self, t, new, parent, op_id):
-        shown = set()
-        for g in self.m["operations"]:
-            if g["kind"] != "getToManyRelated" or g.get("resource") != parent["type"] or g.get("target") != t:
-                continue
-            if any(p.get("required") for p in g.get("params", [])):
-                continue
-            ids = self.listing(g["path"].replace("{id}", urllib.parse.quote(parent["id"], safe="")), g)
-            if ids is not None and new in ids:
-                self.prove(g["id"], "listed-new")
-                shown.add("listed")
-        return shown
+    def parent_views(self, t, rid, base=None):
+        """[(GET op, the resource object or None)] for the collection GET of t and every related
+        GET (to-many or to-one) of a parent the sweep linked `rid` to when it created it (only
+        GETs without a required parameter)."""
+        out = []
+        coll = self.op("getCollection", t, base=base)
+        if coll and not any(p.get("required") for p in coll.get("params", [])):
+            items = self.listing(coll["path"], coll, objects=True)
+            if items is not None:
+                out.append((coll, next((x for x in items if isinstance(x, dict) and x.get("id") == rid), None)))
+        for ptype, pid in self.parents.get(rid, []):
+            for g in self.m["operations"]:
+                if g["kind"] not in ("getToManyRelated", "getToOneRelated") or g.get("resource") != ptype \
+                        or g.get("target") != t or any(p.get("required") for p in g.get("params", [])):
+                    continue
+                path = g["path"].replace("{id}", urllib.parse.quote(pid, safe=""))
+                if g["kind"] == "getToOneRelated":
+                    r, doc = self.get_doc(path)
+                    items = [doc.get("data")] if r.status == 200 else None
+                else:
+                    items = self.listing(path, g, objects=True)
+                if items is not None:
+                    out.append((g, next((x for x in items if isinstance(x, dict) and x.get("id") == rid), None)))
+        return out
 
     def update(self, o, rid, t):
         body, why = self.body(o, rid)
@@ -336,12 +382,15 @@ class Sweep:
         if fail and not self.succeeded(o, r):
             return fail
         sent = body["data"].get("attributes") or {}
-        if not g:
-            got = ((doc or {}).get("data") or {}).get("attributes") or {}
-            self.record(o, "unprovable", "unprovable", [f"no GET shows a {t}; PATCH answered {sorted(got)}"])
-            return None
-        r, after = self.get_doc(path, readback_of=o["id"])
-        got = (after.get("data") or {}).get("attributes") or {}
+        if g:
+            r, after = self.get_doc(path, readback_of=o["id"])
+            got = (after.get("data") or {}).get("attributes") or {}
+        else:
+            views = [(v, obj) for v, obj in self.parent_views(t, rid, family(o)) if obj is not None]
+            if not views:
+                self.record(o, "unprovable", "unprovable", [f"no GET of the spec shows this {t}"])
+                return None
+            g, got, r = views[0][0], views[0][1].get("attributes") or {}, _Ok
         readable = self.m["resources"].get(t, {}).get("attributes", {})
         wrong = [f"{n}: sent {v!r}, read back {got.get(n)!r}" for n, v in sent.items()
                  if n in readable and not Values.same(v, got.get(n))]
@@ -353,8 +402,11 @@ class Sweep:
         return None
 
     def linkage_ids(self, t, rid, rel, base):
-        g = self.op("getToManyRelationship", t, rel, base=base) or self.op("getToOneRelationship", t, rel, base=base)
-        if not g:
+        """(GET op, ids it lists) for `rid`'s relationship: `relationships/…`, else the related GET."""
+        g = next((self.op(k, t, rel, base=base) for k in ("getToManyRelationship", "getToOneRelationship",
+                                                           "getToManyRelated", "getToOneRelated")
+                  if self.op(k, t, rel, base=base)), None)
+        if not g or any(p.get("required") for p in g.get("params", [])):
             return None, None
         r, doc = self.get_doc(g["path"].replace("{id}", urllib.parse.quote(rid, safe="")),
                               [("limit", "200")] if any(p["name"] == "limit" for p in g.get("params", [])) else None)
@@ -405,6 +457,30 @@ class Sweep:
             fail, r, _ = self.write(o, path, body)
             if fail and not self.succeeded(o, r):
                 continue
+            inverse = self.m["resources"].get(t, {}).get("relationships", {}).get(rel, {}).get("inverse")
+            if g is None and inverse:  # the other side: x's relationship back to rid
+                gi, back = self.linkage_ids(target, x, inverse, None)
+                if gi is not None:
+                    ok = back is not None and (rid in back) == present
+                    if not ok:
+                        self.record(o, "defect", "linkage-not-shown",
+                                    [f"after {o['method']} {path} {json.dumps(body)}: GET {gi['path']} of {x} "
+                                     f"lists {back}"], request=f"{o['method']} {path}", body=body)
+                        continue
+                    self.record(o, "pass", "linked")
+                    self.prove(o["id"], f"{'linked' if present else 'unlinked'}+listed-inverse")
+                    self.prove(gi["id"], "linkage-listed")
+                    continue
+            inc = self.included_ids(t, rid, rel, base) if g is None else None
+            if g is None and inc is not None:  # only `include` shows the linkage
+                if (x in inc) != present:
+                    self.record(o, "defect", "linkage-not-shown",
+                                [f"after {o['method']} {path} {json.dumps(body)}: include={rel} shows {inc}"],
+                                request=f"{o['method']} {path}", body=body)
+                    continue
+                self.record(o, "pass", "linked")
+                self.prove(o["id"], f"{'linked' if present else 'unlinked'}+included")
+                continue
             if g is None:
                 self.record(o, "unprovable", "unprovable", [f"no GET of {t}.{rel} linkage in the spec"])
                 continue
@@ -432,7 +508,15 @@ class Sweep:
         self.ids.by_type.get(t, {}).pop(rid, None)
         g = self.op("getInstance", t, base=family(o))
         if not g:
-            self.record(o, "unprovable", "unprovable", [f"no GET shows a {t}"])
+            views = self.parent_views(t, rid, family(o))
+            if not views:
+                self.record(o, "unprovable", "unprovable", [f"no GET of the spec shows this {t}"])
+            elif any(obj is not None for _, obj in views):
+                self.record(o, "defect", "still-listed-after-delete",
+                            [f"{rid} still in GET {v['path']} after DELETE" for v, obj in views if obj])
+            else:
+                self.record(o, "pass", "deleted")
+                self.prove(o["id"], "deleted+unlisted")
             return
         r, doc = self.get_doc(path.replace(o["path"].split("{id}")[0], g["path"].split("{id}")[0], 1))
         if r.status != 404:
@@ -564,6 +648,9 @@ def main() -> int:
     tokens = Tokens(bin_path, args.data)
     t0 = time.time()
     ids = discover(base, tokens, manifest, gets, log)
+    # Types only written (no GET with an id reaches them) and the targets of their linkages.
+    written = {o["resource"] for o in writes} | {o.get("target") for o in writes}
+    log(f"write sweep: the admin listing added ids of {admin_fallback(base, ids, written)} more written types")
     port = args.prism_port or free_port()
     plog = tempfile.NamedTemporaryFile("w+", prefix="prism-write-", suffix=".log", delete=False)
     proc, purl = start_prism(spec, base, port, plog, validate_request=True, errors=False)

@@ -122,6 +122,8 @@ class Values:
             return (datetime.date(2027, 1, 1) + datetime.timedelta(days=n)).isoformat()
         if fmt == "date-time":
             return (datetime.datetime(2027, 1, 1) + datetime.timedelta(days=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        if fmt == "duration":
+            return "P7D" if current == "P1D" else "P1D"
         if fmt == "number":
             return str(100 + n)
         named = self.named(name, rtype)
