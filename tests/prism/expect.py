@@ -69,7 +69,7 @@ def judge(results, expected: dict[str, tuple[str, str]], scope: set[str]):
         if rec["verdict"] not in ("ok", "expected"):
             failing.append(rec)
     for op in sorted(set(expected) & scope - seen):
-        rec = {"op": op, "category": "not-run", "verdict": "stale",
+        rec = {"op": op, "category": "not-run", "outcome": "not-run", "verdict": "stale",
                "expected": f"{expected[op][0]}: {expected[op][1]}"}
         results.append(rec)
         failing.append(rec)

@@ -26,8 +26,14 @@ validation proxy, against a running crabapple.
    One deliberate exception: `{"data": null}` from a to-one GET with nothing related, which is
    what Apple sends although the spec declares `data` a required object (see empty_to_one()).
 
-Exit status: 0 when nothing failed (or when Apple's spec is absent: it is read at run time from
-`shared/spec/` next to the repository and never committed), 1 otherwise, 2 on a setup error.
+5. Every operation that does not pass — a 4xx answer, an operation it cannot call (skipped), a
+   violation — is a failure unless tests/prism/expectations.tsv explains it (expect.py); an
+   expectation that no longer happens is stale, a failure too.
+
+Exit status: 0 when nothing failed (or when Apple's spec or Prism is absent on a developer's
+machine: the spec is read at run time from `shared/spec/` next to the repository and never
+committed), 1 otherwise, 2 on a setup error or when the spec or Prism is missing while CI or
+CRABAPPLE_REQUIRE_SPEC=1 is set.
 Standard library only (any python3 >= 3.9).
 """
 
@@ -369,39 +375,52 @@ def fmt_validation(v) -> str:
 
 
 # --------------------------------------------------------------------------------- main
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The options both sweeps take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="crabapple base URL, e.g. http://127.0.0.1:8686")
     ap.add_argument("--data", required=True, help="crabapple's data dir (for `crabapple token`)")
     ap.add_argument("--bin", help="crabapple binary (default: $CRABAPPLE_BIN or <repo>/target/debug/crabapple)")
     ap.add_argument("--spec", help="Apple's OpenAPI json (default: <repo>/../shared/spec/app-store-connect-openapi.json)")
     ap.add_argument("--manifest", default=str(REPO / "crates" / "spec" / "manifest.json"))
     ap.add_argument("--prism-port", type=int, default=0, help="default: a free port")
-    ap.add_argument("--only", help="regex on operation id: sweep only these")
     ap.add_argument("--report", help="write a JSON report here")
     ap.add_argument("--expectations", default=str(expect.EXPECTATIONS),
                     help="operations that do not pass, and why (default: tests/prism/expectations.tsv)")
-    ap.add_argument("-v", "--verbose", action="store_true", help="list skipped operations and 4xx answers")
-    args = ap.parse_args()
+    return ap
 
-    def log(msg):
-        print(msg, flush=True)
 
+def inputs(args, name: str, log):
+    """(spec, base URL, manifest, Tokens) or the exit status when one is missing (missing_inputs)."""
     spec = pathlib.Path(args.spec) if args.spec else default_spec()
-    rc = missing_inputs(spec, "sweep", log)
+    rc = missing_inputs(spec, name, log)
     if rc is not None:
         return rc
     bin_path = args.bin or os.environ.get("CRABAPPLE_BIN") or str(
         pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "crabapple")
     if not os.path.exists(bin_path):
-        log(f"sweep: {bin_path} not found (cargo build -p crabapple, or --bin)")
+        log(f"{name}: {bin_path} not found (cargo build -p crabapple, or --bin)")
         return 2
-    base = args.base.rstrip("/")
     manifest = json.loads(pathlib.Path(args.manifest).read_text())
+    return spec, args.base.rstrip("/"), manifest, Tokens(bin_path, args.data)
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def main() -> int:
+    ap = parser(__doc__)
+    ap.add_argument("--only", help="regex on operation id: sweep only these")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list skipped operations and 4xx answers")
+    args = ap.parse_args()
+    found = inputs(args, "sweep", log)
+    if isinstance(found, int):
+        return found
+    spec, base, manifest, tokens = found
     gets = [o for o in manifest["operations"] if o["method"] == "GET"]
     gets_by_id = {o["id"]: o for o in gets}
     gets.sort(key=lambda o: (o["path"].count("/"), o["path"]))
-    tokens = Tokens(bin_path, args.data)
 
     only = re.compile(args.only) if args.only else None
     t0 = time.time()
@@ -492,6 +511,14 @@ def main() -> int:
         stop(proc)
         plog.close()
 
+    # Every operation that did not pass needs its line in expectations.tsv (see expect.py).
+    for rec in results:
+        o = rec["outcome"]
+        rec["category"] = ("pass" if o in ("ok", "empty-to-one") else "unbuildable" if o == "skipped"
+                           else "apple-rule" if o == "client-error" and rec.get("rule") else "defect")
+    scope = {op["id"] for op in gets if not only or only.search(op["id"])}
+    expected = {k: v for k, v in expect.load(args.expectations).items() if k in gets_by_id}
+    unexplained = expect.judge(results, expected, scope)
     failing = ("violation", "request-invalid", "server-error", "not-from-crabapple", "error")
     for rec in results:
         if rec["outcome"] in failing and rec["op"] not in expected:
@@ -512,14 +539,6 @@ def main() -> int:
         re.sub(r"no \S+ id in the world", "no id of its resource type in the world", r["reason"])
         for r in results if r["outcome"] == "skipped"
     )
-    # Every operation that did not pass needs its line in expectations.tsv (see expect.py).
-    for rec in results:
-        o = rec["outcome"]
-        rec["category"] = ("pass" if o in ("ok", "empty-to-one") else "unbuildable" if o == "skipped"
-                           else "apple-rule" if o == "client-error" and rec.get("rule") else "defect")
-    scope = {op["id"] for op in gets if not only or only.search(op["id"])}
-    expected = {k: v for k, v in expect.load(args.expectations).items() if k in gets_by_id}
-    unexplained = expect.judge(results, expected, scope)
     for rec in unexplained:
         log(expect.describe(rec))
     counts["expected"] = sum(r.get("verdict") == "expected" for r in results)

@@ -35,11 +35,9 @@ Standard library only (any python3 >= 3.9).
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import json
 import os
-import pathlib
 import re
 import sys
 import tempfile
@@ -50,7 +48,7 @@ from collections import Counter
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import expect  # noqa: E402
 from sweep import (  # noqa: E402
-    REPO, Tokens, admin_fallback, default_spec, discover, fmt_validation, free_port, http, missing_inputs,
+    REPO, admin_fallback, discover, fmt_validation, free_port, http, inputs, log, parser,
     start_prism, stop,
 )
 from write_values import Values, resolve  # noqa: E402
@@ -78,10 +76,6 @@ def found_value(v, doc):
             break
     name = ".".join(x for x in loc if not x.isdigit() and x not in ("data", "attributes"))
     return name or ".".join(loc), cur
-
-
-class _Ok:
-    status = 200
 
 
 def family(o) -> str:
@@ -370,8 +364,9 @@ class Sweep:
             return self.record(o, "unbuildable", "unbuildable", [why])
         g = self.op("getInstance", t, base=family(o))
         path = o["path"].replace("{id}", urllib.parse.quote(rid, safe=""))
+        gpath = g["path"].replace("{id}", urllib.parse.quote(rid, safe="")) if g else None
         if g:  # new values: different from what the resource holds now
-            _, cur = self.get_doc(path)
+            _, cur = self.get_doc(gpath)
             cur_attrs = (cur.get("data") or {}).get("attributes") or {}
             attrs_s = resolve(self.schemas, resolve(self.schemas, self.schemas[o["body"]])["properties"]["data"])
             attrs_s = resolve(self.schemas, attrs_s.get("properties", {}).get("attributes", {}))
@@ -383,19 +378,19 @@ class Sweep:
             return fail
         sent = body["data"].get("attributes") or {}
         if g:
-            r, after = self.get_doc(path, readback_of=o["id"])
-            got = (after.get("data") or {}).get("attributes") or {}
-        else:
-            views = [(v, obj) for v, obj in self.parent_views(t, rid, family(o)) if obj is not None]
+            r, after = self.get_doc(gpath, readback_of=o["id"])
+            got, status = (after.get("data") or {}).get("attributes") or {}, r.status
+        else:  # read back through the collection or a parent's listing
+            views = [obj for _, obj in self.parent_views(t, rid, family(o)) if obj is not None]
             if not views:
                 self.record(o, "unprovable", "unprovable", [f"no GET of the spec shows this {t}"])
                 return None
-            g, got, r = views[0][0], views[0][1].get("attributes") or {}, _Ok
+            got, status = views[0].get("attributes") or {}, 200
         readable = self.m["resources"].get(t, {}).get("attributes", {})
         wrong = [f"{n}: sent {v!r}, read back {got.get(n)!r}" for n, v in sent.items()
                  if n in readable and not Values.same(v, got.get(n))]
-        if r.status != 200 or wrong:
-            return self.record(o, "defect", "not-read-back", wrong or [f"GET after PATCH: {r.status}"],
+        if status != 200 or wrong:
+            return self.record(o, "defect", "not-read-back", wrong or [f"GET after PATCH: {status}"],
                                request=f"PATCH {path}", body=body)
         self.record(o, "pass", "patched")
         self.prove(o["id"], "patched+readback")
@@ -518,7 +513,7 @@ class Sweep:
                 self.record(o, "pass", "deleted")
                 self.prove(o["id"], "deleted+unlisted")
             return
-        r, doc = self.get_doc(path.replace(o["path"].split("{id}")[0], g["path"].split("{id}")[0], 1))
+        r, _ = self.get_doc(g["path"].replace("{id}", urllib.parse.quote(rid, safe="")))
         if r.status != 404:
             self.record(o, "defect", "no-404-after-delete", [f"GET after DELETE answered {r.status}"],
                         request=f"DELETE {path}")
@@ -614,38 +609,19 @@ def stateful_text(proofs) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--base", required=True, help="crabapple base URL")
-    ap.add_argument("--data", required=True, help="crabapple's data dir (for `crabapple token`)")
-    ap.add_argument("--bin", help="crabapple binary (default: $CRABAPPLE_BIN or <repo>/target/debug/crabapple)")
-    ap.add_argument("--spec", help="Apple's OpenAPI json (default: shared/spec next to the repository)")
-    ap.add_argument("--manifest", default=str(REPO / "crates" / "spec" / "manifest.json"))
-    ap.add_argument("--prism-port", type=int, default=0)
+    ap = parser(__doc__)
     ap.add_argument("--only", help="regex on resource type: sweep only these (stateful.tsv is not compared)")
-    ap.add_argument("--report", help="write a JSON report here")
-    ap.add_argument("--expectations", default=str(expect.EXPECTATIONS))
     ap.add_argument("--update", action="store_true", help="rewrite tests/coverage/stateful.tsv")
     args = ap.parse_args()
-
-    def log(msg):
-        print(msg, flush=True)
-
-    spec = pathlib.Path(args.spec) if args.spec else default_spec()
-    rc = missing_inputs(spec, "write sweep", log)
-    if rc is not None:
-        return rc
-    bin_path = args.bin or os.environ.get("CRABAPPLE_BIN") or str(REPO / "target" / "debug" / "crabapple")
-    if not os.path.exists(bin_path):
-        log(f"write sweep: {bin_path} not found (cargo build -p crabapple, or --bin)")
-        return 2
-    base = args.base.rstrip("/")
-    manifest = json.loads(pathlib.Path(args.manifest).read_text())
+    found = inputs(args, "write sweep", log)
+    if isinstance(found, int):
+        return found
+    spec, base, manifest, tokens = found
     only = re.compile(args.only) if args.only else None
     writes = [o for o in manifest["operations"] if o["method"] != "GET"
               and (not only or only.search(o["resource"]))]
     gets = sorted((o for o in manifest["operations"] if o["method"] == "GET"),
                   key=lambda o: (o["path"].count("/"), o["path"]))
-    tokens = Tokens(bin_path, args.data)
     t0 = time.time()
     ids = discover(base, tokens, manifest, gets, log)
     # Types only written (no GET with an id reaches them) and the targets of their linkages.

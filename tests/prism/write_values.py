@@ -17,6 +17,32 @@ LOCALES = ["fr-FR", "de-DE", "ja", "es-ES", "it", "ko", "nl-NL", "pt-BR", "sv", 
            "pt-PT"]
 
 
+# Attributes whose name says what they hold: name -> (unique number, resource type) -> value.
+NAMED = {
+    "locale": lambda n, t: LOCALES[(n - 1) % len(LOCALES)],
+    "identifier": lambda n, t: f"com.example.sweep{n}",
+    "bundleId": lambda n, t: f"com.example.sweep{n}",
+    "packageName": lambda n, t: f"com.example.sweep{n}",
+    "productId": lambda n, t: f"com.example.sweep.product{n}",
+    "udid": lambda n, t: f"{n:040x}",
+    "vendorIdentifier": lambda n, t: f"sweep.{t}.{n}",
+    "assetPackIdentifier": lambda n, t: f"sweep.{t}.{n}",
+    "offerId": lambda n, t: f"sweep.{t}.{n}",
+    "scopedPlayerId": lambda n, t: f"sweep.{t}.{n}",
+    "versionString": lambda n, t: f"9.{n}",
+    "cfBundleShortVersionString": lambda n, t: f"9.{n}",
+    "cfBundleVersion": lambda n, t: str(1000 + n),
+    "offerCode": lambda n, t: f"SWEEP{n}",
+    "customCode": lambda n, t: f"SWEEP{n}",
+    "domain": lambda n, t: f"sweep{n}.example.com",
+    "fileName": lambda n, t: f"sweep{n}.png",
+    "publicKey": lambda n, t: base64.b64encode(f"crabapple write sweep {n}".encode()).decode(),
+    "secret": lambda n, t: base64.b64encode(f"crabapple write sweep {n}".encode()).decode(),
+    "firstName": lambda n, t: "Sweep",
+    "lastName": lambda n, t: f"Tester{n}",
+}
+
+
 def resolve(schemas, s):
     """Follow `$ref`s (the manifest names schemas bare) and take the first of a oneOf/anyOf."""
     for _ in range(20):
@@ -56,38 +82,11 @@ class Values:
     def named(self, name: str, rtype: str):
         """A value for attributes whose name says what they hold (None: no rule for the name)."""
         n = self.next()
-        if name == "locale":
-            return LOCALES[(n - 1) % len(LOCALES)]
-        if name in ("identifier", "bundleId"):
-            return f"com.example.sweep{n}"
-        if name == "productId":
-            return f"com.example.sweep.product{n}"
-        if name == "udid":
-            return f"{n:040x}"
         if name == "csrContent":
             self._csr = self._csr or csr()
             return self._csr
-        if name in ("vendorIdentifier", "assetPackIdentifier", "offerId", "scopedPlayerId"):
-            return f"sweep.{rtype}.{n}"
-        if name in ("versionString", "cfBundleShortVersionString"):
-            return f"9.{n}"
-        if name == "cfBundleVersion":
-            return str(1000 + n)
-        if name in ("offerCode", "customCode"):
-            return f"SWEEP{n}"
-        if name == "domain":
-            return f"sweep{n}.example.com"
-        if name == "fileName":
-            return f"sweep{n}.png"
-        if name in ("publicKey", "secret"):
-            return base64.b64encode(f"crabapple write sweep {n}".encode()).decode()
-        if name == "packageName":
-            return f"com.example.sweep{n}"
-        if name == "firstName":
-            return "Sweep"
-        if name == "lastName":
-            return f"Tester{n}"
-        return None
+        rule = NAMED.get(name)
+        return rule(n, rtype) if rule else None
 
     def value(self, schema, name: str, rtype: str, current=None):
         """A valid value for `schema`; with `current`, one different from it where it can be."""
