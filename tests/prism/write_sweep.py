@@ -9,21 +9,30 @@ proven by a later request that shows its effect.
 2. Starts `prism proxy <spec> <base> --validate-request=true` without `--errors`: Prism validates
    each request and each response against the spec and lists what violates it in the
    `sl-violations` header, while crabapple's real response passes through (the sweep needs the
-   new resource's id and attributes). Request violations of the sweep's own readback GETs are
-   ignored: Prism cannot match bracketed query parameters (stoplightio/prism#2443).
+   new resource's id and attributes). Where Prism can't: request violations of the sweep's own
+   readback GETs are ignored, as Prism cannot match bracketed query parameters
+   (stoplightio/prism#2443); violations of readback GETs' responses are reported
+   (`readbackViolations`) but left to the GET sweep.
 3. Creates one resource of every type that has a createInstance operation, in dependency order
    (a type whose required relationship points at another creatable type comes after it), from
    the `…CreateRequest` schema: required attributes (enums, formats, unique names) and required
    relationships linked to an id the sweep created before, or else to an id of the demo world.
-   Then for each: GET the instance, find its id in the collection and in the parent's related
-   listing, PATCH every attribute of the `…UpdateRequest` schema with a new value and read each
-   back, link/replace/unlink every to-many relationship and set every to-one relationship with
-   a relationship-write operation (checked in `relationships/…` and through `include`), and at
-   the end DELETE (children first) and GET 404. Types without a create operation are updated,
-   linked and deleted on ids of the demo world.
+   A required relationship to a type nothing has an id of is created inline (`${local-id}` in
+   `included`) when the request allows it. Then for each: GET the instance, find its id in the
+   collection and in the parents' related listings, PATCH every attribute of the
+   `…UpdateRequest` schema with a new value and read each back, link/replace/unlink every
+   to-many relationship and set every to-one relationship with a relationship-write operation
+   (checked in `relationships/…` or the related listing, through `include`, or on the inverse
+   relationship of the other side), and at the end DELETE (children first) and GET 404 (or, with
+   no instance GET, gone from the listings). Path families are swept apart (`/v1/…` and
+   `/v2/…` of one type each create their own instance). Types without a create operation are
+   updated, linked and deleted on ids of the demo world.
 4. Reports per operation: pass (with its proof), apple-rule (4xx naming its rule in
-   X-Crabapple-Reason), unbuildable, unprovable (2xx, but nothing in the spec can show it) or
-   defect (any other failure). tests/prism/expectations.tsv (expect.py) must explain every
+   X-Crabapple-Reason; the report keeps the error body), unbuildable, unprovable (2xx, but no
+   GET of the spec can show it) or defect (any other failure: a response Prism flags, a 4xx
+   without a rule, a wrong status, a value not read back, no 404 after DELETE, ...). A write whose
+   response Prism flags is still followed through, so its effect can be proven: stateful.tsv
+   lists what was shown, the category says whether the response was right. tests/prism/expectations.tsv (expect.py) must explain every
    operation that does not pass; an expectation that no longer happens is stale (a failure).
 5. Writes the proven operations to tests/coverage/stateful.tsv (`operationId<TAB>proof`, sorted):
    with --update it rewrites the committed file; without, it fails with a diff when it differs.
@@ -89,6 +98,8 @@ def want(o) -> int:
 
 
 class Sweep:
+    """One run: the ids it knows, what it created, each write operation's record and proofs."""
+
     def __init__(self, manifest, spec_paths, ids, tokens, purl, base, log):
         self.spec_paths = spec_paths
         self.m, self.ids, self.tokens, self.purl, self.base, self.log = manifest, ids, tokens, purl, base, log
@@ -99,9 +110,9 @@ class Sweep:
         self.results: dict[str, dict] = {}  # write op id -> record
         self.proofs: dict[str, set[str]] = {}  # op id -> proof words
         self.requests = 0
-        self.warnings: dict[str, list[str]] = {}
+        self.warnings: dict[str, list[str]] = {}  # op id -> violations of its readback GETs
         self.instance: dict[str, str] = {}  # path family -> the id its create made
-        self.parents: dict[str, list] = {}  # new id -> [(type, id)] its create linked it to  # op id -> violations of its readback GETs
+        self.parents: dict[str, list] = {}  # new id -> [(type, id)] its create linked it to
 
     # ------------------------------------------------------------------ plumbing
     def op(self, kind, resource, relationship=None, target=None, base=None):
