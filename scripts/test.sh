@@ -10,7 +10,9 @@
 #   6. tests/clients/node    node --test: appstore-connect-sdk
 #   7. crates/storekit/tests/apple-libs/run.sh  Apple's Python and Node App Store Server libraries
 #   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
-#   9. stops everything; exits non-zero if anything failed. After a green client run it compares
+#   9. tests/prism/write_sweep.py  every write operation of the spec, proven by a later request
+#      (and checks tests/coverage/stateful.tsv is current)
+#  10. stops everything; exits non-zero if anything failed. After a green client run it compares
 #      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`)
 #      with what the clients called: with CI set a stale file fails the run, otherwise it is
 #      rewritten.
@@ -19,7 +21,7 @@
 # `#[ignore = "why"]` Rust tests (run on demand) and the appstore-connect-sdk operations the SDK
 # has no function for; any other skip fails the run.
 #
-# Options:  --skip-cargo-tests   skip step 2          --skip-prism   skip step 7
+# Options:  --skip-cargo-tests   skip step 2          --skip-prism   skip steps 8 and 9
 #           --no-build           skip step 1 and use the crabapple binary already built
 #           --keep               keep the temp dir (server log, reports) and print its path
 # The last line is `N passed, M failed, K skipped` over every suite: cargo tests, pytest tests,
@@ -39,7 +41,7 @@ for a in "$@"; do
         --skip-prism) SKIP_PRISM=1 ;;
         --keep) KEEP=1 ;;
         --no-build) NO_BUILD=1 ;;
-        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $a" >&2; exit 2 ;;
     esac
 done
@@ -277,22 +279,34 @@ fi
 check_server "Apple's App Store Server libraries"
 
 # prism ------------------------------------------------------------------------------------
-if [[ $SKIP_PRISM == 0 ]]; then
+# Apple's spec is read at run time, never committed. Without it (or without Prism) a sweep fails.
+SPEC="$REPO/../shared/spec/app-store-connect-openapi.json"
+# The sweeps themselves fail (exit 2) when the spec or Prism is missing, instead of passing empty.
+export CRABAPPLE_REQUIRE_SPEC=1
+# prism_step NAME SCRIPT ARGS...: one sweep, counted as one check.
+prism_step() {
+    local name="$1"; shift
     reset_world
-    step "tests/prism/sweep.py (Prism validation proxy, every GET operation)"
-    SPEC="$REPO/../shared/spec/app-store-connect-openapi.json"
+    step "$name"
     if [[ ! -f "$SPEC" ]]; then
-        # Read at run time, never committed. Without it the sweep cannot prove anything: fail.
+        # Read at run time, never committed. Without it a sweep cannot prove anything: fail.
         FAILED=$((FAILED + 1))
-        fail "Apple's spec is not at ../shared/spec/app-store-connect-openapi.json (the Prism sweep needs it)"
-    elif TMPDIR="$TMP" timeout 1200 "$PY" tests/prism/sweep.py --base "$BASE" --data "$DATA" --bin "$BIN" \
-        --report "$TMP/sweep.json"; then
+        fail "Apple's spec is not at ../shared/spec/app-store-connect-openapi.json ($name needs it)"
+    elif TMPDIR="$TMP" timeout 1200 "$PY" "$@" --base "$BASE" --data "$DATA" --bin "$BIN"; then
         PASSED=$((PASSED + 1))
     else
         FAILED=$((FAILED + 1))
-        fail "tests/prism/sweep.py"
+        fail "$1"
     fi
-    check_server "the Prism sweep"
+    check_server "$1"
+}
+if [[ $SKIP_PRISM == 0 ]]; then
+    prism_step "tests/prism/sweep.py (Prism validation proxy, every GET operation)" \
+        tests/prism/sweep.py --report "$TMP/sweep.json"
+    # Every create/update/delete/relationship write of the spec, each proven by a later GET;
+    # fails when tests/coverage/stateful.tsv is stale (rerun it with --update).
+    prism_step "tests/prism/write_sweep.py (Prism validation proxy, every write operation)" \
+        tests/prism/write_sweep.py --report "$TMP/write-sweep.json"
 fi
 
 # -------------------------------------------------------------------------------- summary

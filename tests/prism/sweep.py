@@ -26,8 +26,14 @@ validation proxy, against a running crabapple.
    One deliberate exception: `{"data": null}` from a to-one GET with nothing related, which is
    what Apple sends although the spec declares `data` a required object (see empty_to_one()).
 
-Exit status: 0 when nothing failed (or when Apple's spec is absent: it is read at run time from
-`shared/spec/` next to the repository and never committed), 1 otherwise, 2 on a setup error.
+5. Every operation that does not pass — a 4xx answer, an operation it cannot call (skipped), a
+   violation — is a failure unless tests/prism/expectations.tsv explains it (expect.py); an
+   expectation that no longer happens is stale, a failure too.
+
+Exit status: 0 when nothing failed (or when Apple's spec or Prism is absent on a developer's
+machine: the spec is read at run time from `shared/spec/` next to the repository and never
+committed), 1 otherwise, 2 on a setup error or when the spec or Prism is missing while CI or
+CRABAPPLE_REQUIRE_SPEC=1 is set.
 Standard library only (any python3 >= 3.9).
 """
 
@@ -47,6 +53,9 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import Counter, OrderedDict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import expect  # noqa: E402  (tests/prism/expect.py: the shared expectation file)
 
 HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -73,9 +82,14 @@ class Resp:
             return None
 
 
-def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
+def http(method: str, url: str, token: str | None, body=None, timeout: float = 120) -> Resp:
+    """One request; `body` (a JSON value) is sent as application/json."""
     # Not a real client: scripts/test.sh keeps `crabapple-tests/*` out of exercised-ops.txt.
-    req = urllib.request.Request(url, method="GET", headers={"User-Agent": "crabapple-tests/sweep"})
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"User-Agent": "crabapple-tests/sweep"})
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
     try:
@@ -83,6 +97,10 @@ def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
             return Resp(r.status, r.headers, r.read())
     except urllib.error.HTTPError as e:
         return Resp(e.code, e.headers, e.read())
+
+
+def http_get(url: str, token: str | None, timeout: float = 120) -> Resp:
+    return http("GET", url, token, timeout=timeout)
 
 
 class Tokens:
@@ -215,6 +233,20 @@ def build_path(op, ids: Ids):
     return path.replace("{id}", urllib.parse.quote(rid, safe="")), None
 
 
+def admin_fallback(base, ids: Ids, needed) -> int:
+    """Ids from crabapple's admin listing for the types in `needed` the API walk did not reach."""
+    fallback = 0
+    for rtype in sorted(t for t in needed if t and t not in ids.by_type):
+        r = http_get(f"{base}/crabapple/admin/resources/{urllib.parse.quote(rtype)}?limit=5", None, 30)
+        if r.status != 200:
+            continue
+        doc = r.json() or {}
+        for it in (doc.get("data") or [])[:5]:
+            if isinstance(it, dict) and ids.add(rtype, it.get("id"), source="admin"):
+                fallback += 1
+    return fallback
+
+
 def discover(base, tokens, manifest, gets, log) -> Ids:
     ids = Ids()
     status = http_get(f"{base}/crabapple/admin/status", None, 30).json() or {}
@@ -225,7 +257,8 @@ def discover(base, tokens, manifest, gets, log) -> Ids:
         rounds += 1
         progress = 0
         for op in gets:
-            if op["id"] in called or op["kind"] == "getInstance":
+            # Metrics documents are no JSON:API resources: their `data` items carry made-up ids.
+            if op["id"] in called or op["kind"] in ("getInstance", "getMetrics"):
                 continue
             path, why = build_path(op, ids)
             if path is None:
@@ -244,33 +277,55 @@ def discover(base, tokens, manifest, gets, log) -> Ids:
         if progress == 0 or rounds > 20:
             break
     api_types = len(ids.by_type)
-    # Fallback: crabapple's admin listing for types the API walk did not reach.
-    needed = {op.get("resource") for op in gets if "{id}" in op["path"]}
-    fallback = 0
-    for rtype in sorted(t for t in needed if t and t not in ids.by_type):
-        r = http_get(f"{base}/crabapple/admin/resources/{urllib.parse.quote(rtype)}?limit=5", None, 30)
-        if r.status != 200:
-            continue
-        doc = r.json() or {}
-        for it in (doc.get("data") or [])[:5]:
-            if isinstance(it, dict) and ids.add(rtype, it.get("id"), source="admin"):
-                fallback += 1
+    fallback = admin_fallback(base, ids, {op.get("resource") for op in gets if "{id}" in op["path"]})
     log(f"sweep: discovery: {len(called)} API calls in {rounds} rounds found ids of {api_types} "
         f"resource types; the admin listing added {fallback} more")
     return ids
 
 
 # -------------------------------------------------------------------------------- prism
-def start_prism(spec, base, port, logfile):
-    prism = HERE / "node_modules" / ".bin" / "prism"
+def prism_bin() -> pathlib.Path:
+    return HERE / "node_modules" / ".bin" / "prism"
+
+
+def default_spec() -> pathlib.Path:
+    return REPO.parent / "shared" / "spec" / "app-store-connect-openapi.json"
+
+
+def missing_inputs(spec: pathlib.Path, name: str, log) -> int | None:
+    """None when Apple's spec and Prism are there; else the exit status: 0 (nothing checked, said
+    loudly) on a developer's machine, 2 when CI is set or CRABAPPLE_REQUIRE_SPEC=1, so that CI
+    never passes a sweep that sent no request."""
+    missing = []
+    if not spec.exists():
+        missing.append(f"Apple's spec is not at {spec} (it is read at run time from shared/spec next "
+                       "to the repository and never committed)")
+    if not prism_bin().exists():
+        missing.append(f"Prism is not at {prism_bin()} (run scripts/setup-clients.sh)")
+    if not missing:
+        return None
+    required = os.environ.get("CRABAPPLE_REQUIRE_SPEC") == "1" or os.environ.get("CI", "") not in ("", "0", "false")
+    for m in missing:
+        log(f"{name}: {'FAILED' if required else 'SKIPPED'}: {m}; nothing was checked")
+    if required:
+        log(f"{name}: CI / CRABAPPLE_REQUIRE_SPEC=1 require the spec and Prism: failing instead of passing with 0 requests")
+        return 2
+    return 0
+
+
+def start_prism(spec, base, port, logfile, validate_request=False, errors=True):
+    """`prism proxy` in front of crabapple. errors=True: a response that violates the spec comes
+    back as Prism's 500 problem document; errors=False: the real response passes through and the
+    violations are listed in its `sl-violations` header (the write sweep needs the real body)."""
+    prism = prism_bin()
     if not prism.exists():
         raise SystemExit(f"sweep: {prism} missing: run scripts/setup-clients.sh")
-    # --validate-request=false: Prism can't match required bracketed query parameters
-    # (`filter[app]`): it looks them up under their percent-encoded name `filter%5bapp%5d` and
-    # rejects every such request with a 422 (stoplightio/prism#2443). The sweep builds its own
-    # requests from the spec; what it checks is crabapple's responses.
-    cmd = [str(prism), "proxy", str(spec), base, "--errors", "--validate-request=false",
-           "-h", "127.0.0.1", "-p", str(port)]
+    # --validate-request=false for the GET sweep: Prism can't match required bracketed query
+    # parameters (`filter[app]`): it looks them up under their percent-encoded name
+    # `filter%5bapp%5d` and rejects every such request with a 422 (stoplightio/prism#2443). The
+    # sweep builds its own requests from the spec; what it checks is crabapple's responses.
+    cmd = [str(prism), "proxy", str(spec), base, f"--validate-request={str(validate_request).lower()}",
+           "-h", "127.0.0.1", "-p", str(port)] + (["--errors"] if errors else [])
     env = dict(os.environ, SCARF_ANALYTICS="false")
     proc = subprocess.Popen(cmd, stdout=logfile, stderr=subprocess.STDOUT, cwd=str(HERE), env=env)
     url = f"http://127.0.0.1:{port}"
@@ -320,38 +375,54 @@ def fmt_validation(v) -> str:
 
 
 # --------------------------------------------------------------------------------- main
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser(doc: str) -> argparse.ArgumentParser:
+    """The options both sweeps take."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base", required=True, help="crabapple base URL, e.g. http://127.0.0.1:8686")
     ap.add_argument("--data", required=True, help="crabapple's data dir (for `crabapple token`)")
     ap.add_argument("--bin", help="crabapple binary (default: $CRABAPPLE_BIN or <repo>/target/debug/crabapple)")
     ap.add_argument("--spec", help="Apple's OpenAPI json (default: <repo>/../shared/spec/app-store-connect-openapi.json)")
     ap.add_argument("--manifest", default=str(REPO / "crates" / "spec" / "manifest.json"))
     ap.add_argument("--prism-port", type=int, default=0, help="default: a free port")
-    ap.add_argument("--only", help="regex on operation id: sweep only these")
     ap.add_argument("--report", help="write a JSON report here")
-    ap.add_argument("-v", "--verbose", action="store_true", help="list skipped operations and 4xx answers")
-    args = ap.parse_args()
+    ap.add_argument("--expectations", default=str(expect.EXPECTATIONS),
+                    help="operations that do not pass, and why (default: tests/prism/expectations.tsv)")
+    return ap
 
-    def log(msg):
-        print(msg, flush=True)
 
-    spec = pathlib.Path(args.spec) if args.spec else REPO.parent / "shared" / "spec" / "app-store-connect-openapi.json"
-    if not spec.exists():
-        log(f"sweep: SKIPPED: Apple's spec is not at {spec} (it is read at run time from shared/spec "
-            "next to the repository and never committed); nothing was checked")
-        return 0
+def inputs(args, name: str, log):
+    """(spec, base URL, manifest, Tokens) or the exit status when one is missing (missing_inputs)."""
+    spec = pathlib.Path(args.spec) if args.spec else default_spec()
+    rc = missing_inputs(spec, name, log)
+    if rc is not None:
+        return rc
     bin_path = args.bin or os.environ.get("CRABAPPLE_BIN") or str(
         pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target") / "debug" / "crabapple")
     if not os.path.exists(bin_path):
-        log(f"sweep: {bin_path} not found (cargo build -p crabapple, or --bin)")
+        log(f"{name}: {bin_path} not found (cargo build -p crabapple, or --bin)")
         return 2
-    base = args.base.rstrip("/")
     manifest = json.loads(pathlib.Path(args.manifest).read_text())
-    gets = [o for o in manifest["operations"] if o["method"] == "GET"]
-    gets.sort(key=lambda o: (o["path"].count("/"), o["path"]))
-    tokens = Tokens(bin_path, args.data)
+    return spec, args.base.rstrip("/"), manifest, Tokens(bin_path, args.data)
 
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def main() -> int:
+    ap = parser(__doc__)
+    ap.add_argument("--only", help="regex on operation id: sweep only these")
+    ap.add_argument("-v", "--verbose", action="store_true", help="list skipped operations and 4xx answers")
+    args = ap.parse_args()
+    found = inputs(args, "sweep", log)
+    if isinstance(found, int):
+        return found
+    spec, base, manifest, tokens = found
+    gets = [o for o in manifest["operations"] if o["method"] == "GET"]
+    gets_by_id = {o["id"]: o for o in gets}
+    gets.sort(key=lambda o: (o["path"].count("/"), o["path"]))
+
+    only = re.compile(args.only) if args.only else None
     t0 = time.time()
     ids = discover(base, tokens, manifest, gets, log)
 
@@ -365,7 +436,6 @@ def main() -> int:
     results = []
     counts = Counter()
     try:
-        only = re.compile(args.only) if args.only else None
         for op in gets:
             if only and not only.search(op["id"]):
                 continue
@@ -429,7 +499,7 @@ def main() -> int:
                 counts["error"] += 1
             elif r.status >= 400:
                 err = (doc or {}).get("errors", [{}])[0] if isinstance(doc, dict) else {}
-                rec.update(outcome="client-error",
+                rec.update(outcome="client-error", rule=r.headers.get("x-crabapple-reason"),
                            detail=[f"{err.get('code')}: {err.get('detail')}",
                                    f"X-Crabapple-Reason: {r.headers.get('x-crabapple-reason')}"])
                 counts["client-error"] += 1
@@ -441,9 +511,17 @@ def main() -> int:
         stop(proc)
         plog.close()
 
+    # Every operation that did not pass needs its line in expectations.tsv (see expect.py).
+    for rec in results:
+        o = rec["outcome"]
+        rec["category"] = ("pass" if o in ("ok", "empty-to-one") else "unbuildable" if o == "skipped"
+                           else "apple-rule" if o == "client-error" and rec.get("rule") else "defect")
+    scope = {op["id"] for op in gets if not only or only.search(op["id"])}
+    expected = {k: v for k, v in expect.load(args.expectations).items() if k in gets_by_id}
+    unexplained = expect.judge(results, expected, scope)
     failing = ("violation", "request-invalid", "server-error", "not-from-crabapple", "error")
     for rec in results:
-        if rec["outcome"] in failing:
+        if rec["outcome"] in failing and rec["op"] not in expected:
             log(f"{rec['outcome'].upper()} {rec['op']}  GET {rec.get('url', rec['path'])}  -> {rec.get('status')}")
             for line in rec.get("detail", []):
                 log(f"    {line}")
@@ -461,7 +539,10 @@ def main() -> int:
         re.sub(r"no \S+ id in the world", "no id of its resource type in the world", r["reason"])
         for r in results if r["outcome"] == "skipped"
     )
-    n_fail = sum(counts[k] for k in ("violation", "request-invalid", "server-error", "error"))
+    for rec in unexplained:
+        log(expect.describe(rec))
+    counts["expected"] = sum(r.get("verdict") == "expected" for r in results)
+    n_fail = len(unexplained)
     log(f"sweep: skipped because: {dict(skipped_why)}")
     log(
         f"sweep: {len(gets)} GET operations in the spec; called {counts['called']}, "
@@ -469,7 +550,8 @@ def main() -> int:
         f"empty to-one (data: null, as Apple sends it; the spec says object) {counts['empty-to-one']}, "
         f"violations {counts['violation']}, request rejected by prism {counts['request-invalid']}, "
         f"crabapple 5xx {counts['server-error']}, other errors {counts['error']}, "
-        f"with warnings {counts['warned']} ({time.time() - t0:.0f}s)"
+        f"with warnings {counts['warned']}; explained by expectations.tsv {counts['expected']}, "
+        f"unexplained or stale {n_fail} ({time.time() - t0:.0f}s)"
     )
     if args.report:
         with open(args.report, "w", encoding="utf-8") as f:
