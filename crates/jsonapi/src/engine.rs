@@ -76,6 +76,8 @@ pub struct Engine {
     pub schemas: Schemas,
     pub store: Store,
     families: Vec<Arc<dyn Family>>,
+    /// Per operation (by index), the families that may take it over, built once at start.
+    dispatch: Vec<Vec<Arc<dyn Family>>>,
     /// type → relationship → (linkage path template, related path template).
     links: HashMap<String, HashMap<String, RelLinks>>,
     /// Attributes Apple still sends for a type although the spec no longer lists them.
@@ -127,8 +129,14 @@ impl Engine {
                     .push(a.to_string());
             }
         }
+        let dispatch = manifest
+            .operations
+            .iter()
+            .map(|op| families.iter().filter(|f| f.handles(op)).cloned().collect())
+            .collect();
         Engine {
             manifest,
+            dispatch,
             legacy_attributes,
             router: Router::new(manifest),
             schemas: Schemas::build(manifest),
@@ -151,7 +159,7 @@ impl Engine {
     /// Serves one request: a family's handler when one claims it, else the generic engine.
     pub async fn handle(&self, req: &Request) -> Result<Reply, AscError> {
         let op = self.op(req.op);
-        for f in &self.families {
+        for f in &self.dispatch[req.op] {
             if let Some(fut) = f.handle(self, op, req) {
                 return fut.await;
             }

@@ -32,12 +32,15 @@ pub trait Family: Send + Sync {
     /// Short name, for the coverage report.
     fn name(&self) -> &'static str;
 
-    /// Operation ids this family adds Apple's rules to (for `crabapple spec coverage`).
-    fn rules(&self) -> Vec<&'static str> {
-        Vec::new()
+    /// Whether this family may take over `op` (see [`Family::handle`]). Asked once per operation
+    /// when the engine starts: the answers form the dispatch table, keyed by operation, so a
+    /// request only meets the families that claimed its operation.
+    fn handles(&self, _op: &Operation) -> bool {
+        false
     }
 
-    /// Takes over an operation entirely; `None` lets the generic engine serve it.
+    /// Takes over an operation it [`handles`](Family::handles) entirely; `None` (decided per
+    /// request) lets the generic engine serve it.
     fn handle<'a>(
         &'a self,
         _engine: &'a Engine,

@@ -196,6 +196,42 @@ impl Manifest {
     }
 
     /// Follows `$ref`s (given as `{"$ref": "Name"}`) until a concrete shape.
+    /// Whether schema `name`, or any schema it refers to (transitively), mentions `needle`
+    /// (a schema or property name).
+    pub fn schema_mentions(&self, name: &str, needle: &str) -> bool {
+        fn refs<'v>(v: &'v Value, out: &mut Vec<&'v str>) {
+            match v {
+                Value::Object(o) => {
+                    if let Some(Value::String(r)) = o.get("$ref") {
+                        out.push(r);
+                    }
+                    o.values().for_each(|x| refs(x, out));
+                }
+                Value::Array(a) => a.iter().for_each(|x| refs(x, out)),
+                _ => {}
+            }
+        }
+        let mut seen = vec![name];
+        let mut todo = vec![name];
+        while let Some(n) = todo.pop() {
+            let Some(schema) = self.schemas.get(n) else {
+                continue;
+            };
+            if schema.to_string().contains(needle) {
+                return true;
+            }
+            let mut found = Vec::new();
+            refs(schema, &mut found);
+            for r in found {
+                if !seen.contains(&r) {
+                    seen.push(r);
+                    todo.push(r);
+                }
+            }
+        }
+        false
+    }
+
     pub fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
         for _ in 0..16 {
             match v.get("$ref").and_then(Value::as_str) {

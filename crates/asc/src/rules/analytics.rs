@@ -12,10 +12,6 @@ impl Family for Analytics {
         "analytics"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        vec!["analyticsReportRequests_createInstance"]
-    }
-
     fn before_write<'a>(
         &'a self,
         _engine: &'a Engine,

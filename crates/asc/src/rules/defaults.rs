@@ -50,28 +50,6 @@ impl Family for Defaults {
         "defaults"
     }
 
-    /// Every create whose resource Apple stamps with a date or an initial state.
-    fn rules(&self) -> Vec<&'static str> {
-        let m = crabapple_spec::Manifest::get();
-        m.operations
-            .iter()
-            .filter(|o| o.kind == crabapple_spec::OpKind::CreateInstance)
-            .filter(|o| {
-                let t = o.target.as_deref().unwrap_or_default();
-                let stamped = m.resources.get(t).is_some_and(|r| {
-                    ["createdDate", "addedDate", "uploadedDate"]
-                        .iter()
-                        .any(|a| r.attributes.contains_key(*a))
-                });
-                stamped
-                    || INITIAL.iter().any(|(ty, _, _)| *ty == t)
-                    || t == "userInvitations"
-                    || t == "profiles"
-            })
-            .map(|o| o.id.as_str())
-            .collect()
-    }
-
     fn before_write<'a>(
         &'a self,
         engine: &'a Engine,

@@ -61,10 +61,20 @@ fn read_of(op: &Operation) -> Option<Read> {
     }
 }
 
-/// Whether a write's document may refer to price points (which must then be stored).
-fn refers_to_points(op: &Operation, req: &Request) -> bool {
+/// Whether an operation's request document can name price points: a create or update whose
+/// request schema mentions them (asked once, for the dispatch table).
+fn may_refer_to_points(op: &Operation) -> bool {
+    let m = crabapple_spec::Manifest::get();
     matches!(op.kind, OpKind::CreateInstance | OpKind::UpdateInstance)
-        && req.body.windows(11).any(|w| w == b"PricePoints")
+        && op
+            .body
+            .as_deref()
+            .is_some_and(|b| m.schema_mentions(b, "PricePoint"))
+}
+
+/// Whether this write's document refers to price points (which must then be stored).
+fn refers_to_points(op: &Operation, req: &Request) -> bool {
+    may_refer_to_points(op) && req.body.windows(11).any(|w| w == b"PricePoints")
 }
 
 /// §5: Apple's one answer for every unacceptable price (bad price point, territory without
@@ -85,17 +95,8 @@ impl Family for Pricing {
         "pricing"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        crabapple_spec::Manifest::get()
-            .operations
-            .iter()
-            .filter(|o| {
-                read_of(o).is_some()
-                    || (o.target.as_deref() == Some("subscriptionPrices")
-                        && matches!(o.kind, OpKind::CreateInstance | OpKind::DeleteInstance))
-            })
-            .map(|o| o.id.as_str())
-            .collect()
+    fn handles(&self, op: &Operation) -> bool {
+        read_of(op).is_some() || may_refer_to_points(op)
     }
 
     fn handle<'a>(

@@ -59,16 +59,6 @@ impl Family for Provisioning {
         "provisioning"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        vec![
-            "bundleIds_createInstance",
-            "devices_createInstance",
-            "certificates_createInstance",
-            "certificates_deleteInstance",
-            "profiles_createInstance",
-        ]
-    }
-
     /// Revoking (deleting) a certificate invalidates every profile that holds it: Apple's
     /// developer support page on certificates ("If your certificate expires or is revoked, any
     /// provisioning profile that makes reference to that certificate is no longer valid").

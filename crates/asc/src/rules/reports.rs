@@ -13,8 +13,8 @@ impl Family for Reports {
         "reports"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        vec!["salesReports_getCollection", "financeReports_getCollection"]
+    fn handles(&self, op: &Operation) -> bool {
+        op.path == "/v1/salesReports" || op.path == "/v1/financeReports"
     }
 
     fn handle<'a>(
@@ -23,9 +23,6 @@ impl Family for Reports {
         op: &'a Operation,
         req: &'a Request,
     ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
-        if op.path != "/v1/salesReports" && op.path != "/v1/financeReports" {
-            return None;
-        }
         Some(Box::pin(async move {
             let q = query::parse(op, &req.query)?;
             // §3: reports are application/a-gzip; `Accept: application/json` gets 406 (plain text).

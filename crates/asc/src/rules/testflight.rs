@@ -146,17 +146,6 @@ impl Family for TestFlight {
         "testflight"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        let mut v = vec![
-            "betaGroups_createInstance",
-            "betaGroups_updateInstance",
-            "betaTesters_createInstance",
-            "builds_updateInstance",
-        ];
-        v.extend(TESTER_LINKAGE.iter().map(|(o, _, _)| *o));
-        v
-    }
-
     fn before_write<'a>(
         &'a self,
         _engine: &'a Engine,
@@ -190,6 +179,10 @@ impl Family for TestFlight {
             }
             Ok(())
         })
+    }
+
+    fn handles(&self, op: &Operation) -> bool {
+        TESTER_LINKAGE.iter().any(|(o, _, _)| *o == op.id)
     }
 
     fn handle<'a>(

@@ -12,10 +12,6 @@ impl Family for Users {
         "users"
     }
 
-    fn rules(&self) -> Vec<&'static str> {
-        vec!["userInvitations_createInstance"]
-    }
-
     fn before_write<'a>(
         &'a self,
         engine: &'a Engine,
