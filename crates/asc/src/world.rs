@@ -98,6 +98,7 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
         for (n, r) in list.iter().enumerate() {
             if seed.complete_attributes.unwrap_or(false) {
                 let mut attrs = synth_attributes(engine, rtype, n as u64);
+                dates_after_the_seeds(engine, rtype, &mut attrs, &r.attributes, n as u64);
                 attrs.extend(r.attributes.clone());
                 tx.put(rtype, &r.id, &attrs).await?;
             } else {
@@ -174,6 +175,44 @@ pub(crate) fn synth_attributes(engine: &Engine, rtype: &str, n: u64) -> Map<Stri
     attrs
 }
 
+/// The dates a resource's other dates follow.
+const DATE_ANCHORS: [&str; 4] = ["createdDate", "uploadedDate", "addedDate", "submittedDate"];
+
+/// A completed seed resource reads coherently (issue 7 §2): every date the seed leaves out comes
+/// a few days after the date it does give (`createdDate`, `uploadedDate`, …), never before it,
+/// so nothing is released before it was created.
+fn dates_after_the_seeds(
+    engine: &Engine,
+    rtype: &str,
+    attrs: &mut Map<String, Value>,
+    seeded: &Map<String, Value>,
+    n: u64,
+) {
+    let Some(rt) = engine.manifest.resources.get(rtype) else {
+        return;
+    };
+    let base = DATE_ANCHORS
+        .iter()
+        .find_map(|k| seeded.get(*k).and_then(Value::as_str))
+        .and_then(|d| d.parse::<jiff::Timestamp>().ok());
+    let Some(base) = base else {
+        return;
+    };
+    for (k, shape) in &rt.attributes {
+        if seeded.contains_key(k) || !attrs.contains_key(k) {
+            continue;
+        }
+        let later =
+            base + jiff::SignedDuration::from_hours(24 * (1 + (n as i64 + k.len() as i64) % 13));
+        let text = match shape.get("format").and_then(Value::as_str) {
+            Some("date-time") => later.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            Some("date") => later.strftime("%Y-%m-%d").to_string(),
+            _ => continue,
+        };
+        attrs.insert(k.clone(), Value::String(text));
+    }
+}
+
 /// Writes a synthesized resource, letting the families complete it as they complete a create
 /// (real certificate content, creation dates, initial states).
 async fn put_synthesized(
@@ -187,7 +226,16 @@ async fn put_synthesized(
         op_id: "synthesize".into(),
         rtype: rtype.to_string(),
         id: id.to_string(),
-        attributes: synth_attributes(engine, rtype, n),
+        attributes: {
+            let mut attrs = synth_attributes(engine, rtype, n);
+            let anchors: Map<String, Value> = attrs
+                .iter()
+                .filter(|(k, _)| DATE_ANCHORS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            dates_after_the_seeds(engine, rtype, &mut attrs, &anchors, n);
+            attrs
+        },
         relationships: Vec::new(),
         existing: None,
     };
