@@ -86,32 +86,8 @@ async fn revoked_keys_and_scopes_are_enforced() {
 #[tokio::test]
 async fn individual_keys_never_reach_provisioning_and_roles_limit_writes() {
     let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
-    let ind = keys::create(
-        w.app.store(),
-        &w.dir,
-        NewKey {
-            kind: KeyKind::Individual,
-            roles: vec!["ADMIN".into()],
-            user_id: None,
-            name: None,
-        },
-    )
-    .await
-    .unwrap();
-    let dev = keys::create(
-        w.app.store(),
-        &w.dir,
-        NewKey {
-            kind: KeyKind::Team,
-            roles: vec!["DEVELOPER".into()],
-            user_id: None,
-            name: None,
-        },
-    )
-    .await
-    .unwrap();
-    w.app.reload_keys().await.unwrap();
-    let ind_token = token_for(&w.dir, &ind.key_id, None, &[]);
+    let (ind, ind_token) = w.key_token(KeyKind::Individual, &["ADMIN"]).await;
+    let (_, dev_token) = w.key_token(KeyKind::Team, &["DEVELOPER"]).await;
     assert_eq!(
         w.call("GET", "/v1/apps", Some(&ind_token), None)
             .await
@@ -129,7 +105,7 @@ async fn individual_keys_never_reach_provisioning_and_roles_limit_writes() {
         "The API key in use does not allow this request"
     );
     // An individual key presented with `iss` is refused (§1.2).
-    let with_iss = token_for(&w.dir, &ind.key_id, Some(&w.issuer), &[]);
+    let with_iss = token_for(&w.dir, &ind, Some(&w.issuer), &[]);
     assert_eq!(
         w.call("GET", "/v1/apps", Some(&with_iss), None)
             .await
@@ -137,7 +113,6 @@ async fn individual_keys_never_reach_provisioning_and_roles_limit_writes() {
         401
     );
     // DEVELOPER may not create users' invitations (Admin only) but may read.
-    let dev_token = token_for(&w.dir, &dev.key_id, Some(&w.issuer), &[]);
     let invite = serde_json::json!({ "data": { "type": "userInvitations", "attributes": { "email": "a@b.c", "firstName": "A", "lastName": "B", "roles": ["DEVELOPER"] } } });
     assert_eq!(
         w.call(

@@ -8,7 +8,6 @@ mod common;
 
 use common::*;
 use crabapple_auth::KeyKind;
-use crabapple_server::keys::{self, NewKey};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -374,20 +373,7 @@ fn fill(template: &str, f: &BTreeMap<&'static str, String>) -> String {
 async fn apple_rules_table() {
     let w = demo().await;
     let f = fixtures(&w).await;
-    let dev = keys::create(
-        w.app.store(),
-        &w.dir,
-        NewKey {
-            kind: KeyKind::Team,
-            roles: vec!["DEVELOPER".into()],
-            user_id: None,
-            name: None,
-        },
-    )
-    .await
-    .unwrap();
-    w.app.reload_keys().await.unwrap();
-    let dev_token = token_for(&w.dir, &dev.key_id, Some(&dev.issuer_id), &[]);
+    let (_, dev_token) = w.key_token(KeyKind::Team, &["DEVELOPER"]).await;
 
     let mut failures = Vec::new();
     let mut proven = Vec::new();

@@ -145,6 +145,31 @@ impl World {
         }
     }
 
+    /// A new key of `kind` with `roles`, known to the running app: its id and a token for it
+    /// (team keys with `iss`, individual keys with `sub: "user"`).
+    pub async fn key_token(
+        &self,
+        kind: crabapple_auth::KeyKind,
+        roles: &[&str],
+    ) -> (String, String) {
+        let k = keys::create(
+            self.app.store(),
+            &self.dir,
+            keys::NewKey {
+                kind,
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                user_id: None,
+                name: None,
+            },
+        )
+        .await
+        .unwrap();
+        self.app.reload_keys().await.unwrap();
+        let issuer = (kind == crabapple_auth::KeyKind::Team).then_some(k.issuer_id.as_str());
+        let token = token_for(&self.dir, &k.key_id, issuer, &[]);
+        (k.key_id, token)
+    }
+
     pub async fn get(&self, uri: &str) -> Resp {
         self.call("GET", uri, Some(&self.token.clone()), None).await
     }
