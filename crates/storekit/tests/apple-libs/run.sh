@@ -2,7 +2,8 @@
 # Runs Apple's official App Store Server Libraries — Python `app-store-server-library` (pytest)
 # and Node `@apple/app-store-server-library` (node --test), unmodified — against a running
 # crabapple: every AppStoreServerAPIClient method over real ledger state (with error paths) and
-# SignedDataVerifier (crabapple's root, online checks off, strict) on everything it signs.
+# SignedDataVerifier (crabapple's root, online checks off, strict) on everything it signs; and
+# the Node client's Retention Messaging API methods (retention_messaging.test.mjs).
 #
 #   crates/storekit/tests/apple-libs/run.sh BASE_URL DATA_DIR
 #
@@ -28,6 +29,6 @@ if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
 fi
 if [[ "${SKIP_NODE:-0}" != 1 ]]; then
   echo "== Apple's Node library (@apple/app-store-server-library) against $base"
-  node --test server_api.test.mjs || status=$?
+  node --test server_api.test.mjs retention_messaging.test.mjs || status=$?
 fi
 exit "$status"
