@@ -183,7 +183,11 @@ pub fn inspect(bytes: &[u8]) -> Result<PngInfo, PngError> {
     let bpp = u64::from(channels(info.color_type, info.bit_depth).expect("checked"))
         * u64::from(info.bit_depth);
     let want = expected_len(info.width, info.height, bpp, info.interlaced);
-    check_scanlines(&idat, want, (!info.interlaced).then(|| row_bytes(u64::from(info.width), bpp)))?;
+    check_scanlines(
+        &idat,
+        want,
+        (!info.interlaced).then(|| row_bytes(u64::from(info.width), bpp)),
+    )?;
     Ok(info)
 }
 
@@ -205,7 +209,10 @@ fn check_scanlines(idat: &[u8], want: u64, row: Option<u64>) -> Result<(), PngEr
             let mut next = got.div_ceil(row) * row;
             while next < got + n as u64 {
                 if buf[(next - got) as usize] > 4 {
-                    return Err(bad(format!("invalid filter type in scanline {}", next / row)));
+                    return Err(bad(format!(
+                        "invalid filter type in scanline {}",
+                        next / row
+                    )));
                 }
                 next += row;
             }
@@ -225,13 +232,11 @@ fn check_scanlines(idat: &[u8], want: u64, row: Option<u64>) -> Result<(), PngEr
 pub fn encode_solid(width: u32, height: u32, color_type: u8, rgba: [u8; 4]) -> Vec<u8> {
     use std::io::Write;
     let px: &[u8] = if color_type == 6 { &rgba } else { &rgba[..3] };
-    let mut raw = Vec::with_capacity(height as usize * (1 + width as usize * px.len()));
-    for _ in 0..height {
-        raw.push(0);
-        for _ in 0..width {
-            raw.extend_from_slice(px);
-        }
-    }
+    // One scanline: filter type 0, then the pixels; every row is the same.
+    let row: Vec<u8> = std::iter::once(0)
+        .chain(px.iter().copied().cycle().take(width as usize * px.len()))
+        .collect();
+    let raw = row.repeat(height as usize);
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     z.write_all(&raw).expect("in-memory write");
     let idat = z.finish().expect("in-memory write");
@@ -240,7 +245,11 @@ pub fn encode_solid(width: u32, height: u32, color_type: u8, rgba: [u8; 4]) -> V
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, color_type, 0, 0, 0]);
     let mut out = SIGNATURE.to_vec();
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &idat[..]), (b"IEND", &[][..])] {
+    for (kind, data) in [
+        (b"IHDR", &ihdr[..]),
+        (b"IDAT", &idat[..]),
+        (b"IEND", &[][..]),
+    ] {
         push_chunk(&mut out, kind, data);
     }
     out
@@ -264,7 +273,10 @@ mod tests {
     #[test]
     fn reads_size_and_alpha() {
         let rgb = inspect(&encode_solid(40, 16, 2, [1, 2, 3, 255])).unwrap();
-        assert_eq!((rgb.width, rgb.height, rgb.has_transparency), (40, 16, false));
+        assert_eq!(
+            (rgb.width, rgb.height, rgb.has_transparency),
+            (40, 16, false)
+        );
         let rgba = inspect(&encode_solid(8, 8, 6, [1, 2, 3, 255])).unwrap();
         assert!(rgba.has_transparency);
     }

@@ -187,14 +187,17 @@ pub async fn run_performance_test(
         .filter(|(r, _)| *r == SendAttemptResult::Success)
         .count();
     let mut failures = Map::new();
-    for (r, _) in outcomes.iter().filter(|(r, _)| *r != SendAttemptResult::Success) {
-        let n = failures.get(r.as_str()).and_then(Value::as_u64).unwrap_or(0);
+    for (r, _) in outcomes
+        .iter()
+        .filter(|(r, _)| *r != SendAttemptResult::Success)
+    {
+        let n = failures
+            .get(r.as_str())
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
         failures.insert(r.as_str().to_string(), json!(n + 1));
     }
-    let mut ms: Vec<u64> = outcomes
-        .iter()
-        .map(|(_, d)| d.as_millis() as u64)
-        .collect();
+    let mut ms: Vec<u64> = outcomes.iter().map(|(_, d)| d.as_millis() as u64).collect();
     ms.sort_unstable();
     let average = if ms.is_empty() {
         0

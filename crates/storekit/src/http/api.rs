@@ -270,7 +270,11 @@ pub(super) fn is_id(s: &str) -> bool {
 }
 
 /// A transaction of this app and environment, by transaction id.
-pub(super) async fn own_txn<H: Host>(h: &H, cx: &Cx, id: &str) -> Result<Option<TransactionRow>, Response> {
+pub(super) async fn own_txn<H: Host>(
+    h: &H,
+    cx: &Cx,
+    id: &str,
+) -> Result<Option<TransactionRow>, Response> {
     let t = h
         .commerce()
         .store

@@ -23,6 +23,9 @@
 //! review states change through the admin API
 //! (`PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}`).
 
+// Handlers return a finished `Response` as their error: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
 use std::sync::Arc;
 
 use axum::Router;
@@ -290,7 +293,10 @@ fn alt_text(v: &Value, within: &str) -> Result<(), Response> {
     if chars(alt) > MAX_ALT_TEXT {
         return Err(err(
             ApiError::AltTextTooLong,
-            format!("{within}altText has {} characters; at most {MAX_ALT_TEXT}", chars(alt)),
+            format!(
+                "{within}altText has {} characters; at most {MAX_ALT_TEXT}",
+                chars(alt)
+            ),
         ));
     }
     Ok(())
@@ -304,7 +310,10 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
     if chars(header) > MAX_HEADER {
         return Err(err(
             ApiError::HeaderTooLong,
-            format!("header has {} characters; at most {MAX_HEADER}", chars(header)),
+            format!(
+                "header has {} characters; at most {MAX_HEADER}",
+                chars(header)
+            ),
         ));
     }
     if chars(body) > MAX_BODY {
@@ -323,13 +332,12 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
     match b.get("headerPosition").filter(|v| !v.is_null()) {
         None => {}
         Some(Value::String(p)) if p == "ABOVE_BODY" => {}
+        Some(Value::String(p)) if p == "ABOVE_IMAGE" && image.is_some() => {}
         Some(Value::String(p)) if p == "ABOVE_IMAGE" => {
-            if image.is_none() {
-                return Err(err(
-                    ApiError::BadRequestAboveImageRequiresAnImage,
-                    "headerPosition ABOVE_IMAGE needs an image",
-                ));
-            }
+            return Err(err(
+                ApiError::BadRequestAboveImageRequiresAnImage,
+                "headerPosition ABOVE_IMAGE needs an image",
+            ));
         }
         Some(other) => {
             return Err(err(
@@ -363,7 +371,10 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         if chars(t) > MAX_HEADER {
             return Err(err(
                 ApiError::BadRequestBulletPointTextTooLong,
-                format!("{within}text has {} characters; at most {MAX_HEADER}", chars(t)),
+                format!(
+                    "{within}text has {} characters; at most {MAX_HEADER}",
+                    chars(t)
+                ),
             ));
         }
         let id = text(bp, "imageIdentifier", &within)?;
@@ -398,7 +409,11 @@ async fn upload_message<H: Host>(
         let mut tx = c.store.begin().await?;
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_message(app, env, &id).await?.is_some() {
-            return Ok(Some(already(ApiError::MessageAlreadyExists, "message", &id)));
+            return Ok(Some(already(
+                ApiError::MessageAlreadyExists,
+                "message",
+                &id,
+            )));
         }
         if tx.messaging_message_count(app, env).await? >= MAX_MESSAGES {
             return Ok(Some(err(
@@ -425,7 +440,11 @@ async fn upload_message<H: Host>(
         }
         let ids: Vec<String> = images.into_iter().map(|(i, _)| i).collect();
         if !tx.messaging_insert_message(app, env, &row, &ids).await? {
-            return Ok(Some(already(ApiError::MessageAlreadyExists, "message", &id)));
+            return Ok(Some(already(
+                ApiError::MessageAlreadyExists,
+                "message",
+                &id,
+            )));
         }
         tx.commit().await?;
         Ok(None)
@@ -580,7 +599,10 @@ async fn configure_default<H: Host>(
     let r: anyhow::Result<Option<Response>> = async {
         let mut tx = store.begin().await?;
         for image in message_images(&message.body) {
-            let state = tx.messaging_image(app, env, &image).await?.map(|i| i.image_state);
+            let state = tx
+                .messaging_image(app, env, &image)
+                .await?
+                .map(|i| i.image_state);
             if state.as_deref() != Some("APPROVED") {
                 return Ok(Some(err(
                     ApiError::ImageNotApproved,
@@ -681,7 +703,12 @@ async fn set_state<H: Host>(
     let what = match kind.as_str() {
         "images" => Reviewed::Image,
         "messages" => Reviewed::Message,
-        _ => return admin(StatusCode::NOT_FOUND, format!("'{kind}': images or messages")),
+        _ => {
+            return admin(
+                StatusCode::NOT_FOUND,
+                format!("'{kind}': images or messages"),
+            );
+        }
     };
     let Some(env) = Env::parse(&environment) else {
         return admin(

@@ -16,6 +16,9 @@
 //!   (`ExistingPerformanceTestRunError`); results by `requestId` (`InvalidRequestIdError`,
 //!   `PerformanceTestRunNotFoundError`).
 
+// Handlers return a finished `Response` as their error: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -130,7 +133,8 @@ async fn configure_url<H: Host>(
 async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Response {
     let r: anyhow::Result<()> = async {
         let mut tx = h.commerce().store.begin().await?;
-        tx.messaging_set_realtime_url(app, env.as_str(), url).await?;
+        tx.messaging_set_realtime_url(app, env.as_str(), url)
+            .await?;
         tx.commit().await
     }
     .await;
@@ -240,7 +244,9 @@ async fn initiate_test<H: Host>(
     let request_id = uuid::Uuid::new_v4().to_string();
     {
         let mut set = running().lock().expect("running tests");
-        let busy = set.iter().any(|r| r.starts_with(&format!("{}:", cx.app.id)));
+        let busy = set
+            .iter()
+            .any(|r| r.starts_with(&format!("{}:", cx.app.id)));
         if busy {
             return err(
                 ApiError::ExistingPerformanceTestRun,

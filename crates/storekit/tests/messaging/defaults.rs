@@ -63,7 +63,9 @@ async fn default_message_needs_approved_message_and_image() {
     let other = message(&api, None).await;
     api.review("messages", &other, "APPROVED").await;
     assert_eq!(
-        api.put_json(&path(MONTHLY, "en-US"), &put(&other)).await.status,
+        api.put_json(&path(MONTHLY, "en-US"), &put(&other))
+            .await
+            .status,
         200
     );
     assert_eq!(
@@ -104,7 +106,10 @@ async fn default_message_errors() {
     }
     // MessageNotFoundError 404; a missing messageIdentifier is GeneralBadRequest.
     let r = api
-        .put_json(&path(MONTHLY, "en-US"), &json!({"messageIdentifier": uuid()}))
+        .put_json(
+            &path(MONTHLY, "en-US"),
+            &json!({"messageIdentifier": uuid()}),
+        )
         .await;
     assert_apple_error(&r, 404, 4_040_015);
     let r = api.put_json(&path(MONTHLY, "en-US"), &json!({})).await;

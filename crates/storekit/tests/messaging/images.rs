@@ -67,7 +67,9 @@ async fn full_size_images_are_3840_wide_and_160_to_2160_high() {
         (3841, 400, 400),
         (1920, 1080, 400),
     ] {
-        let r = api.put_png(&path(&uuid()), encode_solid(w, h, RGB, BLUE)).await;
+        let r = api
+            .put_png(&path(&uuid()), encode_solid(w, h, RGB, BLUE))
+            .await;
         if status == 200 {
             assert_eq!(r.status, 200, "{w}×{h}: {}", r.text);
         } else {
@@ -90,7 +92,10 @@ async fn bullet_point_images_are_squares_of_32_to_1024() {
         (3840, 160, false),
     ] {
         let r = api
-            .put_png(&format!("{}{q}", path(&uuid())), encode_solid(w, h, RGB, BLUE))
+            .put_png(
+                &format!("{}{q}", path(&uuid())),
+                encode_solid(w, h, RGB, BLUE),
+            )
             .await;
         if good {
             assert_eq!(r.status, 200, "{w}×{h}: {}", r.text);
@@ -113,7 +118,10 @@ async fn images_with_transparency_or_not_png_are_invalid_image_errors() {
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("RGBA", encode_solid(3840, 160, RGBA, [0, 0, 0, 255])),
         ("tRNS", with_trns),
-        ("JPEG", vec![0xff, 0xd8, 0xff, 0xe0, 0, 16, b'J', b'F', b'I', b'F']),
+        (
+            "JPEG",
+            vec![0xff, 0xd8, 0xff, 0xe0, 0, 16, b'J', b'F', b'I', b'F'],
+        ),
         ("empty", Vec::new()),
         ("truncated", opaque[..opaque.len() / 2].to_vec()),
         ("bad CRC", bad_crc),

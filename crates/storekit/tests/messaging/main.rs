@@ -142,7 +142,10 @@ impl Api {
     /// Uploads an opaque RGB image to the sandbox; panics unless 200.
     pub async fn image(&self, id: &str, bullet: bool) -> () {
         let (png, q) = if bullet {
-            (encode_solid(64, 64, 2, [0, 128, 255, 255]), "?imageSize=BULLET_POINT")
+            (
+                encode_solid(64, 64, 2, [0, 128, 255, 255]),
+                "?imageSize=BULLET_POINT",
+            )
         } else {
             (encode_solid(3840, 160, 2, [0, 128, 255, 255]), "")
         };

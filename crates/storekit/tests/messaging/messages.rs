@@ -106,21 +106,53 @@ async fn message_structure_errors() {
     let bp = json!({"text": "t", "imageIdentifier": bullet, "altText": "a"});
     let cases = [
         // BadRequestAboveImageRequiresAnImageError 4000224.
-        (json!({"header": "h", "body": "b", "headerPosition": "ABOVE_IMAGE"}), 400, 4_000_224),
+        (
+            json!({"header": "h", "body": "b", "headerPosition": "ABOVE_IMAGE"}),
+            400,
+            4_000_224,
+        ),
         // BadRequestTooManyBulletPointsError 4000218 (crabapple: more than 3).
-        (json!({"header": "h", "body": "b", "bulletPoints": [bp, bp, bp, bp]}), 400, 4_000_218),
+        (
+            json!({"header": "h", "body": "b", "bulletPoints": [bp, bp, bp, bp]}),
+            400,
+            4_000_218,
+        ),
         // Missing required fields, wrong types: GeneralBadRequest 4000000.
         (json!({"body": "b"}), 400, 4_000_000),
         (json!({"header": "h"}), 400, 4_000_000),
         (json!({"header": 1, "body": "b"}), 400, 4_000_000),
-        (json!({"header": "h", "body": "b", "headerPosition": "BELOW"}), 400, 4_000_000),
-        (json!({"header": "h", "body": "b", "bulletPoints": {}}), 400, 4_000_000),
-        (json!({"header": "h", "body": "b", "image": {"imageIdentifier": image}}), 400, 4_000_000),
+        (
+            json!({"header": "h", "body": "b", "headerPosition": "BELOW"}),
+            400,
+            4_000_000,
+        ),
+        (
+            json!({"header": "h", "body": "b", "bulletPoints": {}}),
+            400,
+            4_000_000,
+        ),
+        (
+            json!({"header": "h", "body": "b", "image": {"imageIdentifier": image}}),
+            400,
+            4_000_000,
+        ),
         // An image that doesn't exist: 404 ImageNotFoundError.
-        (json!({"header": "h", "body": "b", "image": {"imageIdentifier": uuid(), "altText": "a"}}), 404, 4_040_014),
+        (
+            json!({"header": "h", "body": "b", "image": {"imageIdentifier": uuid(), "altText": "a"}}),
+            404,
+            4_040_014,
+        ),
         // A bullet-point image as the message image (and the reverse): BadRequestImageSizeError.
-        (json!({"header": "h", "body": "b", "image": {"imageIdentifier": bullet, "altText": "a"}}), 400, 4_000_216),
-        (json!({"header": "h", "body": "b", "bulletPoints": [{"text": "t", "imageIdentifier": image, "altText": "a"}]}), 400, 4_000_216),
+        (
+            json!({"header": "h", "body": "b", "image": {"imageIdentifier": bullet, "altText": "a"}}),
+            400,
+            4_000_216,
+        ),
+        (
+            json!({"header": "h", "body": "b", "bulletPoints": [{"text": "t", "imageIdentifier": image, "altText": "a"}]}),
+            400,
+            4_000_216,
+        ),
     ];
     for (body, status, code) in cases {
         let r = api.put_json(&path(&uuid()), &body).await;
@@ -129,7 +161,12 @@ async fn message_structure_errors() {
     }
     // Not JSON, and a bad identifier.
     let r = api
-        .call("PUT", &path(&uuid()), Some(("application/json", b"[1]".to_vec())), true)
+        .call(
+            "PUT",
+            &path(&uuid()),
+            Some(("application/json", b"[1]".to_vec())),
+            true,
+        )
         .await;
     assert_apple_error(&r, 400, 4_000_000);
     let r = api

@@ -75,9 +75,7 @@ async fn subscribe(api: &Api, product: &str) -> String {
 /// Polls Get Performance Test Results until the test isn't PENDING.
 async fn finished(api: &Api, request_id: &str) -> Value {
     for _ in 0..200 {
-        let r = api
-            .get(&format!("{TEST}/result/{request_id}"))
-            .await;
+        let r = api.get(&format!("{TEST}/result/{request_id}")).await;
         assert_eq!(r.status, 200, "{}", r.text);
         if r.json["result"] != "PENDING" {
             return r.json;
@@ -106,7 +104,11 @@ async fn realtime_url_rules() {
         assert_apple_error(&api.put_json(URL, &bad).await, 400, 4_000_215);
     }
     let ok = format!("https://example.com/{}", "a".repeat(236));
-    for url in [ok.as_str(), "http://127.0.0.1:9/r", "https://retention.example.com/v1"] {
+    for url in [
+        ok.as_str(),
+        "http://127.0.0.1:9/r",
+        "https://retention.example.com/v1",
+    ] {
         let r = api.put_json(URL, &json!({"realtimeURL": url})).await;
         assert_eq!((r.status, r.text.as_str()), (200, ""), "{url}");
         assert_eq!(api.get(URL).await.json, json!({"realtimeURL": url}));
@@ -130,7 +132,9 @@ async fn performance_test_posts_signed_realtime_requests_and_passes() {
     let ep = Endpoint::start(200, 30).await;
     let otid = subscribe(&api, MONTHLY).await;
     assert_eq!(
-        api.put_json(URL, &json!({"realtimeURL": ep.url})).await.status,
+        api.put_json(URL, &json!({"realtimeURL": ep.url}))
+            .await
+            .status,
         200
     );
     let r = api
@@ -170,7 +174,11 @@ async fn performance_test_posts_signed_realtime_requests_and_passes() {
         assert!(p["signedDate"].as_i64().is_some());
         request_ids.insert(p["requestIdentifier"].as_str().unwrap().to_string());
     }
-    assert_eq!(request_ids.len(), 100, "a new requestIdentifier per request");
+    assert_eq!(
+        request_ids.len(),
+        100,
+        "a new requestIdentifier per request"
+    );
     // A passing test opens the production URL.
     let r = api
         .put_json(
@@ -181,7 +189,9 @@ async fn performance_test_posts_signed_realtime_requests_and_passes() {
     assert_eq!(r.status, 200, "{}", r.text);
     // Results are per environment.
     let prod = api
-        .get(&format!("/inApps/v1/messaging/performanceTest/result/{request_id}"))
+        .get(&format!(
+            "/inApps/v1/messaging/performanceTest/result/{request_id}"
+        ))
         .await;
     assert_apple_error(&prod, 404, 4_040_018);
 }
