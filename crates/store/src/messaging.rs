@@ -165,33 +165,6 @@ impl Store {
         Ok(rows.iter().map(image_row).collect())
     }
 
-    pub async fn messaging_image(
-        &self,
-        app_id: &str,
-        environment: &str,
-        id: &str,
-    ) -> Result<Option<ImageRow>> {
-        image(self.reader(), app_id, environment, id).await
-    }
-
-    /// The PNG bytes of an image.
-    pub async fn messaging_image_png(
-        &self,
-        app_id: &str,
-        environment: &str,
-        id: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        Ok(sqlx::query_scalar(
-            "SELECT png FROM messaging_images
-             WHERE app_id = $1 AND environment = $2 AND image_identifier = $3",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(id)
-        .fetch_optional(self.reader())
-        .await?)
-    }
-
     /// Every message of the app in this environment, oldest first.
     pub async fn messaging_messages(
         &self,

@@ -34,6 +34,7 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{MethodRouter, get, put};
+use crabapple_store::Tx;
 use crabapple_store::messaging::{ImageRow, MessageRow, Reviewed};
 use serde_json::{Value, json};
 
@@ -111,6 +112,28 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
+/// Runs `f` in a write transaction: `Ok(None)` commits and answers 200 with no body,
+/// `Ok(Some(response))` rolls back and answers `response`; a store error is a 500.
+pub(super) async fn in_tx<H: Host>(
+    h: &H,
+    f: impl AsyncFnOnce(&mut Tx) -> anyhow::Result<Option<Response>>,
+) -> Response {
+    let r: anyhow::Result<Option<Response>> = async {
+        let mut tx = h.commerce().store.begin().await?;
+        let out = f(&mut tx).await?;
+        if out.is_none() {
+            tx.commit().await?;
+        }
+        Ok(out)
+    }
+    .await;
+    match r {
+        Ok(None) => empty(StatusCode::OK),
+        Ok(Some(resp)) => resp,
+        Err(e) => internal(e),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Images
 // ---------------------------------------------------------------------------------------------
@@ -186,30 +209,23 @@ async fn upload_image<H: Host>(
         height: i64::from(hgt),
         created_ms: c.store.now_ms(),
     };
-    let r: anyhow::Result<Result<(), Response>> = async {
-        let mut tx = c.store.begin().await?;
+    in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_image(app, env, &id).await?.is_some() {
-            return Ok(Err(already(ApiError::ImageAlreadyExists, "image", &id)));
+            return Ok(Some(already(ApiError::ImageAlreadyExists, "image", &id)));
         }
         if tx.messaging_image_count(app, env).await? >= MAX_IMAGES {
-            return Ok(Err(err(
+            return Ok(Some(err(
                 ApiError::MaximumNumberOfImagesReached,
                 format!("{MAX_IMAGES} images already (Upload Image)"),
             )));
         }
         if !tx.messaging_insert_image(app, env, &row, &body).await? {
-            return Ok(Err(already(ApiError::ImageAlreadyExists, "image", &id)));
+            return Ok(Some(already(ApiError::ImageAlreadyExists, "image", &id)));
         }
-        tx.commit().await?;
-        Ok(Ok(()))
-    }
-    .await;
-    match r {
-        Ok(Ok(())) => empty(StatusCode::OK),
-        Ok(Err(resp)) => resp,
-        Err(e) => internal(e),
-    }
+        Ok(None)
+    })
+    .await
 }
 
 fn already(e: ApiError, what: &str, id: &str) -> Response {
@@ -227,8 +243,7 @@ async fn delete_image<H: Host>(
     if !is_lower_uuid(&id) {
         return bad_identifier("imageIdentifier", &id);
     }
-    let r: anyhow::Result<Option<Response>> = async {
-        let mut tx = h.commerce().store.begin().await?;
+    in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_image(app, env, &id).await?.is_none() {
             return Ok(Some(err(
@@ -243,15 +258,9 @@ async fn delete_image<H: Host>(
             )));
         }
         tx.messaging_delete_image(app, env, &id).await?;
-        tx.commit().await?;
         Ok(None)
-    }
-    .await;
-    match r {
-        Ok(None) => empty(StatusCode::OK),
-        Ok(Some(resp)) => resp,
-        Err(e) => internal(e),
-    }
+    })
+    .await
 }
 
 /// GET /inApps/v1/messaging/image/list
@@ -405,8 +414,7 @@ async fn upload_message<H: Host>(
         body: b,
         created_ms: c.store.now_ms(),
     };
-    let r: anyhow::Result<Option<Response>> = async {
-        let mut tx = c.store.begin().await?;
+    in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_message(app, env, &id).await?.is_some() {
             return Ok(Some(already(
@@ -446,15 +454,9 @@ async fn upload_message<H: Host>(
                 &id,
             )));
         }
-        tx.commit().await?;
         Ok(None)
-    }
-    .await;
-    match r {
-        Ok(None) => empty(StatusCode::OK),
-        Ok(Some(resp)) => resp,
-        Err(e) => internal(e),
-    }
+    })
+    .await
 }
 
 /// DELETE /inApps/v1/messaging/message/{messageIdentifier}
@@ -468,20 +470,13 @@ async fn delete_message<H: Host>(
     if !is_lower_uuid(&id) {
         return bad_identifier("messageIdentifier", &id);
     }
-    let r: anyhow::Result<bool> = async {
-        let mut tx = h.commerce().store.begin().await?;
+    in_tx(&*h, async |tx| {
         let gone = tx
             .messaging_delete_message(&cx.app.id, cx.env.as_str(), &id)
             .await?;
-        tx.commit().await?;
-        Ok(gone)
-    }
-    .await;
-    match r {
-        Ok(true) => empty(StatusCode::OK),
-        Ok(false) => message_not_found(&cx, &id),
-        Err(e) => internal(e),
-    }
+        Ok((!gone).then(|| message_not_found(&cx, &id)))
+    })
+    .await
 }
 
 fn message_not_found(cx: &Cx, id: &str) -> Response {
@@ -596,8 +591,7 @@ async fn configure_default<H: Host>(
             format!("message {id} is {}", message.message_state),
         );
     }
-    let r: anyhow::Result<Option<Response>> = async {
-        let mut tx = store.begin().await?;
+    in_tx(&*h, async |tx| {
         for image in message_images(&message.body) {
             let state = tx
                 .messaging_image(app, env, &image)
@@ -612,15 +606,9 @@ async fn configure_default<H: Host>(
         }
         tx.messaging_put_default(app, env, &product, &locale, id)
             .await?;
-        tx.commit().await?;
         Ok(None)
-    }
-    .await;
-    match r {
-        Ok(None) => empty(StatusCode::OK),
-        Ok(Some(resp)) => resp,
-        Err(e) => internal(e),
-    }
+    })
+    .await
 }
 
 /// The image identifiers a stored message shows.
@@ -642,20 +630,13 @@ async fn delete_default<H: Host>(
 ) -> Response {
     let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
     or_respond!(default_target(&*h, &cx, &product, &locale).await);
-    let r: anyhow::Result<bool> = async {
-        let mut tx = h.commerce().store.begin().await?;
+    in_tx(&*h, async |tx| {
         let gone = tx
             .messaging_delete_default(&cx.app.id, cx.env.as_str(), &product, &locale)
             .await?;
-        tx.commit().await?;
-        Ok(gone)
-    }
-    .await;
-    match r {
-        Ok(true) => empty(StatusCode::OK),
-        Ok(false) => default_not_found(&product, &locale),
-        Err(e) => internal(e),
-    }
+        Ok((!gone).then(|| default_not_found(&product, &locale)))
+    })
+    .await
 }
 
 fn default_not_found(product: &str, locale: &str) -> Response {

@@ -24,15 +24,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post, put};
 use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{begin, body_json, empty, err, internal, is_id, ok, or_respond, own_txn};
-use super::messaging::is_lower_uuid;
+use super::api::{begin, body_json, err, internal, is_id, ok, or_respond, own_txn};
+use super::messaging::{in_tx, is_lower_uuid};
 use crate::commerce::Env;
 use crate::models::ApiError;
 use crate::retention::{self, CONFIG};
@@ -131,17 +131,12 @@ async fn configure_url<H: Host>(
 }
 
 async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Response {
-    let r: anyhow::Result<()> = async {
-        let mut tx = h.commerce().store.begin().await?;
+    in_tx(h, async |tx| {
         tx.messaging_set_realtime_url(app, env.as_str(), url)
             .await?;
-        tx.commit().await
-    }
-    .await;
-    match r {
-        Ok(()) => empty(StatusCode::OK),
-        Err(e) => internal(e),
-    }
+        Ok(None)
+    })
+    .await
 }
 
 /// GET /inApps/v1/messaging/realtime/url

@@ -14,24 +14,13 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import lib from '@apple/app-store-server-library';
+import { BASE, ADMIN, admin } from './admin.mjs';
 
 const {
   AppStoreServerAPIClient, APIException, APIError, Environment, SignedDataVerifier,
   ImageSize, ImageState, MessageState, HeaderPosition, PerformanceTestStatus,
 } = lib;
 
-const BASE = (process.env.CRABAPPLE_BASE_URL || 'http://127.0.0.1:8686').replace(/\/$/, '');
-const ADMIN = `${BASE}/crabapple/admin`;
-
-async function admin(method, path, body, expect) {
-  const r = await fetch(ADMIN + path, {
-    method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (expect !== undefined) assert.equal(r.status, expect, `${method} ${path}: ${text}`);
-  else assert.ok(r.status < 400, `${method} ${path}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 async function apiError(promise, status, code) {
   try {
