@@ -266,19 +266,23 @@ async fn delete_image<H: Host>(
 /// GET /inApps/v1/messaging/image/list
 async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
     let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    match h
+    let rows = h
         .commerce()
         .store
-        .messaging_images(&cx.app.id, cx.env.as_str())
-        .await
-    {
-        Ok(rows) => ok(&json!({
-            "imageIdentifiers": rows.iter().map(|r| json!({
-                "imageIdentifier": r.image_identifier,
-                "imageState": r.image_state,
-                "imageSize": r.image_size,
-            })).collect::<Vec<_>>()
-        })),
+        .messaging_images(&cx.app.id, cx.env.as_str());
+    listing(rows.await, "imageIdentifiers", |r| {
+        json!({
+            "imageIdentifier": r.image_identifier,
+            "imageState": r.image_state,
+            "imageSize": r.image_size,
+        })
+    })
+}
+
+/// A list response `{key: [item(row), …]}`.
+fn listing<T>(rows: anyhow::Result<Vec<T>>, key: &str, item: impl Fn(&T) -> Value) -> Response {
+    match rows {
+        Ok(rows) => ok(&json!({ key: rows.iter().map(item).collect::<Vec<_>>() })),
         Err(e) => internal(e),
     }
 }
@@ -489,20 +493,15 @@ fn message_not_found(cx: &Cx, id: &str) -> Response {
 /// GET /inApps/v1/messaging/message/list
 async fn message_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
     let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    match h
+    let rows = h
         .commerce()
         .store
-        .messaging_messages(&cx.app.id, cx.env.as_str())
-        .await
-    {
-        Ok(rows) => ok(&json!({
-            "messageIdentifiers": rows.iter().map(|r| json!({
-                "messageIdentifier": r.message_identifier,
-                "messageState": r.message_state,
-            })).collect::<Vec<_>>()
-        })),
-        Err(e) => internal(e),
-    }
+        .messaging_messages(&cx.app.id, cx.env.as_str());
+    listing(
+        rows.await,
+        "messageIdentifiers",
+        |r| json!({"messageIdentifier": r.message_identifier, "messageState": r.message_state}),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
