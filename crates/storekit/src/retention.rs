@@ -90,14 +90,18 @@ pub fn realtime_request(
     })
 }
 
-/// One real-time request: the signed payload POSTed to `url`; the outcome (a 2xx answer with a
-/// JSON object is `SUCCESS`) and how long it took.
-pub async fn call(
-    commerce: &Commerce,
-    url: &str,
-    payload: &Value,
-    timeout: Duration,
-) -> (SendAttemptResult, Duration) {
+/// What one real-time request gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// `SUCCESS` for a 2xx answer with a JSON object (`RealtimeResponseBody`).
+    pub result: SendAttemptResult,
+    pub elapsed: Duration,
+    /// The `RealtimeResponseBody`, when `result` is `SUCCESS`.
+    pub body: Option<Value>,
+}
+
+/// One real-time request: `{"signedPayload": <payload signed>}` POSTed to `url`.
+pub async fn call(commerce: &Commerce, url: &str, payload: &Value, timeout: Duration) -> Answer {
     let body = json!({ "signedPayload": commerce.pki().sign(payload) }).to_string();
     let started = Instant::now();
     let result = tokio::time::timeout(timeout, async {
@@ -112,22 +116,27 @@ pub async fn call(
         Ok::<_, reqwest::Error>((status, bytes))
     })
     .await;
-    let outcome = match result {
-        Err(_) => SendAttemptResult::TimedOut,
-        Ok(Err(e)) if e.is_timeout() => SendAttemptResult::TimedOut,
-        Ok(Err(e)) if e.is_connect() => SendAttemptResult::NoResponse,
-        Ok(Err(e)) if e.is_redirect() => SendAttemptResult::CircularRedirect,
-        Ok(Err(_)) => SendAttemptResult::Other,
+    let elapsed = started.elapsed();
+    let (result, body) = match result {
+        Err(_) => (SendAttemptResult::TimedOut, None),
+        Ok(Err(e)) if e.is_timeout() => (SendAttemptResult::TimedOut, None),
+        Ok(Err(e)) if e.is_connect() => (SendAttemptResult::NoResponse, None),
+        Ok(Err(e)) if e.is_redirect() => (SendAttemptResult::CircularRedirect, None),
+        Ok(Err(_)) => (SendAttemptResult::Other, None),
         Ok(Ok((status, _))) if !(200..=206).contains(&status) => {
-            SendAttemptResult::UnsuccessfulHttpResponseCode
+            (SendAttemptResult::UnsuccessfulHttpResponseCode, None)
         }
         // The answer is a `RealtimeResponseBody`: a JSON object.
         Ok(Ok((_, bytes))) => match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(_)) => SendAttemptResult::Success,
-            _ => SendAttemptResult::InvalidResponse,
+            Ok(v @ Value::Object(_)) => (SendAttemptResult::Success, Some(v)),
+            _ => (SendAttemptResult::InvalidResponse, None),
         },
     };
-    (outcome, started.elapsed())
+    Answer {
+        result,
+        elapsed,
+        body,
+    }
 }
 
 /// Apple's `PerformanceTestResultResponse` of a test still running.
@@ -165,10 +174,11 @@ pub async fn run_performance_test(
     let deadline = Instant::now() + Duration::from_millis(config.total_duration);
     let mut set = JoinSet::new();
     let mut outcomes: Vec<(SendAttemptResult, Duration)> = Vec::new();
+    let outcome = |a: Answer| (a.result, a.elapsed);
     for _ in 0..config.total_requests {
         while set.len() >= config.max_concurrent_requests.max(1) {
             if let Some(r) = set.join_next().await {
-                outcomes.push(r?);
+                outcomes.push(outcome(r?));
             }
         }
         if Instant::now() >= deadline {
@@ -179,7 +189,7 @@ pub async fn run_performance_test(
         set.spawn(async move { call(&c, &url, &payload, timeout).await });
     }
     while let Some(r) = set.join_next().await {
-        outcomes.push(r?);
+        outcomes.push(outcome(r?));
     }
     let total = config.total_requests.max(1);
     let ok = outcomes

@@ -44,4 +44,5 @@ pub fn router<H: Host>() -> Router<Arc<H>> {
     api::routes::<H>()
         .merge(admin::routes::<H>())
         .merge(messaging::admin_routes::<H>())
+        .merge(realtime::admin_routes::<H>())
 }

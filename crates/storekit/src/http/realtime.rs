@@ -1,8 +1,9 @@
 //! The Retention Messaging API's real-time setup: Configure / Get / Delete Realtime URL
 //! (`/inApps/v1/messaging/realtime/url`), Initiate Performance Test and Get Performance Test
 //! Results (`/inApps/v1/messaging/performanceTest…`), where crabapple POSTs Apple's signed
-//! real-time requests to the configured sandbox URL ([`crate::retention`]); and the answer for
-//! any other path under `/inApps/`.
+//! real-time requests to the configured sandbox URL ([`crate::retention`]); crabapple's admin
+//! stand-in for a customer opening the subscription page (one real-time request and the message
+//! the system would show); and the answer for any other path under `/inApps/`.
 //!
 //! Rules (developer.apple.com/documentation/retentionmessaging):
 //! - `realtimeURL`: "must begin with https:// and be a maximum of 256 characters"
@@ -22,11 +23,13 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post, put};
+use crabapple_store::Store;
 use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
@@ -301,4 +304,131 @@ async fn test_results<H: Host>(
         ),
         Err(e) => internal(e),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A customer views the subscription (admin)
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /crabapple/admin/commerce/messaging/{bundleId}/{environment}/realtime`.
+pub fn admin_routes<H: Host>() -> Router<Arc<H>> {
+    Router::new().route(
+        "/crabapple/admin/commerce/messaging/{bundle}/{environment}/realtime",
+        post(customer_views::<H>),
+    )
+}
+
+fn admin_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    super::api::json_response(status, &json!({ "error": msg.into() }))
+}
+
+/// `{"originalTransactionId", "userLocale"?}`: what Apple's server does when the customer views
+/// the subscription's details — one real-time request to the environment's Get Retention Message
+/// URL (if any) — and the message the system would show: the one the endpoint chose if it is
+/// `APPROVED` (`message`, `alternateProduct` or `promotionalOffer`, exactly one), else the
+/// default message for the product and locale ("If your server response fails for any reason,
+/// the system displays a default retention message"), else none.
+async fn customer_views<H: Host>(
+    State(h): State<Arc<H>>,
+    Path((bundle, environment)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(env) = Env::parse(&environment) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "environment: sandbox or production",
+        );
+    };
+    let b: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(id) = b["originalTransactionId"].as_str() else {
+        return admin_error(StatusCode::BAD_REQUEST, "originalTransactionId is required");
+    };
+    let locale = b["userLocale"].as_str().unwrap_or("en-US");
+    let c = h.commerce();
+    let found = async {
+        let app = c.store.ledger_app_by_bundle(&bundle).await?;
+        let txn = c.store.ledger_transaction(id).await?;
+        let url = match &app {
+            Some(a) => c.store.messaging_realtime_url(&a.id, env.as_str()).await?,
+            None => None,
+        };
+        anyhow::Ok((app, txn, url))
+    };
+    let (app, txn, url) = match found.await {
+        Ok((Some(app), Some(t), url))
+            if t.app_id == app.id
+                && t.environment == env.as_str()
+                && t.product_type == "AUTO_RENEWABLE" =>
+        {
+            (app, t, url)
+        }
+        Ok(_) => {
+            return admin_error(
+                StatusCode::NOT_FOUND,
+                format!("no auto-renewable subscription {id} of {bundle} in {environment}"),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let request = retention::realtime_request(&app, env, &txn, locale, c.store.now_ms());
+    let answer = match &url {
+        Some(url) => {
+            let timeout = std::time::Duration::from_millis(CONFIG.response_time_threshold);
+            Some(retention::call(c, url, &request, timeout).await)
+        }
+        None => None,
+    };
+    let chosen = answer.as_ref().and_then(|a| a.body.as_ref());
+    let shown = shown_message(&c.store, &app.id, env, &txn.product_id, locale, chosen).await;
+    match shown {
+        Ok(display) => ok(&json!({
+            "realtimeURL": url,
+            "request": request,
+            "sendAttemptResult": answer.as_ref().map(|a| a.result.as_str().to_string()),
+            "responseTimeMs": answer.as_ref().map(|a| a.elapsed.as_millis() as u64),
+            "response": chosen,
+            "display": display,
+        })),
+        Err(e) => internal(e),
+    }
+}
+
+/// The message the system shows, as `{"source": "REALTIME" | "DEFAULT", "type",
+/// "messageIdentifier", …}`, or `null`.
+async fn shown_message(
+    store: &Store,
+    app: &str,
+    env: Env,
+    product: &str,
+    locale: &str,
+    chosen: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let env = env.as_str();
+    let approved = async |id: &str| -> anyhow::Result<bool> {
+        Ok(store
+            .messaging_message(app, env, id)
+            .await?
+            .is_some_and(|m| m.message_state == "APPROVED"))
+    };
+    if let Some(r) = chosen {
+        let kinds: Vec<&str> = ["message", "alternateProduct", "promotionalOffer"]
+            .into_iter()
+            .filter(|k| r.get(*k).is_some_and(Value::is_object))
+            .collect();
+        if let [kind] = kinds.as_slice()
+            && let Some(id) = r[*kind]["messageIdentifier"].as_str()
+            && approved(id).await?
+        {
+            let mut shown = r[*kind].clone();
+            shown["source"] = json!("REALTIME");
+            shown["type"] = json!(kind);
+            return Ok(shown);
+        }
+    }
+    if let Some(id) = store.messaging_default(app, env, product, locale).await?
+        && approved(&id).await?
+    {
+        return Ok(json!({"source": "DEFAULT", "type": "message", "messageIdentifier": id}));
+    }
+    Ok(Value::Null)
 }

@@ -277,3 +277,87 @@ async fn performance_test_request_errors() {
         4_040_018,
     );
 }
+
+/// The admin stand-in for a customer opening the subscription page.
+async fn customer_views(api: &Api, otid: &str) -> Value {
+    let r = api
+        .call(
+            "POST",
+            &format!(
+                "/crabapple/admin/commerce/messaging/{}/sandbox/realtime",
+                crate::BUNDLE
+            ),
+            Some((
+                "application/json",
+                json!({"originalTransactionId": otid, "userLocale": "en-US"})
+                    .to_string()
+                    .into_bytes(),
+            )),
+            false,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json
+}
+
+#[tokio::test]
+async fn a_customer_sees_the_endpoints_approved_message_or_the_default() {
+    // "If your server response fails for any reason, the system displays a default retention
+    // message" (Responding to real-time retention messaging requests); the chosen message must
+    // be APPROVED (`message`).
+    let api = Api::start().await;
+    let otid = subscribe(&api, MONTHLY).await;
+    // The endpoints answer message a1b2c3d4-…; upload it, and a default.
+    let chosen = "a1b2c3d4-e5f6-7890-a1b2-c3d4e5f67890";
+    let fallback = uuid();
+    for id in [chosen, fallback.as_str()] {
+        let r = api
+            .put_json(
+                &format!("/sandbox/inApps/v1/messaging/message/{id}"),
+                &json!({"header": "h", "body": "b"}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // No URL, no default: nothing is shown.
+    let v = customer_views(&api, &otid).await;
+    assert_eq!(
+        (v["sendAttemptResult"].clone(), v["display"].clone()),
+        (Value::Null, Value::Null)
+    );
+    api.review("messages", &fallback, "APPROVED").await;
+    let r = api
+        .put_json(
+            &format!("/sandbox/inApps/v1/messaging/default/{MONTHLY}/en-US"),
+            &json!({"messageIdentifier": fallback}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let ok = Endpoint::start(200, 0).await;
+    api.put_json(URL, &json!({"realtimeURL": ok.url})).await;
+    // The endpoint's message is still PENDING_REVIEW: the default shows.
+    let v = customer_views(&api, &otid).await;
+    assert_eq!(v["sendAttemptResult"], "SUCCESS");
+    assert_eq!(v["response"]["message"]["messageIdentifier"], chosen);
+    assert_eq!(
+        v["display"],
+        json!({"source": "DEFAULT", "type": "message", "messageIdentifier": fallback})
+    );
+    api.review("messages", chosen, "APPROVED").await;
+    let v = customer_views(&api, &otid).await;
+    assert_eq!(
+        v["display"],
+        json!({"source": "REALTIME", "type": "message", "messageIdentifier": chosen})
+    );
+    // The request the endpoint got is the one reported, signed.
+    let received = ok.received.lock().unwrap().clone();
+    let p = verify_jws(received.last().unwrap(), api.world.pki.root_der()).unwrap();
+    assert_eq!(p, v["request"]);
+    // An endpoint that fails: the default again.
+    let failing = Endpoint::start(500, 0).await;
+    api.put_json(URL, &json!({"realtimeURL": failing.url}))
+        .await;
+    let v = customer_views(&api, &otid).await;
+    assert_eq!(v["sendAttemptResult"], "UNSUCCESSFUL_HTTP_RESPONSE_CODE");
+    assert_eq!(v["display"]["source"], "DEFAULT");
+}
