@@ -21,7 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::commerce::engine::app_apple_id;
 use crate::commerce::{Commerce, Env};
-use crate::models::SendAttemptResult;
+use crate::models::{DecodedRealtimeRequestBody, SendAttemptResult};
 
 /// Apple's `PerformanceTestConfig` for crabapple's test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +79,16 @@ pub fn realtime_request(
     user_locale: &str,
     signed_date: i64,
 ) -> Value {
-    json!({
-        "originalTransactionId": txn.original_transaction_id,
-        "appAppleId": app_apple_id(app),
-        "productId": txn.product_id,
-        "userLocale": user_locale,
-        "requestIdentifier": uuid::Uuid::new_v4().to_string(),
-        "signedDate": signed_date,
-        "environment": env.wire(),
-    })
+    let body = DecodedRealtimeRequestBody {
+        original_transaction_id: Some(txn.original_transaction_id.clone()),
+        app_apple_id: app_apple_id(app),
+        product_id: Some(txn.product_id.clone()),
+        user_locale: Some(user_locale.to_string()),
+        request_identifier: Some(uuid::Uuid::new_v4().to_string()),
+        signed_date: Some(signed_date),
+        environment: Some(env.wire()),
+    };
+    serde_json::to_value(body).expect("the model serializes")
 }
 
 /// What one real-time request gave.
