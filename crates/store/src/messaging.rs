@@ -16,7 +16,7 @@ pub struct ImageRow {
     pub image_identifier: String,
     /// `FULL_SIZE | BULLET_POINT`
     pub image_size: String,
-    /// `PENDING_REVIEW | APPROVED | REJECTED`
+    /// `PENDING | APPROVED | REJECTED`
     pub image_state: String,
     pub width: i64,
     pub height: i64,
@@ -27,7 +27,7 @@ pub struct ImageRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageRow {
     pub message_identifier: String,
-    /// `PENDING_REVIEW | APPROVED | REJECTED`
+    /// `PENDING | APPROVED | REJECTED`
     pub message_state: String,
     /// Apple's `UploadMessageRequestBody`.
     pub body: Value,

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS messaging_images (
     image_identifier TEXT NOT NULL,
     -- `FULL_SIZE | BULLET_POINT` (Apple's imageSize)
     image_size       TEXT NOT NULL,
-    -- `PENDING_REVIEW | APPROVED | REJECTED` (Apple's imageState)
+    -- `PENDING | APPROVED | REJECTED` (Apple's imageState)
     image_state      TEXT NOT NULL,
     width            INTEGER NOT NULL,
     height           INTEGER NOT NULL,
@@ -24,7 +24,7 @@ CREATE TABLE IF NOT EXISTS messaging_messages (
     app_id             TEXT NOT NULL,
     environment        TEXT NOT NULL,
     message_identifier TEXT NOT NULL,
-    -- `PENDING_REVIEW | APPROVED | REJECTED` (Apple's messageState)
+    -- `PENDING | APPROVED | REJECTED` (Apple's messageState)
     message_state      TEXT NOT NULL,
     body               TEXT NOT NULL,
     created_ms         INTEGER NOT NULL,

@@ -8,7 +8,11 @@
 //! - Upload Image: "Format: PNG", "Doesn't have transparency", full size "the width must be 3840
 //!   pixels, and the height can be between 160 to 2160 pixels", "The maximum number of images
 //!   you can configure for each app is 2000" (`MaximumNumberOfImagesReachedError`), an existing
-//!   identifier is `409 ImageAlreadyExistsError`; images start `PENDING_REVIEW`.
+//!   identifier is `409 ImageAlreadyExistsError`; images start `PENDING`.
+//! - States (`imageState`, `messageState`): `PENDING`, `APPROVED`, `REJECTED` as Apple's Java
+//!   and Python libraries spell them (`ImageState.PENDING`); Apple's Node library 3.1.0 spells
+//!   the first `PENDING_REVIEW`. Every library accepts any string, so crabapple follows the two
+//!   that agree.
 //! - Upload Message: header ≤ 66, body ≤ 144, alt text ≤ 150, bullet-point text ≤ 66 characters
 //!   (`UploadMessageRequestBody`, `BulletPoint`, `UploadMessageImage`); `ABOVE_IMAGE` needs an
 //!   image (`BadRequestAboveImageRequiresAnImageError`).
@@ -18,7 +22,7 @@
 //!   (`MessageNotApprovedError`, `ImageNotApprovedError`), product id and locale valid.
 //!
 //! crabapple's choices where Apple's text is silent: a bullet-point image is a square of 32 to
-//! 1,024 pixels; at most 3 bullet points and 2,000 messages per app; identifiers that aren't
+//! 1,024 pixels; at most 2,000 messages per app; identifiers that aren't
 //! lowercase UUIDs are `4000000 GeneralBadRequest`; images and messages are kept per environment;
 //! review states change through the admin API
 //! (`PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}`).
@@ -49,8 +53,9 @@ use crate::png;
 pub const MAX_IMAGES: i64 = 2000;
 /// crabapple's limit (Apple documents `MaximumNumberOfMessagesReachedError`, not the number).
 pub const MAX_MESSAGES: i64 = 2000;
-/// crabapple's limit (Apple documents `BadRequestTooManyBulletPointsError`, not the number).
-pub const MAX_BULLET_POINTS: usize = 3;
+/// `BadRequestTooManyBulletPointsError` past 5: Apple's Python library 3.1.2 validates
+/// `UploadMessageRequestBody.bulletPoints` with `max_len(5)` (the docs' text gives no number).
+pub const MAX_BULLET_POINTS: usize = 5;
 /// `header` and `BulletPoint.text`: "Maximum length: 66 characters".
 pub const MAX_HEADER: usize = 66;
 /// `body`: "Maximum length: 144 characters".
@@ -204,7 +209,7 @@ async fn upload_image<H: Host>(
     let row = ImageRow {
         image_identifier: id.clone(),
         image_size: size,
-        image_state: "PENDING_REVIEW".into(),
+        image_state: "PENDING".into(),
         width: i64::from(w),
         height: i64::from(hgt),
         created_ms: c.store.now_ms(),
@@ -373,7 +378,7 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         return Err(err(
             ApiError::BadRequestTooManyBulletPoints,
             format!(
-                "{} bullet points; at most {MAX_BULLET_POINTS} (crabapple)",
+                "{} bullet points; at most {MAX_BULLET_POINTS}",
                 bullets.len()
             ),
         ));
@@ -414,7 +419,7 @@ async fn upload_message<H: Host>(
     let c = h.commerce();
     let row = MessageRow {
         message_identifier: id.clone(),
-        message_state: "PENDING_REVIEW".into(),
+        message_state: "PENDING".into(),
         body: b,
         created_ms: c.store.now_ms(),
     };
@@ -671,7 +676,7 @@ async fn get_default<H: Host>(
 // ---------------------------------------------------------------------------------------------
 
 /// PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}
-/// `{"state": "APPROVED" | "REJECTED" | "PENDING_REVIEW"}`: App Review's decision.
+/// `{"state": "APPROVED" | "REJECTED" | "PENDING"}`: App Review's decision.
 async fn set_state<H: Host>(
     State(h): State<Arc<H>>,
     Path((bundle, environment, kind, id)): Path<(String, String, String, String)>,
@@ -699,10 +704,10 @@ async fn set_state<H: Host>(
     let state = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v["state"].as_str().map(str::to_string));
-    let Some(state @ ("APPROVED" | "REJECTED" | "PENDING_REVIEW")) = state.as_deref() else {
+    let Some(state @ ("APPROVED" | "REJECTED" | "PENDING")) = state.as_deref() else {
         return admin(
             StatusCode::BAD_REQUEST,
-            "body: {\"state\": \"APPROVED\" | \"REJECTED\" | \"PENDING_REVIEW\"}".into(),
+            "body: {\"state\": \"APPROVED\" | \"REJECTED\" | \"PENDING\"}".into(),
         );
     };
     let store = &h.commerce().store;

@@ -34,8 +34,8 @@ async fn upload_image_lists_pending_review_then_deletes_not_idempotently() {
     assert_eq!(
         list.json,
         json!({"imageIdentifiers": [
-            {"imageIdentifier": full, "imageState": "PENDING_REVIEW", "imageSize": "FULL_SIZE"},
-            {"imageIdentifier": bullet, "imageState": "PENDING_REVIEW", "imageSize": "BULLET_POINT"},
+            {"imageIdentifier": full, "imageState": "PENDING", "imageSize": "FULL_SIZE"},
+            {"imageIdentifier": bullet, "imageState": "PENDING", "imageSize": "BULLET_POINT"},
         ]})
     );
     // Images are per environment: production has none.

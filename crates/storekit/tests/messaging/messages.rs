@@ -23,7 +23,7 @@ async fn upload_message_lists_pending_review_then_deletes() {
     let list = api.get("/sandbox/inApps/v1/messaging/message/list").await;
     assert_eq!(
         list.json,
-        json!({"messageIdentifiers": [{"messageIdentifier": id, "messageState": "PENDING_REVIEW"}]})
+        json!({"messageIdentifiers": [{"messageIdentifier": id, "messageState": "PENDING"}]})
     );
     // 409 MessageAlreadyExistsError.
     assert_apple_error(&api.put_json(&path(&id), &body).await, 409, 4_090_001);
@@ -111,9 +111,10 @@ async fn message_structure_errors() {
             400,
             4_000_224,
         ),
-        // BadRequestTooManyBulletPointsError 4000218 (crabapple: more than 3).
+        // BadRequestTooManyBulletPointsError 4000218: more than 5 (Apple's Python library's
+        // `max_len(5)` on bulletPoints).
         (
-            json!({"header": "h", "body": "b", "bulletPoints": [bp, bp, bp, bp]}),
+            json!({"header": "h", "body": "b", "bulletPoints": [bp, bp, bp, bp, bp, bp]}),
             400,
             4_000_218,
         ),
@@ -159,6 +160,9 @@ async fn message_structure_errors() {
         assert_eq!(r.status, status, "{body}: {}", r.text);
         assert_apple_error(&r, status, code);
     }
+    // Five bullet points are fine.
+    let five = json!({"header": "h", "body": "b", "bulletPoints": [bp, bp, bp, bp, bp]});
+    assert_eq!(api.put_json(&path(&uuid()), &five).await.status, 200);
     // Not JSON, and a bad identifier.
     let r = api
         .call(

@@ -335,7 +335,7 @@ async fn a_customer_sees_the_endpoints_approved_message_or_the_default() {
     assert_eq!(r.status, 200, "{}", r.text);
     let ok = Endpoint::start(200, 0).await;
     api.put_json(URL, &json!({"realtimeURL": ok.url})).await;
-    // The endpoint's message is still PENDING_REVIEW: the default shows.
+    // The endpoint's message is still PENDING: the default shows.
     let v = customer_views(&api, &otid).await;
     assert_eq!(v["sendAttemptResult"], "SUCCESS");
     assert_eq!(v["response"]["message"]["messageIdentifier"], chosen);
