@@ -15,15 +15,16 @@
 //!   that agree.
 //! - Upload Message: header ≤ 66, body ≤ 144, alt text ≤ 150, bullet-point text ≤ 66 characters
 //!   (`UploadMessageRequestBody`, `BulletPoint`, `UploadMessageImage`); `ABOVE_IMAGE` needs an
-//!   image (`BadRequestAboveImageRequiresAnImageError`).
+//!   image (`BadRequestAboveImageRequiresAnImageError`); at most 5 bullet points
+//!   (`BadRequestTooManyBulletPointsError`; the `max_len(5)` of Apple's Python library model).
 //! - Delete Image: "When you include an image in a message, you need to delete the message before
 //!   you can delete the image" (`ImageInUseError`); not idempotent (`ImageNotFoundError`).
 //! - Configure Default Message: the message and its image must be `APPROVED`
 //!   (`MessageNotApprovedError`, `ImageNotApprovedError`), product id and locale valid.
 //!
 //! crabapple's choices where Apple's text is silent: a bullet-point image is a square of 32 to
-//! 1,024 pixels; at most 2,000 messages per app; identifiers that aren't
-//! lowercase UUIDs are `4000000 GeneralBadRequest`; images and messages are kept per environment;
+//! 1,024 pixels; at most 2,000 messages per app; identifiers that aren't lowercase UUIDs are
+//! `4000000 GeneralBadRequest`; images and messages are kept per environment;
 //! review states change through the admin API
 //! (`PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}`).
 
