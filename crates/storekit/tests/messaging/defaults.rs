@@ -119,3 +119,54 @@ async fn default_message_errors() {
     assert_eq!(api.delete(&msg).await.status, 200);
     assert_apple_error(&api.get(&path(YEARLY, "en-US")).await, 404, 4_040_020);
 }
+
+#[tokio::test]
+async fn review_admin_route_errors() {
+    // crabapple's admin route (no Apple counterpart): plain JSON errors.
+    let api = Api::start().await;
+    let put = |path: String, body: &'static str| {
+        let api = &api;
+        async move {
+            api.call(
+                "PUT",
+                &path,
+                Some(("application/json", body.as_bytes().to_vec())),
+                false,
+            )
+            .await
+        }
+    };
+    let base = format!("/crabapple/admin/commerce/messaging/{}", crate::BUNDLE);
+    let id = uuid();
+    for (path, body, status) in [
+        (
+            format!("{base}/sandbox/pictures/{id}"),
+            r#"{"state":"APPROVED"}"#,
+            404,
+        ),
+        (
+            format!("{base}/staging/images/{id}"),
+            r#"{"state":"APPROVED"}"#,
+            400,
+        ),
+        (
+            format!("{base}/sandbox/images/{id}"),
+            r#"{"state":"OK"}"#,
+            400,
+        ),
+        (
+            format!("{base}/sandbox/images/{id}"),
+            r#"{"state":"APPROVED"}"#,
+            404,
+        ),
+        (
+            format!("/crabapple/admin/commerce/messaging/com.nope/sandbox/images/{id}"),
+            r#"{"state":"APPROVED"}"#,
+            404,
+        ),
+    ] {
+        let r = put(path.clone(), body).await;
+        assert_eq!(r.status, status, "{path}: {}", r.text);
+        assert!(r.json["error"].is_string(), "{path}: {}", r.text);
+    }
+}

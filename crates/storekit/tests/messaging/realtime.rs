@@ -251,6 +251,23 @@ async fn performance_test_request_errors() {
         .post_json(TEST, &json!({"originalTransactionId": "999999999"}))
         .await;
     assert_apple_error(&r, 404, 4_040_010);
+    // A Family Sharing transaction: FamilyTransactionNotSupportedError 4000185.
+    let family = api
+        .world
+        .event(
+            "purchase",
+            json!({"bundleId": crate::BUNDLE, "productId": crate::world::YEARLY,
+                "customer": uuid(), "familyShared": true}),
+        )
+        .await
+        .unwrap();
+    let r = api
+        .post_json(
+            TEST,
+            &json!({"originalTransactionId": family["transactionId"]}),
+        )
+        .await;
+    assert_apple_error(&r, 400, 4_000_185);
     // A renewal's transaction id: TransactionIdIsNotOriginalTransactionIdError 4000187.
     api.world.advance(6 * 60 * 1000).await;
     let chain = api.world.store.ledger_chain(&otid).await.unwrap();
