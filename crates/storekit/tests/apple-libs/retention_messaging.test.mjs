@@ -14,10 +14,10 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import lib from '@apple/app-store-server-library';
-import { BASE, ADMIN, admin } from './admin.mjs';
+import { ADMIN, admin, client as serverApiClient } from './admin.mjs';
 
 const {
-  AppStoreServerAPIClient, APIException, APIError, Environment, SignedDataVerifier,
+  APIException, APIError, Environment, SignedDataVerifier,
   ImageSize, ImageState, HeaderPosition, PerformanceTestStatus,
 } = lib;
 
@@ -70,12 +70,7 @@ const w = {};
 const realtime = [];
 let server;
 
-function client(env) {
-  const c = new AppStoreServerAPIClient(w.keyPem, w.keyId, w.issuer, w.bundle, env);
-  // clients.md §3.4: the base URL is a plain JS property.
-  c.urlBase = BASE + (env === Environment.SANDBOX ? '/sandbox' : '');
-  return c;
-}
+const client = (env) => serverApiClient(w, env);
 
 before(async () => {
   // A Get Retention Message endpoint: answers a RealtimeResponseBody, keeps the signed payloads.

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import lib from '@apple/app-store-server-library';
-import { BASE, ADMIN, admin } from './admin.mjs';
+import { ADMIN, admin, client as serverApiClient } from './admin.mjs';
 
 const {
   AppStoreServerAPIClient, APIException, APIError, Environment, SignedDataVerifier,
@@ -48,12 +48,7 @@ async function waitFor(pred, what, timeoutMs = 15000) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-function client(env, bundle = w.bundle) {
-  const c = new AppStoreServerAPIClient(w.keyPem, w.keyId, w.issuer, bundle, env);
-  // clients.md §3.4: the base URL is a plain JS property.
-  c.urlBase = BASE + (env === Environment.SANDBOX ? '/sandbox' : '');
-  return c;
-}
+const client = (env, bundle = w.bundle) => serverApiClient(w, env, bundle);
 
 before(async () => {
   server = createServer((req, res) => {
