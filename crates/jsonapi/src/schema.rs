@@ -384,6 +384,16 @@ pub fn validate(m: &Manifest, v: &Value, shape: &Value, ptr: &str) -> Result<(),
                 Some("date-time") if !is_date(s.get(..10).unwrap_or("")) => Err(
                     Violation::Invalid(ptr.to_string(), format!("'{s}' is not a date-time")),
                 ),
+                // The spec's `email` and `uri` formats (issue 7 §2: "" was accepted where the
+                // spec wants an email or a URI).
+                Some("email") if !is_email(s) => Err(Violation::Invalid(
+                    ptr.to_string(),
+                    format!("'{s}' is not an email address"),
+                )),
+                Some("uri") if !is_uri(s) => Err(Violation::Invalid(
+                    ptr.to_string(),
+                    format!("'{s}' is not an absolute URI"),
+                )),
                 _ => Ok(()),
             }
         }
@@ -411,4 +421,29 @@ pub fn is_date(s: &str) -> bool {
         && b.iter()
             .enumerate()
             .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// `local@domain`, both parts non-empty, no white space.
+pub fn is_email(s: &str) -> bool {
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.is_empty()
+                && !domain.contains('@')
+                && !s.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// An absolute URI: `scheme:rest` with an RFC 3986 scheme and no white space.
+pub fn is_uri(s: &str) -> bool {
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        && !rest.is_empty()
+        && !s.chars().any(char::is_whitespace)
 }

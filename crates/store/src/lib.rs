@@ -10,6 +10,7 @@ mod cache;
 pub mod clock;
 mod keys;
 pub mod ledger;
+pub mod messaging;
 mod resources;
 mod sql;
 
@@ -27,6 +28,7 @@ use std::time::Duration;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_core.sql")),
     (2, include_str!("../migrations/sqlite/0002_commerce.sql")),
+    (3, include_str!("../migrations/sqlite/0003_messaging.sql")),
 ];
 
 /// Handle to the database: cheap to clone.

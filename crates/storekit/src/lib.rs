@@ -29,6 +29,8 @@ pub mod commerce;
 pub mod http;
 pub mod models;
 pub mod pki;
+pub mod png;
+pub mod retention;
 pub mod verify;
 
 pub use commerce::{Commerce, Env, RunSummary, Settings, reset, run_due};

@@ -33,8 +33,8 @@ use serde_json::Value;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 
 use crate::models::{
-    AppTransaction, Environment, JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload,
-    ResponseBodyV2DecodedPayload,
+    AppTransaction, DecodedRealtimeRequestBody, Environment, JWSRenewalInfoDecodedPayload,
+    JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload,
 };
 use crate::pki::{INTERMEDIATE_MARKER_OID, LEAF_MARKER_OID};
 
@@ -404,6 +404,20 @@ impl SignedDataVerifier {
         }
         self.check_environment(environment.as_ref())?;
         Ok(n)
+    }
+
+    /// `verify_and_decode_realtime_request` (Retention Messaging): in Production the
+    /// `appAppleId` must match, then the environment (no bundle id in the payload).
+    pub fn verify_and_decode_realtime_request(
+        &self,
+        jws: &str,
+    ) -> Result<DecodedRealtimeRequestBody, VerificationError> {
+        let r: DecodedRealtimeRequestBody = self.decode(jws)?;
+        if self.environment == Environment::Production && r.app_apple_id != self.app_apple_id {
+            return Err(self.app_identifier_error());
+        }
+        self.check_environment(r.environment.as_ref())?;
+        Ok(r)
     }
 
     /// `verify_and_decode_app_transaction`: `receiptType` is the environment.

@@ -66,6 +66,7 @@ impl Case {
             "renewal" => v.verify_and_decode_renewal_info(&self.jws).map(drop),
             "notification" => v.verify_and_decode_notification(&self.jws).map(drop),
             "app_transaction" => v.verify_and_decode_app_transaction(&self.jws).map(drop),
+            "realtime" => v.verify_and_decode_realtime_request(&self.jws).map(drop),
             other => panic!("unknown kind {other}"),
         };
         let got = got.map_or_else(|e| e.status.apple_name(), |()| "OK");
@@ -246,6 +247,16 @@ fn apple_libraries_accept_crabapple_signed_data() {
         .unwrap()
         .sign_payload(&common::sample_transaction(Sandbox, now));
     let too_old = pki.sign_payload(&common::sample_transaction(Sandbox, 1_500_000_000_000));
+    // Retention Messaging: the request Apple POSTs to the Get Retention Message endpoint.
+    let realtime = pki.sign_payload(&DecodedRealtimeRequestBody {
+        original_transaction_id: Some("2000000123456789".into()),
+        app_apple_id: Some(APP_APPLE_ID),
+        product_id: Some("com.example.crabapple.monthly".into()),
+        user_locale: Some("en-US".into()),
+        request_identifier: Some("3db5c98d-8acf-4e29-831e-8e1f82f9f6e9".into()),
+        signed_date: Some(now),
+        environment: Some(Sandbox),
+    });
 
     let case = |name, kind, environment, bundle_id, app_apple_id, expect, jws: &String| Case {
         name,
@@ -314,6 +325,33 @@ fn apple_libraries_accept_crabapple_signed_data() {
             None,
             "INVALID_APP_IDENTIFIER",
             &app_tx,
+        ),
+        case(
+            "realtime-request",
+            "realtime",
+            Sandbox,
+            BUNDLE_ID,
+            None,
+            "OK",
+            &realtime,
+        ),
+        case(
+            "realtime-request-wrong-env",
+            "realtime",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID),
+            "INVALID_ENVIRONMENT",
+            &realtime,
+        ),
+        case(
+            "realtime-request-wrong-app",
+            "realtime",
+            Production,
+            BUNDLE_ID,
+            Some(APP_APPLE_ID + 1),
+            "INVALID_APP_IDENTIFIER",
+            &realtime,
         ),
         case(
             "notification-subscribed",

@@ -92,7 +92,12 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
             post(notification_history::<H>),
         ),
     ];
-    for (path, mr) in routes {
+    let messaging = super::messaging::routes::<H>().into_iter();
+    for (path, mr) in routes
+        .into_iter()
+        .chain(messaging)
+        .chain(super::realtime::routes::<H>())
+    {
         r = r
             .route(path, mr.clone())
             .route(&format!("/sandbox{path}"), mr);
@@ -104,19 +109,19 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
 // Responses
 // ---------------------------------------------------------------------------------------------
 
-fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
+pub(super) fn json_response<T: Serialize>(status: StatusCode, body: &T) -> Response {
     let mut r = (status, serde_json::to_vec(body).unwrap_or_default()).into_response();
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     r
 }
 
-fn ok<T: Serialize>(body: &T) -> Response {
+pub(super) fn ok<T: Serialize>(body: &T) -> Response {
     json_response(StatusCode::OK, body)
 }
 
 /// Apple's error body with the code's HTTP status.
-fn err(e: ApiError, reason: impl AsRef<str>) -> Response {
+pub(super) fn err(e: ApiError, reason: impl AsRef<str>) -> Response {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &e);
     r.headers_mut().insert(
@@ -136,7 +141,7 @@ fn unauthorized(reason: &str) -> Response {
     r
 }
 
-fn internal(e: impl std::fmt::Display) -> Response {
+pub(super) fn internal(e: impl std::fmt::Display) -> Response {
     tracing::warn!("App Store Server API: {e}");
     err(ApiError::GeneralInternal, e.to_string())
 }
@@ -150,7 +155,7 @@ fn from_event(e: EventError) -> Response {
     }
 }
 
-fn empty(status: StatusCode) -> Response {
+pub(super) fn empty(status: StatusCode) -> Response {
     status.into_response()
 }
 
@@ -158,9 +163,9 @@ fn empty(status: StatusCode) -> Response {
 // Request context
 // ---------------------------------------------------------------------------------------------
 
-struct Cx {
-    app: AppRow,
-    env: Env,
+pub(super) struct Cx {
+    pub(super) app: AppRow,
+    pub(super) env: Env,
 }
 
 impl Cx {
@@ -199,8 +204,9 @@ macro_rules! or_respond {
         }
     };
 }
+pub(super) use or_respond;
 
-async fn begin<H: Host>(
+pub(super) async fn begin<H: Host>(
     h: &H,
     headers: &HeaderMap,
     uri: &Uri,
@@ -248,12 +254,16 @@ async fn begin<H: Host>(
     Ok(Cx { app, env })
 }
 
-fn is_id(s: &str) -> bool {
+pub(super) fn is_id(s: &str) -> bool {
     !s.is_empty() && s.len() <= 32 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// A transaction of this app and environment, by transaction id.
-async fn own_txn<H: Host>(h: &H, cx: &Cx, id: &str) -> Result<Option<TransactionRow>, Response> {
+pub(super) async fn own_txn<H: Host>(
+    h: &H,
+    cx: &Cx,
+    id: &str,
+) -> Result<Option<TransactionRow>, Response> {
     let t = h
         .commerce()
         .store
@@ -295,7 +305,7 @@ async fn customer_of<H: Host>(
     Err(not_found(cx, id))
 }
 
-fn not_found(cx: &Cx, id: &str) -> Response {
+pub(super) fn not_found(cx: &Cx, id: &str) -> Response {
     err(
         ApiError::TransactionIdNotFound,
         format!(
@@ -320,7 +330,7 @@ fn sign_txn<H: Host>(h: &H, t: &TransactionRow, now: i64) -> String {
 }
 
 /// Query pairs, percent-decoded (`+` is a space), in order.
-fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
+pub(super) fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
     let dec = |s: &str| {
         percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8_lossy()
@@ -344,7 +354,7 @@ fn values<'a>(q: &'a [(String, String)], key: &str) -> Vec<&'a str> {
         .collect()
 }
 
-fn single<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn single<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     values(q, key).into_iter().next()
 }
 
@@ -356,7 +366,7 @@ fn parse_bool(s: &str) -> Option<bool> {
     }
 }
 
-fn body_json(body: &Bytes) -> Result<Value, Response> {
+pub(super) fn body_json(body: &Bytes) -> Result<Value, Response> {
     if body.is_empty() {
         return Ok(json!({}));
     }

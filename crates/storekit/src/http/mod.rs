@@ -1,5 +1,6 @@
 //! HTTP surface of the storekit room: Apple's App Store Server API (`/inApps/v1`, `/inApps/v2`,
-//! and the same under `/sandbox/inApps/...`) and crabapple's commerce admin API
+//! and the same under `/sandbox/inApps/...`) with the Retention Messaging API
+//! (`/inApps/v1/messaging/...`), and crabapple's commerce admin API
 //! (`/crabapple/admin/commerce/...`).
 //!
 //! The server mounts [`router`] for any state that implements [`Host`] (the server's `App`).
@@ -11,6 +12,8 @@
 
 mod admin;
 mod api;
+mod messaging;
+mod realtime;
 
 use std::sync::Arc;
 
@@ -38,5 +41,8 @@ pub trait Host: Send + Sync + 'static {
 
 /// The App Store Server API and the commerce admin API.
 pub fn router<H: Host>() -> Router<Arc<H>> {
-    api::routes::<H>().merge(admin::routes::<H>())
+    api::routes::<H>()
+        .merge(admin::routes::<H>())
+        .merge(messaging::admin_routes::<H>())
+        .merge(realtime::admin_routes::<H>())
 }

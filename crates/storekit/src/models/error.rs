@@ -11,7 +11,12 @@
 //!    text. Clients key off `errorCode`; Apple's libraries never parse the message.
 //!
 //! The HTTP status is the code's first three digits (4000006 → 400, 4040010 → 404,
-//! 4290000 → 429, 5000000 → 500), which is how Apple numbers them.
+//! 4090000 → 409, 4290000 → 429, 5000000 → 500), which is how Apple numbers them.
+//!
+//! The Retention Messaging API's codes (4000161…4090001) are the numbers of `APIError` in
+//! Apple's Node library `@apple/app-store-server-library` 3.1.0 (`dist/index.d.ts`), each
+//! documented at developer.apple.com/documentation/retentionmessaging/<name>error; Apple
+//! publishes no message text for them, so their messages are crabapple's.
 
 use std::fmt;
 
@@ -148,6 +153,16 @@ api_errors! {
     InvalidTransactionTypeNotSupported = 4000047, "Invalid request. The transaction id represents an unsupported in-app purchase type.";
     /// crabapple
     AppTransactionIdNotSupported = 4000048, "Invalid request. App transaction ids aren't supported by this endpoint.";
+    /// crabapple (Retention Messaging API; code from `APIError` in Apple's libraries)
+    InvalidImage = 4000161, "Invalid request. The image is invalid.";
+    /// crabapple (Retention Messaging API)
+    HeaderTooLong = 4000162, "Invalid request. The header text is too long.";
+    /// crabapple (Retention Messaging API)
+    BodyTooLong = 4000163, "Invalid request. The body text is too long.";
+    /// crabapple (Retention Messaging API)
+    InvalidLocale = 4000164, "Invalid request. The locale is invalid.";
+    /// crabapple (Retention Messaging API)
+    AltTextTooLong = 4000175, "Invalid request. The alternative text for an image is too long.";
     /// fixture
     InvalidAppAccountTokenUuid = 4000183, "Invalid request. The app account token field must be a valid UUID.";
     /// fixture
@@ -163,12 +178,40 @@ api_errors! {
     UndeliveredConsumptionPercentageNonZero = 4000190, "Invalid request. The consumption percentage must be zero for the provided delivery status.";
     /// crabapple: `ConsumptionPercentageAutoRenewableSubscriptionError`, number not public (gap 8); placeholder.
     ConsumptionPercentageAutoRenewableSubscription = 4000191, "Invalid request. The consumption percentage field is unsupported for auto-renewable subscription transactions.";
+    /// crabapple (Retention Messaging API)
+    InvalidPerformanceTestRequest = 4000211, "Invalid request. The performance test request is invalid.";
+    /// crabapple (Retention Messaging API)
+    InvalidRequestId = 4000212, "Invalid request. The request id is invalid.";
+    /// crabapple (Retention Messaging API)
+    ExistingPerformanceTestRun = 4000213, "Invalid request. A performance test is already running.";
+    /// crabapple (Retention Messaging API)
+    BadRequestRealtimeUrl = 4000215, "Invalid request. The realtime URL is invalid.";
+    /// crabapple (Retention Messaging API)
+    BadRequestImageSize = 4000216, "Invalid request. The image size is invalid.";
+    /// crabapple (Retention Messaging API)
+    BadRequestTooManyBulletPoints = 4000218, "Invalid request. There are too many bullet points.";
+    /// crabapple (Retention Messaging API)
+    BadRequestBulletPointTextTooLong = 4000219, "Invalid request. The bullet point text is too long.";
+    /// crabapple (Retention Messaging API)
+    BadRequestAboveImageRequiresAnImage = 4000224, "Invalid request. A header above the image requires an image.";
     /// observed
     SubscriptionExtensionIneligible = 4030004, "Forbidden - subscription state ineligible for extension.";
     /// observed
     SubscriptionMaxExtension = 4030005, "Forbidden - subscription has reached maximum extension count.";
     /// observed
     FamilySharedSubscriptionExtensionIneligible = 4030007, "Subscriptions that users obtain through Family Sharing can't get a renewal date extension directly.";
+    /// crabapple (Retention Messaging API)
+    MaximumNumberOfImagesReached = 4030014, "Forbidden - the maximum number of images has been reached.";
+    /// crabapple (Retention Messaging API)
+    MaximumNumberOfMessagesReached = 4030016, "Forbidden - the maximum number of messages has been reached.";
+    /// crabapple (Retention Messaging API)
+    MessageNotApproved = 4030017, "Forbidden - the message is not approved.";
+    /// crabapple (Retention Messaging API)
+    ImageNotApproved = 4030018, "Forbidden - the image is not approved.";
+    /// crabapple (Retention Messaging API)
+    ImageInUse = 4030019, "Forbidden - the image is in use by a message.";
+    /// crabapple (Retention Messaging API)
+    ForbiddenNoPassingTest = 4030026, "Forbidden - a passing performance test is required before setting a production URL.";
     /// observed
     AccountNotFound = 4040001, "Account not found.";
     /// observed
@@ -189,8 +232,22 @@ api_errors! {
     StatusRequestNotFound = 4040009, "The server didn't find a subscription-renewal-date extension request for this requestIdentifier and productId combination.";
     /// fixture
     TransactionIdNotFound = 4040010, "Transaction id not found.";
+    /// crabapple (Retention Messaging API)
+    ImageNotFound = 4040014, "Image not found.";
+    /// crabapple (Retention Messaging API)
+    MessageNotFound = 4040015, "Message not found.";
+    /// crabapple (Retention Messaging API)
+    PerformanceTestRunNotFound = 4040018, "Performance test run not found.";
     /// fixture
     AppTransactionDoesNotExist = 4040019, "No AppTransaction exists for the customer.";
+    /// crabapple (Retention Messaging API)
+    DefaultMessageNotFound = 4040020, "Default message not found.";
+    /// crabapple (Retention Messaging API)
+    RealtimeUrlNotFound = 4040021, "Realtime URL not found.";
+    /// crabapple (Retention Messaging API)
+    ImageAlreadyExists = 4090000, "Conflict - the image identifier already exists.";
+    /// crabapple (Retention Messaging API)
+    MessageAlreadyExists = 4090001, "Conflict - the message identifier already exists.";
     /// fixture
     RateLimitExceeded = 4290000, "Rate limit exceeded.";
     /// fixture
@@ -209,7 +266,7 @@ impl ApiError {
     }
 
     /// The HTTP status Apple returns with this error: the code's first three digits
-    /// (400, 403, 404, 429, 500); 500 for codes outside 400..=599.
+    /// (400, 403, 404, 409, 429, 500); 500 for codes outside 400..=599.
     pub fn http_status(&self) -> u16 {
         match self.code() / 10_000 {
             s @ 400..=599 => s as u16,
@@ -278,7 +335,10 @@ mod tests {
         assert_eq!(codes.len(), n, "duplicate error code");
         for e in ApiError::ALL {
             assert_eq!(ApiError::from_code(e.code()).as_ref(), Some(e));
-            assert!([400, 403, 404, 429, 500].contains(&e.http_status()), "{e}");
+            assert!(
+                [400, 403, 404, 409, 429, 500].contains(&e.http_status()),
+                "{e}"
+            );
             assert!(e.message().ends_with('.'), "{e}");
         }
         assert_eq!(ApiError::TransactionIdNotFound.http_status(), 404);

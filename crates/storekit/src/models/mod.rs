@@ -168,6 +168,20 @@ model! {
 }
 
 model! {
+    /// Decoded `signedPayload` that Apple POSTs to the Get Retention Message endpoint
+    /// (Retention Messaging API `DecodedRealtimeRequestBody`).
+    pub struct DecodedRealtimeRequestBody {
+        original_transaction_id: String,
+        app_apple_id: i64,
+        product_id: String,
+        user_locale: String,
+        request_identifier: String,
+        signed_date: i64,
+        environment: Environment,
+    }
+}
+
+model! {
     /// Decoded `signedPayload` of an App Store Server Notification V2.
     ///
     /// Exactly one of `data`, `summary`, `externalPurchaseToken`, `appData` is present.

@@ -2,7 +2,9 @@
 # Runs Apple's official App Store Server Libraries — Python `app-store-server-library` (pytest)
 # and Node `@apple/app-store-server-library` (node --test), unmodified — against a running
 # crabapple: every AppStoreServerAPIClient method over real ledger state (with error paths) and
-# SignedDataVerifier (crabapple's root, online checks off, strict) on everything it signs.
+# SignedDataVerifier (crabapple's root, online checks off, strict) on everything it signs; and
+# both clients' Retention Messaging API methods (test_retention_messaging.py,
+# retention_messaging.test.mjs).
 #
 #   crates/storekit/tests/apple-libs/run.sh BASE_URL DATA_DIR
 #
@@ -24,10 +26,10 @@ export CRABAPPLE_BASE_URL="$base" CRABAPPLE_DATA="$data"
 status=0
 if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
   echo "== Apple's Python library (app-store-server-library) against $base"
-  .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test_server_api.py || status=$?
+  .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test_server_api.py test_retention_messaging.py || status=$?
 fi
 if [[ "${SKIP_NODE:-0}" != 1 ]]; then
   echo "== Apple's Node library (@apple/app-store-server-library) against $base"
-  node --test server_api.test.mjs || status=$?
+  node --test server_api.test.mjs retention_messaging.test.mjs || status=$?
 fi
 exit "$status"

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import lib from '@apple/app-store-server-library';
+import { ADMIN, admin, client as serverApiClient } from './admin.mjs';
 
 const {
   AppStoreServerAPIClient, APIException, APIError, Environment, SignedDataVerifier,
@@ -18,18 +19,6 @@ const {
   OrderLookupStatus,
 } = lib;
 
-const BASE = (process.env.CRABAPPLE_BASE_URL || 'http://127.0.0.1:8686').replace(/\/$/, '');
-const ADMIN = `${BASE}/crabapple/admin`;
-
-async function admin(method, path, body, expect) {
-  const r = await fetch(ADMIN + path, {
-    method, headers: { 'content-type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
-  });
-  const text = await r.text();
-  if (expect !== undefined) assert.equal(r.status, expect, `${method} ${path}: ${text}`);
-  else assert.ok(r.status < 400, `${method} ${path}: ${r.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
 
 const w = {};
 const received = [];
@@ -59,12 +48,7 @@ async function waitFor(pred, what, timeoutMs = 15000) {
   assert.fail(`timed out waiting for ${what}`);
 }
 
-function client(env, bundle = w.bundle) {
-  const c = new AppStoreServerAPIClient(w.keyPem, w.keyId, w.issuer, bundle, env);
-  // clients.md §3.4: the base URL is a plain JS property.
-  c.urlBase = BASE + (env === Environment.SANDBOX ? '/sandbox' : '');
-  return c;
-}
+const client = (env, bundle = w.bundle) => serverApiClient(w, env, bundle);
 
 before(async () => {
   server = createServer((req, res) => {

@@ -39,6 +39,10 @@ async function verify(verifier, kind, jws) {
       const r = await verifier.verifyAndDecodeRenewalInfo(jws);
       return `originalTransactionId=${r.originalTransactionId} autoRenewStatus=${r.autoRenewStatus}`;
     }
+    case 'realtime': {
+      const r = await verifier.verifyAndDecodeRealtimeRequest(jws);
+      return `originalTransactionId=${r.originalTransactionId} productId=${r.productId} environment=${r.environment}`;
+    }
     case 'app_transaction': {
       const a = await verifier.verifyAndDecodeAppTransaction(jws);
       return `appTransactionId=${a.appTransactionId} receiptType=${a.receiptType}`;

@@ -8,7 +8,7 @@ non-# line of CASES_TSV is tab-separated:
 
     name  kind  environment  bundle_id  app_apple_id|-  expect  jws
 
-kind is transaction | renewal | notification | app_transaction; expect is OK or a
+kind is transaction | renewal | notification | app_transaction | realtime; expect is OK or a
 VerificationStatus name (VERIFICATION_FAILURE, INVALID_APP_IDENTIFIER,
 INVALID_ENVIRONMENT, ...), optionally per library: "python:X|node:Y".
 
@@ -49,6 +49,9 @@ def verify(verifier: SignedDataVerifier, kind: str, jws: str) -> str:
     if kind == "app_transaction":
         a = verifier.verify_and_decode_app_transaction(jws)
         return f"appTransactionId={a.appTransactionId} receiptType={a.rawReceiptType}"
+    if kind == "realtime":
+        r = verifier.verify_and_decode_realtime_request(jws)
+        return f"originalTransactionId={r.originalTransactionId} productId={r.productId} environment={r.rawEnvironment}"
     if kind == "notification":
         n = verifier.verify_and_decode_notification(jws)
         summary = f"notificationType={n.rawNotificationType} subtype={n.rawSubtype}"

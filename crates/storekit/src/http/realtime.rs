@@ -1,0 +1,434 @@
+//! The Retention Messaging API's real-time setup: Configure / Get / Delete Realtime URL
+//! (`/inApps/v1/messaging/realtime/url`), Initiate Performance Test and Get Performance Test
+//! Results (`/inApps/v1/messaging/performanceTest…`), where crabapple POSTs Apple's signed
+//! real-time requests to the configured sandbox URL ([`crate::retention`]); crabapple's admin
+//! stand-in for a customer opening the subscription page (one real-time request and the message
+//! the system would show); and the answer for any other path under `/inApps/`.
+//!
+//! Rules (developer.apple.com/documentation/retentionmessaging):
+//! - `realtimeURL`: "must begin with https:// and be a maximum of 256 characters"
+//!   (`BadRequestRealtimeUrlError`); crabapple also accepts `http://` to a loopback host
+//!   (127.0.0.1, localhost, [::1]) so a local endpoint can be tested without TLS.
+//! - "Your server needs to pass a performance test before you can configure your Get Retention
+//!   Message endpoint for the production environment" (`ForbiddenNoPassingTestError`).
+//! - Get Realtime URL without one: `404 RealtimeUrlNotFoundError`.
+//! - "The performance test runs only in the sandbox environment. Use original transaction
+//!   identifiers of transactions you initiate in the sandbox environment"; one test at a time
+//!   (`ExistingPerformanceTestRunError`); results by `requestId` (`InvalidRequestIdError`,
+//!   `PerformanceTestRunNotFoundError`).
+
+// Handlers return a finished `Response` as their error: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use axum::routing::{MethodRouter, any, get, post, put};
+use crabapple_store::Store;
+use crabapple_store::messaging::PerformanceTestRow;
+use serde_json::{Value, json};
+
+use super::Host;
+use super::api::{begin, body_json, err, internal, is_id, ok, or_respond, own_txn};
+use super::messaging::{in_tx, is_lower_uuid};
+use crate::commerce::Env;
+use crate::models::ApiError;
+use crate::retention::{self, CONFIG};
+
+/// `realtimeURL`: "a maximum of 256 characters".
+pub const MAX_URL: usize = 256;
+
+pub fn routes<H: Host>() -> Vec<(&'static str, MethodRouter<Arc<H>>)> {
+    vec![
+        (
+            "/inApps/v1/messaging/realtime/url",
+            put(configure_url::<H>)
+                .get(get_url::<H>)
+                .delete(delete_url::<H>),
+        ),
+        (
+            "/inApps/v1/messaging/performanceTest",
+            post(initiate_test::<H>),
+        ),
+        (
+            "/inApps/v1/messaging/performanceTest/result/{id}",
+            get(test_results::<H>),
+        ),
+        // Every other path under /inApps: the Server API's error body, never App Store
+        // Connect's. Apple documents no code for an unknown path; crabapple answers 404 with
+        // errorCode 4040000, Apple's `<status>0000` pattern for a general error
+        // (like 4000000 GeneralBadRequest and 5000000 GeneralInternal).
+        ("/inApps/{*rest}", any(unknown_path)),
+    ]
+}
+
+/// 404 `{"errorCode":4040000,"errorMessage":"Not found."}` for a path the API doesn't have.
+async fn unknown_path(uri: Uri) -> Response {
+    err(
+        ApiError::Unknown {
+            code: 4_040_000,
+            message: "Not found.".into(),
+        },
+        format!("{} is not an App Store Server API path", uri.path()),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Realtime URL
+// ---------------------------------------------------------------------------------------------
+
+/// Apple's rule, plus plain HTTP to a loopback host (crabapple, for local endpoints).
+fn realtime_url_ok(s: &str) -> Result<(), String> {
+    if s.chars().count() > MAX_URL {
+        return Err(format!("realtimeURL is longer than {MAX_URL} characters"));
+    }
+    let u = reqwest::Url::parse(s).map_err(|e| format!("realtimeURL is not a URL: {e}"))?;
+    let loopback = matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    match u.scheme() {
+        "https" if s.starts_with("https://") => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err("realtimeURL must begin with https:// (or http:// to a loopback host)".into()),
+    }
+}
+
+/// PUT /inApps/v1/messaging/realtime/url `{"realtimeURL": "https://…"}`
+async fn configure_url<H: Host>(
+    State(h): State<Arc<H>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+    let b = or_respond!(body_json(&body));
+    let Some(url) = b.get("realtimeURL").and_then(Value::as_str) else {
+        return err(
+            ApiError::BadRequestRealtimeUrl,
+            "realtimeURL is required (a string)",
+        );
+    };
+    if let Err(why) = realtime_url_ok(url) {
+        return err(ApiError::BadRequestRealtimeUrl, why);
+    }
+    let store = &h.commerce().store;
+    if !cx.env.is_sandbox() {
+        match store
+            .messaging_has_test(&cx.app.id, Env::Sandbox.as_str(), "PASS")
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                return err(
+                    ApiError::ForbiddenNoPassingTest,
+                    "no passing sandbox performance test: run Initiate Performance Test first",
+                );
+            }
+            Err(e) => return internal(e),
+        }
+    }
+    set_url(&*h, &cx.app.id, cx.env, Some(url)).await
+}
+
+async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Response {
+    in_tx(h, async |tx| {
+        tx.messaging_set_realtime_url(app, env.as_str(), url)
+            .await?;
+        Ok(None)
+    })
+    .await
+}
+
+/// GET /inApps/v1/messaging/realtime/url
+async fn get_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+    match h
+        .commerce()
+        .store
+        .messaging_realtime_url(&cx.app.id, cx.env.as_str())
+        .await
+    {
+        Ok(Some(url)) => ok(&json!({ "realtimeURL": url })),
+        Ok(None) => err(
+            ApiError::RealtimeUrlNotFound,
+            format!("no {} realtime URL", cx.env.as_str()),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+/// DELETE /inApps/v1/messaging/realtime/url (200 whether or not one was configured).
+async fn delete_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+    set_url(&*h, &cx.app.id, cx.env, None).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Performance test
+// ---------------------------------------------------------------------------------------------
+
+/// Request ids of the tests this process is running (a test left `PENDING` by a process that
+/// stopped doesn't block a new one).
+fn running() -> &'static Mutex<HashSet<String>> {
+    static RUNNING: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    RUNNING.get_or_init(Default::default)
+}
+
+fn bad_test_request(why: impl AsRef<str>) -> Response {
+    err(ApiError::InvalidPerformanceTestRequest, why)
+}
+
+/// POST /inApps/v1/messaging/performanceTest `{"originalTransactionId": "…"}`
+async fn initiate_test<H: Host>(
+    State(h): State<Arc<H>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Response {
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+    if !cx.env.is_sandbox() {
+        return bad_test_request("the performance test runs only in the sandbox environment");
+    }
+    let b = or_respond!(body_json(&body));
+    let Some(id) = b.get("originalTransactionId").and_then(Value::as_str) else {
+        return bad_test_request("originalTransactionId is required (a string)");
+    };
+    if !is_id(id) {
+        return err(
+            ApiError::InvalidTransactionId,
+            format!("'{id}' is not a transaction id"),
+        );
+    }
+    let txn = match or_respond!(own_txn(&*h, &cx, id).await) {
+        Some(t) => t,
+        None => return super::api::not_found(&cx, id),
+    };
+    if txn.ownership == "FAMILY_SHARED" {
+        return err(
+            ApiError::FamilyTransactionNotSupported,
+            "a family-shared transaction",
+        );
+    }
+    if txn.original_transaction_id != txn.transaction_id {
+        return err(
+            ApiError::TransactionIdIsNotOriginalTransactionId,
+            format!(
+                "{id} is not an original transaction id (its original is {})",
+                txn.original_transaction_id
+            ),
+        );
+    }
+    if txn.product_type != "AUTO_RENEWABLE" {
+        return bad_test_request(format!("{id} is not an auto-renewable subscription"));
+    }
+    let c = h.commerce().clone();
+    let target = match c
+        .store
+        .messaging_realtime_url(&cx.app.id, Env::Sandbox.as_str())
+        .await
+    {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            return err(
+                ApiError::RealtimeUrlNotFound,
+                "configure the sandbox realtime URL before the performance test",
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    {
+        let mut set = running().lock().expect("running tests");
+        let busy = set
+            .iter()
+            .any(|r| r.starts_with(&format!("{}:", cx.app.id)));
+        if busy {
+            return err(
+                ApiError::ExistingPerformanceTestRun,
+                "a performance test is already running for this app",
+            );
+        }
+        set.insert(format!("{}:{request_id}", cx.app.id));
+    }
+    let row = PerformanceTestRow {
+        request_id: request_id.clone(),
+        app_id: cx.app.id.clone(),
+        environment: Env::Sandbox.as_str().to_string(),
+        status: "PENDING".into(),
+        result: retention::pending_result(&target, CONFIG),
+        created_ms: c.store.now_ms(),
+    };
+    let stored: anyhow::Result<()> = async {
+        let mut tx = c.store.begin().await?;
+        tx.messaging_put_test(&row).await?;
+        tx.commit().await
+    }
+    .await;
+    let key = format!("{}:{request_id}", cx.app.id);
+    if let Err(e) = stored {
+        running().lock().expect("running tests").remove(&key);
+        return internal(e);
+    }
+    let app = cx.app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = retention::run_performance_test(c, row, target, app, txn, CONFIG).await {
+            tracing::warn!("performance test {key}: {e:#}");
+        }
+        running().lock().expect("running tests").remove(&key);
+    });
+    ok(&json!({ "config": CONFIG.to_json(), "requestId": request_id }))
+}
+
+/// GET /inApps/v1/messaging/performanceTest/result/{requestId}
+async fn test_results<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+    if !is_lower_uuid(&id) {
+        return err(
+            ApiError::InvalidRequestId,
+            format!("'{id}' is not a performance test request id"),
+        );
+    }
+    match h.commerce().store.messaging_performance_test(&id).await {
+        Ok(Some(t)) if t.app_id == cx.app.id && t.environment == cx.env.as_str() => ok(&t.result),
+        Ok(_) => err(
+            ApiError::PerformanceTestRunNotFound,
+            format!("no performance test {id} in {}", cx.env.as_str()),
+        ),
+        Err(e) => internal(e),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A customer views the subscription (admin)
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /crabapple/admin/commerce/messaging/{bundleId}/{environment}/realtime`.
+pub fn admin_routes<H: Host>() -> Router<Arc<H>> {
+    Router::new().route(
+        "/crabapple/admin/commerce/messaging/{bundle}/{environment}/realtime",
+        post(customer_views::<H>),
+    )
+}
+
+fn admin_error(status: StatusCode, msg: impl Into<String>) -> Response {
+    super::api::json_response(status, &json!({ "error": msg.into() }))
+}
+
+/// `{"originalTransactionId", "userLocale"?}`: what Apple's server does when the customer views
+/// the subscription's details — one real-time request to the environment's Get Retention Message
+/// URL (if any) — and the message the system would show: the one the endpoint chose if it is
+/// `APPROVED` (`message`, `alternateProduct` or `promotionalOffer`, exactly one), else the
+/// default message for the product and locale ("If your server response fails for any reason,
+/// the system displays a default retention message"), else none.
+async fn customer_views<H: Host>(
+    State(h): State<Arc<H>>,
+    Path((bundle, environment)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(env) = Env::parse(&environment) else {
+        return admin_error(
+            StatusCode::BAD_REQUEST,
+            "environment: sandbox or production",
+        );
+    };
+    let b: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(id) = b["originalTransactionId"].as_str() else {
+        return admin_error(StatusCode::BAD_REQUEST, "originalTransactionId is required");
+    };
+    let locale = b["userLocale"].as_str().unwrap_or("en-US");
+    let c = h.commerce();
+    let found = async {
+        let app = c.store.ledger_app_by_bundle(&bundle).await?;
+        let txn = c.store.ledger_transaction(id).await?;
+        let url = match &app {
+            Some(a) => c.store.messaging_realtime_url(&a.id, env.as_str()).await?,
+            None => None,
+        };
+        anyhow::Ok((app, txn, url))
+    };
+    let (app, txn, url) = match found.await {
+        Ok((Some(app), Some(t), url))
+            if t.app_id == app.id
+                && t.environment == env.as_str()
+                && t.product_type == "AUTO_RENEWABLE" =>
+        {
+            (app, t, url)
+        }
+        Ok(_) => {
+            return admin_error(
+                StatusCode::NOT_FOUND,
+                format!("no auto-renewable subscription {id} of {bundle} in {environment}"),
+            );
+        }
+        Err(e) => return internal(e),
+    };
+    let request = retention::realtime_request(&app, env, &txn, locale, c.store.now_ms());
+    let answer = match &url {
+        Some(url) => {
+            let timeout = std::time::Duration::from_millis(CONFIG.response_time_threshold);
+            Some(retention::call(c, url, &request, timeout).await)
+        }
+        None => None,
+    };
+    let chosen = answer.as_ref().and_then(|a| a.body.as_ref());
+    let shown = shown_message(&c.store, &app.id, env, &txn.product_id, locale, chosen).await;
+    match shown {
+        Ok(display) => ok(&json!({
+            "realtimeURL": url,
+            "request": request,
+            "sendAttemptResult": answer.as_ref().map(|a| a.result.as_str().to_string()),
+            "responseTimeMs": answer.as_ref().map(|a| a.elapsed.as_millis() as u64),
+            "response": chosen,
+            "display": display,
+        })),
+        Err(e) => internal(e),
+    }
+}
+
+/// The message the system shows, as `{"source": "REALTIME" | "DEFAULT", "type",
+/// "messageIdentifier", …}`, or `null`.
+async fn shown_message(
+    store: &Store,
+    app: &str,
+    env: Env,
+    product: &str,
+    locale: &str,
+    chosen: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let env = env.as_str();
+    let approved = async |id: &str| -> anyhow::Result<bool> {
+        Ok(store
+            .messaging_message(app, env, id)
+            .await?
+            .is_some_and(|m| m.message_state == "APPROVED"))
+    };
+    if let Some(r) = chosen {
+        let kinds: Vec<&str> = ["message", "alternateProduct", "promotionalOffer"]
+            .into_iter()
+            .filter(|k| r.get(*k).is_some_and(Value::is_object))
+            .collect();
+        if let [kind] = kinds.as_slice()
+            && let Some(id) = r[*kind]["messageIdentifier"].as_str()
+            && approved(id).await?
+        {
+            let mut shown = r[*kind].clone();
+            shown["source"] = json!("REALTIME");
+            shown["type"] = json!(kind);
+            return Ok(shown);
+        }
+    }
+    if let Some(id) = store.messaging_default(app, env, product, locale).await?
+        && approved(&id).await?
+    {
+        return Ok(json!({"source": "DEFAULT", "type": "message", "messageIdentifier": id}));
+    }
+    Ok(Value::Null)
+}
