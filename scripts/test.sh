@@ -119,7 +119,7 @@ if [[ $SKIP_CARGO_TESTS == 0 ]]; then
     export CRABAPPLE_BIN="$BIN"
     if command -v cargo-nextest >/dev/null; then
         step "cargo nextest run --workspace"
-        cargo nextest run --workspace --no-tests=fail 2>&1 | tee "$TMP/cargo.log"
+        cargo nextest run --workspace --no-tests=fail --no-fail-fast 2>&1 | tee "$TMP/cargo.log"
         [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo nextest run --workspace"
         count_cargo "$TMP/cargo.log"
         step "cargo test --workspace --doc"

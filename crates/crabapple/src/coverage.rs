@@ -6,8 +6,9 @@
 //! - stateful: the write sweep (`tests/prism/write_sweep.py`) saw the operation's effect in a
 //!   later request (created → fetched/listed, patched → read back, deleted → 404, linked →
 //!   listed) — `tests/coverage/stateful.tsv`;
-//! - rules: a row of the rules table (`crates/server/tests/rules.rs`) proved a cited Apple rule
-//!   on it — `tests/coverage/rules.tsv`;
+//! - rules: a row of a rules table (`crates/server/tests/rules.rs`, and the family tables in
+//!   `provisioning.rs` and `pricing.rs`) proved a cited Apple rule on it —
+//!   `tests/coverage/rules*.tsv`;
 //! - real client: a real client (not our own HTTP helper) called it in a green run of
 //!   `scripts/test.sh` — `tests/clients/exercised-ops.txt`.
 
@@ -15,7 +16,12 @@ use crabapple_spec::{Manifest, OpKind};
 use std::collections::HashSet;
 
 const STATEFUL: &str = include_str!("../../../tests/coverage/stateful.tsv");
-const RULES: &str = include_str!("../../../tests/coverage/rules.tsv");
+/// One facts file per rules table (each written by its own test).
+const RULES: [&str; 3] = [
+    include_str!("../../../tests/coverage/rules.tsv"),
+    include_str!("../../../tests/coverage/rules-provisioning.tsv"),
+    include_str!("../../../tests/coverage/rules-pricing.tsv"),
+];
 const EXERCISED: &str = include_str!("../../../tests/clients/exercised-ops.txt");
 
 /// The operation ids listed in a facts file (first column; `#` lines are comments).
@@ -41,7 +47,8 @@ fn is_write(kind: OpKind) -> bool {
 
 pub fn print(summary_only: bool, json: bool) -> anyhow::Result<()> {
     let m = Manifest::get();
-    let (stateful_ids, rules_ids, exercised) = (ids(STATEFUL), ids(RULES), ids(EXERCISED));
+    let (stateful_ids, exercised) = (ids(STATEFUL), ids(EXERCISED));
+    let rules_ids: HashSet<&str> = RULES.iter().flat_map(|f| ids(f)).collect();
     let mut rows = Vec::new();
     let (mut stateful, mut rules, mut real, mut writes, mut stateful_writes) = (0, 0, 0, 0, 0);
     for op in &m.operations {

@@ -445,6 +445,15 @@ async fn subscription_price_rules_answer_apples_errors() {
     let scheduled = r.json()["data"]["id"].as_str().unwrap().to_string();
     let r = delete_price(&w, &scheduled).await;
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    check_facts(
+        "rules-pricing",
+        &rules_header("crates/server/tests/pricing.rs"),
+        vec![
+            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a price needs a price point of the subscription in a territory where it is available (409)".into(),
+            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a second future change in a territory replaces the first".into(),
+            "subscriptionPrices_deleteInstance\tapple-semantics.md §5 — only future price changes can be deleted (409)".into(),
+        ],
+    );
 }
 
 async fn delete_price(w: &World, id: &str) -> Resp {

@@ -212,6 +212,16 @@ async fn s8_2_profile_rules_answer_apples_errors() {
         .unwrap()
         .len();
     assert_eq!(before, after, "a refused profile writes nothing");
+    common::check_facts(
+        "rules-provisioning",
+        &common::rules_header("crates/server/tests/provisioning.rs"),
+        cases
+            .iter()
+            .map(|(ty, why, ..)| {
+                format!("profiles_createInstance\tapple-semantics.md §8.2 — {ty}: {why}")
+            })
+            .collect(),
+    );
 
     // What Apple takes: an App Store profile without devices, a Mac App Store profile with a
     // Mac distribution certificate, an ad hoc profile with an enabled iPad.
