@@ -398,8 +398,11 @@ async fn serve(
     }
     match &first {
         Some(f) => println!(
-            "  world      new: {} resources ({} from the world file, {} synthesized)",
-            total, f.seeded, f.synthesized
+            "  world      new: {} resources ({} from the world file, {} that Apple creates with them, {} synthesized)",
+            total,
+            f.seeded,
+            (total as usize).saturating_sub(f.seeded + f.synthesized),
+            f.synthesized
         ),
         None => println!("  world      {total} resources (kept from the last run)"),
     }
