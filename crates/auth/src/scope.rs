@@ -9,7 +9,6 @@
 
 use std::collections::BTreeSet;
 
-use percent_encoding::percent_decode_str;
 use serde_json::Value;
 
 use crate::{AuthError, RequestTarget};
@@ -58,7 +57,10 @@ impl ScopeEntry {
             .filter(|p| !p.is_empty())
             .map(|pair| {
                 let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                (decode(k), decode(v))
+                (
+                    crabapple_http::decode_query_component(k),
+                    crabapple_http::decode_query_component(v),
+                )
             })
             .filter(|(k, _)| !ignored(k))
             .collect();
@@ -224,12 +226,8 @@ fn show_request(target: &RequestTarget<'_>) -> String {
     s
 }
 
-fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
-}
-
 fn normalize_path(path: &str) -> String {
-    let decoded = decode(path);
+    let decoded = crabapple_http::decode_path_segment(path);
     let trimmed = decoded.trim_end_matches('/');
     if trimmed.is_empty() {
         "/".to_owned()

@@ -509,6 +509,38 @@ fn s1_4_scope_query_order_insensitive_limit_cursor_sort_ignored() {
     );
 }
 
+/// Issue 8: a scope entry that writes a space as `+` (form encoding, as clients do) matches the
+/// same request as one that writes `%20`, and a request whose query says either (the server
+/// decodes `+` in request queries too) — the equivalence table.
+#[test]
+fn s1_4_scope_query_plus_is_a_space_like_in_requests() {
+    let f = fx();
+    let request = pairs(&[("filter[name]", "Crabapple Notes")]);
+    for entry in [
+        "GET /v1/apps?filter[name]=Crabapple+Notes",
+        "GET /v1/apps?filter[name]=Crabapple%20Notes",
+        "GET /v1/apps?filter%5Bname%5D=Crabapple+Notes",
+    ] {
+        let t = scoped(&f, &[entry], 600);
+        let target = RequestTarget {
+            method: "GET",
+            path: "/v1/apps",
+            query: &request,
+        };
+        f.asc(&t, &target)
+            .unwrap_or_else(|e| panic!("{entry}: {}", e.reason));
+    }
+    // A literal plus is written %2B and stays a plus.
+    let t = scoped(&f, &["GET /v1/apps?filter[name]=C%2B%2B"], 600);
+    let plus = pairs(&[("filter[name]", "C++")]);
+    let target = RequestTarget {
+        method: "GET",
+        path: "/v1/apps",
+        query: &plus,
+    };
+    f.asc(&t, &target).unwrap();
+}
+
 #[test]
 fn s1_4_scope_mismatch_rejected_naming_closest_entry() {
     let f = fx();

@@ -1,5 +1,6 @@
-//! HTTP plumbing every family shares (App Store Connect, App Store Server, admin): how
-//! crabapple's own words travel in a header. One copy here instead of one per family.
+//! HTTP plumbing every family shares (App Store Connect, App Store Server, admin, token
+//! scopes): how a query string and a path segment are decoded, and how crabapple's own words
+//! travel in a header. One copy here instead of one per family.
 //!
 //! `X-Crabapple-Reason` says in plain words why a request was refused. Header values must be
 //! visible ASCII, so the reason is percent-encoded UTF-8 (RFC 3986 style): every byte outside
@@ -7,6 +8,33 @@
 //! reason decodes losslessly with `decodeURIComponent` / `urllib.parse.unquote`.
 
 use http::HeaderValue;
+use percent_encoding::percent_decode_str;
+
+/// A query-string component: `+` is a space (form encoding, as clients send it), then
+/// percent-decoding. A scope entry's query is decoded the same way as the request's, so
+/// `filter[name]=My+App` and `filter[name]=My%20App` match either way (issue 8).
+pub fn decode_query_component(s: &str) -> String {
+    percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// A path segment: percent-decoding only (`+` is a literal plus in a path).
+pub fn decode_path_segment(s: &str) -> String {
+    percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+/// `a=1&b=x+y` → `[("a", "1"), ("b", "x y")]`, in order, empty pairs dropped.
+pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
+    let Some(raw) = raw else { return Vec::new() };
+    raw.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode_query_component(k), decode_query_component(v))
+        })
+        .collect()
+}
 
 /// The header that carries crabapple's explanation of a refusal. Apple's body never changes.
 pub const REASON_HEADER: &str = "X-Crabapple-Reason";
@@ -44,6 +72,19 @@ pub fn reason_value(reason: &str) -> HeaderValue {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queries_decode_plus_as_space_paths_keep_it() {
+        assert_eq!(
+            parse_query(Some("filter[name]=My+App&x=%2B1&&flag")),
+            vec![
+                ("filter[name]".to_string(), "My App".to_string()),
+                ("x".to_string(), "+1".to_string()),
+                ("flag".to_string(), String::new()),
+            ]
+        );
+        assert_eq!(decode_path_segment("a+b%20c"), "a+b c");
+    }
 
     #[test]
     fn ascii_reasons_are_unchanged() {

@@ -52,6 +52,34 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
             }
         };
 
+    // §1.2: an individual key "is tied to the apps and permissions of the user": its roles are
+    // the user's as they are now, and a deleted user's key has none (issue 8).
+    let mut principal = principal;
+    if principal.key.kind == crabapple_auth::KeyKind::Individual
+        && let Some(uid) = principal.key.user_id.clone()
+    {
+        match app.store().get("users", &uid).await {
+            Ok(Some(user)) => {
+                if let Some(roles) = user.attributes.get("roles").and_then(|r| r.as_array()) {
+                    principal.key.roles = roles
+                        .iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect();
+                }
+            }
+            Ok(None) => {
+                return error(
+                    AscError::not_authorized(format!(
+                        "individual key {} belongs to user {uid}, who was deleted: an individual key has the access of its user, so it has none (§1.2)",
+                        principal.key.key_id
+                    )),
+                    &[],
+                );
+            }
+            Err(e) => return error(AscError::from(e), &[]),
+        }
+    }
+
     // 429 and X-Rate-Limit on every response (§1.6).
     let rate = app.limiter.hit(&principal.key.key_id, now_ms);
     let rate_header = vec![("X-Rate-Limit".to_string(), rate.header_value())];
@@ -106,7 +134,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
     }
     let request = Request {
         op: op_index,
-        id: found.id.as_deref().map(crate::wire::decode),
+        id: found.id.as_deref().map(crabapple_http::decode_path_segment),
         query,
         raw_query,
         body,

@@ -134,9 +134,9 @@ pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::
         revoked: false,
         created_ms: tx.now_ms(),
     };
-    std::fs::create_dir_all(data_dir)?;
+    crabapple_store::files::create_private_dir(data_dir)?;
     let path = key_path(data_dir, &g.key_id);
-    std::fs::write(&path, &g.pkcs8_pem)?;
+    crabapple_store::files::write_secret(&path, g.pkcs8_pem.as_bytes())?;
     tx.insert_key(&row).await?;
     tx.commit().await?;
     Ok(info(data_dir, &row))

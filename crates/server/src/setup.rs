@@ -39,7 +39,7 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 
 /// Opens the store of a data directory (creating the directory).
 pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
-    std::fs::create_dir_all(data_dir)?;
+    crabapple_store::files::create_private_dir(data_dir)?;
     Store::open(&db_path(data_dir)).await
 }
 

@@ -3,25 +3,9 @@
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
 use crabapple_jsonapi::{AscError, Reply};
-use percent_encoding::percent_decode_str;
 
 /// Splits and percent-decodes a query string (`+` is a space, as HTML forms and `requests` send).
-pub fn parse_query(raw: Option<&str>) -> Vec<(String, String)> {
-    let Some(raw) = raw else { return Vec::new() };
-    raw.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-pub fn decode(s: &str) -> String {
-    percent_decode_str(&s.replace('+', " "))
-        .decode_utf8_lossy()
-        .into_owned()
-}
+pub use crabapple_http::parse_query;
 
 /// `scheme://host` the client used (or the configured public URL).
 pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {

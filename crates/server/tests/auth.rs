@@ -176,3 +176,56 @@ async fn a_key_created_by_another_process_works_on_its_first_request() {
         200
     );
 }
+
+/// Issue 8, §1.2: an individual key has "the apps and permissions of the user"; once the user
+/// is deleted (`DELETE /v1/users/{id}` → 204) the key's tokens are refused with a reason, and a
+/// change of the user's roles applies to the key at once.
+#[tokio::test]
+async fn an_individual_key_follows_its_user() {
+    let w = open(temp_dir("auth"), WorldChoice::Demo, 1000).await;
+    let (key, token) = w.key_token(KeyKind::Individual, &["ADMIN"]).await;
+    assert_eq!(
+        w.call("GET", "/v1/apps", Some(&token), None).await.status,
+        200
+    );
+    let user = w
+        .app
+        .key(&key)
+        .and_then(|k| k.user_id)
+        .expect("an individual key has a user");
+
+    // Roles follow the user: a Developer may not read users' invitations… but may read apps.
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/v1/users/{user}"),
+            Some(&w.token.clone()),
+            Some(serde_json::json!({"data": {"type": "users", "id": user, "attributes": {"roles": ["DEVELOPER"]}}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = w.call("POST", "/v1/userInvitations", Some(&token), Some(serde_json::json!({
+        "data": {"type": "userInvitations", "attributes": {"email": "x@crabapple.example", "firstName": "X", "lastName": "Y", "roles": ["DEVELOPER"]}}
+    }))).await;
+    assert_eq!(r.status, 403, "the user's new roles apply to the key");
+
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/users/{user}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    let r = w.call("GET", "/v1/apps", Some(&token), None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error_code(), "NOT_AUTHORIZED");
+    assert!(
+        r.header("x-crabapple-reason")
+            .unwrap()
+            .contains("was deleted"),
+        "{:?}",
+        r.header("x-crabapple-reason")
+    );
+}

@@ -8,6 +8,7 @@
 
 mod cache;
 pub mod clock;
+pub mod files;
 mod keys;
 pub mod ledger;
 pub mod messaging;
@@ -54,6 +55,12 @@ pub struct Tx {
 impl Store {
     /// Opens (creating if needed) the SQLite database file at `path` and migrates it.
     pub async fn open(path: &Path) -> Result<Store> {
+        // The database holds the keys' public halves, the ledger and the world: owner only.
+        // Created 0600 before SQLite opens it, so its -wal and -shm files get the same mode.
+        if !path.exists() {
+            files::write_secret(path, b"")
+                .with_context(|| format!("creating {}", path.display()))?;
+        }
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
             .create_if_missing(true)

@@ -470,16 +470,13 @@ fn to_pem(label: &str, der: &[u8]) -> String {
 }
 
 fn write_file(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
     if secret {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
+        return crabapple_store::files::write_secret(path, bytes);
     }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut file = options.open(path)?;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
 }
