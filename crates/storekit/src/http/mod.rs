@@ -12,8 +12,15 @@
 
 mod admin;
 mod api;
+mod consumption;
+mod error;
 mod messaging;
+mod notifications;
 mod realtime;
+mod subscriptions;
+mod transactions;
+
+pub use error::{Answer, Refusal};
 
 use std::sync::Arc;
 
