@@ -29,7 +29,7 @@ use crate::commerce::Env;
 use crate::commerce::engine::with_signed_date;
 use crate::models::ApiError;
 
-/// Page size of the paged endpoints (history v2, refunds v2, notification history).
+/// Page size of transaction history, refund history v2 and notification history.
 pub(super) const PAGE: i64 = 20;
 
 pub fn routes<H: Host>() -> Router<Arc<H>> {

@@ -7,19 +7,14 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::TransactionRow;
 use serde_json::{Value, json};
 
 use super::Host;
 use super::api::{Cx, begin, body_json, is_id, not_found, own_txn};
 use super::error::{Answer, Refusal, empty};
-use crabapple_store::ledger::TransactionRow;
-
 use crate::commerce::catalog::ProductKind;
 use crate::models::{ApiError, DeliveryStatus, RefundPreference};
-
-// ---------------------------------------------------------------------------------------------
-// Consumption information
-// ---------------------------------------------------------------------------------------------
 
 /// Shared checks: the transaction exists, is this app's, is not family-shared, is not an app
 /// transaction id.

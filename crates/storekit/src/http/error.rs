@@ -145,3 +145,111 @@ pub fn ok<T: Serialize>(body: &T) -> Answer {
 pub fn empty(status: StatusCode) -> Answer {
     Ok(status.into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Status, content type, reason header and body of a refusal as sent.
+    async fn sent(r: Refusal) -> (u16, Option<String>, Option<String>, String) {
+        let resp = r.into_response();
+        let header = |name: &str| {
+            resp.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+        };
+        let (status, ct, reason) = (
+            resp.status().as_u16(),
+            header("content-type"),
+            header(crabapple_http::REASON_HEADER),
+        );
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        (
+            status,
+            ct,
+            reason,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn api_refusal_is_apples_error_body_with_the_codes_status() {
+        let (status, ct, reason, body) = sent(Refusal::api(
+            ApiError::InvalidTransactionId,
+            "'x' is not a transaction id",
+        ))
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(ct.as_deref(), Some("application/json"));
+        assert_eq!(reason.as_deref(), Some("'x' is not a transaction id"));
+        assert_eq!(
+            body,
+            r#"{"errorCode":4000006,"errorMessage":"Invalid transaction id."}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn unauthorized_is_a_bare_401_section_1_8() {
+        let (status, ct, reason, body) = sent(Refusal::Unauthorized("no token".into())).await;
+        assert_eq!((status, ct, body.as_str()), (401, None, ""));
+        assert_eq!(reason.as_deref(), Some("no token"));
+    }
+
+    #[tokio::test]
+    async fn rate_limited_is_4290000_with_retry_after_in_epoch_ms_section_1_9() {
+        let resp = Refusal::RateLimited {
+            retry_after_ms: 1_700_000_000_123,
+            reason: "limit".into(),
+        }
+        .into_response();
+        assert_eq!(resp.headers()["Retry-After"], "1700000000123");
+        let (status, _, reason, body) = sent(Refusal::RateLimited {
+            retry_after_ms: 1,
+            reason: "limit".into(),
+        })
+        .await;
+        assert_eq!(status, 429);
+        assert_eq!(reason.as_deref(), Some("limit"));
+        assert_eq!(
+            body,
+            r#"{"errorCode":4290000,"errorMessage":"Rate limit exceeded."}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn internal_is_5000000_and_events_map_to_their_apple_error() {
+        let (status, _, reason, body) = sent(Refusal::from(anyhow::anyhow!("disk full"))).await;
+        assert_eq!(status, 500);
+        assert_eq!(reason.as_deref(), Some("disk full"));
+        assert_eq!(
+            body,
+            r#"{"errorCode":5000000,"errorMessage":"An unknown error occurred."}"#
+        );
+        let (status, _, _, body) = sent(EventError::not_found("no transaction 1").into()).await;
+        assert_eq!(status, 404);
+        assert_eq!(
+            body,
+            r#"{"errorCode":4040010,"errorMessage":"Transaction id not found."}"#
+        );
+        let (status, _, _, body) = sent(EventError::conflict("expired").into()).await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body,
+            r#"{"errorCode":4000000,"errorMessage":"Bad request."}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn admin_refusal_is_error_json_with_its_status_and_reason() {
+        let (status, ct, reason, body) = sent(Refusal::admin_event(EventError::conflict(
+            "the subscription has expired",
+        )))
+        .await;
+        assert_eq!(status, 409);
+        assert_eq!(ct.as_deref(), Some("application/json"));
+        assert_eq!(reason.as_deref(), Some("the subscription has expired"));
+        assert_eq!(body, r#"{"error":"the subscription has expired"}"#);
+    }
+}

@@ -5,6 +5,12 @@
 //!
 //! The server mounts [`router`] for any state that implements [`Host`] (the server's `App`).
 //!
+//! Modules: `api` (route table, request context, shared helpers), `transactions`,
+//! `subscriptions`, `consumption`, `notifications` (the endpoints), `messaging` and
+//! `realtime` (Retention Messaging), `admin` (commerce admin API), and `error`: every
+//! refusal is a [`Refusal`] with one conversion into Apple's error documents (the server's own
+//! admin API uses it too).
+//!
 //! Environment: the `/sandbox` path prefix, or the request's host name —
 //! `api.storekit-sandbox.apple.com` / `api.storekit-sandbox.itunes.apple.com` are the sandbox,
 //! everything else (`api.storekit.apple.com`, `api.storekit.itunes.apple.com`, 127.0.0.1, …)

@@ -7,6 +7,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::NotificationQuery;
 use serde_json::{Value, json};
 
 use super::Host;
@@ -15,15 +16,9 @@ use super::api::{
     query_pairs, single,
 };
 use super::error::{Answer, Refusal, ok};
-use crabapple_store::ledger::NotificationQuery;
-
 use crate::commerce::catalog::DAY_MS;
 use crate::commerce::engine::{Ev, EvResult, notification_url};
 use crate::models::{ApiError, NotificationTypeV2, SendTestNotificationResponse, Subtype};
-
-// ---------------------------------------------------------------------------------------------
-// Notifications
-// ---------------------------------------------------------------------------------------------
 
 /// POST /inApps/v1/notifications/test
 pub(super) async fn test_notification<H: Host>(

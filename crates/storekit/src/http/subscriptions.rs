@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Uri};
 use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::MassExtensionRow;
 use serde_json::{Value, json};
 
 use super::Host;
@@ -15,8 +16,6 @@ use super::api::{
     begin, body_json, customer_of, is_id, now_of, own_txn, query_pairs, sign_txn, values,
 };
 use super::error::{Answer, Refusal, ok};
-use crabapple_store::ledger::MassExtensionRow;
-
 use crate::commerce::catalog::{self, ProductKind};
 use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id, with_signed_date};
 use crate::commerce::state::{SubState, renewal_info};

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::{HistoryQuery, TransactionRow};
 use serde_json::{Value, json};
 
 use super::Host;
@@ -16,8 +17,6 @@ use super::api::{
     now_of, parse_bool, query_pairs, sign_txn, single, values,
 };
 use super::error::{Answer, Refusal, empty, ok};
-use crabapple_store::ledger::{HistoryQuery, TransactionRow};
-
 use crate::commerce::engine::{Ev, EvResult, app_apple_id};
 use crate::commerce::state::SubState;
 use crate::models::{
