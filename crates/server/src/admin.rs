@@ -1,17 +1,20 @@
 //! crabapple's admin API, outside Apple's namespace (`/crabapple/admin/…`): status, reset, and
 //! creating what only Apple creates (apps, builds, …) so tests and users can set up state. It takes
-//! no token: it is meant for a local or CI listener (documented in README.md).
+//! no token: it is meant for a local or CI listener (documented in README.md). Its errors are
+//! `{"error": message}` with `X-Crabapple-Reason`, written by the one conversion of
+//! [`Refusal::Admin`] that the commerce admin API (`/crabapple/admin/commerce/…`) uses too.
 
 use crate::App;
 use crate::keys::{self, NewKey};
 use crate::setup;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::{get, patch, post};
 use axum::{Json, Router};
 use crabapple_auth::KeyKind;
 use crabapple_jsonapi::{AscError, Linkages, Write};
+use crabapple_storekit::http::{Answer, Refusal};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -35,64 +38,44 @@ pub fn routes() -> Router<Arc<App>> {
         )
 }
 
-fn admin_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    let msg = msg.into();
-    (
-        status,
-        [(
-            crabapple_http::REASON_HEADER,
-            crabapple_http::reason_value(&msg),
-        )],
-        Json(json!({ "error": msg })),
-    )
-        .into_response()
-}
-
-fn internal(e: anyhow::Error) -> Response {
-    admin_error(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
-}
-
-async fn status(State(app): State<Arc<App>>) -> Response {
+async fn status(State(app): State<Arc<App>>) -> Answer {
     let store = app.store();
-    let counts = match store.type_counts().await {
-        Ok(c) => c,
-        Err(e) => return internal(e),
-    };
+    let counts = store.type_counts().await.map_err(Refusal::admin_internal)?;
     let total: i64 = counts.iter().map(|(_, n)| n).sum();
     let team = json!({
         "name": store.meta_get("team.name").await.ok().flatten(),
         "issuerId": store.meta_get("team.issuerId").await.ok().flatten(),
         "vendorNumber": store.meta_get("team.vendorNumber").await.ok().flatten(),
     });
-    Json(json!({
+    Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "specVersion": app.engine.manifest.version,
         "team": team,
         "clock": { "nowMs": store.now_ms(), "offsetMs": store.clock.offset_ms() },
         "resources": { "total": total, "byType": counts.into_iter().collect::<BTreeMap<_, _>>() },
     }))
-    .into_response()
+    .into_response())
 }
 
-async fn reset(State(app): State<Arc<App>>) -> Response {
+async fn reset(State(app): State<Arc<App>>) -> Answer {
     // The commerce ledger (customers, transactions, notifications, …) starts over too.
-    if let Err(e) = crabapple_storekit::reset(&app.commerce).await {
-        return internal(e);
-    }
-    match setup::reset(&app.engine, &app.config.world).await {
-        Ok(l) => {
-            Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))
-                .into_response()
-        }
-        Err(e) => internal(e),
-    }
+    crabapple_storekit::reset(&app.commerce)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    let l = setup::reset(&app.engine, &app.config.world)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(
+        Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))
+            .into_response(),
+    )
 }
 
-async fn list_keys(State(app): State<Arc<App>>) -> Response {
-    match keys::list(app.store(), &app.config.data_dir).await {
-        Ok(k) => Json(json!(k)).into_response(),
-        Err(e) => internal(e),
-    }
+async fn list_keys(State(app): State<Arc<App>>) -> Answer {
+    let k = keys::list(app.store(), &app.config.data_dir)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(json!(k)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -108,16 +91,16 @@ struct KeyRequest {
     name: Option<String>,
 }
 
-async fn create_key(State(app): State<Arc<App>>, Json(k): Json<KeyRequest>) -> Response {
+async fn create_key(State(app): State<Arc<App>>, Json(k): Json<KeyRequest>) -> Answer {
     let kind = match k.kind.as_deref() {
         None | Some("team") => KeyKind::Team,
         Some("individual") => KeyKind::Individual,
         Some("inAppPurchase") => KeyKind::InAppPurchase,
         Some(other) => {
-            return admin_error(
+            return Err(Refusal::admin(
                 StatusCode::BAD_REQUEST,
                 format!("kind '{other}' is not team, individual or inAppPurchase"),
-            );
+            ));
         }
     };
     let new = NewKey {
@@ -126,13 +109,11 @@ async fn create_key(State(app): State<Arc<App>>, Json(k): Json<KeyRequest>) -> R
         user_id: k.user_id,
         name: k.name.as_deref(),
     };
-    match keys::create(app.store(), &app.config.data_dir, new).await {
-        Ok(info) => {
-            let _ = app.reload_keys().await;
-            (StatusCode::CREATED, Json(json!(info))).into_response()
-        }
-        Err(e) => admin_error(StatusCode::BAD_REQUEST, format!("{e:#}")),
-    }
+    let info = keys::create(app.store(), &app.config.data_dir, new)
+        .await
+        .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, format!("{e:#}")))?;
+    let _ = app.reload_keys().await;
+    Ok((StatusCode::CREATED, Json(json!(info))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -157,19 +138,19 @@ pub fn parse_duration_ms(s: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
-async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> Response {
+async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> Answer {
     let Some(ms) = parse_duration_ms(&a.by) else {
-        return admin_error(
+        return Err(Refusal::admin(
             StatusCode::BAD_REQUEST,
             format!("'{}' is not a duration like 3d or 12h", a.by),
-        );
+        ));
     };
-    match app.store().advance_clock(ms).await {
-        Ok(now) => {
-            Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok() })).into_response()
-        }
-        Err(e) => internal(e),
-    }
+    let now = app
+        .store()
+        .advance_clock(ms)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok() })).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -233,12 +214,10 @@ async fn write_resource(
     id: Option<String>,
     body: ResourceBody,
     update: bool,
-) -> Response {
+) -> Answer {
     let engine = &app.engine;
-    let rels = match linkage(app, rtype, &body.relationships) {
-        Ok(r) => r,
-        Err(e) => return admin_error(StatusCode::BAD_REQUEST, e),
-    };
+    let rels = linkage(app, rtype, &body.relationships)
+        .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, e))?;
     let result: Result<(String, bool), AscError> = async {
         let mut tx = engine.store.begin().await?;
         let existing = match &id {
@@ -293,40 +272,42 @@ async fn write_resource(
         Ok((id, created))
     }
     .await;
-    match result {
-        Ok((id, created)) => {
-            let r = match engine.store.get(rtype, &id).await {
-                Ok(Some(r)) => r,
-                Ok(None) => return admin_error(StatusCode::NOT_FOUND, "vanished"),
-                Err(e) => return internal(e),
-            };
-            let doc = json!({
-                "data": engine.render_resource(&Default::default(), &r, "", &Default::default(), &Default::default(), &Default::default()),
-            });
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            (status, Json(doc)).into_response()
-        }
-        Err(e) => admin_error(
+    let (id, created) = result.map_err(|e| {
+        Refusal::admin(
             StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
             e.reason,
-        ),
-    }
+        )
+    })?;
+    let r = engine
+        .store
+        .get(rtype, &id)
+        .await
+        .map_err(Refusal::admin_internal)?
+        .ok_or_else(|| Refusal::admin(StatusCode::NOT_FOUND, "vanished"))?;
+    let doc = json!({
+        "data": engine.render_resource(&Default::default(), &r, "", &Default::default(), &Default::default(), &Default::default()),
+    });
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(doc)).into_response())
 }
 
 async fn create_resource(
     State(app): State<Arc<App>>,
     Path(rtype): Path<String>,
     Json(body): Json<ResourceBody>,
-) -> Response {
+) -> Answer {
     let id = body.id.clone();
     if let Some(i) = &id
         && matches!(app.store().get(&rtype, i).await, Ok(Some(_)))
     {
-        return admin_error(StatusCode::CONFLICT, format!("{rtype}/{i} already exists"));
+        return Err(Refusal::admin(
+            StatusCode::CONFLICT,
+            format!("{rtype}/{i} already exists"),
+        ));
     }
     write_resource(&app, &rtype, id, body, false).await
 }
@@ -335,43 +316,45 @@ async fn update_resource(
     State(app): State<Arc<App>>,
     Path((rtype, id)): Path<(String, String)>,
     Json(body): Json<ResourceBody>,
-) -> Response {
+) -> Answer {
     write_resource(&app, &rtype, Some(id), body, true).await
 }
 
 async fn get_resource(
     State(app): State<Arc<App>>,
     Path((rtype, id)): Path<(String, String)>,
-) -> Response {
-    match app.store().get(&rtype, &id).await {
-        Ok(Some(r)) => {
-            Json(json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).into_response()
-        }
-        Ok(None) => admin_error(StatusCode::NOT_FOUND, format!("no {rtype}/{id}")),
-        Err(e) => internal(e),
-    }
+) -> Answer {
+    let r = app
+        .store()
+        .get(&rtype, &id)
+        .await
+        .map_err(Refusal::admin_internal)?
+        .ok_or_else(|| Refusal::admin(StatusCode::NOT_FOUND, format!("no {rtype}/{id}")))?;
+    Ok(Json(json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).into_response())
 }
 
-async fn list_resources(State(app): State<Arc<App>>, Path(rtype): Path<String>) -> Response {
+async fn list_resources(State(app): State<Arc<App>>, Path(rtype): Path<String>) -> Answer {
     let q = crabapple_store::ListQuery {
         rtype: rtype.clone(),
         limit: 10_000,
         ..Default::default()
     };
-    match app.store().list(&q).await {
-        Ok((items, total)) => Json(json!({
-            "total": total,
-            "data": items.iter().map(|r| json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).collect::<Vec<_>>(),
-        }))
-        .into_response(),
-        Err(e) => internal(e),
-    }
+    let (items, total) = app
+        .store()
+        .list(&q)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(json!({
+        "total": total,
+        "data": items.iter().map(|r| json!({ "type": r.rtype, "id": r.id, "attributes": r.attributes })).collect::<Vec<_>>(),
+    }))
+    .into_response())
 }
 
 async fn delete_resource(
     State(app): State<Arc<App>>,
     Path((rtype, id)): Path<(String, String)>,
-) -> Response {
+) -> Answer {
     let res: anyhow::Result<bool> = async {
         let mut tx = app.store().begin().await?;
         let done = tx.delete(&rtype, &id).await?;
@@ -379,9 +362,11 @@ async fn delete_resource(
         Ok(done)
     }
     .await;
-    match res {
-        Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => admin_error(StatusCode::NOT_FOUND, format!("no {rtype}/{id}")),
-        Err(e) => internal(e),
+    if !res.map_err(Refusal::admin_internal)? {
+        return Err(Refusal::admin(
+            StatusCode::NOT_FOUND,
+            format!("no {rtype}/{id}"),
+        ));
     }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

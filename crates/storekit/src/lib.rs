@@ -11,7 +11,7 @@
 //!   Apple's retry schedule.
 //! - [`http`]: the App Store Server API (`/inApps/v1`, `/inApps/v2`, also under `/sandbox`) and
 //!   the commerce admin API (`/crabapple/admin/commerce/…`), mounted by the server through
-//!   [`Host`].
+//!   [`Host`]; every refusal is an [`http::Refusal`] with one conversion into Apple's error body.
 //! - [`pki`]: crabapple's own three-level certificate authority per data directory
 //!   (root → "WWDR-like" intermediate → receipt-signing leaf, with Apple's marker OIDs),
 //!   or an external one such as Apple's published test PKI, and the JWS signer.

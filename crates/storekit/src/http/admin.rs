@@ -21,10 +21,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use base64::Engine as _;
+
+use crabapple_store::ledger::AppRow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::Host;
+use super::error::{Answer, Refusal};
 use crate::commerce::Settings;
 use crate::commerce::events::{self, EventArgs};
 use crate::commerce::state::{SubState, renewal_info};
@@ -56,36 +59,21 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
         .route("/crabapple/admin/commerce/{event}", post(event::<H>))
 }
 
-fn admin_error(status: u16, msg: impl Into<String>) -> Response {
-    let msg = msg.into();
-    (
-        StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST),
-        [(
-            crabapple_http::REASON_HEADER,
-            crabapple_http::reason_value(&msg),
-        )],
-        Json(json!({ "error": msg })),
-    )
-        .into_response()
-}
-
 async fn event<H: Host>(
     State(h): State<Arc<H>>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
-) -> Response {
+) -> Answer {
     let args: EventArgs = if body.is_empty() {
         EventArgs::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(a) => a,
-            Err(e) => return admin_error(400, format!("{name}: {e}")),
-        }
+        serde_json::from_slice(&body)
+            .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, format!("{name}: {e}")))?
     };
-    match events::apply(h.commerce(), &name, args).await {
-        Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
-        Err(e) => admin_error(e.status, e.message),
-    }
+    let v = events::apply(h.commerce(), &name, args)
+        .await
+        .map_err(Refusal::admin_event)?;
+    Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -107,60 +95,73 @@ fn decode_jws(jws: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQuery>) -> Response {
+async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQuery>) -> Answer {
     let store = &h.commerce().store;
     let app = match &q.bundle_id {
-        Some(b) => match store.ledger_app_by_bundle(b).await {
-            Ok(Some(a)) => Some(a.id),
-            Ok(None) => return admin_error(404, format!("no app with bundle id {b}")),
-            Err(e) => return admin_error(500, format!("{e:#}")),
-        },
+        Some(b) => Some(app_by_bundle(&*h, b).await?.id),
         None => None,
     };
-    match store
+    let rows = store
         .ledger_notifications(app.as_deref(), q.limit.unwrap_or(100))
         .await
-    {
-        Ok(rows) => {
-            let list: Vec<Value> = rows
-                .iter()
-                .map(|n| {
-                    let mut payload = decode_jws(&n.signed_payload);
-                    if let Some(d) = payload.get_mut("data").and_then(Value::as_object_mut) {
-                        for k in ["signedTransactionInfo", "signedRenewalInfo"] {
-                            if let Some(j) = d.get(k).and_then(Value::as_str) {
-                                let decoded = decode_jws(j);
-                                d.insert(format!("{k}Decoded"), decoded);
-                            }
-                        }
+        .map_err(Refusal::admin_internal)?;
+    let list: Vec<Value> = rows
+        .iter()
+        .map(|n| {
+            let mut payload = decode_jws(&n.signed_payload);
+            if let Some(d) = payload.get_mut("data").and_then(Value::as_object_mut) {
+                for k in ["signedTransactionInfo", "signedRenewalInfo"] {
+                    if let Some(j) = d.get(k).and_then(Value::as_str) {
+                        let decoded = decode_jws(j);
+                        d.insert(format!("{k}Decoded"), decoded);
                     }
-                    json!({
-                        "notificationUUID": n.notification_uuid,
-                        "notificationType": n.notification_type,
-                        "subtype": n.subtype,
-                        "bundleId": n.bundle_id,
-                        "environment": n.environment,
-                        "signedDate": n.signed_date_ms,
-                        "state": n.state,
-                        "url": n.url,
-                        "nextAttemptDate": n.next_attempt_ms,
-                        "sendAttempts": n.attempts,
-                        "transactionId": n.transaction_id,
-                        "testNotificationToken": n.test_token,
-                        "payload": payload,
-                        "signedPayload": n.signed_payload,
-                    })
-                })
-                .collect();
-            Json(json!({ "data": list })).into_response()
-        }
-        Err(e) => admin_error(500, format!("{e:#}")),
-    }
+                }
+            }
+            json!({
+                "notificationUUID": n.notification_uuid,
+                "notificationType": n.notification_type,
+                "subtype": n.subtype,
+                "bundleId": n.bundle_id,
+                "environment": n.environment,
+                "signedDate": n.signed_date_ms,
+                "state": n.state,
+                "url": n.url,
+                "nextAttemptDate": n.next_attempt_ms,
+                "sendAttempts": n.attempts,
+                "transactionId": n.transaction_id,
+                "testNotificationToken": n.test_token,
+                "payload": payload,
+                "signedPayload": n.signed_payload,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "data": list })).into_response())
 }
 
-async fn transaction<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) -> Response {
-    match h.commerce().store.ledger_transaction(&id).await {
-        Ok(Some(t)) => Json(json!({
+/// The app with `bundle` as its bundle id, or the admin API's 404.
+async fn app_by_bundle<H: Host>(h: &H, bundle: &str) -> Result<AppRow, Refusal> {
+    h.commerce()
+        .store
+        .ledger_app_by_bundle(bundle)
+        .await
+        .map_err(Refusal::admin_internal)?
+        .ok_or_else(|| {
+            Refusal::admin(
+                StatusCode::NOT_FOUND,
+                format!("no app with bundle id {bundle}"),
+            )
+        })
+}
+
+async fn transaction<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) -> Answer {
+    let t = h
+        .commerce()
+        .store
+        .ledger_transaction(&id)
+        .await
+        .map_err(Refusal::admin_internal)?
+        .ok_or_else(|| Refusal::admin(StatusCode::NOT_FOUND, format!("no transaction {id}")))?;
+    Ok(Json(json!({
             "transactionId": t.transaction_id,
             "originalTransactionId": t.original_transaction_id,
             "environment": t.environment,
@@ -170,18 +171,16 @@ async fn transaction<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) -
             "revoked": t.revoked,
             "finished": t.finished,
             "transaction": t.payload,
-        }))
-        .into_response(),
-        Ok(None) => admin_error(404, format!("no transaction {id}")),
-        Err(e) => admin_error(500, format!("{e:#}")),
-    }
+    }))
+    .into_response())
 }
 
-async fn subscription<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) -> Response {
-    match events::subscription_of(h.commerce(), &id).await {
-        Ok(ctx) => {
-            let st = SubState::from_value(&ctx.sub.state);
-            Json(json!({
+async fn subscription<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) -> Answer {
+    let ctx = events::subscription_of(h.commerce(), &id)
+        .await
+        .map_err(Refusal::admin_event)?;
+    let st = SubState::from_value(&ctx.sub.state);
+    Ok(Json(json!({
                 "originalTransactionId": ctx.sub.original_transaction_id,
                 "customer": ctx.customer.label,
                 "environment": ctx.sub.environment,
@@ -193,11 +192,8 @@ async fn subscription<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) 
                 "nextEventDate": ctx.sub.next_event_ms,
                 "renewalInfo": renewal_info(&ctx.sub, &st, &ctx.customer),
                 "state": ctx.sub.state,
-            }))
-            .into_response()
-        }
-        Err(e) => admin_error(e.status, e.message),
-    }
+    }))
+    .into_response())
 }
 
 #[derive(Deserialize)]
@@ -231,25 +227,18 @@ fn urls_of(attrs: &Map<String, Value>) -> Value {
     })
 }
 
-async fn get_urls<H: Host>(State(h): State<Arc<H>>, Path(bundle): Path<String>) -> Response {
-    match h.commerce().store.ledger_app_by_bundle(&bundle).await {
-        Ok(Some(app)) => Json(urls_of(&app.attributes)).into_response(),
-        Ok(None) => admin_error(404, format!("no app with bundle id {bundle}")),
-        Err(e) => admin_error(500, format!("{e:#}")),
-    }
+async fn get_urls<H: Host>(State(h): State<Arc<H>>, Path(bundle): Path<String>) -> Answer {
+    let app = app_by_bundle(&*h, &bundle).await?;
+    Ok(Json(urls_of(&app.attributes)).into_response())
 }
 
 async fn set_urls<H: Host>(
     State(h): State<Arc<H>>,
     Path(bundle): Path<String>,
     Json(u): Json<Urls>,
-) -> Response {
+) -> Answer {
     let store = &h.commerce().store;
-    let app = match store.ledger_app_by_bundle(&bundle).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return admin_error(404, format!("no app with bundle id {bundle}")),
-        Err(e) => return admin_error(500, format!("{e:#}")),
-    };
+    let app = app_by_bundle(&*h, &bundle).await?;
     let mut changes = Map::new();
     for (value, version, url_key, version_key) in [
         (
@@ -269,7 +258,10 @@ async fn set_urls<H: Host>(
             if let Some(url) = v
                 && !(url.starts_with("http://") || url.starts_with("https://"))
             {
-                return admin_error(400, format!("'{url}' is not an http(s) URL"));
+                return Err(Refusal::admin(
+                    StatusCode::BAD_REQUEST,
+                    format!("'{url}' is not an http(s) URL"),
+                ));
             }
             changes.insert(url_key.into(), json!(v));
             if version.is_none() {
@@ -281,7 +273,10 @@ async fn set_urls<H: Host>(
                 && x != "V1"
                 && x != "V2"
             {
-                return admin_error(400, format!("version '{x}' is V1 or V2"));
+                return Err(Refusal::admin(
+                    StatusCode::BAD_REQUEST,
+                    format!("version '{x}' is V1 or V2"),
+                ));
             }
             changes.insert(version_key.into(), json!(ver));
         }
@@ -292,12 +287,13 @@ async fn set_urls<H: Host>(
         tx.commit().await
     }
     .await;
-    if let Err(e) = r {
-        return admin_error(500, format!("{e:#}"));
-    }
+    r.map_err(Refusal::admin_internal)?;
     match store.ledger_app_by_bundle(&bundle).await {
-        Ok(Some(app)) => Json(urls_of(&app.attributes)).into_response(),
-        _ => admin_error(500, "app vanished"),
+        Ok(Some(app)) => Ok(Json(urls_of(&app.attributes)).into_response()),
+        _ => Err(Refusal::admin(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "app vanished",
+        )),
     }
 }
 
@@ -308,32 +304,33 @@ async fn get_settings<H: Host>(State(h): State<Arc<H>>) -> Response {
 async fn put_settings<H: Host>(
     State(h): State<Arc<H>>,
     Json(patch): Json<Map<String, Value>>,
-) -> Response {
+) -> Answer {
     let mut current = match serde_json::to_value(h.commerce().settings()) {
         Ok(Value::Object(m)) => m,
         _ => Map::new(),
     };
     for (k, v) in patch {
         if !current.contains_key(&k) {
-            return admin_error(400, format!("unknown setting '{k}'"));
+            return Err(Refusal::admin(
+                StatusCode::BAD_REQUEST,
+                format!("unknown setting '{k}'"),
+            ));
         }
         current.insert(k, v);
     }
-    match serde_json::from_value::<Settings>(Value::Object(current)) {
-        Ok(s) => {
-            h.commerce().set_settings(s.clone());
-            Json(s).into_response()
-        }
-        Err(e) => admin_error(400, e.to_string()),
-    }
+    let s = serde_json::from_value::<Settings>(Value::Object(current))
+        .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, e.to_string()))?;
+    h.commerce().set_settings(s.clone());
+    Ok(Json(s).into_response())
 }
 
-async fn run_due<H: Host>(State(h): State<Arc<H>>) -> Response {
+async fn run_due<H: Host>(State(h): State<Arc<H>>) -> Answer {
     let c = h.commerce();
-    match c.run_due(c.store.now_ms()).await {
-        Ok(s) => Json(s).into_response(),
-        Err(e) => admin_error(500, format!("{e:#}")),
-    }
+    let s = c
+        .run_due(c.store.now_ms())
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(s).into_response())
 }
 
 #[derive(Deserialize)]
@@ -341,17 +338,20 @@ struct CaQuery {
     format: Option<String>,
 }
 
-async fn ca<H: Host>(State(h): State<Arc<H>>, Query(q): Query<CaQuery>) -> Response {
+async fn ca<H: Host>(State(h): State<Arc<H>>, Query(q): Query<CaQuery>) -> Answer {
     let pki = h.commerce().pki();
     match q.format.as_deref() {
-        Some("der") => (
+        Some("der") => Ok((
             [(CONTENT_TYPE, "application/pkix-cert")],
             pki.root_der().to_vec(),
         )
-            .into_response(),
+            .into_response()),
         None | Some("pem") => {
-            ([(CONTENT_TYPE, "application/x-pem-file")], pki.root_pem()).into_response()
+            Ok(([(CONTENT_TYPE, "application/x-pem-file")], pki.root_pem()).into_response())
         }
-        Some(f) => admin_error(400, format!("format '{f}' is pem or der")),
+        Some(f) => Err(Refusal::admin(
+            StatusCode::BAD_REQUEST,
+            format!("format '{f}' is pem or der"),
+        )),
     }
 }

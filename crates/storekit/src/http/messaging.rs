@@ -28,23 +28,20 @@
 //! review states change through the admin API
 //! (`PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}`).
 
-// Handlers return a finished `Response` as their error: errors are the cold path.
-#![allow(clippy::result_large_err)]
-
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
 use axum::routing::{MethodRouter, get, put};
 use crabapple_store::Tx;
 use crabapple_store::messaging::{ImageRow, MessageRow, Reviewed};
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Cx, begin, body_json, empty, err, internal, ok, or_respond};
+use super::api::{Cx, begin, body_json};
+use super::error::{Answer, Refusal, empty, ok};
 use crate::commerce::Env;
 use crate::commerce::catalog::{self, ProductKind};
 use crate::models::ApiError;
@@ -107,8 +104,8 @@ pub(super) fn is_lower_uuid(s: &str) -> bool {
     uuid::Uuid::parse_str(s).is_ok_and(|u| u.hyphenated().to_string() == s)
 }
 
-fn bad_identifier(what: &str, id: &str) -> Response {
-    err(
+fn bad_identifier(what: &str, id: &str) -> Refusal {
+    Refusal::api(
         ApiError::GeneralBadRequest,
         format!("{what} '{id}' is not a lowercase UUID"),
     )
@@ -118,26 +115,16 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-/// Runs `f` in a write transaction: `Ok(None)` commits and answers 200 with no body,
-/// `Ok(Some(response))` rolls back and answers `response`; a store error is a 500.
+/// Runs `f` in a write transaction: `Ok(())` commits and answers 200 with no body; a refusal
+/// rolls back (a store error is a 500).
 pub(super) async fn in_tx<H: Host>(
     h: &H,
-    f: impl AsyncFnOnce(&mut Tx) -> anyhow::Result<Option<Response>>,
-) -> Response {
-    let r: anyhow::Result<Option<Response>> = async {
-        let mut tx = h.commerce().store.begin().await?;
-        let out = f(&mut tx).await?;
-        if out.is_none() {
-            tx.commit().await?;
-        }
-        Ok(out)
-    }
-    .await;
-    match r {
-        Ok(None) => empty(StatusCode::OK),
-        Ok(Some(resp)) => resp,
-        Err(e) => internal(e),
-    }
+    f: impl AsyncFnOnce(&mut Tx) -> Result<(), Refusal>,
+) -> Answer {
+    let mut tx = h.commerce().store.begin().await?;
+    f(&mut tx).await?;
+    tx.commit().await?;
+    empty(StatusCode::OK)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -145,11 +132,11 @@ pub(super) async fn in_tx<H: Host>(
 // ---------------------------------------------------------------------------------------------
 
 /// Checks a PNG against the rules for `size`; the decoded width and height.
-fn check_image(bytes: &[u8], size: &str) -> Result<(u32, u32), Response> {
+fn check_image(bytes: &[u8], size: &str) -> Result<(u32, u32), Refusal> {
     let info = png::inspect(bytes)
-        .map_err(|e| err(ApiError::InvalidImage, format!("not a valid PNG: {e}")))?;
+        .map_err(|e| Refusal::api(ApiError::InvalidImage, format!("not a valid PNG: {e}")))?;
     if info.has_transparency {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::InvalidImage,
             "the PNG has transparency (an alpha channel or tRNS); Upload Image: \"Doesn't have transparency\"",
         ));
@@ -168,7 +155,10 @@ fn check_image(bytes: &[u8], size: &str) -> Result<(u32, u32), Response> {
                 BULLET_POINT_SIDES.end()
             ),
         };
-        return Err(err(ApiError::InvalidImage, format!("{w}×{h}: {rule}")));
+        return Err(Refusal::api(
+            ApiError::InvalidImage,
+            format!("{w}×{h}: {rule}"),
+        ));
     }
     Ok((w, h))
 }
@@ -180,20 +170,20 @@ async fn upload_image<H: Host>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !is_lower_uuid(&id) {
-        return bad_identifier("imageIdentifier", &id);
+        return Err(bad_identifier("imageIdentifier", &id));
     }
     let q = super::api::query_pairs(&uri);
     let size = match super::api::single(&q, "imageSize") {
         None => "FULL_SIZE",
         Some(s @ ("FULL_SIZE" | "BULLET_POINT")) => s,
         Some(other) => {
-            return err(
+            return Err(Refusal::api(
                 ApiError::BadRequestImageSize,
                 format!("imageSize '{other}' is not FULL_SIZE or BULLET_POINT"),
-            );
+            ));
         }
     };
     let size = size.to_string();
@@ -201,11 +191,7 @@ async fn upload_image<H: Host>(
         let size = size.clone();
         tokio::task::spawn_blocking(move || check_image(&body, &size).map(|wh| (wh, body))).await
     };
-    let ((w, hgt), body) = match checked {
-        Ok(Ok(v)) => v,
-        Ok(Err(r)) => return r,
-        Err(e) => return internal(e),
-    };
+    let ((w, hgt), body) = checked.map_err(Refusal::internal)??;
     let c = h.commerce();
     let row = ImageRow {
         image_identifier: id.clone(),
@@ -218,24 +204,24 @@ async fn upload_image<H: Host>(
     in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_image(app, env, &id).await?.is_some() {
-            return Ok(Some(already(ApiError::ImageAlreadyExists, "image", &id)));
+            return Err(already(ApiError::ImageAlreadyExists, "image", &id));
         }
         if tx.messaging_image_count(app, env).await? >= MAX_IMAGES {
-            return Ok(Some(err(
+            return Err(Refusal::api(
                 ApiError::MaximumNumberOfImagesReached,
                 format!("{MAX_IMAGES} images already (Upload Image)"),
-            )));
+            ));
         }
         if !tx.messaging_insert_image(app, env, &row, &body).await? {
-            return Ok(Some(already(ApiError::ImageAlreadyExists, "image", &id)));
+            return Err(already(ApiError::ImageAlreadyExists, "image", &id));
         }
-        Ok(None)
+        Ok(())
     })
     .await
 }
 
-fn already(e: ApiError, what: &str, id: &str) -> Response {
-    err(e, format!("the {what} identifier {id} already exists"))
+fn already(e: ApiError, what: &str, id: &str) -> Refusal {
+    Refusal::api(e, format!("the {what} identifier {id} already exists"))
 }
 
 /// DELETE /inApps/v1/messaging/image/{imageIdentifier}
@@ -244,34 +230,34 @@ async fn delete_image<H: Host>(
     Path(id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !is_lower_uuid(&id) {
-        return bad_identifier("imageIdentifier", &id);
+        return Err(bad_identifier("imageIdentifier", &id));
     }
     in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_image(app, env, &id).await?.is_none() {
-            return Ok(Some(err(
+            return Err(Refusal::api(
                 ApiError::ImageNotFound,
                 format!("no image {id} in {env}"),
-            )));
+            ));
         }
         if tx.messaging_image_in_use(app, env, &id).await? {
-            return Ok(Some(err(
+            return Err(Refusal::api(
                 ApiError::ImageInUse,
                 format!("image {id} is part of a message: delete the message first"),
-            )));
+            ));
         }
         tx.messaging_delete_image(app, env, &id).await?;
-        Ok(None)
+        Ok(())
     })
     .await
 }
 
 /// GET /inApps/v1/messaging/image/list
-async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     let rows = h
         .commerce()
         .store
@@ -286,11 +272,8 @@ async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: U
 }
 
 /// A list response `{key: [item(row), …]}`.
-fn listing<T>(rows: anyhow::Result<Vec<T>>, key: &str, item: impl Fn(&T) -> Value) -> Response {
-    match rows {
-        Ok(rows) => ok(&json!({ key: rows.iter().map(item).collect::<Vec<_>>() })),
-        Err(e) => internal(e),
-    }
+fn listing<T>(rows: anyhow::Result<Vec<T>>, key: &str, item: impl Fn(&T) -> Value) -> Answer {
+    ok(&json!({ key: rows?.iter().map(item).collect::<Vec<_>>() }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -298,19 +281,19 @@ fn listing<T>(rows: anyhow::Result<Vec<T>>, key: &str, item: impl Fn(&T) -> Valu
 // ---------------------------------------------------------------------------------------------
 
 /// A required string field of a request object.
-fn text<'a>(v: &'a Value, key: &str, within: &str) -> Result<&'a str, Response> {
+fn text<'a>(v: &'a Value, key: &str, within: &str) -> Result<&'a str, Refusal> {
     v.get(key).and_then(Value::as_str).ok_or_else(|| {
-        err(
+        Refusal::api(
             ApiError::GeneralBadRequest,
             format!("{within}{key} is required (a string)"),
         )
     })
 }
 
-fn alt_text(v: &Value, within: &str) -> Result<(), Response> {
+fn alt_text(v: &Value, within: &str) -> Result<(), Refusal> {
     let alt = text(v, "altText", within)?;
     if chars(alt) > MAX_ALT_TEXT {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::AltTextTooLong,
             format!(
                 "{within}altText has {} characters; at most {MAX_ALT_TEXT}",
@@ -323,11 +306,11 @@ fn alt_text(v: &Value, within: &str) -> Result<(), Response> {
 
 /// Checks an `UploadMessageRequestBody`; the images it references, each with the size it
 /// must have.
-fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
+fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Refusal> {
     let header = text(b, "header", "")?;
     let body = text(b, "body", "")?;
     if chars(header) > MAX_HEADER {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::HeaderTooLong,
             format!(
                 "header has {} characters; at most {MAX_HEADER}",
@@ -336,7 +319,7 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         ));
     }
     if chars(body) > MAX_BODY {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::BodyTooLong,
             format!("body has {} characters; at most {MAX_BODY}", chars(body)),
         ));
@@ -353,13 +336,13 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         Some(Value::String(p)) if p == "ABOVE_BODY" => {}
         Some(Value::String(p)) if p == "ABOVE_IMAGE" && image.is_some() => {}
         Some(Value::String(p)) if p == "ABOVE_IMAGE" => {
-            return Err(err(
+            return Err(Refusal::api(
                 ApiError::BadRequestAboveImageRequiresAnImage,
                 "headerPosition ABOVE_IMAGE needs an image",
             ));
         }
         Some(other) => {
-            return Err(err(
+            return Err(Refusal::api(
                 ApiError::GeneralBadRequest,
                 format!("headerPosition {other} is not ABOVE_BODY or ABOVE_IMAGE"),
             ));
@@ -369,14 +352,14 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         None | Some(Value::Null) => &[][..],
         Some(Value::Array(a)) => &a[..],
         Some(_) => {
-            return Err(err(
+            return Err(Refusal::api(
                 ApiError::GeneralBadRequest,
                 "bulletPoints is not an array",
             ));
         }
     };
     if bullets.len() > MAX_BULLET_POINTS {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::BadRequestTooManyBulletPoints,
             format!(
                 "{} bullet points; at most {MAX_BULLET_POINTS}",
@@ -388,7 +371,7 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Response> {
         let within = format!("bulletPoints[{i}].");
         let t = text(bp, "text", &within)?;
         if chars(t) > MAX_HEADER {
-            return Err(err(
+            return Err(Refusal::api(
                 ApiError::BadRequestBulletPointTextTooLong,
                 format!(
                     "{within}text has {} characters; at most {MAX_HEADER}",
@@ -410,13 +393,13 @@ async fn upload_message<H: Host>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !is_lower_uuid(&id) {
-        return bad_identifier("messageIdentifier", &id);
+        return Err(bad_identifier("messageIdentifier", &id));
     }
-    let b = or_respond!(body_json(&body));
-    let images = or_respond!(check_message(&b));
+    let b = body_json(&body)?;
+    let images = check_message(&b)?;
     let c = h.commerce();
     let row = MessageRow {
         message_identifier: id.clone(),
@@ -427,44 +410,36 @@ async fn upload_message<H: Host>(
     in_tx(&*h, async |tx| {
         let (app, env) = (&cx.app.id, cx.env.as_str());
         if tx.messaging_message(app, env, &id).await?.is_some() {
-            return Ok(Some(already(
-                ApiError::MessageAlreadyExists,
-                "message",
-                &id,
-            )));
+            return Err(already(ApiError::MessageAlreadyExists, "message", &id));
         }
         if tx.messaging_message_count(app, env).await? >= MAX_MESSAGES {
-            return Ok(Some(err(
+            return Err(Refusal::api(
                 ApiError::MaximumNumberOfMessagesReached,
                 format!("{MAX_MESSAGES} messages already (crabapple's limit)"),
-            )));
+            ));
         }
         for (image, size) in &images {
             match tx.messaging_image(app, env, image).await? {
                 None => {
-                    return Ok(Some(err(
+                    return Err(Refusal::api(
                         ApiError::ImageNotFound,
                         format!("no image {image} in {env}"),
-                    )));
+                    ));
                 }
                 Some(i) if i.image_size != *size => {
-                    return Ok(Some(err(
+                    return Err(Refusal::api(
                         ApiError::BadRequestImageSize,
                         format!("image {image} is {}; this place needs {size}", i.image_size),
-                    )));
+                    ));
                 }
                 Some(_) => {}
             }
         }
         let ids: Vec<String> = images.into_iter().map(|(i, _)| i).collect();
         if !tx.messaging_insert_message(app, env, &row, &ids).await? {
-            return Ok(Some(already(
-                ApiError::MessageAlreadyExists,
-                "message",
-                &id,
-            )));
+            return Err(already(ApiError::MessageAlreadyExists, "message", &id));
         }
-        Ok(None)
+        Ok(())
     })
     .await
 }
@@ -475,30 +450,33 @@ async fn delete_message<H: Host>(
     Path(id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !is_lower_uuid(&id) {
-        return bad_identifier("messageIdentifier", &id);
+        return Err(bad_identifier("messageIdentifier", &id));
     }
     in_tx(&*h, async |tx| {
         let gone = tx
             .messaging_delete_message(&cx.app.id, cx.env.as_str(), &id)
             .await?;
-        Ok((!gone).then(|| message_not_found(&cx, &id)))
+        if !gone {
+            return Err(message_not_found(&cx, &id));
+        }
+        Ok(())
     })
     .await
 }
 
-fn message_not_found(cx: &Cx, id: &str) -> Response {
-    err(
+fn message_not_found(cx: &Cx, id: &str) -> Refusal {
+    Refusal::api(
         ApiError::MessageNotFound,
         format!("no message {id} in {}", cx.env.as_str()),
     )
 }
 
 /// GET /inApps/v1/messaging/message/list
-async fn message_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+async fn message_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     let rows = h
         .commerce()
         .store
@@ -545,7 +523,7 @@ async fn default_target<H: Host>(
     cx: &Cx,
     product: &str,
     locale: &str,
-) -> Result<(), Response> {
+) -> Result<(), Refusal> {
     let found: anyhow::Result<bool> = async {
         // A read inside a write transaction that is dropped (rolled back).
         let mut tx = h.commerce().store.begin().await?;
@@ -553,8 +531,8 @@ async fn default_target<H: Host>(
         Ok(p.is_some_and(|p| p.kind == ProductKind::AutoRenewable))
     }
     .await;
-    if !found.map_err(internal)? {
-        return Err(err(
+    if !found? {
+        return Err(Refusal::api(
             ApiError::InvalidProductId,
             format!(
                 "'{product}' is not an auto-renewable subscription of {}",
@@ -563,7 +541,7 @@ async fn default_target<H: Host>(
         ));
     }
     if !is_locale(locale) {
-        return Err(err(
+        return Err(Refusal::api(
             ApiError::InvalidLocale,
             format!("'{locale}' is not a locale (language[-Script][-REGION], e.g. en-US)"),
         ));
@@ -578,23 +556,22 @@ async fn configure_default<H: Host>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    or_respond!(default_target(&*h, &cx, &product, &locale).await);
-    let b = or_respond!(body_json(&body));
-    let id = or_respond!(text(&b, "messageIdentifier", ""));
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    default_target(&*h, &cx, &product, &locale).await?;
+    let b = body_json(&body)?;
+    let id = text(&b, "messageIdentifier", "")?;
     let store = &h.commerce().store;
     let (app, env) = (&cx.app.id, cx.env.as_str());
-    let message = match store.messaging_message(app, env, id).await {
-        Ok(Some(m)) => m,
-        Ok(None) => return message_not_found(&cx, id),
-        Err(e) => return internal(e),
-    };
+    let message = store
+        .messaging_message(app, env, id)
+        .await?
+        .ok_or_else(|| message_not_found(&cx, id))?;
     if message.message_state != "APPROVED" {
-        return err(
+        return Err(Refusal::api(
             ApiError::MessageNotApproved,
             format!("message {id} is {}", message.message_state),
-        );
+        ));
     }
     in_tx(&*h, async |tx| {
         for image in message_images(&message.body) {
@@ -603,15 +580,15 @@ async fn configure_default<H: Host>(
                 .await?
                 .map(|i| i.image_state);
             if state.as_deref() != Some("APPROVED") {
-                return Ok(Some(err(
+                return Err(Refusal::api(
                     ApiError::ImageNotApproved,
                     format!("image {image} of message {id} is not APPROVED"),
-                )));
+                ));
             }
         }
         tx.messaging_put_default(app, env, &product, &locale, id)
             .await?;
-        Ok(None)
+        Ok(())
     })
     .await
 }
@@ -632,20 +609,23 @@ async fn delete_default<H: Host>(
     Path((product, locale)): Path<(String, String)>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    or_respond!(default_target(&*h, &cx, &product, &locale).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    default_target(&*h, &cx, &product, &locale).await?;
     in_tx(&*h, async |tx| {
         let gone = tx
             .messaging_delete_default(&cx.app.id, cx.env.as_str(), &product, &locale)
             .await?;
-        Ok((!gone).then(|| default_not_found(&product, &locale)))
+        if !gone {
+            return Err(default_not_found(&product, &locale));
+        }
+        Ok(())
     })
     .await
 }
 
-fn default_not_found(product: &str, locale: &str) -> Response {
-    err(
+fn default_not_found(product: &str, locale: &str) -> Refusal {
+    Refusal::api(
         ApiError::DefaultMessageNotFound,
         format!("no default message for {product} in {locale}"),
     )
@@ -657,19 +637,16 @@ async fn get_default<H: Host>(
     Path((product, locale)): Path<(String, String)>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    or_respond!(default_target(&*h, &cx, &product, &locale).await);
-    match h
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    default_target(&*h, &cx, &product, &locale).await?;
+    let id = h
         .commerce()
         .store
         .messaging_default(&cx.app.id, cx.env.as_str(), &product, &locale)
-        .await
-    {
-        Ok(Some(id)) => ok(&json!({ "messageIdentifier": id })),
-        Ok(None) => default_not_found(&product, &locale),
-        Err(e) => internal(e),
-    }
+        .await?
+        .ok_or_else(|| default_not_found(&product, &locale))?;
+    ok(&json!({ "messageIdentifier": id }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -682,54 +659,49 @@ async fn set_state<H: Host>(
     State(h): State<Arc<H>>,
     Path((bundle, environment, kind, id)): Path<(String, String, String, String)>,
     body: Bytes,
-) -> Response {
-    let admin = |status: StatusCode, msg: String| {
-        super::api::json_response(status, &json!({ "error": msg }))
-    };
+) -> Answer {
     let what = match kind.as_str() {
         "images" => Reviewed::Image,
         "messages" => Reviewed::Message,
         _ => {
-            return admin(
+            return Err(Refusal::admin(
                 StatusCode::NOT_FOUND,
                 format!("'{kind}': images or messages"),
-            );
+            ));
         }
     };
     let Some(env) = Env::parse(&environment) else {
-        return admin(
+        return Err(Refusal::admin(
             StatusCode::BAD_REQUEST,
             format!("'{environment}': Production or Sandbox"),
-        );
+        ));
     };
     let state = serde_json::from_slice::<Value>(&body)
         .ok()
         .and_then(|v| v["state"].as_str().map(str::to_string));
     let Some(state @ ("APPROVED" | "REJECTED" | "PENDING")) = state.as_deref() else {
-        return admin(
+        return Err(Refusal::admin(
             StatusCode::BAD_REQUEST,
-            "body: {\"state\": \"APPROVED\" | \"REJECTED\" | \"PENDING\"}".into(),
-        );
+            "body: {\"state\": \"APPROVED\" | \"REJECTED\" | \"PENDING\"}",
+        ));
     };
     let store = &h.commerce().store;
-    let r: anyhow::Result<Option<Response>> = async {
-        let Some(app) = store.ledger_app_by_bundle(&bundle).await? else {
-            return Ok(Some(admin(
-                StatusCode::NOT_FOUND,
-                format!("no app {bundle}"),
-            )));
-        };
-        let mut tx = store.begin().await?;
-        let found = tx
-            .messaging_set_state(what, &app.id, env.as_str(), &id, state)
-            .await?;
-        tx.commit().await?;
-        Ok((!found).then(|| admin(StatusCode::NOT_FOUND, format!("no {kind} {id}"))))
+    let Some(app) = store.ledger_app_by_bundle(&bundle).await? else {
+        return Err(Refusal::admin(
+            StatusCode::NOT_FOUND,
+            format!("no app {bundle}"),
+        ));
+    };
+    let mut tx = store.begin().await?;
+    let found = tx
+        .messaging_set_state(what, &app.id, env.as_str(), &id, state)
+        .await?;
+    tx.commit().await?;
+    if !found {
+        return Err(Refusal::admin(
+            StatusCode::NOT_FOUND,
+            format!("no {kind} {id}"),
+        ));
     }
-    .await;
-    match r {
-        Ok(None) => ok(&json!({ "state": state })),
-        Ok(Some(resp)) => resp,
-        Err(e) => internal(e),
-    }
+    ok(&json!({ "state": state }))
 }

@@ -5,6 +5,12 @@
 //!
 //! The server mounts [`router`] for any state that implements [`Host`] (the server's `App`).
 //!
+//! Modules: `api` (route table, request context, shared helpers), `transactions`,
+//! `subscriptions`, `consumption`, `notifications` (the endpoints), `messaging` and
+//! `realtime` (Retention Messaging), `admin` (commerce admin API), and `error`: every
+//! refusal is a [`Refusal`] with one conversion into Apple's error documents (the server's own
+//! admin API uses it too).
+//!
 //! Environment: the `/sandbox` path prefix, or the request's host name —
 //! `api.storekit-sandbox.apple.com` / `api.storekit-sandbox.itunes.apple.com` are the sandbox,
 //! everything else (`api.storekit.apple.com`, `api.storekit.itunes.apple.com`, 127.0.0.1, …)
@@ -12,8 +18,15 @@
 
 mod admin;
 mod api;
+mod consumption;
+mod error;
 mod messaging;
+mod notifications;
 mod realtime;
+mod subscriptions;
+mod transactions;
+
+pub use error::{Answer, Refusal};
 
 use std::sync::Arc;
 

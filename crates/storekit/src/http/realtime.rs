@@ -17,9 +17,6 @@
 //!   (`ExistingPerformanceTestRunError`); results by `requestId` (`InvalidRequestIdError`,
 //!   `PerformanceTestRunNotFoundError`).
 
-// Handlers return a finished `Response` as their error: errors are the cold path.
-#![allow(clippy::result_large_err)]
-
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -27,14 +24,14 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
-use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post, put};
 use crabapple_store::Store;
 use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{begin, body_json, err, internal, is_id, ok, or_respond, own_txn};
+use super::api::{begin, body_json, existing_txn};
+use super::error::{Answer, Refusal, ok};
 use super::messaging::{in_tx, is_lower_uuid};
 use crate::commerce::Env;
 use crate::models::ApiError;
@@ -68,8 +65,8 @@ pub fn routes<H: Host>() -> Vec<(&'static str, MethodRouter<Arc<H>>)> {
 }
 
 /// 404 `{"errorCode":4040000,"errorMessage":"Not found."}` for a path the API doesn't have.
-async fn unknown_path(uri: Uri) -> Response {
-    err(
+async fn unknown_path(uri: Uri) -> Refusal {
+    Refusal::api(
         ApiError::Unknown {
             code: 4_040_000,
             message: "Not found.".into(),
@@ -102,67 +99,61 @@ async fn configure_url<H: Host>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    let b = or_respond!(body_json(&body));
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    let b = body_json(&body)?;
     let Some(url) = b.get("realtimeURL").and_then(Value::as_str) else {
-        return err(
+        return Err(Refusal::api(
             ApiError::BadRequestRealtimeUrl,
             "realtimeURL is required (a string)",
-        );
+        ));
     };
     if let Err(why) = realtime_url_ok(url) {
-        return err(ApiError::BadRequestRealtimeUrl, why);
+        return Err(Refusal::api(ApiError::BadRequestRealtimeUrl, why));
     }
     let store = &h.commerce().store;
-    if !cx.env.is_sandbox() {
-        match store
+    if !cx.env.is_sandbox()
+        && !store
             .messaging_has_test(&cx.app.id, Env::Sandbox.as_str(), "PASS")
-            .await
-        {
-            Ok(true) => {}
-            Ok(false) => {
-                return err(
-                    ApiError::ForbiddenNoPassingTest,
-                    "no passing sandbox performance test: run Initiate Performance Test first",
-                );
-            }
-            Err(e) => return internal(e),
-        }
+            .await?
+    {
+        return Err(Refusal::api(
+            ApiError::ForbiddenNoPassingTest,
+            "no passing sandbox performance test: run Initiate Performance Test first",
+        ));
     }
     set_url(&*h, &cx.app.id, cx.env, Some(url)).await
 }
 
-async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Response {
+async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Answer {
     in_tx(h, async |tx| {
         tx.messaging_set_realtime_url(app, env.as_str(), url)
             .await?;
-        Ok(None)
+        Ok(())
     })
     .await
 }
 
 /// GET /inApps/v1/messaging/realtime/url
-async fn get_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
-    match h
+async fn get_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    let url = h
         .commerce()
         .store
         .messaging_realtime_url(&cx.app.id, cx.env.as_str())
-        .await
-    {
-        Ok(Some(url)) => ok(&json!({ "realtimeURL": url })),
-        Ok(None) => err(
-            ApiError::RealtimeUrlNotFound,
-            format!("no {} realtime URL", cx.env.as_str()),
-        ),
-        Err(e) => internal(e),
-    }
+        .await?
+        .ok_or_else(|| {
+            Refusal::api(
+                ApiError::RealtimeUrlNotFound,
+                format!("no {} realtime URL", cx.env.as_str()),
+            )
+        })?;
+    ok(&json!({ "realtimeURL": url }))
 }
 
 /// DELETE /inApps/v1/messaging/realtime/url (200 whether or not one was configured).
-async fn delete_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+async fn delete_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     set_url(&*h, &cx.app.id, cx.env, None).await
 }
 
@@ -177,8 +168,8 @@ fn running() -> &'static Mutex<HashSet<String>> {
     RUNNING.get_or_init(Default::default)
 }
 
-fn bad_test_request(why: impl AsRef<str>) -> Response {
-    err(ApiError::InvalidPerformanceTestRequest, why)
+fn bad_test_request(why: impl Into<String>) -> Refusal {
+    Refusal::api(ApiError::InvalidPerformanceTestRequest, why)
 }
 
 /// POST /inApps/v1/messaging/performanceTest `{"originalTransactionId": "…"}`
@@ -187,58 +178,51 @@ async fn initiate_test<H: Host>(
     headers: HeaderMap,
     uri: Uri,
     body: Bytes,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !cx.env.is_sandbox() {
-        return bad_test_request("the performance test runs only in the sandbox environment");
+        return Err(bad_test_request(
+            "the performance test runs only in the sandbox environment",
+        ));
     }
-    let b = or_respond!(body_json(&body));
+    let b = body_json(&body)?;
     let Some(id) = b.get("originalTransactionId").and_then(Value::as_str) else {
-        return bad_test_request("originalTransactionId is required (a string)");
+        return Err(bad_test_request(
+            "originalTransactionId is required (a string)",
+        ));
     };
-    if !is_id(id) {
-        return err(
-            ApiError::InvalidTransactionId,
-            format!("'{id}' is not a transaction id"),
-        );
-    }
-    let txn = match or_respond!(own_txn(&*h, &cx, id).await) {
-        Some(t) => t,
-        None => return super::api::not_found(&cx, id),
-    };
+    let txn = existing_txn(&*h, &cx, id, ApiError::InvalidTransactionId).await?;
     if txn.ownership == "FAMILY_SHARED" {
-        return err(
+        return Err(Refusal::api(
             ApiError::FamilyTransactionNotSupported,
             "a family-shared transaction",
-        );
+        ));
     }
     if txn.original_transaction_id != txn.transaction_id {
-        return err(
+        return Err(Refusal::api(
             ApiError::TransactionIdIsNotOriginalTransactionId,
             format!(
                 "{id} is not an original transaction id (its original is {})",
                 txn.original_transaction_id
             ),
-        );
+        ));
     }
     if txn.product_type != "AUTO_RENEWABLE" {
-        return bad_test_request(format!("{id} is not an auto-renewable subscription"));
+        return Err(bad_test_request(format!(
+            "{id} is not an auto-renewable subscription"
+        )));
     }
     let c = h.commerce().clone();
-    let target = match c
+    let target = c
         .store
         .messaging_realtime_url(&cx.app.id, Env::Sandbox.as_str())
-        .await
-    {
-        Ok(Some(u)) => u,
-        Ok(None) => {
-            return err(
+        .await?
+        .ok_or_else(|| {
+            Refusal::api(
                 ApiError::RealtimeUrlNotFound,
                 "configure the sandbox realtime URL before the performance test",
-            );
-        }
-        Err(e) => return internal(e),
-    };
+            )
+        })?;
     let request_id = uuid::Uuid::new_v4().to_string();
     {
         let mut set = running().lock().expect("running tests");
@@ -246,10 +230,10 @@ async fn initiate_test<H: Host>(
             .iter()
             .any(|r| r.starts_with(&format!("{}:", cx.app.id)));
         if busy {
-            return err(
+            return Err(Refusal::api(
                 ApiError::ExistingPerformanceTestRun,
                 "a performance test is already running for this app",
-            );
+            ));
         }
         set.insert(format!("{}:{request_id}", cx.app.id));
     }
@@ -270,7 +254,7 @@ async fn initiate_test<H: Host>(
     let key = format!("{}:{request_id}", cx.app.id);
     if let Err(e) = stored {
         running().lock().expect("running tests").remove(&key);
-        return internal(e);
+        return Err(e.into());
     }
     let app = cx.app.clone();
     tokio::spawn(async move {
@@ -288,21 +272,20 @@ async fn test_results<H: Host>(
     Path(id): Path<String>,
     headers: HeaderMap,
     uri: Uri,
-) -> Response {
-    let cx = or_respond!(begin(&*h, &headers, &uri, None).await);
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
     if !is_lower_uuid(&id) {
-        return err(
+        return Err(Refusal::api(
             ApiError::InvalidRequestId,
             format!("'{id}' is not a performance test request id"),
-        );
+        ));
     }
-    match h.commerce().store.messaging_performance_test(&id).await {
-        Ok(Some(t)) if t.app_id == cx.app.id && t.environment == cx.env.as_str() => ok(&t.result),
-        Ok(_) => err(
+    match h.commerce().store.messaging_performance_test(&id).await? {
+        Some(t) if t.app_id == cx.app.id && t.environment == cx.env.as_str() => ok(&t.result),
+        _ => Err(Refusal::api(
             ApiError::PerformanceTestRunNotFound,
             format!("no performance test {id} in {}", cx.env.as_str()),
-        ),
-        Err(e) => internal(e),
+        )),
     }
 }
 
@@ -318,10 +301,6 @@ pub fn admin_routes<H: Host>() -> Router<Arc<H>> {
     )
 }
 
-fn admin_error(status: StatusCode, msg: impl Into<String>) -> Response {
-    super::api::json_response(status, &json!({ "error": msg.into() }))
-}
-
 /// `{"originalTransactionId", "userLocale"?}`: what Apple's server does when the customer views
 /// the subscription's details — one real-time request to the environment's Get Retention Message
 /// URL (if any) — and the message the system would show: the one the endpoint chose if it is
@@ -332,16 +311,19 @@ async fn customer_views<H: Host>(
     State(h): State<Arc<H>>,
     Path((bundle, environment)): Path<(String, String)>,
     body: Bytes,
-) -> Response {
+) -> Answer {
     let Some(env) = Env::parse(&environment) else {
-        return admin_error(
+        return Err(Refusal::admin(
             StatusCode::BAD_REQUEST,
             "environment: sandbox or production",
-        );
+        ));
     };
     let b: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(id) = b["originalTransactionId"].as_str() else {
-        return admin_error(StatusCode::BAD_REQUEST, "originalTransactionId is required");
+        return Err(Refusal::admin(
+            StatusCode::BAD_REQUEST,
+            "originalTransactionId is required",
+        ));
     };
     let locale = b["userLocale"].as_str().unwrap_or("en-US");
     let c = h.commerce();
@@ -354,21 +336,20 @@ async fn customer_views<H: Host>(
         };
         anyhow::Ok((app, txn, url))
     };
-    let (app, txn, url) = match found.await {
-        Ok((Some(app), Some(t), url))
+    let (app, txn, url) = match found.await? {
+        (Some(app), Some(t), url)
             if t.app_id == app.id
                 && t.environment == env.as_str()
                 && t.product_type == "AUTO_RENEWABLE" =>
         {
             (app, t, url)
         }
-        Ok(_) => {
-            return admin_error(
+        _ => {
+            return Err(Refusal::admin(
                 StatusCode::NOT_FOUND,
                 format!("no auto-renewable subscription {id} of {bundle} in {environment}"),
-            );
+            ));
         }
-        Err(e) => return internal(e),
     };
     let request = retention::realtime_request(&app, env, &txn, locale, c.store.now_ms());
     let answer = match &url {
@@ -379,18 +360,15 @@ async fn customer_views<H: Host>(
         None => None,
     };
     let chosen = answer.as_ref().and_then(|a| a.body.as_ref());
-    let shown = shown_message(&c.store, &app.id, env, &txn.product_id, locale, chosen).await;
-    match shown {
-        Ok(display) => ok(&json!({
-            "realtimeURL": url,
-            "request": request,
-            "sendAttemptResult": answer.as_ref().map(|a| a.result.as_str().to_string()),
-            "responseTimeMs": answer.as_ref().map(|a| a.elapsed.as_millis() as u64),
-            "response": chosen,
-            "display": display,
-        })),
-        Err(e) => internal(e),
-    }
+    let display = shown_message(&c.store, &app.id, env, &txn.product_id, locale, chosen).await?;
+    ok(&json!({
+        "realtimeURL": url,
+        "request": request,
+        "sendAttemptResult": answer.as_ref().map(|a| a.result.as_str().to_string()),
+        "responseTimeMs": answer.as_ref().map(|a| a.elapsed.as_millis() as u64),
+        "response": chosen,
+        "display": display,
+    }))
 }
 
 /// The message the system shows, as `{"source": "REALTIME" | "DEFAULT", "type",

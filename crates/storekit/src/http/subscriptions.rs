@@ -1,0 +1,346 @@
+//! The App Store Server API's subscription endpoints: Get All Subscription Statuses, Extend a
+//! Subscription Renewal Date, Extend Subscription Renewal Dates for All Active Subscribers and
+//! its status (apple-semantics.md §6).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Uri};
+use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::MassExtensionRow;
+use serde_json::{Value, json};
+
+use super::Host;
+use super::api::{
+    begin, body_json, customer_of, is_id, now_of, own_txn, query_pairs, sign_txn, values,
+};
+use super::error::{Answer, Refusal, ok};
+use crate::commerce::catalog::{self, ProductKind};
+use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id, with_signed_date};
+use crate::commerce::state::{SubState, renewal_info};
+use crate::models::{
+    ApiError, ExtendRenewalDateResponse, LastTransactionsItem, MassExtendRenewalDateResponse,
+    MassExtendRenewalDateStatusResponse, Status, StatusResponse, SubscriptionGroupIdentifierItem,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Statuses
+// ---------------------------------------------------------------------------------------------
+
+/// GET /inApps/v1/subscriptions/{anyTransactionId}?status=…
+pub(super) async fn statuses<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(
+        &*h,
+        &headers,
+        &uri,
+        Some(ServerEndpoint::GetAllSubscriptionStatuses),
+    )
+    .await?;
+    let mut wanted = Vec::new();
+    for s in values(&query_pairs(&uri), "status") {
+        match s.parse::<i64>() {
+            Ok(n @ 1..=5) => wanted.push(n),
+            _ => {
+                return Err(Refusal::api(
+                    ApiError::InvalidStatus,
+                    format!("status '{s}' is 1–5"),
+                ));
+            }
+        }
+    }
+    let (customer, _) = customer_of(&*h, &cx, &id).await?;
+    let store = &h.commerce().store;
+    let subs = store.ledger_subscriptions_of(customer.id).await?;
+    let now = now_of(&*h);
+    let pki = h.commerce().pki();
+    let mut groups: Vec<SubscriptionGroupIdentifierItem> = Vec::new();
+    for s in subs {
+        if !wanted.is_empty() && !wanted.contains(&s.status) {
+            continue;
+        }
+        let Some(latest) = store.ledger_transaction(&s.latest_transaction_id).await? else {
+            continue;
+        };
+        let st = SubState::from_value(&s.state);
+        let renewal = serde_json::to_value(renewal_info(&s, &st, &customer)).unwrap_or_default();
+        let item = LastTransactionsItem {
+            status: Some(Status::from_wire(s.status)),
+            original_transaction_id: Some(s.original_transaction_id.clone()),
+            signed_transaction_info: Some(sign_txn(&*h, &latest, now)),
+            signed_renewal_info: Some(pki.sign(&with_signed_date(&renewal, now))),
+        };
+        match groups
+            .iter_mut()
+            .find(|g| g.subscription_group_identifier.as_deref() == Some(&s.group_id))
+        {
+            Some(g) => g.last_transactions.get_or_insert_with(Vec::new).push(item),
+            None => groups.push(SubscriptionGroupIdentifierItem {
+                subscription_group_identifier: Some(s.group_id.clone()),
+                last_transactions: Some(vec![item]),
+            }),
+        }
+    }
+    ok(&StatusResponse {
+        environment: Some(cx.env.wire()),
+        bundle_id: Some(cx.app.bundle_id.clone()),
+        app_apple_id: app_apple_id(&cx.app),
+        data: Some(groups),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renewal-date extensions
+// ---------------------------------------------------------------------------------------------
+
+fn extend_fields(b: &Value) -> Result<(i64, i64), Refusal> {
+    let days = match b.get("extendByDays").and_then(Value::as_i64) {
+        Some(d @ 1..=90) => d,
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidExtendByDays,
+                "extendByDays is 1–90",
+            ));
+        }
+    };
+    let reason = match b.get("extendReasonCode").and_then(Value::as_i64) {
+        Some(r @ 0..=3) => r,
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidExtendReasonCode,
+                "extendReasonCode is 0–3",
+            ));
+        }
+    };
+    Ok((days, reason))
+}
+
+/// PUT /inApps/v1/subscriptions/extend/{originalTransactionId}
+pub(super) async fn extend<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
+    let cx = begin(
+        &*h,
+        &headers,
+        &uri,
+        Some(ServerEndpoint::ExtendSubscriptionRenewalDate),
+    )
+    .await?;
+    let b = body_json(&body)?;
+    let (days, _reason) = extend_fields(&b)?;
+    let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
+        Some(r) if !r.is_empty() && r.len() <= 128 => r.to_string(),
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidRequestIdentifier,
+                "requestIdentifier is required (≤128 characters)",
+            ));
+        }
+    };
+    if !is_id(&id) {
+        return Err(Refusal::api(
+            ApiError::InvalidOriginalTransactionId,
+            format!("'{id}' is not a transaction id"),
+        ));
+    }
+    let t = own_txn(&*h, &cx, &id).await?.ok_or_else(|| {
+        Refusal::api(
+            ApiError::OriginalTransactionIdNotFound,
+            format!("no original transaction {id}"),
+        )
+    })?;
+    if t.original_transaction_id != t.transaction_id {
+        return Err(Refusal::api(
+            ApiError::TransactionIdIsNotOriginalTransactionId,
+            format!(
+                "{id} belongs to original transaction {}",
+                t.original_transaction_id
+            ),
+        ));
+    }
+    if t.product_type != ProductKind::AutoRenewable.product_type() {
+        return Err(Refusal::api(
+            ApiError::SubscriptionExtensionIneligible,
+            "not an auto-renewable subscription",
+        ));
+    }
+    let c = h.commerce();
+    let key = format!("{}:{}:{}:{rid}", cx.app.id, cx.env.as_str(), id);
+    if let Ok(Some(prev)) = c.store.ledger_record("extend", &key).await {
+        return ok(&prev);
+    }
+    let r: EvResult<Value> = async {
+        let at = c.store.now_ms();
+        let mut ev = Ev::begin(c).await?;
+        let mut ctx = ev.sub_ctx(&id).await?;
+        let (latest, eff) = ev.extend(&mut ctx, days, at, true).await?;
+        let resp = serde_json::to_value(ExtendRenewalDateResponse {
+            original_transaction_id: Some(id.clone()),
+            web_order_line_item_id: latest.web_order_line_item_id.clone(),
+            success: Some(true),
+            effective_date: Some(eff),
+        })
+        .map_err(anyhow::Error::from)?;
+        ev.tx.ledger_put_record("extend", &key, &resp, at).await?;
+        ev.commit().await?;
+        Ok(resp)
+    }
+    .await;
+    ok(&r?)
+}
+
+/// POST /inApps/v1/subscriptions/extend/mass
+pub(super) async fn mass_extend<H: Host>(
+    State(h): State<Arc<H>>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
+    let cx = begin(
+        &*h,
+        &headers,
+        &uri,
+        Some(ServerEndpoint::ExtendRenewalDateForAllActiveSubscribers),
+    )
+    .await?;
+    let b = body_json(&body)?;
+    let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
+        Some(r) if uuid::Uuid::parse_str(r).is_ok() => r.to_string(),
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidRequestIdentifier,
+                "requestIdentifier must be a UUID",
+            ));
+        }
+    };
+    let (days, reason) = extend_fields(&b)?;
+    let product_id = match b.get("productId").and_then(Value::as_str) {
+        Some(p) if !p.is_empty() => p.to_string(),
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidProductId,
+                "productId is required",
+            ));
+        }
+    };
+    let storefronts = match b.get("storefrontCountryCodes") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) if a.is_empty() => {
+            return Err(Refusal::api(
+                ApiError::InvalidEmptyStorefrontCountryCodeList,
+                "storefrontCountryCodes is empty",
+            ));
+        }
+        Some(Value::Array(a)) => {
+            let mut out = Vec::new();
+            for v in a {
+                match v.as_str().filter(|s| catalog::storefront(s).is_some()) {
+                    Some(s) => out.push(s.to_string()),
+                    None => {
+                        return Err(Refusal::api(
+                            ApiError::InvalidStorefrontCountryCode,
+                            format!("storefront {v}"),
+                        ));
+                    }
+                }
+            }
+            Some(out)
+        }
+        Some(_) => {
+            return Err(Refusal::api(
+                ApiError::InvalidStorefrontCountryCode,
+                "storefrontCountryCodes is a list",
+            ));
+        }
+    };
+    let c = h.commerce();
+    let r: EvResult<()> = async {
+        let at = c.store.now_ms();
+        let mut ev = Ev::begin(c).await?;
+        let product = catalog::resolve_product(&mut ev.tx, &cx.app, &product_id).await?;
+        if product.is_none_or(|p| p.kind != ProductKind::AutoRenewable) {
+            return Err(EventError::api(
+                ApiError::InvalidProductId,
+                format!(
+                    "{product_id} is not an auto-renewable subscription of {}",
+                    cx.app.bundle_id
+                ),
+            ));
+        }
+        if ev
+            .tx
+            .ledger_mass_extension(&cx.app.id, cx.env.as_str(), &product_id, &rid)
+            .await?
+            .is_none()
+        {
+            let m = MassExtensionRow {
+                app_id: cx.app.id.clone(),
+                environment: cx.env.as_str().into(),
+                product_id: product_id.clone(),
+                request_identifier: rid.clone(),
+                request: json!({
+                    "extendByDays": days,
+                    "extendReasonCode": reason,
+                    "storefrontCountryCodes": storefronts,
+                }),
+                created_ms: at,
+                due_ms: Some(at),
+                complete_ms: None,
+                succeeded: 0,
+                failed: 0,
+            };
+            ev.tx.ledger_put_mass_extension(&m).await?;
+        }
+        ev.commit().await?;
+        Ok(())
+    }
+    .await;
+    r?;
+    c.wake();
+    ok(&MassExtendRenewalDateResponse {
+        request_identifier: Some(rid),
+    })
+}
+
+/// GET /inApps/v1/subscriptions/extend/mass/{productId}/{requestIdentifier}
+pub(super) async fn mass_extend_status<H: Host>(
+    State(h): State<Arc<H>>,
+    Path((product, rid)): Path<(String, String)>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    if uuid::Uuid::parse_str(&rid).is_err() {
+        return Err(Refusal::api(
+            ApiError::InvalidRequestIdentifier,
+            "requestIdentifier must be a UUID",
+        ));
+    }
+    let m = h
+        .commerce()
+        .store
+        .ledger_mass_extension(&cx.app.id, cx.env.as_str(), &product, &rid)
+        .await?
+        .ok_or_else(|| {
+            Refusal::api(
+                ApiError::StatusRequestNotFound,
+                format!("no mass extension {rid} for {product}"),
+            )
+        })?;
+    ok(&MassExtendRenewalDateStatusResponse {
+        request_identifier: Some(m.request_identifier),
+        complete: Some(m.complete_ms.is_some()),
+        complete_date: m.complete_ms,
+        succeeded_count: Some(m.succeeded),
+        failed_count: Some(m.failed),
+    })
+}

@@ -1,0 +1,414 @@
+//! The App Store Server API's transaction endpoints: Get Transaction Info, Finish Transaction,
+//! Set App Account Token, Get App Transaction Info, Get Transaction History (v1, v2), Get Refund
+//! History (v1, v2) and Look Up Order ID (apple-semantics.md §6).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use crabapple_auth::ServerEndpoint;
+use crabapple_store::ledger::{HistoryQuery, TransactionRow};
+use serde_json::{Value, json};
+
+use super::Host;
+use super::api::{
+    PAGE, begin, body_json, customer_of, decode_token, encode_token, existing_txn, fingerprint,
+    now_of, parse_bool, query_pairs, sign_txn, single, values,
+};
+use super::error::{Answer, Refusal, empty, ok};
+use crate::commerce::engine::{Ev, EvResult, app_apple_id};
+use crate::commerce::state::SubState;
+use crate::models::{
+    ApiError, HistoryResponse, OrderLookupResponse, OrderLookupStatus, TransactionInfoResponse,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Transactions
+// ---------------------------------------------------------------------------------------------
+
+/// GET /inApps/v1/transactions/{transactionId}
+pub(super) async fn transaction_info<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(
+        &*h,
+        &headers,
+        &uri,
+        Some(ServerEndpoint::GetTransactionInfo),
+    )
+    .await?;
+    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidTransactionId).await?;
+    ok(&TransactionInfoResponse {
+        signed_transaction_info: Some(sign_txn(&*h, &t, now_of(&*h))),
+    })
+}
+
+/// POST /inApps/v1/transactions/{transactionId}/finish (API 1.20)
+pub(super) async fn finish<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidTransactionId).await?;
+    let mut tx = h.commerce().store.begin().await?;
+    tx.ledger_finish(&t.transaction_id).await?;
+    tx.commit().await?;
+    empty(StatusCode::OK)
+}
+
+/// PUT /inApps/v1/transactions/{originalTransactionId}/appAccountToken (API 1.16)
+pub(super) async fn set_app_account_token<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+    body: Bytes,
+) -> Answer {
+    let cx = begin(
+        &*h,
+        &headers,
+        &uri,
+        Some(ServerEndpoint::SetAppAccountToken),
+    )
+    .await?;
+    let body = body_json(&body)?;
+    let token = match body.get("appAccountToken").and_then(Value::as_str) {
+        Some(t) if uuid::Uuid::parse_str(t).is_ok() => t.to_ascii_lowercase(),
+        _ => {
+            return Err(Refusal::api(
+                ApiError::InvalidAppAccountTokenUuid,
+                "appAccountToken must be a UUID",
+            ));
+        }
+    };
+    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidOriginalTransactionId).await?;
+    if t.original_transaction_id != t.transaction_id {
+        return Err(Refusal::api(
+            ApiError::TransactionIdIsNotOriginalTransactionId,
+            format!(
+                "{id} is a transaction of original transaction {}",
+                t.original_transaction_id
+            ),
+        ));
+    }
+    if t.ownership == "FAMILY_SHARED" {
+        return Err(Refusal::api(
+            ApiError::FamilyTransactionNotSupported,
+            "a family-shared transaction",
+        ));
+    }
+    let c = h.commerce();
+    async {
+        let at = c.store.now_ms();
+        let mut ev = Ev::begin(c).await?;
+        for mut t in ev.tx.ledger_chain(&id).await? {
+            if let Value::Object(m) = &mut t.payload {
+                m.insert("appAccountToken".into(), json!(token));
+            }
+            ev.update_txn(&mut t, at).await?;
+        }
+        ev.tx
+            .ledger_set_customer_token(t.customer_id, Some(&token))
+            .await?;
+        if let Some(mut s) = ev.tx.ledger_subscription(&id).await? {
+            let st = SubState::from_value(&s.state);
+            let customer = ev.customer(t.customer_id).await?;
+            ev.save_sub(&mut s, &st, &customer, at).await?;
+        }
+        ev.commit().await?;
+        EvResult::Ok(())
+    }
+    .await?;
+    empty(StatusCode::OK)
+}
+
+/// GET /inApps/v1/transactions/appTransactions/{anyTransactionId}
+pub(super) async fn app_transaction<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, None).await?;
+    let (c, _) = customer_of(&*h, &cx, &id).await?;
+    if !c.app_transaction.is_object() {
+        return Err(Refusal::api(
+            ApiError::AppTransactionDoesNotExist,
+            "no app transaction",
+        ));
+    }
+    ok(&json!({
+        "signedAppTransactionInfo": h.commerce().pki().sign(&c.app_transaction),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// History
+// ---------------------------------------------------------------------------------------------
+
+async fn history<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v2: bool) -> Answer {
+    let ep = if v2 {
+        ServerEndpoint::GetTransactionHistoryV2
+    } else {
+        ServerEndpoint::GetTransactionHistory
+    };
+    let cx = begin(&*h, &headers, &uri, Some(ep)).await?;
+    let q = query_pairs(&uri);
+    let (customer, _) = customer_of(&*h, &cx, &id).await?;
+    let mut hq = HistoryQuery {
+        customer_id: customer.id,
+        limit: PAGE + 1,
+        exclude_finished_consumables: !v2,
+        ..Default::default()
+    };
+    let parse_ms = |key: &str, e: ApiError| -> Result<Option<i64>, Refusal> {
+        match single(&q, key) {
+            None | Some("") => Ok(None),
+            Some(s) => s
+                .parse::<i64>()
+                .ok()
+                .filter(|v| *v >= 0)
+                .map(Some)
+                .ok_or_else(|| {
+                    Refusal::api(e, format!("{key} '{s}' is not a UNIX time in milliseconds"))
+                }),
+        }
+    };
+    hq.start_ms = parse_ms("startDate", ApiError::InvalidStartDate)?;
+    hq.end_ms = parse_ms("endDate", ApiError::InvalidEndDate)?;
+    if let (Some(s), Some(e)) = (hq.start_ms, hq.end_ms)
+        && s >= e
+    {
+        return Err(Refusal::api(
+            ApiError::StartDateAfterEndDate,
+            "startDate must precede endDate",
+        ));
+    }
+    for t in values(&q, "productType") {
+        if ![
+            "AUTO_RENEWABLE",
+            "NON_RENEWABLE",
+            "CONSUMABLE",
+            "NON_CONSUMABLE",
+        ]
+        .contains(&t)
+        {
+            return Err(Refusal::api(
+                ApiError::InvalidProductType,
+                format!("productType '{t}'"),
+            ));
+        }
+        hq.product_types.push(t.to_string());
+    }
+    for p in values(&q, "productId") {
+        if p.is_empty() {
+            return Err(Refusal::api(ApiError::InvalidProductId, "empty productId"));
+        }
+        hq.product_ids.push(p.to_string());
+    }
+    for g in values(&q, "subscriptionGroupIdentifier") {
+        if g.is_empty() {
+            return Err(Refusal::api(
+                ApiError::InvalidSubscriptionGroupIdentifier,
+                "empty subscriptionGroupIdentifier",
+            ));
+        }
+        hq.group_ids.push(g.to_string());
+    }
+    match single(&q, "sort") {
+        None | Some("ASCENDING") => {}
+        Some("DESCENDING") => hq.descending = true,
+        Some(s) => {
+            return Err(Refusal::api(
+                ApiError::InvalidSort,
+                format!("sort '{s}' is ASCENDING or DESCENDING"),
+            ));
+        }
+    }
+    match single(&q, "inAppOwnershipType") {
+        None => {}
+        Some(o @ ("FAMILY_SHARED" | "PURCHASED")) => hq.ownership = Some(o.to_string()),
+        Some(o) => {
+            return Err(Refusal::api(
+                ApiError::InvalidInAppOwnershipType,
+                format!("inAppOwnershipType '{o}'"),
+            ));
+        }
+    }
+    if let Some(r) = single(&q, "revoked") {
+        match parse_bool(r) {
+            Some(b) => hq.revoked = Some(b),
+            None => {
+                return Err(Refusal::api(
+                    ApiError::InvalidRevoked,
+                    format!("revoked '{r}' is true or false"),
+                ));
+            }
+        }
+    }
+    if let Some(r) = single(&q, "excludeRevoked") {
+        match parse_bool(r) {
+            Some(true) => hq.revoked = Some(false),
+            Some(false) => {}
+            None => {
+                return Err(Refusal::api(
+                    ApiError::InvalidExcludeRevoked,
+                    format!("excludeRevoked '{r}'"),
+                ));
+            }
+        }
+    }
+    // The revision pages this exact request: its filters are part of the token.
+    let mut filters: Vec<&(String, String)> = q.iter().filter(|(k, _)| k != "revision").collect();
+    filters.sort();
+    let fp = fingerprint(&format!("{}:{v2}:{filters:?}", customer.id));
+    if let Some(r) = single(&q, "revision") {
+        match decode_token("h", r, fp) {
+            Some(seq) => hq.cursor = Some(seq),
+            None => {
+                return Err(Refusal::api(
+                    ApiError::InvalidRequestRevision,
+                    "the revision doesn't belong to this request (send the same query parameters)",
+                ));
+            }
+        }
+    }
+    let mut rows = h.commerce().store.ledger_history(&hq).await?;
+    let has_more = rows.len() as i64 > PAGE;
+    rows.truncate(PAGE as usize);
+    let last = rows
+        .last()
+        .map(|t| t.mod_seq)
+        .or(hq.cursor)
+        .unwrap_or(if hq.descending { i64::MAX } else { 0 });
+    let now = now_of(&*h);
+    ok(&HistoryResponse {
+        revision: Some(encode_token("h", last, fp)),
+        has_more: Some(has_more),
+        bundle_id: Some(cx.app.bundle_id.clone()),
+        app_apple_id: app_apple_id(&cx.app),
+        environment: Some(cx.env.wire()),
+        signed_transactions: Some(rows.iter().map(|t| sign_txn(&*h, t, now)).collect()),
+    })
+}
+
+/// GET /inApps/v1/history/{anyTransactionId} (deprecated; leaves out finished consumables)
+pub(super) async fn history_v1<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    history(h, id, headers, uri, false).await
+}
+
+/// GET /inApps/v2/history/{anyTransactionId}
+pub(super) async fn history_v2<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    history(h, id, headers, uri, true).await
+}
+
+async fn refunds<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v2: bool) -> Answer {
+    let ep = if v2 {
+        ServerEndpoint::GetRefundHistoryV2
+    } else {
+        ServerEndpoint::GetRefundHistory
+    };
+    let cx = begin(&*h, &headers, &uri, Some(ep)).await?;
+    let (customer, _) = customer_of(&*h, &cx, &id).await?;
+    let fp = fingerprint(&format!("refunds:{}", customer.id));
+    let mut cursor = None;
+    if v2 && let Some(r) = single(&query_pairs(&uri), "revision").filter(|r| !r.is_empty()) {
+        match decode_token("r", r, fp) {
+            Some(s) => cursor = Some(s),
+            None => {
+                return Err(Refusal::api(
+                    ApiError::InvalidRequestRevision,
+                    "unknown revision",
+                ));
+            }
+        }
+    }
+    let page = if v2 { PAGE } else { 50 };
+    let mut rows = h
+        .commerce()
+        .store
+        .ledger_refunds(customer.id, cursor, page + 1)
+        .await?;
+    let has_more = rows.len() as i64 > page;
+    rows.truncate(page as usize);
+    let now = now_of(&*h);
+    let signed: Vec<String> = rows.iter().map(|t| sign_txn(&*h, t, now)).collect();
+    if !v2 {
+        return ok(&json!({ "signedTransactions": signed }));
+    }
+    let last = rows
+        .last()
+        .and_then(|t| t.refund_seq)
+        .or(cursor)
+        .unwrap_or(0);
+    ok(&json!({
+        "signedTransactions": signed,
+        "revision": encode_token("r", last, fp),
+        "hasMore": has_more,
+    }))
+}
+
+/// GET /inApps/v1/refund/lookup/{originalTransactionId} (deprecated)
+pub(super) async fn refunds_v1<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    refunds(h, id, headers, uri, false).await
+}
+
+/// GET /inApps/v2/refund/lookup/{anyTransactionId}?revision=
+pub(super) async fn refunds_v2<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    refunds(h, id, headers, uri, true).await
+}
+
+/// GET /inApps/v1/lookup/{orderId} — not available in the sandbox (status 1, no transactions).
+pub(super) async fn lookup_order<H: Host>(
+    State(h): State<Arc<H>>,
+    Path(order): Path<String>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Answer {
+    let cx = begin(&*h, &headers, &uri, Some(ServerEndpoint::LookUpOrderId)).await?;
+    let invalid = || {
+        ok(&OrderLookupResponse {
+            status: Some(OrderLookupStatus::Invalid),
+            signed_transactions: Some(Vec::new()),
+        })
+    };
+    if cx.env.is_sandbox() {
+        return invalid();
+    }
+    let rows: Vec<TransactionRow> = h.commerce().store.ledger_by_order(&order).await?;
+    let rows: Vec<TransactionRow> = rows.into_iter().filter(|t| cx.owns(t)).collect();
+    if rows.is_empty() {
+        return invalid();
+    }
+    let now = now_of(&*h);
+    ok(&OrderLookupResponse {
+        status: Some(OrderLookupStatus::Valid),
+        signed_transactions: Some(rows.iter().map(|t| sign_txn(&*h, t, now)).collect()),
+    })
+}
