@@ -185,7 +185,7 @@ fn realistic(name: &str, n: u64) -> Option<String> {
         "timezone" => pick(&["America/Los_Angeles", "Europe/Berlin", "Asia/Tokyo"], n).into(),
         "devicemodel" | "model" => pick(&["iPhone16,2", "iPad14,5", "iPhone15,3"], n).into(),
         "architecture" => "arm64".into(),
-        "seedid" | "apikeyid" => format!("{:010X}", 0x2A9B_7C4D_11u64.wrapping_add(n * 7919)),
+        "seedid" | "apikeyid" => format!("{:010X}", 0x002A_9B7C_4D11_u64.wrapping_add(n * 7919)),
         "domain" => format!("downloads{n}.crabapple.example"),
         "publiclinkid" => format!("cRaB{n:04}"),
         "publiclink" => format!("https://testflight.apple.com/join/cRaB{n:04}"),
