@@ -190,6 +190,7 @@ async fn put_synthesized(
         attributes: synth_attributes(engine, rtype, n),
         relationships: Vec::new(),
         existing: None,
+        base: String::new(),
     };
     for f in engine.families() {
         // A rule that refuses a synthesized value (e.g. a limit) leaves the plain values.
