@@ -112,10 +112,7 @@ fn string(format: Option<&str>, name: &str, n: u64) -> Value {
                 "USD".to_string()
             } else if lname.contains("territory") || lname.contains("country") {
                 "USA".to_string()
-            } else if lname.contains("description")
-                || lname.contains("text")
-                || lname.contains("note")
-            {
+            } else if lname.contains("description") || lname.contains("text") || lname.contains("note") {
                 pick(SENTENCES, n).to_string()
             } else {
                 format!("{}-{n:04}", name.to_ascii_uppercase())
@@ -153,9 +150,7 @@ const SENTENCES: &[&str] = &[
 ];
 
 const FIRST: &[&str] = &["Ava", "Noah", "Mia", "Liam", "Zoe", "Omar", "Ines", "Kenji"];
-const LAST: &[&str] = &[
-    "Appleton", "Russet", "Pippin", "Bramley", "Fuji", "Gala", "Cox",
-];
+const LAST: &[&str] = &["Appleton", "Russet", "Pippin", "Bramley", "Fuji", "Gala", "Cox"];
 
 /// Values for attributes whose name says what they hold, where the shape alone gives only
 /// "string".
@@ -163,15 +158,9 @@ fn realistic(name: &str, n: u64) -> Option<String> {
     let lname = name.to_ascii_lowercase();
     Some(match lname.as_str() {
         "bundleid" | "buildbundleid" | "identifier" | "packagename" => {
-            format!(
-                "com.crabapple.{}",
-                pick(&["notes", "quest", "budget", "cinema", "fit"], n)
-            ) + &format!(".ext{n}")
+            format!("com.crabapple.{}", pick(&["notes", "quest", "budget", "cinema", "fit"], n)) + &format!(".ext{n}")
         }
-        "productid" => format!(
-            "com.crabapple.{}.{n}",
-            pick(&["pro", "plus", "coins", "pass"], n)
-        ),
+        "productid" => format!("com.crabapple.{}.{n}", pick(&["pro", "plus", "coins", "pass"], n)),
         "sku" | "vendoridentifier" | "customcode" | "codevalue" => format!("CRAB{:05}", 10_000 + n),
         "firstname" | "userfirstname" | "contactfirstname" => pick(FIRST, n).into(),
         "lastname" | "userlastname" | "contactlastname" => pick(LAST, n).into(),
