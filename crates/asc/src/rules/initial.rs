@@ -50,8 +50,6 @@ const TABLE: &[(&str, &str, &str)] = &[
         "issueCounts",
         r#"{"analyzerWarnings":0,"errors":0,"testFailures":0,"warnings":0}"#,
     ),
-    // Testers added through the API are invited by email (PUBLIC_LINK is the join link's).
-    ("betaTesters", "inviteType", "\"EMAIL\""),
     // App Clip experiences open the clip unless told VIEW or PLAY.
     ("appClipDefaultExperiences", "action", "\"OPEN\""),
     ("appClipAdvancedExperiences", "action", "\"OPEN\""),
@@ -136,7 +134,6 @@ impl Family for Initial {
             if w.existing.is_none() {
                 fill(engine, tx, w).await?;
             }
-            public_link(w);
             Ok(())
         })
     }
@@ -157,15 +154,6 @@ async fn fill(
         let delivery =
             item.get("$ref").and_then(Value::as_str) == Some("DeliveryFileUploadOperation");
         uploads::reserve(w, now, |a| rt.attributes.contains_key(a), delivery);
-    }
-    if w.rtype == "betaTesters" && !w.attributes.contains_key("state") {
-        // Apple emails an invitation when a tester is added to a group or a build.
-        let invited = w
-            .relationships
-            .iter()
-            .any(|(rel, to)| (rel == "betaGroups" || rel == "builds") && !to.is_empty());
-        let state = if invited { "INVITED" } else { "NOT_INVITED" };
-        w.attributes.insert("state".into(), json!(state));
     }
     if w.rtype == "appCustomProductPages" && !w.attributes.contains_key("url") {
         // The page's App Store link: the app's product page with the page's id.
@@ -263,33 +251,4 @@ async fn next(engine: &Engine, tx: &mut Tx, w: &Write) -> Result<i64, crabapple_
         }
     }
     Ok(1)
-}
-
-/// A beta group's public link exists while it is enabled (issue 7 §2): Apple makes
-/// `https://testflight.apple.com/join/{publicLinkId}` when `publicLinkEnabled` turns true.
-fn public_link(w: &mut Write) {
-    if w.rtype != "betaGroups"
-        || w.attributes.get("publicLinkEnabled") != Some(&Value::Bool(true))
-        || w.attributes.contains_key("publicLink")
-    {
-        return;
-    }
-    let id = match w.attributes.get("publicLinkId").and_then(Value::as_str) {
-        Some(id) => id.to_string(),
-        None => {
-            // Apple's link ids are 8 letters and digits.
-            let id: String = uuid::Uuid::new_v4()
-                .simple()
-                .to_string()
-                .chars()
-                .take(8)
-                .collect();
-            w.attributes.insert("publicLinkId".into(), json!(id));
-            id
-        }
-    };
-    w.attributes.insert(
-        "publicLink".into(),
-        json!(format!("https://testflight.apple.com/join/{id}")),
-    );
 }
