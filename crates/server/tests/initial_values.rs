@@ -53,17 +53,26 @@ async fn create(w: &World, rtype: &str, attributes: Value, rels: &[(&str, &str, 
     r.json()["data"].clone()
 }
 
+/// Creates a `rtype` whose to-one `rel` is `parent` (a resource object answered before).
+async fn child(w: &World, rtype: &str, attributes: Value, rel: &str, parent: &Value) -> Value {
+    let (t, id) = (
+        parent["type"].as_str().unwrap(),
+        parent["id"].as_str().unwrap(),
+    );
+    create(w, rtype, attributes, &[(rel, t, id)]).await
+}
+
+async fn new_version(w: &World, app: &str) -> Value {
+    let app = json!({ "type": "apps", "id": app });
+    let attributes = json!({ "platform": "IOS", "versionString": "2.0" });
+    child(w, "appStoreVersions", attributes, "app", &app).await
+}
+
 #[tokio::test]
 async fn a_new_version_is_downloadable_app_store_reviewed_and_prepared_for_submission() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let v = create(
-        &w,
-        "appStoreVersions",
-        json!({ "platform": "IOS", "versionString": "2.0" }),
-        &[("app", "apps", &app)],
-    )
-    .await;
+    let v = new_version(&w, &app).await;
     let a = &v["attributes"];
     assert_eq!(a["appStoreState"], "PREPARE_FOR_SUBMISSION");
     assert_eq!(a["downloadable"], true);
@@ -148,44 +157,29 @@ async fn subscriptions_of_a_group_are_numbered_by_level() {
 async fn a_screenshot_reservation_answers_upload_operations_on_the_clients_host() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let v = create(
-        &w,
-        "appStoreVersions",
-        json!({ "platform": "IOS", "versionString": "2.0" }),
-        &[("app", "apps", &app)],
-    )
-    .await;
-    let l = create(
+    let v = new_version(&w, &app).await;
+    let l = child(
         &w,
         "appStoreVersionLocalizations",
         json!({ "locale": "en-US" }),
-        &[(
-            "appStoreVersion",
-            "appStoreVersions",
-            v["id"].as_str().unwrap(),
-        )],
+        "appStoreVersion",
+        &v,
     )
     .await;
-    let set = create(
+    let set = child(
         &w,
         "appScreenshotSets",
         json!({ "screenshotDisplayType": "APP_IPHONE_67" }),
-        &[(
-            "appStoreVersionLocalization",
-            "appStoreVersionLocalizations",
-            l["id"].as_str().unwrap(),
-        )],
+        "appStoreVersionLocalization",
+        &l,
     )
     .await;
-    let shot = create(
+    let shot = child(
         &w,
         "appScreenshots",
         json!({ "fileName": "home.png", "fileSize": 12_000_000 }),
-        &[(
-            "appScreenshotSet",
-            "appScreenshotSets",
-            set["id"].as_str().unwrap(),
-        )],
+        "appScreenshotSet",
+        &set,
     )
     .await;
     let id = shot["id"].as_str().unwrap();
