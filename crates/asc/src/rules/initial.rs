@@ -5,7 +5,8 @@
 //!
 //! Generic rules, in order, for each attribute of the type the spec declares and nothing set:
 //! 1. the [`TABLE`] value (`@now`: the virtual clock; `@next`: one more than the parent's
-//!    existing children of this type, Apple's numbering of versions, build runs, group levels);
+//!    existing children of this type, Apple's numbering of versions, build runs, group levels;
+//!    `@unset`: nothing, Apple answers `null`);
 //! 2. upload values of a reservation (`uploads.rs`) on types with `uploadOperations`;
 //! 3. `lastModifiedDate` = now; a `version` = `@next` (1 for the first version of its parent);
 //! 4. a boolean → `false` (Apple's default for every flag it does not document as on);
@@ -28,8 +29,8 @@ use serde_json::{Map, Value, json};
 
 pub struct Initial;
 
-/// `(type, attribute, value as JSON text | @now | @next)` Apple gives a new resource where the
-/// generic rules would say otherwise or nothing.
+/// `(type, attribute, value as JSON text | @now | @next | @unset)` Apple gives a new resource
+/// where the generic rules would say otherwise or nothing (`@unset`: Apple answers `null`).
 const TABLE: &[(&str, &str, &str)] = &[
     // A version is made to be downloadable; review type APP_STORE (NOTARIZATION is for
     // alternative distribution on macOS only).
@@ -43,6 +44,8 @@ const TABLE: &[(&str, &str, &str)] = &[
     ("webhookDeliveries", "deliveryState", "\"PENDING\""),
     // A build run started through the API: manual, pending, numbered per workflow, no issues.
     ("ciBuildRuns", "executionProgress", "\"PENDING\""),
+    // An outcome, not a lifecycle: none until the run completes.
+    ("ciBuildRuns", "completionStatus", "@unset"),
     ("ciBuildRuns", "startReason", "\"MANUAL\""),
     ("ciBuildRuns", "number", "@next"),
     (
@@ -173,6 +176,7 @@ async fn fill(
         let s = m.resolve(shape);
         let kind = s.get("type").and_then(Value::as_str).unwrap_or_default();
         let value = match table {
+            Some("@unset") => None,
             Some("@now") => Some(json!(super::rfc3339(now))),
             Some("@next") => Some(json!(next(engine, tx, w).await?)),
             Some(v) => serde_json::from_str(v).ok(),
@@ -251,4 +255,60 @@ async fn next(engine: &Engine, tx: &mut Tx, w: &Write) -> Result<i64, crabapple_
         }
     }
     Ok(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(rtype: &str, attr: &str) -> (&'static crabapple_spec::Manifest, Value) {
+        let m = crabapple_spec::Manifest::get();
+        let s = m.resolve(&m.resources[rtype].attributes[attr]).clone();
+        (m, s)
+    }
+
+    fn filled(rtype: &str, attr: &str) -> Option<Value> {
+        let (m, s) = shape(rtype, attr);
+        let kind = s.get("type").and_then(Value::as_str).unwrap_or_default();
+        generic(m, attr, &s, kind)
+    }
+
+    #[test]
+    fn state_like_enums_start_at_the_specs_first_state_and_other_enums_stay_unset() {
+        assert_eq!(
+            filled("reviewSubmissions", "state"),
+            Some(json!("READY_FOR_REVIEW"))
+        );
+        assert_eq!(filled("appEvents", "eventState"), Some(json!("DRAFT")));
+        assert_eq!(
+            filled("appClipAdvancedExperiences", "placeStatus"),
+            Some(json!("PENDING"))
+        );
+        // Not a lifecycle: chosen by the developer (tests/prism/unset-on-create.tsv).
+        assert_eq!(filled("appEvents", "purpose"), None);
+    }
+
+    #[test]
+    fn flags_are_false_lists_empty_maps_empty_and_state_objects_awaiting_upload() {
+        assert_eq!(filled("betaGroups", "feedbackEnabled"), Some(json!(false)));
+        assert_eq!(filled("bundleIdCapabilities", "settings"), Some(json!([])));
+        assert_eq!(
+            filled("gameCenterActivities", "properties"),
+            Some(json!({}))
+        );
+        assert_eq!(
+            filled("buildUploads", "state"),
+            Some(json!({"errors": [], "warnings": [], "infos": [], "state": "AWAITING_UPLOAD"}))
+        );
+        // An object with other members (an image) is not guessed.
+        assert_eq!(filled("appPreviews", "previewFrameImage"), None);
+    }
+
+    #[test]
+    fn a_run_has_no_completion_status_until_it_completes() {
+        let v = TABLE
+            .iter()
+            .find(|(t, a, _)| *t == "ciBuildRuns" && *a == "completionStatus");
+        assert_eq!(v.map(|(_, _, v)| *v), Some("@unset"));
+    }
 }

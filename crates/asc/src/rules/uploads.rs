@@ -110,3 +110,53 @@ pub fn reserve(w: &mut Write, now_ms: i64, has: impl Fn(&str) -> bool, delivery:
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reservation(rtype: &str, file: &str, size: i64) -> Write {
+        let mut attributes = Map::new();
+        attributes.insert("fileName".into(), json!(file));
+        attributes.insert("fileSize".into(), json!(size));
+        Write {
+            op_id: String::new(),
+            rtype: rtype.into(),
+            id: "f00d".into(),
+            attributes,
+            relationships: Vec::new(),
+            existing: None,
+            base: "https://asc.example:8443".into(),
+        }
+    }
+
+    #[test]
+    fn a_build_upload_file_gets_numbered_parts_that_expire_after_a_day() {
+        let w = reservation("buildUploadFiles", "App.ipa", PART_SIZE + 10);
+        let ops = operations(&w, PART_SIZE + 10, 0, true);
+        assert_eq!(
+            ops,
+            vec![
+                json!({"method": "PUT", "url": "https://asc.example:8443/crabapple/uploads/buildUploadFiles/f00d/1",
+                       "length": PART_SIZE, "offset": 0, "partNumber": 1, "expiration": "1970-01-02T00:00:00Z",
+                       "requestHeaders": [{"name": "Content-Type", "value": "application/octet-stream"}]}),
+                json!({"method": "PUT", "url": "https://asc.example:8443/crabapple/uploads/buildUploadFiles/f00d/2",
+                       "length": 10, "offset": PART_SIZE, "partNumber": 2, "expiration": "1970-01-02T00:00:00Z",
+                       "requestHeaders": [{"name": "Content-Type", "value": "application/octet-stream"}]}),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_preview_reservation_is_awaiting_its_video_and_keeps_what_the_client_sent() {
+        let mut w = reservation("appPreviews", "trailer.MOV", 100);
+        w.attributes.insert("assetToken".into(), json!("mine"));
+        reserve(&mut w, 0, |_| true, false);
+        let awaiting = json!({"state": "AWAITING_UPLOAD", "errors": [], "warnings": []});
+        assert_eq!(w.attributes["videoDeliveryState"], awaiting);
+        assert_eq!(w.attributes["assetDeliveryState"], awaiting);
+        assert_eq!(w.attributes["mimeType"], "video/quicktime");
+        assert_eq!(w.attributes["assetToken"], "mine");
+        assert_eq!(w.attributes["uploadOperations"][0]["length"], 100);
+    }
+}
