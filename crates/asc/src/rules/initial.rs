@@ -1,12 +1,13 @@
 //! Every value Apple fills when a resource is created (issue 7 §2) and the client did not send:
-//! a small table of Apple's documented initial values plus generic rules over the spec's
-//! attribute shapes, so a create answers what Apple answers instead of `null`. Runs after every
+//! a small table of Apple's documented initial values (defaults.rs) plus generic rules over the
+//! spec's attribute shapes, so a create answers what Apple answers instead of `null`. Runs after every
 //! other family (their values win) and never overwrites what the client sent.
 //!
 //! Generic rules, in order, for each attribute of the type the spec declares and nothing set:
-//! 1. the [`TABLE`] value (`@now`: the virtual clock; `@next`: one more than the parent's
-//!    existing children of this type, Apple's numbering of versions, build runs, group levels;
-//!    `@unset`: nothing, Apple answers `null`);
+//! 1. the value of `defaults.rs`'s [`INITIAL`] table (its plain values are applied there, before
+//!    the other families; `@now`: the virtual clock; `@next`: one more than the parent's existing
+//!    children of this type, Apple's numbering of versions, build runs, group levels; `@unset`:
+//!    nothing, Apple answers `null`);
 //! 2. upload values of a reservation (`uploads.rs`) on types with `uploadOperations`;
 //! 3. `lastModifiedDate` = now; a `version` = `@next` (1 for the first version of its parent);
 //! 4. a boolean → `false` (Apple's default for every flag it does not document as on);
@@ -22,90 +23,13 @@
 //! localization, checksums and processed images before an upload is committed, dates of
 //! events that have not happened): tests/prism/unset-on-create.tsv lists those, with why.
 
+use super::defaults::INITIAL;
 use super::uploads;
 use crabapple_jsonapi::{BoxFut, Engine, Family, Write};
 use crabapple_store::Tx;
 use serde_json::{Map, Value, json};
 
 pub struct Initial;
-
-/// `(type, attribute, value as JSON text | @now | @next | @unset)` Apple gives a new resource
-/// where the generic rules would say otherwise or nothing (`@unset`: Apple answers `null`).
-const TABLE: &[(&str, &str, &str)] = &[
-    // A version is made to be downloadable; review type APP_STORE (NOTARIZATION is for
-    // alternative distribution on macOS only).
-    ("appStoreVersions", "downloadable", "true"),
-    ("appStoreVersions", "reviewType", "\"APP_STORE\""),
-    // A developer's response goes out after Apple's check: PENDING_PUBLISH, then PUBLISHED.
-    ("customerReviewResponses", "state", "\"PENDING_PUBLISH\""),
-    // A promotion starts unsubmitted, as the in-app purchase it promotes.
-    ("promotedPurchases", "state", "\"PREPARE_FOR_SUBMISSION\""),
-    // A (re)delivery is queued: PENDING until the endpoint answers.
-    ("webhookDeliveries", "deliveryState", "\"PENDING\""),
-    // A build run started through the API: manual, pending, numbered per workflow, no issues.
-    ("ciBuildRuns", "executionProgress", "\"PENDING\""),
-    // An outcome, not a lifecycle: none until the run completes.
-    ("ciBuildRuns", "completionStatus", "@unset"),
-    ("ciBuildRuns", "startReason", "\"MANUAL\""),
-    ("ciBuildRuns", "number", "@next"),
-    (
-        "ciBuildRuns",
-        "issueCounts",
-        r#"{"analyzerWarnings":0,"errors":0,"testFailures":0,"warnings":0}"#,
-    ),
-    // App Clip experiences open the clip unless told VIEW or PLAY.
-    ("appClipDefaultExperiences", "action", "\"OPEN\""),
-    ("appClipAdvancedExperiences", "action", "\"OPEN\""),
-    ("appEvents", "priority", "\"NORMAL\""),
-    ("gameCenterLeaderboards", "visibility", "\"SHOW_FOR_ALL\""),
-    // Offer codes and their codes are active when made (deactivated with `active: false`).
-    ("inAppPurchaseOfferCodes", "active", "true"),
-    ("subscriptionOfferCodes", "active", "true"),
-    ("inAppPurchaseOfferCodeCustomCodes", "active", "true"),
-    ("subscriptionOfferCodeCustomCodes", "active", "true"),
-    ("inAppPurchaseOfferCodeOneTimeUseCodes", "active", "true"),
-    ("subscriptionOfferCodeOneTimeUseCodes", "active", "true"),
-    (
-        "inAppPurchaseOfferCodeOneTimeUseCodes",
-        "environment",
-        "\"PRODUCTION\"",
-    ),
-    (
-        "subscriptionOfferCodeOneTimeUseCodes",
-        "environment",
-        "\"PRODUCTION\"",
-    ),
-    // No codes generated yet.
-    ("inAppPurchaseOfferCodes", "productionCodeCount", "0"),
-    ("inAppPurchaseOfferCodes", "sandboxCodeCount", "0"),
-    ("subscriptionOfferCodes", "productionCodeCount", "0"),
-    ("subscriptionOfferCodes", "sandboxCodeCount", "0"),
-    ("subscriptionOfferCodes", "totalNumberOfCodes", "0"),
-    // Offer codes are for auto-renewable subscriptions: they renew unless told otherwise.
-    ("subscriptionOfferCodes", "autoRenewEnabled", "true"),
-    ("winBackOffers", "promotionIntent", "\"NOT_PROMOTED\""),
-    ("backgroundAssets", "usedBytes", "0"),
-    ("appStoreVersionPhasedReleases", "totalPauseDuration", "0"),
-    // GameKit's default context of a score.
-    ("gameCenterLeaderboardEntrySubmissions", "context", "\"0\""),
-    // Submissions are submitted when made.
-    ("betaAppReviewSubmissions", "submittedDate", "@now"),
-    (
-        "gameCenterLeaderboardEntrySubmissions",
-        "submittedDate",
-        "@now",
-    ),
-    (
-        "gameCenterPlayerAchievementSubmissions",
-        "submittedDate",
-        "@now",
-    ),
-    // A new subscription ranks below the group's existing ones (level 1 is the highest).
-    ("subscriptions", "groupLevel", "@next"),
-    // A declaration or submission is for the platform of the app; iOS unless told.
-    ("appEncryptionDeclarations", "platform", "\"IOS\""),
-    ("reviewSubmissions", "platform", "\"IOS\""),
-];
 
 /// Is this attribute a lifecycle state (rule 7)?
 fn state_like(name: &str) -> bool {
@@ -169,7 +93,7 @@ async fn fill(
         if w.attributes.contains_key(name) {
             continue;
         }
-        let table = TABLE
+        let table = INITIAL
             .iter()
             .find(|(t, a, _)| *t == w.rtype && a == name)
             .map(|(_, _, v)| *v);
@@ -306,7 +230,7 @@ mod tests {
 
     #[test]
     fn a_run_has_no_completion_status_until_it_completes() {
-        let v = TABLE
+        let v = INITIAL
             .iter()
             .find(|(t, a, _)| *t == "ciBuildRuns" && *a == "completionStatus");
         assert_eq!(v.map(|(_, _, v)| *v), Some("@unset"));
