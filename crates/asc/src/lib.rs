@@ -33,5 +33,7 @@ pub fn families_signing_with(
         Arc::new(rules::reports::Reports),
         Arc::new(rules::catalog::Catalog),
         Arc::new(rules::pricing::Pricing),
+        // Last: completes what the others left unset with Apple's initial values.
+        Arc::new(rules::initial::Initial),
     ]
 }

@@ -238,6 +238,7 @@ async fn put_synthesized(
         },
         relationships: Vec::new(),
         existing: None,
+        base: String::new(),
     };
     for f in engine.families() {
         // A rule that refuses a synthesized value (e.g. a limit) leaves the plain values.

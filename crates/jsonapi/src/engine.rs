@@ -743,6 +743,7 @@ impl Engine {
         &self,
         tx: &mut Tx,
         body: &Value,
+        base: &str,
     ) -> Result<HashMap<String, String>, AscError> {
         let mut ids = HashMap::new();
         let Some(inc) = body.get("included").and_then(Value::as_array) else {
@@ -776,6 +777,7 @@ impl Engine {
                     .map(|(n, l)| (n, resolve_local(l, &ids)))
                     .collect(),
                 existing: None,
+                base: base.to_string(),
             };
             self.check_targets(
                 tx,
@@ -830,7 +832,7 @@ impl Engine {
         let rtype = op.target.clone().unwrap_or_default();
         let data = &body["data"];
         let mut tx = self.store.begin().await?;
-        let locals = self.create_included(&mut tx, &body).await?;
+        let locals = self.create_included(&mut tx, &body, &req.base).await?;
         let mut w = Write {
             op_id: op.id.clone(),
             rtype: rtype.clone(),
@@ -846,6 +848,7 @@ impl Engine {
                 .map(|(n, l)| (n, resolve_local(l, &locals)))
                 .collect(),
             existing: None,
+            base: req.base.clone(),
         };
         self.check_targets(&mut tx, &w.relationships, "/data/relationships")
             .await?;
@@ -897,7 +900,7 @@ impl Engine {
             .get(&rtype, &id)
             .await?
             .ok_or_else(|| AscError::not_found(&rtype, &id))?;
-        let locals = self.create_included(&mut tx, &body).await?;
+        let locals = self.create_included(&mut tx, &body, &req.base).await?;
         let mut attributes = existing.attributes.clone();
         for (k, v) in data
             .get("attributes")
@@ -921,6 +924,7 @@ impl Engine {
                 .map(|(n, l)| (n, resolve_local(l, &locals)))
                 .collect(),
             existing: Some(existing),
+            base: req.base.clone(),
         };
         self.check_targets(&mut tx, &w.relationships, "/data/relationships")
             .await?;

@@ -26,6 +26,9 @@ pub struct Write {
     pub relationships: Linkages,
     /// The resource before this write (updates).
     pub existing: Option<Resource>,
+    /// Scheme, host and port the client used (`Request.base`), for URLs Apple answers with
+    /// (upload operations); empty for writes no request made (the demo world, admin writes).
+    pub base: String,
 }
 
 pub trait Family: Send + Sync {

@@ -263,6 +263,7 @@ async fn write_resource(
             attributes,
             relationships: rels,
             existing,
+            base: String::new(),
         };
         // Apple's initial values and the records Apple creates with it (betaAppReviewDetail, …),
         // or what an update moves on (a build's beta states).

@@ -7,24 +7,28 @@ use serde_json::{Value, json};
 
 pub struct Defaults;
 
-/// `(type, attribute, initial value)` Apple gives a new resource (states from the spec's enums;
-/// the first state of each lifecycle).
-const INITIAL: &[(&str, &str, &str)] = &[
+/// `(type, attribute, value)` Apple gives a new resource the client did not send a value for:
+/// JSON text, or `@now` (the virtual clock), `@next` (one more than the parent's existing
+/// children of the type: versions, build runs, group levels), `@unset` (Apple answers `null`,
+/// where initial.rs's generic rules would fill something). Plain values are applied here, first
+/// (also to resources made through the admin API); the `@` ones and everything the table does not
+/// name by initial.rs, after every other family.
+pub const INITIAL: &[(&str, &str, &str)] = &[
     (
         "appStoreVersions",
         "appStoreState",
-        "PREPARE_FOR_SUBMISSION",
+        "\"PREPARE_FOR_SUBMISSION\"",
     ),
     (
         "appStoreVersions",
         "appVersionState",
-        "PREPARE_FOR_SUBMISSION",
+        "\"PREPARE_FOR_SUBMISSION\"",
     ),
-    ("appStoreVersions", "releaseType", "AFTER_APPROVAL"),
-    ("inAppPurchases", "state", "MISSING_METADATA"),
-    ("subscriptions", "state", "MISSING_METADATA"),
-    ("devices", "status", "ENABLED"),
-    ("profiles", "profileState", "ACTIVE"),
+    ("appStoreVersions", "releaseType", "\"AFTER_APPROVAL\""),
+    ("inAppPurchases", "state", "\"MISSING_METADATA\""),
+    ("subscriptions", "state", "\"MISSING_METADATA\""),
+    ("devices", "status", "\"ENABLED\""),
+    ("profiles", "profileState", "\"ACTIVE\""),
     // Asked when the app is created; "no" unless answered (asconnect's App model requires it).
     ("apps", "isOrEverWasMadeForKids", "false"),
     ("betaGroups", "publicLinkEnabled", "false"),
@@ -40,9 +44,82 @@ const INITIAL: &[(&str, &str, &str)] = &[
     ),
     ("betaGroups", "iosBuildsAvailableForAppleVision", "false"),
     // A new build is processed first (Build.processingState: PROCESSING → VALID | INVALID | FAILED).
-    ("builds", "processingState", "PROCESSING"),
+    ("builds", "processingState", "\"PROCESSING\""),
     ("builds", "expired", "false"),
     ("analyticsReportRequests", "stoppedDueToInactivity", "false"),
+    // A version is made to be downloadable; review type APP_STORE (NOTARIZATION is for
+    // alternative distribution on macOS only).
+    ("appStoreVersions", "downloadable", "true"),
+    ("appStoreVersions", "reviewType", "\"APP_STORE\""),
+    // A developer's response goes out after Apple's check: PENDING_PUBLISH, then PUBLISHED.
+    ("customerReviewResponses", "state", "\"PENDING_PUBLISH\""),
+    // A promotion starts unsubmitted, as the in-app purchase it promotes.
+    ("promotedPurchases", "state", "\"PREPARE_FOR_SUBMISSION\""),
+    // A (re)delivery is queued: PENDING until the endpoint answers.
+    ("webhookDeliveries", "deliveryState", "\"PENDING\""),
+    // A build run started through the API: manual, pending, numbered per workflow, no issues.
+    ("ciBuildRuns", "executionProgress", "\"PENDING\""),
+    // An outcome, not a lifecycle: none until the run completes.
+    ("ciBuildRuns", "completionStatus", "@unset"),
+    ("ciBuildRuns", "startReason", "\"MANUAL\""),
+    ("ciBuildRuns", "number", "@next"),
+    (
+        "ciBuildRuns",
+        "issueCounts",
+        r#"{"analyzerWarnings":0,"errors":0,"testFailures":0,"warnings":0}"#,
+    ),
+    // App Clip experiences open the clip unless told VIEW or PLAY.
+    ("appClipDefaultExperiences", "action", "\"OPEN\""),
+    ("appClipAdvancedExperiences", "action", "\"OPEN\""),
+    ("appEvents", "priority", "\"NORMAL\""),
+    ("gameCenterLeaderboards", "visibility", "\"SHOW_FOR_ALL\""),
+    // Offer codes and their codes are active when made (deactivated with `active: false`).
+    ("inAppPurchaseOfferCodes", "active", "true"),
+    ("subscriptionOfferCodes", "active", "true"),
+    ("inAppPurchaseOfferCodeCustomCodes", "active", "true"),
+    ("subscriptionOfferCodeCustomCodes", "active", "true"),
+    ("inAppPurchaseOfferCodeOneTimeUseCodes", "active", "true"),
+    ("subscriptionOfferCodeOneTimeUseCodes", "active", "true"),
+    (
+        "inAppPurchaseOfferCodeOneTimeUseCodes",
+        "environment",
+        "\"PRODUCTION\"",
+    ),
+    (
+        "subscriptionOfferCodeOneTimeUseCodes",
+        "environment",
+        "\"PRODUCTION\"",
+    ),
+    // No codes generated yet.
+    ("inAppPurchaseOfferCodes", "productionCodeCount", "0"),
+    ("inAppPurchaseOfferCodes", "sandboxCodeCount", "0"),
+    ("subscriptionOfferCodes", "productionCodeCount", "0"),
+    ("subscriptionOfferCodes", "sandboxCodeCount", "0"),
+    ("subscriptionOfferCodes", "totalNumberOfCodes", "0"),
+    // Offer codes are for auto-renewable subscriptions: they renew unless told otherwise.
+    ("subscriptionOfferCodes", "autoRenewEnabled", "true"),
+    ("winBackOffers", "promotionIntent", "\"NOT_PROMOTED\""),
+    ("backgroundAssets", "usedBytes", "0"),
+    ("appStoreVersionPhasedReleases", "totalPauseDuration", "0"),
+    // GameKit's default context of a score.
+    ("gameCenterLeaderboardEntrySubmissions", "context", "\"0\""),
+    // Submissions are submitted when made.
+    ("betaAppReviewSubmissions", "submittedDate", "@now"),
+    (
+        "gameCenterLeaderboardEntrySubmissions",
+        "submittedDate",
+        "@now",
+    ),
+    (
+        "gameCenterPlayerAchievementSubmissions",
+        "submittedDate",
+        "@now",
+    ),
+    // A new subscription ranks below the group's existing ones (level 1 is the highest).
+    ("subscriptions", "groupLevel", "@next"),
+    // A declaration or submission is for the platform of the app; iOS unless told.
+    ("appEncryptionDeclarations", "platform", "\"IOS\""),
+    ("reviewSubmissions", "platform", "\"IOS\""),
 ];
 
 impl Family for Defaults {
@@ -69,12 +146,11 @@ impl Family for Defaults {
                 }
             }
             for (t, a, v) in INITIAL {
-                if *t == w.rtype && !w.attributes.contains_key(*a) {
-                    let val = match *v {
-                        "false" => Value::Bool(false),
-                        "true" => Value::Bool(true),
-                        s => json!(s),
-                    };
+                if *t == w.rtype
+                    && !v.starts_with('@')
+                    && !w.attributes.contains_key(*a)
+                    && let Ok(val) = serde_json::from_str::<Value>(v)
+                {
                     w.attributes.insert((*a).into(), val);
                 }
             }

@@ -4,6 +4,7 @@ pub mod analytics;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;
+pub mod initial;
 pub mod mobileprovision;
 pub mod price_points;
 pub mod pricing;
@@ -12,6 +13,7 @@ pub mod provisioning;
 pub mod reports;
 pub mod singletons;
 pub mod testflight;
+pub mod uploads;
 pub mod users;
 
 use crabapple_jsonapi::{AscError, Engine};
