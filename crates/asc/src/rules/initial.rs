@@ -40,17 +40,6 @@ impl Family for Initial {
     fn name(&self) -> &'static str {
         "initial"
     }
-
-    /// Every create: the generic rules complete any type.
-    fn rules(&self) -> Vec<&'static str> {
-        crabapple_spec::Manifest::get()
-            .operations
-            .iter()
-            .filter(|o| o.kind == crabapple_spec::OpKind::CreateInstance)
-            .map(|o| o.id.as_str())
-            .collect()
-    }
-
     fn before_write<'a>(
         &'a self,
         engine: &'a Engine,

@@ -70,7 +70,14 @@ impl Family for Reports {
 /// versions oldest first, the last one being "the latest version for this report".
 /// Subscription types: 1_3 in Apple's table, 1_4 served and required live since 2026
 /// (reports-formats.md §2.1); 1_2 is no longer available for download.
-const SALES_COMBINATIONS: &[(&str, &[&str], &[&str], &[&str])] = &[
+type Combination = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const SALES_COMBINATIONS: &[Combination] = &[
     ("FIRST_ANNUAL", &["DETAILED"], &["DAILY"], &["1_0"]),
     ("FIRST_ANNUAL", &["SUMMARY"], &["YEARLY"], &["1_0"]),
     (
