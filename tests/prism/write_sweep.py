@@ -18,7 +18,10 @@ proven by a later request that shows its effect.
    the `…CreateRequest` schema: required attributes (enums, formats, unique names) and required
    relationships linked to an id the sweep created before, or else to an id of the demo world.
    A required relationship to a type nothing has an id of is created inline (`${local-id}` in
-   `included`) when the request allows it. Then for each: GET the instance, find its id in the
+   `included`) when the request allows it. The few creates and deletes that would break a rule
+   of Apple's are adjusted as a client following it does (write_adjust.py: the product's own
+   price points, an unused locale, a development profile's device and certificate, ...), after
+   the unadjusted request is seen refused with Apple's 409. Then for each: GET the instance, find its id in the
    collection and in the parents' related listings, PATCH every attribute of the
    `…UpdateRequest` schema with a new value and read each back, link/replace/unlink every
    to-many relationship and set every to-one relationship with a relationship-write operation
