@@ -18,7 +18,10 @@ proven by a later request that shows its effect.
    the `…CreateRequest` schema: required attributes (enums, formats, unique names) and required
    relationships linked to an id the sweep created before, or else to an id of the demo world.
    A required relationship to a type nothing has an id of is created inline (`${local-id}` in
-   `included`) when the request allows it. Then for each: GET the instance, find its id in the
+   `included`) when the request allows it. The few creates and deletes that would break a rule
+   of Apple's are adjusted as a client following it does (write_adjust.py: the product's own
+   price points, an unused locale, a development profile's device and certificate, ...), after
+   the unadjusted request is seen refused with Apple's 409. Then for each: GET the instance, find its id in the
    collection and in the parents' related listings, PATCH every attribute of the
    `…UpdateRequest` schema with a new value and read each back, link/replace/unlink every
    to-many relationship and set every to-one relationship with a relationship-write operation
@@ -56,6 +59,7 @@ from collections import Counter
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import expect  # noqa: E402
+import write_adjust  # noqa: E402
 from sweep import (  # noqa: E402
     REPO, admin_fallback, discover, fmt_validation, free_port, http, inputs, log, parser,
     start_prism, stop,
@@ -144,6 +148,7 @@ class Sweep:
         self.instance: dict[str, str] = {}  # path family -> the id its create made
         self.parents: dict[str, list] = {}  # new id -> [(type, id)] its create linked it to
         self.unset = load_unset()  # (type, attribute) Apple answers null for on create
+        self.rule_checks: dict[str, list[str]] = {}  # op id -> refusals seen (write_adjust.py)
 
     # ------------------------------------------------------------------ plumbing
     def op(self, kind, resource, relationship=None, target=None, base=None):
@@ -336,6 +341,8 @@ class Sweep:
     def create(self, o):
         t = o["resource"]
         body, why = self.body(o)
+        if body is not None:  # the few operations whose request must follow a rule of Apple's
+            body, why = write_adjust.apply(self, o, body)
         if body is None:
             return self.record(o, "unbuildable", "unbuildable", [why])
         fail, r, doc = self.write(o, o["path"], body)
@@ -537,6 +544,7 @@ class Sweep:
             self.prove(g["id"], "linkage-listed")
 
     def delete(self, o, rid, t):
+        write_adjust.apply(self, o, None)  # refusals only (a delete is not adjusted)
         path = o["path"].replace("{id}", urllib.parse.quote(rid, safe=""))
         fail, r, _ = self.write(o, path, None)
         if fail and not self.succeeded(o, r):
@@ -684,6 +692,8 @@ def main() -> int:
     for rec in results:
         if rec["op"] in sweep.warnings:
             rec["readbackViolations"] = sweep.warnings[rec["op"]]
+        if rec["op"] in sweep.rule_checks:
+            rec["refusedWithoutAdjustment"] = sweep.rule_checks[rec["op"]]
     expected = {k: v for k, v in expect.load(args.expectations).items()
                 if k in {o["id"] for o in manifest["operations"] if o["method"] != "GET"}}
     failing = expect.judge(results, expected, {o["id"] for o in writes})
@@ -714,7 +724,9 @@ def main() -> int:
         f"apple-rule {cats['apple-rule']}, unbuildable {cats['unbuildable']}, unprovable "
         f"{cats['unprovable']}, defect {cats['defect']} {dict(causes.most_common())}; "
         f"{sum(1 for o in sweep.proofs if o not in {w['id'] for w in writes})} GET operations showed "
-        f"the sweep's resources; unexplained or stale {len(failing)} ({time.time() - t0:.0f}s)")
+        f"the sweep's resources; {sum(len(v) for v in sweep.rule_checks.values())} requests without "
+        f"write_adjust.py's adjustments refused as Apple does; unexplained or stale {len(failing)} "
+        f"({time.time() - t0:.0f}s)")
     if args.report:
         with open(args.report, "w", encoding="utf-8") as f:
             json.dump({"counts": cats, "defectCauses": causes, "results": results,
