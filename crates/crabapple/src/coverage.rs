@@ -7,8 +7,8 @@
 //!   later request (created → fetched/listed, patched → read back, deleted → 404, linked →
 //!   listed) — `tests/coverage/stateful.tsv`;
 //! - rules: a row of a rules table (`crates/server/tests/rules.rs`, and the family tables in
-//!   `provisioning.rs` and `pricing.rs`) proved a cited Apple rule on it —
-//!   `tests/coverage/rules*.tsv`;
+//!   `provisioning.rs` and `pricing.rs`) or a refusal the write sweep checks proved a cited
+//!   Apple rule on it — `tests/coverage/rules*.tsv`;
 //! - real client: a real client (not our own HTTP helper) called it in a green run of
 //!   `scripts/test.sh` — `tests/clients/exercised-ops.txt`.
 
@@ -17,8 +17,9 @@ use std::collections::HashSet;
 
 const STATEFUL: &str = include_str!("../../../tests/coverage/stateful.tsv");
 /// One facts file per rules table (each written by its own test).
-const RULES: [&str; 3] = [
+const RULES: [&str; 4] = [
     include_str!("../../../tests/coverage/rules.tsv"),
+    include_str!("../../../tests/coverage/rules-sweep.tsv"),
     include_str!("../../../tests/coverage/rules-provisioning.tsv"),
     include_str!("../../../tests/coverage/rules-pricing.tsv"),
 ];
