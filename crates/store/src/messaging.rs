@@ -145,10 +145,15 @@ const IMAGE_KEY: &str = "app_id = $1 AND environment = $2 AND image_identifier =
 const MESSAGE_KEY: &str = "app_id = $1 AND environment = $2 AND message_identifier = $3";
 const DEFAULT_KEY: &str = "app_id = $1 AND environment = $2 AND product_id = $3 AND locale = $4";
 
-/// The images (`IMAGE_COLS`) or messages (`MESSAGE_COLS`) `filter` matches, oldest first.
+/// A table read whole rows at a time: its columns, its name and the row they make.
+type Table<T> = (&'static str, &'static str, fn(&SqliteRow) -> T);
+const IMAGES: Table<ImageRow> = (IMAGE_COLS, "messaging_images", image_row);
+const MESSAGES: Table<MessageRow> = (MESSAGE_COLS, "messaging_messages", message_row);
+
+/// The rows of `table` that `filter` matches with `keys`, oldest first.
 async fn select<'e, E: Executor<'e, Database = Sqlite>, T>(
     e: E,
-    (cols, table, row): (&str, &str, fn(&SqliteRow) -> T),
+    (cols, table, row): Table<T>,
     filter: &str,
     keys: &[&str],
 ) -> Result<Vec<T>> {
@@ -158,28 +163,14 @@ async fn select<'e, E: Executor<'e, Database = Sqlite>, T>(
     Ok(rows.iter().map(row).collect())
 }
 
-type Table<T> = (&'static str, &'static str, fn(&SqliteRow) -> T);
-const IMAGES: Table<ImageRow> = (IMAGE_COLS, "messaging_images", image_row);
-const MESSAGES: Table<MessageRow> = (MESSAGE_COLS, "messaging_messages", message_row);
-
-async fn image<'e, E: Executor<'e, Database = Sqlite>>(
+/// The row of `table` that `filter` (its key) matches with `keys`, if any.
+async fn one<'e, E: Executor<'e, Database = Sqlite>, T>(
     e: E,
-    app_id: &str,
-    environment: &str,
-    id: &str,
-) -> Result<Option<ImageRow>> {
-    let rows = select(e, IMAGES, IMAGE_KEY, &[app_id, environment, id]).await?;
-    Ok(rows.into_iter().next())
-}
-
-async fn message<'e, E: Executor<'e, Database = Sqlite>>(
-    e: E,
-    app_id: &str,
-    environment: &str,
-    id: &str,
-) -> Result<Option<MessageRow>> {
-    let rows = select(e, MESSAGES, MESSAGE_KEY, &[app_id, environment, id]).await?;
-    Ok(rows.into_iter().next())
+    table: Table<T>,
+    filter: &str,
+    keys: &[&str],
+) -> Result<Option<T>> {
+    Ok(select(e, table, filter, keys).await?.into_iter().next())
 }
 
 impl Store {
@@ -203,7 +194,13 @@ impl Store {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        message(self.reader(), app_id, environment, id).await
+        one(
+            self.reader(),
+            MESSAGES,
+            MESSAGE_KEY,
+            &[app_id, environment, id],
+        )
+        .await
     }
 
     /// The message identifier configured as default for a product in a locale.
@@ -286,7 +283,7 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<Option<ImageRow>> {
-        image(&mut *self.tx, app_id, environment, id).await
+        one(&mut *self.tx, IMAGES, IMAGE_KEY, &[app_id, environment, id]).await
     }
 
     pub async fn messaging_message(
@@ -295,7 +292,13 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        message(&mut *self.tx, app_id, environment, id).await
+        one(
+            &mut *self.tx,
+            MESSAGES,
+            MESSAGE_KEY,
+            &[app_id, environment, id],
+        )
+        .await
     }
 
     /// Inserts an image; `false` when the identifier already exists.

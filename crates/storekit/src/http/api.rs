@@ -346,6 +346,32 @@ pub(super) fn txn_id(id: &str, invalid: ApiError) -> Result<&str, Refusal> {
     }
 }
 
+/// `FamilyTransactionNotSupported` for a family-shared transaction.
+pub(super) fn not_family_shared(t: &TransactionRow) -> Result<(), Refusal> {
+    if t.ownership == "FAMILY_SHARED" {
+        return Err(Refusal::api(
+            ApiError::FamilyTransactionNotSupported,
+            "a family-shared transaction",
+        ));
+    }
+    Ok(())
+}
+
+/// `TransactionIdIsNotOriginalTransactionId` unless `t` is an original transaction; `why` words
+/// the reason from the id of its original.
+pub(super) fn original(
+    t: &TransactionRow,
+    why: impl FnOnce(&str) -> String,
+) -> Result<(), Refusal> {
+    if t.original_transaction_id != t.transaction_id {
+        return Err(Refusal::api(
+            ApiError::TransactionIdIsNotOriginalTransactionId,
+            why(&t.original_transaction_id),
+        ));
+    }
+    Ok(())
+}
+
 /// Keeps the first `size` rows of a page fetched with one row more; whether there are more.
 pub(super) fn page<T>(rows: &mut Vec<T>, size: i64) -> bool {
     let has_more = rows.len() as i64 > size;

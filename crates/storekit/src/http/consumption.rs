@@ -9,7 +9,7 @@ use crabapple_store::ledger::TransactionRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Call, Cx, body_json, optional, txn_id};
+use super::api::{Call, Cx, body_json, not_family_shared, optional, txn_id};
 use super::error::{Answer, Refusal, empty};
 use crate::commerce::catalog::ProductKind;
 use crate::models::{ApiError, DeliveryStatus, RefundPreference};
@@ -19,11 +19,7 @@ use crate::models::{ApiError, DeliveryStatus, RefundPreference};
 async fn consumption_target<H: Host>(cx: &Cx<H>, id: &str) -> Result<TransactionRow, Refusal> {
     let id = txn_id(id, ApiError::InvalidTransactionId)?;
     match cx.own_txn(id).await? {
-        Some(t) if t.ownership == "FAMILY_SHARED" => Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        )),
-        Some(t) => Ok(t),
+        Some(t) => not_family_shared(&t).map(|()| t),
         None => {
             let at = cx.store().ledger_customer_by_app_transaction(id).await?;
             if at.is_some_and(|c| cx.owns_customer(&c)) {

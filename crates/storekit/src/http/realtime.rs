@@ -30,7 +30,7 @@ use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Call, Cx, body_json};
+use super::api::{Call, Cx, body_json, not_family_shared, original};
 use super::error::{Answer, Refusal, ok};
 use super::messaging::is_lower_uuid;
 use crate::commerce::Env;
@@ -182,21 +182,10 @@ async fn initiate_test<H: Host>(call: Call<H>, body: Bytes) -> Answer {
         ));
     };
     let txn = cx.existing_txn(id, ApiError::InvalidTransactionId).await?;
-    if txn.ownership == "FAMILY_SHARED" {
-        return Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        ));
-    }
-    if txn.original_transaction_id != txn.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} is not an original transaction id (its original is {})",
-                txn.original_transaction_id
-            ),
-        ));
-    }
+    not_family_shared(&txn)?;
+    original(&txn, |o| {
+        format!("{id} is not an original transaction id (its original is {o})")
+    })?;
     if txn.product_type != "AUTO_RENEWABLE" {
         return Err(bad_test_request(format!(
             "{id} is not an auto-renewable subscription"

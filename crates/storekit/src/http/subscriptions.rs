@@ -9,7 +9,7 @@ use crabapple_store::ledger::MassExtensionRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Call, body_json, optional, txn_id, values};
+use super::api::{Call, body_json, optional, original, txn_id, values};
 use super::error::{Answer, Refusal, ok};
 use crate::commerce::catalog::{self, ProductKind};
 use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id, with_signed_date};
@@ -138,15 +138,7 @@ pub(super) async fn extend<H: Host>(call: Call<H>, Path(id): Path<String>, body:
             format!("no original transaction {id}"),
         )
     })?;
-    if t.original_transaction_id != t.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} belongs to original transaction {}",
-                t.original_transaction_id
-            ),
-        ));
-    }
+    original(&t, |o| format!("{id} belongs to original transaction {o}"))?;
     if t.product_type != ProductKind::AutoRenewable.product_type() {
         return Err(Refusal::api(
             ApiError::SubscriptionExtensionIneligible,

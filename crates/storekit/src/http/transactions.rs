@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use super::Host;
 use super::api::{
-    Call, PAGE, body_json, encode_token, fingerprint, page, parse_bool, resume, single, values,
+    Call, PAGE, body_json, encode_token, fingerprint, not_family_shared, original, page,
+    parse_bool, resume, single, values,
 };
 use super::error::{Answer, Refusal, empty, ok};
 use crate::commerce::engine::{Ev, EvResult, app_apple_id};
@@ -64,21 +65,10 @@ pub(super) async fn set_app_account_token<H: Host>(
     let t = cx
         .existing_txn(&id, ApiError::InvalidOriginalTransactionId)
         .await?;
-    if t.original_transaction_id != t.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} is a transaction of original transaction {}",
-                t.original_transaction_id
-            ),
-        ));
-    }
-    if t.ownership == "FAMILY_SHARED" {
-        return Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        ));
-    }
+    original(&t, |o| {
+        format!("{id} is a transaction of original transaction {o}")
+    })?;
+    not_family_shared(&t)?;
     let c = cx.h.commerce();
     async {
         let at = c.store.now_ms();
