@@ -124,8 +124,9 @@ async fn begin_with<H: Host>(call: Call<H>, what: &str, id: &str) -> Result<Cx<H
     Ok(cx)
 }
 
-/// `Ok(())` when `done`, else `refusal` (a change that found nothing to change).
-fn found(done: bool, refusal: impl FnOnce() -> Refusal) -> Result<(), Refusal> {
+/// `Ok(())` when the change was made (`done`), else `refusal` (an insert that met an existing
+/// identifier, a delete that found nothing).
+fn ensure(done: bool, refusal: impl FnOnce() -> Refusal) -> Result<(), Refusal> {
     if done { Ok(()) } else { Err(refusal()) }
 }
 
@@ -205,7 +206,7 @@ async fn upload_image<H: Host>(call: Call<H>, Path(id): Path<String>, body: Byte
             ));
         }
         let inserted = tx.messaging_insert_image(app, env, &row, &body).await?;
-        found(inserted, || {
+        ensure(inserted, || {
             already(ApiError::ImageAlreadyExists, "image", &id)
         })
     })
@@ -409,7 +410,7 @@ async fn upload_message<H: Host>(call: Call<H>, Path(id): Path<String>, body: By
         }
         let ids: Vec<String> = images.into_iter().map(|(i, _)| i).collect();
         let inserted = tx.messaging_insert_message(app, env, &row, &ids).await?;
-        found(inserted, || {
+        ensure(inserted, || {
             already(ApiError::MessageAlreadyExists, "message", &id)
         })
     })
@@ -422,7 +423,7 @@ async fn delete_message<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answe
     let (app, env) = cx.scope();
     cx.in_tx(async |tx| {
         let gone = tx.messaging_delete_message(app, env, &id).await?;
-        found(gone, || message_not_found(&cx, &id))
+        ensure(gone, || message_not_found(&cx, &id))
     })
     .await
 }
@@ -570,7 +571,7 @@ async fn delete_default<H: Host>(
         let gone = tx
             .messaging_delete_default(app, env, &product, &locale)
             .await?;
-        found(gone, || default_not_found(&product, &locale))
+        ensure(gone, || default_not_found(&product, &locale))
     })
     .await
 }

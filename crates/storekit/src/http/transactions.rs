@@ -202,28 +202,16 @@ async fn history<H: Host>(call: Call<H>, id: String, v2: bool) -> Answer {
             ));
         }
     }
-    if let Some(r) = single(&q, "revoked") {
-        match parse_bool(r) {
-            Some(b) => hq.revoked = Some(b),
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidRevoked,
-                    format!("revoked '{r}' is true or false"),
-                ));
-            }
-        }
+    let flag = |key: &str, e: ApiError, rule: &str| {
+        single(&q, key)
+            .map(|r| parse_bool(r).ok_or_else(|| Refusal::api(e, format!("{key} '{r}'{rule}"))))
+            .transpose()
+    };
+    if let Some(b) = flag("revoked", ApiError::InvalidRevoked, " is true or false")? {
+        hq.revoked = Some(b);
     }
-    if let Some(r) = single(&q, "excludeRevoked") {
-        match parse_bool(r) {
-            Some(true) => hq.revoked = Some(false),
-            Some(false) => {}
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidExcludeRevoked,
-                    format!("excludeRevoked '{r}'"),
-                ));
-            }
-        }
+    if flag("excludeRevoked", ApiError::InvalidExcludeRevoked, "")? == Some(true) {
+        hq.revoked = Some(false);
     }
     // The revision pages this exact request: its filters are part of the token.
     let mut filters: Vec<&(String, String)> = q.iter().filter(|(k, _)| k != "revision").collect();
