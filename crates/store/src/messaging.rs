@@ -79,24 +79,27 @@ fn image_row(r: &SqliteRow) -> ImageRow {
     }
 }
 
+/// A JSON text column (`null` if it doesn't parse).
+fn json_at(r: &SqliteRow, i: usize) -> Value {
+    serde_json::from_str(r.get(i)).unwrap_or(Value::Null)
+}
+
 fn message_row(r: &SqliteRow) -> MessageRow {
-    let body: String = r.get(2);
     MessageRow {
         message_identifier: r.get(0),
         message_state: r.get(1),
-        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        body: json_at(r, 2),
         created_ms: r.get(3),
     }
 }
 
 fn test_row(r: &SqliteRow) -> PerformanceTestRow {
-    let result: String = r.get(4);
     PerformanceTestRow {
         request_id: r.get(0),
         app_id: r.get(1),
         environment: r.get(2),
         status: r.get(3),
-        result: serde_json::from_str(&result).unwrap_or(Value::Null),
+        result: json_at(r, 4),
         created_ms: r.get(5),
     }
 }
@@ -194,13 +197,8 @@ impl Store {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        one(
-            self.reader(),
-            MESSAGES,
-            MESSAGE_KEY,
-            &[app_id, environment, id],
-        )
-        .await
+        let keys = [app_id, environment, id];
+        one(self.reader(), MESSAGES, MESSAGE_KEY, &keys).await
     }
 
     /// The message identifier configured as default for a product in a locale.
@@ -254,13 +252,8 @@ impl Store {
 
 impl Tx {
     pub async fn messaging_image_count(&mut self, app_id: &str, environment: &str) -> Result<i64> {
-        count(
-            &mut *self.tx,
-            "messaging_images",
-            SCOPE,
-            &[app_id, environment],
-        )
-        .await
+        let keys = [app_id, environment];
+        count(&mut *self.tx, "messaging_images", SCOPE, &keys).await
     }
 
     pub async fn messaging_message_count(
@@ -268,13 +261,8 @@ impl Tx {
         app_id: &str,
         environment: &str,
     ) -> Result<i64> {
-        count(
-            &mut *self.tx,
-            "messaging_messages",
-            SCOPE,
-            &[app_id, environment],
-        )
-        .await
+        let keys = [app_id, environment];
+        count(&mut *self.tx, "messaging_messages", SCOPE, &keys).await
     }
 
     pub async fn messaging_image(
@@ -292,13 +280,8 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        one(
-            &mut *self.tx,
-            MESSAGES,
-            MESSAGE_KEY,
-            &[app_id, environment, id],
-        )
-        .await
+        let keys = [app_id, environment, id];
+        one(&mut *self.tx, MESSAGES, MESSAGE_KEY, &keys).await
     }
 
     /// Inserts an image; `false` when the identifier already exists.
@@ -351,12 +334,8 @@ impl Tx {
         id: &str,
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_images WHERE {IMAGE_KEY}");
-        changed(
-            &mut *self.tx,
-            sqlx::AssertSqlSafe(sql),
-            &[app_id, environment, id],
-        )
-        .await
+        let keys = [app_id, environment, id];
+        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Inserts a message and the images it shows; `false` when the identifier already exists.
