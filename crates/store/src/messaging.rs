@@ -7,8 +7,9 @@
 use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, Row, Sqlite};
+use sqlx::query::Query;
+use sqlx::sqlite::{SqliteArguments, SqliteRow};
+use sqlx::{Executor, Row, SqlSafeStr, Sqlite};
 
 /// An uploaded image (without its PNG bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -65,6 +66,7 @@ pub(crate) const MESSAGING_CLEAR: &[&str] = &[
 ];
 
 const IMAGE_COLS: &str = "image_identifier, image_size, image_state, width, height, created_ms";
+const MESSAGE_COLS: &str = "message_identifier, message_state, body, created_ms";
 
 fn image_row(r: &SqliteRow) -> ImageRow {
     ImageRow {
@@ -77,92 +79,107 @@ fn image_row(r: &SqliteRow) -> ImageRow {
     }
 }
 
+/// A JSON text column (`null` if it doesn't parse).
+fn json_at(r: &SqliteRow, i: usize) -> Value {
+    serde_json::from_str(r.get(i)).unwrap_or(Value::Null)
+}
+
 fn message_row(r: &SqliteRow) -> MessageRow {
-    let body: String = r.get(2);
     MessageRow {
         message_identifier: r.get(0),
         message_state: r.get(1),
-        body: serde_json::from_str(&body).unwrap_or(Value::Null),
+        body: json_at(r, 2),
         created_ms: r.get(3),
     }
 }
 
 fn test_row(r: &SqliteRow) -> PerformanceTestRow {
-    let result: String = r.get(4);
     PerformanceTestRow {
         request_id: r.get(0),
         app_id: r.get(1),
         environment: r.get(2),
         status: r.get(3),
-        result: serde_json::from_str(&result).unwrap_or(Value::Null),
+        result: json_at(r, 4),
         created_ms: r.get(5),
     }
 }
 
+/// `sql` with `keys` bound to `$1, $2, …` in order: the app, the environment, then the row's
+/// own keys (every statement of this module is scoped that way).
+fn keyed<'q>(sql: impl SqlSafeStr, keys: &[&str]) -> Query<'q, Sqlite, SqliteArguments> {
+    keys.iter().fold(sqlx::query(sql), |q, k| q.bind(*k))
+}
+
+/// Runs `sql` with `keys`: whether it changed a row.
+async fn changed<'e, E: Executor<'e, Database = Sqlite>>(
+    e: E,
+    sql: impl SqlSafeStr,
+    keys: &[&str],
+) -> Result<bool> {
+    Ok(keyed(sql, keys).execute(e).await?.rows_affected() == 1)
+}
+
+/// The first column of the first row `sql` finds with `keys`.
+async fn scalar<'e, T, E>(e: E, sql: impl SqlSafeStr, keys: &[&str]) -> Result<Option<T>>
+where
+    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + Send + Unpin,
+    E: Executor<'e, Database = Sqlite>,
+{
+    let q = keys.iter().fold(sqlx::query_scalar(sql), |q, k| q.bind(*k));
+    Ok(q.fetch_optional(e).await?)
+}
+
+/// How many rows of `table` `filter` (a `WHERE` clause on `$1, $2, …`) matches with `keys`.
 async fn count<'e, E: Executor<'e, Database = Sqlite>>(
     e: E,
     table: &str,
-    app_id: &str,
-    environment: &str,
+    filter: &str,
+    keys: &[&str],
 ) -> Result<i64> {
-    // `table` is one of this module's constants, never input.
-    Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT COUNT(*) FROM {table} WHERE app_id = $1 AND environment = $2"
-    )))
-    .bind(app_id)
-    .bind(environment)
-    .fetch_one(e)
-    .await?)
+    // `table` and `filter` are this module's constants, never input.
+    let sql = format!("SELECT COUNT(*) FROM {table} WHERE {filter}");
+    Ok(scalar(e, sqlx::AssertSqlSafe(sql), keys)
+        .await?
+        .unwrap_or(0))
 }
 
-async fn image<'e, E: Executor<'e, Database = Sqlite>>(
+const SCOPE: &str = "app_id = $1 AND environment = $2";
+const IMAGE_KEY: &str = "app_id = $1 AND environment = $2 AND image_identifier = $3";
+const MESSAGE_KEY: &str = "app_id = $1 AND environment = $2 AND message_identifier = $3";
+const DEFAULT_KEY: &str = "app_id = $1 AND environment = $2 AND product_id = $3 AND locale = $4";
+
+/// A table read whole rows at a time: its columns, its name and the row they make.
+type Table<T> = (&'static str, &'static str, fn(&SqliteRow) -> T);
+const IMAGES: Table<ImageRow> = (IMAGE_COLS, "messaging_images", image_row);
+const MESSAGES: Table<MessageRow> = (MESSAGE_COLS, "messaging_messages", message_row);
+
+/// The rows of `table` that `filter` matches with `keys`, oldest first.
+async fn select<'e, E: Executor<'e, Database = Sqlite>, T>(
     e: E,
-    app_id: &str,
-    environment: &str,
-    id: &str,
-) -> Result<Option<ImageRow>> {
-    let r = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT {IMAGE_COLS} FROM messaging_images
-         WHERE app_id = $1 AND environment = $2 AND image_identifier = $3"
-    )))
-    .bind(app_id)
-    .bind(environment)
-    .bind(id)
-    .fetch_optional(e)
-    .await?;
-    Ok(r.as_ref().map(image_row))
+    (cols, table, row): Table<T>,
+    filter: &str,
+    keys: &[&str],
+) -> Result<Vec<T>> {
+    // `cols`, `table` and `filter` are this module's constants, never input.
+    let sql = format!("SELECT {cols} FROM {table} WHERE {filter} ORDER BY created_ms, rowid");
+    let rows = keyed(sqlx::AssertSqlSafe(sql), keys).fetch_all(e).await?;
+    Ok(rows.iter().map(row).collect())
 }
 
-async fn message<'e, E: Executor<'e, Database = Sqlite>>(
+/// The row of `table` that `filter` (its key) matches with `keys`, if any.
+async fn one<'e, E: Executor<'e, Database = Sqlite>, T>(
     e: E,
-    app_id: &str,
-    environment: &str,
-    id: &str,
-) -> Result<Option<MessageRow>> {
-    let r = sqlx::query(
-        "SELECT message_identifier, message_state, body, created_ms FROM messaging_messages
-         WHERE app_id = $1 AND environment = $2 AND message_identifier = $3",
-    )
-    .bind(app_id)
-    .bind(environment)
-    .bind(id)
-    .fetch_optional(e)
-    .await?;
-    Ok(r.as_ref().map(message_row))
+    table: Table<T>,
+    filter: &str,
+    keys: &[&str],
+) -> Result<Option<T>> {
+    Ok(select(e, table, filter, keys).await?.into_iter().next())
 }
 
 impl Store {
     /// Every image of the app in this environment, oldest first.
     pub async fn messaging_images(&self, app_id: &str, environment: &str) -> Result<Vec<ImageRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {IMAGE_COLS} FROM messaging_images WHERE app_id = $1 AND environment = $2
-             ORDER BY created_ms, rowid"
-        )))
-        .bind(app_id)
-        .bind(environment)
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows.iter().map(image_row).collect())
+        select(self.reader(), IMAGES, SCOPE, &[app_id, environment]).await
     }
 
     /// Every message of the app in this environment, oldest first.
@@ -171,15 +188,7 @@ impl Store {
         app_id: &str,
         environment: &str,
     ) -> Result<Vec<MessageRow>> {
-        let rows = sqlx::query(
-            "SELECT message_identifier, message_state, body, created_ms FROM messaging_messages
-             WHERE app_id = $1 AND environment = $2 ORDER BY created_ms, rowid",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .fetch_all(self.reader())
-        .await?;
-        Ok(rows.iter().map(message_row).collect())
+        select(self.reader(), MESSAGES, SCOPE, &[app_id, environment]).await
     }
 
     pub async fn messaging_message(
@@ -188,7 +197,8 @@ impl Store {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        message(self.reader(), app_id, environment, id).await
+        let keys = [app_id, environment, id];
+        one(self.reader(), MESSAGES, MESSAGE_KEY, &keys).await
     }
 
     /// The message identifier configured as default for a product in a locale.
@@ -199,16 +209,9 @@ impl Store {
         product_id: &str,
         locale: &str,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT message_identifier FROM messaging_defaults
-             WHERE app_id = $1 AND environment = $2 AND product_id = $3 AND locale = $4",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(product_id)
-        .bind(locale)
-        .fetch_optional(self.reader())
-        .await?)
+        let sql = format!("SELECT message_identifier FROM messaging_defaults WHERE {DEFAULT_KEY}");
+        let keys = [app_id, environment, product_id, locale];
+        scalar(self.reader(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     pub async fn messaging_realtime_url(
@@ -216,24 +219,19 @@ impl Store {
         app_id: &str,
         environment: &str,
     ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT url FROM messaging_realtime_urls WHERE app_id = $1 AND environment = $2",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .fetch_optional(self.reader())
-        .await?)
+        let sql = "SELECT url FROM messaging_realtime_urls WHERE app_id = $1 AND environment = $2";
+        scalar(self.reader(), sql, &[app_id, environment]).await
     }
 
     pub async fn messaging_performance_test(
         &self,
         request_id: &str,
     ) -> Result<Option<PerformanceTestRow>> {
-        let r = sqlx::query(
+        let r = keyed(
             "SELECT request_id, app_id, environment, status, result, created_ms
              FROM messaging_performance_tests WHERE request_id = $1",
+            &[request_id],
         )
-        .bind(request_id)
         .fetch_optional(self.reader())
         .await?;
         Ok(r.as_ref().map(test_row))
@@ -246,22 +244,16 @@ impl Store {
         environment: &str,
         status: &str,
     ) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messaging_performance_tests
-             WHERE app_id = $1 AND environment = $2 AND status = $3",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(status)
-        .fetch_one(self.reader())
-        .await?;
-        Ok(n > 0)
+        let filter = "app_id = $1 AND environment = $2 AND status = $3";
+        let keys = [app_id, environment, status];
+        Ok(count(self.reader(), "messaging_performance_tests", filter, &keys).await? > 0)
     }
 }
 
 impl Tx {
     pub async fn messaging_image_count(&mut self, app_id: &str, environment: &str) -> Result<i64> {
-        count(&mut *self.tx, "messaging_images", app_id, environment).await
+        let keys = [app_id, environment];
+        count(&mut *self.tx, "messaging_images", SCOPE, &keys).await
     }
 
     pub async fn messaging_message_count(
@@ -269,7 +261,8 @@ impl Tx {
         app_id: &str,
         environment: &str,
     ) -> Result<i64> {
-        count(&mut *self.tx, "messaging_messages", app_id, environment).await
+        let keys = [app_id, environment];
+        count(&mut *self.tx, "messaging_messages", SCOPE, &keys).await
     }
 
     pub async fn messaging_image(
@@ -278,7 +271,7 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<Option<ImageRow>> {
-        image(&mut *self.tx, app_id, environment, id).await
+        one(&mut *self.tx, IMAGES, IMAGE_KEY, &[app_id, environment, id]).await
     }
 
     pub async fn messaging_message(
@@ -287,7 +280,8 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
-        message(&mut *self.tx, app_id, environment, id).await
+        let keys = [app_id, environment, id];
+        one(&mut *self.tx, MESSAGES, MESSAGE_KEY, &keys).await
     }
 
     /// Inserts an image; `false` when the identifier already exists.
@@ -298,17 +292,20 @@ impl Tx {
         row: &ImageRow,
         png: &[u8],
     ) -> Result<bool> {
-        let r = sqlx::query(
+        let keys = [
+            app_id,
+            environment,
+            &row.image_identifier,
+            &row.image_size,
+            &row.image_state,
+        ];
+        let r = keyed(
             "INSERT INTO messaging_images (app_id, environment, image_identifier, image_size,
                  image_state, width, height, png, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (app_id, environment, image_identifier) DO NOTHING",
+            &keys,
         )
-        .bind(app_id)
-        .bind(environment)
-        .bind(&row.image_identifier)
-        .bind(&row.image_size)
-        .bind(&row.image_state)
         .bind(row.width)
         .bind(row.height)
         .bind(png)
@@ -325,16 +322,8 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<bool> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messaging_message_images
-             WHERE app_id = $1 AND environment = $2 AND image_identifier = $3",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(n > 0)
+        let keys = [app_id, environment, id];
+        Ok(count(&mut *self.tx, "messaging_message_images", IMAGE_KEY, &keys).await? > 0)
     }
 
     /// Deletes an image; `false` when there was none.
@@ -344,16 +333,9 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM messaging_images
-             WHERE app_id = $1 AND environment = $2 AND image_identifier = $3",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let sql = format!("DELETE FROM messaging_images WHERE {IMAGE_KEY}");
+        let keys = [app_id, environment, id];
+        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Inserts a message and the images it shows; `false` when the identifier already exists.
@@ -364,17 +346,21 @@ impl Tx {
         row: &MessageRow,
         images: &[String],
     ) -> Result<bool> {
-        let r = sqlx::query(
+        let body = row.body.to_string();
+        let keys = [
+            app_id,
+            environment,
+            &row.message_identifier,
+            &row.message_state,
+            &body,
+        ];
+        let r = keyed(
             "INSERT INTO messaging_messages (app_id, environment, message_identifier,
                  message_state, body, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (app_id, environment, message_identifier) DO NOTHING",
+            &keys,
         )
-        .bind(app_id)
-        .bind(environment)
-        .bind(&row.message_identifier)
-        .bind(&row.message_state)
-        .bind(row.body.to_string())
         .bind(row.created_ms)
         .execute(&mut *self.tx)
         .await?;
@@ -382,17 +368,11 @@ impl Tx {
             return Ok(false);
         }
         for image in images {
-            sqlx::query(
-                "INSERT INTO messaging_message_images
+            let sql = "INSERT INTO messaging_message_images
                      (app_id, environment, message_identifier, image_identifier)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            )
-            .bind(app_id)
-            .bind(environment)
-            .bind(&row.message_identifier)
-            .bind(image)
-            .execute(&mut *self.tx)
-            .await?;
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+            let keys = [app_id, environment, &row.message_identifier, image];
+            changed(&mut *self.tx, sql, &keys).await?;
         }
         Ok(true)
     }
@@ -405,28 +385,20 @@ impl Tx {
         environment: &str,
         id: &str,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM messaging_messages
-             WHERE app_id = $1 AND environment = $2 AND message_identifier = $3",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await?;
-        for table in ["messaging_message_images", "messaging_defaults"] {
-            // `table` is one of the two constants above.
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DELETE FROM {table}
-                 WHERE app_id = $1 AND environment = $2 AND message_identifier = $3"
-            )))
-            .bind(app_id)
-            .bind(environment)
-            .bind(id)
-            .execute(&mut *self.tx)
-            .await?;
+        let keys = [app_id, environment, id];
+        let mut gone = false;
+        // `table` is one of the three constants; what the caller learns is whether the
+        // message itself was there.
+        for table in [
+            "messaging_messages",
+            "messaging_message_images",
+            "messaging_defaults",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE {MESSAGE_KEY}");
+            let deleted = changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await?;
+            gone = gone || (table == "messaging_messages" && deleted);
         }
-        Ok(r.rows_affected() == 1)
+        Ok(gone)
     }
 
     /// Sets an image's or a message's review state; `false` when there is none.
@@ -440,22 +412,14 @@ impl Tx {
     ) -> Result<bool> {
         let sql = match what {
             Reviewed::Image => {
-                "UPDATE messaging_images SET image_state = $4
-                 WHERE app_id = $1 AND environment = $2 AND image_identifier = $3"
+                format!("UPDATE messaging_images SET image_state = $4 WHERE {IMAGE_KEY}")
             }
             Reviewed::Message => {
-                "UPDATE messaging_messages SET message_state = $4
-                 WHERE app_id = $1 AND environment = $2 AND message_identifier = $3"
+                format!("UPDATE messaging_messages SET message_state = $4 WHERE {MESSAGE_KEY}")
             }
         };
-        let r = sqlx::query(sql)
-            .bind(app_id)
-            .bind(environment)
-            .bind(id)
-            .bind(state)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(r.rows_affected() == 1)
+        let keys = [app_id, environment, id, state];
+        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Configures (or replaces) the default message of a product in a locale.
@@ -467,20 +431,13 @@ impl Tx {
         locale: &str,
         message_identifier: &str,
     ) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO messaging_defaults
+        let sql = "INSERT INTO messaging_defaults
                  (app_id, environment, product_id, locale, message_identifier)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (app_id, environment, product_id, locale)
-             DO UPDATE SET message_identifier = excluded.message_identifier",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(product_id)
-        .bind(locale)
-        .bind(message_identifier)
-        .execute(&mut *self.tx)
-        .await?;
+             DO UPDATE SET message_identifier = excluded.message_identifier";
+        let keys = [app_id, environment, product_id, locale, message_identifier];
+        changed(&mut *self.tx, sql, &keys).await?;
         Ok(())
     }
 
@@ -492,17 +449,9 @@ impl Tx {
         product_id: &str,
         locale: &str,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "DELETE FROM messaging_defaults
-             WHERE app_id = $1 AND environment = $2 AND product_id = $3 AND locale = $4",
-        )
-        .bind(app_id)
-        .bind(environment)
-        .bind(product_id)
-        .bind(locale)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(r.rows_affected() == 1)
+        let sql = format!("DELETE FROM messaging_defaults WHERE {DEFAULT_KEY}");
+        let keys = [app_id, environment, product_id, locale];
+        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Sets (`Some`) or deletes (`None`) the Get Retention Message URL of an environment.
@@ -513,38 +462,39 @@ impl Tx {
         url: Option<&str>,
     ) -> Result<()> {
         match url {
-            Some(url) => sqlx::query(
-                "INSERT INTO messaging_realtime_urls (app_id, environment, url) VALUES ($1, $2, $3)
-                 ON CONFLICT (app_id, environment) DO UPDATE SET url = excluded.url",
-            )
-            .bind(app_id)
-            .bind(environment)
-            .bind(url),
-            None => sqlx::query(
-                "DELETE FROM messaging_realtime_urls WHERE app_id = $1 AND environment = $2",
-            )
-            .bind(app_id)
-            .bind(environment),
-        }
-        .execute(&mut *self.tx)
-        .await?;
+            Some(url) => {
+                let sql = "INSERT INTO messaging_realtime_urls (app_id, environment, url)
+                 VALUES ($1, $2, $3)
+                 ON CONFLICT (app_id, environment) DO UPDATE SET url = excluded.url";
+                changed(&mut *self.tx, sql, &[app_id, environment, url]).await?
+            }
+            None => {
+                let sql = format!("DELETE FROM messaging_realtime_urls WHERE {SCOPE}");
+                let keys = [app_id, environment];
+                changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await?
+            }
+        };
         Ok(())
     }
 
     /// Inserts or updates a performance test.
     pub async fn messaging_put_test(&mut self, row: &PerformanceTestRow) -> Result<()> {
-        sqlx::query(
+        let result = row.result.to_string();
+        let keys = [
+            &*row.request_id,
+            &row.app_id,
+            &row.environment,
+            &row.status,
+            &result,
+        ];
+        keyed(
             "INSERT INTO messaging_performance_tests
                  (request_id, app_id, environment, status, result, created_ms)
              VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (request_id) DO UPDATE SET status = excluded.status,
                  result = excluded.result",
+            &keys,
         )
-        .bind(&row.request_id)
-        .bind(&row.app_id)
-        .bind(&row.environment)
-        .bind(&row.status)
-        .bind(row.result.to_string())
         .bind(row.created_ms)
         .execute(&mut *self.tx)
         .await?;

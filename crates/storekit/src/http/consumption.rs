@@ -1,63 +1,47 @@
 //! The App Store Server API's Send Consumption Information (v1, deprecated, and v2): the checks
 //! of the request body and the record of what was sent (apple-semantics.md §6).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use crabapple_auth::ServerEndpoint;
 use crabapple_store::ledger::TransactionRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Cx, begin, body_json, is_id, not_found, own_txn};
+use super::api::{Call, Cx, body_json, not_family_shared, optional, txn_id};
 use super::error::{Answer, Refusal, empty};
 use crate::commerce::catalog::ProductKind;
 use crate::models::{ApiError, DeliveryStatus, RefundPreference};
 
 /// Shared checks: the transaction exists, is this app's, is not family-shared, is not an app
 /// transaction id.
-async fn consumption_target<H: Host>(h: &H, cx: &Cx, id: &str) -> Result<TransactionRow, Refusal> {
-    if !is_id(id) {
-        return Err(Refusal::api(
-            ApiError::InvalidTransactionId,
-            format!("'{id}' is not a transaction id"),
-        ));
-    }
-    match own_txn(h, cx, id).await? {
-        Some(t) if t.ownership == "FAMILY_SHARED" => Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        )),
-        Some(t) => Ok(t),
+async fn consumption_target<H: Host>(cx: &Cx<H>, id: &str) -> Result<TransactionRow, Refusal> {
+    let id = txn_id(id, ApiError::InvalidTransactionId)?;
+    match cx.own_txn(id).await? {
+        Some(t) => not_family_shared(&t).map(|()| t),
         None => {
-            let at = h
-                .commerce()
-                .store
-                .ledger_customer_by_app_transaction(id)
-                .await?;
+            let at = cx.store().ledger_customer_by_app_transaction(id).await?;
             if at.is_some_and(|c| cx.owns_customer(&c)) {
                 Err(Refusal::api(
                     ApiError::AppTransactionIdNotSupported,
                     "an app transaction id",
                 ))
             } else {
-                Err(not_found(cx, id))
+                Err(cx.not_found(id))
             }
         }
     }
 }
 
 async fn record_consumption<H: Host>(
-    h: &H,
+    cx: &Cx<H>,
     t: &TransactionRow,
     version: u8,
     body: &Value,
 ) -> Answer {
-    let c = h.commerce();
-    let at = c.store.now_ms();
-    let mut tx = c.store.begin().await?;
+    let at = cx.now();
+    let mut tx = cx.store().begin().await?;
     tx.ledger_put_record(
         "consumption",
         &t.transaction_id,
@@ -75,23 +59,17 @@ fn int_in(v: &Value, key: &str, range: std::ops::RangeInclusive<i64>) -> bool {
         .is_some_and(|n| range.contains(&n))
 }
 
-/// What both consumption endpoints check first: auth, the transaction, a JSON body, and
-/// `customerConsented` (must be true: 4000035).
+/// What both consumption endpoints check first: auth, the transaction, a JSON body,
+/// `customerConsented` (must be true: 4000035) and `sampleContentProvided` (a boolean).
 async fn consumption_request<H: Host>(
-    h: &H,
-    headers: &HeaderMap,
-    uri: &Uri,
+    call: Call<H>,
     id: &str,
     body: &Bytes,
-) -> Result<(TransactionRow, Value), Refusal> {
-    let cx = begin(
-        h,
-        headers,
-        uri,
-        Some(ServerEndpoint::SendConsumptionInformation),
-    )
-    .await?;
-    let t = consumption_target(h, &cx, id).await?;
+) -> Result<(Cx<H>, TransactionRow, Value), Refusal> {
+    let cx = call
+        .begin(Some(ServerEndpoint::SendConsumptionInformation))
+        .await?;
+    let t = consumption_target(&cx, id).await?;
     let b = body_json(body)?;
     if b.get("customerConsented").and_then(Value::as_bool) != Some(true) {
         return Err(Refusal::api(
@@ -99,18 +77,6 @@ async fn consumption_request<H: Host>(
             "customerConsented must be true",
         ));
     }
-    Ok((t, b))
-}
-
-/// PUT /inApps/v2/transactions/consumption/{transactionId} (API 1.19) → 202
-pub(super) async fn consumption_v2<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let (t, b) = consumption_request(&*h, &headers, &uri, &id, &body).await?;
     if b.get("sampleContentProvided")
         .and_then(Value::as_bool)
         .is_none()
@@ -120,6 +86,16 @@ pub(super) async fn consumption_v2<H: Host>(
             "sampleContentProvided (boolean) is required",
         ));
     }
+    Ok((cx, t, b))
+}
+
+/// PUT /inApps/v2/transactions/consumption/{transactionId} (API 1.19) → 202
+pub(super) async fn consumption_v2<H: Host>(
+    call: Call<H>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Answer {
+    let (cx, t, b) = consumption_request(call, &id, &body).await?;
     let delivery = match b
         .get("deliveryStatus")
         .and_then(Value::as_str)
@@ -133,30 +109,32 @@ pub(super) async fn consumption_v2<H: Host>(
             ));
         }
     };
-    let preference = match b.get("refundPreference") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str().map(RefundPreference::from_wire) {
-            Some(p) if p.is_known() => Some(p),
-            _ => {
-                return Err(Refusal::api(
-                    ApiError::InvalidRefundPreference,
-                    "refundPreference is DECLINE, GRANT_FULL or GRANT_PRORATED",
-                ));
-            }
+    let preference = optional(
+        &b,
+        "refundPreference",
+        |v| {
+            v.as_str()
+                .map(RefundPreference::from_wire)
+                .filter(|p| p.is_known())
         },
-    };
-    let pct = match b.get("consumptionPercentage") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_i64() {
-            Some(n) if (0..=100_000).contains(&n) => Some(n),
-            _ => {
-                return Err(Refusal::api(
-                    ApiError::ConsumptionPercentageOutOfRange,
-                    "consumptionPercentage is milliunits 0–100000",
-                ));
-            }
+        |_| {
+            Refusal::api(
+                ApiError::InvalidRefundPreference,
+                "refundPreference is DECLINE, GRANT_FULL or GRANT_PRORATED",
+            )
         },
-    };
+    )?;
+    let pct = optional(
+        &b,
+        "consumptionPercentage",
+        |v| v.as_i64().filter(|n| (0..=100_000).contains(n)),
+        |_| {
+            Refusal::api(
+                ApiError::ConsumptionPercentageOutOfRange,
+                "consumptionPercentage is milliunits 0–100000",
+            )
+        },
+    )?;
     let auto = t.product_type == ProductKind::AutoRenewable.product_type();
     if auto && pct.is_some() {
         return Err(Refusal::api(
@@ -179,18 +157,16 @@ pub(super) async fn consumption_v2<H: Host>(
             "GRANT_PRORATED needs 0 < consumptionPercentage < 100000",
         ));
     }
-    record_consumption(&*h, &t, 2, &b).await
+    record_consumption(&cx, &t, 2, &b).await
 }
 
 /// PUT /inApps/v1/transactions/consumption/{transactionId} (deprecated) → 202
 pub(super) async fn consumption_v1<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let (t, b) = consumption_request(&*h, &headers, &uri, &id, &body).await?;
+    let (cx, t, b) = consumption_request(call, &id, &body).await?;
     let checks: [(&str, std::ops::RangeInclusive<i64>, ApiError); 9] = [
         (
             "consumptionStatus",
@@ -214,15 +190,6 @@ pub(super) async fn consumption_v1<H: Host>(
         ("userStatus", 0..=4, ApiError::InvalidUserStatus),
         ("refundPreference", 0..=3, ApiError::InvalidRefundPreference),
     ];
-    if b.get("sampleContentProvided")
-        .and_then(Value::as_bool)
-        .is_none()
-    {
-        return Err(Refusal::api(
-            ApiError::InvalidSampleContentProvided,
-            "sampleContentProvided (boolean) is required",
-        ));
-    }
     for (key, range, e) in checks {
         let optional = key == "refundPreference";
         if (optional && b.get(key).is_none_or(Value::is_null)) || int_in(&b, key, range.clone()) {
@@ -247,5 +214,5 @@ pub(super) async fn consumption_v1<H: Host>(
             ));
         }
     }
-    record_consumption(&*h, &t, 1, &b).await
+    record_consumption(&cx, &t, 1, &b).await
 }

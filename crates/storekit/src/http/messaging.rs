@@ -33,15 +33,14 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, put};
-use crabapple_store::Tx;
 use crabapple_store::messaging::{ImageRow, MessageRow, Reviewed};
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{Cx, begin, body_json};
-use super::error::{Answer, Refusal, empty, ok};
+use super::api::{Call, Cx, body_json, single};
+use super::error::{Answer, Refusal, ok};
 use crate::commerce::Env;
 use crate::commerce::catalog::{self, ProductKind};
 use crate::models::ApiError;
@@ -115,16 +114,20 @@ fn chars(s: &str) -> usize {
     s.chars().count()
 }
 
-/// Runs `f` in a write transaction: `Ok(())` commits and answers 200 with no body; a refusal
-/// rolls back (a store error is a 500).
-pub(super) async fn in_tx<H: Host>(
-    h: &H,
-    f: impl AsyncFnOnce(&mut Tx) -> Result<(), Refusal>,
-) -> Answer {
-    let mut tx = h.commerce().store.begin().await?;
-    f(&mut tx).await?;
-    tx.commit().await?;
-    empty(StatusCode::OK)
+/// The request context, once `id` is known to be a lowercase UUID (else `GeneralBadRequest`
+/// naming `what`): the start of every endpoint that names an image or a message.
+async fn begin_with<H: Host>(call: Call<H>, what: &str, id: &str) -> Result<Cx<H>, Refusal> {
+    let cx = call.begin(None).await?;
+    if !is_lower_uuid(id) {
+        return Err(bad_identifier(what, id));
+    }
+    Ok(cx)
+}
+
+/// `Ok(())` when the change was made (`done`), else `refusal` (an insert that met an existing
+/// identifier, a delete that found nothing).
+fn ensure(done: bool, refusal: impl FnOnce() -> Refusal) -> Result<(), Refusal> {
+    if done { Ok(()) } else { Err(refusal()) }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -164,19 +167,10 @@ fn check_image(bytes: &[u8], size: &str) -> Result<(u32, u32), Refusal> {
 }
 
 /// PUT /inApps/v1/messaging/image/{imageIdentifier}?imageSize=
-async fn upload_image<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    if !is_lower_uuid(&id) {
-        return Err(bad_identifier("imageIdentifier", &id));
-    }
-    let q = super::api::query_pairs(&uri);
-    let size = match super::api::single(&q, "imageSize") {
+async fn upload_image<H: Host>(call: Call<H>, Path(id): Path<String>, body: Bytes) -> Answer {
+    let cx = begin_with(call, "imageIdentifier", &id).await?;
+    let q = cx.query();
+    let size = match single(&q, "imageSize") {
         None => "FULL_SIZE",
         Some(s @ ("FULL_SIZE" | "BULLET_POINT")) => s,
         Some(other) => {
@@ -192,17 +186,16 @@ async fn upload_image<H: Host>(
         tokio::task::spawn_blocking(move || check_image(&body, &size).map(|wh| (wh, body))).await
     };
     let ((w, hgt), body) = checked.map_err(Refusal::internal)??;
-    let c = h.commerce();
     let row = ImageRow {
         image_identifier: id.clone(),
         image_size: size,
         image_state: "PENDING".into(),
         width: i64::from(w),
         height: i64::from(hgt),
-        created_ms: c.store.now_ms(),
+        created_ms: cx.now(),
     };
-    in_tx(&*h, async |tx| {
-        let (app, env) = (&cx.app.id, cx.env.as_str());
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
         if tx.messaging_image(app, env, &id).await?.is_some() {
             return Err(already(ApiError::ImageAlreadyExists, "image", &id));
         }
@@ -212,10 +205,10 @@ async fn upload_image<H: Host>(
                 format!("{MAX_IMAGES} images already (Upload Image)"),
             ));
         }
-        if !tx.messaging_insert_image(app, env, &row, &body).await? {
-            return Err(already(ApiError::ImageAlreadyExists, "image", &id));
-        }
-        Ok(())
+        let inserted = tx.messaging_insert_image(app, env, &row, &body).await?;
+        ensure(inserted, || {
+            already(ApiError::ImageAlreadyExists, "image", &id)
+        })
     })
     .await
 }
@@ -225,18 +218,10 @@ fn already(e: ApiError, what: &str, id: &str) -> Refusal {
 }
 
 /// DELETE /inApps/v1/messaging/image/{imageIdentifier}
-async fn delete_image<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    if !is_lower_uuid(&id) {
-        return Err(bad_identifier("imageIdentifier", &id));
-    }
-    in_tx(&*h, async |tx| {
-        let (app, env) = (&cx.app.id, cx.env.as_str());
+async fn delete_image<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = begin_with(call, "imageIdentifier", &id).await?;
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
         if tx.messaging_image(app, env, &id).await?.is_none() {
             return Err(Refusal::api(
                 ApiError::ImageNotFound,
@@ -256,13 +241,11 @@ async fn delete_image<H: Host>(
 }
 
 /// GET /inApps/v1/messaging/image/list
-async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    let rows = h
-        .commerce()
-        .store
-        .messaging_images(&cx.app.id, cx.env.as_str());
-    listing(rows.await, "imageIdentifiers", |r| {
+async fn image_list<H: Host>(call: Call<H>) -> Answer {
+    let cx = call.begin(None).await?;
+    let (app, env) = cx.scope();
+    let rows = cx.store().messaging_images(app, env).await?;
+    listing(&rows, "imageIdentifiers", |r| {
         json!({
             "imageIdentifier": r.image_identifier,
             "imageState": r.image_state,
@@ -272,8 +255,8 @@ async fn image_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: U
 }
 
 /// A list response `{key: [item(row), …]}`.
-fn listing<T>(rows: anyhow::Result<Vec<T>>, key: &str, item: impl Fn(&T) -> Value) -> Answer {
-    ok(&json!({ key: rows?.iter().map(item).collect::<Vec<_>>() }))
+fn listing<T>(rows: &[T], key: &str, item: impl Fn(&T) -> Value) -> Answer {
+    ok(&json!({ key: rows.iter().map(item).collect::<Vec<_>>() }))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,28 +370,18 @@ fn check_message(b: &Value) -> Result<Vec<(String, &'static str)>, Refusal> {
 }
 
 /// PUT /inApps/v1/messaging/message/{messageIdentifier}
-async fn upload_message<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    if !is_lower_uuid(&id) {
-        return Err(bad_identifier("messageIdentifier", &id));
-    }
+async fn upload_message<H: Host>(call: Call<H>, Path(id): Path<String>, body: Bytes) -> Answer {
+    let cx = begin_with(call, "messageIdentifier", &id).await?;
     let b = body_json(&body)?;
     let images = check_message(&b)?;
-    let c = h.commerce();
     let row = MessageRow {
         message_identifier: id.clone(),
         message_state: "PENDING".into(),
         body: b,
-        created_ms: c.store.now_ms(),
+        created_ms: cx.now(),
     };
-    in_tx(&*h, async |tx| {
-        let (app, env) = (&cx.app.id, cx.env.as_str());
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
         if tx.messaging_message(app, env, &id).await?.is_some() {
             return Err(already(ApiError::MessageAlreadyExists, "message", &id));
         }
@@ -436,38 +409,26 @@ async fn upload_message<H: Host>(
             }
         }
         let ids: Vec<String> = images.into_iter().map(|(i, _)| i).collect();
-        if !tx.messaging_insert_message(app, env, &row, &ids).await? {
-            return Err(already(ApiError::MessageAlreadyExists, "message", &id));
-        }
-        Ok(())
+        let inserted = tx.messaging_insert_message(app, env, &row, &ids).await?;
+        ensure(inserted, || {
+            already(ApiError::MessageAlreadyExists, "message", &id)
+        })
     })
     .await
 }
 
 /// DELETE /inApps/v1/messaging/message/{messageIdentifier}
-async fn delete_message<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    if !is_lower_uuid(&id) {
-        return Err(bad_identifier("messageIdentifier", &id));
-    }
-    in_tx(&*h, async |tx| {
-        let gone = tx
-            .messaging_delete_message(&cx.app.id, cx.env.as_str(), &id)
-            .await?;
-        if !gone {
-            return Err(message_not_found(&cx, &id));
-        }
-        Ok(())
+async fn delete_message<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = begin_with(call, "messageIdentifier", &id).await?;
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
+        let gone = tx.messaging_delete_message(app, env, &id).await?;
+        ensure(gone, || message_not_found(&cx, &id))
     })
     .await
 }
 
-fn message_not_found(cx: &Cx, id: &str) -> Refusal {
+fn message_not_found<H>(cx: &Cx<H>, id: &str) -> Refusal {
     Refusal::api(
         ApiError::MessageNotFound,
         format!("no message {id} in {}", cx.env.as_str()),
@@ -475,14 +436,12 @@ fn message_not_found(cx: &Cx, id: &str) -> Refusal {
 }
 
 /// GET /inApps/v1/messaging/message/list
-async fn message_list<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    let rows = h
-        .commerce()
-        .store
-        .messaging_messages(&cx.app.id, cx.env.as_str());
+async fn message_list<H: Host>(call: Call<H>) -> Answer {
+    let cx = call.begin(None).await?;
+    let (app, env) = cx.scope();
+    let rows = cx.store().messaging_messages(app, env).await?;
     listing(
-        rows.await,
+        &rows,
         "messageIdentifiers",
         |r| json!({"messageIdentifier": r.message_identifier, "messageState": r.message_state}),
     )
@@ -517,21 +476,22 @@ pub(super) fn is_locale(s: &str) -> bool {
     }
 }
 
-/// Checks the product (an auto-renewable subscription of the app) and the locale.
+/// The request context once the product (an auto-renewable subscription of the app) and the
+/// locale are checked: the start of every default-message endpoint.
 async fn default_target<H: Host>(
-    h: &H,
-    cx: &Cx,
+    call: Call<H>,
     product: &str,
     locale: &str,
-) -> Result<(), Refusal> {
-    let found: anyhow::Result<bool> = async {
+) -> Result<Cx<H>, Refusal> {
+    let cx = call.begin(None).await?;
+    let subscription: anyhow::Result<bool> = async {
         // A read inside a write transaction that is dropped (rolled back).
-        let mut tx = h.commerce().store.begin().await?;
+        let mut tx = cx.store().begin().await?;
         let p = catalog::resolve_product(&mut tx, &cx.app, product).await?;
         Ok(p.is_some_and(|p| p.kind == ProductKind::AutoRenewable))
     }
     .await;
-    if !found? {
+    if !subscription? {
         return Err(Refusal::api(
             ApiError::InvalidProductId,
             format!(
@@ -546,24 +506,21 @@ async fn default_target<H: Host>(
             format!("'{locale}' is not a locale (language[-Script][-REGION], e.g. en-US)"),
         ));
     }
-    Ok(())
+    Ok(cx)
 }
 
 /// PUT /inApps/v1/messaging/default/{productId}/{locale}
 async fn configure_default<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path((product, locale)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    default_target(&*h, &cx, &product, &locale).await?;
+    let cx = default_target(call, &product, &locale).await?;
     let b = body_json(&body)?;
     let id = text(&b, "messageIdentifier", "")?;
-    let store = &h.commerce().store;
-    let (app, env) = (&cx.app.id, cx.env.as_str());
-    let message = store
+    let (app, env) = cx.scope();
+    let message = cx
+        .store()
         .messaging_message(app, env, id)
         .await?
         .ok_or_else(|| message_not_found(&cx, id))?;
@@ -573,7 +530,7 @@ async fn configure_default<H: Host>(
             format!("message {id} is {}", message.message_state),
         ));
     }
-    in_tx(&*h, async |tx| {
+    cx.in_tx(async |tx| {
         for image in message_images(&message.body) {
             let state = tx
                 .messaging_image(app, env, &image)
@@ -605,21 +562,16 @@ fn message_images(body: &Value) -> Vec<String> {
 
 /// DELETE /inApps/v1/messaging/default/{productId}/{locale}
 async fn delete_default<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path((product, locale)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    default_target(&*h, &cx, &product, &locale).await?;
-    in_tx(&*h, async |tx| {
+    let cx = default_target(call, &product, &locale).await?;
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
         let gone = tx
-            .messaging_delete_default(&cx.app.id, cx.env.as_str(), &product, &locale)
+            .messaging_delete_default(app, env, &product, &locale)
             .await?;
-        if !gone {
-            return Err(default_not_found(&product, &locale));
-        }
-        Ok(())
+        ensure(gone, || default_not_found(&product, &locale))
     })
     .await
 }
@@ -633,17 +585,14 @@ fn default_not_found(product: &str, locale: &str) -> Refusal {
 
 /// GET /inApps/v1/messaging/default/{productId}/{locale}
 async fn get_default<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path((product, locale)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    default_target(&*h, &cx, &product, &locale).await?;
-    let id = h
-        .commerce()
-        .store
-        .messaging_default(&cx.app.id, cx.env.as_str(), &product, &locale)
+    let cx = default_target(call, &product, &locale).await?;
+    let (app, env) = cx.scope();
+    let id = cx
+        .store()
+        .messaging_default(app, env, &product, &locale)
         .await?
         .ok_or_else(|| default_not_found(&product, &locale))?;
     ok(&json!({ "messageIdentifier": id }))

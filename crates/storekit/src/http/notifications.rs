@@ -1,19 +1,15 @@
 //! The App Store Server API's notification endpoints: Request a Test Notification, Get Test
 //! Notification Status and Get Notification History (apple-semantics.md §6).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::Path;
 use crabapple_auth::ServerEndpoint;
 use crabapple_store::ledger::NotificationQuery;
 use serde_json::{Value, json};
 
 use super::Host;
 use super::api::{
-    PAGE, begin, body_json, customer_of, decode_token, encode_token, fingerprint, is_id, now_of,
-    query_pairs, single,
+    Call, PAGE, body_json, encode_token, fingerprint, is_id, optional, page, resume, single,
 };
 use super::error::{Answer, Refusal, ok};
 use crate::commerce::catalog::DAY_MS;
@@ -21,18 +17,10 @@ use crate::commerce::engine::{Ev, EvResult, notification_url};
 use crate::models::{ApiError, NotificationTypeV2, SendTestNotificationResponse, Subtype};
 
 /// POST /inApps/v1/notifications/test
-pub(super) async fn test_notification<H: Host>(
-    State(h): State<Arc<H>>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::RequestTestNotification),
-    )
-    .await?;
+pub(super) async fn test_notification<H: Host>(call: Call<H>) -> Answer {
+    let cx = call
+        .begin(Some(ServerEndpoint::RequestTestNotification))
+        .await?;
     if notification_url(&cx.app, cx.env).0.is_none() {
         return Err(Refusal::api(
             ApiError::ServerNotificationUrlNotFound,
@@ -43,7 +31,7 @@ pub(super) async fn test_notification<H: Host>(
             ),
         ));
     }
-    let c = h.commerce();
+    let c = cx.h.commerce();
     let r: EvResult<String> = async {
         let at = c.store.now_ms();
         let token = format!("{}_{at}", uuid::Uuid::new_v4());
@@ -69,18 +57,12 @@ pub(super) async fn test_notification<H: Host>(
 
 /// GET /inApps/v1/notifications/test/{testNotificationToken}
 pub(super) async fn test_notification_status<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path(token): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetTestNotificationStatus),
-    )
-    .await?;
+    let cx = call
+        .begin(Some(ServerEndpoint::GetTestNotificationStatus))
+        .await?;
     let well_formed = token
         .split_once('_')
         .is_some_and(|(u, t)| uuid::Uuid::parse_str(u).is_ok() && t.parse::<i64>().is_ok());
@@ -90,12 +72,8 @@ pub(super) async fn test_notification_status<H: Host>(
             "not a test notification token",
         ));
     }
-    let n = h
-        .commerce()
-        .store
-        .ledger_notification_by_test_token(&token)
-        .await?;
-    let now = now_of(&*h);
+    let n = cx.store().ledger_notification_by_test_token(&token).await?;
+    let now = cx.now();
     match n {
         // Retrievable for six months, once the first attempt has been made.
         Some(n)
@@ -118,21 +96,12 @@ pub(super) async fn test_notification_status<H: Host>(
 }
 
 /// POST /inApps/v1/notifications/history?paginationToken=
-pub(super) async fn notification_history<H: Host>(
-    State(h): State<Arc<H>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetNotificationHistory),
-    )
-    .await?;
+pub(super) async fn notification_history<H: Host>(call: Call<H>, body: Bytes) -> Answer {
+    let cx = call
+        .begin(Some(ServerEndpoint::GetNotificationHistory))
+        .await?;
     let b = body_json(&body)?;
-    let now = now_of(&*h);
+    let now = cx.now();
     let start = match b.get("startDate").and_then(Value::as_i64) {
         Some(s) if s >= 0 => s,
         _ => {
@@ -167,42 +136,40 @@ pub(super) async fn notification_history<H: Host>(
             ),
         ));
     }
-    let ntype = match b.get("notificationType") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str().map(NotificationTypeV2::from_wire) {
-            Some(t) if t.is_known() => Some(t.as_str().to_string()),
-            _ => {
-                return Err(Refusal::api(
-                    ApiError::InvalidNotificationType,
-                    format!("notificationType {v}"),
-                ));
-            }
+    let ntype = optional(
+        &b,
+        "notificationType",
+        |v| {
+            let t = NotificationTypeV2::from_wire(v.as_str()?);
+            t.is_known().then(|| t.as_str().to_string())
         },
-    };
-    let subtype = match b.get("notificationSubtype") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str().map(Subtype::from_wire) {
-            Some(s) if s.is_known() && ntype.is_some() => Some(s.as_str().to_string()),
-            _ => {
-                return Err(Refusal::api(
-                    ApiError::InvalidNotificationType,
-                    format!("notificationSubtype {v} (needs a notificationType)"),
-                ));
-            }
+        |v| {
+            Refusal::api(
+                ApiError::InvalidNotificationType,
+                format!("notificationType {v}"),
+            )
         },
-    };
-    let txn_id = match b.get("transactionId") {
-        None | Some(Value::Null) => None,
-        Some(v) => match v.as_str() {
-            Some(s) if is_id(s) => Some(s.to_string()),
-            _ => {
-                return Err(Refusal::api(
-                    ApiError::InvalidTransactionId,
-                    format!("transactionId {v}"),
-                ));
-            }
+    )?;
+    let subtype = optional(
+        &b,
+        "notificationSubtype",
+        |v| {
+            let s = Subtype::from_wire(v.as_str()?);
+            (s.is_known() && ntype.is_some()).then(|| s.as_str().to_string())
         },
-    };
+        |v| {
+            Refusal::api(
+                ApiError::InvalidNotificationType,
+                format!("notificationSubtype {v} (needs a notificationType)"),
+            )
+        },
+    )?;
+    let txn_id = optional(
+        &b,
+        "transactionId",
+        |v| v.as_str().filter(|s| is_id(s)).map(str::to_string),
+        |v| Refusal::api(ApiError::InvalidTransactionId, format!("transactionId {v}")),
+    )?;
     if txn_id.is_some() && ntype.is_some() {
         return Err(Refusal::api(
             ApiError::MultipleFiltersSupplied,
@@ -210,7 +177,7 @@ pub(super) async fn notification_history<H: Host>(
         ));
     }
     let customer_id = match &txn_id {
-        Some(id) => Some(customer_of(&*h, &cx, id).await?.0.id),
+        Some(id) => Some(cx.customer_of(id).await?.0.id),
         None => None,
     };
     let only_failures = b
@@ -222,19 +189,16 @@ pub(super) async fn notification_history<H: Host>(
         cx.app.id,
         cx.env.as_str()
     ));
-    let q = query_pairs(&uri);
-    let after = match single(&q, "paginationToken").filter(|t| !t.is_empty()) {
-        None => None,
-        Some(t) => match decode_token("n", t, fp) {
-            Some(s) => Some(s),
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidPaginationToken,
-                    "the paginationToken doesn't belong to this request body",
-                ));
-            }
-        },
-    };
+    let q = cx.query();
+    let after = resume(
+        single(&q, "paginationToken").filter(|t| !t.is_empty()),
+        "n",
+        fp,
+        (
+            ApiError::InvalidPaginationToken,
+            "the paginationToken doesn't belong to this request body",
+        ),
+    )?;
     let nq = NotificationQuery {
         app_id: cx.app.id.clone(),
         environment: cx.env.as_str().into(),
@@ -247,9 +211,8 @@ pub(super) async fn notification_history<H: Host>(
         after_seq: after,
         limit: PAGE + 1,
     };
-    let mut rows = h.commerce().store.ledger_notification_history(&nq).await?;
-    let has_more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    let mut rows = cx.store().ledger_notification_history(&nq).await?;
+    let has_more = page(&mut rows, PAGE);
     let items: Vec<Value> = rows
         .iter()
         .map(|n| {

@@ -23,16 +23,16 @@ use std::sync::{Arc, Mutex, OnceLock};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::routing::{MethodRouter, any, get, post, put};
 use crabapple_store::Store;
 use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{begin, body_json, existing_txn};
+use super::api::{Call, Cx, body_json, not_family_shared, original};
 use super::error::{Answer, Refusal, ok};
-use super::messaging::{in_tx, is_lower_uuid};
+use super::messaging::is_lower_uuid;
 use crate::commerce::Env;
 use crate::models::ApiError;
 use crate::retention::{self, CONFIG};
@@ -94,13 +94,8 @@ fn realtime_url_ok(s: &str) -> Result<(), String> {
 }
 
 /// PUT /inApps/v1/messaging/realtime/url `{"realtimeURL": "https://…"}`
-async fn configure_url<H: Host>(
-    State(h): State<Arc<H>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
+async fn configure_url<H: Host>(call: Call<H>, body: Bytes) -> Answer {
+    let cx = call.begin(None).await?;
     let b = body_json(&body)?;
     let Some(url) = b.get("realtimeURL").and_then(Value::as_str) else {
         return Err(Refusal::api(
@@ -111,9 +106,9 @@ async fn configure_url<H: Host>(
     if let Err(why) = realtime_url_ok(url) {
         return Err(Refusal::api(ApiError::BadRequestRealtimeUrl, why));
     }
-    let store = &h.commerce().store;
     if !cx.env.is_sandbox()
-        && !store
+        && !cx
+            .store()
             .messaging_has_test(&cx.app.id, Env::Sandbox.as_str(), "PASS")
             .await?
     {
@@ -122,25 +117,26 @@ async fn configure_url<H: Host>(
             "no passing sandbox performance test: run Initiate Performance Test first",
         ));
     }
-    set_url(&*h, &cx.app.id, cx.env, Some(url)).await
+    set_url(&cx, Some(url)).await
 }
 
-async fn set_url<H: Host>(h: &H, app: &str, env: Env, url: Option<&str>) -> Answer {
-    in_tx(h, async |tx| {
-        tx.messaging_set_realtime_url(app, env.as_str(), url)
-            .await?;
+/// Sets (`Some`) or deletes (`None`) the environment's realtime URL; 200 with no body.
+async fn set_url<H: Host>(cx: &Cx<H>, url: Option<&str>) -> Answer {
+    let (app, env) = cx.scope();
+    cx.in_tx(async |tx| {
+        tx.messaging_set_realtime_url(app, env, url).await?;
         Ok(())
     })
     .await
 }
 
 /// GET /inApps/v1/messaging/realtime/url
-async fn get_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    let url = h
-        .commerce()
-        .store
-        .messaging_realtime_url(&cx.app.id, cx.env.as_str())
+async fn get_url<H: Host>(call: Call<H>) -> Answer {
+    let cx = call.begin(None).await?;
+    let (app, env) = cx.scope();
+    let url = cx
+        .store()
+        .messaging_realtime_url(app, env)
         .await?
         .ok_or_else(|| {
             Refusal::api(
@@ -152,9 +148,8 @@ async fn get_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri)
 }
 
 /// DELETE /inApps/v1/messaging/realtime/url (200 whether or not one was configured).
-async fn delete_url<H: Host>(State(h): State<Arc<H>>, headers: HeaderMap, uri: Uri) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    set_url(&*h, &cx.app.id, cx.env, None).await
+async fn delete_url<H: Host>(call: Call<H>) -> Answer {
+    set_url(&call.begin(None).await?, None).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,13 +168,8 @@ fn bad_test_request(why: impl Into<String>) -> Refusal {
 }
 
 /// POST /inApps/v1/messaging/performanceTest `{"originalTransactionId": "…"}`
-async fn initiate_test<H: Host>(
-    State(h): State<Arc<H>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
+async fn initiate_test<H: Host>(call: Call<H>, body: Bytes) -> Answer {
+    let cx = call.begin(None).await?;
     if !cx.env.is_sandbox() {
         return Err(bad_test_request(
             "the performance test runs only in the sandbox environment",
@@ -191,28 +181,17 @@ async fn initiate_test<H: Host>(
             "originalTransactionId is required (a string)",
         ));
     };
-    let txn = existing_txn(&*h, &cx, id, ApiError::InvalidTransactionId).await?;
-    if txn.ownership == "FAMILY_SHARED" {
-        return Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        ));
-    }
-    if txn.original_transaction_id != txn.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} is not an original transaction id (its original is {})",
-                txn.original_transaction_id
-            ),
-        ));
-    }
+    let txn = cx.existing_txn(id, ApiError::InvalidTransactionId).await?;
+    not_family_shared(&txn)?;
+    original(&txn, |o| {
+        format!("{id} is not an original transaction id (its original is {o})")
+    })?;
     if txn.product_type != "AUTO_RENEWABLE" {
         return Err(bad_test_request(format!(
             "{id} is not an auto-renewable subscription"
         )));
     }
-    let c = h.commerce().clone();
+    let c = cx.h.commerce().clone();
     let target = c
         .store
         .messaging_realtime_url(&cx.app.id, Env::Sandbox.as_str())
@@ -267,20 +246,15 @@ async fn initiate_test<H: Host>(
 }
 
 /// GET /inApps/v1/messaging/performanceTest/result/{requestId}
-async fn test_results<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
+async fn test_results<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = call.begin(None).await?;
     if !is_lower_uuid(&id) {
         return Err(Refusal::api(
             ApiError::InvalidRequestId,
             format!("'{id}' is not a performance test request id"),
         ));
     }
-    match h.commerce().store.messaging_performance_test(&id).await? {
+    match cx.store().messaging_performance_test(&id).await? {
         Some(t) if t.app_id == cx.app.id && t.environment == cx.env.as_str() => ok(&t.result),
         _ => Err(Refusal::api(
             ApiError::PerformanceTestRunNotFound,

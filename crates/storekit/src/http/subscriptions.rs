@@ -2,19 +2,14 @@
 //! Subscription Renewal Date, Extend Subscription Renewal Dates for All Active Subscribers and
 //! its status (apple-semantics.md §6).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Uri};
+use axum::extract::Path;
 use crabapple_auth::ServerEndpoint;
 use crabapple_store::ledger::MassExtensionRow;
 use serde_json::{Value, json};
 
 use super::Host;
-use super::api::{
-    begin, body_json, customer_of, is_id, now_of, own_txn, query_pairs, sign_txn, values,
-};
+use super::api::{Call, body_json, optional, original, txn_id, values};
 use super::error::{Answer, Refusal, ok};
 use crate::commerce::catalog::{self, ProductKind};
 use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id, with_signed_date};
@@ -29,21 +24,12 @@ use crate::models::{
 // ---------------------------------------------------------------------------------------------
 
 /// GET /inApps/v1/subscriptions/{anyTransactionId}?status=…
-pub(super) async fn statuses<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetAllSubscriptionStatuses),
-    )
-    .await?;
+pub(super) async fn statuses<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = call
+        .begin(Some(ServerEndpoint::GetAllSubscriptionStatuses))
+        .await?;
     let mut wanted = Vec::new();
-    for s in values(&query_pairs(&uri), "status") {
+    for s in values(&cx.query(), "status") {
         match s.parse::<i64>() {
             Ok(n @ 1..=5) => wanted.push(n),
             _ => {
@@ -54,11 +40,11 @@ pub(super) async fn statuses<H: Host>(
             }
         }
     }
-    let (customer, _) = customer_of(&*h, &cx, &id).await?;
-    let store = &h.commerce().store;
+    let (customer, _) = cx.customer_of(&id).await?;
+    let store = cx.store();
     let subs = store.ledger_subscriptions_of(customer.id).await?;
-    let now = now_of(&*h);
-    let pki = h.commerce().pki();
+    let now = cx.now();
+    let pki = cx.h.commerce().pki();
     let mut groups: Vec<SubscriptionGroupIdentifierItem> = Vec::new();
     for s in subs {
         if !wanted.is_empty() && !wanted.contains(&s.status) {
@@ -72,7 +58,7 @@ pub(super) async fn statuses<H: Host>(
         let item = LastTransactionsItem {
             status: Some(Status::from_wire(s.status)),
             original_transaction_id: Some(s.original_transaction_id.clone()),
-            signed_transaction_info: Some(sign_txn(&*h, &latest, now)),
+            signed_transaction_info: Some(cx.sign_txn(&latest, now)),
             signed_renewal_info: Some(pki.sign(&with_signed_date(&renewal, now))),
         };
         match groups
@@ -99,81 +85,67 @@ pub(super) async fn statuses<H: Host>(
 // ---------------------------------------------------------------------------------------------
 
 fn extend_fields(b: &Value) -> Result<(i64, i64), Refusal> {
-    let days = match b.get("extendByDays").and_then(Value::as_i64) {
-        Some(d @ 1..=90) => d,
-        _ => {
-            return Err(Refusal::api(
-                ApiError::InvalidExtendByDays,
-                "extendByDays is 1–90",
-            ));
-        }
+    let int_in = |key: &str, range: std::ops::RangeInclusive<i64>, e: ApiError, why: &str| {
+        b.get(key)
+            .and_then(Value::as_i64)
+            .filter(|n| range.contains(n))
+            .ok_or_else(|| Refusal::api(e, why))
     };
-    let reason = match b.get("extendReasonCode").and_then(Value::as_i64) {
-        Some(r @ 0..=3) => r,
-        _ => {
-            return Err(Refusal::api(
-                ApiError::InvalidExtendReasonCode,
-                "extendReasonCode is 0–3",
-            ));
-        }
-    };
+    let days = int_in(
+        "extendByDays",
+        1..=90,
+        ApiError::InvalidExtendByDays,
+        "extendByDays is 1–90",
+    )?;
+    let reason = int_in(
+        "extendReasonCode",
+        0..=3,
+        ApiError::InvalidExtendReasonCode,
+        "extendReasonCode is 0–3",
+    )?;
     Ok((days, reason))
 }
 
+/// A `requestIdentifier` `accept` takes, else `InvalidRequestIdentifier` saying `why`.
+fn request_identifier(
+    b: &Value,
+    accept: impl Fn(&str) -> bool,
+    why: &str,
+) -> Result<String, Refusal> {
+    b.get("requestIdentifier")
+        .and_then(Value::as_str)
+        .filter(|r| accept(r))
+        .map(str::to_string)
+        .ok_or_else(|| Refusal::api(ApiError::InvalidRequestIdentifier, why))
+}
+
 /// PUT /inApps/v1/subscriptions/extend/{originalTransactionId}
-pub(super) async fn extend<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::ExtendSubscriptionRenewalDate),
-    )
-    .await?;
+pub(super) async fn extend<H: Host>(call: Call<H>, Path(id): Path<String>, body: Bytes) -> Answer {
+    let cx = call
+        .begin(Some(ServerEndpoint::ExtendSubscriptionRenewalDate))
+        .await?;
     let b = body_json(&body)?;
     let (days, _reason) = extend_fields(&b)?;
-    let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
-        Some(r) if !r.is_empty() && r.len() <= 128 => r.to_string(),
-        _ => {
-            return Err(Refusal::api(
-                ApiError::InvalidRequestIdentifier,
-                "requestIdentifier is required (≤128 characters)",
-            ));
-        }
-    };
-    if !is_id(&id) {
-        return Err(Refusal::api(
-            ApiError::InvalidOriginalTransactionId,
-            format!("'{id}' is not a transaction id"),
-        ));
-    }
-    let t = own_txn(&*h, &cx, &id).await?.ok_or_else(|| {
+    let rid = request_identifier(
+        &b,
+        |r| !r.is_empty() && r.len() <= 128,
+        "requestIdentifier is required (≤128 characters)",
+    )?;
+    txn_id(&id, ApiError::InvalidOriginalTransactionId)?;
+    let t = cx.own_txn(&id).await?.ok_or_else(|| {
         Refusal::api(
             ApiError::OriginalTransactionIdNotFound,
             format!("no original transaction {id}"),
         )
     })?;
-    if t.original_transaction_id != t.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} belongs to original transaction {}",
-                t.original_transaction_id
-            ),
-        ));
-    }
+    original(&t, |o| format!("{id} belongs to original transaction {o}"))?;
     if t.product_type != ProductKind::AutoRenewable.product_type() {
         return Err(Refusal::api(
             ApiError::SubscriptionExtensionIneligible,
             "not an auto-renewable subscription",
         ));
     }
-    let c = h.commerce();
+    let c = cx.h.commerce();
     let key = format!("{}:{}:{}:{rid}", cx.app.id, cx.env.as_str(), id);
     if let Ok(Some(prev)) = c.store.ledger_record("extend", &key).await {
         return ok(&prev);
@@ -199,48 +171,45 @@ pub(super) async fn extend<H: Host>(
 }
 
 /// POST /inApps/v1/subscriptions/extend/mass
-pub(super) async fn mass_extend<H: Host>(
-    State(h): State<Arc<H>>,
-    headers: HeaderMap,
-    uri: Uri,
-    body: Bytes,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::ExtendRenewalDateForAllActiveSubscribers),
-    )
-    .await?;
+pub(super) async fn mass_extend<H: Host>(call: Call<H>, body: Bytes) -> Answer {
+    let cx = call
+        .begin(Some(
+            ServerEndpoint::ExtendRenewalDateForAllActiveSubscribers,
+        ))
+        .await?;
     let b = body_json(&body)?;
-    let rid = match b.get("requestIdentifier").and_then(Value::as_str) {
-        Some(r) if uuid::Uuid::parse_str(r).is_ok() => r.to_string(),
-        _ => {
-            return Err(Refusal::api(
-                ApiError::InvalidRequestIdentifier,
-                "requestIdentifier must be a UUID",
-            ));
-        }
-    };
+    let rid = request_identifier(
+        &b,
+        |r| uuid::Uuid::parse_str(r).is_ok(),
+        "requestIdentifier must be a UUID",
+    )?;
     let (days, reason) = extend_fields(&b)?;
-    let product_id = match b.get("productId").and_then(Value::as_str) {
-        Some(p) if !p.is_empty() => p.to_string(),
-        _ => {
-            return Err(Refusal::api(
-                ApiError::InvalidProductId,
-                "productId is required",
-            ));
-        }
-    };
-    let storefronts = match b.get("storefrontCountryCodes") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) if a.is_empty() => {
+    let product_id = b
+        .get("productId")
+        .and_then(Value::as_str)
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Refusal::api(ApiError::InvalidProductId, "productId is required"))?;
+    let storefronts = optional(
+        &b,
+        "storefrontCountryCodes",
+        |v| v.as_array(),
+        |_| {
+            Refusal::api(
+                ApiError::InvalidStorefrontCountryCode,
+                "storefrontCountryCodes is a list",
+            )
+        },
+    )?;
+    let storefronts = match storefronts {
+        None => None,
+        Some(a) if a.is_empty() => {
             return Err(Refusal::api(
                 ApiError::InvalidEmptyStorefrontCountryCodeList,
                 "storefrontCountryCodes is empty",
             ));
         }
-        Some(Value::Array(a)) => {
+        Some(a) => {
             let mut out = Vec::new();
             for v in a {
                 match v.as_str().filter(|s| catalog::storefront(s).is_some()) {
@@ -255,14 +224,8 @@ pub(super) async fn mass_extend<H: Host>(
             }
             Some(out)
         }
-        Some(_) => {
-            return Err(Refusal::api(
-                ApiError::InvalidStorefrontCountryCode,
-                "storefrontCountryCodes is a list",
-            ));
-        }
     };
-    let c = h.commerce();
+    let c = cx.h.commerce();
     let r: EvResult<()> = async {
         let at = c.store.now_ms();
         let mut ev = Ev::begin(c).await?;
@@ -313,21 +276,18 @@ pub(super) async fn mass_extend<H: Host>(
 
 /// GET /inApps/v1/subscriptions/extend/mass/{productId}/{requestIdentifier}
 pub(super) async fn mass_extend_status<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path((product, rid)): Path<(String, String)>,
-    headers: HeaderMap,
-    uri: Uri,
 ) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
+    let cx = call.begin(None).await?;
     if uuid::Uuid::parse_str(&rid).is_err() {
         return Err(Refusal::api(
             ApiError::InvalidRequestIdentifier,
             "requestIdentifier must be a UUID",
         ));
     }
-    let m = h
-        .commerce()
-        .store
+    let m = cx
+        .store()
         .ledger_mass_extension(&cx.app.id, cx.env.as_str(), &product, &rid)
         .await?
         .ok_or_else(|| {

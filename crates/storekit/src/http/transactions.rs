@@ -2,19 +2,17 @@
 //! Set App Account Token, Get App Transaction Info, Get Transaction History (v1, v2), Get Refund
 //! History (v1, v2) and Look Up Order ID (apple-semantics.md §6).
 
-use std::sync::Arc;
-
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::extract::Path;
+use axum::http::StatusCode;
 use crabapple_auth::ServerEndpoint;
 use crabapple_store::ledger::{HistoryQuery, TransactionRow};
 use serde_json::{Value, json};
 
 use super::Host;
 use super::api::{
-    PAGE, begin, body_json, customer_of, decode_token, encode_token, existing_txn, fingerprint,
-    now_of, parse_bool, query_pairs, sign_txn, single, values,
+    Call, PAGE, body_json, encode_token, fingerprint, not_family_shared, original, page,
+    parse_bool, resume, single, values,
 };
 use super::error::{Answer, Refusal, empty, ok};
 use crate::commerce::engine::{Ev, EvResult, app_apple_id};
@@ -28,55 +26,32 @@ use crate::models::{
 // ---------------------------------------------------------------------------------------------
 
 /// GET /inApps/v1/transactions/{transactionId}
-pub(super) async fn transaction_info<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::GetTransactionInfo),
-    )
-    .await?;
-    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidTransactionId).await?;
+pub(super) async fn transaction_info<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = call.begin(Some(ServerEndpoint::GetTransactionInfo)).await?;
+    let t = cx.existing_txn(&id, ApiError::InvalidTransactionId).await?;
     ok(&TransactionInfoResponse {
-        signed_transaction_info: Some(sign_txn(&*h, &t, now_of(&*h))),
+        signed_transaction_info: Some(cx.sign_txn(&t, cx.now())),
     })
 }
 
 /// POST /inApps/v1/transactions/{transactionId}/finish (API 1.20)
-pub(super) async fn finish<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidTransactionId).await?;
-    let mut tx = h.commerce().store.begin().await?;
-    tx.ledger_finish(&t.transaction_id).await?;
-    tx.commit().await?;
-    empty(StatusCode::OK)
+pub(super) async fn finish<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = call.begin(None).await?;
+    let t = cx.existing_txn(&id, ApiError::InvalidTransactionId).await?;
+    cx.in_tx(async |tx| {
+        tx.ledger_finish(&t.transaction_id).await?;
+        Ok(())
+    })
+    .await
 }
 
 /// PUT /inApps/v1/transactions/{originalTransactionId}/appAccountToken (API 1.16)
 pub(super) async fn set_app_account_token<H: Host>(
-    State(h): State<Arc<H>>,
+    call: Call<H>,
     Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
     body: Bytes,
 ) -> Answer {
-    let cx = begin(
-        &*h,
-        &headers,
-        &uri,
-        Some(ServerEndpoint::SetAppAccountToken),
-    )
-    .await?;
+    let cx = call.begin(Some(ServerEndpoint::SetAppAccountToken)).await?;
     let body = body_json(&body)?;
     let token = match body.get("appAccountToken").and_then(Value::as_str) {
         Some(t) if uuid::Uuid::parse_str(t).is_ok() => t.to_ascii_lowercase(),
@@ -87,23 +62,14 @@ pub(super) async fn set_app_account_token<H: Host>(
             ));
         }
     };
-    let t = existing_txn(&*h, &cx, &id, ApiError::InvalidOriginalTransactionId).await?;
-    if t.original_transaction_id != t.transaction_id {
-        return Err(Refusal::api(
-            ApiError::TransactionIdIsNotOriginalTransactionId,
-            format!(
-                "{id} is a transaction of original transaction {}",
-                t.original_transaction_id
-            ),
-        ));
-    }
-    if t.ownership == "FAMILY_SHARED" {
-        return Err(Refusal::api(
-            ApiError::FamilyTransactionNotSupported,
-            "a family-shared transaction",
-        ));
-    }
-    let c = h.commerce();
+    let t = cx
+        .existing_txn(&id, ApiError::InvalidOriginalTransactionId)
+        .await?;
+    original(&t, |o| {
+        format!("{id} is a transaction of original transaction {o}")
+    })?;
+    not_family_shared(&t)?;
+    let c = cx.h.commerce();
     async {
         let at = c.store.now_ms();
         let mut ev = Ev::begin(c).await?;
@@ -129,14 +95,9 @@ pub(super) async fn set_app_account_token<H: Host>(
 }
 
 /// GET /inApps/v1/transactions/appTransactions/{anyTransactionId}
-pub(super) async fn app_transaction<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, None).await?;
-    let (c, _) = customer_of(&*h, &cx, &id).await?;
+pub(super) async fn app_transaction<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    let cx = call.begin(None).await?;
+    let (c, _) = cx.customer_of(&id).await?;
     if !c.app_transaction.is_object() {
         return Err(Refusal::api(
             ApiError::AppTransactionDoesNotExist,
@@ -144,7 +105,7 @@ pub(super) async fn app_transaction<H: Host>(
         ));
     }
     ok(&json!({
-        "signedAppTransactionInfo": h.commerce().pki().sign(&c.app_transaction),
+        "signedAppTransactionInfo": cx.h.commerce().pki().sign(&c.app_transaction),
     }))
 }
 
@@ -152,15 +113,15 @@ pub(super) async fn app_transaction<H: Host>(
 // History
 // ---------------------------------------------------------------------------------------------
 
-async fn history<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v2: bool) -> Answer {
+async fn history<H: Host>(call: Call<H>, id: String, v2: bool) -> Answer {
     let ep = if v2 {
         ServerEndpoint::GetTransactionHistoryV2
     } else {
         ServerEndpoint::GetTransactionHistory
     };
-    let cx = begin(&*h, &headers, &uri, Some(ep)).await?;
-    let q = query_pairs(&uri);
-    let (customer, _) = customer_of(&*h, &cx, &id).await?;
+    let cx = call.begin(Some(ep)).await?;
+    let q = cx.query();
+    let (customer, _) = cx.customer_of(&id).await?;
     let mut hq = HistoryQuery {
         customer_id: customer.id,
         limit: PAGE + 1,
@@ -241,114 +202,81 @@ async fn history<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v
             ));
         }
     }
-    if let Some(r) = single(&q, "revoked") {
-        match parse_bool(r) {
-            Some(b) => hq.revoked = Some(b),
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidRevoked,
-                    format!("revoked '{r}' is true or false"),
-                ));
-            }
-        }
+    let flag = |key: &str, e: ApiError, rule: &str| {
+        single(&q, key)
+            .map(|r| parse_bool(r).ok_or_else(|| Refusal::api(e, format!("{key} '{r}'{rule}"))))
+            .transpose()
+    };
+    if let Some(b) = flag("revoked", ApiError::InvalidRevoked, " is true or false")? {
+        hq.revoked = Some(b);
     }
-    if let Some(r) = single(&q, "excludeRevoked") {
-        match parse_bool(r) {
-            Some(true) => hq.revoked = Some(false),
-            Some(false) => {}
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidExcludeRevoked,
-                    format!("excludeRevoked '{r}'"),
-                ));
-            }
-        }
+    if flag("excludeRevoked", ApiError::InvalidExcludeRevoked, "")? == Some(true) {
+        hq.revoked = Some(false);
     }
     // The revision pages this exact request: its filters are part of the token.
     let mut filters: Vec<&(String, String)> = q.iter().filter(|(k, _)| k != "revision").collect();
     filters.sort();
     let fp = fingerprint(&format!("{}:{v2}:{filters:?}", customer.id));
-    if let Some(r) = single(&q, "revision") {
-        match decode_token("h", r, fp) {
-            Some(seq) => hq.cursor = Some(seq),
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidRequestRevision,
-                    "the revision doesn't belong to this request (send the same query parameters)",
-                ));
-            }
-        }
-    }
-    let mut rows = h.commerce().store.ledger_history(&hq).await?;
-    let has_more = rows.len() as i64 > PAGE;
-    rows.truncate(PAGE as usize);
+    hq.cursor = resume(
+        single(&q, "revision"),
+        "h",
+        fp,
+        (
+            ApiError::InvalidRequestRevision,
+            "the revision doesn't belong to this request (send the same query parameters)",
+        ),
+    )?;
+    let mut rows = cx.store().ledger_history(&hq).await?;
+    let has_more = page(&mut rows, PAGE);
     let last = rows
         .last()
         .map(|t| t.mod_seq)
         .or(hq.cursor)
         .unwrap_or(if hq.descending { i64::MAX } else { 0 });
-    let now = now_of(&*h);
     ok(&HistoryResponse {
         revision: Some(encode_token("h", last, fp)),
         has_more: Some(has_more),
         bundle_id: Some(cx.app.bundle_id.clone()),
         app_apple_id: app_apple_id(&cx.app),
         environment: Some(cx.env.wire()),
-        signed_transactions: Some(rows.iter().map(|t| sign_txn(&*h, t, now)).collect()),
+        signed_transactions: Some(cx.sign_all(&rows)),
     })
 }
 
 /// GET /inApps/v1/history/{anyTransactionId} (deprecated; leaves out finished consumables)
-pub(super) async fn history_v1<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    history(h, id, headers, uri, false).await
+pub(super) async fn history_v1<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    history(call, id, false).await
 }
 
 /// GET /inApps/v2/history/{anyTransactionId}
-pub(super) async fn history_v2<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    history(h, id, headers, uri, true).await
+pub(super) async fn history_v2<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    history(call, id, true).await
 }
 
-async fn refunds<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v2: bool) -> Answer {
+async fn refunds<H: Host>(call: Call<H>, id: String, v2: bool) -> Answer {
     let ep = if v2 {
         ServerEndpoint::GetRefundHistoryV2
     } else {
         ServerEndpoint::GetRefundHistory
     };
-    let cx = begin(&*h, &headers, &uri, Some(ep)).await?;
-    let (customer, _) = customer_of(&*h, &cx, &id).await?;
+    let cx = call.begin(Some(ep)).await?;
+    let (customer, _) = cx.customer_of(&id).await?;
     let fp = fingerprint(&format!("refunds:{}", customer.id));
-    let mut cursor = None;
-    if v2 && let Some(r) = single(&query_pairs(&uri), "revision").filter(|r| !r.is_empty()) {
-        match decode_token("r", r, fp) {
-            Some(s) => cursor = Some(s),
-            None => {
-                return Err(Refusal::api(
-                    ApiError::InvalidRequestRevision,
-                    "unknown revision",
-                ));
-            }
-        }
-    }
-    let page = if v2 { PAGE } else { 50 };
-    let mut rows = h
-        .commerce()
-        .store
-        .ledger_refunds(customer.id, cursor, page + 1)
+    let q = cx.query();
+    let revision = single(&q, "revision").filter(|r| v2 && !r.is_empty());
+    let cursor = resume(
+        revision,
+        "r",
+        fp,
+        (ApiError::InvalidRequestRevision, "unknown revision"),
+    )?;
+    let size = if v2 { PAGE } else { 50 };
+    let mut rows = cx
+        .store()
+        .ledger_refunds(customer.id, cursor, size + 1)
         .await?;
-    let has_more = rows.len() as i64 > page;
-    rows.truncate(page as usize);
-    let now = now_of(&*h);
-    let signed: Vec<String> = rows.iter().map(|t| sign_txn(&*h, t, now)).collect();
+    let has_more = page(&mut rows, size);
+    let signed = cx.sign_all(&rows);
     if !v2 {
         return ok(&json!({ "signedTransactions": signed }));
     }
@@ -365,33 +293,18 @@ async fn refunds<H: Host>(h: Arc<H>, id: String, headers: HeaderMap, uri: Uri, v
 }
 
 /// GET /inApps/v1/refund/lookup/{originalTransactionId} (deprecated)
-pub(super) async fn refunds_v1<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    refunds(h, id, headers, uri, false).await
+pub(super) async fn refunds_v1<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    refunds(call, id, false).await
 }
 
 /// GET /inApps/v2/refund/lookup/{anyTransactionId}?revision=
-pub(super) async fn refunds_v2<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    refunds(h, id, headers, uri, true).await
+pub(super) async fn refunds_v2<H: Host>(call: Call<H>, Path(id): Path<String>) -> Answer {
+    refunds(call, id, true).await
 }
 
 /// GET /inApps/v1/lookup/{orderId} — not available in the sandbox (status 1, no transactions).
-pub(super) async fn lookup_order<H: Host>(
-    State(h): State<Arc<H>>,
-    Path(order): Path<String>,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Answer {
-    let cx = begin(&*h, &headers, &uri, Some(ServerEndpoint::LookUpOrderId)).await?;
+pub(super) async fn lookup_order<H: Host>(call: Call<H>, Path(order): Path<String>) -> Answer {
+    let cx = call.begin(Some(ServerEndpoint::LookUpOrderId)).await?;
     let invalid = || {
         ok(&OrderLookupResponse {
             status: Some(OrderLookupStatus::Invalid),
@@ -401,14 +314,13 @@ pub(super) async fn lookup_order<H: Host>(
     if cx.env.is_sandbox() {
         return invalid();
     }
-    let rows: Vec<TransactionRow> = h.commerce().store.ledger_by_order(&order).await?;
+    let rows: Vec<TransactionRow> = cx.store().ledger_by_order(&order).await?;
     let rows: Vec<TransactionRow> = rows.into_iter().filter(|t| cx.owns(t)).collect();
     if rows.is_empty() {
         return invalid();
     }
-    let now = now_of(&*h);
     ok(&OrderLookupResponse {
         status: Some(OrderLookupStatus::Valid),
-        signed_transactions: Some(rows.iter().map(|t| sign_txn(&*h, t, now)).collect()),
+        signed_transactions: Some(cx.sign_all(&rows)),
     })
 }
