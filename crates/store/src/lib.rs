@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/sqlite/0001_core.sql")),
     (2, include_str!("../migrations/sqlite/0002_commerce.sql")),
     (3, include_str!("../migrations/sqlite/0003_messaging.sql")),
+    (
+        4,
+        include_str!("../migrations/sqlite/0004_attribute_indexes.sql"),
+    ),
 ];
 
 /// Handle to the database: cheap to clone.

@@ -189,6 +189,33 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
     }
 }
 
+/// `{select} FROM resources WHERE type = ? AND <attribute name> = ? ORDER BY seq`, or `None` when
+/// `value` is not a scalar. The attribute expression is [`json_attr`]'s, which the indexes of
+/// migration 0004 repeat (PostgreSQL: `(attributes->>'name')`).
+fn find_ids_query(
+    select: &str,
+    rtype: &str,
+    name: &str,
+    value: &Value,
+) -> Option<QueryBuilder<Sqlite>> {
+    let value = match value {
+        Value::String(s) => SqlValue::Text(s.clone()),
+        Value::Bool(b) => SqlValue::Int(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Int(i),
+            None => SqlValue::Real(n.as_f64()?),
+        },
+        Value::Null | Value::Array(_) | Value::Object(_) => return None,
+    };
+    let mut q = QueryBuilder::<Sqlite>::new(select);
+    q.push(" FROM resources WHERE type = ");
+    q.push_bind(rtype.to_string());
+    q.push(format!(" AND {} = ", json_attr("resources", name)));
+    push_values(&mut q, std::slice::from_ref(&value));
+    q.push(" ORDER BY seq");
+    Some(q)
+}
+
 impl Store {
     /// One resource, from the in-process cache or the database.
     pub async fn get(&self, rtype: &str, id: &str) -> Result<Option<Resource>> {
@@ -411,6 +438,21 @@ impl Tx {
         )
     }
 
+    /// Ids of the resources of `rtype` whose scalar attribute `name` equals `value`, oldest first
+    /// (uniqueness checks and lookups by identifier). Served by an expression index of migration
+    /// 0004 where one exists for `name`; a null, array or object `value` matches nothing.
+    pub async fn find_ids(
+        &mut self,
+        rtype: &str,
+        name: &str,
+        value: &Value,
+    ) -> Result<Vec<String>> {
+        let Some(mut q) = find_ids_query("SELECT id", rtype, name, value) else {
+            return Ok(Vec::new());
+        };
+        Ok(q.build_query_scalar().fetch_all(&mut *self.tx).await?)
+    }
+
     pub async fn exists(&mut self, rtype: &str, id: &str) -> Result<bool> {
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2")
@@ -550,5 +592,82 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    async fn store() -> (Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("crabapple-store-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        (Store::open(&dir.join("db.sqlite")).await.unwrap(), dir)
+    }
+
+    /// Issue 8: a uniqueness check reads an index, not every resource of its type.
+    #[tokio::test]
+    async fn find_ids_uses_the_attribute_index() {
+        let (store, dir) = store().await;
+        let mut tx = store.begin().await.unwrap();
+        for (id, ident) in [("A", "com.a"), ("B", "com.b"), ("C", "com.a")] {
+            let attrs = json!({ "identifier": ident, "name": id });
+            tx.put("bundleIds", id, attrs.as_object().unwrap())
+                .await
+                .unwrap();
+        }
+        let attrs = json!({ "identifier": "com.a" });
+        tx.put("apps", "X", attrs.as_object().unwrap())
+            .await
+            .unwrap();
+        let found = tx
+            .find_ids("bundleIds", "identifier", &json!("com.a"))
+            .await
+            .unwrap();
+        assert_eq!(found, ["A", "C"]);
+        assert!(
+            tx.find_ids("bundleIds", "identifier", &json!("com.z"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            tx.find_ids("bundleIds", "identifier", &Value::Null)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        for (rtype, name, index) in [
+            ("bundleIds", "identifier", "resources_by_identifier"),
+            ("devices", "udid", "resources_by_udid"),
+            ("profiles", "name", "resources_by_name"),
+            ("users", "username", "resources_by_username"),
+            ("userInvitations", "email", "resources_by_email"),
+            ("subscriptions", "productId", "resources_by_product_id"),
+            (
+                "certificates",
+                "certificateType",
+                "resources_by_certificate_type",
+            ),
+        ] {
+            let mut q =
+                find_ids_query("EXPLAIN QUERY PLAN SELECT id", rtype, name, &json!("v")).unwrap();
+            let plan: Vec<String> = q
+                .build()
+                .fetch_all(&mut *tx.tx)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.try_get::<String, _>("detail").unwrap())
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|d| d.contains(&format!("USING INDEX {index}"))),
+                "{rtype}.{name}: {plan:?}"
+            );
+        }
+        drop(tx);
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

@@ -16,7 +16,7 @@ pub mod testflight;
 pub mod uploads;
 pub mod users;
 
-use crabapple_jsonapi::{AscError, Engine};
+use crabapple_jsonapi::AscError;
 use crabapple_store::Tx;
 use serde_json::Value;
 
@@ -38,17 +38,13 @@ pub fn date(ms: i64) -> String {
 /// 409 `ENTITY_ERROR.ATTRIBUTE.INVALID` with Apple's `message` when another resource of `rtype`
 /// already has this value of attribute `name`.
 pub async fn require_unique(
-    engine: &Engine,
     tx: &mut Tx,
     rtype: &str,
     name: &str,
     value: &Value,
     message: String,
 ) -> Result<(), AscError> {
-    if find_by_attr(engine, tx, rtype, name, value)
-        .await?
-        .is_empty()
-    {
+    if find_by_attr(tx, rtype, name, value).await?.is_empty() {
         return Ok(());
     }
     Err(AscError::entity_error(
@@ -59,22 +55,13 @@ pub async fn require_unique(
     ))
 }
 
-/// Ids of resources of `rtype` whose attribute `name` equals `value` (inside the transaction).
+/// Ids of resources of `rtype` whose attribute `name` equals `value` (inside the transaction),
+/// through the store's attribute indexes (issue 8: a write must not scan its type).
 pub async fn find_by_attr(
-    engine: &Engine,
     tx: &mut Tx,
     rtype: &str,
     name: &str,
     value: &Value,
 ) -> Result<Vec<String>, AscError> {
-    let _ = engine;
-    let mut out = Vec::new();
-    for id in tx.ids(rtype).await? {
-        if let Some(r) = tx.get(rtype, &id).await?
-            && r.attributes.get(name) == Some(value)
-        {
-            out.push(id);
-        }
-    }
-    Ok(out)
+    Ok(tx.find_ids(rtype, name, value).await?)
 }

@@ -72,14 +72,10 @@ impl Family for Provisioning {
             if existing.rtype != "certificates" {
                 return Ok(());
             }
-            let cert = ("certificates".to_string(), existing.id.clone());
-            for pid in tx.ids("profiles").await? {
-                if tx
-                    .linked("profiles", &pid, "certificates")
-                    .await?
-                    .contains(&cert)
-                    && let Some(mut p) = tx.get("profiles", &pid).await?
-                {
+            // The profiles holding it, through the linkage's inverse index (not every profile).
+            let cert = ("certificates", existing.id.as_str());
+            for pid in tx.linking("profiles", "certificates", cert).await? {
+                if let Some(mut p) = tx.get("profiles", &pid).await? {
                     p.attributes.insert("profileState".into(), json!("INVALID"));
                     tx.put("profiles", &pid, &p.attributes).await?;
                 }
@@ -116,7 +112,7 @@ impl Family for Provisioning {
                         "An App ID with Identifier '{}' is not available. Please enter a different string.",
                         ident.as_str().unwrap_or_default()
                     );
-                    require_unique(engine, tx, "bundleIds", "identifier", &ident, message).await?;
+                    require_unique(tx, "bundleIds", "identifier", &ident, message).await?;
                     // The App ID prefix is the team's, the same for every bundle ID it registers
                     // (a request may name it: `seedId` is an attribute of the create request).
                     let team = team_id(engine, tx).await?;
@@ -131,7 +127,7 @@ impl Family for Provisioning {
                         "A device with number '{}' already exists on this team.",
                         udid.as_str().unwrap_or_default()
                     );
-                    require_unique(engine, tx, "devices", "udid", &udid, message).await?;
+                    require_unique(tx, "devices", "udid", &udid, message).await?;
                 }
                 "certificates" => {
                     let ty = w
@@ -150,7 +146,7 @@ impl Family for Provisioning {
                             "/data/attributes/certificateType",
                         ));
                     }
-                    if current_certificates(engine, tx, &ty, now).await? >= MAX_CERTS_PER_TYPE {
+                    if current_certificates(tx, &ty, now).await? >= MAX_CERTS_PER_TYPE {
                         return Err(AscError::entity_error(
                             "",
                             "There is a problem with the request entity",
@@ -194,7 +190,7 @@ impl Family for Provisioning {
                         "Multiple profiles found with the name '{}'.  Please remove the duplicate profiles and try again.",
                         name.as_str().unwrap_or_default()
                     );
-                    require_unique(engine, tx, "profiles", "name", &name, message).await?;
+                    require_unique(tx, "profiles", "name", &name, message).await?;
                     if w.op_id != "synthesize" {
                         profiles::check(tx, w).await?;
                     }
@@ -248,14 +244,9 @@ fn certificate_kind(ty: &str) -> &'static str {
 }
 
 /// How many unexpired, unrevoked certificates of type `ty` the team holds.
-async fn current_certificates(
-    engine: &Engine,
-    tx: &mut Tx,
-    ty: &Value,
-    now: i64,
-) -> Result<usize, AscError> {
+async fn current_certificates(tx: &mut Tx, ty: &Value, now: i64) -> Result<usize, AscError> {
     let mut n = 0;
-    for id in find_by_attr(engine, tx, "certificates", "certificateType", ty).await? {
+    for id in find_by_attr(tx, "certificates", "certificateType", ty).await? {
         if let Some(c) = tx.get("certificates", &id).await? {
             n += usize::from(is_current_certificate(&c, now));
         }

@@ -14,7 +14,7 @@ impl Family for Users {
 
     fn before_write<'a>(
         &'a self,
-        engine: &'a Engine,
+        _engine: &'a Engine,
         tx: &'a mut Tx,
         w: &'a mut Write,
     ) -> BoxFut<'a, Result<(), AscError>> {
@@ -23,10 +23,10 @@ impl Family for Users {
                 return Ok(());
             }
             let email = w.attributes.get("email").cloned().unwrap_or(Value::Null);
-            let taken = !find_by_attr(engine, tx, "userInvitations", "email", &email)
+            let taken = !find_by_attr(tx, "userInvitations", "email", &email)
                 .await?
                 .is_empty()
-                || !find_by_attr(engine, tx, "users", "username", &email)
+                || !find_by_attr(tx, "users", "username", &email)
                     .await?
                     .is_empty();
             if taken {
