@@ -4,6 +4,9 @@
 mod common;
 
 use common::*;
+use crabapple_server::limits::ListenLimits;
+use serde_json::Value;
+use std::time::Duration;
 
 #[tokio::test]
 async fn control_characters_in_a_path_are_a_4xx_with_an_encoded_reason() {
@@ -38,4 +41,124 @@ async fn control_characters_in_a_path_are_a_4xx_with_an_encoded_reason() {
         .await;
     let reason = r.header("x-crabapple-reason").unwrap();
     assert!(reason.contains("caf%C3%A9"), "{reason}");
+}
+
+/// A crabapple listening on a loopback port of its own, with `limits`.
+async fn listen(w: &World, limits: ListenLimits) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(crabapple_server::serve_with(
+        w.app.clone(),
+        listener,
+        limits,
+    ));
+    addr
+}
+
+/// Sends `head` (and `body`) on a new connection from `from`, reads the answer until the server
+/// closes it: (status, body). Status 0 when the connection closed without an answer.
+async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let _ = s.write_all(head.as_bytes()).await;
+    let _ = s.write_all(body).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string());
+    (status, body.unwrap_or_default())
+}
+
+fn head(method: &str, path: &str, extra: &str) -> String {
+    format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{extra}\r\n")
+}
+
+/// Issue 8: a header line over 64 KiB is 431 with the error body of the API the path belongs to
+/// (App Store Connect's `{"errors":[…]}`, the Server API's `{"errorCode","errorMessage"}`).
+#[tokio::test]
+async fn a_header_line_over_64_kib_is_431_with_apples_error_body() {
+    let w = demo().await;
+    let addr = listen(&w, ListenLimits::default()).await;
+    let long = format!("x-long: {}\r\n", "a".repeat(70 * 1024));
+    let (status, body) = raw(addr, &head("GET", "/v1/apps", &long), b"").await;
+    assert_eq!(status, 431, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errors"][0]["status"], "431");
+    assert_eq!(v["errors"][0]["code"], "HEADER_TOO_LARGE");
+    assert_eq!(
+        v["errors"][0]["detail"],
+        "The header 'x-long' is 71680 bytes long; the limit for a header line is 65536 bytes"
+    );
+    let path = "/inApps/v1/history/1";
+    let (status, body) = raw(addr, &head("GET", path, &long), b"").await;
+    assert_eq!(status, 431, "{body}");
+    assert_eq!(
+        body,
+        r#"{"errorCode":4000000,"errorMessage":"Bad request."}"#
+    );
+    // A line under the limit is no concern of the guard (401: no token).
+    let short = format!("x-long: {}\r\n", "a".repeat(60 * 1024));
+    assert_eq!(
+        raw(addr, &head("GET", "/v1/apps", &short), b"").await.0,
+        401
+    );
+}
+
+/// Issue 8: a body over its route's limit is 413 — from `Content-Length` before a byte of it is
+/// read, or while a chunked body is read. JSON routes take 1 MiB; the Retention Messaging image
+/// upload keeps its PNG limit.
+#[tokio::test]
+async fn a_body_over_the_routes_limit_is_413_with_apples_error_body() {
+    let w = demo().await;
+    let addr = listen(&w, ListenLimits::default()).await;
+    let declared = |n: usize| format!("content-type: application/json\r\ncontent-length: {n}\r\n");
+    // 100 MB announced, none sent: answered at once.
+    let (status, body) = raw(
+        addr,
+        &head("POST", "/v1/bundleIds", &declared(100 << 20)),
+        b"",
+    )
+    .await;
+    assert_eq!(status, 413, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["errors"][0]["status"], "413");
+    assert_eq!(v["errors"][0]["code"], "ENTITY_TOO_LARGE");
+    assert_eq!(
+        v["errors"][0]["detail"],
+        "The request body is 104857600 bytes; the limit for this request is 1048576 bytes"
+    );
+    let path = "/inApps/v1/transactions/consumption/1";
+    let (status, body) = raw(addr, &head("PUT", path, &declared(2 << 20)), b"").await;
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(
+        body,
+        r#"{"errorCode":4000000,"errorMessage":"Bad request."}"#
+    );
+    // The image upload takes 2 MiB (then refuses for want of a token), not 40 MiB.
+    let image = "/inApps/v1/messaging/image/3f1c1e0e-0000-4000-8000-000000000001";
+    let png = vec![0u8; 2 << 20];
+    let (status, _) = raw(addr, &head("PUT", image, &declared(png.len())), &png).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        raw(addr, &head("PUT", image, &declared(40 << 20)), b"")
+            .await
+            .0,
+        413
+    );
+    // A chunked body with no length is cut off at the limit.
+    let chunk = format!("80000\r\n{}\r\n", " ".repeat(0x80000));
+    let chunked = chunk.repeat(3) + "0\r\n\r\n";
+    let te = "transfer-encoding: chunked\r\n";
+    let (status, body) = raw(addr, &head("POST", "/v1/bundleIds", te), chunked.as_bytes()).await;
+    assert_eq!(status, 413, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        v["errors"][0]["detail"],
+        "The request body is more than 1048576 bytes; the limit for this request is 1048576 bytes"
+    );
 }
