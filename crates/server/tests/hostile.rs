@@ -162,3 +162,65 @@ async fn a_body_over_the_routes_limit_is_413_with_apples_error_body() {
         "The request body is more than 1048576 bytes; the limit for this request is 1048576 bytes"
     );
 }
+
+/// Issue 8 (slowloris): 276 connections from one peer that never finish their request head (one
+/// more than a 256-descriptor process could hold) do not lock a real client out: the peer holds
+/// at most `per_peer` connections (the rest are closed on accept), the ones it holds are closed
+/// after the header-read timeout, and a client from another address is answered meanwhile.
+#[tokio::test]
+async fn half_sent_requests_from_one_peer_do_not_lock_real_clients_out() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let w = demo().await;
+    let limits = ListenLimits {
+        header_read_timeout: Duration::from_secs(2),
+        per_peer: 32,
+    };
+    let addr = listen(&w, limits).await;
+    let started = std::time::Instant::now();
+    let mut attack = Vec::new();
+    for _ in 0..276 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _ = s.write_all(b"GET /v1/apps HTTP/1.1\r\nhost: x\r\n").await;
+        attack.push(s);
+    }
+    // A real client on another loopback address is answered at once, several times.
+    for _ in 0..5 {
+        let sock = tokio::net::TcpSocket::new_v4().unwrap();
+        sock.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+        let mut s = sock.connect(addr).await.unwrap();
+        s.write_all(head("GET", "/v1/apps", "").as_bytes())
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(1), s.read_to_end(&mut out))
+            .await
+            .expect("a real client is answered within a second")
+            .unwrap();
+        assert!(
+            out.starts_with(b"HTTP/1.1 401"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+    }
+    // Beyond the cap, closed at once; the peer's held connections are closed by the timeout.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let closed_at_once = attack
+        .iter()
+        .filter(|s| match s.try_read(&mut [0u8; 512]) {
+            Ok(n) => n == 0,
+            Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+        })
+        .count();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(closed_at_once, 276 - 32);
+    for s in &mut attack {
+        let mut buf = [0u8; 512];
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await;
+        let n = read
+            .expect("closed by the header-read timeout")
+            .unwrap_or(0);
+        // hyper answers a timed-out head with nothing or a bare 408.
+        assert!(n == 0 || buf.starts_with(b"HTTP/1.1 408"), "{n}");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
