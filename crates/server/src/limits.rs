@@ -216,7 +216,9 @@ pub async fn accept_loop(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER);
+        .max_buf_size(MAX_HEAD_BUFFER)
+        // A client that shuts its write side after the request still gets the answer.
+        .half_close(true);
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     loop {
