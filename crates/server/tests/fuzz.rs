@@ -249,26 +249,37 @@ async fn send_raw(addr: std::net::SocketAddr, bytes: &[u8]) -> u16 {
 }
 
 /// The HTTP-level fuzz: `CRABAPPLE_FUZZ_REQUESTS` (default 2000) mutated requests against an
-/// in-process server on loopback. No answer is a 5xx.
+/// in-process server on loopback (or `CRABAPPLE_FUZZ_ADDR` with `CRABAPPLE_FUZZ_TOKEN`). No
+/// answer is a 5xx.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutated_http_requests_never_get_a_5xx() {
     let w = demo().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let limits = ListenLimits {
-        header_read_timeout: Duration::from_secs(2),
-        per_peer: 256,
+    // `scripts/soak.sh` points the fuzz at a running `crabapple serve` instead.
+    let (addr, token) = match std::env::var("CRABAPPLE_FUZZ_ADDR") {
+        Ok(a) => (
+            a.parse().expect("CRABAPPLE_FUZZ_ADDR is host:port"),
+            std::env::var("CRABAPPLE_FUZZ_TOKEN").expect("CRABAPPLE_FUZZ_TOKEN with the address"),
+        ),
+        Err(_) => {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let limits = ListenLimits {
+                header_read_timeout: Duration::from_secs(2),
+                per_peer: 256,
+            };
+            tokio::spawn(crabapple_server::serve_with(
+                w.app.clone(),
+                listener,
+                limits,
+            ));
+            (addr, w.token.clone())
+        }
     };
-    tokio::spawn(crabapple_server::serve_with(
-        w.app.clone(),
-        listener,
-        limits,
-    ));
     let n: usize = std::env::var("CRABAPPLE_FUZZ_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let auth = format!("authorization: Bearer {}\r\n", w.token);
+    let auth = format!("authorization: Bearer {token}\r\n");
     let body = r#"{"data":{"type":"bundleIds","attributes":{"name":"Fuzz","identifier":"com.fuzz.http","platform":"IOS"}}}"#;
     let seeds: Vec<String> = vec![
         format!("GET /v1/apps?limit=5&filter[bundleId]=a,b&fields[apps]=name&sort=-name HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n"),
@@ -278,7 +289,12 @@ async fn mutated_http_requests_never_get_a_5xx() {
         "GET /inApps/v1/history/1000000000000001?sort=DESCENDING&productType=AUTO_RENEWABLE HTTP/1.1\r\nhost: x\r\nauthorization: Bearer a.b.c\r\nconnection: close\r\n\r\n".to_string(),
         "GET /v1/salesReports?filter[frequency]=DAILY&filter[reportType]=SALES HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_string(),
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    // `CRABAPPLE_FUZZ_SEED` varies the requests (soak.sh rounds); the suite's are fixed.
+    let seed: u64 = std::env::var("CRABAPPLE_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     let mut fivexx = Vec::new();
     for i in 0..n {
