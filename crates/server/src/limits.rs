@@ -251,3 +251,50 @@ pub async fn accept_loop(
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 8: the soft limit on open files is raised to the hard limit at start.
+    #[test]
+    fn the_open_files_limit_is_raised_to_the_hard_limit() {
+        let now = raise_fd_limit().expect("getrlimit");
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct passed by pointer.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(lim.rlim_cur, lim.rlim_max);
+        #[allow(clippy::unnecessary_cast)]
+        let cur = lim.rlim_cur as u64;
+        assert_eq!(now, cur);
+    }
+
+    #[test]
+    fn a_peer_holds_at_most_its_share_and_gets_it_back() {
+        let peers = Peers::default();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        let a = peers.admit(ip, 2).unwrap();
+        let _b = peers.admit(ip, 2).unwrap();
+        assert!(peers.admit(ip, 2).is_none());
+        assert!(peers.admit("127.0.0.2".parse().unwrap(), 2).is_some());
+        drop(a);
+        assert!(peers.admit(ip, 2).is_some());
+    }
+
+    #[test]
+    fn the_image_upload_keeps_its_png_limit() {
+        assert_eq!(body_limit("/v1/bundleIds"), MAX_JSON_BODY);
+        assert_eq!(
+            body_limit("/inApps/v1/transactions/consumption/1"),
+            MAX_JSON_BODY
+        );
+        assert_eq!(
+            body_limit("/inApps/v1/messaging/image/x"),
+            crabapple_storekit::http::MAX_PNG_BYTES
+        );
+        assert_eq!(body_limit("/crabapple/admin/reset"), MAX_ADMIN_BODY);
+    }
+}
