@@ -74,6 +74,18 @@ async fn raw(addr: std::net::SocketAddr, head: &str, body: &[u8]) -> (u16, Strin
     (status, body.unwrap_or_default())
 }
 
+/// App Store Connect's error document with `status`, `code` and `detail`.
+fn assert_asc_error((got, body): (u16, &str), status: u16, code: &str, detail: &str) {
+    assert_eq!(got, status, "{body}");
+    let v: Value = serde_json::from_str(body).unwrap();
+    let e = &v["errors"][0];
+    assert_eq!(e["status"], status.to_string());
+    assert_eq!(
+        (e["code"].as_str(), e["detail"].as_str()),
+        (Some(code), Some(detail))
+    );
+}
+
 fn head(method: &str, path: &str, extra: &str) -> String {
     format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n{extra}\r\n")
 }
@@ -86,13 +98,11 @@ async fn a_header_line_over_64_kib_is_431_with_apples_error_body() {
     let addr = listen(&w, ListenLimits::default()).await;
     let long = format!("x-long: {}\r\n", "a".repeat(70 * 1024));
     let (status, body) = raw(addr, &head("GET", "/v1/apps", &long), b"").await;
-    assert_eq!(status, 431, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["errors"][0]["status"], "431");
-    assert_eq!(v["errors"][0]["code"], "HEADER_TOO_LARGE");
-    assert_eq!(
-        v["errors"][0]["detail"],
-        "The header 'x-long' is 71680 bytes long; the limit for a header line is 65536 bytes"
+    assert_asc_error(
+        (status, &body),
+        431,
+        "HEADER_TOO_LARGE",
+        "The header 'x-long' is 71680 bytes long; the limit for a header line is 65536 bytes",
     );
     let path = "/inApps/v1/history/1";
     let (status, body) = raw(addr, &head("GET", path, &long), b"").await;
@@ -124,13 +134,11 @@ async fn a_body_over_the_routes_limit_is_413_with_apples_error_body() {
         b"",
     )
     .await;
-    assert_eq!(status, 413, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["errors"][0]["status"], "413");
-    assert_eq!(v["errors"][0]["code"], "ENTITY_TOO_LARGE");
-    assert_eq!(
-        v["errors"][0]["detail"],
-        "The request body is 104857600 bytes; the limit for this request is 1048576 bytes"
+    assert_asc_error(
+        (status, &body),
+        413,
+        "ENTITY_TOO_LARGE",
+        "The request body is 104857600 bytes; the limit for this request is 1048576 bytes",
     );
     let path = "/inApps/v1/transactions/consumption/1";
     let (status, body) = raw(addr, &head("PUT", path, &declared(2 << 20)), b"").await;
@@ -155,11 +163,11 @@ async fn a_body_over_the_routes_limit_is_413_with_apples_error_body() {
     let chunked = chunk.repeat(3) + "0\r\n\r\n";
     let te = "transfer-encoding: chunked\r\n";
     let (status, body) = raw(addr, &head("POST", "/v1/bundleIds", te), chunked.as_bytes()).await;
-    assert_eq!(status, 413, "{body}");
-    let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        v["errors"][0]["detail"],
-        "The request body is more than 1048576 bytes; the limit for this request is 1048576 bytes"
+    assert_asc_error(
+        (status, &body),
+        413,
+        "ENTITY_TOO_LARGE",
+        "The request body is more than 1048576 bytes; the limit for this request is 1048576 bytes",
     );
 }
 
