@@ -64,6 +64,8 @@ const KEEP: &[&str] = &[
     "additionalProperties",
     "discriminator",
     "maxItems",
+    "maxLength",
+    "minLength",
     "minItems",
     "deprecated",
     "default",

@@ -710,6 +710,8 @@ impl Engine {
         if let Some(schema) = &op.body {
             let shape = json!({ "$ref": schema });
             validate(self.manifest, &body, &shape, "").map_err(|v| v.into_error())?;
+            // Issue 8: Apple's size limits on attributes (crate::lengths).
+            crate::lengths::check_document(&body).map_err(|v| v.into_error())?;
         }
         Ok(body)
     }

@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod error;
 pub mod family;
+pub mod lengths;
 pub mod query;
 pub mod schema;
 pub mod synth;

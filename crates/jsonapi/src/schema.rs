@@ -376,6 +376,10 @@ pub fn validate(m: &Manifest, v: &Value, shape: &Value, ptr: &str) -> Result<(),
                     format!("'{s}' is not one of: {}", list.join(", ")),
                 ));
             }
+            // The spec's `maxLength`, where a shape has one (issue 8, crate::lengths).
+            if let Some(max) = shape.get("maxLength").and_then(Value::as_u64) {
+                crate::lengths::check(s, max as usize, ptr)?;
+            }
             match shape.get("format").and_then(Value::as_str) {
                 Some("date") if !is_date(s) => Err(Violation::Invalid(
                     ptr.to_string(),

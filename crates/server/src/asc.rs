@@ -12,9 +12,6 @@ use crabapple_jsonapi::{AscError, Request};
 use crabapple_spec::OpKind;
 use std::sync::Arc;
 
-/// Largest request body accepted (Apple's documents are small; uploads go elsewhere).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-
 pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Response<Body> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
@@ -117,7 +114,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         return error(AscError::forbidden(e.reason), &rate_header);
     }
 
-    let body = match to_bytes(body, MAX_BODY).await {
+    let body = match to_bytes(body, crate::limits::MAX_JSON_BODY).await {
         Ok(b) => b.to_vec(),
         Err(_) => {
             return error(

@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod asc;
 pub mod keys;
+pub mod limits;
 pub mod setup;
 mod wire;
 
@@ -199,11 +200,24 @@ pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)
+        .layer(axum::middleware::from_fn(limits::guard))
         .with_state(app)
 }
 
-/// Serves until the process ends; refreshes keys every second.
+/// Serves until the process ends, with the default [`limits::ListenLimits`].
 pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
+    if let Some(n) = limits::raise_fd_limit() {
+        tracing::debug!("open files limit: {n}");
+    }
+    serve_with(app, listener, limits::ListenLimits::default()).await
+}
+
+/// Serves until the process ends; refreshes keys every second.
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    listen: limits::ListenLimits,
+) -> anyhow::Result<()> {
     let refresher = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -219,6 +233,5 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
         }
     });
     app.commerce.spawn();
-    axum::serve(listener, router(app)).await?;
-    Ok(())
+    limits::accept_loop(listener, router(app), listen).await
 }

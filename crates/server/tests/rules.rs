@@ -46,6 +46,38 @@ struct Row {
 
 const ROWS: &[Row] = &[
     Row {
+        source: "issue 8 (a 10 MB bundle ID name was accepted; crabapple's cap for names, lengths.rs)",
+        rule: "a name over 255 characters → 409 ENTITY_ERROR.ATTRIBUTE.INVALID",
+        op: "bundleIds_createInstance",
+        key: Key::Admin,
+        method: "POST",
+        uri: "/v1/bundleIds",
+        body: Some(
+            r#"{"data":{"type":"bundleIds","attributes":{"name":"{name256}","identifier":"com.rules.longname","platform":"IOS"}}}"#,
+        ),
+        status: 409,
+        code: "ENTITY_ERROR.ATTRIBUTE.INVALID",
+        title: "An attribute value is invalid.",
+        detail: "The attribute 'name' has an invalid value: it is 256 characters long; the limit is 255",
+        source_member: "pointer:/data/attributes/name",
+    },
+    Row {
+        source: "issue 8 (Apple's documented limit: subscription description 45 characters)",
+        rule: "a subscription description over 45 characters → 409 ENTITY_ERROR.ATTRIBUTE.INVALID",
+        op: "subscriptionLocalizations_createInstance",
+        key: Key::Admin,
+        method: "POST",
+        uri: "/v1/subscriptionLocalizations",
+        body: Some(
+            r#"{"data":{"type":"subscriptionLocalizations","attributes":{"name":"Rules","locale":"fr-FR","description":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"},"relationships":{"subscription":{"data":{"type":"subscriptions","id":"{sub}"}}}}}"#,
+        ),
+        status: 409,
+        code: "ENTITY_ERROR.ATTRIBUTE.INVALID",
+        title: "An attribute value is invalid.",
+        detail: "The attribute 'description' has an invalid value: it is 46 characters long; the limit is 45",
+        source_member: "pointer:/data/attributes/description",
+    },
+    Row {
         source: "apple-semantics.md §1.5",
         rule: "unknown attribute → 409 ENTITY_ERROR.ATTRIBUTE.UNKNOWN",
         op: "bundleIds_createInstance",
@@ -579,6 +611,7 @@ async fn fixtures(w: &World) -> BTreeMap<&'static str, String> {
                 .into(),
         ),
         ("vendor", vendor),
+        ("name256", "n".repeat(256)),
     ]);
     for (k, v) in &f {
         assert!(!v.is_empty() && v != "0", "the demo world has no {k}");

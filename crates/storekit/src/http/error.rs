@@ -38,6 +38,10 @@ pub enum Refusal {
     Internal(String),
     /// The admin API's `{"error": message}`; the message is the reason too.
     Admin(StatusCode, String),
+    /// A request refused before it reached a handler (413 body too large, 431 header too large,
+    /// issue 8): Apple documents no code for these, so the body is `4000000 GeneralBadRequest`
+    /// with the HTTP status that says what was wrong.
+    Oversized(StatusCode, String),
 }
 
 /// What a handler answers: a response, or a refusal.
@@ -112,6 +116,9 @@ impl IntoResponse for Refusal {
             }
             Refusal::Admin(status, message) => {
                 (json_response(status, &json!({ "error": message })), message)
+            }
+            Refusal::Oversized(status, reason) => {
+                (json_response(status, &ApiError::GeneralBadRequest), reason)
             }
         };
         response.headers_mut().insert(

@@ -65,7 +65,7 @@ pub const FULL_SIZE_HEIGHTS: std::ops::RangeInclusive<u32> = 160..=2160;
 /// crabapple's bullet-point size (Apple's page gives none in the text we could read): square.
 pub const BULLET_POINT_SIDES: std::ops::RangeInclusive<u32> = 32..=1024;
 /// Largest PNG body accepted (a 3840 × 2160 RGB PNG is at most ~25 MB uncompressed).
-const MAX_PNG_BYTES: usize = 32 * 1024 * 1024;
+pub const MAX_PNG_BYTES: usize = 32 * 1024 * 1024;
 
 pub fn routes<H: Host>() -> Vec<(&'static str, MethodRouter<Arc<H>>)> {
     vec![

@@ -27,6 +27,7 @@ mod subscriptions;
 mod transactions;
 
 pub use error::{Answer, Refusal};
+pub use messaging::MAX_PNG_BYTES;
 
 use std::sync::Arc;
 
