@@ -13,6 +13,7 @@ mod keys;
 pub mod ledger;
 pub mod messaging;
 mod resources;
+mod shared;
 mod sql;
 
 pub use clock::Clock;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -40,6 +42,8 @@ pub struct Store {
     reader: Pool<Sqlite>,
     pub clock: Clock,
     cache: cache::ResourceCache,
+    /// Notices other processes' commits ([`Store::see_other_writers`]).
+    watch: Arc<shared::Watch>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -68,10 +72,13 @@ impl Store {
             // WAL + NORMAL: a committed transaction survives the process being killed (kill -9);
             // only an OS crash could lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(shared::BUSY_TIMEOUT)
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // Requests queue here for the one writer; each may then wait up to ~33 s for another
+            // process's lock (see `shared`), so the queue must not give up sooner.
+            .acquire_timeout(Duration::from_secs(120))
             .connect_with(opts.clone())
             .await
             .with_context(|| format!("opening {}", path.display()))?;
@@ -79,6 +86,13 @@ impl Store {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)
+            .connect_with(opts.clone().read_only(true))
+            .await?;
+        let watch = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(opts.read_only(true))
             .await?;
         let clock = Clock::load(&writer).await?;
@@ -87,6 +101,7 @@ impl Store {
             reader,
             clock,
             cache: cache::ResourceCache::default(),
+            watch: Arc::new(shared::Watch::new(watch)),
         })
     }
 
@@ -94,9 +109,16 @@ impl Store {
         self.clock.now_ms()
     }
 
+    /// Begins a write transaction holding SQLite's write lock from the start (`BEGIN
+    /// IMMEDIATE`), so no statement inside it can fail because another process writes; a lock
+    /// held elsewhere is waited for and retried (see `shared`).
     pub async fn begin(&self) -> Result<Tx> {
+        let tx = shared::with_busy_retry(|| async {
+            Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        })
+        .await?;
         Ok(Tx {
-            tx: self.writer.begin().await?,
+            tx,
             now_ms: self.clock.now_ms(),
             cache: self.cache.clone(),
             touched: Vec::new(),
@@ -119,6 +141,25 @@ impl Store {
         tx.commit().await
     }
 
+    /// Makes what other processes committed visible here: when another connection committed
+    /// since the last call, empties the resource cache and re-reads the clock offset. The server
+    /// calls it before every request (one `PRAGMA data_version` when nothing changed). A commit
+    /// of this process counts too: the cache is then refilled from the database.
+    pub async fn see_other_writers(&self) -> Result<bool> {
+        let r = self
+            .watch
+            .check(|| async {
+                self.cache.clear();
+                self.reload_clock().await
+            })
+            .await;
+        if r.is_err() {
+            // Unsure what changed: serve nothing from the cache.
+            self.cache.clear();
+        }
+        r
+    }
+
     /// Picks up a clock offset another process persisted.
     pub async fn reload_clock(&self) -> Result<()> {
         self.clock.reload(&self.reader).await
@@ -126,7 +167,11 @@ impl Store {
 
     /// Advances the virtual clock (persisted).
     pub async fn advance_clock(&self, by_ms: i64) -> Result<i64> {
-        self.clock.advance(&self.writer, by_ms).await
+        let mut tx = self.begin().await?;
+        let offset = self.clock.advance(&mut tx.tx, by_ms).await?;
+        tx.commit().await?;
+        self.clock.adopt(offset);
+        Ok(self.now_ms())
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
