@@ -62,8 +62,11 @@ impl Store {
         // The database holds the keys' public halves, the ledger and the world: owner only.
         // Created 0600 before SQLite opens it, so its -wal and -shm files get the same mode.
         if !path.exists() {
-            files::write_secret(path, b"")
-                .with_context(|| format!("creating {}", path.display()))?;
+            match files::write_secret(path, b"") {
+                // Another process opening the same new data directory created it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                r => r.with_context(|| format!("creating {}", path.display()))?,
+            }
         }
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
@@ -74,14 +77,19 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(shared::BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            // Requests queue here for the one writer; each may then wait up to ~33 s for another
-            // process's lock (see `shared`), so the queue must not give up sooner.
-            .acquire_timeout(Duration::from_secs(120))
-            .connect_with(opts.clone())
-            .await
-            .with_context(|| format!("opening {}", path.display()))?;
+        // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
+        // another process opening it at the same moment makes that wait too.
+        let writer = shared::with_busy_retry(|| async {
+            Ok(SqlitePoolOptions::new()
+                .max_connections(1)
+                // Requests queue here for the one writer; each may then wait up to ~33 s for
+                // another process's lock (see `shared`), so the queue must not give up sooner.
+                .acquire_timeout(Duration::from_secs(120))
+                .connect_with(opts.clone())
+                .await?)
+        })
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
         migrate(&writer).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
@@ -206,20 +214,27 @@ impl Tx {
     }
 }
 
+/// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
+/// and checks again inside it, so processes opening a new data directory at once apply each
+/// migration exactly once.
 async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-        .execute(pool)
-        .await?;
+    shared::with_busy_retry(|| async {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+    .await?;
     for (version, sql) in MIGRATIONS {
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(pool)
-                .await?;
-        if done.is_some() {
+        if applied(&mut *pool.acquire().await?, *version).await? {
             continue;
         }
-        let mut tx = pool.begin().await?;
+        let mut tx =
+            shared::with_busy_retry(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) })
+                .await?;
+        if applied(&mut tx, *version).await? {
+            continue;
+        }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;
@@ -230,4 +245,13 @@ async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
 }

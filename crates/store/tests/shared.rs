@@ -124,3 +124,21 @@ async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
     server.see_other_writers().await.unwrap();
     assert_eq!(server.clock.offset_ms(), 3_720_000);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stores_opening_a_new_database_at_once_migrate_it_once() {
+    for round in 0..5 {
+        let db = TempDb::new("open");
+        let opens: Vec<_> = (0..6)
+            .map(|_| {
+                let file = db.file();
+                tokio::spawn(async move { Store::open(&file).await.map(|_| ()) })
+            })
+            .collect();
+        for o in opens {
+            o.await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
+        }
+    }
+}
