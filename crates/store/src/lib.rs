@@ -51,6 +51,8 @@ pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
     now_ms: i64,
     cache: cache::ResourceCache,
+    /// Its watch and clock: another process may have committed before this transaction.
+    store: Store,
     /// Resources this transaction wrote: dropped from the cache when it commits.
     touched: Vec<(String, String)>,
     cleared: bool,
@@ -129,6 +131,7 @@ impl Store {
             tx,
             now_ms: self.clock.now_ms(),
             cache: self.cache.clone(),
+            store: self.clone(),
             touched: Vec::new(),
             cleared: false,
         })
@@ -149,10 +152,10 @@ impl Store {
         tx.commit().await
     }
 
-    /// Makes what other processes committed visible here: when another connection committed
-    /// since the last call, empties the resource cache and re-reads the clock offset. The server
-    /// calls it before every request (one `PRAGMA data_version` when nothing changed). A commit
-    /// of this process counts too: the cache is then refilled from the database.
+    /// Makes what other processes committed visible here: when another process committed since
+    /// the last call, empties the resource cache and re-reads the clock offset (true then). The
+    /// server calls it before every request: one `PRAGMA data_version` when nothing was
+    /// committed, and one more read of the write token when this process committed.
     pub async fn see_other_writers(&self) -> Result<bool> {
         let r = self
             .watch
@@ -192,12 +195,31 @@ impl Tx {
         self.now_ms
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        // The token tells other processes (and this one) whose commit this was (see `shared`).
+        let previous: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(shared::WRITE_TOKEN)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let token = uuid::Uuid::new_v4().to_string();
+        self.meta_set(shared::WRITE_TOKEN, &token).await?;
         self.tx.commit().await?;
         if self.cleared {
             self.cache.clear();
         } else {
             self.cache.forget(&self.touched);
+        }
+        let store = self.store;
+        let seen = store
+            .watch
+            .committed(previous, token, || async {
+                store.cache.clear();
+                store.reload_clock().await
+            })
+            .await;
+        if let Err(e) = seen {
+            // Committed all the same; the cache was emptied.
+            tracing::warn!("re-reading the clock after a commit: {e:#}");
         }
         Ok(())
     }

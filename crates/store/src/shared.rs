@@ -7,8 +7,9 @@
 //!   a deferred `BEGIN` that upgrades to a write later could fail at once with
 //!   `SQLITE_BUSY_SNAPSHOT` (517), which no busy handler waits for;
 //! - readers see other processes' commits: [`Watch`] asks SQLite whether another connection
-//!   committed (`PRAGMA data_version`) and, if so, empties the resource cache and re-reads the
-//!   virtual clock.
+//!   committed (`PRAGMA data_version`) and, if that was another process (the write token is not
+//!   this process's), empties the resource cache and re-reads the virtual clock. Every write of
+//!   resources or of the clock goes through a [`crate::Tx`], which leaves the token.
 
 use std::time::Duration;
 
@@ -59,37 +60,81 @@ where
 }
 
 /// Notices commits of other connections: one connection of its own, whose `data_version`
-/// changes whenever any other connection (this process's writer included) commits.
+/// changes whenever any other connection (this process's writer included) commits. To tell
+/// another process's commit from this one's, every write transaction leaves a fresh random token
+/// in `meta` ([`WRITE_TOKEN`]): a token this process did not write means another one committed.
 pub(crate) struct Watch {
     conn: Pool<Sqlite>,
-    /// The `data_version` seen last; the lock also orders concurrent checks, so a request never
-    /// proceeds on a cache another check is about to empty.
-    seen: tokio::sync::Mutex<Option<i64>>,
+    /// What was seen last; the lock also orders checks and commits, so a request never proceeds
+    /// on a cache another check is about to empty.
+    seen: tokio::sync::Mutex<Seen>,
+}
+
+/// The `meta` key of the token the last write transaction (of any process) left.
+pub(crate) const WRITE_TOKEN: &str = "write.token";
+
+#[derive(Default)]
+struct Seen {
+    data_version: Option<i64>,
+    /// The last token this process knows about (it wrote it, or emptied its cache after it).
+    token: Option<String>,
 }
 
 impl Watch {
     pub fn new(conn: Pool<Sqlite>) -> Watch {
         Watch {
             conn,
-            seen: tokio::sync::Mutex::new(None),
+            seen: tokio::sync::Mutex::new(Seen::default()),
         }
     }
 
-    /// Runs `on_change` if a connection committed since the last check (always on the first).
+    /// Runs `on_change` if another process committed a write transaction since this process
+    /// last looked (always on the first call); true then.
     pub async fn check<F, Fut>(&self, on_change: F) -> anyhow::Result<bool>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let mut seen = self.seen.lock().await;
-        let now: i64 = sqlx::query_scalar("PRAGMA data_version")
+        let version: i64 = sqlx::query_scalar("PRAGMA data_version")
             .fetch_one(&self.conn)
             .await?;
-        if *seen == Some(now) {
+        if seen.data_version == Some(version) {
             return Ok(false);
         }
-        on_change().await?;
-        *seen = Some(now);
-        Ok(true)
+        let token: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(WRITE_TOKEN)
+            .fetch_optional(&self.conn)
+            .await?;
+        let foreign = seen.data_version.is_none() || token != seen.token;
+        if foreign {
+            on_change().await?;
+            seen.token = token;
+        }
+        seen.data_version = Some(version);
+        Ok(foreign)
+    }
+
+    /// After this process committed a transaction that replaced token `previous` with `new`:
+    /// runs `on_change` when `previous` is not the last token known here (another process
+    /// committed in between).
+    pub async fn committed<F, Fut>(
+        &self,
+        previous: Option<String>,
+        new: String,
+        on_change: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut seen = self.seen.lock().await;
+        let r = if seen.token != previous {
+            on_change().await
+        } else {
+            Ok(())
+        };
+        seen.token = Some(new);
+        r
     }
 }

@@ -89,6 +89,14 @@ async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
         "now cached"
     );
 
+    // This store's own commits are not another process's: the cache is kept.
+    let mut tx = server.begin().await.unwrap();
+    tx.put("apps", "9", &attrs(json!({"name": "own"})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!server.see_other_writers().await.unwrap());
+
     // Nothing changed: the check is one PRAGMA on an idle connection.
     let n = 2_000;
     let started = Instant::now();
