@@ -82,7 +82,7 @@ impl Store {
         // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
         // another process opening it at the same moment makes that wait too.
         let writer = shared::with_busy_retry(|| async {
-            Ok(SqlitePoolOptions::new()
+            Ok(no_reaping(SqlitePoolOptions::new())
                 .max_connections(1)
                 // Requests queue here for the one writer; each may then wait up to ~33 s for
                 // another process's lock (see `shared`), so the queue must not give up sooner.
@@ -93,16 +93,14 @@ impl Store {
         .await
         .with_context(|| format!("opening {}", path.display()))?;
         migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new()
+        let reader = no_reaping(SqlitePoolOptions::new())
             .max_connections(4)
             .min_connections(1)
             .connect_with(opts.clone().read_only(true))
             .await?;
-        let watch = SqlitePoolOptions::new()
+        let watch = no_reaping(SqlitePoolOptions::new())
             .max_connections(1)
             .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
             .connect_with(opts.read_only(true))
             .await?;
         let clock = Clock::load(&writer).await?;
@@ -234,6 +232,13 @@ impl Tx {
         .await?;
         Ok(())
     }
+}
+
+/// A local file needs no connection recycling. Without an idle timeout and a lifetime, sqlx
+/// runs no periodic reaper task, which could spin while the runtime shuts down with a
+/// connection still on its way back to the pool (a CLI command then never exits).
+fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
+    o.idle_timeout(None).max_lifetime(None)
 }
 
 /// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
