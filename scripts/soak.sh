@@ -1,10 +1,21 @@
 #!/usr/bin/env bash
-# Issue 8, the long form of the hostile-request tests (not run by scripts/test.sh): a real
-# `crabapple serve` on loopback takes mutated HTTP requests (the `fuzz` test pointed at it) and
+# Issue 8, the long forms of the hardening tests (not run by scripts/test.sh). Without an argument:
+# a real `crabapple serve` on loopback takes mutated HTTP requests (the `fuzz` test pointed at it) and
 # slowloris bursts for SOAK_SECONDS (default 600). Prints the server's RSS and open descriptors
 # before and after, the answers' statuses, and fails on any 5xx or if the server died.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# `scripts/soak.sh writers`: the concurrent-writers test at scale instead — a real `crabapple serve`
+# with 4 API writers while SOAK_WRITERS_EVENTS (default 2000) `crabapple purchase` processes run
+# SOAK_WRITERS_PARALLEL (default 8) at a time; fails on any failed write, any 5xx, or a CLI event
+# not listed and delivered.
+if [[ "${1:-}" == writers ]]; then
+  cargo build -q -p crabapple
+  CRABAPPLE_WRITERS_EVENTS=${SOAK_WRITERS_EVENTS:-2000} \
+  CRABAPPLE_WRITERS_PARALLEL=${SOAK_WRITERS_PARALLEL:-8} \
+    exec cargo nextest run -p crabapple-storekit --test commerce --no-capture \
+      writers::cli_events_while_the_server_writes_never_fail
+fi
 SECONDS_TOTAL=${SOAK_SECONDS:-600}
 PER_ROUND=${SOAK_REQUESTS:-5000}
 PORT=${SOAK_PORT:-18686}

@@ -200,8 +200,28 @@ pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            see_other_writers,
+        ))
+        // Outermost: an oversized request is refused before anything else runs.
         .layer(axum::middleware::from_fn(limits::guard))
         .with_state(app)
+}
+
+/// Before every request: what another process (a `crabapple` CLI command) committed to the data
+/// directory is visible to it — the resource cache and the clock are refreshed when the
+/// database changed (one `PRAGMA data_version` otherwise).
+async fn see_other_writers(
+    axum::extract::State(app): axum::extract::State<Arc<App>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Err(e) = app.store().see_other_writers().await {
+        // The cache was emptied; the request reads the database.
+        tracing::warn!("checking for other writers: {e:#}");
+    }
+    next.run(req).await
 }
 
 /// Serves until the process ends, with the default [`limits::ListenLimits`].

@@ -3,7 +3,7 @@
 //! so a restart keeps the virtual date. Nothing else in crabapple reads the OS time.
 
 use anyhow::Result;
-use sqlx::{Pool, Sqlite};
+use sqlx::{Pool, Sqlite, SqliteConnection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -22,13 +22,9 @@ fn os_now_ms() -> i64 {
 
 impl Clock {
     pub(crate) async fn load(pool: &Pool<Sqlite>) -> Result<Clock> {
-        let v: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
-                .fetch_optional(pool)
-                .await?;
-        let offset = v.and_then(|s| s.parse().ok()).unwrap_or(0);
+        let mut conn = pool.acquire().await?;
         Ok(Clock {
-            offset_ms: Arc::new(AtomicI64::new(offset)),
+            offset_ms: Arc::new(AtomicI64::new(persisted(&mut conn).await?)),
         })
     }
 
@@ -59,26 +55,40 @@ impl Clock {
     /// Re-reads the persisted offset (another process, e.g. `crabapple clock advance`, may have
     /// moved it). The offset only ever grows.
     pub async fn reload(&self, pool: &Pool<Sqlite>) -> Result<()> {
-        let v: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
-                .fetch_optional(pool)
-                .await?;
-        if let Some(o) = v.and_then(|s| s.parse::<i64>().ok()) {
-            self.offset_ms.fetch_max(o, Ordering::Relaxed);
-        }
+        let mut conn = pool.acquire().await?;
+        self.offset_ms
+            .fetch_max(persisted(&mut conn).await?, Ordering::Relaxed);
         Ok(())
     }
 
-    pub(crate) async fn advance(&self, pool: &Pool<Sqlite>, by_ms: i64) -> Result<i64> {
-        let by_ms = by_ms.max(0);
-        let new = self.offset_ms.load(Ordering::Relaxed) + by_ms;
+    /// Moves the offset forward by `by_ms` from the larger of this clock's and the persisted
+    /// offset, inside the caller's write transaction (so two processes advancing at once both
+    /// count); returns the new offset, which [`Clock::adopt`] applies once committed.
+    pub(crate) async fn advance(&self, conn: &mut SqliteConnection, by_ms: i64) -> Result<i64> {
+        let from = persisted(conn)
+            .await?
+            .max(self.offset_ms.load(Ordering::Relaxed));
+        let new = from + by_ms.max(0);
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ('clock.offset_ms', $1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(new.to_string())
-        .execute(pool)
+        .execute(conn)
         .await?;
-        self.offset_ms.store(new, Ordering::Relaxed);
-        Ok(self.now_ms())
+        Ok(new)
     }
+
+    /// Takes a committed offset.
+    pub(crate) fn adopt(&self, offset_ms: i64) {
+        self.offset_ms.fetch_max(offset_ms, Ordering::Relaxed);
+    }
+}
+
+/// The offset in `meta` (0 before the first advance).
+async fn persisted(conn: &mut SqliteConnection) -> Result<i64> {
+    let v: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
+            .fetch_optional(conn)
+            .await?;
+    Ok(v.and_then(|s| s.parse().ok()).unwrap_or(0))
 }

@@ -821,14 +821,17 @@ impl Store {
         wall_ms: i64,
         lease_until: i64,
     ) -> Result<bool> {
-        let r = sqlx::query(
-            "UPDATE commerce_notifications SET lease_until_ms = $3 WHERE seq = $1 AND state = 'pending'
-             AND (lease_until_ms IS NULL OR lease_until_ms < $2)",
-        )
-        .bind(seq)
-        .bind(wall_ms)
-        .bind(lease_until)
-        .execute(&self.writer)
+        let r = crate::shared::with_busy_retry(|| async {
+            Ok(sqlx::query(
+                "UPDATE commerce_notifications SET lease_until_ms = $3 WHERE seq = $1 AND state = 'pending'
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)",
+            )
+            .bind(seq)
+            .bind(wall_ms)
+            .bind(lease_until)
+            .execute(&self.writer)
+            .await?)
+        })
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -841,15 +844,18 @@ impl Store {
         state: &str,
         next_attempt_ms: Option<i64>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE commerce_notifications SET attempts = $2, state = $3, next_attempt_ms = $4,
-             lease_until_ms = NULL WHERE seq = $1",
-        )
-        .bind(seq)
-        .bind(serde_json::to_string(attempts)?)
-        .bind(state)
-        .bind(next_attempt_ms)
-        .execute(&self.writer)
+        crate::shared::with_busy_retry(|| async {
+            Ok(sqlx::query(
+                "UPDATE commerce_notifications SET attempts = $2, state = $3, next_attempt_ms = $4,
+                 lease_until_ms = NULL WHERE seq = $1",
+            )
+            .bind(seq)
+            .bind(serde_json::to_string(attempts)?)
+            .bind(state)
+            .bind(next_attempt_ms)
+            .execute(&self.writer)
+            .await?)
+        })
         .await?;
         Ok(())
     }
@@ -857,10 +863,13 @@ impl Store {
     /// Drops every delivery lease (a starting server owns the outbox; a killed one's leases
     /// must not delay redelivery).
     pub async fn ledger_clear_leases(&self) -> Result<u64> {
-        let r = sqlx::query(
-            "UPDATE commerce_notifications SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
-        )
-        .execute(&self.writer)
+        let r = crate::shared::with_busy_retry(|| async {
+            Ok(sqlx::query(
+                "UPDATE commerce_notifications SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
+            )
+            .execute(&self.writer)
+            .await?)
+        })
         .await?;
         Ok(r.rows_affected())
     }

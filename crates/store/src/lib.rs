@@ -13,6 +13,7 @@ mod keys;
 pub mod ledger;
 pub mod messaging;
 mod resources;
+mod shared;
 mod sql;
 
 pub use clock::Clock;
@@ -24,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Pool, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -44,6 +46,8 @@ pub struct Store {
     reader: Pool<Sqlite>,
     pub clock: Clock,
     cache: cache::ResourceCache,
+    /// Notices other processes' commits ([`Store::see_other_writers`]).
+    watch: Arc<shared::Watch>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -51,6 +55,8 @@ pub struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
     now_ms: i64,
     cache: cache::ResourceCache,
+    /// Its watch and clock: another process may have committed before this transaction.
+    store: Store,
     /// Resources this transaction wrote: dropped from the cache when it commits.
     touched: Vec<(String, String)>,
     cleared: bool,
@@ -62,8 +68,11 @@ impl Store {
         // The database holds the keys' public halves, the ledger and the world: owner only.
         // Created 0600 before SQLite opens it, so its -wal and -shm files get the same mode.
         if !path.exists() {
-            files::write_secret(path, b"")
-                .with_context(|| format!("creating {}", path.display()))?;
+            match files::write_secret(path, b"") {
+                // Another process opening the same new data directory created it first.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                r => r.with_context(|| format!("creating {}", path.display()))?,
+            }
         }
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)?
@@ -72,16 +81,29 @@ impl Store {
             // WAL + NORMAL: a committed transaction survives the process being killed (kill -9);
             // only an OS crash could lose the last commits.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(shared::BUSY_TIMEOUT)
             .foreign_keys(true);
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(opts.clone())
-            .await
-            .with_context(|| format!("opening {}", path.display()))?;
+        // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
+        // another process opening it at the same moment makes that wait too.
+        let writer = shared::with_busy_retry(|| async {
+            Ok(no_reaping(SqlitePoolOptions::new())
+                .max_connections(1)
+                // Requests queue here for the one writer; each may then wait up to ~33 s for
+                // another process's lock (see `shared`), so the queue must not give up sooner.
+                .acquire_timeout(Duration::from_secs(120))
+                .connect_with(opts.clone())
+                .await?)
+        })
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
         migrate(&writer).await?;
-        let reader = SqlitePoolOptions::new()
+        let reader = no_reaping(SqlitePoolOptions::new())
             .max_connections(4)
+            .min_connections(1)
+            .connect_with(opts.clone().read_only(true))
+            .await?;
+        let watch = no_reaping(SqlitePoolOptions::new())
+            .max_connections(1)
             .min_connections(1)
             .connect_with(opts.read_only(true))
             .await?;
@@ -91,6 +113,7 @@ impl Store {
             reader,
             clock,
             cache: cache::ResourceCache::default(),
+            watch: Arc::new(shared::Watch::new(watch)),
         })
     }
 
@@ -98,11 +121,19 @@ impl Store {
         self.clock.now_ms()
     }
 
+    /// Begins a write transaction holding SQLite's write lock from the start (`BEGIN
+    /// IMMEDIATE`), so no statement inside it can fail because another process writes; a lock
+    /// held elsewhere is waited for and retried (see `shared`).
     pub async fn begin(&self) -> Result<Tx> {
+        let tx = shared::with_busy_retry(|| async {
+            Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        })
+        .await?;
         Ok(Tx {
-            tx: self.writer.begin().await?,
+            tx,
             now_ms: self.clock.now_ms(),
             cache: self.cache.clone(),
+            store: self.clone(),
             touched: Vec::new(),
             cleared: false,
         })
@@ -123,6 +154,25 @@ impl Store {
         tx.commit().await
     }
 
+    /// Makes what other processes committed visible here: when another process committed since
+    /// the last call, empties the resource cache and re-reads the clock offset (true then). The
+    /// server calls it before every request: one `PRAGMA data_version` when nothing was
+    /// committed, and one more read of the write token when this process committed.
+    pub async fn see_other_writers(&self) -> Result<bool> {
+        let r = self
+            .watch
+            .check(|| async {
+                self.cache.clear();
+                self.reload_clock().await
+            })
+            .await;
+        if r.is_err() {
+            // Unsure what changed: serve nothing from the cache.
+            self.cache.clear();
+        }
+        r
+    }
+
     /// Picks up a clock offset another process persisted.
     pub async fn reload_clock(&self) -> Result<()> {
         self.clock.reload(&self.reader).await
@@ -130,7 +180,11 @@ impl Store {
 
     /// Advances the virtual clock (persisted).
     pub async fn advance_clock(&self, by_ms: i64) -> Result<i64> {
-        self.clock.advance(&self.writer, by_ms).await
+        let mut tx = self.begin().await?;
+        let offset = self.clock.advance(&mut tx.tx, by_ms).await?;
+        tx.commit().await?;
+        self.clock.adopt(offset);
+        Ok(self.now_ms())
     }
 
     pub(crate) fn reader(&self) -> &Pool<Sqlite> {
@@ -143,12 +197,31 @@ impl Tx {
         self.now_ms
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        // The token tells other processes (and this one) whose commit this was (see `shared`).
+        let previous: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(shared::WRITE_TOKEN)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        let token = uuid::Uuid::new_v4().to_string();
+        self.meta_set(shared::WRITE_TOKEN, &token).await?;
         self.tx.commit().await?;
         if self.cleared {
             self.cache.clear();
         } else {
             self.cache.forget(&self.touched);
+        }
+        let store = self.store;
+        let seen = store
+            .watch
+            .committed(previous, token, || async {
+                store.cache.clear();
+                store.reload_clock().await
+            })
+            .await;
+        if let Err(e) = seen {
+            // Committed all the same; the cache was emptied.
+            tracing::warn!("re-reading the clock after a commit: {e:#}");
         }
         Ok(())
     }
@@ -165,20 +238,34 @@ impl Tx {
     }
 }
 
+/// A local file needs no connection recycling. Without an idle timeout and a lifetime, sqlx
+/// runs no periodic reaper task, which could spin while the runtime shuts down with a
+/// connection still on its way back to the pool (a CLI command then never exits).
+fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
+    o.idle_timeout(None).max_lifetime(None)
+}
+
+/// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
+/// and checks again inside it, so processes opening a new data directory at once apply each
+/// migration exactly once.
 async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-        .execute(pool)
-        .await?;
+    shared::with_busy_retry(|| async {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+    .await?;
     for (version, sql) in MIGRATIONS {
-        let done: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(pool)
-                .await?;
-        if done.is_some() {
+        if applied(&mut *pool.acquire().await?, *version).await? {
             continue;
         }
-        let mut tx = pool.begin().await?;
+        let mut tx =
+            shared::with_busy_retry(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) })
+                .await?;
+        if applied(&mut tx, *version).await? {
+            continue;
+        }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
             .await?;
@@ -189,4 +276,13 @@ async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
         tx.commit().await?;
     }
     Ok(())
+}
+
+async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+            .bind(version)
+            .fetch_optional(conn)
+            .await?;
+    Ok(found.is_some())
 }

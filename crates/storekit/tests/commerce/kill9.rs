@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use crate::common::TempDir;
 use crate::world::{MODE_OK, MODE_SLOW, Receiver};
 
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     if let Some(p) = std::env::var_os("CRABAPPLE_BIN") {
         return PathBuf::from(p);
     }
@@ -32,13 +32,13 @@ fn binary() -> PathBuf {
     p
 }
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Server {
-    async fn start(bin: &Path, data: &Path) -> Server {
+    pub(crate) async fn start(bin: &Path, data: &Path) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -68,13 +68,40 @@ impl Server {
         Server { child, base }
     }
 
+    /// Creates an app with one consumable whose notifications go to `rx`; returns the app id.
+    pub(crate) async fn app_with_consumable(
+        &self,
+        bundle_id: &str,
+        product_id: &str,
+        rx: &Receiver,
+    ) -> String {
+        let app = self
+            .admin("POST", "/resources/apps", json!({"attributes": {"bundleId": bundle_id, "name": "Example", "sku": bundle_id, "primaryLocale": "en-US"}}))
+            .await;
+        let app_id = app["data"]["id"].as_str().unwrap().to_string();
+        self.admin(
+            "POST",
+            "/resources/inAppPurchases",
+            json!({"attributes": {"productId": product_id, "name": "Gems", "inAppPurchaseType": "CONSUMABLE"},
+                   "relationships": {"apps": [app_id]}}),
+        )
+        .await;
+        self.admin(
+            "PUT",
+            &format!("/commerce/apps/{bundle_id}/notification-urls"),
+            json!({"sandbox": rx.url("sandbox"), "production": rx.url("prod")}),
+        )
+        .await;
+        app_id
+    }
+
     /// SIGKILL: no destructor, no graceful shutdown.
     fn kill9(mut self) {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
 
-    async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
+    pub(crate) async fn admin(&self, method: &str, path: &str, body: Value) -> Value {
         let c = reqwest::Client::new();
         let r = c
             .request(
@@ -104,7 +131,7 @@ impl Server {
             .unwrap_or_else(|| panic!("notification {uuid} is gone"))
     }
 
-    async fn wait_delivered(&self, uuid: &str) -> Value {
+    pub(crate) async fn wait_delivered(&self, uuid: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let n = self.notification(uuid).await;
@@ -130,23 +157,8 @@ async fn kill_9_between_event_and_delivery_loses_nothing() {
     let dir = TempDir::new("kill9");
     let rx = Receiver::start().await;
     let s = Server::start(&bin, dir.path()).await;
-    let app = s
-        .admin("POST", "/resources/apps", json!({"attributes": {"bundleId": "com.example.kill9", "name": "Kill 9", "sku": "K9", "primaryLocale": "en-US"}}))
+    s.app_with_consumable("com.example.kill9", "com.example.kill9.gems", &rx)
         .await;
-    let app_id = app["data"]["id"].as_str().unwrap().to_string();
-    s.admin(
-        "POST",
-        "/resources/inAppPurchases",
-        json!({"attributes": {"productId": "com.example.kill9.gems", "name": "Gems", "inAppPurchaseType": "CONSUMABLE"},
-               "relationships": {"apps": [app_id]}}),
-    )
-    .await;
-    s.admin(
-        "PUT",
-        "/commerce/apps/com.example.kill9/notification-urls",
-        json!({"sandbox": rx.url("sandbox"), "production": rx.url("prod")}),
-    )
-    .await;
     s.admin(
         "PUT",
         "/commerce/settings",

@@ -9,6 +9,7 @@ mod common;
 mod kill9;
 mod ledger_rules;
 mod world;
+mod writers;
 
 use std::sync::atomic::Ordering;
 

@@ -1,0 +1,140 @@
+//! Sharing the database file with other processes (a running server and `crabapple` CLI
+//! commands write the same data directory):
+//!
+//! - writers serialize: a write transaction takes SQLite's write lock when it begins
+//!   (`BEGIN IMMEDIATE`), waits for another process's lock in SQLite's busy handler
+//!   ([`BUSY_TIMEOUT`]) and is retried with backoff when that wait runs out ([`with_busy_retry`]);
+//!   a deferred `BEGIN` that upgrades to a write later could fail at once with
+//!   `SQLITE_BUSY_SNAPSHOT` (517), which no busy handler waits for;
+//! - readers see other processes' commits: [`Watch`] asks SQLite whether another connection
+//!   committed (`PRAGMA data_version`) and, if that was another process (the write token is not
+//!   this process's), empties the resource cache and re-reads the virtual clock. Every write of
+//!   resources or of the clock goes through a [`crate::Tx`], which leaves the token.
+
+use std::time::Duration;
+
+use sqlx::{Pool, Sqlite};
+
+/// How long one attempt waits for another connection's write lock (SQLite's busy handler).
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Attempts of a write that finds the database locked. With [`BUSY_TIMEOUT`] per attempt and
+/// the backoff between them, a writer gives up after about 6 × 5 s + 3.1 s ≈ 33 s of another
+/// process holding the lock; only then does its caller see the error.
+const ATTEMPTS: u32 = 6;
+/// Backoff before the second attempt; it doubles for each next one (0.1, 0.2, 0.4, 0.8, 1.6 s).
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with any extended code (e.g. 517 BUSY_SNAPSHOT).
+pub(crate) fn is_busy(e: &anyhow::Error) -> bool {
+    let Some(db) = e
+        .downcast_ref::<sqlx::Error>()
+        .and_then(|e| e.as_database_error())
+    else {
+        return false;
+    };
+    db.code()
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+/// Runs `op` again (after a backoff) while it fails because the database is locked, up to
+/// [`ATTEMPTS`] times. `op` must be safe to repeat: a failed attempt wrote nothing.
+pub(crate) async fn with_busy_retry<T, F, Fut>(mut op: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<T>>,
+{
+    let mut backoff = FIRST_BACKOFF;
+    let mut attempt = 1;
+    loop {
+        match op().await {
+            Err(e) if attempt < ATTEMPTS && is_busy(&e) => {
+                tracing::debug!("database locked (attempt {attempt}), retrying: {e:#}");
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+                attempt += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// Notices commits of other connections: one connection of its own, whose `data_version`
+/// changes whenever any other connection (this process's writer included) commits. To tell
+/// another process's commit from this one's, every write transaction leaves a fresh random token
+/// in `meta` ([`WRITE_TOKEN`]): a token this process did not write means another one committed.
+pub(crate) struct Watch {
+    conn: Pool<Sqlite>,
+    /// What was seen last; the lock also orders checks and commits, so a request never proceeds
+    /// on a cache another check is about to empty.
+    seen: tokio::sync::Mutex<Seen>,
+}
+
+/// The `meta` key of the token the last write transaction (of any process) left.
+pub(crate) const WRITE_TOKEN: &str = "write.token";
+
+#[derive(Default)]
+struct Seen {
+    data_version: Option<i64>,
+    /// The last token this process knows about (it wrote it, or emptied its cache after it).
+    token: Option<String>,
+}
+
+impl Watch {
+    pub fn new(conn: Pool<Sqlite>) -> Watch {
+        Watch {
+            conn,
+            seen: tokio::sync::Mutex::new(Seen::default()),
+        }
+    }
+
+    /// Runs `on_change` if another process committed a write transaction since this process
+    /// last looked (always on the first call); true then.
+    pub async fn check<F, Fut>(&self, on_change: F) -> anyhow::Result<bool>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut seen = self.seen.lock().await;
+        let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&self.conn)
+            .await?;
+        if seen.data_version == Some(version) {
+            return Ok(false);
+        }
+        let token: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(WRITE_TOKEN)
+            .fetch_optional(&self.conn)
+            .await?;
+        let foreign = seen.data_version.is_none() || token != seen.token;
+        if foreign {
+            on_change().await?;
+            seen.token = token;
+        }
+        seen.data_version = Some(version);
+        Ok(foreign)
+    }
+
+    /// After this process committed a transaction that replaced token `previous` with `new`:
+    /// runs `on_change` when `previous` is not the last token known here (another process
+    /// committed in between).
+    pub async fn committed<F, Fut>(
+        &self,
+        previous: Option<String>,
+        new: String,
+        on_change: F,
+    ) -> anyhow::Result<()>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<()>>,
+    {
+        let mut seen = self.seen.lock().await;
+        let r = if seen.token != previous {
+            on_change().await
+        } else {
+            Ok(())
+        };
+        seen.token = Some(new);
+        r
+    }
+}
