@@ -95,8 +95,8 @@ impl Store {
                 .await?)
         })
         .await
-        .with_context(|| format!("opening {}", path.display()))?;
-        migrate(&writer).await?;
+        .map_err(|e| damaged(e, path))?;
+        migrate(&writer).await.map_err(|e| damaged(e, path))?;
         let reader = no_reaping(SqlitePoolOptions::new())
             .max_connections(4)
             .min_connections(1)
@@ -248,6 +248,25 @@ fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
 /// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
 /// and checks again inside it, so processes opening a new data directory at once apply each
 /// migration exactly once.
+/// Names the database file in an error opening it, and when SQLite says the file is not a
+/// database (code 26) or is malformed (code 11), what to do about it.
+fn damaged(e: anyhow::Error, path: &Path) -> anyhow::Error {
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<sqlx::Error>())
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned());
+    match code.as_deref() {
+        Some("26" | "11") => e.context(format!(
+            "{} is damaged (not a readable SQLite database): restore it from a backup, or move \
+             the data directory aside to start afresh with a new team and keys",
+            path.display()
+        )),
+        _ => e.context(format!("opening {}", path.display())),
+    }
+}
+
 async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
     shared::with_busy_retry(|| async {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
