@@ -282,7 +282,7 @@ fn data_path_that_is_a_file_is_a_clear_error() {
 /// A data directory made read-only after its first start.
 #[cfg(unix)]
 #[test]
-#[ignore = "the tests run as root, which writes through a read-only (0500) directory"]
+#[ignore = "the tests run as root, which writes through read-only (0500/0400) modes; run as another user"]
 fn read_only_data_directory_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     let data = real_data_dir("read-only");
@@ -293,7 +293,11 @@ fn read_only_data_directory_is_a_clear_error() {
     mode(&data, 0o500).unwrap();
     let out = exit_of(serve(&data), "serve");
     mode(&data, 0o700).unwrap();
-    let path = data.display().to_string();
-    assert_clear_error(&out, "serve", &[&path]);
+    let path = db(&data).display().to_string();
+    assert_clear_error(
+        &out,
+        "serve",
+        &[&path, "cannot be written", "writable by this user"],
+    );
     std::fs::remove_dir_all(&data).unwrap();
 }
