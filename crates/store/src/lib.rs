@@ -249,9 +249,6 @@ fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
     o.idle_timeout(None).max_lifetime(None)
 }
 
-/// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
-/// and checks again inside it, so processes opening a new data directory at once apply each
-/// migration exactly once.
 /// Names the database file in an error opening it, and when SQLite says the file is not a
 /// database (code 26), is malformed (code 11) or cannot be written (code 8), what to do about it.
 pub fn explain_open_error(e: anyhow::Error, path: &Path) -> anyhow::Error {
@@ -260,15 +257,17 @@ pub fn explain_open_error(e: anyhow::Error, path: &Path) -> anyhow::Error {
         .find_map(|c| c.downcast_ref::<sqlx::Error>())
         .and_then(|e| e.as_database_error())
         .and_then(|d| d.code())
-        .map(|c| c.into_owned());
-    match code.as_deref() {
-        Some("26" | "11") => e.context(format!(
+        // Extended codes keep the primary code in their low byte (1544 is READONLY_DIRECTORY).
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    match code {
+        Some(26 | 11) => e.context(format!(
             "{} is damaged (not a readable SQLite database): restore it from a backup, or move \
              the data directory aside to start afresh with a new team and keys",
             path.display()
         )),
         // SQLITE_READONLY: the file or its directory (where the -wal and -shm files go).
-        Some("8") => e.context(format!(
+        Some(8) => e.context(format!(
             "{} cannot be written: make it, its -wal and -shm files and its directory writable \
              by this user",
             path.display()
@@ -277,6 +276,9 @@ pub fn explain_open_error(e: anyhow::Error, path: &Path) -> anyhow::Error {
     }
 }
 
+/// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
+/// and checks again inside it, so processes opening a new data directory at once apply each
+/// migration exactly once.
 async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
     shared::with_busy_retry(|| async {
         sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
