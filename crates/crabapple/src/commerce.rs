@@ -546,5 +546,8 @@ pub async fn serve_options(data: &Path, apple_test_pki: Option<&[PathBuf]>) -> a
         ),
         None => None,
     };
-    Commerce::use_external_pki(&store, paths).await
+    // The first write of a start: a data directory that cannot be written fails here.
+    Commerce::use_external_pki(&store, paths)
+        .await
+        .map_err(|e| crabapple_store::explain_open_error(e, &setup::db_path(data)))
 }

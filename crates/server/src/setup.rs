@@ -2,6 +2,7 @@
 //! world (the demo, a seed file, or nothing with `--empty`) and writing an Admin team key.
 
 use crate::keys::{self, KeyInfo, NewKey};
+use anyhow::Context;
 use crabapple_asc::world::{self, Seed};
 use crabapple_auth::KeyKind;
 use crabapple_jsonapi::Engine;
@@ -39,7 +40,12 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 
 /// Opens the store of a data directory (creating the directory).
 pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
-    crabapple_store::files::create_private_dir(data_dir)?;
+    crabapple_store::files::create_private_dir(data_dir).with_context(|| {
+        format!(
+            "creating the data directory {} (choose a writable path with --data)",
+            data_dir.display()
+        )
+    })?;
     Store::open(&db_path(data_dir)).await
 }
 

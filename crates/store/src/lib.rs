@@ -95,8 +95,10 @@ impl Store {
                 .await?)
         })
         .await
-        .with_context(|| format!("opening {}", path.display()))?;
-        migrate(&writer).await?;
+        .map_err(|e| explain_open_error(e, path))?;
+        migrate(&writer)
+            .await
+            .map_err(|e| explain_open_error(e, path))?;
         let reader = no_reaping(SqlitePoolOptions::new())
             .max_connections(4)
             .min_connections(1)
@@ -107,7 +109,9 @@ impl Store {
             .min_connections(1)
             .connect_with(opts.read_only(true))
             .await?;
-        let clock = Clock::load(&writer).await?;
+        let clock = Clock::load(&writer)
+            .await
+            .map_err(|e| explain_open_error(e, path))?;
         Ok(Store {
             writer,
             reader,
@@ -243,6 +247,33 @@ impl Tx {
 /// connection still on its way back to the pool (a CLI command then never exits).
 fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
     o.idle_timeout(None).max_lifetime(None)
+}
+
+/// Names the database file in an error opening it, and when SQLite says the file is not a
+/// database (code 26), is malformed (code 11) or cannot be written (code 8), what to do about it.
+pub fn explain_open_error(e: anyhow::Error, path: &Path) -> anyhow::Error {
+    let code = e
+        .chain()
+        .find_map(|c| c.downcast_ref::<sqlx::Error>())
+        .and_then(|e| e.as_database_error())
+        .and_then(|d| d.code())
+        // Extended codes keep the primary code in their low byte (1544 is READONLY_DIRECTORY).
+        .and_then(|c| c.parse::<i32>().ok())
+        .map(|c| c & 0xff);
+    match code {
+        Some(26 | 11) => e.context(format!(
+            "{} is damaged (not a readable SQLite database): restore it from a backup, or move \
+             the data directory aside to start afresh with a new team and keys",
+            path.display()
+        )),
+        // SQLITE_READONLY: the file or its directory (where the -wal and -shm files go).
+        Some(8) => e.context(format!(
+            "{} cannot be written: make it, its -wal and -shm files and its directory writable \
+             by this user",
+            path.display()
+        )),
+        _ => e.context(format!("opening {}", path.display())),
+    }
 }
 
 /// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
