@@ -33,7 +33,7 @@ impl Host for TestHost {
 }
 
 #[tokio::test]
-#[ignore]
+#[ignore = "benchmark: prints throughput, run on demand with --ignored --nocapture"]
 async fn bench_es256_sign_and_verify() {
     let w = World::new().await;
     let p = w
@@ -62,7 +62,7 @@ async fn bench_es256_sign_and_verify() {
 }
 
 #[tokio::test]
-#[ignore]
+#[ignore = "benchmark: prints throughput, run on demand with --ignored --nocapture"]
 async fn bench_notifications_delivered_per_second() {
     let w = World::new().await;
     let rx = Receiver::start().await;
@@ -87,7 +87,7 @@ async fn bench_notifications_delivered_per_second() {
 }
 
 #[tokio::test]
-#[ignore]
+#[ignore = "benchmark: prints throughput, run on demand with --ignored --nocapture"]
 async fn bench_history_paging_10k() {
     let w = World::new().await;
     let n = 10_000;
