@@ -279,18 +279,44 @@ fn data_path_that_is_a_file_is_a_clear_error() {
     std::fs::remove_file(&data).unwrap();
 }
 
-/// A data directory made read-only after its first start.
+/// A data directory made read-only after its first start. Root writes through read-only modes,
+/// so when the tests run as root the directory is handed to `nobody` and crabapple runs as that
+/// user (`setpriv`), for whom 0500/0400 really are read-only.
 #[cfg(unix)]
 #[test]
-#[ignore = "the tests run as root, which writes through read-only (0500/0400) modes; run as another user"]
 fn read_only_data_directory_is_a_clear_error() {
     use std::os::unix::fs::PermissionsExt;
     let data = real_data_dir("read-only");
     let mode = |p: &Path, m| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    let as_root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+    if as_root {
+        let chown = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(&data)
+            .status();
+        assert!(
+            chown.unwrap().success(),
+            "chown the data directory to nobody"
+        );
+    }
     // The checkpoint removed the -wal and -shm files; SQLite cannot create them again here.
     mode(&db(&data), 0o400).unwrap();
     mode(&data, 0o500).unwrap();
-    let out = exit_of(serve(&data), "serve");
+    let mut command = if as_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let child = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("crabapple starts");
+    let out = exit_of(child, "serve");
     mode(&data, 0o700).unwrap();
     let path = db(&data).display().to_string();
     assert_clear_error(

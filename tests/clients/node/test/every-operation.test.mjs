@@ -293,11 +293,7 @@ try {
   setupError = e;
 }
 
-const tally = { called: 0, passed: 0, skipped: new Map(), failed: [], emptyToOne: [], emptyRelated: 0, notFoundReports: [], zodMissing: [], nullMembers: [], divergent: new Set(), zodChecked: 0 };
-const skip = (t, why) => {
-  tally.skipped.set(why, (tally.skipped.get(why) || 0) + 1);
-  t.skip(why);
-};
+const tally = { called: 0, passed: 0, failed: [], emptyToOne: [], emptyRelated: 0, notFoundReports: [], zodMissing: [], nullMembers: [], divergent: new Set(), zodChecked: 0 };
 
 after(() => {
   for (const k of ourKeys) {
@@ -307,14 +303,12 @@ after(() => {
       console.log(`# could not revoke our key ${k}: ${e.message}`);
     }
   }
-  const skipped = [...tally.skipped].map(([why, n]) => `${n} × ${why}`);
   const lines = [
     `every-operation: ${gets.length} GET operations in the manifest; ${noExport.length} of ${manifest.operations.length} operations have no SDK export` +
       (noExport.length ? `: ${noExport.join(', ')}` : ''),
     discovery && `discovery: ${discovery.apiCalls} API calls, ids of ${ids.size} types (${discovery.adminTypes} only from the admin listing) in ${discovery.seconds.toFixed(1)}s`,
     `called ${tally.called} through the SDK; passed ${tally.passed}; failed ${tally.failed.length}` +
       (tally.failed.length ? ` (${tally.failed.join(', ')})` : ''),
-    `skipped: ${skipped.join('; ') || 'none'}`,
     `validated with the SDK's zod response schema: ${tally.zodChecked}`,
     `to-one with data: null (zod skipped): ${tally.emptyToOne.length}${tally.emptyToOne.length ? ` (${tally.emptyToOne.join(', ')})` : ''}`,
     `related operations with empty data for every candidate id: ${tally.emptyRelated}`,
@@ -456,8 +450,11 @@ function zodCheck(schema, doc, what, label = what) {
 }
 
 // ------------------------------------------------------------------------- GET operations
+// Only operations the SDK has a function for are tests: the others (listed in the summary line
+// as "no SDK export") cannot be called through this client at all — the Prism GET sweep covers
+// them — so they are not registered as skipped tests.
 describe('every GET operation through appstore-connect-sdk', { concurrency: CONCURRENCY }, () => {
-  for (const op of gets) {
+  for (const op of gets.filter((o) => sdkFunctionFor(o.id))) {
     test(op.id, async (t) => {
       try {
         await getOperation(op, t);
@@ -472,7 +469,6 @@ describe('every GET operation through appstore-connect-sdk', { concurrency: CONC
 async function getOperation(op, t) {
   if (setupError) throw setupError;
   const fnName = sdkFunctionFor(op.id);
-  if (!fnName) return skip(t, 'no SDK export for this operationId');
   const { query, why } = fillRequired(op);
   // An operation whose required query cannot be filled is a failure, not a skip.
   if (!query) assert.fail(`cannot fill the required query: ${why}`);
