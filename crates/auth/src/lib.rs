@@ -45,7 +45,9 @@ pub use ratelimit::{
     DEFAULT_HOURLY_LIMIT, HOUR_MS, RateLimiter, RateStatus, ServerApiRateLimiter, ServerEndpoint,
     SlidingWindow,
 };
-pub use roles::{Allow, Match, ROLE_MATRIX, RoleRule, check_role, check_role_with_body};
+pub use roles::{
+    Allow, BODY_RULE_OPERATIONS, Match, ROLE_MATRIX, RoleRule, check_role, check_role_with_body,
+};
 pub use scope::{IGNORED_SCOPE_PARAMS, ScopeEntry};
 pub use storekit::{StorekitPrincipal, mint_storekit_token, verify_storekit};
 

@@ -312,6 +312,9 @@ pub fn check_role(
 /// internal TestFlight only).
 const EXTERNAL_TESTFLIGHT: Allow = Allow::OneOf(&["ADMIN", "ACCOUNT_HOLDER", "APP_MANAGER"]);
 
+/// The operations whose role rules read the request body (only their bodies are parsed for it).
+pub const BODY_RULE_OPERATIONS: &[&str] = &["betaGroups_createInstance"];
+
 /// Role rules that depend on the request body, checked once the body is read. §1.7 [DEV]:
 /// a Developer key may create internal beta groups, but creating an external group (one that
 /// is not `isInternalGroup: true`, e.g. with `publicLinkEnabled`) is refused with 403.
@@ -320,7 +323,7 @@ pub fn check_role_with_body(
     operation_id: &str,
     body: &serde_json::Value,
 ) -> Result<(), AuthError> {
-    if operation_id != "betaGroups_createInstance" {
+    if !BODY_RULE_OPERATIONS.contains(&operation_id) {
         return Ok(());
     }
     let internal =

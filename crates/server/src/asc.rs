@@ -7,7 +7,7 @@ use crate::wire::{base_url, error, header, parse_query, reply};
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{Request as HttpRequest, Response};
-use crabapple_auth::{RequestTarget, check_role, check_role_with_body};
+use crabapple_auth::{BODY_RULE_OPERATIONS, RequestTarget, check_role, check_role_with_body};
 use crabapple_jsonapi::{AscError, Request};
 use crabapple_spec::OpKind;
 use std::sync::Arc;
@@ -124,7 +124,9 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         }
     };
     // 403 for role rules that read the body (§1.7 [DEV] external beta groups).
-    if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body)
+    // Only the operations such a rule names pay for parsing the body here.
+    if BODY_RULE_OPERATIONS.contains(&op.id.as_str())
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body)
         && let Err(e) = check_role_with_body(&principal, &op.id, &doc)
     {
         return error(AscError::forbidden_unable(e.reason), &rate_header);

@@ -72,9 +72,12 @@ fn may_refer_to_points(op: &Operation) -> bool {
             .is_some_and(|b| m.schema_mentions(b, "PricePoint"))
 }
 
-/// Whether this write's document refers to price points (which must then be stored).
+/// Whether this write's document refers to price points (which must then be stored). Only asked
+/// for operations the dispatch table gave this family, so the schema walk of
+/// [`may_refer_to_points`] is not repeated per request.
 fn refers_to_points(op: &Operation, req: &Request) -> bool {
-    may_refer_to_points(op) && req.body.windows(11).any(|w| w == b"PricePoints")
+    matches!(op.kind, OpKind::CreateInstance | OpKind::UpdateInstance)
+        && req.body.windows(11).any(|w| w == b"PricePoints")
 }
 
 /// §5: Apple's one answer for every unacceptable price (bad price point, territory without
