@@ -12,6 +12,7 @@ pub mod files;
 mod keys;
 pub mod ledger;
 pub mod messaging;
+pub mod reports;
 mod resources;
 mod shared;
 mod sql;
@@ -36,6 +37,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         4,
         include_str!("../migrations/sqlite/0004_attribute_indexes.sql"),
     ),
+    (5, include_str!("../migrations/sqlite/0005_reports.sql")),
 ];
 
 /// Handle to the database: cheap to clone.

@@ -7,9 +7,14 @@ impl Tx {
     /// Empties the commerce ledger: customers and their app transactions, transactions,
     /// subscription renewal state, the notification outbox and history, mass extensions,
     /// records and counters (ids start over, as in a new data directory), and the Retention
-    /// Messaging API's images, messages, defaults, URLs and performance tests.
+    /// Messaging API's images, messages, defaults, URLs and performance tests, and the reports'
+    /// app units.
     pub async fn ledger_clear(&mut self) -> Result<()> {
-        for q in crate::messaging::MESSAGING_CLEAR.iter().chain(LEDGER_CLEAR) {
+        for q in crate::messaging::MESSAGING_CLEAR
+            .iter()
+            .chain(crate::reports::REPORTS_CLEAR)
+            .chain(LEDGER_CLEAR)
+        {
             sqlx::query(*q).execute(&mut *self.tx).await?;
         }
         Ok(())

@@ -1,0 +1,168 @@
+//! Persistence of what reports count besides commerce transactions: app units per reporting day
+//! and dimension (`report_app_units`, migration 0005). The simulator adds units in bulk; the
+//! reports families read them back for a range of days. Purchases, renewals and refunds are the
+//! ledger's transactions ([`crate::ledger`]), read by the reports families directly.
+
+use crate::{Store, Tx};
+use anyhow::Result;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+/// App units of one reporting day and one combination of Apple's dimensions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AppUnitsRow {
+    pub app_id: String,
+    /// `YYYY-MM-DD`, the reporting day in Pacific time.
+    pub day: String,
+    /// Apple's Download Type (`First-time download`, `Redownload`, `Manual update`,
+    /// `Auto-update`, `Restore`).
+    pub download_type: String,
+    pub app_version: String,
+    /// Apple's Device (`iPhone`, `iPad`, `Desktop`, `Apple TV`, `Apple Watch`, …).
+    pub device: String,
+    pub platform_version: String,
+    /// Apple's Source Type (`App Store search`, `App Store browse`, `App referrer`, …).
+    pub source_type: String,
+    pub source_info: String,
+    pub campaign: String,
+    pub page_type: String,
+    /// ISO 3166-1 alpha-2.
+    pub territory: String,
+    pub pre_order: bool,
+    pub units: i64,
+}
+
+/// Tables emptied by a commerce reset.
+pub(crate) const REPORTS_CLEAR: &[&str] = &["DELETE FROM report_app_units"];
+
+const COLS: &str = "app_id, day, download_type, app_version, device, platform_version, \
+    source_type, source_info, campaign, page_type, territory, pre_order, units";
+
+fn row(r: &SqliteRow) -> AppUnitsRow {
+    AppUnitsRow {
+        app_id: r.get(0),
+        day: r.get(1),
+        download_type: r.get(2),
+        app_version: r.get(3),
+        device: r.get(4),
+        platform_version: r.get(5),
+        source_type: r.get(6),
+        source_info: r.get(7),
+        campaign: r.get(8),
+        page_type: r.get(9),
+        territory: r.get(10),
+        pre_order: r.get::<i64, _>(11) != 0,
+        units: r.get(12),
+    }
+}
+
+impl Tx {
+    /// Adds `rows`' units to what is already counted for the same day and dimensions.
+    pub async fn add_app_units(&mut self, rows: &[AppUnitsRow]) -> Result<()> {
+        // `COLS` is this module's constant, never input.
+        let sql = format!(
+            "INSERT INTO report_app_units ({COLS}) VALUES \
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units"
+        );
+        for r in rows {
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(&r.app_id)
+                .bind(&r.day)
+                .bind(&r.download_type)
+                .bind(&r.app_version)
+                .bind(&r.device)
+                .bind(&r.platform_version)
+                .bind(&r.source_type)
+                .bind(&r.source_info)
+                .bind(&r.campaign)
+                .bind(&r.page_type)
+                .bind(&r.territory)
+                .bind(i64::from(r.pre_order))
+                .bind(r.units)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Store {
+    /// App units of every app from `first_day` to `last_day` (inclusive, `YYYY-MM-DD`), in
+    /// primary-key order.
+    pub async fn app_units(&self, first_day: &str, last_day: &str) -> Result<Vec<AppUnitsRow>> {
+        let sql = format!(
+            "SELECT {COLS} FROM report_app_units WHERE day BETWEEN $1 AND $2 \
+             ORDER BY app_id, day, download_type, app_version, device, platform_version, \
+             source_type, source_info, campaign, page_type, territory, pre_order"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(first_day)
+            .bind(last_day)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.iter().map(row).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn units(day: &str, territory: &str, n: i64) -> AppUnitsRow {
+        AppUnitsRow {
+            app_id: "1".into(),
+            day: day.into(),
+            download_type: "First-time download".into(),
+            app_version: "1.0".into(),
+            device: "iPhone".into(),
+            platform_version: "iOS 18.2".into(),
+            source_type: "App Store search".into(),
+            source_info: String::new(),
+            campaign: String::new(),
+            page_type: "Product page".into(),
+            territory: territory.into(),
+            pre_order: false,
+            units: n,
+        }
+    }
+
+    #[tokio::test]
+    async fn units_of_the_same_day_and_dimensions_add_up_and_read_back_by_day_range() {
+        let dir = std::env::temp_dir().join(format!("crabapple-units-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.add_app_units(&[units("2026-11-01", "US", 3), units("2026-11-02", "US", 5)])
+            .await
+            .unwrap();
+        tx.add_app_units(&[units("2026-11-01", "US", 4), units("2026-11-01", "DE", 1)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let got = store.app_units("2026-11-01", "2026-11-01").await.unwrap();
+        assert_eq!(
+            got,
+            vec![units("2026-11-01", "DE", 1), units("2026-11-01", "US", 7)]
+        );
+        assert_eq!(
+            store
+                .app_units("2026-11-01", "2026-11-30")
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.ledger_clear().await.unwrap();
+        tx.commit().await.unwrap();
+        assert!(
+            store
+                .app_units("2026-01-01", "2026-12-31")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
