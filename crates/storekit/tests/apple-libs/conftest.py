@@ -175,7 +175,7 @@ def world(receiver):
     w.key_id, w.issuer = k["keyId"], k["issuerId"]
     w.key_pem = open(k["keyPath"], "rb").read()
     w.team_key = team
-    r = requests.get(ADMIN + "/commerce/ca", params={"format": "der"}, timeout=30)
+    r = requests.get(ADMIN + "/commerce/ca", params={"format": "der"}, timeout=30, headers=admin_headers())
     assert r.status_code == 200
     w.root = r.content
     admin("PUT", "/commerce/settings", {"deliveryTimeoutMs": 1000})
