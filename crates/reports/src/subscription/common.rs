@@ -417,6 +417,10 @@ pub(super) fn subscriber_id(c: &CustomerRow) -> String {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
+    // splitmix64's finalizer spreads ids that differ in their last digits over all 18 digits.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
     (100_000_000_000_000_000 + h % 900_000_000_000_000_000).to_string()
 }
 

@@ -22,8 +22,8 @@
 //! | EXPIRED/PRICE_INCREASE · EXPIRED/PRODUCT_NOT_FOR_SALE | Cancel (`Price increase`* · `Product was not available`*) |
 //! | REFUND | Refund |
 //!
-//! A voluntary expiry (EXPIRED/VOLUNTARY) makes no row: its Cancel was counted the day auto-renew
-//! was turned off. Marketing Opt-In, Preserved Pricing, Client, State and Paid Service Days
+//! A voluntary expiry (EXPIRED/VOLUNTARY) is a Cancel only when auto-renew was not turned off
+//! before in that period (`expire --now`); otherwise its Cancel was counted that day. Marketing Opt-In, Preserved Pricing, Client, State and Paid Service Days
 //! Recovered stay empty (crabapple records none of them).
 
 use std::collections::BTreeMap;
@@ -169,6 +169,9 @@ async fn event_of(cat: &mut Catalog<'_>, n: &NotificationRow) -> Result<Option<E
         ("DID_CHANGE_RENEWAL_STATUS", Some("AUTO_RENEW_DISABLED")) => {
             cancel(&mut e, "Cancel", "Other")
         }
+        ("EXPIRED", Some("VOLUNTARY")) if !auto_renew_disabled(cat, n, &tx).await? => {
+            cancel(&mut e, "Cancel", "Other")
+        }
         ("EXPIRED", Some("BILLING_RETRY")) => {
             cancel(&mut e, "Canceled from Billing Retry", "Billing issue")
         }
@@ -180,6 +183,29 @@ async fn event_of(cat: &mut Catalog<'_>, n: &NotificationRow) -> Result<Option<E
         _ => {}
     }
     Ok((!e.name.is_empty()).then_some(e))
+}
+
+/// Whether auto-renew was turned off (DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED) during the
+/// period that a voluntary expiry ends: then the Cancel was counted that day, not again now.
+async fn auto_renew_disabled(
+    cat: &Catalog<'_>,
+    n: &NotificationRow,
+    tx: &TransactionRow,
+) -> Result<bool> {
+    let Some(customer) = n.customer_id else {
+        return Ok(false);
+    };
+    let notes = cat
+        .store
+        .report_customer_notifications(customer, n.signed_date_ms)
+        .await?;
+    Ok(notes.iter().any(|m| {
+        m.seq < n.seq
+            && m.transaction_id == n.transaction_id
+            && m.signed_date_ms >= tx.purchase_ms
+            && m.notification_type == "DID_CHANGE_RENEWAL_STATUS"
+            && m.subtype.as_deref() == Some("AUTO_RENEW_DISABLED")
+    }))
 }
 
 /// Upgrade, Downgrade or Crossgrade from one product of a group to another: by `groupLevel`,
