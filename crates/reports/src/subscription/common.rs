@@ -13,7 +13,9 @@ use jiff::civil::Date;
 use serde_json::Value;
 
 use crate::pacific;
-use crate::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds};
+use crate::proceeds::{
+    SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds, format_amount,
+};
 
 /// Reports count the production App Store only; sandbox purchases never reach Sales and Trends.
 pub(super) const ENVIRONMENT: &str = "Production";
@@ -77,6 +79,18 @@ pub(super) struct Product {
     pub duration: String,
     /// `groupLevel` (1 is the highest level of service).
     pub level: i64,
+}
+
+impl Product {
+    /// A product no `subscriptions` resource names any more: its product id stands in.
+    pub fn fallback(t: &TransactionRow) -> Product {
+        Product {
+            apple_id: String::new(),
+            name: t.product_id.clone(),
+            duration: String::new(),
+            level: 0,
+        }
+    }
 }
 
 /// Apple's Standard Subscription Duration for an ASC `subscriptionPeriod`.
@@ -173,6 +187,25 @@ impl Offer {
     }
 }
 
+/// Subscription Offer Type and Subscription Offer Duration of an offer (empty without one).
+pub(super) fn offer_type_columns(offer: Option<&Offer>) -> [String; 2] {
+    match offer {
+        Some(o) => [o.offer_type().to_string(), offer_duration(&o.period)],
+        None => Default::default(),
+    }
+}
+
+/// Customer Price, Customer Currency, Developer Proceeds, Proceeds Currency (proceeds are paid
+/// in the customer's currency).
+pub(super) fn money_columns(price: i64, proceeds: i64, currency: &str) -> [String; 4] {
+    [
+        format_amount(price, currency),
+        currency.to_string(),
+        format_amount(proceeds, currency),
+        currency.to_string(),
+    ]
+}
+
 /// The two offer columns of the Subscription, Subscription Event and Subscriber files:
 /// `(Subscription Offer Name, Promotional Offer ID)`.
 ///
@@ -234,6 +267,25 @@ impl<'a> Catalog<'a> {
             .unwrap_or_default();
         self.apps.insert(app_id.to_string(), name.clone());
         Ok(name)
+    }
+
+    /// App Name, App Apple ID, Subscription Name, Subscription Apple ID, Subscription Group ID
+    /// and Standard Subscription Duration of a transaction's subscription: the columns that
+    /// open the rows of every file of the family but the offer code redemptions.
+    pub async fn subscription_columns(&mut self, t: &TransactionRow) -> Result<Vec<String>> {
+        let app_name = self.app_name(&t.app_id).await?;
+        let p = self
+            .product(&t.product_id)
+            .await?
+            .unwrap_or_else(|| Product::fallback(t));
+        Ok(vec![
+            cell(&app_name),
+            t.app_id.clone(),
+            cell(&p.name),
+            p.apple_id,
+            t.group_id.clone().unwrap_or_default(),
+            p.duration,
+        ])
     }
 
     /// The `subscriptions` resource of a product id.

@@ -32,10 +32,9 @@ use anyhow::Result;
 use crabapple_store::ledger::{NotificationRow, TransactionRow};
 
 use super::common::{
-    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, device, offer_duration,
+    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, device, offer_type_columns,
     paid_periods_through, price_milli, proceeds, storefront, tsv, ymd,
 };
-use super::subscriber::fallback;
 use crate::storefronts::alpha2;
 
 /// The header line of version 1_3 (column 15 named as the newer help copy and the fixtures name
@@ -94,8 +93,7 @@ async fn event_of(cat: &mut Catalog<'_>, n: &NotificationRow) -> Result<Option<E
     let chain = cat.chain(&tx.original_transaction_id).await?.to_vec();
     let prev = chain
         .iter()
-        .filter(|c| c.purchase_ms < tx.purchase_ms)
-        .next_back()
+        .rfind(|c| c.purchase_ms < tx.purchase_ms)
         .cloned();
     let original_ms = chain.first().map_or(tx.purchase_ms, |c| c.purchase_ms);
     let mut e = Event {
@@ -223,17 +221,14 @@ async fn change(cat: &mut Catalog<'_>, from: &str, to: &str) -> Result<&'static 
 /// Every column but Quantity and Paid Service Days Recovered.
 async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<String>> {
     let t = &e.tx;
-    let app_name = cat.app_name(&t.app_id).await?;
-    let product = cat
-        .product(&t.product_id)
-        .await?
-        .unwrap_or_else(|| fallback(t));
     let previous = match &e.previous {
         Some(p) => cat.product(p).await?.map(|p| (p.name, p.apple_id)),
         None => None,
     };
     let offer = Offer::of(&t.payload);
     let cols = cat.offer_columns(offer.as_ref()).await?;
+    let mut row = vec![day.date.to_string(), e.name.to_string()];
+    row.extend(cat.subscription_columns(t).await?);
     let customer = cat.customer(t.customer_id).await?;
     let chain = cat.chain(&t.original_transaction_id).await?;
     let (_, reason) = proceeds(chain, t, price_milli(t).unwrap_or(0));
@@ -245,24 +240,8 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
         .unwrap_or(t.purchase_ms);
     let opt = |v: Option<i64>| v.map(|d| d.to_string()).unwrap_or_default();
     let (prev_name, prev_id) = previous.unwrap_or_default();
-    Ok(vec![
-        day.date.to_string(),
-        e.name.to_string(),
-        cell(&app_name),
-        t.app_id.clone(),
-        cell(&product.name),
-        product.apple_id,
-        t.group_id.clone().unwrap_or_default(),
-        product.duration,
-        offer
-            .as_ref()
-            .map(Offer::offer_type)
-            .unwrap_or_default()
-            .to_string(),
-        offer
-            .as_ref()
-            .map(|o| offer_duration(&o.period))
-            .unwrap_or_default(),
+    row.extend(offer_type_columns(offer.as_ref()));
+    row.extend([
         String::new(),
         String::new(),
         String::new(),
@@ -280,5 +259,6 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
         opt(e.days_before_canceling),
         e.cancellation_reason.to_string(),
         opt(e.days_canceled),
-    ])
+    ]);
+    Ok(row)
 }

@@ -15,9 +15,9 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::common::{
-    Catalog, Day, ENVIRONMENT, Offer, OfferKind, cell, notification_renewal_info, storefront, tsv,
+    Catalog, Day, ENVIRONMENT, Offer, OfferKind, Product, cell, notification_renewal_info,
+    storefront, tsv,
 };
-use super::subscriber::fallback;
 use crate::storefronts::alpha2;
 
 pub const HEADER_1_0: &str = "Date\tApp Name\tApp Apple ID\tSubscription Name\tSubscription Apple ID\tOffer Reference Name\tOffer Code\tTerritory\tRedemptions";
@@ -62,7 +62,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
         let product = cat
             .product(&product_id)
             .await?
-            .unwrap_or_else(|| fallback(&t));
+            .unwrap_or_else(|| Product::fallback(&t));
         let key = vec![
             day.date.to_string(),
             cell(&app_name),

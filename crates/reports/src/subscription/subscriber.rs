@@ -15,10 +15,9 @@ use crabapple_store::ledger::TransactionRow;
 use serde_json::Value;
 
 use super::common::{
-    Catalog, Day, ENVIRONMENT, Offer, cell, currency, device, offer_duration, price_milli,
-    proceeds, storefront, subscriber_id, tsv, ymd,
+    Catalog, Day, ENVIRONMENT, Offer, cell, currency, device, money_columns, offer_type_columns,
+    price_milli, proceeds, storefront, subscriber_id, tsv, ymd,
 };
-use crate::proceeds::format_amount;
 use crate::storefronts::alpha2;
 
 /// The header line of version 1_3 (also served as 1_4, whose columns are unknown:
@@ -69,41 +68,18 @@ async fn row(
     } else {
         list_price
     };
-    let app_name = cat.app_name(&t.app_id).await?;
-    let product = cat
-        .product(&t.product_id)
-        .await?
-        .unwrap_or_else(|| fallback(t));
     let offer = Offer::of(&t.payload);
     let cols = cat.offer_columns(offer.as_ref()).await?;
+    let mut row = vec![day.date.to_string()];
+    row.extend(cat.subscription_columns(t).await?);
     let customer = cat.customer(t.customer_id).await?;
     let chain = cat.chain(&t.original_transaction_id).await?;
     let (dev, reason) = proceeds(chain, t, price);
-    let cur = currency(t);
-    Ok(Some(vec![
-        day.date.to_string(),
-        cell(&app_name),
-        t.app_id.clone(),
-        cell(&product.name),
-        product.apple_id,
-        t.group_id.clone().unwrap_or_default(),
-        product.duration,
-        cell(&cols.name),
-        cell(&cols.id),
-        offer
-            .as_ref()
-            .map(Offer::offer_type)
-            .unwrap_or_default()
-            .to_string(),
-        offer
-            .as_ref()
-            .map(|o| offer_duration(&o.period))
-            .unwrap_or_default(),
-        String::new(),
-        format_amount(price, &cur),
-        cur.clone(),
-        format_amount(dev, &cur),
-        cur,
+    row.extend([cell(&cols.name), cell(&cols.id)]);
+    row.extend(offer_type_columns(offer.as_ref()));
+    row.push(String::new());
+    row.extend(money_columns(price, dev, &currency(t)));
+    row.extend([
         String::new(),
         reason.to_string(),
         String::new(),
@@ -118,15 +94,6 @@ async fn row(
             String::new()
         },
         if refund { "0".into() } else { "1".into() },
-    ]))
-}
-
-/// A product no `subscriptions` resource names any more: its product id stands in.
-pub(super) fn fallback(t: &TransactionRow) -> super::common::Product {
-    super::common::Product {
-        apple_id: String::new(),
-        name: t.product_id.clone(),
-        duration: String::new(),
-        level: 0,
-    }
+    ]);
+    Ok(Some(row))
 }

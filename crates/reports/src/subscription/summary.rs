@@ -18,11 +18,9 @@ use anyhow::Result;
 use crabapple_store::ledger::TransactionRow;
 
 use super::common::{
-    Catalog, Day, ENVIRONMENT, Offer, OfferKind, cell, currency, device, price_milli, proceeds,
-    storefront, tsv,
+    Catalog, Day, ENVIRONMENT, Offer, OfferKind, cell, currency, device, money_columns,
+    price_milli, proceeds, storefront, tsv,
 };
-use super::subscriber::fallback;
-use crate::proceeds::format_amount;
 use crate::storefronts::alpha2;
 
 /// The header line of version 1_3: the 32-name list of reports-formats.md §2.4 in its order
@@ -122,35 +120,21 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
 
 /// The 18 grouping columns.
 async fn key(cat: &mut Catalog<'_>, t: &TransactionRow, price: i64) -> Result<Vec<String>> {
-    let app_name = cat.app_name(&t.app_id).await?;
-    let product = cat
-        .product(&t.product_id)
-        .await?
-        .unwrap_or_else(|| fallback(t));
     let offer = Offer::of(&t.payload);
     let cols = cat.offer_columns(offer.as_ref()).await?;
+    let mut row = cat.subscription_columns(t).await?;
     let customer = cat.customer(t.customer_id).await?;
     let chain = cat.chain(&t.original_transaction_id).await?;
     let (dev, reason) = proceeds(chain, t, price);
-    let cur = currency(t);
-    Ok(vec![
-        cell(&app_name),
-        t.app_id.clone(),
-        cell(&product.name),
-        product.apple_id,
-        t.group_id.clone().unwrap_or_default(),
-        product.duration,
-        cell(&cols.name),
-        cell(&cols.id),
-        format_amount(price, &cur),
-        cur.clone(),
-        format_amount(dev, &cur),
-        cur,
+    row.extend([cell(&cols.name), cell(&cols.id)]);
+    row.extend(money_columns(price, dev, &currency(t)));
+    row.extend([
         String::new(),
         reason.to_string(),
         String::new(),
         device(customer.as_ref()).to_string(),
         String::new(),
         alpha2(&storefront(t)).to_string(),
-    ])
+    ]);
+    Ok(row)
 }

@@ -16,10 +16,8 @@ use std::collections::{BTreeMap, HashSet};
 use anyhow::Result;
 
 use super::common::{
-    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, is_paid, price_milli, storefront,
-    tsv,
+    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, is_paid, price_milli, storefront, tsv,
 };
-use super::subscriber::fallback;
 use super::summary::{State, state_at};
 use crate::storefronts::alpha2;
 
@@ -74,18 +72,8 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
             .filter(|c| Offer::of(&c.payload).is_some_and(|o| o.kind == OfferKind::WinBack))
             .map(|c| c.purchase_ms)
             .max();
-        let app_name = cat.app_name(&t.app_id).await?;
-        let product = cat
-            .product(&t.product_id)
-            .await?
-            .unwrap_or_else(|| fallback(t));
-        let key = vec![
-            cell(&app_name),
-            t.app_id.clone(),
-            cell(&product.name),
-            product.apple_id,
-            group,
-            product.duration,
+        let mut key = cat.subscription_columns(t).await?;
+        key.extend([
             bucket(paid_days).to_string(),
             bucket((day.end - ended).max(0) / DAY_MS).to_string(),
             if last_win_back.is_some() { "Yes" } else { "No" }.to_string(),
@@ -93,7 +81,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
                 .map(|w| bucket((day.end - w) / DAY_MS).to_string())
                 .unwrap_or_default(),
             alpha2(&storefront(t)).to_string(),
-        ];
+        ]);
         *groups.entry(key).or_default() += 1;
     }
     Ok(tsv(
