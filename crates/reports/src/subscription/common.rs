@@ -235,6 +235,7 @@ pub(super) struct Catalog<'a> {
     by_type: HashMap<&'static str, Vec<crabapple_store::Resource>>,
     customers: HashMap<i64, Option<CustomerRow>>,
     chains: HashMap<String, Vec<TransactionRow>>,
+    notified: HashMap<String, TransactionRow>,
 }
 
 impl<'a> Catalog<'a> {
@@ -246,6 +247,7 @@ impl<'a> Catalog<'a> {
             by_type: HashMap::new(),
             customers: HashMap::new(),
             chains: HashMap::new(),
+            notified: HashMap::new(),
         }
     }
 
@@ -451,6 +453,49 @@ impl<'a> Catalog<'a> {
         Ok(c)
     }
 
+    /// Proceeds of a transaction (milliunits, per unit) and Apple's Proceeds Reason (`Rate After
+    /// One Year` once the subscriber has a year of paid service, reports-formats.md §2.4; the
+    /// demo team's Small Business Program rate is 15 % from the first day, proceeds.rs). The
+    /// subscription's history is read only when it is a year old.
+    pub async fn proceeds(
+        &mut self,
+        t: &TransactionRow,
+        price: i64,
+    ) -> Result<(i64, &'static str)> {
+        let original = t
+            .payload
+            .get("originalPurchaseDate")
+            .and_then(Value::as_i64)
+            .unwrap_or(t.purchase_ms);
+        let after_year = t.purchase_ms - original >= 365 * DAY_MS
+            && paid_days_before(self.chain(&t.original_transaction_id).await?, t) >= 365;
+        let rate = commission_percent(SMALL_BUSINESS_PROGRAM, after_year);
+        let p = developer_proceeds(price, &currency(t), &storefront(t), rate);
+        Ok((
+            p,
+            if after_year {
+                "Rate After One Year"
+            } else {
+                ""
+            },
+        ))
+    }
+
+    /// The transaction a notification of `day` is about (all of the day's read at once).
+    pub async fn notified(&mut self, day: Day, id: &str) -> Result<Option<TransactionRow>> {
+        if self.notified.is_empty() {
+            let all = self
+                .store
+                .report_notified_transactions(ENVIRONMENT, day.start, day.end)
+                .await?;
+            self.notified = all
+                .into_iter()
+                .map(|t| (t.transaction_id.clone(), t))
+                .collect();
+        }
+        Ok(self.notified.get(id).cloned())
+    }
+
     /// Every transaction of a subscription, in purchase order.
     pub async fn chain(&mut self, original_transaction_id: &str) -> Result<&[TransactionRow]> {
         if !self.chains.contains_key(original_transaction_id) {
@@ -476,12 +521,15 @@ pub(super) fn subscriber_id(c: &CustomerRow) -> String {
     (100_000_000_000_000_000 + h % 900_000_000_000_000_000).to_string()
 }
 
-/// Apple's Device of a customer's purchases, from the app transaction's `originalPlatform`.
-pub(super) fn device(c: Option<&CustomerRow>) -> &'static str {
-    match c
-        .and_then(|c| c.app_transaction.get("originalPlatform"))
+/// A customer's `originalPlatform` (from the app transaction).
+pub(super) fn platform(c: Option<&CustomerRow>) -> Option<&str> {
+    c.and_then(|c| c.app_transaction.get("originalPlatform"))
         .and_then(Value::as_str)
-    {
+}
+
+/// Apple's Device of a customer's purchases, from the app transaction's `originalPlatform`.
+pub(super) fn device(platform: Option<&str>) -> &'static str {
+    match platform {
         Some("macOS") => "Desktop",
         Some("tvOS") => "Apple TV",
         Some("visionOS") => "Apple Vision Pro",
@@ -530,27 +578,6 @@ pub(super) fn paid_periods_through(chain: &[TransactionRow], t: &TransactionRow)
         .iter()
         .filter(|c| c.purchase_ms <= t.purchase_ms && is_paid(c))
         .count()
-}
-
-/// Proceeds of a transaction (milliunits, per unit) and Apple's Proceeds Reason (`Rate After
-/// One Year` once the subscriber has a year of paid service, reports-formats.md §2.4; the demo
-/// team's Small Business Program rate is 15 % from the first day, proceeds.rs).
-pub(super) fn proceeds(
-    chain: &[TransactionRow],
-    t: &TransactionRow,
-    price: i64,
-) -> (i64, &'static str) {
-    let after_year = paid_days_before(chain, t) >= 365;
-    let rate = commission_percent(SMALL_BUSINESS_PROGRAM, after_year);
-    let p = developer_proceeds(price, &currency(t), &storefront(t), rate);
-    (
-        p,
-        if after_year {
-            "Rate After One Year"
-        } else {
-            ""
-        },
-    )
 }
 
 /// The decoded payload of a JWS (crabapple signed it; the reports only read it back).

@@ -33,7 +33,7 @@ use crabapple_store::ledger::{NotificationRow, TransactionRow};
 
 use super::common::{
     Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, device, offer_type_columns,
-    paid_periods_through, price_milli, proceeds, storefront, tsv, ymd,
+    paid_periods_through, platform, price_milli, storefront, tsv, ymd,
 };
 use crate::storefronts::alpha2;
 
@@ -60,7 +60,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
         .await?;
     let mut groups: BTreeMap<Vec<String>, i64> = BTreeMap::new();
     for n in &notes {
-        let Some(e) = event_of(cat, n).await? else {
+        let Some(e) = event_of(cat, day, n).await? else {
             continue;
         };
         let key = columns(cat, day, &e).await?;
@@ -80,11 +80,11 @@ fn offer_kind(t: &TransactionRow) -> Option<OfferKind> {
     Offer::of(&t.payload).map(|o| o.kind)
 }
 
-async fn event_of(cat: &mut Catalog<'_>, n: &NotificationRow) -> Result<Option<Event>> {
+async fn event_of(cat: &mut Catalog<'_>, day: Day, n: &NotificationRow) -> Result<Option<Event>> {
     let Some(id) = &n.transaction_id else {
         return Ok(None);
     };
-    let Some(tx) = cat.store.ledger_transaction(id).await? else {
+    let Some(tx) = cat.notified(day, id).await? else {
         return Ok(None);
     };
     if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
@@ -230,9 +230,8 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
     let mut row = vec![day.date.to_string(), e.name.to_string()];
     row.extend(cat.subscription_columns(t).await?);
     let customer = cat.customer(t.customer_id).await?;
-    let chain = cat.chain(&t.original_transaction_id).await?;
-    let (_, reason) = proceeds(chain, t, price_milli(t).unwrap_or(0));
-    let periods = paid_periods_through(chain, t);
+    let (_, reason) = cat.proceeds(t, price_milli(t).unwrap_or(0)).await?;
+    let periods = paid_periods_through(cat.chain(&t.original_transaction_id).await?, t);
     let original = t
         .payload
         .get("originalPurchaseDate")
@@ -250,7 +249,7 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
         cell(&cols.id),
         periods.to_string(),
         ymd(original),
-        device(customer.as_ref()).to_string(),
+        device(platform(customer.as_ref())).to_string(),
         String::new(),
         String::new(),
         alpha2(&storefront(t)).to_string(),

@@ -36,7 +36,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
         let Some(id) = n.transaction_id.as_deref().filter(|_| redeemed) else {
             continue;
         };
-        let Some(t) = cat.store.ledger_transaction(id).await? else {
+        let Some(t) = cat.notified(day, id).await? else {
             continue;
         };
         let renewal = (n.notification_type == "OFFER_REDEEMED")

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use super::common::{
     Catalog, Day, ENVIRONMENT, Offer, cell, currency, device, money_columns, offer_type_columns,
-    price_milli, proceeds, storefront, subscriber_id, tsv, ymd,
+    platform, price_milli, storefront, subscriber_id, tsv, ymd,
 };
 use crate::storefronts::alpha2;
 
@@ -73,8 +73,7 @@ async fn row(
     let mut row = vec![day.date.to_string()];
     row.extend(cat.subscription_columns(t).await?);
     let customer = cat.customer(t.customer_id).await?;
-    let chain = cat.chain(&t.original_transaction_id).await?;
-    let (dev, reason) = proceeds(chain, t, price);
+    let (dev, reason) = cat.proceeds(t, price).await?;
     row.extend([cell(&cols.name), cell(&cols.id)]);
     row.extend(offer_type_columns(offer.as_ref()));
     row.push(String::new());
@@ -83,7 +82,7 @@ async fn row(
         String::new(),
         reason.to_string(),
         String::new(),
-        device(customer.as_ref()).to_string(),
+        device(platform(customer.as_ref())).to_string(),
         alpha2(&storefront(t)).to_string(),
         customer.as_ref().map(subscriber_id).unwrap_or_default(),
         String::new(),

@@ -1,25 +1,25 @@
 //! SUBSCRIPTION / SUMMARY / DAILY (Subscription report 1_3, 32 columns, reports-formats.md §2.4):
 //! the subscriptions on the books at the end of the reporting day (24:00 Pacific), counted by
-//! app, subscription, offer, price, currency, proceeds, device and country.
+//! app, subscription, offer, price, currency, DAY_MS, device and country.
 //!
 //! A subscription's state at the end of the day follows from its latest transaction bought
 //! before then: active while that transaction has not expired (nor been refunded); past its
 //! expiry, in billing grace or billing retry as its last notification before then says
 //! (DID_FAIL_TO_RENEW/GRACE_PERIOD → grace; DID_FAIL_TO_RENEW or GRACE_PERIOD_EXPIRED → retry),
-//! else lapsed and not counted. Active subscriptions count in the column of their offer (standard
+//! else lapsed and not counted; expired more than Apple's 60 days of billing retry ago, lapsed. Active subscriptions count in the column of their offer (standard
 //! price; free trial / pay up front / pay as you go by introductory offer, promotional offer —
 //! win-back offers counted with them — or offer code). Subscribers = active + grace period
 //! (the subscribers with service that day). Family-shared subscriptions (no price) are left out,
 //! as in the Subscriber file. Marketing Opt-Ins are 0: crabapple records no opt-in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use crabapple_store::ledger::TransactionRow;
 
 use super::common::{
-    Catalog, Day, ENVIRONMENT, Offer, OfferKind, cell, currency, device, money_columns,
-    price_milli, proceeds, storefront, tsv,
+    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, currency, device, money_columns,
+    price_milli, storefront, tsv,
 };
 use crate::storefronts::alpha2;
 
@@ -45,44 +45,71 @@ pub(super) enum State {
     Lapsed,
 }
 
-/// A subscription's state at `end_ms`, from its latest transaction bought before then.
-pub(super) async fn state_at(cat: &Catalog<'_>, t: &TransactionRow, end_ms: i64) -> Result<State> {
-    if t.revoked_ms.is_some_and(|r| r < end_ms) {
-        return Ok(State::Lapsed);
+/// Apple retries billing for 60 days after a failed renewal (apple-semantics.md §7,
+/// DID_FAIL_TO_RENEW): a subscription expired longer ago than that has lapsed.
+const BILLING_RETRY_DAYS: i64 = 60;
+/// How far before the end of a day a subscription that expired may still be in billing retry.
+const RETRY_WINDOW_MS: i64 = (BILLING_RETRY_DAYS + 1) * DAY_MS;
+
+/// The subscriptions' states at the end of a day, from the status notifications of the
+/// billing-retry window before it (one query for all of them).
+pub(super) struct States {
+    end: i64,
+    window_start: i64,
+    last: HashMap<String, State>,
+}
+
+impl States {
+    pub async fn load(cat: &Catalog<'_>, end: i64) -> Result<States> {
+        let window_start = end - RETRY_WINDOW_MS;
+        let mut last = HashMap::new();
+        for (tx, ty, sub) in cat
+            .store
+            .report_status_notifications(ENVIRONMENT, window_start, end)
+            .await?
+        {
+            let state = match (ty.as_str(), sub.as_deref()) {
+                ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD")) => State::Grace,
+                ("DID_FAIL_TO_RENEW", _) | ("GRACE_PERIOD_EXPIRED", _) => State::BillingRetry,
+                _ => State::Lapsed,
+            };
+            last.insert(tx, state);
+        }
+        Ok(States {
+            end,
+            window_start,
+            last,
+        })
     }
-    if t.expires_ms.is_some_and(|x| x >= end_ms) {
-        return Ok(State::Active);
+
+    /// The state of the subscription whose latest transaction bought before the end is `t`.
+    pub fn of(&self, t: &TransactionRow) -> State {
+        let expires = t.expires_ms.unwrap_or(t.purchase_ms);
+        if t.revoked_ms.is_some_and(|r| r < self.end) || expires < self.window_start {
+            State::Lapsed
+        } else if expires >= self.end {
+            State::Active
+        } else {
+            self.last
+                .get(&t.transaction_id)
+                .copied()
+                .unwrap_or(State::Lapsed)
+        }
     }
-    let notes = cat
-        .store
-        .report_customer_notifications(t.customer_id, end_ms)
-        .await?;
-    let mut state = State::Lapsed;
-    for n in notes.iter().filter(|n| {
-        n.transaction_id.as_deref() == Some(t.transaction_id.as_str())
-            && n.signed_date_ms >= t.expires_ms.unwrap_or(0)
-    }) {
-        state = match (n.notification_type.as_str(), n.subtype.as_deref()) {
-            ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD")) => State::Grace,
-            ("DID_FAIL_TO_RENEW", _) | ("GRACE_PERIOD_EXPIRED", _) => State::BillingRetry,
-            ("EXPIRED", _) | ("REFUND", _) | ("REVOKE", _) => State::Lapsed,
-            _ => state,
-        };
-    }
-    Ok(state)
 }
 
 pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<String>> {
     let latest = cat
         .store
-        .report_latest_subscription_transactions(ENVIRONMENT, day.end)
+        .report_latest_subscription_transactions(ENVIRONMENT, day.end - RETRY_WINDOW_MS, day.end)
         .await?;
+    let states = States::load(cat, day.end).await?;
     let mut groups: BTreeMap<Vec<String>, [i64; 14]> = BTreeMap::new();
-    for t in &latest {
+    for (t, platform) in &latest {
         let Some(price) = price_milli(t) else {
             continue;
         };
-        let column = match state_at(cat, t, day.end).await? {
+        let column = match states.of(t) {
             State::Lapsed => continue,
             State::Grace => GRACE,
             State::BillingRetry => BILLING_RETRY,
@@ -102,7 +129,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
                 }
             },
         };
-        let key = key(cat, t, price).await?;
+        let key = key(cat, t, price, platform.as_deref()).await?;
         let counts = groups.entry(key).or_default();
         counts[column] += 1;
         if column != BILLING_RETRY {
@@ -119,20 +146,23 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
 }
 
 /// The 18 grouping columns.
-async fn key(cat: &mut Catalog<'_>, t: &TransactionRow, price: i64) -> Result<Vec<String>> {
+async fn key(
+    cat: &mut Catalog<'_>,
+    t: &TransactionRow,
+    price: i64,
+    platform: Option<&str>,
+) -> Result<Vec<String>> {
     let offer = Offer::of(&t.payload);
     let cols = cat.offer_columns(offer.as_ref()).await?;
     let mut row = cat.subscription_columns(t).await?;
-    let customer = cat.customer(t.customer_id).await?;
-    let chain = cat.chain(&t.original_transaction_id).await?;
-    let (dev, reason) = proceeds(chain, t, price);
+    let (dev, reason) = cat.proceeds(t, price).await?;
     row.extend([cell(&cols.name), cell(&cols.id)]);
     row.extend(money_columns(price, dev, &currency(t)));
     row.extend([
         String::new(),
         reason.to_string(),
         String::new(),
-        device(customer.as_ref()).to_string(),
+        device(platform).to_string(),
         String::new(),
         alpha2(&storefront(t)).to_string(),
     ]);

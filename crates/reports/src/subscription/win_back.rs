@@ -11,14 +11,12 @@
 //! Win-Back Offer `Yes`/`No`; Time Since Last Win-Back Offer in the same buckets, empty without
 //! one. The file has no date column (none in Apple's table).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::common::{
-    Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, is_paid, price_milli, storefront, tsv,
-};
-use super::summary::{State, state_at};
+use super::common::{Catalog, DAY_MS, Day, ENVIRONMENT, price_milli, storefront, tsv};
+use super::summary::{State, States};
 use crate::storefronts::alpha2;
 
 pub const HEADER_1_0: &str = "App Name\tApp Apple ID\tSubscription Name\tSubscription Apple ID\tSubscription Group ID\tStandard Subscription Duration\tPaid Subscription Tenure\tTime Since Last Subscribed\tHas Previously Redeemed Win-Back Offer\tTime Since Last Win-Back Offer\tTerritory\tChurned Subscription Count";
@@ -40,38 +38,36 @@ fn bucket(days: i64) -> &'static str {
 pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<String>> {
     let latest = cat
         .store
-        .report_latest_subscription_transactions(ENVIRONMENT, day.end)
+        .report_latest_subscription_transactions(ENVIRONMENT, i64::MIN, day.end)
         .await?;
-    let mut states = Vec::with_capacity(latest.len());
+    let states = States::load(cat, day.end).await?;
     let mut live: HashSet<(i64, String)> = HashSet::new();
-    for t in &latest {
-        let s = state_at(cat, t, day.end).await?;
-        if s != State::Lapsed {
+    for (t, _) in &latest {
+        if states.of(t) != State::Lapsed {
             live.insert((t.customer_id, t.group_id.clone().unwrap_or_default()));
         }
-        states.push(s);
     }
+    let tenures: HashMap<String, (i64, Option<i64>)> = cat
+        .store
+        .report_subscription_tenures(ENVIRONMENT, day.end)
+        .await?
+        .into_iter()
+        .map(|(original, paid_days, win_back)| (original, (paid_days, win_back)))
+        .collect();
     let mut groups: BTreeMap<Vec<String>, i64> = BTreeMap::new();
-    for (t, s) in latest.iter().zip(states) {
+    for (t, _) in &latest {
         let group = t.group_id.clone().unwrap_or_default();
-        if s != State::Lapsed
+        if states.of(t) != State::Lapsed
             || price_milli(t).is_none()
             || live.contains(&(t.customer_id, group.clone()))
         {
             continue;
         }
         let ended = t.revoked_ms.or(t.expires_ms).unwrap_or(t.purchase_ms);
-        let chain = cat.chain(&t.original_transaction_id).await?.to_vec();
-        let paid_days: i64 = chain
-            .iter()
-            .filter(|c| is_paid(c) && !c.revoked)
-            .map(|c| (c.expires_ms.unwrap_or(c.purchase_ms) - c.purchase_ms) / DAY_MS)
-            .sum();
-        let last_win_back = chain
-            .iter()
-            .filter(|c| Offer::of(&c.payload).is_some_and(|o| o.kind == OfferKind::WinBack))
-            .map(|c| c.purchase_ms)
-            .max();
+        let (paid_days, last_win_back) = tenures
+            .get(&t.original_transaction_id)
+            .copied()
+            .unwrap_or_default();
         let mut key = cat.subscription_columns(t).await?;
         key.extend([
             bucket(paid_days).to_string(),
