@@ -194,3 +194,76 @@ async fn win_back_eligibility_shows_churned_subscriptions_only_from_5_2_4() {
     // Nobody is subscribed at the end of the day.
     assert_eq!(w.report(Subscription, "1_3", DAY).await, None);
 }
+
+#[tokio::test]
+async fn a_promotional_offer_carries_its_reference_name_and_offer_id() {
+    let w = World::new().await;
+    w.put(
+        "subscriptionPromotionalOffers",
+        "PO1",
+        json!({"name": "Winter Sale", "offerCode": "winter50", "offerMode": "PAY_AS_YOU_GO"}),
+    )
+    .await;
+    w.buy(
+        "hana",
+        MONTHLY,
+        Some(json!({"type": "promotional", "id": "winter50"})),
+    )
+    .await;
+    let events = w.report(SubscriptionEvent, "1_3", DAY).await.unwrap();
+    assert_eq!(
+        rows(&events),
+        vec![format!(
+            "2030-01-15\tStart Promotional Offer\t{MONTHLY_COLUMNS}\tPay As You Go\t1 Month\t\t\t\t\tWinter Sale\twinter50\t1\t2030-01-15\tiPhone\t\t\tUS\t\t\t\t\t\t1\t"
+        )]
+    );
+    let summary = w.report(Subscription, "1_3", DAY).await.unwrap();
+    assert_eq!(
+        rows(&summary),
+        vec![format!(
+            "{MONTHLY_COLUMNS}\tWinter Sale\twinter50\t2.49\tUSD\t2.12\tUSD\t\t\t\tiPhone\t\tUS\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t0\t0\t0\t1"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn grace_period_then_recovery_from_billing_retry() {
+    let w = World::new().await;
+    let ivan = w.buy("ivan", MONTHLY, None).await;
+    w.event(
+        "fail-renewal",
+        json!({"transactionId": ivan, "gracePeriod": true, "now": true}),
+    )
+    .await;
+    let summary = w.report(Subscription, "1_3", DAY).await.unwrap();
+    assert_eq!(
+        rows(&summary),
+        vec![format!(
+            "{MONTHLY_COLUMNS}\t\t\t4.99\tUSD\t4.24\tUSD\t\t\t\tiPhone\t\tUS\t0\t0\t0\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t1"
+        )],
+        "in grace: a subscriber"
+    );
+    w.store.advance_clock(24 * HOUR).await.unwrap();
+    w.event("recover", json!({"transactionId": ivan})).await;
+    let events = w.report(SubscriptionEvent, "1_3", DAY).await.unwrap();
+    assert!(
+        rows(&events)
+            .iter()
+            .any(|r| r.starts_with("2030-01-15\tGrace Period from Paid Subscription\t")),
+        "{events}"
+    );
+    let next = w
+        .report(SubscriptionEvent, "1_3", next_day())
+        .await
+        .unwrap();
+    let names: Vec<_> = rows(&next)
+        .iter()
+        .map(|r| r.split('\t').nth(1).unwrap().to_string())
+        .collect();
+    assert_eq!(names, vec!["Renewal from Billing Retry"], "{next}");
+    let summary = w.report(Subscription, "1_3", next_day()).await.unwrap();
+    assert!(
+        summary.contains("\tUS\t1\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t1\n"),
+        "{summary}"
+    );
+}

@@ -150,6 +150,13 @@ impl World {
         }
     }
 
+    /// Adds an App Store Connect resource (e.g. a promotional offer).
+    pub async fn put(&self, rtype: &str, id: &str, attributes: Value) {
+        let mut tx = self.store.begin().await.unwrap();
+        tx.put(rtype, id, &attrs(attributes)).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
     /// A commerce event (the admin API's arguments), in production.
     pub async fn event(&self, name: &str, mut args: Value) -> Value {
         args.as_object_mut()
