@@ -71,7 +71,8 @@ impl From<anyhow::Error> for EventError {
     fn from(e: anyhow::Error) -> EventError {
         EventError {
             status: 500,
-            message: format!("{e:#}"),
+            // A storage fault in plain words ("storage full: …") or the chain of causes.
+            message: crabapple_store::error_reason(&e),
             api: Some(ApiError::GeneralInternal),
         }
     }
