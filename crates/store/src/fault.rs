@@ -103,7 +103,7 @@ impl fmt::Display for StorageFault {
         if let Some(code) = self.sqlite_code {
             write!(f, " (SQLite result code {code})")?;
         }
-        write!(f, "; nothing of this request was saved — {advice}")
+        write!(f, "; nothing of this request was saved - {advice}")
     }
 }
 
@@ -132,9 +132,9 @@ pub(crate) async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
     let clean = autocommit && !conn.is_in_transaction();
     if !clean {
         tracing::warn!(
-            "the writer connection still has a transaction open after a failed write \
-             (SQLite autocommit {autocommit}, sqlx depth open {}): closing it, the next write \
-             opens a fresh one",
+            "after a failed write the writer connection is out of step (SQLite inside a \
+             transaction: {}, sqlx counting one: {}): it is closed, the next write opens a fresh one",
+            !autocommit,
             conn.is_in_transaction()
         );
     }
