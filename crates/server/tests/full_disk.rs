@@ -124,6 +124,10 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
         created.push(r.json()["data"]["id"].as_str().unwrap().to_string());
     };
     assert_full_asc(&refused.1, "POST /v1/bundleIds");
+    eprintln!(
+        "{} POSTs acknowledged before the cap refused one",
+        created.len()
+    );
     let gone = w
         .get(&format!(
             "/v1/bundleIds?filter[identifier]=com.example.full.{}",
