@@ -3,7 +3,8 @@
 //! write then answers an honest error (Apple's 500 `UNEXPECTED_ERROR` with the reason "storage
 //! full: …", the CLI a one-line error) and nothing is acknowledged that a read does not show.
 //! The file is deleted; without a restart, a POST then GET returns the resource, a PATCH then GET
-//! shows the change, and a CLI purchase is stored, seen by the server and notified once.
+//! shows the change, a CLI purchase is stored, seen by the server and notified once, and
+//! `crabapple keys create` makes a key (on the full disk it failed and left no key file).
 //! (The in-suite form without root: crates/server/tests/full_disk.rs.)
 //!
 //! Mounting needs root: run as another user, the test fails and says so.
@@ -125,6 +126,18 @@ fn outbox(port: u16) -> usize {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     r.json()["data"].as_array().unwrap().len()
+}
+
+/// `AuthKey_*.p8` files in the data directory.
+fn key_files(data: &Path) -> usize {
+    std::fs::read_dir(data)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("AuthKey_") && name.ends_with(".p8")
+        })
+        .count()
 }
 
 fn purchase(data: &Path, customer: &str) -> std::process::Output {
@@ -262,6 +275,17 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
         "a refused purchase left a notification"
     );
 
+    // A new API key: refused the same way, and no key file is left of a key that does not exist.
+    let keys_before = key_files(&data);
+    let out = run(&["keys", "create", "--role", "DEVELOPER"], &data);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "keys create on a full disk: {stderr}"
+    );
+    assert!(stderr.contains("storage full: "), "stderr: {stderr}");
+    assert_eq!(key_files(&data), keys_before, "a refused key left its file");
+
     // Space returns: no restart.
     std::fs::remove_file(&filler).unwrap();
     let r = http(
@@ -314,6 +338,14 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
     let path = format!("/crabapple/admin/commerce/transactions/{tid}");
     assert_eq!(http(port, "GET", &path, None, None).status, 200);
     assert_eq!(outbox(port), notified + 1);
+
+    let out = run(&["keys", "create", "--role", "DEVELOPER"], &data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(key_files(&data), keys_before + 1);
 
     drop(mount);
     let log = std::fs::read_to_string(&log_path).unwrap_or_default();

@@ -286,6 +286,72 @@ mod tests {
         assert!(error_reason(&e).starts_with("storage full: "), "{e:#}");
     }
 
+    /// SQLite's error as sqlx reports it, with result code `code`.
+    #[derive(Debug)]
+    struct Sqlite(i32, &'static str);
+
+    impl fmt::Display for Sqlite {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "(code: {}) {}", self.0, self.1)
+        }
+    }
+
+    impl std::error::Error for Sqlite {}
+
+    impl sqlx::error::DatabaseError for Sqlite {
+        fn message(&self) -> &str {
+            self.1
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.to_string().into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn sqlite(code: i32, message: &'static str) -> anyhow::Error {
+        anyhow::Error::from(sqlx::Error::Database(Box::new(Sqlite(code, message))))
+            .context("committing a write transaction")
+    }
+
+    /// SQLITE_IOERR and its extended codes (778 IOERR_WRITE, 1290 IOERR_DIR_FSYNC, 4874
+    /// IOERR_SHMSIZE): a storage I/O error; SQLITE_FULL with or without an extended code.
+    #[test]
+    fn sqlite_result_codes_name_the_fault() {
+        for (code, kind) in [
+            (13, FaultKind::Full),
+            (10, FaultKind::Io),
+            (778, FaultKind::Io),
+            (1290, FaultKind::Io),
+            (4874, FaultKind::Io),
+            (8, FaultKind::ReadOnly),
+            (1032, FaultKind::ReadOnly),
+        ] {
+            let f = StorageFault::of(&sqlite(code, "disk I/O error")).unwrap();
+            assert_eq!((f.kind, f.sqlite_code), (kind, Some(code)));
+        }
+        assert_eq!(
+            error_reason(&sqlite(778, "disk I/O error")),
+            "storage I/O error: disk I/O error (SQLite result code 778); nothing of this request \
+             was saved - check the disk that holds the data directory; writes are retried with \
+             each request"
+        );
+        // A constraint (19), a lock (5) or a damaged file (11) is not a storage fault.
+        for code in [19, 5, 517, 11] {
+            assert_eq!(StorageFault::of(&sqlite(code, "other")), None, "{code}");
+        }
+    }
+
     #[test]
     fn other_errors_keep_their_chain() {
         let e = anyhow::anyhow!("no such thing").context("looking");
