@@ -84,8 +84,11 @@ async fn test_notification(w: &World, token: &str) -> Resp {
 }
 
 async fn purchase(w: &World, customer: &str) -> Resp {
-    let body =
-        json!({"bundleId": NOTES, "productId": "com.crabapple.notes.themes", "customer": customer});
+    buy(w, "com.crabapple.notes.themes", customer).await
+}
+
+async fn buy(w: &World, product: &str, customer: &str) -> Resp {
+    let body = json!({"bundleId": NOTES, "productId": product, "customer": customer});
     w.call(
         "POST",
         "/crabapple/admin/commerce/purchase",
@@ -257,5 +260,83 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
     assert_eq!(after["data"]["attributes"]["name"], "Space again");
     assert_eq!(purchase(&w, "after").await.status, 201);
     assert_eq!(test_notification(&w, &iap).await.status, 200);
+    std::fs::remove_dir_all(&w.dir).ok();
+}
+
+/// A renewal that comes due while the store refuses writes is retried once it takes them again:
+/// before, the scheduler took the failed step for a broken subscription and stopped renewing it
+/// for good (`next_event_ms` cleared by a write that still fitted).
+#[tokio::test]
+async fn a_renewal_due_while_storage_is_full_is_retried_not_given_up() {
+    let w = demo().await;
+    // No sandbox notification URL: no delivery is due before the renewal.
+    let app = w
+        .get(&format!("/v1/apps?filter[bundleId]={NOTES}"))
+        .await
+        .json();
+    let app_id = app["data"][0]["id"].as_str().unwrap().to_string();
+    let doc = json!({"data": {"type": "apps", "id": app_id,
+        "attributes": {"subscriptionStatusUrlForSandbox": null}}});
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/v1/apps/{app_id}"),
+            Some(&w.token),
+            Some(doc),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = buy(&w, "com.crabapple.notes.pro.monthly", "renewing").await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let orig = r.json()["originalTransactionId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let store = w.app.store().clone();
+    let sub = || async { store.ledger_subscription(&orig).await.unwrap().unwrap() };
+    store
+        .limit_pages_for_tests(Some(store.page_count().await.unwrap()))
+        .await
+        .unwrap();
+    let mut filled = 0;
+    while purchase(&w, &format!("filler-{filled}")).await.status == 201 {
+        filled += 1;
+        assert!(filled < TRIES, "no purchase refused in {TRIES}");
+    }
+    // Renewal periods until one finds no room (each that fits fills the store further).
+    let mut refused = None;
+    for _ in 0..10 {
+        let before = sub().await;
+        let due = before.next_event_ms.expect("a renewal is due");
+        store
+            .advance_clock(due - store.now_ms() + 1000)
+            .await
+            .unwrap();
+        let run = w.app.commerce.run_due(store.now_ms()).await;
+        let after = sub().await;
+        if run.is_ok() && after.latest_transaction_id != before.latest_transaction_id {
+            continue;
+        }
+        refused = Some((run, before, after));
+        break;
+    }
+    let (run, before, after) = refused.expect("a renewal refused for want of space");
+    let e = run.expect_err("the scheduler reports the refusal");
+    let reason = crabapple_store::error_reason(&e);
+    assert!(
+        reason.starts_with(&format!("subscription {orig}: storage full: ")),
+        "{reason}"
+    );
+    assert_eq!(after.latest_transaction_id, before.latest_transaction_id);
+    assert_eq!(
+        after.next_event_ms, before.next_event_ms,
+        "the subscription was given up"
+    );
+
+    store.limit_pages_for_tests(None).await.unwrap();
+    w.app.commerce.run_due(store.now_ms()).await.unwrap();
+    let renewed = sub().await;
+    assert_ne!(renewed.latest_transaction_id, before.latest_transaction_id);
+    assert!(renewed.next_event_ms > before.next_event_ms);
     std::fs::remove_dir_all(&w.dir).ok();
 }
