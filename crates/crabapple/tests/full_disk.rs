@@ -106,6 +106,37 @@ fn assert_full_asc(r: &Answer, what: &str) {
     );
 }
 
+fn post_bundle(port: u16, token: &str, i: &str) -> Answer {
+    http(
+        port,
+        "POST",
+        "/v1/bundleIds",
+        Some(token),
+        Some(&bundle_doc(i)),
+    )
+}
+
+fn get_bundle(port: u16, token: &str, id: &str) -> Answer {
+    http(
+        port,
+        "GET",
+        &format!("/v1/bundleIds/{id}"),
+        Some(token),
+        None,
+    )
+}
+
+fn rename(port: u16, token: &str, id: &str, name: &str) -> Answer {
+    let doc = rename_doc(id, name);
+    http(
+        port,
+        "PATCH",
+        &format!("/v1/bundleIds/{id}"),
+        Some(token),
+        Some(&doc),
+    )
+}
+
 fn bundle_doc(i: &str) -> Value {
     json!({"data": {"type": "bundleIds", "attributes": {
         "name": format!("Full disk {i}"), "identifier": format!("com.example.tmpfs.{i}"), "platform": "IOS"}}})
@@ -170,13 +201,7 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
     let token = String::from_utf8(run(&["token"], &data).stdout).unwrap();
     let token = token.trim();
 
-    let r = http(
-        port,
-        "POST",
-        "/v1/bundleIds",
-        Some(token),
-        Some(&bundle_doc("before")),
-    );
+    let r = post_bundle(port, token, "before");
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["data"]["id"].as_str().unwrap().to_string();
     let notified = outbox(port);
@@ -194,13 +219,7 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
             "no POST refused on a full disk in {TRIES}"
         );
         let i = format!("full{}", acknowledged.len());
-        let r = http(
-            port,
-            "POST",
-            "/v1/bundleIds",
-            Some(token),
-            Some(&bundle_doc(&i)),
-        );
+        let r = post_bundle(port, token, &i);
         if r.status != 201 {
             break (i, r);
         }
@@ -220,32 +239,13 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
         "a refused POST left its resource"
     );
     for a in &acknowledged {
-        let r = http(
-            port,
-            "GET",
-            &format!("/v1/bundleIds/{a}"),
-            Some(token),
-            None,
-        );
+        let r = get_bundle(port, token, &a);
         assert_eq!(r.status, 200, "an acknowledged POST is readable");
     }
 
     // PATCH: refused, and not applied.
-    let r = http(
-        port,
-        "PATCH",
-        &format!("/v1/bundleIds/{id}"),
-        Some(token),
-        Some(&rename_doc(&id, "Renamed on a full disk")),
-    );
-    let shown = http(
-        port,
-        "GET",
-        &format!("/v1/bundleIds/{id}"),
-        Some(token),
-        None,
-    )
-    .json();
+    let r = rename(port, token, &id, "Renamed on a full disk");
+    let shown = get_bundle(port, token, &id).json();
     if r.status == 200 {
         assert_eq!(
             shown["data"]["attributes"]["name"],
@@ -288,39 +288,14 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
 
     // Space returns: no restart.
     std::fs::remove_file(&filler).unwrap();
-    let r = http(
-        port,
-        "POST",
-        "/v1/bundleIds",
-        Some(token),
-        Some(&bundle_doc("after")),
-    );
+    let r = post_bundle(port, token, "after");
     assert_eq!(r.status, 201, "POST once space returned: {}", r.body);
     let new_id = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let r = http(
-        port,
-        "GET",
-        &format!("/v1/bundleIds/{new_id}"),
-        Some(token),
-        None,
-    );
+    let r = get_bundle(port, token, &new_id);
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = http(
-        port,
-        "PATCH",
-        &format!("/v1/bundleIds/{id}"),
-        Some(token),
-        Some(&rename_doc(&id, "Renamed once space returned")),
-    );
+    let r = rename(port, token, &id, "Renamed once space returned");
     assert_eq!(r.status, 200, "PATCH once space returned: {}", r.body);
-    let shown = http(
-        port,
-        "GET",
-        &format!("/v1/bundleIds/{id}"),
-        Some(token),
-        None,
-    )
-    .json();
+    let shown = get_bundle(port, token, &id).json();
     assert_eq!(
         shown["data"]["attributes"]["name"],
         "Renamed once space returned"

@@ -49,6 +49,11 @@ fn bundle_doc(i: &str) -> Value {
         "name": format!("Full disk {i}"), "identifier": format!("com.example.full.{i}"), "platform": "IOS"}}})
 }
 
+/// A request of the Admin key with a JSON document.
+async fn send(w: &World, method: &str, path: &str, doc: Value) -> Resp {
+    w.call(method, path, Some(&w.token), Some(doc)).await
+}
+
 async fn outbox(w: &World) -> usize {
     w.app
         .store()
@@ -113,14 +118,7 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
     let refused = loop {
         assert!(created.len() < TRIES, "no POST refused in {TRIES}");
         let i = created.len().to_string();
-        let r = w
-            .call(
-                "POST",
-                "/v1/bundleIds",
-                Some(&w.token),
-                Some(bundle_doc(&i)),
-            )
-            .await;
+        let r = send(&w, "POST", "/v1/bundleIds", bundle_doc(&i)).await;
         if r.status != 201 {
             break (i, r);
         }
@@ -152,14 +150,7 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
     for id in created.iter().rev() {
         let name = format!("Renamed while the disk fills up {}", "x".repeat(120));
         let doc = json!({"data": {"type": "bundleIds", "id": id, "attributes": {"name": name}}});
-        let r = w
-            .call(
-                "PATCH",
-                &format!("/v1/bundleIds/{id}"),
-                Some(&w.token),
-                Some(doc),
-            )
-            .await;
+        let r = send(&w, "PATCH", &format!("/v1/bundleIds/{id}"), doc).await;
         let after = w.get(&format!("/v1/bundleIds/{id}")).await.json();
         if r.status == 200 {
             assert_eq!(after["data"]["attributes"]["name"], name.as_str());
@@ -234,27 +225,13 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
 
     // Space returns: the same server writes again, and every write is what a read then shows.
     store.limit_pages_for_tests(None).await.unwrap();
-    let r = w
-        .call(
-            "POST",
-            "/v1/bundleIds",
-            Some(&w.token),
-            Some(bundle_doc("after")),
-        )
-        .await;
+    let r = send(&w, "POST", "/v1/bundleIds", bundle_doc("after")).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let id = r.json()["data"]["id"].as_str().unwrap().to_string();
     assert_eq!(w.get(&format!("/v1/bundleIds/{id}")).await.status, 200);
     let doc =
         json!({"data": {"type": "bundleIds", "id": id, "attributes": {"name": "Space again"}}});
-    let r = w
-        .call(
-            "PATCH",
-            &format!("/v1/bundleIds/{id}"),
-            Some(&w.token),
-            Some(doc),
-        )
-        .await;
+    let r = send(&w, "PATCH", &format!("/v1/bundleIds/{id}"), doc).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let after = w.get(&format!("/v1/bundleIds/{id}")).await.json();
     assert_eq!(after["data"]["attributes"]["name"], "Space again");
@@ -277,14 +254,7 @@ async fn a_renewal_due_while_storage_is_full_is_retried_not_given_up() {
     let app_id = app["data"][0]["id"].as_str().unwrap().to_string();
     let doc = json!({"data": {"type": "apps", "id": app_id,
         "attributes": {"subscriptionStatusUrlForSandbox": null}}});
-    let r = w
-        .call(
-            "PATCH",
-            &format!("/v1/apps/{app_id}"),
-            Some(&w.token),
-            Some(doc),
-        )
-        .await;
+    let r = send(&w, "PATCH", &format!("/v1/apps/{app_id}"), doc).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let r = buy(&w, "com.crabapple.notes.pro.monthly", "renewing").await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));

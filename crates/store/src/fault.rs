@@ -144,14 +144,8 @@ pub(crate) async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
+    use crate::resources::tests::store;
     use serde_json::{Map, Value, json};
-
-    async fn store() -> (Store, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("crabapple-fault-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        (Store::open(&dir.join("db.sqlite")).await.unwrap(), dir)
-    }
 
     fn attrs(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
