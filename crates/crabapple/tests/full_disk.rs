@@ -239,7 +239,7 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
         "a refused POST left its resource"
     );
     for a in &acknowledged {
-        let r = get_bundle(port, token, &a);
+        let r = get_bundle(port, token, a);
         assert_eq!(r.status, 200, "an acknowledged POST is readable");
     }
 
