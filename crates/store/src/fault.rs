@@ -144,6 +144,7 @@ pub(crate) async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Store;
     use crate::resources::tests::store;
     use serde_json::{Map, Value, json};
 
@@ -184,6 +185,33 @@ mod tests {
             tx.commit().await.unwrap();
             assert!(store.get("bundleIds", id).await.unwrap().is_some());
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A writer connection whose transaction SQLite kept open (sqlx lost count of it) is closed
+    /// when it goes back to the pool: its write lock is freed for other processes (the CLI
+    /// stayed locked out before) and this store's next write begins normally.
+    #[tokio::test]
+    async fn a_writer_left_inside_a_transaction_is_closed_and_frees_the_lock() {
+        let (store, dir) = store().await;
+        let mut conn = store.writer.acquire().await.unwrap();
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        drop(conn);
+        // Another process on the same file.
+        let other = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let started = std::time::Instant::now();
+        for (s, id) in [(&other, "other"), (&store, "this")] {
+            let mut tx = s.begin().await.unwrap();
+            tx.put("bundleIds", id, &attrs(json!({"name": id})))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(4));
+        assert!(store.get("bundleIds", "other").await.unwrap().is_some());
         std::fs::remove_dir_all(dir).unwrap();
     }
 
