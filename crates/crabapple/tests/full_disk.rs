@@ -4,14 +4,15 @@
 //! full: …", the CLI a one-line error) and nothing is acknowledged that a read does not show.
 //! The file is deleted; without a restart, a POST then GET returns the resource, a PATCH then GET
 //! shows the change, a CLI purchase is stored, seen by the server and notified once, and
-//! `crabapple keys create` makes a key (on the full disk it failed and left no key file).
+//! `crabapple keys create` makes a key (on the full disk it failed and left no key file, and a
+//! second `serve` stopped with one line saying the disk is full).
 //! (The in-suite form without root: crates/server/tests/full_disk.rs.)
 //!
 //! Mounting needs root: run as another user, the test fails and says so.
 
 mod common;
 
-use common::{Answer, http, run, serve_with, wait_ready};
+use common::{Answer, exit_of, http, run, serve, serve_with, wait_ready};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -100,8 +101,7 @@ fn assert_full_asc(r: &Answer, what: &str) {
     assert_eq!(e["detail"], UNEXPECTED_DETAIL, "{what}");
     let reason = r.header("x-crabapple-reason").unwrap_or_default();
     assert!(
-        reason.starts_with("storage full: ")
-            && reason.contains("nothing of this request was saved"),
+        reason.starts_with("storage full: ") && reason.contains("nothing was saved"),
         "{what}: reason {reason:?}"
     );
 }
@@ -264,10 +264,12 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
         "a purchase on a full disk succeeded: {stderr}"
     );
     assert_ne!(out.status.code(), Some(101), "the CLI panicked: {stderr}");
-    let last = stderr.lines().last().unwrap_or_default();
+    let lines: Vec<&str> = stderr.lines().collect();
     assert!(
-        last.starts_with("crabapple: ") && last.contains("storage full: "),
-        "stderr: {stderr}"
+        lines.len() == 1
+            && lines[0].starts_with("crabapple: ")
+            && lines[0].contains("storage full: "),
+        "one error line expected; stderr: {stderr}"
     );
     assert_eq!(
         outbox(port),
@@ -285,6 +287,19 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
     );
     assert!(stderr.contains("storage full: "), "stderr: {stderr}");
     assert_eq!(key_files(&data), keys_before, "a refused key left its file");
+
+    // A second server cannot start on the full disk (a start writes first): one clear line.
+    let out = exit_of(serve(&data), "serve on a full disk");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "serve started on a full disk: {stderr}"
+    );
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("crabapple: storage full: ") && last.contains("crabapple.db"),
+        "stderr: {stderr}"
+    );
 
     // Space returns: no restart.
     std::fs::remove_file(&filler).unwrap();

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 /// Apple's 500 detail (apple-semantics.md §1.5 error envelope; `AscError::internal`).
 const UNEXPECTED_DETAIL: &str = "An unexpected error occurred on the server side. If this issue continues, contact us at https://developer.apple.com/contact/.";
 /// The reason of every refusal for want of space.
-const FULL_REASON: &str = "storage full: database or disk is full (SQLite result code 13); nothing of this request was saved - free space where the data directory is; writes work again without a restart";
+const FULL_REASON: &str = "storage full: database or disk is full (SQLite result code 13); nothing was saved - free space where the data directory is, then try again (a running server needs no restart)";
 /// A demo app with a sandbox notification URL (crates/asc/world/demo.yaml).
 const NOTES: &str = "com.crabapple.notes";
 /// How many times a write is repeated at most before the cap must have refused it.

@@ -88,22 +88,22 @@ impl fmt::Display for StorageFault {
         let (what, advice) = match self.kind {
             FaultKind::Full => (
                 "storage full",
-                "free space where the data directory is; writes work again without a restart",
+                "free space where the data directory is, then try again (a running server needs no restart)",
             ),
             FaultKind::Io => (
                 "storage I/O error",
-                "check the disk that holds the data directory; writes are retried with each request",
+                "check the disk that holds the data directory, then try again",
             ),
             FaultKind::ReadOnly => (
                 "storage read-only",
-                "make the data directory and its database writable again",
+                "make the data directory and its database writable, then try again",
             ),
         };
         write!(f, "{what}: {}", self.message)?;
         if let Some(code) = self.sqlite_code {
             write!(f, " (SQLite result code {code})")?;
         }
-        write!(f, "; nothing of this request was saved - {advice}")
+        write!(f, "; nothing was saved - {advice}")
     }
 }
 
@@ -130,13 +130,14 @@ pub(crate) async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
         Err(_) => false,
     };
     let clean = autocommit && !conn.is_in_transaction();
-    if !clean {
+    if !autocommit {
         tracing::warn!(
-            "after a failed write the writer connection is out of step (SQLite inside a \
-             transaction: {}, sqlx counting one: {}): it is closed, the next write opens a fresh one",
-            !autocommit,
-            conn.is_in_transaction()
+            "a failed write left the writer connection inside its transaction: it is closed \
+             (SQLite rolls back what it held), the next write opens a fresh one"
         );
+    } else if !clean {
+        // SQLite rolled the transaction back itself; only sqlx still counts it.
+        tracing::debug!("the writer connection's transaction count is stale: opening a fresh one");
     }
     clean
 }
@@ -278,7 +279,9 @@ mod tests {
         assert_eq!(fault.kind, FaultKind::Full);
         assert_eq!(fault.sqlite_code, Some(13));
         assert!(
-            error_reason(&e).starts_with("storage full: database or disk is full (SQLite result code 13); nothing of this request was saved"),
+            error_reason(&e).starts_with(
+                "storage full: database or disk is full (SQLite result code 13); nothing was saved"
+            ),
             "{}",
             error_reason(&e)
         );
@@ -364,9 +367,8 @@ mod tests {
         }
         assert_eq!(
             error_reason(&sqlite(778, "disk I/O error")),
-            "storage I/O error: disk I/O error (SQLite result code 778); nothing of this request \
-             was saved - check the disk that holds the data directory; writes are retried with \
-             each request"
+            "storage I/O error: disk I/O error (SQLite result code 778); nothing was saved - \
+             check the disk that holds the data directory, then try again"
         );
         // A constraint (19), a lock (5) or a damaged file (11) is not a storage fault.
         for code in [19, 5, 517, 11] {
