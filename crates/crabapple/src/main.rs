@@ -204,7 +204,11 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(Cli::parse()).await {
-        eprintln!("crabapple: {e:#}");
+        match crabapple_store::StorageFault::of(&e) {
+            // A full disk says so first, then what was being done (issue 8).
+            Some(fault) => eprintln!("crabapple: {fault} ({e:#})"),
+            None => eprintln!("crabapple: {e:#}"),
+        }
         std::process::exit(1);
     }
 }

@@ -251,6 +251,11 @@ impl Commerce {
                         ev.commit().await?;
                         sum.subscription_events += 1;
                     }
+                    // A full disk is no reason to stop renewing: the step runs again once the
+                    // store takes writes (issue 8).
+                    Err(e) if e.storage_fault => {
+                        anyhow::bail!("subscription {orig}: {}", e.message)
+                    }
                     Err(e) => {
                         drop(ev);
                         tracing::warn!(original_transaction_id = %orig, "subscription step failed: {e}");
@@ -278,6 +283,9 @@ impl Commerce {
                     Ok(()) => {
                         ev.commit().await?;
                         sum.mass_extensions += 1;
+                    }
+                    Err(e) if e.storage_fault => {
+                        anyhow::bail!("mass extension {rid}: {}", e.message)
                     }
                     Err(e) => {
                         drop(ev);
