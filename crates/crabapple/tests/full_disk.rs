@@ -146,13 +146,21 @@ fn rename_doc(id: &str, name: &str) -> Value {
     json!({"data": {"type": "bundleIds", "id": id, "attributes": {"name": name}}})
 }
 
+/// The admin token `serve` keeps in `data` (sent as a bearer token on admin paths).
+fn admin_token(data: &Path) -> String {
+    std::fs::read_to_string(data.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
 /// Notifications in the outbox, as the admin API lists them.
-fn outbox(port: u16) -> usize {
+fn outbox(port: u16, data: &Path) -> usize {
     let r = http(
         port,
         "GET",
         "/crabapple/admin/commerce/notifications?limit=100000",
-        None,
+        Some(&admin_token(data)),
         None,
     );
     assert_eq!(r.status, 200, "{}", r.body);
@@ -204,7 +212,7 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
     let r = post_bundle(port, token, "before");
     assert_eq!(r.status, 201, "{}", r.body);
     let id = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let notified = outbox(port);
+    let notified = outbox(port, &data);
 
     let filler = mount.dir.join("filler");
     let filled = fill(&filler);
@@ -272,7 +280,7 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
         "one error line expected; stderr: {stderr}"
     );
     assert_eq!(
-        outbox(port),
+        outbox(port, &data),
         notified,
         "a refused purchase left a notification"
     );
@@ -326,8 +334,9 @@ fn a_full_tmpfs_refuses_writes_honestly_and_everything_works_again_when_space_re
     let bought: Value = serde_json::from_slice(&out.stdout).unwrap();
     let tid = bought["transactionId"].as_str().unwrap();
     let path = format!("/crabapple/admin/commerce/transactions/{tid}");
-    assert_eq!(http(port, "GET", &path, None, None).status, 200);
-    assert_eq!(outbox(port), notified + 1);
+    let admin = admin_token(&data);
+    assert_eq!(http(port, "GET", &path, Some(&admin), None).status, 200);
+    assert_eq!(outbox(port, &data), notified + 1);
 
     let out = run(&["keys", "create", "--role", "DEVELOPER"], &data);
     assert!(
