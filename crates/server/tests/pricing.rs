@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use crabapple_asc::rules::date;
+use crabapple_storekit::commerce::price_day::{DEFAULT_TIME_ZONE, day_in, zone};
 use serde_json::{Value, json};
 
 /// Notes Pro Monthly (demo world).
@@ -132,8 +132,12 @@ fn assert_error(r: &Resp, status: u16, code: &str, detail: &str, what: &str) {
     assert_eq!(e["detail"], detail, "{what}");
 }
 
+/// The day `days` from now in App Store Connect's price zone (Pacific time, forum post 13).
 fn day(w: &World, days: i64) -> String {
-    date(w.app.store().now_ms() + days * 86_400_000)
+    day_in(
+        w.app.store().now_ms() + days * 86_400_000,
+        &zone(DEFAULT_TIME_ZONE).unwrap(),
+    )
 }
 
 #[tokio::test]
@@ -312,6 +316,17 @@ enum Want {
     /// 409 ENTITY_ERROR.RELATIONSHIP.INVALID "An error occurred while processing the pricing
     /// information." (§5).
     Refused,
+    /// 409 STATE_ERROR "Must delete future price change before creating a new price change."
+    /// (forum post 13, §5).
+    FutureExists,
+    /// 409 ENTITY_ERROR.ATTRIBUTE.INVALID on `startDate` (a guess, §5 has no text).
+    Past,
+}
+
+const FUTURE_EXISTS: &str = "Must delete future price change before creating a new price change.";
+
+fn past_detail(start: &str) -> String {
+    format!("The start date '{start}' is in the past. Choose today or a future date.")
 }
 
 /// §5 rules, one row each.
@@ -368,35 +383,75 @@ async fn subscription_price_rules_answer_apples_errors() {
             Want::Refused,
         ),
         (
+            "a start date in the past",
+            usa_higher.clone(),
+            Some(day(&w, -1)),
+            Want::Past,
+        ),
+        (
             "a future change",
             usa_higher.clone(),
             Some(in_future.clone()),
             Want::Created,
         ),
+        (
+            "a second future change in the territory",
+            usa.clone(),
+            Some(later.clone()),
+            Want::FutureExists,
+        ),
+        (
+            "a new price today while a change is scheduled",
+            usa.clone(),
+            None,
+            Want::FutureExists,
+        ),
     ];
     for (what, pp, start, want) in rows {
         let r = post_price(&w, SUB, &pp, start.as_deref()).await;
-        if want == Want::Created {
-            assert_eq!(
-                r.status,
-                201,
-                "{what}: {}",
-                String::from_utf8_lossy(&r.body)
-            );
-            let d = &r.json()["data"];
-            assert_eq!(d["attributes"]["preserved"], false, "{what}");
-            // Without startDate the price starts today.
-            let want = start.clone().unwrap_or_else(|| day(&w, 0));
-            assert_eq!(d["attributes"]["startDate"], want.as_str(), "{what}");
-        } else {
+        match want {
+            Want::Created => {
+                assert_eq!(
+                    r.status,
+                    201,
+                    "{what}: {}",
+                    String::from_utf8_lossy(&r.body)
+                );
+                let d = &r.json()["data"];
+                assert_eq!(d["attributes"]["preserved"], false, "{what}");
+                // Without startDate the price starts today.
+                let want = start.clone().unwrap_or_else(|| day(&w, 0));
+                assert_eq!(d["attributes"]["startDate"], want.as_str(), "{what}");
+            }
             // §5: Apple's one answer for every unacceptable price.
-            assert_error(
+            Want::Refused => assert_error(
                 &r,
                 409,
                 "ENTITY_ERROR.RELATIONSHIP.INVALID",
                 PRICING_DETAIL,
                 what,
-            );
+            ),
+            Want::FutureExists => {
+                assert_error(&r, 409, "STATE_ERROR", FUTURE_EXISTS, what);
+                assert_eq!(
+                    r.json()["errors"][0]["title"],
+                    "The request cannot be fulfilled because of the state of another resource.",
+                );
+            }
+            Want::Past => {
+                let start = start.as_deref().unwrap();
+                assert_error(
+                    &r,
+                    409,
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                    &past_detail(start),
+                    what,
+                );
+                assert_eq!(
+                    r.json()["errors"][0]["source"]["pointer"],
+                    "/data/attributes/startDate"
+                );
+            }
         }
     }
 
@@ -422,18 +477,16 @@ async fn subscription_price_rules_answer_apples_errors() {
         .unwrap()
         .to_string();
 
-    // One future change per territory: a second one overwrites the first (Apple's help, §5).
-    let r = post_price(&w, SUB, &usa_higher, Some(&later)).await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let future = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let starts: Vec<Value> = prices(&w).await["data"]
+    // One future change per territory: the API refused the second one, the first stays (Apple's
+    // web UI would have replaced it, §5).
+    let scheduled: Vec<&Value> = doc["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["attributes"]["startDate"].clone())
+        .filter(|p| p["attributes"]["startDate"] == in_future.as_str())
         .collect();
-    assert_eq!(starts.len(), 2, "{starts:?}");
-    assert!(starts.contains(&json!(later)) && !starts.contains(&json!(in_future)));
+    assert_eq!(scheduled.len(), 1, "{doc}");
+    let future = scheduled[0]["id"].as_str().unwrap().to_string();
 
     // Only future changes can be deleted (§5).
     assert_delete_refused(&w, &current, "delete the price in effect").await;
@@ -450,7 +503,8 @@ async fn subscription_price_rules_answer_apples_errors() {
         &rules_header("crates/server/tests/pricing.rs"),
         vec![
             "subscriptionPrices_createInstance\tapple-semantics.md §5 — a price needs a price point of the subscription in a territory where it is available (409)".into(),
-            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a second future change in a territory replaces the first".into(),
+            "subscriptionPrices_createInstance\tapple-semantics.md §5, forum post 13 — one future change per territory: a new change while one is scheduled (409 STATE_ERROR)".into(),
+            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a startDate before today (409 ENTITY_ERROR.ATTRIBUTE.INVALID, text a guess)".into(),
             "subscriptionPrices_deleteInstance\tapple-semantics.md §5 — only future price changes can be deleted (409)".into(),
         ],
     );

@@ -13,6 +13,7 @@ use crabapple_store::Tx;
 use crabapple_store::ledger::AppRow;
 use serde_json::{Map, Value};
 
+use super::price_day::PriceZone;
 use crate::models::Type;
 
 /// Apple's `productType` families (Get Transaction History `productType`).
@@ -477,7 +478,10 @@ pub async fn price(
             .to_string(),
         None => sf.currency.to_string(),
     };
-    if let Some(p) = asc_price(tx, product, sf.alpha3, utc_day(at)).await? {
+    // A price is in effect from 00:00 of its `startDate` in App Store Connect's price zone
+    // (price_day.rs, forum post 13).
+    let today = PriceZone::of(tx).await?.day(at);
+    if let Some(p) = asc_price(tx, product, sf.alpha3, today).await? {
         return Ok((p, currency));
     }
     let default = match (product.kind, product.period) {
@@ -494,17 +498,7 @@ pub async fn price(
     Ok((default, currency))
 }
 
-/// `YYYY-MM-DD` of a virtual time, in UTC (the time zone of `startDate` isn't documented;
-/// subscription date math uses UTC, apple-semantics.md §5).
-pub fn utc_day(at: i64) -> String {
-    jiff::Timestamp::from_millisecond(at)
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .date()
-                .to_string()
-        })
-        .unwrap_or_default()
-}
+pub use super::price_day::utc_day;
 
 async fn asc_price(
     tx: &mut Tx,

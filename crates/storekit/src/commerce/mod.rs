@@ -20,6 +20,7 @@ mod delivery;
 pub mod engine;
 pub mod event;
 pub mod events;
+pub mod price_day;
 pub mod state;
 
 use std::path::{Path, PathBuf};
