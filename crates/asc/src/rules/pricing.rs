@@ -174,7 +174,10 @@ async fn refuse_delete_in_effect(tx: &mut Tx, existing: &Resource) -> Result<(),
             zone.name
         )
     } else {
-        format!("the price has been in effect since {start} (today is {zone_today} in {})", zone.name)
+        format!(
+            "the price has been in effect since {start} (today is {zone_today} in {})",
+            zone.name
+        )
     };
     Err(AscError::new(
         409,

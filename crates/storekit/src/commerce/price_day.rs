@@ -36,7 +36,9 @@ pub fn zone(name: &str) -> Result<TimeZone, String> {
         return TimeZone::posix(US_PACIFIC_RULE).map_err(|e| e.to_string());
     }
     TimeZone::posix(name).map_err(|_| {
-        format!("unknown time zone {name:?}: give an IANA name (America/Los_Angeles) or a POSIX TZ rule")
+        format!(
+            "unknown time zone {name:?}: give an IANA name (America/Los_Angeles) or a POSIX TZ rule"
+        )
     })
 }
 
@@ -84,7 +86,11 @@ impl PriceZone {
     /// Local wall time `YYYY-MM-DD HH:MM` (for reasons given to people).
     pub fn wall(&self, at_ms: i64) -> String {
         Timestamp::from_millisecond(at_ms)
-            .map(|t| t.to_zoned_datetime(self.tz.clone()).strftime("%F %H:%M").to_string())
+            .map(|t| {
+                t.to_zoned_datetime(self.tz.clone())
+                    .strftime("%F %H:%M")
+                    .to_string()
+            })
             .unwrap_or_default()
     }
 
