@@ -2,15 +2,12 @@
 //! through the HTTP surface, on the demo world.
 
 mod common;
+mod pricing_support;
 
 use common::*;
-use crabapple_storekit::commerce::price_day::{
-    DEFAULT_TIME_ZONE, PriceZone, TIME_ZONE_KEY, day_in, zone,
-};
+use pricing_support::*;
 use serde_json::{Value, json};
 
-/// Notes Pro Monthly (demo world).
-const SUB: &str = "6449081301";
 /// Notes Pro Yearly (demo world).
 const OTHER_SUB: &str = "6449081302";
 /// Handwriting Pack (demo world).
@@ -20,127 +17,6 @@ const OTHER_IAP: &str = "6449081235";
 /// crabapple's tiers × storefronts (price_points.rs).
 const TIERS: usize = 41;
 const TERRITORIES: usize = 7;
-
-const PRICING_DETAIL: &str = "An error occurred while processing the pricing information.";
-
-fn rel(t: &str, id: &str) -> Value {
-    json!({ "data": { "type": t, "id": id } })
-}
-
-/// The price points at `path` (a product's `pricePoints`) in `territory`, on one page.
-async fn points_in(w: &World, path: &str, territory: &str, extra: &str) -> Value {
-    let r = w
-        .get(&format!(
-            "{path}?filter[territory]={territory}&limit=200{extra}"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
-/// The price point of a list costing `price`.
-fn priced<'a>(doc: &'a Value, price: &str) -> &'a Value {
-    doc["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["attributes"]["customerPrice"] == price)
-        .unwrap_or_else(|| panic!("no {price} price point"))
-}
-
-/// The id of `sub`'s price point in `territory` costing `price`.
-async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
-    let doc = points_in(
-        w,
-        &format!("/v1/subscriptions/{sub}/pricePoints"),
-        territory,
-        "",
-    )
-    .await;
-    priced(&doc, price)["id"].as_str().unwrap().to_string()
-}
-
-/// The id of the same tier in another territory (`equalizations`).
-async fn equalized(w: &World, point: &str, territory: &str) -> String {
-    equalized_in(w, point, territory, "").await
-}
-
-async fn equalized_in(w: &World, point: &str, territory: &str, extra: &str) -> String {
-    let doc = points_in(
-        w,
-        &format!("/v1/subscriptionPricePoints/{point}/equalizations"),
-        territory,
-        extra,
-    )
-    .await;
-    assert_eq!(doc["data"].as_array().unwrap().len(), 1, "{doc}");
-    doc["data"][0]["id"].as_str().unwrap().to_string()
-}
-
-async fn make_available(w: &World, sub: &str, territories: &[&str]) {
-    let ts: Vec<Value> = territories
-        .iter()
-        .map(|t| json!({ "type": "territories", "id": t }))
-        .collect();
-    let r = w
-        .call(
-            "POST",
-            "/v1/subscriptionAvailabilities",
-            Some(&w.token),
-            Some(json!({ "data": {
-                "type": "subscriptionAvailabilities",
-                "attributes": { "availableInNewTerritories": false },
-                "relationships": {
-                    "subscription": rel("subscriptions", sub),
-                    "availableTerritories": { "data": ts },
-                }
-            }})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-}
-
-async fn post_price(w: &World, sub: &str, point: &str, start: Option<&str>) -> Resp {
-    let mut attributes = json!({ "preserveCurrentPrice": false });
-    if let Some(s) = start {
-        attributes["startDate"] = json!(s);
-    }
-    w.call(
-        "POST",
-        "/v1/subscriptionPrices",
-        Some(&w.token),
-        Some(json!({ "data": {
-            "type": "subscriptionPrices",
-            "attributes": attributes,
-            "relationships": {
-                "subscription": rel("subscriptions", sub),
-                "subscriptionPricePoint": rel("subscriptionPricePoints", point),
-            }
-        }})),
-    )
-    .await
-}
-
-fn assert_error(r: &Resp, status: u16, code: &str, detail: &str, what: &str) {
-    assert_eq!(
-        r.status,
-        status,
-        "{what}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let e = &r.json()["errors"][0];
-    assert_eq!(e["status"], status.to_string(), "{what}");
-    assert_eq!(e["code"], code, "{what}");
-    assert_eq!(e["detail"], detail, "{what}");
-}
-
-/// The day `days` from now in App Store Connect's price zone (Pacific time, forum post 13).
-fn day(w: &World, days: i64) -> String {
-    day_in(
-        w.app.store().now_ms() + days * 86_400_000,
-        &zone(DEFAULT_TIME_ZONE).unwrap(),
-    )
-}
 
 #[tokio::test]
 async fn demo_subscription_has_a_price_point_per_tier_per_territory() {
@@ -324,8 +200,6 @@ enum Want {
     /// 409 ENTITY_ERROR.ATTRIBUTE.INVALID on `startDate` (a guess, §5 has no text).
     Past,
 }
-
-const FUTURE_EXISTS: &str = "Must delete future price change before creating a new price change.";
 
 fn past_detail(start: &str) -> String {
     format!("The start date '{start}' is in the past. Choose today or a future date.")
@@ -512,41 +386,6 @@ async fn subscription_price_rules_answer_apples_errors() {
     );
 }
 
-async fn delete_price(w: &World, id: &str) -> Resp {
-    w.call(
-        "DELETE",
-        &format!("/v1/subscriptionPrices/{id}"),
-        Some(&w.token),
-        None,
-    )
-    .await
-}
-
-/// §5: 409 "Cannot delete Subscription Price with id <id>. Only future price changes can be
-/// deleted."
-async fn assert_delete_refused(w: &World, id: &str, what: &str) {
-    let r = delete_price(w, id).await;
-    assert_error(
-        &r,
-        409,
-        "ENTITY_ERROR",
-        &format!(
-            "Cannot delete Subscription Price with id {id}. Only future price changes can be deleted."
-        ),
-        what,
-    );
-}
-
-async fn prices(w: &World) -> Value {
-    let r = w
-        .get(&format!(
-            "/v1/subscriptions/{SUB}/prices?include=subscriptionPricePoint,territory"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
 #[tokio::test]
 async fn in_app_purchase_price_points_and_a_price_schedule() {
     let w = demo().await;
@@ -695,124 +534,4 @@ async fn starting_prices_inline_in_a_subscription_update() {
     for p in doc["data"].as_array().unwrap() {
         assert_eq!(p["attributes"]["startDate"], day(&w, 0).as_str());
     }
-}
-
-/// Moves the virtual clock to `at` (ms) through the admin API, running what is due.
-async fn clock_to(w: &World, at: i64) {
-    let by = at - w.app.store().now_ms();
-    assert!(by >= 0, "the clock only moves forward");
-    let r = w
-        .call(
-            "POST",
-            "/crabapple/admin/clock/advance",
-            None,
-            Some(json!({ "by": by.to_string() })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-}
-
-fn pacific() -> PriceZone {
-    PriceZone {
-        name: DEFAULT_TIME_ZONE.into(),
-        tz: zone(DEFAULT_TIME_ZONE).unwrap(),
-    }
-}
-
-const HOUR: i64 = 3_600_000;
-
-/// Forum post 13, step by step: a change starts on day D. At 14:00 Pacific on D-1 a change can
-/// be deleted; at 23:00 Pacific on D-1 (07:00 UTC on D) App Store Connect still lists it as
-/// future, yet the delete fails ("Only future price changes can be deleted.", 409 ENTITY_ERROR,
-/// as the post captured) and so does a new change (409 STATE_ERROR "Must delete future price
-/// change before creating a new price change."). After midnight Pacific the change is in effect
-/// and a new future change is accepted. With the price zone set to UTC the trap is gone.
-#[tokio::test]
-async fn forum_post_13_the_hour_before_midnight_pacific() {
-    let w = demo().await;
-    make_available(&w, SUB, &["USA", "CAN"]).await;
-    let usa = point(&w, SUB, "USA", "9.99").await;
-    let usa_higher = point(&w, SUB, "USA", "12.99").await;
-    let can = equalized(&w, &usa_higher, "CAN").await;
-    assert_eq!(post_price(&w, SUB, &usa, None).await.status, 201);
-    let d = day(&w, 2);
-    let d_start = pacific().day_start_ms(&d).unwrap();
-    let created = |r: Resp| {
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        r.json()["data"]["id"].as_str().unwrap().to_string()
-    };
-    let change = created(post_price(&w, SUB, &usa_higher, Some(&d)).await);
-    let can_change = created(post_price(&w, SUB, &can, Some(&d)).await);
-
-    // 14:00 Pacific on D-1 (22:00 UTC): still D-1 everywhere; deleting works (the post's 95 %).
-    clock_to(&w, d_start - 10 * HOUR).await;
-    let r = delete_price(&w, &can_change).await;
-    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-
-    // 23:00 Pacific on D-1 = 07:00 UTC on D.
-    clock_to(&w, d_start - HOUR).await;
-    assert_eq!(day(&w, 0), day_in(d_start - HOUR, &pacific().tz));
-    // App Store Connect still lists it as a future change…
-    let listed = prices(&w).await;
-    assert!(
-        listed["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["id"] == change.as_str() && p["attributes"]["startDate"] == d.as_str()),
-        "{listed}"
-    );
-    // …the delete fails as in the post,
-    let r = delete_price(&w, &change).await;
-    assert_delete_refused(&w, &change, "delete at 23:00 Pacific the day before").await;
-    let reason = r.header("x-crabapple-reason").unwrap_or_default();
-    assert!(
-        reason.contains("UTC") && reason.contains("forum post 13"),
-        "{reason}"
-    );
-    // …and so does the new change the post tried next.
-    let r = post_price(&w, SUB, &usa, Some(&day(&w, 5))).await;
-    assert_error(
-        &r,
-        409,
-        "STATE_ERROR",
-        FUTURE_EXISTS,
-        "replace at 23:00 Pacific",
-    );
-    let reason = r.header("x-crabapple-reason").unwrap_or_default();
-    assert!(
-        reason.contains("cannot be deleted now either") && reason.contains(&change),
-        "{reason}"
-    );
-
-    // Midnight Pacific: D has begun; the change is in effect and the next one can be scheduled.
-    clock_to(&w, d_start + 60_000).await;
-    assert_delete_refused(&w, &change, "delete after midnight Pacific").await;
-    created(post_price(&w, SUB, &usa, Some(&day(&w, 5))).await);
-
-    // The zone is a setting: in UTC, D began at 00:00 UTC and 23:00 Pacific is no trap.
-    let w = demo().await;
-    w.app.store().meta_set(TIME_ZONE_KEY, "UTC").await.unwrap();
-    make_available(&w, SUB, &["USA"]).await;
-    let usa = point(&w, SUB, "USA", "9.99").await;
-    let usa_higher = point(&w, SUB, "USA", "12.99").await;
-    let utc = zone("UTC").unwrap();
-    let d = day_in(w.app.store().now_ms() + 2 * 86_400_000, &utc);
-    let d_start = PriceZone {
-        name: "UTC".into(),
-        tz: utc,
-    }
-    .day_start_ms(&d)
-    .unwrap();
-    created(post_price(&w, SUB, &usa_higher, Some(&d)).await);
-    clock_to(&w, d_start + HOUR).await;
-    created(
-        post_price(
-            &w,
-            SUB,
-            &usa,
-            Some(&day_in(d_start + 3 * 86_400_000, &zone("UTC").unwrap())),
-        )
-        .await,
-    );
 }
