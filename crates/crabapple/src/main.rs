@@ -62,6 +62,10 @@ enum Cmd {
         /// published test PKI): LEAF_KEY,LEAF,INTERMEDIATE,ROOT paths.
         #[arg(long, env = "CRABAPPLE_APPLE_TEST_PKI", value_delimiter = ',')]
         apple_test_pki: Option<Vec<PathBuf>>,
+        /// Time zone of subscription price dates (an IANA name or a POSIX TZ rule; default
+        /// America/Los_Angeles, kept in the data directory): a `startDate` begins at 00:00 there.
+        #[arg(long, env = "CRABAPPLE_PRICE_TIME_ZONE")]
+        price_time_zone: Option<String>,
     },
     /// Print a signed ES256 token for a key (for curl and scripts).
     Token {
@@ -194,8 +198,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             rate_limit,
             apple_test_pki,
+            price_time_zone,
         } => {
-            commerce::serve_options(&data.data, apple_test_pki.as_deref()).await?;
+            commerce::serve_options(
+                &data.data,
+                apple_test_pki.as_deref(),
+                price_time_zone.as_deref(),
+            )
+            .await?;
             let world = match (empty, seed) {
                 (true, _) => WorldChoice::Empty,
                 (_, Some(p)) => WorldChoice::SeedFile(p),

@@ -79,6 +79,15 @@ async fn forum_post_13_the_hour_before_midnight_pacific() {
     assert_delete_refused(&w, &change, "delete after midnight Pacific").await;
     created(post_price(&w, SUB, &usa, Some(&day(&w, 5))).await);
 
+    check_facts(
+        "rules-price-changes",
+        &rules_header("crates/server/tests/price_changes.rs"),
+        vec![
+            "subscriptionPrices_deleteInstance\tforum post 13, apple-semantics.md §5 — the delete compares startDate with the UTC day: refused at 23:00 Pacific the day before the change (409 ENTITY_ERROR)".into(),
+            "subscriptionPrices_createInstance\tforum post 13, apple-semantics.md §5 — a change stays future until its startDate begins in Pacific time (configurable): a new change is refused until then (409 STATE_ERROR)".into(),
+        ],
+    );
+
     // The zone is a setting: in UTC, D began at 00:00 UTC and 23:00 Pacific is no trap.
     let w = demo().await;
     w.app.store().meta_set(TIME_ZONE_KEY, "UTC").await.unwrap();
