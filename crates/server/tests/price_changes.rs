@@ -392,3 +392,35 @@ async fn consent_and_preserved_prices() {
         "a new subscriber pays the new price"
     );
 }
+
+/// §5: a future change can be deleted before it starts; an increase already announced for it is
+/// then never charged, and a pending consent no longer ends the subscription.
+#[tokio::test]
+async fn a_deleted_increase_is_never_charged() {
+    let w = demo().await;
+    let token = server_api_token(&w).await;
+    make_available(&w, SUB, &["USA"]).await;
+    let usd499 = point(&w, SUB, "USA", "4.99").await;
+    let usd1299 = point(&w, SUB, "USA", "12.99").await;
+    assert_eq!(post_price(&w, SUB, &usd499, None).await.status, 201);
+    let t0 = w.app.store().now_ms();
+    let eve = subscribe(&w, "eve", "USA").await;
+    let change = change_price(&w, &usd1299, &day(&w, 3), false).await;
+    assert!(
+        notifications(&w, &eve)
+            .await
+            .contains(&pair("PRICE_INCREASE", "PENDING"))
+    );
+    let r = delete_price(&w, &change).await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+
+    clock_to(&w, t0 + 33 * DAY).await;
+    let (txn, info) = status(&w, &token, &eve).await;
+    assert_eq!(
+        txn["transactionReason"], "RENEWAL",
+        "not expired for want of consent"
+    );
+    assert_eq!(txn["price"], 4990);
+    assert_eq!(info["renewalPrice"], 4990);
+    assert!(info.get("priceIncreaseStatus").is_none(), "{info}");
+}

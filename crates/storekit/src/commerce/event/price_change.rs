@@ -15,7 +15,8 @@
 //!   when a notice suffices (`priceIncreaseStatus` 1). The first renewal on or after the start
 //!   date is charged the new price. A subscriber who was not told (subscribed after the change
 //!   was created, at the old price) is told at the renewal that would have charged it, and pays
-//!   it from the following renewal.
+//!   it from the following renewal. An announced increase whose change was deleted before its
+//!   start date is forgotten at the renewal (nothing charged, no consent awaited).
 //! - Consent rule implemented (§5, support.apple.com 109501): consent is needed when the increase
 //!   is more than 50 % **and** more than US$5 per period (US$50 for annual subscriptions),
 //!   the rise counted in US dollars through the new price point's USD tier (its id, §5). Not
@@ -210,6 +211,35 @@ impl Ev<'_> {
         Ok(told)
     }
 
+    /// Forgets an announced App Store Connect increase that is due but no longer App Store
+    /// Connect's price at `at` (the change was deleted before its start date): nothing is
+    /// charged for it and no consent is awaited.
+    pub(crate) async fn drop_withdrawn_increase(
+        &mut self,
+        ctx: &mut SubCtx,
+        at: i64,
+    ) -> EvResult<()> {
+        let Some(pi) = &ctx.st.price_increase else {
+            return Ok(());
+        };
+        if pi.effective_ms.is_none() || !pi.in_effect_at(at) {
+            return Ok(());
+        }
+        let wanted = pi.price;
+        let Some(product) =
+            catalog::resolve_product(&mut self.tx, &ctx.app, &ctx.sub.product_id).await?
+        else {
+            return Ok(());
+        };
+        let list = catalog::asc_price_in_effect(&mut self.tx, &product, &ctx.sub.storefront, at)
+            .await?
+            .map(|(p, _)| p);
+        if list != Some(wanted) {
+            ctx.st.price_increase = None;
+        }
+        Ok(())
+    }
+
     /// The list price App Store Connect has in effect at a renewal at `at`: a decrease becomes
     /// the renewal price; an increase is left to the announced [`PriceIncrease`] (or to nobody,
     /// `preserved`). Returns the new price of an increase nobody announced.
@@ -220,6 +250,7 @@ impl Ev<'_> {
         sf: Storefront,
         at: i64,
     ) -> EvResult<Option<i64>> {
+        self.drop_withdrawn_increase(ctx, at).await?;
         let Some((list, price_id)) =
             catalog::asc_price_in_effect(&mut self.tx, product, sf.alpha3, at).await?
         else {

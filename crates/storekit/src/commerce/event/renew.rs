@@ -39,6 +39,7 @@ impl Ev<'_> {
         if !ctx.st.auto_renew_status {
             return self.expire(ctx, 1, at).await;
         }
+        self.drop_withdrawn_increase(ctx, at).await?;
         if let Some(pi) = &ctx.st.price_increase
             && pi.requires_consent
             && pi.status == 0
