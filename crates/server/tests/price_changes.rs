@@ -154,21 +154,7 @@ async fn subscribe(w: &World, customer: &str, storefront: &str) -> String {
 
 /// A `subscriptionPrices` change with `preserveCurrentPrice`.
 async fn change_price(w: &World, point: &str, start: &str, preserve: bool) -> String {
-    let r = w
-        .call(
-            "POST",
-            "/v1/subscriptionPrices",
-            Some(&w.token),
-            Some(json!({ "data": {
-                "type": "subscriptionPrices",
-                "attributes": { "startDate": start, "preserveCurrentPrice": preserve },
-                "relationships": {
-                    "subscription": rel("subscriptions", SUB),
-                    "subscriptionPricePoint": rel("subscriptionPricePoints", point),
-                }
-            }})),
-        )
-        .await;
+    let r = post_price_preserving(w, SUB, point, Some(start), preserve).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let d = r.json()["data"].clone();
     assert_eq!(d["attributes"]["preserved"], preserve);

@@ -85,7 +85,18 @@ pub async fn make_available(w: &World, sub: &str, territories: &[&str]) {
 }
 
 pub async fn post_price(w: &World, sub: &str, point: &str, start: Option<&str>) -> Resp {
-    let mut attributes = json!({ "preserveCurrentPrice": false });
+    post_price_preserving(w, sub, point, start, false).await
+}
+
+/// `POST /v1/subscriptionPrices` with `preserveCurrentPrice`.
+pub async fn post_price_preserving(
+    w: &World,
+    sub: &str,
+    point: &str,
+    start: Option<&str>,
+    preserve: bool,
+) -> Resp {
+    let mut attributes = json!({ "preserveCurrentPrice": preserve });
     if let Some(s) = start {
         attributes["startDate"] = json!(s);
     }
