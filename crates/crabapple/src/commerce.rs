@@ -536,8 +536,19 @@ pub async fn after_clock_advance(data: &Path, now: i64) -> anyhow::Result<()> {
 
 /// `crabapple serve --apple-test-pki LEAF_KEY,LEAF,INTERMEDIATE,ROOT`: sign with that PKI
 /// (e.g. Apple's published test PKI) from now on; without the option, the data directory's.
-pub async fn serve_options(data: &Path, apple_test_pki: Option<&[PathBuf]>) -> anyhow::Result<()> {
+/// `--price-time-zone ZONE`: the zone of subscription price dates from now on (storekit's
+/// `price_day`).
+pub async fn serve_options(
+    data: &Path,
+    apple_test_pki: Option<&[PathBuf]>,
+    price_time_zone: Option<&str>,
+) -> anyhow::Result<()> {
     let store = setup::open(data).await?;
+    if let Some(z) = price_time_zone {
+        use crabapple_storekit::commerce::price_day;
+        price_day::zone(z).map_err(|e| anyhow::anyhow!("--price-time-zone: {e}"))?;
+        store.meta_set(price_day::TIME_ZONE_KEY, z).await?;
+    }
     let paths = match apple_test_pki {
         Some([k, l, i, r]) => Some([k.clone(), l.clone(), i.clone(), r.clone()]),
         Some(p) => bail!(

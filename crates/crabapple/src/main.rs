@@ -80,6 +80,10 @@ enum Cmd {
         /// published test PKI): LEAF_KEY,LEAF,INTERMEDIATE,ROOT paths.
         #[arg(long, env = "CRABAPPLE_APPLE_TEST_PKI", value_delimiter = ',')]
         apple_test_pki: Option<Vec<PathBuf>>,
+        /// Time zone of subscription price dates (an IANA name or a POSIX TZ rule; default
+        /// America/Los_Angeles, kept in the data directory): a `startDate` begins at 00:00 there.
+        #[arg(long, env = "CRABAPPLE_PRICE_TIME_ZONE")]
+        price_time_zone: Option<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -223,6 +227,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             rate_limit,
             apple_test_pki,
+            price_time_zone,
             access,
         } => {
             let world = match (empty, seed) {
@@ -230,7 +235,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (_, Some(p)) => WorldChoice::SeedFile(p),
                 _ => WorldChoice::Demo,
             };
-            let opts = (public_url, rate_limit, access, apple_test_pki);
+            let opts = ServeOpts {
+                public_url,
+                rate_limit,
+                access,
+                apple_test_pki,
+                price_time_zone,
+            };
             serve(data.data, listen, world, opts).await
         }
         Cmd::AdminToken { data } => {
@@ -396,15 +407,28 @@ fn print_keys(list: &[keys::KeyInfo], json: bool, as_array: bool) {
 }
 
 /// `serve`'s flags after the data directory, listener and world.
-type ServeOpts = (Option<String>, u64, AccessArgs, Option<Vec<PathBuf>>);
+struct ServeOpts {
+    public_url: Option<String>,
+    rate_limit: u64,
+    access: AccessArgs,
+    apple_test_pki: Option<Vec<PathBuf>>,
+    price_time_zone: Option<String>,
+}
 
 async fn serve(
     data: PathBuf,
     listen: String,
     world: WorldChoice,
-    (public_url, rate_limit, access, apple_test_pki): ServeOpts,
+    opts: ServeOpts,
 ) -> anyhow::Result<()> {
     use crabapple_server::access::{AdminAccess, load_or_create_token};
+    let ServeOpts {
+        public_url,
+        rate_limit,
+        access,
+        apple_test_pki,
+        price_time_zone,
+    } = opts;
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
@@ -417,7 +441,12 @@ async fn serve(
              could mint keys and reset the world. Drop --no-admin-token, or listen on 127.0.0.1"
         );
     }
-    commerce::serve_options(&data, apple_test_pki.as_deref()).await?;
+    commerce::serve_options(
+        &data,
+        apple_test_pki.as_deref(),
+        price_time_zone.as_deref(),
+    )
+    .await?;
     let store = setup::open(&data).await?;
     let token = match access.no_admin_token {
         true => None,

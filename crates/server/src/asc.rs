@@ -143,7 +143,12 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         content_type: header(headers, "content-type"),
     };
     match engine.handle(&request).await {
-        Ok(r) => reply(r, &rate_header),
+        Ok(r) => {
+            if r.status == 201 && op.id == "subscriptionPrices_createInstance" {
+                price_change_created(&app, &r.body).await;
+            }
+            reply(r, &rate_header)
+        }
         Err(e) => error(e, &rate_header),
     }
 }
@@ -205,4 +210,18 @@ fn not_allowed(app: &App, template: &str, method: &str) -> AscError {
         "Apple's spec has no {method} on {template}; {} are the operations it has",
         allowed.join(", ")
     ))
+}
+
+/// A subscription price change reaches the subscribers it concerns (storekit's
+/// `event/price_change.rs`: PRICE_INCREASE notices, apple-semantics.md §5, §7). The price is
+/// already stored; a failure here is logged, not Apple's answer.
+async fn price_change_created(app: &App, body: &[u8]) {
+    let id = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|d| d["data"]["id"].as_str().map(str::to_string));
+    if let Some(id) = id
+        && let Err(e) = app.commerce.price_change_created(&id).await
+    {
+        tracing::warn!(subscription_price = %id, "announcing the price change: {e:#}");
+    }
 }

@@ -2,13 +2,12 @@
 //! through the HTTP surface, on the demo world.
 
 mod common;
+mod pricing_support;
 
 use common::*;
-use crabapple_asc::rules::date;
+use pricing_support::*;
 use serde_json::{Value, json};
 
-/// Notes Pro Monthly (demo world).
-const SUB: &str = "6449081301";
 /// Notes Pro Yearly (demo world).
 const OTHER_SUB: &str = "6449081302";
 /// Handwriting Pack (demo world).
@@ -18,123 +17,6 @@ const OTHER_IAP: &str = "6449081235";
 /// crabapple's tiers × storefronts (price_points.rs).
 const TIERS: usize = 41;
 const TERRITORIES: usize = 7;
-
-const PRICING_DETAIL: &str = "An error occurred while processing the pricing information.";
-
-fn rel(t: &str, id: &str) -> Value {
-    json!({ "data": { "type": t, "id": id } })
-}
-
-/// The price points at `path` (a product's `pricePoints`) in `territory`, on one page.
-async fn points_in(w: &World, path: &str, territory: &str, extra: &str) -> Value {
-    let r = w
-        .get(&format!(
-            "{path}?filter[territory]={territory}&limit=200{extra}"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
-}
-
-/// The price point of a list costing `price`.
-fn priced<'a>(doc: &'a Value, price: &str) -> &'a Value {
-    doc["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["attributes"]["customerPrice"] == price)
-        .unwrap_or_else(|| panic!("no {price} price point"))
-}
-
-/// The id of `sub`'s price point in `territory` costing `price`.
-async fn point(w: &World, sub: &str, territory: &str, price: &str) -> String {
-    let doc = points_in(
-        w,
-        &format!("/v1/subscriptions/{sub}/pricePoints"),
-        territory,
-        "",
-    )
-    .await;
-    priced(&doc, price)["id"].as_str().unwrap().to_string()
-}
-
-/// The id of the same tier in another territory (`equalizations`).
-async fn equalized(w: &World, point: &str, territory: &str) -> String {
-    equalized_in(w, point, territory, "").await
-}
-
-async fn equalized_in(w: &World, point: &str, territory: &str, extra: &str) -> String {
-    let doc = points_in(
-        w,
-        &format!("/v1/subscriptionPricePoints/{point}/equalizations"),
-        territory,
-        extra,
-    )
-    .await;
-    assert_eq!(doc["data"].as_array().unwrap().len(), 1, "{doc}");
-    doc["data"][0]["id"].as_str().unwrap().to_string()
-}
-
-async fn make_available(w: &World, sub: &str, territories: &[&str]) {
-    let ts: Vec<Value> = territories
-        .iter()
-        .map(|t| json!({ "type": "territories", "id": t }))
-        .collect();
-    let r = w
-        .call(
-            "POST",
-            "/v1/subscriptionAvailabilities",
-            Some(&w.token),
-            Some(json!({ "data": {
-                "type": "subscriptionAvailabilities",
-                "attributes": { "availableInNewTerritories": false },
-                "relationships": {
-                    "subscription": rel("subscriptions", sub),
-                    "availableTerritories": { "data": ts },
-                }
-            }})),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-}
-
-async fn post_price(w: &World, sub: &str, point: &str, start: Option<&str>) -> Resp {
-    let mut attributes = json!({ "preserveCurrentPrice": false });
-    if let Some(s) = start {
-        attributes["startDate"] = json!(s);
-    }
-    w.call(
-        "POST",
-        "/v1/subscriptionPrices",
-        Some(&w.token),
-        Some(json!({ "data": {
-            "type": "subscriptionPrices",
-            "attributes": attributes,
-            "relationships": {
-                "subscription": rel("subscriptions", sub),
-                "subscriptionPricePoint": rel("subscriptionPricePoints", point),
-            }
-        }})),
-    )
-    .await
-}
-
-fn assert_error(r: &Resp, status: u16, code: &str, detail: &str, what: &str) {
-    assert_eq!(
-        r.status,
-        status,
-        "{what}: {}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let e = &r.json()["errors"][0];
-    assert_eq!(e["status"], status.to_string(), "{what}");
-    assert_eq!(e["code"], code, "{what}");
-    assert_eq!(e["detail"], detail, "{what}");
-}
-
-fn day(w: &World, days: i64) -> String {
-    date(w.app.store().now_ms() + days * 86_400_000)
-}
 
 #[tokio::test]
 async fn demo_subscription_has_a_price_point_per_tier_per_territory() {
@@ -312,6 +194,15 @@ enum Want {
     /// 409 ENTITY_ERROR.RELATIONSHIP.INVALID "An error occurred while processing the pricing
     /// information." (§5).
     Refused,
+    /// 409 STATE_ERROR "Must delete future price change before creating a new price change."
+    /// (forum post 13, §5).
+    FutureExists,
+    /// 409 ENTITY_ERROR.ATTRIBUTE.INVALID on `startDate` (a guess, §5 has no text).
+    Past,
+}
+
+fn past_detail(start: &str) -> String {
+    format!("The start date '{start}' is in the past. Choose today or a future date.")
 }
 
 /// §5 rules, one row each.
@@ -368,35 +259,75 @@ async fn subscription_price_rules_answer_apples_errors() {
             Want::Refused,
         ),
         (
+            "a start date in the past",
+            usa_higher.clone(),
+            Some(day(&w, -1)),
+            Want::Past,
+        ),
+        (
             "a future change",
             usa_higher.clone(),
             Some(in_future.clone()),
             Want::Created,
         ),
+        (
+            "a second future change in the territory",
+            usa.clone(),
+            Some(later.clone()),
+            Want::FutureExists,
+        ),
+        (
+            "a new price today while a change is scheduled",
+            usa.clone(),
+            None,
+            Want::FutureExists,
+        ),
     ];
     for (what, pp, start, want) in rows {
         let r = post_price(&w, SUB, &pp, start.as_deref()).await;
-        if want == Want::Created {
-            assert_eq!(
-                r.status,
-                201,
-                "{what}: {}",
-                String::from_utf8_lossy(&r.body)
-            );
-            let d = &r.json()["data"];
-            assert_eq!(d["attributes"]["preserved"], false, "{what}");
-            // Without startDate the price starts today.
-            let want = start.clone().unwrap_or_else(|| day(&w, 0));
-            assert_eq!(d["attributes"]["startDate"], want.as_str(), "{what}");
-        } else {
+        match want {
+            Want::Created => {
+                assert_eq!(
+                    r.status,
+                    201,
+                    "{what}: {}",
+                    String::from_utf8_lossy(&r.body)
+                );
+                let d = &r.json()["data"];
+                assert_eq!(d["attributes"]["preserved"], false, "{what}");
+                // Without startDate the price starts today.
+                let want = start.clone().unwrap_or_else(|| day(&w, 0));
+                assert_eq!(d["attributes"]["startDate"], want.as_str(), "{what}");
+            }
             // §5: Apple's one answer for every unacceptable price.
-            assert_error(
+            Want::Refused => assert_error(
                 &r,
                 409,
                 "ENTITY_ERROR.RELATIONSHIP.INVALID",
                 PRICING_DETAIL,
                 what,
-            );
+            ),
+            Want::FutureExists => {
+                assert_error(&r, 409, "STATE_ERROR", FUTURE_EXISTS, what);
+                assert_eq!(
+                    r.json()["errors"][0]["title"],
+                    "The request cannot be fulfilled because of the state of another resource.",
+                );
+            }
+            Want::Past => {
+                let start = start.as_deref().unwrap();
+                assert_error(
+                    &r,
+                    409,
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                    &past_detail(start),
+                    what,
+                );
+                assert_eq!(
+                    r.json()["errors"][0]["source"]["pointer"],
+                    "/data/attributes/startDate"
+                );
+            }
         }
     }
 
@@ -422,18 +353,16 @@ async fn subscription_price_rules_answer_apples_errors() {
         .unwrap()
         .to_string();
 
-    // One future change per territory: a second one overwrites the first (Apple's help, §5).
-    let r = post_price(&w, SUB, &usa_higher, Some(&later)).await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let future = r.json()["data"]["id"].as_str().unwrap().to_string();
-    let starts: Vec<Value> = prices(&w).await["data"]
+    // One future change per territory: the API refused the second one, the first stays (Apple's
+    // web UI would have replaced it, §5).
+    let scheduled: Vec<&Value> = doc["data"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| p["attributes"]["startDate"].clone())
+        .filter(|p| p["attributes"]["startDate"] == in_future.as_str())
         .collect();
-    assert_eq!(starts.len(), 2, "{starts:?}");
-    assert!(starts.contains(&json!(later)) && !starts.contains(&json!(in_future)));
+    assert_eq!(scheduled.len(), 1, "{doc}");
+    let future = scheduled[0]["id"].as_str().unwrap().to_string();
 
     // Only future changes can be deleted (§5).
     assert_delete_refused(&w, &current, "delete the price in effect").await;
@@ -450,45 +379,11 @@ async fn subscription_price_rules_answer_apples_errors() {
         &rules_header("crates/server/tests/pricing.rs"),
         vec![
             "subscriptionPrices_createInstance\tapple-semantics.md §5 — a price needs a price point of the subscription in a territory where it is available (409)".into(),
-            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a second future change in a territory replaces the first".into(),
+            "subscriptionPrices_createInstance\tapple-semantics.md §5, forum post 13 — one future change per territory: a new change while one is scheduled (409 STATE_ERROR)".into(),
+            "subscriptionPrices_createInstance\tapple-semantics.md §5 — a startDate before today (409 ENTITY_ERROR.ATTRIBUTE.INVALID, text a guess)".into(),
             "subscriptionPrices_deleteInstance\tapple-semantics.md §5 — only future price changes can be deleted (409)".into(),
         ],
     );
-}
-
-async fn delete_price(w: &World, id: &str) -> Resp {
-    w.call(
-        "DELETE",
-        &format!("/v1/subscriptionPrices/{id}"),
-        Some(&w.token),
-        None,
-    )
-    .await
-}
-
-/// §5: 409 "Cannot delete Subscription Price with id <id>. Only future price changes can be
-/// deleted."
-async fn assert_delete_refused(w: &World, id: &str, what: &str) {
-    let r = delete_price(w, id).await;
-    assert_error(
-        &r,
-        409,
-        "ENTITY_ERROR",
-        &format!(
-            "Cannot delete Subscription Price with id {id}. Only future price changes can be deleted."
-        ),
-        what,
-    );
-}
-
-async fn prices(w: &World) -> Value {
-    let r = w
-        .get(&format!(
-            "/v1/subscriptions/{SUB}/prices?include=subscriptionPricePoint,territory"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()
 }
 
 #[tokio::test]

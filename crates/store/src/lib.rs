@@ -276,13 +276,20 @@ impl Tx {
         Ok(())
     }
 
+    /// A meta setting as this transaction sees it.
+    pub async fn meta_get(&mut self, key: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+                .bind(key)
+                .fetch_optional(&mut *self.tx)
+                .await?,
+        )
+    }
+
     /// Replaces the write token with `token` (see `shared`); the one it replaced.
     async fn leave_token(&mut self, token: &str) -> Result<Option<String>> {
         // The token tells other processes (and this one) whose commit this was.
-        let previous: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(shared::WRITE_TOKEN)
-            .fetch_optional(&mut *self.tx)
-            .await?;
+        let previous = self.meta_get(shared::WRITE_TOKEN).await?;
         self.meta_set(shared::WRITE_TOKEN, token).await?;
         Ok(previous)
     }

@@ -9,19 +9,26 @@
 //!   subscription is available (its `subscriptionAvailability`), and no other price in that
 //!   territory starting the same day — otherwise 409 "An error occurred while processing the
 //!   pricing information." (§5, observed for all three causes);
-//! - one future price change per territory: Apple's help says a second scheduled change
-//!   overwrites the first, so a new future change replaces the territory's scheduled one (the
-//!   API error the seed mentions has no public capture, §9.3);
+//! - one future price change per territory: a new change while one is scheduled is 409
+//!   `STATE_ERROR` "Must delete future price change before creating a new price change." (forum
+//!   post 13's capture; §5, §9.3). Apple's web UI replaces the scheduled change instead (§5, the
+//!   help page) — the API refuses, and crabapple answers as the API;
 //! - only future changes can be deleted: 409 "Cannot delete Subscription Price with id <id>. Only
-//!   future price changes can be deleted." (§5). A price is in effect from its `startDate` (UTC,
-//!   on the virtual clock); one created without `startDate` starts the day it is created.
+//!   future price changes can be deleted." (§5, forum post 13);
+//! - a `startDate` before today: 409 `ENTITY_ERROR.ATTRIBUTE.INVALID` (a guess: Apple's text is
+//!   not captured, §5);
+//! - the day boundary (forum post 13): a `startDate` is a calendar day in Pacific time
+//!   (configurable, storekit's `price_day`): a change is future while its day has not begun
+//!   there, but the delete check compares it with the UTC day. Between 00:00 UTC and 00:00
+//!   Pacific on the day before a change, it can be neither deleted nor replaced — exactly what
+//!   the post describes. A price created without `startDate` starts today.
 
-use super::date;
 use super::price_points::{Kind, PricePoint, territory_resource};
 use crabapple_jsonapi::query::{Query, encode_cursor};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request, Write, query};
 use crabapple_spec::{OpKind, Operation};
 use crabapple_store::{Resource, Tx};
+use crabapple_storekit::commerce::price_day::{PriceZone, utc_day};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
@@ -142,23 +149,46 @@ impl Family for Pricing {
     ) -> BoxFut<'a, Result<(), AscError>> {
         Box::pin(async move {
             if existing.rtype == "subscriptionPrices" {
-                let today = date(tx.now_ms());
-                if effective_date(existing) <= today {
-                    // §5, captured text; code as the seed reports it.
-                    return Err(AscError::new(
-                        409,
-                        "ENTITY_ERROR",
-                        "There is a problem with the request entity",
-                        format!(
-                            "Cannot delete Subscription Price with id {}. Only future price changes can be deleted.",
-                            existing.id
-                        ),
-                    ));
-                }
+                refuse_delete_in_effect(tx, existing).await?;
             }
             Ok(())
         })
     }
+}
+
+/// §5, forum post 13: only a change whose day has begun neither in UTC nor in the price zone can
+/// be deleted. Code and text as the post captured them.
+async fn refuse_delete_in_effect(tx: &mut Tx, existing: &Resource) -> Result<(), AscError> {
+    let zone = PriceZone::of(tx).await?;
+    let now = tx.now_ms();
+    let start = effective_date(existing);
+    let (utc_today, zone_today) = (utc_day(now), zone.day(now));
+    if start > utc_today && start > zone_today {
+        return Ok(());
+    }
+    let reason = if start > zone_today {
+        format!(
+            "startDate {start} is still a future day in {} (it is {} there) and App Store Connect lists the change as future, but Apple's delete compares startDate with the UTC day, which is already {utc_today} (forum post 13): until {start} begins in {}, this change can be neither deleted nor replaced through the API",
+            zone.name,
+            zone.wall(now),
+            zone.name
+        )
+    } else {
+        format!(
+            "the price has been in effect since {start} (today is {zone_today} in {})",
+            zone.name
+        )
+    };
+    Err(AscError::new(
+        409,
+        "ENTITY_ERROR",
+        "There is a problem with the request entity",
+        format!(
+            "Cannot delete Subscription Price with id {}. Only future price changes can be deleted.",
+            existing.id
+        ),
+    )
+    .reason(reason))
 }
 
 // ------------------------------------------------------------------------------------ reads
@@ -392,13 +422,31 @@ fn first_target(w: &Write, rel: &str) -> Option<String> {
         .map(|(_, id)| id.clone())
 }
 
+/// 409 STATE_ERROR "Must delete future price change before creating a new price change."
+/// (forum post 13's capture, §5).
+fn future_change_exists(zone: &PriceZone, now: i64, id: &str, start: &str) -> AscError {
+    let utc_today = utc_day(now);
+    let mut reason = format!(
+        "subscriptionPrices {id} is a future change in this territory (startDate {start}); delete it first (DELETE /v1/subscriptionPrices/{id}). Apple's web UI replaces a scheduled change, the API refuses"
+    );
+    if *start <= *utc_today {
+        reason.push_str(&format!(
+            ". It cannot be deleted now either: {start} is already today in UTC, which Apple's delete compares with, while it is {} in {} (forum post 13); wait until {start} begins there",
+            zone.wall(now),
+            zone.name
+        ));
+    }
+    AscError::state_error("Must delete future price change before creating a new price change.")
+        .reason(reason)
+}
+
 /// The day a price takes (or took) effect: its `startDate`, else the day it was created.
 fn effective_date(r: &Resource) -> String {
     r.attributes
         .get("startDate")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .unwrap_or_else(|| date(r.created_ms))
+        .unwrap_or_else(|| utc_day(r.created_ms))
 }
 
 /// §5: checks a new `subscriptionPrices` entry and completes it (territory, `preserved`).
@@ -426,17 +474,32 @@ async fn schedule_price(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     if !available {
         return Err(pricing_error(POINT_POINTER));
     }
-    let today = date(tx.now_ms());
+    let zone = PriceZone::of(tx).await?;
+    let now = tx.now_ms();
+    let today = zone.day(now);
     let start = w
         .attributes
         .get("startDate")
         .and_then(Value::as_str)
         .map(str::to_string);
+    if let Some(s) = &start
+        && *s < today
+    {
+        // A guess (§5 names no text for it): Apple's attribute error on `startDate`.
+        return Err(AscError::entity_error(
+            "ATTRIBUTE.INVALID",
+            "An attribute value is invalid.",
+            format!("The start date '{s}' is in the past. Choose today or a future date."),
+            "/data/attributes/startDate",
+        )
+        .reason(format!("today is {today} in {}", zone.name)));
+    }
     let effective = start.clone().unwrap_or_else(|| today.clone());
     // A price without `startDate` starts today; written out, as the spec declares the attribute a
     // date (not nullable) and clients' models require it.
     w.attributes
         .insert("startDate".into(), Value::from(effective.as_str()));
+    let mut others = Vec::new();
     for (_, id) in tx.linked("subscriptions", &subscription, "prices").await? {
         let Some(other) = tx.get("subscriptionPrices", &id).await? else {
             continue;
@@ -446,18 +509,18 @@ async fn schedule_price(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
             .await?
             .iter()
             .any(|(_, t)| t == territory);
-        if !same_territory {
-            continue;
+        if same_territory {
+            others.push((id, effective_date(&other)));
         }
-        let other_date = effective_date(&other);
-        if other_date == effective {
-            // §5: a second price on the same day.
-            return Err(pricing_error(POINT_POINTER));
-        }
-        if other_date > today && effective > today {
-            // §5: one future change per territory; the new one overwrites the scheduled one.
-            tx.delete("subscriptionPrices", &id).await?;
-        }
+    }
+    if let Some((id, start)) = others.iter().find(|(_, d)| *d > today) {
+        // §5, forum post 13: one future change per territory; the API refuses any new price
+        // while one is scheduled (Apple's web UI replaces it).
+        return Err(future_change_exists(&zone, now, id, start));
+    }
+    if others.iter().any(|(_, d)| *d == effective) {
+        // §5: a second price on the same day.
+        return Err(pricing_error(POINT_POINTER));
     }
     if first_target(w, "territory").is_none() {
         w.relationships.push((

@@ -13,6 +13,7 @@ use crabapple_store::Tx;
 use crabapple_store::ledger::AppRow;
 use serde_json::{Map, Value};
 
+use super::price_day::PriceZone;
 use crate::models::Type;
 
 /// Apple's `productType` families (Get Transaction History `productType`).
@@ -477,7 +478,9 @@ pub async fn price(
             .to_string(),
         None => sf.currency.to_string(),
     };
-    if let Some(p) = asc_price(tx, product, sf.alpha3, utc_day(at)).await? {
+    // A price is in effect from 00:00 of its `startDate` in App Store Connect's price zone
+    // (price_day.rs, forum post 13).
+    if let Some((p, _)) = asc_price_in_effect(tx, product, sf.alpha3, at).await? {
         return Ok((p, currency));
     }
     let default = match (product.kind, product.period) {
@@ -494,24 +497,18 @@ pub async fn price(
     Ok((default, currency))
 }
 
-/// `YYYY-MM-DD` of a virtual time, in UTC (the time zone of `startDate` isn't documented;
-/// subscription date math uses UTC, apple-semantics.md §5).
-pub fn utc_day(at: i64) -> String {
-    jiff::Timestamp::from_millisecond(at)
-        .map(|t| {
-            t.to_zoned_datetime(jiff::tz::TimeZone::UTC)
-                .date()
-                .to_string()
-        })
-        .unwrap_or_default()
-}
+pub use super::price_day::utc_day;
 
-async fn asc_price(
+/// The App Store Connect price of `product` in `territory` in effect at `at` (milliunits) and the
+/// id of the price resource that set it: the latest `startDate` on or before `at`'s day in App
+/// Store Connect's price zone (a price takes effect at 00:00 there: price_day.rs, forum post 13).
+pub async fn asc_price_in_effect(
     tx: &mut Tx,
     product: &Product,
     territory: &str,
-    today: String,
-) -> Result<Option<i64>> {
+    at: i64,
+) -> Result<Option<(i64, String)>> {
+    let today = PriceZone::of(tx).await?.day(at);
     // Subscriptions: subscriptions → subscriptionPrices → (territory, subscriptionPricePoints).
     // In-app purchases: inAppPurchases → inAppPurchasePriceSchedules → inAppPurchasePrices →
     // (territory, inAppPurchasePricePoints).
@@ -537,7 +534,7 @@ async fn asc_price(
         }
         ("inAppPurchasePrices", "inAppPurchasePricePoints", p)
     };
-    let mut best: Option<(String, i64)> = None;
+    let mut best: Option<(String, i64, String)> = None;
     for price_id in prices {
         let territories = tx
             .ledger_linked_any(price_type, &price_id, "territories")
@@ -568,12 +565,12 @@ async fn asc_price(
             let Some(amount) = r.attributes.get("customerPrice").and_then(parse_price) else {
                 continue;
             };
-            if best.as_ref().is_none_or(|(s, _)| start >= *s) {
-                best = Some((start.clone(), amount));
+            if best.as_ref().is_none_or(|(s, _, _)| start >= *s) {
+                best = Some((start.clone(), amount, price_id.clone()));
             }
         }
     }
-    Ok(best.map(|(_, p)| p))
+    Ok(best.map(|(_, p, id)| (p, id)))
 }
 
 /// `"9.99"` / `9.99` → 9990 milliunits.

@@ -21,6 +21,7 @@ pub mod egress;
 pub mod engine;
 pub mod event;
 pub mod events;
+pub mod price_day;
 pub mod state;
 
 use std::path::{Path, PathBuf};

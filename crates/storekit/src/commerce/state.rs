@@ -70,6 +70,18 @@ pub struct PriceIncrease {
     pub requires_consent: bool,
     /// 0 = customer hasn't responded, 1 = consented (or notified without needing consent).
     pub status: i64,
+    /// When the new price takes effect (a `subscriptionPrices` change's start, price_day.rs):
+    /// it applies at the first renewal at or after it. None: at the next renewal (the
+    /// `price-increase` event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effective_ms: Option<i64>,
+}
+
+impl PriceIncrease {
+    /// Whether a renewal at `at` is charged the new price (or, without consent, ends).
+    pub fn in_effect_at(&self, at: i64) -> bool {
+        self.effective_ms.is_none_or(|e| e <= at)
+    }
 }
 
 /// A renewal failure armed for the next renewal attempt.
@@ -173,7 +185,11 @@ pub fn renewal_info(
         renewal_date: Some(sub.expires_ms),
         renewal_price: Some(match (offer, &st.price_increase) {
             (Some(o), _) => o.price,
-            (None, Some(p)) if p.status == 1 || !p.requires_consent => p.price,
+            (None, Some(p))
+                if (p.status == 1 || !p.requires_consent) && p.in_effect_at(sub.expires_ms) =>
+            {
+                p.price
+            }
             _ => st.renewal_price,
         }),
         currency: Some(st.currency.clone()),

@@ -11,6 +11,7 @@ mod expire;
 mod extend;
 mod fail_renewal;
 mod offer_redeemed;
+mod price_change;
 mod price_increase;
 mod purchase;
 mod recover;

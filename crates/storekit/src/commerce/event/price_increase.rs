@@ -59,11 +59,32 @@ impl Ev<'_> {
         // Consent given, or an increase that needs no consent: the customer is notified and
         // the new price applies at the next renewal (ACCEPTED); else PENDING.
         let status = i64::from(consent || !requires_consent);
-        ctx.st.price_increase = Some(PriceIncrease {
+        // Consent to an App Store Connect price change keeps its start (price_change.rs).
+        let effective_ms = ctx
+            .st
+            .price_increase
+            .as_ref()
+            .filter(|p| p.price == price)
+            .and_then(|p| p.effective_ms);
+        let pi = PriceIncrease {
             price,
             requires_consent,
             status,
-        });
+            effective_ms,
+        };
+        self.announce_increase(ctx, pi, at).await
+    }
+
+    /// Tells the customer about a price increase (§7 PRICE_INCREASE/PENDING when consent is
+    /// still needed, PRICE_INCREASE/ACCEPTED otherwise) and keeps it in the renewal state.
+    pub(crate) async fn announce_increase(
+        &mut self,
+        ctx: &mut SubCtx,
+        pi: PriceIncrease,
+        at: i64,
+    ) -> EvResult<()> {
+        let status = pi.status;
+        ctx.st.price_increase = Some(pi);
         self.save_ctx(ctx, at).await?;
         let latest = self.latest(ctx).await?;
         let subtype = if status == 1 {

@@ -39,9 +39,11 @@ impl Ev<'_> {
         if !ctx.st.auto_renew_status {
             return self.expire(ctx, 1, at).await;
         }
+        self.drop_withdrawn_increase(ctx, at).await?;
         if let Some(pi) = &ctx.st.price_increase
             && pi.requires_consent
             && pi.status == 0
+            && pi.in_effect_at(at)
         {
             return self.expire(ctx, 3, at).await;
         }
@@ -78,9 +80,13 @@ impl Ev<'_> {
             .get("originalPurchaseDate")
             .and_then(Value::as_i64)
             .unwrap_or(latest.purchase_ms);
+        let mut unannounced = None;
         if product.product_id != ctx.sub.product_id {
             // A pending downgrade / crossgrade takes effect: the list price is the new product's.
             ctx.st.renewal_price = catalog::price(&mut self.tx, &product, sf, at).await?.0;
+        } else {
+            // App Store Connect's price changes in effect now (§5; price_change.rs).
+            unannounced = self.list_price_at_renewal(ctx, &product, sf, at).await?;
         }
         let mut offer = ctx.st.renewal_offer().cloned();
         let price = match (&mut offer, ctx.st.price_increase.take()) {
@@ -89,7 +95,7 @@ impl Ev<'_> {
                 o.periods_left -= 1;
                 o.price
             }
-            (None, Some(pi)) if pi.status == 1 || !pi.requires_consent => {
+            (None, Some(pi)) if (pi.status == 1 || !pi.requires_consent) && pi.in_effect_at(at) => {
                 ctx.st.renewal_price = pi.price;
                 pi.price
             }
@@ -148,6 +154,11 @@ impl Ev<'_> {
         let subtype = recovery.then_some(Subtype::BillingRecovery);
         self.emit_sub(ctx, NotificationTypeV2::DidRenew, subtype, at, &txn, None)
             .await?;
+        if let Some(list) = unannounced {
+            // An increase nobody was told about: announced now, charged from the next renewal.
+            self.announce_list_increase(ctx, &product, list, expires, at)
+                .await?;
+        }
         Ok(())
     }
 
