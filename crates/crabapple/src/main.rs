@@ -441,12 +441,7 @@ async fn serve(
              could mint keys and reset the world. Drop --no-admin-token, or listen on 127.0.0.1"
         );
     }
-    commerce::serve_options(
-        &data,
-        apple_test_pki.as_deref(),
-        price_time_zone.as_deref(),
-    )
-    .await?;
+    commerce::serve_options(&data, apple_test_pki.as_deref(), price_time_zone.as_deref()).await?;
     let store = setup::open(&data).await?;
     let token = match access.no_admin_token {
         true => None,

@@ -2,26 +2,19 @@
 //! (reports-formats.md §2.3, apple-semantics.md §3 "day boundaries are Pacific time"). This module
 //! converts between a reporting day and epoch milliseconds.
 //!
-//! jiff reads IANA zones from the system's tzdb, which a container may lack, so the zone here is
-//! the POSIX rule `PST8PDT,M3.2.0,M11.1.0` that jiff compiles in: UTC−8, daylight time UTC−7 from
-//! the second Sunday of March 02:00 to the first Sunday of November 02:00 (the US rule since 2007;
-//! days before 2007 are not reproduced, the virtual clock never goes there).
+//! The zone is [`crabapple_store::clock::pacific`] (the US rule since 2007, compiled in).
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use std::sync::LazyLock;
-
-static PACIFIC: LazyLock<TimeZone> =
-    LazyLock::new(|| TimeZone::posix("PST8PDT,M3.2.0,M11.1.0").expect("a valid POSIX time zone"));
 
 /// America/Los_Angeles (US rules since 2007).
 pub fn zone() -> &'static TimeZone {
-    &PACIFIC
+    crabapple_store::clock::pacific()
 }
 
 fn start_ms(day: Date) -> i64 {
-    PACIFIC
+    zone()
         .to_timestamp(day.to_datetime(jiff::civil::Time::midnight()))
         .expect("a day within jiff's range")
         .as_millisecond()
@@ -37,7 +30,7 @@ pub fn day_bounds_ms(day: Date) -> (i64, i64) {
 /// The Pacific reporting day an instant (epoch milliseconds) falls on.
 pub fn day_of_ms(ms: i64) -> Date {
     let ts = Timestamp::from_millisecond(ms).expect("epoch ms within jiff's range");
-    PACIFIC.to_datetime(ts).date()
+    zone().to_datetime(ts).date()
 }
 
 #[cfg(test)]

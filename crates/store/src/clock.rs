@@ -8,6 +8,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// US Pacific time, Apple's day for reports (reports-formats.md §2.3) and price dates (forum
+/// post 13). jiff reads IANA zones from the system's tzdb, which a container may lack, so this is
+/// the POSIX rule compiled in: UTC−8, daylight time UTC−7 from the second Sunday of March 02:00
+/// to the first Sunday of November 02:00 (the US rule since 2007; the virtual clock never goes
+/// back before it).
+pub fn pacific() -> &'static jiff::tz::TimeZone {
+    static PACIFIC: std::sync::LazyLock<jiff::tz::TimeZone> = std::sync::LazyLock::new(|| {
+        jiff::tz::TimeZone::posix("PST8PDT,M3.2.0,M11.1.0").expect("a valid POSIX time zone")
+    });
+    &PACIFIC
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Clock {
     offset_ms: Arc<AtomicI64>,

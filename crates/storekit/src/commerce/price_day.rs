@@ -22,9 +22,6 @@ use std::sync::Mutex;
 pub const TIME_ZONE_KEY: &str = "pricing.timeZone";
 /// App Store Connect's zone for price change dates (forum post 13).
 pub const DEFAULT_TIME_ZONE: &str = "America/Los_Angeles";
-/// US Pacific time as a fixed rule (DST from the second Sunday of March to the first Sunday of
-/// November, since 2007), for machines without a time zone database.
-const US_PACIFIC_RULE: &str = "PST8PDT,M3.2.0,M11.1.0";
 
 /// A named zone: the system's time zone database, else (for the default) the US Pacific rule,
 /// else a POSIX TZ rule such as `EST5EDT,M3.2.0,M11.1.0`.
@@ -33,7 +30,8 @@ pub fn zone(name: &str) -> Result<TimeZone, String> {
         return Ok(tz);
     }
     if name == DEFAULT_TIME_ZONE {
-        return TimeZone::posix(US_PACIFIC_RULE).map_err(|e| e.to_string());
+        // Machines without a time zone database: the US Pacific rule compiled in.
+        return Ok(crabapple_store::clock::pacific().clone());
     }
     TimeZone::posix(name).map_err(|_| {
         format!(
@@ -120,7 +118,7 @@ mod tests {
 
     #[test]
     fn pacific_rule_matches_the_tz_database() {
-        let rule = TimeZone::posix(US_PACIFIC_RULE).unwrap();
+        let rule = crabapple_store::clock::pacific().clone();
         // 2026-12-08T06:59Z is 22:59 on the 7th (PST, UTC-8); 2026-07-01T06:59Z is 23:59 (PDT).
         assert_eq!(day_in(1_796_713_140_000, &rule), "2026-12-07");
         assert_eq!(utc_day(1_796_713_140_000), "2026-12-08");
