@@ -200,36 +200,41 @@ fn expected_regions(report: FinanceReport) -> String {
     }
 }
 
-async fn finance_file(
-    engine: &Engine,
+/// The checks of a Finance request, before any file is read: the region for the report type,
+/// the `reportDate` (fiscal year and period) and whether the period is issued at `now_ms`.
+/// Returns the report, its period and the region of the file.
+pub fn finance_request(
     rtype: &str,
-    region: Option<&str>,
-    date: Option<&str>,
-    vendor: &str,
-    team: &str,
-    now: i64,
-) -> Result<Reply, AscError> {
+    region: &str,
+    date: &str,
+    now_ms: i64,
+) -> Result<(FinanceReport, fiscal::Period, &'static str), AscError> {
     let report = if rtype == "FINANCE_DETAIL" {
         FinanceReport::FinanceDetail
     } else {
         FinanceReport::Financial
     };
-    let region = region.unwrap_or_default();
     // apple-semantics.md §4: Z1 is FINANCE_DETAIL's only region, ZZ is FINANCIAL's all-regions
     // file; forum post 16 shows FINANCE_DETAIL answered for ZZ too, so ZZ is accepted there.
-    let ok = match report {
-        FinanceReport::FinanceDetail => region == "Z1" || region == "ZZ",
-        FinanceReport::Financial => region == "ZZ" || countries::region_currency(region).is_some(),
+    let file_region = match report {
+        FinanceReport::FinanceDetail if region == "Z1" || region == "ZZ" => Some("Z1"),
+        FinanceReport::Financial if region == "ZZ" => Some("ZZ"),
+        FinanceReport::Financial => countries::region_currency(region).and_then(|_| {
+            ["EU", "LL", "AP", "WW"]
+                .into_iter()
+                .chain(countries::COUNTRIES.iter().map(|c| c.alpha2))
+                .find(|r| *r == region)
+        }),
+        FinanceReport::FinanceDetail => None,
     };
-    if !ok {
+    let Some(file_region) = file_region else {
         let expected = expected_regions(report);
         return Err(AscError::parameter_invalid(
             "filter[regionCode]",
             format!("The region code '{region}' is not valid for the report type '{rtype}'. Expected one of: {expected}"),
         )
         .reason("apple-semantics.md §4: ZZ is FINANCIAL only, Z1 FINANCE_DETAIL only, regional and per-country codes FINANCIAL"));
-    }
-    let date = date.unwrap_or_default();
+    };
     let Some(period) = fiscal::parse_report_date(date) else {
         return Err(invalid_date(
             format!(
@@ -240,25 +245,128 @@ async fn finance_file(
     };
     // §3.6 (choice): a period is issued at 08:00 Pacific on the first Friday of the next one;
     // before that — current, future or closed-but-unsettled — Apple answers "no sales" (§4).
-    let issued = at_8_pacific(period.issued_on());
-    if now < issued {
+    if now_ms < at_8_pacific(period.issued_on()) {
         return Err(no_sales().reason(format!(
             "fiscal period {} is issued on {} (reports-formats.md §3.6)",
             period.report_date(),
             period.issued_on()
         )));
     }
-    let file_region = if report == FinanceReport::FinanceDetail {
-        "Z1"
-    } else {
-        region
-    };
-    match finance::render(&engine.store, report, file_region, &period, team).await? {
+    Ok((report, period, file_region))
+}
+
+async fn finance_file(
+    engine: &Engine,
+    rtype: &str,
+    region: Option<&str>,
+    date: Option<&str>,
+    vendor: &str,
+    team: &str,
+    now: i64,
+) -> Result<Reply, AscError> {
+    let (report, period, region) = finance_request(
+        rtype,
+        region.unwrap_or_default(),
+        date.unwrap_or_default(),
+        now,
+    )?;
+    match finance::render(&engine.store, report, region, &period, team).await? {
         Some(t) => Ok(file_reply(
-            &finance::file_name(vendor, &period, file_region),
+            &finance::file_name(vendor, &period, region),
             None,
             &t,
         )),
         None => Err(no_sales().reason("no earnings in this fiscal period and region")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> i64 {
+        s.parse::<jiff::Timestamp>().unwrap().as_millisecond()
+    }
+
+    /// Forum post 16, exactly: on March 3rd (2025), FINANCE_DETAIL for region ZZ and reportDate
+    /// `2025-05` → 404; `2024-04` → a file (fiscal January 2024, which starts on December 31, 2023
+    /// — "I get December"). What the poster wanted, fiscal January 2025, is `2025-04`, issued
+    /// since Friday February 7.
+    #[test]
+    fn forum_post_16_in_march_2025_2025_05_is_not_issued_and_2024_04_is_fiscal_january_2024() {
+        let march_3 = utc("2025-03-03T18:00:00Z");
+        let e = finance_request("FINANCE_DETAIL", "ZZ", "2025-05", march_3).unwrap_err();
+        assert_eq!(
+            (e.status, e.code.as_str(), e.detail.as_deref()),
+            (
+                404,
+                "NOT_FOUND",
+                Some("There were no sales for the date specified.")
+            )
+        );
+        let (report, period, region) =
+            finance_request("FINANCE_DETAIL", "ZZ", "2024-04", march_3).unwrap();
+        assert_eq!((report, region), (FinanceReport::FinanceDetail, "Z1"));
+        assert_eq!(
+            (period.start.to_string(), period.end.to_string()),
+            ("2023-12-31".to_string(), "2024-02-03".to_string())
+        );
+        let (_, jan_2025, _) = finance_request("FINANCE_DETAIL", "Z1", "2025-04", march_3).unwrap();
+        assert_eq!(jan_2025.start.to_string(), "2024-12-29");
+        // 2025-05 (Feb 2 – Mar 1, 2025) is issued Friday March 7, 08:00 Pacific.
+        assert!(
+            finance_request(
+                "FINANCE_DETAIL",
+                "Z1",
+                "2025-05",
+                utc("2025-03-07T15:59:59Z")
+            )
+            .is_err()
+        );
+        assert!(
+            finance_request(
+                "FINANCE_DETAIL",
+                "Z1",
+                "2025-05",
+                utc("2025-03-07T16:00:00Z")
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn s4_regions_per_report_type() {
+        let now = utc("2026-12-06T18:00:00Z");
+        assert_eq!(
+            finance_request("FINANCIAL", "EU", "2026-01", now)
+                .unwrap()
+                .2,
+            "EU"
+        );
+        assert_eq!(
+            finance_request("FINANCIAL", "JP", "2026-01", now)
+                .unwrap()
+                .2,
+            "JP"
+        );
+        assert_eq!(
+            finance_request("FINANCIAL", "ZZ", "2026-01", now)
+                .unwrap()
+                .2,
+            "ZZ"
+        );
+        for (t, r) in [
+            ("FINANCIAL", "Z1"),
+            ("FINANCIAL", "DE"),
+            ("FINANCIAL", "XX"),
+            ("FINANCE_DETAIL", "US"),
+        ] {
+            let e = finance_request(t, r, "2026-01", now).unwrap_err();
+            assert_eq!(
+                (e.status, e.source.as_ref().unwrap()["parameter"].as_str()),
+                (400, Some("filter[regionCode]")),
+                "{t} {r}"
+            );
+        }
     }
 }
