@@ -17,11 +17,12 @@ use std::collections::HashSet;
 
 const STATEFUL: &str = include_str!("../../../tests/coverage/stateful.tsv");
 /// One facts file per rules table (each written by its own test).
-const RULES: [&str; 4] = [
+const RULES: [&str; 5] = [
     include_str!("../../../tests/coverage/rules.tsv"),
     include_str!("../../../tests/coverage/rules-sweep.tsv"),
     include_str!("../../../tests/coverage/rules-provisioning.tsv"),
     include_str!("../../../tests/coverage/rules-pricing.tsv"),
+    include_str!("../../../tests/coverage/rules-reports.tsv"),
 ];
 const EXERCISED: &str = include_str!("../../../tests/clients/exercised-ops.txt");
 

@@ -434,7 +434,7 @@ async fn s2_5_and_s4_every_report_error_text() {
     let version_detail = "The version parameter you have specified is invalid. The latest version for this report is 1_4.";
     let cases: Vec<(&str, String, (u16, String, String, String, String))> = vec![
         (
-            "§2.5 retired version 1_2",
+            "reports-formats.md §2.5 — a retired version 1_2",
             sales_uri(
                 "SUBSCRIPTION",
                 "SUMMARY",
@@ -451,7 +451,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.5 / apple-semantics §3 subscription types require the version",
+            "apple-semantics.md §3 — subscription types require the version",
             sales_uri("SUBSCRIBER", "DETAILED", "DAILY", Some("2026-11-01"), None),
             e(
                 400,
@@ -462,7 +462,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.1 SALES 1_1 does not exist",
+            "reports-formats.md §2.1 — SALES 1_1 does not exist",
             sales_uri("SALES", "SUMMARY", "DAILY", Some("2026-11-01"), Some("1_1")),
             e(
                 400,
@@ -473,7 +473,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §3 table: sub type",
+            "apple-semantics.md §3 — a sub type outside the table",
             sales_uri("SALES", "DETAILED", "DAILY", None, None),
             e(
                 400,
@@ -484,7 +484,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §3 table: frequency",
+            "apple-semantics.md §3 — a frequency outside the table",
             sales_uri(
                 "SUBSCRIPTION_EVENT",
                 "SUMMARY",
@@ -501,7 +501,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 MONTHLY dates are YYYY-MM",
+            "reports-formats.md §2.3 — MONTHLY dates are YYYY-MM",
             sales_uri("SALES", "SUMMARY", "MONTHLY", Some("2026-11-01"), None),
             e(
                 400,
@@ -512,7 +512,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 YEARLY dates are YYYY",
+            "reports-formats.md §2.3 — YEARLY dates are YYYY",
             sales_uri("SALES", "SUMMARY", "YEARLY", Some("2025-01"), None),
             e(
                 400,
@@ -523,7 +523,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 DAILY dates are YYYY-MM-DD",
+            "reports-formats.md §2.3 — DAILY dates are YYYY-MM-DD",
             sales_uri("SALES", "SUMMARY", "DAILY", Some("2026-11"), None),
             e(
                 400,
@@ -534,7 +534,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 a future date",
+            "reports-formats.md §2.3 — a future date",
             sales_uri("SALES", "SUMMARY", "DAILY", Some(&tomorrow), None),
             e(
                 400,
@@ -545,7 +545,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.5 today's report is not available yet",
+            "reports-formats.md §2.5 — today's report is not available yet",
             sales_uri("SALES", "SUMMARY", "DAILY", Some(&today.to_string()), None),
             e(
                 404,
@@ -556,7 +556,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 retention: 1 year (apple-semantics §3 410)",
+            "reports-formats.md §2.3 — past the 1-year retention",
             sales_uri("SALES", "SUMMARY", "DAILY", Some(&two_years_ago), None),
             e(
                 410,
@@ -567,17 +567,17 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "§2.3 [CAP] subscription types 404 without a date",
+            "reports-formats.md §2.3 — subscription types without a date",
             sales_uri("SUBSCRIPTION", "SUMMARY", "DAILY", None, Some("1_4")),
             e(404, "NOT_FOUND", NOT_FOUND_TITLE, NO_SALES, ""),
         ),
         (
-            "§2.4 PRE_ORDER: the demo world has no pre-orders",
+            "reports-formats.md §2.4 — PRE_ORDER without pre-orders",
             sales_uri("PRE_ORDER", "SUMMARY", "DAILY", Some("2026-11-01"), None),
             e(404, "NOT_FOUND", NOT_FOUND_TITLE, NO_SALES, ""),
         ),
         (
-            "apple-semantics §3 wrong vendor number",
+            "apple-semantics.md §3 — a wrong vendor number",
             sales_uri("SALES", "SUMMARY", "DAILY", None, None).replace("85012345", "1"),
             e(
                 400,
@@ -588,7 +588,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §4 Z1 is FINANCE_DETAIL's region",
+            "apple-semantics.md §4 — FINANCE_DETAIL outside Z1",
             finance_uri("FINANCE_DETAIL", "EU", "2026-01"),
             e(
                 400,
@@ -599,7 +599,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §4 FINANCIAL never takes Z1",
+            "apple-semantics.md §4 — FINANCIAL for Z1",
             finance_uri("FINANCIAL", "Z1", "2026-01"),
             e(
                 400,
@@ -610,7 +610,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §4 reportDate is YYYY-MM, period 01–12",
+            "apple-semantics.md §4 — a fiscal period outside 01–12",
             finance_uri("FINANCIAL", "US", "2026-13"),
             e(
                 400,
@@ -621,7 +621,7 @@ async fn s2_5_and_s4_every_report_error_text() {
             ),
         ),
         (
-            "apple-semantics §4 a period not yet issued is 'no sales'",
+            "apple-semantics.md §4 — a fiscal period not yet issued",
             finance_uri(
                 "FINANCIAL",
                 "US",
@@ -630,11 +630,12 @@ async fn s2_5_and_s4_every_report_error_text() {
             e(404, "NOT_FOUND", NOT_FOUND_TITLE, NO_SALES, ""),
         ),
         (
-            "apple-semantics §4 an issued period without earnings is 'no sales'",
+            "apple-semantics.md §4 — an issued period without earnings",
             finance_uri("FINANCIAL", "ZZ", "2026-01"),
             e(404, "NOT_FOUND", NOT_FOUND_TITLE, NO_SALES, ""),
         ),
     ];
+    let mut facts = Vec::new();
     for (why, uri, want) in cases {
         let r = w.get(&uri).await;
         assert_eq!(
@@ -643,7 +644,18 @@ async fn s2_5_and_s4_every_report_error_text() {
             "{why}"
         );
         assert_eq!(err(&r), want, "{why}: {uri}");
+        let op = if uri.starts_with("/v1/salesReports") {
+            "salesReports_getCollection"
+        } else {
+            "financeReports_getCollection"
+        };
+        facts.push(format!("{op}\t{why} → {} {}", want.0, want.1));
     }
+    check_facts(
+        "rules-reports",
+        &rules_header("crates/server/tests/reports.rs"),
+        facts,
+    );
 }
 
 /// apple-semantics.md §1.2, §1.7: individual keys never; Sales and Reports reads sales but not
