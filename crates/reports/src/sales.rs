@@ -22,6 +22,10 @@ use std::collections::{BTreeMap, HashMap};
 /// Summary Sales 1_0's 28 columns, in Apple's order.
 pub const HEADER: &str = "Provider\tProvider Country\tSKU\tDeveloper\tTitle\tVersion\tProduct Type Identifier\tUnits\tDeveloper Proceeds\tBegin Date\tEnd Date\tCustomer Currency\tCountry Code\tCurrency of Proceeds\tApple Identifier\tCustomer Price\tPromo Code\tParent Identifier\tSubscription\tPeriod\tCategory\tCMB\tDevice\tSupported Platforms\tProceeds Reason\tPreserved Pricing\tClient\tOrder Type";
 
+/// Pre-Order Summary 1_0's 19 columns (§2.4). The demo world has no pre-orders, so the file would
+/// be this line alone, which Apple answers with 404 "no sales" (the family never sends it).
+pub const PRE_ORDER_HEADER: &str = "Provider\tProvider Country\tSKU\tDeveloper\tTitle\tPre-Order Start Date\tPre-Order End Date\tOrdered\tCanceled\tCumulative Ordered\tCumulative Canceled\tStart Date\tEnd Date\tCountry Code\tApple Identifier\tDevice\tSupported Platforms\tCategory\tClient";
+
 const UNITS: usize = 7;
 
 /// Product Type Identifier of an app unit by Apple's Download Type.
@@ -158,5 +162,12 @@ mod tests {
         assert_eq!(HEADER.as_bytes(), expected);
         assert_eq!(HEADER.split('\t').count(), 28);
         assert_eq!(HEADER.split('\t').nth(UNITS), Some("Units"));
+    }
+
+    #[test]
+    fn s2_4_pre_order_1_0_header_bytes() {
+        let expected = b"Provider\tProvider Country\tSKU\tDeveloper\tTitle\tPre-Order Start Date\tPre-Order End Date\tOrdered\tCanceled\tCumulative Ordered\tCumulative Canceled\tStart Date\tEnd Date\tCountry Code\tApple Identifier\tDevice\tSupported Platforms\tCategory\tClient";
+        assert_eq!(PRE_ORDER_HEADER.as_bytes(), expected);
+        assert_eq!(PRE_ORDER_HEADER.split('\t').count(), 19);
     }
 }

@@ -135,16 +135,9 @@ async fn issue_9_a_purchase_appears_in_the_next_days_sales_file_and_its_fiscal_p
     let day = pacific::day_of_ms(now_ms(&w).await);
     let date = day.to_string();
 
+    let daily = sales_uri("SALES", "SUMMARY", "DAILY", Some(&date), Some("1_0"));
     // §2.3: before 08:00 Pacific the next day the daily report is not there yet.
-    let r = w
-        .get(&sales_uri(
-            "SALES",
-            "SUMMARY",
-            "DAILY",
-            Some(&date),
-            Some("1_0"),
-        ))
-        .await;
+    let r = w.get(&daily).await;
     assert_eq!(
         err(&r),
         e(
@@ -161,15 +154,7 @@ async fn issue_9_a_purchase_appears_in_the_next_days_sales_file_and_its_fiscal_p
         crabapple_reports::period::at_8_pacific(day.tomorrow().unwrap()),
     )
     .await;
-    let r = w
-        .get(&sales_uri(
-            "SALES",
-            "SUMMARY",
-            "DAILY",
-            Some(&date),
-            Some("1_0"),
-        ))
-        .await;
+    let r = w.get(&daily).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // §1.1: Apple's transport, exactly.
     let name = format!("S_D_{}_{}_V1_0.txt.gz", vendor(), day.strftime("%Y%m%d"));
@@ -220,15 +205,7 @@ async fn issue_9_a_purchase_appears_in_the_next_days_sales_file_and_its_fiscal_p
     assert_eq!((row[15], row[8]), ("2.99", "2.11"));
     let (customer_price, proceeds) = (row[15].to_string(), row[8].to_string());
     // Determinism: the same ledger, the same bytes.
-    let again = w
-        .get(&sales_uri(
-            "SALES",
-            "SUMMARY",
-            "DAILY",
-            Some(&date),
-            Some("1_0"),
-        ))
-        .await;
+    let again = w.get(&daily).await;
     assert_eq!(again.body, r.body);
     // An omitted reportDate is the latest daily report: this one.
     let latest = w
