@@ -77,8 +77,11 @@ fn finance_uri(rtype: &str, region: &str, date: &str) -> String {
     )
 }
 
+/// An error's (status, code, title, detail, source.parameter).
+type ErrorParts = (u16, String, String, String, String);
+
 /// The error's (status, code, title, detail, source.parameter).
-fn err(r: &Resp) -> (u16, String, String, String, String) {
+fn err(r: &Resp) -> ErrorParts {
     let v = r.json();
     let e = &v["errors"][0];
     let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
@@ -94,13 +97,7 @@ fn err(r: &Resp) -> (u16, String, String, String, String) {
     )
 }
 
-fn e(
-    status: u16,
-    code: &str,
-    title: &str,
-    detail: &str,
-    param: &str,
-) -> (u16, String, String, String, String) {
+fn e(status: u16, code: &str, title: &str, detail: &str, param: &str) -> ErrorParts {
     (
         status,
         code.into(),
@@ -409,7 +406,7 @@ async fn s2_5_and_s4_every_report_error_text() {
     let tomorrow = today.tomorrow().unwrap().to_string();
     let two_years_ago = (today - jiff::Span::new().days(800)).to_string();
     let version_detail = "The version parameter you have specified is invalid. The latest version for this report is 1_4.";
-    let cases: Vec<(&str, String, (u16, String, String, String, String))> = vec![
+    let cases: Vec<(&str, String, ErrorParts)> = vec![
         (
             "reports-formats.md §2.5 — a retired version 1_2",
             sales_uri(
