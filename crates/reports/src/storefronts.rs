@@ -51,3 +51,63 @@ const fn sf(
 pub fn storefront(territory: &str) -> Option<&'static Storefront> {
     STOREFRONTS.iter().find(|s| s.territory == territory)
 }
+
+/// ISO 3166-1 alpha-2 of the storefronts crabapple sells in (transactions carry alpha-3; report
+/// files write alpha-2 country codes, reports-formats.md §2.4).
+const ALPHA2: &[(&str, &str)] = &[
+    ("AUS", "AU"),
+    ("AUT", "AT"),
+    ("BEL", "BE"),
+    ("BRA", "BR"),
+    ("CAN", "CA"),
+    ("CHE", "CH"),
+    ("CHN", "CN"),
+    ("DEU", "DE"),
+    ("DNK", "DK"),
+    ("ESP", "ES"),
+    ("FIN", "FI"),
+    ("FRA", "FR"),
+    ("GBR", "GB"),
+    ("GRC", "GR"),
+    ("HKG", "HK"),
+    ("IND", "IN"),
+    ("IRL", "IE"),
+    ("ITA", "IT"),
+    ("JPN", "JP"),
+    ("KOR", "KR"),
+    ("LUX", "LU"),
+    ("MEX", "MX"),
+    ("NLD", "NL"),
+    ("NOR", "NO"),
+    ("NZL", "NZ"),
+    ("PRT", "PT"),
+    ("RUS", "RU"),
+    ("SGP", "SG"),
+    ("SWE", "SE"),
+    ("TWN", "TW"),
+    ("USA", "US"),
+];
+
+/// The alpha-2 code of an alpha-3 storefront; an unknown code is returned unchanged.
+pub fn alpha2(alpha3: &str) -> &str {
+    ALPHA2
+        .binary_search_by(|(a3, _)| (*a3).cmp(alpha3))
+        .map_or(alpha3, |i| ALPHA2[i].1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpha2_of_every_storefront() {
+        assert!(ALPHA2.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+        assert_eq!(alpha2("USA"), "US");
+        assert_eq!(alpha2("GBR"), "GB");
+        assert_eq!(alpha2("CHE"), "CH");
+        assert_eq!(alpha2("XYZ"), "XYZ");
+        for s in STOREFRONTS {
+            assert_eq!(alpha2(s.territory).len(), 2, "{}", s.territory);
+        }
+    }
+}
