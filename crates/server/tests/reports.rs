@@ -683,3 +683,61 @@ async fn s1_7_roles_individual_keys_and_accept() {
         .unwrap();
     assert_eq!(w.send(req).await.status, 404);
 }
+
+/// The subscription family is dispatched to `crabapple_reports::subscription::render`: a
+/// production subscription purchase is in the next day's SUBSCRIPTION_EVENT file (1_4 and 1_3),
+/// named as §1.1's capture, and its SALES line is an `IAY` `New` subscription of `1 Month`.
+#[tokio::test]
+async fn s2_4_subscription_reports_are_served_through_the_catalogue() {
+    let w = demo().await;
+    post(
+        &w,
+        "/crabapple/admin/commerce/purchase",
+        json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.pro.monthly", "environment": "production", "customer": "subscriber-1"}),
+    )
+    .await;
+    let day = pacific::day_of_ms(now_ms(&w).await);
+    advance_to(
+        &w,
+        crabapple_reports::period::at_8_pacific(day.tomorrow().unwrap()),
+    )
+    .await;
+    let date = day.to_string();
+    for version in ["1_4", "1_3"] {
+        let r = w
+            .get(&sales_uri(
+                "SUBSCRIPTION_EVENT",
+                "SUMMARY",
+                "DAILY",
+                Some(&date),
+                Some(version),
+            ))
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let name = format!(
+            "Subscription_Event_{}_{}_V{version}.txt.gz",
+            vendor(),
+            day.strftime("%Y%m%d")
+        );
+        assert_eq!(r.header("x-reports-filename"), Some(name));
+        assert_eq!(
+            r.header("x-reports-download-version").as_deref(),
+            Some(version)
+        );
+        let text = gunzip(&r.body);
+        assert!(
+            text.starts_with("Event Date\tEvent\tApp Name\t") && text.contains("Notes Pro Monthly"),
+            "{text}"
+        );
+    }
+    let sales = gunzip(
+        &w.get(&sales_uri("SALES", "SUMMARY", "DAILY", Some(&date), None))
+            .await
+            .body,
+    );
+    let row: Vec<&str> = sales.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        (row[2], row[6], row[18], row[19]),
+        ("com.crabapple.notes.pro.monthly", "IAY", "New", "1 Month")
+    );
+}
