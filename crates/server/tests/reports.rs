@@ -306,6 +306,9 @@ async fn s2_4_app_units_and_refunds_in_daily_and_monthly_files() {
         units("1476097583", &d, "Redownload", "US", 2),
         units("1476097583", &d, "Restore", "US", 1),
         units("1476097583", &d, "Auto-update", "DE", 7),
+        // Pippin Budget is a paid app (USD 4.99): first-time downloads carry the price.
+        units("1490553127", &d, "First-time download", "GB", 2),
+        units("1490553127", &d, "Redownload", "GB", 1),
     ])
     .await
     .unwrap();
@@ -337,17 +340,25 @@ async fn s2_4_app_units_and_refunds_in_daily_and_monthly_files() {
             "APPLE\tUS\tCRABNOTES1\tCrabapple Demo Team\tCrabapple Notes\t2.1\t{pti}\t{n}\t0.00\t{us}\t{us}\t{cur}\t{cc}\t{cur}\t1476097583\t0.00\t\t\t\t\t\t\tiPhone\t\t\t\t\t"
         )
     };
+    let pippin = |pti: &str, n: i64, proceeds: &str, price: &str| {
+        format!(
+            "APPLE\tUS\tPIPPINBUDGET\tCrabapple Demo Team\tPippin Budget\t2.1\t{pti}\t{n}\t{proceeds}\t{us}\t{us}\tGBP\tGB\tGBP\t1490553127\t{price}\t\t\t\t\t\t\tiPhone\t\t\t\t\t"
+        )
+    };
     let sale = format!(
         "APPLE\tUS\tcom.crabapple.notes.handwriting\tCrabapple Demo Team\tHandwriting Pack\t\tIA1\t1\t2.54\t{us}\t{us}\tUSD\tUS\tUSD\t6449081234\t2.99\t\tCRABNOTES1\t\t\t\t\t\t\t\t\t\t"
     );
     assert_eq!(
         text,
         format!(
-            "{}\n{}\n{}\n{}\n{sale}\n",
+            "{}\n{}\n{}\n{}\n{}\n{}\n{sale}\n",
             crabapple_reports::sales::HEADER,
             app("1F", 8, "USD", "US"),
             app("3F", 3, "USD", "US"),
             app("7F", 7, "EUR", "DE"),
+            // GBP 4.99 incl. 20 % VAT → proceeds 3.53; the redownload is free.
+            pippin("1F", 2, "3.53", "4.99"),
+            pippin("3F", 1, "0.00", "0.00"),
         )
     );
     let refund_day = gunzip(&w.get(&file(next.to_string())).await.body);
