@@ -249,6 +249,71 @@ mod tests {
         );
     }
 
+    fn item(storefront: &str, currency: &str, units: i64, price: i64, proceeds: i64) -> Item {
+        Item {
+            app_id: "1476097583".into(),
+            app_sku: "CRABNOTES1".into(),
+            product_id: "com.crabapple.notes.handwriting".into(),
+            apple_id: "6449081234".into(),
+            title: "Handwriting Pack".into(),
+            product_type_identifier: "IA1",
+            subscription: "",
+            period: String::new(),
+            units,
+            price_milli: price * units.signum(),
+            proceeds_milli: proceeds,
+            currency: currency.into(),
+            storefront: storefront.into(),
+            proceeds_reason: "",
+            day: jiff::civil::date(2026, 9, 12),
+        }
+    }
+
+    #[test]
+    fn s3_2_returns_are_negative_quantity_and_extended_share_with_positive_share() {
+        let p = Period::of(2026, 12).unwrap();
+        let items = [
+            item("GBR", "GBP", 1, 2990, 2110),
+            item("GBR", "GBP", 1, 2990, 2110),
+            item("GBR", "GBP", -1, 2990, 2110),
+        ];
+        let row = |q: &str, ext: &str, sr: &str, price: &str| {
+            format!(
+                "08/30/2026\t09/26/2026\t\t\tcom.crabapple.notes.handwriting\t{q}\t2.11\t{ext}\tGBP\t{sr}\t6449081234\t\tHandwriting Pack\t\t\tIA1\t\tGB\t\t\t{price}\tGBP\n"
+            )
+        };
+        assert_eq!(
+            financial(&items, &p, false),
+            format!(
+                "{FINANCIAL_HEADER}\n{}{}Total_Rows\t2\nTotal_Amount\t2.11\nTotal_Units\t1\n",
+                row("-1", "-2.11", "R", "-2.99"),
+                row("2", "4.22", "S", "2.99"),
+            )
+        );
+    }
+
+    #[test]
+    fn s3_3_usd_regions_convert_the_proceeds_and_zz_sums_per_country() {
+        let p = Period::of(2026, 12).unwrap();
+        // Sri Lanka is in AP (USD); its customers pay USD here. Sweden is its own region (SEK).
+        let items = [
+            item("LKA", "USD", 1, 2990, 2540),
+            item("SWE", "SEK", 2, 31_000, 26_350),
+        ];
+        let zz = financial(&items, &p, true);
+        assert!(zz.ends_with("Total_Rows\t2\nCountry Of Sale\tPartner Share Currency\tQuantity\tExtended Partner Share\nLK\tUSD\t1\t2.54\nSE\tSEK\t2\t52.70\n"), "{zz}");
+        // A sale in euro countries is paid in EUR in the EU region; a Japanese sale converted to
+        // another currency would use the fixed rates (1 USD = 150 JPY).
+        assert_eq!(countries::convert_milli(2_540, "USD", "JPY"), 381_000);
+        let detail = detail(&items[..1], &p, "Crabapple Demo Team");
+        assert_eq!(
+            detail,
+            format!(
+                "Vendor Name\tCrabapple Demo Team\nStart Date\t08/30/2026\nEnd Date\t09/26/2026\n{DETAIL_HEADER}\n09/12/2026\t09/12/2026\t6449081234\tcom.crabapple.notes.handwriting\tHandwriting Pack\tCrabapple Demo Team\tIA1\tLK\t1\t2.54\t2.54\tUSD\t2.99\tUSD\tS\t\t\tZ1\t\n{COUNTRY_SUMMARY_HEADER}\nLK\tUSD\t1\t2.54\n"
+            )
+        );
+    }
+
     #[test]
     fn s3_2_file_names_carry_the_fiscal_month_label() {
         let p = Period::of(2026, 7).unwrap();
