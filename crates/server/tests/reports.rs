@@ -752,3 +752,45 @@ async fn s2_4_subscription_reports_are_served_through_the_catalogue() {
         ("com.crabapple.notes.pro.monthly", "IAY", "New", "1 Month")
     );
 }
+
+/// reports-formats.md §2.1's emulator rule: "latest version" is configurable per report type —
+/// the `meta` setting `reports.latestVersion.SUBSCRIPTION` = `1_3` makes 1_4 the error.
+#[tokio::test]
+async fn s2_1_the_latest_version_follows_the_meta_setting() {
+    let w = demo().await;
+    w.app
+        .store()
+        .meta_set("reports.latestVersion.SUBSCRIPTION", "1_3")
+        .await
+        .unwrap();
+    let r = w
+        .get(&sales_uri(
+            "SUBSCRIPTION",
+            "SUMMARY",
+            "DAILY",
+            Some("2026-11-01"),
+            Some("1_4"),
+        ))
+        .await;
+    assert_eq!(
+        err(&r),
+        e(
+            400,
+            INVALID,
+            INVALID_TITLE,
+            "The version parameter you have specified is invalid. The latest version for this report is 1_3.",
+            "filter[version]"
+        )
+    );
+    // SUBSCRIPTION_EVENT keeps 1_4.
+    let r = w
+        .get(&sales_uri(
+            "SUBSCRIPTION_EVENT",
+            "SUMMARY",
+            "DAILY",
+            Some("2026-11-01"),
+            Some("1_4"),
+        ))
+        .await;
+    assert_eq!(err(&r).3, NO_SALES);
+}
