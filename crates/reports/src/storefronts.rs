@@ -95,23 +95,6 @@ pub fn alpha2(alpha3: &str) -> &str {
         .map_or(alpha3, |i| ALPHA2[i].1)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn alpha2_of_every_storefront() {
-        assert!(ALPHA2.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
-        assert_eq!(alpha2("USA"), "US");
-        assert_eq!(alpha2("GBR"), "GB");
-        assert_eq!(alpha2("CHE"), "CH");
-        assert_eq!(alpha2("XYZ"), "XYZ");
-        for s in STOREFRONTS {
-            assert_eq!(alpha2(s.territory).len(), 2, "{}", s.territory);
-        }
-    }
-}
-
 impl Storefront {
     /// The customer price, in the currency's minor units, of a USD price of `usd_cents`: converted
     /// with the fixed rate, VAT added where prices include it, rounded the way Apple's price points
@@ -137,5 +120,22 @@ impl Storefront {
     /// [`Self::customer_price_minor`] in milliunits (Apple's `price` unit).
     pub fn customer_price_milli(&self, usd_cents: u32) -> i64 {
         self.customer_price_minor(usd_cents) * if self.whole { 1000 } else { 10 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpha2_of_every_storefront() {
+        assert!(ALPHA2.windows(2).all(|w| w[0].0 < w[1].0), "sorted");
+        assert_eq!(alpha2("USA"), "US");
+        assert_eq!(alpha2("GBR"), "GB");
+        assert_eq!(alpha2("CHE"), "CH");
+        assert_eq!(alpha2("XYZ"), "XYZ");
+        for s in STOREFRONTS {
+            assert_eq!(alpha2(s.territory).len(), 2, "{}", s.territory);
+        }
     }
 }
