@@ -24,9 +24,8 @@ import urllib.request
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 
-from conftest import REPO, Crabapple, own_server
+from conftest import REPO, UA, Crabapple, own_server
 
 PONYTECH_PY = REPO / "tests/clients/ponytech/.venv/bin/python"
 DRIVER = REPO / "tests/clients/ponytech/ponytech_reports.py"
@@ -116,7 +115,9 @@ def collect(ca: Crabapple, days: list[dt.date]) -> dict:
                f"&filter[reportType]=SALES&filter[reportSubType]=SUMMARY&filter[frequency]=DAILY"
                f"&filter[reportDate]={day.isoformat()}&filter[version]=1_0")
         req = urllib.request.Request(url, headers={
-            "Authorization": f"Bearer {ca.token()}", "Accept": "application/a-gzip"})
+            "Authorization": f"Bearer {ca.token()}", "Accept": "application/a-gzip",
+            # Our own requests say so (conftest.UA): the operation recording counts real clients.
+            "User-Agent": UA})
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 assert resp.headers["Content-Type"] == "application/a-gzip"
@@ -213,10 +214,10 @@ def test_sales_and_finance_after_purchases_through_ponytech_and_a_collector(own)
 
 
 def test_error_bodies_are_plain_json_and_files_are_agzip(own):
-    r = requests.get(f"{own.base_url}/v1/salesReports", params={
+    r = own.get("/v1/salesReports", params={
         "filter[vendorNumber]": VENDOR, "filter[reportType]": "SALES",
         "filter[reportSubType]": "SUMMARY", "filter[frequency]": "MONTHLY",
-        "filter[reportDate]": "2026-11-01"}, headers={"Authorization": f"Bearer {own.token()}"})
+        "filter[reportDate]": "2026-11-01"})
     assert r.status_code == 400
     assert r.headers["Content-Type"] == "application/json"
     assert r.json()["errors"][0]["source"] == {"parameter": "filter[reportDate]"}
