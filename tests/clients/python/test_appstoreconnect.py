@@ -213,7 +213,7 @@ def test_sales_and_finance_after_purchases_through_ponytech_and_a_collector(own)
     assert got == [{"error": "There were no sales for the date specified.", "status": 404}]
 
 
-def test_error_bodies_are_plain_json_and_files_are_agzip(own):
+def test_error_bodies_are_plain_json(own):
     r = own.get("/v1/salesReports", params={
         "filter[vendorNumber]": VENDOR, "filter[reportType]": "SALES",
         "filter[reportSubType]": "SUMMARY", "filter[frequency]": "MONTHLY",
