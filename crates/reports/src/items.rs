@@ -12,6 +12,7 @@
 
 use crate::pacific;
 use crate::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds};
+use crate::subscription::common::standard_duration;
 use anyhow::Result;
 use crabapple_store::Store;
 use crabapple_store::ledger::TransactionRow;
@@ -65,20 +66,6 @@ fn pti(product_type: &str) -> &'static str {
     }
 }
 
-/// Apple's wording of a subscription period (`ONE_MONTH` → `1 Month`).
-fn period_label(p: &str) -> String {
-    match p {
-        "ONE_WEEK" => "7 Days",
-        "ONE_MONTH" => "1 Month",
-        "TWO_MONTHS" => "2 Months",
-        "THREE_MONTHS" => "3 Months",
-        "SIX_MONTHS" => "6 Months",
-        "ONE_YEAR" => "1 Year",
-        _ => "",
-    }
-    .to_string()
-}
-
 /// Product and app facts, looked up once per product.
 #[derive(Clone, Default)]
 struct Facts {
@@ -102,12 +89,13 @@ async fn facts(store: &Store, t: &TransactionRow) -> Result<Facts> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        f.period = period_label(
+        f.period = standard_duration(
             attrs
                 .get("subscriptionPeriod")
                 .and_then(Value::as_str)
                 .unwrap_or_default(),
-        );
+        )
+        .to_string();
     }
     if let Some(app) = store.get("apps", &t.app_id).await? {
         f.app_sku = app
