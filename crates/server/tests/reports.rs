@@ -191,7 +191,8 @@ fn units(app: &str, day: &str, download_type: &str, territory: &str, n: i64) -> 
 
 /// §2.4: app units by Product Type Identifier (1F first-time, 3F redownload/restore, 7F updates),
 /// summed over the dimensions the file does not show; a refund is a line of its own with
-/// negative Units and Customer Price and positive proceeds; weekly and monthly files add days up.
+/// negative Units and Customer Price and positive proceeds; a paid app's first-time downloads carry
+/// its price; the monthly file adds the days up.
 #[tokio::test]
 async fn s2_4_app_units_and_refunds_in_daily_and_monthly_files() {
     let w = demo().await;
