@@ -144,11 +144,15 @@ BASE="http://127.0.0.1:$PORT"
 # (the limit itself is covered by the Rust tests and the X-Rate-Limit checks).
 CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --rate-limit 100000 >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
+# An admin API request with the token `crabapple serve` keeps in the data directory.
+admin_call() {
+    "$PY" -c "import sys,urllib.request; t=open(sys.argv[3]).read().strip(); urllib.request.urlopen(urllib.request.Request(sys.argv[2], method=sys.argv[1], headers={'X-Crabapple-Admin-Token': t}), timeout=60)" \
+        "$1" "$BASE/crabapple/admin$2" "$DATA/admin-token"
+}
 ready=0
 for _ in $(seq 1 300); do
     if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-    if "$PY" -c "import sys,urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
-        "$BASE/crabapple/admin/status" 2>/dev/null; then ready=1; break; fi
+    if admin_call GET /status 2>/dev/null; then ready=1; break; fi
     sleep 0.2
 done
 cat "$TMP/server.log"
@@ -173,8 +177,7 @@ check_server() {
 }
 
 reset_world() {
-    "$PY" -c "import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='POST'), timeout=60)" \
-        "$BASE/crabapple/admin/reset" >/dev/null || fail "POST /crabapple/admin/reset"
+    admin_call POST /reset >/dev/null || fail "POST /crabapple/admin/reset"
 }
 
 # pytest ------------------------------------------------------------------------------------

@@ -82,8 +82,19 @@ class Resp:
             return None
 
 
+# The admin API's token, read from the data directory once its path is known (`setup`).
+ADMIN_TOKEN: str | None = None
+
+
+def read_admin_token(data: str) -> None:
+    global ADMIN_TOKEN
+    with open(os.path.join(data, "admin-token")) as f:
+        ADMIN_TOKEN = f.read().strip()
+
+
 def http(method: str, url: str, token: str | None, body=None, timeout: float = 120) -> Resp:
-    """One request; `body` (a JSON value) is sent as application/json."""
+    """One request; `body` (a JSON value) is sent as application/json. Requests to the admin
+    API carry its token."""
     # Not a real client: scripts/test.sh keeps `crabapple-tests/*` out of exercised-ops.txt.
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(url, data=data, method=method,
@@ -92,6 +103,8 @@ def http(method: str, url: str, token: str | None, body=None, timeout: float = 1
         req.add_header("Content-Type", "application/json")
     if token:
         req.add_header("Authorization", f"Bearer {token}")
+    if "/crabapple/admin" in url and ADMIN_TOKEN:
+        req.add_header("X-Crabapple-Admin-Token", ADMIN_TOKEN)
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return Resp(r.status, r.headers, r.read())
@@ -402,6 +415,7 @@ def inputs(args, name: str, log):
         log(f"{name}: {bin_path} not found (cargo build -p crabapple, or --bin)")
         return 2
     manifest = json.loads(pathlib.Path(args.manifest).read_text())
+    read_admin_token(args.data)
     return spec, args.base.rstrip("/"), manifest, Tokens(bin_path, args.data)
 
 

@@ -28,6 +28,24 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// Who may use the admin API (issue 8; crates/server/src/access.rs).
+#[derive(Args, Clone)]
+struct AccessArgs {
+    /// Serve the admin API without its token. Allowed on a loopback listener only: then any
+    /// local process may mint keys or reset the world (web pages still cannot: Host and Origin
+    /// are checked).
+    #[arg(long, env = "CRABAPPLE_NO_ADMIN_TOKEN")]
+    no_admin_token: bool,
+    /// Another name clients reach this listener by (a container's service name, a DNS name):
+    /// admin requests must name the listener in `Host` (repeatable).
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Let notifications and real-time requests go to link-local and cloud metadata addresses
+    /// (refused by default).
+    #[arg(long, env = "CRABAPPLE_ALLOW_LINK_LOCAL_URLS")]
+    allow_link_local_urls: bool,
+}
+
 #[derive(Args, Clone)]
 struct DataArg {
     /// Data directory (SQLite store, key files).
@@ -62,6 +80,13 @@ enum Cmd {
         /// published test PKI): LEAF_KEY,LEAF,INTERMEDIATE,ROOT paths.
         #[arg(long, env = "CRABAPPLE_APPLE_TEST_PKI", value_delimiter = ',')]
         apple_test_pki: Option<Vec<PathBuf>>,
+        #[command(flatten)]
+        access: AccessArgs,
+    },
+    /// Print the admin API's token (`X-Crabapple-Admin-Token`) of a data directory.
+    AdminToken {
+        #[command(flatten)]
+        data: DataArg,
     },
     /// Print a signed ES256 token for a key (for curl and scripts).
     Token {
@@ -179,7 +204,11 @@ async fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Err(e) = run(Cli::parse()).await {
-        eprintln!("crabapple: {e:#}");
+        match crabapple_store::StorageFault::of(&e) {
+            // A full disk says so first, then what was being done (issue 8).
+            Some(fault) => eprintln!("crabapple: {fault} ({e:#})"),
+            None => eprintln!("crabapple: {e:#}"),
+        }
         std::process::exit(1);
     }
 }
@@ -194,14 +223,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             rate_limit,
             apple_test_pki,
+            access,
         } => {
-            commerce::serve_options(&data.data, apple_test_pki.as_deref()).await?;
             let world = match (empty, seed) {
                 (true, _) => WorldChoice::Empty,
                 (_, Some(p)) => WorldChoice::SeedFile(p),
                 _ => WorldChoice::Demo,
             };
-            serve(data.data, listen, world, public_url, rate_limit).await
+            let opts = (public_url, rate_limit, access, apple_test_pki);
+            serve(data.data, listen, world, opts).await
+        }
+        Cmd::AdminToken { data } => {
+            let token = crabapple_server::access::read_token(&data.data).with_context(|| {
+                format!(
+                    "{} has no admin token yet: `crabapple serve` creates it",
+                    data.data.display()
+                )
+            })?;
+            println!("{token}");
+            Ok(())
         }
         Cmd::Token {
             data,
@@ -355,28 +395,52 @@ fn print_keys(list: &[keys::KeyInfo], json: bool, as_array: bool) {
     }
 }
 
+/// `serve`'s flags after the data directory, listener and world.
+type ServeOpts = (Option<String>, u64, AccessArgs, Option<Vec<PathBuf>>);
+
 async fn serve(
     data: PathBuf,
     listen: String,
     world: WorldChoice,
-    public_url: Option<String>,
-    rate_limit: u64,
+    (public_url, rate_limit, access, apple_test_pki): ServeOpts,
 ) -> anyhow::Result<()> {
+    use crabapple_server::access::{AdminAccess, load_or_create_token};
     let started = std::time::Instant::now();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    // Issue 8: without a token, only a loopback listener (any local process, no web page).
+    if access.no_admin_token && !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "refusing to serve the admin API without a token on {addr}: anyone on the network \
+             could mint keys and reset the world. Drop --no-admin-token, or listen on 127.0.0.1"
+        );
+    }
+    commerce::serve_options(&data, apple_test_pki.as_deref()).await?;
     let store = setup::open(&data).await?;
+    let token = match access.no_admin_token {
+        true => None,
+        false => Some(load_or_create_token(&data)?),
+    };
     let config = Config {
         data_dir: data.clone(),
         public_url: public_url.clone(),
         rate_limit,
         world: world.clone(),
+        admin: AdminAccess {
+            token: token.clone(),
+            hosts: Some(AdminAccess::listener_hosts(
+                addr,
+                public_url.as_deref(),
+                &access.allow_host,
+            )),
+        },
+        allow_link_local_urls: access.allow_link_local_urls,
     };
     let app = App::new(store, config).await?;
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("listening on {listen}"))?;
-    let addr = listener.local_addr()?;
     let base = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let all = keys::list(app.store(), &data).await?;
     let admin = all
@@ -407,11 +471,30 @@ async fn serve(
         None => println!("  world      {total} resources (kept from the last run)"),
     }
     println!("  admin API  {base}/crabapple/admin/status");
+    match &token {
+        Some(_) => println!(
+            "  admin key  {}  (send X-Crabapple-Admin-Token)",
+            data.join(crabapple_server::access::TOKEN_FILE).display()
+        ),
+        None => println!("  admin key  none (--no-admin-token: any local process may use it)"),
+    }
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "crabapple: warning: listening on {addr}, reachable from the network: Apple's APIs \
+             need your keys' tokens and the admin API its token, but traffic is plain HTTP"
+        );
+    }
     println!("Try:");
     println!(
         "  curl -H \"Authorization: Bearer $(crabapple token --data {})\" {base}/v1/apps",
         data.display()
     );
+    if token.is_some() {
+        println!(
+            "  curl -H \"X-Crabapple-Admin-Token: $(crabapple admin-token --data {})\" {base}/crabapple/admin/status",
+            data.display()
+        );
+    }
     println!("ready in {} ms", started.elapsed().as_millis());
     crabapple_server::serve(app, listener).await
 }

@@ -4,15 +4,13 @@
 //! `crabapple purchase` are run on it. Each either stops with one clear error line naming the
 //! file and what to do, or (for what SQLite repairs by itself) starts and serves; none panics.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use common::{BIN, exit_of, run, serve, wait_ready};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_crabapple");
-/// How long a failing start may take (a debug binary on a loaded machine).
-const EXIT_WITHIN: Duration = Duration::from_secs(15);
+use std::process::{Command, Output, Stdio};
 
 /// A fresh temporary path for `case` (removed first).
 fn scratch(case: &str) -> PathBuf {
@@ -20,35 +18,6 @@ fn scratch(case: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&dir);
     dir
-}
-
-fn serve(data: &Path) -> Child {
-    Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crabapple starts")
-}
-
-/// Reads serve's stdout up to its `ready in` line; the port of its base URL.
-fn wait_ready(child: &mut Child) -> u16 {
-    let mut port = None;
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(p) = line.strip_prefix("  base URL   http://127.0.0.1:") {
-            port = p.trim_end_matches('/').parse().ok();
-        }
-        if line.starts_with("ready in ") {
-            return port.expect("a base URL line before `ready in`");
-        }
-    }
-    let _ = child.kill();
-    let status = child.wait().unwrap();
-    let mut stderr = String::new();
-    let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-    panic!("serve stopped before `ready in` ({status}): {stderr}");
 }
 
 /// A data directory made by a real first start, the server then stopped and its WAL written
@@ -75,36 +44,6 @@ fn checkpoint(db: &Path) {
             .unwrap();
         conn.close().await.unwrap();
     });
-}
-
-/// Waits for `child` to exit by itself within [`EXIT_WITHIN`]; kills it and fails otherwise.
-fn exit_of(mut child: Child, what: &str) -> Output {
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > EXIT_WITHIN {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{what} still running after {EXIT_WITHIN:?}; stdout: {} stderr: {}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn run(args: &[&str], data: &Path) -> Output {
-    let child = Command::new(BIN)
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("crabapple starts");
-    exit_of(child, &args.join(" "))
 }
 
 /// The command failed cleanly: non-zero exit (not a panic's 101), no panic message, and stderr

@@ -262,9 +262,11 @@ impl AscError {
     }
 }
 
+/// An internal error (a store error): Apple's 500 `UNEXPECTED_ERROR`; the reason names a storage
+/// fault in plain words ("storage full: …", issue 8) or gives the chain of causes.
 impl From<anyhow::Error> for AscError {
     fn from(e: anyhow::Error) -> AscError {
         tracing::error!("internal error: {e:#}");
-        AscError::internal(format!("{e:#}"))
+        AscError::internal(crabapple_store::error_reason(&e))
     }
 }

@@ -45,6 +45,8 @@ async fn main() {
         public_url: None,
         rate_limit: u64::MAX / 2,
         world: WorldChoice::Demo,
+        admin: Default::default(),
+        allow_link_local_urls: false,
     };
     let t = Instant::now();
     let app = App::new(store, config).await.unwrap();

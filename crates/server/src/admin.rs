@@ -1,6 +1,6 @@
 //! crabapple's admin API, outside Apple's namespace (`/crabapple/admin/…`): status, reset, and
-//! creating what only Apple creates (apps, builds, …) so tests and users can set up state. It takes
-//! no token: it is meant for a local or CI listener (documented in README.md). Its errors are
+//! creating what only Apple creates (apps, builds, …) so tests and users can set up state. Who may
+//! call it is decided before it runs ([`crate::access`]: token, Host, Origin). Its errors are
 //! `{"error": message}` with `X-Crabapple-Reason`, written by the one conversion of
 //! [`Refusal::Admin`] that the commerce admin API (`/crabapple/admin/commerce/…`) uses too.
 

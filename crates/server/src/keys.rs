@@ -137,8 +137,16 @@ pub async fn create(store: &Store, data_dir: &Path, new: NewKey<'_>) -> anyhow::
     crabapple_store::files::create_private_dir(data_dir)?;
     let path = key_path(data_dir, &g.key_id);
     crabapple_store::files::write_secret(&path, g.pkcs8_pem.as_bytes())?;
-    tx.insert_key(&row).await?;
-    tx.commit().await?;
+    let stored = async {
+        tx.insert_key(&row).await?;
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = stored {
+        // Not stored (a full disk, issue 8): no key file of a key that does not exist.
+        let _ = std::fs::remove_file(&path);
+        return Err(e);
+    }
     Ok(info(data_dir, &row))
 }
 

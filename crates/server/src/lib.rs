@@ -6,6 +6,7 @@
 // Apple's error document is returned by value on purpose: errors are the cold path.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod admin;
 pub mod asc;
 pub mod keys;
@@ -31,6 +32,11 @@ pub struct Config {
     pub rate_limit: u64,
     /// The world `POST /crabapple/admin/reset` reloads.
     pub world: setup::WorldChoice,
+    /// Who may use the admin API ([`access`]).
+    pub admin: access::AdminAccess,
+    /// Whether notification and real-time URLs may point at link-local and cloud metadata
+    /// addresses (refused by default, issue 8).
+    pub allow_link_local_urls: bool,
 }
 
 /// Shared state of a running server.
@@ -65,6 +71,9 @@ fn token_kid(authorization: &str) -> Option<String> {
 impl App {
     pub async fn new(store: Store, config: Config) -> anyhow::Result<Arc<App>> {
         let commerce = crabapple_storekit::Commerce::open(store.clone(), &config.data_dir).await?;
+        commerce
+            .egress
+            .allow_link_local(config.allow_link_local_urls);
         let engine = Engine::new(
             store,
             crabapple_asc::families_signing_with(Some(commerce.pki().clone())),
@@ -203,6 +212,10 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             see_other_writers,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            access::guard,
         ))
         // Outermost: an oversized request is refused before anything else runs.
         .layer(axum::middleware::from_fn(limits::guard))

@@ -24,8 +24,12 @@ pub fn write_secret(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         options.mode(0o600);
     }
     let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if written.is_err() {
+        // A full disk leaves no partial secret behind (issue 8).
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 /// Sets a file's or directory's Unix mode (a no-op elsewhere).

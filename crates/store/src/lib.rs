@@ -8,6 +8,7 @@
 
 mod cache;
 pub mod clock;
+pub mod fault;
 pub mod files;
 mod keys;
 pub mod ledger;
@@ -18,6 +19,7 @@ mod shared;
 mod sql;
 
 pub use clock::Clock;
+pub use fault::{FaultKind, StorageFault, error_reason};
 pub use keys::KeyRow;
 pub use resources::{Filter, ListQuery, Resource, SortKey, SqlValue};
 
@@ -27,6 +29,7 @@ use sqlx::{Pool, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -50,6 +53,9 @@ pub struct Store {
     cache: cache::ResourceCache,
     /// Notices other processes' commits ([`Store::see_other_writers`]).
     watch: Arc<shared::Watch>,
+    /// Test hook: `PRAGMA max_page_count` of the writer connection, 0 for SQLite's default
+    /// ([`Store::limit_pages_for_tests`]).
+    page_limit: Arc<AtomicU32>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -87,12 +93,21 @@ impl Store {
             .foreign_keys(true);
         // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
         // another process opening it at the same moment makes that wait too.
+        let page_limit = Arc::new(AtomicU32::new(0));
         let writer = shared::with_busy_retry(|| async {
+            let limit = page_limit.clone();
             Ok(no_reaping(SqlitePoolOptions::new())
                 .max_connections(1)
                 // Requests queue here for the one writer; each may then wait up to ~33 s for
                 // another process's lock (see `shared`), so the queue must not give up sooner.
                 .acquire_timeout(Duration::from_secs(120))
+                .after_connect(move |conn, _| {
+                    let limit = limit.load(Ordering::Acquire);
+                    Box::pin(async move { apply_page_limit(conn, limit).await })
+                })
+                // A connection a failed COMMIT or ROLLBACK left inside a transaction is closed,
+                // not reused (see `fault`).
+                .after_release(|conn, _| Box::pin(async { Ok(fault::writer_is_clean(conn).await) }))
                 .connect_with(opts.clone())
                 .await?)
         })
@@ -120,7 +135,28 @@ impl Store {
             clock,
             cache: cache::ResourceCache::default(),
             watch: Arc::new(shared::Watch::new(watch)),
+            page_limit,
         })
+    }
+
+    /// Test hook, for tests only: caps the database at `pages` pages (`PRAGMA max_page_count` on
+    /// the writer connection, also on a fresh one), so a write that needs more fails with a real
+    /// `SQLITE_FULL` from SQLite, as on a full disk; `None` lifts the cap. Never called by
+    /// crabapple itself.
+    #[doc(hidden)]
+    pub async fn limit_pages_for_tests(&self, pages: Option<u32>) -> Result<()> {
+        let pages = pages.unwrap_or(0);
+        self.page_limit.store(pages, Ordering::Release);
+        apply_page_limit(&mut *self.writer.acquire().await?, pages).await?;
+        Ok(())
+    }
+
+    /// Pages the database file has now (`PRAGMA page_count`).
+    #[doc(hidden)]
+    pub async fn page_count(&self) -> Result<u32> {
+        Ok(sqlx::query_scalar("PRAGMA page_count")
+            .fetch_one(&self.reader)
+            .await?)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -203,20 +239,28 @@ impl Tx {
         self.now_ms
     }
 
+    /// Commits; only an `Ok` means the writes are durable (a caller answers 2xx only then).
+    /// Committed or not, what the transaction touched leaves the resource cache: after a failed
+    /// COMMIT nobody can be sure what the database holds (issue 8, full disk).
     pub async fn commit(mut self) -> Result<()> {
-        // The token tells other processes (and this one) whose commit this was (see `shared`).
-        let previous: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(shared::WRITE_TOKEN)
-            .fetch_optional(&mut *self.tx)
-            .await?;
         let token = uuid::Uuid::new_v4().to_string();
-        self.meta_set(shared::WRITE_TOKEN, &token).await?;
-        self.tx.commit().await?;
+        let result = match self.leave_token(&token).await {
+            Ok(previous) => self
+                .tx
+                .commit()
+                .await
+                .map(|()| previous)
+                .map_err(Into::into),
+            Err(e) => Err(e),
+        };
         if self.cleared {
             self.cache.clear();
         } else {
             self.cache.forget(&self.touched);
         }
+        // On an error the transaction is dropped here: its ROLLBACK is queued, and the writer
+        // connection is checked before it is used again (`fault::writer_is_clean`).
+        let previous = result.context("committing a write transaction")?;
         let store = self.store;
         let seen = store
             .watch
@@ -232,6 +276,17 @@ impl Tx {
         Ok(())
     }
 
+    /// Replaces the write token with `token` (see `shared`); the one it replaced.
+    async fn leave_token(&mut self, token: &str) -> Result<Option<String>> {
+        // The token tells other processes (and this one) whose commit this was.
+        let previous: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(shared::WRITE_TOKEN)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        self.meta_set(shared::WRITE_TOKEN, token).await?;
+        Ok(previous)
+    }
+
     pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -242,6 +297,18 @@ impl Tx {
         .await?;
         Ok(())
     }
+}
+
+/// `PRAGMA max_page_count` for [`Store::limit_pages_for_tests`]; 0 leaves SQLite's default.
+async fn apply_page_limit(conn: &mut sqlx::SqliteConnection, pages: u32) -> sqlx::Result<()> {
+    // SQLite's default maximum (4294967294 pages) when the cap is lifted.
+    let pages = if pages == 0 { u32::MAX - 1 } else { pages };
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {pages}"
+    )))
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// A local file needs no connection recycling. Without an idle timeout and a lifetime, sqlx

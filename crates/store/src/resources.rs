@@ -596,11 +596,12 @@ impl Tx {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    async fn store() -> (Store, std::path::PathBuf) {
+    /// A store in a new temporary directory (the crate's unit tests share it).
+    pub(crate) async fn store() -> (Store, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("crabapple-store-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         (Store::open(&dir.join("db.sqlite")).await.unwrap(), dir)

@@ -10,7 +10,7 @@
 //! numbers in [`CONFIG`] are crabapple's (Apple: "respond to requests within approximately
 //! 700 ms in the sandbox environment" — Initiate Performance Test).
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -58,19 +58,6 @@ impl PerformanceTestConfig {
     }
 }
 
-/// The client Apple's server uses for real-time requests: no redirects followed (like
-/// notification delivery).
-fn http() -> &'static reqwest::Client {
-    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("App Store Retention Messaging (crabapple)")
-            .build()
-            .expect("HTTP client")
-    })
-}
-
 /// Apple's `DecodedRealtimeRequestBody` for a customer viewing `txn`'s subscription.
 pub fn realtime_request(
     app: &AppRow,
@@ -103,10 +90,19 @@ pub struct Answer {
 
 /// One real-time request: `{"signedPayload": <payload signed>}` POSTed to `url`.
 pub async fn call(commerce: &Commerce, url: &str, payload: &Value, timeout: Duration) -> Answer {
-    let body = json!({ "signedPayload": commerce.pki().sign(payload) }).to_string();
     let started = Instant::now();
+    if let Some(why) = commerce.egress.refused(url) {
+        tracing::warn!("real-time request not sent: {why}");
+        return Answer {
+            result: SendAttemptResult::Other,
+            elapsed: started.elapsed(),
+            body: None,
+        };
+    }
+    let body = json!({ "signedPayload": commerce.pki().sign(payload) }).to_string();
     let result = tokio::time::timeout(timeout, async {
-        let resp = http()
+        let resp = commerce
+            .realtime_http
             .post(url)
             .header("Content-Type", "application/json")
             .body(body)

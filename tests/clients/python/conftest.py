@@ -51,13 +51,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(base: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
+def admin_headers(data: str) -> dict:
+    """The admin API's token header: `crabapple serve` keeps the token in DATA/admin-token."""
+    try:
+        with open(os.path.join(data, "admin-token")) as f:
+            return {"X-Crabapple-Admin-Token": f.read().strip()}
+    except FileNotFoundError:
+        return {}
+
+
+def wait_ready(base: str, data: str, proc: subprocess.Popen | None = None, timeout: float = 60) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"crabapple exited with {proc.returncode} before it was ready")
         try:
-            r = requests.get(f"{base}/crabapple/admin/status", timeout=2, headers={"User-Agent": UA})
+            r = requests.get(f"{base}/crabapple/admin/status", timeout=2,
+                             headers={"User-Agent": UA, **admin_headers(data)})
             if r.status_code == 200:
                 return
         except requests.RequestException:
@@ -176,6 +186,7 @@ class Crabapple:
     def admin(self, method: str, path: str, **kw) -> requests.Response:
         headers = kw.pop("headers", {})
         headers.setdefault("User-Agent", UA)
+        headers.update(admin_headers(self.data))
         return requests.request(method, f"{self.base_url}/crabapple/admin{path}", headers=headers,
                                 timeout=60, **kw)
 
@@ -187,7 +198,7 @@ def crabapple():
         data = os.environ.get("CRABAPPLE_DATA")
         assert data, "CRABAPPLE_BASE_URL is set but CRABAPPLE_DATA is not"
         ca = Crabapple(base, os.environ.get("CRABAPPLE_CLIENT_URL") or base, data, find_bin())
-        wait_ready(ca.base_url, timeout=10)
+        wait_ready(ca.base_url, data, timeout=10)
         yield ca
         return
     with own_server() as ca:
@@ -210,7 +221,7 @@ def own_server(prefix: str = "crabapple-pytest-"):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(base, proc)
+        wait_ready(base, tmp, proc)
         yield Crabapple(base, base, tmp, bin_path)
     finally:
         proc.terminate()

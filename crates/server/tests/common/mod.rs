@@ -54,12 +54,28 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 }
 
 pub async fn open(dir: PathBuf, world: WorldChoice, rate_limit: u64) -> World {
+    let admin = crabapple_server::access::AdminAccess {
+        token: Some(ADMIN_TOKEN.to_string()),
+        hosts: None,
+    };
+    open_with(dir, world, rate_limit, admin).await
+}
+
+/// [`open`] with the admin API guarded by `admin`.
+pub async fn open_with(
+    dir: PathBuf,
+    world: WorldChoice,
+    rate_limit: u64,
+    admin: crabapple_server::access::AdminAccess,
+) -> World {
     let store = setup::open(&dir).await.unwrap();
     let config = Config {
         data_dir: dir.clone(),
         public_url: None,
         rate_limit,
         world: world.clone(),
+        admin,
+        allow_link_local_urls: false,
     };
     let app = App::new(store, config).await.unwrap();
     setup::first_start(&app.engine, &dir, &world).await.unwrap();
@@ -79,6 +95,9 @@ pub async fn open(dir: PathBuf, world: WorldChoice, rate_limit: u64) -> World {
         issuer: k.issuer_id,
     }
 }
+
+/// The admin token of in-process worlds; [`World::call`] sends it on admin paths.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
 
 pub async fn demo() -> World {
     open(temp_dir("demo"), WorldChoice::Demo, 100_000).await
@@ -115,6 +134,9 @@ impl World {
             .header("host", "crabapple.test:8686");
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
+        }
+        if crabapple_server::access::is_admin_path(uri.split('?').next().unwrap_or(uri)) {
+            req = req.header(crabapple_server::access::TOKEN_HEADER, ADMIN_TOKEN);
         }
         let req = match body {
             Some(b) => req

@@ -59,7 +59,8 @@ pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u
         }
         let store = c.store.clone();
         let http = c.http.clone();
-        set.spawn(async move { attempt(store, http, row, timeout).await });
+        let egress = c.egress.clone();
+        set.spawn(async move { attempt(store, http, egress, row, timeout).await });
     }
     while let Some(r) = set.join_next().await {
         collect(r??);
@@ -71,6 +72,7 @@ pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u
 async fn attempt(
     store: Store,
     http: reqwest::Client,
+    egress: super::egress::Egress,
     row: NotificationRow,
     timeout: Duration,
 ) -> Result<Option<bool>> {
@@ -84,7 +86,13 @@ async fn attempt(
     }
     let at = row.next_attempt_ms.unwrap_or(row.signed_date_ms);
     let result = match &row.url {
-        Some(url) => post(&http, url, &row.signed_payload, timeout).await,
+        Some(url) => match egress.refused(url) {
+            Some(why) => {
+                tracing::warn!(uuid = %row.notification_uuid, "notification not sent: {why}");
+                SendAttemptResult::Other
+            }
+            None => post(&http, url, &row.signed_payload, timeout).await,
+        },
         None => SendAttemptResult::Other,
     };
     let ok = result == SendAttemptResult::Success;

@@ -34,6 +34,9 @@ pub struct EventError {
     pub message: String,
     /// The App Store Server API error, when the same rule backs an API endpoint.
     pub api: Option<ApiError>,
+    /// The store refused to write (a full disk, an I/O error; issue 8): nothing was applied and
+    /// the same event may succeed later, so the scheduler retries it instead of giving up on it.
+    pub storage_fault: bool,
 }
 
 impl EventError {
@@ -42,6 +45,7 @@ impl EventError {
             status: 400,
             message: msg.into(),
             api: None,
+            storage_fault: false,
         }
     }
     pub fn not_found(msg: impl Into<String>) -> EventError {
@@ -49,6 +53,7 @@ impl EventError {
             status: 404,
             message: msg.into(),
             api: Some(ApiError::TransactionIdNotFound),
+            storage_fault: false,
         }
     }
     pub fn conflict(msg: impl Into<String>) -> EventError {
@@ -56,6 +61,7 @@ impl EventError {
             status: 409,
             message: msg.into(),
             api: None,
+            storage_fault: false,
         }
     }
     pub fn api(e: ApiError, msg: impl Into<String>) -> EventError {
@@ -63,6 +69,7 @@ impl EventError {
             status: e.http_status(),
             message: msg.into(),
             api: Some(e),
+            storage_fault: false,
         }
     }
 }
@@ -71,8 +78,10 @@ impl From<anyhow::Error> for EventError {
     fn from(e: anyhow::Error) -> EventError {
         EventError {
             status: 500,
-            message: format!("{e:#}"),
+            // A storage fault in plain words ("storage full: …") or the chain of causes.
+            message: crabapple_store::error_reason(&e),
             api: Some(ApiError::GeneralInternal),
+            storage_fault: crabapple_store::StorageFault::of(&e).is_some(),
         }
     }
 }
@@ -214,6 +223,7 @@ impl<'c> Ev<'c> {
                 status: 404,
                 message: format!("no app with bundle id {bundle_id}"),
                 api: Some(ApiError::AppNotFound),
+                storage_fault: false,
             })
     }
 
@@ -342,6 +352,7 @@ impl<'c> Ev<'c> {
                     app.id, app.bundle_id
                 ),
                 api: Some(ApiError::InvalidProductId),
+                storage_fault: false,
             })
     }
 

@@ -17,6 +17,7 @@
 
 pub mod catalog;
 mod delivery;
+pub mod egress;
 pub mod engine;
 pub mod event;
 pub mod events;
@@ -125,6 +126,10 @@ pub struct Commerce {
     pub store: Store,
     pki: Arc<Pki>,
     http: reqwest::Client,
+    /// Where `http` may send requests (issue 8: no link-local or metadata addresses).
+    pub egress: egress::Egress,
+    /// The client of real-time retention message requests (same rules).
+    pub(crate) realtime_http: reqwest::Client,
     settings: RwLock<Settings>,
     limiter: RwLock<Arc<ServerApiRateLimiter>>,
     sched: tokio::sync::Mutex<()>,
@@ -156,15 +161,15 @@ impl Commerce {
 
     /// Commerce over `store` signing with `pki`.
     pub fn new(store: Store, pki: Arc<Pki>) -> Arc<Commerce> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent("App Store Server Notifications (crabapple)")
-            .build()
-            .expect("HTTP client");
+        let egress = egress::Egress::default();
+        let http = egress.client("App Store Server Notifications (crabapple)");
+        let realtime_http = egress.client("App Store Retention Messaging (crabapple)");
         Arc::new(Commerce {
             store,
             pki,
             http,
+            egress,
+            realtime_http,
             settings: RwLock::new(Settings::default()),
             limiter: RwLock::new(Arc::new(ServerApiRateLimiter::new(1.0))),
             sched: tokio::sync::Mutex::new(()),
@@ -246,6 +251,11 @@ impl Commerce {
                         ev.commit().await?;
                         sum.subscription_events += 1;
                     }
+                    // A full disk is no reason to stop renewing: the step runs again once the
+                    // store takes writes (issue 8).
+                    Err(e) if e.storage_fault => {
+                        anyhow::bail!("subscription {orig}: {}", e.message)
+                    }
                     Err(e) => {
                         drop(ev);
                         tracing::warn!(original_transaction_id = %orig, "subscription step failed: {e}");
@@ -273,6 +283,9 @@ impl Commerce {
                     Ok(()) => {
                         ev.commit().await?;
                         sum.mass_extensions += 1;
+                    }
+                    Err(e) if e.storage_fault => {
+                        anyhow::bail!("mass extension {rid}: {}", e.message)
                     }
                     Err(e) => {
                         drop(ev);

@@ -263,6 +263,13 @@ async fn set_urls<H: Host>(
                     format!("'{url}' is not an http(s) URL"),
                 ));
             }
+            // Issue 8: no notifications to link-local or cloud metadata addresses.
+            if let Some(why) = v
+                .as_deref()
+                .and_then(|url| h.commerce().egress.refused(url))
+            {
+                return Err(Refusal::admin(StatusCode::BAD_REQUEST, why));
+            }
             changes.insert(url_key.into(), json!(v));
             if version.is_none() {
                 changes.insert(version_key.into(), json!(v.as_ref().map(|_| "V2")));

@@ -63,9 +63,12 @@ impl Refusal {
         Refusal::Admin(status, message.into())
     }
 
-    /// The admin API's 500, with the whole chain of causes.
+    /// The admin API's 500, with a storage fault in plain words or the whole chain of causes.
     pub fn admin_internal(e: anyhow::Error) -> Refusal {
-        Refusal::admin(StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}"))
+        Refusal::admin(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            crabapple_store::error_reason(&e),
+        )
     }
 
     /// A commerce event's error as the admin API reports it (its own status: 400, 404, 409, …).
@@ -89,10 +92,11 @@ impl From<EventError> for Refusal {
     }
 }
 
-/// A store error: 500 `GeneralInternal`.
+/// A store error: 500 `GeneralInternal`; the reason names a storage fault in plain words
+/// ("storage full: …", issue 8) or gives the chain of causes.
 impl From<anyhow::Error> for Refusal {
     fn from(e: anyhow::Error) -> Refusal {
-        Refusal::internal(e)
+        Refusal::Internal(crabapple_store::error_reason(&e))
     }
 }
 

@@ -106,6 +106,10 @@ async fn configure_url<H: Host>(call: Call<H>, body: Bytes) -> Answer {
     if let Err(why) = realtime_url_ok(url) {
         return Err(Refusal::api(ApiError::BadRequestRealtimeUrl, why));
     }
+    // Issue 8: crabapple never sends requests to link-local or metadata addresses.
+    if let Some(why) = cx.h.commerce().egress.refused(url) {
+        return Err(Refusal::api(ApiError::BadRequestRealtimeUrl, why));
+    }
     if !cx.env.is_sandbox()
         && !cx
             .store()

@@ -3,7 +3,8 @@ crabapple: a fresh app with every product type (created through the App Store Co
 an In-App Purchase key, clients for both environments, verifiers trusting crabapple's root,
 and a local notification receiver.
 
-Environment: CRABAPPLE_BASE_URL (e.g. http://127.0.0.1:8686), CRABAPPLE_DATA (its data dir).
+Environment: CRABAPPLE_BASE_URL (e.g. http://127.0.0.1:8686), CRABAPPLE_DATA (its data dir, where
+`crabapple serve` keeps the admin API's token).
 """
 
 import json
@@ -24,8 +25,15 @@ BASE = os.environ.get("CRABAPPLE_BASE_URL", "http://127.0.0.1:8686").rstrip("/")
 ADMIN = BASE + "/crabapple/admin"
 
 
+def admin_headers():
+    data = os.environ.get("CRABAPPLE_DATA")
+    assert data, "set CRABAPPLE_DATA to the server's data dir (its admin-token file)"
+    with open(os.path.join(data, "admin-token")) as f:
+        return {"X-Crabapple-Admin-Token": f.read().strip()}
+
+
 def admin(method, path, body=None, expect=None):
-    r = requests.request(method, ADMIN + path, json=body, timeout=60)
+    r = requests.request(method, ADMIN + path, json=body, timeout=60, headers=admin_headers())
     if expect is not None:
         assert r.status_code == expect, f"{method} {path}: {r.status_code} {r.text}"
     elif r.status_code >= 400:
@@ -167,7 +175,7 @@ def world(receiver):
     w.key_id, w.issuer = k["keyId"], k["issuerId"]
     w.key_pem = open(k["keyPath"], "rb").read()
     w.team_key = team
-    r = requests.get(ADMIN + "/commerce/ca", params={"format": "der"}, timeout=30)
+    r = requests.get(ADMIN + "/commerce/ca", params={"format": "der"}, timeout=30, headers=admin_headers())
     assert r.status_code == 200
     w.root = r.content
     admin("PUT", "/commerce/settings", {"deliveryTimeoutMs": 1000})

@@ -14,7 +14,7 @@ import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import lib from '@apple/app-store-server-library';
-import { ADMIN, admin, client as serverApiClient } from './admin.mjs';
+import { ADMIN, admin, adminHeaders, client as serverApiClient } from './admin.mjs';
 
 const {
   APIException, APIError, Environment, SignedDataVerifier,
@@ -100,7 +100,7 @@ before(async () => {
   w.keyId = key.keyId;
   w.issuer = key.issuerId;
   w.keyPem = readFileSync(key.keyPath, 'utf8');
-  const r = await fetch(`${ADMIN}/commerce/ca?format=der`);
+  const r = await fetch(`${ADMIN}/commerce/ca?format=der`, { headers: adminHeaders() });
   w.root = Buffer.from(await r.arrayBuffer());
   w.sandbox = client(Environment.SANDBOX);
   w.production = client(Environment.PRODUCTION);

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import lib from '@apple/app-store-server-library';
-import { ADMIN, admin, client as serverApiClient } from './admin.mjs';
+import { ADMIN, admin, adminHeaders, client as serverApiClient } from './admin.mjs';
 
 const {
   AppStoreServerAPIClient, APIException, APIError, Environment, SignedDataVerifier,
@@ -90,7 +90,7 @@ before(async () => {
   w.keyId = key.keyId;
   w.issuer = key.issuerId;
   w.keyPem = readFileSync(key.keyPath, 'utf8');
-  const r = await fetch(`${ADMIN}/commerce/ca?format=der`);
+  const r = await fetch(`${ADMIN}/commerce/ca?format=der`, { headers: adminHeaders() });
   w.root = Buffer.from(await r.arrayBuffer());
   w.sandbox = client(Environment.SANDBOX);
   w.production = client(Environment.PRODUCTION);

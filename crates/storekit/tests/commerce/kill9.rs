@@ -35,6 +35,14 @@ pub(crate) fn binary() -> PathBuf {
 pub(crate) struct Server {
     child: Child,
     pub(crate) base: String,
+    /// The admin API's token (`crabapple serve` writes it to the data directory).
+    pub(crate) token: String,
+}
+
+/// The admin token `crabapple serve` keeps in `data`, once it has written it.
+pub(crate) fn admin_token(data: &Path) -> Option<String> {
+    let t = std::fs::read_to_string(data.join("admin-token")).ok()?;
+    Some(t.trim().to_string()).filter(|t| !t.is_empty())
 }
 
 impl Server {
@@ -55,17 +63,21 @@ impl Server {
             .expect("spawn crabapple serve");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if reqwest::get(format!("{base}/crabapple/admin/status"))
-                .await
-                .is_ok_and(|r| r.status().is_success())
+        let token = loop {
+            if let Some(token) = admin_token(data)
+                && reqwest::Client::new()
+                    .get(format!("{base}/crabapple/admin/status"))
+                    .header("x-crabapple-admin-token", &token)
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success())
             {
-                break;
+                break token;
             }
             assert!(Instant::now() < deadline, "crabapple serve did not start");
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Server { child, base }
+        };
+        Server { child, base, token }
     }
 
     /// Creates an app with one consumable whose notifications go to `rx`; returns the app id.
@@ -108,6 +120,7 @@ impl Server {
                 method.parse().unwrap(),
                 format!("{}/crabapple/admin{path}", self.base),
             )
+            .header("x-crabapple-admin-token", &self.token)
             .json(&body)
             .send()
             .await

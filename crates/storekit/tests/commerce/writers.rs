@@ -68,6 +68,7 @@ struct ApiTally {
 /// purchases (the admin commerce API), alternately; purchases' notification ids go to `uuids`.
 async fn api_writer(
     base: String,
+    token: String,
     n: usize,
     stop: Arc<AtomicBool>,
     tally: Arc<ApiTally>,
@@ -88,7 +89,12 @@ async fn api_writer(
                 json!({"bundleId": BUNDLE, "productId": GEMS, "customer": format!("api-{n}")}),
             )
         };
-        let r = c.post(format!("{base}{path}")).json(&body).send().await;
+        let r = c
+            .post(format!("{base}{path}"))
+            .header("x-crabapple-admin-token", &token)
+            .json(&body)
+            .send()
+            .await;
         let (status, v) = match r {
             Ok(r) => (r.status(), r.json::<Value>().await.unwrap_or(Value::Null)),
             Err(e) => {
@@ -137,6 +143,7 @@ async fn cli_events_while_the_server_writes_never_fail() {
         .map(|n| {
             tokio::spawn(api_writer(
                 s.base.clone(),
+                s.token.clone(),
                 n,
                 stop.clone(),
                 tally.clone(),

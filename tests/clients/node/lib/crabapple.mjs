@@ -19,6 +19,12 @@ export const clientUrl = (process.env.CRABAPPLE_CLIENT_URL || base).replace(/\/$
 export const data = process.env.CRABAPPLE_DATA;
 export const bin = process.env.CRABAPPLE_BIN || path.join(process.env.CARGO_TARGET_DIR || path.join(repo, 'target'), 'debug', 'crabapple');
 
+// The admin API's token header (`crabapple serve` keeps the token in DATA/admin-token).
+export function adminHeaders() {
+  assert.ok(data, 'set CRABAPPLE_DATA to its data dir');
+  return { 'x-crabapple-admin-token': readFileSync(path.join(data, 'admin-token'), 'utf8').trim() };
+}
+
 export function cli(...args) {
   return execFileSync(bin, args, { encoding: 'utf8' });
 }

@@ -88,6 +88,10 @@ function createKey(name) {
 async function rawGet(pathAndQuery, { auth = true } = {}) {
   const headers = { 'User-Agent': UA };
   if (auth) headers.Authorization = `Bearer ${token}`;
+  // The admin API's own token (`crabapple serve` keeps it in DATA/admin-token).
+  if (pathAndQuery.startsWith('/crabapple/admin')) {
+    headers['x-crabapple-admin-token'] = readFileSync(path.join(dataDir, 'admin-token'), 'utf8').trim();
+  }
   rawRequests++;
   const res = await fetch(base + pathAndQuery, { headers });
   const ctype = res.headers.get('content-type') || '';

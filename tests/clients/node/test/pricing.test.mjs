@@ -25,13 +25,13 @@ import {
   zSubscriptionPricesCreateInstanceResponse,
   zSubscriptionsPricesGetToManyRelatedResponse,
 } from 'appstore-connect-sdk';
-import { base, adminClient, ok, zodOk } from '../lib/crabapple.mjs';
+import { base, adminClient, adminHeaders, ok, zodOk } from '../lib/crabapple.mjs';
 
 let client;
 
 // YYYY-MM-DD, `days` after today (UTC) on the server's virtual clock.
 async function day(days) {
-  const res = await fetch(`${base}/crabapple/admin/status`);
+  const res = await fetch(`${base}/crabapple/admin/status`, { headers: adminHeaders() });
   assert.equal(res.status, 200, 'GET /crabapple/admin/status');
   const { clock } = await res.json();
   return new Date(clock.nowMs + days * 86_400_000).toISOString().slice(0, 10);

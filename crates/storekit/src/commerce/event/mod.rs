@@ -98,6 +98,7 @@ impl Event {
                 status: 404,
                 message: format!("unknown event '{name}' (one of: {})", names.join(", ")),
                 api: None,
+                storage_fault: false,
             });
         };
         parse(a)
