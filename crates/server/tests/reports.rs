@@ -192,9 +192,9 @@ fn units(app: &str, day: &str, download_type: &str, territory: &str, n: i64) -> 
 /// §2.4: app units by Product Type Identifier (1F first-time, 3F redownload/restore, 7F updates),
 /// summed over the dimensions the file does not show; a refund is a line of its own with
 /// negative Units and Customer Price and positive proceeds; a paid app's first-time downloads carry
-/// its price; the monthly file adds the days up.
+/// its price; the weekly and monthly files add the days up.
 #[tokio::test]
-async fn s2_4_app_units_and_refunds_in_daily_and_monthly_files() {
+async fn s2_4_app_units_and_refunds_in_daily_weekly_and_monthly_files() {
     let w = demo().await;
     let day = pacific::day_of_ms(now_ms(&w).await);
     let d = day.to_string();
@@ -276,7 +276,41 @@ async fn s2_4_app_units_and_refunds_in_daily_and_monthly_files() {
         &day.strftime("%Y-%m").to_string(),
     )
     .unwrap();
-    advance_to(&w, month.available_ms()).await;
+    let week = crabapple_reports::period::ReportPeriod::containing(
+        crabapple_reports::period::Frequency::Weekly,
+        day,
+    );
+    advance_to(&w, month.available_ms().max(week.available_ms())).await;
+    // The week's file (Monday–Sunday) is named after its Sunday (§2.2).
+    let r = w
+        .get(&sales_uri(
+            "SALES",
+            "SUMMARY",
+            "WEEKLY",
+            Some(&d),
+            Some("1_0"),
+        ))
+        .await;
+    assert_eq!(
+        r.header("x-reports-filename"),
+        Some(format!(
+            "S_W_{}_{}_V1_0.txt.gz",
+            vendor(),
+            week.last.strftime("%Y%m%d")
+        ))
+    );
+    assert_eq!(week.last.weekday(), jiff::civil::Weekday::Sunday);
+    let weekly = gunzip(&r.body);
+    let cells: Vec<&str> = weekly.lines().nth(1).unwrap().split('\t').collect();
+    assert_eq!(
+        (cells[6], cells[7], cells[9], cells[10]),
+        (
+            "1F",
+            "8",
+            week.first.strftime("%m/%d/%Y").to_string().as_str(),
+            week.last.strftime("%m/%d/%Y").to_string().as_str()
+        )
+    );
     let r = w
         .get(&sales_uri(
             "SALES",
