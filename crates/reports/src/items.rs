@@ -3,7 +3,11 @@
 //! product and app facts the files print and the proceeds of [`crate::proceeds`].
 //!
 //! Sandbox purchases never reach Sales and Trends or Finance (Apple reports only App Store
-//! sales), so only `Production` transactions count.
+//! sales), so only `Production` transactions count; family-shared transactions are not sales
+//! either (the organizer's purchase is). A prorated refund (`REFUND_PRORATED`,
+//! `revocationPercentage` in thousandths of a percent) is a return of one unit for that share of
+//! the price and proceeds — crabapple's reading; Apple's Sales rows for partial refunds are not
+//! captured (analytics shows them as 0 purchases with negative proceeds, reports-formats.md §4.3).
 //!
 //! Product Type Identifiers (apple-semantics.md §3 lists `IA1, IA9, IAY, IAC`; Apple's reference
 //! page was not read), crabapple's mapping: consumables and non-consumables `IA1`, non-renewing
@@ -114,7 +118,7 @@ pub async fn items(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Item
     let mut cache: HashMap<String, Facts> = HashMap::new();
     let mut out = Vec::new();
     for t in store.report_transactions(start_ms, end_ms).await? {
-        if !t.environment.eq_ignore_ascii_case("production") {
+        if !t.environment.eq_ignore_ascii_case("production") || t.ownership == "FAMILY_SHARED" {
             continue;
         }
         let key = format!("{}\n{}", t.app_id, t.product_id);
@@ -184,9 +188,16 @@ pub async fn items(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Item
             out.push(item.clone());
         }
         if let Some(r) = t.revoked_ms.filter(|r| (start_ms..end_ms).contains(r)) {
+            let prorated =
+                p.get("revocationType").and_then(Value::as_str) == Some("REFUND_PRORATED");
+            let share = |milli: i64| match p.get("revocationPercentage").and_then(Value::as_i64) {
+                Some(pct) if prorated => milli * pct / 100_000,
+                _ => milli,
+            };
             out.push(Item {
                 units: -item.units,
-                price_milli: -item.price_milli,
+                price_milli: -share(item.price_milli),
+                proceeds_milli: share(item.proceeds_milli),
                 day: pacific::day_of_ms(r),
                 ..item
             });

@@ -399,3 +399,59 @@ async fn s2_4_subscription_reports_are_served_through_the_catalogue() {
         ("com.crabapple.notes.pro.monthly", "IAY", "New", "1 Month")
     );
 }
+
+/// A family-shared purchase is one sale (the family members' transactions are not sales); a
+/// prorated refund is a return of one unit for that share of price and proceeds (crates/reports
+/// items.rs: crabapple's reading, Apple's rows are not captured).
+#[tokio::test]
+async fn s2_4_family_sharing_counts_once_and_a_prorated_refund_returns_its_share() {
+    let w = demo().await;
+    let bought = post(
+        &w,
+        "/crabapple/admin/commerce/purchase",
+        json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.handwriting", "environment": "production", "customer": "family-organizer"}),
+    )
+    .await;
+    // A family member's access to it: a FAMILY_SHARED transaction, not a sale.
+    post(
+        &w,
+        "/crabapple/admin/commerce/purchase",
+        json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.handwriting", "environment": "production", "customer": "family-member", "familyShared": true}),
+    )
+    .await;
+    let day = pacific::day_of_ms(now_ms(&w).await);
+    post(
+        &w,
+        "/crabapple/admin/commerce/refund",
+        json!({"transactionId": bought["transactionId"], "percentage": 50_000}),
+    )
+    .await;
+    advance_to(
+        &w,
+        crabapple_reports::period::at_8_pacific(day.tomorrow().unwrap()),
+    )
+    .await;
+    let text = gunzip(
+        &w.get(&sales_uri(
+            "SALES",
+            "SUMMARY",
+            "DAILY",
+            Some(&day.to_string()),
+            None,
+        ))
+        .await
+        .body,
+    );
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').collect())
+        .collect();
+    let cells: Vec<(&str, &str, &str)> = lines.iter().map(|c| (c[7], c[8], c[15])).collect();
+    // Sorted by the key: the return's "-1.49" price sorts before the sale's "2.99".
+    assert_eq!(
+        cells,
+        vec![("-1", "1.27", "-1.49"), ("1", "2.54", "2.99")],
+        "{text}"
+    );
+}
