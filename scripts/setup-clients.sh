@@ -2,6 +2,7 @@
 # Install the real API clients the black-box suites drive, into gitignored
 # folders of the work tree:
 #   tests/clients/.venv          Python venv: codemagic-cli-tools, asconnect, pytest, requests, PyJWT
+#   tests/clients/ponytech/.venv Python venv: Ponytech appstoreconnect (needs PyJWT 1.x, hence its own)
 #   tests/clients/node/node_modules   npm appstore-connect-sdk
 #   tests/clients/ruby/node_modules   npm @expo/traveling-fastlane-linux (fastlane + spaceship
 #                                     with its own Ruby; driven by tests/clients/python/test_fastlane.py)
@@ -23,9 +24,10 @@ die() { printf '[setup-clients] ERROR: %s\n' "$*" >&2; exit 1; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # ---------------------------------------------------------------- Python venv
+# setup_python [VENV_DIR REQUIREMENTS] (default: tests/clients/.venv, tests/clients/requirements.txt)
 setup_python() {
-    local dir="$REPO/tests/clients/.venv"
-    local req="$REPO/tests/clients/requirements.txt"
+    local dir="${1:-$REPO/tests/clients/.venv}"
+    local req="${2:-$REPO/tests/clients/requirements.txt}"
     local stamp="$dir/.crabapple-stamp"
     local want
     want="$(sha "$req")"
@@ -40,7 +42,7 @@ setup_python() {
         log "creating venv $dir"
         "$py" -m venv "$dir" || die "python3 -m venv failed (Debian: apt-get install -y python3-venv)"
     fi
-    log "installing tests/clients/requirements.txt"
+    log "installing ${req#"$REPO"/}"
     "$dir/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
     echo "$want" > "$stamp"
     log "python venv ready in $((SECONDS - t0))s"
@@ -68,6 +70,7 @@ setup_npm() {
 }
 
 setup_python
+setup_python "$REPO/tests/clients/ponytech/.venv" "$REPO/tests/clients/ponytech/requirements.txt"
 setup_npm "$REPO/tests/clients/node"
 setup_npm "$REPO/tests/clients/ruby"
 setup_npm "$REPO/tests/prism"

@@ -30,7 +30,8 @@ pub fn families_signing_with(
         Arc::new(rules::provisioning::Provisioning::new(profile_signer)),
         Arc::new(rules::users::Users),
         Arc::new(rules::analytics::Analytics),
-        Arc::new(rules::reports::Reports),
+        // Sales and Trends, Finance: the reports room (crates/reports).
+        Arc::new(crabapple_reports::Reports),
         Arc::new(rules::catalog::Catalog),
         Arc::new(rules::pricing::Pricing),
         // Last: completes what the others left unset with Apple's initial values.

@@ -4,7 +4,21 @@
 //! frequencies, versions), the bytes of each file (header lines, number and date formats, gzip),
 //! availability on the virtual clock and Apple's error texts for these endpoints.
 
+// Apple's error document is returned by value on purpose: errors are the cold path.
+#![allow(clippy::result_large_err)]
+
+pub mod catalogue;
+pub mod countries;
+pub mod family;
+pub mod finance;
+pub mod fiscal;
+pub mod items;
 pub mod pacific;
+pub mod period;
 pub mod proceeds;
+pub mod sales;
 pub mod storefronts;
 pub mod subscription;
+pub mod transport;
+
+pub use family::Reports;

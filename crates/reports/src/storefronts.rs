@@ -95,6 +95,34 @@ pub fn alpha2(alpha3: &str) -> &str {
         .map_or(alpha3, |i| ALPHA2[i].1)
 }
 
+impl Storefront {
+    /// The customer price, in the currency's minor units, of a USD price of `usd_cents`: converted
+    /// with the fixed rate, VAT added where prices include it, rounded the way Apple's price points
+    /// end (`0.x9`, `x.49` or `x.99`; whole tens of yen). The App Store Connect price points and
+    /// the paid-app units of the Sales reports both price this way.
+    pub fn customer_price_minor(&self, usd_cents: u32) -> i64 {
+        let local = usd_cents as f64 / 100.0 * self.per_usd * (1.0 + self.price_vat as f64 / 100.0);
+        if self.whole {
+            let step = if local < 1000.0 { 10.0 } else { 100.0 };
+            ((local / step).round() * step).max(step) as i64
+        } else if local < 1.0 {
+            // 0.29, 0.39, … 0.99: up to the next tenth, less one cent.
+            (((local * 10.0 - 1e-9).ceil() as i64) * 10 - 1).max(29)
+        } else if local < 10.0 {
+            // Up to the next x.49 or x.99.
+            ((local * 2.0 - 1e-9).ceil() as i64) * 50 - 1
+        } else {
+            // Up to the next x.99.
+            ((local - 1e-9).ceil() as i64) * 100 - 1
+        }
+    }
+
+    /// [`Self::customer_price_minor`] in milliunits (Apple's `price` unit).
+    pub fn customer_price_milli(&self, usd_cents: u32) -> i64 {
+        self.customer_price_minor(usd_cents) * if self.whole { 1000 } else { 10 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

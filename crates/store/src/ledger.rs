@@ -185,7 +185,7 @@ fn customer_from(r: &SqliteRow) -> Result<CustomerRow> {
     })
 }
 
-fn transaction_from(r: &SqliteRow) -> Result<TransactionRow> {
+pub(crate) fn transaction_from(r: &SqliteRow) -> Result<TransactionRow> {
     Ok(TransactionRow {
         transaction_id: r.try_get("transaction_id")?,
         original_transaction_id: r.try_get("original_transaction_id")?,

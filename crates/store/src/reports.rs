@@ -103,6 +103,25 @@ impl Store {
             .await?;
         Ok(rows.iter().map(row).collect())
     }
+
+    /// Transactions bought or refunded in `[start_ms, end_ms)` (through the purchase and refund
+    /// time indexes), by purchase time then id.
+    pub async fn report_transactions(
+        &self,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<crate::ledger::TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE purchase_ms >= $1 AND purchase_ms < $2 \
+             UNION SELECT * FROM commerce_transactions WHERE revoked_ms >= $1 AND revoked_ms < $2 \
+             ORDER BY purchase_ms, transaction_id",
+        )
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(crate::ledger::transaction_from).collect()
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ data dir, so `tests/clients/.venv/bin/pytest tests/clients/python` works on its 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -200,10 +201,18 @@ def crabapple():
         wait_ready(ca.base_url, data, timeout=10)
         yield ca
         return
+    with own_server() as ca:
+        yield ca
+
+
+@contextlib.contextmanager
+def own_server(prefix: str = "crabapple-pytest-"):
+    """A `crabapple serve` of its own on a free port in a new temporary data directory; stopped
+    and removed afterwards."""
     bin_path = find_bin()
     if not os.path.exists(bin_path):
         pytest.exit(f"{bin_path} not found: run `cargo build -p crabapple` (or set CRABAPPLE_BIN)", 2)
-    tmp = tempfile.mkdtemp(prefix="crabapple-pytest-")
+    tmp = tempfile.mkdtemp(prefix=prefix)
     port = free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
     proc = subprocess.Popen(

@@ -10,7 +10,6 @@ pub mod price_points;
 pub mod pricing;
 pub mod profiles;
 pub mod provisioning;
-pub mod reports;
 pub mod singletons;
 pub mod testflight;
 pub mod uploads;

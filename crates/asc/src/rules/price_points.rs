@@ -138,23 +138,10 @@ impl PricePoint {
             .collect()
     }
 
-    /// Customer price in the currency's minor units.
+    /// Customer price in the currency's minor units (the rounding rule lives with the
+    /// storefront table, which the reports' paid-app units use too).
     fn customer_minor(&self) -> i64 {
-        let s = self.storefront;
-        let local = self.usd_cents as f64 / 100.0 * s.per_usd * (1.0 + s.price_vat as f64 / 100.0);
-        if s.whole {
-            let step = if local < 1000.0 { 10.0 } else { 100.0 };
-            ((local / step).round() * step).max(step) as i64
-        } else if local < 1.0 {
-            // 0.29, 0.39, … 0.99: up to the next tenth, less one cent.
-            (((local * 10.0 - 1e-9).ceil() as i64) * 10 - 1).max(29)
-        } else if local < 10.0 {
-            // Up to the next x.49 or x.99.
-            ((local * 2.0 - 1e-9).ceil() as i64) * 50 - 1
-        } else {
-            // Up to the next x.99.
-            ((local - 1e-9).ceil() as i64) * 100 - 1
-        }
+        self.storefront.customer_price_minor(self.usd_cents)
     }
 
     fn format(&self, minor: i64) -> String {

@@ -94,7 +94,7 @@ impl Product {
 }
 
 /// Apple's Standard Subscription Duration for an ASC `subscriptionPeriod`.
-pub(super) fn standard_duration(period: &str) -> &'static str {
+pub(crate) fn standard_duration(period: &str) -> &'static str {
     match period {
         "ONE_WEEK" => "7 Days",
         "ONE_MONTH" => "1 Month",

@@ -3,7 +3,7 @@
 //! computed from the ledger (reports-formats.md §2.4). The file transport (gzip, names, headers),
 //! parameter checks and availability belong to the caller; this module renders the TSV text.
 
-mod common;
+pub(crate) mod common;
 pub mod event;
 pub mod offer_code_redemption;
 pub mod subscriber;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod reports;
+
 use axum::body::Body;
 use crabapple_server::setup::{self, WorldChoice};
 use crabapple_server::{App, Config, keys};
