@@ -87,18 +87,26 @@ pub async fn simulate(
 ) -> Result<Summary> {
     let store = &c.store;
     let now = store.now_ms();
-    let mut first = clock::first_day_from(now);
-    if let Some(d) = store.meta_get(NEXT_DAY_META).await? {
-        let d: Date = d.parse().context("simulator.nextDay")?;
-        first = first.max(d);
-    }
-    if let Some(s) = opts.start {
-        anyhow::ensure!(
-            s >= first,
-            "--start {s} is before {first}, the first day the virtual clock and earlier runs leave open"
-        );
-        first = s;
-    }
+    // A fresh run starts on the first day that starts after the virtual now; a later run
+    // continues on the day after the last one simulated, or on the day under way if the clock
+    // was moved past it (the clock stands a little past the last day's end: real time runs on).
+    let first = match store.meta_get(NEXT_DAY_META).await? {
+        Some(d) => {
+            let d: Date = d.parse().context("simulator.nextDay")?;
+            d.max(clock::pacific_day(now))
+        }
+        None => clock::first_day_from(now),
+    };
+    let first = match opts.start {
+        Some(s) => {
+            anyhow::ensure!(
+                s >= first,
+                "--start {s} is before {first}, the first day the virtual clock and earlier runs leave open"
+            );
+            s
+        }
+        None => first,
+    };
     let mut apps = load_apps(c, opts).await?;
     let mut sum = Summary::default();
     for i in 0..opts.days {
