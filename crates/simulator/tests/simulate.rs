@@ -234,3 +234,35 @@ async fn simulating_twice_continues_where_the_first_run_stopped() {
         .to_string();
     assert!(err.contains("is before"), "{err}");
 }
+
+#[tokio::test]
+async fn black_friday_week_redeems_the_worlds_named_offer_code() {
+    let w = common::demo().await;
+    let o = Options {
+        apps: vec!["com.crabapple.notes".into()],
+        profile: Some(Profile::Indie),
+        ..opts(3, Some(jiff::civil::date(2027, 11, 25)))
+    };
+    run(&w, &o).await;
+    let named: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT DISTINCT json_extract(payload, '$.offerIdentifier'), json_extract(payload, '$.price')
+         FROM commerce_transactions WHERE json_extract(payload, '$.offerType') = 3",
+    )
+    .fetch_all(&db(&w).await)
+    .await
+    .unwrap();
+    assert!(!named.is_empty());
+    assert!(named.iter().all(|(n, _)| n == "BLACKFRIDAY30"), "{named:?}");
+    // 30 % off the monthly price the purchase would have charged.
+    let list: i64 = scalar(
+        &w,
+        "SELECT json_extract(payload, '$.price') FROM commerce_transactions
+         WHERE product_id = 'com.crabapple.notes.pro.monthly' AND json_extract(payload, '$.offerType') IS NULL
+         AND json_extract(payload, '$.storefront') = 'USA' LIMIT 1",
+    )
+    .await;
+    assert!(
+        named.iter().any(|(_, p)| *p == list * 7 / 10 / 10 * 10),
+        "{named:?} vs list {list}"
+    );
+}
