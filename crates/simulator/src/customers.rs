@@ -299,6 +299,11 @@ impl AppCustomers {
                 Ok(true)
             }
             Act::Recover { transaction_id } => {
+                // Only a subscription still in billing retry or grace can recover.
+                let retrying = ev.tx.ledger_subscription(&transaction_id).await?;
+                if !retrying.is_some_and(|s| matches!(s.status, 3 | 4)) {
+                    return Ok(false);
+                }
                 let a = EventArgs {
                     transaction_id: Some(transaction_id),
                     ..Default::default()

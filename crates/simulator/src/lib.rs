@@ -135,6 +135,7 @@ pub async fn simulate(
             ev.run_due_steps(at).await?;
             if let Err(e) = apps[k].apply(&mut ev, act, day, at, &mut rngs[k]).await {
                 anyhow::ensure!(e.status < 500, "simulated event failed: {e}");
+                tracing::debug!("simulated event refused: {e}");
                 sum.refused += 1;
             }
         }
