@@ -4,11 +4,19 @@
 //! period ends, expirations) run inside the batch in the scheduler's order up to a time. The
 //! events and steps are the very ones [`super::events::apply`] and [`super::Commerce::run_due`]
 //! run; only the SQL transaction around them is shared. Notifications stay in the outbox for
-//! the delivery loop.
+//! the delivery loop. Also what an [`Ev`] remembers of the catalog ([`Seen`]).
 
 use super::engine::{Ev, EvResult, Outcome};
 use super::event::Event;
 use super::events::EventArgs;
+
+/// Apps and products an [`Ev`] has read, by bundle id and by (app id, product id): no event
+/// writes them, so a batch of events reads each once (lookups only, never iterated for order).
+#[derive(Default)]
+pub(crate) struct Seen {
+    pub apps: std::collections::HashMap<String, crabapple_store::ledger::AppRow>,
+    pub products: std::collections::HashMap<(String, String), super::catalog::Product>,
+}
 
 /// The savepoint around one event or step of a batch.
 const ONE: &str = "crabapple_batch_one";
