@@ -4,4 +4,7 @@
 //! frequencies, versions), the bytes of each file (header lines, number and date formats, gzip),
 //! availability on the virtual clock and Apple's error texts for these endpoints.
 
+pub mod pacific;
+pub mod proceeds;
+pub mod storefronts;
 pub mod subscription;

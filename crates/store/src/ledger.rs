@@ -6,6 +6,7 @@
 //! Everything an event changes (transactions, renewal state, outbox rows) is written through one
 //! [`Tx`], so a notification exists exactly when the event that caused it was committed.
 
+mod reports;
 mod tx;
 
 use crate::{Store, Tx};

@@ -1,0 +1,170 @@
+//! Read queries of the subscription reports (crabapple-reports' subscription family): the
+//! auto-renewable transactions and notifications of one reporting day, and each subscription's
+//! latest transaction as of a moment. Read-only; every range is half-open `[start_ms, end_ms)`.
+
+use super::{NotificationRow, TransactionRow, notification_from, transaction_from};
+use crate::Store;
+use anyhow::Result;
+use sqlx::Row;
+
+impl Store {
+    /// Auto-renewable transactions of `environment` bought or refunded in `[start_ms, end_ms)`,
+    /// in purchase order.
+    pub async fn report_subscription_transactions(
+        &self,
+        environment: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE product_type = 'AUTO_RENEWABLE'
+             AND environment = $1 AND ((purchase_ms >= $2 AND purchase_ms < $3)
+             OR (revoked_ms >= $2 AND revoked_ms < $3))
+             ORDER BY purchase_ms, transaction_id",
+        )
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    /// Each auto-renewable subscription's latest transaction bought before `end_ms` (one per
+    /// original transaction) and expiring (or bought, without expiry) from `expires_from_ms` on,
+    /// in original transaction order, with its customer's `originalPlatform` (the app
+    /// transaction's).
+    pub async fn report_latest_subscription_transactions(
+        &self,
+        environment: &str,
+        expires_from_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(TransactionRow, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT t.*, json_extract(c.app_transaction, '$.originalPlatform') AS platform
+             FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
+             WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
+             AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
+             AND NOT EXISTS (
+               SELECT 1 FROM commerce_transactions u
+               WHERE u.original_transaction_id = t.original_transaction_id AND u.purchase_ms < $2
+               AND (u.purchase_ms > t.purchase_ms
+                    OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
+             ORDER BY t.original_transaction_id",
+        )
+        .bind(environment)
+        .bind(end_ms)
+        .bind(expires_from_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
+            .collect()
+    }
+
+    /// `(transaction id, notificationType, subtype)` of the notifications of `environment`
+    /// signed in `[start_ms, end_ms)` that change a lapsing subscription's state
+    /// (DID_FAIL_TO_RENEW, GRACE_PERIOD_EXPIRED, EXPIRED, REFUND, REVOKE), in
+    /// outbox order.
+    pub async fn report_status_notifications(
+        &self,
+        environment: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(String, String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT transaction_id, notification_type, subtype FROM commerce_notifications
+             WHERE environment = $1 AND signed_date_ms >= $2 AND signed_date_ms < $3
+             AND transaction_id IS NOT NULL AND notification_type IN ('DID_FAIL_TO_RENEW',
+             'GRACE_PERIOD_EXPIRED', 'EXPIRED', 'REFUND', 'REVOKE')
+             ORDER BY seq",
+        )
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// Each auto-renewable subscription's tenure before `end_ms`: `(original transaction id,
+    /// days of paid service, purchase time of its latest win-back offer)`. Paid service counts
+    /// the periods charged (a price above 0, not a free trial) and not refunded.
+    pub async fn report_subscription_tenures(
+        &self,
+        environment: &str,
+        end_ms: i64,
+    ) -> Result<Vec<(String, i64, Option<i64>)>> {
+        Ok(sqlx::query_as(
+            "SELECT original_transaction_id,
+               SUM(CASE WHEN revoked = 0 AND COALESCE(json_extract(payload, '$.price'), 0) > 0
+                   AND COALESCE(json_extract(payload, '$.offerDiscountType'), '') <> 'FREE_TRIAL'
+                   THEN (COALESCE(expires_ms, purchase_ms) - purchase_ms) / 86400000 ELSE 0 END),
+               MAX(CASE WHEN json_extract(payload, '$.offerType') = 4 THEN purchase_ms END)
+             FROM commerce_transactions WHERE product_type = 'AUTO_RENEWABLE'
+             AND environment = $1 AND purchase_ms < $2 GROUP BY original_transaction_id",
+        )
+        .bind(environment)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?)
+    }
+
+    /// Notifications of `environment` signed in `[start_ms, end_ms)` that are about a customer's
+    /// transaction, in outbox order.
+    pub async fn report_notifications(
+        &self,
+        environment: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_notifications WHERE environment = $1
+             AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL
+             ORDER BY seq",
+        )
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+
+    /// The transactions the notifications of `environment` signed in `[start_ms, end_ms)` are
+    /// about (each once).
+    pub async fn report_notified_transactions(
+        &self,
+        environment: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE transaction_id IN (
+               SELECT transaction_id FROM commerce_notifications WHERE environment = $1
+               AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL)",
+        )
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    /// A customer's notifications signed before `end_ms`, in outbox order.
+    pub async fn report_customer_notifications(
+        &self,
+        customer_id: i64,
+        end_ms: i64,
+    ) -> Result<Vec<NotificationRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_notifications WHERE customer_id = $1 AND signed_date_ms < $2
+             ORDER BY seq",
+        )
+        .bind(customer_id)
+        .bind(end_ms)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(notification_from).collect()
+    }
+}
