@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result, bail};
+use crabapple_reports::storefronts::{self, STOREFRONTS};
 use serde::Deserialize;
 
 /// `small`, `indie` or `hit`: the defaults of a traffic model.
@@ -53,7 +54,7 @@ pub struct TrafficSpec {
     /// `{last}.1`, `.2`, … every `releaseEveryDays`.
     pub app_versions: Option<Vec<String>>,
     pub release_every_days: Option<i64>,
-    /// Territory (ISO 3166-1 alpha-2 of a storefront crabapple knows) → weight.
+    /// Territory (ISO 3166-1 alpha-2 of a storefront crabapple prices) → weight.
     pub territories: Option<BTreeMap<String, u32>>,
     /// Domains of web referrers (Source Info of `Web referrer` units).
     pub web_referrers: Option<Vec<String>>,
@@ -85,33 +86,25 @@ pub struct Traffic {
     pub products: Option<BTreeMap<String, u32>>,
 }
 
-/// The storefronts crabapple's commerce knows, alpha-2 → alpha-3, with a default weight
-/// (roughly the App Store's revenue mix).
-const TERRITORIES: &[(&str, &str, u32)] = &[
-    ("US", "USA", 400),
-    ("GB", "GBR", 70),
-    ("DE", "DEU", 65),
-    ("JP", "JPN", 60),
-    ("FR", "FRA", 45),
-    ("CA", "CAN", 40),
-    ("AU", "AUS", 35),
-    ("CN", "CHN", 40),
-    ("KR", "KOR", 20),
-    ("IT", "ITA", 20),
-    ("ES", "ESP", 18),
-    ("NL", "NLD", 15),
-    ("BR", "BRA", 25),
-    ("MX", "MEX", 15),
-    ("IN", "IND", 20),
-    ("CH", "CHE", 10),
-    ("SE", "SWE", 9),
-    ("TW", "TWN", 10),
-    ("SG", "SGP", 6),
-    ("NZ", "NZL", 5),
+/// Default territory weights (roughly the App Store's revenue mix) over the storefronts
+/// crabapple prices (crates/reports `storefronts`, the demo world's territories): purchases
+/// happen only where a price, a currency and the VAT are known.
+const WEIGHTS: &[(&str, u32)] = &[
+    ("USA", 400),
+    ("GBR", 70),
+    ("DEU", 65),
+    ("JPN", 60),
+    ("FRA", 45),
+    ("CAN", 40),
+    ("AUS", 35),
 ];
 
+/// The priced storefront (alpha-3) of an alpha-2 territory.
 fn alpha3(alpha2: &str) -> Option<&'static str> {
-    TERRITORIES.iter().find(|t| t.0 == alpha2).map(|t| t.1)
+    STOREFRONTS
+        .iter()
+        .map(|s| s.territory)
+        .find(|a3| storefronts::alpha2(a3) == alpha2)
 }
 
 impl Traffic {
@@ -132,14 +125,16 @@ impl Traffic {
                 .iter()
                 .map(|(a2, w)| {
                     let a3 = alpha3(a2).with_context(|| {
-                        format!("traffic: territory '{a2}' is not one of crabapple's storefronts")
+                        format!(
+                            "traffic: territory '{a2}' is not one of crabapple's priced storefronts"
+                        )
                     })?;
                     Ok((a2.clone(), a3.to_string(), *w))
                 })
                 .collect::<Result<Vec<_>>>()?,
-            None => TERRITORIES
+            None => WEIGHTS
                 .iter()
-                .map(|(a, b, w)| (a.to_string(), b.to_string(), *w))
+                .map(|(a3, w)| (storefronts::alpha2(a3).to_string(), a3.to_string(), *w))
                 .collect(),
         };
         anyhow::ensure!(
