@@ -1,9 +1,10 @@
 //! The paying side of one app's day: new customers buying every product type (subscriptions
 //! with introductory, offer-code and — for churned subscribers — win-back offers, Family
 //! Sharing), repeat purchases of consumables, and what subscribers do later (turn auto-renew
-//! off, take a promotional offer, fail to pay and recover, ask for a refund). Each is the
-//! commerce event `crabapple purchase …`, `auto-renew`, `fail-renewal`, `recover` and `refund`
-//! run, applied in the day's batch at its own time (crates/storekit `Ev::apply_at`).
+//! off, take a promotional offer, switch plans, fail to pay and recover, ask for a refund).
+//! Each is the commerce event `crabapple purchase …`, `auto-renew`, `crossgrade`,
+//! `fail-renewal`, `recover` and `refund` run, applied in the day's batch at its own time
+//! (crates/storekit `Ev::apply_at`).
 
 use std::collections::BTreeMap;
 
@@ -77,6 +78,7 @@ pub enum Act {
     AutoRenewOff { pick: u64 },
     PromotionalOffer { pick: u64 },
     FailRenewal { pick: u64 },
+    Crossgrade { pick: u64 },
     Recover { transaction_id: String },
     Refund { transaction_id: String },
     WinBack { pick: u64 },
@@ -137,15 +139,17 @@ impl AppCustomers {
             }
         }
         let active = self.active.len() as f64;
-        // About 12 % of subscribers a month turn auto-renew off, 3 % fail to pay.
-        let rates = [(0.004, 0u8), (0.0004, 1), (0.001, 2)];
+        // About 12 % of subscribers a month turn auto-renew off, 3 % fail to pay, 1.5 % switch
+        // to another subscription of the group.
+        let rates = [(0.004, 0u8), (0.0004, 1), (0.001, 2), (0.0005, 3)];
         for (rate, kind) in rates {
             for _ in 0..rng.poisson(active * rate) {
                 let pick = rng.next_u64();
                 let act = match kind {
                     0 => Act::AutoRenewOff { pick },
                     1 => Act::PromotionalOffer { pick },
-                    _ => Act::FailRenewal { pick },
+                    2 => Act::FailRenewal { pick },
+                    _ => Act::Crossgrade { pick },
                 };
                 acts.push((at(rng), act));
             }
@@ -298,6 +302,31 @@ impl AppCustomers {
                 }
                 Ok(true)
             }
+            Act::Crossgrade { pick } => {
+                let Some((h, st)) = self.pick_active(ev, pick).await? else {
+                    return Ok(false);
+                };
+                let group = self.product_group(&h.product_id);
+                let Some(to) = self
+                    .products
+                    .iter()
+                    .find(|p| {
+                        p.group_id.is_some()
+                            && p.group_id == group
+                            && p.product_id != st.auto_renew_product_id
+                    })
+                    .map(|p| p.product_id.clone())
+                else {
+                    return Ok(false);
+                };
+                let a = EventArgs {
+                    transaction_id: Some(h.original_transaction_id),
+                    to_product_id: Some(to),
+                    ..Default::default()
+                };
+                ev.apply_at("crossgrade", &a, at).await?;
+                Ok(true)
+            }
             Act::Recover { transaction_id } => {
                 // Only a subscription still in billing retry or grace can recover.
                 let retrying = ev.tx.ledger_subscription(&transaction_id).await?;
@@ -436,6 +465,13 @@ impl AppCustomers {
             period: Some("P1W".into()),
             ..Default::default()
         }))
+    }
+
+    fn product_group(&self, product_id: &str) -> Option<String> {
+        self.products
+            .iter()
+            .find(|p| p.product_id == product_id)
+            .and_then(|p| p.group_id.clone())
     }
 
     fn track(&mut self, o: &Outcome, customer: &str, product_id: &str) {

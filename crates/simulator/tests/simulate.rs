@@ -168,6 +168,18 @@ async fn the_summary_agrees_with_the_ledger() {
             "SELECT COUNT(*) FROM commerce_notifications WHERE notification_type = 'DID_CHANGE_RENEWAL_STATUS'",
             "auto-renew off",
         ),
+        (
+            "SELECT COUNT(*) FROM commerce_notifications WHERE notification_type = 'DID_CHANGE_RENEWAL_PREF'",
+            "crossgrade",
+        ),
+        (
+            "SELECT COUNT(*) FROM commerce_notifications WHERE subtype = 'GRACE_PERIOD'",
+            "billing grace period",
+        ),
+        (
+            "SELECT COUNT(*) FROM commerce_transactions WHERE ownership = 'FAMILY_SHARED'",
+            "Family Sharing",
+        ),
     ] {
         assert!(scalar(&w, sql).await > 0, "no {what}");
     }
