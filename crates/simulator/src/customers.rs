@@ -185,7 +185,7 @@ impl AppCustomers {
         &mut self,
         ev: &mut Ev<'_>,
         pick: u64,
-    ) -> EvResult<Option<(Held, SubState)>> {
+    ) -> EvResult<Option<(Held, SubState, i64)>> {
         while !self.active.is_empty() {
             let i = (pick % self.active.len() as u64) as usize;
             let h = self.active[i].clone();
@@ -195,7 +195,7 @@ impl AppCustomers {
                 .await?
             {
                 Some(s) if matches!(s.status, 1 | 3 | 4) => {
-                    return Ok(Some((h, SubState::from_value(&s.state))));
+                    return Ok(Some((h, SubState::from_value(&s.state), s.status)));
                 }
                 _ => {
                     let h = self.active.swap_remove(i);
@@ -240,7 +240,7 @@ impl AppCustomers {
                 Ok(true)
             }
             Act::AutoRenewOff { pick } => {
-                let Some((h, st)) = self.pick_active(ev, pick).await? else {
+                let Some((h, st, _)) = self.pick_active(ev, pick).await? else {
                     return Ok(false);
                 };
                 if !st.auto_renew_status {
@@ -255,10 +255,11 @@ impl AppCustomers {
                 Ok(true)
             }
             Act::PromotionalOffer { pick } => {
-                let Some((h, st)) = self.pick_active(ev, pick).await? else {
+                let Some((h, st, status)) = self.pick_active(ev, pick).await? else {
                     return Ok(false);
                 };
-                if st.offer.is_some() {
+                // Offers and plan changes are for subscriptions in good standing (status 1).
+                if st.offer.is_some() || status != 1 {
                     return Ok(false);
                 }
                 let a = EventArgs {
@@ -276,7 +277,7 @@ impl AppCustomers {
                 Ok(true)
             }
             Act::FailRenewal { pick } => {
-                let Some((h, st)) = self.pick_active(ev, pick).await? else {
+                let Some((h, st, _)) = self.pick_active(ev, pick).await? else {
                     return Ok(false);
                 };
                 if !st.auto_renew_status || st.next_event != Some(catalog_renew()) {
@@ -303,9 +304,12 @@ impl AppCustomers {
                 Ok(true)
             }
             Act::Crossgrade { pick } => {
-                let Some((h, st)) = self.pick_active(ev, pick).await? else {
+                let Some((h, st, status)) = self.pick_active(ev, pick).await? else {
                     return Ok(false);
                 };
+                if status != 1 {
+                    return Ok(false);
+                }
                 let group = self.product_group(&h.product_id);
                 let Some(to) = self
                     .products
