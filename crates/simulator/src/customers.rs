@@ -504,3 +504,29 @@ fn catalog_renew() -> crabapple_storekit::commerce::state::NextEvent {
 pub fn day_of(ms: i64) -> Date {
     crate::clock::pacific_day(ms)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn code(name: &str) -> OfferCode {
+        OfferCode {
+            name: name.into(),
+            product_id: "p".into(),
+        }
+    }
+
+    #[test]
+    fn named_offer_codes_are_redeemed_in_their_season() {
+        let bf = code("BLACKFRIDAY30");
+        assert_eq!(bf.rate(date(2027, 11, 26)), 0.25);
+        assert_eq!(bf.rate(date(2027, 12, 2)), 0.25);
+        assert_eq!(bf.rate(date(2027, 12, 3)), 0.0);
+        assert_eq!(bf.rate(date(2027, 7, 1)), 0.0);
+        let md = code("MOTHERSDAY30");
+        assert_eq!(md.rate(date(2027, 5, 9)), 0.2);
+        assert_eq!(md.rate(date(2027, 5, 15)), 0.0);
+        assert_eq!(code("WELCOME10").rate(date(2027, 3, 1)), 0.01);
+    }
+}

@@ -178,3 +178,41 @@ pub fn parse_section(yaml: &str) -> Result<BTreeMap<String, TrafficSpec>> {
     let d: Doc = serde_yaml::from_str(yaml).context("the world file's traffic section")?;
     Ok(d.traffic)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_worlds_traffic_resolves_for_every_app() {
+        let t = parse_section(crabapple_asc::world::DEMO_YAML).unwrap();
+        assert_eq!(t.len(), 6);
+        for (bundle, spec) in &t {
+            let r = Traffic::resolve(Some(spec), None).unwrap();
+            assert!(r.downloads_per_day >= 100.0, "{bundle}");
+        }
+        let notes = Traffic::resolve(t.get("com.crabapple.notes"), None).unwrap();
+        assert_eq!(notes.downloads_per_day, 2_000.0);
+        // --profile sets every app's volume.
+        let hit = Traffic::resolve(t.get("com.crabapple.notes"), Some(Profile::Hit)).unwrap();
+        assert_eq!(hit.downloads_per_day, 100_000.0);
+        let fit = Traffic::resolve(t.get("com.crabapple.fit"), None).unwrap();
+        assert_eq!(fit.territories[0].0, "AU");
+        assert_eq!(
+            fit.territories.iter().find(|x| x.0 == "DE").unwrap().1,
+            "DEU"
+        );
+    }
+
+    #[test]
+    fn a_territory_without_prices_is_refused_by_name() {
+        let spec: TrafficSpec = serde_yaml::from_str("territories: {ZZ: 3}").unwrap();
+        let err = Traffic::resolve(Some(&spec), None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "traffic: territory 'ZZ' is not one of crabapple's priced storefronts"
+        );
+        assert!(Profile::parse("huge").is_err());
+        assert!(serde_yaml::from_str::<TrafficSpec>("downloads: 5").is_err());
+    }
+}
