@@ -2,9 +2,36 @@
 # Load benchmark (not a test): authenticated GET /v1/apps/{id} and GET /v1/apps?include=builds on a
 # release crabapple, side by side with Prism mocking Apple's spec and a bare hyper "hello" server
 # (the ceiling), at 64 connections with wrk. Also cold start and idle RSS. Prints a table.
+#
+# `scripts/bench.sh simulate [DAYS]`: instead, the simulator's curve — `crabapple simulate` of
+# one app (Crabapple Notes: subscriptions, a non-consumable) at 1k, 10k and 100k first-time
+# downloads a day for DAYS days (default 365), each on a fresh demo world, with wall time,
+# peak RSS and what it produced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+if [ "${1:-}" = simulate ]; then
+  DAYS=${2:-365}
+  cargo build --release -q -p crabapple
+  BIN="$ROOT/target/release/crabapple"
+  TMP=$(mktemp -d)
+  trap 'rm -rf "$TMP"' EXIT
+  echo "crabapple simulate: $DAYS days of com.crabapple.notes on $(nproc) cores"
+  for N in ${BENCH_SIMULATE_VOLUMES:-1000 10000 100000}; do
+    D="$TMP/data-$N"
+    "$BIN" serve --data "$D" --listen 127.0.0.1:0 > "$TMP/serve-$N.log" 2>&1 &
+    PID=$!
+    until grep -q "^ready" "$TMP/serve-$N.log" 2>/dev/null; do sleep 0.05; done
+    kill "$PID"; wait "$PID" 2>/dev/null || true
+    printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world-$N.yaml"
+    /usr/bin/time -f "%e %M" -o "$TMP/time-$N" "$BIN" simulate --quiet --data "$D" --days "$DAYS" \
+      --world "$TMP/world-$N.yaml" > "$TMP/out-$N"
+    read -r SECS KB < "$TMP/time-$N"
+    printf "%7s downloads/day: %8.1f s  peak RSS %5d MB  database %5d MB  %s\n" "$N" "$SECS" \
+      $((KB / 1024)) $(( $(du -sk "$D" | cut -f1) / 1024 )) "$(head -1 "$TMP/out-$N")"
+  done
+  exit 0
+fi
 SPEC="$ROOT/../shared/spec/app-store-connect-openapi.json"
 DUR=${BENCH_DURATION:-10s}
 CONNS=${BENCH_CONNECTIONS:-64}

@@ -1,8 +1,9 @@
-//! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock` and
-//! `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
+//! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock`,
+//! `simulate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
 
 mod commerce;
 mod coverage;
+mod simulate;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
 /// than glibc's allocator under load (measured with scripts/bench.sh).
@@ -123,6 +124,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commerce::CaCmd,
     },
+    /// Simulate days of real apps: downloads and paying customers on the virtual clock.
+    Simulate(simulate::SimulateArgs),
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -309,6 +312,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Cmd::Commerce(cmd) => commerce::run(cmd).await,
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
+        Cmd::Simulate(a) => simulate::run(a).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

@@ -342,4 +342,46 @@ impl Tx {
         self.put(rtype, id, &attrs).await?;
         Ok(true)
     }
+    /// The earliest subscription step due at or before `now`, `(original transaction id, due
+    /// ms)`, as this transaction sees it (the scheduler's order: due time, then id). A caller
+    /// that batches many events in one transaction (the simulator) runs the steps it made due.
+    pub async fn ledger_next_due_subscription(
+        &mut self,
+        now: i64,
+    ) -> Result<Option<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT original_transaction_id, next_event_ms FROM commerce_subscriptions
+             WHERE next_event_ms IS NOT NULL AND next_event_ms <= $1
+             ORDER BY next_event_ms, original_transaction_id LIMIT 1",
+        )
+        .bind(now)
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    /// Marks a point inside this transaction that [`Tx::rollback_to_savepoint`] returns to: one
+    /// refused event of a batch is undone without the others. Names are this crate's callers'
+    /// constants.
+    pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("SAVEPOINT {name}")))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps what was written since [`Tx::savepoint`] `name`.
+    pub async fn release_savepoint(&mut self, name: &'static str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes what was written since [`Tx::savepoint`] `name` (and releases it).
+    pub async fn rollback_to_savepoint(&mut self, name: &'static str) -> Result<()> {
+        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
+            .execute(&mut *self.tx)
+            .await?;
+        self.release_savepoint(name).await
+    }
 }

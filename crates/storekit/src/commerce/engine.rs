@@ -144,6 +144,8 @@ pub struct Ev<'c> {
     pub c: &'c Commerce,
     pub tx: Tx,
     pub emitted: Vec<Emitted>,
+    /// Apps and products already read in this transaction (see [`super::batch::Seen`]).
+    pub(crate) seen: super::batch::Seen,
 }
 
 const TXN_ID_START_SANDBOX: i64 = 2_000_000_000_000_001;
@@ -203,6 +205,7 @@ impl<'c> Ev<'c> {
             c,
             tx: c.store.begin().await?,
             emitted: Vec::new(),
+            seen: Default::default(),
         })
     }
 
@@ -216,7 +219,11 @@ impl<'c> Ev<'c> {
     }
 
     pub async fn app(&mut self, bundle_id: &str) -> EvResult<AppRow> {
-        self.tx
+        if let Some(a) = self.seen.apps.get(bundle_id) {
+            return Ok(a.clone());
+        }
+        let app = self
+            .tx
             .ledger_app_by_bundle(bundle_id)
             .await?
             .ok_or_else(|| EventError {
@@ -224,10 +231,15 @@ impl<'c> Ev<'c> {
                 message: format!("no app with bundle id {bundle_id}"),
                 api: Some(ApiError::AppNotFound),
                 storage_fault: false,
-            })
+            })?;
+        self.seen.apps.insert(bundle_id.to_string(), app.clone());
+        Ok(app)
     }
 
     pub async fn app_by_id(&mut self, app_id: &str) -> EvResult<AppRow> {
+        if let Some(a) = self.seen.apps.values().find(|a| a.id == app_id) {
+            return Ok(a.clone());
+        }
         let r = self
             .tx
             .get("apps", app_id)
@@ -239,11 +251,13 @@ impl<'c> Ev<'c> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        Ok(AppRow {
+        let app = AppRow {
             id: r.id,
             bundle_id,
             attributes: r.attributes,
-        })
+        };
+        self.seen.apps.insert(app.bundle_id.clone(), app.clone());
+        Ok(app)
     }
 
     /// Finds or creates a customer (and its app transaction).
@@ -343,7 +357,11 @@ impl<'c> Ev<'c> {
     }
 
     pub(crate) async fn product(&mut self, app: &AppRow, product_id: &str) -> EvResult<Product> {
-        catalog::resolve_product(&mut self.tx, app, product_id)
+        let key = (app.id.clone(), product_id.to_string());
+        if let Some(p) = self.seen.products.get(&key) {
+            return Ok(p.clone());
+        }
+        let p = catalog::resolve_product(&mut self.tx, app, product_id)
             .await?
             .ok_or_else(|| EventError {
                 status: 404,
@@ -353,7 +371,9 @@ impl<'c> Ev<'c> {
                 ),
                 api: Some(ApiError::InvalidProductId),
                 storage_fault: false,
-            })
+            })?;
+        self.seen.products.insert(key, p.clone());
+        Ok(p)
     }
 
     /// Inserts a new transaction built from `n`.

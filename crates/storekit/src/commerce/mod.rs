@@ -15,6 +15,7 @@
 //!   The outbox is durable and leased per attempt, so a restart (or kill -9) never loses a due
 //!   notification; one interrupted mid-POST is sent again (at-least-once, like Apple).
 
+pub mod batch;
 pub mod catalog;
 mod delivery;
 pub mod egress;
