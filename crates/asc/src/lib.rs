@@ -32,6 +32,8 @@ pub fn families_signing_with(
         Arc::new(rules::analytics::Analytics),
         // Sales and Trends, Finance: the reports room (crates/reports).
         Arc::new(crabapple_reports::Reports),
+        // Analytics Reports' reports, instances and segments (crates/reports/src/analytics).
+        Arc::new(crabapple_reports::analytics::family::Analytics),
         Arc::new(rules::catalog::Catalog),
         Arc::new(rules::pricing::Pricing),
         // Last: completes what the others left unset with Apple's initial values.

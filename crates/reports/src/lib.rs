@@ -2,11 +2,13 @@
 //! (`GET /v1/financeReports`) files, computed from the commerce ledger and the app units the
 //! simulator records (reports-formats.md §1–§3). It owns the report catalogue (types, subtypes,
 //! frequencies, versions), the bytes of each file (header lines, number and date formats, gzip),
-//! availability on the virtual clock and Apple's error texts for these endpoints.
+//! availability on the virtual clock and Apple's error texts for these endpoints; and, as a sibling
+//! family, Analytics Reports ([`analytics`], reports-formats.md §4).
 
 // Apple's error document is returned by value on purpose: errors are the cold path.
 #![allow(clippy::result_large_err)]
 
+pub mod analytics;
 pub mod catalogue;
 pub mod countries;
 pub mod family;

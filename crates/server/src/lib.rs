@@ -1,5 +1,6 @@
 //! The server room: axum wiring. One listener answers Apple's App Store Connect API (`/v1`, `/v2`,
-//! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace) and, later, the
+//! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace), analytics
+//! segment downloads (`/crabapple/analytics/segments/…`, pre-signed, no Authorization) and the
 //! App Store Server API (`/inApps`). A request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
 
@@ -11,6 +12,7 @@ pub mod admin;
 pub mod asc;
 pub mod keys;
 pub mod limits;
+pub mod segments;
 pub mod setup;
 mod wire;
 
@@ -207,6 +209,10 @@ impl crabapple_storekit::Host for App {
 /// The axum router for a running app.
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
+        .route(
+            "/crabapple/analytics/segments/{file}",
+            axum::routing::get(segments::download),
+        )
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)
         .layer(axum::middleware::from_fn_with_state(

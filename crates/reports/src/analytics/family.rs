@@ -1,0 +1,292 @@
+//! The analytics family: the read endpoints of Analytics Reports (apple-semantics.md §2.1) served
+//! from computed resources — `…/analyticsReportRequests/{id}/reports` (and its linkage),
+//! `analyticsReports/{id}` and `…/instances`, `analyticsReportInstances/{id}` and `…/segments`,
+//! `analyticsReportSegments/{id}`. Requests themselves stay generic resources (create, 409 and
+//! delete are crates/asc's analytics rules). Filters, paging (`limit`, `cursor`, `links.next`,
+//! `meta.paging`) and `fields[…]` follow the generic engine's.
+
+use super::schedule::{self, Instance, RequestFacts};
+use super::segment;
+use super::{CATALOGUE, Report};
+use crate::pacific;
+use crabapple_jsonapi::query::{self, Query, encode_cursor};
+use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request};
+use crabapple_spec::{OpKind, Operation};
+use crabapple_store::{Resource, Store};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+
+pub struct Analytics;
+
+const REQUESTS: &str = "analyticsReportRequests";
+const REPORTS: &str = "analyticsReports";
+const INSTANCES: &str = "analyticsReportInstances";
+const SEGMENTS: &str = "analyticsReportSegments";
+
+impl Family for Analytics {
+    fn name(&self) -> &'static str {
+        "analytics-reports"
+    }
+
+    fn handles(&self, op: &Operation) -> bool {
+        op.path.starts_with("/v1/analyticsReport")
+            && op.path != "/v1/analyticsReportRequests"
+            && op.path != "/v1/analyticsReportRequests/{id}"
+            && op.method.eq_ignore_ascii_case("get")
+    }
+
+    fn handle<'a>(
+        &'a self,
+        engine: &'a Engine,
+        op: &'a Operation,
+        req: &'a Request,
+    ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
+        Some(Box::pin(serve(engine, op, req)))
+    }
+}
+
+/// A request's schedule facts and its app, if the request exists.
+pub async fn load_request(
+    store: &Store,
+    id: &str,
+    now_ms: i64,
+) -> anyhow::Result<Option<(RequestFacts, String)>> {
+    let Some(r) = store.get(REQUESTS, id).await? else {
+        return Ok(None);
+    };
+    let (apps, _) = store.linked(REQUESTS, id, "app", 0, 1).await?;
+    let app = apps.first().map(|(_, a)| a.clone()).unwrap_or_default();
+    let snapshot =
+        r.attributes.get("accessType").and_then(Value::as_str) == Some("ONE_TIME_SNAPSHOT");
+    let day = pacific::day_of_ms(r.created_ms);
+    // The app's first day of data bounds a snapshot's backfill (ONGOING requests do not need it).
+    let first_data_day = if snapshot {
+        store
+            .app_units(
+                &schedule::HISTORY_START.to_string(),
+                &pacific::day_of_ms(now_ms).to_string(),
+            )
+            .await?
+            .into_iter()
+            .filter(|u| u.app_id == app)
+            .filter_map(|u| u.day.parse().ok())
+            .min()
+    } else {
+        None
+    };
+    Ok(Some((
+        RequestFacts {
+            id: id.to_string(),
+            snapshot,
+            day,
+            first_data_day,
+        },
+        app,
+    )))
+}
+
+fn resource(rtype: &str, id: String, attributes: Value) -> Resource {
+    Resource {
+        rtype: rtype.to_string(),
+        id,
+        attributes: match attributes {
+            Value::Object(m) => m,
+            _ => Map::new(),
+        },
+        seq: 0,
+        created_ms: 0,
+        updated_ms: 0,
+    }
+}
+
+fn report_resource(report: &Report, request: &str) -> Resource {
+    resource(
+        REPORTS,
+        report.id(request),
+        json!({ "name": report.name, "category": report.category }),
+    )
+}
+
+fn instance_resource(i: &Instance) -> Resource {
+    resource(
+        INSTANCES,
+        i.id(),
+        json!({ "granularity": i.granularity.name(), "processingDate": i.processing_date.to_string() }),
+    )
+}
+
+/// The instance if it exists now (its request exists and the clock has made it).
+async fn existing_instance(
+    store: &Store,
+    id: &str,
+    now_ms: i64,
+) -> Result<Option<(Instance, String)>, AscError> {
+    let Some(i) = Instance::parse_id(id) else {
+        return Ok(None);
+    };
+    let Some((facts, app)) = load_request(store, &i.request, now_ms).await? else {
+        return Ok(None);
+    };
+    let live = schedule::instances(i.report, &facts, pacific::day_of_ms(now_ms)).contains(&i);
+    Ok(live.then_some((i, app)))
+}
+
+async fn segment_resource(
+    store: &Store,
+    base: &str,
+    i: &Instance,
+    app: &str,
+    now_ms: i64,
+) -> Result<Resource, AscError> {
+    let f = segment::file(store, i, app).await?;
+    let url = segment::url(store, base, &f.id, now_ms).await?;
+    Ok(resource(
+        SEGMENTS,
+        f.id,
+        json!({ "checksum": f.checksum, "sizeInBytes": f.gz.len(), "url": url }),
+    ))
+}
+
+fn filter<'q>(q: &'q Query, name: &str) -> Option<&'q Vec<String>> {
+    q.filters.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, AscError> {
+    let q = query::parse(op, &req.query)?;
+    let store = &engine.store;
+    let now = store.clock.now_ms();
+    let id = req.id.clone().unwrap_or_default();
+    let parent = op.path.split('/').nth(2).unwrap_or_default();
+    let many = matches!(
+        op.kind,
+        OpKind::GetToManyRelated | OpKind::GetToManyRelationship
+    );
+    let items: Vec<Resource> = match (parent, many) {
+        (REQUESTS, true) => {
+            if store.get(REQUESTS, &id).await?.is_none() {
+                return Err(AscError::not_found(REQUESTS, &id));
+            }
+            let names = filter(&q, "name");
+            let categories = filter(&q, "category");
+            CATALOGUE
+                .iter()
+                .filter(|r| names.is_none_or(|n| n.iter().any(|x| x == r.name)))
+                .filter(|r| categories.is_none_or(|c| c.iter().any(|x| x == r.category)))
+                .map(|r| report_resource(r, &id))
+                .collect()
+        }
+        (REPORTS, false) => {
+            let report = match Report::parse_id(&id) {
+                Some((r, request)) if store.get(REQUESTS, request).await?.is_some() => r,
+                _ => return Err(AscError::not_found(REPORTS, &id)),
+            };
+            let (_, request) = Report::parse_id(&id).unwrap_or((report, ""));
+            vec![report_resource(report, request)]
+        }
+        (REPORTS, true) => {
+            let Some((report, request)) = Report::parse_id(&id) else {
+                return Err(AscError::not_found(REPORTS, &id));
+            };
+            let Some((facts, _)) = load_request(store, request, now).await? else {
+                return Err(AscError::not_found(REPORTS, &id));
+            };
+            let grans = filter(&q, "granularity");
+            let dates = filter(&q, "processingDate");
+            let mut list = schedule::instances(report, &facts, pacific::day_of_ms(now));
+            list.retain(|i| {
+                grans.is_none_or(|g| g.iter().any(|x| x == i.granularity.name()))
+                    && dates.is_none_or(|d| d.iter().any(|x| *x == i.processing_date.to_string()))
+            });
+            // Newest first, DAILY before WEEKLY before MONTHLY on a day.
+            list.sort_by(|a, b| {
+                (b.processing_date, a.granularity).cmp(&(a.processing_date, b.granularity))
+            });
+            list.iter().map(instance_resource).collect()
+        }
+        (INSTANCES, false) => match existing_instance(store, &id, now).await? {
+            Some((i, _)) => vec![instance_resource(&i)],
+            None => return Err(AscError::not_found(INSTANCES, &id)),
+        },
+        (INSTANCES, true) => match existing_instance(store, &id, now).await? {
+            Some((i, app)) => vec![segment_resource(store, &req.base, &i, &app, now).await?],
+            None => return Err(AscError::not_found(INSTANCES, &id)),
+        },
+        (SEGMENTS, _) => {
+            let found = match segment::parse_segment_id(&id) {
+                Some(i) => existing_instance(store, &i.id(), now).await?,
+                None => None,
+            };
+            match found {
+                Some((i, app)) => vec![segment_resource(store, &req.base, &i, &app, now).await?],
+                None => return Err(AscError::not_found(SEGMENTS, &id)),
+            }
+        }
+        _ => return engine.generic(engine.op(req.op), req).await,
+    };
+    if !many {
+        let plan = engine
+            .schemas
+            .plans
+            .get(&op.id)
+            .cloned()
+            .unwrap_or_default();
+        let data = engine.render_resource(
+            &plan,
+            &items[0],
+            &req.base,
+            &q,
+            &HashMap::new(),
+            &HashSet::new(),
+        );
+        return Ok(Reply::json(
+            200,
+            &json!({ "data": data, "links": { "self": Engine::doc_self(req) } }),
+        ));
+    }
+    Ok(Reply::json(200, &page(engine, op, req, &q, items)))
+}
+
+/// One page of `items` with `links.next` and `meta.paging`, as the generic engine writes them.
+fn page(engine: &Engine, op: &Operation, req: &Request, q: &Query, items: Vec<Resource>) -> Value {
+    let total = items.len() as i64;
+    let limit = q.limit.unwrap_or(engine.default_limit.min(q.max_limit));
+    let page: Vec<Resource> = items
+        .into_iter()
+        .skip(q.offset.max(0) as usize)
+        .take(limit.max(0) as usize)
+        .collect();
+    let data: Vec<Value> = if op.kind == OpKind::GetToManyRelationship {
+        page.iter()
+            .map(|r| json!({ "type": r.rtype, "id": r.id }))
+            .collect()
+    } else {
+        let plan = engine
+            .schemas
+            .plans
+            .get(&op.id)
+            .cloned()
+            .unwrap_or_default();
+        page.iter()
+            .map(|r| {
+                engine.render_resource(&plan, r, &req.base, q, &HashMap::new(), &HashSet::new())
+            })
+            .collect()
+    };
+    let mut doc = json!({ "data": data, "links": { "self": Engine::doc_self(req) } });
+    if op.kind == OpKind::GetToManyRelationship {
+        doc["links"]["related"] = json!(format!(
+            "{}{}",
+            req.base,
+            req.path.replace("/relationships/", "/")
+        ));
+    }
+    let mut paging = json!({ "total": total, "limit": limit });
+    let next_offset = q.offset + page.len() as i64;
+    if next_offset < total && !page.is_empty() {
+        let cursor = encode_cursor(next_offset);
+        doc["links"]["next"] = json!(crabapple_jsonapi::engine::next_link(req, &cursor, limit));
+        paging["nextCursor"] = json!(cursor);
+    }
+    doc["meta"] = json!({ "paging": paging });
+    doc
+}

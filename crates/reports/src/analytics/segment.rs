@@ -1,0 +1,175 @@
+//! Segments and their download (apple-semantics.md §2.2, reports-formats.md §4.1): one segment per
+//! instance, id `<instanceId>-s1`, whose `url` is served by crabapple itself outside Apple's
+//! namespace — `/crabapple/analytics/segments/<segmentId>.txt.gz?Expires=<unix s>&Signature=<hex>`
+//! on the client's own scheme and host, pre-signed (HMAC-SHA256 of the segment id and expiry
+//! with a per-data-directory key) so no Authorization header is needed.
+//!
+//! crabapple's choices where Apple's storage is not documented (open question 12): a URL lives
+//! [`URL_LIFETIME_MS`] (1 hour) of the virtual clock; the body is the gzip bytes themselves
+//! (`Content-Type: application/octet-stream`, no `Content-Encoding`), `checksum` is the md5 (hex)
+//! of those bytes and `sizeInBytes` their length. Failures answer like S3 with an XML `<Error>`
+//! (`application/xml`): 403 `AccessDenied` "Request has expired" past the expiry, 403
+//! `SignatureDoesNotMatch` for a wrong signature, 404 `NoSuchKey` when the instance is gone.
+
+use super::family::load_request;
+use super::files;
+use super::schedule::{self, Instance};
+use crate::pacific;
+use crate::transport::gzip;
+use anyhow::Result;
+use aws_lc_rs::hmac;
+use crabapple_store::Store;
+use md5::{Digest, Md5};
+
+/// How long a segment URL is valid (crabapple's choice, virtual clock).
+pub const URL_LIFETIME_MS: i64 = 3_600_000;
+/// The path prefix of segment downloads.
+pub const PATH: &str = "/crabapple/analytics/segments/";
+const KEY_META: &str = "analytics.segmentUrlKey";
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The segment's gzip bytes, their md5 (hex) and the id of the segment.
+pub struct SegmentFile {
+    pub id: String,
+    pub gz: Vec<u8>,
+    pub checksum: String,
+}
+
+pub fn segment_id(instance: &Instance) -> String {
+    format!("{}-s1", instance.id())
+}
+
+/// The instance a segment id names.
+pub fn parse_segment_id(id: &str) -> Option<Instance> {
+    Instance::parse_id(id.strip_suffix("-s1")?)
+}
+
+/// The file of `instance` for `app_id`, gzip'd.
+pub async fn file(store: &Store, instance: &Instance, app_id: &str) -> Result<SegmentFile> {
+    let text = files::render(store, instance, app_id).await?;
+    let gz = gzip(&text);
+    Ok(SegmentFile {
+        id: segment_id(instance),
+        checksum: hex(&Md5::digest(&gz)),
+        gz,
+    })
+}
+
+async fn key(store: &Store) -> Result<hmac::Key> {
+    let secret = match store.meta_get(KEY_META).await? {
+        Some(k) => k,
+        None => {
+            let mut b = [0u8; 32];
+            aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
+            let k = hex(&b);
+            store.meta_set(KEY_META, &k).await?;
+            k
+        }
+    };
+    Ok(hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()))
+}
+
+fn message(segment: &str, expires: i64) -> String {
+    format!("{segment}\n{expires}")
+}
+
+/// The pre-signed URL of a segment on `base`, valid until `now_ms` + [`URL_LIFETIME_MS`].
+pub async fn url(store: &Store, base: &str, segment: &str, now_ms: i64) -> Result<String> {
+    let expires = (now_ms + URL_LIFETIME_MS) / 1000;
+    let tag = hmac::sign(&key(store).await?, message(segment, expires).as_bytes());
+    Ok(format!(
+        "{base}{PATH}{segment}.txt.gz?Expires={expires}&Signature={}",
+        hex(tag.as_ref())
+    ))
+}
+
+/// The answer to a segment download: status, content type, body.
+pub struct Download {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+fn s3_error(status: u16, code: &str, message: &str, extra: &str) -> Download {
+    Download {
+        status,
+        content_type: "application/xml",
+        body: format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{extra}</Error>"
+        )
+        .into_bytes(),
+    }
+}
+
+/// Serves `GET <PATH><file>?<query>` at virtual time `now_ms`.
+pub async fn download(
+    store: &Store,
+    file_name: &str,
+    query: &[(String, String)],
+    now_ms: i64,
+) -> Result<Download> {
+    let get = |n: &str| query.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let segment = file_name.strip_suffix(".txt.gz").unwrap_or(file_name);
+    let (Some(expires), Some(sig)) = (
+        get("Expires").and_then(|e| e.parse::<i64>().ok()),
+        get("Signature"),
+    ) else {
+        return Ok(s3_error(
+            403,
+            "AccessDenied",
+            "Query-string authentication requires the Signature and Expires parameters",
+            "",
+        ));
+    };
+    let key = key(store).await?;
+    if hmac::verify(&key, message(segment, expires).as_bytes(), &hex_bytes(sig)).is_err() {
+        return Ok(s3_error(
+            403,
+            "SignatureDoesNotMatch",
+            "The request signature we calculated does not match the signature you provided.",
+            "",
+        ));
+    }
+    if now_ms / 1000 >= expires {
+        let iso = |s: i64| {
+            jiff::Timestamp::from_second(s)
+                .map(|t| t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default()
+        };
+        return Ok(s3_error(
+            403,
+            "AccessDenied",
+            "Request has expired",
+            &format!(
+                "<Expires>{}</Expires><ServerTime>{}</ServerTime>",
+                iso(expires),
+                iso(now_ms / 1000)
+            ),
+        ));
+    }
+    let no_such_key = || s3_error(404, "NoSuchKey", "The specified key does not exist.", "");
+    let Some(instance) = parse_segment_id(segment) else {
+        return Ok(no_such_key());
+    };
+    let Some((facts, app)) = load_request(store, &instance.request, now_ms).await? else {
+        return Ok(no_such_key());
+    };
+    let today = pacific::day_of_ms(now_ms);
+    if !schedule::instances(instance.report, &facts, today).contains(&instance) {
+        return Ok(no_such_key());
+    }
+    Ok(Download {
+        status: 200,
+        content_type: "application/octet-stream",
+        body: file(store, &instance, &app).await?.gz,
+    })
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
