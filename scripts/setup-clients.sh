@@ -3,6 +3,7 @@
 # folders of the work tree:
 #   tests/clients/.venv          Python venv: codemagic-cli-tools, asconnect, pytest, requests, PyJWT
 #   tests/clients/ponytech/.venv Python venv: Ponytech appstoreconnect (needs PyJWT 1.x, hence its own)
+#   tests/clients/surquest/.venv Python venv: surquest analytics reports client (cryptography < 46)
 #   tests/clients/node/node_modules   npm appstore-connect-sdk
 #   tests/clients/ruby/node_modules   npm @expo/traveling-fastlane-linux (fastlane + spaceship
 #                                     with its own Ruby; driven by tests/clients/python/test_fastlane.py)
@@ -71,6 +72,7 @@ setup_npm() {
 
 setup_python
 setup_python "$REPO/tests/clients/ponytech/.venv" "$REPO/tests/clients/ponytech/requirements.txt"
+setup_python "$REPO/tests/clients/surquest/.venv" "$REPO/tests/clients/surquest/requirements.txt"
 setup_npm "$REPO/tests/clients/node"
 setup_npm "$REPO/tests/clients/ruby"
 setup_npm "$REPO/tests/prism"

@@ -589,3 +589,40 @@ async fn s2_2_one_time_snapshot_backfills_from_the_first_data_day_and_makes_noth
         .await;
     assert!(gunzip(&r.body).lines().nth(1).unwrap().ends_with("\tUS\t9"));
 }
+
+/// A seed file links the app to its request (`apps.analyticsReportRequests`) and not the other
+/// way: the demo world's ONGOING request of Crabapple Notes still finds its app's units.
+#[tokio::test]
+async fn s4_3_the_demo_worlds_own_request_serves_its_apps_downloads() {
+    let w = demo().await;
+    let listed = w
+        .get(&format!(
+            "/v1/apps/{APP}/analyticsReportRequests?filter[accessType]=ONGOING"
+        ))
+        .await
+        .json();
+    let req = listed["data"][0]["id"].as_str().unwrap().to_string();
+    let day = today(&w).await;
+    add_units(&w, &[units(day, "First-time download", "JP", "", 6)]).await;
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0).await;
+    let inst = format!("r3-{req}-d{}", p.strftime("%Y%m%d"));
+    let seg = w
+        .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
+        .await
+        .json();
+    let url = seg["data"][0]["attributes"]["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w
+        .call(
+            "GET",
+            url.trim_start_matches("http://crabapple.test:8686"),
+            None,
+            None,
+        )
+        .await;
+    let text = gunzip(&r.body);
+    assert!(text.lines().any(|l| l.ends_with("\tJP\t6")), "{text}");
+}

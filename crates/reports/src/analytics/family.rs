@@ -55,7 +55,15 @@ pub async fn load_request(
         return Ok(None);
     };
     let (apps, _) = store.linked(REQUESTS, id, "app", 0, 1).await?;
-    let app = apps.first().map(|(_, a)| a.clone()).unwrap_or_default();
+    let app = match apps.first() {
+        Some((_, a)) => a.clone(),
+        // A seed file links the app to its requests only (`apps.analyticsReportRequests`).
+        None => {
+            let mut tx = store.begin().await?;
+            let from = tx.linking("apps", REQUESTS, (REQUESTS, id)).await?;
+            from.into_iter().next().unwrap_or_default()
+        }
+    };
     let snapshot =
         r.attributes.get("accessType").and_then(Value::as_str) == Some("ONE_TIME_SNAPSHOT");
     let day = pacific::day_of_ms(r.created_ms);
