@@ -107,6 +107,28 @@ async fn today(w: &World) -> Date {
     pacific::day_of_ms(now_ms(w).await)
 }
 
+/// The segment file of an instance, downloaded at its pre-signed URL without Authorization.
+async fn segment_file(w: &World, instance: &str) -> Resp {
+    let seg = w
+        .get(&format!("/v1/analyticsReportInstances/{instance}/segments"))
+        .await
+        .json();
+    let url = seg["data"][0]["attributes"]["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no segment: {seg}"))
+        .to_string();
+    let r = w
+        .call(
+            "GET",
+            url.trim_start_matches("http://crabapple.test:8686"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r
+}
+
 /// The instances of a report (all pages).
 async fn instances(w: &World, report: &str, query: &str) -> Vec<Value> {
     let r = w
@@ -434,29 +456,9 @@ async fn s4_5_detailed_drops_rows_under_5_and_adds_stable_noise_standard_is_exac
     let p = day + 2.days();
     advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
     let file = |n: u32| {
+        let inst = format!("r{n}-{req}-d{}", p.strftime("%Y%m%d"));
         let w = &w;
-        let req = req.clone();
-        async move {
-            let inst = format!("r{n}-{req}-d{}", p.strftime("%Y%m%d"));
-            let seg = w
-                .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
-                .await
-                .json();
-            let url = seg["data"][0]["attributes"]["url"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            let r = w
-                .call(
-                    "GET",
-                    url.trim_start_matches("http://crabapple.test:8686"),
-                    None,
-                    None,
-                )
-                .await;
-            assert_eq!(r.status, 200);
-            gunzip(&r.body)
-        }
+        async move { gunzip(&segment_file(w, &inst).await.body) }
     };
     let standard = file(3).await;
     let detailed = file(4).await;
@@ -500,40 +502,35 @@ async fn s4_3_purchases_standard_from_the_ledger_with_refunds_negative() {
     let w = demo().await;
     let req = request(&w, "ONGOING").await;
     let day = today(&w).await;
+    let mut bought = Vec::new();
     for c in ["a1", "a2"] {
-        post(
+        bought.push(post(
             &w,
             "/crabapple/admin/commerce/purchase",
             json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.handwriting", "environment": "production", "storefront": "USA", "customer": c}),
         )
-        .await;
+        .await);
     }
+    // One of them refunded the next day.
+    let next = day.tomorrow().unwrap();
+    advance_to(&w, pacific::day_bounds_ms(next).0 + 3_600_000).await;
+    post(
+        &w,
+        "/crabapple/admin/commerce/refund",
+        json!({"bundleId": "com.crabapple.notes", "transactionId": bought[0]["transactionId"], "environment": "production"}),
+    )
+    .await;
     let p = day + 2.days();
     advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
     let inst = format!("r12-{req}-d{}", p.strftime("%Y%m%d"));
-    let seg = w
-        .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
-        .await
-        .json();
-    let url = seg["data"][0]["attributes"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = w
-        .call(
-            "GET",
-            url.trim_start_matches("http://crabapple.test:8686"),
-            None,
-            None,
-        )
-        .await;
+    let r = segment_file(&w, &inst).await;
     let text = gunzip(&r.body);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
         "Date\tApp Name\tApp Apple Identifier\tPurchase Type\tContent Name\tContent Apple Identifier\tPayment Method\tDevice\tPlatform Version\tSource Type\tPage Type\tApp Download Date\tPre-Order\tTerritory\tPurchases\tProceeds in USD\tSales in USD\tPaying Users"
     );
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
     let c: Vec<&str> = lines[1].split('\t').collect();
     assert_eq!(c[0], day.to_string());
     assert_eq!(
@@ -543,6 +540,12 @@ async fn s4_3_purchases_standard_from_the_ledger_with_refunds_negative() {
     let sales: f64 = c[16].parse().unwrap();
     let proceeds: f64 = c[15].parse().unwrap();
     assert!(sales > 0.0 && proceeds > 0.0 && proceeds < sales, "{c:?}");
+    // §4.3: "Negative Purchases = refunds", with negative proceeds and sales, no paying user.
+    let refund: Vec<&str> = lines[2].split('\t').collect();
+    assert_eq!(refund[0], next.to_string());
+    assert_eq!((refund[14], refund[17]), ("-1", "0"));
+    let (rp, rs): (f64, f64) = (refund[15].parse().unwrap(), refund[16].parse().unwrap());
+    assert_eq!((rp * 2.0, rs * 2.0), (-proceeds, -sales), "{text}");
 }
 
 #[tokio::test]
@@ -571,22 +574,7 @@ async fn s2_2_one_time_snapshot_backfills_from_the_first_data_day_and_makes_noth
     advance_to(&w, pacific::day_bounds_ms(delivery + 5.days()).0).await;
     assert_eq!(instances(&w, &std, "").await.len(), 22);
     let oldest = list[21]["id"].as_str().unwrap();
-    let seg = w
-        .get(&format!("/v1/analyticsReportInstances/{oldest}/segments"))
-        .await
-        .json();
-    let url = seg["data"][0]["attributes"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = w
-        .call(
-            "GET",
-            url.trim_start_matches("http://crabapple.test:8686"),
-            None,
-            None,
-        )
-        .await;
+    let r = segment_file(&w, oldest).await;
     assert!(gunzip(&r.body).lines().nth(1).unwrap().ends_with("\tUS\t9"));
 }
 
@@ -607,22 +595,52 @@ async fn s4_3_the_demo_worlds_own_request_serves_its_apps_downloads() {
     let p = day + 2.days();
     advance_to(&w, pacific::day_bounds_ms(p).0).await;
     let inst = format!("r3-{req}-d{}", p.strftime("%Y%m%d"));
-    let seg = w
-        .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
-        .await
-        .json();
-    let url = seg["data"][0]["attributes"]["url"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = w
-        .call(
-            "GET",
-            url.trim_start_matches("http://crabapple.test:8686"),
-            None,
-            None,
-        )
-        .await;
+    let r = segment_file(&w, &inst).await;
     let text = gunzip(&r.body);
     assert!(text.lines().any(|l| l.ends_with("\tJP\t6")), "{text}");
+}
+
+/// apple-semantics.md §2.2: granularity is DAILY, WEEKLY or MONTHLY; unknown ids are Apple's 404
+/// for their type; §2.1 [DEV]: segments hang off instances, not reports.
+#[tokio::test]
+async fn s2_2_unknown_granularity_ids_and_segments_of_a_report() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let r = w
+        .get(&format!(
+            "/v1/analyticsReports/r3-{req}/instances?filter[granularity]=HOURLY"
+        ))
+        .await;
+    let body = r.json();
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "PARAMETER_ERROR.INVALID"),
+        "{body}"
+    );
+    assert_eq!(
+        body["errors"][0]["source"]["parameter"],
+        "filter[granularity]"
+    );
+    let id = format!("r3-{req}-d20990101");
+    not_found(
+        &w.get(&format!("/v1/analyticsReportInstances/{id}")).await,
+        "analyticsReportInstances",
+        &id,
+    );
+    not_found(
+        &w.get(&format!("/v1/analyticsReportInstances/{id}/segments"))
+            .await,
+        "analyticsReportInstances",
+        &id,
+    );
+    let seg = format!("{id}-s1");
+    not_found(
+        &w.get(&format!("/v1/analyticsReportSegments/{seg}")).await,
+        "analyticsReportSegments",
+        &seg,
+    );
+    let r = w
+        .get(&format!("/v1/analyticsReports/r3-{req}/segments"))
+        .await;
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
 }
