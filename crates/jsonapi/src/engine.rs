@@ -825,6 +825,33 @@ pub fn enc(id: &str) -> String {
         .replace("%2E", ".")
 }
 
+/// One page of a computed list (families that compute resources instead of storing them): the
+/// items of the request's `cursor` and `limit` (the engine's default page size when absent), the
+/// `meta.paging` object and the `links.next` URL when more follow — as the generic engine pages.
+pub fn page_of<T>(
+    engine: &Engine,
+    req: &Request,
+    q: &crate::query::Query,
+    items: Vec<T>,
+) -> (Vec<T>, Value, Option<String>) {
+    let total = items.len() as i64;
+    let limit = q.limit.unwrap_or(engine.default_limit.min(q.max_limit));
+    let page: Vec<T> = items
+        .into_iter()
+        .skip(q.offset.max(0) as usize)
+        .take(limit.max(0) as usize)
+        .collect();
+    let mut paging = json!({ "total": total, "limit": limit });
+    let mut next = None;
+    let next_offset = q.offset + page.len() as i64;
+    if next_offset < total && !page.is_empty() {
+        let cursor = crate::query::encode_cursor(next_offset);
+        next = Some(next_link(req, &cursor, limit));
+        paging["nextCursor"] = json!(cursor);
+    }
+    (page, paging, next)
+}
+
 /// The next page: the same request with `cursor` replaced (and `limit` kept).
 pub fn next_link(req: &Request, cursor: &str, limit: i64) -> String {
     let mut parts: Vec<String> = req

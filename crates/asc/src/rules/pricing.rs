@@ -24,7 +24,7 @@
 //!   the post describes. A price created without `startDate` starts today.
 
 use super::price_points::{Kind, PricePoint, territory_resource};
-use crabapple_jsonapi::query::{Query, encode_cursor};
+use crabapple_jsonapi::query::Query;
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request, Write, query};
 use crabapple_spec::{OpKind, Operation};
 use crabapple_store::{Resource, Tx};
@@ -251,21 +251,7 @@ async fn serve(
             p.equalizations(&product, territories.as_deref())
         }
     };
-    let total = points.len() as i64;
-    let limit = q.limit.unwrap_or(engine.default_limit.min(q.max_limit));
-    let page: Vec<PricePoint> = points
-        .into_iter()
-        .skip(q.offset.max(0) as usize)
-        .take(limit.max(0) as usize)
-        .collect();
-    let mut paging = json!({ "total": total, "limit": limit });
-    let mut next = None;
-    let next_offset = q.offset + page.len() as i64;
-    if next_offset < total && !page.is_empty() {
-        let cursor = encode_cursor(next_offset);
-        next = Some(crabapple_jsonapi::engine::next_link(req, &cursor, limit));
-        paging["nextCursor"] = json!(cursor);
-    }
+    let (page, paging, next) = crabapple_jsonapi::engine::page_of(engine, req, &q, points);
     let mut reply = if op.kind == OpKind::GetToManyRelationship {
         let data: Vec<Value> = page
             .iter()

@@ -9,7 +9,7 @@ use super::schedule::{self, Instance, RequestFacts};
 use super::segment;
 use super::{CATALOGUE, Report};
 use crate::pacific;
-use crabapple_jsonapi::query::{self, Query, encode_cursor};
+use crabapple_jsonapi::query::{self, Query};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request};
 use crabapple_spec::{OpKind, Operation};
 use crabapple_store::{Resource, Store};
@@ -232,69 +232,40 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
         _ => return engine.generic(engine.op(req.op), req).await,
     };
     if !many {
-        let plan = engine
-            .schemas
-            .plans
-            .get(&op.id)
-            .cloned()
-            .unwrap_or_default();
-        let data = engine.render_resource(
-            &plan,
-            &items[0],
-            &req.base,
-            &q,
-            &HashMap::new(),
-            &HashSet::new(),
-        );
+        let data = render(engine, op, req, &q, &items[0]);
         return Ok(Reply::json(
             200,
             &json!({ "data": data, "links": { "self": Engine::doc_self(req) } }),
         ));
     }
-    Ok(Reply::json(200, &page(engine, op, req, &q, items)))
-}
-
-/// One page of `items` with `links.next` and `meta.paging`, as the generic engine writes them.
-fn page(engine: &Engine, op: &Operation, req: &Request, q: &Query, items: Vec<Resource>) -> Value {
-    let total = items.len() as i64;
-    let limit = q.limit.unwrap_or(engine.default_limit.min(q.max_limit));
-    let page: Vec<Resource> = items
-        .into_iter()
-        .skip(q.offset.max(0) as usize)
-        .take(limit.max(0) as usize)
+    let (page, paging, next) = crabapple_jsonapi::engine::page_of(engine, req, &q, items);
+    let data: Vec<Value> = page
+        .iter()
+        .map(|r| match op.kind {
+            OpKind::GetToManyRelationship => json!({ "type": r.rtype, "id": r.id }),
+            _ => render(engine, op, req, &q, r),
+        })
         .collect();
-    let data: Vec<Value> = if op.kind == OpKind::GetToManyRelationship {
-        page.iter()
-            .map(|r| json!({ "type": r.rtype, "id": r.id }))
-            .collect()
-    } else {
-        let plan = engine
-            .schemas
-            .plans
-            .get(&op.id)
-            .cloned()
-            .unwrap_or_default();
-        page.iter()
-            .map(|r| {
-                engine.render_resource(&plan, r, &req.base, q, &HashMap::new(), &HashSet::new())
-            })
-            .collect()
-    };
     let mut doc = json!({ "data": data, "links": { "self": Engine::doc_self(req) } });
     if op.kind == OpKind::GetToManyRelationship {
-        doc["links"]["related"] = json!(format!(
-            "{}{}",
-            req.base,
-            req.path.replace("/relationships/", "/")
-        ));
+        let related = req.path.replace("/relationships/", "/");
+        doc["links"]["related"] = json!(format!("{}{related}", req.base));
     }
-    let mut paging = json!({ "total": total, "limit": limit });
-    let next_offset = q.offset + page.len() as i64;
-    if next_offset < total && !page.is_empty() {
-        let cursor = encode_cursor(next_offset);
-        doc["links"]["next"] = json!(crabapple_jsonapi::engine::next_link(req, &cursor, limit));
-        paging["nextCursor"] = json!(cursor);
+    if let Some(n) = next {
+        doc["links"]["next"] = json!(n);
     }
     doc["meta"] = json!({ "paging": paging });
-    doc
+    Ok(Reply::json(200, &doc))
+}
+
+/// One computed resource as the engine writes it (attributes narrowed by `fields[…]`,
+/// relationship links, `links.self`).
+fn render(engine: &Engine, op: &Operation, req: &Request, q: &Query, r: &Resource) -> Value {
+    let plan = engine
+        .schemas
+        .plans
+        .get(&op.id)
+        .cloned()
+        .unwrap_or_default();
+    engine.render_resource(&plan, r, &req.base, q, &HashMap::new(), &HashSet::new())
 }
