@@ -26,13 +26,19 @@ pub async fn download(
                 status: 500,
                 content_type: "application/xml",
                 body: b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>InternalError</Code><Message>We encountered an internal error. Please try again.</Message></Error>".to_vec(),
+                reason: None,
             }
         }
     };
-    Response::builder()
+    let mut resp = Response::builder()
         .status(d.status)
         .header(header::CONTENT_TYPE, d.content_type)
-        .header(header::CONTENT_LENGTH, d.body.len())
-        .body(Body::from(d.body))
-        .expect("a valid response")
+        .header(header::CONTENT_LENGTH, d.body.len());
+    if let Some(why) = d.reason {
+        resp = resp.header(
+            crabapple_http::REASON_HEADER,
+            crabapple_http::encode_header_text(&why),
+        );
+    }
+    resp.body(Body::from(d.body)).expect("a valid response")
 }

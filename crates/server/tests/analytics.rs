@@ -129,6 +129,11 @@ async fn segment_file(w: &World, instance: &str) -> Resp {
     r
 }
 
+/// `X-Crabapple-Reason` as sent (percent-encoded outside printable ASCII).
+fn reason(text: &str) -> String {
+    crabapple_http::encode_header_text(text)
+}
+
 /// The instances of a report (all pages).
 async fn instances(w: &World, report: &str, query: &str) -> Vec<Value> {
     let r = w
@@ -462,6 +467,13 @@ async fn s4_5_detailed_drops_rows_under_5_and_adds_stable_noise_standard_is_exac
     };
     let standard = file(3).await;
     let detailed = file(4).await;
+    let inst = format!("r4-{req}-d{}", p.strftime("%Y%m%d"));
+    assert_eq!(
+        segment_file(&w, &inst).await.header("x-crabapple-reason"),
+        Some(reason(
+            "reports-formats.md §4.5: 2 of 10 rows of App Downloads Detailed came from fewer than 5 users or devices and were dropped; the other rows carry stable integer noise (σ≈2)"
+        ))
+    );
     assert_eq!(
         detailed,
         file(4).await,
@@ -643,4 +655,48 @@ async fn s2_2_unknown_granularity_ids_and_segments_of_a_report() {
         .get(&format!("/v1/analyticsReports/r3-{req}/segments"))
         .await;
     assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+}
+
+/// Forum post 14: "around 200 daily installs and 30 purchases" — App Downloads Detailed arrives,
+/// App Store Purchases Detailed is empty. Each Purchases row (product × territory × day) has
+/// fewer than 5 paying users, so §4.5's threshold drops them all; the download says so.
+#[tokio::test]
+async fn forum_post_14_purchases_detailed_is_empty_while_downloads_detailed_arrives() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let day = today(&w).await;
+    let mut rows = Vec::new();
+    for (i, t) in ["US", "GB", "DE", "FR", "JP"].iter().enumerate() {
+        rows.push(units(day, "First-time download", t, "", 40 + i as i64));
+    }
+    add_units(&w, &rows).await;
+    let storefronts = ["USA", "GBR", "DEU", "FRA", "JPN", "CAN", "AUS"];
+    // Half the post's 30 a day keeps the test quick; each row still has 2 paying users.
+    for n in 0..14 {
+        post(
+            &w,
+            "/crabapple/admin/commerce/purchase",
+            json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.handwriting", "environment": "production", "storefront": storefronts[n % 7], "customer": format!("post14-{n}")}),
+        )
+        .await;
+    }
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
+    let file = |n: u32| format!("r{n}-{req}-d{}", p.strftime("%Y%m%d"));
+    let downloads = segment_file(&w, &file(4)).await;
+    assert_eq!(gunzip(&downloads.body).lines().count(), 6);
+    let standard = segment_file(&w, &file(12)).await;
+    assert_eq!(gunzip(&standard.body).lines().count(), 8);
+    assert_eq!(standard.header("x-crabapple-reason"), None);
+    let detailed = segment_file(&w, &file(13)).await;
+    assert_eq!(
+        gunzip(&detailed.body),
+        format!("{}\n", files::PURCHASES_DETAILED)
+    );
+    assert_eq!(
+        detailed.header("x-crabapple-reason"),
+        Some(reason(
+            "reports-formats.md §4.5: 7 of 7 rows of App Store Purchases Detailed came from fewer than 5 users or devices and were dropped; the other rows carry stable integer noise (σ≈2)"
+        ))
+    );
 }

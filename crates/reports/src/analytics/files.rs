@@ -76,8 +76,31 @@ fn date_cell(instance: &Instance, day: Date) -> String {
     }
 }
 
-/// The file of `instance` for app `app_id` as text (header and rows, `\n` after each line).
-pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<String> {
+/// A file's text and what the privacy measures did to it.
+pub struct Rendered {
+    /// Header and rows, `\n` after each line.
+    pub text: String,
+    /// Rows computed before thresholding.
+    pub rows: usize,
+    /// Rows dropped by the threshold (Detailed only).
+    pub dropped: usize,
+}
+
+impl Rendered {
+    /// Why a Detailed file has fewer rows or other numbers than its Standard sibling (the
+    /// `X-Crabapple-Reason` of its download); `None` for exact files.
+    pub fn reason(&self, report: &Report) -> Option<String> {
+        report.detailed.then(|| {
+            format!(
+                "reports-formats.md §4.5: {} of {} rows of {} came from fewer than {THRESHOLD} users or devices and were dropped; the other rows carry stable integer noise (σ≈2)",
+                self.dropped, self.rows, report.name
+            )
+        })
+    }
+}
+
+/// The file of `instance` for app `app_id`.
+pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<Rendered> {
     let app = store.get("apps", app_id).await?;
     let app_name = app
         .as_ref()
@@ -159,6 +182,7 @@ pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<
             }
         }
     }
+    let (total, mut dropped) = (rows.len(), 0);
     for (key, m) in rows {
         let mut m = m;
         let users = if report.kind == Kind::Purchases {
@@ -168,6 +192,7 @@ pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<
         };
         if d {
             if users < THRESHOLD {
+                dropped += 1;
                 continue;
             }
             let noised = (users + noise(report.name, &key[0], &key[1..])).max(1);
@@ -194,7 +219,11 @@ pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<
         }
         out.push('\n');
     }
-    Ok(out)
+    Ok(Rendered {
+        text: out,
+        rows: total,
+        dropped,
+    })
 }
 
 #[cfg(test)]

@@ -31,11 +31,13 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The segment's gzip bytes, their md5 (hex) and the id of the segment.
+/// The segment's gzip bytes, their md5 (hex), the id of the segment and, for Detailed files,
+/// what the privacy measures removed.
 pub struct SegmentFile {
     pub id: String,
     pub gz: Vec<u8>,
     pub checksum: String,
+    pub reason: Option<String>,
 }
 
 pub fn segment_id(instance: &Instance) -> String {
@@ -49,12 +51,13 @@ pub fn parse_segment_id(id: &str) -> Option<Instance> {
 
 /// The file of `instance` for `app_id`, gzip'd.
 pub async fn file(store: &Store, instance: &Instance, app_id: &str) -> Result<SegmentFile> {
-    let text = files::render(store, instance, app_id).await?;
-    let gz = gzip(&text);
+    let rendered = files::render(store, instance, app_id).await?;
+    let gz = gzip(&rendered.text);
     Ok(SegmentFile {
         id: segment_id(instance),
         checksum: hex(&Md5::digest(&gz)),
         gz,
+        reason: rendered.reason(instance.report),
     })
 }
 
@@ -86,11 +89,13 @@ pub async fn url(store: &Store, base: &str, segment: &str, now_ms: i64) -> Resul
     ))
 }
 
-/// The answer to a segment download: status, content type, body.
+/// The answer to a segment download: status, content type, body, and crabapple's explanation
+/// (`X-Crabapple-Reason`: what the privacy measures did to a Detailed file).
 pub struct Download {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    pub reason: Option<String>,
 }
 
 fn s3_error(status: u16, code: &str, message: &str, extra: &str) -> Download {
@@ -101,6 +106,7 @@ fn s3_error(status: u16, code: &str, message: &str, extra: &str) -> Download {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code><Message>{message}</Message>{extra}</Error>"
         )
         .into_bytes(),
+        reason: None,
     }
 }
 
@@ -161,10 +167,12 @@ pub async fn download(
     if !schedule::instances(instance.report, &facts, today).contains(&instance) {
         return Ok(no_such_key());
     }
+    let f = file(store, &instance, &app).await?;
     Ok(Download {
         status: 200,
         content_type: "application/octet-stream",
-        body: file(store, &instance, &app).await?.gz,
+        body: f.gz,
+        reason: f.reason,
     })
 }
 
