@@ -17,6 +17,7 @@
 //! get an integer noise of σ≈2 drawn from the md5 of (report name, Date, row dimensions), so the
 //! same report gives the same bytes on every request. Purchases Detailed draws once on Paying
 //! Users and moves Purchases, Sales and Proceeds in proportion. A noised metric stays ≥ 1.
+//! [`Rendered::reason`] counts the dropped rows for the download's `X-Crabapple-Reason`.
 
 use super::schedule::{Granularity, Instance};
 use super::{Kind, Report};
