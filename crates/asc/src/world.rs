@@ -46,6 +46,11 @@ pub struct Seed {
 #[derive(Debug, Clone, Deserialize)]
 pub struct SeedResource {
     pub id: String,
+    /// crabapple's own key: the resource was created this many days before the world's first
+    /// start (Apple's resources have a history; what depends on creation time — analytics report
+    /// instances appear 24–48 h after their request — sees it).
+    #[serde(default, rename = "createdDaysAgo")]
+    pub created_days_ago: Option<u32>,
     #[serde(default)]
     pub attributes: Map<String, Value>,
     #[serde(default)]
@@ -103,6 +108,10 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
                 tx.put(rtype, &r.id, &attrs).await?;
             } else {
                 tx.put(rtype, &r.id, &r.attributes).await?;
+            }
+            if let Some(days) = r.created_days_ago {
+                let at = tx.now_ms() - i64::from(days) * 86_400_000;
+                tx.set_created_ms(rtype, &r.id, at).await?;
             }
             out.seeded += 1;
         }
@@ -254,6 +263,14 @@ async fn put_synthesized(
 /// the seed leaves empty, one more of a seeded type when none of its instances has some to-one
 /// relationship, and every to-one relationship of a synthesized resource linked to another
 /// synthesized resource (a fresh one when a one-to-one partner is taken).
+/// Types a family computes from other state instead of storing (the analytics family,
+/// crates/reports/src/analytics): a synthesized row would be a ghost no endpoint serves.
+const COMPUTED: &[&str] = &[
+    "analyticsReports",
+    "analyticsReportInstances",
+    "analyticsReportSegments",
+];
+
 async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::Result<()> {
     let m = engine.manifest;
     let mut n = 0u64;
@@ -264,6 +281,9 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
     let mut queue: VecDeque<(String, String, u8)> = VecDeque::new();
     const MAX_DEPTH: u8 = 2;
     for (rtype, rt) in &m.resources {
+        if COMPUTED.contains(&rtype.as_str()) {
+            continue;
+        }
         let seeded = !tx_ids(tx, rtype).await?.is_empty();
         let mut needed = !seeded;
         if seeded {
@@ -295,6 +315,9 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
             let Some(target) = info.target.clone() else {
                 continue;
             };
+            if COMPUTED.contains(&target.as_str()) {
+                continue;
+            }
             if !tx.linked(&rtype, &id, rel).await?.is_empty() {
                 continue;
             }

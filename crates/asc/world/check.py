@@ -728,8 +728,11 @@ def check(doc, manifest, report):
                 report.error(where, "must be a mapping")
                 continue
             for k in res:
-                if k not in ("id", "attributes", "relationships"):
-                    report.error(where, f"unknown key {k!r} (expected id, attributes, relationships)")
+                if k not in ("id", "createdDaysAgo", "attributes", "relationships"):
+                    report.error(where, f"unknown key {k!r} (expected id, createdDaysAgo, attributes, relationships)")
+            days = res.get("createdDaysAgo")
+            if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 0):
+                report.error(where, f"createdDaysAgo must be a whole number of days >= 0, got {days!r}")
             rid = res.get("id")
             if not isinstance(rid, str) or not rid:
                 report.error(where, f"id must be a non-empty string (quote numbers), got {rid!r}")

@@ -485,6 +485,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Sets when a resource was created (a seed's history, `createdDaysAgo`).
+    pub async fn set_created_ms(&mut self, rtype: &str, id: &str, created_ms: i64) -> Result<()> {
+        self.touched.push((rtype.to_string(), id.to_string()));
+        sqlx::query("UPDATE resources SET created_ms = $3 WHERE type = $1 AND id = $2")
+            .bind(rtype)
+            .bind(id)
+            .bind(created_ms)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a resource and every linkage to or from it.
     pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
         self.touched.push((rtype.to_string(), id.to_string()));
