@@ -264,6 +264,12 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
     let history = server_api_history(&w).await;
     // The Server API tells the same transactions as the ledger (same ids, prices, dates).
     assert_eq!(history, ledger);
+    // Every price is one the App Store can charge: whole cents, whole yen (the files print
+    // `0.99` for a ledger price of 0.995 and `39` for ¥39.99, so both sides must be whole).
+    for t in &ledger {
+        let minor = if crabapple_store::ledger::whole_currency(&t.currency) { 1000 } else { 10 };
+        assert_eq!(t.price % minor, 0, "{t:?}");
+    }
 
     let mut period_sales = Sums::new();
     let mut checked = (0, 0);

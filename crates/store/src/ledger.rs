@@ -941,3 +941,10 @@ const LEDGER_CLEAR: &[&str] = &[
 pub fn whole_currency(currency: &str) -> bool {
     matches!(currency, "JPY" | "KRW")
 }
+
+/// `milli` rounded down to a whole minor unit of `currency` (a cent, or a yen for
+/// [`whole_currency`]): a customer price the App Store can charge.
+pub fn floor_to_minor(milli: i64, currency: &str) -> i64 {
+    let unit = if whole_currency(currency) { 1000 } else { 10 };
+    milli / unit * unit
+}
