@@ -10,7 +10,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::reports::{advance_to, finance_uri, gunzip, sales_uri};
+use common::reports::{finance_uri, gunzip, sales_uri};
 use crabapple_auth::{KeyKind, mint_storekit_token};
 use crabapple_reports::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds};
 use crabapple_reports::{countries, fiscal, pacific, period::at_8_pacific};
@@ -39,11 +39,14 @@ fn days_of(p: &fiscal::Period) -> Vec<Date> {
     out
 }
 
-/// Simulates the whole fiscal period `p` for the demo app (seed 42, small profile), then moves
-/// the clock to the morning its FINANCIAL files are issued (§3.6), when every daily file is out.
+/// Simulates the demo app (seed 42, small profile) from the first day of fiscal period `p`
+/// through the day its FINANCIAL files are issued (§3.6: the first Friday after it, 08:00
+/// Pacific), so every daily file of the period and its finance files are out when the clock
+/// stops at the following midnight. (Simulating on is cheaper than advancing the clock, which
+/// makes the engine renew every simulated subscription first.)
 async fn simulate_period(w: &common::World, p: &fiscal::Period) {
     let o = Options {
-        days: days_of(p).len() as u32,
+        days: (p.issued_on() - p.start).get_days() as u32 + 1,
         seed: 42,
         apps: vec![APP.into()],
         profile: Some(Profile::Small),
@@ -52,7 +55,7 @@ async fn simulate_period(w: &common::World, p: &fiscal::Period) {
     };
     let s = simulate(&w.app.commerce, &o, |_| {}).await.unwrap();
     assert!(s.purchases > 10 && s.refunds > 0, "{s:?}");
-    advance_to(w, at_8_pacific(p.issued_on())).await;
+    assert!(w.app.store().now_ms() > at_8_pacific(p.issued_on()));
 }
 
 /// A report file's rows as maps from Apple's column names (the header line) to cells. Lines
