@@ -458,7 +458,10 @@ impl AppCustomers {
                     id: Some(code.name.clone()),
                     discount_type: Some("PAY_AS_YOU_GO".into()),
                     period: Some("P1M".into()),
-                    price: Some(crabapple_store::ledger::floor_to_minor(list * 7 / 10, &currency)),
+                    price: Some(crabapple_store::ledger::floor_to_minor(
+                        list * 7 / 10,
+                        &currency,
+                    )),
                     periods: Some(3),
                 }));
             }

@@ -91,7 +91,10 @@ async fn download(w: &common::World, uri: &str) -> Option<Vec<u8>> {
         200 => Some(r.body),
         404 => {
             let detail = r.json()["errors"][0]["detail"].clone();
-            assert_eq!(detail, "There were no sales for the date specified.", "{uri}");
+            assert_eq!(
+                detail, "There were no sales for the date specified.",
+                "{uri}"
+            );
             None
         }
         s => panic!("{uri}: {s} {}", String::from_utf8_lossy(&r.body)),
@@ -163,12 +166,23 @@ fn expected(txs: &[Tx], (start, end): (i64, i64)) -> Sums {
         let (proceeds, price) = (t.proceeds(), t.price);
         if (start..end).contains(&t.purchase_ms) {
             let e = sums.entry(key.clone()).or_default();
-            *e = (e.0 + t.quantity, e.1 + t.quantity * proceeds, e.2 + t.quantity * price);
+            *e = (
+                e.0 + t.quantity,
+                e.1 + t.quantity * proceeds,
+                e.2 + t.quantity * price,
+            );
         }
         if t.revoked_ms.is_some_and(|r| (start..end).contains(&r)) {
-            assert_eq!(t.revocation_pct, None, "the simulator refunds in full: {t:?}");
+            assert_eq!(
+                t.revocation_pct, None,
+                "the simulator refunds in full: {t:?}"
+            );
             let e = sums.entry(key).or_default();
-            *e = (e.0 - t.quantity, e.1 - t.quantity * proceeds, e.2 - t.quantity * price);
+            *e = (
+                e.0 - t.quantity,
+                e.1 - t.quantity * proceeds,
+                e.2 - t.quantity * price,
+            );
         }
     }
     sums.retain(|_, v| *v != (0, 0, 0));
@@ -179,7 +193,10 @@ fn expected(txs: &[Tx], (start, end): (i64, i64)) -> Sums {
 /// Developer Proceeds and Customer Price per unit).
 fn sales_sums(rows: &[HashMap<String, String>]) -> Sums {
     let mut sums = Sums::new();
-    for r in rows.iter().filter(|r| r["Product Type Identifier"].starts_with("IA")) {
+    for r in rows
+        .iter()
+        .filter(|r| r["Product Type Identifier"].starts_with("IA"))
+    {
         let units: i64 = r["Units"].parse().unwrap();
         let e = sums
             .entry((r["Customer Currency"].clone(), r["SKU"].clone()))
@@ -258,8 +275,7 @@ async fn server_api_history(w: &common::World) -> Vec<Tx> {
 }
 
 #[tokio::test]
-async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_and_the_server_api()
-{
+async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_and_the_server_api() {
     let w = common::demo().await;
     let period = next_fiscal_period(w.app.store().now_ms());
     simulate_period(&w, &period).await;
@@ -270,7 +286,11 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
     // Every price is one the App Store can charge: whole cents, whole yen (the files print
     // `0.99` for a ledger price of 0.995 and `39` for ¥39.99, so both sides must be whole).
     for t in &ledger {
-        let minor = if crabapple_store::ledger::whole_currency(&t.currency) { 1000 } else { 10 };
+        let minor = if crabapple_store::ledger::whole_currency(&t.currency) {
+            1000
+        } else {
+            10
+        };
         assert_eq!(t.price % minor, 0, "{t:?}");
     }
 
@@ -280,18 +300,28 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
         let date = day.to_string();
         let bounds = pacific::day_bounds_ms(day);
         let uri = sales_uri("SALES", "SUMMARY", "DAILY", Some(&date), Some("1_0"));
-        let rows = download(&w, &uri).await.map(|b| table(&gunzip(&b))).unwrap_or_default();
+        let rows = download(&w, &uri)
+            .await
+            .map(|b| table(&gunzip(&b)))
+            .unwrap_or_default();
         // §2.4: in-app purchases per (currency, product) = ledger = Server API history.
         let sums = sales_sums(&rows);
         assert_eq!(sums, expected(&ledger, bounds), "ledger vs SALES of {date}");
-        assert_eq!(sums, expected(&history, bounds), "Server API vs SALES of {date}");
+        assert_eq!(
+            sums,
+            expected(&history, bounds),
+            "Server API vs SALES of {date}"
+        );
         for (k, v) in sums {
             let e = period_sales.entry(k).or_default();
             *e = (e.0 + v.0, e.1 + v.1, e.2 + v.2);
         }
         // App units (1F, 3F, 7F) per (app, country, device, type) = `report_app_units`.
         let mut file_units: BTreeMap<(String, String, String, String), i64> = BTreeMap::new();
-        for r in rows.iter().filter(|r| r["Product Type Identifier"].ends_with('F')) {
+        for r in rows
+            .iter()
+            .filter(|r| r["Product Type Identifier"].ends_with('F'))
+        {
             *file_units
                 .entry((
                     r["Apple Identifier"].clone(),
@@ -309,7 +339,12 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
                 _ => "1F",
             };
             *ledger_units
-                .entry((u.app_id, countries::alpha2(&u.territory), u.device, pti.into()))
+                .entry((
+                    u.app_id,
+                    countries::alpha2(&u.territory),
+                    u.device,
+                    pti.into(),
+                ))
                 .or_default() += u.units;
         }
         ledger_units.retain(|_, v| *v != 0);
@@ -319,7 +354,10 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
         // SUBSCRIBER (§2.4, Subscriber 1_3): one sale row per auto-renewable production
         // transaction bought that day, one refund row per refund granted that day.
         let uri = sales_uri("SUBSCRIBER", "DETAILED", "DAILY", Some(&date), Some("1_3"));
-        let rows = download(&w, &uri).await.map(|b| table(&gunzip(&b))).unwrap_or_default();
+        let rows = download(&w, &uri)
+            .await
+            .map(|b| table(&gunzip(&b)))
+            .unwrap_or_default();
         let mut file: BTreeMap<(String, bool), (i64, i64)> = BTreeMap::new();
         for r in &rows {
             let e = file
@@ -334,7 +372,9 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
                 let e = subs.entry((t.currency.clone(), false)).or_default();
                 *e = (e.0 + 1, e.1 + t.price);
             }
-            if t.revoked_ms.is_some_and(|r| (bounds.0..bounds.1).contains(&r)) {
+            if t.revoked_ms
+                .is_some_and(|r| (bounds.0..bounds.1).contains(&r))
+            {
                 let e = subs.entry((t.currency.clone(), true)).or_default();
                 *e = (e.0 + 1, e.1 - t.price);
             }
@@ -369,7 +409,10 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
             let qty: i64 = r["Quantity"].parse().unwrap();
             let ext = milli(&r["Extended Partner Share"]);
             assert_eq!(ext, qty * milli(&r["Partner Share"]), "{region}: {r:?}");
-            let key = (r["Customer Currency"].clone(), r["Vendor Identifier"].clone());
+            let key = (
+                r["Customer Currency"].clone(),
+                r["Vendor Identifier"].clone(),
+            );
             if cur == r["Customer Currency"] {
                 let e = finance.entry(key).or_default();
                 *e = (e.0 + qty, e.1 + ext, e.2);
@@ -432,7 +475,13 @@ async fn issue_9_the_same_seed_and_world_give_byte_identical_report_files() {
     let mut uris = Vec::new();
     for day in &days {
         let d = day.to_string();
-        uris.push(sales_uri("SALES", "SUMMARY", "DAILY", Some(&d), Some("1_0")));
+        uris.push(sales_uri(
+            "SALES",
+            "SUMMARY",
+            "DAILY",
+            Some(&d),
+            Some("1_0"),
+        ));
         for (t, s) in [
             ("SUBSCRIPTION", "SUMMARY"),
             ("SUBSCRIPTION_EVENT", "SUMMARY"),
@@ -442,9 +491,24 @@ async fn issue_9_the_same_seed_and_world_give_byte_identical_report_files() {
         }
     }
     // WEEKLY reportDate is the week's Sunday (§2.2); MONTHLY is YYYY-MM.
-    let sunday = days.iter().find(|d| d.weekday() == jiff::civil::Weekday::Sunday).unwrap();
-    uris.push(sales_uri("SALES", "SUMMARY", "WEEKLY", Some(&sunday.to_string()), Some("1_0")));
-    uris.push(sales_uri("SALES", "SUMMARY", "MONTHLY", Some(&mid[..7]), Some("1_0")));
+    let sunday = days
+        .iter()
+        .find(|d| d.weekday() == jiff::civil::Weekday::Sunday)
+        .unwrap();
+    uris.push(sales_uri(
+        "SALES",
+        "SUMMARY",
+        "WEEKLY",
+        Some(&sunday.to_string()),
+        Some("1_0"),
+    ));
+    uris.push(sales_uri(
+        "SALES",
+        "SUMMARY",
+        "MONTHLY",
+        Some(&mid[..7]),
+        Some("1_0"),
+    ));
     for region in ["ZZ", "US", "EU", "WW"] {
         uris.push(finance_uri("FINANCIAL", region, &period.report_date()));
     }
@@ -465,5 +529,9 @@ async fn issue_9_the_same_seed_and_world_give_byte_identical_report_files() {
             assert_eq!(strip(&ra), strip(&rb), "{uri}");
         }
     }
-    assert!(served > uris.len() / 2, "{served} of {} served ({first})", uris.len());
+    assert!(
+        served > uris.len() / 2,
+        "{served} of {} served ({first})",
+        uris.len()
+    );
 }
