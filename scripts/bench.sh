@@ -57,7 +57,7 @@ if [ "${1:-}" = reports ]; then
   DAY=$(date -d "$DAY + $((DAYS / 2)) days" +%F)
   TOKEN=$("$BIN" token --data "$D")
   URL="http://127.0.0.1:18711/v1/salesReports?filter[vendorNumber]=85012345&filter[reportType]=SALES&filter[reportSubType]=SUMMARY&filter[frequency]=DAILY&filter[reportDate]=$DAY&filter[version]=1_0"
-  BYTES=$(curl -s -o "$TMP/file.gz" -w '%{http_code} %{size_download}' -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
+  BYTES=$(curl -sg -o "$TMP/file.gz" -w '%{http_code} %{size_download}' -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
   echo "GET DAILY SALES $DAY: HTTP/bytes $BYTES, $(gunzip -c "$TMP/file.gz" | wc -l) lines"
   OUT=$(wrk -t2 -c16 -d8s --latency -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
   printf "wrk -t2 -c16 -d8s: %s req/s   p99 %s   %s\n" "$(echo "$OUT" | awk '/Requests\/sec/ {print $2}')" \
