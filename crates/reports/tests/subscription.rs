@@ -110,8 +110,10 @@ async fn subscriber_file_has_a_row_per_transaction_and_refund_2_4() {
             "{head}\t\t\tFree Trial\t1 Week\t\t0.00\tUSD\t0.00\tUSD\t\t\t\tiPhone\tUS\t545514302890703043\t\t\t\t1"
         ),
         // bob: BLACKFRIDAY30 — the offer's reference name, no Promotional Offer ID (forum post 6).
+        // Half of 4.99 is charged 2.49 (whole cents), proceeds 2.49 × 0.85 = 2.11 (2.12 came from
+        // an uncharged 2.495).
         format!(
-            "{head}\tHoliday Promos\t\tPay As You Go\t1 Month\t\t2.49\tUSD\t2.12\tUSD\t\t\t\tiPhone\tUS\t557967028331910316\t\t\t\t1"
+            "{head}\tHoliday Promos\t\tPay As You Go\t1 Month\t\t2.49\tUSD\t2.11\tUSD\t\t\t\tiPhone\tUS\t557967028331910316\t\t\t\t1"
         ),
         format!(
             "{yearly}\tSpring Promos\t\tPay As You Go\t1 Month\t\t19.99\tUSD\t16.99\tUSD\t\t\t\tiPhone\tUS\t909765305701676007\t\t\t\t1"
@@ -208,7 +210,7 @@ async fn subscription_summary_counts_the_books_at_the_end_of_the_pacific_day() {
             "{monthly}\t\t\t4.99\tUSD\t4.24\tUSD{tail}\t2\t0\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t0\t2"
         ),
         format!(
-            "{monthly}\tHoliday Promos\t\t2.49\tUSD\t2.12\tUSD{tail}\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t1\t1"
+            "{monthly}\tHoliday Promos\t\t2.49\tUSD\t2.11\tUSD{tail}\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t1\t1"
         ),
         format!(
             "Crabapple Notes\t1490553127\tNotes Pro Yearly\t6449081302\t20934512\t1 Year\tSpring Promos\t\t19.99\tUSD\t16.99\tUSD{tail}\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t0\t1\t1"

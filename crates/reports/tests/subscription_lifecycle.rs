@@ -221,7 +221,7 @@ async fn a_promotional_offer_carries_its_reference_name_and_offer_id() {
     assert_eq!(
         rows(&summary),
         vec![format!(
-            "{MONTHLY_COLUMNS}\tWinter Sale\twinter50\t2.49\tUSD\t2.12\tUSD\t\t\t\tiPhone\t\tUS\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t0\t0\t0\t1"
+            "{MONTHLY_COLUMNS}\tWinter Sale\twinter50\t2.49\tUSD\t2.11\tUSD\t\t\t\tiPhone\t\tUS\t0\t0\t0\t0\t0\t0\t1\t0\t0\t0\t0\t0\t0\t1"
         )]
     );
 }

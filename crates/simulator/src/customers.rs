@@ -452,13 +452,16 @@ impl AppCustomers {
         {
             if rng.chance(code.rate(day)) {
                 let sf = catalog::storefront(storefront).expect("a storefront of the model");
-                let (list, _) = catalog::price(&mut ev.tx, p, sf, at).await?;
+                let (list, currency) = catalog::price(&mut ev.tx, p, sf, at).await?;
                 return Ok(Some(OfferArgs {
                     offer_type: "offer-code".into(),
                     id: Some(code.name.clone()),
                     discount_type: Some("PAY_AS_YOU_GO".into()),
                     period: Some("P1M".into()),
-                    price: Some(list * 7 / 10 / 10 * 10),
+                    price: Some(crabapple_store::ledger::floor_to_minor(
+                        list * 7 / 10,
+                        &currency,
+                    )),
                     periods: Some(3),
                 }));
             }

@@ -935,3 +935,16 @@ const LEDGER_CLEAR: &[&str] = &[
     // AUTOINCREMENT keys (customer ids, the notification sequence) start over too.
     "DELETE FROM sqlite_sequence WHERE name IN ('commerce_customers', 'commerce_notifications')",
 ];
+
+/// Currencies without a minor unit (ISO 4217 exponent 0 among the storefronts' currencies): a
+/// transaction's `price` is a multiple of 1000 milliunits, report files print whole units.
+pub fn whole_currency(currency: &str) -> bool {
+    matches!(currency, "JPY" | "KRW")
+}
+
+/// `milli` rounded down to a whole minor unit of `currency` (a cent, or a yen for
+/// [`whole_currency`]): a customer price the App Store can charge.
+pub fn floor_to_minor(milli: i64, currency: &str) -> i64 {
+    let unit = if whole_currency(currency) { 1000 } else { 10 };
+    milli / unit * unit
+}

@@ -18,6 +18,7 @@ import gzip
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import urllib.error
 import urllib.request
@@ -221,3 +222,174 @@ def test_error_bodies_are_plain_json(own):
     assert r.status_code == 400
     assert r.headers["Content-Type"] == "application/json"
     assert r.json()["errors"][0]["source"] == {"parameter": "filter[reportDate]"}
+
+
+def cents(s: str) -> int:
+    """`2.99` / `-2.99` / `160` (yen) as milliunits, exactly (no floats)."""
+    neg = s.startswith("-")
+    whole, _, frac = s.lstrip("-").partition(".")
+    v = int(whole) * 1000 + int((frac + "000")[:3])
+    return -v if neg else v
+
+
+def fetch(ca: Crabapple, path: str) -> str | None:
+    """The hand-written collector's GET of one report: gunzip, or None for Apple's 404 "no sales"."""
+    req = urllib.request.Request(f"{ca.client_url}{path}", headers={
+        "Authorization": f"Bearer {ca.token()}", "Accept": "application/a-gzip", "User-Agent": UA})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return gzip.decompress(resp.read()).decode("utf-8")
+    except urllib.error.HTTPError as e:
+        doc = json.loads(e.read())
+        assert e.code == 404 and doc["errors"][0]["detail"] == "There were no sales for the date specified.", doc
+        return None
+
+
+def sales_sums(text: str | None) -> dict[tuple[str, str], list[int]]:
+    """In-app rows of a SALES file by header names: (Customer Currency, SKU) → [units,
+    Σ units × Developer Proceeds, Σ units × |Customer Price|] in milliunits (§2.4: per-unit
+    amounts, refunds as negative units)."""
+    out: dict[tuple[str, str], list[int]] = {}
+    for r in rows(text or ""):
+        if not r["Product Type Identifier"].startswith("IA"):
+            continue
+        u = int(r["Units"])
+        s = out.setdefault((r["Customer Currency"], r["SKU"]), [0, 0, 0])
+        s[0] += u
+        s[1] += u * cents(r["Developer Proceeds"])
+        s[2] += u * abs(cents(r["Customer Price"]))
+    return out
+
+
+def add(into: dict, more: dict) -> None:
+    for k, v in more.items():
+        s = into.setdefault(k, [0] * len(v))
+        for i, x in enumerate(v):
+            s[i] += x
+
+
+def nonzero(d: dict) -> dict:
+    return {k: v for k, v in d.items() if any(v)}
+
+
+def test_issue_9_done_when_a_simulated_quarter_agrees_in_ponytech_the_collector_and_the_ledger():
+    """Issue 9 "Done when": `crabapple simulate --days 90`, then Ponytech's client and a collector
+    download sales, subscription and finance files that parse and agree with the ledger and with
+    each other."""
+    with own_server("crabapple-quarter-") as ca:
+        out = subprocess.run([ca.bin, "simulate", "--data", ca.data, "--days", "90", "--profile", "small",
+                              "--quiet"], capture_output=True, text=True, timeout=120, check=False)
+        assert out.returncode == 0, out.stderr
+        summary = out.stdout.splitlines()[0]
+        first_s, last_s = summary.split("(")[1].split(",")[0].split(" to ")
+        first, last = dt.date.fromisoformat(first_s), dt.date.fromisoformat(last_s)
+        assert (last - first).days == 89, summary
+        count = {w: int(summary.split(f" {w}")[0].rsplit(" ", 1)[-1]) for w in ("purchases", "renewals", "refunds")}
+        # The clock stands at the midnight after the last day: every day's file but the last is
+        # out (§2.3, 08:00 Pacific the next day). Moving the clock on would make the running
+        # server renew the simulated subscriptions first, so the quarter is the 89 days out.
+        days = [first + dt.timedelta(days=i) for i in range(89)]
+        # The last fiscal period issued by then (first Friday after it, 08:00 Pacific, §3.6).
+        def issued(period_end: dt.date) -> dt.date:
+            d = period_end + dt.timedelta(days=1)
+            while d.weekday() != 4:
+                d += dt.timedelta(days=1)
+            return d
+
+        fy, p, pstart, pend = fiscal_period(last)
+        while issued(pend) >= last:
+            fy, p, pstart, pend = fiscal_period(pstart - dt.timedelta(days=1))
+        assert pstart >= first, (pstart, first)
+        last = days[-1]
+
+        # The ledger: production transactions, family-shared ones excluded (not sales, §2.4).
+        start_ms = int(dt.datetime.combine(first, dt.time(0), PACIFIC).timestamp() * 1000)
+        end_ms = int(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(0), PACIFIC).timestamp() * 1000)
+        db = sqlite3.connect(f"file:{os.path.join(ca.data, 'crabapple.db')}?mode=ro", uri=True)
+        txs = db.execute("SELECT product_id, product_type, ownership, purchase_ms, revoked_ms, payload "
+                         "FROM commerce_transactions WHERE environment = 'Production'").fetchall()
+        db.close()
+        # The CLI's summary counts the same ledger.
+        assert (len(txs), sum(1 for t in txs if t[4] is not None)) == \
+            (count["purchases"] + count["renewals"], count["refunds"]), summary
+        ledger: dict[tuple[str, str], list[int]] = {}
+        subscriptions = 0
+        for product, ptype, ownership, bought, revoked, payload in txs:
+            if ownership == "FAMILY_SHARED":
+                continue
+            pl = json.loads(payload)
+            # Units are the quantity bought; `price` is per unit (crates/reports items.rs).
+            qty = max(1, pl.get("quantity", 1))
+            s = ledger.setdefault((pl["currency"], product), [0, 0])
+            if start_ms <= bought < end_ms:
+                s[0] += qty
+                s[1] += qty * pl["price"]
+                subscriptions += ptype == "AUTO_RENEWABLE"
+            if revoked is not None and start_ms <= revoked < end_ms:
+                s[0] -= qty
+                s[1] -= qty * pl["price"]
+
+        def q(rtype: str, extra: str) -> str:
+            return (f"/v1/salesReports?filter[vendorNumber]={VENDOR}&filter[reportType]={rtype}"
+                    f"&filter[frequency]=DAILY{extra}")
+
+        # The collector: every day's SALES file, summed per (currency, product) and per day.
+        collector: dict[tuple[str, str], list[int]] = {}
+        per_day = {}
+        for day in days:
+            per_day[day] = sales_sums(fetch(ca, q("SALES", f"&filter[reportSubType]=SUMMARY&filter[reportDate]={day}&filter[version]=1_0")))
+            add(collector, per_day[day])
+        assert nonzero({k: [v[0], v[2]] for k, v in collector.items()}) == nonzero(ledger)
+
+        # Ponytech: the same SALES files and the subscription family of every day.
+        calls = []
+        for day in days:
+            for rtype, version in (("SALES", "1_0"), ("SUBSCRIPTION", "1_4"), ("SUBSCRIPTION_EVENT", "1_4"),
+                                   ("SUBSCRIBER", "1_4")):
+                calls.append({"kind": "sales", "filters": {"vendorNumber": VENDOR, "frequency": "DAILY",
+                              "reportDate": day.isoformat(), "reportType": rtype, "version": version}})
+        calls.append({"kind": "finance", "split": True, "filters": {
+            "vendorNumber": VENDOR, "reportDate": f"{fy:04d}-{p:02d}", "regionCode": "ZZ", "reportType": "FINANCIAL"}})
+        got = ponytech(ca, calls)
+        parsed = {"SUBSCRIPTION": 0, "SUBSCRIPTION_EVENT": 0, "SUBSCRIBER": 0}
+        subscriber_sales = 0
+        for i, day in enumerate(days):
+            for j, rtype in enumerate(("SALES", "SUBSCRIPTION", "SUBSCRIPTION_EVENT", "SUBSCRIBER")):
+                r = got[4 * i + j]
+                if "error" in r:
+                    assert r == {"error": "There were no sales for the date specified.", "status": 404}, (day, rtype, r)
+                    continue
+                table = rows(r["text"])
+                if rtype == "SALES":
+                    assert sales_sums(r["text"]) == per_day[day], day
+                    continue
+                parsed[rtype] += len(table)
+                if rtype == "SUBSCRIBER":
+                    subscriber_sales += sum(1 for row in table if row["Refund"] != "Yes")
+        assert all(parsed.values()), parsed
+        # SUBSCRIBER: one sale row per auto-renewable transaction of the quarter.
+        assert subscriber_sales == subscriptions, (subscriber_sales, subscriptions)
+
+        # Finance: the fiscal period's FINANCIAL (ZZ) = the collector's sales of its days, per
+        # customer currency and product: quantities always; partner share where it is paid in
+        # the customers' currency (per-country regions and EU; LL/AP/WW are converted to USD).
+        fin = got[-1]
+        assert "parts" in fin, fin
+        period_sales: dict[tuple[str, str], list[int]] = {}
+        for day in days:
+            if pstart <= day <= pend:
+                add(period_sales, per_day[day])
+        finance: dict[tuple[str, str], list[int]] = {}
+        for r in rows(fin["parts"][0]):
+            same = r["Partner Share Currency"] == r["Customer Currency"]
+            add(finance, {(r["Customer Currency"], r["Vendor Identifier"]):
+                          [int(r["Quantity"]), cents(r["Extended Partner Share"]) if same else 0, int(same)]})
+        for k, (units, share, same) in finance.items():
+            assert units == period_sales[k][0], k
+            if same:
+                assert share == period_sales[k][1], k
+        assert sum(v[0] for v in finance.values()) == sum(v[0] for v in period_sales.values())
+        # The collector's own download of that file is the same text.
+        text = fetch(ca, f"/v1/financeReports?filter[vendorNumber]={VENDOR}&filter[reportType]=FINANCIAL"
+                         f"&filter[regionCode]=ZZ&filter[reportDate]={fy:04d}-{p:02d}")
+        assert text is not None and text.startswith(fin["parts"][0])

@@ -494,6 +494,13 @@ pub async fn price(
         (ProductKind::AutoRenewable, Some(Period::OneYear)) => 39990,
         (ProductKind::AutoRenewable, _) => 4990,
     };
+    // Yen and won have no minor unit: a transaction's `price` is whole units (reports print
+    // `39`, not `39.99`, reports-formats.md §1.2), so the default is rounded up to one.
+    let default = if crabapple_store::ledger::whole_currency(&currency) {
+        (default + 999) / 1000 * 1000
+    } else {
+        default
+    };
     Ok((default, currency))
 }
 

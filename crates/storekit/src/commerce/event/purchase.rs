@@ -97,7 +97,8 @@ impl Ev<'_> {
         };
         let offer = p.offer.clone().map(|mut o| {
             if o.price < 0 {
-                o.price = list_price.0 / 2;
+                // Half the list price, in whole cents (yen): $1.99 → $0.99, not $0.995.
+                o.price = crabapple_store::ledger::floor_to_minor(list_price.0 / 2, &list_price.1);
             }
             o
         });
