@@ -263,14 +263,6 @@ async fn put_synthesized(
 /// the seed leaves empty, one more of a seeded type when none of its instances has some to-one
 /// relationship, and every to-one relationship of a synthesized resource linked to another
 /// synthesized resource (a fresh one when a one-to-one partner is taken).
-/// Types a family computes from other state instead of storing (the analytics family,
-/// crates/reports/src/analytics): a synthesized row would be a ghost no endpoint serves.
-const COMPUTED: &[&str] = &[
-    "analyticsReports",
-    "analyticsReportInstances",
-    "analyticsReportSegments",
-];
-
 async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::Result<()> {
     let m = engine.manifest;
     let mut n = 0u64;
@@ -281,7 +273,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
     let mut queue: VecDeque<(String, String, u8)> = VecDeque::new();
     const MAX_DEPTH: u8 = 2;
     for (rtype, rt) in &m.resources {
-        if COMPUTED.contains(&rtype.as_str()) {
+        if engine.is_computed(rtype) {
             continue;
         }
         let seeded = !tx_ids(tx, rtype).await?.is_empty();
@@ -315,7 +307,7 @@ async fn synthesize(engine: &Engine, tx: &mut Tx, out: &mut Loaded) -> anyhow::R
             let Some(target) = info.target.clone() else {
                 continue;
             };
-            if COMPUTED.contains(&target.as_str()) {
+            if engine.is_computed(&target) {
                 continue;
             }
             if !tx.linked(&rtype, &id, rel).await?.is_empty() {

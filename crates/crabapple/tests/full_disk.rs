@@ -148,10 +148,7 @@ fn rename_doc(id: &str, name: &str) -> Value {
 
 /// The admin token `serve` keeps in `data` (sent as a bearer token on admin paths).
 fn admin_token(data: &Path) -> String {
-    std::fs::read_to_string(data.join("admin-token"))
-        .unwrap()
-        .trim()
-        .to_string()
+    crabapple_server::access::read_token(data).expect("serve wrote the admin token")
 }
 
 /// Notifications in the outbox, as the admin API lists them.

@@ -84,6 +84,8 @@ pub struct Engine {
     links: HashMap<String, HashMap<String, RelLinks>>,
     /// Attributes Apple still sends for a type although the spec no longer lists them.
     legacy_attributes: HashMap<String, Vec<String>>,
+    /// Types a family computes instead of storing ([`Family::computed_types`]).
+    computed: HashSet<&'static str>,
     /// Page size when `limit` is absent (Apple does not document it; 50 is crabapple's choice).
     pub default_limit: i64,
     /// Linkage entries per included to-many relationship when `limit[rel]` is absent.
@@ -131,6 +133,10 @@ impl Engine {
                     .push(a.to_string());
             }
         }
+        let computed = families
+            .iter()
+            .flat_map(|f| f.computed_types().iter().copied())
+            .collect();
         let dispatch = manifest
             .operations
             .iter()
@@ -140,6 +146,7 @@ impl Engine {
             manifest,
             dispatch,
             legacy_attributes,
+            computed,
             router: Router::new(manifest),
             schemas: Schemas::build(manifest),
             store,
@@ -148,6 +155,11 @@ impl Engine {
             default_limit: 50,
             include_limit: 10,
         }
+    }
+
+    /// Whether a family computes `rtype` instead of storing it.
+    pub fn is_computed(&self, rtype: &str) -> bool {
+        self.computed.contains(rtype)
     }
 
     pub fn families(&self) -> &[Arc<dyn Family>] {

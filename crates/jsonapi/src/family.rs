@@ -83,4 +83,10 @@ pub trait Family: Send + Sync {
     fn new_id(&self, _rtype: &str) -> Option<String> {
         None
     }
+
+    /// Resource types this family computes from other state instead of storing: the world
+    /// loader never synthesizes them (a stored row would be a ghost no endpoint serves).
+    fn computed_types(&self) -> &'static [&'static str] {
+        &[]
+    }
 }

@@ -81,15 +81,11 @@ pub fn load_or_create_token(data_dir: &Path) -> anyhow::Result<String> {
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // An empty file left by a crash is replaced; a file another process just created wins.
-    let _ = std::fs::remove_file(&path).or_else(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Ok(()),
-        _ => Err(e),
-    });
+    let _ = std::fs::remove_file(&path);
     match crabapple_store::files::write_secret(&path, format!("{token}\n").as_bytes()) {
         Ok(()) => Ok(token),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Ok(std::fs::read_to_string(&path)?.trim().to_string())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_token(data_dir)
+            .ok_or_else(|| anyhow::anyhow!("{} stays empty: remove it", path.display())),
         Err(e) => Err(anyhow::anyhow!("writing {}: {e}", path.display())),
     }
 }

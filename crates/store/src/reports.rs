@@ -91,17 +91,52 @@ impl Store {
     /// App units of every app from `first_day` to `last_day` (inclusive, `YYYY-MM-DD`), in
     /// primary-key order.
     pub async fn app_units(&self, first_day: &str, last_day: &str) -> Result<Vec<AppUnitsRow>> {
+        self.units_where("day BETWEEN $1 AND $2", &[first_day, last_day])
+            .await
+    }
+
+    /// App units of one app from `first_day` to `last_day`, by the primary key's prefix.
+    pub async fn app_units_of(
+        &self,
+        app_id: &str,
+        first_day: &str,
+        last_day: &str,
+    ) -> Result<Vec<AppUnitsRow>> {
+        self.units_where(
+            "app_id = $1 AND day BETWEEN $2 AND $3",
+            &[app_id, first_day, last_day],
+        )
+        .await
+    }
+
+    /// The first day from `first_day` to `last_day` on which an app has units, if any.
+    pub async fn first_app_units_day(
+        &self,
+        app_id: &str,
+        first_day: &str,
+        last_day: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MIN(day) FROM report_app_units WHERE app_id = $1 AND day BETWEEN $2 AND $3",
+        )
+        .bind(app_id)
+        .bind(first_day)
+        .bind(last_day)
+        .fetch_one(&self.reader)
+        .await?)
+    }
+
+    async fn units_where(&self, filter: &str, keys: &[&str]) -> Result<Vec<AppUnitsRow>> {
+        // `COLS` and `filter` are this module's constants, never input.
         let sql = format!(
-            "SELECT {COLS} FROM report_app_units WHERE day BETWEEN $1 AND $2 \
+            "SELECT {COLS} FROM report_app_units WHERE {filter} \
              ORDER BY app_id, day, download_type, app_version, device, platform_version, \
              source_type, source_info, campaign, page_type, territory, pre_order"
         );
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(first_day)
-            .bind(last_day)
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.iter().map(row).collect())
+        let q = keys
+            .iter()
+            .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, k| q.bind(*k));
+        Ok(q.fetch_all(&self.reader).await?.iter().map(row).collect())
     }
 
     /// Transactions bought or refunded in `[start_ms, end_ms)` (through the purchase and refund

@@ -5,7 +5,25 @@ use crate::sql::{json_attr, json_elements};
 use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::{Map, Value};
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{Executor, QueryBuilder, Row, Sqlite};
+
+/// Ids of the resources of `src_type` whose `rel` links to `dst`, by the `edges_by_dst` index.
+async fn linking<'e, E: Executor<'e, Database = Sqlite>>(
+    e: E,
+    src_type: &str,
+    rel: &str,
+    dst: (&str, &str),
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3 AND rel = $4 ORDER BY src_id",
+    )
+    .bind(dst.0)
+    .bind(dst.1)
+    .bind(src_type)
+    .bind(rel)
+    .fetch_all(e)
+    .await?)
+}
 
 /// A stored resource.
 #[derive(Debug, Clone, PartialEq)]
@@ -313,6 +331,17 @@ impl Store {
         Ok((items, total))
     }
 
+    /// Ids of the resources of `src_type` whose `rel` links to `dst` ([`Tx::linking`] on the
+    /// read pool).
+    pub async fn linking(
+        &self,
+        src_type: &str,
+        rel: &str,
+        dst: (&str, &str),
+    ) -> Result<Vec<String>> {
+        linking(self.reader(), src_type, rel, dst).await
+    }
+
     /// Linkage of `(src_type, src_id)` through `rel`: a page of `(type, id)` and the total.
     pub async fn linked(
         &self,
@@ -541,15 +570,7 @@ impl Tx {
         rel: &str,
         dst: (&str, &str),
     ) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3 AND rel = $4 ORDER BY src_id",
-        )
-        .bind(dst.0)
-        .bind(dst.1)
-        .bind(src_type)
-        .bind(rel)
-        .fetch_all(&mut *self.tx)
-        .await?)
+        linking(&mut *self.tx, src_type, rel, dst).await
     }
 
     /// Adds one linkage (no-op when present), appended after the existing ones.

@@ -28,6 +28,10 @@ impl Family for Analytics {
         "analytics-reports"
     }
 
+    fn computed_types(&self) -> &'static [&'static str] {
+        &[REPORTS, INSTANCES, SEGMENTS]
+    }
+
     fn handles(&self, op: &Operation) -> bool {
         op.path.starts_with("/v1/analyticsReport")
             && op.path != "/v1/analyticsReportRequests"
@@ -59,8 +63,7 @@ pub async fn load_request(
         Some((_, a)) => a.clone(),
         // A seed file links the app to its requests only (`apps.analyticsReportRequests`).
         None => {
-            let mut tx = store.begin().await?;
-            let from = tx.linking("apps", REQUESTS, (REQUESTS, id)).await?;
+            let from = store.linking("apps", REQUESTS, (REQUESTS, id)).await?;
             from.into_iter().next().unwrap_or_default()
         }
     };
@@ -70,15 +73,13 @@ pub async fn load_request(
     // The app's first day of data bounds a snapshot's backfill (ONGOING requests do not need it).
     let first_data_day = if snapshot {
         store
-            .app_units(
+            .first_app_units_day(
+                &app,
                 &schedule::HISTORY_START.to_string(),
                 &pacific::day_of_ms(now_ms).to_string(),
             )
             .await?
-            .into_iter()
-            .filter(|u| u.app_id == app)
-            .filter_map(|u| u.day.parse().ok())
-            .min()
+            .and_then(|d| d.parse().ok())
     } else {
         None
     };

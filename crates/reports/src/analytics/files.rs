@@ -120,10 +120,8 @@ pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<
         Kind::NotGenerated => {}
         Kind::Downloads => {
             for u in store
-                .app_units(&first.to_string(), &last.to_string())
+                .app_units_of(app_id, &first.to_string(), &last.to_string())
                 .await?
-                .into_iter()
-                .filter(|u| u.app_id == app_id)
             {
                 let day: Date = u.day.parse()?;
                 let mut key = vec![
