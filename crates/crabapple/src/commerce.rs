@@ -458,10 +458,10 @@ async fn notifications(data: &Data, bundle_id: Option<&str>, limit: i64) -> anyh
     };
     let rows = c.store.ledger_notifications(app.as_deref(), limit).await?;
     if data.json {
-        let list: Vec<Value> = rows
-            .iter()
-            .map(|n| {
-                json!({
+        let mut list = Vec::with_capacity(rows.len());
+        for n in &rows {
+            let signed = c.signed_payload(n).await?;
+            list.push(json!({
                     "notificationUUID": n.notification_uuid,
                     "notificationType": n.notification_type,
                     "subtype": n.subtype,
@@ -471,10 +471,9 @@ async fn notifications(data: &Data, bundle_id: Option<&str>, limit: i64) -> anyh
                     "state": n.state,
                     "url": n.url,
                     "sendAttempts": n.attempts,
-                    "signedPayload": n.signed_payload,
-                })
-            })
-            .collect();
+                    "signedPayload": signed,
+            }));
+        }
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());
     }

@@ -64,6 +64,7 @@ pub async fn run(a: SimulateArgs) -> anyhow::Result<()> {
         profile: a.profile,
         traffic: traffic::parse_section(&yaml)?,
         start: a.start,
+        statement_by_statement: false,
     };
     let c = Commerce::open(store, &a.data).await?;
     let bar = ProgressBar::with_draw_target(

@@ -390,7 +390,7 @@ impl AppCustomers {
         let p = self.products[rng.pick_cum(&self.product_cum)].clone();
         let t = &self.traffic.territories;
         let terr = &t[rng.pick_cum(&cumulative(t.iter().map(|x| x.2)))];
-        let label = format!("sim-{}-{n}", day.strftime("%Y%m%d"));
+        let label = format!("{}{n}", day_label_prefix(day));
         let mut a = EventArgs {
             product_id: Some(p.product_id.clone()),
             customer: Some(label.clone()),
@@ -504,6 +504,11 @@ fn catalog_renew() -> crabapple_storekit::commerce::state::NextEvent {
 }
 
 /// The Pacific reporting day of a virtual time.
+/// What the labels of a day's new customers start with: `sim-YYYYMMDD-`.
+pub fn day_label_prefix(day: Date) -> String {
+    format!("sim-{}-", day.strftime("%Y%m%d"))
+}
+
 pub fn day_of(ms: i64) -> Date {
     crate::clock::pacific_day(ms)
 }

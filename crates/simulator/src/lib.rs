@@ -19,6 +19,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
 use crabapple_storekit::Commerce;
+use crabapple_storekit::commerce::Env;
 use crabapple_storekit::commerce::catalog::{self, Product};
 use crabapple_storekit::commerce::engine::Ev;
 use jiff::civil::Date;
@@ -45,6 +46,10 @@ pub struct Options {
     /// The first day (default: where the last run stopped, else the first day starting at or
     /// after the virtual now); never before either.
     pub start: Option<Date>,
+    /// Reads and writes the ledger statement by statement as single events do, instead of
+    /// keeping each day in memory (crates/store `Tx::ledger_batch`): the same rows, slower; for
+    /// the test that proves they are the same.
+    pub statement_by_statement: bool,
 }
 
 /// What a run did.
@@ -114,12 +119,28 @@ pub async fn simulate(
         let start = clock::day_start_ms(day);
         let end = clock::day_start_ms(day.tomorrow()?);
         let mut ev = Ev::begin(c).await?;
+        // The day's ledger is kept in memory and written at commit, the steps due that day are
+        // read ahead (crates/store ledger/overlay.rs, due.rs), and notifications are signed when
+        // first sent or read.
+        ev.lazy_signing = true;
+        if !opts.statement_by_statement {
+            ev.tx.ledger_batch();
+        }
+        ev.tx.ledger_open_due_window(end - 1).await?;
         // The day's acts of every app, in time order (ties: app order, then plan order).
         let mut plan = Vec::new();
         let day_n = (day - jiff::civil::date(2000, 1, 1)).get_days() as u64;
         let mut rngs = Vec::new();
         for (k, a) in apps.iter_mut().enumerate() {
             let mut r = Rng::stream(opts.seed, &a.app.bundle_id, day_n);
+            // The day's new customers (`customers::label`) are unknown to the ledger.
+            ev.tx
+                .ledger_fresh_labels(
+                    &a.app.id,
+                    Env::Production.as_str(),
+                    &customers::day_label_prefix(day),
+                )
+                .await?;
             let (rows, counts) = units::day_units(&a.app.id, &a.traffic, day, &mut r);
             ev.tx.add_app_units(&rows).await?;
             sum.downloads += counts.first_time;

@@ -52,6 +52,7 @@ async fn simulate_period(w: &common::World, p: &fiscal::Period) {
         profile: Some(Profile::Small),
         traffic: parse_section(crabapple_asc::world::DEMO_YAML).unwrap(),
         start: Some(p.start),
+        statement_by_statement: false,
     };
     let s = simulate(&w.app.commerce, &o, |_| {}).await.unwrap();
     assert!(s.purchases > 10 && s.refunds > 0, "{s:?}");

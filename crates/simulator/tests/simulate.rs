@@ -28,6 +28,7 @@ fn opts(days: u32, start: Option<Date>) -> Options {
         profile: Some(Profile::Small),
         traffic: parse_section(crabapple_asc::world::DEMO_YAML).unwrap(),
         start,
+        statement_by_statement: false,
     }
 }
 
@@ -277,4 +278,90 @@ async fn black_friday_week_redeems_the_worlds_named_offer_code() {
         named.iter().any(|(_, p)| *p == list * 7 / 10 / 10 * 10),
         "{named:?} vs list {list}"
     );
+}
+
+/// Simulated notifications are stored unsigned and signed when first read (migration 0006): the
+/// Notification History API answers Apple's verifiable JWS, the same bytes on every read, whose
+/// transaction and renewal info are the ones the event stored.
+#[tokio::test]
+async fn simulated_notifications_are_signed_when_first_read_and_keep_their_bytes() {
+    use crabapple_storekit::models::Environment;
+    use crabapple_storekit::verify::SignedDataVerifier;
+    let w = common::demo().await;
+    let o = Options {
+        apps: vec!["com.crabapple.notes".into()],
+        ..opts(3, None)
+    };
+    run(&w, &o).await;
+    let unsigned: i64 = scalar(
+        &w,
+        "SELECT COUNT(*) FROM commerce_notifications WHERE signed_payload = ''",
+    )
+    .await;
+    assert!(unsigned > 0);
+    let app: crabapple_store::ledger::AppRow = w
+        .app
+        .store()
+        .ledger_app_by_bundle("com.crabapple.notes")
+        .await
+        .unwrap()
+        .unwrap();
+    let (key_id, _) = w.key_token(KeyKind::InAppPurchase, &[]).await;
+    let p8 = std::fs::read_to_string(crabapple_server::keys::key_path(&w.dir, &key_id)).unwrap();
+    let token = mint_storekit_token(
+        &p8,
+        &key_id,
+        &w.issuer,
+        &app.bundle_id,
+        common::now_secs(),
+        600,
+    )
+    .unwrap();
+    let now = w.app.store().now_ms();
+    let body = serde_json::json!({"startDate": now - 5 * 86_400_000, "endDate": now});
+    let first = notification_history(&w, &token, &body).await;
+    assert!(!first.is_empty());
+    assert_eq!(
+        notification_history(&w, &token, &body).await,
+        first,
+        "a second read gets the same bytes"
+    );
+    let root = w.app.commerce.pki().root_der().to_vec();
+    let v = SignedDataVerifier::new(
+        root,
+        Environment::Production,
+        &app.bundle_id,
+        app.id.parse().ok(),
+    );
+    for item in &first {
+        let d = v
+            .verify_and_decode_notification(item["signedPayload"].as_str().unwrap())
+            .unwrap();
+        let data = d.data.unwrap();
+        let t = v
+            .verify_and_decode_signed_transaction(data.signed_transaction_info.as_deref().unwrap())
+            .unwrap();
+        let stored = w
+            .app
+            .store()
+            .ledger_transaction(t.transaction_id.as_deref().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.product_id.as_deref(), Some(stored.product_id.as_str()));
+        assert_eq!(t.signed_date, d.signed_date);
+    }
+}
+
+async fn notification_history(w: &common::World, token: &str, body: &Value) -> Vec<Value> {
+    let r = w
+        .call(
+            "POST",
+            "/inApps/v1/notifications/history",
+            Some(token),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["notificationHistory"].as_array().unwrap().clone()
 }

@@ -65,7 +65,7 @@ impl Tx {
         .bind(&k.public_key)
         .bind(k.revoked as i64)
         .bind(k.created_ms)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -74,7 +74,7 @@ impl Tx {
     pub async fn revoke_key(&mut self, key_id: &str) -> Result<bool> {
         let r = sqlx::query("UPDATE api_keys SET revoked = 1 WHERE key_id = $1")
             .bind(key_id)
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         Ok(r.rows_affected() > 0)
     }

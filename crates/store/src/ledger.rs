@@ -6,9 +6,16 @@
 //! Everything an event changes (transactions, renewal state, outbox rows) is written through one
 //! [`Tx`], so a notification exists exactly when the event that caused it was committed.
 
+mod due;
+mod overlay;
+mod pending;
 mod q;
 mod reports;
 mod tx;
+
+pub(crate) use due::DueWindow;
+pub(crate) use overlay::Overlay;
+pub(crate) use pending::Pending;
 
 use crate::{Store, Tx};
 use anyhow::{Context, Result};
@@ -105,7 +112,11 @@ pub struct NotificationRow {
     pub customer_id: Option<i64>,
     pub transaction_id: Option<String>,
     pub signed_date_ms: i64,
+    /// The JWS; empty until first sent or read when the event was batched (migration 0006).
     pub signed_payload: String,
+    /// The decoded notification: `{"payload", "transactionInfo"?, "renewalInfo"?}` (payload
+    /// without the signed fields; `None` for rows written before migration 0006).
+    pub decoded: Option<Value>,
     pub url: Option<String>,
     pub test_token: Option<String>,
     /// `pending | delivered | failed | unsent`.
@@ -246,6 +257,10 @@ fn notification_from(r: &SqliteRow) -> Result<NotificationRow> {
         transaction_id: r.try_get("transaction_id")?,
         signed_date_ms: r.try_get("signed_date_ms")?,
         signed_payload: r.try_get("signed_payload")?,
+        decoded: r
+            .try_get::<Option<String>, _>("decoded")?
+            .map(|s| serde_json::from_str(&s))
+            .transpose()?,
         url: r.try_get("url")?,
         test_token: r.try_get("test_token")?,
         state: r.try_get("state")?,
@@ -635,6 +650,22 @@ impl Store {
         })
         .await?;
         Ok(r.rows_affected() == 1)
+    }
+
+    /// Stores the JWS of a notification written without one (migration 0006); a row already
+    /// signed keeps its bytes. Returns the JWS the row holds now.
+    pub async fn ledger_set_signed_payload(&self, seq: i64, jws: &str) -> Result<String> {
+        let mut tx = self.begin().await?;
+        let stored: Option<String> = sqlx::query_scalar(
+            "UPDATE commerce_notifications SET signed_payload = CASE signed_payload WHEN ''
+             THEN $2 ELSE signed_payload END WHERE seq = $1 RETURNING signed_payload",
+        )
+        .bind(seq)
+        .bind(jws)
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stored.unwrap_or_else(|| jws.to_string()))
     }
 
     /// Records an attempt and what comes next (`next_attempt_ms` when pending), releasing the lease.

@@ -12,6 +12,7 @@ pub mod fault;
 pub mod files;
 mod keys;
 pub mod ledger;
+mod memo;
 pub mod messaging;
 pub mod reports;
 mod resources;
@@ -41,6 +42,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0004_attribute_indexes.sql"),
     ),
     (5, include_str!("../migrations/sqlite/0005_reports.sql")),
+    (
+        6,
+        include_str!("../migrations/sqlite/0006_lazy_notifications.sql"),
+    ),
 ];
 
 /// Handle to the database: cheap to clone.
@@ -68,6 +73,14 @@ pub struct Tx {
     /// Resources this transaction wrote: dropped from the cache when it commits.
     touched: Vec<(String, String)>,
     cleared: bool,
+    /// Ledger counters and outbox rows written at commit.
+    pending: ledger::Pending,
+    /// Resources, linkage and settings this transaction read ([`memo`]).
+    memo: memo::Memo,
+    /// Subscription steps due up to a time, kept in memory by a batch ([`ledger::DueWindow`]).
+    due_window: Option<ledger::DueWindow>,
+    /// The ledger kept in memory by a batch ([`Tx::ledger_batch`]).
+    overlay: Option<ledger::Overlay>,
 }
 
 impl Store {
@@ -178,6 +191,10 @@ impl Store {
             store: self.clone(),
             touched: Vec::new(),
             cleared: false,
+            pending: Default::default(),
+            memo: Default::default(),
+            due_window: None,
+            overlay: None,
         })
     }
 
@@ -223,6 +240,7 @@ impl Store {
     /// Advances the virtual clock (persisted).
     pub async fn advance_clock(&self, by_ms: i64) -> Result<i64> {
         let mut tx = self.begin().await?;
+        tx.memo.forget();
         let offset = self.clock.advance(&mut tx.tx, by_ms).await?;
         tx.commit().await?;
         self.clock.adopt(offset);
@@ -244,7 +262,11 @@ impl Tx {
     /// COMMIT nobody can be sure what the database holds (issue 8, full disk).
     pub async fn commit(mut self) -> Result<()> {
         let token = uuid::Uuid::new_v4().to_string();
-        let result = match self.leave_token(&token).await {
+        let left = match self.flush_ledger().await {
+            Ok(()) => self.leave_token(&token).await,
+            Err(e) => Err(e),
+        };
+        let result = match left {
             Ok(previous) => self
                 .tx
                 .commit()
@@ -278,12 +300,15 @@ impl Tx {
 
     /// A meta setting as this transaction sees it.
     pub async fn meta_get(&mut self, key: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&mut *self.tx)
-                .await?,
-        )
+        if let Some(v) = self.memo.meta.get(key) {
+            return Ok(v.clone());
+        }
+        let v = sqlx::query_scalar::<_, String>("SELECT value FROM meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        self.memo.meta.insert(key.to_string(), v.clone());
+        Ok(v)
     }
 
     /// Replaces the write token with `token` (see `shared`); the one it replaced.
@@ -295,12 +320,13 @@ impl Tx {
     }
 
     pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
+        self.memo.forget();
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }

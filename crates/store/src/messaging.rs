@@ -310,7 +310,7 @@ impl Tx {
         .bind(row.height)
         .bind(png)
         .bind(row.created_ms)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -335,7 +335,7 @@ impl Tx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_images WHERE {IMAGE_KEY}");
         let keys = [app_id, environment, id];
-        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
+        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Inserts a message and the images it shows; `false` when the identifier already exists.
@@ -362,7 +362,7 @@ impl Tx {
             &keys,
         )
         .bind(row.created_ms)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         if r.rows_affected() != 1 {
             return Ok(false);
@@ -372,7 +372,7 @@ impl Tx {
                      (app_id, environment, message_identifier, image_identifier)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
             let keys = [app_id, environment, &row.message_identifier, image];
-            changed(&mut *self.tx, sql, &keys).await?;
+            changed(self.write_conn().await?, sql, &keys).await?;
         }
         Ok(true)
     }
@@ -395,7 +395,8 @@ impl Tx {
             "messaging_defaults",
         ] {
             let sql = format!("DELETE FROM {table} WHERE {MESSAGE_KEY}");
-            let deleted = changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await?;
+            let deleted =
+                changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await?;
             gone = gone || (table == "messaging_messages" && deleted);
         }
         Ok(gone)
@@ -419,7 +420,7 @@ impl Tx {
             }
         };
         let keys = [app_id, environment, id, state];
-        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
+        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Configures (or replaces) the default message of a product in a locale.
@@ -437,7 +438,7 @@ impl Tx {
              ON CONFLICT (app_id, environment, product_id, locale)
              DO UPDATE SET message_identifier = excluded.message_identifier";
         let keys = [app_id, environment, product_id, locale, message_identifier];
-        changed(&mut *self.tx, sql, &keys).await?;
+        changed(self.write_conn().await?, sql, &keys).await?;
         Ok(())
     }
 
@@ -451,7 +452,7 @@ impl Tx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_defaults WHERE {DEFAULT_KEY}");
         let keys = [app_id, environment, product_id, locale];
-        changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await
+        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Sets (`Some`) or deletes (`None`) the Get Retention Message URL of an environment.
@@ -466,12 +467,12 @@ impl Tx {
                 let sql = "INSERT INTO messaging_realtime_urls (app_id, environment, url)
                  VALUES ($1, $2, $3)
                  ON CONFLICT (app_id, environment) DO UPDATE SET url = excluded.url";
-                changed(&mut *self.tx, sql, &[app_id, environment, url]).await?
+                changed(self.write_conn().await?, sql, &[app_id, environment, url]).await?
             }
             None => {
                 let sql = format!("DELETE FROM messaging_realtime_urls WHERE {SCOPE}");
                 let keys = [app_id, environment];
-                changed(&mut *self.tx, sqlx::AssertSqlSafe(sql), &keys).await?
+                changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await?
             }
         };
         Ok(())
@@ -496,7 +497,7 @@ impl Tx {
             &keys,
         )
         .bind(row.created_ms)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }

@@ -57,31 +57,31 @@ fn row(r: &SqliteRow) -> AppUnitsRow {
 }
 
 impl Tx {
-    /// Adds `rows`' units to what is already counted for the same day and dimensions.
+    /// Adds `rows`' units to what is already counted for the same day and dimensions, in
+    /// multi-row statements (a simulated day of a big app has thousands of rows).
     pub async fn add_app_units(&mut self, rows: &[AppUnitsRow]) -> Result<()> {
-        // `COLS` is this module's constant, never input.
-        let sql = format!(
-            "INSERT INTO report_app_units ({COLS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-             ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units"
-        );
-        for r in rows {
-            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(&r.app_id)
-                .bind(&r.day)
-                .bind(&r.download_type)
-                .bind(&r.app_version)
-                .bind(&r.device)
-                .bind(&r.platform_version)
-                .bind(&r.source_type)
-                .bind(&r.source_info)
-                .bind(&r.campaign)
-                .bind(&r.page_type)
-                .bind(&r.territory)
-                .bind(i64::from(r.pre_order))
-                .bind(r.units)
-                .execute(&mut *self.tx)
-                .await?;
+        // 13 parameters a row: 500 rows stay under SQLite's 32,766 bound parameters.
+        for chunk in rows.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "INSERT INTO report_app_units ({COLS}) "
+            ));
+            q.push_values(chunk, |mut b, r| {
+                b.push_bind(&r.app_id)
+                    .push_bind(&r.day)
+                    .push_bind(&r.download_type)
+                    .push_bind(&r.app_version)
+                    .push_bind(&r.device)
+                    .push_bind(&r.platform_version)
+                    .push_bind(&r.source_type)
+                    .push_bind(&r.source_info)
+                    .push_bind(&r.campaign)
+                    .push_bind(&r.page_type)
+                    .push_bind(&r.territory)
+                    .push_bind(i64::from(r.pre_order))
+                    .push_bind(r.units);
+            });
+            q.push(" ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units");
+            q.build().execute(self.write_conn().await?).await?;
         }
         Ok(())
     }

@@ -437,12 +437,18 @@ impl Store {
 
 impl Tx {
     pub async fn get(&mut self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        let key = (rtype.to_string(), id.to_string());
+        if let Some(r) = self.memo.resources.get(&key) {
+            return Ok(r.clone());
+        }
         let row = sqlx::query("SELECT * FROM resources WHERE type = $1 AND id = $2")
             .bind(rtype)
             .bind(id)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.as_ref().map(row_to_resource).transpose()
+        let r = row.as_ref().map(row_to_resource).transpose()?;
+        self.memo.resources.insert(key, r.clone());
+        Ok(r)
     }
 
     /// Whether any resource of `src_type` has linkage through `rel`.
@@ -499,6 +505,7 @@ impl Tx {
         id: &str,
         attributes: &Map<String, Value>,
     ) -> Result<()> {
+        self.memo.forget();
         let now = self.now_ms;
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query(
@@ -509,35 +516,37 @@ impl Tx {
         .bind(id)
         .bind(serde_json::to_string(attributes)?)
         .bind(now)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
 
     /// Sets when a resource was created (a seed's history, `createdDaysAgo`).
     pub async fn set_created_ms(&mut self, rtype: &str, id: &str, created_ms: i64) -> Result<()> {
+        self.memo.forget();
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("UPDATE resources SET created_ms = $3 WHERE type = $1 AND id = $2")
             .bind(rtype)
             .bind(id)
             .bind(created_ms)
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         Ok(())
     }
 
     /// Deletes a resource and every linkage to or from it.
     pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        self.memo.forget();
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("DELETE FROM edges WHERE (src_type = $1 AND src_id = $2) OR (dst_type = $1 AND dst_id = $2)")
             .bind(rtype)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         let r = sqlx::query("DELETE FROM resources WHERE type = $1 AND id = $2")
             .bind(rtype)
             .bind(id)
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -575,6 +584,7 @@ impl Tx {
 
     /// Adds one linkage (no-op when present), appended after the existing ones.
     pub async fn link(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
+        self.memo.forget();
         sqlx::query(
             "INSERT INTO edges (src_type, src_id, rel, dst_type, dst_id, ord)
              VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(ord), 0) + 1 FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3))
@@ -585,12 +595,13 @@ impl Tx {
         .bind(rel)
         .bind(dst.0)
         .bind(dst.1)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
 
     pub async fn unlink(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
+        self.memo.forget();
         sqlx::query(
             "DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 AND dst_type = $4 AND dst_id = $5",
         )
@@ -599,30 +610,32 @@ impl Tx {
         .bind(rel)
         .bind(dst.0)
         .bind(dst.1)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
 
     /// Deletes every resource and linkage (the admin API's reset).
     pub async fn clear_resources(&mut self) -> Result<()> {
+        self.memo.forget();
         self.cleared = true;
         sqlx::query("DELETE FROM edges")
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         sqlx::query("DELETE FROM resources")
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         Ok(())
     }
 
     /// Removes every linkage of `(src, rel)`.
     pub async fn unlink_all(&mut self, src: (&str, &str), rel: &str) -> Result<()> {
+        self.memo.forget();
         sqlx::query("DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3")
             .bind(src.0)
             .bind(src.1)
             .bind(rel)
-            .execute(&mut *self.tx)
+            .execute(self.write_conn().await?)
             .await?;
         Ok(())
     }

@@ -586,9 +586,15 @@ pub(super) fn jws_payload(jws: &str) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).ok()?).ok()
 }
 
-/// The renewal info a notification carried (`data.signedRenewalInfo`), decoded.
-pub(super) fn notification_renewal_info(signed_payload: &str) -> Option<Value> {
-    let p = jws_payload(signed_payload)?;
+/// The renewal info a notification carried (`data.signedRenewalInfo`), decoded: from the row's
+/// decoded content, or from its JWS for a row written before migration 0006.
+pub(super) fn notification_renewal_info(
+    n: &crabapple_store::ledger::NotificationRow,
+) -> Option<Value> {
+    if let Some(d) = &n.decoded {
+        return d.get("renewalInfo").cloned();
+    }
+    let p = jws_payload(&n.signed_payload)?;
     jws_payload(p.get("data")?.get("signedRenewalInfo")?.as_str()?)
 }
 

@@ -40,7 +40,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
             continue;
         };
         let renewal = (n.notification_type == "OFFER_REDEEMED")
-            .then(|| notification_renewal_info(&n.signed_payload))
+            .then(|| notification_renewal_info(n))
             .flatten();
         let code = |v: &Value| Offer::of(v).filter(|o| o.kind == OfferKind::OfferCode);
         let (offer, product_id) = match renewal.as_ref().and_then(|r| code(r).map(|o| (o, r))) {

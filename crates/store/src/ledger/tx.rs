@@ -10,6 +10,8 @@ impl Tx {
     /// Messaging API's images, messages, defaults, URLs and performance tests, and the reports'
     /// app units.
     pub async fn ledger_clear(&mut self) -> Result<()> {
+        self.drop_pending_ledger();
+        self.memo.forget();
         for q in crate::messaging::MESSAGING_CLEAR
             .iter()
             .chain(crate::reports::REPORTS_CLEAR)
@@ -18,20 +20,6 @@ impl Tx {
             sqlx::query(*q).execute(&mut *self.tx).await?;
         }
         Ok(())
-    }
-
-    /// Next value of a named counter, starting at `start`.
-    pub async fn ledger_next(&mut self, name: &str, start: i64) -> Result<i64> {
-        let v: i64 = sqlx::query_scalar(
-            "INSERT INTO commerce_counters (name, value) VALUES ($1, $2)
-             ON CONFLICT (name) DO UPDATE SET value = commerce_counters.value + 1
-             RETURNING value",
-        )
-        .bind(name)
-        .bind(start)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(v)
     }
 
     pub async fn ledger_app_by_bundle(&mut self, bundle_id: &str) -> Result<Option<AppRow>> {
@@ -51,10 +39,19 @@ impl Tx {
         id: &str,
         other_type: &str,
     ) -> Result<Vec<String>> {
-        q::linked_any(&mut *self.tx, rtype, id, other_type).await
+        let key = (rtype.to_string(), id.to_string(), other_type.to_string());
+        if let Some(ids) = self.memo.linked_any.get(&key) {
+            return Ok(ids.clone());
+        }
+        let ids = q::linked_any(&mut *self.tx, rtype, id, other_type).await?;
+        self.memo.linked_any.insert(key, ids.clone());
+        Ok(ids)
     }
 
     pub async fn ledger_customer(&mut self, id: i64) -> Result<Option<CustomerRow>> {
+        if self.overlay.is_some() {
+            return self.ov_customer(id).await;
+        }
         q::customer(&mut *self.tx, id).await
     }
 
@@ -64,10 +61,16 @@ impl Tx {
         environment: &str,
         label: &str,
     ) -> Result<Option<CustomerRow>> {
+        if self.overlay.is_some() {
+            return self.ov_customer_by_label(app_id, environment, label).await;
+        }
         q::customer_by_label(&mut *self.tx, app_id, environment, label).await
     }
 
     pub async fn ledger_insert_customer(&mut self, c: &CustomerRow) -> Result<i64> {
+        if self.overlay.is_some() {
+            return self.ov_insert_customer(c).await;
+        }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO commerce_customers (app_id, bundle_id, environment, label, app_account_token,
              storefront, app_transaction_id, app_transaction, created_ms)
@@ -88,6 +91,9 @@ impl Tx {
     }
 
     pub async fn ledger_set_customer_token(&mut self, id: i64, token: Option<&str>) -> Result<()> {
+        if self.overlay.is_some() {
+            return self.ov_set_customer_token(id, token).await;
+        }
         sqlx::query("UPDATE commerce_customers SET app_account_token = $2 WHERE id = $1")
             .bind(id)
             .bind(token)
@@ -97,6 +103,9 @@ impl Tx {
     }
 
     pub async fn ledger_transaction(&mut self, id: &str) -> Result<Option<TransactionRow>> {
+        if self.overlay.is_some() {
+            return self.ov_transaction(id).await;
+        }
         q::transaction(&mut *self.tx, id).await
     }
 
@@ -104,6 +113,9 @@ impl Tx {
         &mut self,
         original_transaction_id: &str,
     ) -> Result<Vec<TransactionRow>> {
+        if self.overlay.is_some() {
+            return self.ov_chain(original_transaction_id).await;
+        }
         q::chain(&mut *self.tx, original_transaction_id).await
     }
 
@@ -112,44 +124,11 @@ impl Tx {
     pub async fn ledger_put_transaction(&mut self, t: &TransactionRow) -> Result<TransactionRow> {
         let mut t = t.clone();
         t.mod_seq = self.ledger_next("mod_seq", 1).await?;
-        sqlx::query(
-            "INSERT INTO commerce_transactions (transaction_id, original_transaction_id, customer_id,
-             app_id, bundle_id, environment, product_id, product_type, group_id, order_id,
-             web_order_line_item_id, ownership, purchase_ms, expires_ms, revoked, revoked_ms,
-             finished, mod_seq, refund_seq, modified_ms, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             $18, $19, $20, $21)
-             ON CONFLICT (transaction_id) DO UPDATE SET product_id = excluded.product_id,
-             product_type = excluded.product_type, group_id = excluded.group_id,
-             ownership = excluded.ownership, purchase_ms = excluded.purchase_ms,
-             expires_ms = excluded.expires_ms, revoked = excluded.revoked,
-             revoked_ms = excluded.revoked_ms, finished = excluded.finished,
-             mod_seq = excluded.mod_seq, refund_seq = excluded.refund_seq,
-             modified_ms = excluded.modified_ms, payload = excluded.payload",
-        )
-        .bind(&t.transaction_id)
-        .bind(&t.original_transaction_id)
-        .bind(t.customer_id)
-        .bind(&t.app_id)
-        .bind(&t.bundle_id)
-        .bind(&t.environment)
-        .bind(&t.product_id)
-        .bind(&t.product_type)
-        .bind(&t.group_id)
-        .bind(&t.order_id)
-        .bind(&t.web_order_line_item_id)
-        .bind(&t.ownership)
-        .bind(t.purchase_ms)
-        .bind(t.expires_ms)
-        .bind(t.revoked as i64)
-        .bind(t.revoked_ms)
-        .bind(t.finished as i64)
-        .bind(t.mod_seq)
-        .bind(t.refund_seq)
-        .bind(t.modified_ms)
-        .bind(serde_json::to_string(&t.payload)?)
-        .execute(&mut *self.tx)
-        .await?;
+        if self.overlay.is_some() {
+            self.ov_put_transaction(t.clone());
+        } else {
+            upsert_transactions(&mut self.tx, std::slice::from_ref(&t)).await?;
+        }
         Ok(t)
     }
 
@@ -159,6 +138,9 @@ impl Tx {
         customer_id: i64,
         product_id: &str,
     ) -> Result<bool> {
+        if self.overlay.is_some() {
+            return self.ov_customer_owns(customer_id, product_id).await;
+        }
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM commerce_transactions WHERE customer_id = $1 AND product_id = $2
              AND revoked = 0",
@@ -172,6 +154,14 @@ impl Tx {
 
     /// Marks a transaction finished (no new modification: Apple's history order is unchanged).
     pub async fn ledger_finish(&mut self, transaction_id: &str) -> Result<bool> {
+        if self.overlay.is_some() {
+            let Some(mut t) = self.ov_transaction(transaction_id).await? else {
+                return Ok(false);
+            };
+            t.finished = true;
+            self.ov_put_transaction(t);
+            return Ok(true);
+        }
         let r =
             sqlx::query("UPDATE commerce_transactions SET finished = 1 WHERE transaction_id = $1")
                 .bind(transaction_id)
@@ -184,6 +174,9 @@ impl Tx {
         &mut self,
         original_transaction_id: &str,
     ) -> Result<Option<SubscriptionRow>> {
+        if self.overlay.is_some() {
+            return self.ov_subscription(original_transaction_id).await;
+        }
         q::subscription(&mut *self.tx, original_transaction_id).await
     }
 
@@ -191,69 +184,19 @@ impl Tx {
         &mut self,
         customer_id: i64,
     ) -> Result<Vec<SubscriptionRow>> {
+        if self.overlay.is_some() {
+            return self.ov_subscriptions_of(customer_id).await;
+        }
         q::subscriptions_of(&mut *self.tx, customer_id).await
     }
 
     pub async fn ledger_put_subscription(&mut self, s: &SubscriptionRow) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO commerce_subscriptions (original_transaction_id, customer_id, app_id,
-             bundle_id, environment, group_id, product_id, status, expires_ms,
-             latest_transaction_id, ownership, storefront, next_event_ms, renewal, state, updated_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
-             ON CONFLICT (original_transaction_id) DO UPDATE SET group_id = excluded.group_id,
-             product_id = excluded.product_id, status = excluded.status,
-             expires_ms = excluded.expires_ms, latest_transaction_id = excluded.latest_transaction_id,
-             ownership = excluded.ownership, storefront = excluded.storefront,
-             next_event_ms = excluded.next_event_ms, renewal = excluded.renewal,
-             state = excluded.state, updated_ms = excluded.updated_ms",
-        )
-        .bind(&s.original_transaction_id)
-        .bind(s.customer_id)
-        .bind(&s.app_id)
-        .bind(&s.bundle_id)
-        .bind(&s.environment)
-        .bind(&s.group_id)
-        .bind(&s.product_id)
-        .bind(s.status)
-        .bind(s.expires_ms)
-        .bind(&s.latest_transaction_id)
-        .bind(&s.ownership)
-        .bind(&s.storefront)
-        .bind(s.next_event_ms)
-        .bind(serde_json::to_string(&s.renewal)?)
-        .bind(serde_json::to_string(&s.state)?)
-        .bind(s.updated_ms)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
-    }
-
-    /// Appends a notification to the outbox; returns its sequence number.
-    pub async fn ledger_insert_notification(&mut self, n: &NotificationRow) -> Result<i64> {
-        let seq: i64 = sqlx::query_scalar(
-            "INSERT INTO commerce_notifications (notification_uuid, app_id, bundle_id, environment,
-             notification_type, subtype, customer_id, transaction_id, signed_date_ms, signed_payload,
-             url, test_token, state, attempts, next_attempt_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq",
-        )
-        .bind(&n.notification_uuid)
-        .bind(&n.app_id)
-        .bind(&n.bundle_id)
-        .bind(&n.environment)
-        .bind(&n.notification_type)
-        .bind(&n.subtype)
-        .bind(n.customer_id)
-        .bind(&n.transaction_id)
-        .bind(n.signed_date_ms)
-        .bind(&n.signed_payload)
-        .bind(&n.url)
-        .bind(&n.test_token)
-        .bind(&n.state)
-        .bind(serde_json::to_string(&n.attempts)?)
-        .bind(n.next_attempt_ms)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(seq)
+        self.due_window_saw(s);
+        if self.overlay.is_some() {
+            self.ov_put_subscription(s);
+            return Ok(());
+        }
+        upsert_subscriptions(&mut self.tx, std::slice::from_ref(s)).await
     }
 
     pub async fn ledger_mass_extension(
@@ -292,7 +235,7 @@ impl Tx {
         .bind(m.complete_ms)
         .bind(m.succeeded)
         .bind(m.failed)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -316,7 +259,7 @@ impl Tx {
         .bind(key)
         .bind(serde_json::to_string(value)?)
         .bind(at_ms)
-        .execute(&mut *self.tx)
+        .execute(self.write_conn().await?)
         .await?;
         Ok(())
     }
@@ -342,46 +285,134 @@ impl Tx {
         self.put(rtype, id, &attrs).await?;
         Ok(true)
     }
-    /// The earliest subscription step due at or before `now`, `(original transaction id, due
-    /// ms)`, as this transaction sees it (the scheduler's order: due time, then id). A caller
-    /// that batches many events in one transaction (the simulator) runs the steps it made due.
-    pub async fn ledger_next_due_subscription(
-        &mut self,
-        now: i64,
-    ) -> Result<Option<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT original_transaction_id, next_event_ms FROM commerce_subscriptions
-             WHERE next_event_ms IS NOT NULL AND next_event_ms <= $1
-             ORDER BY next_event_ms, original_transaction_id LIMIT 1",
-        )
-        .bind(now)
-        .fetch_optional(&mut *self.tx)
-        .await?)
-    }
+}
 
-    /// Marks a point inside this transaction that [`Tx::rollback_to_savepoint`] returns to: one
-    /// refused event of a batch is undone without the others. Names are this crate's callers'
-    /// constants.
-    pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("SAVEPOINT {name}")))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
+/// Inserts customers with their ids (a batch assigns them, [`super::overlay`]).
+pub(super) async fn insert_customers(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[CustomerRow],
+) -> Result<()> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO commerce_customers (id, app_id, bundle_id, environment, label,
+         app_account_token, storefront, app_transaction_id, app_transaction, created_ms) ",
+    );
+    let json: Vec<String> = rows
+        .iter()
+        .map(|c| serde_json::to_string(&c.app_transaction))
+        .collect::<std::result::Result<_, _>>()?;
+    q.push_values(rows.iter().zip(&json), |mut b, (c, j)| {
+        b.push_bind(c.id)
+            .push_bind(c.app_id.clone())
+            .push_bind(c.bundle_id.clone())
+            .push_bind(c.environment.clone())
+            .push_bind(c.label.clone())
+            .push_bind(c.app_account_token.clone())
+            .push_bind(c.storefront.clone())
+            .push_bind(c.app_transaction_id.clone())
+            .push_bind(j.clone())
+            .push_bind(c.created_ms);
+    });
+    q.push(" ON CONFLICT (id) DO UPDATE SET app_account_token = excluded.app_account_token");
+    q.build().execute(conn).await?;
+    Ok(())
+}
 
-    /// Keeps what was written since [`Tx::savepoint`] `name`.
-    pub async fn release_savepoint(&mut self, name: &'static str) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("RELEASE {name}")))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
+/// Inserts or replaces transactions (their modification sequence already assigned).
+pub(super) async fn upsert_transactions(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[TransactionRow],
+) -> Result<()> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO commerce_transactions (transaction_id, original_transaction_id, customer_id,
+         app_id, bundle_id, environment, product_id, product_type, group_id, order_id,
+         web_order_line_item_id, ownership, purchase_ms, expires_ms, revoked, revoked_ms,
+         finished, mod_seq, refund_seq, modified_ms, payload) ",
+    );
+    let json: Vec<String> = rows
+        .iter()
+        .map(|t| serde_json::to_string(&t.payload))
+        .collect::<std::result::Result<_, _>>()?;
+    q.push_values(rows.iter().zip(&json), |mut b, (t, j)| {
+        b.push_bind(t.transaction_id.clone())
+            .push_bind(t.original_transaction_id.clone())
+            .push_bind(t.customer_id)
+            .push_bind(t.app_id.clone())
+            .push_bind(t.bundle_id.clone())
+            .push_bind(t.environment.clone())
+            .push_bind(t.product_id.clone())
+            .push_bind(t.product_type.clone())
+            .push_bind(t.group_id.clone())
+            .push_bind(t.order_id.clone())
+            .push_bind(t.web_order_line_item_id.clone())
+            .push_bind(t.ownership.clone())
+            .push_bind(t.purchase_ms)
+            .push_bind(t.expires_ms)
+            .push_bind(t.revoked as i64)
+            .push_bind(t.revoked_ms)
+            .push_bind(t.finished as i64)
+            .push_bind(t.mod_seq)
+            .push_bind(t.refund_seq)
+            .push_bind(t.modified_ms)
+            .push_bind(j.clone());
+    });
+    q.push(
+        " ON CONFLICT (transaction_id) DO UPDATE SET product_id = excluded.product_id,
+         product_type = excluded.product_type, group_id = excluded.group_id,
+         ownership = excluded.ownership, purchase_ms = excluded.purchase_ms,
+         expires_ms = excluded.expires_ms, revoked = excluded.revoked,
+         revoked_ms = excluded.revoked_ms, finished = excluded.finished,
+         mod_seq = excluded.mod_seq, refund_seq = excluded.refund_seq,
+         modified_ms = excluded.modified_ms, payload = excluded.payload",
+    );
+    q.build().execute(conn).await?;
+    Ok(())
+}
 
-    /// Undoes what was written since [`Tx::savepoint`] `name` (and releases it).
-    pub async fn rollback_to_savepoint(&mut self, name: &'static str) -> Result<()> {
-        sqlx::query(sqlx::AssertSqlSafe(format!("ROLLBACK TO {name}")))
-            .execute(&mut *self.tx)
-            .await?;
-        self.release_savepoint(name).await
-    }
+/// Inserts or replaces subscriptions' renewal state.
+pub(super) async fn upsert_subscriptions(
+    conn: &mut sqlx::SqliteConnection,
+    rows: &[SubscriptionRow],
+) -> Result<()> {
+    let mut q = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO commerce_subscriptions (original_transaction_id, customer_id, app_id,
+         bundle_id, environment, group_id, product_id, status, expires_ms,
+         latest_transaction_id, ownership, storefront, next_event_ms, renewal, state, updated_ms) ",
+    );
+    let json: Vec<(String, String)> = rows
+        .iter()
+        .map(|s| {
+            Ok((
+                serde_json::to_string(&s.renewal)?,
+                serde_json::to_string(&s.state)?,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    q.push_values(rows.iter().zip(&json), |mut b, (s, (renewal, state))| {
+        b.push_bind(s.original_transaction_id.clone())
+            .push_bind(s.customer_id)
+            .push_bind(s.app_id.clone())
+            .push_bind(s.bundle_id.clone())
+            .push_bind(s.environment.clone())
+            .push_bind(s.group_id.clone())
+            .push_bind(s.product_id.clone())
+            .push_bind(s.status)
+            .push_bind(s.expires_ms)
+            .push_bind(s.latest_transaction_id.clone())
+            .push_bind(s.ownership.clone())
+            .push_bind(s.storefront.clone())
+            .push_bind(s.next_event_ms)
+            .push_bind(renewal.clone())
+            .push_bind(state.clone())
+            .push_bind(s.updated_ms);
+    });
+    q.push(
+        " ON CONFLICT (original_transaction_id) DO UPDATE SET group_id = excluded.group_id,
+         product_id = excluded.product_id, status = excluded.status,
+         expires_ms = excluded.expires_ms, latest_transaction_id = excluded.latest_transaction_id,
+         ownership = excluded.ownership, storefront = excluded.storefront,
+         next_event_ms = excluded.next_event_ms, renewal = excluded.renewal,
+         state = excluded.state, updated_ms = excluded.updated_ms",
+    );
+    q.build().execute(conn).await?;
+    Ok(())
 }

@@ -51,7 +51,8 @@ pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u
             }
         }
     };
-    for row in rows {
+    for mut row in rows {
+        row.signed_payload = c.signed_payload(&row).await?;
         while set.len() >= concurrency {
             if let Some(r) = set.join_next().await {
                 collect(r??);

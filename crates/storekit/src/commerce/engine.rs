@@ -146,6 +146,9 @@ pub struct Ev<'c> {
     pub emitted: Vec<Emitted>,
     /// Apps and products already read in this transaction (see [`super::batch::Seen`]).
     pub(crate) seen: super::batch::Seen,
+    /// Store notifications decoded only and sign each when it is first sent or read
+    /// ([`super::Commerce::signed_payload`]): a batch of many events (the simulator).
+    pub lazy_signing: bool,
 }
 
 const TXN_ID_START_SANDBOX: i64 = 2_000_000_000_000_001;
@@ -174,6 +177,19 @@ pub fn with_signed_date(payload: &Value, at: i64) -> Value {
         m.insert("signedDate".into(), Value::from(at));
     }
     v
+}
+
+/// The JWS of a notification from its decoded content (an outbox row's `decoded`): the
+/// transaction and renewal info signed into the payload's `data`, then the payload signed.
+pub fn sign_decoded(pki: &crate::pki::Pki, decoded: &Value) -> Result<String> {
+    let mut payload: ResponseBodyV2DecodedPayload =
+        serde_json::from_value(decoded.get("payload").cloned().unwrap_or_default())
+            .context("a notification's decoded payload")?;
+    if let Some(d) = payload.data.as_mut() {
+        d.signed_transaction_info = decoded.get("transactionInfo").map(|t| pki.sign(t));
+        d.signed_renewal_info = decoded.get("renewalInfo").map(|r| pki.sign(r));
+    }
+    Ok(pki.sign_payload(&payload))
 }
 
 pub fn app_apple_id(app: &AppRow) -> Option<i64> {
@@ -206,6 +222,7 @@ impl<'c> Ev<'c> {
             tx: c.store.begin().await?,
             emitted: Vec::new(),
             seen: Default::default(),
+            lazy_signing: false,
         })
     }
 
@@ -356,24 +373,33 @@ impl<'c> Ev<'c> {
             .ok_or_else(|| EventError::not_found(format!("no transaction {id}")))
     }
 
-    pub(crate) async fn product(&mut self, app: &AppRow, product_id: &str) -> EvResult<Product> {
+    /// `product_id` among `app`'s products ([`catalog::resolve_product`]), read once per batch.
+    pub(crate) async fn find_product(
+        &mut self,
+        app: &AppRow,
+        product_id: &str,
+    ) -> Result<Option<Product>> {
         let key = (app.id.clone(), product_id.to_string());
         if let Some(p) = self.seen.products.get(&key) {
-            return Ok(p.clone());
+            return Ok(Some(p.clone()));
         }
-        let p = catalog::resolve_product(&mut self.tx, app, product_id)
-            .await?
-            .ok_or_else(|| EventError {
-                status: 404,
-                message: format!(
-                    "no in-app purchase or subscription with productId '{product_id}' for app {} ({}); create it through the App Store Connect API (POST /v2/inAppPurchases, POST /v1/subscriptions)",
-                    app.id, app.bundle_id
-                ),
-                api: Some(ApiError::InvalidProductId),
-                storage_fault: false,
-            })?;
-        self.seen.products.insert(key, p.clone());
+        let p = catalog::resolve_product(&mut self.tx, app, product_id).await?;
+        if let Some(p) = &p {
+            self.seen.products.insert(key, p.clone());
+        }
         Ok(p)
+    }
+
+    pub(crate) async fn product(&mut self, app: &AppRow, product_id: &str) -> EvResult<Product> {
+        self.find_product(app, product_id).await?.ok_or_else(|| EventError {
+            status: 404,
+            message: format!(
+                "no in-app purchase or subscription with productId '{product_id}' for app {} ({}); create it through the App Store Connect API (POST /v2/inAppPurchases, POST /v1/subscriptions)",
+                app.id, app.bundle_id
+            ),
+            api: Some(ApiError::InvalidProductId),
+            storage_fault: false,
+        })
     }
 
     /// Inserts a new transaction built from `n`.
@@ -499,7 +525,8 @@ impl<'c> Ev<'c> {
         self.tx.ledger_put_subscription(sub).await
     }
 
-    /// Appends a notification to the outbox (signed now, with `signedDate = at`).
+    /// Appends a notification to the outbox, with `signedDate = at`: signed now, or when first
+    /// sent or read if this batch signs lazily ([`Ev::lazy_signing`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn emit(
         &mut self,
@@ -511,7 +538,6 @@ impl<'c> Ev<'c> {
         content: Content<'_>,
         test_token: Option<String>,
     ) -> Result<Emitted> {
-        let pki = self.c.pki();
         let uuid = uuid::Uuid::new_v4().to_string();
         let mut customer_id = None;
         let mut transaction_id = None;
@@ -528,6 +554,7 @@ impl<'c> Ev<'c> {
         } else {
             None
         };
+        let mut decoded = serde_json::Map::new();
         match content {
             Content::Data {
                 customer,
@@ -537,22 +564,22 @@ impl<'c> Ev<'c> {
             } => {
                 customer_id = Some(customer.id);
                 transaction_id = Some(txn.transaction_id.clone());
-                let signed_txn = pki.sign(&with_signed_date(&txn.payload, at));
-                let (renewal, status) = match sub {
+                decoded.insert("transactionInfo".into(), with_signed_date(&txn.payload, at));
+                let status = match sub {
                     Some((s, st)) => {
-                        let mut r = serde_json::to_value(renewal_info(s, st, customer))?;
-                        r = with_signed_date(&r, at);
-                        (Some(pki.sign(&r)), Some(Status::from_wire(s.status)))
+                        let r = serde_json::to_value(renewal_info(s, st, customer))?;
+                        decoded.insert("renewalInfo".into(), with_signed_date(&r, at));
+                        Some(Status::from_wire(s.status))
                     }
-                    None => (None, None),
+                    None => None,
                 };
                 payload.data = Some(NotificationData {
                     app_apple_id: production_id,
                     bundle_id: Some(app.bundle_id.clone()),
                     bundle_version: Some("1".into()),
                     environment: Some(env.wire()),
-                    signed_transaction_info: Some(signed_txn),
-                    signed_renewal_info: renewal,
+                    signed_transaction_info: None,
+                    signed_renewal_info: None,
                     status,
                     consumption_request_reason: reason,
                 });
@@ -567,7 +594,13 @@ impl<'c> Ev<'c> {
                 });
             }
         }
-        let signed = pki.sign_payload(&payload);
+        decoded.insert("payload".into(), serde_json::to_value(&payload)?);
+        let decoded = Value::Object(decoded);
+        let signed = if self.lazy_signing {
+            String::new()
+        } else {
+            sign_decoded(self.c.pki(), &decoded)?
+        };
         let (url, version) = notification_url(app, env);
         let is_test = test_token.is_some();
         // A V1 URL gets Apple's V1 notifications, which crabapple doesn't produce; the test
@@ -587,6 +620,7 @@ impl<'c> Ev<'c> {
             transaction_id,
             signed_date_ms: at,
             signed_payload: signed,
+            decoded: Some(decoded),
             url: if deliverable { url } else { None },
             test_token,
             state: state.into(),

@@ -203,6 +203,31 @@ impl Commerce {
         }
     }
 
+    /// The JWS of an outbox row: as stored, or for a row a batch wrote unsigned
+    /// ([`engine::Ev::lazy_signing`]) signed now from its decoded content and stored, so every
+    /// later read and retry carries the same bytes. A store that refuses the write (read-only
+    /// data directory, full disk) still gets the signed payload, unstored.
+    pub async fn signed_payload(
+        &self,
+        n: &crabapple_store::ledger::NotificationRow,
+    ) -> anyhow::Result<String> {
+        if !n.signed_payload.is_empty() {
+            return Ok(n.signed_payload.clone());
+        }
+        let decoded = n
+            .decoded
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("notification {} has no content", n.seq))?;
+        let jws = engine::sign_decoded(self.pki(), decoded)?;
+        match self.store.ledger_set_signed_payload(n.seq, &jws).await {
+            Ok(stored) => Ok(stored),
+            Err(e) => {
+                tracing::warn!(seq = n.seq, "storing a notification's signature: {e:#}");
+                Ok(jws)
+            }
+        }
+    }
+
     pub fn pki(&self) -> &Arc<Pki> {
         &self.pki
     }

@@ -105,36 +105,39 @@ async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQue
         .ledger_notifications(app.as_deref(), q.limit.unwrap_or(100))
         .await
         .map_err(Refusal::admin_internal)?;
-    let list: Vec<Value> = rows
-        .iter()
-        .map(|n| {
-            let mut payload = decode_jws(&n.signed_payload);
-            if let Some(d) = payload.get_mut("data").and_then(Value::as_object_mut) {
-                for k in ["signedTransactionInfo", "signedRenewalInfo"] {
-                    if let Some(j) = d.get(k).and_then(Value::as_str) {
-                        let decoded = decode_jws(j);
-                        d.insert(format!("{k}Decoded"), decoded);
-                    }
+    let mut list = Vec::with_capacity(rows.len());
+    for n in &rows {
+        let signed = h
+            .commerce()
+            .signed_payload(n)
+            .await
+            .map_err(Refusal::admin_internal)?;
+        let mut payload = decode_jws(&signed);
+        if let Some(d) = payload.get_mut("data").and_then(Value::as_object_mut) {
+            for k in ["signedTransactionInfo", "signedRenewalInfo"] {
+                if let Some(j) = d.get(k).and_then(Value::as_str) {
+                    let decoded = decode_jws(j);
+                    d.insert(format!("{k}Decoded"), decoded);
                 }
             }
-            json!({
-                "notificationUUID": n.notification_uuid,
-                "notificationType": n.notification_type,
-                "subtype": n.subtype,
-                "bundleId": n.bundle_id,
-                "environment": n.environment,
-                "signedDate": n.signed_date_ms,
-                "state": n.state,
-                "url": n.url,
-                "nextAttemptDate": n.next_attempt_ms,
-                "sendAttempts": n.attempts,
-                "transactionId": n.transaction_id,
-                "testNotificationToken": n.test_token,
-                "payload": payload,
-                "signedPayload": n.signed_payload,
-            })
-        })
-        .collect();
+        }
+        list.push(json!({
+            "notificationUUID": n.notification_uuid,
+            "notificationType": n.notification_type,
+            "subtype": n.subtype,
+            "bundleId": n.bundle_id,
+            "environment": n.environment,
+            "signedDate": n.signed_date_ms,
+            "state": n.state,
+            "url": n.url,
+            "nextAttemptDate": n.next_attempt_ms,
+            "sendAttempts": n.attempts,
+            "transactionId": n.transaction_id,
+            "testNotificationToken": n.test_token,
+            "payload": payload,
+            "signedPayload": signed,
+        }));
+    }
     Ok(Json(json!({ "data": list })).into_response())
 }
 

@@ -82,8 +82,9 @@ pub(super) async fn test_notification_status<H: Host>(
                 && now - n.signed_date_ms <= 183 * DAY_MS
                 && n.attempts.as_array().is_some_and(|a| !a.is_empty()) =>
         {
+            let signed = cx.h.commerce().signed_payload(&n).await?;
             ok(&json!({
-                "signedPayload": n.signed_payload,
+                "signedPayload": signed,
                 "firstSendAttemptResult": n.attempts[0]["sendAttemptResult"],
                 "sendAttempts": n.attempts,
             }))
@@ -213,16 +214,15 @@ pub(super) async fn notification_history<H: Host>(call: Call<H>, body: Bytes) ->
     };
     let mut rows = cx.store().ledger_notification_history(&nq).await?;
     let has_more = page(&mut rows, PAGE);
-    let items: Vec<Value> = rows
-        .iter()
-        .map(|n| {
-            let mut item = json!({ "signedPayload": n.signed_payload, "sendAttempts": n.attempts });
-            if let Some(first) = n.attempts.get(0) {
-                item["firstSendAttemptResult"] = first["sendAttemptResult"].clone();
-            }
-            item
-        })
-        .collect();
+    let mut items = Vec::with_capacity(rows.len());
+    for n in &rows {
+        let signed = cx.h.commerce().signed_payload(n).await?;
+        let mut item = json!({ "signedPayload": signed, "sendAttempts": n.attempts });
+        if let Some(first) = n.attempts.get(0) {
+            item["firstSendAttemptResult"] = first["sendAttemptResult"].clone();
+        }
+        items.push(item);
+    }
     let mut resp = json!({ "hasMore": has_more, "notificationHistory": items });
     if has_more && let Some(last) = rows.last() {
         resp["paginationToken"] = json!(encode_token("n", last.seq, fp));

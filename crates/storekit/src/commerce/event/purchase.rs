@@ -57,7 +57,7 @@ impl Purchase {
         if let Some(o) = &self.offer {
             // Whether the product is one-time decides the offer's default discount type.
             let app = ev.app(&p.bundle_id).await?;
-            let product = catalog::resolve_product(&mut ev.tx, &app, &p.product_id).await?;
+            let product = ev.find_product(&app, &p.product_id).await?;
             let one_time = product
                 .as_ref()
                 .is_some_and(|p| p.kind != ProductKind::AutoRenewable);

@@ -47,8 +47,9 @@ impl Ev<'_> {
         {
             return self.expire(ctx, 3, at).await;
         }
-        let next =
-            catalog::resolve_product(&mut self.tx, &ctx.app, &ctx.st.auto_renew_product_id).await?;
+        let next = self
+            .find_product(&ctx.app, &ctx.st.auto_renew_product_id)
+            .await?;
         let removed = next.as_ref().is_none_or(|p| {
             matches!(
                 p.state.as_deref(),
