@@ -24,6 +24,7 @@ pub mod event;
 pub mod events;
 pub mod price_day;
 pub mod state;
+pub mod storefronts;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
