@@ -30,7 +30,12 @@ mod tests {
     fn the_finance_country_table_agrees_with_the_storefronts() {
         for s in STOREFRONTS {
             let c = crate::countries::country(s.alpha3).expect(s.alpha3);
-            assert_eq!((c.alpha2, c.currency), (s.alpha2, s.currency), "{}", s.alpha3);
+            assert_eq!(
+                (c.alpha2, c.currency),
+                (s.alpha2, s.currency),
+                "{}",
+                s.alpha3
+            );
         }
     }
 }

@@ -9,7 +9,6 @@ mod pricing_support;
 
 use common::reports::*;
 use common::*;
-use crabapple_reports::pacific;
 use pricing_support::*;
 use serde_json::{Value, json};
 
@@ -54,6 +53,14 @@ async fn customer_price(w: &World, point: &str) -> (String, String) {
     )
 }
 
+/// Notes Pro Monthly available in the United States at 9.99 from today; its USA price point.
+async fn usa_price_9_99(w: &World, territories: &[&str]) -> String {
+    make_available(w, SUB, territories).await;
+    let usa = point(w, SUB, "USA", "9.99").await;
+    assert_eq!(post_price(w, SUB, &usa, None).await.status, 201);
+    usa
+}
+
 /// `"1600"` / `"9.49"` → milliunits.
 fn milli(price: &str) -> i64 {
     let (int, frac) = price.split_once('.').unwrap_or((price, ""));
@@ -65,9 +72,7 @@ fn milli(price: &str) -> i64 {
 #[tokio::test]
 async fn s5_a_territory_without_its_own_price_pays_the_usa_tiers_equalized_price_point() {
     let w = demo().await;
-    make_available(&w, SUB, &["USA"]).await;
-    let usa = point(&w, SUB, "USA", "9.99").await;
-    assert_eq!(post_price(&w, SUB, &usa, None).await.status, 201);
+    let usa = usa_price_9_99(&w, &["USA"]).await;
     assert_eq!(buy(&w, "USA", json!({})).await, (9990, "USD".into()));
     // (territory, customerPrice of the 9.99 tier there, currency): 9.99 × 150 × 1.10 VAT =
     // 1,648.35 → ¥1,600 (whole yen); 9.99 × 83 × 1.18 = 978.4 → ₹979; 9.99 × 0.79 × 1.20 =
@@ -117,11 +122,9 @@ async fn s5_without_a_usa_price_the_default_usd_price_is_equalized() {
 #[tokio::test]
 async fn s5_a_territory_with_its_own_price_keeps_it() {
     let w = demo().await;
-    make_available(&w, SUB, &["USA", "JPN"]).await;
-    let usa = point(&w, SUB, "USA", "9.99").await;
+    usa_price_9_99(&w, &["USA", "JPN"]).await;
     // The 19.99 tier in Japan: 19.99 × 165 = 3,298.35 → ¥3,300.
     let own = point(&w, SUB, "JPN", "3300").await;
-    assert_eq!(post_price(&w, SUB, &usa, None).await.status, 201);
     assert_eq!(post_price(&w, SUB, &own, None).await.status, 201);
     assert_eq!(buy(&w, "JPN", json!({})).await, (3_300_000, "JPY".into()));
     assert_eq!(buy(&w, "IND", json!({})).await, (979_000, "INR".into()));
@@ -133,17 +136,9 @@ async fn s5_a_territory_with_its_own_price_keeps_it() {
 #[tokio::test]
 async fn s5_the_sales_report_shows_a_japanese_purchase_in_yen() {
     let w = demo().await;
-    make_available(&w, SUB, &["USA"]).await;
-    let usa = point(&w, SUB, "USA", "9.99").await;
-    assert_eq!(post_price(&w, SUB, &usa, None).await.status, 201);
+    usa_price_9_99(&w, &["USA"]).await;
     assert_eq!(buy(&w, "JPN", json!({})).await, (1_600_000, "JPY".into()));
-    let day = pacific::day_of_ms(now_ms(&w).await);
-    advance_to(
-        &w,
-        crabapple_reports::period::at_8_pacific(day.tomorrow().unwrap()),
-    )
-    .await;
-    let date = day.to_string();
+    let date = until_todays_files(&w).await;
     let r = w
         .get(&sales_uri(
             "SALES",

@@ -259,4 +259,3 @@ mod tests {
         assert_ne!(point("DEU", 999).proceeds(), point("FRA", 999).proceeds());
     }
 }
-

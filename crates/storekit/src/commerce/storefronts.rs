@@ -162,7 +162,11 @@ impl Storefront {
             }
             Whole(step) => {
                 let step = f64::from(step);
-                let step = if local < 100.0 * step { step } else { 10.0 * step };
+                let step = if local < 100.0 * step {
+                    step
+                } else {
+                    10.0 * step
+                };
                 ((local / step).round() * step).max(step) as i64
             }
             Nines => {
