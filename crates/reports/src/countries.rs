@@ -125,52 +125,35 @@ pub fn region_of(code: &str) -> &'static str {
 }
 
 /// Units of `currency` per US dollar: the rate of [`crate::storefronts`] where one of its
-/// storefronts uses the currency (so price points and reports agree), else this table
-/// (crabapple's fixed approximations, deterministic on purpose — not live rates). Unknown
-/// currencies count as USD.
+/// storefronts uses the currency (so price points and reports agree), else this table of the
+/// other Finance currencies (crabapple's fixed approximations, deterministic on purpose — not
+/// live rates). Unknown currencies count as USD.
 pub fn per_usd(currency: &str) -> f64 {
-    if let Some(s) = crate::storefronts::STOREFRONTS
-        .iter()
-        .find(|s| s.currency == currency)
-    {
-        return s.per_usd;
+    if let Some(rate) = crabapple_storekit::commerce::storefronts::per_usd(currency) {
+        return rate;
     }
     match currency {
         "AED" => 3.67,
         "BGN" => 1.80,
-        "BRL" => 5.00,
-        "CHF" => 0.88,
         "CLP" => 900.0,
-        "CNY" => 7.20,
         "COP" => 4000.0,
         "CZK" => 23.0,
-        "DKK" => 6.90,
         "EGP" => 48.0,
-        "HKD" => 7.80,
         "HUF" => 360.0,
         "IDR" => 15_800.0,
         "ILS" => 3.70,
-        "INR" => 83.0,
-        "KRW" => 1350.0,
         "KZT" => 470.0,
-        "MXN" => 17.0,
         "MYR" => 4.70,
         "NGN" => 1500.0,
-        "NOK" => 10.8,
-        "NZD" => 1.65,
         "PEN" => 3.75,
         "PHP" => 56.0,
         "PKR" => 280.0,
         "PLN" => 4.00,
         "QAR" => 3.64,
         "RON" => 4.60,
-        "RUB" => 90.0,
         "SAR" => 3.75,
-        "SEK" => 10.5,
-        "SGD" => 1.35,
         "THB" => 36.0,
         "TRY" => 32.0,
-        "TWD" => 32.0,
         "TZS" => 2600.0,
         "VND" => 25_000.0,
         "ZAR" => 18.5,

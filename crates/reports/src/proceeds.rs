@@ -33,10 +33,10 @@ fn minor_milli(currency: &str) -> i64 {
     if whole_currency(currency) { 1000 } else { 10 }
 }
 
-/// The VAT (percent) taken out of prices in `storefront` (ISO 3166-1 alpha-3) before the
+/// The VAT (per mille) taken out of prices in `storefront` (ISO 3166-1 alpha-3) before the
 /// commission; 0 where the storefront's prices exclude it or crabapple has no rate for it.
-pub fn vat_percent(storefront_alpha3: &str) -> i64 {
-    storefront(storefront_alpha3).map_or(0, |s| i64::from(s.vat))
+pub fn vat_permille(storefront_alpha3: &str) -> i64 {
+    storefront(storefront_alpha3).map_or(0, |s| i64::from(s.vat_permille))
 }
 
 /// The developer's proceeds, in milliunits of `currency`, on a customer price of `price_milli`
@@ -49,9 +49,9 @@ pub fn developer_proceeds(
     storefront_alpha3: &str,
     commission_percent: i64,
 ) -> i64 {
-    let vat = vat_percent(storefront_alpha3);
+    let vat = vat_permille(storefront_alpha3);
     let abs = i128::from(price_milli.abs());
-    let net = abs * i128::from(100 - commission_percent) / i128::from(100 + vat);
+    let net = abs * i128::from(100 - commission_percent) * 10 / i128::from(1000 + vat);
     let unit = i128::from(minor_milli(currency));
     let floored = (net / unit * unit) as i64;
     floored * price_milli.signum()
@@ -103,8 +103,12 @@ mod tests {
         assert_eq!(developer_proceeds(10990, "EUR", "FRA", 15), 7780);
         // Yen: whole units. 160 incl. 10 % → 145.45 × 0.85 = 123.6 → 123.
         assert_eq!(developer_proceeds(160_000, "JPY", "JPN", 15), 123_000);
-        // A storefront without a VAT rate here is VAT-exclusive.
-        assert_eq!(developer_proceeds(4990, "EUR", "ITA", 15), 4240);
+        // The same euro price in Italy (22 %): 4.09… × 0.85 = 3.476… → 3.47.
+        assert_eq!(developer_proceeds(4990, "EUR", "ITA", 15), 3470);
+        // VAT in tenths of a percent: Switzerland 8.1 %, 4.616… × 0.85 = 3.923… → 3.92.
+        assert_eq!(developer_proceeds(4990, "CHF", "CHE", 15), 3920);
+        // A country outside crabapple's storefronts is VAT-exclusive.
+        assert_eq!(developer_proceeds(4990, "PLN", "POL", 15), 4240);
     }
 
     #[test]

@@ -77,7 +77,7 @@ fn unit_price(usd_cents: u32, territory: &str) -> (i64, i64, &'static str) {
         return (0, 0, currency);
     }
     let (price, currency) = match storefronts::storefront(alpha3) {
-        Some(s) => (s.customer_price_milli(usd_cents), s.currency),
+        Some(s) => (s.equalized_milli(usd_cents), s.currency),
         None => (
             countries::convert_milli(i64::from(usd_cents) * 10, "USD", currency),
             currency,
@@ -226,8 +226,10 @@ mod tests {
         // GBP: 4.99 × 0.79 × 1.2 = 4.73 → 4.99 incl. 20 % VAT → proceeds 3.53.
         assert_eq!(unit_price(499, "GB"), (4990, 3530, "GBP"));
         assert_eq!(unit_price(0, "GB"), (0, 0, "GBP"));
-        // A territory outside the price points' storefronts: converted, no VAT known.
-        assert_eq!(unit_price(499, "SE"), (52_395, 44_530, "SEK"));
+        // Sweden: 4.99 × 10.5 × 1.25 = 65.49 → SEK 69 (whole kronor ending in 9), 25 % VAT out.
+        assert_eq!(unit_price(499, "SE"), (69_000, 46_920, "SEK"));
+        // A territory outside the storefronts: converted, no VAT known.
+        assert_eq!(unit_price(499, "PL"), (19_960, 16_960, "PLN"));
     }
 
     #[test]

@@ -16,7 +16,7 @@ const IAP: &str = "6449081234";
 const OTHER_IAP: &str = "6449081235";
 /// crabapple's tiers × storefronts (price_points.rs).
 const TIERS: usize = 41;
-const TERRITORIES: usize = 7;
+const TERRITORIES: usize = 31;
 
 #[tokio::test]
 async fn demo_subscription_has_a_price_point_per_tier_per_territory() {

@@ -5,15 +5,17 @@
 //! subscriptions `proceedsYear2`).
 //!
 //! Apple has some 800 price points in 175 storefronts. crabapple's table is a smaller, honest
-//! approximation: the USD tiers in [`USD_TIERS`] and the storefronts in [`STOREFRONTS`], each
-//! price converted with a fixed rate, its VAT added where the storefront's prices include it, and
-//! rounded up to the way Apple's price points end (`0.x9`, `x.49` or `x.99`; whole tens of yen). Proceeds are the price
-//! net of VAT less a 15 % commission: the demo team is in the App Store Small Business Program
-//! (the demo world's app price points: USD 4.99 → proceeds 4.24), so the second-year subscription
-//! rate is the same 85 %.
+//! approximation: the USD tiers in [`USD_TIERS`] and the storefronts in [`STOREFRONTS`]
+//! (crates/storekit `commerce::storefronts`), each tier equalized there
+//! ([`Storefront::equalized_milli`]: a fixed rate, the VAT where prices include it, Apple's
+//! endings such as `x.99` or whole tens of yen) — the same amount the commerce catalog charges
+//! in a territory without its own price. Proceeds are the price net of VAT less a 15 %
+//! commission: the demo team is in the App Store Small Business Program (the demo world's app
+//! price points: USD 4.99 → proceeds 4.24), so the second-year subscription rate is the same.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
+use crabapple_reports::proceeds::format_amount;
 use crabapple_store::Resource;
 use serde_json::{Map, Value, json};
 
@@ -59,8 +61,8 @@ pub const USD_TIERS: &[u32] = &[
     14999, 19999, 24999, 29999, 39999, 49999, 99999,
 ];
 
-// The storefront table (currency, conversion, VAT) is shared with the reports' proceeds rule.
-pub use crabapple_reports::storefronts::{STOREFRONTS, Storefront, storefront};
+// The one storefront table (currency, conversion, VAT, equalization).
+pub use crabapple_storekit::commerce::storefronts::{STOREFRONTS, Storefront, storefront};
 
 /// crabapple's tier code (the `p` of a price point id): 10000 + the USD price in dimes, so USD
 /// 4.99 is `10050` and 19.99 is `10200`, as in the demo world's app price points.
@@ -77,7 +79,7 @@ pub fn tier_of_code(code: &str) -> Option<u32> {
 pub struct PricePoint {
     pub kind: Kind,
     pub product: String,
-    pub storefront: &'static Storefront,
+    pub storefront: Storefront,
     pub usd_cents: u32,
 }
 
@@ -88,7 +90,7 @@ impl PricePoint {
         let json = format!(
             "{{\"s\":{},\"t\":\"{}\",\"p\":\"{}\"}}",
             Value::from(self.product.as_str()),
-            self.storefront.territory,
+            self.storefront.alpha3,
             tier_code(self.usd_cents)
         );
         URL_SAFE_NO_PAD.encode(json)
@@ -116,12 +118,12 @@ impl PricePoint {
     pub fn all(kind: Kind, product: &str, territories: Option<&[String]>) -> Vec<PricePoint> {
         STOREFRONTS
             .iter()
-            .filter(|s| territories.is_none_or(|t| t.iter().any(|x| x == s.territory)))
+            .filter(|s| territories.is_none_or(|t| t.iter().any(|x| x == s.alpha3)))
             .flat_map(|s| {
                 USD_TIERS.iter().map(move |c| PricePoint {
                     kind,
                     product: product.to_string(),
-                    storefront: s,
+                    storefront: *s,
                     usd_cents: *c,
                 })
             })
@@ -133,34 +135,31 @@ impl PricePoint {
         PricePoint::all(self.kind, product, territories)
             .into_iter()
             .filter(|p| {
-                p.usd_cents == self.usd_cents && p.storefront.territory != self.storefront.territory
+                p.usd_cents == self.usd_cents && p.storefront.alpha3 != self.storefront.alpha3
             })
             .collect()
     }
 
-    /// Customer price in the currency's minor units (the rounding rule lives with the
-    /// storefront table, which the reports' paid-app units use too).
-    fn customer_minor(&self) -> i64 {
-        self.storefront.customer_price_minor(self.usd_cents)
-    }
-
-    fn format(&self, minor: i64) -> String {
-        if self.storefront.whole {
-            minor.to_string()
-        } else {
-            format!("{}.{:02}", minor / 100, minor % 100)
-        }
+    /// The customer price in milliunits: the tier's equalization in this storefront.
+    fn customer_milli(&self) -> i64 {
+        self.storefront.equalized_milli(self.usd_cents)
     }
 
     /// The customer price, as Apple writes it (`"4.99"`, `"820"`).
     pub fn customer_price(&self) -> String {
-        self.format(self.customer_minor())
+        format_amount(self.customer_milli(), self.storefront.currency)
     }
 
-    /// Proceeds: the price net of VAT, less the 15 % commission.
+    /// Proceeds: the price net of VAT, less the 15 % commission, rounded down to the minor unit
+    /// in floating point. The reports' rule (crates/reports `proceeds::developer_proceeds`) is
+    /// the same in exact arithmetic and differs by one minor unit where the exact result is a
+    /// whole one (¥990 → 765 there, 764 here); the price points keep their published values.
     pub fn proceeds(&self) -> String {
-        let net = self.customer_minor() as f64 / (1.0 + self.storefront.vat as f64 / 100.0);
-        self.format((net * 0.85).floor() as i64)
+        let sf = &self.storefront;
+        let minor = sf.equalized_minor(self.usd_cents);
+        let net = minor as f64 / (1.0 + sf.vat_permille as f64 / 1000.0);
+        let unit = if sf.whole() { 1000 } else { 10 };
+        format_amount((net * 0.85).floor() as i64 * unit, sf.currency)
     }
 
     pub fn attributes(&self) -> Map<String, Value> {
@@ -186,12 +185,12 @@ impl PricePoint {
 }
 
 /// The `territories` resource of a storefront.
-pub fn territory_resource(s: &Storefront) -> Resource {
+pub fn territory_resource(s: Storefront) -> Resource {
     let mut attributes = Map::new();
     attributes.insert("currency".into(), json!(s.currency));
     Resource {
         rtype: "territories".into(),
-        id: s.territory.into(),
+        id: s.alpha3.into(),
         attributes,
         seq: 0,
         created_ms: 0,
@@ -223,7 +222,7 @@ mod tests {
         );
         let back = PricePoint::parse(Kind::Subscription, &id).unwrap();
         assert_eq!(back.usd_cents, 499);
-        assert_eq!(back.storefront.territory, "USA");
+        assert_eq!(back.storefront.alpha3, "USA");
         // The demo world's app price point for USD 4.99 uses the same tier code.
         assert!(
             PricePoint::parse(

@@ -39,6 +39,18 @@ pub async fn advance_to(w: &World, target_ms: i64) {
     .await;
 }
 
+/// Moves the clock to when today's daily files are out (08:00 Pacific the next day, §2.3) and
+/// returns today's Pacific day as `filter[reportDate]` writes it.
+pub async fn until_todays_files(w: &World) -> String {
+    let day = crabapple_reports::pacific::day_of_ms(now_ms(w).await);
+    advance_to(
+        w,
+        crabapple_reports::period::at_8_pacific(day.tomorrow().unwrap()),
+    )
+    .await;
+    day.to_string()
+}
+
 pub fn vendor() -> &'static str {
     "85012345"
 }

@@ -403,87 +403,50 @@ pub fn default_grace_days(period: Period) -> i64 {
     }
 }
 
-/// A storefront: ISO 3166-1 alpha-3, Apple's storefront id, and its currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Storefront {
-    pub alpha3: &'static str,
-    pub id: &'static str,
-    pub currency: &'static str,
-}
-
-/// Apple storefront ids (the `storefrontId` Apple sends, e.g. `143441` for the United States).
-pub const STOREFRONTS: &[Storefront] = &[
-    sf("USA", "143441", "USD"),
-    sf("FRA", "143442", "EUR"),
-    sf("DEU", "143443", "EUR"),
-    sf("GBR", "143444", "GBP"),
-    sf("AUT", "143445", "EUR"),
-    sf("BEL", "143446", "EUR"),
-    sf("FIN", "143447", "EUR"),
-    sf("GRC", "143448", "EUR"),
-    sf("IRL", "143449", "EUR"),
-    sf("ITA", "143450", "EUR"),
-    sf("LUX", "143451", "EUR"),
-    sf("NLD", "143452", "EUR"),
-    sf("PRT", "143453", "EUR"),
-    sf("ESP", "143454", "EUR"),
-    sf("CAN", "143455", "CAD"),
-    sf("SWE", "143456", "SEK"),
-    sf("NOR", "143457", "NOK"),
-    sf("DNK", "143458", "DKK"),
-    sf("CHE", "143459", "CHF"),
-    sf("AUS", "143460", "AUD"),
-    sf("NZL", "143461", "NZD"),
-    sf("JPN", "143462", "JPY"),
-    sf("HKG", "143463", "HKD"),
-    sf("SGP", "143464", "SGD"),
-    sf("CHN", "143465", "CNY"),
-    sf("KOR", "143466", "KRW"),
-    sf("IND", "143467", "INR"),
-    sf("MEX", "143468", "MXN"),
-    sf("RUS", "143469", "RUB"),
-    sf("TWN", "143470", "TWD"),
-    sf("BRA", "143503", "BRL"),
-];
-
-const fn sf(alpha3: &'static str, id: &'static str, currency: &'static str) -> Storefront {
-    Storefront {
-        alpha3,
-        id,
-        currency,
-    }
-}
-
-pub fn storefront(alpha3: &str) -> Option<Storefront> {
-    STOREFRONTS.iter().copied().find(|s| s.alpha3 == alpha3)
-}
+// The storefront table lives in `storefronts.rs` (shared with App Store Connect's price points
+// and the reports).
+pub use super::storefronts::{STOREFRONTS, Storefront, storefront};
 
 /// The customer price of `product` in `storefront` at virtual time `at`, in milliunits, with its
-/// currency: the App Store Connect price in effect then (a `subscriptionPrices` / in-app
-/// purchase price linked to a price point whose `customerPrice` is set, for this territory,
-/// whose `startDate` is on or before `at`'s UTC day; a scheduled change applies from its start
-/// date on, apple-semantics.md §5) when there is one, else a plain default for the product type.
+/// currency (explicit `price` / `currency` event arguments override it, in the events):
+/// - the App Store Connect price in effect then for the storefront's territory (a
+///   `subscriptionPrices` / in-app purchase price linked to a price point whose `customerPrice`
+///   is set, whose `startDate` is on or before `at`'s day in App Store Connect's price zone; a
+///   scheduled change applies from its start date on, apple-semantics.md §5);
+/// - else, as Apple prices every other territory from a base territory's tier (§5), the
+///   equalization ([`Storefront::equalized_milli`]) of the product's United States price: the
+///   USA price in effect then, or without one the default for the product type
+///   ([`default_usd_milli`]) — in the storefront's currency with Apple's rounding (whole yen and
+///   won), the same amount `GET …/pricePoints?filter[territory]=…` shows for that tier.
 pub async fn price(
     tx: &mut Tx,
     product: &Product,
     sf: Storefront,
     at: i64,
 ) -> Result<(i64, String)> {
-    let currency = match tx.get("territories", sf.alpha3).await? {
-        Some(t) => t
-            .attributes
-            .get("currency")
-            .and_then(Value::as_str)
-            .unwrap_or(sf.currency)
-            .to_string(),
-        None => sf.currency.to_string(),
-    };
     // A price is in effect from 00:00 of its `startDate` in App Store Connect's price zone
     // (price_day.rs, forum post 13).
-    if let Some((p, _)) = asc_price_in_effect(tx, product, sf.alpha3, at).await? {
+    let [own, base] = prices_in_effect(tx, product, [sf.alpha3, "USA"], at).await?;
+    if let Some((p, _)) = own {
+        let currency = match tx.get("territories", sf.alpha3).await? {
+            Some(t) => t
+                .attributes
+                .get("currency")
+                .and_then(Value::as_str)
+                .unwrap_or(sf.currency)
+                .to_string(),
+            None => sf.currency.to_string(),
+        };
         return Ok((p, currency));
     }
-    let default = match (product.kind, product.period) {
+    let usd_milli = base.map_or_else(|| default_usd_milli(product), |(p, _)| p);
+    let usd_cents = u32::try_from(usd_milli / 10).unwrap_or(u32::MAX);
+    Ok((sf.equalized_milli(usd_cents), sf.currency.to_string()))
+}
+
+/// The United States price of a product without App Store Connect prices, in milliunits of USD.
+pub fn default_usd_milli(product: &Product) -> i64 {
+    match (product.kind, product.period) {
         (ProductKind::Consumable, _) => 990,
         (ProductKind::NonConsumable, _) => 2990,
         (ProductKind::NonRenewing, _) => 4990,
@@ -493,15 +456,7 @@ pub async fn price(
         (ProductKind::AutoRenewable, Some(Period::SixMonths)) => 24990,
         (ProductKind::AutoRenewable, Some(Period::OneYear)) => 39990,
         (ProductKind::AutoRenewable, _) => 4990,
-    };
-    // Yen and won have no minor unit: a transaction's `price` is whole units (reports print
-    // `39`, not `39.99`, reports-formats.md §1.2), so the default is rounded up to one.
-    let default = if crabapple_store::ledger::whole_currency(&currency) {
-        (default + 999) / 1000 * 1000
-    } else {
-        default
-    };
-    Ok((default, currency))
+    }
 }
 
 pub use super::price_day::utc_day;
@@ -515,6 +470,17 @@ pub async fn asc_price_in_effect(
     territory: &str,
     at: i64,
 ) -> Result<Option<(i64, String)>> {
+    let [p] = prices_in_effect(tx, product, [territory], at).await?;
+    Ok(p)
+}
+
+/// [`asc_price_in_effect`] for several territories, reading the product's prices once.
+async fn prices_in_effect<const N: usize>(
+    tx: &mut Tx,
+    product: &Product,
+    territories: [&str; N],
+    at: i64,
+) -> Result<[Option<(i64, String)>; N]> {
     let today = PriceZone::of(tx).await?.day(at);
     // Subscriptions: subscriptions → subscriptionPrices → (territory, subscriptionPricePoints).
     // In-app purchases: inAppPurchases → inAppPurchasePriceSchedules → inAppPurchasePrices →
@@ -541,12 +507,14 @@ pub async fn asc_price_in_effect(
         }
         ("inAppPurchasePrices", "inAppPurchasePricePoints", p)
     };
-    let mut best: Option<(String, i64, String)> = None;
+    let mut best: [Option<(String, i64, String)>; N] = std::array::from_fn(|_| None);
     for price_id in prices {
-        let territories = tx
+        let linked = tx
             .ledger_linked_any(price_type, &price_id, "territories")
             .await?;
-        if !territories.is_empty() && !territories.iter().any(|t| t == territory) {
+        // A price linked to no territory applies to every territory.
+        let applies = territories.map(|t| linked.is_empty() || linked.iter().any(|l| l == t));
+        if !applies.contains(&true) {
             continue;
         }
         let start = tx
@@ -572,12 +540,14 @@ pub async fn asc_price_in_effect(
             let Some(amount) = r.attributes.get("customerPrice").and_then(parse_price) else {
                 continue;
             };
-            if best.as_ref().is_none_or(|(s, _, _)| start >= *s) {
-                best = Some((start.clone(), amount, price_id.clone()));
+            for (best, _) in best.iter_mut().zip(applies).filter(|(_, a)| *a) {
+                if best.as_ref().is_none_or(|(s, _, _)| start >= *s) {
+                    *best = Some((start.clone(), amount, price_id.clone()));
+                }
             }
         }
     }
-    Ok(best.map(|(_, p, id)| (p, id)))
+    Ok(best.map(|b| b.map(|(_, p, id)| (p, id))))
 }
 
 /// `"9.99"` / `9.99` → 9990 milliunits.

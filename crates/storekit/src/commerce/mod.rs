@@ -5,6 +5,8 @@
 //!   state, outbox rows), and the scheduler's step.
 //! - [`event`]: the events, one file each (`purchase`, `renew`, `refund`, …): parse, apply, notify.
 //! - [`events`]: the admin API / CLI surface over them (arguments in, JSON result out).
+//! - [`storefronts`]: the one storefront table (codes, currency, fixed USD rate, VAT) and Apple's
+//!   equalization of a USD tier into a storefront's price, shared with the price points and reports.
 //! - [`Commerce::run_due`]: runs everything due at or before a virtual time, in time order —
 //!   renewals, billing retry and grace period ends, expirations, mass extensions and
 //!   notification (re)deliveries. Advancing the clock calls it; so does the delivery loop
@@ -24,6 +26,7 @@ pub mod event;
 pub mod events;
 pub mod price_day;
 pub mod state;
+pub mod storefronts;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
