@@ -103,8 +103,8 @@ const WEIGHTS: &[(&str, u32)] = &[
 fn alpha3(alpha2: &str) -> Option<&'static str> {
     STOREFRONTS
         .iter()
-        .map(|s| s.territory)
-        .find(|a3| storefronts::alpha2(a3) == alpha2)
+        .find(|s| s.alpha2 == alpha2)
+        .map(|s| s.alpha3)
 }
 
 impl Traffic {

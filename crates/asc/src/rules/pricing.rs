@@ -291,11 +291,11 @@ fn document(
     for p in points {
         let linkage = vec![(
             "territories".to_string(),
-            p.storefront.territory.to_string(),
+            p.storefront.alpha3.to_string(),
         )];
         let rel_data = HashMap::from([("territory", (&linkage, 1))]);
         data.push(engine.render_resource(&plan, &p.resource(), &req.base, q, &rel_data, &includes));
-        if includes.contains("territory") && seen.insert(p.storefront.territory) {
+        if includes.contains("territory") && seen.insert(p.storefront.alpha3) {
             included.push(engine.render_resource(
                 &plan,
                 &territory_resource(p.storefront),
@@ -367,7 +367,7 @@ async fn store_referenced_points(engine: &Engine, req: &Request) -> Result<(), A
         tx.link(
             (kind.point_type(), &id),
             "territory",
-            ("territories", point.storefront.territory),
+            ("territories", point.storefront.alpha3),
         )
         .await?;
     }
@@ -441,7 +441,7 @@ async fn schedule_price(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         .and_then(|id| PricePoint::parse(Kind::Subscription, &id))
         .ok_or_else(|| pricing_error(POINT_POINTER))?;
     let subscription = first_target(w, "subscription").unwrap_or_else(|| point.product.clone());
-    let territory = point.storefront.territory;
+    let territory = point.storefront.alpha3;
     if subscription != point.product || first_target(w, "territory").is_some_and(|t| t != territory)
     {
         return Err(pricing_error(POINT_POINTER));

@@ -35,10 +35,9 @@ pub enum Rounding {
 /// One storefront (see the module comment).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Storefront {
-    /// ISO 3166-1 alpha-3: the transaction's `storefront`.
+    /// ISO 3166-1 alpha-3: the transaction's `storefront`, and the `territories` id of App
+    /// Store Connect.
     pub alpha3: &'static str,
-    /// The same code under App Store Connect's name: the `territories` id.
-    pub territory: &'static str,
     /// ISO 3166-1 alpha-2, as report files write countries (reports-formats.md §2.4).
     pub alpha2: &'static str,
     /// Apple's `storefrontId` (`143441` for the United States).
@@ -105,7 +104,6 @@ const fn sf(
 ) -> Storefront {
     Storefront {
         alpha3,
-        territory: alpha3,
         alpha2,
         id,
         currency,
@@ -200,7 +198,6 @@ mod tests {
         assert!(storefront("XYZ").is_none());
         for s in STOREFRONTS {
             assert_eq!((s.alpha3.len(), s.alpha2.len(), s.id.len()), (3, 2, 6));
-            assert_eq!(s.territory, s.alpha3);
         }
         assert_eq!(per_usd("JPY"), Some(150.0));
         assert_eq!(per_usd("XXX"), None);
