@@ -285,10 +285,11 @@ def test_issue_9_done_when_a_simulated_quarter_agrees_in_ponytech_the_collector_
         first, last = dt.date.fromisoformat(first_s), dt.date.fromisoformat(last_s)
         assert (last - first).days == 89, summary
         count = {w: int(summary.split(f" {w}")[0].rsplit(" ", 1)[-1]) for w in ("purchases", "renewals", "refunds")}
-        # The clock stands at the midnight after the last day: every day's file but the last is
-        # out (§2.3, 08:00 Pacific the next day). Moving the clock on would make the running
-        # server renew the simulated subscriptions first, so the quarter is the 89 days out.
-        days = [first + dt.timedelta(days=i) for i in range(89)]
+        # The clock stands at the midnight after the last day: the last day's files come out at
+        # 08:00 Pacific the next day (§2.3), so the clock moves on 9 hours (the running server
+        # runs what falls due meanwhile: renewals of that morning, dated after the quarter; it
+        # moves once the ledger is read below).
+        days = [first + dt.timedelta(days=i) for i in range(90)]
         # The last fiscal period issued by then (first Friday after it, 08:00 Pacific, §3.6).
         def issued(period_end: dt.date) -> dt.date:
             d = period_end + dt.timedelta(days=1)
@@ -312,6 +313,8 @@ def test_issue_9_done_when_a_simulated_quarter_agrees_in_ponytech_the_collector_
         # The CLI's summary counts the same ledger.
         assert (len(txs), sum(1 for t in txs if t[4] is not None)) == \
             (count["purchases"] + count["renewals"], count["refunds"]), summary
+        r = ca.admin("POST", "/clock/advance", json={"by": "9h"})
+        assert r.status_code == 200, r.text
         ledger: dict[tuple[str, str], list[int]] = {}
         subscriptions = 0
         for product, ptype, ownership, bought, revoked, payload in txs:
