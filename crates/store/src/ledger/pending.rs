@@ -41,8 +41,8 @@ impl Tx {
     }
 
     /// Appends a notification to the outbox (written at the next flush, in order).
-    pub async fn ledger_insert_notification(&mut self, n: &NotificationRow) -> Result<()> {
-        self.pending.notifications.push(n.clone());
+    pub async fn ledger_insert_notification(&mut self, n: NotificationRow) -> Result<()> {
+        self.pending.notifications.push(n);
         Ok(())
     }
 

@@ -627,7 +627,7 @@ impl<'c> Ev<'c> {
             attempts: json!([]),
             next_attempt_ms: deliverable.then_some(at),
         };
-        self.tx.ledger_insert_notification(&row).await?;
+        self.tx.ledger_insert_notification(row).await?;
         let e = Emitted {
             notification_uuid: uuid,
             notification_type: ty.as_str().into(),
