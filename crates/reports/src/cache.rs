@@ -286,7 +286,12 @@ mod tests {
         let kept = keepable(&Err(e)).unwrap();
         let back = answer(&kept).unwrap_err();
         assert_eq!(
-            (back.status, back.code.as_str(), back.detail.as_deref(), back.reason.as_str()),
+            (
+                back.status,
+                back.code.as_str(),
+                back.detail.as_deref(),
+                back.reason.as_str()
+            ),
             (
                 404,
                 "NOT_FOUND",

@@ -288,7 +288,12 @@ async fn finance_file(
         now,
     )?;
     let store = &engine.store;
-    let key = cache::finance_key(vendor, &format!("{report:?}"), region, &period.report_date());
+    let key = cache::finance_key(
+        vendor,
+        &format!("{report:?}"),
+        region,
+        &period.report_date(),
+    );
     let end_ms = pacific::day_bounds_ms(period.end).1;
     cache::serve(store, &key, end_ms, || async {
         match finance::render(store, report, region, &period, team).await? {

@@ -41,7 +41,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0004_attribute_indexes.sql"),
     ),
     (5, include_str!("../migrations/sqlite/0005_reports.sql")),
-    (7, include_str!("../migrations/sqlite/0007_report_files.sql")),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_report_files.sql"),
+    ),
 ];
 
 /// Handle to the database: cheap to clone.

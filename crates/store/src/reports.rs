@@ -249,10 +249,14 @@ impl Store {
     ) -> Result<bool> {
         let headers = serde_json::to_string(&file.headers)?;
         let r = crate::shared::with_busy_retry(|| async {
-            sqlx::query("DELETE FROM report_files WHERE generation <> $1")
-                .bind(generation)
-                .execute(&self.writer)
-                .await?;
+            // Only while `generation` is current: a late write must not drop newer files.
+            sqlx::query(
+                "DELETE FROM report_files WHERE generation <> $1
+                 AND $1 = (SELECT token FROM report_generation WHERE id = 1)",
+            )
+            .bind(generation)
+            .execute(&self.writer)
+            .await?;
             Ok(sqlx::query(
                 "INSERT INTO report_files
                    (key, generation, status, content_type, headers, body, reason, created_ms)
