@@ -58,17 +58,14 @@ pub fn finance_key(vendor: &str, rtype: &str, region: &str, report_date: &str) -
 }
 
 /// The answer for `key`, a period that ends at `end_ms`: the cached one, or `render`'s (kept when
-/// it is a file or the "no sales" 404 and no ledger work is due before `end_ms`).
-pub async fn serve<F, Fut>(
+/// it is a file or the "no sales" 404 and no ledger work is due before `end_ms`). `render` is not
+/// polled unless the answer has to be computed.
+pub async fn serve(
     store: &Store,
     key: &str,
     end_ms: i64,
-    render: F,
-) -> Result<Reply, AscError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Reply, AscError>>,
-{
+    render: impl Future<Output = Result<Reply, AscError>>,
+) -> Result<Reply, AscError> {
     let generation = store.report_generation().await?;
     let mkey = format!("{generation}\n{key}");
     if let Some(f) = MEMORY.get(&mkey) {
@@ -84,18 +81,14 @@ where
     r
 }
 
-async fn fill<F, Fut>(
+async fn fill(
     store: &Store,
     key: &str,
     generation: &str,
     mkey: &str,
     end_ms: i64,
-    render: F,
-) -> Result<Reply, AscError>
-where
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<Reply, AscError>>,
-{
+    render: impl Future<Output = Result<Reply, AscError>>,
+) -> Result<Reply, AscError> {
     // Another request may have filled it while this one waited for its turn.
     if let Some(f) = MEMORY.get(mkey) {
         return answer(&f);
@@ -107,7 +100,7 @@ where
     }
     // Checked before computing: work that lands after this read is not due before `end_ms`.
     let settled = !store.report_work_due_before(end_ms).await?;
-    let r = render().await;
+    let r = render.await;
     if settled && let Some(f) = keepable(&r) {
         let f = Arc::new(f);
         MEMORY.put(mkey, f.clone());

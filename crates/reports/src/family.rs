@@ -179,7 +179,7 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
         r.version,
         period.first,
     );
-    cache::serve(store, &key, period.bounds_ms().1, || async {
+    cache::serve(store, &key, period.bounds_ms().1, async {
         let text = match r.report.body {
             Body::Sales => sales::render(store, &period, &team).await?,
             Body::PreOrder | Body::Nothing => None,
@@ -295,7 +295,7 @@ async fn finance_file(
         &period.report_date(),
     );
     let end_ms = pacific::day_bounds_ms(period.end).1;
-    cache::serve(store, &key, end_ms, || async {
+    cache::serve(store, &key, end_ms, async {
         match finance::render(store, report, region, &period, team).await? {
             Some(t) => Ok(file_reply(
                 &finance::file_name(vendor, &period, region),

@@ -12,7 +12,7 @@ use crabapple_jsonapi::Reply;
 use crabapple_reports::period::{Frequency, ReportPeriod, at_8_pacific};
 use crabapple_reports::{cache, fiscal, pacific, transport};
 use crabapple_store::Store;
-use crabapple_store::reports::{AppUnitsRow, ReportFile};
+use crabapple_store::reports::ReportFile;
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
@@ -105,24 +105,6 @@ async fn rows(store: &Store) -> i64 {
         );
     }
     n
-}
-
-fn units(day: Date, n: i64) -> AppUnitsRow {
-    AppUnitsRow {
-        app_id: NOTES.into(),
-        day: day.to_string(),
-        download_type: "First-time download".into(),
-        app_version: "2.1".into(),
-        device: "iPhone".into(),
-        platform_version: "iOS 18.2".into(),
-        source_type: "App Store search".into(),
-        source_info: String::new(),
-        campaign: String::new(),
-        page_type: "Product page".into(),
-        territory: "US".into(),
-        pre_order: false,
-        units: n,
-    }
 }
 
 /// §2.3 + §1.1: the second download of a daily SALES file and of a FINANCIAL file comes from the
@@ -233,7 +215,15 @@ async fn ledger_clear_and_catalogue_edits_invalidate_cached_files() {
     buy(&w, "com.crabapple.notes.handwriting", "cleared").await;
     let day = pacific::day_of_ms(now_ms(&w).await);
     let mut tx = store.begin().await.unwrap();
-    tx.add_app_units(&[units(day, 3)]).await.unwrap();
+    tx.add_app_units(&[units(
+        NOTES,
+        &day.to_string(),
+        "First-time download",
+        "US",
+        3,
+    )])
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     advance_to(&w, at_8_pacific(day.tomorrow().unwrap())).await;
     let before = gunzip(&w.get(&daily(day)).await.body);
@@ -327,7 +317,15 @@ async fn another_process_writing_the_database_invalidates_and_shares_cached_file
 
     // Units of a day already reported: the generation changes in the writer's transaction.
     let mut tx = other.begin().await.unwrap();
-    tx.add_app_units(&[units(day, 4)]).await.unwrap();
+    tx.add_app_units(&[units(
+        NOTES,
+        &day.to_string(),
+        "First-time download",
+        "US",
+        4,
+    )])
+    .await
+    .unwrap();
     tx.commit().await.unwrap();
     let text = gunzip(&w.get(&daily(day)).await.body);
     let app_line = text
