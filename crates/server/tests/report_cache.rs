@@ -42,6 +42,21 @@ async fn buy(w: &World, product: &str, customer: &str) -> Value {
     .await
 }
 
+/// Adds `n` first-time downloads of Crabapple Notes in the US on `day`, in a transaction of `store`.
+async fn add_units(store: &Store, day: Date, n: i64) {
+    let mut tx = store.begin().await.unwrap();
+    tx.add_app_units(&[units(
+        NOTES,
+        &day.to_string(),
+        "First-time download",
+        "US",
+        n,
+    )])
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 /// What a client sees of a file: status, Apple's transport headers, the gzip bytes.
 fn seen(r: &Resp) -> (u16, Vec<Option<String>>, Vec<u8>) {
     let names = [
@@ -214,17 +229,7 @@ async fn ledger_clear_and_catalogue_edits_invalidate_cached_files() {
     let store = w.app.store().clone();
     buy(&w, "com.crabapple.notes.handwriting", "cleared").await;
     let day = pacific::day_of_ms(now_ms(&w).await);
-    let mut tx = store.begin().await.unwrap();
-    tx.add_app_units(&[units(
-        NOTES,
-        &day.to_string(),
-        "First-time download",
-        "US",
-        3,
-    )])
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    add_units(&store, day, 3).await;
     advance_to(&w, at_8_pacific(day.tomorrow().unwrap())).await;
     let before = gunzip(&w.get(&daily(day)).await.body);
     assert!(before.contains("\tCrabapple Notes\t"), "{before}");
@@ -316,17 +321,7 @@ async fn another_process_writing_the_database_invalidates_and_shares_cached_file
     );
 
     // Units of a day already reported: the generation changes in the writer's transaction.
-    let mut tx = other.begin().await.unwrap();
-    tx.add_app_units(&[units(
-        NOTES,
-        &day.to_string(),
-        "First-time download",
-        "US",
-        4,
-    )])
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    add_units(&other, day, 4).await;
     let text = gunzip(&w.get(&daily(day)).await.body);
     let app_line = text
         .lines()
