@@ -75,6 +75,11 @@ pub fn no_longer_available() -> AscError {
     )
 }
 
+/// The team's name (the files' Developer and Vendor Name), read only when a file is computed.
+async fn team_name(store: &crabapple_store::Store) -> anyhow::Result<String> {
+    Ok(store.meta_get("team.name").await?.unwrap_or_default())
+}
+
 fn invalid_date(detail: String, why: &str) -> AscError {
     AscError::parameter_invalid("filter[reportDate]", detail).reason(why.to_string())
 }
@@ -115,7 +120,6 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             format!("'{v}' is not a valid vendor number for this account"),
         ));
     }
-    let team = store.meta_get("team.name").await?.unwrap_or_default();
     let now = store.clock.now_ms();
     let rtype = get("reportType").unwrap_or_default();
     if op.path == FINANCE_PATH {
@@ -125,7 +129,6 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             get("regionCode"),
             get("reportDate"),
             &vendor,
-            &team,
             now,
         )
         .await;
@@ -181,7 +184,7 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
     );
     cache::serve(store, &key, period.bounds_ms().1, async {
         let text = match r.report.body {
-            Body::Sales => sales::render(store, &period, &team).await?,
+            Body::Sales => sales::render(store, &period, &team_name(store).await?).await?,
             Body::PreOrder | Body::Nothing => None,
             Body::Subscription(s) => {
                 subscription::render(store, s, r.version, period.first).await?
@@ -278,7 +281,6 @@ async fn finance_file(
     region: Option<&str>,
     date: Option<&str>,
     vendor: &str,
-    team: &str,
     now: i64,
 ) -> Result<Reply, AscError> {
     let (report, period, region) = finance_request(
@@ -296,7 +298,8 @@ async fn finance_file(
     );
     let end_ms = pacific::day_bounds_ms(period.end).1;
     cache::serve(store, &key, end_ms, async {
-        match finance::render(store, report, region, &period, team).await? {
+        let team = team_name(store).await?;
+        match finance::render(store, report, region, &period, &team).await? {
             Some(t) => Ok(file_reply(
                 &finance::file_name(vendor, &period, region),
                 None,
