@@ -358,4 +358,94 @@ mod tests {
         );
         std::fs::remove_dir_all(&dir).ok();
     }
+
+    fn file(body: &[u8]) -> ReportFile {
+        ReportFile {
+            status: 200,
+            content_type: Some("application/a-gzip".into()),
+            headers: vec![(
+                "x-reports-filename".into(),
+                "S_D_1_20261101_V1_0.txt.gz".into(),
+            )],
+            body: body.to_vec(),
+            reason: String::new(),
+        }
+    }
+
+    /// Migration 0007: a file is stored and served only under the generation it was computed at;
+    /// catalogue writes, units of a reported day and `ledger_clear` change the generation, units
+    /// of a day not reported yet (what the simulator writes) do not.
+    #[tokio::test]
+    async fn report_files_are_kept_per_generation_and_the_generation_follows_what_files_read() {
+        let dir = std::env::temp_dir().join(format!("crabapple-files-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let now = store.now_ms();
+        let g0 = store.report_generation().await.unwrap();
+        assert!(
+            store
+                .put_report_file("k", &g0, &file(b"a"), now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.report_file("k", &g0).await.unwrap(), Some(file(b"a")));
+
+        let today = crate::clock::pacific()
+            .to_datetime(jiff::Timestamp::from_millisecond(now).unwrap())
+            .date();
+        let mut tx = store.begin().await.unwrap();
+        tx.add_app_units(&[units(&today.to_string(), "US", 1)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.report_generation().await.unwrap(), g0);
+
+        let reported = today.checked_sub(jiff::Span::new().days(2)).unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.add_app_units(&[units(&reported.to_string(), "US", 1)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let g1 = store.report_generation().await.unwrap();
+        assert_ne!(g1, g0);
+        assert_eq!(store.report_file("k", &g1).await.unwrap(), None);
+        assert!(
+            store
+                .put_report_file("k", &g1, &file(b"b"), now)
+                .await
+                .unwrap()
+        );
+        // A file computed under the old generation and stored late is refused, and drops nothing.
+        assert!(
+            !store
+                .put_report_file("late", &g0, &file(b"c"), now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.report_file("k", &g1).await.unwrap(), Some(file(b"b")));
+
+        let mut tx = store.begin().await.unwrap();
+        tx.put("apps", "1", &serde_json::Map::new()).await.unwrap();
+        tx.commit().await.unwrap();
+        let g2 = store.report_generation().await.unwrap();
+        assert_ne!(g2, g1);
+
+        assert!(
+            store
+                .put_report_file("k", &g2, &file(b"d"), now)
+                .await
+                .unwrap()
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.ledger_clear().await.unwrap();
+        tx.commit().await.unwrap();
+        let g3 = store.report_generation().await.unwrap();
+        assert_ne!(g3, g2);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_files")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }
