@@ -9,7 +9,8 @@
 # peak RSS and what it produced.
 #
 # `scripts/bench.sh reports [DAYS]`: serving a DAILY sales report after DAYS simulated days (indie
-# profile) at 16 connections (see that branch below).
+# profile, BENCH_REPORTS_PROFILE=hit for a large day) at 16 connections, from the report files
+# cache in memory and from its database rows (see that branch below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -37,9 +38,13 @@ if [ "${1:-}" = simulate ]; then
 fi
 if [ "${1:-}" = reports ]; then
   # `scripts/bench.sh reports [DAYS]`: serving Sales and Trends — `crabapple simulate` of DAYS days
-  # (default 30, indie profile) on a fresh demo world, then wrk on GET /v1/salesReports DAILY
-  # SALES for the busiest simulated day at 16 connections for 8 s: req/s and p99.
+  # (default 30; profile BENCH_REPORTS_PROFILE, default indie, `hit` for a large day) on a fresh
+  # demo world, then GET /v1/salesReports DAILY SALES for the middle simulated day: the first
+  # download (computed, then kept by the report files cache), then wrk at 16 connections for 8 s
+  # served from memory, then again after a restart with the in-memory layer off
+  # (CRABAPPLE_REPORTS_MEMORY_MB=0: every download read from the database): req/s and p99.
   DAYS=${2:-30}
+  PROFILE=${BENCH_REPORTS_PROFILE:-indie}
   command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
   cargo build --release -q -p crabapple
   BIN="$ROOT/target/release/crabapple"
@@ -47,21 +52,33 @@ if [ "${1:-}" = reports ]; then
   PID=""
   trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
   D="$TMP/data"
-  "$BIN" serve --data "$D" --listen 127.0.0.1:18711 --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
-  PID=$!
-  until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
-  /usr/bin/time -f "%e" -o "$TMP/time" "$BIN" simulate --quiet --data "$D" --days "$DAYS" --profile indie > "$TMP/out"
-  echo "$(head -1 "$TMP/out") (wall $(cat "$TMP/time") s)"
+  serve() { # memory MB ("" for the default)
+    : > "$TMP/serve.log"
+    CRABAPPLE_REPORTS_MEMORY_MB="$1" "$BIN" serve --data "$D" --listen 127.0.0.1:18711 \
+      --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
+    PID=$!
+    until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+  }
+  serve ""
+  /usr/bin/time -f "%e" -o "$TMP/time" "$BIN" simulate --quiet --data "$D" --days "$DAYS" --profile "$PROFILE" > "$TMP/out"
+  echo "$(head -1 "$TMP/out") (profile $PROFILE, wall $(cat "$TMP/time") s)"
   DAY=$(sed -n 's/.*(\([0-9-]*\) to .*/\1/p' "$TMP/out" | head -1)
   # The middle day of the run, once its file is out (the clock is already past its next morning).
   DAY=$(date -d "$DAY + $((DAYS / 2)) days" +%F)
   TOKEN=$("$BIN" token --data "$D")
   URL="http://127.0.0.1:18711/v1/salesReports?filter[vendorNumber]=85012345&filter[reportType]=SALES&filter[reportSubType]=SUMMARY&filter[frequency]=DAILY&filter[reportDate]=$DAY&filter[version]=1_0"
-  BYTES=$(curl -sg -o "$TMP/file.gz" -w '%{http_code} %{size_download}' -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
-  echo "GET DAILY SALES $DAY: HTTP/bytes $BYTES, $(gunzip -c "$TMP/file.gz" | wc -l) lines"
-  OUT=$(wrk -t2 -c16 -d8s --latency -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
-  printf "wrk -t2 -c16 -d8s: %s req/s   p99 %s   %s\n" "$(echo "$OUT" | awk '/Requests\/sec/ {print $2}')" \
-    "$(echo "$OUT" | awk '$1=="99%" {print $2}')" "$(echo "$OUT" | awk '/Non-2xx/ {print "non-2xx: " $5}')"
+  get() { curl -sg -o "$TMP/file.gz" -w '%{http_code} %{size_download} bytes in %{time_total} s' -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL"; }
+  echo "GET DAILY SALES $DAY: first (computed) HTTP $(get), $(gunzip -c "$TMP/file.gz" | wc -l) lines"
+  echo "GET DAILY SALES $DAY: second (cached) HTTP $(get)"
+  load() { # label
+    local out; out=$(wrk -t2 -c16 -d8s --latency -H "Authorization: Bearer $TOKEN" -H "Accept: application/a-gzip" "$URL")
+    printf "wrk -t2 -c16 -d8s, %s: %s req/s   p99 %s   %s\n" "$1" "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+      "$(echo "$out" | awk '$1=="99%" {print $2}')" "$(echo "$out" | awk '/Non-2xx/ {print "non-2xx: " $5}')"
+  }
+  load "cache in memory"
+  kill "$PID"; wait "$PID" 2>/dev/null || true
+  serve 0
+  load "memory off, database rows"
   exit 0
 fi
 SPEC="$ROOT/../shared/spec/app-store-connect-openapi.json"

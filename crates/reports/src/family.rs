@@ -2,13 +2,16 @@
 //! crate, added to the jsonapi engine as a [`Family`] (registered with the App Store Connect
 //! families). Order of Apple's answers: the query parser's 400s, the 406 for an Accept other
 //! than `application/a-gzip`, the vendor number, the catalogue, the report date (format, future),
-//! availability (404 not yet, 410 past retention), then the file or the 404 "no sales".
+//! availability (404 not yet, 410 past retention), then the file or the 404 "no sales", through
+//! the report files cache ([`crate::cache`]) once the period is closed.
 //! Roles (403, individual keys) are checked before, by crabapple-auth (apple-semantics.md §1.7).
 
+use crate::cache;
 use crate::catalogue::{self, Body};
 use crate::countries;
 use crate::finance::{self, FinanceReport};
 use crate::fiscal;
+use crate::pacific;
 use crate::period::{ReportPeriod, at_8_pacific};
 use crate::sales;
 use crate::subscription;
@@ -72,6 +75,11 @@ pub fn no_longer_available() -> AscError {
     )
 }
 
+/// The team's name (the files' Developer and Vendor Name), read only when a file is computed.
+async fn team_name(store: &crabapple_store::Store) -> anyhow::Result<String> {
+    Ok(store.meta_get("team.name").await?.unwrap_or_default())
+}
+
 fn invalid_date(detail: String, why: &str) -> AscError {
     AscError::parameter_invalid("filter[reportDate]", detail).reason(why.to_string())
 }
@@ -112,7 +120,6 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             format!("'{v}' is not a valid vendor number for this account"),
         ));
     }
-    let team = store.meta_get("team.name").await?.unwrap_or_default();
     let now = store.clock.now_ms();
     let rtype = get("reportType").unwrap_or_default();
     if op.path == FINANCE_PATH {
@@ -122,7 +129,6 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             get("regionCode"),
             get("reportDate"),
             &vendor,
-            &team,
             now,
         )
         .await;
@@ -167,19 +173,33 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
         return Err(no_longer_available()
             .reason("Apple keeps daily, weekly and monthly reports 1 year, yearly 10 (reports-formats.md §2.3)"));
     }
-    let text = match r.report.body {
-        Body::Sales => sales::render(store, &period, &team).await?,
-        Body::PreOrder | Body::Nothing => None,
-        Body::Subscription(s) => subscription::render(store, s, r.version, period.first).await?,
-    };
-    match text {
-        Some(t) => Ok(file_reply(
-            &r.report.file_name(&vendor, &period, r.version),
-            Some(r.version),
-            &t,
-        )),
-        None => Err(no_sales()),
-    }
+    // A closed period: computed once, then served from the report files cache.
+    let key = cache::sales_key(
+        &vendor,
+        r.report.report_type,
+        sub,
+        r.frequency.name(),
+        r.version,
+        period.first,
+    );
+    cache::serve(store, &key, period.bounds_ms().1, async {
+        let text = match r.report.body {
+            Body::Sales => sales::render(store, &period, &team_name(store).await?).await?,
+            Body::PreOrder | Body::Nothing => None,
+            Body::Subscription(s) => {
+                subscription::render(store, s, r.version, period.first).await?
+            }
+        };
+        match text {
+            Some(t) => Ok(file_reply(
+                &r.report.file_name(&vendor, &period, r.version),
+                Some(r.version),
+                &t,
+            )),
+            None => Err(no_sales()),
+        }
+    })
+    .await
 }
 
 /// Regions accepted per report type, for the 400's "Expected one of".
@@ -261,7 +281,6 @@ async fn finance_file(
     region: Option<&str>,
     date: Option<&str>,
     vendor: &str,
-    team: &str,
     now: i64,
 ) -> Result<Reply, AscError> {
     let (report, period, region) = finance_request(
@@ -270,14 +289,26 @@ async fn finance_file(
         date.unwrap_or_default(),
         now,
     )?;
-    match finance::render(&engine.store, report, region, &period, team).await? {
-        Some(t) => Ok(file_reply(
-            &finance::file_name(vendor, &period, region),
-            None,
-            &t,
-        )),
-        None => Err(no_sales().reason("no earnings in this fiscal period and region")),
-    }
+    let store = &engine.store;
+    let key = cache::finance_key(
+        vendor,
+        &format!("{report:?}"),
+        region,
+        &period.report_date(),
+    );
+    let end_ms = pacific::day_bounds_ms(period.end).1;
+    cache::serve(store, &key, end_ms, async {
+        let team = team_name(store).await?;
+        match finance::render(store, report, region, &period, &team).await? {
+            Some(t) => Ok(file_reply(
+                &finance::file_name(vendor, &period, region),
+                None,
+                &t,
+            )),
+            None => Err(no_sales().reason("no earnings in this fiscal period and region")),
+        }
+    })
+    .await
 }
 
 #[cfg(test)]

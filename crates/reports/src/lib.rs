@@ -9,6 +9,7 @@
 #![allow(clippy::result_large_err)]
 
 pub mod analytics;
+pub mod cache;
 pub mod catalogue;
 pub mod countries;
 pub mod family;

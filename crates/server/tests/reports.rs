@@ -9,7 +9,6 @@ mod common;
 use common::reports::*;
 use common::*;
 use crabapple_reports::{fiscal, pacific};
-use crabapple_store::reports::AppUnitsRow;
 use serde_json::json;
 
 #[tokio::test]
@@ -169,24 +168,6 @@ async fn issue_9_a_purchase_appears_in_the_next_days_sales_file_and_its_fiscal_p
             crabapple_reports::finance::DETAIL_HEADER
         )
     );
-}
-
-fn units(app: &str, day: &str, download_type: &str, territory: &str, n: i64) -> AppUnitsRow {
-    AppUnitsRow {
-        app_id: app.into(),
-        day: day.into(),
-        download_type: download_type.into(),
-        app_version: "2.1".into(),
-        device: "iPhone".into(),
-        platform_version: "iOS 18.2".into(),
-        source_type: "App Store search".into(),
-        source_info: String::new(),
-        campaign: String::new(),
-        page_type: "Product page".into(),
-        territory: territory.into(),
-        pre_order: false,
-        units: n,
-    }
 }
 
 /// §2.4: app units by Product Type Identifier (1F first-time, 3F redownload/restore, 7F updates),

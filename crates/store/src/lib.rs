@@ -46,6 +46,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         6,
         include_str!("../migrations/sqlite/0006_lazy_notifications.sql"),
     ),
+    (
+        7,
+        include_str!("../migrations/sqlite/0007_report_files.sql"),
+    ),
 ];
 
 /// Handle to the database: cheap to clone.

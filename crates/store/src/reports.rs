@@ -2,6 +2,11 @@
 //! and dimension (`report_app_units`, migration 0005). The simulator adds units in bulk; the
 //! reports families read them back for a range of days. Purchases, renewals and refunds are the
 //! ledger's transactions ([`crate::ledger`]), read by the reports families directly.
+//!
+//! Also the report files cache's storage (`report_files` and `report_generation`, migration 0007;
+//! the policy is crabapple-reports' `cache` module): answers of closed periods stored under the
+//! generation token they were computed at, which the migration's triggers, [`REPORTS_CLEAR`] and
+//! [`Tx::add_app_units`] (units of a day whose files are out) replace.
 
 use crate::{Store, Tx};
 use anyhow::Result;
@@ -32,8 +37,44 @@ pub struct AppUnitsRow {
     pub units: i64,
 }
 
-/// Tables emptied by a commerce reset.
-pub(crate) const REPORTS_CLEAR: &[&str] = &["DELETE FROM report_app_units"];
+/// Tables emptied by a commerce reset (`ledger_clear`); the cached files go, and the generation
+/// changes, so a file computed before the reset and stored after it is never served.
+pub(crate) const REPORTS_CLEAR: &[&str] = &[
+    "DELETE FROM report_app_units",
+    "DELETE FROM report_files",
+    NEW_GENERATION,
+];
+
+/// Replaces the report generation token (migration 0007 does the same in its triggers).
+const NEW_GENERATION: &str =
+    "UPDATE report_generation SET token = lower(hex(randomblob(8))) WHERE id = 1";
+
+/// A cached answer of `GET /v1/salesReports` or `/v1/financeReports` (migration 0007): a file
+/// (status 200) or Apple's "no sales" 404 (empty body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportFile {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// Why, for the log (a 404's reason).
+    pub reason: String,
+}
+
+/// Whether the reports of Pacific day `day` (`YYYY-MM-DD`) are out at `now_ms`: from 08:00
+/// Pacific the next day (reports-formats.md §2.3), the earliest any file counting the day exists.
+fn day_reported(day: &str, now_ms: i64) -> bool {
+    let Some(next) = day
+        .parse::<jiff::civil::Date>()
+        .ok()
+        .and_then(|d| d.tomorrow().ok())
+    else {
+        return true;
+    };
+    crate::clock::pacific()
+        .to_timestamp(next.to_datetime(jiff::civil::Time::constant(8, 0, 0, 0)))
+        .map_or(true, |t| t.as_millisecond() <= now_ms)
+}
 
 const COLS: &str = "app_id, day, download_type, app_version, device, platform_version, \
     source_type, source_info, campaign, page_type, territory, pre_order, units";
@@ -82,6 +123,13 @@ impl Tx {
             });
             q.push(" ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units");
             q.build().execute(self.write_conn().await?).await?;
+        }
+        // Units of a day whose files are out change them: cached files are stale (the simulator
+        // writes a day before its files appear, so it never gets here).
+        if rows.iter().any(|r| day_reported(&r.day, self.now_ms)) {
+            sqlx::query(NEW_GENERATION)
+                .execute(self.write_conn().await?)
+                .await?;
         }
         Ok(())
     }
@@ -159,6 +207,99 @@ impl Store {
     }
 }
 
+/// The report files cache's storage (migration 0007).
+impl Store {
+    /// The current generation token: cached files of another generation are never served.
+    pub async fn report_generation(&self) -> Result<String> {
+        Ok(
+            sqlx::query_scalar("SELECT token FROM report_generation WHERE id = 1")
+                .fetch_one(&self.reader)
+                .await?,
+        )
+    }
+
+    /// The answer cached under `key` at `generation`, if any.
+    pub async fn report_file(&self, key: &str, generation: &str) -> Result<Option<ReportFile>> {
+        let row = sqlx::query(
+            "SELECT status, content_type, headers, body, reason FROM report_files
+             WHERE key = $1 AND generation = $2",
+        )
+        .bind(key)
+        .bind(generation)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        Ok(Some(ReportFile {
+            status: r.get::<i64, _>(0) as u16,
+            content_type: r.get(1),
+            headers: serde_json::from_str(r.get::<&str, _>(2))?,
+            body: r.get(3),
+            reason: r.get(4),
+        }))
+    }
+
+    /// Stores `file` under `key` if `generation` is still the current one (true then); replaces
+    /// the key's row of an older generation and drops the other keys' stale rows. Written on
+    /// the writer connection outside a [`Tx`]: a cached file changes no data, so other
+    /// processes' resource caches need not start over (no write token, see `shared`).
+    pub async fn put_report_file(
+        &self,
+        key: &str,
+        generation: &str,
+        file: &ReportFile,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let headers = serde_json::to_string(&file.headers)?;
+        let r = crate::shared::with_busy_retry(|| async {
+            // Only while `generation` is current: a late write must not drop newer files.
+            sqlx::query(
+                "DELETE FROM report_files WHERE generation <> $1
+                 AND $1 = (SELECT token FROM report_generation WHERE id = 1)",
+            )
+            .bind(generation)
+            .execute(&self.writer)
+            .await?;
+            Ok(sqlx::query(
+                "INSERT INTO report_files
+                   (key, generation, status, content_type, headers, body, reason, created_ms)
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM report_generation
+                 WHERE id = 1 AND token = $2
+                 ON CONFLICT (key) DO UPDATE SET generation = excluded.generation,
+                   status = excluded.status, content_type = excluded.content_type,
+                   headers = excluded.headers, body = excluded.body, reason = excluded.reason,
+                   created_ms = excluded.created_ms",
+            )
+            .bind(key)
+            .bind(generation)
+            .bind(i64::from(file.status))
+            .bind(&file.content_type)
+            .bind(&headers)
+            .bind(&file.body)
+            .bind(&file.reason)
+            .bind(now_ms)
+            .execute(&self.writer)
+            .await?)
+        })
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Whether the ledger still has work dated before `end_ms` (a renewal, billing retry or
+    /// mass extension the scheduler has not run yet, e.g. right after the clock jumped): the
+    /// files of a period ending at `end_ms` may still change until it has run.
+    pub async fn report_work_due_before(&self, end_ms: i64) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM commerce_subscriptions
+                            WHERE next_event_ms IS NOT NULL AND next_event_ms < $1)
+                 OR EXISTS (SELECT 1 FROM commerce_mass_extensions
+                            WHERE due_ms IS NOT NULL AND due_ms < $1)",
+        )
+        .bind(end_ms)
+        .fetch_one(&self.reader)
+        .await?)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,6 +358,96 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    fn file(body: &[u8]) -> ReportFile {
+        ReportFile {
+            status: 200,
+            content_type: Some("application/a-gzip".into()),
+            headers: vec![(
+                "x-reports-filename".into(),
+                "S_D_1_20261101_V1_0.txt.gz".into(),
+            )],
+            body: body.to_vec(),
+            reason: String::new(),
+        }
+    }
+
+    /// Migration 0007: a file is stored and served only under the generation it was computed at;
+    /// catalogue writes, units of a reported day and `ledger_clear` change the generation, units
+    /// of a day not reported yet (what the simulator writes) do not.
+    #[tokio::test]
+    async fn report_files_are_kept_per_generation_and_the_generation_follows_what_files_read() {
+        let dir = std::env::temp_dir().join(format!("crabapple-files-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let now = store.now_ms();
+        let g0 = store.report_generation().await.unwrap();
+        assert!(
+            store
+                .put_report_file("k", &g0, &file(b"a"), now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.report_file("k", &g0).await.unwrap(), Some(file(b"a")));
+
+        let today = crate::clock::pacific()
+            .to_datetime(jiff::Timestamp::from_millisecond(now).unwrap())
+            .date();
+        let mut tx = store.begin().await.unwrap();
+        tx.add_app_units(&[units(&today.to_string(), "US", 1)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(store.report_generation().await.unwrap(), g0);
+
+        let reported = today.checked_sub(jiff::Span::new().days(2)).unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.add_app_units(&[units(&reported.to_string(), "US", 1)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let g1 = store.report_generation().await.unwrap();
+        assert_ne!(g1, g0);
+        assert_eq!(store.report_file("k", &g1).await.unwrap(), None);
+        assert!(
+            store
+                .put_report_file("k", &g1, &file(b"b"), now)
+                .await
+                .unwrap()
+        );
+        // A file computed under the old generation and stored late is refused, and drops nothing.
+        assert!(
+            !store
+                .put_report_file("late", &g0, &file(b"c"), now)
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.report_file("k", &g1).await.unwrap(), Some(file(b"b")));
+
+        let mut tx = store.begin().await.unwrap();
+        tx.put("apps", "1", &serde_json::Map::new()).await.unwrap();
+        tx.commit().await.unwrap();
+        let g2 = store.report_generation().await.unwrap();
+        assert_ne!(g2, g1);
+
+        assert!(
+            store
+                .put_report_file("k", &g2, &file(b"d"), now)
+                .await
+                .unwrap()
+        );
+        let mut tx = store.begin().await.unwrap();
+        tx.ledger_clear().await.unwrap();
+        tx.commit().await.unwrap();
+        let g3 = store.report_generation().await.unwrap();
+        assert_ne!(g3, g2);
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_files")
+            .fetch_one(store.reader())
+            .await
+            .unwrap();
+        assert_eq!(left, 0);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

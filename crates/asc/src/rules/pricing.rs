@@ -289,10 +289,7 @@ fn document(
     let mut included = Vec::new();
     let mut seen = HashSet::new();
     for p in points {
-        let linkage = vec![(
-            "territories".to_string(),
-            p.storefront.alpha3.to_string(),
-        )];
+        let linkage = vec![("territories".to_string(), p.storefront.alpha3.to_string())];
         let rel_data = HashMap::from([("territory", (&linkage, 1))]);
         data.push(engine.render_resource(&plan, &p.resource(), &req.base, q, &rel_data, &includes));
         if includes.contains("territory") && seen.insert(p.storefront.alpha3) {

@@ -5,6 +5,32 @@ use super::{Resp, World};
 use serde_json::{Value, json};
 use std::io::Read;
 
+/// App units of one day and dimension (First-time downloads and the like) as the simulator
+/// records them, on an iPhone found by App Store search.
+pub fn units(
+    app: &str,
+    day: &str,
+    download_type: &str,
+    territory: &str,
+    n: i64,
+) -> crabapple_store::reports::AppUnitsRow {
+    crabapple_store::reports::AppUnitsRow {
+        app_id: app.into(),
+        day: day.into(),
+        download_type: download_type.into(),
+        app_version: "2.1".into(),
+        device: "iPhone".into(),
+        platform_version: "iOS 18.2".into(),
+        source_type: "App Store search".into(),
+        source_info: String::new(),
+        campaign: String::new(),
+        page_type: "Product page".into(),
+        territory: territory.into(),
+        pre_order: false,
+        units: n,
+    }
+}
+
 pub fn gunzip(b: &[u8]) -> String {
     let mut s = String::new();
     flate2::read::GzDecoder::new(b)
