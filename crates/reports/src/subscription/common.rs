@@ -563,11 +563,17 @@ pub(super) fn is_paid(t: &TransactionRow) -> bool {
         && !Offer::of(&t.payload).is_some_and(|o| o.is_free_trial())
 }
 
-/// Days of paid service in `chain` before `t` (Apple's one-year rule counts paid service days).
+/// Days of paid service in `chain` before `t` (Apple's one-year rule counts paid service days),
+/// as they stood when `t` was bought: a period refunded later still counted then, so a file
+/// already out never changes (crates/reports cache.rs serves it for good).
 pub(super) fn paid_days_before(chain: &[TransactionRow], t: &TransactionRow) -> i64 {
     chain
         .iter()
-        .filter(|c| c.purchase_ms < t.purchase_ms && is_paid(c) && !c.revoked)
+        .filter(|c| {
+            c.purchase_ms < t.purchase_ms
+                && is_paid(c)
+                && c.revoked_ms.is_none_or(|r| r > t.purchase_ms)
+        })
         .map(|c| (c.expires_ms.unwrap_or(c.purchase_ms) - c.purchase_ms) / DAY_MS)
         .sum()
 }
@@ -610,6 +616,53 @@ mod tests {
         assert_eq!(offer_duration("P3D"), "3 Days");
         assert_eq!(offer_duration("P2M"), "2 Months");
         assert_eq!(offer_duration(""), "");
+    }
+
+    /// A refund after a renewal does not change the paid days that renewal's file counted.
+    #[test]
+    fn paid_days_are_counted_as_they_stood_at_the_purchase() {
+        let period = |i: i64, revoked_ms: Option<i64>| TransactionRow {
+            transaction_id: format!("t{i}"),
+            original_transaction_id: "t0".into(),
+            customer_id: 1,
+            app_id: "1".into(),
+            bundle_id: "b".into(),
+            environment: "Production".into(),
+            product_id: "p".into(),
+            product_type: "AUTO_RENEWABLE".into(),
+            group_id: Some("g".into()),
+            order_id: "o".into(),
+            web_order_line_item_id: None,
+            ownership: "PURCHASED".into(),
+            purchase_ms: i * 30 * DAY_MS,
+            expires_ms: Some((i + 1) * 30 * DAY_MS),
+            revoked: revoked_ms.is_some(),
+            revoked_ms,
+            finished: false,
+            mod_seq: i,
+            refund_seq: None,
+            modified_ms: 0,
+            payload: serde_json::json!({"price": 9990}),
+        };
+        let later = Some(20 * 30 * DAY_MS);
+        let before = Some(5 * 30 * DAY_MS);
+        let chain: Vec<TransactionRow> = (0..14)
+            .map(|i| {
+                period(
+                    i,
+                    if i == 1 {
+                        later
+                    } else if i == 2 {
+                        before
+                    } else {
+                        None
+                    },
+                )
+            })
+            .collect();
+        // Period 1 was refunded after period 13 was bought: it still counted then; period 2
+        // was refunded before.
+        assert_eq!(paid_days_before(&chain, &chain[13]), 12 * 30);
     }
 
     #[test]
