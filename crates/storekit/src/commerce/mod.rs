@@ -277,8 +277,14 @@ impl Commerce {
                 let (orig, at) = due.subscription.expect("due subscription");
                 let mut ev = Ev::begin(self).await?;
                 match ev.step(&orig, at).await {
+                    // The step's notification is written at COMMIT: a full disk shows there.
                     Ok(_) => {
-                        ev.commit().await?;
+                        ev.commit().await.map_err(|e| {
+                            anyhow::anyhow!(
+                                "subscription {orig}: {}",
+                                crabapple_store::error_reason(&e)
+                            )
+                        })?;
                         sum.subscription_events += 1;
                     }
                     // A full disk is no reason to stop renewing: the step runs again once the
@@ -311,7 +317,12 @@ impl Commerce {
                 }
                 match ev.run_mass_extension(&mut m, &subs, at).await {
                     Ok(()) => {
-                        ev.commit().await?;
+                        ev.commit().await.map_err(|e| {
+                            anyhow::anyhow!(
+                                "mass extension {rid}: {}",
+                                crabapple_store::error_reason(&e)
+                            )
+                        })?;
                         sum.mass_extensions += 1;
                     }
                     Err(e) if e.storage_fault => {
