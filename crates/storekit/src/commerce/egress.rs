@@ -90,7 +90,22 @@ impl Egress {
     }
 }
 
-/// The HTTP client's DNS resolver: the system's answers without forbidden addresses.
+/// Top-level domains that never resolve (RFC 2606 §2, RFC 6761 §6.4, §6.5): a name under them is
+/// answered "not found" without asking DNS. The demo world's notification URLs are such names
+/// (`api.crabapple.example`); on a network whose resolver drops queries for them, every attempt
+/// would otherwise wait out the system resolver's timeouts (5 s and more each).
+const NEVER_RESOLVE: &[&str] = &["example", "invalid"];
+
+/// Whether `host` is under a top-level domain that never resolves ([`NEVER_RESOLVE`]).
+pub fn never_resolves(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    NEVER_RESOLVE
+        .iter()
+        .any(|tld| h == *tld || h.ends_with(&format!(".{tld}")))
+}
+
+/// The HTTP client's DNS resolver: the system's answers without forbidden addresses, and no
+/// question asked for names that never resolve.
 pub struct Resolver(pub Egress);
 
 impl reqwest::dns::Resolve for Resolver {
@@ -98,6 +113,13 @@ impl reqwest::dns::Resolve for Resolver {
         let egress = self.0.clone();
         let host = name.as_str().to_string();
         Box::pin(async move {
+            if never_resolves(&host) {
+                return Err(format!(
+                    "{host} does not resolve: .example and .invalid names never do (RFC 2606, \
+                     RFC 6761)"
+                )
+                .into());
+            }
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let kept: Vec<SocketAddr> = found
@@ -156,5 +178,11 @@ mod tests {
             .unwrap()
             .collect();
         assert!(!ok.is_empty());
+        // RFC 2606 / 6761: answered without DNS.
+        for name in ["api.crabapple.example", "x.invalid", "example."] {
+            let err = r.resolve(name.parse().unwrap()).await.err().unwrap();
+            assert!(err.to_string().contains("does not resolve"), "{name}: {err}");
+        }
+        assert!(!never_resolves("example.com") && !never_resolves("notexample"));
     }
 }
