@@ -160,7 +160,8 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         .iter()
         .map(|d| d["attributes"]["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names.len(), 19);
+    // §4.2's 19 and the two subscription reports of §4.3 at both levels.
+    assert_eq!(names.len(), 23);
     for n in [
         "App Downloads Standard",
         "App Downloads Detailed",
@@ -176,6 +177,8 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         "App Crashes",
         "App Crashes Expanded",
         "App Install Performance",
+        "App Store Subscription State Standard",
+        "App Store Subscription Event Detailed",
     ] {
         assert!(names.contains(&n), "{n}");
     }
@@ -196,7 +199,7 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         .json();
     assert_eq!(
         ids(&commerce),
-        [3, 4, 10, 11, 12, 13].map(|n| format!("r{n}-{req}"))
+        [3, 4, 10, 11, 12, 13, 25, 26, 27, 28].map(|n| format!("r{n}-{req}"))
     );
     let one = w
         .get(&format!(
@@ -222,14 +225,14 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         (400, "PARAMETER_ERROR.INVALID")
     );
 
-    // Paging: links.next until the end, the same 19 reports.
+    // Paging: links.next until the end, the same 23 reports.
     let mut seen = Vec::new();
     let mut next = Some(format!("/v1/analyticsReportRequests/{req}/reports?limit=5"));
     while let Some(uri) = next {
         let doc = w.get(&uri).await.json();
         assert!(doc["data"].as_array().unwrap().len() <= 5);
         seen.extend(ids(&doc));
-        assert_eq!(doc["meta"]["paging"]["total"], 19);
+        assert_eq!(doc["meta"]["paging"]["total"], 23);
         next = doc["links"]["next"].as_str().map(|n| {
             n.trim_start_matches("http://crabapple.test:8686")
                 .to_string()
