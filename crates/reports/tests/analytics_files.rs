@@ -370,37 +370,9 @@ async fn s4_5_two_renders_of_every_report_give_identical_bytes() {
     }
 }
 
-/// The day's events of the Sales subscription tests: alice a free trial, bob an offer code, dave
-/// subscribes and renews, erin turns auto-renew off, frank's renewal fails, gina is refunded.
-async fn subscriptions() -> World {
-    let w = World::new().await;
-    w.buy("alice", MONTHLY, Some(json!({"type": "introductory"})))
-        .await;
-    w.buy(
-        "bob",
-        MONTHLY,
-        Some(json!({"type": "offer-code", "id": "BLACKFRIDAY30"})),
-    )
-    .await;
-    let dave = w.buy("dave", MONTHLY, None).await;
-    w.event("renew", json!({"transactionId": dave})).await;
-    let erin = w.buy("erin", MONTHLY, None).await;
-    w.event(
-        "expire",
-        json!({"transactionId": erin, "reason": "voluntary"}),
-    )
-    .await;
-    let frank = w.buy("frank", MONTHLY, None).await;
-    w.event("fail-renewal", json!({"transactionId": frank, "now": true}))
-        .await;
-    let gina = w.buy("gina", MONTHLY, None).await;
-    w.event("refund", json!({"transactionId": gina})).await;
-    w
-}
-
 #[tokio::test]
 async fn s4_3_subscription_state_active_counts_equal_the_ledgers_active_subscriptions() {
-    let w = subscriptions().await;
+    let w = World::day_of_events().await;
     let r = render(&w, "App Store Subscription State Standard", DAY).await;
     let mut active = 0;
     for product in [MONTHLY, YEARLY] {
@@ -415,7 +387,7 @@ async fn s4_3_subscription_state_active_counts_equal_the_ledgers_active_subscrip
     }
     let day = DAY.to_string();
     assert_eq!(sum(&r.text, "Counts", &["Active", &day]), active);
-    assert_eq!(active, 4, "{}", r.text);
+    assert_eq!(active, 5, "{}", r.text);
     assert_eq!(sum(&r.text, "Counts", &["Billing retry", &day]), 1);
     assert!(r.text.contains(&format!(
         "{day}\tCrabapple Notes\t1490553127\tActive\tStandard price\t"
@@ -425,7 +397,7 @@ async fn s4_3_subscription_state_active_counts_equal_the_ledgers_active_subscrip
 
 #[tokio::test]
 async fn s4_3_subscription_event_uses_the_captures_event_groups_and_names() {
-    let w = subscriptions().await;
+    let w = World::day_of_events().await;
     let t = render(&w, "App Store Subscription Event Standard", DAY)
         .await
         .text;

@@ -48,9 +48,9 @@ pub(super) static PRE_ORDERS: Spec =
 pub(super) async fn units(store: &Store, ctx: &Ctx, extra_days: i64) -> Result<Vec<AppUnitsRow>> {
     use jiff::ToSpan;
     let from = ctx.first - extra_days.days();
-    Ok(store
+    store
         .app_units_of(&ctx.app_id, &from.to_string(), &ctx.last.to_string())
-        .await?)
+        .await
 }
 
 /// The cells an app units row gives every report (each picks those of its header).
