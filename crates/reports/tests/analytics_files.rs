@@ -416,3 +416,32 @@ async fn s4_3_subscription_event_uses_the_captures_event_groups_and_names() {
             .all(|l| l.starts_with(&format!("{day}\tCrabapple Notes\t1490553127\t")))
     );
 }
+
+#[tokio::test]
+async fn s4_1_weekly_files_have_the_mondays_date_and_sum_the_days() {
+    let friday = AppUnitsRow {
+        day: (D + 1.days()).to_string(),
+        ..units("First-time download", "App Store search", "US", 60)
+    };
+    let w = world_with(&[
+        units("First-time download", "App Store search", "US", 40),
+        friday,
+    ])
+    .await;
+    // The Friday after the week of Monday 7 – Sunday 13 January 2030.
+    let weekly = Instance {
+        report: report("App Store Discovery and Engagement Standard"),
+        request: "q".into(),
+        granularity: Granularity::Weekly,
+        processing_date: date(2030, 1, 18),
+    };
+    let t = files::render(&w.store, &weekly, APP_ID).await.unwrap().text;
+    assert_eq!(
+        t.lines().nth(3),
+        Some(
+            "2030-01-07\tCrabapple Notes\t1490553127\tTap\tProduct page\tApp Store search\tGet\tiPhone\tiOS 18.2\tUS\t100\t80"
+        ),
+        "{t}"
+    );
+    assert_eq!(t.lines().count(), 4);
+}
