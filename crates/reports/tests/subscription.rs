@@ -8,43 +8,7 @@ mod world;
 
 use crabapple_reports::subscription::SubscriptionReport::{self, *};
 use crabapple_reports::subscription::header;
-use serde_json::json;
 use world::*;
-
-/// The day's events, in this order: alice starts a free trial, bob redeems BLACKFRIDAY30 and
-/// carol MOTHERSDAY30, dave subscribes and renews, erin subscribes and turns auto-renew off,
-/// frank subscribes and his renewal fails (billing retry), gina subscribes and is refunded.
-async fn scenario() -> World {
-    let w = World::new().await;
-    w.buy("alice", MONTHLY, Some(json!({"type": "introductory"})))
-        .await;
-    w.buy(
-        "bob",
-        MONTHLY,
-        Some(json!({"type": "offer-code", "id": "BLACKFRIDAY30"})),
-    )
-    .await;
-    w.buy(
-        "carol",
-        YEARLY,
-        Some(json!({"type": "offer-code", "id": "MOTHERSDAY30"})),
-    )
-    .await;
-    let dave = w.buy("dave", MONTHLY, None).await;
-    w.event("renew", json!({"transactionId": dave})).await;
-    let erin = w.buy("erin", MONTHLY, None).await;
-    w.event(
-        "expire",
-        json!({"transactionId": erin, "reason": "voluntary"}),
-    )
-    .await;
-    let frank = w.buy("frank", MONTHLY, None).await;
-    w.event("fail-renewal", json!({"transactionId": frank, "now": true}))
-        .await;
-    let gina = w.buy("gina", MONTHLY, None).await;
-    w.event("refund", json!({"transactionId": gina})).await;
-    w
-}
 
 /// reports-formats.md §2.4, written here (not taken from the code under test).
 const SUBSCRIPTION_EVENT_1_3: &str = "Event Date\tEvent\tApp Name\tApp Apple ID\tSubscription Name\tSubscription Apple ID\tSubscription Group ID\tStandard Subscription Duration\tSubscription Offer Type\tSubscription Offer Duration\tMarketing Opt-In\tMarketing Opt-In Duration\tPreserved Pricing\tProceeds Reason\tSubscription Offer Name\tPromotional Offer ID\tConsecutive Paid Periods\tOriginal Start Date\tDevice\tClient\tState\tCountry\tPrevious Subscription Name\tPrevious Subscription Apple ID\tDays Before Canceling\tCancellation Reason\tDays Canceled\tQuantity\tPaid Service Days Recovered";
@@ -75,7 +39,7 @@ fn header_lines_are_the_bytes_of_reports_formats_2_4() {
 
 #[tokio::test]
 async fn every_file_starts_with_its_header_and_ends_each_line_with_lf_open_question_9() {
-    let w = scenario().await;
+    let w = World::day_of_events().await;
     for (report, version, line) in [
         (SubscriptionEvent, "1_3", SUBSCRIPTION_EVENT_1_3),
         (Subscriber, "1_3", SUBSCRIBER_1_3),
@@ -98,7 +62,7 @@ async fn every_file_starts_with_its_header_and_ends_each_line_with_lf_open_quest
 
 #[tokio::test]
 async fn subscriber_file_has_a_row_per_transaction_and_refund_2_4() {
-    let w = scenario().await;
+    let w = World::day_of_events().await;
     let text = w.report(Subscriber, "1_3", DAY).await.unwrap();
     let head =
         "2030-01-15\tCrabapple Notes\t1490553127\tNotes Pro Monthly\t6449081301\t20934512\t1 Month";
@@ -144,7 +108,7 @@ async fn subscriber_file_has_a_row_per_transaction_and_refund_2_4() {
 
 #[tokio::test]
 async fn subscription_event_file_counts_each_event_by_grouping_key_2_4() {
-    let w = scenario().await;
+    let w = World::day_of_events().await;
     let text = w.report(SubscriptionEvent, "1_3", DAY).await.unwrap();
     let ev = |event: &str, product: &str, offer: &str, middle: &str, tail: &str| {
         let (name, id, duration) = if product == MONTHLY {
@@ -195,7 +159,7 @@ async fn subscription_event_file_counts_each_event_by_grouping_key_2_4() {
 
 #[tokio::test]
 async fn subscription_summary_counts_the_books_at_the_end_of_the_pacific_day() {
-    let w = scenario().await;
+    let w = World::day_of_events().await;
     let text = w.report(Subscription, "1_3", DAY).await.unwrap();
     let monthly = "Crabapple Notes\t1490553127\tNotes Pro Monthly\t6449081301\t20934512\t1 Month";
     let tail = "\t\t\t\tiPhone\t\tUS";
@@ -221,7 +185,7 @@ async fn subscription_summary_counts_the_books_at_the_end_of_the_pacific_day() {
 
 #[tokio::test]
 async fn offer_code_redemptions_tell_blackfriday30_from_mothersday30_forum_post_6() {
-    let w = scenario().await;
+    let w = World::day_of_events().await;
     let text = w
         .report(SubscriptionOfferCodeRedemption, "1_0", DAY)
         .await

@@ -5,7 +5,7 @@ whole chain for App Downloads Standard after `crabapple simulate --days 10 --pro
 the app's ONGOING request, its COMMERCE reports, the DAILY instances by processing date, their
 segments, the download at the pre-signed URL (no Authorization), gunzip and parse by header
 names. Its rows are checked against the SALES files of the same days (first-time downloads are
-the 1F units) — Standard reports carry no privacy noise (crates/reports/src/analytics/files.rs).
+the 1F units) — Standard reports carry no privacy noise (crates/reports/src/analytics/files/).
 It runs in its own venv (tests/clients/surquest/.venv) through surquest_analytics.py, and on a
 crabapple of its own (the simulation moves the virtual clock ten days).
 """

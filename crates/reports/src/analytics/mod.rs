@@ -13,6 +13,9 @@ pub mod files;
 pub mod schedule;
 pub mod segment;
 
+use jiff::civil::{Date, date};
+use schedule::Granularity;
+
 /// Apple's `AnalyticsReport.attributes.category` (apple-semantics.md §2.2).
 pub const CATEGORIES: &[&str] = &[
     "APP_USAGE",
@@ -22,16 +25,57 @@ pub const CATEGORIES: &[&str] = &[
     "PERFORMANCE",
 ];
 
-/// What a report's file is made of (only Downloads and Purchases have instances in this slice).
+/// What a report's file is made of (files/ renders each; §4.3 gives their columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Downloads,
     Purchases,
-    /// A report of the catalogue crabapple does not generate yet: no instances.
+    PreOrders,
+    DiscoveryAndEngagement,
+    WebPreviewEngagement,
+    Sessions,
+    InstallationAndDeletion,
+    OptIn,
+    Crashes,
+    CrashesExpanded,
+    InstallPerformance,
+    SubscriptionState,
+    SubscriptionEvent,
+    /// A report of the catalogue crabapple does not generate (App Clip Usage): no instances.
     NotGenerated,
 }
 
-/// One report of the catalogue (reports-formats.md §4.2).
+const DAILY: &[Granularity] = &[Granularity::Daily];
+const EVERY: &[Granularity] = &Granularity::ALL;
+
+impl Kind {
+    /// reports-formats.md §4.4: the granularities of a report of this kind at a level and the
+    /// first Date it has data for.
+    pub const fn availability(self, detailed: bool) -> (&'static [Granularity], Date) {
+        use Kind::*;
+        match self {
+            NotGenerated => (&[], date(2024, 1, 1)),
+            // Weekly and monthly in Detailed only.
+            Downloads | PreOrders if !detailed => (DAILY, date(2024, 1, 1)),
+            Downloads | PreOrders => (EVERY, date(2024, 1, 1)),
+            Purchases
+            | DiscoveryAndEngagement
+            | WebPreviewEngagement
+            | Sessions
+            | InstallationAndDeletion
+            | Crashes => (EVERY, date(2024, 1, 1)),
+            OptIn => (DAILY, date(2024, 1, 1)),
+            InstallPerformance => (DAILY, date(2024, 3, 1)),
+            SubscriptionState => (DAILY, date(2025, 1, 1)),
+            SubscriptionEvent if !detailed => (DAILY, date(2025, 1, 1)),
+            SubscriptionEvent => (EVERY, date(2025, 1, 1)),
+            // "iOS 17.4": its release day, 2024-03-05 (crabapple's reading).
+            CrashesExpanded => (DAILY, date(2024, 3, 5)),
+        }
+    }
+}
+
+/// One report of the catalogue (reports-formats.md §4.2), with its availability (§4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Report {
     pub n: u32,
@@ -39,6 +83,10 @@ pub struct Report {
     pub category: &'static str,
     pub detailed: bool,
     pub kind: Kind,
+    /// DAILY, WEEKLY, MONTHLY instances as §4.4 lists them for the report and level.
+    pub granularities: &'static [Granularity],
+    /// The first Date the report has data for (§4.4 "History from").
+    pub history_start: Date,
 }
 
 const fn r(
@@ -48,20 +96,25 @@ const fn r(
     detailed: bool,
     kind: Kind,
 ) -> Report {
+    let (granularities, history_start) = kind.availability(detailed);
     Report {
         n,
         name,
         category,
         detailed,
         kind,
+        granularities,
+        history_start,
     }
 }
 
-use Kind::{Downloads, NotGenerated, Purchases};
+use Kind::*;
 
-/// The 12 rows of reports-formats.md §4.2, Standard and Detailed, by N. "App Store Web Preview
-/// Engagement Detailed" is not listed (its name was never seen); the ~80 framework reports are
-/// left out (README "Analytics Reports").
+/// The 12 rows of reports-formats.md §4.2, Standard and Detailed, by N, and the two subscription
+/// reports of §4.3 (their API names were never seen, §4.2: crabapple names them like the others,
+/// `App Store Subscription State|Event Standard|Detailed`, ids r25–r28, a guess). "App Store Web
+/// Preview Engagement Detailed" is not listed (its name was never seen); the ~80 framework
+/// reports are left out (README "Analytics Reports").
 pub const CATALOGUE: &[Report] = &[
     r(3, "App Downloads Standard", "COMMERCE", false, Downloads),
     r(4, "App Downloads Detailed", "COMMERCE", true, Downloads),
@@ -70,30 +123,30 @@ pub const CATALOGUE: &[Report] = &[
         "App Store Installation and Deletion Standard",
         "APP_USAGE",
         false,
-        NotGenerated,
+        InstallationAndDeletion,
     ),
     r(
         7,
         "App Store Installation and Deletion Detailed",
         "APP_USAGE",
         true,
-        NotGenerated,
+        InstallationAndDeletion,
     ),
-    r(8, "App Sessions Standard", "APP_USAGE", false, NotGenerated),
-    r(9, "App Sessions Detailed", "APP_USAGE", true, NotGenerated),
+    r(8, "App Sessions Standard", "APP_USAGE", false, Sessions),
+    r(9, "App Sessions Detailed", "APP_USAGE", true, Sessions),
     r(
         10,
         "App Store Pre-Orders Standard",
         "COMMERCE",
         false,
-        NotGenerated,
+        PreOrders,
     ),
     r(
         11,
         "App Store Pre-Orders Detailed",
         "COMMERCE",
         true,
-        NotGenerated,
+        PreOrders,
     ),
     r(
         12,
@@ -114,21 +167,21 @@ pub const CATALOGUE: &[Report] = &[
         "App Store Discovery and Engagement Standard",
         "APP_STORE_ENGAGEMENT",
         false,
-        NotGenerated,
+        DiscoveryAndEngagement,
     ),
     r(
         15,
         "App Store Discovery and Engagement Detailed",
         "APP_STORE_ENGAGEMENT",
         true,
-        NotGenerated,
+        DiscoveryAndEngagement,
     ),
     r(
         16,
         "App Store Web Preview Engagement Standard",
         "APP_STORE_ENGAGEMENT",
         false,
-        NotGenerated,
+        WebPreviewEngagement,
     ),
     r(
         20,
@@ -144,22 +197,50 @@ pub const CATALOGUE: &[Report] = &[
         true,
         NotGenerated,
     ),
-    r(22, "App Crashes", "APP_USAGE", false, NotGenerated),
+    r(22, "App Crashes", "APP_USAGE", false, Crashes),
     r(
         23,
         "App Crashes Expanded",
         "PERFORMANCE",
         false,
-        NotGenerated,
+        CrashesExpanded,
     ),
     r(
         24,
         "App Install Performance",
         "PERFORMANCE",
         false,
-        NotGenerated,
+        InstallPerformance,
     ),
-    r(189, "App Opt In", "APP_USAGE", false, NotGenerated),
+    r(
+        25,
+        "App Store Subscription State Standard",
+        "COMMERCE",
+        false,
+        SubscriptionState,
+    ),
+    r(
+        26,
+        "App Store Subscription State Detailed",
+        "COMMERCE",
+        true,
+        SubscriptionState,
+    ),
+    r(
+        27,
+        "App Store Subscription Event Standard",
+        "COMMERCE",
+        false,
+        SubscriptionEvent,
+    ),
+    r(
+        28,
+        "App Store Subscription Event Detailed",
+        "COMMERCE",
+        true,
+        SubscriptionEvent,
+    ),
+    r(189, "App Opt In", "APP_USAGE", false, OptIn),
 ];
 
 impl Report {

@@ -14,7 +14,7 @@
 //! - Retention: an instance vanishes 35 days after its processing date (a snapshot's: 35 days
 //!   after its delivery, so the backfill can be read).
 
-use super::{Kind, Report};
+use super::Report;
 use jiff::ToSpan;
 use jiff::civil::{Date, Weekday, date};
 
@@ -66,11 +66,7 @@ impl Granularity {
 
     /// The granularities a report has (§4.4: Downloads weekly and monthly Detailed only).
     pub fn of(report: &Report) -> Vec<Granularity> {
-        match report.kind {
-            Kind::NotGenerated => vec![],
-            Kind::Downloads if !report.detailed => vec![Granularity::Daily],
-            Kind::Downloads | Kind::Purchases => Granularity::ALL.to_vec(),
-        }
+        report.granularities.to_vec()
     }
 }
 
@@ -155,7 +151,7 @@ pub fn instances(report: &'static Report, req: &RequestFacts, today: Date) -> Ve
         if today >= first + RETENTION_DAYS.days() {
             return vec![];
         }
-        (data.max(HISTORY_START) + 1.days(), first)
+        (data.max(report.history_start) + 1.days(), first)
     } else {
         (first.max(today - (RETENTION_DAYS - 1).days()), today)
     };

@@ -18,13 +18,13 @@ use crate::proceeds::{
 };
 
 /// Reports count the production App Store only; sandbox purchases never reach Sales and Trends.
-pub(super) const ENVIRONMENT: &str = "Production";
+pub(crate) const ENVIRONMENT: &str = "Production";
 
 pub(super) const DAY_MS: i64 = 86_400_000;
 
 /// The Pacific reporting day: its date and `[start, end)` in epoch ms.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Day {
+pub(crate) struct Day {
     pub date: Date,
     pub start: i64,
     pub end: i64,
@@ -70,7 +70,7 @@ pub(super) fn cell(s: &str) -> String {
 
 /// An auto-renewable subscription as the reports name it.
 #[derive(Debug, Clone)]
-pub(super) struct Product {
+pub(crate) struct Product {
     /// The `subscriptions` resource id (Subscription Apple ID).
     pub apple_id: String,
     /// The reference name (Subscription Name).
@@ -108,7 +108,7 @@ pub(crate) fn standard_duration(period: &str) -> &'static str {
 
 /// An offer's duration (ISO 8601 `offerPeriod`, e.g. `P1W`) in words: `1 Week`, `3 Days`,
 /// `2 Months`, `1 Year`.
-pub(super) fn offer_duration(iso: &str) -> String {
+pub(crate) fn offer_duration(iso: &str) -> String {
     let Some(rest) = iso.strip_prefix('P') else {
         return String::new();
     };
@@ -128,7 +128,7 @@ pub(super) fn offer_duration(iso: &str) -> String {
 
 /// The kinds of subscription offer (Apple's `offerType` 1–4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum OfferKind {
+pub(crate) enum OfferKind {
     Introductory,
     Promotional,
     OfferCode,
@@ -137,7 +137,7 @@ pub(super) enum OfferKind {
 
 /// A transaction's (or renewal info's) offer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Offer {
+pub(crate) struct Offer {
     pub kind: OfferKind,
     /// `offerIdentifier` (promotional offers, offer codes, win-back offers).
     pub identifier: String,
@@ -215,20 +215,20 @@ pub(super) fn money_columns(price: i64, proceeds: i64, currency: &str) -> [Strin
 /// the Subscription Offer Code Redemption file's Offer Code column. For promotional and win-back
 /// offers the name is the offer's reference name and the ID its offer identifier; introductory
 /// offers have neither.
-pub(super) struct OfferColumns {
+pub(crate) struct OfferColumns {
     pub name: String,
     pub id: String,
 }
 
 /// An offer code redemption's `(Offer Reference Name, Offer Code)`.
-pub(super) struct CodeNames {
+pub(crate) struct CodeNames {
     pub reference_name: String,
     /// The custom code; empty for one-time-use codes (reports-formats.md §2.4).
     pub code: String,
 }
 
 /// Catalogue facts read once per report: apps, subscriptions, offers, customers, chains.
-pub(super) struct Catalog<'a> {
+pub(crate) struct Catalog<'a> {
     pub store: &'a Store,
     apps: HashMap<String, String>,
     products: HashMap<String, Option<Product>>,
@@ -522,13 +522,13 @@ pub(super) fn subscriber_id(c: &CustomerRow) -> String {
 }
 
 /// A customer's `originalPlatform` (from the app transaction).
-pub(super) fn platform(c: Option<&CustomerRow>) -> Option<&str> {
+pub(crate) fn platform(c: Option<&CustomerRow>) -> Option<&str> {
     c.and_then(|c| c.app_transaction.get("originalPlatform"))
         .and_then(Value::as_str)
 }
 
 /// Apple's Device of a customer's purchases, from the app transaction's `originalPlatform`.
-pub(super) fn device(platform: Option<&str>) -> &'static str {
+pub(crate) fn device(platform: Option<&str>) -> &'static str {
     match platform {
         Some("macOS") => "Desktop",
         Some("tvOS") => "Apple TV",
@@ -537,7 +537,7 @@ pub(super) fn device(platform: Option<&str>) -> &'static str {
     }
 }
 
-pub(super) fn price_milli(t: &TransactionRow) -> Option<i64> {
+pub(crate) fn price_milli(t: &TransactionRow) -> Option<i64> {
     t.payload.get("price").and_then(Value::as_i64)
 }
 
@@ -549,7 +549,7 @@ pub(super) fn currency(t: &TransactionRow) -> String {
         .to_string()
 }
 
-pub(super) fn storefront(t: &TransactionRow) -> String {
+pub(crate) fn storefront(t: &TransactionRow) -> String {
     t.payload
         .get("storefront")
         .and_then(Value::as_str)

@@ -38,7 +38,7 @@ const CODE: usize = 10;
 const SUBSCRIBERS: usize = 13;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum State {
+pub(crate) enum State {
     Active,
     Grace,
     BillingRetry,
@@ -49,11 +49,11 @@ pub(super) enum State {
 /// DID_FAIL_TO_RENEW): a subscription expired longer ago than that has lapsed.
 const BILLING_RETRY_DAYS: i64 = 60;
 /// How far before the end of a day a subscription that expired may still be in billing retry.
-const RETRY_WINDOW_MS: i64 = (BILLING_RETRY_DAYS + 1) * DAY_MS;
+pub(crate) const RETRY_WINDOW_MS: i64 = (BILLING_RETRY_DAYS + 1) * DAY_MS;
 
 /// The subscriptions' states at the end of a day, from the status notifications of the
 /// billing-retry window before it (one query for all of them).
-pub(super) struct States {
+pub(crate) struct States {
     end: i64,
     window_start: i64,
     last: HashMap<String, State>,

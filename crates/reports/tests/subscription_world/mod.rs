@@ -150,6 +150,41 @@ impl World {
         }
     }
 
+    /// The day's events, in this order: alice starts a free trial, bob redeems BLACKFRIDAY30 and
+    /// carol MOTHERSDAY30, dave subscribes and renews, erin subscribes and turns auto-renew off,
+    /// frank subscribes and his renewal fails (billing retry), gina subscribes and is refunded.
+    pub async fn day_of_events() -> World {
+        let w = World::new().await;
+        w.buy("alice", MONTHLY, Some(json!({"type": "introductory"})))
+            .await;
+        w.buy(
+            "bob",
+            MONTHLY,
+            Some(json!({"type": "offer-code", "id": "BLACKFRIDAY30"})),
+        )
+        .await;
+        w.buy(
+            "carol",
+            YEARLY,
+            Some(json!({"type": "offer-code", "id": "MOTHERSDAY30"})),
+        )
+        .await;
+        let dave = w.buy("dave", MONTHLY, None).await;
+        w.event("renew", json!({"transactionId": dave})).await;
+        let erin = w.buy("erin", MONTHLY, None).await;
+        w.event(
+            "expire",
+            json!({"transactionId": erin, "reason": "voluntary"}),
+        )
+        .await;
+        let frank = w.buy("frank", MONTHLY, None).await;
+        w.event("fail-renewal", json!({"transactionId": frank, "now": true}))
+            .await;
+        let gina = w.buy("gina", MONTHLY, None).await;
+        w.event("refund", json!({"transactionId": gina})).await;
+        w
+    }
+
     /// Adds an App Store Connect resource (e.g. a promotional offer).
     pub async fn put(&self, rtype: &str, id: &str, attributes: Value) {
         let mut tx = self.store.begin().await.unwrap();

@@ -1,0 +1,139 @@
+//! The COMMERCE files from app units and the ledger (reports-formats.md §4.3):
+//!
+//! - App Downloads: the app units as stored; Page Title is not recorded (empty cells).
+//! - App Store Purchases: from the production ledger ([`crate::items`]), as `In-app purchase`
+//!   rows per product and territory; Purchases are signed units (refunds negative), Proceeds and
+//!   Sales in USD are converted with the fixed rates (refunds negative), Paying Users counts the
+//!   purchases (not the refunds). Device `iPhone`, Payment Method, Source Type `Unavailable`, Page
+//!   Type `No page` and Pre-Order `No` are crabapple's constants: the ledger does not know them.
+//! - App Store Pre-Orders: the app units marked Pre-Order, as Pre-Orders Placed;
+//!   [`PRE_ORDER_CANCEL_PERCENT`] of them canceled. Pre-Order Start and End Dates are empty (the
+//!   simulator records no pre-order period).
+//! - Pre-Order cells are `Yes` / `No` (crabapple's reading; Apple's value not captured).
+
+use super::{Ctx, Spec, Table, same, tsv_spec, yes_no};
+use crate::{countries, items, pacific};
+use anyhow::Result;
+use crabapple_store::Store;
+use crabapple_store::reports::AppUnitsRow;
+
+/// §4.3, the captured Standard header, verbatim.
+pub const DOWNLOADS_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tDownload Type\tApp Version\tDevice\tPlatform Version\tSource Type\tPage Type\tPre-Order\tTerritory\tCounts";
+/// §4.3's doc order with the Detailed-only columns (Source Info, Campaign, Page Title).
+pub const DOWNLOADS_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tDownload Type\tApp Version\tDevice\tPlatform Version\tSource Type\tSource Info\tCampaign\tPage Type\tPage Title\tPre-Order\tTerritory\tCounts";
+/// §4.3, the fixture's Standard header, verbatim (`Proceeds in USD`, open question 6).
+pub const PURCHASES_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tPurchase Type\tContent Name\tContent Apple Identifier\tPayment Method\tDevice\tPlatform Version\tSource Type\tPage Type\tApp Download Date\tPre-Order\tTerritory\tPurchases\tProceeds in USD\tSales in USD\tPaying Users";
+/// §4.3's doc order with Source Info, Campaign, Page Title.
+pub const PURCHASES_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tPurchase Type\tContent Name\tContent Apple Identifier\tPayment Method\tDevice\tPlatform Version\tSource Type\tSource Info\tCampaign\tPage Type\tPage Title\tApp Download Date\tPre-Order\tTerritory\tPurchases\tProceeds in USD\tSales in USD\tPaying Users";
+/// §4.3's doc order without the Detailed-only columns.
+pub const PRE_ORDERS_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tDevice\tPlatform Version\tSource Type\tPage Type\tTerritory\tPre-Order Start Date\tPre-Order End Date\tPre-Orders Placed\tPre-Orders Canceled";
+/// §4.3's doc order.
+pub const PRE_ORDERS_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tDevice\tPlatform Version\tSource Type\tSource Info\tCampaign\tPage Type\tPage Title\tTerritory\tPre-Order Start Date\tPre-Order End Date\tPre-Orders Placed\tPre-Orders Canceled";
+
+/// crabapple's model: the share of placed pre-orders canceled the same day (rounded down).
+pub const PRE_ORDER_CANCEL_PERCENT: i64 = 10;
+
+pub(super) static DOWNLOADS: Spec = tsv_spec(DOWNLOADS_STANDARD, DOWNLOADS_DETAILED, 1, 0, same);
+pub(super) static PURCHASES: Spec = Spec {
+    money: &[1, 2],
+    noise: super::Noise::Proportional,
+    ..tsv_spec(PURCHASES_STANDARD, PURCHASES_DETAILED, 4, 3, same)
+};
+pub(super) static PRE_ORDERS: Spec =
+    tsv_spec(PRE_ORDERS_STANDARD, PRE_ORDERS_DETAILED, 2, 0, |b| {
+        vec![b[0], b[0] * PRE_ORDER_CANCEL_PERCENT / 100]
+    });
+
+/// The app units of the file's Dates (and `extra_days` before them).
+pub(super) async fn units(store: &Store, ctx: &Ctx, extra_days: i64) -> Result<Vec<AppUnitsRow>> {
+    use jiff::ToSpan;
+    let from = ctx.first - extra_days.days();
+    store
+        .app_units_of(&ctx.app_id, &from.to_string(), &ctx.last.to_string())
+        .await
+}
+
+/// The cells an app units row gives every report (each picks those of its header).
+pub(super) fn unit_cells(u: &AppUnitsRow) -> super::Cells {
+    vec![
+        ("Download Type", u.download_type.clone()),
+        ("App Version", u.app_version.clone()),
+        ("Device", u.device.clone()),
+        ("Platform Version", u.platform_version.clone()),
+        ("Source Type", u.source_type.clone()),
+        ("Source Info", u.source_info.clone()),
+        ("Campaign", u.campaign.clone()),
+        ("Page Type", u.page_type.clone()),
+        ("Pre-Order", yes_no(u.pre_order).to_string()),
+        ("Territory", u.territory.clone()),
+    ]
+}
+
+pub(super) async fn downloads(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    for u in units(store, ctx, 0).await? {
+        let mut c = ctx.cells(u.day.parse()?);
+        c.extend(unit_cells(&u));
+        t.add(&c, &[u.units]);
+    }
+    Ok(())
+}
+
+pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    for u in units(store, ctx, 0).await? {
+        if !u.pre_order {
+            continue;
+        }
+        let mut c = ctx.cells(u.day.parse()?);
+        c.extend(unit_cells(&u));
+        t.add(&c, &[u.units]);
+    }
+    Ok(())
+}
+
+pub(super) async fn purchases(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let start = pacific::day_bounds_ms(ctx.first).0;
+    let end = pacific::day_bounds_ms(ctx.last).1;
+    for i in items::items(store, start, end).await? {
+        if i.app_id != ctx.app_id || i.day < ctx.first || i.day > ctx.last {
+            continue;
+        }
+        let mut c = ctx.cells(i.day);
+        c.extend([
+            ("Purchase Type", "In-app purchase".to_string()),
+            ("Content Name", i.title.clone()),
+            ("Content Apple Identifier", i.apple_id.clone()),
+            ("Payment Method", "Unavailable".into()),
+            ("Device", "iPhone".into()),
+            ("Source Type", "Unavailable".into()),
+            ("Page Type", "No page".into()),
+            ("Pre-Order", "No".into()),
+            ("Territory", countries::alpha2(&i.storefront)),
+        ]);
+        let usd = |milli: i64| countries::convert_milli(milli, &i.currency, "USD");
+        t.add(
+            &c,
+            &[
+                i.units,
+                usd(i.units * i.proceeds_milli),
+                usd(i.units.abs() * i.price_milli),
+                i64::from(i.units > 0),
+            ],
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s4_3_headers_have_the_report_columns_in_order() {
+        assert_eq!(DOWNLOADS_STANDARD.split('\t').count(), 12);
+        assert_eq!(DOWNLOADS_DETAILED.split('\t').count(), 15);
+        assert_eq!(PURCHASES_STANDARD.split('\t').count(), 18);
+        assert_eq!(PURCHASES_DETAILED.split('\t').count(), 21);
+        assert_eq!(PRE_ORDERS_STANDARD.split('\t').count(), 12);
+        assert_eq!(PRE_ORDERS_DETAILED.split('\t').count(), 15);
+    }
+}

@@ -1,0 +1,265 @@
+//! App Store Subscription State and Subscription Event (reports-formats.md §4.3), from the
+//! production ledger of the app, one Pacific day at a time.
+//!
+//! - State: the subscriptions on the books at the end of each day, with the states of the Sales
+//!   SUBSCRIPTION report ([`crate::subscription::summary::States`]): State Metric `Active`
+//!   (State Metric Grouping `Standard price`, `Free trial`, `Pay as you go` or `Pay up front`),
+//!   `Grace period` or `Billing retry`; lapsed subscriptions are not counted. Counts = the number
+//!   of subscriptions. Family-shared subscriptions (no price) are left out, as in the Sales file.
+//! - Event: the day's notifications of the app, as `Event Group` / `Event Name`. The values seen
+//!   in the 2026-09-07 capture are `Offer start` / `Free trial start activation`, `Renewal` /
+//!   `Full price renewal` and `Enter billing issue` / `Billing retry from full price`; the others
+//!   are crabapple's in the same style (see [`event_names`]).
+//!
+//! crabapple's vocabulary and constants (Apple's values are not documented, §6 question 4):
+//! the State Metric names, Billing Frequency from the duration (`Weekly`, `Monthly`, `Every 2
+//! Months`, `Quarterly`, `Every 6 Months`, `Yearly`), Offer Type `Introductory offer`,
+//! `Promotional offer`, `Offer code`, `Win-back offer`; App Download Source Type `Unavailable`,
+//! Page Type `No page`, Pre-Order `No` (the ledger does not know how the app was found). Billing
+//! Period, Vanity Code, Cancellation Reason (State), Previous Subscription, Churn Tenure and Paid
+//! Service Days Recovered stay empty.
+
+use super::{Cells, Ctx, Spec, Table, same, tsv_spec, yes_no};
+use crate::storefronts::alpha2;
+use crate::subscription::common::{
+    self, Catalog, Day, ENVIRONMENT, Offer, OfferKind, device, offer_duration, price_milli,
+    storefront,
+};
+use crate::subscription::summary::{RETRY_WINDOW_MS, State, States};
+use anyhow::Result;
+use crabapple_store::Store;
+use crabapple_store::ledger::{NotificationRow, TransactionRow};
+use serde_json::Value;
+
+/// §4.3's doc order without the Detailed-only columns.
+pub const SUBSCRIPTION_STATE_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
+/// §4.3's doc order.
+pub const SUBSCRIPTION_STATE_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tApp Download Source Info\tCampaign\tPage Type\tPage Title\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
+/// §4.3, the 2026-09-07 capture's Standard header, verbatim (trusted over the doc's list).
+pub const SUBSCRIPTION_EVENT_STANDARD: &str = "Event Date\tApp Name\tApp Apple Identifier\tEvent Group\tEvent Name\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tPlan Change Type\tPrevious Subscription Name\tPrevious Subscription Identifier\tFamily Sharing\tCancellation Reason\tChurn Tenure\tPaid Service Days Recovered\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
+/// The capture's order with the doc's Detailed-only columns where the doc puts them (App
+/// Download Source Info and Campaign after App Download Source Type, Page Title after Page
+/// Type) — a guess, no Detailed file was captured.
+pub const SUBSCRIPTION_EVENT_DETAILED: &str = "Event Date\tApp Name\tApp Apple Identifier\tEvent Group\tEvent Name\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tPlan Change Type\tPrevious Subscription Name\tPrevious Subscription Identifier\tFamily Sharing\tCancellation Reason\tChurn Tenure\tPaid Service Days Recovered\tApp Download Source Type\tApp Download Source Info\tCampaign\tPage Type\tPage Title\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
+
+pub(super) static STATE: Spec = tsv_spec(
+    SUBSCRIPTION_STATE_STANDARD,
+    SUBSCRIPTION_STATE_DETAILED,
+    1,
+    0,
+    same,
+);
+pub(super) static EVENT: Spec = tsv_spec(
+    SUBSCRIPTION_EVENT_STANDARD,
+    SUBSCRIPTION_EVENT_DETAILED,
+    1,
+    0,
+    same,
+);
+
+fn billing_frequency(duration: &str) -> &'static str {
+    match duration {
+        "7 Days" => "Weekly",
+        "1 Month" => "Monthly",
+        "2 Months" => "Every 2 Months",
+        "3 Months" => "Quarterly",
+        "6 Months" => "Every 6 Months",
+        "1 Year" => "Yearly",
+        _ => "",
+    }
+}
+
+fn offer_pricing(o: &Offer) -> &'static str {
+    match o.discount.as_str() {
+        "FREE_TRIAL" => "Free trial",
+        "PAY_AS_YOU_GO" => "Pay as you go",
+        "PAY_UP_FRONT" => "Pay up front",
+        _ => "",
+    }
+}
+
+/// The cells of a subscription transaction every row of both files has.
+async fn subscription_cells(
+    cat: &mut Catalog<'_>,
+    t: &TransactionRow,
+    platform: Option<&str>,
+) -> Result<Cells> {
+    let p = cat.product(&t.product_id).await?;
+    let (name, id, duration) = p
+        .map_or((t.product_id.clone(), String::new(), String::new()), |p| {
+            (p.name, p.apple_id, p.duration)
+        });
+    let group_id = t.group_id.clone().unwrap_or_default();
+    let group = match cat.store.get("subscriptionGroups", &group_id).await? {
+        Some(g) => g
+            .attributes
+            .get("referenceName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        None => String::new(),
+    };
+    let offer = Offer::of(&t.payload);
+    let names = cat.offer_columns(offer.as_ref()).await?;
+    let mut c: Cells = vec![
+        ("Subscription Name", name),
+        ("Subscription Identifier", id),
+        (
+            "Billing Frequency",
+            billing_frequency(&duration).to_string(),
+        ),
+        ("Subscription Duration", duration),
+        ("Subscription Group", group),
+        ("Subscription Group Identifier", group_id),
+        (
+            "Family Sharing",
+            yes_no(t.ownership == "FAMILY_SHARED").to_string(),
+        ),
+        ("App Download Source Type", "Unavailable".into()),
+        ("Page Type", "No page".into()),
+        ("Pre-Order", "No".into()),
+        ("Original Purchase Device", device(platform).to_string()),
+        ("Territory", alpha2(&storefront(t)).to_string()),
+    ];
+    if let Some(o) = &offer {
+        let kind = match o.kind {
+            OfferKind::Introductory => "Introductory offer",
+            OfferKind::Promotional => "Promotional offer",
+            OfferKind::OfferCode => "Offer code",
+            OfferKind::WinBack => "Win-back offer",
+        };
+        c.extend([
+            ("Offer Type", kind.to_string()),
+            ("Offer Name", names.name),
+            ("Offer ID", names.id),
+            ("Offer Pricing", offer_pricing(o).to_string()),
+            ("Offer Duration", offer_duration(&o.period)),
+        ]);
+    }
+    Ok(c)
+}
+
+pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let mut cat = Catalog::new(store);
+    let mut day = ctx.first;
+    while day <= ctx.last {
+        let end = Day::new(day).end;
+        let states = States::load(&cat, end).await?;
+        for (tx, platform) in store
+            .report_latest_subscription_transactions(ENVIRONMENT, end - RETRY_WINDOW_MS, end)
+            .await?
+        {
+            if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
+                continue;
+            }
+            let (metric, grouping) = match states.of(&tx) {
+                State::Lapsed => continue,
+                State::Grace => ("Grace period", ""),
+                State::BillingRetry => ("Billing retry", ""),
+                State::Active => match Offer::of(&tx.payload) {
+                    None => ("Active", "Standard price"),
+                    Some(o) => ("Active", offer_pricing(&o)),
+                },
+            };
+            let mut c = ctx.cells(day);
+            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
+            c.extend([
+                ("State Metric", metric.to_string()),
+                ("State Metric Grouping", grouping.to_string()),
+            ]);
+            t.add(&c, &[1]);
+        }
+        day = day.tomorrow()?;
+    }
+    Ok(())
+}
+
+/// (Event Group, Event Name, Plan Change Type, Cancellation Reason) of a notification about a
+/// transaction, `None` for notifications that are no subscription event.
+pub fn event_names(
+    n: &NotificationRow,
+    offer: Option<&Offer>,
+) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
+    let pricing = offer.map(offer_pricing);
+    Some(match (n.notification_type.as_str(), n.subtype.as_deref()) {
+        ("SUBSCRIBED", _) if offer.is_some() => match pricing {
+            Some("Free trial") => ("Offer start", "Free trial start activation", "", ""),
+            Some("Pay up front") => ("Offer start", "Pay up front start activation", "", ""),
+            _ => ("Offer start", "Pay as you go start activation", "", ""),
+        },
+        ("SUBSCRIBED", Some("RESUBSCRIBE")) => ("Subscription start", "Reactivation", "", ""),
+        ("SUBSCRIBED", _) => ("Subscription start", "Full price start activation", "", ""),
+        ("DID_RENEW", Some("BILLING_RECOVERY")) => {
+            ("Renewal", "Full price renewal from billing retry", "", "")
+        }
+        ("DID_RENEW", _) if offer.is_some() => ("Renewal", "Offer renewal", "", ""),
+        ("DID_RENEW", _) => ("Renewal", "Full price renewal", "", ""),
+        ("DID_FAIL_TO_RENEW", Some("GRACE_PERIOD")) => (
+            "Enter billing issue",
+            "Grace period from full price",
+            "",
+            "",
+        ),
+        ("DID_FAIL_TO_RENEW", _) => (
+            "Enter billing issue",
+            "Billing retry from full price",
+            "",
+            "",
+        ),
+        ("DID_CHANGE_RENEWAL_STATUS", Some("AUTO_RENEW_DISABLED")) => {
+            ("Cancellation", "Auto-renew turned off", "", "Other")
+        }
+        ("DID_CHANGE_RENEWAL_PREF", Some("UPGRADE")) => ("Plan change", "Upgrade", "Upgrade", ""),
+        ("DID_CHANGE_RENEWAL_PREF", Some("DOWNGRADE")) => {
+            ("Plan change", "Downgrade", "Downgrade", "")
+        }
+        ("EXPIRED", Some("BILLING_RETRY")) => ("Churn", "Billing churn", "", "Billing issue"),
+        ("EXPIRED", _) => ("Churn", "Voluntary churn", "", ""),
+        ("REFUND", _) => ("Refund", "Refund", "", ""),
+        _ => return None,
+    })
+}
+
+pub(super) async fn event(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let mut day = ctx.first;
+    while day <= ctx.last {
+        let d = Day::new(day);
+        // One catalogue per day: it reads the day's notified transactions once.
+        let mut cat = Catalog::new(store);
+        for n in store
+            .report_notifications(ENVIRONMENT, d.start, d.end)
+            .await?
+        {
+            let Some(id) = n
+                .transaction_id
+                .as_deref()
+                .filter(|_| n.app_id == ctx.app_id)
+            else {
+                continue;
+            };
+            let Some(tx) = cat.notified(d, id).await? else {
+                continue;
+            };
+            if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
+                continue;
+            }
+            let offer = Offer::of(&tx.payload);
+            let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
+                continue;
+            };
+            let customer = cat.customer(tx.customer_id).await?;
+            let platform = common::platform(customer.as_ref()).map(str::to_string);
+            let mut c = ctx.cells(day);
+            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
+            c.extend([
+                ("Event Group", group.to_string()),
+                ("Event Name", name.to_string()),
+                ("Plan Change Type", plan.to_string()),
+                ("Cancellation Reason", reason.to_string()),
+            ]);
+            t.add(&c, &[1]);
+        }
+        day = day.tomorrow()?;
+    }
+    Ok(())
+}
