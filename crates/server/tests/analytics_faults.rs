@@ -15,39 +15,15 @@ use jiff::ToSpan;
 use jiff::civil::Date;
 use serde_json::{Value, json};
 
-async fn at_day(w: &World, day: Date, hours: i64) {
-    advance_to(w, pacific::day_bounds_ms(day).0 + hours * 3_600_000).await;
-}
-
-fn processing_dates(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .map(|i| i["attributes"]["processingDate"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// Adds a fault through the admin API; its id.
 async fn inject(w: &World, fault: Value) -> String {
-    let r = w
-        .call(
-            "POST",
-            "/crabapple/admin/analytics/faults",
-            None,
-            Some(fault),
-        )
-        .await;
+    let r = analytics_admin(w, "POST", "faults", Some(fault)).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     r.json()["id"].as_str().unwrap().to_string()
 }
 
 async fn explain(w: &World, query: &str) -> Value {
-    let r = w
-        .call(
-            "GET",
-            &format!("/crabapple/admin/analytics/explain?{query}"),
-            None,
-            None,
-        )
-        .await;
+    let r = analytics_admin(w, "GET", &format!("explain?{query}"), None).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()
 }
@@ -63,6 +39,21 @@ fn story(x: &Value, granularity: &str, p: Date) -> (String, String) {
     (
         i["status"].as_str().unwrap().to_string(),
         i["explanation"].as_str().unwrap().to_string(),
+    )
+}
+
+/// [`story`] of the instance (`granularity`, `p`) in the explanation of Date `date` of `report`.
+async fn explained(
+    w: &World,
+    report: &str,
+    date: Date,
+    granularity: &str,
+    p: Date,
+) -> (String, String) {
+    story(
+        &explain(w, &format!("reportId={report}&date={date}")).await,
+        granularity,
+        p,
     )
 }
 
@@ -115,7 +106,12 @@ async fn forum_post_2_gaps_of_days_are_injected_missing_days_and_explained() {
     let f = segment_file(&w, &inst).await;
     let text = gunzip(&f.body);
     assert_eq!(text.lines().count(), 2, "{text}");
-    assert!(text.lines().nth(1).unwrap().starts_with(&(d0 + 1.days()).to_string()));
+    assert!(
+        text.lines()
+            .nth(1)
+            .unwrap()
+            .starts_with(&(d0 + 1.days()).to_string())
+    );
     assert_eq!(
         f.header("x-crabapple-reason"),
         Some(reason(&format!(
@@ -136,9 +132,8 @@ async fn forum_post_2_gaps_of_days_are_injected_missing_days_and_explained() {
         )
     );
     // The day after the gap: its row is in d0+6 (complete day) and d0+7 is out too.
-    let x = explain(&w, &format!("reportId={std}&date={}", d0 + 5.days())).await;
     assert_eq!(
-        story(&x, "DAILY", d0 + 7.days()),
+        explained(&w, &std, d0 + 5.days(), "DAILY", d0 + 7.days()).await,
         pair(
             "available",
             &format!(
@@ -220,9 +215,8 @@ async fn forum_post_3_an_empty_instances_array_is_the_processing_delay_and_says_
             r0 + 2.days()
         )))
     );
-    let x = explain(&w, &format!("reportId={std}&date={r0}")).await;
     assert_eq!(
-        story(&x, "DAILY", r0 + 2.days()),
+        explained(&w, &std, r0, "DAILY", r0 + 2.days()).await,
         pair(
             "notYet",
             &format!(
@@ -232,9 +226,8 @@ async fn forum_post_3_an_empty_instances_array_is_the_processing_delay_and_says_
         )
     );
     let before = r0 - 1.days();
-    let x = explain(&w, &format!("reportId={std}&date={before}")).await;
     assert_eq!(
-        story(&x, "DAILY", r0 + 1.days()),
+        explained(&w, &std, before, "DAILY", r0 + 1.days()).await,
         pair(
             "beforeRequest",
             &format!(
@@ -266,15 +259,12 @@ async fn forum_post_3_empty_and_late_instances_are_injected_and_explained() {
     )
     .await;
     at_day(&w, p1, 1).await;
-    let r = w
-        .get(&format!("/v1/analyticsReports/{std}/instances"))
-        .await;
-    assert_eq!(processing_dates(r.json()["data"].as_array().unwrap()), [p1.to_string()]);
+    let empty = format!(
+        "injected fault f1 (emptyInstances): 1 listed instances have no segments (processing dates {p1})"
+    );
     assert_eq!(
-        r.header("x-crabapple-reason"),
-        Some(reason(&format!(
-            "injected fault f1 (emptyInstances): 1 listed instances have no segments (processing dates {p1})"
-        )))
+        listed(&w, &std, "").await,
+        (vec![p1.to_string()], Some(reason(&empty)))
     );
     let inst = format!("{std}-d{}", p1.strftime("%Y%m%d"));
     let r = w
@@ -297,21 +287,17 @@ async fn forum_post_3_empty_and_late_instances_are_injected_and_explained() {
 
     // The next day: p2's instance is late (30 h), then there.
     at_day(&w, p2, 2).await;
-    let r = w
-        .get(&format!("/v1/analyticsReports/{std}/instances"))
-        .await;
-    assert_eq!(processing_dates(r.json()["data"].as_array().unwrap()), [p1.to_string()]);
     let due = pacific::day_bounds_ms(p2).0 + 30 * 3_600_000;
-    assert_eq!(
-        r.header("x-crabapple-reason"),
-        Some(reason(&format!(
-            "injected fault f1 (emptyInstances): 1 listed instances have no segments (processing dates {p1}); injected fault f2 (lateInstances): 1 instances appear late, the next at {}",
-            pacific_time(due)
-        )))
+    let late = format!(
+        "{empty}; injected fault f2 (lateInstances): 1 instances appear late, the next at {}",
+        pacific_time(due)
     );
-    let x = explain(&w, &format!("reportId={std}&date={}", r0 + 1.days())).await;
     assert_eq!(
-        story(&x, "DAILY", p2),
+        listed(&w, &std, "").await,
+        (vec![p1.to_string()], Some(reason(&late)))
+    );
+    assert_eq!(
+        explained(&w, &std, r0 + 1.days(), "DAILY", p2).await,
         pair(
             "late",
             &format!(
@@ -321,10 +307,8 @@ async fn forum_post_3_empty_and_late_instances_are_injected_and_explained() {
         )
     );
     assert_eq!(
-        story(&x, "DAILY", p1).0,
-        "empty",
-        "{}",
-        x["explanation"]
+        explained(&w, &std, r0 + 1.days(), "DAILY", p1).await.0,
+        "empty"
     );
     // 30 hours after p2 began (06:00 the next day, whose own instance is out too).
     advance_to(&w, due).await;
@@ -365,7 +349,13 @@ async fn forum_post_12_a_partial_snapshot_of_purchases_detailed_and_its_threshol
     // The app's data starts 60 days back (the snapshot's history would reach it).
     add_units(
         &w,
-        &[day_units(r0 - 60.days(), "First-time download", "US", "", 30)],
+        &[day_units(
+            r0 - 60.days(),
+            "First-time download",
+            "US",
+            "",
+            30,
+        )],
     )
     .await;
     inject(
@@ -408,9 +398,8 @@ async fn forum_post_12_a_partial_snapshot_of_purchases_detailed_and_its_threshol
     assert!(std.len() > 50, "{}", std.len());
 
     let old = r0 - 20.days();
-    let x = explain(&w, &format!("reportId={det}&date={old}")).await;
     assert_eq!(
-        story(&x, "DAILY", old + 2.days()),
+        explained(&w, &det, old, "DAILY", old + 2.days()).await,
         pair(
             "removedByFault",
             &format!(
@@ -419,9 +408,8 @@ async fn forum_post_12_a_partial_snapshot_of_purchases_detailed_and_its_threshol
             )
         )
     );
-    let x = explain(&w, &format!("reportId={det}&date={r0}")).await;
     assert_eq!(
-        story(&x, "DAILY", delivery),
+        explained(&w, &det, r0, "DAILY", delivery).await,
         pair(
             "available",
             &format!(
@@ -432,14 +420,7 @@ async fn forum_post_12_a_partial_snapshot_of_purchases_detailed_and_its_threshol
     );
     // After the delivery day the snapshot makes nothing new.
     assert_eq!(
-        story(&x, "DAILY", delivery).0,
-        "available",
-        "{}",
-        x["explanation"]
-    );
-    let later = explain(&w, &format!("reportId={det}&date={delivery}")).await;
-    assert_eq!(
-        story(&later, "DAILY", delivery + 2.days()),
+        explained(&w, &det, delivery, "DAILY", delivery + 2.days()).await,
         pair(
             "afterSnapshot",
             &format!(
@@ -468,26 +449,37 @@ async fn faults_and_explain_refuse_what_names_nothing() {
             "a partialSnapshot fault needs historyDays ≥ 1 or the days of its gaps (dates, from–to or rate)",
         ),
     ] {
-        let r = w
-            .call("POST", "/crabapple/admin/analytics/faults", None, Some(fault))
-            .await;
+        let r = analytics_admin(&w, "POST", "faults", Some(fault)).await;
         assert_eq!((r.status, r.json()), (400, json!({"error": message})));
     }
     for (query, status, message) in [
-        ("date=2026-01-01", 400, "give reportId and date (YYYY-MM-DD), or instanceId"),
-        ("reportId=r3-nope&date=2026-01-01", 404, "no analyticsReportRequests/nope"),
-        ("reportId=x&date=2026-01-01", 404, "'x' is no analytics report id"),
-        ("instanceId=r3-nope-d2026", 404, "'r3-nope-d2026' is no analytics report instance id"),
+        (
+            "date=2026-01-01",
+            400,
+            "give reportId and date (YYYY-MM-DD), or instanceId",
+        ),
+        (
+            "reportId=r3-nope&date=2026-01-01",
+            404,
+            "no analyticsReportRequests/nope",
+        ),
+        (
+            "reportId=x&date=2026-01-01",
+            404,
+            "'x' is no analytics report id",
+        ),
+        (
+            "instanceId=r3-nope-d2026",
+            404,
+            "'r3-nope-d2026' is no analytics report instance id",
+        ),
     ] {
-        let r = w
-            .call(
-                "GET",
-                &format!("/crabapple/admin/analytics/explain?{query}"),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!((r.status, r.json()), (status, json!({"error": message})), "{query}");
+        let r = analytics_admin(&w, "GET", &format!("explain?{query}"), None).await;
+        assert_eq!(
+            (r.status, r.json()),
+            (status, json!({"error": message})),
+            "{query}"
+        );
     }
 }
 
@@ -520,7 +512,10 @@ async fn the_seed_files_analytics_section_sets_settings_and_faults() {
     .await;
     w.call("DELETE", "/crabapple/admin/analytics/faults", None, None)
         .await;
-    assert_eq!(get("/crabapple/admin/analytics/faults").await, json!({"data": []}));
+    assert_eq!(
+        get("/crabapple/admin/analytics/faults").await,
+        json!({"data": []})
+    );
     let r = w.call("POST", "/crabapple/admin/reset", None, None).await;
     assert_eq!(r.status, 200);
     assert_eq!(get("/crabapple/admin/analytics/settings").await, settings);

@@ -9,18 +9,12 @@ use common::analytics::*;
 use common::reports::*;
 use common::*;
 use crabapple_reports::analytics::lifecycle::pacific_time;
-use crabapple_reports::pacific;
 use jiff::ToSpan;
-use jiff::civil::Date;
 use serde_json::{Value, json};
 
 /// Orchard Quest: the demo world's app with an ONGOING and a ONE_TIME_SNAPSHOT request.
 const QUEST: &str = "1482215960";
 const QUEST_SNAPSHOT: &str = "9907ff56-2716-5e88-bfdc-4f0e5302f690";
-
-async fn at_day(w: &World, day: Date, hours: i64) {
-    advance_to(w, pacific::day_bounds_ms(day).0 + hours * 3_600_000).await;
-}
 
 async fn stopped(w: &World, req: &str) -> Value {
     let r = w.get(&format!("/v1/analyticsReportRequests/{req}")).await;
@@ -28,32 +22,16 @@ async fn stopped(w: &World, req: &str) -> Value {
     r.json()["data"]["attributes"]["stoppedDueToInactivity"].clone()
 }
 
-fn processing_dates(list: &[Value]) -> Vec<String> {
-    list.iter()
-        .map(|i| i["attributes"]["processingDate"].as_str().unwrap().to_string())
-        .collect()
-}
-
-async fn admin(w: &World, method: &str, path: &str, body: Option<Value>) -> Resp {
-    w.call(method, path, None, body).await
-}
-
 #[tokio::test]
 async fn s2_3_settings_default_to_30_days_and_refuse_nonsense() {
     let w = demo().await;
-    let r = admin(&w, "GET", "/crabapple/admin/analytics/settings", None).await;
+    let r = analytics_admin(&w, "GET", "settings", None).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
         json!({"inactivityDays": 30, "deletedSnapshotBlockDays": 30})
     );
-    let r = admin(
-        &w,
-        "PATCH",
-        "/crabapple/admin/analytics/settings",
-        Some(json!({"inactivityDays": 3})),
-    )
-    .await;
+    let r = analytics_admin(&w, "PATCH", "settings", Some(json!({"inactivityDays": 3}))).await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.json(),
@@ -69,13 +47,7 @@ async fn s2_3_settings_default_to_30_days_and_refuse_nonsense() {
             "analytics settings: unknown field `inactiveDays`, expected `inactivityDays` or `deletedSnapshotBlockDays`",
         ),
     ] {
-        let r = admin(
-            &w,
-            "PATCH",
-            "/crabapple/admin/analytics/settings",
-            Some(body),
-        )
-        .await;
+        let r = analytics_admin(&w, "PATCH", "settings", Some(body)).await;
         assert_eq!(r.status, 400);
         assert_eq!(r.json(), json!({"error": message}));
         assert_eq!(r.header("x-crabapple-reason"), Some(reason(message)));
@@ -113,7 +85,10 @@ async fn s2_3_stopped_due_to_inactivity_30_days_after_the_last_download_on_the_v
         .get(&format!("/v1/analyticsReports/{std}/instances?limit=200"))
         .await;
     assert_eq!(r.status, 200);
-    assert_eq!(processing_dates(r.json()["data"].as_array().unwrap())[0], last.to_string());
+    assert_eq!(
+        processing_dates(r.json()["data"].as_array().unwrap())[0],
+        last.to_string()
+    );
     let why = format!(
         "stoppedDueToInactivity since {stop}: the last segment download was on {first} and a request stops after 30 days without one (inactivityDays, apple-semantics.md §2.3: \"If you don't retrieve data for a long time, a report request changes to stoppedDueToInactivity. You need to make a new request to resume getting reports.\")"
     );
@@ -138,30 +113,21 @@ async fn s2_3_stopped_due_to_inactivity_30_days_after_the_last_download_on_the_v
     let old = format!("{std}-d{}", last.strftime("%Y%m%d"));
     segment_file(&w, &old).await;
     at_day(&w, stop + 8.days(), 2).await;
-    assert_eq!(processing_dates(&instances(&w, &std, "").await)[0], last.to_string());
+    assert_eq!(
+        processing_dates(&instances(&w, &std, "").await)[0],
+        last.to_string()
+    );
 
     // §2.3: a stopped request still counts for the one-per-accessType rule.
-    let body = json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": "ONGOING" }, "relationships": { "app": { "data": { "type": "apps", "id": APP } } } } });
-    let r = w
-        .call("POST", "/v1/analyticsReportRequests", Some(&w.token), Some(body))
-        .await;
-    assert_eq!(
-        err(&r),
-        e(
-            409,
-            "STATE_ERROR",
-            "The request cannot be fulfilled because of the state of another resource.",
-            "You already have such an entity",
-            ""
-        )
-    );
+    let r = post_request(&w, APP, "ONGOING").await;
+    assert_already_have(&r);
 
     // The explanation of a day after the stop.
     let day = stop + 2.days();
-    let x = admin(
+    let x = analytics_admin(
         &w,
         "GET",
-        &format!("/crabapple/admin/analytics/explain?reportId={std}&date={day}"),
+        &format!("explain?reportId={std}&date={day}"),
         None,
     )
     .await
@@ -170,8 +136,16 @@ async fn s2_3_stopped_due_to_inactivity_30_days_after_the_last_download_on_the_v
     assert_eq!(x["request"]["lastDownload"], json!(first.to_string()));
     let daily = &x["instances"][0];
     assert_eq!(
-        (&daily["processingDate"], &daily["status"], &daily["explanation"]),
-        (&json!((day + 2.days()).to_string()), &json!("stopped"), &json!(why))
+        (
+            &daily["processingDate"],
+            &daily["status"],
+            &daily["explanation"]
+        ),
+        (
+            &json!((day + 2.days()).to_string()),
+            &json!("stopped"),
+            &json!(why)
+        )
     );
 }
 
@@ -180,13 +154,7 @@ async fn s2_3_stopped_due_to_inactivity_30_days_after_the_last_download_on_the_v
 #[tokio::test]
 async fn s2_3_a_never_downloaded_request_stops_after_the_configured_days() {
     let w = demo().await;
-    admin(
-        &w,
-        "PATCH",
-        "/crabapple/admin/analytics/settings",
-        Some(json!({"inactivityDays": 2})),
-    )
-    .await;
+    analytics_admin(&w, "PATCH", "settings", Some(json!({"inactivityDays": 2}))).await;
     let req = request(&w, "ONGOING").await;
     let r0 = today(&w).await;
     at_day(&w, r0 + 10.days(), 1).await;
@@ -233,38 +201,13 @@ async fn forum_post_5_a_deleted_one_time_snapshot_still_answers_409_a_week_later
     let start = today(&w).await;
     at_day(&w, start + 1.days(), 9).await;
     let deleted_ms = now_ms(&w).await;
-    let d = w
-        .call(
-            "DELETE",
-            &format!("/v1/analyticsReportRequests/{QUEST_SNAPSHOT}"),
-            Some(&w.token),
-            None,
-        )
-        .await;
-    assert_eq!(d.status, 204);
+    delete_request(&w, QUEST_SNAPSHOT).await;
 
     // A week later.
     advance_to(&w, deleted_ms + 7 * 86_400_000).await;
-    let body = json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": "ONE_TIME_SNAPSHOT" }, "relationships": { "app": { "data": { "type": "apps", "id": QUEST } } } } });
-    let post = || {
-        w.call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body.clone()),
-        )
-    };
+    let post = || post_request(&w, QUEST, "ONE_TIME_SNAPSHOT");
     let r = post().await;
-    assert_eq!(
-        err(&r),
-        e(
-            409,
-            "STATE_ERROR",
-            "The request cannot be fulfilled because of the state of another resource.",
-            "You already have such an entity",
-            ""
-        )
-    );
+    assert_already_have(&r);
     assert_eq!(
         r.header("x-crabapple-reason"),
         Some(reason(&format!(
@@ -289,7 +232,10 @@ async fn forum_post_5_a_deleted_one_time_snapshot_still_answers_409_a_week_later
     advance_to(&w, deleted_ms + 30 * 86_400_000).await;
     let r = post().await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(r.json()["data"]["attributes"]["accessType"], "ONE_TIME_SNAPSHOT");
+    assert_eq!(
+        r.json()["data"]["attributes"]["accessType"],
+        "ONE_TIME_SNAPSHOT"
+    );
 }
 
 /// Forum post 5's duration is a setting: with `deletedSnapshotBlockDays: 3` the fourth day
@@ -297,55 +243,21 @@ async fn forum_post_5_a_deleted_one_time_snapshot_still_answers_409_a_week_later
 #[tokio::test]
 async fn forum_post_5_the_block_is_configurable_and_only_for_snapshots() {
     let w = demo().await;
-    admin(
+    analytics_admin(
         &w,
         "PATCH",
-        "/crabapple/admin/analytics/settings",
+        "settings",
         Some(json!({"deletedSnapshotBlockDays": 3})),
     )
     .await;
     let ongoing = request(&w, "ONGOING").await;
     let snapshot = request(&w, "ONE_TIME_SNAPSHOT").await;
     for id in [&ongoing, &snapshot] {
-        let d = w
-            .call(
-                "DELETE",
-                &format!("/v1/analyticsReportRequests/{id}"),
-                Some(&w.token),
-                None,
-            )
-            .await;
-        assert_eq!(d.status, 204);
+        delete_request(&w, id).await;
     }
-    let body = |access: &str| {
-        json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": access }, "relationships": { "app": { "data": { "type": "apps", "id": APP } } } } })
-    };
-    let r = w
-        .call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body("ONGOING")),
-        )
-        .await;
-    assert_eq!(r.status, 201);
-    let r = w
-        .call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body("ONE_TIME_SNAPSHOT")),
-        )
-        .await;
-    assert_eq!(r.status, 409);
+    assert_eq!(post_request(&w, APP, "ONGOING").await.status, 201);
+    assert_eq!(post_request(&w, APP, "ONE_TIME_SNAPSHOT").await.status, 409);
     advance_to(&w, now_ms(&w).await + 3 * 86_400_000).await;
-    let r = w
-        .call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body("ONE_TIME_SNAPSHOT")),
-        )
-        .await;
+    let r = post_request(&w, APP, "ONE_TIME_SNAPSHOT").await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }

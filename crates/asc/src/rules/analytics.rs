@@ -67,7 +67,10 @@ impl Family for Analytics {
     ) -> BoxFut<'a, Result<(), AscError>> {
         Box::pin(async move {
             if existing.rtype != REQUESTS
-                || existing.attributes.get("accessType").and_then(|a| a.as_str())
+                || existing
+                    .attributes
+                    .get("accessType")
+                    .and_then(|a| a.as_str())
                     != Some("ONE_TIME_SNAPSHOT")
             {
                 return Ok(());
@@ -80,7 +83,9 @@ impl Family for Analytics {
                 .map(|(_, id)| id)
                 .collect();
             if apps.is_empty() {
-                apps = tx.linking("apps", REQUESTS, (REQUESTS, &existing.id)).await?;
+                apps = tx
+                    .linking("apps", REQUESTS, (REQUESTS, &existing.id))
+                    .await?;
             }
             if let Some(app) = apps.first() {
                 lifecycle::snapshot_deleted(tx, app, &existing.id).await?;

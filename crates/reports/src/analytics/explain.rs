@@ -42,7 +42,11 @@ fn first_processing_date(live: &Live) -> Date {
 fn not_scheduled(live: &Live, i: &Instance, today: Date) -> Story {
     let report = i.report;
     let grans = Granularity::of(report);
-    let (r, p, first) = (live.facts.day, i.processing_date, first_processing_date(live));
+    let (r, p, first) = (
+        live.facts.day,
+        i.processing_date,
+        first_processing_date(live),
+    );
     if grans.is_empty() {
         return story(
             "notMade",
@@ -255,7 +259,12 @@ pub async fn explain(
     let (report, request, day, list) = match (instance_id, report_id, date) {
         (Some(id), _, _) => match Instance::parse_id(id) {
             Some(i) => (i.report, i.request.clone(), None, vec![i]),
-            None => return Ok(Err((404, format!("'{id}' is no analytics report instance id")))),
+            None => {
+                return Ok(Err((
+                    404,
+                    format!("'{id}' is no analytics report instance id"),
+                )));
+            }
         },
         (None, Some(rid), Some(d)) => {
             let Some((report, request)) = Report::parse_id(rid) else {
@@ -264,7 +273,12 @@ pub async fn explain(
             let Ok(d) = d.parse::<Date>() else {
                 return Ok(Err((400, format!("date '{d}' is not YYYY-MM-DD"))));
             };
-            (report, request.to_string(), Some(d), candidates(report, request, d))
+            (
+                report,
+                request.to_string(),
+                Some(d),
+                candidates(report, request, d),
+            )
         }
         _ => {
             return Ok(Err((

@@ -108,7 +108,7 @@ impl Fault {
             return Err(format!("from ({a}) is after to ({b})"));
         }
         match f.kind {
-            Kind::LateInstances if !f.delay_hours.is_some_and(|h| h > 0) => {
+            Kind::LateInstances if f.delay_hours.is_none_or(|h| h <= 0) => {
                 return Err("a lateInstances fault needs delayHours > 0".into());
             }
             Kind::PartialSnapshot
@@ -279,8 +279,9 @@ mod tests {
 
     #[test]
     fn faults_parse_with_apples_report_names_and_refuse_nonsense() {
-        let f = Fault::parse(&json!({"kind": "missingDays", "report": "*", "dates": ["2026-06-02"]}))
-            .unwrap();
+        let f =
+            Fault::parse(&json!({"kind": "missingDays", "report": "*", "dates": ["2026-06-02"]}))
+                .unwrap();
         assert_eq!((f.report, f.dates), (None, vec![date(2026, 6, 2)]));
         let e = |v: Value| Fault::parse(&v).unwrap_err();
         assert_eq!(

@@ -17,8 +17,8 @@
 //!   request was downloaded and the day it stopped. A world (re)load empties it.
 
 use super::Report;
-use super::faults::{self, Fault};
 use super::family::load_request;
+use super::faults::{self, Fault};
 use super::schedule::{self, FIRST_DELAY_DAYS, Instance, RETENTION_DAYS, RequestFacts};
 use crate::pacific;
 use anyhow::Result;
@@ -92,13 +92,16 @@ impl Settings {
         for (k, x) in p {
             v[k.as_str()] = x.clone();
         }
-        let s: Settings = serde_json::from_value(v).map_err(|e| format!("analytics settings: {e}"))?;
+        let s: Settings =
+            serde_json::from_value(v).map_err(|e| format!("analytics settings: {e}"))?;
         for (name, n) in [
             ("inactivityDays", s.inactivity_days),
             ("deletedSnapshotBlockDays", s.deleted_snapshot_block_days),
         ] {
             if !(1..=3650).contains(&n) {
-                return Err(format!("{name} must be a number of days from 1 to 3650, not {n}"));
+                return Err(format!(
+                    "{name} must be a number of days from 1 to 3650, not {n}"
+                ));
             }
         }
         Ok(s)

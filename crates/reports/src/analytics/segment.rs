@@ -260,8 +260,7 @@ pub async fn download(
         return Ok(no_such_key());
     }
     let f = file(store, &instance, &live).await?;
-    lifecycle::record_download(store, &live, &instance.request, pacific::day_of_ms(now_ms))
-        .await?;
+    lifecycle::record_download(store, &live, &instance.request, pacific::day_of_ms(now_ms)).await?;
     Ok(Download {
         status: 200,
         content_type: "application/octet-stream",

@@ -1,7 +1,7 @@
 //! Helpers of the Analytics Reports suites (tests/analytics*.rs): requests of the demo app, app
 //! units of a day, instance lists, segment downloads at their pre-signed URL.
 
-use super::reports::{err, e, now_ms, NOT_FOUND_TITLE};
+use super::reports::{NOT_FOUND_TITLE, e, err, now_ms};
 use super::{Resp, World};
 use crabapple_reports::pacific;
 use crabapple_store::reports::AppUnitsRow;
@@ -9,6 +9,31 @@ use jiff::civil::Date;
 use serde_json::{Value, json};
 
 pub const APP: &str = "1476097583";
+
+/// `POST /v1/analyticsReportRequests` for `app` and `access`.
+pub async fn post_request(w: &World, app: &str, access: &str) -> Resp {
+    let body = json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": access }, "relationships": { "app": { "data": { "type": "apps", "id": app } } } } });
+    w.call(
+        "POST",
+        "/v1/analyticsReportRequests",
+        Some(&w.token),
+        Some(body),
+    )
+    .await
+}
+
+/// `DELETE /v1/analyticsReportRequests/{id}`, answered 204.
+pub async fn delete_request(w: &World, id: &str) {
+    let d = w
+        .call(
+            "DELETE",
+            &format!("/v1/analyticsReportRequests/{id}"),
+            Some(&w.token),
+            None,
+        )
+        .await;
+    assert_eq!(d.status, 204, "{}", String::from_utf8_lossy(&d.body));
+}
 
 /// A new request of `access` for the demo app (the demo world's own one deleted first: one
 /// request per app and accessType, §2.3).
@@ -19,29 +44,67 @@ pub async fn request(w: &World, access: &str) -> String {
         .json();
     for r in old["data"].as_array().unwrap() {
         if r["attributes"]["accessType"] == access {
-            let id = r["id"].as_str().unwrap();
-            let d = w
-                .call(
-                    "DELETE",
-                    &format!("/v1/analyticsReportRequests/{id}"),
-                    Some(&w.token),
-                    None,
-                )
-                .await;
-            assert_eq!(d.status, 204);
+            delete_request(w, r["id"].as_str().unwrap()).await;
         }
     }
-    let body = json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": access }, "relationships": { "app": { "data": { "type": "apps", "id": APP } } } } });
-    let r = w
-        .call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body),
-        )
-        .await;
+    let r = post_request(w, APP, access).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     r.json()["data"]["id"].as_str().unwrap().to_string()
+}
+
+/// §2.3's answer to a second request of an app and accessType.
+pub fn assert_already_have(r: &Resp) {
+    assert_eq!(
+        err(r),
+        e(
+            409,
+            "STATE_ERROR",
+            "The request cannot be fulfilled because of the state of another resource.",
+            "You already have such an entity",
+            ""
+        )
+    );
+}
+
+/// The admin API's analytics endpoint `path` (`settings`, `faults`, …) called with `method`.
+pub async fn analytics_admin(w: &World, method: &str, path: &str, body: Option<Value>) -> Resp {
+    w.call(
+        method,
+        &format!("/crabapple/admin/analytics/{path}"),
+        None,
+        body,
+    )
+    .await
+}
+
+/// Moves the virtual clock to `hours` after 00:00 Pacific of `day`.
+pub async fn at_day(w: &World, day: Date, hours: i64) {
+    super::reports::advance_to(w, pacific::day_bounds_ms(day).0 + hours * 3_600_000).await;
+}
+
+/// The processing dates of a report's instances (`query` appended) and the list's
+/// `X-Crabapple-Reason`.
+pub async fn listed(w: &World, report: &str, query: &str) -> (Vec<String>, Option<String>) {
+    let r = w
+        .get(&format!(
+            "/v1/analyticsReports/{report}/instances?limit=200{query}"
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let dates = processing_dates(r.json()["data"].as_array().unwrap());
+    (dates, r.header("x-crabapple-reason"))
+}
+
+/// The `processingDate`s of a list of instances.
+pub fn processing_dates(list: &[Value]) -> Vec<String> {
+    list.iter()
+        .map(|i| {
+            i["attributes"]["processingDate"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
 }
 
 pub fn ids(doc: &Value) -> Vec<String> {
@@ -137,4 +200,3 @@ pub async fn instances(w: &World, report: &str, query: &str) -> Vec<Value> {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     r.json()["data"].as_array().unwrap().clone()
 }
-
