@@ -260,7 +260,12 @@ pub async fn download(
         return Ok(no_such_key());
     }
     let f = file(store, &instance, &live).await?;
-    lifecycle::record_download(store, &live, &instance.request, pacific::day_of_ms(now_ms)).await?;
+    // The file is served even when the activity cannot be recorded (a full disk): the next
+    // download records it.
+    let today = pacific::day_of_ms(now_ms);
+    if let Err(e) = lifecycle::record_download(store, &live, &instance.request, today).await {
+        tracing::warn!(request = %instance.request, "recording an analytics download: {e:#}");
+    }
     Ok(Download {
         status: 200,
         content_type: "application/octet-stream",
