@@ -442,7 +442,7 @@ async fn faults_and_explain_refuse_what_names_nothing() {
         ),
         (
             json!({"kind": "lateInstances"}),
-            "a lateInstances fault needs delayHours > 0",
+            "a lateInstances fault needs delayHours > 0 (or delayDays)",
         ),
         (
             json!({"kind": "partialSnapshot"}),

@@ -11,8 +11,8 @@
 //!   instance all of whose Dates are missing does not exist (forum post 2's "no data on June
 //!   2-4", or months). Weekly and monthly files are "complete by default" (reports-formats.md
 //!   §4.4): only a period missing entirely is absent.
-//! - `lateInstances` — the days are processing dates: the instance appears `delayHours` after
-//!   00:00 Pacific of its processing date instead of at it.
+//! - `lateInstances` — the days are processing dates: the instance appears `delayHours` (or
+//!   `delayDays`) after 00:00 Pacific of its processing date instead of at it.
 //! - `emptyInstances` — the days are processing dates: the instance exists but has no segments.
 //! - `partialSnapshot` — ONE_TIME_SNAPSHOT requests only (forum post 12): `historyDays` keeps the
 //!   instances whose Dates reach the last N days before the delivery; the days (processing
@@ -74,6 +74,9 @@ pub struct Fault {
     pub seed: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_hours: Option<i64>,
+    /// Read as `delayHours` = 24 × this (never written back).
+    #[serde(default, skip_serializing)]
+    pub delay_days: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_days: Option<i64>,
 }
@@ -89,6 +92,11 @@ impl Fault {
         }
         if f.app.as_deref() == Some("*") {
             f.app = None;
+        }
+        if let Some(d) = f.delay_days.take()
+            && f.delay_hours.is_none()
+        {
+            f.delay_hours = Some(d.saturating_mul(24));
         }
         if let Some(r) = &f.report
             && !CATALOGUE.iter().any(|c| c.name == r)
@@ -109,7 +117,7 @@ impl Fault {
         }
         match f.kind {
             Kind::LateInstances if f.delay_hours.is_none_or(|h| h <= 0) => {
-                return Err("a lateInstances fault needs delayHours > 0".into());
+                return Err("a lateInstances fault needs delayHours > 0 (or delayDays)".into());
             }
             Kind::PartialSnapshot
                 if f.history_days.is_some_and(|d| d < 1)
@@ -290,8 +298,10 @@ mod tests {
         );
         assert_eq!(
             e(json!({"kind": "lateInstances"})),
-            "a lateInstances fault needs delayHours > 0"
+            "a lateInstances fault needs delayHours > 0 (or delayDays)"
         );
+        let late = Fault::parse(&json!({"kind": "lateInstances", "delayDays": 2})).unwrap();
+        assert_eq!((late.delay_hours, late.delay_days), (Some(48), None));
         assert_eq!(
             e(json!({"kind": "missingDays", "rate": 2.0})),
             "rate must be from 0 to 1, not 2"
