@@ -41,6 +41,9 @@ pub struct Seed {
     /// attribute nullable.
     #[serde(default, rename = "completeAttributes")]
     pub complete_attributes: Option<bool>,
+    /// crabapple's Analytics Reports settings and injected faults (world/README.md, "Analytics").
+    #[serde(default)]
+    pub analytics: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +165,7 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
     if seed.synthesize.unwrap_or(true) {
         synthesize(engine, &mut tx, &mut out).await?;
     }
+    crabapple_reports::analytics::lifecycle::load_world(&mut tx, seed.analytics.as_ref()).await?;
     tx.commit().await?;
     Ok(out)
 }

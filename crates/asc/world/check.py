@@ -683,8 +683,8 @@ def check(doc, manifest, report):
         report.error("file", "top level must be a mapping")
         return {}
     for k in doc:
-        if k not in ("team", "resources", "synthesize", "completeAttributes", "traffic"):
-            report.error("file", f"unknown top-level key {k!r} (expected team, resources, synthesize, completeAttributes, traffic)")
+        if k not in ("team", "resources", "synthesize", "completeAttributes", "traffic", "analytics"):
+            report.error("file", f"unknown top-level key {k!r} (expected team, resources, synthesize, completeAttributes, traffic, analytics)")
     if "synthesize" in doc and not isinstance(doc["synthesize"], bool):
         report.error("synthesize", "must be true or false")
 

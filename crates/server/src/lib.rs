@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod analytics_admin;
 pub mod asc;
 pub mod keys;
 pub mod limits;
@@ -209,6 +210,7 @@ impl crabapple_storekit::Host for App {
 /// The axum router for a running app.
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
+        .merge(analytics_admin::routes())
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),

@@ -5,145 +5,15 @@
 
 mod common;
 
+use common::analytics::*;
 use common::reports::*;
 use common::*;
 use crabapple_reports::analytics::{files, schedule};
 use crabapple_reports::pacific;
-use crabapple_store::reports::AppUnitsRow;
 use jiff::ToSpan;
 use jiff::civil::Date;
 use md5::{Digest, Md5};
-use serde_json::{Value, json};
-
-const APP: &str = "1476097583";
-
-/// A new request of `access` for the demo app (the demo world's own one deleted first: one
-/// request per app and accessType, §2.3).
-async fn request(w: &World, access: &str) -> String {
-    let old = w
-        .get(&format!("/v1/apps/{APP}/analyticsReportRequests"))
-        .await
-        .json();
-    for r in old["data"].as_array().unwrap() {
-        if r["attributes"]["accessType"] == access {
-            let id = r["id"].as_str().unwrap();
-            let d = w
-                .call(
-                    "DELETE",
-                    &format!("/v1/analyticsReportRequests/{id}"),
-                    Some(&w.token),
-                    None,
-                )
-                .await;
-            assert_eq!(d.status, 204);
-        }
-    }
-    let body = json!({ "data": { "type": "analyticsReportRequests", "attributes": { "accessType": access }, "relationships": { "app": { "data": { "type": "apps", "id": APP } } } } });
-    let r = w
-        .call(
-            "POST",
-            "/v1/analyticsReportRequests",
-            Some(&w.token),
-            Some(body),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["data"]["id"].as_str().unwrap().to_string()
-}
-
-fn ids(doc: &Value) -> Vec<String> {
-    doc["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn units(
-    day: Date,
-    download_type: &str,
-    territory: &str,
-    source_info: &str,
-    n: i64,
-) -> AppUnitsRow {
-    AppUnitsRow {
-        app_id: APP.into(),
-        day: day.to_string(),
-        download_type: download_type.into(),
-        app_version: "2.1".into(),
-        device: "iPhone".into(),
-        platform_version: "iOS 18.2".into(),
-        source_type: "App Store search".into(),
-        source_info: source_info.into(),
-        campaign: String::new(),
-        page_type: "Product page".into(),
-        territory: territory.into(),
-        pre_order: false,
-        units: n,
-    }
-}
-
-async fn add_units(w: &World, rows: &[AppUnitsRow]) {
-    let mut tx = w.app.store().begin().await.unwrap();
-    tx.add_app_units(rows).await.unwrap();
-    tx.commit().await.unwrap();
-}
-
-fn not_found(r: &Resp, rtype: &str, id: &str) {
-    assert_eq!(
-        err(r),
-        e(
-            404,
-            "NOT_FOUND",
-            NOT_FOUND_TITLE,
-            &format!("There is no resource of type '{rtype}' with id '{id}'"),
-            ""
-        )
-    );
-}
-
-async fn today(w: &World) -> Date {
-    pacific::day_of_ms(now_ms(w).await)
-}
-
-/// The segment file of an instance, downloaded at its pre-signed URL without Authorization.
-async fn segment_file(w: &World, instance: &str) -> Resp {
-    let seg = w
-        .get(&format!("/v1/analyticsReportInstances/{instance}/segments"))
-        .await
-        .json();
-    let url = seg["data"][0]["attributes"]["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no segment: {seg}"))
-        .to_string();
-    let r = w
-        .call(
-            "GET",
-            url.trim_start_matches("http://crabapple.test:8686"),
-            None,
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r
-}
-
-/// `X-Crabapple-Reason` as sent (percent-encoded outside printable ASCII).
-fn reason(text: &str) -> String {
-    crabapple_http::encode_header_text(text)
-}
-
-/// The instances of a report (all pages).
-async fn instances(w: &World, report: &str, query: &str) -> Vec<Value> {
-    let r = w
-        .get(&format!(
-            "/v1/analyticsReports/{report}/instances?limit=200{query}"
-        ))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["data"].as_array().unwrap().clone()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filters_and_paging() {
@@ -293,6 +163,11 @@ async fn s2_3_instances_appear_on_the_second_pacific_day_daily_weekly_monthly_an
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["data"]["id"], json!(id));
 
+    // A download now and then keeps the request from stopping (§2.3, stoppedDueToInactivity).
+    let mid = second + 20.days();
+    advance_to(&w, pacific::day_bounds_ms(mid).0).await;
+    segment_file(&w, &format!("{std}-d{}", mid.strftime("%Y%m%d"))).await;
+
     // 40 days later: 35 DAILY instances are kept, the first one is gone.
     advance_to(&w, pacific::day_bounds_ms(second + 40.days()).0).await;
     let list = instances(&w, &std, "").await;
@@ -347,10 +222,10 @@ async fn s4_1_a_segment_is_the_gzip_file_at_a_presigned_url_with_its_md5_and_siz
     add_units(
         &w,
         &[
-            units(d1, "First-time download", "US", "", 7),
-            units(d1, "First-time download", "US", "example.com", 2),
-            units(d1, "Redownload", "GB", "", 3),
-            units(d2, "Auto-update", "FR", "", 12),
+            day_units(d1, "First-time download", "US", "", 7),
+            day_units(d1, "First-time download", "US", "example.com", 2),
+            day_units(d1, "Redownload", "GB", "", 3),
+            day_units(d2, "Auto-update", "FR", "", 12),
         ],
     )
     .await;
@@ -458,14 +333,14 @@ async fn s4_5_detailed_drops_rows_under_5_and_adds_stable_noise_standard_is_exac
     let req = request(&w, "ONGOING").await;
     let day = today(&w).await;
     let mut rows = vec![
-        units(day, "First-time download", "US", "example.com", 4),
-        units(day, "First-time download", "US", "", 3),
+        day_units(day, "First-time download", "US", "example.com", 4),
+        day_units(day, "First-time download", "US", "", 3),
     ];
     for (i, t) in ["DE", "FR", "JP", "IT", "ES", "NL", "SE", "BR"]
         .iter()
         .enumerate()
     {
-        rows.push(units(day, "First-time download", t, "", 20 + i as i64));
+        rows.push(day_units(day, "First-time download", t, "", 20 + i as i64));
     }
     add_units(&w, &rows).await;
     let p = day + 2.days();
@@ -575,7 +450,7 @@ async fn s2_2_one_time_snapshot_backfills_from_the_first_data_day_and_makes_noth
     let w = demo().await;
     let day = today(&w).await;
     let first = day - 20.days();
-    add_units(&w, &[units(first, "First-time download", "US", "", 9)]).await;
+    add_units(&w, &[day_units(first, "First-time download", "US", "", 9)]).await;
     let req = request(&w, "ONE_TIME_SNAPSHOT").await;
     let std = format!("r3-{req}");
     assert!(instances(&w, &std, "").await.is_empty());
@@ -613,7 +488,7 @@ async fn s4_3_the_demo_worlds_own_request_serves_its_apps_downloads() {
         .json();
     let req = listed["data"][0]["id"].as_str().unwrap().to_string();
     let day = today(&w).await;
-    add_units(&w, &[units(day, "First-time download", "JP", "", 6)]).await;
+    add_units(&w, &[day_units(day, "First-time download", "JP", "", 6)]).await;
     let p = day + 2.days();
     advance_to(&w, pacific::day_bounds_ms(p).0).await;
     let inst = format!("r3-{req}-d{}", p.strftime("%Y%m%d"));
@@ -677,7 +552,7 @@ async fn forum_post_14_purchases_detailed_is_empty_while_downloads_detailed_arri
     let day = today(&w).await;
     let mut rows = Vec::new();
     for (i, t) in ["US", "GB", "DE", "FR", "JP"].iter().enumerate() {
-        rows.push(units(day, "First-time download", t, "", 40 + i as i64));
+        rows.push(day_units(day, "First-time download", t, "", 40 + i as i64));
     }
     add_units(&w, &rows).await;
     let storefronts = ["USA", "GBR", "DEU", "FRA", "JPN", "CAN", "AUS"];

@@ -5,6 +5,8 @@
 //! delete are crates/asc's analytics rules). Filters, paging (`limit`, `cursor`, `links.next`,
 //! `meta.paging`) and `fields[…]` follow the generic engine's.
 
+use super::explain;
+use super::lifecycle::{self, Live};
 use super::schedule::{self, Instance, RequestFacts};
 use super::segment;
 use super::{CATALOGUE, Report};
@@ -22,6 +24,8 @@ const REQUESTS: &str = "analyticsReportRequests";
 const REPORTS: &str = "analyticsReports";
 const INSTANCES: &str = "analyticsReportInstances";
 const SEGMENTS: &str = "analyticsReportSegments";
+/// The list of an app's requests (§2.1: there is no GET collection of requests).
+const APPS_REQUESTS: &str = "/v1/apps/{id}/analyticsReportRequests";
 
 impl Family for Analytics {
     fn name(&self) -> &'static str {
@@ -33,10 +37,10 @@ impl Family for Analytics {
     }
 
     fn handles(&self, op: &Operation) -> bool {
-        op.path.starts_with("/v1/analyticsReport")
-            && op.path != "/v1/analyticsReportRequests"
-            && op.path != "/v1/analyticsReportRequests/{id}"
-            && op.method.eq_ignore_ascii_case("get")
+        op.method.eq_ignore_ascii_case("get")
+            && ((op.path.starts_with("/v1/analyticsReport")
+                && op.path != "/v1/analyticsReportRequests")
+                || op.path == APPS_REQUESTS)
     }
 
     fn handle<'a>(
@@ -124,30 +128,30 @@ fn instance_resource(i: &Instance) -> Resource {
     )
 }
 
-/// The instance if it exists now (its request exists and the clock has made it).
+/// The instance if a client sees it now (its request exists, the clock has made it, neither the
+/// inactivity stop nor an injected fault hides it), with its request.
 async fn existing_instance(
     store: &Store,
     id: &str,
     now_ms: i64,
-) -> Result<Option<(Instance, String)>, AscError> {
+) -> Result<Option<(Instance, Live)>, AscError> {
     let Some(i) = Instance::parse_id(id) else {
         return Ok(None);
     };
-    let Some((facts, app)) = load_request(store, &i.request, now_ms).await? else {
+    let Some(live) = lifecycle::load(store, &i.request, now_ms).await? else {
         return Ok(None);
     };
-    let live = schedule::instances(i.report, &facts, pacific::day_of_ms(now_ms)).contains(&i);
-    Ok(live.then_some((i, app)))
+    Ok(live.shows(&i, now_ms).then_some((i, live)))
 }
 
 async fn segment_resource(
     store: &Store,
     base: &str,
     i: &Instance,
-    app: &str,
+    live: &Live,
     now_ms: i64,
 ) -> Result<Resource, AscError> {
-    let f = segment::file(store, i, app).await?;
+    let f = segment::file(store, i, live).await?;
     let url = segment::url(store, base, &f.id, now_ms).await?;
     Ok(resource(
         SEGMENTS,
@@ -170,6 +174,26 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
         op.kind,
         OpKind::GetToManyRelated | OpKind::GetToManyRelationship
     );
+    // Requests stay generic resources; an inactivity stop reached since the last look is stored
+    // first, so `stoppedDueToInactivity` reads true from its day on (lifecycle.rs).
+    if op.path == APPS_REQUESTS || op.path == "/v1/analyticsReportRequests/{id}" {
+        let ids: Vec<String> = if op.path == APPS_REQUESTS {
+            store
+                .linked("apps", &id, REQUESTS, 0, 1000)
+                .await?
+                .0
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect()
+        } else {
+            vec![id.clone()]
+        };
+        for r in ids {
+            lifecycle::load(store, &r, now).await?;
+        }
+        return engine.generic(engine.op(req.op), req).await;
+    }
+    let mut reason = None;
     let items: Vec<Resource> = match (parent, many) {
         (REQUESTS, true) => {
             if store.get(REQUESTS, &id).await?.is_none() {
@@ -196,12 +220,13 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             let Some((report, request)) = Report::parse_id(&id) else {
                 return Err(AscError::not_found(REPORTS, &id));
             };
-            let Some((facts, _)) = load_request(store, request, now).await? else {
+            let Some(live) = lifecycle::load(store, request, now).await? else {
                 return Err(AscError::not_found(REPORTS, &id));
             };
             let grans = filter(&q, "granularity");
             let dates = filter(&q, "processingDate");
-            let mut list = schedule::instances(report, &facts, pacific::day_of_ms(now));
+            let (mut list, hidden) = live.instances(report, now);
+            reason = explain::list_reason(&live, report, &list, &hidden, now);
             list.retain(|i| {
                 grans.is_none_or(|g| g.iter().any(|x| x == i.granularity.name()))
                     && dates.is_none_or(|d| d.iter().any(|x| *x == i.processing_date.to_string()))
@@ -217,7 +242,18 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             None => return Err(AscError::not_found(INSTANCES, &id)),
         },
         (INSTANCES, true) => match existing_instance(store, &id, now).await? {
-            Some((i, app)) => vec![segment_resource(store, &req.base, &i, &app, now).await?],
+            Some((i, live)) => match live.empty_fault(&i) {
+                // An injected empty instance: no segments, and the header says so.
+                Some(f) => {
+                    reason = Some(format!(
+                        "{}: instance {} has no segments",
+                        f.label(),
+                        i.id()
+                    ));
+                    vec![]
+                }
+                None => vec![segment_resource(store, &req.base, &i, &live, now).await?],
+            },
             None => return Err(AscError::not_found(INSTANCES, &id)),
         },
         (SEGMENTS, _) => {
@@ -226,8 +262,10 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
                 None => None,
             };
             match found {
-                Some((i, app)) => vec![segment_resource(store, &req.base, &i, &app, now).await?],
-                None => return Err(AscError::not_found(SEGMENTS, &id)),
+                Some((i, live)) if live.empty_fault(&i).is_none() => {
+                    vec![segment_resource(store, &req.base, &i, &live, now).await?]
+                }
+                _ => return Err(AscError::not_found(SEGMENTS, &id)),
             }
         }
         _ => return engine.generic(engine.op(req.op), req).await,
@@ -256,7 +294,14 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
         doc["links"]["next"] = json!(n);
     }
     doc["meta"] = json!({ "paging": paging });
-    Ok(Reply::json(200, &doc))
+    let mut reply = Reply::json(200, &doc);
+    if let Some(why) = reason {
+        reply.headers.push((
+            crabapple_http::REASON_HEADER.into(),
+            crabapple_http::encode_header_text(&why),
+        ));
+    }
+    Ok(reply)
 }
 
 /// One computed resource as the engine writes it (attributes narrowed by `fields[…]`,

@@ -8,8 +8,11 @@
 //! others are crabapple's), an instance `<reportId>-<d|w|m><YYYYMMDD of processingDate>`, a
 //! segment `<instanceId>-s1`.
 
+pub mod explain;
 pub mod family;
+pub mod faults;
 pub mod files;
+pub mod lifecycle;
 pub mod schedule;
 pub mod segment;
 

@@ -13,6 +13,8 @@
 //!   bounded by the app's first day of data) to R+2, nothing after.
 //! - Retention: an instance vanishes 35 days after its processing date (a snapshot's: 35 days
 //!   after its delivery, so the backfill can be read).
+//!
+//! The inactivity stop and injected faults hide some of these instances: [`super::lifecycle`].
 
 use super::Report;
 use jiff::ToSpan;
@@ -56,7 +58,7 @@ impl Granularity {
     }
 
     /// Whether `p` is a processing date of this granularity.
-    fn processes_on(self, p: Date) -> bool {
+    pub fn processes_on(self, p: Date) -> bool {
         match self {
             Granularity::Daily => true,
             Granularity::Weekly => p.weekday() == Weekday::Friday,

@@ -9,17 +9,23 @@
 //! (`Content-Type: application/octet-stream`, no `Content-Encoding`), `checksum` is the md5 (hex)
 //! of those bytes and `sizeInBytes` their length. Failures answer like S3 with an XML `<Error>`
 //! (`application/xml`): 403 `AccessDenied` "Request has expired" past the expiry, 403
-//! `SignatureDoesNotMatch` for a wrong signature, 404 `NoSuchKey` when the instance is gone.
+//! `SignatureDoesNotMatch` for a wrong signature, 404 `NoSuchKey` when the instance is gone (or
+//! empty by an injected fault). A download counts as the request's activity
+//! ([`lifecycle::record_download`]); injected missing days remove their rows from DAILY files and
+//! say so in `X-Crabapple-Reason` next to the privacy count.
 
-use super::family::load_request;
+use super::faults::{self, Fault};
 use super::files;
-use super::schedule::{self, Instance};
+use super::lifecycle::{self, Live};
+use super::schedule::{Granularity, Instance};
 use crate::pacific;
 use crate::transport::gzip;
 use anyhow::Result;
 use aws_lc_rs::hmac;
 use crabapple_store::Store;
+use jiff::civil::Date;
 use md5::{Digest, Md5};
+use std::collections::BTreeSet;
 
 /// How long a segment URL is valid (crabapple's choice, virtual clock).
 pub const URL_LIFETIME_MS: i64 = 3_600_000;
@@ -31,8 +37,8 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// The segment's gzip bytes, their md5 (hex), the id of the segment and, for Detailed files,
-/// what the privacy measures removed.
+/// The segment's gzip bytes, their md5 (hex), the id of the segment and what the privacy
+/// measures (Detailed files) and injected faults removed.
 pub struct SegmentFile {
     pub id: String,
     pub gz: Vec<u8>,
@@ -49,16 +55,102 @@ pub fn parse_segment_id(id: &str) -> Option<Instance> {
     Instance::parse_id(id.strip_suffix("-s1")?)
 }
 
-/// The file of `instance` for `app_id`, gzip'd.
-pub async fn file(store: &Store, instance: &Instance, app_id: &str) -> Result<SegmentFile> {
-    let rendered = files::render(store, instance, app_id).await?;
-    let gz = gzip(&rendered.text);
+/// The text of `instance`'s file for the request `live` and why it has what it has: the rows
+/// [`files::render`] makes (with [`files::Rendered::reason`]), less those of injected missing
+/// days (DAILY files; weekly and monthly ones are complete by default, reports-formats.md §4.4).
+pub async fn content(
+    store: &Store,
+    instance: &Instance,
+    live: &Live,
+) -> Result<(String, Vec<String>)> {
+    let rendered = files::render(store, instance, &live.app).await?;
+    let mut reasons: Vec<String> = rendered.reason(instance.report).into_iter().collect();
+    let mut text = rendered.text;
+    if instance.granularity == Granularity::Daily {
+        let faults: Vec<_> = live.faults_of(instance.report).collect();
+        if faults.iter().any(|f| f.kind == faults::Kind::MissingDays) {
+            let (kept, removed) = drop_missing_days(&text, instance, live, &faults);
+            text = kept;
+            reasons.extend(removed);
+        }
+    }
+    Ok((text, reasons))
+}
+
+/// The file of `instance` for the request `live`, gzip'd ([`content`]).
+pub async fn file(store: &Store, instance: &Instance, live: &Live) -> Result<SegmentFile> {
+    let (text, reasons) = content(store, instance, live).await?;
+    let gz = gzip(&text);
     Ok(SegmentFile {
         id: segment_id(instance),
         checksum: hex(&Md5::digest(&gz)),
         gz,
-        reason: rendered.reason(instance.report),
+        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     })
+}
+
+/// The separator and index of the Date column of a file's header line (`Date`, or `Event Date`;
+/// tab- or comma-separated).
+pub fn date_column(header: &str) -> Option<(char, usize)> {
+    let sep = if header.contains('\t') { '\t' } else { ',' };
+    let col = header
+        .trim_end()
+        .split(sep)
+        .position(|c| c == "Date" || c == "Event Date")?;
+    Some((sep, col))
+}
+
+/// The Date of a data line.
+pub fn row_date(line: &str, (sep, col): (char, usize)) -> Option<Date> {
+    line.split(sep).nth(col)?.trim_end().parse().ok()
+}
+
+/// `text` without the rows whose Date an injected `missingDays` fault names, and one sentence
+/// per fault that removed rows.
+fn drop_missing_days(
+    text: &str,
+    instance: &Instance,
+    live: &Live,
+    faults: &[&Fault],
+) -> (String, Vec<String>) {
+    let mut lines = text.split_inclusive('\n');
+    let Some(header) = lines.next() else {
+        return (text.to_string(), vec![]);
+    };
+    let Some(column) = date_column(header) else {
+        return (text.to_string(), vec![]);
+    };
+    let mut out = String::from(header);
+    let mut removed: Vec<(usize, BTreeSet<Date>)> = vec![Default::default(); faults.len()];
+    for line in lines {
+        let hit = row_date(line, column).and_then(|d| {
+            faults
+                .iter()
+                .position(|f| f.misses(&live.app, instance.report, d))
+                .map(|n| (n, d))
+        });
+        match hit {
+            Some((n, d)) => {
+                removed[n].0 += 1;
+                removed[n].1.insert(d);
+            }
+            None => out.push_str(line),
+        }
+    }
+    let reasons = faults
+        .iter()
+        .zip(removed)
+        .filter(|(_, (n, _))| *n > 0)
+        .map(|(f, (n, days))| {
+            let days: Vec<String> = days.iter().map(Date::to_string).collect();
+            format!(
+                "{}: {n} rows of the missing days {} removed from this file",
+                f.label(),
+                days.join(", ")
+            )
+        })
+        .collect();
+    (out, reasons)
 }
 
 async fn key(store: &Store) -> Result<hmac::Key> {
@@ -90,7 +182,7 @@ pub async fn url(store: &Store, base: &str, segment: &str, now_ms: i64) -> Resul
 }
 
 /// The answer to a segment download: status, content type, body, and crabapple's explanation
-/// (`X-Crabapple-Reason`: what the privacy measures did to a Detailed file).
+/// (`X-Crabapple-Reason`: what the privacy measures and injected faults did to the file).
 pub struct Download {
     pub status: u16,
     pub content_type: &'static str,
@@ -160,14 +252,20 @@ pub async fn download(
     let Some(instance) = parse_segment_id(segment) else {
         return Ok(no_such_key());
     };
-    let Some((facts, app)) = load_request(store, &instance.request, now_ms).await? else {
+    let Some(live) = lifecycle::load(store, &instance.request, now_ms).await? else {
         return Ok(no_such_key());
     };
-    let today = pacific::day_of_ms(now_ms);
-    if !schedule::instances(instance.report, &facts, today).contains(&instance) {
+    // A vanished instance, or an empty one (an injected fault: it has no segment).
+    if !live.shows(&instance, now_ms) || live.empty_fault(&instance).is_some() {
         return Ok(no_such_key());
     }
-    let f = file(store, &instance, &app).await?;
+    let f = file(store, &instance, &live).await?;
+    // The file is served even when the activity cannot be recorded (a full disk): the next
+    // download records it.
+    let today = pacific::day_of_ms(now_ms);
+    if let Err(e) = lifecycle::record_download(store, &live, &instance.request, today).await {
+        tracing::warn!(request = %instance.request, "recording an analytics download: {e:#}");
+    }
     Ok(Download {
         status: 200,
         content_type: "application/octet-stream",

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod analytics;
 pub mod reports;
 
 use axum::body::Body;
