@@ -594,8 +594,8 @@ async fn s4_3_every_report_with_a_file_downloads_through_the_chain() {
     add_units(
         &w,
         &[
-            units(day, "First-time download", "US", "", 40),
-            units(day, "Redownload", "US", "", 10),
+            day_units(day, "First-time download", "US", "", 40),
+            day_units(day, "Redownload", "US", "", 10),
         ],
     )
     .await;
@@ -628,12 +628,11 @@ async fn s4_3_every_report_with_a_file_downloads_through_the_chain() {
 }
 
 #[tokio::test]
-#[ignore = "needs family.rs to answer no segment for a withheld file (files::Rendered::withheld), the analife branch's change"]
 async fn s4_5_an_app_usage_report_of_fewer_than_5_users_has_no_segment() {
     let w = demo().await;
     let req = request(&w, "ONGOING").await;
     let day = today(&w).await;
-    add_units(&w, &[units(day, "First-time download", "US", "", 4)]).await;
+    add_units(&w, &[day_units(day, "First-time download", "US", "", 4)]).await;
     let p = day + 2.days();
     advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
     let inst = format!("r8-{req}-d{}", p.strftime("%Y%m%d"));

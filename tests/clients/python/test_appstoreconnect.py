@@ -277,6 +277,14 @@ def test_issue_9_done_when_a_simulated_quarter_agrees_in_ponytech_the_collector_
     download sales, subscription and finance files that parse and agree with the ledger and with
     each other."""
     with own_server("crabapple-quarter-") as ca:
+        # README "Simulate": a running server attempts every simulated notification at the apps'
+        # URLs (the demo world's are example hosts: each attempt fails, ~3,000 of them plus their
+        # retries), and the clock advance below runs what is due. This test is about the reports:
+        # no URLs, no attempts.
+        for bundle in ("com.crabapple.notes", "com.crabapple.orchardquest", "com.crabapple.fit",
+                       "com.crabapple.ciderpress", "com.crabapple.cinema"):
+            r = ca.admin("PUT", f"/commerce/apps/{bundle}/notification-urls", json={"production": None})
+            assert r.status_code == 200, r.text
         out = subprocess.run([ca.bin, "simulate", "--data", ca.data, "--days", "90", "--profile", "small",
                               "--quiet"], capture_output=True, text=True, timeout=120, check=False)
         assert out.returncode == 0, out.stderr

@@ -144,20 +144,24 @@ async fn existing_instance(
     Ok(live.shows(&i, now_ms).then_some((i, live)))
 }
 
+/// The segment of an instance, or why it has none (§4.5: a withheld app-usage report).
 async fn segment_resource(
     store: &Store,
     base: &str,
     i: &Instance,
     live: &Live,
     now_ms: i64,
-) -> Result<Resource, AscError> {
+) -> Result<Result<Resource, String>, AscError> {
     let f = segment::file(store, i, live).await?;
+    if let Some(why) = f.withheld {
+        return Ok(Err(why));
+    }
     let url = segment::url(store, base, &f.id, now_ms).await?;
-    Ok(resource(
+    Ok(Ok(resource(
         SEGMENTS,
         f.id,
         json!({ "checksum": f.checksum, "sizeInBytes": f.gz.len(), "url": url }),
-    ))
+    )))
 }
 
 fn filter<'q>(q: &'q Query, name: &str) -> Option<&'q Vec<String>> {
@@ -252,7 +256,13 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
                     ));
                     vec![]
                 }
-                None => vec![segment_resource(store, &req.base, &i, &live, now).await?],
+                None => match segment_resource(store, &req.base, &i, &live, now).await? {
+                    Ok(r) => vec![r],
+                    Err(why) => {
+                        reason = Some(why);
+                        vec![]
+                    }
+                },
             },
             None => return Err(AscError::not_found(INSTANCES, &id)),
         },
@@ -263,7 +273,10 @@ async fn serve(engine: &Engine, op: &Operation, req: &Request) -> Result<Reply, 
             };
             match found {
                 Some((i, live)) if live.empty_fault(&i).is_none() => {
-                    vec![segment_resource(store, &req.base, &i, &live, now).await?]
+                    match segment_resource(store, &req.base, &i, &live, now).await? {
+                        Ok(r) => vec![r],
+                        Err(_) => return Err(AscError::not_found(SEGMENTS, &id)),
+                    }
                 }
                 _ => return Err(AscError::not_found(SEGMENTS, &id)),
             }

@@ -44,6 +44,9 @@ pub struct SegmentFile {
     pub gz: Vec<u8>,
     pub checksum: String,
     pub reason: Option<String>,
+    /// §4.5: the report is not generated for the period (an app-usage report of fewer than 5
+    /// users): the instance has no segment, and this says why.
+    pub withheld: Option<String>,
 }
 
 pub fn segment_id(instance: &Instance) -> String {
@@ -63,7 +66,18 @@ pub async fn content(
     instance: &Instance,
     live: &Live,
 ) -> Result<(String, Vec<String>)> {
+    let (text, reasons, _) = content_of(store, instance, live).await?;
+    Ok((text, reasons))
+}
+
+/// [`content`], and why the report is withheld for the period if it is.
+async fn content_of(
+    store: &Store,
+    instance: &Instance,
+    live: &Live,
+) -> Result<(String, Vec<String>, Option<String>)> {
     let rendered = files::render(store, instance, &live.app).await?;
+    let withheld = rendered.withheld.clone();
     let mut reasons: Vec<String> = rendered.reason(instance.report).into_iter().collect();
     let mut text = rendered.text;
     if instance.granularity == Granularity::Daily {
@@ -74,18 +88,19 @@ pub async fn content(
             reasons.extend(removed);
         }
     }
-    Ok((text, reasons))
+    Ok((text, reasons, withheld))
 }
 
 /// The file of `instance` for the request `live`, gzip'd ([`content`]).
 pub async fn file(store: &Store, instance: &Instance, live: &Live) -> Result<SegmentFile> {
-    let (text, reasons) = content(store, instance, live).await?;
+    let (text, reasons, withheld) = content_of(store, instance, live).await?;
     let gz = gzip(&text);
     Ok(SegmentFile {
         id: segment_id(instance),
         checksum: hex(&Md5::digest(&gz)),
         gz,
         reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        withheld,
     })
 }
 
@@ -260,6 +275,12 @@ pub async fn download(
         return Ok(no_such_key());
     }
     let f = file(store, &instance, &live).await?;
+    if f.withheld.is_some() {
+        return Ok(Download {
+            reason: f.withheld,
+            ..no_such_key()
+        });
+    }
     // The file is served even when the activity cannot be recorded (a full disk): the next
     // download records it.
     let today = pacific::day_of_ms(now_ms);

@@ -181,7 +181,10 @@ mod tests {
         // RFC 2606 / 6761: answered without DNS.
         for name in ["api.crabapple.example", "x.invalid", "example."] {
             let err = r.resolve(name.parse().unwrap()).await.err().unwrap();
-            assert!(err.to_string().contains("does not resolve"), "{name}: {err}");
+            assert!(
+                err.to_string().contains("does not resolve"),
+                "{name}: {err}"
+            );
         }
         assert!(!never_resolves("example.com") && !never_resolves("notexample"));
     }
