@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use crabapple_server::setup;
 use crabapple_storekit::Commerce;
 use crabapple_storekit::commerce::events::{self, EventArgs, OfferArgs};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 #[derive(Args, Clone)]
 pub struct Data {
@@ -460,19 +460,7 @@ async fn notifications(data: &Data, bundle_id: Option<&str>, limit: i64) -> anyh
     if data.json {
         let mut list = Vec::with_capacity(rows.len());
         for n in &rows {
-            let signed = c.signed_payload(n).await?;
-            list.push(json!({
-                    "notificationUUID": n.notification_uuid,
-                    "notificationType": n.notification_type,
-                    "subtype": n.subtype,
-                    "bundleId": n.bundle_id,
-                    "environment": n.environment,
-                    "signedDate": n.signed_date_ms,
-                    "state": n.state,
-                    "url": n.url,
-                    "sendAttempts": n.attempts,
-                    "signedPayload": signed,
-            }));
+            list.push(crabapple_storekit::commerce::outbox::entry(&c, n).await?);
         }
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(());

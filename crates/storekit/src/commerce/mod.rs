@@ -24,6 +24,7 @@ pub mod egress;
 pub mod engine;
 pub mod event;
 pub mod events;
+pub mod outbox;
 pub mod price_day;
 pub mod state;
 pub mod storefronts;

@@ -20,7 +20,6 @@ use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use base64::Engine as _;
 
 use crabapple_store::ledger::AppRow;
 use serde::Deserialize;
@@ -83,18 +82,6 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-fn decode_jws(jws: &str) -> Value {
-    jws.split('.')
-        .nth(1)
-        .and_then(|p| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .decode(p)
-                .ok()
-        })
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null)
-}
-
 async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQuery>) -> Answer {
     let store = &h.commerce().store;
     let app = match &q.bundle_id {
@@ -107,36 +94,8 @@ async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQue
         .map_err(Refusal::admin_internal)?;
     let mut list = Vec::with_capacity(rows.len());
     for n in &rows {
-        let signed = h
-            .commerce()
-            .signed_payload(n)
-            .await
-            .map_err(Refusal::admin_internal)?;
-        let mut payload = decode_jws(&signed);
-        if let Some(d) = payload.get_mut("data").and_then(Value::as_object_mut) {
-            for k in ["signedTransactionInfo", "signedRenewalInfo"] {
-                if let Some(j) = d.get(k).and_then(Value::as_str) {
-                    let decoded = decode_jws(j);
-                    d.insert(format!("{k}Decoded"), decoded);
-                }
-            }
-        }
-        list.push(json!({
-            "notificationUUID": n.notification_uuid,
-            "notificationType": n.notification_type,
-            "subtype": n.subtype,
-            "bundleId": n.bundle_id,
-            "environment": n.environment,
-            "signedDate": n.signed_date_ms,
-            "state": n.state,
-            "url": n.url,
-            "nextAttemptDate": n.next_attempt_ms,
-            "sendAttempts": n.attempts,
-            "transactionId": n.transaction_id,
-            "testNotificationToken": n.test_token,
-            "payload": payload,
-            "signedPayload": signed,
-        }));
+        let e = crate::commerce::outbox::entry(h.commerce(), n).await;
+        list.push(e.map_err(Refusal::admin_internal)?);
     }
     Ok(Json(json!({ "data": list })).into_response())
 }
