@@ -125,10 +125,7 @@ impl Store {
                 // A connection a failed COMMIT or ROLLBACK left inside a transaction is closed,
                 // not reused (see `fault`).
                 .after_release(|conn, _| Box::pin(async { Ok(fault::writer_is_clean(conn).await) }))
-                // The writer's page cache: 64 MiB instead of SQLite's 2 MiB, so a batch's inserts
-                // into the ledger's indexes (a simulated day) do not read their pages back from
-                // the file for every row.
-                .connect_with(opts.clone().pragma("cache_size", "-65536"))
+                .connect_with(opts.clone())
                 .await?)
         })
         .await

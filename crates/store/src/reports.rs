@@ -122,7 +122,10 @@ impl Tx {
                     .push_bind(r.units);
             });
             q.push(" ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units");
-            q.build().execute(self.write_conn().await?).await?;
+            q.build()
+                .persistent(chunk.len() == 500)
+                .execute(self.write_conn().await?)
+                .await?;
         }
         // Units of a day whose files are out change them: cached files are stale (the simulator
         // writes a day before its files appear, so it never gets here).

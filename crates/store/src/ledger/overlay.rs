@@ -58,7 +58,7 @@ pub(crate) struct Overlay {
 }
 
 /// 21 parameters a transaction row: 500 rows a statement stay far under SQLite's bound.
-const ROWS_PER_INSERT: usize = 500;
+pub(super) const ROWS_PER_INSERT: usize = 500;
 
 impl Overlay {
     fn keep_txn(&mut self, row: TransactionRow, dirty: bool) {
@@ -407,7 +407,12 @@ impl Tx {
             let mut q =
                 QueryBuilder::<Sqlite>::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
             push_list(&mut q, "transaction_id", chunk);
-            for r in q.build().fetch_all(&mut *self.tx).await? {
+            for r in q
+                .build()
+                .persistent(chunk.len() == ROWS_PER_INSERT)
+                .fetch_all(&mut *self.tx)
+                .await?
+            {
                 let t = transaction_from(&r)?;
                 if !self.overlay_mut().txns.contains_key(&t.transaction_id) {
                     self.overlay_mut().keep_txn(t, false);
@@ -424,7 +429,12 @@ impl Tx {
                 sep.push_bind(*id);
             }
             q.push(")");
-            for r in q.build().fetch_all(&mut *self.tx).await? {
+            for r in q
+                .build()
+                .persistent(chunk.len() == ROWS_PER_INSERT)
+                .fetch_all(&mut *self.tx)
+                .await?
+            {
                 let c = customer_from(&r)?;
                 if !self.overlay_mut().customers.contains_key(&c.id) {
                     self.overlay_mut().keep_customer(c, false);

@@ -66,7 +66,8 @@ impl Tx {
                 b.push_bind(k).push_bind(*v);
             });
             q.push(" ON CONFLICT (name) DO UPDATE SET value = excluded.value");
-            q.build().execute(&mut *self.tx).await?;
+            let n = counters.len();
+            q.build().persistent(n == 1).execute(&mut *self.tx).await?;
         }
         let rows = std::mem::take(&mut self.pending.notifications);
         for m in &mut self.pending.marks {
@@ -110,7 +111,8 @@ impl Tx {
             if let Some(e) = err {
                 return Err(e.into());
             }
-            q.build().execute(&mut *self.tx).await?;
+            let recurs = chunk.len() == 1 || chunk.len() == NOTIFICATIONS_PER_INSERT;
+            q.build().persistent(recurs).execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -313,7 +313,10 @@ pub(super) async fn insert_customers(
             .push_bind(c.created_ms);
     });
     q.push(" ON CONFLICT (id) DO UPDATE SET app_account_token = excluded.app_account_token");
-    q.build().execute(conn).await?;
+    q.build()
+        .persistent(recurs(rows.len()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -364,7 +367,10 @@ pub(super) async fn upsert_transactions(
          mod_seq = excluded.mod_seq, refund_seq = excluded.refund_seq,
          modified_ms = excluded.modified_ms, payload = excluded.payload",
     );
-    q.build().execute(conn).await?;
+    q.build()
+        .persistent(recurs(rows.len()))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -413,6 +419,16 @@ pub(super) async fn upsert_subscriptions(
          next_event_ms = excluded.next_event_ms, renewal = excluded.renewal,
          state = excluded.state, updated_ms = excluded.updated_ms",
     );
-    q.build().execute(conn).await?;
+    q.build()
+        .persistent(recurs(rows.len()))
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Whether a multi-row statement of `rows` rows is worth keeping prepared: one row (every single
+/// event) or a full chunk recur; the other sizes would fill SQLite's statement cache with
+/// programs used once (a simulated year grew by tens of MB that way).
+pub(super) fn recurs(rows: usize) -> bool {
+    rows == 1 || rows == super::overlay::ROWS_PER_INSERT
 }
