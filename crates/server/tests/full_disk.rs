@@ -10,9 +10,7 @@
 
 mod common;
 
-use common::{Resp, World, demo, now_secs};
-use crabapple_auth::KeyKind;
-use crabapple_server::keys;
+use common::{Resp, World, demo};
 use serde_json::{Value, json};
 
 /// Apple's 500 detail (apple-semantics.md §1.5 error envelope; `AscError::internal`).
@@ -63,26 +61,6 @@ async fn outbox(w: &World) -> usize {
         .len()
 }
 
-/// An App Store Server API token of a new In-App Purchase key for [`NOTES`] (§1.8).
-async fn storekit_token(w: &World) -> String {
-    let k = keys::create(
-        w.app.store(),
-        &w.dir,
-        keys::NewKey {
-            kind: KeyKind::InAppPurchase,
-            roles: Vec::new(),
-            user_id: None,
-            name: None,
-        },
-    )
-    .await
-    .unwrap();
-    w.app.reload_keys().await.unwrap();
-    let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &k.key_id)).unwrap();
-    crabapple_auth::mint_storekit_token(&p8, &k.key_id, &k.issuer_id, NOTES, now_secs(), 1800)
-        .unwrap()
-}
-
 async fn test_notification(w: &World, token: &str) -> Resp {
     w.call("POST", "/inApps/v1/notifications/test", Some(token), None)
         .await
@@ -106,7 +84,7 @@ async fn buy(w: &World, product: &str, customer: &str) -> Resp {
 #[tokio::test]
 async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when_space_returns() {
     let w = demo().await;
-    let iap = storekit_token(&w).await;
+    let iap = w.server_api_token(NOTES).await;
     let store = w.app.store().clone();
     store
         .limit_pages_for_tests(Some(store.page_count().await.unwrap()))

@@ -170,26 +170,6 @@ fn jws_payload(jws: &Value) -> Value {
     serde_json::from_slice(&raw).unwrap()
 }
 
-/// The App Store Server API as a client calls it: an In-App Purchase key's token.
-async fn server_api_token(w: &World) -> String {
-    let k = crabapple_server::keys::create(
-        w.app.store(),
-        &w.dir,
-        crabapple_server::keys::NewKey {
-            kind: crabapple_auth::KeyKind::InAppPurchase,
-            roles: Vec::new(),
-            user_id: None,
-            name: None,
-        },
-    )
-    .await
-    .unwrap();
-    w.app.reload_keys().await.unwrap();
-    let p8 = std::fs::read_to_string(crabapple_server::keys::key_path(&w.dir, &k.key_id)).unwrap();
-    crabapple_auth::mint_storekit_token(&p8, &k.key_id, &k.issuer_id, BUNDLE, now_secs(), 600)
-        .unwrap()
-}
-
 /// Get All Subscription Statuses (§6): the latest transaction and renewal info, decoded.
 async fn status(w: &World, token: &str, original: &str) -> (Value, Value) {
     let r = w
@@ -254,7 +234,7 @@ fn pair(t: &str, s: &str) -> (String, String) {
 #[tokio::test]
 async fn a_price_increase_reaches_renewals_and_renewal_info() {
     let w = demo().await;
-    let token = server_api_token(&w).await;
+    let token = w.server_api_token(BUNDLE).await;
     make_available(&w, SUB, &["USA"]).await;
     let (usd999, usd1299) = (
         point(&w, SUB, "USA", "9.99").await,
@@ -323,7 +303,7 @@ async fn a_price_increase_reaches_renewals_and_renewal_info() {
 #[tokio::test]
 async fn consent_and_preserved_prices() {
     let w = demo().await;
-    let token = server_api_token(&w).await;
+    let token = w.server_api_token(BUNDLE).await;
     make_available(&w, SUB, &["USA", "CAN"]).await;
     let usd499 = point(&w, SUB, "USA", "4.99").await;
     let usd1299 = point(&w, SUB, "USA", "12.99").await;
@@ -384,7 +364,7 @@ async fn consent_and_preserved_prices() {
 #[tokio::test]
 async fn a_deleted_increase_is_never_charged() {
     let w = demo().await;
-    let token = server_api_token(&w).await;
+    let token = w.server_api_token(BUNDLE).await;
     make_available(&w, SUB, &["USA"]).await;
     let usd499 = point(&w, SUB, "USA", "4.99").await;
     let usd1299 = point(&w, SUB, "USA", "12.99").await;

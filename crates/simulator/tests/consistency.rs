@@ -11,7 +11,6 @@ mod common;
 
 use base64::Engine as _;
 use common::reports::{finance_uri, gunzip, sales_uri};
-use crabapple_auth::{KeyKind, mint_storekit_token};
 use crabapple_reports::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds};
 use crabapple_reports::{countries, fiscal, pacific, period::at_8_pacific};
 use crabapple_simulator::traffic::{Profile, parse_section};
@@ -242,9 +241,7 @@ async fn server_api_history(w: &common::World) -> Vec<Tx> {
     .fetch_all(&db)
     .await
     .unwrap();
-    let (key_id, _) = w.key_token(KeyKind::InAppPurchase, &[]).await;
-    let p8 = std::fs::read_to_string(crabapple_server::keys::key_path(&w.dir, &key_id)).unwrap();
-    let token = mint_storekit_token(&p8, &key_id, &w.issuer, APP, common::now_secs(), 600).unwrap();
+    let token = w.server_api_token(APP).await;
     let mut out: BTreeMap<String, Tx> = BTreeMap::new();
     for (id,) in firsts {
         let mut revision = String::new();

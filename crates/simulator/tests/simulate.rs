@@ -7,7 +7,6 @@
 mod common;
 
 use base64::Engine as _;
-use crabapple_auth::{KeyKind, mint_storekit_token};
 use crabapple_simulator::traffic::{Profile, parse_section};
 use crabapple_simulator::{Options, Summary, clock, simulate};
 use crabapple_store::reports::AppUnitsRow;
@@ -196,10 +195,7 @@ async fn a_simulated_purchase_is_in_the_app_store_server_api_history() {
     .fetch_one(&db(&w).await)
     .await
     .unwrap();
-    let (key_id, _) = w.key_token(KeyKind::InAppPurchase, &[]).await;
-    let p8 = std::fs::read_to_string(crabapple_server::keys::key_path(&w.dir, &key_id)).unwrap();
-    let token =
-        mint_storekit_token(&p8, &key_id, &w.issuer, &bundle, common::now_secs(), 600).unwrap();
+    let token = w.server_api_token(&bundle).await;
     let r = w
         .call(
             "GET",
@@ -306,17 +302,7 @@ async fn simulated_notifications_are_signed_when_first_read_and_keep_their_bytes
         .await
         .unwrap()
         .unwrap();
-    let (key_id, _) = w.key_token(KeyKind::InAppPurchase, &[]).await;
-    let p8 = std::fs::read_to_string(crabapple_server::keys::key_path(&w.dir, &key_id)).unwrap();
-    let token = mint_storekit_token(
-        &p8,
-        &key_id,
-        &w.issuer,
-        &app.bundle_id,
-        common::now_secs(),
-        600,
-    )
-    .unwrap();
+    let token = w.server_api_token(&app.bundle_id).await;
     let now = w.app.store().now_ms();
     let body = serde_json::json!({"startDate": now - 5 * 86_400_000, "endDate": now});
     let first = notification_history(&w, &token, &body).await;

@@ -195,6 +195,16 @@ impl World {
         (k.key_id, token)
     }
 
+    /// An App Store Server API token (§1.8): a new In-App Purchase key's JWT for `bundle_id`.
+    pub async fn server_api_token(&self, bundle_id: &str) -> String {
+        let (key_id, _) = self
+            .key_token(crabapple_auth::KeyKind::InAppPurchase, &[])
+            .await;
+        let p8 = std::fs::read_to_string(keys::key_path(&self.dir, &key_id)).unwrap();
+        crabapple_auth::mint_storekit_token(&p8, &key_id, &self.issuer, bundle_id, now_secs(), 1800)
+            .unwrap()
+    }
+
     pub async fn get(&self, uri: &str) -> Resp {
         self.call("GET", uri, Some(&self.token.clone()), None).await
     }
