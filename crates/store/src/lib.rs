@@ -324,7 +324,6 @@ impl Tx {
     }
 
     pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {
-        self.memo.forget();
         sqlx::query(
             "INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )

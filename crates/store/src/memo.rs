@@ -1,8 +1,8 @@
 //! What one write transaction has already read of the resources, their linkage and the meta
 //! settings: a batch of many events (a simulated day) asks for the same price resources, the
-//! same linkage and the same settings thousands of times. Every write to those tables inside the
-//! transaction, and every rollback to a savepoint, forgets it all: a memo never answers what the
-//! transaction itself could no longer read.
+//! same linkage and the same settings thousands of times. Every statement that writes inside the
+//! transaction (`Tx::write_conn`), and every rollback to a savepoint, forgets it all: a memo never
+//! answers what the transaction itself could no longer read.
 
 use std::collections::HashMap;
 

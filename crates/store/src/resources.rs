@@ -505,7 +505,6 @@ impl Tx {
         id: &str,
         attributes: &Map<String, Value>,
     ) -> Result<()> {
-        self.memo.forget();
         let now = self.now_ms;
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query(
@@ -523,7 +522,6 @@ impl Tx {
 
     /// Sets when a resource was created (a seed's history, `createdDaysAgo`).
     pub async fn set_created_ms(&mut self, rtype: &str, id: &str, created_ms: i64) -> Result<()> {
-        self.memo.forget();
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("UPDATE resources SET created_ms = $3 WHERE type = $1 AND id = $2")
             .bind(rtype)
@@ -536,7 +534,6 @@ impl Tx {
 
     /// Deletes a resource and every linkage to or from it.
     pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
-        self.memo.forget();
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("DELETE FROM edges WHERE (src_type = $1 AND src_id = $2) OR (dst_type = $1 AND dst_id = $2)")
             .bind(rtype)
@@ -584,7 +581,6 @@ impl Tx {
 
     /// Adds one linkage (no-op when present), appended after the existing ones.
     pub async fn link(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
-        self.memo.forget();
         sqlx::query(
             "INSERT INTO edges (src_type, src_id, rel, dst_type, dst_id, ord)
              VALUES ($1, $2, $3, $4, $5, (SELECT COALESCE(MAX(ord), 0) + 1 FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3))
@@ -601,7 +597,6 @@ impl Tx {
     }
 
     pub async fn unlink(&mut self, src: (&str, &str), rel: &str, dst: (&str, &str)) -> Result<()> {
-        self.memo.forget();
         sqlx::query(
             "DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3 AND dst_type = $4 AND dst_id = $5",
         )
@@ -617,7 +612,6 @@ impl Tx {
 
     /// Deletes every resource and linkage (the admin API's reset).
     pub async fn clear_resources(&mut self) -> Result<()> {
-        self.memo.forget();
         self.cleared = true;
         sqlx::query("DELETE FROM edges")
             .execute(self.write_conn().await?)
@@ -630,7 +624,6 @@ impl Tx {
 
     /// Removes every linkage of `(src, rel)`.
     pub async fn unlink_all(&mut self, src: (&str, &str), rel: &str) -> Result<()> {
-        self.memo.forget();
         sqlx::query("DELETE FROM edges WHERE src_type = $1 AND src_id = $2 AND rel = $3")
             .bind(src.0)
             .bind(src.1)

@@ -486,9 +486,11 @@ impl Tx {
         true
     }
 
-    /// The connection for a statement that writes: inside a batch's savepoint marks, the real
-    /// SAVEPOINTs are issued first, so a rollback undoes the statement too.
+    /// The connection for a statement that writes: what the transaction read is forgotten
+    /// ([`crate::memo`]), and inside a batch's savepoint marks the real SAVEPOINTs are issued
+    /// first, so a rollback undoes the statement too.
     pub(crate) async fn write_conn(&mut self) -> Result<&mut sqlx::SqliteConnection> {
+        self.memo.forget();
         if let Some(o) = self.overlay.as_mut() {
             let names: Vec<&'static str> = o
                 .marks
