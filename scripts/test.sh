@@ -117,6 +117,9 @@ count_cargo() { # $1: nextest/cargo output file
 }
 if [[ $SKIP_CARGO_TESTS == 0 ]]; then
     export CRABAPPLE_BIN="$BIN"
+    # The in-process worlds of the Rust tests live under target/tmp (CARGO_TARGET_TMPDIR) and
+    # are kept after the run for inspection; the previous run's are removed here.
+    rm -rf target/tmp/crabapple-test-* target/tmp/crabapple-full-disk-*
     if command -v cargo-nextest >/dev/null; then
         step "cargo nextest run --workspace"
         cargo nextest run --workspace --no-tests=fail --no-fail-fast 2>&1 | tee "$TMP/cargo.log"
