@@ -3,6 +3,7 @@
 //! endpoints; creates (with inline `included` creates), updates and deletes — and keeps both sides
 //! of a relationship in step. Families hook in through [`Family`]; the engine names none of them.
 
+mod timeline;
 mod write;
 
 use crate::error::AscError;

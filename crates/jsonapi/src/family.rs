@@ -73,6 +73,17 @@ pub trait Family: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
+    /// Reacts to a timeline entry the virtual clock just reached, inside the transaction that
+    /// applied it ([`Engine::run_timeline`]): plans what follows, changes related resources.
+    fn on_timeline<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        _tx: &'a mut Tx,
+        _entry: &'a crabapple_store::timeline::Entry,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// `(type, attribute)` pairs Apple still sends (as `null` when unset) although the spec no
     /// longer lists them; clients built against older specs require them.
     fn legacy_attributes(&self) -> Vec<(&'static str, &'static str)> {

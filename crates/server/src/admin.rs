@@ -150,7 +150,12 @@ async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> A
         .advance_clock(ms)
         .await
         .map_err(Refusal::admin_internal)?;
-    Ok(Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok() })).into_response())
+    let applied = app
+        .engine
+        .run_timeline()
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok(), "timeline": applied.len() })).into_response())
 }
 
 #[derive(Deserialize, Default)]

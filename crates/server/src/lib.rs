@@ -232,7 +232,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
 
 /// Before every request: what another process (a `crabapple` CLI command) committed to the data
 /// directory is visible to it — the resource cache and the clock are refreshed when the
-/// database changed (one `PRAGMA data_version` otherwise).
+/// database changed (one `PRAGMA data_version` otherwise) — and the timeline entries the virtual
+/// clock reached are applied.
 async fn see_other_writers(
     axum::extract::State(app): axum::extract::State<Arc<App>>,
     req: axum::extract::Request,
@@ -241,6 +242,11 @@ async fn see_other_writers(
     if let Err(e) = app.store().see_other_writers().await {
         // The cache was emptied; the request reads the database.
         tracing::warn!("checking for other writers: {e:#}");
+    }
+    // What the virtual clock reached since (a build processed, a review decided) is applied
+    // before the request reads it.
+    if let Err(e) = app.engine.run_timeline().await {
+        tracing::warn!("applying the timeline: {e:#}");
     }
     next.run(req).await
 }

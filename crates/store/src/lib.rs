@@ -18,6 +18,7 @@ pub mod reports;
 mod resources;
 mod shared;
 mod sql;
+pub mod timeline;
 
 pub use clock::Clock;
 pub use fault::{FaultKind, StorageFault, error_reason};
@@ -30,7 +31,7 @@ use sqlx::{Pool, Sqlite};
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -50,6 +51,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../migrations/sqlite/0007_report_files.sql"),
     ),
+    (8, include_str!("../migrations/sqlite/0008_timeline.sql")),
 ];
 
 /// Handle to the database: cheap to clone.
@@ -65,6 +67,8 @@ pub struct Store {
     /// Test hook: `PRAGMA max_page_count` of the writer connection, 0 for SQLite's default
     /// ([`Store::limit_pages_for_tests`]).
     page_limit: Arc<AtomicU32>,
+    /// No timeline entry is planned before this virtual time ([`timeline`]).
+    next_due: Arc<AtomicI64>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -85,6 +89,8 @@ pub struct Tx {
     due_window: Option<ledger::DueWindow>,
     /// The ledger kept in memory by a batch ([`Tx::ledger_batch`]).
     overlay: Option<ledger::Overlay>,
+    /// The earliest timeline entry this transaction planned ([`Tx::timeline_plan`]).
+    planned_min: Option<i64>,
 }
 
 impl Store {
@@ -153,6 +159,7 @@ impl Store {
             cache: cache::ResourceCache::default(),
             watch: Arc::new(shared::Watch::new(watch)),
             page_limit,
+            next_due: Arc::new(AtomicI64::new(timeline::UNKNOWN)),
         })
     }
 
@@ -199,6 +206,7 @@ impl Store {
             memo: Default::default(),
             due_window: None,
             overlay: None,
+            planned_min: None,
         })
     }
 
@@ -226,6 +234,7 @@ impl Store {
             .watch
             .check(|| async {
                 self.cache.clear();
+                self.timeline_forget_next_due();
                 self.reload_clock().await
             })
             .await;
@@ -287,11 +296,15 @@ impl Tx {
         // On an error the transaction is dropped here: its ROLLBACK is queued, and the writer
         // connection is checked before it is used again (`fault::writer_is_clean`).
         let previous = result.context("committing a write transaction")?;
+        if let Some(at) = self.planned_min {
+            self.store.timeline_planned(at);
+        }
         let store = self.store;
         let seen = store
             .watch
             .committed(previous, token, || async {
                 store.cache.clear();
+                store.timeline_forget_next_due();
                 store.reload_clock().await
             })
             .await;
