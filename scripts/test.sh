@@ -7,7 +7,7 @@
 #   3. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
 #   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
 #   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP checks
-#   6. tests/clients/node    node --test: appstore-connect-sdk
+#   6. tests/clients/node    node --test: appstore-connect-sdk, node-app-store-connect-api (HTTPS)
 #   7. crates/storekit/tests/apple-libs/run.sh  Apple's Python and Node App Store Server libraries
 #   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
 #   9. tests/prism/write_sweep.py  every write operation of the spec, proven by a later request
@@ -141,11 +141,15 @@ step "start crabapple"
 DATA="$TMP/data"
 PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 BASE="http://127.0.0.1:$PORT"
+# Issue 13: the same server also answers HTTPS and runs the proxy for Apple's hosts.
+HTTPS_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+PROXY_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 # CRABAPPLE_RECORD_OPS: the server appends `operationId<TAB>User-Agent` for every request it routes;
 # our own raw requests send User-Agent crabapple-tests/*, everything else is a real client.
 # A high hourly limit: the suites together make several thousand requests within the hour
 # (the limit itself is covered by the Rust tests and the X-Rate-Limit checks).
-CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --rate-limit 100000 >"$TMP/server.log" 2>&1 &
+CRABAPPLE_RECORD_OPS="$TMP/ops.tsv" "$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --rate-limit 100000 \
+    --https "127.0.0.1:$HTTPS_PORT" --proxy "127.0.0.1:$PROXY_PORT" >"$TMP/server.log" 2>&1 &
 SERVER_PID=$!
 # An admin API request with the token `crabapple serve` keeps in the data directory.
 admin_call() {
@@ -166,6 +170,9 @@ if [[ $ready != 1 ]]; then
 fi
 
 export CRABAPPLE_BASE_URL="$BASE" CRABAPPLE_DATA="$DATA" CRABAPPLE_BIN="$BIN"
+"$BIN" ca export --pem --tls --data "$DATA" >"$TMP/ca.pem"
+export CRABAPPLE_HTTPS_URL="https://127.0.0.1:$HTTPS_PORT" CRABAPPLE_PROXY_URL="http://127.0.0.1:$PROXY_PORT" \
+    CRABAPPLE_CA_FILE="$TMP/ca.pem"
 
 # The server must outlive every suite; if it died, say how.
 check_server() {
@@ -210,9 +217,9 @@ check_server "pytest"
 
 # node --------------------------------------------------------------------------------------
 reset_world
-step "node --test tests/clients/node (appstore-connect-sdk)"
+step "node --test tests/clients/node (appstore-connect-sdk, node-app-store-connect-api)"
 NODE_OK=0
-(cd tests/clients/node && timeout 600 node --test \
+(cd tests/clients/node && NODE_EXTRA_CA_CERTS="$CRABAPPLE_CA_FILE" timeout 600 node --test \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$TMP/node.tap" test/) && NODE_OK=1
 np="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"

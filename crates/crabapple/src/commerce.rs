@@ -205,7 +205,9 @@ pub enum CommerceCmd {
 
 #[derive(Subcommand)]
 pub enum CaCmd {
-    /// Write the root certificate that signs App Store data (for SignedDataVerifier).
+    /// Write the root certificate that signs App Store data (for SignedDataVerifier) and issues
+    /// the HTTPS certificate (`serve --https`, `--proxy`): trust it with `REQUESTS_CA_BUNDLE`,
+    /// `NODE_EXTRA_CA_CERTS`, `SSL_CERT_FILE` or `curl --cacert`.
     Export {
         #[arg(long, env = "CRABAPPLE_DATA", default_value = "./crabapple-data")]
         data: PathBuf,
@@ -218,6 +220,10 @@ pub enum CaCmd {
         /// Output file (default: standard output; DER needs --out).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// The data directory's own root, which issues the HTTPS certificate, even when `serve
+        /// --apple-test-pki` signs App Store data with another chain.
+        #[arg(long)]
+        tls: bool,
     },
 }
 
@@ -486,11 +492,12 @@ pub async fn run_ca(cmd: CaCmd) -> anyhow::Result<()> {
         der,
         pem: _,
         out,
+        tls,
     } = cmd;
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
     // The signing PKI in use: an external one recorded by `serve --apple-test-pki`, else the
-    // data directory's own (minted on first use).
-    let pki = if setup::db_path(&data).exists() {
+    // data directory's own (minted on first use), which is also the HTTPS CA.
+    let pki = if setup::db_path(&data).exists() && !tls {
         let c = open(&data).await?;
         (c.pki().root_der().to_vec(), c.pki().root_pem())
     } else {

@@ -85,6 +85,14 @@ enum Cmd {
         /// America/Los_Angeles, kept in the data directory): a `startDate` begins at 00:00 there.
         #[arg(long, env = "CRABAPPLE_PRICE_TIME_ZONE")]
         price_time_zone: Option<String>,
+        /// Also serve HTTPS on this address, with a certificate for Apple's API hosts,
+        /// localhost and 127.0.0.1 issued by the data directory's CA (`crabapple ca export`).
+        #[arg(long, env = "CRABAPPLE_HTTPS_LISTEN", value_name = "ADDR")]
+        https: Option<String>,
+        /// Also run a proxy on this address for clients that hard-code Apple's hosts
+        /// (`HTTPS_PROXY=http://ADDR`): it serves Apple's API hosts itself and refuses others.
+        #[arg(long, env = "CRABAPPLE_PROXY_LISTEN", value_name = "ADDR")]
+        proxy: Option<String>,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -231,6 +239,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rate_limit,
             apple_test_pki,
             price_time_zone,
+            https,
+            proxy,
             access,
         } => {
             let world = match (empty, seed) {
@@ -244,6 +254,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 access,
                 apple_test_pki,
                 price_time_zone,
+                https,
+                proxy,
             };
             serve(data.data, listen, world, opts).await
         }
@@ -417,6 +429,8 @@ struct ServeOpts {
     access: AccessArgs,
     apple_test_pki: Option<Vec<PathBuf>>,
     price_time_zone: Option<String>,
+    https: Option<String>,
+    proxy: Option<String>,
 }
 
 async fn serve(
@@ -432,12 +446,25 @@ async fn serve(
         access,
         apple_test_pki,
         price_time_zone,
+        https,
+        proxy,
     } = opts;
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
         .with_context(|| format!("listening on {listen}"))?;
     let addr = listener.local_addr()?;
+    let bind = |a: Option<String>| async move {
+        match a {
+            Some(a) => tokio::net::TcpListener::bind(&a)
+                .await
+                .map(Some)
+                .with_context(|| format!("listening on {a}")),
+            None => Ok(None),
+        }
+    };
+    let https_listener = bind(https).await?;
+    let proxy_listener = bind(proxy).await?;
     // Issue 8: without a token, only a loopback listener (any local process, no web page).
     if access.no_admin_token && !addr.ip().is_loopback() {
         anyhow::bail!(
@@ -505,6 +532,30 @@ async fn serve(
             data.join(crabapple_server::access::TOKEN_FILE).display()
         ),
         None => println!("  admin key  none (--no-admin-token: any local process may use it)"),
+    }
+    let https_addr = https_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    let proxy_addr = proxy_listener
+        .as_ref()
+        .map(|l| l.local_addr())
+        .transpose()?;
+    if https_addr.is_some() || proxy_addr.is_some() {
+        crabapple_server::spawn_tls(&app, https_listener, proxy_listener)?;
+        let ca = crabapple_server::tls::ca_path(&data);
+        if let Some(a) = https_addr {
+            println!("  https      https://{a}  (HTTP/2 and HTTP/1.1)");
+        }
+        if let Some(a) = proxy_addr {
+            println!(
+                "  proxy      HTTPS_PROXY=http://{a}  (serves Apple's API hosts, refuses others)"
+            );
+        }
+        println!(
+            "  CA         {}  (trust it: crabapple ca export --pem)",
+            ca.display()
+        );
     }
     if !addr.ip().is_loopback() {
         eprintln!(

@@ -13,8 +13,11 @@ pub mod analytics_admin;
 pub mod asc;
 pub mod keys;
 pub mod limits;
+pub mod listen;
+pub mod proxy;
 pub mod segments;
 pub mod setup;
+pub mod tls;
 mod wire;
 
 use crabapple_auth::{ApiKey, KeyKind, RateLimiter, Verifier};
@@ -259,6 +262,35 @@ pub async fn serve(app: Arc<App>, listener: tokio::net::TcpListener) -> anyhow::
     serve_with(app, listener, limits::ListenLimits::default()).await
 }
 
+/// Serves HTTPS on `https` and the proxy for Apple's hosts on `proxy` (either may be absent)
+/// beside [`serve`]'s plain listener, with the data directory's CA ([`tls`]). The CA's PEM.
+pub fn spawn_tls(
+    app: &Arc<App>,
+    https: Option<tokio::net::TcpListener>,
+    proxy: Option<tokio::net::TcpListener>,
+) -> anyhow::Result<String> {
+    let t = tls::load(&app.config.data_dir)?;
+    let limits = limits::ListenLimits::default();
+    if let Some(l) = https {
+        let acceptor = Some(t.acceptor.clone());
+        tokio::spawn(listen::accept_loop(
+            l,
+            router(app.clone()),
+            limits,
+            acceptor,
+        ));
+    }
+    if let Some(l) = proxy {
+        tokio::spawn(proxy::proxy_loop(
+            l,
+            router(app.clone()),
+            limits,
+            t.acceptor,
+        ));
+    }
+    Ok(t.ca_pem)
+}
+
 /// Serves until the process ends; refreshes keys every second.
 pub async fn serve_with(
     app: Arc<App>,
@@ -280,5 +312,5 @@ pub async fn serve_with(
         }
     });
     app.commerce.spawn();
-    limits::accept_loop(listener, router(app), listen).await
+    listen::accept_loop(listener, router(app), listen, None).await
 }

@@ -27,7 +27,7 @@ pub const MAX_JSON_BODY: usize = 1024 * 1024;
 pub const MAX_ADMIN_BODY: usize = 16 * 1024 * 1024;
 /// hyper's buffer for a request head. Larger than [`MAX_HEADER_LINE`] so that a long line
 /// reaches [`guard`] and gets Apple's error body; a head beyond it gets hyper's bare 431.
-const MAX_HEAD_BUFFER: usize = 1024 * 1024;
+pub(crate) const MAX_HEAD_BUFFER: usize = 1024 * 1024;
 
 /// The body limit of the route `path` belongs to: the Retention Messaging image upload takes a
 /// PNG (its own limit, [`crabapple_storekit::http::MAX_PNG_BYTES`]); the rest are JSON.
@@ -118,7 +118,7 @@ pub async fn guard(req: Request, next: Next) -> Response<Body> {
 }
 
 /// How the listener treats slow and greedy clients.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct ListenLimits {
     /// A connection that has not sent a whole request head by then is closed (slowloris).
     pub header_read_timeout: Duration,
@@ -198,57 +198,6 @@ pub fn raise_fd_limit() -> Option<u64> {
         // `rlim_t` is not `u64` on every platform.
         #[allow(clippy::unnecessary_cast)]
         Some(lim.rlim_cur as u64)
-    }
-}
-
-/// Accepts connections until the listener fails: each peer IP holds at most `limits.per_peer`
-/// connections, each connection must send its request head within `limits.header_read_timeout`.
-pub async fn accept_loop(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    limits: ListenLimits,
-) -> anyhow::Result<()> {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::ServiceExt;
-    let peers = Peers::default();
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(MAX_HEAD_BUFFER)
-        // A client that shuts its write side after the request still gets the answer.
-        .half_close(true);
-    builder.http2().timer(TokioTimer::new());
-    let builder = Arc::new(builder);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            // Out of file descriptors (or a connection reset before accept): wait, go on.
-            Err(e) => {
-                tracing::warn!("accepting a connection: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Some(slot) = peers.admit(peer.ip(), limits.per_peer) else {
-            tracing::debug!("{peer}: over {} connections, closed", limits.per_peer);
-            continue;
-        };
-        let router = router.clone();
-        let builder = builder.clone();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                router.clone().oneshot(req.map(Body::new))
-            });
-            if let Err(e) = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!("{peer}: {e}");
-            }
-        });
     }
 }
 

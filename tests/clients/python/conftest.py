@@ -6,6 +6,9 @@ The server under test comes from the environment (scripts/test.sh sets these):
     CRABAPPLE_CLIENT_URL  where the real clients are pointed (default: CRABAPPLE_BASE_URL)
     CRABAPPLE_DATA        the server's data dir (keys, AuthKey_*.p8)
     CRABAPPLE_BIN         the crabapple binary (default: <repo>/target/debug/crabapple)
+    CRABAPPLE_HTTPS_URL   its HTTPS listener (`serve --https`), e.g. https://127.0.0.1:PORT
+    CRABAPPLE_PROXY_URL   its proxy for Apple's hosts (`serve --proxy`), e.g. http://127.0.0.1:PORT
+    CRABAPPLE_CA_FILE     the CA (PEM) that issued the HTTPS certificate (`crabapple ca export --pem`)
 
 Without CRABAPPLE_BASE_URL the session starts its own `crabapple serve` on a free port in a temp
 data dir, so `tests/clients/.venv/bin/pytest tests/clients/python` works on its own after
@@ -79,11 +82,17 @@ def wait_ready(base: str, data: str, proc: subprocess.Popen | None = None, timeo
 class Crabapple:
     """A running crabapple: URLs, data dir, CLI, keys, tokens and raw HTTP helpers."""
 
-    def __init__(self, base_url: str, client_url: str, data: str, bin_path: str):
+    def __init__(self, base_url: str, client_url: str, data: str, bin_path: str,
+                 https_url: str | None = None, proxy_url: str | None = None,
+                 ca_file: str | None = None):
         self.base_url = base_url.rstrip("/")
         self.client_url = client_url.rstrip("/")
         self.data = data
         self.bin = bin_path
+        # Issue 13: HTTPS, the proxy for Apple's hosts, and the CA to trust for both.
+        self.https_url = https_url
+        self.proxy_url = proxy_url
+        self.ca_file = ca_file
         self._admin_key: dict | None = None
 
     # ------------------------------------------------------------------ CLI
@@ -197,7 +206,9 @@ def crabapple():
     if base:
         data = os.environ.get("CRABAPPLE_DATA")
         assert data, "CRABAPPLE_BASE_URL is set but CRABAPPLE_DATA is not"
-        ca = Crabapple(base, os.environ.get("CRABAPPLE_CLIENT_URL") or base, data, find_bin())
+        ca = Crabapple(base, os.environ.get("CRABAPPLE_CLIENT_URL") or base, data, find_bin(),
+                       os.environ.get("CRABAPPLE_HTTPS_URL"), os.environ.get("CRABAPPLE_PROXY_URL"),
+                       os.environ.get("CRABAPPLE_CA_FILE"))
         wait_ready(ca.base_url, data, timeout=10)
         yield ca
         return
@@ -213,16 +224,22 @@ def own_server(prefix: str = "crabapple-pytest-"):
     if not os.path.exists(bin_path):
         pytest.exit(f"{bin_path} not found: run `cargo build -p crabapple` (or set CRABAPPLE_BIN)", 2)
     tmp = tempfile.mkdtemp(prefix=prefix)
-    port = free_port()
+    port, https, proxy = free_port(), free_port(), free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
     proc = subprocess.Popen(
-        [bin_path, "serve", "--data", tmp, "--listen", f"127.0.0.1:{port}"],
+        [bin_path, "serve", "--data", tmp, "--listen", f"127.0.0.1:{port}",
+         "--https", f"127.0.0.1:{https}", "--proxy", f"127.0.0.1:{proxy}"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_ready(base, tmp, proc)
-        yield Crabapple(base, base, tmp, bin_path)
+        ca_file = os.path.join(tmp, "ca.pem")
+        with open(ca_file, "w") as f:
+            f.write(subprocess.run([bin_path, "ca", "export", "--pem", "--tls", "--data", tmp],
+                                   capture_output=True, text=True, check=True).stdout)
+        yield Crabapple(base, base, tmp, bin_path, f"https://127.0.0.1:{https}",
+                        f"http://127.0.0.1:{proxy}", ca_file)
     finally:
         proc.terminate()
         try:

@@ -26,7 +26,7 @@ export CRABAPPLE_BASE_URL="$base" CRABAPPLE_DATA="$data"
 status=0
 if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
   echo "== Apple's Python library (app-store-server-library) against $base"
-  .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test_server_api.py test_retention_messaging.py || status=$?
+  .venv/bin/python -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning test_server_api.py test_retention_messaging.py test_apple_hosts.py || status=$?
 fi
 if [[ "${SKIP_NODE:-0}" != 1 ]]; then
   echo "== Apple's Node library (@apple/app-store-server-library) against $base"
