@@ -3,6 +3,7 @@
 
 mod commerce;
 mod coverage;
+mod faults;
 mod simulate;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
@@ -132,6 +133,9 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commerce::CaCmd,
     },
+    /// Faults on demand: arm, list and disarm what the server injects (500, 503, 429, latency,
+    /// dropped connections, truncated bodies, notification timeouts).
+    Faults(faults::FaultsArgs),
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
     /// Facts about Apple's spec as crabapple serves it.
@@ -325,6 +329,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Commerce(cmd) => commerce::run(cmd).await,
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
+        Cmd::Faults(a) => faults::run(a).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),
@@ -496,6 +501,7 @@ async fn serve(
     let app = App::new(store, config).await?;
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
+    crabapple_server::faults::reload(&app).await?;
     let base = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let all = keys::list(app.store(), &data).await?;
     let admin = all

@@ -11,6 +11,7 @@ pub mod access;
 pub mod admin;
 pub mod analytics_admin;
 pub mod asc;
+pub mod faults;
 pub mod keys;
 pub mod limits;
 pub mod listen;
@@ -58,12 +59,14 @@ pub struct App {
     pub recorder: Option<std::sync::Mutex<std::fs::File>>,
     /// The commerce ledger, App Store Server API and notification delivery (storekit room).
     pub commerce: Arc<crabapple_storekit::Commerce>,
+    /// Faults on demand ([`faults`]).
+    pub faults: faults::Armed,
     key_reload: tokio::sync::Mutex<()>,
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// The `kid` of a bearer token's header, without verifying anything.
-fn token_kid(authorization: &str) -> Option<String> {
+pub(crate) fn token_kid(authorization: &str) -> Option<String> {
     use base64::Engine as _;
     let token = authorization.strip_prefix("Bearer ")?.trim();
     let header = token.split('.').next()?;
@@ -90,6 +93,7 @@ impl App {
             limiter: RateLimiter::new(config.rate_limit),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
+            faults: faults::Armed::default(),
             key_reload: tokio::sync::Mutex::new(()),
             unknown_kids: std::sync::Mutex::new(HashMap::new()),
             recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
@@ -103,6 +107,7 @@ impl App {
             config,
         });
         app.reload_keys().await?;
+        faults::reload(&app).await?;
         Ok(app)
     }
 
@@ -214,12 +219,17 @@ impl crabapple_storekit::Host for App {
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
+        .merge(faults::routes())
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),
         )
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::inject,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             see_other_writers,
@@ -242,9 +252,16 @@ async fn see_other_writers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if let Err(e) = app.store().see_other_writers().await {
+    match app.store().see_other_writers().await {
+        // Faults armed by the CLI (or a reset) are picked up.
+        Ok(true) => {
+            if let Err(e) = faults::reload(&app).await {
+                tracing::warn!("re-reading the armed faults: {e:#}");
+            }
+        }
+        Ok(false) => {}
         // The cache was emptied; the request reads the database.
-        tracing::warn!("checking for other writers: {e:#}");
+        Err(e) => tracing::warn!("checking for other writers: {e:#}"),
     }
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.

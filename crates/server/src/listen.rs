@@ -3,6 +3,7 @@
 //! against its peer IP's limit and must send its request head within the header timeout
 //! ([`ListenLimits`]).
 
+use crate::faults::DropConnection;
 use crate::limits::{ListenLimits, MAX_HEAD_BUFFER, Peers};
 use axum::body::Body;
 use axum::http::{HeaderValue, Request};
@@ -39,7 +40,15 @@ where
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let mut req = req.map(Body::new);
         mark(&mut req, https);
-        router.clone().oneshot(req)
+        let answer = router.clone().oneshot(req);
+        async move {
+            let resp = answer.await.unwrap_or_else(|e| match e {});
+            // An injected fault (crate::faults): the connection closes without an answer.
+            if resp.extensions().get::<DropConnection>().is_some() {
+                return Err(Dropped);
+            }
+            Ok(resp)
+        }
     });
     if let Err(e) = conn
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -107,3 +116,15 @@ pub async fn accept_loop(
         });
     }
 }
+
+/// Why a connection was closed without an answer (an injected fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for Dropped {}
