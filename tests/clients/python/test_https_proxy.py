@@ -86,8 +86,7 @@ def test_a_created_resource_links_to_apples_host_through_the_proxy(crabapple, un
     assert r.status_code == 201, r.text
     doc = r.json()["data"]
     assert doc["links"]["self"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
-    if "location" in r.headers:
-        assert r.headers["location"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
+    assert r.headers["location"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
 
 
 def raw_proxy(crabapple, head: str) -> tuple[str, dict, str]:
