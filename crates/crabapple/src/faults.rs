@@ -67,13 +67,7 @@ enum FaultsCmd {
 }
 
 pub async fn run(a: FaultsArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        setup::db_path(&a.data).exists(),
-        "{} has no crabapple store: run `crabapple serve --data {}` first",
-        a.data.display(),
-        a.data.display()
-    );
-    let store = setup::open(&a.data).await?;
+    let store = setup::open_existing(&a.data).await?;
     let mut list = load(&store).await?;
     match a.cmd {
         FaultsCmd::List => {}

@@ -17,7 +17,7 @@ use crabapple_auth::{KeyKind, mint_asc_token};
 use crabapple_server::keys::{self, NewKey};
 use crabapple_server::setup::{self, WorldChoice};
 use crabapple_server::{App, Config};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -279,7 +279,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scope,
             ttl,
         } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let all = store.keys().await?;
             let k = match &key {
                 Some(id) => all
@@ -310,12 +310,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Keys { cmd } => keys_cmd(cmd).await,
         Cmd::Clock { cmd } => match cmd {
             ClockCmd::Show { data } => {
-                let store = open_existing(&data.data).await?;
+                let store = setup::open_existing(&data.data).await?;
                 println!("{} (offset {} ms)", store.now_ms(), store.clock.offset_ms());
                 Ok(())
             }
             ClockCmd::Advance { data, by } => {
-                let store = open_existing(&data.data).await?;
+                let store = setup::open_existing(&data.data).await?;
                 let ms = crabapple_server::admin::parse_duration_ms(&by)
                     .with_context(|| format!("'{by}' is not a duration like 3d, 12h or 90m"))?;
                 let now = store.advance_clock(ms).await?;
@@ -336,16 +336,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn open_existing(dir: &Path) -> anyhow::Result<crabapple_store::Store> {
-    anyhow::ensure!(
-        setup::db_path(dir).exists(),
-        "{} has no crabapple store: run `crabapple serve --data {}` first",
-        dir.display(),
-        dir.display()
-    );
-    setup::open(dir).await
-}
-
 async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
     match cmd {
         KeysCmd::Create {
@@ -357,7 +347,7 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             name,
             json,
         } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let kind = if individual {
                 KeyKind::Individual
             } else if in_app_purchase {
@@ -384,13 +374,13 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCmd::List { data, json } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let list = keys::list(&store, &data.data).await?;
             print_keys(&list, json, true);
             Ok(())
         }
         KeysCmd::Revoke { data, key_id, json } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             anyhow::ensure!(keys::revoke(&store, &key_id).await?, "no key {key_id}");
             let list = keys::list(&store, &data.data).await?;
             let info: Vec<_> = list.into_iter().filter(|k| k.key_id == key_id).collect();

@@ -73,16 +73,18 @@ fn mark(req: &mut Request<Body>, https: bool) {
     }
 }
 
-/// Accepts connections until the listener fails; with `tls`, each completes a TLS handshake
-/// (within the header timeout) first.
-pub async fn accept_loop(
+/// Accepts connections until the listener fails, each within its peer's limit, and spawns
+/// `serve(stream, peer)` for it (the peer's slot is held until that returns).
+pub(crate) async fn accept_each<F, Fut>(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
-    limits: ListenLimits,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> anyhow::Result<()> {
+    limits: &ListenLimits,
+    serve: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let peers = Peers::default();
-    let conn = conn_builder(&limits);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -97,12 +99,27 @@ pub async fn accept_loop(
             tracing::debug!("{peer}: over {} connections, closed", limits.per_peer);
             continue;
         };
-        let router = router.clone();
-        let conn = conn.clone();
-        let tls = tls.clone();
-        let handshake = limits.header_read_timeout;
+        let served = serve(stream, peer);
         tokio::spawn(async move {
             let _slot = slot;
+            served.await
+        });
+    }
+}
+
+/// Accepts connections until the listener fails; with `tls`, each completes a TLS handshake
+/// (within the header timeout) first.
+pub async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ListenLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<()> {
+    let conn = conn_builder(&limits);
+    let handshake = limits.header_read_timeout;
+    accept_each(listener, &limits, |stream, peer| {
+        let (router, conn, tls) = (router.clone(), conn.clone(), tls.clone());
+        async move {
             match tls {
                 None => serve_connection(&conn, router, stream, false).await,
                 Some(acceptor) => {
@@ -113,8 +130,9 @@ pub async fn accept_loop(
                     }
                 }
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Why a connection was closed without an answer (an injected fault).
