@@ -1,9 +1,10 @@
 //! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock`,
-//! `simulate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
+//! `simulate`, `transporter validate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
 
 mod commerce;
 mod coverage;
 mod simulate;
+mod transporter;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
 /// than glibc's allocator under load (measured with scripts/bench.sh).
@@ -126,6 +127,11 @@ enum Cmd {
     },
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
+    /// Transporter packages (.itmsp): check one as Apple's Transporter does.
+    Transporter {
+        #[command(subcommand)]
+        cmd: transporter::TransporterCmd,
+    },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -313,6 +319,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Commerce(cmd) => commerce::run(cmd).await,
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
+        Cmd::Transporter { cmd } => transporter::run(cmd),
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

@@ -65,7 +65,9 @@ pub fn verify(dir: &Path, shown: &str) -> Report {
     let checked = validate::check(&metadata);
     if !checked.problems.is_empty() {
         for p in &checked.problems {
-            report.errors.push(format!("ERROR ITMS-3000: \"{}\"", p.text()));
+            report
+                .errors
+                .push(format!("ERROR ITMS-3000: \"{}\"", p.text()));
         }
         // Post 11: the package is named by its vendor id, "null" when the metadata does not
         // give one where the schema expects it.

@@ -238,11 +238,7 @@ pub static ELEMENTS: &[Element] = &[
         ],
     ),
     parent("versions", &[], &[slot(&["version"], OneOrMore)]),
-    parent(
-        "version",
-        &[req("string")],
-        &[slot(&["locales"], Optional)],
-    ),
+    parent("version", &[req("string")], &[slot(&["locales"], Optional)]),
     parent("locales", &[], &[slot(&["locale"], OneOrMore)]),
     parent(
         "locale",
@@ -295,7 +291,11 @@ pub static ELEMENTS: &[Element] = &[
     ),
     text("territory", "territory", Text::Any),
     text("cleared_for_sale", "cleared_for_sale", Text::Boolean),
-    text("wholesale_price_tier", "wholesale_price_tier", Text::Integer),
+    text(
+        "wholesale_price_tier",
+        "wholesale_price_tier",
+        Text::Integer,
+    ),
     parent(
         "in_app_purchases",
         &[],
@@ -361,9 +361,9 @@ pub fn name_of(id: &str) -> &'static str {
 pub fn value_matches(values: &[&str], value: &str) -> bool {
     match values {
         [] => true,
-        [p] if p.starts_with('^') => value.strip_prefix(&p[1..]).is_some_and(|rest| {
-            !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())
-        }),
+        [p] if p.starts_with('^') => value
+            .strip_prefix(&p[1..])
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_digit())),
         _ => values.contains(&value),
     }
 }

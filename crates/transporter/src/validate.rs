@@ -199,7 +199,10 @@ pub fn check(source: &str) -> Checked {
     loop {
         let event = reader.read_resolved_event().map(|(ns, e)| {
             let apple = schema::NAMESPACE.as_bytes();
-            (matches!(ns, ResolveResult::Bound(n) if n.as_ref() == apple), e)
+            (
+                matches!(ns, ResolveResult::Bound(n) if n.as_ref() == apple),
+                e,
+            )
         });
         let pos = position(source, reader.buffer_position() as usize);
         let (in_apple_ns, event) = match event {
@@ -217,8 +220,10 @@ pub fn check(source: &str) -> Checked {
             }
             Event::End(_) => end(&mut out, &mut stack, pos),
             Event::Text(t) => {
+                let t = t.xml_content().unwrap_or_default();
                 if let Some(f) = stack.last_mut() {
-                    f.text.push_str(&t.xml_content().unwrap_or_default());
+                    text_here(&mut out, f, &t, pos);
+                    f.text.push_str(&t);
                 }
             }
             Event::CData(t) => {
@@ -237,8 +242,9 @@ pub fn check(source: &str) -> Checked {
                     out.problems.push(Problem {
                         line: pos.0,
                         column: pos.1,
-                        message: "XML document structures must start and end within the same entity."
-                            .into(),
+                        message:
+                            "XML document structures must start and end within the same entity."
+                                .into(),
                         xpath: None,
                     });
                 }
@@ -375,7 +381,10 @@ fn attributes(def: &Element, e: &BytesStart) -> Vec<String> {
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let value = a.unescape_value().map(|v| v.into_owned()).unwrap_or_default();
+        let value = a
+            .unescape_value()
+            .map(|v| v.into_owned())
+            .unwrap_or_default();
         match def.attrs.iter().find(|d| d.name == key) {
             None if def.attrs.is_empty() => {
                 problems.push(format!(
@@ -427,6 +436,27 @@ fn must_be(values: &[&str]) -> String {
     }
 }
 
+/// Text inside element-only content, reported where the text ends (the validator sees it
+/// before the next tag), with what the element expects at that point.
+fn text_here(out: &mut Checked, f: &Frame, text: &str, (line, column): (usize, usize)) {
+    let Some(def) = f.checked().filter(|d| d.text == Text::None) else {
+        return;
+    };
+    if text.trim().is_empty() {
+        return;
+    }
+    let (names, end_ok) = expected(def, f);
+    out.problems.push(Problem {
+        line,
+        column,
+        message: format!(
+            "text not allowed here; expected {}",
+            expecting(&names, end_ok)
+        ),
+        xpath: (!f.recovered).then(|| f.xpath.clone()),
+    });
+}
+
 fn end(out: &mut Checked, stack: &mut Vec<Frame>, (line, column): (usize, usize)) {
     let Some(f) = stack.pop() else { return };
     let xpath = (!f.recovered).then(|| f.xpath.clone());
@@ -442,7 +472,10 @@ fn end(out: &mut Checked, stack: &mut Vec<Frame>, (line, column): (usize, usize)
     if let Some(def) = f.checked() {
         let missing = missing(def, &f);
         if missing.iter().all(|s| s.choices.len() == 1) && !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| schema::name_of(s.choices[0])).collect();
+            let names: Vec<&str> = missing
+                .iter()
+                .map(|s| schema::name_of(s.choices[0]))
+                .collect();
             report(format!(
                 "element \"{}\" incomplete; missing required element{} {}",
                 f.name,
@@ -458,13 +491,6 @@ fn end(out: &mut Checked, stack: &mut Vec<Frame>, (line, column): (usize, usize)
             ));
         }
         match def.text {
-            Text::None if !text.is_empty() => {
-                let (names, end_ok) = expected(def, &f);
-                report(format!(
-                    "text not allowed here; expected {}",
-                    expecting(&names, end_ok)
-                ));
-            }
             Text::Integer if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) => {
                 report(format!(
                     "character content of element \"{}\" invalid; must be an integer",

@@ -71,7 +71,10 @@ fn corrected(pkg: &[u8]) -> String {
 /// A fresh `ALGORA_Performance.itmsp` directory with this metadata and a small `.pkg`.
 fn package(test: &str, metadata: &str, pkg: &[u8]) -> PathBuf {
     let dir = std::env::temp_dir()
-        .join(format!("crabapple-transporter-{}-{test}", std::process::id()))
+        .join(format!(
+            "crabapple-transporter-{}-{test}",
+            std::process::id()
+        ))
         .join("ALGORA_Performance.itmsp");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -96,9 +99,9 @@ fn post_11_summary_lists_the_errors_under_the_package() {
     let summary = verify(&dir, "ALGORA_Performance.itmsp").summary();
     let head = "Package Summary:\n \n1 package(s) were not verified because they had problems:\n\tALGORA_Performance.itmsp - Error Messages:\n\t\tERROR ITMS-3000: \"Line 9 column 25: ";
     assert!(summary.starts_with(head), "{summary}");
-    assert!(summary.ends_with(
-        "\t\tERROR ITMS-3000: \"Package \"null\" failed schema validation.\"\n"
-    ));
+    assert!(
+        summary.ends_with("\t\tERROR ITMS-3000: \"Package \"null\" failed schema validation.\"\n")
+    );
 }
 
 #[test]
@@ -166,7 +169,9 @@ fn asset_named_but_absent_is_itms_4000() {
     let report = verify(&package("absent", &xml, PKG), "p.itmsp");
     assert_eq!(
         report.errors,
-        [r#"ERROR ITMS-4000: "The file "Missing.pkg" named at XPath /package/software_assets/asset/data_file is not in the package.""#]
+        [
+            r#"ERROR ITMS-4000: "The file "Missing.pkg" named at XPath /package/software_assets/asset/data_file is not in the package.""#
+        ]
     );
 }
 
