@@ -51,6 +51,30 @@ const NOT_CREATABLE: &[&str] = &[
     "DEVELOPER_ID_KEXT_G2",
 ];
 
+/// Apple's title of `ENTITY_ERROR.ATTRIBUTE.INVALID` as observed for a refused UDID
+/// (futureware-tech/simulator-action#276, bitrise-steplib/steps-ios-auto-provision#130).
+const INVALID_ATTRIBUTE_TITLE: &str = "An attribute in the provided entity has invalid value";
+
+/// Whether a UDID has the form Apple accepts for the platform: an iPhone, iPad or Apple TV's
+/// 40 hex digits (older devices) or 8-16 hex digits with a hyphen (A12 and later,
+/// `00008030-001A35E22E88802E`); a Mac's hardware UUID (8-4-4-4-12) or the 8-16 form of Apple
+/// silicon. Apple refuses a UUID for an iOS device (a simulator's UDID: futureware-tech/
+/// simulator-action#276, "An invalid value '11DE7AF9-E77A-44F2-BECE-D8F9F69766B2' was provided
+/// for the parameter 'udid'."). `UNIVERSAL` takes any of the forms.
+fn udid_fits(platform: Option<&str>, udid: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let groups: Vec<&str> = udid.split('-').collect();
+    let ios = hex(udid, 40) || matches!(groups[..], [a, b] if hex(a, 8) && hex(b, 16));
+    let uuid = matches!(groups[..], [a, b, c, d, e]
+        if hex(a, 8) && hex(b, 4) && hex(c, 4) && hex(d, 4) && hex(e, 12));
+    let silicon = matches!(groups[..], [a, b] if hex(a, 8) && hex(b, 16));
+    match platform {
+        Some("MAC_OS") => uuid || silicon,
+        Some("UNIVERSAL") => ios || uuid,
+        _ => ios,
+    }
+}
+
 /// How many current certificates of one type a team may hold before Apple refuses another.
 const MAX_CERTS_PER_TYPE: usize = 3;
 
@@ -121,14 +145,6 @@ impl Family for Provisioning {
                         w.attributes.insert("seedId".into(), json!(team));
                     }
                 }
-                "devices" => {
-                    let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
-                    let message = format!(
-                        "A device with number '{}' already exists on this team.",
-                        udid.as_str().unwrap_or_default()
-                    );
-                    require_unique(tx, "devices", "udid", &udid, message).await?;
-                }
                 "certificates" => {
                     let ty = w
                         .attributes
@@ -146,6 +162,22 @@ impl Family for Provisioning {
                             "/data/attributes/certificateType",
                         ));
                     }
+                    // §8.2: the certificate is made for the CSR's key, so a request that is
+                    // not PKCS#10 signed with its own key is refused before anything is counted.
+                    // Apple's code and title for an invalid attribute value (observed for
+                    // `udid`, see below); the detail is the developer portal's text for a
+                    // refused CSR (quoted in micromdm/micromdm#796).
+                    let csr = match w.attributes.remove("csrContent") {
+                        Some(Value::String(c)) => Some(certs::verified_csr(&c).map_err(|_| {
+                            AscError::entity_error(
+                                "ATTRIBUTE.INVALID",
+                                INVALID_ATTRIBUTE_TITLE,
+                                "Invalid Certificate Signing Request. The certificate signing request you entered appears to be invalid.",
+                                "/data/attributes/csrContent",
+                            )
+                        })?),
+                        _ => None,
+                    };
                     if current_certificates(tx, &ty, now).await? >= MAX_CERTS_PER_TYPE {
                         return Err(AscError::entity_error(
                             "",
@@ -161,28 +193,43 @@ impl Family for Provisioning {
                         )));
                     }
                     let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
-                    let expires = now + 365 * 86_400_000;
+                    let expires = certs::expiration_ms(&ty_s, now);
                     let team = engine.store.meta_get("team.id").await?.unwrap_or_default();
-                    let name = format!("{}: Crabapple Demo Team", certificate_title(&ty_s));
-                    let csr = w.attributes.remove("csrContent");
-                    let content = certs::issue(
-                        csr.as_ref().and_then(Value::as_str),
-                        &name,
-                        &team,
-                        &serial,
-                        (now, expires),
-                    );
+                    let team_name = engine
+                        .store
+                        .meta_get("team.name")
+                        .await?
+                        .unwrap_or_else(|| "Crabapple Demo Team".into());
+                    let who = certs::identity(&ty_s, &team, &team_name, &serial[..10]);
+                    let content = certs::issue(csr, &who, &serial, (now, expires));
                     w.attributes.insert("serialNumber".into(), json!(serial));
                     w.attributes
                         .insert("expirationDate".into(), json!(rfc3339(expires)));
-                    w.attributes.insert("name".into(), json!(name));
+                    w.attributes.insert("name".into(), json!(who.name));
                     w.attributes
-                        .insert("displayName".into(), json!("Crabapple Demo Team"));
+                        .insert("displayName".into(), json!(who.display_name));
                     w.attributes.entry("platform").or_insert(json!("IOS"));
                     w.attributes.insert("activated".into(), json!(true));
                     if let Some(c) = content {
                         w.attributes.insert("certificateContent".into(), json!(c));
                     }
+                }
+                "devices" => {
+                    let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
+                    let udid_s = udid.as_str().unwrap_or_default();
+                    let platform = w.attributes.get("platform").and_then(Value::as_str);
+                    if w.op_id != "synthesize" && !udid_fits(platform, udid_s) {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            INVALID_ATTRIBUTE_TITLE,
+                            format!("An invalid value '{udid_s}' was provided for the parameter 'udid'."),
+                            "/data/attributes/udid",
+                        ));
+                    }
+                    let message = format!(
+                        "A device with number '{udid_s}' already exists on this team."
+                    );
+                    require_unique(tx, "devices", "udid", &udid, message).await?;
                 }
                 "profiles" => {
                     let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
@@ -208,21 +255,6 @@ impl Family for Provisioning {
             }
             Ok(())
         })
-    }
-}
-
-/// The common-name prefix Apple gives each certificate type.
-fn certificate_title(ty: &str) -> &'static str {
-    match ty {
-        "IOS_DEVELOPMENT" => "iPhone Developer",
-        "IOS_DISTRIBUTION" => "iPhone Distribution",
-        "DEVELOPMENT" => "Apple Development",
-        "DISTRIBUTION" => "Apple Distribution",
-        "MAC_APP_DISTRIBUTION" => "3rd Party Mac Developer Application",
-        "MAC_INSTALLER_DISTRIBUTION" => "3rd Party Mac Developer Installer",
-        "MAC_APP_DEVELOPMENT" => "Mac Developer",
-        "PASS_TYPE_ID" | "PASS_TYPE_ID_WITH_NFC" => "Pass Type ID",
-        _ => "Apple Certificate",
     }
 }
 
