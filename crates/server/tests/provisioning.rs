@@ -459,7 +459,12 @@ async fn s8_2_csr_not_pkcs10_signed_by_its_key_is_409_attribute_invalid() {
     let mut der = engine.decode(b64).unwrap();
     *der.last_mut().unwrap() ^= 0x01; // one bit of the signature
     for csr in ["not a CSR".to_string(), engine.encode(der)] {
-        let r = post(&w, "/v1/certificates", certificate_doc("DISTRIBUTION", &csr)).await;
+        let r = post(
+            &w,
+            "/v1/certificates",
+            certificate_doc("DISTRIBUTION", &csr),
+        )
+        .await;
         assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
         let e = &r.json()["errors"][0];
         assert_eq!(e["status"], "409");
@@ -475,7 +480,12 @@ async fn s8_2_csr_not_pkcs10_signed_by_its_key_is_409_attribute_invalid() {
         assert_eq!(e["source"]["pointer"], "/data/attributes/csrContent");
     }
     // Nothing was counted: the team may still create its certificates.
-    let r = post(&w, "/v1/certificates", certificate_doc("DISTRIBUTION", &pem_csr())).await;
+    let r = post(
+        &w,
+        "/v1/certificates",
+        certificate_doc("DISTRIBUTION", &pem_csr()),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
 }
 
@@ -529,7 +539,12 @@ async fn s8_2_udid_forms_per_platform_apples_invalid_value_text() {
             "name": format!("Form {n}"), "udid": udid, "platform": platform } } });
         let r = post(&w, "/v1/devices", doc).await;
         if ok {
-            assert_eq!(r.status, 201, "{platform} {udid}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                201,
+                "{platform} {udid}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
             continue;
         }
         assert_eq!(r.status, 409, "{platform} {udid}");
@@ -545,4 +560,87 @@ async fn s8_2_udid_forms_per_platform_apples_invalid_value_text() {
         );
         assert_eq!(e["source"]["pointer"], "/data/attributes/udid");
     }
+}
+
+#[tokio::test]
+async fn s8_2_hundred_devices_per_class_a_year_disabled_ones_count() {
+    let w = common::demo().await;
+    let register = async |n: usize| {
+        let doc = json!({ "data": { "type": "devices", "attributes": {
+            "name": format!("Lab iPhone {n}"), "udid": format!("{n:040x}"), "platform": "IOS" } } });
+        post(&w, "/v1/devices", doc).await
+    };
+    let mut lab = Vec::new();
+    let refused = loop {
+        let r = register(lab.len()).await;
+        if r.status != 201 {
+            break r;
+        }
+        lab.push(r.json()["data"].clone());
+        assert!(
+            lab.len() <= 100,
+            "more than 100 iPhones registered in a year"
+        );
+    };
+    assert_eq!(
+        refused.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let e = &refused.json()["errors"][0];
+    assert_eq!(e["code"], "ENTITY_ERROR");
+    assert_eq!(e["title"], "There is a problem with the request entity");
+    assert_eq!(
+        e["detail"],
+        "Your development team has reached the maximum number of registered iPhone devices."
+    );
+    // Exactly 100 iPhones were added in the year before the last one.
+    let last: jiff::Timestamp = lab.last().unwrap()["attributes"]["addedDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let all = w
+        .get("/v1/devices?filter[platform]=IOS&limit=200")
+        .await
+        .json();
+    let this_year = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["attributes"]["deviceClass"] == "IPHONE")
+        .filter(|d| {
+            let t: jiff::Timestamp = d["attributes"]["addedDate"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            last.as_millisecond() - t.as_millisecond() < 365 * 86_400_000
+        })
+        .count();
+    assert_eq!(this_year, 100);
+
+    // Disabling a device does not give its slot back.
+    let id = lab[0]["id"].as_str().unwrap();
+    let off =
+        json!({ "data": { "type": "devices", "id": id, "attributes": { "status": "DISABLED" } } });
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/v1/devices/{id}"),
+            Some(&w.token.clone()),
+            Some(off),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["attributes"]["status"], "DISABLED");
+    assert_eq!(register(500).await.status, 409);
+    // Another class has its own 100: a Mac still registers.
+    let mac = json!({ "data": { "type": "devices", "attributes": {
+        "name": "Lab Mac", "udid": "00006030-001E19D83C42FFFF", "platform": "MAC_OS" } } });
+    assert_eq!(post(&w, "/v1/devices", mac).await.status, 201);
+    // A year later on the virtual clock the slots are back.
+    w.app.store().advance_clock(366 * 86_400_000).await.unwrap();
+    assert_eq!(register(501).await.status, 201);
 }

@@ -89,7 +89,10 @@ pub fn identity(ty: &str, team_id: &str, team_name: &str, person_id: &str) -> Id
 }
 
 fn is_development(ty: &str) -> bool {
-    matches!(ty, "DEVELOPMENT" | "IOS_DEVELOPMENT" | "MAC_APP_DEVELOPMENT")
+    matches!(
+        ty,
+        "DEVELOPMENT" | "IOS_DEVELOPMENT" | "MAC_APP_DEVELOPMENT"
+    )
 }
 
 /// The common-name prefix Apple gives each certificate type.
@@ -123,7 +126,9 @@ pub fn expiration_ms(ty: &str, now_ms: i64) -> i64 {
                 .checked_add(jiff::Span::new().months(months))
                 .ok()
         })
-        .map_or(now_ms + 365 * 86_400_000, |z| z.timestamp().as_millisecond())
+        .map_or(now_ms + 365 * 86_400_000, |z| {
+            z.timestamp().as_millisecond()
+        })
 }
 
 /// Base64 DER of a certificate for `who` with this serial (hex), valid from `not_before_ms`
@@ -208,8 +213,13 @@ mod tests {
         assert!(csr.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
         let who = super::identity("DEVELOPMENT", "C7R4B9A2QP", "Crabapple", "0A0A0A0A0A");
         let csr = super::verified_csr(&csr).unwrap();
-        let b64 = super::issue(Some(csr), &who, "0A", (1_800_000_000_000, 1_900_000_000_000))
-            .unwrap();
+        let b64 = super::issue(
+            Some(csr),
+            &who,
+            "0A",
+            (1_800_000_000_000, 1_900_000_000_000),
+        )
+        .unwrap();
         let der = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .unwrap();
@@ -236,10 +246,18 @@ mod tests {
         use base64::Engine as _;
         assert!(super::verified_csr(&pem_csr()).is_ok());
         assert!(super::verified_csr("not a CSR").is_err());
-        assert!(super::verified_csr("bm90IGEgQ1NS").is_err(), "base64, not DER");
+        assert!(
+            super::verified_csr("bm90IGEgQ1NS").is_err(),
+            "base64, not DER"
+        );
         // The same request with one byte of its signature (the DER's last byte) changed.
-        let b64: String = pem_csr().lines().filter(|l| !l.starts_with("-----")).collect();
-        let mut der = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let b64: String = pem_csr()
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect();
+        let mut der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         *der.last_mut().unwrap() ^= 0x01;
         let tampered = base64::engine::general_purpose::STANDARD.encode(der);
         assert!(super::verified_csr(&tampered).is_err());
@@ -251,8 +269,8 @@ mod tests {
         // x509-parser spells the UID attribute "uid".
         let subject = |ty: &str| {
             let who = super::identity(ty, "C7R4B9A2QP", "Crabapple Demo Team", "PD8PQZDKG4");
-            let b64 = super::issue(None, &who, "0B", (1_800_000_000_000, 1_831_536_000_000))
-                .unwrap();
+            let b64 =
+                super::issue(None, &who, "0B", (1_800_000_000_000, 1_831_536_000_000)).unwrap();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .unwrap();
@@ -279,7 +297,10 @@ mod tests {
             subject("MAC_INSTALLER_DISTRIBUTION").0,
             "3rd Party Mac Developer Installer: Crabapple Demo Team"
         );
-        assert_eq!(subject("IOS_DEVELOPMENT").0, "iPhone Developer: Created via API");
+        assert_eq!(
+            subject("IOS_DEVELOPMENT").0,
+            "iPhone Developer: Created via API"
+        );
     }
 
     #[test]
@@ -287,7 +308,10 @@ mod tests {
         // 2027-01-15T00:00:00Z
         let now = 1_799_971_200_000;
         let date = |ms| super::super::date(ms);
-        assert_eq!(date(super::expiration_ms("DISTRIBUTION", now)), "2028-01-15");
+        assert_eq!(
+            date(super::expiration_ms("DISTRIBUTION", now)),
+            "2028-01-15"
+        );
         assert_eq!(date(super::expiration_ms("DEVELOPMENT", now)), "2028-01-15");
         assert_eq!(date(super::expiration_ms("APPLE_PAY", now)), "2029-02-15");
         assert_eq!(

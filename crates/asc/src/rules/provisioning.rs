@@ -222,14 +222,37 @@ impl Family for Provisioning {
                         return Err(AscError::entity_error(
                             "ATTRIBUTE.INVALID",
                             INVALID_ATTRIBUTE_TITLE,
-                            format!("An invalid value '{udid_s}' was provided for the parameter 'udid'."),
+                            format!(
+                                "An invalid value '{udid_s}' was provided for the parameter 'udid'."
+                            ),
                             "/data/attributes/udid",
                         ));
                     }
-                    let message = format!(
-                        "A device with number '{udid_s}' already exists on this team."
-                    );
+                    let message =
+                        format!("A device with number '{udid_s}' already exists on this team.");
                     require_unique(tx, "devices", "udid", &udid, message).await?;
+                    let class = w
+                        .attributes
+                        .get("deviceClass")
+                        .and_then(Value::as_str)
+                        .unwrap_or("IPHONE")
+                        .to_string();
+                    if w.op_id != "synthesize"
+                        && devices_this_year(tx, &class, now).await? >= MAX_DEVICES_PER_CLASS
+                    {
+                        return Err(AscError::entity_error(
+                            "",
+                            "There is a problem with the request entity",
+                            format!(
+                                "Your development team has reached the maximum number of registered {} devices.",
+                                device_class_name(&class)
+                            ),
+                            "/data/attributes/udid",
+                        )
+                        .reason(format!(
+                            "{MAX_DEVICES_PER_CLASS} {class} devices registered in the last 365 days"
+                        )));
+                    }
                 }
                 "profiles" => {
                     let name = w.attributes.get("name").cloned().unwrap_or(Value::Null);
@@ -273,6 +296,44 @@ fn certificate_kind(ty: &str) -> &'static str {
         "IDENTITY_ACCESS" => "Identity Access",
         _ => "Apple",
     }
+}
+
+/// Devices a team may register per device class in a membership year (Apple's developer
+/// account help: 100 of each product family; disabling one does not free its slot).
+const MAX_DEVICES_PER_CLASS: usize = 100;
+
+/// How Apple names a device class in its limit error ("Your development team has reached the
+/// maximum number of registered iPhone devices.", Apple's text as Xcode and sideloading tools
+/// relay it: DebianArch64/DebProvision#229, whoeevee/EeveeSpotify#489, error 5405).
+fn device_class_name(class: &str) -> &'static str {
+    match class {
+        "IPAD" => "iPad",
+        "IPOD" => "iPod touch",
+        "APPLE_WATCH" => "Apple Watch",
+        "APPLE_TV" => "Apple TV",
+        "MAC" => "Mac",
+        "APPLE_VISION_PRO" => "Apple Vision Pro",
+        _ => "iPhone",
+    }
+}
+
+/// Devices of `class` registered in the year before `now` (enabled or disabled: a disabled
+/// device keeps its slot until the membership year ends; crabapple's year is the last 365 days
+/// of the virtual clock).
+async fn devices_this_year(tx: &mut Tx, class: &str, now: i64) -> Result<usize, AscError> {
+    let mut n = 0;
+    for id in find_by_attr(tx, "devices", "deviceClass", &json!(class)).await? {
+        if let Some(d) = tx.get("devices", &id).await? {
+            let added = d
+                .attributes
+                .get("addedDate")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .map_or(now, |t| t.as_millisecond());
+            n += usize::from(now - added < 365 * 86_400_000);
+        }
+    }
+    Ok(n)
 }
 
 /// How many unexpired, unrevoked certificates of type `ty` the team holds.
