@@ -228,9 +228,17 @@ impl Family for Provisioning {
                             "/data/attributes/udid",
                         ));
                     }
-                    let message =
-                        format!("A device with number '{udid_s}' already exists on this team.");
-                    require_unique(tx, "devices", "udid", &udid, message).await?;
+                    // Apple answers a registered UDID with the generic entity error, not an
+                    // invalid attribute (fastlane/fastlane#17426: "code" : "ENTITY_ERROR",
+                    // "title" : "There is a problem with the request entity").
+                    if !find_by_attr(tx, "devices", "udid", &udid).await?.is_empty() {
+                        return Err(AscError::entity_error(
+                            "",
+                            "There is a problem with the request entity",
+                            format!("A device with number '{udid_s}' already exists on this team."),
+                            "/data/attributes/udid",
+                        ));
+                    }
                     let class = w
                         .attributes
                         .get("deviceClass")
