@@ -193,3 +193,26 @@ fn unclosed_document_must_end_within_the_same_entity() {
         ["Line 2 column 1: XML document structures must start and end within the same entity."]
     );
 }
+
+#[test]
+fn s8_5_minimal_build_upload_metadata_is_valid_with_size_first() {
+    // apple-semantics.md §8.5: the build-upload metadata every public example uses.
+    let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<package xmlns="http://apple.com/itunes/importer" version="software5.4">
+  <software_assets apple_id="1234567890" app_platform="ios">
+    <asset type="bundle">
+      <data_file>
+        <size>12345678</size>
+        <file_name>App.ipa</file_name>
+        <checksum type="md5">0123456789abcdef0123456789abcdef</checksum>
+      </data_file>
+    </asset>
+  </software_assets>
+</package>
+"#;
+    let checked = check(xml);
+    assert_eq!(checked.problems, Vec::new());
+    assert_eq!(checked.files.len(), 1);
+    assert_eq!(checked.files[0].file_name.as_deref(), Some("App.ipa"));
+    assert_eq!(checked.files[0].size.as_deref(), Some("12345678"));
+}
