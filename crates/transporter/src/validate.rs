@@ -90,12 +90,33 @@ impl Frame {
     }
 }
 
-/// 1-based line and column of the character at byte `offset` (the column just past a tag).
-fn position(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
+/// Line and column of byte offsets met in increasing order (the reader's positions), counted
+/// from where the last one left off so a large file is read once.
+struct Positions<'s> {
+    source: &'s str,
+    offset: usize,
+    line: usize,
+    /// 1-based column of the character at `offset`.
+    column: usize,
+}
+
+impl Positions<'_> {
+    /// 1-based line and column of the character at byte `offset` (the column just past a tag).
+    fn at(&mut self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.source.len());
+        if offset > self.offset {
+            let gap = &self.source[self.offset..offset];
+            match gap.rfind('\n') {
+                Some(i) => {
+                    self.line += gap.matches('\n').count();
+                    self.column = gap[i + 1..].chars().count() + 1;
+                }
+                None => self.column += gap.chars().count(),
+            }
+            self.offset = offset;
+        }
+        (self.line, self.column)
+    }
 }
 
 /// `"a"`, `"a" and "b"`, `"a", "b" and "c"` (or with `or`), sorted as the validator lists them.
@@ -195,6 +216,12 @@ fn fit(def: &Element, f: &Frame, name: &str) -> Fit {
 pub fn check(source: &str) -> Checked {
     let mut out = Checked::default();
     let mut reader = NsReader::from_str(source);
+    let mut positions = Positions {
+        source,
+        offset: 0,
+        line: 1,
+        column: 1,
+    };
     let mut stack: Vec<Frame> = Vec::new();
     loop {
         let event = reader.read_resolved_event().map(|(ns, e)| {
@@ -204,7 +231,7 @@ pub fn check(source: &str) -> Checked {
                 e,
             )
         });
-        let pos = position(source, reader.buffer_position() as usize);
+        let pos = positions.at(reader.buffer_position() as usize);
         let (in_apple_ns, event) = match event {
             Ok(e) => e,
             Err(e) => {
