@@ -644,3 +644,62 @@ async fn s8_2_hundred_devices_per_class_a_year_disabled_ones_count() {
     w.app.store().advance_clock(366 * 86_400_000).await.unwrap();
     assert_eq!(register(501).await.status, 201);
 }
+
+#[tokio::test]
+async fn s8_2_certificates_filter_by_serial_type_and_display_name() {
+    let w = common::demo().await;
+    let r = post(
+        &w,
+        "/v1/certificates",
+        certificate_doc("DEVELOPMENT", &pem_csr()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json()["data"].clone();
+    let serial = created["attributes"]["serialNumber"].as_str().unwrap();
+    let ids = async |query: &str| {
+        let r = w.get(&format!("/v1/certificates?{query}&limit=200")).await;
+        assert_eq!(r.status, 200, "{query}");
+        r.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ids(&format!("filter[serialNumber]={serial}")).await,
+        [id.clone()]
+    );
+    assert_eq!(
+        ids("filter[displayName]=Created%20via%20API").await,
+        [id.clone()]
+    );
+    let dev = ids("filter[certificateType]=DEVELOPMENT").await;
+    assert!(
+        dev.contains(&id) && dev.contains(&DEV_CERT.to_string()),
+        "{dev:?}"
+    );
+    assert!(
+        !ids("filter[certificateType]=DISTRIBUTION")
+            .await
+            .contains(&id)
+    );
+    // Revoked (deleted): gone from the list and from its own URL.
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/certificates/{id}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        ids(&format!("filter[serialNumber]={serial}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(w.get(&format!("/v1/certificates/{id}")).await.status, 404);
+}

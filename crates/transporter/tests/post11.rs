@@ -185,3 +185,46 @@ fn package_without_metadata_xml_is_refused() {
         [r#"ERROR ITMS-3000: "The package p.itmsp does not contain a metadata.xml file.""#]
     );
 }
+
+/// The version the author edited by hand afterwards, as post 11 quotes it (laid out like the
+/// first): Apple's answer to it is not in the post; these are the schema's answers.
+const POST_11_EDITED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<package version="software5.10" xmlns="http://apple.com/itunes/importer">
+    <provider>GL5BCCW69X</provider>
+    <team_id>GL5BCCW69X</team_id>
+    <software_assets>
+        <asset type="bundle">
+            <data_file>
+                <file_name>ALGORA_Performance.pkg</file_name>
+                <checksum type="sha1">7acb9fcb19eb203bdc6038f88d06a67386900b28</checksum>
+                <size>75619323</size>
+            </data_file>
+        </asset>
+        <software_metadata>
+            <software>
+                <vendor_id>93274081</vendor_id>
+                <read_only_info>
+                    <read_only_value key="bundle_id">com.algora.ALGORA-Performance</read_only_value>
+                    <read_only_value key="app_version">0.0.0</read_only_value>
+                    <read_only_value key="product_family">macOS</read_only_value>
+                </read_only_info>
+            </software>
+        </software_metadata>
+    </software_assets>
+</package>
+"#;
+
+#[test]
+fn post_11_edited_version_still_fails_on_sha1_and_the_metadata_inside_software_assets() {
+    let report = verify(&package("edited", POST_11_EDITED, PKG), "p.itmsp");
+    assert_eq!(
+        report.errors,
+        [
+            r#"ERROR ITMS-3000: "Line 9 column 39: value of attribute "type" is invalid; must be equal to "md5" at XPath /package/software_assets/asset/data_file/checksum""#,
+            r#"ERROR ITMS-3000: "Line 13 column 28: element "software_metadata" not allowed here; expected the element end-tag or element "asset" at XPath /package/software_assets/software_metadata""#,
+            r#"ERROR ITMS-3000: "Line 14 column 23: element "software" not allowed here; expected the element end-tag or element "game_center", "in_app_purchases", "products", "read_only_info" or "versions" at XPath /package/software_assets/software_metadata/software""#,
+            r#"ERROR ITMS-3000: "Line 21 column 24: element "software" incomplete; expected element "software_assets" or "software_metadata"""#,
+            r#"ERROR ITMS-3000: "Package "null" failed schema validation.""#,
+        ]
+    );
+}
