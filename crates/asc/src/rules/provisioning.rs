@@ -167,7 +167,10 @@ impl Family for Provisioning {
                     // Apple's code and title for an invalid attribute value (observed for
                     // `udid`, see below); the detail is the developer portal's text for a
                     // refused CSR (quoted in micromdm/micromdm#796).
+                    // Synthesized certificates (the world's filler) carry no real request:
+                    // they get a fresh key.
                     let csr = match w.attributes.remove("csrContent") {
+                        Some(_) if w.op_id == "synthesize" => None,
                         Some(Value::String(c)) => Some(certs::verified_csr(&c).map_err(|_| {
                             AscError::entity_error(
                                 "ATTRIBUTE.INVALID",
