@@ -670,11 +670,11 @@ async fn s8_2_certificates_filter_by_serial_type_and_display_name() {
     let id = created["id"].as_str().unwrap().to_string();
     assert_eq!(
         ids(&format!("filter[serialNumber]={serial}")).await,
-        [id.clone()]
+        vec![id.clone()]
     );
     assert_eq!(
         ids("filter[displayName]=Created%20via%20API").await,
-        [id.clone()]
+        vec![id.clone()]
     );
     let dev = ids("filter[certificateType]=DEVELOPMENT").await;
     assert!(
