@@ -1,10 +1,11 @@
 //! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock`,
-//! `simulate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
+//! `simulate`, `transporter validate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
 
 mod commerce;
 mod coverage;
 mod faults;
 mod simulate;
+mod transporter;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
 /// than glibc's allocator under load (measured with scripts/bench.sh).
@@ -138,6 +139,11 @@ enum Cmd {
     Faults(faults::FaultsArgs),
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
+    /// Transporter packages (.itmsp): check one as Apple's Transporter does.
+    Transporter {
+        #[command(subcommand)]
+        cmd: transporter::TransporterCmd,
+    },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -330,6 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
         Cmd::Faults(a) => faults::run(a).await,
+        Cmd::Transporter { cmd } => transporter::run(cmd),
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),
