@@ -65,6 +65,9 @@ pub struct Store {
     /// Test hook: `PRAGMA max_page_count` of the writer connection, 0 for SQLite's default
     /// ([`Store::limit_pages_for_tests`]).
     page_limit: Arc<AtomicU32>,
+    /// The directory the database file is in: the data directory, where files too large for
+    /// SQL rows live (uploaded assets, [`files`]).
+    dir: Arc<std::path::PathBuf>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -153,6 +156,11 @@ impl Store {
             cache: cache::ResourceCache::default(),
             watch: Arc::new(shared::Watch::new(watch)),
             page_limit,
+            dir: Arc::new(
+                path.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| ".".into()),
+            ),
         })
     }
 
@@ -178,6 +186,11 @@ impl Store {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The data directory (the database file's directory).
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Begins a write transaction holding SQLite's write lock from the start (`BEGIN
@@ -259,6 +272,11 @@ impl Store {
 impl Tx {
     pub fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    /// The data directory of the store this transaction writes to.
+    pub fn data_dir(&self) -> &Path {
+        self.store.data_dir()
     }
 
     /// Commits; only an `Ok` means the writes are durable (a caller answers 2xx only then).

@@ -1,11 +1,16 @@
 //! One module per family of Apple's rules.
 
 pub mod analytics;
+pub mod assets;
+pub mod builds_upload;
+pub mod bundle;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;
+pub mod images;
 pub mod initial;
 pub mod mobileprovision;
+pub mod pkg;
 pub mod price_points;
 pub mod pricing;
 pub mod profiles;
