@@ -95,7 +95,10 @@ pub async fn put_part(
             StatusCode::BAD_REQUEST,
             "InvalidPart",
             "One or more of the specified parts could not be found.",
-            &format!("{rtype}/{id} has {} upload operations; part '{part}' is none of them", ops.len()),
+            &format!(
+                "{rtype}/{id} has {} upload operations; part '{part}' is none of them",
+                ops.len()
+            ),
         );
     };
     let length = op.get("length").and_then(Value::as_i64).unwrap_or(0);
@@ -203,7 +206,12 @@ pub async fn get_image(
             .await
             .ok()
             .flatten()
-            .and_then(|r| r.attributes.get("name").and_then(Value::as_str).map(str::to_string)),
+            .and_then(|r| {
+                r.attributes
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
         None => None,
     };
     let dir = store.data_dir().to_path_buf();

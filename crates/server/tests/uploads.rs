@@ -31,7 +31,8 @@ async fn new_app(w: &World) -> String {
 }
 
 async fn send(w: &World, method: &str, uri: &str, body: Value) -> Resp {
-    w.call(method, uri, Some(&w.token.clone()), Some(body)).await
+    w.call(method, uri, Some(&w.token.clone()), Some(body))
+        .await
 }
 
 fn ok(r: &Resp, status: u16) -> Value {
@@ -54,7 +55,10 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 
 /// PUTs every part of a reservation's `uploadOperations` (the URLs are on the client's host).
 async fn put_parts(w: &World, reservation: &Value, bytes: &[u8]) {
-    for op in reservation["attributes"]["uploadOperations"].as_array().unwrap() {
+    for op in reservation["attributes"]["uploadOperations"]
+        .as_array()
+        .unwrap()
+    {
         let r = put(w, op, bytes).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         let part = &bytes[op_range(op)];
@@ -72,7 +76,9 @@ async fn put(w: &World, op: &Value, bytes: &[u8]) -> Resp {
 }
 
 async fn put_raw(w: &World, url: &str, body: Vec<u8>) -> Resp {
-    let path = url.strip_prefix(HOST).expect("an upload URL on the client's host");
+    let path = url
+        .strip_prefix(HOST)
+        .expect("an upload URL on the client's host");
     let req = axum::http::Request::builder()
         .method("PUT")
         .uri(path)
@@ -84,7 +90,13 @@ async fn put_raw(w: &World, url: &str, body: Vec<u8>) -> Resp {
 }
 
 /// A build upload of `app` for version `short` (`number`) and its reserved file of `size` bytes.
-async fn reserve_build(w: &World, app: &str, short: &str, number: &str, size: usize) -> (String, Value) {
+async fn reserve_build(
+    w: &World,
+    app: &str,
+    short: &str,
+    number: &str,
+    size: usize,
+) -> (String, Value) {
     let upload = ok(
         &send(w, "POST", "/v1/buildUploads", json!({"data": {"type": "buildUploads",
             "attributes": {"cfBundleShortVersionString": short, "cfBundleVersion": number, "platform": "IOS"},
@@ -136,11 +148,15 @@ fn ipa(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
 
 fn upload_state(upload: &Value) -> (String, Value) {
     let s = &upload["attributes"]["state"];
-    (s["state"].as_str().unwrap().to_string(), s["errors"].clone())
+    (
+        s["state"].as_str().unwrap().to_string(),
+        s["errors"].clone(),
+    )
 }
 
 #[tokio::test]
-async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_three_sizes_and_two_formats() {
+async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_three_sizes_and_two_formats()
+ {
     let w = empty().await;
     let app = new_app(&w).await;
     let bytes = ipa(BUNDLE_ID, "1.0", "7");
@@ -158,15 +174,26 @@ async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_thre
         json!(crabapple_asc::rules::rfc3339(now))
     );
     let build_id = build["id"].as_str().unwrap();
-    let pre = ok(&w.get(&format!("/v1/builds/{build_id}/preReleaseVersion")).await, 200);
-    assert_eq!(pre["attributes"], json!({"version": "1.0", "platform": "IOS"}));
+    let pre = ok(
+        &w.get(&format!("/v1/builds/{build_id}/preReleaseVersion"))
+            .await,
+        200,
+    );
+    assert_eq!(
+        pre["attributes"],
+        json!({"version": "1.0", "platform": "IOS"})
+    );
     let token = &attrs["iconAssetToken"];
     let template = token["templateUrl"].as_str().unwrap();
     assert!(
-        template.starts_with(&format!("{HOST}/crabapple/images/")) && template.ends_with(".png/{w}x{h}bb.{f}"),
+        template.starts_with(&format!("{HOST}/crabapple/images/"))
+            && template.ends_with(".png/{w}x{h}bb.{f}"),
         "{template}"
     );
-    assert_eq!((token["width"].clone(), token["height"].clone()), (json!(180), json!(180)));
+    assert_eq!(
+        (token["width"].clone(), token["height"].clone()),
+        (json!(180), json!(180))
+    );
     let icons = ok(&w.get(&format!("/v1/builds/{build_id}/icons")).await, 200);
     let icons = icons.as_array().unwrap();
     assert_eq!(icons.len(), 1);
@@ -174,14 +201,21 @@ async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_thre
     assert_eq!(icons[0]["attributes"]["name"], "AppIcon60x60");
     assert_eq!(icons[0]["attributes"]["iconAsset"], *token);
     for side in [29u32, 120, 180] {
-        for (f, format) in [("png", image::ImageFormat::Png), ("jpg", image::ImageFormat::Jpeg), ("webp", image::ImageFormat::WebP)] {
+        for (f, format) in [
+            ("png", image::ImageFormat::Png),
+            ("jpg", image::ImageFormat::Jpeg),
+            ("webp", image::ImageFormat::WebP),
+        ] {
             let url = template
                 .replace("{w}", &side.to_string())
                 .replace("{h}", &side.to_string())
                 .replace("{f}", f);
             let r = w.get(url.strip_prefix(HOST).unwrap()).await;
             assert_eq!(r.status, 200, "{url}");
-            assert_eq!(r.header("cache-control").as_deref(), Some("public, max-age=86400"));
+            assert_eq!(
+                r.header("cache-control").as_deref(),
+                Some("public, max-age=86400")
+            );
             assert!(r.header("etag").is_some());
             let img = image::load_from_memory_with_format(&r.body, format).unwrap();
             assert_eq!((img.width(), img.height()), (side, side), "{url}");
@@ -197,9 +231,15 @@ async fn itms_90054_when_the_bundle_identifier_is_not_the_apps() {
     let upload = upload_build(&w, &app, "1.0", "1", &ipa("com.example.other", "1.0", "1")).await;
     assert_eq!(
         upload_state(&upload),
-        ("FAILED".into(), json!([{"code": "ITMS-90054", "description": "This bundle is invalid. The bundle identifier cannot be changed from the current value, 'com.example.pilot'. If you want to change your bundle identifier, you will need to create a new application in App Store Connect. (The bundle's CFBundleIdentifier is 'com.example.other'.)"}]))
+        (
+            "FAILED".into(),
+            json!([{"code": "ITMS-90054", "description": "This bundle is invalid. The bundle identifier cannot be changed from the current value, 'com.example.pilot'. If you want to change your bundle identifier, you will need to create a new application in App Store Connect. (The bundle's CFBundleIdentifier is 'com.example.other'.)"}])
+        )
     );
-    assert_eq!(ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200), json!([]));
+    assert_eq!(
+        ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200),
+        json!([])
+    );
 }
 
 #[tokio::test]
@@ -209,10 +249,13 @@ async fn itms_90345_when_the_info_plist_versions_are_not_the_uploads() {
     let upload = upload_build(&w, &app, "1.0", "1", &ipa(BUNDLE_ID, "1.1", "2")).await;
     assert_eq!(
         upload_state(&upload),
-        ("FAILED".into(), json!([
-            {"code": "ITMS-90345", "description": "Metadata/Info.plist Mismatch. The value for cfBundleShortVersionString of the build upload ('1.0') does not match the value for CFBundleShortVersionString in the Info.plist ('1.1')."},
-            {"code": "ITMS-90345", "description": "Metadata/Info.plist Mismatch. The value for cfBundleVersion of the build upload ('1') does not match the value for CFBundleVersion in the Info.plist ('2')."}
-        ]))
+        (
+            "FAILED".into(),
+            json!([
+                {"code": "ITMS-90345", "description": "Metadata/Info.plist Mismatch. The value for cfBundleShortVersionString of the build upload ('1.0') does not match the value for CFBundleShortVersionString in the Info.plist ('1.1')."},
+                {"code": "ITMS-90345", "description": "Metadata/Info.plist Mismatch. The value for cfBundleVersion of the build upload ('1') does not match the value for CFBundleVersion in the Info.plist ('2')."}
+            ])
+        )
     );
 }
 
@@ -225,12 +268,21 @@ async fn itms_90189_redundant_binary_upload_for_a_build_number_already_used_for_
     let again = upload_build(&w, &app, "1.0", "3", &ipa(BUNDLE_ID, "1.0", "3")).await;
     assert_eq!(
         upload_state(&again),
-        ("FAILED".into(), json!([{"code": "ITMS-90189", "description": "Redundant Binary Upload. You've already uploaded a build with build number '3' for version number '1.0'. Make sure you increment the build string before you upload your app to App Store Connect."}]))
+        (
+            "FAILED".into(),
+            json!([{"code": "ITMS-90189", "description": "Redundant Binary Upload. You've already uploaded a build with build number '3' for version number '1.0'. Make sure you increment the build string before you upload your app to App Store Connect."}])
+        )
     );
     // Another version may reuse the number (TN2420).
     let other = upload_build(&w, &app, "1.1", "3", &ipa(BUNDLE_ID, "1.1", "3")).await;
     assert_eq!(upload_state(&other).0, "COMPLETE");
-    assert_eq!(ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200).as_array().unwrap().len(), 2);
+    assert_eq!(
+        ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200)
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -240,7 +292,64 @@ async fn itms_90167_for_a_file_that_is_not_a_zip_with_an_app() {
     let upload = upload_build(&w, &app, "1.0", "1", b"plain text, not a bundle").await;
     assert_eq!(
         upload_state(&upload),
-        ("FAILED".into(), json!([{"code": "ITMS-90167", "description": "No .app bundles found in the package."}]))
+        (
+            "FAILED".into(),
+            json!([{"code": "ITMS-90167", "description": "No .app bundles found in the package."}])
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_macos_pkg_becomes_a_build_of_the_identity_its_package_info_names() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let pkg = crabapple_asc::rules::pkg::build_pkg(BUNDLE_ID, "2.0", "20");
+    let upload = ok(
+        &send(&w, "POST", "/v1/buildUploads", json!({"data": {"type": "buildUploads",
+            "attributes": {"cfBundleShortVersionString": "2.0", "cfBundleVersion": "20", "platform": "MAC_OS"},
+            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}))
+        .await,
+        201,
+    );
+    let file = ok(
+        &send(&w, "POST", "/v1/buildUploadFiles", json!({"data": {"type": "buildUploadFiles",
+            "attributes": {"fileName": "Pilot.pkg", "fileSize": pkg.len(), "assetType": "ASSET", "uti": "com.apple.pkg"},
+            "relationships": {"buildUpload": {"data": {"type": "buildUploads", "id": upload["id"]}}}}}))
+        .await,
+        201,
+    );
+    put_parts(&w, &file, &pkg).await;
+    commit_build_file(&w, &file, &md5_hex(&pkg)).await;
+    let u = ok(
+        &w.get(&format!(
+            "/v1/buildUploads/{}",
+            upload["id"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    );
+    assert_eq!(upload_state(&u), ("COMPLETE".into(), json!([])));
+    let builds = ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200);
+    let b = &builds[0];
+    assert_eq!(b["attributes"]["version"], "20");
+    // No icon is read out of a .pkg's payload: the app's generated icon.
+    assert_eq!(
+        b["attributes"]["iconAssetToken"]["templateUrl"],
+        json!(format!(
+            "{HOST}/crabapple/images/app-{app}.png/{{w}}x{{h}}bb.{{f}}"
+        ))
+    );
+    let pre = ok(
+        &w.get(&format!(
+            "/v1/builds/{}/preReleaseVersion",
+            b["id"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    );
+    assert_eq!(
+        pre["attributes"],
+        json!({"version": "2.0", "platform": "MAC_OS"})
     );
 }
 
@@ -257,13 +366,25 @@ async fn a_wrong_checksum_fails_the_file_and_its_upload_and_a_commit_is_not_repe
     assert_eq!(committed["attributes"]["assetDeliveryState"], expected);
     assert_eq!(committed["attributes"]["uploadOperations"], Value::Null);
     let u = ok(&w.get(&format!("/v1/buildUploads/{upload}")).await, 200);
-    assert_eq!(upload_state(&u), ("FAILED".into(), expected["errors"].clone()));
+    assert_eq!(
+        upload_state(&u),
+        ("FAILED".into(), expected["errors"].clone())
+    );
     // §8.3 [DEV]: a delivered asset is not committed twice.
     let id = file["id"].as_str().unwrap();
-    let r = send(&w, "PATCH", &format!("/v1/buildUploadFiles/{id}"), json!({"data": {"type": "buildUploadFiles", "id": id, "attributes": {"uploaded": true}}})).await;
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/buildUploadFiles/{id}"),
+        json!({"data": {"type": "buildUploadFiles", "id": id, "attributes": {"uploaded": true}}}),
+    )
+    .await;
     assert_eq!(r.status, 409);
     assert_eq!(r.json()["errors"][0]["code"], "STATE_ERROR");
-    assert_eq!(r.json()["errors"][0]["detail"], "Asset in Failed! can't be re-committed!");
+    assert_eq!(
+        r.json()["errors"][0]["detail"],
+        "Asset in Failed! can't be re-committed!"
+    );
 }
 
 #[tokio::test]
@@ -282,28 +403,48 @@ async fn upload_parts_are_refused_in_the_storage_hosts_xml_for_each_mistake() {
     let mut long = bytes.clone();
     long.push(0);
     let r = put_raw(&w, &url, long).await;
-    assert_eq!((r.status, xml(&r).contains("<Code>EntityTooLarge</Code>")), (400, true));
+    assert_eq!(
+        (r.status, xml(&r).contains("<Code>EntityTooLarge</Code>")),
+        (400, true)
+    );
     // A part the reservation does not have.
     let r = put_raw(&w, &url.replace("/1", "/9"), bytes.clone()).await;
-    assert_eq!((r.status, xml(&r).contains("<Code>InvalidPart</Code>")), (400, true));
+    assert_eq!(
+        (r.status, xml(&r).contains("<Code>InvalidPart</Code>")),
+        (400, true)
+    );
     // Content-Range not at the operation's offset.
     let req = axum::http::Request::builder()
         .method("PUT")
         .uri(url.strip_prefix(HOST).unwrap())
-        .header("content-range", format!("bytes 5-{}/{}", bytes.len() + 4, bytes.len()))
+        .header(
+            "content-range",
+            format!("bytes 5-{}/{}", bytes.len() + 4, bytes.len()),
+        )
         .body(axum::body::Body::from(bytes.clone()))
         .unwrap();
     let r = w.send(req).await;
-    assert_eq!((r.status, xml(&r).contains("<Code>InvalidRange</Code>")), (416, true));
+    assert_eq!(
+        (r.status, xml(&r).contains("<Code>InvalidRange</Code>")),
+        (416, true)
+    );
     // No such reservation.
-    let r = put_raw(&w, &format!("{HOST}/crabapple/uploads/buildUploadFiles/nope/1"), bytes.clone()).await;
+    let r = put_raw(
+        &w,
+        &format!("{HOST}/crabapple/uploads/buildUploadFiles/nope/1"),
+        bytes.clone(),
+    )
+    .await;
     assert_eq!(r.status, 404);
     assert!(xml(&r).contains("<Code>NoSuchUpload</Code><Message>The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.</Message>"));
     // Committed: no more parts.
     put_parts(&w, &file, &bytes).await;
     commit_build_file(&w, &file, &md5_hex(&bytes)).await;
     let r = put_raw(&w, &url, bytes.clone()).await;
-    assert_eq!((r.status, xml(&r).contains("<Code>NoSuchUpload</Code>")), (404, true));
+    assert_eq!(
+        (r.status, xml(&r).contains("<Code>NoSuchUpload</Code>")),
+        (404, true)
+    );
 }
 
 #[tokio::test]
@@ -325,8 +466,33 @@ async fn images_answer_404_for_unknown_tokens_400_for_bad_sizes_and_304_for_thei
     let w = demo().await;
     // A demo build's generated icon (forum post 1: the icon URL must lead to an image).
     let b = ok(&w.get("/v1/builds?limit=1").await, 200);
-    let template = b[0]["attributes"]["iconAssetToken"]["templateUrl"].as_str().unwrap().to_string();
-    assert!(template.starts_with(&format!("{HOST}/crabapple/images/app-")), "{template}");
+    let template = b[0]["attributes"]["iconAssetToken"]["templateUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        template.starts_with(&format!("{HOST}/crabapple/images/app-")),
+        "{template}"
+    );
+    // Forum post 1: the build's icons are listed, on crabapple's host.
+    let icons = ok(
+        &w.get(&format!(
+            "/v1/builds/{}/icons",
+            b[0]["id"].as_str().unwrap()
+        ))
+        .await,
+        200,
+    );
+    assert!(!icons.as_array().unwrap().is_empty());
+    for i in icons.as_array().unwrap() {
+        let t = i["attributes"]["iconAsset"]["templateUrl"]
+            .as_str()
+            .unwrap();
+        assert!(
+            t.starts_with(&format!("{HOST}/crabapple/images/app-")),
+            "{t}"
+        );
+    }
     let url = template.replace("{w}x{h}bb.{f}", "64x64bb.png");
     let path = url.strip_prefix(HOST).unwrap();
     let r = w.get(path).await;
@@ -341,10 +507,22 @@ async fn images_answer_404_for_unknown_tokens_400_for_bad_sizes_and_304_for_thei
         .body(axum::body::Body::empty())
         .unwrap();
     assert_eq!(w.send(req).await.status, 304);
-    assert_eq!(w.get("/crabapple/images/builds-unknown.png/64x64bb.png").await.status, 404);
-    assert_eq!(w.get("/crabapple/images/app-0.png/64x64bb.png").await.status, 404);
+    assert_eq!(
+        w.get("/crabapple/images/builds-unknown.png/64x64bb.png")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        w.get("/crabapple/images/app-0.png/64x64bb.png")
+            .await
+            .status,
+        404
+    );
     for bad in ["64x64bb.gif", "0x64bb.png", "64x64.png", "99999x1bb.jpg"] {
-        let r = w.get(&template.replace("{w}x{h}bb.{f}", bad).replace(HOST, "")).await;
+        let r = w
+            .get(&template.replace("{w}x{h}bb.{f}", bad).replace(HOST, ""))
+            .await;
         assert_eq!(r.status, 400, "{bad}");
     }
 }
@@ -353,9 +531,14 @@ async fn images_answer_404_for_unknown_tokens_400_for_bad_sizes_and_304_for_thei
 async fn screenshot_set(w: &World, display: &str) -> String {
     let app = new_app(w).await;
     let version = ok(
-        &send(w, "POST", "/v1/appStoreVersions", json!({"data": {"type": "appStoreVersions",
+        &send(
+            w,
+            "POST",
+            "/v1/appStoreVersions",
+            json!({"data": {"type": "appStoreVersions",
             "attributes": {"platform": "IOS", "versionString": "1.0"},
-            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}))
+            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
+        )
         .await,
         201,
     );
@@ -385,13 +568,24 @@ async fn reserve_screenshot(w: &World, set: &str, name: &str, size: usize) -> Re
 
 /// Reserve → PUT → commit of a screenshot's bytes; the committed screenshot.
 async fn upload_screenshot(w: &World, set: &str, bytes: &[u8], checksum: &str) -> Value {
-    let shot = ok(&reserve_screenshot(w, set, "shot.png", bytes.len()).await, 201);
-    assert_eq!(shot["attributes"]["assetDeliveryState"]["state"], "AWAITING_UPLOAD");
+    let shot = ok(
+        &reserve_screenshot(w, set, "shot.png", bytes.len()).await,
+        201,
+    );
+    assert_eq!(
+        shot["attributes"]["assetDeliveryState"]["state"],
+        "AWAITING_UPLOAD"
+    );
     put_parts(w, &shot, bytes).await;
     let id = shot["id"].as_str().unwrap();
     ok(
-        &send(w, "PATCH", &format!("/v1/appScreenshots/{id}"), json!({"data": {"type": "appScreenshots", "id": id,
-            "attributes": {"uploaded": true, "sourceFileChecksum": checksum}}}))
+        &send(
+            w,
+            "PATCH",
+            &format!("/v1/appScreenshots/{id}"),
+            json!({"data": {"type": "appScreenshots", "id": id,
+            "attributes": {"uploaded": true, "sourceFileChecksum": checksum}}}),
+        )
         .await,
         200,
     )
@@ -404,10 +598,22 @@ async fn a_screenshot_of_a_size_apple_accepts_completes_and_is_served_at_its_tem
     let bytes = png(1290, 2796);
     let shot = upload_screenshot(&w, &set, &bytes, &md5_hex(&bytes)).await;
     let a = &shot["attributes"];
-    assert_eq!(a["assetDeliveryState"], json!({"state": "COMPLETE", "errors": [], "warnings": []}));
+    assert_eq!(
+        a["assetDeliveryState"],
+        json!({"state": "COMPLETE", "errors": [], "warnings": []})
+    );
     assert_eq!(a["sourceFileChecksum"], json!(md5_hex(&bytes)));
-    assert_eq!((a["imageAsset"]["width"].clone(), a["imageAsset"]["height"].clone()), (json!(1290), json!(2796)));
-    let url = a["imageAsset"]["templateUrl"].as_str().unwrap().replace("{w}x{h}bb.{f}", "300x300bb.jpg");
+    assert_eq!(
+        (
+            a["imageAsset"]["width"].clone(),
+            a["imageAsset"]["height"].clone()
+        ),
+        (json!(1290), json!(2796))
+    );
+    let url = a["imageAsset"]["templateUrl"]
+        .as_str()
+        .unwrap()
+        .replace("{w}x{h}bb.{f}", "300x300bb.jpg");
     let r = w.get(url.strip_prefix(HOST).unwrap()).await;
     assert_eq!(r.status, 200);
     let img = image::load_from_memory_with_format(&r.body, image::ImageFormat::Jpeg).unwrap();
@@ -442,7 +648,10 @@ async fn image_tool_failure_for_a_file_that_is_not_an_image_and_checksum_mismatc
     let bytes = png(1290, 2796);
     let shot = upload_screenshot(&w, &set, &bytes, "0123456789abcdef0123456789abcdef").await;
     assert_eq!(shot["attributes"]["assetDeliveryState"]["state"], "FAILED");
-    assert_eq!(shot["attributes"]["assetDeliveryState"]["errors"][0]["code"], "FILE_CHECKSUM_MISMATCH");
+    assert_eq!(
+        shot["attributes"]["assetDeliveryState"]["errors"][0]["code"],
+        "FILE_CHECKSUM_MISMATCH"
+    );
 }
 
 #[tokio::test]
@@ -451,21 +660,48 @@ async fn a_screenshot_set_takes_ten_screenshots_and_its_relationship_orders_them
     let set = screenshot_set(&w, "APP_IPHONE_65").await;
     let mut ids = Vec::new();
     for n in 0..10 {
-        let s = ok(&reserve_screenshot(&w, &set, &format!("{n}.png"), 10).await, 201);
+        let s = ok(
+            &reserve_screenshot(&w, &set, &format!("{n}.png"), 10).await,
+            201,
+        );
         ids.push(s["id"].as_str().unwrap().to_string());
     }
     let r = reserve_screenshot(&w, &set, "10.png", 10).await;
     assert_eq!(r.status, 409);
     let e = &r.json()["errors"][0];
     assert_eq!(e["code"], "ENTITY_ERROR.RELATIONSHIP.INVALID");
-    assert_eq!(e["detail"], format!("The appScreenshotSet '{set}' already has the maximum of 10 screenshots."));
-    assert_eq!(e["source"]["pointer"], "/data/relationships/appScreenshotSet");
+    assert_eq!(
+        e["detail"],
+        format!("The appScreenshotSet '{set}' already has the maximum of 10 screenshots.")
+    );
+    assert_eq!(
+        e["source"]["pointer"],
+        "/data/relationships/appScreenshotSet"
+    );
     ids.reverse();
-    let data: Vec<Value> = ids.iter().map(|id| json!({"type": "appScreenshots", "id": id})).collect();
-    let r = send(&w, "PATCH", &format!("/v1/appScreenshotSets/{set}/relationships/appScreenshots"), json!({"data": data})).await;
+    let data: Vec<Value> = ids
+        .iter()
+        .map(|id| json!({"type": "appScreenshots", "id": id}))
+        .collect();
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/appScreenshotSets/{set}/relationships/appScreenshots"),
+        json!({"data": data}),
+    )
+    .await;
     assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    let listed = ok(&w.get(&format!("/v1/appScreenshotSets/{set}/appScreenshots")).await, 200);
-    let order: Vec<String> = listed.as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect();
+    let listed = ok(
+        &w.get(&format!("/v1/appScreenshotSets/{set}/appScreenshots"))
+            .await,
+        200,
+    );
+    let order: Vec<String> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(order, ids);
 }
 
@@ -474,9 +710,14 @@ async fn a_preview_is_checked_by_size_and_checksum_without_decoding_the_video() 
     let w = empty().await;
     let app = new_app(&w).await;
     let version = ok(
-        &send(&w, "POST", "/v1/appStoreVersions", json!({"data": {"type": "appStoreVersions",
+        &send(
+            &w,
+            "POST",
+            "/v1/appStoreVersions",
+            json!({"data": {"type": "appStoreVersions",
             "attributes": {"platform": "IOS", "versionString": "1.0"},
-            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}))
+            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
+        )
         .await,
         201,
     );
@@ -506,8 +747,13 @@ async fn a_preview_is_checked_by_size_and_checksum_without_decoding_the_video() 
     put_parts(&w, &p, &video).await;
     let id = p["id"].as_str().unwrap();
     let done = ok(
-        &send(&w, "PATCH", &format!("/v1/appPreviews/{id}"), json!({"data": {"type": "appPreviews", "id": id,
-            "attributes": {"uploaded": true, "sourceFileChecksum": md5_hex(&video)}}}))
+        &send(
+            &w,
+            "PATCH",
+            &format!("/v1/appPreviews/{id}"),
+            json!({"data": {"type": "appPreviews", "id": id,
+            "attributes": {"uploaded": true, "sourceFileChecksum": md5_hex(&video)}}}),
+        )
         .await,
         200,
     );

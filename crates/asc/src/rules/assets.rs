@@ -43,24 +43,24 @@ pub const MAX_PREVIEWS: usize = 3;
 /// (fastlane issues 14919 and 9768: 3.5" and 9.7" lists; 13181: 5.5"). Types not listed take any
 /// decodable image. `IMESSAGE_APP_…` types share their `APP_…` sizes.
 pub const SCREENSHOT_SIZES: &[(&str, &[(u32, u32)])] = &[
-    (
-        "APP_IPHONE_67",
-        &[(1290, 2796), (1320, 2868), (1260, 2736)],
-    ),
+    ("APP_IPHONE_67", &[(1290, 2796), (1320, 2868), (1260, 2736)]),
     ("APP_IPHONE_65", &[(1242, 2688), (1284, 2778)]),
     (
         "APP_IPHONE_61",
-        &[(1179, 2556), (1206, 2622), (1170, 2532), (1125, 2436), (1080, 2340)],
+        &[
+            (1179, 2556),
+            (1206, 2622),
+            (1170, 2532),
+            (1125, 2436),
+            (1080, 2340),
+        ],
     ),
     ("APP_IPHONE_58", &[(1125, 2436), (1170, 2532), (1080, 2340)]),
     ("APP_IPHONE_55", &[(1242, 2208)]),
     ("APP_IPHONE_47", &[(750, 1334)]),
     ("APP_IPHONE_40", &[(640, 1096), (640, 1136)]),
     ("APP_IPHONE_35", &[(640, 920), (640, 960)]),
-    (
-        "APP_IPAD_PRO_3GEN_129",
-        &[(2064, 2752), (2048, 2732)],
-    ),
+    ("APP_IPAD_PRO_3GEN_129", &[(2064, 2752), (2048, 2732)]),
     (
         "APP_IPAD_PRO_3GEN_11",
         &[(1488, 2266), (1668, 2420), (1668, 2388), (1640, 2360)],
@@ -155,7 +155,11 @@ pub fn assemble(data_dir: &Path, existing: &serde_json::Map<String, Value>, w: &
             "ASSET_UPLOAD_INCOMPLETE",
             format!(
                 "The asset was committed before all of its parts were uploaded (missing part {} of {}).",
-                if missing.is_empty() { "1".into() } else { missing.join(", ") },
+                if missing.is_empty() {
+                    "1".into()
+                } else {
+                    missing.join(", ")
+                },
                 ops.len().max(1)
             ),
         ));
@@ -178,14 +182,20 @@ fn mismatch(expected: &str, actual: &str) -> Option<Value> {
 /// Checks the client's checksum(s) against `bytes` and the parts' MD5s.
 pub fn check_checksum(w: &Write, bytes: &[u8], part_md5s: &[[u8; 16]]) -> Option<Value> {
     let md5 = hex(&Md5::digest(bytes));
-    if let Some(sum) = w.attributes.get("sourceFileChecksum").and_then(Value::as_str) {
+    if let Some(sum) = w
+        .attributes
+        .get("sourceFileChecksum")
+        .and_then(Value::as_str)
+    {
         return mismatch(sum, &md5);
     }
     let sums = w.attributes.get("sourceFileChecksums")?;
     if let Some(file) = sums.get("file") {
         let hash = file.get("hash").and_then(Value::as_str).unwrap_or_default();
         let actual = match file.get("algorithm").and_then(Value::as_str) {
-            Some("SHA_256") => hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref()),
+            Some("SHA_256") => {
+                hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes).as_ref())
+            }
             _ => md5.clone(),
         };
         if let Some(e) = mismatch(hash, &actual) {
@@ -342,7 +352,11 @@ async fn commit(
     w: &mut Write,
     has: impl Fn(&str) -> bool,
 ) -> Result<(), AscError> {
-    let existing = w.existing.as_ref().map(|r| r.attributes.clone()).unwrap_or_default();
+    let existing = w
+        .existing
+        .as_ref()
+        .map(|r| r.attributes.clone())
+        .unwrap_or_default();
     w.attributes.remove("uploaded");
     let state = existing
         .get("assetDeliveryState")
@@ -397,7 +411,12 @@ async fn commit(
 
 /// Decodes a committed image, checks a screenshot's size against its set's display type,
 /// stores it and sets `imageAsset`.
-async fn image_asset(tx: &mut Tx, w: &mut Write, bytes: &[u8], data_dir: &Path) -> Result<(), Value> {
+async fn image_asset(
+    tx: &mut Tx,
+    w: &mut Write,
+    bytes: &[u8],
+    data_dir: &Path,
+) -> Result<(), Value> {
     let Some(img) = images::decode(bytes) else {
         return Err(state_error(
             "IMAGE_TOOL_FAILURE",
@@ -412,7 +431,11 @@ async fn image_asset(tx: &mut Tx, w: &mut Write, bytes: &[u8], data_dir: &Path) 
             .unwrap_or_default();
         for (t, set) in sets {
             let display = match tx.get(&t, &set).await {
-                Ok(Some(r)) => r.attributes.get("screenshotDisplayType").and_then(Value::as_str).map(str::to_string),
+                Ok(Some(r)) => r
+                    .attributes
+                    .get("screenshotDisplayType")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 _ => None,
             };
             if let Some(display) = display
@@ -435,8 +458,10 @@ async fn image_asset(tx: &mut Tx, w: &mut Write, bytes: &[u8], data_dir: &Path) 
             "The image could not be stored.",
         ));
     }
-    w.attributes
-        .insert("imageAsset".into(), images::image_asset(&token, width, height));
+    w.attributes.insert(
+        "imageAsset".into(),
+        images::image_asset(&token, width, height),
+    );
     Ok(())
 }
 
@@ -449,7 +474,10 @@ mod tests {
         assert_eq!(accepted_size("APP_IPHONE_67", 1290, 2796), Some(true));
         assert_eq!(accepted_size("APP_IPHONE_67", 2796, 1290), Some(true));
         assert_eq!(accepted_size("APP_IPHONE_67", 1284, 2778), Some(false));
-        assert_eq!(accepted_size("IMESSAGE_APP_IPHONE_65", 1284, 2778), Some(true));
+        assert_eq!(
+            accepted_size("IMESSAGE_APP_IPHONE_65", 1284, 2778),
+            Some(true)
+        );
         assert_eq!(accepted_size("APP_IPAD_97", 1024, 768), Some(true));
         assert_eq!(accepted_size("UNKNOWN", 1, 1), None);
     }

@@ -77,7 +77,12 @@ pub async fn committed(
 ) -> Result<(), AscError> {
     // Only the bundle itself (`assetType` ASSET) becomes a build; descriptions and SPI files are
     // kept as delivered.
-    if w.attributes.get("assetType").and_then(Value::as_str).unwrap_or("ASSET") != "ASSET" {
+    if w.attributes
+        .get("assetType")
+        .and_then(Value::as_str)
+        .unwrap_or("ASSET")
+        != "ASSET"
+    {
         return Ok(());
     }
     let Some(upload) = upload_of(tx, &w.id).await? else {
@@ -168,7 +173,14 @@ pub async fn committed(
             let mut attrs = Map::new();
             attrs.insert("version".into(), json!(info.short_version));
             attrs.insert("platform".into(), json!(platform));
-            create(engine, tx, "preReleaseVersions", attrs, vec![rel("app", "apps", &app)]).await?
+            create(
+                engine,
+                tx,
+                "preReleaseVersions",
+                attrs,
+                vec![rel("app", "apps", &app)],
+            )
+            .await?
         }
     };
     let build_id = engine.new_id("builds");
@@ -179,11 +191,19 @@ pub async fn committed(
                 Ok(()) => (token, img.width(), img.height()),
                 Err(e) => {
                     tracing::warn!("storing the icon of build {build_id}: {e:#}");
-                    (images::app_icon_token(&app), images::ICON_SIDE, images::ICON_SIDE)
+                    (
+                        images::app_icon_token(&app),
+                        images::ICON_SIDE,
+                        images::ICON_SIDE,
+                    )
                 }
             }
         }
-        None => (images::app_icon_token(&app), images::ICON_SIDE, images::ICON_SIDE),
+        None => (
+            images::app_icon_token(&app),
+            images::ICON_SIDE,
+            images::ICON_SIDE,
+        ),
     };
     let asset = images::image_asset(&token, width, height);
     let mut icon = Map::new();
@@ -191,7 +211,13 @@ pub async fn committed(
     let icon_name = info
         .icon
         .as_ref()
-        .map(|(f, _)| f.trim_end_matches(".png").split('@').next().unwrap_or("AppIcon").to_string())
+        .map(|(f, _)| {
+            f.trim_end_matches(".png")
+                .split('@')
+                .next()
+                .unwrap_or("AppIcon")
+                .to_string()
+        })
         .unwrap_or_else(|| "AppIcon".into());
     icon.insert("name".into(), json!(icon_name));
     icon.insert("masked".into(), json!(true));

@@ -39,12 +39,7 @@ pub struct BundleInfo {
 /// Opens the bytes of an `.ipa` (or another zip holding a `.app`). `Err`: Apple's processing
 /// error for the package.
 pub fn open(bytes: &[u8]) -> Result<BundleInfo, Value> {
-    let no_app = || {
-        state_error(
-            "ITMS-90167",
-            "No .app bundles found in the package.",
-        )
-    };
+    let no_app = || state_error("ITMS-90167", "No .app bundles found in the package.");
     if bytes.starts_with(b"xar!") {
         return open_pkg(bytes).ok_or_else(no_app)?;
     }
@@ -67,13 +62,19 @@ pub fn open(bytes: &[u8]) -> Result<BundleInfo, Value> {
     let missing_plist = || {
         state_error(
             "ITMS-90059",
-            format!("This bundle is invalid. The Info.plist file is missing or could not be parsed: '{plist_name}'."),
+            format!(
+                "This bundle is invalid. The Info.plist file is missing or could not be parsed: '{plist_name}'."
+            ),
         )
     };
     let raw = read_entry(&mut zip, &plist_name).ok_or_else(missing_plist)?;
     let plist = plist::Value::from_reader(Cursor::new(raw)).map_err(|_| missing_plist())?;
     let dict = plist.as_dictionary().ok_or_else(missing_plist)?;
-    let text = |k: &str| dict.get(k).and_then(plist::Value::as_string).map(str::to_string);
+    let text = |k: &str| {
+        dict.get(k)
+            .and_then(plist::Value::as_string)
+            .map(str::to_string)
+    };
     let (bundle_id, short_version, version) = identity(text)?;
     let icon = icon(&mut zip, &names, &app_dir, dict);
     Ok(BundleInfo {
@@ -91,7 +92,9 @@ fn identity(text: impl Fn(&str) -> Option<String>) -> Result<(String, String, St
         text(k).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
             state_error(
                 code,
-                format!("This bundle is invalid. The Info.plist file is missing the required key: {k}."),
+                format!(
+                    "This bundle is invalid. The Info.plist file is missing the required key: {k}."
+                ),
             )
         })
     };
@@ -111,13 +114,15 @@ fn open_pkg(bytes: &[u8]) -> Option<Result<BundleInfo, Value>> {
         "CFBundleVersion" => number.clone(),
         _ => None,
     };
-    Some(identity(text).map(|(bundle_id, short_version, version)| BundleInfo {
-        bundle_id,
-        short_version,
-        version,
-        min_os: None,
-        icon: None,
-    }))
+    Some(
+        identity(text).map(|(bundle_id, short_version, version)| BundleInfo {
+            bundle_id,
+            short_version,
+            version,
+            min_os: None,
+            icon: None,
+        }),
+    )
 }
 
 fn read_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str) -> Option<Vec<u8>> {
@@ -154,7 +159,10 @@ fn declared_icons(dict: &plist::Dictionary) -> Vec<String> {
         }
     }
     out.extend(files(dict.get("CFBundleIconFiles")));
-    if let Some(f) = dict.get("CFBundleIconFile").and_then(plist::Value::as_string) {
+    if let Some(f) = dict
+        .get("CFBundleIconFile")
+        .and_then(plist::Value::as_string)
+    {
         out.push(f.to_string());
     }
     out
@@ -222,10 +230,7 @@ pub fn build_ipa(name: &str, keys: &[(&str, &str)], icons: &[(&str, Vec<u8>)]) -
             "CFBundlePrimaryIcon".into(),
             plist::Value::Dictionary(primary),
         );
-        dict.insert(
-            "CFBundleIcons".into(),
-            plist::Value::Dictionary(icons_dict),
-        );
+        dict.insert("CFBundleIcons".into(), plist::Value::Dictionary(icons_dict));
     }
     let mut plist_bytes = Vec::new();
     plist::Value::Dictionary(dict)
@@ -280,7 +285,11 @@ mod tests {
         );
         let b = open(&ipa).unwrap();
         assert_eq!(
-            (b.bundle_id.as_str(), b.short_version.as_str(), b.version.as_str()),
+            (
+                b.bundle_id.as_str(),
+                b.short_version.as_str(),
+                b.version.as_str()
+            ),
             ("com.example.notes", "2.5.0", "140")
         );
         let (file, img) = b.icon.unwrap();
@@ -296,9 +305,18 @@ mod tests {
 
     #[test]
     fn a_pkg_yields_the_identity_its_package_info_names() {
-        let b = open(&super::super::pkg::build_pkg("com.example.desk", "3.1", "310")).unwrap();
+        let b = open(&super::super::pkg::build_pkg(
+            "com.example.desk",
+            "3.1",
+            "310",
+        ))
+        .unwrap();
         assert_eq!(
-            (b.bundle_id.as_str(), b.short_version.as_str(), b.version.as_str()),
+            (
+                b.bundle_id.as_str(),
+                b.short_version.as_str(),
+                b.version.as_str()
+            ),
             ("com.example.desk", "3.1", "310")
         );
         assert!(b.icon.is_none());

@@ -42,7 +42,9 @@ pub fn open(bytes: &[u8]) -> Option<(Option<String>, Option<String>, Option<Stri
         // The file element around the name (xar writes `<data>` before `<name>`); a plain file
         // has no nested files.
         let file_start = toc[..start].rfind("<file").unwrap_or(0);
-        let end = toc[start..].find("</file>").map_or(toc.len(), |e| start + e);
+        let end = toc[start..]
+            .find("</file>")
+            .map_or(toc.len(), |e| start + e);
         let Some(info) = data_of(&toc[file_start..end], bytes, heap) else {
             continue;
         };
@@ -80,7 +82,8 @@ fn data_of(file: &str, bytes: &[u8], heap: usize) -> Option<String> {
             .ok()
     };
     let (offset, length) = (num("offset")?, num("length")?);
-    let raw = bytes.get(heap.checked_add(offset)?..heap.checked_add(offset)?.checked_add(length)?)?;
+    let raw =
+        bytes.get(heap.checked_add(offset)?..heap.checked_add(offset)?.checked_add(length)?)?;
     if data.contains("application/x-gzip") || data.contains("application/zlib") {
         inflate(raw)
     } else {
