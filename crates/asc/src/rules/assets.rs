@@ -399,11 +399,11 @@ async fn commit(
         set_state(w, &has, "COMPLETE", Vec::new());
         return super::builds_upload::committed(engine, tx, w, &bytes).await;
     }
-    if has("imageAsset") {
-        if let Err(e) = image_asset(tx, w, &bytes, &data_dir).await {
-            set_state(w, &has, "FAILED", vec![e]);
-            return Ok(());
-        }
+    if has("imageAsset")
+        && let Err(e) = image_asset(tx, w, &bytes, &data_dir).await
+    {
+        set_state(w, &has, "FAILED", vec![e]);
+        return Ok(());
     }
     set_state(w, &has, "COMPLETE", Vec::new());
     Ok(())

@@ -17,9 +17,11 @@ use std::io::Read;
 const MAX_XML: u64 = 8 * 1024 * 1024;
 
 /// The identity of the app a `.pkg` installs: (CFBundleIdentifier, CFBundleShortVersionString,
-/// CFBundleVersion), each `None` when the bundle does not say. `None`: not a xar package with a
-/// bundle.
-pub fn open(bytes: &[u8]) -> Option<(Option<String>, Option<String>, Option<String>)> {
+/// CFBundleVersion), each `None` when the bundle does not say.
+pub type Identity = (Option<String>, Option<String>, Option<String>);
+
+/// The [`Identity`] of a `.pkg`'s app. `None`: not a xar package with a bundle.
+pub fn open(bytes: &[u8]) -> Option<Identity> {
     if bytes.len() < 28 || &bytes[..4] != b"xar!" {
         return None;
     }
@@ -34,7 +36,7 @@ pub fn open(bytes: &[u8]) -> Option<(Option<String>, Option<String>, Option<Stri
     let toc_z = bytes.get(header..header.checked_add(toc_len)?)?;
     let toc = inflate(toc_z)?;
     let heap = header + toc_len;
-    let mut best: Option<(usize, (Option<String>, Option<String>, Option<String>))> = None;
+    let mut best: Option<(usize, Identity)> = None;
     let mut from = 0;
     while let Some(at) = toc[from..].find("<name>PackageInfo</name>") {
         let start = from + at;
