@@ -527,8 +527,8 @@ async fn images_answer_404_for_unknown_tokens_400_for_bad_sizes_and_304_for_thei
     }
 }
 
-/// A screenshot set of `display` in a new version's localization of a new app.
-async fn screenshot_set(w: &World, display: &str) -> String {
+/// A version localization (en-US) of a new version 1.0 of a new app.
+async fn localization(w: &World) -> Value {
     let app = new_app(w).await;
     let version = ok(
         &send(
@@ -549,10 +549,16 @@ async fn screenshot_set(w: &World, display: &str) -> String {
         .await,
         201,
     );
+    loc["id"].clone()
+}
+
+/// A screenshot set of `display` in a new version's localization of a new app.
+async fn screenshot_set(w: &World, display: &str) -> String {
+    let loc = localization(w).await;
     let set = ok(
         &send(w, "POST", "/v1/appScreenshotSets", json!({"data": {"type": "appScreenshotSets",
             "attributes": {"screenshotDisplayType": display},
-            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc["id"]}}}}}))
+            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
         .await,
         201,
     );
@@ -708,30 +714,11 @@ async fn a_screenshot_set_takes_ten_screenshots_and_its_relationship_orders_them
 #[tokio::test]
 async fn a_preview_is_checked_by_size_and_checksum_without_decoding_the_video() {
     let w = empty().await;
-    let app = new_app(&w).await;
-    let version = ok(
-        &send(
-            &w,
-            "POST",
-            "/v1/appStoreVersions",
-            json!({"data": {"type": "appStoreVersions",
-            "attributes": {"platform": "IOS", "versionString": "1.0"},
-            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
-        )
-        .await,
-        201,
-    );
-    let loc = ok(
-        &send(&w, "POST", "/v1/appStoreVersionLocalizations", json!({"data": {"type": "appStoreVersionLocalizations",
-            "attributes": {"locale": "en-US"},
-            "relationships": {"appStoreVersion": {"data": {"type": "appStoreVersions", "id": version["id"]}}}}}))
-        .await,
-        201,
-    );
+    let loc = localization(&w).await;
     let set = ok(
         &send(&w, "POST", "/v1/appPreviewSets", json!({"data": {"type": "appPreviewSets",
             "attributes": {"previewType": "IPHONE_67"},
-            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc["id"]}}}}}))
+            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
         .await,
         201,
     );

@@ -69,3 +69,14 @@ pub async fn find_by_attr(
 ) -> Result<Vec<String>, AscError> {
     Ok(tx.find_ids(rtype, name, value).await?)
 }
+
+/// The `(type, id)` linkage a relationship request lists in `data`, in order.
+pub fn listed_linkage(body: &[u8]) -> Vec<(String, String)> {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| Some((d["type"].as_str()?.into(), d["id"].as_str()?.into())))
+        .collect()
+}
