@@ -604,6 +604,7 @@ async fn a_screenshot_of_a_size_apple_accepts_completes_and_is_served_at_its_tem
     let bytes = png(1290, 2796);
     let shot = upload_screenshot(&w, &set, &bytes, &md5_hex(&bytes)).await;
     let a = &shot["attributes"];
+    assert_eq!(a["assetType"], "SortedAPP_IPHONE_67ScreenShot");
     assert_eq!(
         a["assetDeliveryState"],
         json!({"state": "COMPLETE", "errors": [], "warnings": []})
@@ -670,6 +671,8 @@ async fn a_screenshot_set_takes_ten_screenshots_and_its_relationship_orders_them
             &reserve_screenshot(&w, &set, &format!("{n}.png"), 10).await,
             201,
         );
+        // fastlane issue 16643: a 6.5" screenshot's assetType.
+        assert_eq!(s["attributes"]["assetType"], "SortedD33ScreenShot");
         ids.push(s["id"].as_str().unwrap().to_string());
     }
     let r = reserve_screenshot(&w, &set, "10.png", 10).await;

@@ -84,6 +84,38 @@ pub const SCREENSHOT_SIZES: &[(&str, &[(u32, u32)])] = &[
     ("APP_WATCH_SERIES_3", &[(312, 390)]),
 ];
 
+/// A screenshot's `assetType` per `screenshotDisplayType`: Apple's internal picture types
+/// (observed: an `appScreenshots` payload with `"assetType": "SortedD33ScreenShot"` in fastlane
+/// issue 16643; the table is fastlane's `picture_type_map`). Types Apple added later are not
+/// in it: crabapple answers `Sorted<display type>ScreenShot` for them (guessed), since clients
+/// such as asconnect require a string.
+const ASSET_TYPES: &[(&str, &str)] = &[
+    ("APP_IPAD_97", "SortedTabletScreenShot"),
+    ("APP_IPAD_105", "SortedJ207ScreenShot"),
+    ("APP_IPAD_PRO_129", "SortedJ99ScreenShot"),
+    ("APP_IPAD_PRO_3GEN_11", "SortedJ317ScreenShot"),
+    ("APP_IPAD_PRO_3GEN_129", "SortedJ320ScreenShot"),
+    ("APP_IPHONE_35", "SortedScreenShot"),
+    ("APP_IPHONE_40", "SortedN41ScreenShot"),
+    ("APP_IPHONE_47", "SortedN61ScreenShot"),
+    ("APP_IPHONE_55", "SortedN56ScreenShot"),
+    ("APP_IPHONE_58", "SortedD22ScreenShot"),
+    ("APP_IPHONE_65", "SortedD33ScreenShot"),
+    ("APP_WATCH_SERIES_3", "SortedN27ScreenShot"),
+    ("APP_WATCH_SERIES_4", "SortedN131ScreenShot"),
+    ("APP_APPLE_TV", "SortedATVScreenShot"),
+    ("APP_DESKTOP", "SortedDesktopScreenShot"),
+];
+
+/// The `assetType` of a screenshot in a set of `display_type` (see [`ASSET_TYPES`]).
+pub fn asset_type(display_type: &str) -> String {
+    ASSET_TYPES
+        .iter()
+        .find(|(t, _)| *t == display_type)
+        .map(|(_, a)| a.to_string())
+        .unwrap_or_else(|| format!("Sorted{display_type}ScreenShot"))
+}
+
 /// Whether `(w, h)` is a size Apple accepts for `display_type` (either orientation); `None`
 /// when crabapple has no table for the type.
 pub fn accepted_size(display_type: &str, w: u32, h: u32) -> Option<bool> {
@@ -302,7 +334,10 @@ impl Family for Assets {
                 return Ok(());
             }
             match &w.existing {
-                None => check_set_limit(tx, w).await,
+                None => {
+                    check_set_limit(tx, w).await?;
+                    fill_asset_type(tx, w).await
+                }
                 Some(_) if w.attributes.get("uploaded") == Some(&Value::Bool(true)) => {
                     let has = |a: &str| rt.attributes.contains_key(a);
                     commit(engine, tx, w, has).await
@@ -336,6 +371,30 @@ async fn check_set_limit(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
             format!("The {rel} '{set}' already has the maximum of {max} {what}."),
             &format!("/data/relationships/{rel}"),
         ));
+    }
+    Ok(())
+}
+
+/// A new screenshot's `assetType`, from its set's display type.
+async fn fill_asset_type(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
+    if w.rtype != "appScreenshots" || w.attributes.contains_key("assetType") {
+        return Ok(());
+    }
+    let set = w
+        .relationships
+        .iter()
+        .find(|(r, _)| r == "appScreenshotSet")
+        .and_then(|(_, to)| to.first())
+        .cloned();
+    if let Some((t, id)) = set
+        && let Some(r) = tx.get(&t, &id).await?
+        && let Some(display) = r
+            .attributes
+            .get("screenshotDisplayType")
+            .and_then(Value::as_str)
+    {
+        w.attributes
+            .insert("assetType".into(), json!(asset_type(display)));
     }
     Ok(())
 }
@@ -474,6 +533,12 @@ mod tests {
         );
         assert_eq!(accepted_size("APP_IPAD_97", 1024, 768), Some(true));
         assert_eq!(accepted_size("UNKNOWN", 1, 1), None);
+    }
+
+    #[test]
+    fn a_screenshots_asset_type_is_apples_picture_type_of_its_display_type() {
+        assert_eq!(asset_type("APP_IPHONE_65"), "SortedD33ScreenShot");
+        assert_eq!(asset_type("APP_IPHONE_67"), "SortedAPP_IPHONE_67ScreenShot");
     }
 
     #[test]
