@@ -217,7 +217,8 @@ pub async fn get_image(
     let dir = store.data_dir().to_path_buf();
     let token = token.to_string();
     let rendered = tokio::task::spawn_blocking(move || {
-        let img = images::source(&dir, &token, |_| app_name)?;
+        let side = size.width.min(size.height);
+        let img = images::source(&dir, &token, side, |_| app_name)?;
         Some(images::render(&img, size))
     })
     .await;

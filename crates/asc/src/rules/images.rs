@@ -116,10 +116,12 @@ pub fn parse_size(segment: &str) -> Option<Size> {
 }
 
 /// The source image of `token`: the stored file, else an app's generated icon (`app_name`
-/// looks the app's name up). `None`: no such image.
+/// looks the app's name up), drawn `side` pixels wide (at most [`ICON_SIDE`]: drawing it at the
+/// size asked for costs less than resizing a large one). `None`: no such image.
 pub fn source(
     data_dir: &Path,
     token: &str,
+    side: u32,
     app_name: impl FnOnce(&str) -> Option<String>,
 ) -> Option<DynamicImage> {
     if !valid_token(token) {
@@ -130,7 +132,10 @@ pub fn source(
     }
     let app = token.strip_prefix("app-")?;
     let name = app_name(app)?;
-    Some(DynamicImage::ImageRgba8(generated_icon(&name, ICON_SIDE)))
+    Some(DynamicImage::ImageRgba8(generated_icon(
+        &name,
+        side.clamp(1, ICON_SIDE),
+    )))
 }
 
 /// `img` resized to fit `size`'s box (aspect kept, as Apple's `bb`) and encoded in its format.
