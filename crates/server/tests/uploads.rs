@@ -626,6 +626,19 @@ async fn a_screenshot_of_a_size_apple_accepts_completes_and_is_served_at_its_tem
     let img = image::load_from_memory_with_format(&r.body, image::ImageFormat::Jpeg).unwrap();
     // Fitted into the box, aspect kept (Apple's `bb`).
     assert_eq!((img.width(), img.height()), (138, 300));
+    // Deleted (fastlane deletes and uploads again): its image goes with it.
+    let id = shot["id"].as_str().unwrap();
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/appScreenshots/{id}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(w.get(url.strip_prefix(HOST).unwrap()).await.status, 404);
+    assert!(!w.dir.join("uploads/appScreenshots").join(id).exists());
 }
 
 #[tokio::test]

@@ -28,7 +28,7 @@
 use super::images;
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request, Write};
 use crabapple_spec::Operation;
-use crabapple_store::Tx;
+use crabapple_store::{Resource, Tx};
 use md5::{Digest, Md5};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -148,6 +148,18 @@ pub fn part_path(data_dir: &Path, rtype: &str, id: &str, part: u32) -> Option<Pa
             .join(id)
             .join(part.to_string())
     })
+}
+
+/// Removes the parts and the stored image of the upload of `(rtype, id)` (best effort: a file
+/// left behind is only disk space).
+pub fn remove_files(data_dir: &Path, rtype: &str, id: &str) {
+    if let Some(dir) = part_path(data_dir, rtype, id, 1)
+        .as_deref()
+        .and_then(Path::parent)
+    {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    images::remove(data_dir, &format!("{rtype}-{id}"));
 }
 
 /// Lowercase hex of a digest.
@@ -318,6 +330,27 @@ impl Family for Assets {
             tx.commit().await?;
             Ok(reply)
         }))
+    }
+
+    /// A deleted asset's files go with it (its parts and its image): clients such as fastlane
+    /// delete and upload every screenshot again on each run.
+    fn before_delete<'a>(
+        &'a self,
+        engine: &'a Engine,
+        tx: &'a mut Tx,
+        existing: &'a Resource,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async move {
+            let uploads = engine
+                .manifest
+                .resources
+                .get(&existing.rtype)
+                .is_some_and(|rt| rt.attributes.contains_key("uploadOperations"));
+            if uploads {
+                remove_files(tx.data_dir(), &existing.rtype, &existing.id);
+            }
+            Ok(())
+        })
     }
 
     fn before_write<'a>(

@@ -67,6 +67,13 @@ pub fn save(data_dir: &Path, token: &str, img: &DynamicImage) -> anyhow::Result<
     Ok(())
 }
 
+/// Removes the image stored under `token`, if any.
+pub fn remove(data_dir: &Path, token: &str) {
+    if valid_token(token) {
+        let _ = std::fs::remove_file(path_of(data_dir, token));
+    }
+}
+
 /// One requested rendition: `{w}x{h}bb.{f}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Size {
