@@ -6,153 +6,9 @@
 
 mod common;
 
+use common::uploads::*;
 use common::*;
-use crabapple_asc::rules::bundle::build_ipa;
-use crabapple_server::setup::WorldChoice;
-use md5::{Digest, Md5};
 use serde_json::{Value, json};
-use std::io::Cursor;
-
-const HOST: &str = "http://crabapple.test:8686";
-const BUNDLE_ID: &str = "com.example.pilot";
-
-async fn empty() -> World {
-    open(temp_dir("uploads"), WorldChoice::Empty, 100_000).await
-}
-
-async fn new_app(w: &World) -> String {
-    let a = w
-        .admin_create(
-            "apps",
-            json!({ "attributes": { "name": "Pilot", "bundleId": BUNDLE_ID, "sku": "PILOT", "primaryLocale": "en-US" } }),
-        )
-        .await;
-    a["id"].as_str().unwrap().to_string()
-}
-
-async fn send(w: &World, method: &str, uri: &str, body: Value) -> Resp {
-    w.call(method, uri, Some(&w.token.clone()), Some(body))
-        .await
-}
-
-fn ok(r: &Resp, status: u16) -> Value {
-    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
-    r.json()["data"].clone()
-}
-
-fn md5_hex(b: &[u8]) -> String {
-    Md5::digest(b).iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let img = image::RgbImage::from_pixel(width, height, image::Rgb([200, 40, 90]));
-    let mut out = Vec::new();
-    image::DynamicImage::ImageRgb8(img)
-        .write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
-
-/// PUTs every part of a reservation's `uploadOperations` (the URLs are on the client's host).
-async fn put_parts(w: &World, reservation: &Value, bytes: &[u8]) {
-    for op in reservation["attributes"]["uploadOperations"]
-        .as_array()
-        .unwrap()
-    {
-        let r = put(w, op, bytes).await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        let part = &bytes[op_range(op)];
-        assert_eq!(r.header("etag"), Some(format!("\"{}\"", md5_hex(part))));
-    }
-}
-
-fn op_range(op: &Value) -> std::ops::Range<usize> {
-    let off = op["offset"].as_u64().unwrap() as usize;
-    off..off + op["length"].as_u64().unwrap() as usize
-}
-
-async fn put(w: &World, op: &Value, bytes: &[u8]) -> Resp {
-    put_raw(w, op["url"].as_str().unwrap(), bytes[op_range(op)].to_vec()).await
-}
-
-async fn put_raw(w: &World, url: &str, body: Vec<u8>) -> Resp {
-    let path = url
-        .strip_prefix(HOST)
-        .expect("an upload URL on the client's host");
-    let req = axum::http::Request::builder()
-        .method("PUT")
-        .uri(path)
-        .header("host", "crabapple.test:8686")
-        .header("content-type", "application/octet-stream")
-        .body(axum::body::Body::from(body))
-        .unwrap();
-    w.send(req).await
-}
-
-/// A build upload of `app` for version `short` (`number`) and its reserved file of `size` bytes.
-async fn reserve_build(
-    w: &World,
-    app: &str,
-    short: &str,
-    number: &str,
-    size: usize,
-) -> (String, Value) {
-    let upload = ok(
-        &send(w, "POST", "/v1/buildUploads", json!({"data": {"type": "buildUploads",
-            "attributes": {"cfBundleShortVersionString": short, "cfBundleVersion": number, "platform": "IOS"},
-            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}))
-        .await,
-        201,
-    );
-    let upload_id = upload["id"].as_str().unwrap().to_string();
-    let file = ok(
-        &send(w, "POST", "/v1/buildUploadFiles", json!({"data": {"type": "buildUploadFiles",
-            "attributes": {"fileName": "Pilot.ipa", "fileSize": size, "assetType": "ASSET", "uti": "com.apple.ipa"},
-            "relationships": {"buildUpload": {"data": {"type": "buildUploads", "id": upload_id}}}}}))
-        .await,
-        201,
-    );
-    (upload_id, file)
-}
-
-async fn commit_build_file(w: &World, file: &Value, md5: &str) -> Value {
-    let id = file["id"].as_str().unwrap();
-    ok(
-        &send(w, "PATCH", &format!("/v1/buildUploadFiles/{id}"), json!({"data": {"type": "buildUploadFiles", "id": id,
-            "attributes": {"uploaded": true, "sourceFileChecksums": {"file": {"hash": md5, "algorithm": "MD5"}}}}}))
-        .await,
-        200,
-    )
-}
-
-/// Reserve → PUT → commit of `ipa`; the build upload afterwards.
-async fn upload_build(w: &World, app: &str, short: &str, number: &str, ipa: &[u8]) -> Value {
-    let (upload, file) = reserve_build(w, app, short, number, ipa.len()).await;
-    put_parts(w, &file, ipa).await;
-    commit_build_file(w, &file, &md5_hex(ipa)).await;
-    ok(&w.get(&format!("/v1/buildUploads/{upload}")).await, 200)
-}
-
-fn ipa(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
-    build_ipa(
-        "Pilot",
-        &[
-            ("CFBundleIdentifier", bundle_id),
-            ("CFBundleShortVersionString", short),
-            ("CFBundleVersion", number),
-            ("MinimumOSVersion", "17.0"),
-        ],
-        &[("AppIcon60x60@3x.png", png(180, 180))],
-    )
-}
-
-fn upload_state(upload: &Value) -> (String, Value) {
-    let s = &upload["attributes"]["state"];
-    (
-        s["state"].as_str().unwrap().to_string(),
-        s["errors"].clone(),
-    )
-}
 
 #[tokio::test]
 async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_three_sizes_and_two_formats()
@@ -527,76 +383,6 @@ async fn images_answer_404_for_unknown_tokens_400_for_bad_sizes_and_304_for_thei
     }
 }
 
-/// A version localization (en-US) of a new version 1.0 of a new app.
-async fn localization(w: &World) -> Value {
-    let app = new_app(w).await;
-    let version = ok(
-        &send(
-            w,
-            "POST",
-            "/v1/appStoreVersions",
-            json!({"data": {"type": "appStoreVersions",
-            "attributes": {"platform": "IOS", "versionString": "1.0"},
-            "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
-        )
-        .await,
-        201,
-    );
-    let loc = ok(
-        &send(w, "POST", "/v1/appStoreVersionLocalizations", json!({"data": {"type": "appStoreVersionLocalizations",
-            "attributes": {"locale": "en-US"},
-            "relationships": {"appStoreVersion": {"data": {"type": "appStoreVersions", "id": version["id"]}}}}}))
-        .await,
-        201,
-    );
-    loc["id"].clone()
-}
-
-/// A screenshot set of `display` in a new version's localization of a new app.
-async fn screenshot_set(w: &World, display: &str) -> String {
-    let loc = localization(w).await;
-    let set = ok(
-        &send(w, "POST", "/v1/appScreenshotSets", json!({"data": {"type": "appScreenshotSets",
-            "attributes": {"screenshotDisplayType": display},
-            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
-        .await,
-        201,
-    );
-    set["id"].as_str().unwrap().to_string()
-}
-
-async fn reserve_screenshot(w: &World, set: &str, name: &str, size: usize) -> Resp {
-    send(w, "POST", "/v1/appScreenshots", json!({"data": {"type": "appScreenshots",
-        "attributes": {"fileName": name, "fileSize": size},
-        "relationships": {"appScreenshotSet": {"data": {"type": "appScreenshotSets", "id": set}}}}}))
-    .await
-}
-
-/// Reserve → PUT → commit of a screenshot's bytes; the committed screenshot.
-async fn upload_screenshot(w: &World, set: &str, bytes: &[u8], checksum: &str) -> Value {
-    let shot = ok(
-        &reserve_screenshot(w, set, "shot.png", bytes.len()).await,
-        201,
-    );
-    assert_eq!(
-        shot["attributes"]["assetDeliveryState"]["state"],
-        "AWAITING_UPLOAD"
-    );
-    put_parts(w, &shot, bytes).await;
-    let id = shot["id"].as_str().unwrap();
-    ok(
-        &send(
-            w,
-            "PATCH",
-            &format!("/v1/appScreenshots/{id}"),
-            json!({"data": {"type": "appScreenshots", "id": id,
-            "attributes": {"uploaded": true, "sourceFileChecksum": checksum}}}),
-        )
-        .await,
-        200,
-    )
-}
-
 #[tokio::test]
 async fn a_screenshot_of_a_size_apple_accepts_completes_and_is_served_at_its_template_url() {
     let w = empty().await;
@@ -675,7 +461,7 @@ async fn image_tool_failure_for_a_file_that_is_not_an_image_and_checksum_mismatc
 }
 
 #[tokio::test]
-async fn a_screenshot_set_takes_ten_screenshots_and_its_relationship_orders_them() {
+async fn a_screenshot_sets_relationship_orders_its_screenshots() {
     let w = empty().await;
     let set = screenshot_set(&w, "APP_IPHONE_65").await;
     let mut ids = Vec::new();
@@ -688,18 +474,7 @@ async fn a_screenshot_set_takes_ten_screenshots_and_its_relationship_orders_them
         assert_eq!(s["attributes"]["assetType"], "SortedD33ScreenShot");
         ids.push(s["id"].as_str().unwrap().to_string());
     }
-    let r = reserve_screenshot(&w, &set, "10.png", 10).await;
-    assert_eq!(r.status, 409);
-    let e = &r.json()["errors"][0];
-    assert_eq!(e["code"], "ENTITY_ERROR.RELATIONSHIP.INVALID");
-    assert_eq!(
-        e["detail"],
-        format!("The appScreenshotSet '{set}' already has the maximum of 10 screenshots.")
-    );
-    assert_eq!(
-        e["source"]["pointer"],
-        "/data/relationships/appScreenshotSet"
-    );
+    // The 11th is refused: `the_upload_rules_are_apples_409s`.
     ids.reverse();
     let data: Vec<Value> = ids
         .iter()
@@ -763,4 +538,126 @@ async fn a_preview_is_checked_by_size_and_checksum_without_decoding_the_video() 
     let complete = json!({"state": "COMPLETE", "errors": [], "warnings": []});
     assert_eq!(done["attributes"]["videoDeliveryState"], complete);
     assert_eq!(done["attributes"]["assetDeliveryState"], complete);
+}
+
+/// One refusal of Apple's error document, exactly.
+fn refused(r: &Resp, status: u16, code: &str, title: &str, detail: &str, pointer: Option<&str>) {
+    assert_eq!(r.status, status, "{}", String::from_utf8_lossy(&r.body));
+    let e = &r.json()["errors"][0];
+    assert_eq!(
+        (&e["status"], &e["code"], &e["title"], &e["detail"]),
+        (
+            &json!(status.to_string()),
+            &json!(code),
+            &json!(title),
+            &json!(detail)
+        )
+    );
+    assert_eq!(e["source"]["pointer"].as_str(), pointer);
+}
+
+/// Apple's refusals of the upload flows as one table (`tests/coverage/rules-uploads.tsv`, the
+/// "rules" column of `crabapple spec coverage`): each a request that breaks the rule and the
+/// exact answer.
+#[tokio::test]
+async fn the_upload_rules_are_apples_409s() {
+    const STATE: &str = "The request cannot be fulfilled because of the state of another resource.";
+    const RELATIONSHIP: &str = "The provided entity includes a relationship with an invalid value";
+    let w = empty().await;
+    let mut facts = Vec::new();
+
+    // apple-semantics.md §8.3 [DEV]: "Asset in Completed! can't be re-committed!".
+    let set = screenshot_set(&w, "APP_IPHONE_47").await;
+    let bytes = png(750, 1334);
+    let shot = upload_screenshot(&w, &set, &bytes, &md5_hex(&bytes)).await;
+    assert_eq!(
+        shot["attributes"]["assetDeliveryState"]["state"],
+        "COMPLETE"
+    );
+    let id = shot["id"].as_str().unwrap();
+    let again =
+        json!({"data": {"type": "appScreenshots", "id": id, "attributes": {"uploaded": true}}});
+    let r = send(&w, "PATCH", &format!("/v1/appScreenshots/{id}"), again).await;
+    refused(
+        &r,
+        409,
+        "STATE_ERROR",
+        STATE,
+        "Asset in Completed! can't be re-committed!",
+        None,
+    );
+    facts.push("appScreenshots_updateInstance\tapple-semantics.md §8.3 — a completed screenshot committed again → 409 STATE_ERROR".to_string());
+
+    let bytes = ipa(BUNDLE_ID, "1.0", "1");
+    let app = new_app(&w).await;
+    let (_, file) = reserve_build(&w, &app, "1.0", "1", bytes.len()).await;
+    put_parts(&w, &file, &bytes).await;
+    commit_build_file(&w, &file, &md5_hex(&bytes)).await;
+    let id = file["id"].as_str().unwrap();
+    let again =
+        json!({"data": {"type": "buildUploadFiles", "id": id, "attributes": {"uploaded": true}}});
+    let r = send(&w, "PATCH", &format!("/v1/buildUploadFiles/{id}"), again).await;
+    refused(
+        &r,
+        409,
+        "STATE_ERROR",
+        STATE,
+        "Asset in Completed! can't be re-committed!",
+        None,
+    );
+    facts.push("buildUploadFiles_updateInstance\tapple-semantics.md §8.3 — a delivered build file committed again → 409 STATE_ERROR".to_string());
+
+    // Apple's "Screenshot specifications": up to 10 screenshots per set (wording guessed).
+    for n in 1..10 {
+        ok(
+            &reserve_screenshot(&w, &set, &format!("{n}.png"), 10).await,
+            201,
+        );
+    }
+    let r = reserve_screenshot(&w, &set, "10.png", 10).await;
+    let detail = format!("The appScreenshotSet '{set}' already has the maximum of 10 screenshots.");
+    refused(
+        &r,
+        409,
+        "ENTITY_ERROR.RELATIONSHIP.INVALID",
+        RELATIONSHIP,
+        &detail,
+        Some("/data/relationships/appScreenshotSet"),
+    );
+    facts.push("appScreenshots_createInstance\tApple's screenshot specifications — an 11th screenshot in a set → 409 ENTITY_ERROR.RELATIONSHIP.INVALID".to_string());
+
+    // Apple's "App preview specifications": up to 3 previews per set (wording guessed).
+    let loc = localization(&w).await;
+    let pset = ok(
+        &send(&w, "POST", "/v1/appPreviewSets", json!({"data": {"type": "appPreviewSets",
+            "attributes": {"previewType": "IPHONE_67"},
+            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
+        .await,
+        201,
+    );
+    let pset = pset["id"].as_str().unwrap();
+    let preview = |n: usize| {
+        json!({"data": {"type": "appPreviews", "attributes": {"fileName": format!("{n}.mov"), "fileSize": 10},
+        "relationships": {"appPreviewSet": {"data": {"type": "appPreviewSets", "id": pset}}}}})
+    };
+    for n in 0..3 {
+        ok(&send(&w, "POST", "/v1/appPreviews", preview(n)).await, 201);
+    }
+    let r = send(&w, "POST", "/v1/appPreviews", preview(3)).await;
+    let detail = format!("The appPreviewSet '{pset}' already has the maximum of 3 previews.");
+    refused(
+        &r,
+        409,
+        "ENTITY_ERROR.RELATIONSHIP.INVALID",
+        RELATIONSHIP,
+        &detail,
+        Some("/data/relationships/appPreviewSet"),
+    );
+    facts.push("appPreviews_createInstance\tApple's app preview specifications — a 4th preview in a set → 409 ENTITY_ERROR.RELATIONSHIP.INVALID".to_string());
+
+    check_facts(
+        "rules-uploads",
+        &rules_header("crates/server/tests/uploads.rs"),
+        facts,
+    );
 }
