@@ -506,18 +506,17 @@ async fn a_screenshot_sets_relationship_orders_its_screenshots() {
 async fn a_preview_is_checked_by_size_and_checksum_without_decoding_the_video() {
     let w = empty().await;
     let loc = localization(&w).await;
-    let set = ok(
-        &send(&w, "POST", "/v1/appPreviewSets", json!({"data": {"type": "appPreviewSets",
-            "attributes": {"previewType": "IPHONE_67"},
-            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
-        .await,
-        201,
-    );
+    let set = preview_set(&w, loc).await;
     let video = vec![7u8; 4096];
     let p = ok(
-        &send(&w, "POST", "/v1/appPreviews", json!({"data": {"type": "appPreviews",
+        &send(
+            &w,
+            "POST",
+            "/v1/appPreviews",
+            json!({"data": {"type": "appPreviews",
             "attributes": {"fileName": "trailer.mov", "fileSize": video.len()},
-            "relationships": {"appPreviewSet": {"data": {"type": "appPreviewSets", "id": set["id"]}}}}}))
+            "relationships": {"appPreviewSet": {"data": {"type": "appPreviewSets", "id": set}}}}}),
+        )
         .await,
         201,
     );
@@ -556,12 +555,22 @@ fn refused(r: &Resp, status: u16, code: &str, title: &str, detail: &str, pointer
     assert_eq!(e["source"]["pointer"].as_str(), pointer);
 }
 
+/// A committed asset committed again: apple-semantics.md §8.3 [DEV] "Asset in Completed! can't
+/// be re-committed!".
+async fn recommitted(w: &World, rtype: &str, id: &str) {
+    let again = json!({"data": {"type": rtype, "id": id, "attributes": {"uploaded": true}}});
+    let r = send(w, "PATCH", &format!("/v1/{rtype}/{id}"), again).await;
+    let detail = "Asset in Completed! can't be re-committed!";
+    refused(&r, 409, "STATE_ERROR", STATE, detail, None);
+}
+
+const STATE: &str = "The request cannot be fulfilled because of the state of another resource.";
+
 /// Apple's refusals of the upload flows as one table (`tests/coverage/rules-uploads.tsv`, the
 /// "rules" column of `crabapple spec coverage`): each a request that breaks the rule and the
 /// exact answer.
 #[tokio::test]
 async fn the_upload_rules_are_apples_409s() {
-    const STATE: &str = "The request cannot be fulfilled because of the state of another resource.";
     const RELATIONSHIP: &str = "The provided entity includes a relationship with an invalid value";
     let w = empty().await;
     let mut facts = Vec::new();
@@ -574,18 +583,7 @@ async fn the_upload_rules_are_apples_409s() {
         shot["attributes"]["assetDeliveryState"]["state"],
         "COMPLETE"
     );
-    let id = shot["id"].as_str().unwrap();
-    let again =
-        json!({"data": {"type": "appScreenshots", "id": id, "attributes": {"uploaded": true}}});
-    let r = send(&w, "PATCH", &format!("/v1/appScreenshots/{id}"), again).await;
-    refused(
-        &r,
-        409,
-        "STATE_ERROR",
-        STATE,
-        "Asset in Completed! can't be re-committed!",
-        None,
-    );
+    recommitted(&w, "appScreenshots", shot["id"].as_str().unwrap()).await;
     facts.push("appScreenshots_updateInstance\tapple-semantics.md §8.3 — a completed screenshot committed again → 409 STATE_ERROR".to_string());
 
     let bytes = ipa(BUNDLE_ID, "1.0", "1");
@@ -593,18 +591,7 @@ async fn the_upload_rules_are_apples_409s() {
     let (_, file) = reserve_build(&w, &app, "1.0", "1", bytes.len()).await;
     put_parts(&w, &file, &bytes).await;
     commit_build_file(&w, &file, &md5_hex(&bytes)).await;
-    let id = file["id"].as_str().unwrap();
-    let again =
-        json!({"data": {"type": "buildUploadFiles", "id": id, "attributes": {"uploaded": true}}});
-    let r = send(&w, "PATCH", &format!("/v1/buildUploadFiles/{id}"), again).await;
-    refused(
-        &r,
-        409,
-        "STATE_ERROR",
-        STATE,
-        "Asset in Completed! can't be re-committed!",
-        None,
-    );
+    recommitted(&w, "buildUploadFiles", file["id"].as_str().unwrap()).await;
     facts.push("buildUploadFiles_updateInstance\tapple-semantics.md §8.3 — a delivered build file committed again → 409 STATE_ERROR".to_string());
 
     // Apple's "Screenshot specifications": up to 10 screenshots per set (wording guessed).
@@ -628,14 +615,8 @@ async fn the_upload_rules_are_apples_409s() {
 
     // Apple's "App preview specifications": up to 3 previews per set (wording guessed).
     let loc = localization(&w).await;
-    let pset = ok(
-        &send(&w, "POST", "/v1/appPreviewSets", json!({"data": {"type": "appPreviewSets",
-            "attributes": {"previewType": "IPHONE_67"},
-            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
-        .await,
-        201,
-    );
-    let pset = pset["id"].as_str().unwrap();
+    let pset = preview_set(&w, loc).await;
+    let pset = pset.as_str();
     let preview = |n: usize| {
         json!({"data": {"type": "appPreviews", "attributes": {"fileName": format!("{n}.mov"), "fileSize": 10},
         "relationships": {"appPreviewSet": {"data": {"type": "appPreviewSets", "id": pset}}}}})

@@ -218,3 +218,15 @@ pub async fn upload_screenshot(w: &World, set: &str, bytes: &[u8], checksum: &st
         200,
     )
 }
+
+/// A preview set (IPHONE_67) of the version localization `loc`.
+pub async fn preview_set(w: &World, loc: Value) -> String {
+    let set = ok(
+        &send(w, "POST", "/v1/appPreviewSets", json!({"data": {"type": "appPreviewSets",
+            "attributes": {"previewType": "IPHONE_67"},
+            "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}))
+        .await,
+        201,
+    );
+    set["id"].as_str().unwrap().to_string()
+}
