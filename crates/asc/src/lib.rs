@@ -36,6 +36,8 @@ pub fn families_signing_with(
         Arc::new(crabapple_reports::analytics::family::Analytics),
         Arc::new(rules::catalog::Catalog),
         Arc::new(rules::pricing::Pricing),
+        // Committed uploads: parts checked, images stored, bundles opened into builds.
+        Arc::new(rules::assets::Assets),
         // Last: completes what the others left unset with Apple's initial values.
         Arc::new(rules::initial::Initial),
     ]

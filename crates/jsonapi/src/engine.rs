@@ -618,7 +618,10 @@ impl Engine {
                 out.push(b':');
                 match r.attributes.get(k) {
                     Some(v) => {
-                        let _ = serde_json::to_writer(&mut *out, v);
+                        let _ = match on_host(v, base) {
+                            Some(resolved) => serde_json::to_writer(&mut *out, &resolved),
+                            None => serde_json::to_writer(&mut *out, v),
+                        };
                     }
                     None => out.extend_from_slice(b"null"),
                 }
@@ -925,4 +928,17 @@ fn csv_reply(items: &[Resource]) -> Reply {
         headers: Vec::new(),
         body: out.into_bytes(),
     }
+}
+
+/// An `ImageAsset` whose `templateUrl` is stored relative to the server (`/crabapple/…`: images
+/// crabapple serves itself, crates/asc rules/images.rs) resolved on the host the client used,
+/// as Apple's image URLs are absolute. `None`: the value is written as stored.
+fn on_host(v: &Value, base: &str) -> Option<Value> {
+    let url = v.get("templateUrl")?.as_str()?;
+    if !url.starts_with("/crabapple/") {
+        return None;
+    }
+    let mut out = v.clone();
+    out["templateUrl"] = Value::String(format!("{base}{url}"));
+    Some(out)
 }

@@ -1,6 +1,7 @@
 //! The server room: axum wiring. One listener answers Apple's App Store Connect API (`/v1`, `/v2`,
 //! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace), analytics
-//! segment downloads (`/crabapple/analytics/segments/…`, pre-signed, no Authorization) and the
+//! segment downloads (`/crabapple/analytics/segments/…`, pre-signed, no Authorization), asset
+//! upload parts and images (`/crabapple/uploads/…`, `/crabapple/images/…`, [`uploads`]) and the
 //! App Store Server API (`/inApps`). A request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
 
@@ -19,6 +20,7 @@ pub mod proxy;
 pub mod segments;
 pub mod setup;
 pub mod tls;
+pub mod uploads;
 mod wire;
 
 use crabapple_auth::{ApiKey, KeyKind, RateLimiter, Verifier};
@@ -223,6 +225,14 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),
+        )
+        .route(
+            "/crabapple/uploads/{rtype}/{id}/{part}",
+            axum::routing::put(uploads::put_part),
+        )
+        .route(
+            "/crabapple/images/{file}/{size}",
+            axum::routing::get(uploads::get_image),
         )
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)

@@ -43,3 +43,18 @@ pub fn restrict(path: &Path, mode: u32) -> std::io::Result<()> {
     let _ = (path, mode);
     Ok(())
 }
+
+/// Writes `bytes` to `path` (owner-only, 0600), replacing what is there: written to a temporary
+/// file beside it and renamed, so a reader never sees half a file. Missing parent directories
+/// are created private (0700). For uploaded assets, kept as files instead of SQL rows.
+pub fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        create_private_dir(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_secret(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}

@@ -69,6 +69,9 @@ pub struct Store {
     page_limit: Arc<AtomicU32>,
     /// No timeline entry is planned before this virtual time ([`timeline`]).
     next_due: Arc<AtomicI64>,
+    /// The directory the database file is in: the data directory, where files too large for
+    /// SQL rows live (uploaded assets, [`files`]).
+    dir: Arc<std::path::PathBuf>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -160,6 +163,11 @@ impl Store {
             watch: Arc::new(shared::Watch::new(watch)),
             page_limit,
             next_due: Arc::new(AtomicI64::new(timeline::UNKNOWN)),
+            dir: Arc::new(
+                path.parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_else(|| ".".into()),
+            ),
         })
     }
 
@@ -185,6 +193,11 @@ impl Store {
 
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
+    }
+
+    /// The data directory (the database file's directory).
+    pub fn data_dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Begins a write transaction holding SQLite's write lock from the start (`BEGIN
@@ -268,6 +281,11 @@ impl Store {
 impl Tx {
     pub fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    /// The data directory of the store this transaction writes to.
+    pub fn data_dir(&self) -> &Path {
+        self.store.data_dir()
     }
 
     /// Commits; only an `Ok` means the writes are durable (a caller answers 2xx only then).

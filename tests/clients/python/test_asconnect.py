@@ -7,10 +7,13 @@ links.next, deserialization into its strict models) is the library's own code.
 
 from __future__ import annotations
 
+import uuid
+
 import asconnect
 import asconnect.httpclient
 import jwt
 import pytest
+import requests
 
 
 @pytest.fixture
@@ -182,3 +185,67 @@ def test_set_whats_new_for_build(client, crabapple, testflight_app):
     client.beta_review.set_whats_new_for_build(build_id, {"en-US": "Second beta."})
     locs = list(client.beta_review.get_beta_build_localizations(build_id))
     assert [(l.attributes.locale, l.attributes.whats_new) for l in locs] == [("en-US", "Second beta.")]
+
+
+def _png(width: int, height: int) -> bytes:
+    """A solid RGB PNG of the given size (no imaging library needed)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + b"\xc8\x28\x5a" * width
+    raw = zlib.compress(row * height, 6)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def localization(crabapple):
+    """A version localization of an app of its own (the shared demo world stays as it is)."""
+    tag = uuid.uuid4().hex[:8]
+    r = crabapple.admin("POST", "/resources/apps", json={"attributes": {
+        "name": f"Shots {tag}", "bundleId": f"com.example.shots{tag}", "sku": f"SHOTS{tag}", "primaryLocale": "en-US"}})
+    assert r.status_code == 201, r.text
+    app_id = r.json()["data"]["id"]
+    v = crabapple.request("POST", "/v1/appStoreVersions", json={"data": {"type": "appStoreVersions",
+        "attributes": {"platform": "IOS", "versionString": "1.0"},
+        "relationships": {"app": {"data": {"type": "apps", "id": app_id}}}}})
+    assert v.status_code == 201, v.text
+    loc = crabapple.request("POST", "/v1/appStoreVersionLocalizations", json={"data": {
+        "type": "appStoreVersionLocalizations", "attributes": {"locale": "en-US"},
+        "relationships": {"appStoreVersion": {"data": {"type": "appStoreVersions", "id": v.json()["data"]["id"]}}}}})
+    assert loc.status_code == 201, loc.text
+    return loc.json()["data"]["id"]
+
+
+def test_screenshot_reservation_flow(client, crabapple, localization, tmp_path):
+    """Issue 11: asconnect's own upload (reserve → PUT the upload operations → PATCH uploaded with
+    the MD5) completes for a size Apple accepts for the display type and fails with Apple's
+    IMAGE_INCORRECT_DIMENSIONS for another; the image is served at its templateUrl."""
+    from asconnect.models import ScreenshotDisplayType
+
+    shot_set = client.screenshots.create_set(
+        localization_id=localization, display_type=ScreenshotDisplayType.APP_IPHONE_67
+    )
+    good = tmp_path / "good.png"
+    good.write_bytes(_png(1290, 2796))
+    done = client.screenshots.upload_screenshot(file_path=str(good), screenshot_set_id=shot_set.identifier)
+    raw = crabapple.get(f"/v1/appScreenshots/{done.identifier}").json()["data"]["attributes"]
+    assert raw["assetDeliveryState"] == {"state": "COMPLETE", "errors": [], "warnings": []}
+    asset = raw["imageAsset"]
+    assert (asset["width"], asset["height"]) == (1290, 2796)
+    url = asset["templateUrl"].replace("{w}", "200").replace("{h}", "400").replace("{f}", "png")
+    img = requests.get(url, timeout=60)
+    assert img.status_code == 200 and img.headers["Content-Type"] == "image/png"
+    assert img.content.startswith(b"\x89PNG")
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(_png(1284, 2778))
+    failed = client.screenshots.upload_screenshot(file_path=str(bad), screenshot_set_id=shot_set.identifier)
+    raw = crabapple.get(f"/v1/appScreenshots/{failed.identifier}").json()["data"]["attributes"]
+    assert raw["assetDeliveryState"]["state"] == "FAILED"
+    assert [e["code"] for e in raw["assetDeliveryState"]["errors"]] == ["IMAGE_INCORRECT_DIMENSIONS"]
+    listed = [s.identifier for s in client.screenshots.get_screenshots(screenshot_set_id=shot_set.identifier)]
+    assert listed == [done.identifier, failed.identifier]

@@ -1,11 +1,16 @@
 //! One module per family of Apple's rules.
 
 pub mod analytics;
+pub mod assets;
+pub mod builds_upload;
+pub mod bundle;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;
+pub mod images;
 pub mod initial;
 pub mod mobileprovision;
+pub mod pkg;
 pub mod price_points;
 pub mod pricing;
 pub mod profiles;
@@ -63,4 +68,15 @@ pub async fn find_by_attr(
     value: &Value,
 ) -> Result<Vec<String>, AscError> {
     Ok(tx.find_ids(rtype, name, value).await?)
+}
+
+/// The `(type, id)` linkage a relationship request lists in `data`, in order.
+pub fn listed_linkage(body: &[u8]) -> Vec<(String, String)> {
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    body["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| Some((d["type"].as_str()?.into(), d["id"].as_str()?.into())))
+        .collect()
 }

@@ -195,13 +195,7 @@ impl Family for TestFlight {
         Some(Box::pin(async move {
             let op = engine.op(req.op);
             let reply = engine.generic(op, req).await?;
-            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
-            let listed: Vec<(String, String)> = body["data"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|d| Some((d["type"].as_str()?.into(), d["id"].as_str()?.into())))
-                .collect();
+            let listed = super::listed_linkage(&req.body);
             let path = (
                 op.resource.clone().unwrap_or_default(),
                 req.id.clone().unwrap_or_default(),

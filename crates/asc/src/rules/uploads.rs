@@ -9,8 +9,8 @@
 //! with `uploaded: true` and the checksum.
 //!
 //! The URLs point at crabapple itself on the host the client used:
-//! `{base}/crabapple/uploads/{type}/{id}/{part}`. Serving those PUTs is a later issue (see the
-//! README); until then a client gets its reservation but its upload is not stored.
+//! `{base}/crabapple/uploads/{type}/{id}/{part}`, served by crates/server/src/uploads.rs; the
+//! commit is assets.rs.
 
 use super::rfc3339;
 use crabapple_jsonapi::Write;

@@ -31,7 +31,7 @@ impl Engine {
     }
 
     /// Generates an id in Apple's format for `rtype`.
-    pub(super) fn new_id(&self, rtype: &str) -> String {
+    pub fn new_id(&self, rtype: &str) -> String {
         self.families
             .iter()
             .find_map(|f| f.new_id(rtype))
