@@ -36,6 +36,8 @@ pub fn families_signing_with(
         Arc::new(crabapple_reports::analytics::family::Analytics),
         Arc::new(rules::catalog::Catalog),
         Arc::new(rules::pricing::Pricing),
+        // Versions, review submissions, releases and their history (issue 11).
+        Arc::new(rules::review::Review),
         // Last: completes what the others left unset with Apple's initial values.
         Arc::new(rules::initial::Initial),
     ]

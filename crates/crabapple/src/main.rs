@@ -3,6 +3,7 @@
 
 mod commerce;
 mod coverage;
+mod review;
 mod simulate;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
@@ -126,6 +127,16 @@ enum Cmd {
     },
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
+    /// The App Store reviewer on command.
+    Review {
+        #[command(subcommand)]
+        cmd: review::ReviewCmd,
+    },
+    /// App Store versions: their history.
+    Versions {
+        #[command(subcommand)]
+        cmd: review::VersionsCmd,
+    },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -313,6 +324,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Commerce(cmd) => commerce::run(cmd).await,
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
+        Cmd::Review { cmd } => review::run_review(cmd).await,
+        Cmd::Versions { cmd } => review::run_versions(cmd).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

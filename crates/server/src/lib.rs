@@ -10,6 +10,8 @@
 pub mod access;
 pub mod admin;
 pub mod analytics_admin;
+pub mod history;
+pub mod review_admin;
 pub mod asc;
 pub mod keys;
 pub mod limits;
@@ -211,6 +213,8 @@ impl crabapple_storekit::Host for App {
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
+        .merge(review_admin::routes())
+        .route(history::PATH, axum::routing::get(history::version))
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),

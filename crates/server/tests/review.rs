@@ -1,0 +1,674 @@
+//! Issue 11, "Versions, review, release — and their history": Apple's rules for versions,
+//! review submissions and releases, driven over HTTP on the demo world with the virtual clock
+//! moved by the admin API. Test names cite the fact (apple-semantics.md §8.4, the spec, the
+//! observed texts cited in crates/asc/src/rules/review).
+
+mod common;
+
+use common::{World, demo};
+use serde_json::{Value, json};
+
+/// Crabapple Notes (demo world) and its versions.
+const NOTES: &str = "1476097583";
+const NOTES_240: &str = "24952dc7-6602-5daa-90e3-e6aceb8d0c53";
+const NOTES_230: &str = "efe5e5ca-26d2-58b3-8c68-6f76ada8fa1a";
+const NOTES_240_EN: &str = "0cfcaa3e-b640-549f-ba14-1180a9e9ae77";
+/// Crabapple Cinema 1.1.0: PENDING_DEVELOPER_RELEASE (MANUAL).
+const CINEMA_110: &str = "a5f756ff-ac99-52e7-a682-aa1fc65adc14";
+/// Orchard Quest 1.9.0: WAITING_FOR_REVIEW (seeded, with its submission).
+const ORCHARD_190: &str = "0bd124bc-167c-5762-92f3-db070213306f";
+
+impl World {
+    async fn api(&self, method: &str, uri: &str, body: Value) -> common::Resp {
+        self.call(method, uri, Some(&self.token.clone()), Some(body))
+            .await
+    }
+
+    async fn advance(&self, by: &str) {
+        let r = self
+            .call(
+                "POST",
+                "/crabapple/admin/clock/advance",
+                None,
+                Some(json!({"by": by})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+
+    async fn version_state(&self, id: &str) -> (String, String) {
+        let v = self.get(&format!("/v1/appStoreVersions/{id}")).await.json();
+        let a = &v["data"]["attributes"];
+        (
+            a["appVersionState"].as_str().unwrap_or_default().into(),
+            a["appStoreState"].as_str().unwrap_or_default().into(),
+        )
+    }
+
+    async fn attribute(&self, path: &str, name: &str) -> Value {
+        self.get(path).await.json()["data"]["attributes"][name].clone()
+    }
+
+    /// A screenshot set of `display` with one screenshot (a reservation: counted whatever its
+    /// delivery state) on localization `loc`.
+    async fn screenshot(&self, loc: &str, display: &str) {
+        let set = self
+            .api(
+                "POST",
+                "/v1/appScreenshotSets",
+                json!({"data": {"type": "appScreenshotSets",
+                    "attributes": {"screenshotDisplayType": display},
+                    "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}),
+            )
+            .await;
+        assert_eq!(set.status, 201, "{}", String::from_utf8_lossy(&set.body));
+        let set_id = set.json()["data"]["id"].as_str().unwrap().to_string();
+        let shot = self
+            .api(
+                "POST",
+                "/v1/appScreenshots",
+                json!({"data": {"type": "appScreenshots",
+                    "attributes": {"fileName": "home.png", "fileSize": 2048},
+                    "relationships": {"appScreenshotSet": {"data": {"type": "appScreenshotSets", "id": set_id}}}}}),
+            )
+            .await;
+        assert_eq!(shot.status, 201, "{}", String::from_utf8_lossy(&shot.body));
+    }
+
+    async fn new_submission(&self, app: &str, platform: &str) -> String {
+        let r = self
+            .api(
+                "POST",
+                "/v1/reviewSubmissions",
+                json!({"data": {"type": "reviewSubmissions", "attributes": {"platform": platform},
+                    "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["data"]["attributes"]["state"], "READY_FOR_REVIEW");
+        r.json()["data"]["id"].as_str().unwrap().to_string()
+    }
+
+    async fn add_item(&self, submission: &str, version: &str) -> common::Resp {
+        self.api(
+            "POST",
+            "/v1/reviewSubmissionItems",
+            json!({"data": {"type": "reviewSubmissionItems", "relationships": {
+                "reviewSubmission": {"data": {"type": "reviewSubmissions", "id": submission}},
+                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": version}}}}}),
+        )
+        .await
+    }
+
+    async fn patch_submission(&self, id: &str, attributes: Value) -> common::Resp {
+        self.api(
+            "PATCH",
+            &format!("/v1/reviewSubmissions/{id}"),
+            json!({"data": {"type": "reviewSubmissions", "id": id, "attributes": attributes}}),
+        )
+        .await
+    }
+
+    /// Notes 2.4.0 submitted for review (screenshots added): the submission's id.
+    async fn submit_notes(&self) -> String {
+        self.screenshot(NOTES_240_EN, "APP_IPHONE_67").await;
+        let sub = self.new_submission(NOTES, "IOS").await;
+        let item = self.add_item(&sub, NOTES_240).await;
+        assert_eq!(item.status, 201, "{}", String::from_utf8_lossy(&item.body));
+        let r = self.patch_submission(&sub, json!({"submitted": true})).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        sub
+    }
+}
+
+fn error(r: &common::Resp) -> Value {
+    r.json()["errors"][0].clone()
+}
+
+#[tokio::test]
+async fn a_new_version_while_another_is_editable_is_refused_with_apples_relationship_error() {
+    let w = demo().await;
+    let r = w
+        .api(
+            "POST",
+            "/v1/appStoreVersions",
+            json!({"data": {"type": "appStoreVersions",
+                "attributes": {"platform": "IOS", "versionString": "2.5.0"},
+                "relationships": {"app": {"data": {"type": "apps", "id": NOTES}}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    let e = error(&r);
+    assert_eq!(e["code"], "ENTITY_ERROR.RELATIONSHIP.INVALID");
+    assert_eq!(
+        e["detail"],
+        "You cannot create a new version of the App in the current state."
+    );
+    assert_eq!(e["source"]["pointer"], "/data/relationships/app");
+    // Another platform has no version in the way: created in PREPARE_FOR_SUBMISSION, both
+    // state attributes in step (§8.4).
+    let r = w
+        .api(
+            "POST",
+            "/v1/appStoreVersions",
+            json!({"data": {"type": "appStoreVersions",
+                "attributes": {"platform": "MAC_OS", "versionString": "2.5.0"},
+                "relationships": {"app": {"data": {"type": "apps", "id": NOTES}}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let a = &r.json()["data"]["attributes"];
+    assert_eq!(a["appVersionState"], "PREPARE_FOR_SUBMISSION");
+    assert_eq!(a["appStoreState"], "PREPARE_FOR_SUBMISSION");
+}
+
+#[tokio::test]
+async fn a_version_in_review_cannot_be_edited_attribute_cannot_be_edited_at_this_time() {
+    let w = demo().await;
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{ORCHARD_190}"),
+            json!({"data": {"type": "appStoreVersions", "id": ORCHARD_190, "attributes": {"copyright": "2027 Someone"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    let e = error(&r);
+    assert_eq!(e["code"], "STATE_ERROR");
+    assert_eq!(
+        e["title"],
+        "The request cannot be fulfilled because of the state of another resource."
+    );
+    assert_eq!(
+        e["detail"],
+        "Attribute 'copyright' cannot be edited at this time"
+    );
+    // An editable version takes the same edit.
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{NOTES_240}"),
+            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": {"copyright": "2027 Crabapple Labs"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn missing_requirements_answer_entity_state_invalid_with_one_associated_error_each() {
+    let w = demo().await;
+    // No build, an empty description, no screenshot.
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/crabapple/admin/resources/appStoreVersions/{NOTES_240}"),
+            None,
+            Some(json!({"relationships": {"build": null}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersionLocalizations/{NOTES_240_EN}"),
+            json!({"data": {"type": "appStoreVersionLocalizations", "id": NOTES_240_EN, "attributes": {"description": ""}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let sub = w.new_submission(NOTES, "IOS").await;
+    let r = w.add_item(&sub, NOTES_240).await;
+    assert_eq!(r.status, 409);
+    let e = error(&r);
+    assert_eq!(e["code"], "STATE_ERROR.ENTITY_STATE_INVALID");
+    assert_eq!(
+        e["title"],
+        format!("appStoreVersions with id '{NOTES_240}' is not in valid state.")
+    );
+    assert_eq!(
+        e["detail"],
+        "This resource cannot be reviewed, please check associated errors to see why."
+    );
+    let assoc = &e["meta"]["associatedErrors"];
+    let version = assoc[format!("/v1/appStoreVersions/{NOTES_240}")]
+        .as_array()
+        .unwrap();
+    let details: Vec<&str> = version
+        .iter()
+        .map(|x| x["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "You must provide a value for the relationship 'build' with this request",
+            "A screenshot with type iphone67 is required but was not provided",
+        ]
+    );
+    assert_eq!(version[1]["title"], "App screenshot missing (APP_IPHONE_67).");
+    let loc = &assoc[format!("/v1/appStoreVersionLocalizations/{NOTES_240_EN}")][0];
+    assert_eq!(loc["code"], "ENTITY_ERROR.ATTRIBUTE.REQUIRED");
+    assert_eq!(
+        loc["title"],
+        "The provided entity is missing a required attribute"
+    );
+    assert_eq!(
+        loc["detail"],
+        "You must provide a value for the attribute 'description' with this request"
+    );
+}
+
+#[tokio::test]
+async fn a_submission_without_items_does_not_have_any_items() {
+    let w = demo().await;
+    let sub = w.new_submission(NOTES, "IOS").await;
+    let r = w.patch_submission(&sub, json!({"submitted": true})).await;
+    assert_eq!(r.status, 409);
+    let e = error(&r);
+    assert_eq!(e["code"], "STATE_ERROR.ENTITY_STATE_INVALID");
+    assert_eq!(e["title"], "Resource state invalid");
+    assert_eq!(
+        e["detail"],
+        format!("reviewSubmissions with id {sub} does not have any items.")
+    );
+}
+
+#[tokio::test]
+async fn canceling_a_submission_makes_the_version_developer_rejected_and_the_submission_complete()
+{
+    let w = demo().await;
+    let sub = w.submit_notes().await;
+    let s = w.get(&format!("/v1/reviewSubmissions/{sub}")).await.json();
+    assert_eq!(s["data"]["attributes"]["state"], "WAITING_FOR_REVIEW");
+    assert!(s["data"]["attributes"]["submittedDate"].is_string());
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "WAITING_FOR_REVIEW"
+    );
+    let r = w.patch_submission(&sub, json!({"canceled": true})).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["attributes"]["state"], "CANCELING");
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "COMPLETE"
+    );
+    assert_eq!(
+        w.version_state(NOTES_240).await,
+        ("DEVELOPER_REJECTED".into(), "DEVELOPER_REJECTED".into())
+    );
+    // The reviewer's planned steps were cancelled with it.
+    w.advance("2d").await;
+    assert_eq!(w.version_state(NOTES_240).await.0, "DEVELOPER_REJECTED");
+    // Canceling again: the submission is finished.
+    let r = w.patch_submission(&sub, json!({"canceled": true})).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        error(&r)["detail"],
+        format!("reviewSubmissions with id {sub} cannot be canceled in state COMPLETE.")
+    );
+}
+
+#[tokio::test]
+async fn a_manual_release_waits_for_the_developers_release_request() {
+    let w = demo().await;
+    // A version not waiting for its developer cannot be released.
+    let r = w
+        .api(
+            "POST",
+            "/v1/appStoreVersionReleaseRequests",
+            json!({"data": {"type": "appStoreVersionReleaseRequests", "relationships": {
+                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": NOTES_240}}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(error(&r)["code"], "STATE_ERROR");
+    assert_eq!(
+        error(&r)["detail"],
+        format!("The appStoreVersion with id '{NOTES_240}' cannot be released in its current state PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released.")
+    );
+    let r = w
+        .api(
+            "POST",
+            "/v1/appStoreVersionReleaseRequests",
+            json!({"data": {"type": "appStoreVersionReleaseRequests", "relationships": {
+                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": CINEMA_110}}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        w.version_state(CINEMA_110).await,
+        (
+            "PROCESSING_FOR_DISTRIBUTION".into(),
+            "PROCESSING_FOR_APP_STORE".into()
+        )
+    );
+    w.advance("1h").await;
+    assert_eq!(
+        w.version_state(CINEMA_110).await,
+        ("READY_FOR_DISTRIBUTION".into(), "READY_FOR_SALE".into())
+    );
+    // The previous live tvOS version was replaced.
+    assert_eq!(
+        w.version_state("6f4ff90a-a05f-5fec-9724-fe63dfce41ef")
+            .await
+            .0,
+        "REPLACED_WITH_NEW_VERSION"
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_release_goes_live_at_its_earliest_release_date_not_before() {
+    let w = demo().await;
+    let now = w.app.store().now_ms();
+    let earliest = crabapple_asc::rules::rfc3339(now + 5 * 86_400_000);
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{NOTES_240}"),
+            json!({"data": {"type": "appStoreVersions", "id": NOTES_240,
+                "attributes": {"releaseType": "SCHEDULED", "earliestReleaseDate": earliest}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.submit_notes().await;
+    w.advance("1d").await;
+    w.advance("2h").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "PENDING_APPLE_RELEASE"
+    );
+    w.advance("3d").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "PENDING_APPLE_RELEASE",
+        "not before its date"
+    );
+    w.advance("22h").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "PROCESSING_FOR_DISTRIBUTION"
+    );
+    w.advance("1h").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "READY_FOR_DISTRIBUTION"
+    );
+    let h = w
+        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .await
+        .json();
+    let released = h["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["changes"]["appVersionState"] == "PROCESSING_FOR_DISTRIBUTION")
+        .unwrap()
+        .clone();
+    assert_eq!(released["date"], earliest.as_str());
+}
+
+#[tokio::test]
+async fn the_reviewer_on_command_rejects_with_its_reason_and_cancels_the_planned_verdict() {
+    let w = demo().await;
+    let sub = w.submit_notes().await;
+    let r = w
+        .call(
+            "POST",
+            &format!("/crabapple/admin/appStoreVersions/{NOTES_240}/reject"),
+            None,
+            Some(json!({"reason": "Guideline 4.0 - Design"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["appVersionState"], "REJECTED");
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "UNRESOLVED_ISSUES"
+    );
+    w.advance("2d").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await.0,
+        "REJECTED",
+        "the planned approval was cancelled"
+    );
+    let h = w
+        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .await
+        .json();
+    assert!(
+        h["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["note"] == "rejected: Guideline 4.0 - Design")
+    );
+    // A version no longer in review cannot be decided.
+    let r = w
+        .call(
+            "POST",
+            &format!("/crabapple/admin/appStoreVersions/{NOTES_240}/approve"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 409);
+}
+
+#[tokio::test]
+async fn the_history_takes_the_apis_token() {
+    let w = demo().await;
+    let r = w
+        .call(
+            "GET",
+            &format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"),
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(error(&r)["code"], "NOT_AUTHORIZED");
+    let r = w
+        .get("/crabapple/v1/appStoreVersions/no-such-version/history")
+        .await;
+    assert_eq!(r.status, 404);
+    assert_eq!(error(&r)["code"], "NOT_FOUND");
+}
+
+/// The issue's end-to-end test: Crabapple Notes 2.4.0 from PREPARE_FOR_SUBMISSION through
+/// review (approved after the default day of waiting and two hours in review), processing, and
+/// a seven-day phased release (paused once) to COMPLETE; the history lists every transition
+/// with its virtual time (forum post 17's "Ready for Distribution" date among them).
+#[tokio::test]
+async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_and_phased_release()
+{
+    let w = demo().await;
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{NOTES_240}"),
+            json!({"data": {"type": "appStoreVersions", "id": NOTES_240,
+                "attributes": {"releaseType": "AFTER_APPROVAL"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let phased = w
+        .api(
+            "POST",
+            "/v1/appStoreVersionPhasedReleases",
+            json!({"data": {"type": "appStoreVersionPhasedReleases", "attributes": {"phasedReleaseState": "ACTIVE"},
+                "relationships": {"appStoreVersion": {"data": {"type": "appStoreVersions", "id": NOTES_240}}}}}),
+        )
+        .await;
+    assert_eq!(phased.status, 201, "{}", String::from_utf8_lossy(&phased.body));
+    let phased = phased.json()["data"]["id"].as_str().unwrap().to_string();
+    // Apple has no GET of a phased release by id: it is read through its version.
+    let phased_path = format!("/v1/appStoreVersions/{NOTES_240}/appStoreVersionPhasedRelease");
+    let phased_patch = format!("/v1/appStoreVersionPhasedReleases/{phased}");
+    let sub = w.submit_notes().await;
+
+    w.advance("1d").await;
+    assert_eq!(w.version_state(NOTES_240).await.0, "IN_REVIEW");
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "IN_REVIEW"
+    );
+    w.advance("2h").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await,
+        (
+            "PROCESSING_FOR_DISTRIBUTION".into(),
+            "PROCESSING_FOR_APP_STORE".into()
+        )
+    );
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "COMPLETE"
+    );
+    w.advance("1h").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await,
+        ("READY_FOR_DISTRIBUTION".into(), "READY_FOR_SALE".into())
+    );
+    assert_eq!(
+        w.version_state(NOTES_230).await.0,
+        "REPLACED_WITH_NEW_VERSION"
+    );
+    let p = w.get(&phased_path).await.json()["data"]["attributes"].clone();
+    assert_eq!(p["phasedReleaseState"], "ACTIVE");
+    assert_eq!(p["currentDayNumber"], 1);
+    w.advance("2d").await;
+    assert_eq!(w.attribute(&phased_path, "currentDayNumber").await, 3);
+
+    // Paused for two days: the day does not move; resumed, it continues.
+    let patch = |state: &str| {
+        json!({"data": {"type": "appStoreVersionPhasedReleases", "id": phased, "attributes": {"phasedReleaseState": state}}})
+    };
+    let r = w.api("PATCH", &phased_patch, patch("PAUSED")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.advance("2d").await;
+    assert_eq!(w.attribute(&phased_path, "currentDayNumber").await, 3);
+    assert_eq!(w.attribute(&phased_path, "phasedReleaseState").await, "PAUSED");
+    let r = w.api("PATCH", &phased_patch, patch("ACTIVE")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["attributes"]["totalPauseDuration"], 2);
+    w.advance("4d").await;
+    assert_eq!(w.attribute(&phased_path, "currentDayNumber").await, 7);
+    w.advance("1d").await;
+    assert_eq!(
+        w.attribute(&phased_path, "phasedReleaseState").await,
+        "COMPLETE"
+    );
+
+    let h = w
+        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .await;
+    assert_eq!(h.status, 200);
+    let h = h.json();
+    let data = h["data"].as_array().unwrap();
+    // Minutes after the submission (the virtual clock runs with real time between requests).
+    let t_sub = data[0]["atMs"].as_i64().unwrap();
+    let rows: Vec<(String, String, i64)> = data
+        .iter()
+        .map(|e| {
+            let c = &e["changes"];
+            let change = ["appVersionState", "state", "phasedReleaseState", "currentDayNumber"]
+                .iter()
+                .find(|k| !c[**k].is_null())
+                .map(|k| format!("{k}={}", c[*k].as_str().map_or(c[*k].to_string(), str::to_string)))
+                .unwrap_or_default();
+            let at = e["atMs"].as_i64().unwrap();
+            (
+                e["type"].as_str().unwrap().to_string(),
+                change,
+                (at - t_sub + 30_000).div_euclid(60_000),
+            )
+        })
+        .collect();
+    let day = 24 * 60;
+    let released = day + 180;
+    let phased_row = |c: &str, min: i64| ("appStoreVersionPhasedReleases".to_string(), c.to_string(), min);
+    let row = |t: &str, c: &str, min: i64| (t.to_string(), c.to_string(), min);
+    assert_eq!(
+        rows,
+        vec![
+            row("reviewSubmissions", "state=WAITING_FOR_REVIEW", 0),
+            row("appStoreVersions", "appVersionState=WAITING_FOR_REVIEW", 0),
+            row("reviewSubmissions", "state=IN_REVIEW", day),
+            row("appStoreVersions", "appVersionState=IN_REVIEW", day),
+            row("reviewSubmissions", "state=COMPLETE", day + 120),
+            row("reviewSubmissionItems", "state=APPROVED", day + 120),
+            row("appStoreVersions", "appVersionState=PROCESSING_FOR_DISTRIBUTION", day + 120),
+            row("appStoreVersions", "appVersionState=READY_FOR_DISTRIBUTION", released),
+            phased_row("phasedReleaseState=ACTIVE", released),
+            phased_row("currentDayNumber=2", released + day),
+            phased_row("currentDayNumber=3", released + 2 * day),
+            phased_row("phasedReleaseState=PAUSED", released + 2 * day),
+            phased_row("phasedReleaseState=ACTIVE", released + 4 * day),
+            phased_row("currentDayNumber=4", released + 5 * day),
+            phased_row("currentDayNumber=5", released + 6 * day),
+            phased_row("currentDayNumber=6", released + 7 * day),
+            phased_row("currentDayNumber=7", released + 8 * day),
+            phased_row("phasedReleaseState=COMPLETE", released + 9 * day),
+        ]
+    );
+    // Forum post 17: the date the version became Ready for Distribution.
+    let ready = data
+        .iter()
+        .find(|e| e["changes"]["appVersionState"] == "READY_FOR_DISTRIBUTION")
+        .unwrap();
+    assert_eq!(h["meta"]["readyForDistributionDate"], ready["date"]);
+    assert_eq!(h["meta"]["planned"], json!([]));
+}
+
+#[tokio::test]
+async fn the_reviewers_timing_and_reject_rate_are_settings_of_the_world() {
+    let w = demo().await;
+    let r = w
+        .call(
+            "PATCH",
+            "/crabapple/admin/review/settings",
+            None,
+            Some(json!({"waitingMs": 3_600_000, "inReviewMs": 600_000, "rejectRate": 1.0})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json(),
+        json!({"waitingMs": 3_600_000, "inReviewMs": 600_000, "rejectRate": 1.0, "processingMs": 3_600_000})
+    );
+    let r = w
+        .call(
+            "PATCH",
+            "/crabapple/admin/review/settings",
+            None,
+            Some(json!({"rejectRate": 2})),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let sub = w.submit_notes().await;
+    w.advance("59m").await;
+    assert_eq!(w.version_state(NOTES_240).await.0, "WAITING_FOR_REVIEW");
+    w.advance("2m").await;
+    assert_eq!(w.version_state(NOTES_240).await.0, "IN_REVIEW");
+    w.advance("10m").await;
+    assert_eq!(
+        w.version_state(NOTES_240).await,
+        ("REJECTED".into(), "REJECTED".into())
+    );
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "UNRESOLVED_ISSUES"
+    );
+    // Rejected, the version is editable again and can be resubmitted in the same submission.
+    let r = w
+        .api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{NOTES_240}"),
+            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": {"copyright": "2027 Crabapple Labs"}}}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
