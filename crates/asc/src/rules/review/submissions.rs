@@ -173,13 +173,17 @@ async fn submit(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
 }
 
 /// Whether the reviewer approves submission `id` when it rejects a share `rate`: a fixed hash of
-/// the id (FNV-1a) mapped to [0, 1), the same for the same world.
+/// the id (FNV-1a, then SplitMix64's finalizer so that ids differing in one character spread)
+/// mapped to [0, 1), the same for the same world.
 pub fn draw(id: &str, rate: f64) -> bool {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in id.bytes() {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
     let x = (h >> 11) as f64 / (1u64 << 53) as f64;
     x >= rate
 }
