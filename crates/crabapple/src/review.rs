@@ -55,9 +55,10 @@ pub async fn run_review(cmd: ReviewCmd) -> anyhow::Result<()> {
         } => (
             data,
             version_id,
-            Verdict::Reject(reason.unwrap_or_else(|| {
-                crabapple_server::review_admin::DEFAULT_REASON.to_string()
-            })),
+            Verdict::Reject(
+                reason
+                    .unwrap_or_else(|| crabapple_server::review_admin::DEFAULT_REASON.to_string()),
+            ),
         ),
     };
     let store = open_existing(&data.data).await?;
@@ -74,6 +75,9 @@ pub async fn run_versions(cmd: VersionsCmd) -> anyhow::Result<()> {
         json,
     } = cmd;
     let store = open_existing(&data.data).await?;
+    // What the virtual clock reached is applied first, as a server does before each request.
+    let engine = Engine::new(store.clone(), crabapple_asc::families());
+    engine.run_timeline().await?;
     let doc = history::of_version(&store, &version_id)
         .await
         .map_err(failed)?;

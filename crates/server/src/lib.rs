@@ -10,11 +10,11 @@
 pub mod access;
 pub mod admin;
 pub mod analytics_admin;
-pub mod history;
-pub mod review_admin;
 pub mod asc;
+pub mod history;
 pub mod keys;
 pub mod limits;
+pub mod review_admin;
 pub mod segments;
 pub mod setup;
 mod wire;

@@ -77,7 +77,9 @@ async fn patch_settings(State(app): State<Arc<App>>, Json(body): Json<Value>) ->
         if !ok {
             return Err(Refusal::admin(
                 StatusCode::BAD_REQUEST,
-                format!("{name} must be a number of milliseconds ≥ 0 (rejectRate: 0 to 1), not {v}"),
+                format!(
+                    "{name} must be a number of milliseconds ≥ 0 (rejectRate: 0 to 1), not {v}"
+                ),
             ));
         }
         app.store()

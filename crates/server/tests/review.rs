@@ -36,6 +36,15 @@ impl World {
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
 
+    async fn patch_version(&self, attributes: Value) -> common::Resp {
+        self.api(
+            "PATCH",
+            &format!("/v1/appStoreVersions/{NOTES_240}"),
+            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": attributes}}),
+        )
+        .await
+    }
+
     async fn version_state(&self, id: &str) -> (String, String) {
         let v = self.get(&format!("/v1/appStoreVersions/{id}")).await.json();
         let a = &v["data"]["attributes"];
@@ -115,7 +124,9 @@ impl World {
         let sub = self.new_submission(NOTES, "IOS").await;
         let item = self.add_item(&sub, NOTES_240).await;
         assert_eq!(item.status, 201, "{}", String::from_utf8_lossy(&item.body));
-        let r = self.patch_submission(&sub, json!({"submitted": true})).await;
+        let r = self
+            .patch_submission(&sub, json!({"submitted": true}))
+            .await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         sub
     }
@@ -183,13 +194,43 @@ async fn a_version_in_review_cannot_be_edited_attribute_cannot_be_edited_at_this
         e["detail"],
         "Attribute 'copyright' cannot be edited at this time"
     );
-    // An editable version takes the same edit.
+    // Nor its build (crabapple's wording for the relationship, by analogy).
     let r = w
         .api(
             "PATCH",
-            &format!("/v1/appStoreVersions/{NOTES_240}"),
-            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": {"copyright": "2027 Crabapple Labs"}}}),
+            &format!("/v1/appStoreVersions/{ORCHARD_190}"),
+            json!({"data": {"type": "appStoreVersions", "id": ORCHARD_190, "relationships": {
+                "build": {"data": {"type": "builds", "id": "b0c4bd00-dcb9-56ef-8842-d58ec0dd24dd"}}}}}),
         )
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        error(&r)["detail"],
+        "Relationship 'build' cannot be edited at this time"
+    );
+    // Its localization's texts are fixed too, but not its promotional text.
+    let loc = "6041282c-5d5b-539a-8e0b-ed608d882902";
+    let edit = |attributes: Value| json!({"data": {"type": "appStoreVersionLocalizations", "id": loc, "attributes": attributes}});
+    let path = format!("/v1/appStoreVersionLocalizations/{loc}");
+    let r = w
+        .api("PATCH", &path, edit(json!({"description": "New"})))
+        .await;
+    assert_eq!(r.status, 409);
+    assert_eq!(
+        error(&r)["detail"],
+        "Attribute 'description' cannot be edited at this time"
+    );
+    let r = w
+        .api(
+            "PATCH",
+            &path,
+            edit(json!({"promotionalText": "Winter event!"})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // An editable version takes the same edit.
+    let r = w
+        .patch_version(json!({"copyright": "2027 Crabapple Labs"}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
@@ -243,7 +284,10 @@ async fn missing_requirements_answer_entity_state_invalid_with_one_associated_er
             "A screenshot with type iphone67 is required but was not provided",
         ]
     );
-    assert_eq!(version[1]["title"], "App screenshot missing (APP_IPHONE_67).");
+    assert_eq!(
+        version[1]["title"],
+        "App screenshot missing (APP_IPHONE_67)."
+    );
     let loc = &assoc[format!("/v1/appStoreVersionLocalizations/{NOTES_240_EN}")][0];
     assert_eq!(loc["code"], "ENTITY_ERROR.ATTRIBUTE.REQUIRED");
     assert_eq!(
@@ -272,17 +316,13 @@ async fn a_submission_without_items_does_not_have_any_items() {
 }
 
 #[tokio::test]
-async fn canceling_a_submission_makes_the_version_developer_rejected_and_the_submission_complete()
-{
+async fn canceling_a_submission_makes_the_version_developer_rejected_and_the_submission_complete() {
     let w = demo().await;
     let sub = w.submit_notes().await;
     let s = w.get(&format!("/v1/reviewSubmissions/{sub}")).await.json();
     assert_eq!(s["data"]["attributes"]["state"], "WAITING_FOR_REVIEW");
     assert!(s["data"]["attributes"]["submittedDate"].is_string());
-    assert_eq!(
-        w.version_state(NOTES_240).await.0,
-        "WAITING_FOR_REVIEW"
-    );
+    assert_eq!(w.version_state(NOTES_240).await.0, "WAITING_FOR_REVIEW");
     let r = w.patch_submission(&sub, json!({"canceled": true})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["data"]["attributes"]["state"], "CANCELING");
@@ -323,7 +363,9 @@ async fn a_manual_release_waits_for_the_developers_release_request() {
     assert_eq!(error(&r)["code"], "STATE_ERROR");
     assert_eq!(
         error(&r)["detail"],
-        format!("The appStoreVersion with id '{NOTES_240}' cannot be released in its current state PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released.")
+        format!(
+            "The appStoreVersion with id '{NOTES_240}' cannot be released in its current state PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released."
+        )
     );
     let r = w
         .api(
@@ -361,21 +403,13 @@ async fn a_scheduled_release_goes_live_at_its_earliest_release_date_not_before()
     let now = w.app.store().now_ms();
     let earliest = crabapple_asc::rules::rfc3339(now + 5 * 86_400_000);
     let r = w
-        .api(
-            "PATCH",
-            &format!("/v1/appStoreVersions/{NOTES_240}"),
-            json!({"data": {"type": "appStoreVersions", "id": NOTES_240,
-                "attributes": {"releaseType": "SCHEDULED", "earliestReleaseDate": earliest}}}),
-        )
+        .patch_version(json!({"releaseType": "SCHEDULED", "earliestReleaseDate": earliest}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     w.submit_notes().await;
     w.advance("1d").await;
     w.advance("2h").await;
-    assert_eq!(
-        w.version_state(NOTES_240).await.0,
-        "PENDING_APPLE_RELEASE"
-    );
+    assert_eq!(w.version_state(NOTES_240).await.0, "PENDING_APPLE_RELEASE");
     w.advance("3d").await;
     assert_eq!(
         w.version_state(NOTES_240).await.0,
@@ -388,12 +422,11 @@ async fn a_scheduled_release_goes_live_at_its_earliest_release_date_not_before()
         "PROCESSING_FOR_DISTRIBUTION"
     );
     w.advance("1h").await;
-    assert_eq!(
-        w.version_state(NOTES_240).await.0,
-        "READY_FOR_DISTRIBUTION"
-    );
+    assert_eq!(w.version_state(NOTES_240).await.0, "READY_FOR_DISTRIBUTION");
     let h = w
-        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .get(&format!(
+            "/crabapple/v1/appStoreVersions/{NOTES_240}/history"
+        ))
         .await
         .json();
     let released = h["data"]
@@ -432,7 +465,9 @@ async fn the_reviewer_on_command_rejects_with_its_reason_and_cancels_the_planned
         "the planned approval was cancelled"
     );
     let h = w
-        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .get(&format!(
+            "/crabapple/v1/appStoreVersions/{NOTES_240}/history"
+        ))
         .await
         .json();
     assert!(
@@ -483,12 +518,7 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
 {
     let w = demo().await;
     let r = w
-        .api(
-            "PATCH",
-            &format!("/v1/appStoreVersions/{NOTES_240}"),
-            json!({"data": {"type": "appStoreVersions", "id": NOTES_240,
-                "attributes": {"releaseType": "AFTER_APPROVAL"}}}),
-        )
+        .patch_version(json!({"releaseType": "AFTER_APPROVAL"}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let phased = w
@@ -499,7 +529,12 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
                 "relationships": {"appStoreVersion": {"data": {"type": "appStoreVersions", "id": NOTES_240}}}}}),
         )
         .await;
-    assert_eq!(phased.status, 201, "{}", String::from_utf8_lossy(&phased.body));
+    assert_eq!(
+        phased.status,
+        201,
+        "{}",
+        String::from_utf8_lossy(&phased.body)
+    );
     let phased = phased.json()["data"]["id"].as_str().unwrap().to_string();
     // Apple has no GET of a phased release by id: it is read through its version.
     let phased_path = format!("/v1/appStoreVersions/{NOTES_240}/appStoreVersionPhasedRelease");
@@ -542,14 +577,15 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
     assert_eq!(w.attribute(&phased_path, "currentDayNumber").await, 3);
 
     // Paused for two days: the day does not move; resumed, it continues.
-    let patch = |state: &str| {
-        json!({"data": {"type": "appStoreVersionPhasedReleases", "id": phased, "attributes": {"phasedReleaseState": state}}})
-    };
+    let patch = |state: &str| json!({"data": {"type": "appStoreVersionPhasedReleases", "id": phased, "attributes": {"phasedReleaseState": state}}});
     let r = w.api("PATCH", &phased_patch, patch("PAUSED")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     w.advance("2d").await;
     assert_eq!(w.attribute(&phased_path, "currentDayNumber").await, 3);
-    assert_eq!(w.attribute(&phased_path, "phasedReleaseState").await, "PAUSED");
+    assert_eq!(
+        w.attribute(&phased_path, "phasedReleaseState").await,
+        "PAUSED"
+    );
     let r = w.api("PATCH", &phased_patch, patch("ACTIVE")).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["data"]["attributes"]["totalPauseDuration"], 2);
@@ -562,7 +598,9 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
     );
 
     let h = w
-        .get(&format!("/crabapple/v1/appStoreVersions/{NOTES_240}/history"))
+        .get(&format!(
+            "/crabapple/v1/appStoreVersions/{NOTES_240}/history"
+        ))
         .await;
     assert_eq!(h.status, 200);
     let h = h.json();
@@ -573,11 +611,21 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
         .iter()
         .map(|e| {
             let c = &e["changes"];
-            let change = ["appVersionState", "state", "phasedReleaseState", "currentDayNumber"]
-                .iter()
-                .find(|k| !c[**k].is_null())
-                .map(|k| format!("{k}={}", c[*k].as_str().map_or(c[*k].to_string(), str::to_string)))
-                .unwrap_or_default();
+            let change = [
+                "appVersionState",
+                "state",
+                "phasedReleaseState",
+                "currentDayNumber",
+            ]
+            .iter()
+            .find(|k| !c[**k].is_null())
+            .map(|k| {
+                format!(
+                    "{k}={}",
+                    c[*k].as_str().map_or(c[*k].to_string(), str::to_string)
+                )
+            })
+            .unwrap_or_default();
             let at = e["atMs"].as_i64().unwrap();
             (
                 e["type"].as_str().unwrap().to_string(),
@@ -588,7 +636,13 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
         .collect();
     let day = 24 * 60;
     let released = day + 180;
-    let phased_row = |c: &str, min: i64| ("appStoreVersionPhasedReleases".to_string(), c.to_string(), min);
+    let phased_row = |c: &str, min: i64| {
+        (
+            "appStoreVersionPhasedReleases".to_string(),
+            c.to_string(),
+            min,
+        )
+    };
     let row = |t: &str, c: &str, min: i64| (t.to_string(), c.to_string(), min);
     assert_eq!(
         rows,
@@ -599,8 +653,16 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
             row("appStoreVersions", "appVersionState=IN_REVIEW", day),
             row("reviewSubmissions", "state=COMPLETE", day + 120),
             row("reviewSubmissionItems", "state=APPROVED", day + 120),
-            row("appStoreVersions", "appVersionState=PROCESSING_FOR_DISTRIBUTION", day + 120),
-            row("appStoreVersions", "appVersionState=READY_FOR_DISTRIBUTION", released),
+            row(
+                "appStoreVersions",
+                "appVersionState=PROCESSING_FOR_DISTRIBUTION",
+                day + 120
+            ),
+            row(
+                "appStoreVersions",
+                "appVersionState=READY_FOR_DISTRIBUTION",
+                released
+            ),
             phased_row("phasedReleaseState=ACTIVE", released),
             phased_row("currentDayNumber=2", released + day),
             phased_row("currentDayNumber=3", released + 2 * day),
@@ -620,6 +682,25 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
         .unwrap();
     assert_eq!(h["meta"]["readyForDistributionDate"], ready["date"]);
     assert_eq!(h["meta"]["planned"], json!([]));
+
+    // The rules this file proves, for `crabapple spec coverage`.
+    common::check_facts(
+        "rules-review",
+        &common::rules_header("crates/server/tests/review.rs"),
+        [
+            ("appStoreVersions_createInstance", "observed CI logs — a new version while another of the platform is not live: 409 ENTITY_ERROR.RELATIONSHIP.INVALID \"You cannot create a new version of the App in the current state.\""),
+            ("appStoreVersions_updateInstance", "fastlane#17933 — a version outside the editable states: 409 STATE_ERROR \"Attribute '…' cannot be edited at this time\""),
+            ("appStoreVersionLocalizations_updateInstance", "fastlane#17933 — the texts of a version in review (not promotionalText): 409 STATE_ERROR \"Attribute 'description' cannot be edited at this time\""),
+            ("reviewSubmissionItems_createInstance", "fastlane#20009, #20869, codemagic cli-tools#85 — missing build, texts, screenshots: 409 STATE_ERROR.ENTITY_STATE_INVALID with one associated error each"),
+            ("reviewSubmissions_updateInstance", "microsoft/asconnect#50 — submitted without items: 409 STATE_ERROR.ENTITY_STATE_INVALID \"does not have any items.\"; submitted → WAITING_FOR_REVIEW → IN_REVIEW → COMPLETE on the clock; canceled → DEVELOPER_REJECTED"),
+            ("appStoreVersionReleaseRequests_createInstance", "§8.4 releaseType MANUAL — only a version PENDING_DEVELOPER_RELEASE is released (409 STATE_ERROR)"),
+            ("appStoreVersionPhasedReleases_updateInstance", "Apple's phased release — 7 days 1-2-5-10-20-50-100 %, PAUSED keeps the day, COMPLETE after day 7"),
+            ("appStoreVersionSubmissions_deleteInstance", "the deprecated removal from review — the version DEVELOPER_REJECTED, its submission COMPLETE"),
+        ]
+        .iter()
+        .map(|(op, fact)| format!("{op}\t{fact}"))
+        .collect(),
+    );
 }
 
 #[tokio::test]
@@ -664,11 +745,60 @@ async fn the_reviewers_timing_and_reject_rate_are_settings_of_the_world() {
     );
     // Rejected, the version is editable again and can be resubmitted in the same submission.
     let r = w
-        .api(
-            "PATCH",
-            &format!("/v1/appStoreVersions/{NOTES_240}"),
-            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": {"copyright": "2027 Crabapple Labs"}}}),
-        )
+        .patch_version(json!({"copyright": "2027 Crabapple Labs"}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn deleting_the_deprecated_app_store_version_submission_removes_the_version_from_review() {
+    let w = demo().await;
+    let s = w
+        .admin_create(
+            "appStoreVersionSubmissions",
+            json!({"relationships": {"appStoreVersion": ORCHARD_190}}),
+        )
+        .await;
+    let id = s["id"].as_str().unwrap();
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/appStoreVersionSubmissions/{id}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        w.version_state(ORCHARD_190).await,
+        ("DEVELOPER_REJECTED".into(), "DEVELOPER_REJECTED".into())
+    );
+    // The seeded submission that held it: canceled, then complete.
+    let sub = "cc027004-a99f-5465-ace4-f77012608d1c";
+    assert_eq!(
+        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
+            .await,
+        "COMPLETE"
+    );
+    let h = w
+        .get(&format!(
+            "/crabapple/v1/appStoreVersions/{ORCHARD_190}/history"
+        ))
+        .await
+        .json();
+    let states: Vec<&str> = h["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            e["changes"]["appVersionState"]
+                .as_str()
+                .or(e["changes"]["state"].as_str())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        states,
+        ["CANCELING", "COMPLETE", "REMOVED", "DEVELOPER_REJECTED"]
+    );
 }

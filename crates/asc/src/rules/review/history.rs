@@ -17,10 +17,16 @@ async fn resources(store: &Store, id: &str) -> Result<Vec<(String, String)>, Asc
     const ALL: i64 = 10_000;
     let mut out = vec![("appStoreVersions".to_string(), id.to_string())];
     for sub in store
-        .linking("reviewSubmissions", "appStoreVersionForReview", ("appStoreVersions", id))
+        .linking(
+            "reviewSubmissions",
+            "appStoreVersionForReview",
+            ("appStoreVersions", id),
+        )
         .await?
     {
-        let (items, _) = store.linked("reviewSubmissions", &sub, "items", 0, ALL).await?;
+        let (items, _) = store
+            .linked("reviewSubmissions", &sub, "items", 0, ALL)
+            .await?;
         for (_, item) in items {
             let (held, _) = store
                 .linked("reviewSubmissionItems", &item, "appStoreVersion", 0, ALL)
@@ -32,7 +38,13 @@ async fn resources(store: &Store, id: &str) -> Result<Vec<(String, String)>, Asc
         out.push(("reviewSubmissions".into(), sub));
     }
     let (phased, _) = store
-        .linked("appStoreVersions", id, "appStoreVersionPhasedRelease", 0, ALL)
+        .linked(
+            "appStoreVersions",
+            id,
+            "appStoreVersionPhasedRelease",
+            0,
+            ALL,
+        )
         .await?;
     out.extend(phased);
     Ok(out)

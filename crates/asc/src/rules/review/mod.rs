@@ -104,7 +104,12 @@ pub async fn linked_one(
     id: &str,
     rel: &str,
 ) -> Result<Option<String>, AscError> {
-    Ok(tx.linked(rtype, id, rel).await?.into_iter().next().map(|(_, i)| i))
+    Ok(tx
+        .linked(rtype, id, rel)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, i)| i))
 }
 
 /// The first target of a relationship a write sets.
@@ -146,10 +151,26 @@ impl Family for Review {
                 "appStoreVersionLocalizations" if w.existing.is_some() => {
                     versions::localization_edit(tx, w).await
                 }
-                "reviewSubmissions" => submissions::before_write(engine, tx, w).await,
+                "reviewSubmissions" => submissions::before_write(tx, w).await,
                 "reviewSubmissionItems" => submissions::item_write(engine, tx, w).await,
                 "appStoreVersionReleaseRequests" => release::request(tx, w).await,
                 "appStoreVersionPhasedReleases" => release::phased_write(tx, w).await,
+                _ => Ok(()),
+            }
+        })
+    }
+
+    fn before_delete<'a>(
+        &'a self,
+        _engine: &'a Engine,
+        tx: &'a mut Tx,
+        existing: &'a crabapple_store::Resource,
+    ) -> BoxFut<'a, Result<(), AscError>> {
+        Box::pin(async move {
+            match existing.rtype.as_str() {
+                "appStoreVersionSubmissions" => {
+                    submissions::withdraw_version_submission(tx, &existing.id).await
+                }
                 _ => Ok(()),
             }
         })

@@ -76,7 +76,9 @@ pub async fn request(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     };
     let state = state_of(&v.attributes).to_string();
     if state != "PENDING_DEVELOPER_RELEASE" {
-        return Err(not_pending_release(&version, &state).pointer("/data/relationships/appStoreVersion"));
+        return Err(
+            not_pending_release(&version, &state).pointer("/data/relationships/appStoreVersion")
+        );
     }
     let now = tx.now_ms();
     plan_state(

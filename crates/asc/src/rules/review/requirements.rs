@@ -84,7 +84,10 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
         return Ok(out);
     };
     let here = format!("/v1/appStoreVersions/{id}");
-    if linked_one(tx, "appStoreVersions", id, "build").await?.is_none() {
+    if linked_one(tx, "appStoreVersions", id, "build")
+        .await?
+        .is_none()
+    {
         add(here.clone(), missing_relationship("build"));
     }
     let app = linked_one(tx, "appStoreVersions", id, "app").await?;
@@ -97,7 +100,10 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
         .linked("appStoreVersions", id, "appStoreVersionLocalizations")
         .await?;
     if locs.is_empty() {
-        add(here.clone(), missing_relationship("appStoreVersionLocalizations"));
+        add(
+            here.clone(),
+            missing_relationship("appStoreVersionLocalizations"),
+        );
     }
     for (_, loc) in &locs {
         let Some(l) = tx.get("appStoreVersionLocalizations", loc).await? else {
@@ -117,7 +123,11 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
             .linked("appStoreVersionLocalizations", loc, "appScreenshotSets")
             .await?
         {
-            if tx.linked("appScreenshotSets", &set, "appScreenshots").await?.is_empty() {
+            if tx
+                .linked("appScreenshotSets", &set, "appScreenshots")
+                .await?
+                .is_empty()
+            {
                 continue;
             }
             if let Some(s) = tx.get("appScreenshotSets", &set).await? {
@@ -126,9 +136,7 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
         }
     }
     let platform = attr(&v.attributes, "platform");
-    if let Some((_, any, named, short)) = REQUIRED_SCREENSHOTS
-        .iter()
-        .find(|(p, ..)| *p == platform)
+    if let Some((_, any, named, short)) = REQUIRED_SCREENSHOTS.iter().find(|(p, ..)| *p == platform)
         && !shots.iter().any(|s| any.contains(&s.as_str()))
     {
         add(
@@ -151,10 +159,19 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
             }
         }
         if !rated {
-            add(format!("/v1/apps/{app}"), missing_relationship("ageRatingDeclaration"));
+            add(
+                format!("/v1/apps/{app}"),
+                missing_relationship("ageRatingDeclaration"),
+            );
         }
-        if linked_one(tx, "apps", app, "appPriceSchedule").await?.is_none() {
-            add(format!("/v1/apps/{app}"), missing_relationship("appPriceSchedule"));
+        if linked_one(tx, "apps", app, "appPriceSchedule")
+            .await?
+            .is_none()
+        {
+            add(
+                format!("/v1/apps/{app}"),
+                missing_relationship("appPriceSchedule"),
+            );
         }
     }
     Ok(out)

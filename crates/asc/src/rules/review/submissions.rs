@@ -57,7 +57,7 @@ const OPEN: &[&str] = &[
 pub const MAX_OPEN: usize = 5;
 
 /// `PATCH`/`POST /v1/reviewSubmissions`.
-pub async fn before_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
+pub async fn before_write(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     let submitted = w.attributes.remove("submitted") == Some(Value::Bool(true));
     let canceled = w.attributes.remove("canceled") == Some(Value::Bool(true));
     let Some(existing) = w.existing.clone() else {
@@ -71,7 +71,7 @@ pub async fn before_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result
         ) {
             return Err(wrong_state(&w.id, &state, "be canceled"));
         }
-        return cancel(engine, tx, w).await;
+        return cancel(tx, w).await;
     }
     if submitted {
         if state != "READY_FOR_REVIEW" && state != "UNRESOLVED_ISSUES" {
@@ -119,6 +119,19 @@ async fn new_submission(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     Ok(())
 }
 
+/// Plans the `state` of a submission or an item at `at_ms` on the review track.
+async fn plan_review_state(
+    tx: &mut Tx,
+    resource: (&str, &str),
+    at_ms: i64,
+    state: &str,
+    note: &str,
+) -> Result<(), AscError> {
+    tx.timeline_plan(resource, TRACK_REVIEW, at_ms, &change("state", state), note)
+        .await?;
+    Ok(())
+}
+
 /// The versions a submission's items hold: `(item, version)`.
 async fn version_items(tx: &mut Tx, submission: &str) -> Result<Vec<(String, String)>, AscError> {
     let mut out = Vec::new();
@@ -144,24 +157,45 @@ async fn submit(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     let mut changes = change("state", "WAITING_FOR_REVIEW");
     changes.insert("submittedDate".into(), json!(crate::rules::rfc3339(now)));
     w.attributes.extend(changes.clone());
-    tx.timeline_record(("reviewSubmissions", &w.id), TRACK_REVIEW, &changes, "submitted for review")
-        .await?;
+    tx.timeline_record(
+        ("reviewSubmissions", &w.id),
+        TRACK_REVIEW,
+        &changes,
+        "submitted for review",
+    )
+    .await?;
     for (_, v) in &versions {
-        plan_state(tx, v, TRACK_REVIEW, now, "WAITING_FOR_REVIEW", "submitted for review").await?;
+        plan_state(
+            tx,
+            v,
+            TRACK_REVIEW,
+            now,
+            "WAITING_FOR_REVIEW",
+            "submitted for review",
+        )
+        .await?;
     }
     let s = Settings::read(tx).await?;
     let in_review = now + s.waiting_ms;
     let verdict = in_review + s.in_review_ms;
-    tx.timeline_plan(
+    plan_review_state(
+        tx,
         ("reviewSubmissions", &w.id),
-        TRACK_REVIEW,
         in_review,
-        &change("state", "IN_REVIEW"),
+        "IN_REVIEW",
         "review started",
     )
     .await?;
     for (_, v) in &versions {
-        plan_state(tx, v, TRACK_REVIEW, in_review, "IN_REVIEW", "review started").await?;
+        plan_state(
+            tx,
+            v,
+            TRACK_REVIEW,
+            in_review,
+            "IN_REVIEW",
+            "review started",
+        )
+        .await?;
     }
     let approve = draw(&w.id, s.reject_rate);
     let v = if approve {
@@ -209,20 +243,20 @@ async fn plan_verdict(
         Verdict::Approve => ("COMPLETE", "APPROVED", "approved".to_string()),
         Verdict::Reject(why) => ("UNRESOLVED_ISSUES", "REJECTED", format!("rejected: {why}")),
     };
-    tx.timeline_plan(
+    plan_review_state(
+        tx,
         ("reviewSubmissions", submission),
-        TRACK_REVIEW,
         at_ms,
-        &change("state", sub_state),
+        sub_state,
         &note,
     )
     .await?;
     for (item, v) in versions {
-        tx.timeline_plan(
+        plan_review_state(
+            tx,
             ("reviewSubmissionItems", item),
-            TRACK_REVIEW,
             at_ms,
-            &change("state", item_state),
+            item_state,
             &note,
         )
         .await?;
@@ -238,54 +272,122 @@ async fn plan_verdict(
     Ok(())
 }
 
-/// `canceled: true`: the review's planned steps are cancelled; the submission is CANCELING now
-/// and COMPLETE at once after, its versions DEVELOPER_REJECTED, its items REMOVED.
-async fn cancel(_engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
-    let now = tx.now_ms();
-    let versions = version_items(tx, &w.id).await?;
-    tx.timeline_cancel(("reviewSubmissions", &w.id), Some(TRACK_REVIEW))
-        .await?;
+/// `canceled: true`: the submission is CANCELING now, then [`take_back`].
+async fn cancel(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     let canceling = change("state", "CANCELING");
     w.attributes.extend(canceling.clone());
-    tx.timeline_record(("reviewSubmissions", &w.id), TRACK_REVIEW, &canceling, "canceled by the developer")
-        .await?;
-    tx.timeline_plan(
+    tx.timeline_record(
         ("reviewSubmissions", &w.id),
         TRACK_REVIEW,
+        &canceling,
+        "canceled by the developer",
+    )
+    .await?;
+    take_back(tx, &w.id, false).await
+}
+
+/// Takes submission `id` back from review: its planned steps are cancelled; it is COMPLETE at
+/// once (after CANCELING, planned too when `plan_canceling`), its versions DEVELOPER_REJECTED,
+/// its items REMOVED.
+async fn take_back(tx: &mut Tx, id: &str, plan_canceling: bool) -> Result<(), AscError> {
+    let now = tx.now_ms();
+    let versions = version_items(tx, id).await?;
+    tx.timeline_cancel(("reviewSubmissions", id), Some(TRACK_REVIEW))
+        .await?;
+    if plan_canceling {
+        plan_review_state(
+            tx,
+            ("reviewSubmissions", id),
+            now,
+            "CANCELING",
+            "canceled by the developer",
+        )
+        .await?;
+    }
+    plan_review_state(
+        tx,
+        ("reviewSubmissions", id),
         now,
-        &change("state", "COMPLETE"),
+        "COMPLETE",
         "cancellation complete",
     )
     .await?;
     for (item, v) in &versions {
         tx.timeline_cancel(("reviewSubmissionItems", item), Some(TRACK_REVIEW))
             .await?;
-        tx.timeline_cancel(("appStoreVersions", v), Some(TRACK_REVIEW))
-            .await?;
-        tx.timeline_plan(
+        plan_review_state(
+            tx,
             ("reviewSubmissionItems", item),
-            TRACK_REVIEW,
             now,
-            &change("state", "REMOVED"),
+            "REMOVED",
             "removed from review by the developer",
         )
         .await?;
-        let state = tx
-            .get("appStoreVersions", v)
-            .await?
-            .map(|r| state_of(&r.attributes).to_string())
-            .unwrap_or_default();
-        if !is_editable(&state) || state == "READY_FOR_REVIEW" {
-            plan_state(
-                tx,
-                v,
-                TRACK_REVIEW,
-                now,
-                "DEVELOPER_REJECTED",
-                "removed from review by the developer",
+        withdraw(tx, v, now).await?;
+    }
+    Ok(())
+}
+
+/// A version taken back from review: its planned review cancelled, DEVELOPER_REJECTED (when it
+/// had left the editable states).
+async fn withdraw(tx: &mut Tx, version: &str, now: i64) -> Result<(), AscError> {
+    tx.timeline_cancel(("appStoreVersions", version), Some(TRACK_REVIEW))
+        .await?;
+    let state = tx
+        .get("appStoreVersions", version)
+        .await?
+        .map(|r| state_of(&r.attributes).to_string())
+        .unwrap_or_default();
+    if !is_editable(&state) || state == "READY_FOR_REVIEW" {
+        plan_state(
+            tx,
+            version,
+            TRACK_REVIEW,
+            now,
+            "DEVELOPER_REJECTED",
+            "removed from review by the developer",
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// `DELETE /v1/appStoreVersionSubmissions/{id}` (deprecated, the older way to remove a version
+/// from review): the version's open submissions are taken back as by `canceled: true`, or the
+/// version alone when no submission holds it.
+pub async fn withdraw_version_submission(tx: &mut Tx, id: &str) -> Result<(), AscError> {
+    let Some(version) = linked_one(tx, "appStoreVersionSubmissions", id, "appStoreVersion").await?
+    else {
+        return Ok(());
+    };
+    let Some(v) = tx.get("appStoreVersions", &version).await? else {
+        return Ok(());
+    };
+    if !matches!(state_of(&v.attributes), "WAITING_FOR_REVIEW" | "IN_REVIEW") {
+        return Ok(());
+    }
+    let mut any = false;
+    for sub in tx
+        .linking(
+            "reviewSubmissions",
+            "appStoreVersionForReview",
+            ("appStoreVersions", &version),
+        )
+        .await?
+    {
+        if let Some(s) = tx.get("reviewSubmissions", &sub).await?
+            && matches!(
+                attr(&s.attributes, "state"),
+                "WAITING_FOR_REVIEW" | "IN_REVIEW"
             )
-            .await?;
+        {
+            take_back(tx, &sub, true).await?;
+            any = true;
         }
+    }
+    if !any {
+        let now = tx.now_ms();
+        withdraw(tx, &version, now).await?;
     }
     Ok(())
 }
@@ -299,8 +401,13 @@ pub async fn item_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(
         if w.attributes.remove("removed") == Some(Value::Bool(true)) {
             w.attributes.insert("state".into(), json!("REMOVED"));
             let s = change("state", "REMOVED");
-            tx.timeline_record(("reviewSubmissionItems", &w.id), TRACK_REVIEW, &s, "removed by the developer")
-                .await?;
+            tx.timeline_record(
+                ("reviewSubmissionItems", &w.id),
+                TRACK_REVIEW,
+                &s,
+                "removed by the developer",
+            )
+            .await?;
         }
         return Ok(());
     }
@@ -326,7 +433,9 @@ pub async fn item_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(
                 &format!("appStoreVersions with id '{version}' is not in valid state."),
                 "This resource cannot be reviewed, please check associated errors to see why.",
             )
-            .reason(format!("the version is {state}, not a state in which it can be submitted")));
+            .reason(format!(
+                "the version is {state}, not a state in which it can be submitted"
+            )));
         }
     }
     requirements::check(tx, &version).await?;
@@ -357,7 +466,11 @@ pub async fn decide(engine: &Engine, version: &str, verdict: Verdict) -> Result<
         )));
     }
     let subs = tx
-        .linking("reviewSubmissions", "appStoreVersionForReview", ("appStoreVersions", version))
+        .linking(
+            "reviewSubmissions",
+            "appStoreVersionForReview",
+            ("appStoreVersions", version),
+        )
         .await?;
     let now = tx.now_ms();
     tx.timeline_cancel(("appStoreVersions", version), Some(TRACK_REVIEW))
@@ -367,7 +480,10 @@ pub async fn decide(engine: &Engine, version: &str, verdict: Verdict) -> Result<
         let Some(s) = tx.get("reviewSubmissions", &sub).await? else {
             continue;
         };
-        if !matches!(attr(&s.attributes, "state"), "WAITING_FOR_REVIEW" | "IN_REVIEW") {
+        if !matches!(
+            attr(&s.attributes, "state"),
+            "WAITING_FOR_REVIEW" | "IN_REVIEW"
+        ) {
             continue;
         }
         let items: Vec<(String, String)> = version_items(&mut tx, &sub).await?;
@@ -386,7 +502,15 @@ pub async fn decide(engine: &Engine, version: &str, verdict: Verdict) -> Result<
             Verdict::Approve => approved_state(&v.attributes, now),
             Verdict::Reject(_) => "REJECTED",
         };
-        plan_state(&mut tx, version, TRACK_REVIEW, now, to, "decided on command").await?;
+        plan_state(
+            &mut tx,
+            version,
+            TRACK_REVIEW,
+            now,
+            to,
+            "decided on command",
+        )
+        .await?;
     }
     tx.commit().await?;
     engine.run_timeline().await?;

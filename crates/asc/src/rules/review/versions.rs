@@ -32,7 +32,10 @@ pub const STATES: &[(&str, &str)] = &[
     ("READY_FOR_REVIEW", "READY_FOR_REVIEW"),
     ("REJECTED", "REJECTED"),
     ("REPLACED_WITH_NEW_VERSION", "REPLACED_WITH_NEW_VERSION"),
-    ("WAITING_FOR_EXPORT_COMPLIANCE", "WAITING_FOR_EXPORT_COMPLIANCE"),
+    (
+        "WAITING_FOR_EXPORT_COMPLIANCE",
+        "WAITING_FOR_EXPORT_COMPLIANCE",
+    ),
     ("WAITING_FOR_REVIEW", "WAITING_FOR_REVIEW"),
 ];
 
@@ -134,9 +137,12 @@ pub async fn before_write(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
             )));
         }
     }
-    if let Some((rel, _)) = w.relationships.first() {
-        return Err(not_editable("Relationship", rel)
-            .reason(format!("the version is {state}; its {rel} is fixed until it leaves review")));
+    for (rel, targets) in &w.relationships {
+        if tx.linked(&w.rtype, &w.id, rel).await? != *targets {
+            return Err(not_editable("Relationship", rel).reason(format!(
+                "the version is {state}; its {rel} is fixed until it leaves review"
+            )));
+        }
     }
     Ok(())
 }
@@ -185,8 +191,9 @@ pub async fn localization_edit(tx: &mut Tx, w: &mut Write) -> Result<(), AscErro
     }
     for (k, val) in &w.attributes {
         if k != "promotionalText" && existing.get(k) != Some(val) {
-            return Err(not_editable("Attribute", k)
-                .reason(format!("its version {version} is {state}")));
+            return Err(
+                not_editable("Attribute", k).reason(format!("its version {version} is {state}"))
+            );
         }
     }
     Ok(())
@@ -235,7 +242,9 @@ pub async fn on_timeline(tx: &mut Tx, e: &Entry) -> Result<(), AscError> {
 /// `earliestReleaseDate` in epoch milliseconds.
 pub fn earliest_release_ms(attributes: &Map<String, Value>) -> Option<i64> {
     let s = attributes.get("earliestReleaseDate")?.as_str()?;
-    s.parse::<jiff::Timestamp>().ok().map(|t| t.as_millisecond())
+    s.parse::<jiff::Timestamp>()
+        .ok()
+        .map(|t| t.as_millisecond())
 }
 
 /// The state an approved version goes to at `at_ms`, by its `releaseType`: MANUAL waits for the
@@ -284,7 +293,8 @@ async fn released(
             }
         }
     }
-    let Some(phased) = linked_one(tx, "appStoreVersions", id, "appStoreVersionPhasedRelease").await?
+    let Some(phased) =
+        linked_one(tx, "appStoreVersions", id, "appStoreVersionPhasedRelease").await?
     else {
         return Ok(());
     };
@@ -353,8 +363,9 @@ mod tests {
             approved_state(&attrs(json!({"releaseType": "AFTER_APPROVAL"})), 0),
             "PROCESSING_FOR_DISTRIBUTION"
         );
-        let scheduled =
-            attrs(json!({"releaseType": "SCHEDULED", "earliestReleaseDate": "1970-01-02T00:00:00Z"}));
+        let scheduled = attrs(
+            json!({"releaseType": "SCHEDULED", "earliestReleaseDate": "1970-01-02T00:00:00Z"}),
+        );
         assert_eq!(approved_state(&scheduled, 0), "PENDING_APPLE_RELEASE");
         assert_eq!(
             approved_state(&scheduled, DAY_MS + 1),
