@@ -61,8 +61,8 @@ fn review_approve_decides_now_and_versions_history_lists_the_transitions_with_th
         [
             "reviewSubmissions  state=COMPLETE  approved",
             "reviewSubmissionItems  state=APPROVED  approved",
-            "appStoreVersions  appStoreState=PROCESSING_FOR_APP_STORE appVersionState=PROCESSING_FOR_DISTRIBUTION  approved",
-            "appStoreVersions  appStoreState=READY_FOR_SALE appVersionState=READY_FOR_DISTRIBUTION  processed for distribution: on the App Store",
+            "appStoreVersions  appVersionState=PROCESSING_FOR_DISTRIBUTION appStoreState=PROCESSING_FOR_APP_STORE  approved",
+            "appStoreVersions  appVersionState=READY_FOR_DISTRIBUTION appStoreState=READY_FOR_SALE  processed for distribution: on the App Store",
         ],
         "{out}"
     );
