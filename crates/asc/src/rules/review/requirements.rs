@@ -205,7 +205,7 @@ pub fn not_in_valid_state(id: &str, problems: Vec<(String, Vec<Value>)>) -> AscE
         "{count} requirement(s) of review missing: {}",
         problems
             .iter()
-            .flat_map(|(_, l)| l.iter().map(|e| attr_detail(e)))
+            .flat_map(|(_, l)| l.iter().map(attr_detail))
             .collect::<Vec<_>>()
             .join("; ")
     ));
