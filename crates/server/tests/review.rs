@@ -298,6 +298,7 @@ async fn missing_requirements_answer_entity_state_invalid_with_one_associated_er
         loc["detail"],
         "You must provide a value for the attribute 'description' with this request"
     );
+    assert_eq!(loc["source"]["pointer"], "/data/attributes/description");
 }
 
 #[tokio::test]

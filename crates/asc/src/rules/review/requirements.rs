@@ -46,21 +46,28 @@ pub const REQUIRED_SCREENSHOTS: &[(&str, &[&str], &str, &str)] = &[
 /// Localization attributes every submitted version needs.
 pub const REQUIRED_TEXTS: &[&str] = &["description", "keywords", "supportUrl"];
 
-fn associated(code: &str, title: &str, detail: String) -> Value {
-    json!({
+fn associated(code: &str, title: &str, detail: String, pointer: Option<String>) -> Value {
+    let mut e = json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "status": "409",
         "code": code,
         "title": title,
         "detail": detail,
-    })
+    });
+    if let Some(p) = pointer {
+        e["source"] = json!({ "pointer": p });
+    }
+    e
 }
 
+/// A missing attribute, pointed at as Apple does (`/data/attributes/keywords`: codemagic reads
+/// the attribute's name from the pointer).
 fn missing_attribute(name: &str) -> Value {
     associated(
         "ENTITY_ERROR.ATTRIBUTE.REQUIRED",
         "The provided entity is missing a required attribute",
         format!("You must provide a value for the attribute '{name}' with this request"),
+        Some(format!("/data/attributes/{name}")),
     )
 }
 
@@ -69,6 +76,7 @@ fn missing_relationship(name: &str) -> Value {
         "ENTITY_ERROR.RELATIONSHIP.REQUIRED",
         "The provided entity is missing a required relationship",
         format!("You must provide a value for the relationship '{name}' with this request"),
+        Some(format!("/data/relationships/{name}")),
     )
 }
 
@@ -145,6 +153,7 @@ pub async fn problems(tx: &mut Tx, id: &str) -> Result<Vec<(String, Vec<Value>)>
                 "STATE_ERROR.SCREENSHOT_REQUIRED",
                 &format!("App screenshot missing ({named})."),
                 format!("A screenshot with type {short} is required but was not provided"),
+                None,
             ),
         );
     }
