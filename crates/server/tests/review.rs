@@ -803,3 +803,53 @@ async fn deleting_the_deprecated_app_store_version_submission_removes_the_versio
         ["CANCELING", "COMPLETE", "REMOVED", "DEVELOPER_REJECTED"]
     );
 }
+
+#[tokio::test]
+async fn a_new_app_without_texts_age_rating_or_price_lists_each_missing_thing() {
+    let w = demo().await;
+    let app = w
+        .admin_create(
+            "apps",
+            json!({"attributes": {"name": "Bare", "bundleId": "com.crabapple.bare", "sku": "BARE1", "primaryLocale": "en-US"}}),
+        )
+        .await;
+    let app = app["id"].as_str().unwrap().to_string();
+    let r = w
+        .api(
+            "POST",
+            "/v1/appStoreVersions",
+            json!({"data": {"type": "appStoreVersions",
+                "attributes": {"platform": "MAC_OS", "versionString": "1.0"},
+                "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let version = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let sub = w.new_submission(&app, "MAC_OS").await;
+    let r = w.add_item(&sub, &version).await;
+    assert_eq!(r.status, 409);
+    let assoc = &error(&r)["meta"]["associatedErrors"];
+    let details = |path: String| -> Vec<String> {
+        assoc[path]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["detail"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        details(format!("/v1/appStoreVersions/{version}")),
+        [
+            "You must provide a value for the relationship 'build' with this request",
+            "You must provide a value for the relationship 'appStoreVersionLocalizations' with this request",
+            "A screenshot with type desktop is required but was not provided",
+        ]
+    );
+    assert_eq!(
+        details(format!("/v1/apps/{app}")),
+        [
+            "You must provide a value for the relationship 'ageRatingDeclaration' with this request",
+            "You must provide a value for the relationship 'appPriceSchedule' with this request",
+        ]
+    );
+}
