@@ -853,3 +853,44 @@ async fn a_new_app_without_texts_age_rating_or_price_lists_each_missing_thing() 
         ]
     );
 }
+
+#[tokio::test]
+async fn a_paused_phased_release_resumes_by_itself_after_30_days_and_completes_on_request() {
+    let w = demo().await;
+    // Crabapple Fit 4.1.0 (demo world): phased release ACTIVE on day 5.
+    let version = "1c06ae1a-486a-5d86-9c6d-64a2acf0821c";
+    let id = "976e0224-f1f5-5d5d-9c0e-af157b8ce3cb";
+    let read = format!("/v1/appStoreVersions/{version}/appStoreVersionPhasedRelease");
+    let write = format!("/v1/appStoreVersionPhasedReleases/{id}");
+    let patch = |state: &str| json!({"data": {"type": "appStoreVersionPhasedReleases", "id": id, "attributes": {"phasedReleaseState": state}}});
+    let r = w.api("PATCH", &write, patch("PAUSED")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.advance("29d").await;
+    assert_eq!(w.attribute(&read, "phasedReleaseState").await, "PAUSED");
+    w.advance("1d").await;
+    let p = w.get(&read).await.json()["data"]["attributes"].clone();
+    assert_eq!(p["phasedReleaseState"], "ACTIVE");
+    assert_eq!(p["totalPauseDuration"], 30);
+    assert_eq!(p["currentDayNumber"], 5);
+    w.advance("1d").await;
+    assert_eq!(w.attribute(&read, "currentDayNumber").await, 6);
+    // Released to everyone now: the remaining days are dropped.
+    let r = w.api("PATCH", &write, patch("COMPLETE")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.advance("3d").await;
+    let p = w.get(&read).await.json()["data"]["attributes"].clone();
+    assert_eq!(p["phasedReleaseState"], "COMPLETE");
+    assert_eq!(p["currentDayNumber"], 6);
+    // A finished phased release does not pause (crabapple's wording; Apple's text is not public).
+    let r = w.api("PATCH", &write, patch("PAUSED")).await;
+    assert_eq!(r.status, 409);
+    assert_eq!(error(&r)["code"], "STATE_ERROR");
+    assert_eq!(
+        error(&r)["detail"],
+        "The phased release cannot change from COMPLETE to PAUSED."
+    );
+    assert_eq!(
+        error(&r)["source"]["pointer"],
+        "/data/attributes/phasedReleaseState"
+    );
+}
