@@ -894,3 +894,29 @@ async fn a_paused_phased_release_resumes_by_itself_after_30_days_and_completes_o
         "/data/attributes/phasedReleaseState"
     );
 }
+
+#[tokio::test]
+async fn one_version_of_an_app_in_review_per_platform() {
+    let w = demo().await;
+    // Orchard Quest 1.9.0 waits for review; a second iOS version (made as a seed would have it).
+    let app = "1482215960";
+    let other = w
+        .admin_create(
+            "appStoreVersions",
+            json!({"attributes": {"platform": "IOS", "versionString": "2.0.0", "appVersionState": "PREPARE_FOR_SUBMISSION", "appStoreState": "PREPARE_FOR_SUBMISSION"},
+                   "relationships": {"app": app}}),
+        )
+        .await;
+    let other = other["id"].as_str().unwrap().to_string();
+    let sub = w.new_submission(app, "IOS").await;
+    let r = w.add_item(&sub, &other).await;
+    assert_eq!(r.status, 409);
+    let e = error(&r);
+    assert_eq!(e["code"], "STATE_ERROR.ENTITY_STATE_INVALID");
+    let assoc = &e["meta"]["associatedErrors"][format!("/v1/appStoreVersions/{ORCHARD_190}")][0];
+    assert_eq!(assoc["code"], "STATE_ERROR");
+    assert_eq!(
+        assoc["detail"],
+        "Version 1.9.0 of this app for IOS is already WAITING_FOR_REVIEW."
+    );
+}

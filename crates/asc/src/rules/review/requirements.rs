@@ -46,7 +46,12 @@ pub const REQUIRED_SCREENSHOTS: &[(&str, &[&str], &str, &str)] = &[
 /// Localization attributes every submitted version needs.
 pub const REQUIRED_TEXTS: &[&str] = &["description", "keywords", "supportUrl"];
 
-fn associated(code: &str, title: &str, detail: String, pointer: Option<String>) -> Value {
+pub(super) fn associated(
+    code: &str,
+    title: &str,
+    detail: String,
+    pointer: Option<String>,
+) -> Value {
     let mut e = json!({
         "id": uuid::Uuid::new_v4().to_string(),
         "status": "409",

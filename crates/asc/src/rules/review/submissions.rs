@@ -438,6 +438,7 @@ pub async fn item_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(
             )));
         }
     }
+    one_in_review(tx, &version).await?;
     requirements::check(tx, &version).await?;
     engine
         .link(
@@ -447,6 +448,47 @@ pub async fn item_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(
             ("appStoreVersions", &version),
         )
         .await?;
+    Ok(())
+}
+
+/// One version of an app in review per platform: another version of the platform waiting for
+/// review or in review answers Apple's 409 for the version with an associated `STATE_ERROR`
+/// (crabapple's wording; a new version cannot even be created then, versions.rs).
+async fn one_in_review(tx: &mut Tx, version: &str) -> Result<(), AscError> {
+    let Some(v) = tx.get("appStoreVersions", version).await? else {
+        return Ok(());
+    };
+    let Some(app) = linked_one(tx, "appStoreVersions", version, "app").await? else {
+        return Ok(());
+    };
+    let platform = attr(&v.attributes, "platform").to_string();
+    for (_, other) in tx.linked("apps", &app, "appStoreVersions").await? {
+        if other == version {
+            continue;
+        }
+        let Some(o) = tx.get("appStoreVersions", &other).await? else {
+            continue;
+        };
+        let state = state_of(&o.attributes);
+        if attr(&o.attributes, "platform") == platform
+            && matches!(state, "WAITING_FOR_REVIEW" | "IN_REVIEW")
+        {
+            let detail = format!(
+                "Version {} of this app for {platform} is already {state}.",
+                attr(&o.attributes, "versionString")
+            );
+            let e = requirements::associated(
+                "STATE_ERROR",
+                "The request cannot be fulfilled because of the state of another resource.",
+                detail,
+                None,
+            );
+            return Err(requirements::not_in_valid_state(
+                version,
+                vec![(format!("/v1/appStoreVersions/{other}"), vec![e])],
+            ));
+        }
+    }
     Ok(())
 }
 
