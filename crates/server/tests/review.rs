@@ -171,6 +171,17 @@ async fn a_new_version_while_another_is_editable_is_refused_with_apples_relation
     let a = &r.json()["data"]["attributes"];
     assert_eq!(a["appVersionState"], "PREPARE_FOR_SUBMISSION");
     assert_eq!(a["appStoreState"], "PREPARE_FOR_SUBMISSION");
+    // Its history starts with its creation.
+    let id = r.json()["data"]["id"].as_str().unwrap().to_string();
+    let h = w
+        .get(&format!("/crabapple/v1/appStoreVersions/{id}/history"))
+        .await
+        .json();
+    assert_eq!(h["data"][0]["note"], "created");
+    assert_eq!(
+        h["data"][0]["changes"]["appVersionState"],
+        "PREPARE_FOR_SUBMISSION"
+    );
 }
 
 #[tokio::test]

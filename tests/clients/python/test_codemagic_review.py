@@ -86,7 +86,7 @@ def test_codemagic_submits_a_version_that_crabapple_reviews_and_releases(crabapp
     assert r.status_code == 200, r.text
     states = [e["changes"].get("appVersionState") for e in r.json()["data"]
               if e["type"] == "appStoreVersions"]
-    assert states == ["WAITING_FOR_REVIEW", "PROCESSING_FOR_DISTRIBUTION"]
+    assert states == ["PREPARE_FOR_SUBMISSION", "WAITING_FOR_REVIEW", "PROCESSING_FOR_DISTRIBUTION"]
     assert r.json()["meta"]["planned"][0]["changes"]["appVersionState"] == "READY_FOR_DISTRIBUTION"
 
     for rtype, rid in reversed(made):

@@ -34,10 +34,12 @@ pub const DAY_MS: i64 = 24 * HOUR_MS;
 
 /// The timeline tracks of this family: the review of a submission (planned at submission,
 /// cancelled by a decision or a cancellation), what follows an approval, the days of a phased
-/// release.
+/// release, and the version's own changes.
 pub const TRACK_REVIEW: &str = "review";
 pub const TRACK_RELEASE: &str = "release";
 pub const TRACK_PHASED: &str = "phased";
+/// Changes a request makes to a version itself (its creation).
+pub const TRACK_VERSION: &str = "version";
 
 /// The reviewer's and the release's timing, from `meta` keys (milliseconds, or a fraction for the
 /// rejection rate). Defaults: a submission waits a day for review (Apple: "on average, 90% of

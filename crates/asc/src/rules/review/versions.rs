@@ -6,7 +6,10 @@
 //! Facts: apple-semantics.md §8.4 (both enums); the spec's `AppVersionState` and
 //! `AppStoreVersionState`; the 409 texts cited where they are used.
 
-use super::{DAY_MS, Settings, TRACK_PHASED, TRACK_RELEASE, attr, change, linked_one, written_one};
+use super::{
+    DAY_MS, Settings, TRACK_PHASED, TRACK_RELEASE, TRACK_VERSION, attr, change, linked_one,
+    written_one,
+};
 use crate::rules::rfc3339;
 use crabapple_jsonapi::{AscError, Write};
 use crabapple_store::Tx;
@@ -166,7 +169,15 @@ async fn new_version(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
             )));
         }
     }
-    w.attributes.extend(state_changes("PREPARE_FOR_SUBMISSION"));
+    let created = state_changes("PREPARE_FOR_SUBMISSION");
+    w.attributes.extend(created.clone());
+    tx.timeline_record(
+        ("appStoreVersions", &w.id),
+        TRACK_VERSION,
+        &created,
+        "created",
+    )
+    .await?;
     Ok(())
 }
 
