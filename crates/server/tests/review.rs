@@ -1,140 +1,15 @@
 //! Issue 11, "Versions, review, release — and their history": Apple's rules for versions,
-//! review submissions and releases, driven over HTTP on the demo world with the virtual clock
-//! moved by the admin API. Test names cite the fact (apple-semantics.md §8.4, the spec, the
-//! observed texts cited in crates/asc/src/rules/review).
+//! review submissions and the reviewer, driven over HTTP on the demo world with the virtual clock
+//! moved by the admin API, and the end-to-end release with its history. Test names cite the fact
+//! (apple-semantics.md §8.4, the spec, the observed texts cited in crates/asc/src/rules/review).
+//! Releases: release.rs.
 
 mod common;
+mod review_support;
 
-use common::{World, demo};
+use common::demo;
+use review_support::*;
 use serde_json::{Value, json};
-
-/// Crabapple Notes (demo world) and its versions.
-const NOTES: &str = "1476097583";
-const NOTES_240: &str = "24952dc7-6602-5daa-90e3-e6aceb8d0c53";
-const NOTES_230: &str = "efe5e5ca-26d2-58b3-8c68-6f76ada8fa1a";
-const NOTES_240_EN: &str = "0cfcaa3e-b640-549f-ba14-1180a9e9ae77";
-/// Crabapple Cinema 1.1.0: PENDING_DEVELOPER_RELEASE (MANUAL).
-const CINEMA_110: &str = "a5f756ff-ac99-52e7-a682-aa1fc65adc14";
-/// Orchard Quest 1.9.0: WAITING_FOR_REVIEW (seeded, with its submission).
-const ORCHARD_190: &str = "0bd124bc-167c-5762-92f3-db070213306f";
-
-impl World {
-    async fn api(&self, method: &str, uri: &str, body: Value) -> common::Resp {
-        self.call(method, uri, Some(&self.token.clone()), Some(body))
-            .await
-    }
-
-    async fn advance(&self, by: &str) {
-        let r = self
-            .call(
-                "POST",
-                "/crabapple/admin/clock/advance",
-                None,
-                Some(json!({"by": by})),
-            )
-            .await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    }
-
-    async fn patch_version(&self, attributes: Value) -> common::Resp {
-        self.api(
-            "PATCH",
-            &format!("/v1/appStoreVersions/{NOTES_240}"),
-            json!({"data": {"type": "appStoreVersions", "id": NOTES_240, "attributes": attributes}}),
-        )
-        .await
-    }
-
-    async fn version_state(&self, id: &str) -> (String, String) {
-        let v = self.get(&format!("/v1/appStoreVersions/{id}")).await.json();
-        let a = &v["data"]["attributes"];
-        (
-            a["appVersionState"].as_str().unwrap_or_default().into(),
-            a["appStoreState"].as_str().unwrap_or_default().into(),
-        )
-    }
-
-    async fn attribute(&self, path: &str, name: &str) -> Value {
-        self.get(path).await.json()["data"]["attributes"][name].clone()
-    }
-
-    /// A screenshot set of `display` with one screenshot (a reservation: counted whatever its
-    /// delivery state) on localization `loc`.
-    async fn screenshot(&self, loc: &str, display: &str) {
-        let set = self
-            .api(
-                "POST",
-                "/v1/appScreenshotSets",
-                json!({"data": {"type": "appScreenshotSets",
-                    "attributes": {"screenshotDisplayType": display},
-                    "relationships": {"appStoreVersionLocalization": {"data": {"type": "appStoreVersionLocalizations", "id": loc}}}}}),
-            )
-            .await;
-        assert_eq!(set.status, 201, "{}", String::from_utf8_lossy(&set.body));
-        let set_id = set.json()["data"]["id"].as_str().unwrap().to_string();
-        let shot = self
-            .api(
-                "POST",
-                "/v1/appScreenshots",
-                json!({"data": {"type": "appScreenshots",
-                    "attributes": {"fileName": "home.png", "fileSize": 2048},
-                    "relationships": {"appScreenshotSet": {"data": {"type": "appScreenshotSets", "id": set_id}}}}}),
-            )
-            .await;
-        assert_eq!(shot.status, 201, "{}", String::from_utf8_lossy(&shot.body));
-    }
-
-    async fn new_submission(&self, app: &str, platform: &str) -> String {
-        let r = self
-            .api(
-                "POST",
-                "/v1/reviewSubmissions",
-                json!({"data": {"type": "reviewSubmissions", "attributes": {"platform": platform},
-                    "relationships": {"app": {"data": {"type": "apps", "id": app}}}}}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-        assert_eq!(r.json()["data"]["attributes"]["state"], "READY_FOR_REVIEW");
-        r.json()["data"]["id"].as_str().unwrap().to_string()
-    }
-
-    async fn add_item(&self, submission: &str, version: &str) -> common::Resp {
-        self.api(
-            "POST",
-            "/v1/reviewSubmissionItems",
-            json!({"data": {"type": "reviewSubmissionItems", "relationships": {
-                "reviewSubmission": {"data": {"type": "reviewSubmissions", "id": submission}},
-                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": version}}}}}),
-        )
-        .await
-    }
-
-    async fn patch_submission(&self, id: &str, attributes: Value) -> common::Resp {
-        self.api(
-            "PATCH",
-            &format!("/v1/reviewSubmissions/{id}"),
-            json!({"data": {"type": "reviewSubmissions", "id": id, "attributes": attributes}}),
-        )
-        .await
-    }
-
-    /// Notes 2.4.0 submitted for review (screenshots added): the submission's id.
-    async fn submit_notes(&self) -> String {
-        self.screenshot(NOTES_240_EN, "APP_IPHONE_67").await;
-        let sub = self.new_submission(NOTES, "IOS").await;
-        let item = self.add_item(&sub, NOTES_240).await;
-        assert_eq!(item.status, 201, "{}", String::from_utf8_lossy(&item.body));
-        let r = self
-            .patch_submission(&sub, json!({"submitted": true}))
-            .await;
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        sub
-    }
-}
-
-fn error(r: &common::Resp) -> Value {
-    r.json()["errors"][0].clone()
-}
 
 #[tokio::test]
 async fn a_new_version_while_another_is_editable_is_refused_with_apples_relationship_error() {
@@ -357,98 +232,6 @@ async fn canceling_a_submission_makes_the_version_developer_rejected_and_the_sub
         error(&r)["detail"],
         format!("reviewSubmissions with id {sub} cannot be canceled in state COMPLETE.")
     );
-}
-
-#[tokio::test]
-async fn a_manual_release_waits_for_the_developers_release_request() {
-    let w = demo().await;
-    // A version not waiting for its developer cannot be released.
-    let r = w
-        .api(
-            "POST",
-            "/v1/appStoreVersionReleaseRequests",
-            json!({"data": {"type": "appStoreVersionReleaseRequests", "relationships": {
-                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": NOTES_240}}}}}),
-        )
-        .await;
-    assert_eq!(r.status, 409);
-    assert_eq!(error(&r)["code"], "STATE_ERROR");
-    assert_eq!(
-        error(&r)["detail"],
-        format!(
-            "The appStoreVersion with id '{NOTES_240}' cannot be released in its current state PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released."
-        )
-    );
-    let r = w
-        .api(
-            "POST",
-            "/v1/appStoreVersionReleaseRequests",
-            json!({"data": {"type": "appStoreVersionReleaseRequests", "relationships": {
-                "appStoreVersion": {"data": {"type": "appStoreVersions", "id": CINEMA_110}}}}}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        w.version_state(CINEMA_110).await,
-        (
-            "PROCESSING_FOR_DISTRIBUTION".into(),
-            "PROCESSING_FOR_APP_STORE".into()
-        )
-    );
-    w.advance("1h").await;
-    assert_eq!(
-        w.version_state(CINEMA_110).await,
-        ("READY_FOR_DISTRIBUTION".into(), "READY_FOR_SALE".into())
-    );
-    // The previous live tvOS version was replaced.
-    assert_eq!(
-        w.version_state("6f4ff90a-a05f-5fec-9724-fe63dfce41ef")
-            .await
-            .0,
-        "REPLACED_WITH_NEW_VERSION"
-    );
-}
-
-#[tokio::test]
-async fn a_scheduled_release_goes_live_at_its_earliest_release_date_not_before() {
-    let w = demo().await;
-    let now = w.app.store().now_ms();
-    let earliest = crabapple_asc::rules::rfc3339(now + 5 * 86_400_000);
-    let r = w
-        .patch_version(json!({"releaseType": "SCHEDULED", "earliestReleaseDate": earliest}))
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    w.submit_notes().await;
-    w.advance("1d").await;
-    w.advance("2h").await;
-    assert_eq!(w.version_state(NOTES_240).await.0, "PENDING_APPLE_RELEASE");
-    w.advance("3d").await;
-    assert_eq!(
-        w.version_state(NOTES_240).await.0,
-        "PENDING_APPLE_RELEASE",
-        "not before its date"
-    );
-    w.advance("22h").await;
-    assert_eq!(
-        w.version_state(NOTES_240).await.0,
-        "PROCESSING_FOR_DISTRIBUTION"
-    );
-    w.advance("1h").await;
-    assert_eq!(w.version_state(NOTES_240).await.0, "READY_FOR_DISTRIBUTION");
-    let h = w
-        .get(&format!(
-            "/crabapple/v1/appStoreVersions/{NOTES_240}/history"
-        ))
-        .await
-        .json();
-    let released = h["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["changes"]["appVersionState"] == "PROCESSING_FOR_DISTRIBUTION")
-        .unwrap()
-        .clone();
-    assert_eq!(released["date"], earliest.as_str());
 }
 
 #[tokio::test]
@@ -705,9 +488,7 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
             ("appStoreVersionLocalizations_updateInstance", "fastlane#17933 — the texts of a version in review (not promotionalText): 409 STATE_ERROR \"Attribute 'description' cannot be edited at this time\""),
             ("reviewSubmissionItems_createInstance", "fastlane#20009, #20869, codemagic cli-tools#85 — missing build, texts, screenshots: 409 STATE_ERROR.ENTITY_STATE_INVALID with one associated error each"),
             ("reviewSubmissions_updateInstance", "microsoft/asconnect#50 — submitted without items: 409 STATE_ERROR.ENTITY_STATE_INVALID \"does not have any items.\"; submitted → WAITING_FOR_REVIEW → IN_REVIEW → COMPLETE on the clock; canceled → DEVELOPER_REJECTED"),
-            ("appStoreVersionReleaseRequests_createInstance", "§8.4 releaseType MANUAL — only a version PENDING_DEVELOPER_RELEASE is released (409 STATE_ERROR)"),
             ("appStoreVersionPhasedReleases_updateInstance", "Apple's phased release — 7 days 1-2-5-10-20-50-100 %, PAUSED keeps the day, COMPLETE after day 7"),
-            ("appStoreVersionSubmissions_deleteInstance", "the deprecated removal from review — the version DEVELOPER_REJECTED, its submission COMPLETE"),
         ]
         .iter()
         .map(|(op, fact)| format!("{op}\t{fact}"))
@@ -763,59 +544,6 @@ async fn the_reviewers_timing_and_reject_rate_are_settings_of_the_world() {
 }
 
 #[tokio::test]
-async fn deleting_the_deprecated_app_store_version_submission_removes_the_version_from_review() {
-    let w = demo().await;
-    let s = w
-        .admin_create(
-            "appStoreVersionSubmissions",
-            json!({"relationships": {"appStoreVersion": ORCHARD_190}}),
-        )
-        .await;
-    let id = s["id"].as_str().unwrap();
-    let r = w
-        .call(
-            "DELETE",
-            &format!("/v1/appStoreVersionSubmissions/{id}"),
-            Some(&w.token.clone()),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
-    assert_eq!(
-        w.version_state(ORCHARD_190).await,
-        ("DEVELOPER_REJECTED".into(), "DEVELOPER_REJECTED".into())
-    );
-    // The seeded submission that held it: canceled, then complete.
-    let sub = "cc027004-a99f-5465-ace4-f77012608d1c";
-    assert_eq!(
-        w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
-            .await,
-        "COMPLETE"
-    );
-    let h = w
-        .get(&format!(
-            "/crabapple/v1/appStoreVersions/{ORCHARD_190}/history"
-        ))
-        .await
-        .json();
-    let states: Vec<&str> = h["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            e["changes"]["appVersionState"]
-                .as_str()
-                .or(e["changes"]["state"].as_str())
-                .unwrap()
-        })
-        .collect();
-    assert_eq!(
-        states,
-        ["CANCELING", "COMPLETE", "REMOVED", "DEVELOPER_REJECTED"]
-    );
-}
-
-#[tokio::test]
 async fn a_new_app_without_texts_age_rating_or_price_lists_each_missing_thing() {
     let w = demo().await;
     let app = w
@@ -862,47 +590,6 @@ async fn a_new_app_without_texts_age_rating_or_price_lists_each_missing_thing() 
             "You must provide a value for the relationship 'ageRatingDeclaration' with this request",
             "You must provide a value for the relationship 'appPriceSchedule' with this request",
         ]
-    );
-}
-
-#[tokio::test]
-async fn a_paused_phased_release_resumes_by_itself_after_30_days_and_completes_on_request() {
-    let w = demo().await;
-    // Crabapple Fit 4.1.0 (demo world): phased release ACTIVE on day 5.
-    let version = "1c06ae1a-486a-5d86-9c6d-64a2acf0821c";
-    let id = "976e0224-f1f5-5d5d-9c0e-af157b8ce3cb";
-    let read = format!("/v1/appStoreVersions/{version}/appStoreVersionPhasedRelease");
-    let write = format!("/v1/appStoreVersionPhasedReleases/{id}");
-    let patch = |state: &str| json!({"data": {"type": "appStoreVersionPhasedReleases", "id": id, "attributes": {"phasedReleaseState": state}}});
-    let r = w.api("PATCH", &write, patch("PAUSED")).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    w.advance("29d").await;
-    assert_eq!(w.attribute(&read, "phasedReleaseState").await, "PAUSED");
-    w.advance("1d").await;
-    let p = w.get(&read).await.json()["data"]["attributes"].clone();
-    assert_eq!(p["phasedReleaseState"], "ACTIVE");
-    assert_eq!(p["totalPauseDuration"], 30);
-    assert_eq!(p["currentDayNumber"], 5);
-    w.advance("1d").await;
-    assert_eq!(w.attribute(&read, "currentDayNumber").await, 6);
-    // Released to everyone now: the remaining days are dropped.
-    let r = w.api("PATCH", &write, patch("COMPLETE")).await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    w.advance("3d").await;
-    let p = w.get(&read).await.json()["data"]["attributes"].clone();
-    assert_eq!(p["phasedReleaseState"], "COMPLETE");
-    assert_eq!(p["currentDayNumber"], 6);
-    // A finished phased release does not pause (crabapple's wording; Apple's text is not public).
-    let r = w.api("PATCH", &write, patch("PAUSED")).await;
-    assert_eq!(r.status, 409);
-    assert_eq!(error(&r)["code"], "STATE_ERROR");
-    assert_eq!(
-        error(&r)["detail"],
-        "The phased release cannot change from COMPLETE to PAUSED."
-    );
-    assert_eq!(
-        error(&r)["source"]["pointer"],
-        "/data/attributes/phasedReleaseState"
     );
 }
 
