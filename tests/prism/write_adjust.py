@@ -28,6 +28,14 @@ Operation (rule, where crabapple has it) -> what the sweep sends instead:
 * appInfoLocalizations create (one localization per locale of the parent, issue 7 §2) -> a
   locale the parent's `appInfoLocalizations` listing does not have yet. Refusal: a locale it has.
 
+* appStoreVersions create (crates/asc rules/review/versions.rs: a new version only when every
+  other version of the app for the platform is live or replaced) -> a platform the app has no
+  unfinished version for. Refusal: the platform of an unfinished one (409 "You cannot create a new
+  version of the App in the current state.").
+* appStoreVersionReleaseRequests create (rules/review/release.rs: only a version
+  PENDING_DEVELOPER_RELEASE is released) -> such a version of the world. Refusal: the version the
+  schema alone picks, when it is not one.
+
 Each refusal answered otherwise than Apple (status, `code`, `detail`) is a `rule-not-enforced`
 defect of the operation; the report lists the refusals seen (`refusedWithoutAdjustment`).
 
@@ -323,7 +331,70 @@ def refuse_locale(sweep, o, body):
                     f"A localization for the locale '{used[0]}' already exists.")]
 
 
+# ------------------------------------------------------------------ versions (issue 11)
+PLATFORMS = ("IOS", "MAC_OS", "TV_OS", "VISION_OS")
+LIVE = ("READY_FOR_DISTRIBUTION", "REPLACED_WITH_NEW_VERSION")
+NEW_VERSION = ("ENTITY_ERROR.RELATIONSHIP.INVALID", "You cannot create a new version of the App in the current state.")
+
+
+def unfinished_platforms(sweep, body) -> list[str] | None:
+    """The platforms for which the request's app has a version that is not live yet."""
+    app = linked(body["data"], "apps")
+    if app is None:
+        return None
+    return [(v.get("attributes") or {}).get("platform")
+            for v in data_of(sweep, f"/v1/apps/{q(app)}/appStoreVersions", [("limit", "200")])
+            if (v.get("attributes") or {}).get("appVersionState") not in LIVE]
+
+
+def fix_new_version(sweep, o, body):
+    busy = unfinished_platforms(sweep, body)
+    if busy is None:
+        return None, "no app in the request"
+    free = next((p for p in PLATFORMS if p not in busy), None)
+    if free is None:
+        return None, "the app has an unfinished version for every platform"
+    body["data"]["attributes"]["platform"] = free
+    return body, None
+
+
+def refuse_new_version(sweep, o, body):
+    busy = [p for p in unfinished_platforms(sweep, body) or [] if p]
+    if not busy:
+        return []
+    bad = copy(body)
+    bad["data"]["attributes"]["platform"] = busy[0]
+    return [Refusal("a platform with an unfinished version", o["method"], o["path"], bad, 409, *NEW_VERSION)]
+
+
+def versions_in(sweep, state) -> list[str]:
+    return [v["id"] for a in data_of(sweep, "/v1/apps", [("limit", "200")])
+            for v in data_of(sweep, f"/v1/apps/{q(a['id'])}/appStoreVersions", [("limit", "200")])
+            if (v.get("attributes") or {}).get("appVersionState") == state]
+
+
+def fix_release_request(sweep, o, body):
+    pending = versions_in(sweep, "PENDING_DEVELOPER_RELEASE")
+    if not pending:
+        return None, "no version PENDING_DEVELOPER_RELEASE in the world"
+    body["data"]["relationships"]["appStoreVersion"]["data"]["id"] = pending[0]
+    return body, None
+
+
+def refuse_release_request(sweep, o, body):
+    other = next((v for v in versions_in(sweep, "PREPARE_FOR_SUBMISSION")), None)
+    if other is None:
+        return []
+    bad = copy(body)
+    bad["data"]["relationships"]["appStoreVersion"]["data"]["id"] = other
+    return [Refusal("a version not waiting for its developer", o["method"], o["path"], bad, 409, "STATE_ERROR",
+                    f"The appStoreVersion with id '{other}' cannot be released in its current state "
+                    "PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released.")]
+
+
 ADJUSTMENTS = {
+    "appStoreVersions_createInstance": Adjustment(fix_new_version, refuse_new_version),
+    "appStoreVersionReleaseRequests_createInstance": Adjustment(fix_release_request, refuse_release_request),
     "subscriptionPrices_createInstance": Adjustment(fix_subscription_price, refuse_subscription_price),
     "subscriptionPrices_deleteInstance": Adjustment(None, refuse_price_delete),
     "inAppPurchaseOfferCodes_createInstance": Adjustment(fix_points, refuse_foreign_point),

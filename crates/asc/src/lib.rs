@@ -38,6 +38,8 @@ pub fn families_signing_with(
         Arc::new(rules::pricing::Pricing),
         // Committed uploads: parts checked, images stored, bundles opened into builds.
         Arc::new(rules::assets::Assets),
+        // Versions, review submissions, releases and their history (issue 11).
+        Arc::new(rules::review::Review),
         // Last: completes what the others left unset with Apple's initial values.
         Arc::new(rules::initial::Initial),
     ]

@@ -17,7 +17,7 @@ use std::collections::HashSet;
 
 const STATEFUL: &str = include_str!("../../../tests/coverage/stateful.tsv");
 /// One facts file per rules table (each written by its own test).
-const RULES: [&str; 7] = [
+const RULES: [&str; 9] = [
     include_str!("../../../tests/coverage/rules.tsv"),
     include_str!("../../../tests/coverage/rules-sweep.tsv"),
     include_str!("../../../tests/coverage/rules-provisioning.tsv"),
@@ -25,6 +25,8 @@ const RULES: [&str; 7] = [
     include_str!("../../../tests/coverage/rules-price-changes.tsv"),
     include_str!("../../../tests/coverage/rules-reports.tsv"),
     include_str!("../../../tests/coverage/rules-uploads.tsv"),
+    include_str!("../../../tests/coverage/rules-review.tsv"),
+    include_str!("../../../tests/coverage/rules-release.tsv"),
 ];
 const EXERCISED: &str = include_str!("../../../tests/clients/exercised-ops.txt");
 

@@ -4,6 +4,7 @@
 mod commerce;
 mod coverage;
 mod faults;
+mod review;
 mod simulate;
 mod transporter;
 
@@ -143,6 +144,16 @@ enum Cmd {
     Transporter {
         #[command(subcommand)]
         cmd: transporter::TransporterCmd,
+    },
+    /// The App Store reviewer on command.
+    Review {
+        #[command(subcommand)]
+        cmd: review::ReviewCmd,
+    },
+    /// App Store versions: their history.
+    Versions {
+        #[command(subcommand)]
+        cmd: review::VersionsCmd,
     },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
@@ -337,6 +348,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Simulate(a) => simulate::run(a).await,
         Cmd::Faults(a) => faults::run(a).await,
         Cmd::Transporter { cmd } => transporter::run(cmd),
+        Cmd::Review { cmd } => review::run_review(cmd).await,
+        Cmd::Versions { cmd } => review::run_versions(cmd).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

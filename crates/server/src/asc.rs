@@ -24,71 +24,10 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         return error(AscError::path_error(&path).reason("crabapple answers Apple's App Store Connect API under /v1, /v2 and /v3, its admin API under /crabapple/admin"), &[]);
     }
 
-    // 401: Apple's JWT rules (apple-semantics.md §1.1–1.4). Tokens carry real time.
-    let now_ms = app.store().clock.wall_ms();
-    let authz = header(headers, "authorization");
-    app.ensure_key(authz.as_deref()).await;
-    let target = RequestTarget {
-        method: &method,
-        path: &path,
-        query: &query,
+    let (principal, rate_header) = match authenticate(&app, headers, &method, &path, &query).await {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
-    let principal =
-        match app
-            .verifier
-            .verify_asc(authz.as_deref(), &target, now_ms / 1000, &|kid: &str| {
-                app.key(kid)
-            }) {
-            Ok(p) => p,
-            Err(e) => {
-                let err = match e.invalid_scope {
-                    Some(entry) => AscError::invalid_scope(&entry).reason(e.reason),
-                    None => AscError::not_authorized(e.reason),
-                };
-                return error(err, &[]);
-            }
-        };
-
-    // §1.2: an individual key "is tied to the apps and permissions of the user": its roles are
-    // the user's as they are now, and a deleted user's key has none (issue 8).
-    let mut principal = principal;
-    if principal.key.kind == crabapple_auth::KeyKind::Individual
-        && let Some(uid) = principal.key.user_id.clone()
-    {
-        match app.store().get("users", &uid).await {
-            Ok(Some(user)) => {
-                if let Some(roles) = user.attributes.get("roles").and_then(|r| r.as_array()) {
-                    principal.key.roles = roles
-                        .iter()
-                        .filter_map(|r| r.as_str().map(str::to_string))
-                        .collect();
-                }
-            }
-            Ok(None) => {
-                return error(
-                    AscError::not_authorized(format!(
-                        "individual key {} belongs to user {uid}, who was deleted: an individual key has the access of its user, so it has none (§1.2)",
-                        principal.key.key_id
-                    )),
-                    &[],
-                );
-            }
-            Err(e) => return error(AscError::from(e), &[]),
-        }
-    }
-
-    // 429 and X-Rate-Limit on every response (§1.6).
-    let rate = app.limiter.hit(&principal.key.key_id, now_ms);
-    let rate_header = vec![("X-Rate-Limit".to_string(), rate.header_value())];
-    if !rate.allowed {
-        return error(
-            AscError::rate_limited(format!(
-                "key {} made {} requests in the past hour (limit {})",
-                principal.key.key_id, rate.limit, rate.limit
-            )),
-            &rate_header,
-        );
-    }
 
     // 404 / 405 / 403 from the spec's paths and methods (§1.5).
     let engine = &app.engine;
@@ -224,4 +163,84 @@ async fn price_change_created(app: &App, body: &[u8]) {
     {
         tracing::warn!(subscription_price = %id, "announcing the price change: {e:#}");
     }
+}
+
+/// Apple's token rules (401, §1.1–1.4: the key, its user for an individual key) and the rate
+/// limit (429, §1.6) for a request — every App Store Connect request and crabapple's
+/// extensions under `/crabapple/v1` (the version history). The principal and the
+/// `X-Rate-Limit` header every response carries, or the error response.
+pub(crate) async fn authenticate(
+    app: &App,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<(crabapple_auth::Principal, Vec<(String, String)>), Response<Body>> {
+    // 401: Apple's JWT rules (apple-semantics.md §1.1–1.4). Tokens carry real time.
+    let now_ms = app.store().clock.wall_ms();
+    let authz = header(headers, "authorization");
+    app.ensure_key(authz.as_deref()).await;
+    let target = RequestTarget {
+        method,
+        path,
+        query,
+    };
+    let principal =
+        match app
+            .verifier
+            .verify_asc(authz.as_deref(), &target, now_ms / 1000, &|kid: &str| {
+                app.key(kid)
+            }) {
+            Ok(p) => p,
+            Err(e) => {
+                let err = match e.invalid_scope {
+                    Some(entry) => AscError::invalid_scope(&entry).reason(e.reason),
+                    None => AscError::not_authorized(e.reason),
+                };
+                return Err(error(err, &[]));
+            }
+        };
+
+    // §1.2: an individual key "is tied to the apps and permissions of the user": its roles are
+    // the user's as they are now, and a deleted user's key has none (issue 8).
+    let mut principal = principal;
+    if principal.key.kind == crabapple_auth::KeyKind::Individual
+        && let Some(uid) = principal.key.user_id.clone()
+    {
+        match app.store().get("users", &uid).await {
+            Ok(Some(user)) => {
+                if let Some(roles) = user.attributes.get("roles").and_then(|r| r.as_array()) {
+                    principal.key.roles = roles
+                        .iter()
+                        .filter_map(|r| r.as_str().map(str::to_string))
+                        .collect();
+                }
+            }
+            Ok(None) => {
+                return Err(error(
+                    AscError::not_authorized(format!(
+                        "individual key {} belongs to user {uid}, who was deleted: an individual key has the access of its user, so it has none (§1.2)",
+                        principal.key.key_id
+                    )),
+                    &[],
+                ));
+            }
+            Err(e) => return Err(error(AscError::from(e), &[])),
+        }
+    }
+
+    // 429 and X-Rate-Limit on every response (§1.6).
+    let rate = app.limiter.hit(&principal.key.key_id, now_ms);
+    let rate_header = vec![("X-Rate-Limit".to_string(), rate.header_value())];
+    if !rate.allowed {
+        return Err(error(
+            AscError::rate_limited(format!(
+                "key {} made {} requests in the past hour (limit {})",
+                principal.key.key_id, rate.limit, rate.limit
+            )),
+            &rate_header,
+        ));
+    }
+
+    Ok((principal, rate_header))
 }

@@ -13,10 +13,12 @@ pub mod admin;
 pub mod analytics_admin;
 pub mod asc;
 pub mod faults;
+pub mod history;
 pub mod keys;
 pub mod limits;
 pub mod listen;
 pub mod proxy;
+pub mod review_admin;
 pub mod segments;
 pub mod setup;
 pub mod tls;
@@ -222,6 +224,8 @@ pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
         .merge(faults::routes())
+        .merge(review_admin::routes())
+        .route(history::PATH, axum::routing::get(history::version))
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),

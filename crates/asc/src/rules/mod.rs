@@ -15,6 +15,7 @@ pub mod price_points;
 pub mod pricing;
 pub mod profiles;
 pub mod provisioning;
+pub mod review;
 pub mod singletons;
 pub mod testflight;
 pub mod uploads;
