@@ -93,6 +93,10 @@ enum Cmd {
         /// (`HTTPS_PROXY=http://ADDR`): it serves Apple's API hosts itself and refuses others.
         #[arg(long, env = "CRABAPPLE_PROXY_LISTEN", value_name = "ADDR")]
         proxy: Option<String>,
+        /// Requests the inspector's log keeps in memory (`/crabapple/ui`,
+        /// `GET /crabapple/admin/requests`).
+        #[arg(long, env = "CRABAPPLE_REQUEST_LOG", value_name = "N", default_value_t = crabapple_server::ui::requests::DEFAULT_CAPACITY)]
+        request_log: usize,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -241,6 +245,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             price_time_zone,
             https,
             proxy,
+            request_log,
             access,
         } => {
             let world = match (empty, seed) {
@@ -256,6 +261,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 price_time_zone,
                 https,
                 proxy,
+                request_log,
             };
             serve(data.data, listen, world, opts).await
         }
@@ -431,6 +437,7 @@ struct ServeOpts {
     price_time_zone: Option<String>,
     https: Option<String>,
     proxy: Option<String>,
+    request_log: usize,
 }
 
 async fn serve(
@@ -448,6 +455,7 @@ async fn serve(
         price_time_zone,
         https,
         proxy,
+        request_log,
     } = opts;
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -494,6 +502,7 @@ async fn serve(
         allow_link_local_urls: access.allow_link_local_urls,
     };
     let app = App::new(store, config).await?;
+    app.requests.set_capacity(request_log);
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
     let base = public_url.unwrap_or_else(|| format!("http://{addr}"));

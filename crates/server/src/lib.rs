@@ -1,7 +1,8 @@
 //! The server room: axum wiring. One listener answers Apple's App Store Connect API (`/v1`, `/v2`,
 //! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace), analytics
 //! segment downloads (`/crabapple/analytics/segments/…`, pre-signed, no Authorization) and the
-//! App Store Server API (`/inApps`). A request travels one straight line:
+//! App Store Server API (`/inApps`), and the inspector's pages (`/crabapple/ui`, [`ui`]). A
+//! request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
 
 // Apple's error document is returned by value on purpose: errors are the cold path.
@@ -18,6 +19,7 @@ pub mod proxy;
 pub mod segments;
 pub mod setup;
 pub mod tls;
+pub mod ui;
 mod wire;
 
 use crabapple_auth::{ApiKey, KeyKind, RateLimiter, Verifier};
@@ -58,12 +60,14 @@ pub struct App {
     pub recorder: Option<std::sync::Mutex<std::fs::File>>,
     /// The commerce ledger, App Store Server API and notification delivery (storekit room).
     pub commerce: Arc<crabapple_storekit::Commerce>,
+    /// The last requests, for the inspector ([`ui::requests`]).
+    pub requests: ui::requests::RequestLog,
     key_reload: tokio::sync::Mutex<()>,
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
 }
 
 /// The `kid` of a bearer token's header, without verifying anything.
-fn token_kid(authorization: &str) -> Option<String> {
+pub(crate) fn token_kid(authorization: &str) -> Option<String> {
     use base64::Engine as _;
     let token = authorization.strip_prefix("Bearer ")?.trim();
     let header = token.split('.').next()?;
@@ -88,6 +92,7 @@ impl App {
             engine,
             commerce,
             limiter: RateLimiter::new(config.rate_limit),
+            requests: ui::requests::RequestLog::default(),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
             key_reload: tokio::sync::Mutex::new(()),
@@ -214,6 +219,7 @@ impl crabapple_storekit::Host for App {
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
+        .merge(ui::routes(app.clone()))
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),
@@ -228,8 +234,13 @@ pub fn router(app: Arc<App>) -> axum::Router {
             app.clone(),
             access::guard,
         ))
-        // Outermost: an oversized request is refused before anything else runs.
+        // An oversized request is refused before anything else runs.
         .layer(axum::middleware::from_fn(limits::guard))
+        // Outermost: the request log sees every answer, refusals included (issue 13).
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ui::requests::record,
+        ))
         .with_state(app)
 }
 

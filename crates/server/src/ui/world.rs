@@ -1,0 +1,180 @@
+//! The inspector's world views: the apps (with their notification URLs), the API keys with
+//! their kind and roles (an individual key has its user's roles), the users; and the armed
+//! faults (the analytics faults of `GET /crabapple/admin/analytics/faults`, each with its id,
+//! kind, what it applies to and its dates or rate).
+
+use super::{esc, frame, html, internal, json_block, table};
+use crate::App;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde_json::Value;
+use std::sync::Arc;
+
+fn attr<'v>(r: &'v crabapple_store::Resource, k: &str) -> &'v str {
+    r.attributes
+        .get(k)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
+async fn all(app: &App, rtype: &str) -> anyhow::Result<Vec<crabapple_store::Resource>> {
+    let q = crabapple_store::ListQuery {
+        rtype: rtype.into(),
+        limit: 1000,
+        ..Default::default()
+    };
+    Ok(app.store().list(&q).await?.0)
+}
+
+pub async fn page(State(app): State<Arc<App>>) -> Response {
+    let (apps, users, keys) = match async {
+        Ok::<_, anyhow::Error>((
+            all(&app, "apps").await?,
+            all(&app, "users").await?,
+            crate::keys::list(app.store(), &app.config.data_dir).await?,
+        ))
+    }
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => return internal(e),
+    };
+    let app_rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|a| {
+            vec![
+                format!("<code>{}</code>", esc(&a.id)),
+                esc(attr(a, "name")),
+                format!("<code>{}</code>", esc(attr(a, "bundleId"))),
+                esc(attr(a, "sku")),
+                esc(attr(a, "subscriptionStatusUrl")),
+                esc(attr(a, "subscriptionStatusUrlForSandbox")),
+            ]
+        })
+        .collect();
+    let key_rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|k| {
+            let roles = app
+                .key(&k.key_id)
+                .map(|live| live.roles)
+                .unwrap_or_else(|| k.roles.clone());
+            vec![
+                format!("<code>{}</code>", esc(&k.key_id)),
+                esc(&k.name),
+                esc(&k.kind),
+                esc(&roles.join(", ")),
+                esc(k.user_id.as_deref().unwrap_or_default()),
+                format!("<code>{}</code>", esc(&k.issuer_id)),
+                if k.revoked { "revoked" } else { "active" }.into(),
+            ]
+        })
+        .collect();
+    let user_rows: Vec<Vec<String>> = users
+        .iter()
+        .map(|u| {
+            let roles = u
+                .attributes
+                .get("roles")
+                .and_then(Value::as_array)
+                .map(|r| {
+                    r.iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            vec![
+                format!("<code>{}</code>", esc(&u.id)),
+                esc(&format!("{} {}", attr(u, "firstName"), attr(u, "lastName"))),
+                esc(attr(u, "username")),
+                esc(&roles),
+            ]
+        })
+        .collect();
+    let main = format!(
+        "<h1>Apps, keys and roles</h1>{}{}{}",
+        table(
+            "apps",
+            "Apps",
+            &[
+                "ID",
+                "Name",
+                "Bundle ID",
+                "SKU",
+                "Notification URL",
+                "Sandbox notification URL"
+            ],
+            &app_rows
+        ),
+        table(
+            "keys",
+            "API keys",
+            &["Key ID", "Name", "Kind", "Roles", "User", "Issuer", "State"],
+            &key_rows
+        ),
+        table(
+            "users",
+            "Users",
+            &["ID", "Name", "Username", "Roles"],
+            &user_rows
+        ),
+    );
+    html(
+        StatusCode::OK,
+        frame("Apps, keys and roles", Some("/world"), &main),
+    )
+}
+
+pub async fn faults(State(app): State<Arc<App>>) -> Response {
+    let list = match crabapple_reports::analytics::faults::load(app.store()).await {
+        Ok(l) => l,
+        Err(e) => return internal(e),
+    };
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|f| {
+            let v = serde_json::to_value(f).unwrap_or_default();
+            let s = |k: &str| match v.get(k) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => esc(s),
+                Some(other) => esc(&other.to_string()),
+            };
+            let applies = [s("app"), s("report")]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let when = [s("dates"), s("from"), s("to"), s("rate"), s("delayHours")]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            vec![
+                format!("<code>{}</code>", s("id")),
+                s("kind"),
+                applies,
+                when,
+                format!(
+                    "<form data-admin=\"DELETE /crabapple/admin/analytics/faults/{id}\">\
+                     <button type=\"submit\" aria-label=\"Disarm fault {id}\">Disarm</button></form>",
+                    id = s("id")
+                ),
+            ]
+        })
+        .collect();
+    let main = format!(
+        "<h1>Armed faults</h1><p>Analytics faults (<code>/crabapple/admin/analytics/faults</code>): \
+         missing days, late or empty instances, partial snapshots.</p>{}\
+         <p id=\"result\" role=\"status\" aria-live=\"polite\"></p>{}",
+        table(
+            "faults",
+            "Armed analytics faults",
+            &["ID", "Kind", "Applies to", "Dates, rate or delay", "Action"],
+            &rows
+        ),
+        json_block("faults-json", "As JSON", &serde_json::json!(list)),
+    );
+    html(StatusCode::OK, frame("Faults", Some("/faults"), &main))
+}
