@@ -44,6 +44,10 @@ pub struct Seed {
     /// crabapple's Analytics Reports settings and injected faults (world/README.md, "Analytics").
     #[serde(default)]
     pub analytics: Option<Value>,
+    /// Faults on demand armed when the world loads (crabapple_http::faults; world/README.md,
+    /// "Faults"): a list of `{route, kind, …}`. A world without the key arms none.
+    #[serde(default)]
+    pub faults: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +170,18 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
         synthesize(engine, &mut tx, &mut out).await?;
     }
     crabapple_reports::analytics::lifecycle::load_world(&mut tx, seed.analytics.as_ref()).await?;
+    let mut faults = match &seed.faults {
+        Some(v) => {
+            crabapple_http::faults::parse_list(v).map_err(|e| anyhow::anyhow!("seed: {e}"))?
+        }
+        None => Vec::new(),
+    };
+    crabapple_http::faults::number(&mut faults);
+    tx.meta_set(
+        crabapple_http::faults::META_KEY,
+        &serde_json::to_string(&faults)?,
+    )
+    .await?;
     tx.commit().await?;
     Ok(out)
 }

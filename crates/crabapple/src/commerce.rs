@@ -228,13 +228,7 @@ pub enum CaCmd {
 }
 
 async fn open(dir: &Path) -> anyhow::Result<std::sync::Arc<Commerce>> {
-    anyhow::ensure!(
-        setup::db_path(dir).exists(),
-        "{} has no crabapple store: run `crabapple serve --data {}` first",
-        dir.display(),
-        dir.display()
-    );
-    let store = setup::open(dir).await?;
+    let store = setup::open_existing(dir).await?;
     Commerce::open(store, dir).await
 }
 

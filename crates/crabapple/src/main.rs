@@ -1,9 +1,11 @@
 //! `crabapple`: the command line. `serve` runs the emulator; `token`, `keys`, `clock`,
-//! `simulate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
+//! `simulate`, `transporter validate` and `spec coverage` are the tools around it. Each subcommand is a thin layer over the rooms.
 
 mod commerce;
 mod coverage;
+mod faults;
 mod simulate;
+mod transporter;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
 /// than glibc's allocator under load (measured with scripts/bench.sh).
@@ -16,7 +18,7 @@ use crabapple_auth::{KeyKind, mint_asc_token};
 use crabapple_server::keys::{self, NewKey};
 use crabapple_server::setup::{self, WorldChoice};
 use crabapple_server::{App, Config};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 #[derive(Parser)]
 #[command(
@@ -136,8 +138,16 @@ enum Cmd {
         #[command(subcommand)]
         cmd: commerce::CaCmd,
     },
+    /// Faults on demand: arm, list and disarm what the server injects (500, 503, 429, latency,
+    /// dropped connections, truncated bodies, notification timeouts).
+    Faults(faults::FaultsArgs),
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
+    /// Transporter packages (.itmsp): check one as Apple's Transporter does.
+    Transporter {
+        #[command(subcommand)]
+        cmd: transporter::TransporterCmd,
+    },
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -281,7 +291,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             scope,
             ttl,
         } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let all = store.keys().await?;
             let k = match &key {
                 Some(id) => all
@@ -312,12 +322,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Keys { cmd } => keys_cmd(cmd).await,
         Cmd::Clock { cmd } => match cmd {
             ClockCmd::Show { data } => {
-                let store = open_existing(&data.data).await?;
+                let store = setup::open_existing(&data.data).await?;
                 println!("{} (offset {} ms)", store.now_ms(), store.clock.offset_ms());
                 Ok(())
             }
             ClockCmd::Advance { data, by } => {
-                let store = open_existing(&data.data).await?;
+                let store = setup::open_existing(&data.data).await?;
                 let ms = crabapple_server::admin::parse_duration_ms(&by)
                     .with_context(|| format!("'{by}' is not a duration like 3d, 12h or 90m"))?;
                 let now = store.advance_clock(ms).await?;
@@ -331,20 +341,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Commerce(cmd) => commerce::run(cmd).await,
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
+        Cmd::Faults(a) => faults::run(a).await,
+        Cmd::Transporter { cmd } => transporter::run(cmd),
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),
     }
-}
-
-async fn open_existing(dir: &Path) -> anyhow::Result<crabapple_store::Store> {
-    anyhow::ensure!(
-        setup::db_path(dir).exists(),
-        "{} has no crabapple store: run `crabapple serve --data {}` first",
-        dir.display(),
-        dir.display()
-    );
-    setup::open(dir).await
 }
 
 async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
@@ -358,7 +360,7 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             name,
             json,
         } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let kind = if individual {
                 KeyKind::Individual
             } else if in_app_purchase {
@@ -385,13 +387,13 @@ async fn keys_cmd(cmd: KeysCmd) -> anyhow::Result<()> {
             Ok(())
         }
         KeysCmd::List { data, json } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             let list = keys::list(&store, &data.data).await?;
             print_keys(&list, json, true);
             Ok(())
         }
         KeysCmd::Revoke { data, key_id, json } => {
-            let store = open_existing(&data.data).await?;
+            let store = setup::open_existing(&data.data).await?;
             anyhow::ensure!(keys::revoke(&store, &key_id).await?, "no key {key_id}");
             let list = keys::list(&store, &data.data).await?;
             let info: Vec<_> = list.into_iter().filter(|k| k.key_id == key_id).collect();
@@ -505,6 +507,7 @@ async fn serve(
     app.requests.set_capacity(request_log);
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
+    crabapple_server::faults::reload(&app).await?;
     let base = public_url.unwrap_or_else(|| format!("http://{addr}"));
     let all = keys::list(app.store(), &data).await?;
     let admin = all

@@ -44,13 +44,7 @@ pub struct SimulateArgs {
 }
 
 pub async fn run(a: SimulateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        setup::db_path(&a.data).exists(),
-        "{} has no crabapple store: run `crabapple serve --data {}` first",
-        a.data.display(),
-        a.data.display()
-    );
-    let store = setup::open(&a.data).await?;
+    let store = setup::open_existing(&a.data).await?;
     let yaml = match &a.world {
         Some(p) => {
             std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?

@@ -7,6 +7,8 @@
 //! printable ASCII, and `%` itself, becomes `%XX`. Plain ASCII reasons read as they are; any
 //! reason decodes losslessly with `decodeURIComponent` / `urllib.parse.unquote`.
 
+pub mod faults;
+
 use http::HeaderValue;
 use percent_encoding::percent_decode_str;
 

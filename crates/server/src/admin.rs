@@ -65,6 +65,10 @@ async fn reset(State(app): State<Arc<App>>) -> Answer {
     let l = setup::reset(&app.engine, &app.config.world)
         .await
         .map_err(Refusal::admin_internal)?;
+    // The world's own faults (or none) replace the armed ones.
+    crate::faults::reload(&app)
+        .await
+        .map_err(Refusal::admin_internal)?;
     Ok(
         Json(json!({ "seeded": l.seeded, "synthesized": l.synthesized, "linked": l.linked }))
             .into_response(),

@@ -12,6 +12,7 @@ pub mod access;
 pub mod admin;
 pub mod analytics_admin;
 pub mod asc;
+pub mod faults;
 pub mod keys;
 pub mod limits;
 pub mod listen;
@@ -62,6 +63,8 @@ pub struct App {
     pub commerce: Arc<crabapple_storekit::Commerce>,
     /// The last requests, for the inspector ([`ui::requests`]).
     pub requests: ui::requests::RequestLog,
+    /// Faults on demand ([`faults`]).
+    pub faults: faults::Armed,
     key_reload: tokio::sync::Mutex<()>,
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
 }
@@ -95,6 +98,7 @@ impl App {
             requests: ui::requests::RequestLog::default(),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
+            faults: faults::Armed::default(),
             key_reload: tokio::sync::Mutex::new(()),
             unknown_kids: std::sync::Mutex::new(HashMap::new()),
             recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
@@ -108,6 +112,7 @@ impl App {
             config,
         });
         app.reload_keys().await?;
+        faults::reload(&app).await?;
         Ok(app)
     }
 
@@ -219,6 +224,7 @@ impl crabapple_storekit::Host for App {
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
+        .merge(faults::routes())
         .merge(ui::routes(app.clone()))
         .route(
             "/crabapple/analytics/segments/{file}",
@@ -226,6 +232,10 @@ pub fn router(app: Arc<App>) -> axum::Router {
         )
         .merge(crabapple_storekit::router::<App>())
         .fallback(asc::handle)
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            faults::inject,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             see_other_writers,
@@ -253,9 +263,16 @@ async fn see_other_writers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if let Err(e) = app.store().see_other_writers().await {
+    match app.store().see_other_writers().await {
+        // Faults armed by the CLI (or a reset) are picked up.
+        Ok(true) => {
+            if let Err(e) = faults::reload(&app).await {
+                tracing::warn!("re-reading the armed faults: {e:#}");
+            }
+        }
+        Ok(false) => {}
         // The cache was emptied; the request reads the database.
-        tracing::warn!("checking for other writers: {e:#}");
+        Err(e) => tracing::warn!("checking for other writers: {e:#}"),
     }
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.

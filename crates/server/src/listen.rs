@@ -3,6 +3,7 @@
 //! against its peer IP's limit and must send its request head within the header timeout
 //! ([`ListenLimits`]).
 
+use crate::faults::DropConnection;
 use crate::limits::{ListenLimits, MAX_HEAD_BUFFER, Peers};
 use axum::body::Body;
 use axum::http::{HeaderValue, Request};
@@ -39,7 +40,15 @@ where
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let mut req = req.map(Body::new);
         mark(&mut req, https);
-        router.clone().oneshot(req)
+        let answer = router.clone().oneshot(req);
+        async move {
+            let resp = answer.await.unwrap_or_else(|e| match e {});
+            // An injected fault (crate::faults): the connection closes without an answer.
+            if resp.extensions().get::<DropConnection>().is_some() {
+                return Err(Dropped);
+            }
+            Ok(resp)
+        }
     });
     if let Err(e) = conn
         .serve_connection_with_upgrades(TokioIo::new(io), service)
@@ -64,16 +73,18 @@ fn mark(req: &mut Request<Body>, https: bool) {
     }
 }
 
-/// Accepts connections until the listener fails; with `tls`, each completes a TLS handshake
-/// (within the header timeout) first.
-pub async fn accept_loop(
+/// Accepts connections until the listener fails, each within its peer's limit, and spawns
+/// `serve(stream, peer)` for it (the peer's slot is held until that returns).
+pub(crate) async fn accept_each<F, Fut>(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
-    limits: ListenLimits,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> anyhow::Result<()> {
+    limits: &ListenLimits,
+    serve: F,
+) -> anyhow::Result<()>
+where
+    F: Fn(tokio::net::TcpStream, std::net::SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let peers = Peers::default();
-    let conn = conn_builder(&limits);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(c) => c,
@@ -88,12 +99,27 @@ pub async fn accept_loop(
             tracing::debug!("{peer}: over {} connections, closed", limits.per_peer);
             continue;
         };
-        let router = router.clone();
-        let conn = conn.clone();
-        let tls = tls.clone();
-        let handshake = limits.header_read_timeout;
+        let served = serve(stream, peer);
         tokio::spawn(async move {
             let _slot = slot;
+            served.await
+        });
+    }
+}
+
+/// Accepts connections until the listener fails; with `tls`, each completes a TLS handshake
+/// (within the header timeout) first.
+pub async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    limits: ListenLimits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> anyhow::Result<()> {
+    let conn = conn_builder(&limits);
+    let handshake = limits.header_read_timeout;
+    accept_each(listener, &limits, |stream, peer| {
+        let (router, conn, tls) = (router.clone(), conn.clone(), tls.clone());
+        async move {
             match tls {
                 None => serve_connection(&conn, router, stream, false).await,
                 Some(acceptor) => {
@@ -104,6 +130,19 @@ pub async fn accept_loop(
                     }
                 }
             }
-        });
+        }
+    })
+    .await
+}
+
+/// Why a connection was closed without an answer (an injected fault).
+#[derive(Debug)]
+struct Dropped;
+
+impl std::fmt::Display for Dropped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connection dropped by an injected fault")
     }
 }
+
+impl std::error::Error for Dropped {}

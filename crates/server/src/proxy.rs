@@ -6,8 +6,8 @@
 //! that is not a `CONNECT`, is refused with a message saying why: crabapple never reaches the
 //! internet.
 
-use crate::limits::{ListenLimits, Peers};
-use crate::listen::{Conn, conn_builder, serve_connection};
+use crate::limits::ListenLimits;
+use crate::listen::{Conn, accept_each, conn_builder, serve_connection};
 use crate::tls::APPLE_HOSTS;
 use axum::body::Body;
 use axum::http::{Method, Request, Response, StatusCode};
@@ -54,24 +54,11 @@ pub async fn proxy_loop(
     limits: ListenLimits,
     tls: tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<()> {
-    let peers = Peers::default();
     let inner = conn_builder(&limits);
-    loop {
-        let (stream, peer) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("accepting a proxy connection: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Some(slot) = peers.admit(peer.ip(), limits.per_peer) else {
-            continue;
-        };
+    let timeout = limits.header_read_timeout;
+    accept_each(listener, &limits, |stream, peer| {
         let (router, inner, tls) = (router.clone(), inner.clone(), tls.clone());
-        let timeout = limits.header_read_timeout;
-        tokio::spawn(async move {
-            let _slot = slot;
+        async move {
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let answer = tunnel(req, router.clone(), inner.clone(), tls.clone(), timeout);
                 async move { Ok::<_, Infallible>(answer) }
@@ -85,8 +72,9 @@ pub async fn proxy_loop(
             if let Err(e) = r {
                 tracing::debug!("{peer}: proxy connection: {e}");
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Answers one proxy request: `200` and the tunnel served in the background, or a refusal.

@@ -39,6 +39,18 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
 }
 
 /// Opens the store of a data directory (creating the directory).
+/// Opens the store of a data directory `crabapple serve` already made (the CLI's commands):
+/// anything else is an error saying so.
+pub async fn open_existing(dir: &Path) -> anyhow::Result<Store> {
+    anyhow::ensure!(
+        db_path(dir).exists(),
+        "{} has no crabapple store: run `crabapple serve --data {}` first",
+        dir.display(),
+        dir.display()
+    );
+    open(dir).await
+}
+
 pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
     crabapple_store::files::create_private_dir(data_dir).with_context(|| {
         format!(

@@ -360,7 +360,7 @@ async fn s8_2_profile_content_is_a_signed_plist_that_openssl_verifies() {
 #[tokio::test]
 async fn s8_2_certificate_limit_names_the_certificate_type() {
     let w = common::demo().await;
-    let create = |ty: &'static str| json!({ "data": { "type": "certificates", "attributes": { "certificateType": ty, "csrContent": "not a CSR" } } });
+    let create = |ty: &'static str| json!({ "data": { "type": "certificates", "attributes": { "certificateType": ty, "csrContent": pem_csr() } } });
     // The demo team holds 2 DEVELOPMENT and 1 DISTRIBUTION certificate; the limit is 3 per type.
     for (ty, free, word) in [
         ("DEVELOPMENT", 1, "Development"),
@@ -432,4 +432,274 @@ async fn revoking_a_certificate_invalidates_the_profiles_that_hold_it() {
         state(w.get("/v1/profiles/2W3BSTANGH").await.json()),
         "ACTIVE"
     );
+}
+
+/// A PKCS#10 request for a fresh key, as PEM (what codemagic-cli-tools sends).
+fn pem_csr() -> String {
+    let key = rcgen::KeyPair::generate().unwrap();
+    rcgen::CertificateParams::default()
+        .serialize_request(&key)
+        .unwrap()
+        .pem()
+        .unwrap()
+}
+
+fn certificate_doc(ty: &str, csr: &str) -> Value {
+    json!({ "data": { "type": "certificates", "attributes": { "certificateType": ty, "csrContent": csr } } })
+}
+
+#[tokio::test]
+async fn s8_2_csr_not_pkcs10_signed_by_its_key_is_409_attribute_invalid() {
+    let w = common::demo().await;
+    let b64: String = pem_csr()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut der = engine.decode(b64).unwrap();
+    *der.last_mut().unwrap() ^= 0x01; // one bit of the signature
+    for csr in ["not a CSR".to_string(), engine.encode(der)] {
+        let r = post(
+            &w,
+            "/v1/certificates",
+            certificate_doc("DISTRIBUTION", &csr),
+        )
+        .await;
+        assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+        let e = &r.json()["errors"][0];
+        assert_eq!(e["status"], "409");
+        assert_eq!(e["code"], "ENTITY_ERROR.ATTRIBUTE.INVALID");
+        assert_eq!(
+            e["title"],
+            "An attribute in the provided entity has invalid value"
+        );
+        assert_eq!(
+            e["detail"],
+            "Invalid Certificate Signing Request. The certificate signing request you entered appears to be invalid."
+        );
+        assert_eq!(e["source"]["pointer"], "/data/attributes/csrContent");
+    }
+    // Nothing was counted: the team may still create its certificates.
+    let r = post(
+        &w,
+        "/v1/certificates",
+        certificate_doc("DISTRIBUTION", &pem_csr()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn s8_2_certificate_names_and_validity_per_type() {
+    let w = common::demo().await;
+    let create = async |ty: &str| {
+        let r = post(&w, "/v1/certificates", certificate_doc(ty, &pem_csr())).await;
+        assert_eq!(r.status, 201, "{ty}: {}", String::from_utf8_lossy(&r.body));
+        r.json()["data"]["attributes"].clone()
+    };
+    let dev = create("DEVELOPMENT").await;
+    assert_eq!(dev["name"], "Apple Development: Created via API");
+    assert_eq!(dev["displayName"], "Created via API");
+    let dist = create("DISTRIBUTION").await;
+    let team = dist["displayName"].as_str().unwrap().to_string();
+    assert_eq!(dist["name"], format!("Apple Distribution: {team}"));
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(dist["certificateContent"].as_str().unwrap())
+        .unwrap();
+    let cn = format!("Apple Distribution: {team} ({DEMO_TEAM})");
+    assert!(
+        der.windows(cn.len()).any(|w| w == cn.as_bytes()),
+        "the subject's common name is {cn}"
+    );
+    let pay = create("APPLE_PAY").await;
+    assert_eq!(pay["name"], format!("Apple Pay Payment Processing: {team}"));
+    let months = |a: &Value| {
+        let d: jiff::civil::Date = a["expirationDate"].as_str().unwrap()[..10].parse().unwrap();
+        i32::from(d.year()) * 12 + i32::from(d.month())
+    };
+    assert_eq!(months(&pay) - months(&dist), 13, "25 months against 12");
+    assert_eq!(months(&dev), months(&dist));
+}
+
+#[tokio::test]
+async fn s8_2_udid_forms_per_platform_apples_invalid_value_text() {
+    let w = common::demo().await;
+    let cases = [
+        ("IOS", "6e3f1a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e40", true),
+        ("IOS", "00008030-001A35E22E880000", true),
+        // A simulator's UUID, Apple's own example of a refused iOS UDID.
+        ("IOS", "11DE7AF9-E77A-44F2-BECE-D8F9F69766B2", false),
+        ("IOS", "not-a-udid", false),
+        ("MAC_OS", "3D7FADF5-D61B-5F6B-A254-0123456789AB", true),
+        ("MAC_OS", "00006030-001E19D83C420000", true),
+        ("MAC_OS", "6e3f1a2b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e41", false),
+    ];
+    for (n, (platform, udid, ok)) in cases.into_iter().enumerate() {
+        let doc = json!({ "data": { "type": "devices", "attributes": {
+            "name": format!("Form {n}"), "udid": udid, "platform": platform } } });
+        let r = post(&w, "/v1/devices", doc).await;
+        if ok {
+            assert_eq!(
+                r.status,
+                201,
+                "{platform} {udid}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            continue;
+        }
+        assert_eq!(r.status, 409, "{platform} {udid}");
+        let e = &r.json()["errors"][0];
+        assert_eq!(e["code"], "ENTITY_ERROR.ATTRIBUTE.INVALID");
+        assert_eq!(
+            e["title"],
+            "An attribute in the provided entity has invalid value"
+        );
+        assert_eq!(
+            e["detail"],
+            format!("An invalid value '{udid}' was provided for the parameter 'udid'.")
+        );
+        assert_eq!(e["source"]["pointer"], "/data/attributes/udid");
+    }
+}
+
+#[tokio::test]
+async fn s8_2_hundred_devices_per_class_a_year_disabled_ones_count() {
+    let w = common::demo().await;
+    let register = async |n: usize| {
+        let doc = json!({ "data": { "type": "devices", "attributes": {
+            "name": format!("Lab iPhone {n}"), "udid": format!("{n:040x}"), "platform": "IOS" } } });
+        post(&w, "/v1/devices", doc).await
+    };
+    let mut lab = Vec::new();
+    let refused = loop {
+        let r = register(lab.len()).await;
+        if r.status != 201 {
+            break r;
+        }
+        lab.push(r.json()["data"].clone());
+        assert!(
+            lab.len() <= 100,
+            "more than 100 iPhones registered in a year"
+        );
+    };
+    assert_eq!(
+        refused.status,
+        409,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let e = &refused.json()["errors"][0];
+    assert_eq!(e["code"], "ENTITY_ERROR");
+    assert_eq!(e["title"], "There is a problem with the request entity");
+    assert_eq!(
+        e["detail"],
+        "Your development team has reached the maximum number of registered iPhone devices."
+    );
+    // Exactly 100 iPhones were added in the year before the last one.
+    let last: jiff::Timestamp = lab.last().unwrap()["attributes"]["addedDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let all = w
+        .get("/v1/devices?filter[platform]=IOS&limit=200")
+        .await
+        .json();
+    let this_year = all["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["attributes"]["deviceClass"] == "IPHONE")
+        .filter(|d| {
+            let t: jiff::Timestamp = d["attributes"]["addedDate"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            last.as_millisecond() - t.as_millisecond() < 365 * 86_400_000
+        })
+        .count();
+    assert_eq!(this_year, 100);
+
+    // Disabling a device does not give its slot back.
+    let id = lab[0]["id"].as_str().unwrap();
+    let off =
+        json!({ "data": { "type": "devices", "id": id, "attributes": { "status": "DISABLED" } } });
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/v1/devices/{id}"),
+            Some(&w.token.clone()),
+            Some(off),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["data"]["attributes"]["status"], "DISABLED");
+    assert_eq!(register(500).await.status, 409);
+    // Another class has its own 100: a Mac still registers.
+    let mac = json!({ "data": { "type": "devices", "attributes": {
+        "name": "Lab Mac", "udid": "00006030-001E19D83C42FFFF", "platform": "MAC_OS" } } });
+    assert_eq!(post(&w, "/v1/devices", mac).await.status, 201);
+    // A year later on the virtual clock the slots are back.
+    w.app.store().advance_clock(366 * 86_400_000).await.unwrap();
+    assert_eq!(register(501).await.status, 201);
+}
+
+#[tokio::test]
+async fn s8_2_certificates_filter_by_serial_type_and_display_name() {
+    let w = common::demo().await;
+    let r = post(
+        &w,
+        "/v1/certificates",
+        certificate_doc("DEVELOPMENT", &pem_csr()),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let created = r.json()["data"].clone();
+    let serial = created["attributes"]["serialNumber"].as_str().unwrap();
+    let ids = async |query: &str| {
+        let r = w.get(&format!("/v1/certificates?{query}&limit=200")).await;
+        assert_eq!(r.status, 200, "{query}");
+        r.json()["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        ids(&format!("filter[serialNumber]={serial}")).await,
+        vec![id.clone()]
+    );
+    assert_eq!(
+        ids("filter[displayName]=Created%20via%20API").await,
+        vec![id.clone()]
+    );
+    let dev = ids("filter[certificateType]=DEVELOPMENT").await;
+    assert!(
+        dev.contains(&id) && dev.contains(&DEV_CERT.to_string()),
+        "{dev:?}"
+    );
+    assert!(
+        !ids("filter[certificateType]=DISTRIBUTION")
+            .await
+            .contains(&id)
+    );
+    // Revoked (deleted): gone from the list and from its own URL.
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/certificates/{id}"),
+            Some(&w.token.clone()),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert!(
+        ids(&format!("filter[serialNumber]={serial}"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(w.get(&format!("/v1/certificates/{id}")).await.status, 404);
 }

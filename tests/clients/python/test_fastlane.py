@@ -233,3 +233,30 @@ def test_pilot_beta_tester_metrics_include_is_refused(pilot, fresh_app):
     no longer has: Apple answers 400 PARAMETER_ERROR.INVALID, and spaceship raises."""
     err = pilot("find_tester_legacy", bundle(fresh_app), "nobody@crabapple.example", ok=False)
     assert "'betaTesterMetrics' is not a valid relationship name" in err
+
+
+def test_spaceship_reaches_apples_host_through_the_proxy_unpatched(crabapple, apps):
+    """Issue 13: without CRABAPPLE_CLIENT_URL pilot_steps.rb patches nothing, so spaceship talks
+    to api.appstoreconnect.apple.com as it does for Apple, through crabapple's proxy
+    (HTTPS_PROXY) trusting crabapple's CA (SSL_CERT_FILE). The bundled traveling-ruby's `ruby`
+    wrapper overwrites SSL_CERT_FILE with its own bundle, so the test sets the wrapper's
+    environment and then SSL_CERT_FILE, as a system Ruby's user would just export it."""
+    assert crabapple.proxy_url and crabapple.ca_file, "start crabapple with --proxy (scripts/test.sh does)"
+    if not RUBY.exists():
+        pytest.fail(f"{RUBY} is missing: run scripts/setup-clients.sh")
+    key = crabapple.admin_key
+    env = {k: v for k, v in os.environ.items() if k != "CRABAPPLE_CLIENT_URL"}
+    env.update(
+        BUNDLE_GEMFILE=str(GEMFILE), HTTPS_PROXY=crabapple.proxy_url, CA=crabapple.ca_file,
+        BUNDLE=apps[0]["attributes"]["bundleId"],
+        CRABAPPLE_KEY_ID=key["keyId"], CRABAPPLE_ISSUER_ID=key["issuerId"],
+        CRABAPPLE_KEY_PATH=key.get("keyPath") or os.path.join(crabapple.data, f"AuthKey_{key['keyId']}.p8"),
+    )
+    bin_dir = RUBY.parent
+    script = (f'eval "$("{bin_dir}/ruby_environment")"; export SSL_CERT_FILE="$CA"; '
+              f'exec "{bin_dir.parent}/bin.real/ruby" -rbundler/setup "{RUBY_DIR}/pilot_steps.rb" apps "$BUNDLE"')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert sorted(got["ids"]) == sorted(a["id"] for a in apps)
+    assert got["found"] == apps[0]["id"]

@@ -8,6 +8,7 @@ its CA comes from `crabapple ca export --pem --tls`.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -85,8 +86,7 @@ def test_a_created_resource_links_to_apples_host_through_the_proxy(crabapple, un
     assert r.status_code == 201, r.text
     doc = r.json()["data"]
     assert doc["links"]["self"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
-    if "location" in r.headers:
-        assert r.headers["location"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
+    assert r.headers["location"] == f"{APPLE}/v1/bundleIds/{doc['id']}"
 
 
 def raw_proxy(crabapple, head: str) -> tuple[str, dict, str]:
@@ -143,3 +143,18 @@ def test_an_unmodified_client_needs_only_environment_variables(crabapple):
          "-H", f"Authorization: Bearer {env['TOKEN']}", f"{APPLE}/v1/apps?limit=1"],
         env=env, capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout == "200", out.stdout + out.stderr
+
+
+def test_codemagic_cli_runs_unmodified_with_only_environment_variables(crabapple, apps):
+    """codemagic-cli-tools' installed `app-store-connect` script, without the base-URL wrapper
+    the other codemagic tests use: Apple's host hard-coded, reached through the proxy."""
+    need(crabapple)
+    key = crabapple.admin_key
+    script = os.path.join(os.path.dirname(sys.executable), "app-store-connect")
+    env = {**os.environ, "HTTPS_PROXY": crabapple.proxy_url, "REQUESTS_CA_BUNDLE": crabapple.ca_file,
+           "APP_STORE_CONNECT_ISSUER_ID": key["issuerId"], "APP_STORE_CONNECT_KEY_IDENTIFIER": key["keyId"],
+           "APP_STORE_CONNECT_PRIVATE_KEY": key["privateKey"], "NO_COLOR": "1"}
+    out = subprocess.run([script, "apps", "list", "--json", "--disable-jwt-cache", "--no-color"],
+                         env=env, capture_output=True, text=True, timeout=180, check=False)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert sorted(a["id"] for a in json.loads(out.stdout)) == sorted(a["id"] for a in apps)

@@ -30,7 +30,7 @@ import requests
 
 from conftest import REPO, UA, free_port, own_server
 
-ELEMENT = "element-6066-11e4-a52e-4f735466cecb"
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 CHROME_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -82,8 +82,10 @@ class Browser:
 
     def cmd(self, method: str, path: str, body: dict | None = None):
         r = requests.request(method, self.session + path, json=body, timeout=60)
-        assert r.status_code == 200, f"{method} {path}: {r.status_code} {r.text[:500]}"
-        return r.json()["value"]
+        value = r.json().get("value") if r.status_code == 200 else None
+        assert r.status_code == 200 and not (isinstance(value, dict) and "error" in value), \
+            f"{method} {path}: {r.status_code} {r.text[:500]}"
+        return value
 
     def go(self, url: str) -> None:
         self.cmd("POST", "/url", {"url": url})
@@ -93,8 +95,9 @@ class Browser:
         while True:
             r = requests.post(self.session + "/element",
                               json={"using": "css selector", "value": css}, timeout=60)
-            if r.status_code == 200:
-                return r.json()["value"][ELEMENT]
+            value = r.json().get("value") if r.status_code == 200 else None
+            if isinstance(value, dict) and ELEMENT in value:
+                return value[ELEMENT]
             if time.time() > deadline:
                 raise AssertionError(f"no element {css!r} on {self.current_url()}: {r.text[:300]}")
             time.sleep(0.1)

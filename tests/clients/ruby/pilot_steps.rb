@@ -5,7 +5,8 @@
 # The bundled fastlane 2.146.1 (npm @expo/traveling-fastlane-linux, with its own Ruby 2.2.2) is
 # used unmodified except for the base URL: spaceship hard-codes Apple's host in
 # ConnectAPI::Client#initialize, so a `prepend` points the Faraday client at CRABAPPLE_CLIENT_URL
-# (docs: clients.md §3.4). Key: CRABAPPLE_KEY_ID, CRABAPPLE_ISSUER_ID, CRABAPPLE_KEY_PATH.
+# (docs: clients.md §3.4). Without CRABAPPLE_CLIENT_URL nothing is patched: spaceship talks to
+# Apple's host, which crabapple's proxy serves (HTTPS_PROXY, SSL_CERT_FILE; issue 13). Key: CRABAPPLE_KEY_ID, CRABAPPLE_ISSUER_ID, CRABAPPLE_KEY_PATH.
 #
 # Every step prints one JSON line on stdout (the last line) that the pytest suite
 # tests/clients/python/test_fastlane.py checks with exact values; a spaceship exception exits 1 with
@@ -17,7 +18,8 @@ require 'spaceship'
 module CrabappleBaseUrl
   def initialize(cookie: nil, current_team_id: nil, token: nil)
     super
-    @client.url_prefix = ENV.fetch('CRABAPPLE_CLIENT_URL').chomp('/') + '/v1/' if token
+    url = ENV['CRABAPPLE_CLIENT_URL'].to_s
+    @client.url_prefix = url.chomp('/') + '/v1/' if token && !url.empty?
   end
 end
 Spaceship::ConnectAPI::Client.prepend(CrabappleBaseUrl)

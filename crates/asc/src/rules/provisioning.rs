@@ -51,6 +51,30 @@ const NOT_CREATABLE: &[&str] = &[
     "DEVELOPER_ID_KEXT_G2",
 ];
 
+/// Apple's title of `ENTITY_ERROR.ATTRIBUTE.INVALID` as observed for a refused UDID
+/// (futureware-tech/simulator-action#276, bitrise-steplib/steps-ios-auto-provision#130).
+const INVALID_ATTRIBUTE_TITLE: &str = "An attribute in the provided entity has invalid value";
+
+/// Whether a UDID has the form Apple accepts for the platform: an iPhone, iPad or Apple TV's
+/// 40 hex digits (older devices) or 8-16 hex digits with a hyphen (A12 and later,
+/// `00008030-001A35E22E88802E`); a Mac's hardware UUID (8-4-4-4-12) or the 8-16 form of Apple
+/// silicon. Apple refuses a UUID for an iOS device (a simulator's UDID: futureware-tech/
+/// simulator-action#276, "An invalid value '11DE7AF9-E77A-44F2-BECE-D8F9F69766B2' was provided
+/// for the parameter 'udid'."). `UNIVERSAL` takes any of the forms.
+fn udid_fits(platform: Option<&str>, udid: &str) -> bool {
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let groups: Vec<&str> = udid.split('-').collect();
+    let ios = hex(udid, 40) || matches!(groups[..], [a, b] if hex(a, 8) && hex(b, 16));
+    let uuid = matches!(groups[..], [a, b, c, d, e]
+        if hex(a, 8) && hex(b, 4) && hex(c, 4) && hex(d, 4) && hex(e, 12));
+    let silicon = matches!(groups[..], [a, b] if hex(a, 8) && hex(b, 16));
+    match platform {
+        Some("MAC_OS") => uuid || silicon,
+        Some("UNIVERSAL") => ios || uuid,
+        _ => ios,
+    }
+}
+
 /// How many current certificates of one type a team may hold before Apple refuses another.
 const MAX_CERTS_PER_TYPE: usize = 3;
 
@@ -121,14 +145,6 @@ impl Family for Provisioning {
                         w.attributes.insert("seedId".into(), json!(team));
                     }
                 }
-                "devices" => {
-                    let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
-                    let message = format!(
-                        "A device with number '{}' already exists on this team.",
-                        udid.as_str().unwrap_or_default()
-                    );
-                    require_unique(tx, "devices", "udid", &udid, message).await?;
-                }
                 "certificates" => {
                     let ty = w
                         .attributes
@@ -146,6 +162,25 @@ impl Family for Provisioning {
                             "/data/attributes/certificateType",
                         ));
                     }
+                    // §8.2: the certificate is made for the CSR's key, so a request that is
+                    // not PKCS#10 signed with its own key is refused before anything is counted.
+                    // Apple's code and title for an invalid attribute value (observed for
+                    // `udid`, see below); the detail is the developer portal's text for a
+                    // refused CSR (quoted in micromdm/micromdm#796).
+                    // Synthesized certificates (the world's filler) carry no real request:
+                    // they get a fresh key.
+                    let csr = match w.attributes.remove("csrContent") {
+                        Some(_) if w.op_id == "synthesize" => None,
+                        Some(Value::String(c)) => Some(certs::verified_csr(&c).map_err(|_| {
+                            AscError::entity_error(
+                                "ATTRIBUTE.INVALID",
+                                INVALID_ATTRIBUTE_TITLE,
+                                "Invalid Certificate Signing Request. The certificate signing request you entered appears to be invalid.",
+                                "/data/attributes/csrContent",
+                            )
+                        })?),
+                        _ => None,
+                    };
                     if current_certificates(tx, &ty, now).await? >= MAX_CERTS_PER_TYPE {
                         return Err(AscError::entity_error(
                             "",
@@ -161,27 +196,73 @@ impl Family for Provisioning {
                         )));
                     }
                     let serial = format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64);
-                    let expires = now + 365 * 86_400_000;
+                    let expires = certs::expiration_ms(&ty_s, now);
                     let team = engine.store.meta_get("team.id").await?.unwrap_or_default();
-                    let name = format!("{}: Crabapple Demo Team", certificate_title(&ty_s));
-                    let csr = w.attributes.remove("csrContent");
-                    let content = certs::issue(
-                        csr.as_ref().and_then(Value::as_str),
-                        &name,
-                        &team,
-                        &serial,
-                        (now, expires),
-                    );
+                    let team_name = engine
+                        .store
+                        .meta_get("team.name")
+                        .await?
+                        .unwrap_or_else(|| "Crabapple Demo Team".into());
+                    let who = certs::identity(&ty_s, &team, &team_name, &serial[..10]);
+                    let content = certs::issue(csr, &who, &serial, (now, expires));
                     w.attributes.insert("serialNumber".into(), json!(serial));
                     w.attributes
                         .insert("expirationDate".into(), json!(rfc3339(expires)));
-                    w.attributes.insert("name".into(), json!(name));
+                    w.attributes.insert("name".into(), json!(who.name));
                     w.attributes
-                        .insert("displayName".into(), json!("Crabapple Demo Team"));
+                        .insert("displayName".into(), json!(who.display_name));
                     w.attributes.entry("platform").or_insert(json!("IOS"));
                     w.attributes.insert("activated".into(), json!(true));
                     if let Some(c) = content {
                         w.attributes.insert("certificateContent".into(), json!(c));
+                    }
+                }
+                "devices" => {
+                    let udid = w.attributes.get("udid").cloned().unwrap_or(Value::Null);
+                    let udid_s = udid.as_str().unwrap_or_default();
+                    let platform = w.attributes.get("platform").and_then(Value::as_str);
+                    if w.op_id != "synthesize" && !udid_fits(platform, udid_s) {
+                        return Err(AscError::entity_error(
+                            "ATTRIBUTE.INVALID",
+                            INVALID_ATTRIBUTE_TITLE,
+                            format!(
+                                "An invalid value '{udid_s}' was provided for the parameter 'udid'."
+                            ),
+                            "/data/attributes/udid",
+                        ));
+                    }
+                    // Apple answers a registered UDID with the generic entity error, not an
+                    // invalid attribute (fastlane/fastlane#17426: "code" : "ENTITY_ERROR",
+                    // "title" : "There is a problem with the request entity").
+                    if !find_by_attr(tx, "devices", "udid", &udid).await?.is_empty() {
+                        return Err(AscError::entity_error(
+                            "",
+                            "There is a problem with the request entity",
+                            format!("A device with number '{udid_s}' already exists on this team."),
+                            "/data/attributes/udid",
+                        ));
+                    }
+                    let class = w
+                        .attributes
+                        .get("deviceClass")
+                        .and_then(Value::as_str)
+                        .unwrap_or("IPHONE")
+                        .to_string();
+                    if w.op_id != "synthesize"
+                        && devices_this_year(tx, &class, now).await? >= MAX_DEVICES_PER_CLASS
+                    {
+                        return Err(AscError::entity_error(
+                            "",
+                            "There is a problem with the request entity",
+                            format!(
+                                "Your development team has reached the maximum number of registered {} devices.",
+                                device_class_name(&class)
+                            ),
+                            "/data/attributes/udid",
+                        )
+                        .reason(format!(
+                            "{MAX_DEVICES_PER_CLASS} {class} devices registered in the last 365 days"
+                        )));
                     }
                 }
                 "profiles" => {
@@ -211,21 +292,6 @@ impl Family for Provisioning {
     }
 }
 
-/// The common-name prefix Apple gives each certificate type.
-fn certificate_title(ty: &str) -> &'static str {
-    match ty {
-        "IOS_DEVELOPMENT" => "iPhone Developer",
-        "IOS_DISTRIBUTION" => "iPhone Distribution",
-        "DEVELOPMENT" => "Apple Development",
-        "DISTRIBUTION" => "Apple Distribution",
-        "MAC_APP_DISTRIBUTION" => "3rd Party Mac Developer Application",
-        "MAC_INSTALLER_DISTRIBUTION" => "3rd Party Mac Developer Installer",
-        "MAC_APP_DEVELOPMENT" => "Mac Developer",
-        "PASS_TYPE_ID" | "PASS_TYPE_ID_WITH_NFC" => "Pass Type ID",
-        _ => "Apple Certificate",
-    }
-}
-
 /// How Apple names a certificate type in its limit error ("You already have a current
 /// Distribution certificate…", §8.2; "…a current Development certificate…" for development).
 fn certificate_kind(ty: &str) -> &'static str {
@@ -241,6 +307,44 @@ fn certificate_kind(ty: &str) -> &'static str {
         "IDENTITY_ACCESS" => "Identity Access",
         _ => "Apple",
     }
+}
+
+/// Devices a team may register per device class in a membership year (Apple's developer
+/// account help: 100 of each product family; disabling one does not free its slot).
+const MAX_DEVICES_PER_CLASS: usize = 100;
+
+/// How Apple names a device class in its limit error ("Your development team has reached the
+/// maximum number of registered iPhone devices.", Apple's text as Xcode and sideloading tools
+/// relay it: DebianArch64/DebProvision#229, whoeevee/EeveeSpotify#489, error 5405).
+fn device_class_name(class: &str) -> &'static str {
+    match class {
+        "IPAD" => "iPad",
+        "IPOD" => "iPod touch",
+        "APPLE_WATCH" => "Apple Watch",
+        "APPLE_TV" => "Apple TV",
+        "MAC" => "Mac",
+        "APPLE_VISION_PRO" => "Apple Vision Pro",
+        _ => "iPhone",
+    }
+}
+
+/// Devices of `class` registered in the year before `now` (enabled or disabled: a disabled
+/// device keeps its slot until the membership year ends; crabapple's year is the last 365 days
+/// of the virtual clock).
+async fn devices_this_year(tx: &mut Tx, class: &str, now: i64) -> Result<usize, AscError> {
+    let mut n = 0;
+    for id in find_by_attr(tx, "devices", "deviceClass", &json!(class)).await? {
+        if let Some(d) = tx.get("devices", &id).await? {
+            let added = d
+                .attributes
+                .get("addedDate")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+                .map_or(now, |t| t.as_millisecond());
+            n += usize::from(now - added < 365 * 86_400_000);
+        }
+    }
+    Ok(n)
 }
 
 /// How many unexpired, unrevoked certificates of type `ty` the team holds.

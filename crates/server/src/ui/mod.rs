@@ -36,6 +36,7 @@ pub const BASE: &str = "/crabapple/ui";
 
 const CSS: &str = include_str!("assets/inspector.css");
 const JS: &str = include_str!("assets/inspector.js");
+const ICON: &str = include_str!("assets/icon.svg");
 
 /// The views, in the order of the navigation: path under [`BASE`], title.
 const NAV: &[(&str, &str)] = &[
@@ -57,6 +58,7 @@ pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
         .route("/crabapple/ui/logout", axum::routing::post(logout))
         .route("/crabapple/ui/assets/inspector.css", get(css))
         .route("/crabapple/ui/assets/inspector.js", get(js))
+        .route("/crabapple/ui/assets/icon.svg", get(icon))
         .route("/crabapple/ui/clock", get(clock::page))
         .route("/crabapple/ui/notifications", get(notifications::list))
         .route(
@@ -185,6 +187,10 @@ async fn js() -> Response {
     asset("text/javascript; charset=utf-8", JS)
 }
 
+async fn icon() -> Response {
+    asset("image/svg+xml", ICON)
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     (
         [
@@ -233,6 +239,7 @@ pub(crate) fn frame(title: &str, active: Option<&str>, main: &str) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} — crabapple inspector</title>\
+         <link rel=\"icon\" href=\"{BASE}/assets/icon.svg\" type=\"image/svg+xml\">\
          <link rel=\"stylesheet\" href=\"{BASE}/assets/inspector.css\">\
          <script src=\"{BASE}/assets/inspector.js\" defer></script></head><body>\
          <a class=\"skip\" href=\"#main\">Skip to content</a>\

@@ -1,7 +1,9 @@
 //! The inspector's world views: the apps (with their notification URLs), the API keys with
 //! their kind and roles (an individual key has its user's roles), the users; and the armed
-//! faults (the analytics faults of `GET /crabapple/admin/analytics/faults`, each with its id,
-//! kind, what it applies to and its dates or rate).
+//! faults: faults on demand (`GET /crabapple/admin/faults`: route, kind, what is left of its
+//! count, how often it matched and fired) and the analytics faults
+//! (`GET /crabapple/admin/analytics/faults`: kind, what it applies to, its dates or rate), each
+//! with a button that disarms it.
 
 use super::{esc, frame, html, internal, json_block, table};
 use crate::App;
@@ -127,20 +129,73 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     )
 }
 
+/// A button that disarms fault `id` with `DELETE {path}/{id}`.
+fn disarm(path: &str, id: &str) -> String {
+    format!(
+        "<form data-admin=\"DELETE {path}/{id}\"><button type=\"submit\" \
+         aria-label=\"Disarm fault {id}\">Disarm</button></form>"
+    )
+}
+
+/// A serialized fault's field `k` as escaped text (empty when absent).
+fn field(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => esc(s),
+        Some(other) => esc(&other.to_string()),
+    }
+}
+
 pub async fn faults(State(app): State<Arc<App>>) -> Response {
-    let list = match crabapple_reports::analytics::faults::load(app.store()).await {
-        Ok(l) => l,
+    let (http, list) = match async {
+        Ok::<_, anyhow::Error>((
+            crate::faults::load(app.store()).await?,
+            crabapple_reports::analytics::faults::load(app.store()).await?,
+        ))
+    }
+    .await
+    {
+        Ok(x) => x,
         Err(e) => return internal(e),
     };
+    let http_rows: Vec<Vec<String>> = http
+        .iter()
+        .map(|f| {
+            let v = serde_json::to_value(f).unwrap_or_default();
+            let s = |k: &str| field(&v, k);
+            let only = [s("entity"), s("keyId")]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let what = [s("status"), s("latencyMs"), s("retryAfter")]
+                .into_iter()
+                .filter(|x| !x.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let count = match s("count") {
+                c if c.is_empty() => "every match".to_string(),
+                c => c,
+            };
+            vec![
+                format!("<code>{}</code>", s("id")),
+                format!("<code>{}</code>", s("route")),
+                s("kind"),
+                what,
+                only,
+                count,
+                s("probability"),
+                s("matched"),
+                s("fired"),
+                disarm("/crabapple/admin/faults", &s("id")),
+            ]
+        })
+        .collect();
     let rows: Vec<Vec<String>> = list
         .iter()
         .map(|f| {
             let v = serde_json::to_value(f).unwrap_or_default();
-            let s = |k: &str| match v.get(k) {
-                None | Some(Value::Null) => String::new(),
-                Some(Value::String(s)) => esc(s),
-                Some(other) => esc(&other.to_string()),
-            };
+            let s = |k: &str| field(&v, k);
             let applies = [s("app"), s("report")]
                 .into_iter()
                 .filter(|x| !x.is_empty())
@@ -156,25 +211,54 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
                 s("kind"),
                 applies,
                 when,
-                format!(
-                    "<form data-admin=\"DELETE /crabapple/admin/analytics/faults/{id}\">\
-                     <button type=\"submit\" aria-label=\"Disarm fault {id}\">Disarm</button></form>",
-                    id = s("id")
-                ),
+                disarm("/crabapple/admin/analytics/faults", &s("id")),
             ]
         })
         .collect();
     let main = format!(
-        "<h1>Armed faults</h1><p>Analytics faults (<code>/crabapple/admin/analytics/faults</code>): \
-         missing days, late or empty instances, partial snapshots.</p>{}\
-         <p id=\"result\" role=\"status\" aria-live=\"polite\"></p>{}",
+        "<h1>Armed faults</h1><p id=\"result\" role=\"status\" aria-live=\"polite\"></p>\
+         <h2>Faults on demand</h2><p>Armed with <code>POST /crabapple/admin/faults</code>, \
+         <code>crabapple faults</code>, a seed file or the form below; every faulted answer says \
+         so in <code>X-Crabapple-Reason</code> (see the request log).</p>\
+         <form id=\"arm\" class=\"filters\" data-admin=\"POST /crabapple/admin/faults\" aria-label=\"Arm a fault\">\
+         <p><label for=\"route\">Route</label> <input id=\"route\" name=\"route\" required placeholder=\"GET /v1/apps*\"></p>\
+         <p><label for=\"kind\">Kind</label> <select id=\"kind\" name=\"kind\"><option>status</option>\
+         <option>latency</option><option>drop</option><option>truncate</option>\
+         <option>notificationTimeout</option></select></p>\
+         <p><label for=\"status\">Status</label> <input id=\"status\" name=\"status\" type=\"number\" placeholder=\"503\"></p>\
+         <p><label for=\"latencyMs\">Latency (ms)</label> <input id=\"latencyMs\" name=\"latencyMs\" type=\"number\"></p>\
+         <p><label for=\"count\">Hits</label> <input id=\"count\" name=\"count\" type=\"number\" placeholder=\"every match\"></p>\
+         <p><button type=\"submit\">Arm</button></p></form>{}\
+         <h2>Analytics faults</h2><p><code>/crabapple/admin/analytics/faults</code>: missing \
+         days, late or empty instances, partial snapshots.</p>{}{}",
         table(
             "faults",
+            "Armed faults on demand",
+            &[
+                "ID",
+                "Route",
+                "Kind",
+                "Status, latency, Retry-After",
+                "Only entity or key",
+                "Hits left",
+                "Probability",
+                "Matched",
+                "Fired",
+                "Action"
+            ],
+            &http_rows
+        ),
+        table(
+            "analytics-faults",
             "Armed analytics faults",
             &["ID", "Kind", "Applies to", "Dates, rate or delay", "Action"],
             &rows
         ),
-        json_block("faults-json", "As JSON", &serde_json::json!(list)),
+        json_block(
+            "faults-json",
+            "As JSON",
+            &serde_json::json!({ "faults": http, "analytics": list })
+        ),
     );
     html(StatusCode::OK, frame("Faults", Some("/faults"), &main))
 }

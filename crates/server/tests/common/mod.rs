@@ -81,6 +81,7 @@ pub async fn open_with(
     let app = App::new(store, config).await.unwrap();
     setup::first_start(&app.engine, &dir, &world).await.unwrap();
     app.reload_keys().await.unwrap();
+    crabapple_server::faults::reload(&app).await.unwrap();
     let list = keys::list(app.store(), &dir).await.unwrap();
     let k = list
         .iter()

@@ -92,7 +92,13 @@ async fn attempt(
                 tracing::warn!(uuid = %row.notification_uuid, "notification not sent: {why}");
                 SendAttemptResult::Other
             }
-            None => post(&http, url, &row.signed_payload, timeout).await,
+            None => match timed_out_by_fault(&store, url).await? {
+                Some(why) => {
+                    tracing::info!(uuid = %row.notification_uuid, "notification not sent: {why}");
+                    SendAttemptResult::TimedOut
+                }
+                None => post(&http, url, &row.signed_payload, timeout).await,
+            },
         },
         None => SendAttemptResult::Other,
     };
@@ -116,6 +122,38 @@ async fn attempt(
         .ledger_record_attempt(row.seq, &Value::Array(attempts), state, next)
         .await?;
     Ok(Some(ok))
+}
+
+/// Faults on demand (issue 13, crabapple_http::faults): an armed `notificationTimeout` fault whose
+/// route matches the receiver's URL takes this attempt — recorded as `TIMED_OUT`, nothing sent.
+/// Its description, when one did.
+async fn timed_out_by_fault(store: &Store, url: &str) -> Result<Option<String>> {
+    use crabapple_http::faults::{self, Kind, Target};
+    // Attempts run concurrently: one at a time here, so the counters add up.
+    static ONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one = ONE.lock().await;
+    let Some(stored) = store.meta_get(faults::META_KEY).await? else {
+        return Ok(None);
+    };
+    let mut list =
+        faults::parse_list(&serde_json::from_str(&stored)?).map_err(|e| anyhow::anyhow!(e))?;
+    let target = Target {
+        method: "POST",
+        path: url,
+        key_id: None,
+    };
+    let named = |f: &faults::Fault| f.kind == Kind::NotificationTimeout && f.names(&target);
+    if !list.iter().any(named) {
+        return Ok(None);
+    }
+    let hit = list
+        .iter_mut()
+        .filter(|f| named(f))
+        .find_map(|f| f.draw().then(|| f.describe()));
+    store
+        .meta_set(faults::META_KEY, &serde_json::to_string(&list)?)
+        .await?;
+    Ok(hit)
 }
 
 /// POSTs `{"signedPayload": …}`; 200–206 is success.

@@ -30,6 +30,6 @@ if [[ "${SKIP_PYTHON:-0}" != 1 ]]; then
 fi
 if [[ "${SKIP_NODE:-0}" != 1 ]]; then
   echo "== Apple's Node library (@apple/app-store-server-library) against $base"
-  node --test server_api.test.mjs retention_messaging.test.mjs || status=$?
+  node --test server_api.test.mjs retention_messaging.test.mjs apple_hosts.test.mjs || status=$?
 fi
 exit "$status"

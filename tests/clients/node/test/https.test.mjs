@@ -2,10 +2,12 @@
 // The library treats any `links.next` that is not `https://` as a path under its urlBase, so on
 // plain http its pagination breaks (docs/clients.md §3); over crabapple's HTTPS listener, with
 // crabapple's CA given by NODE_EXTRA_CA_CERTS (an environment variable Node reads at start), every
-// page is followed. Node 20's fetch ignores HTTPS_PROXY, so this client is given the listener as
-// its documented `urlBase` rather than going through the proxy.
+// page is followed. Node 20's fetch ignores HTTPS_PROXY by itself; with lib/env-proxy.cjs preloaded
+// through NODE_OPTIONS (still only environment) the client, not given any urlBase, pages Apple's
+// host through crabapple's proxy.
 //
 //   CRABAPPLE_HTTPS_URL  crabapple's HTTPS listener;  NODE_EXTRA_CA_CERTS  its CA (PEM)
+//   CRABAPPLE_PROXY_URL  its proxy for Apple's hosts;  CRABAPPLE_CA_FILE  the same CA
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -39,4 +41,29 @@ test('node-app-store-connect-api follows links.next over crabapple HTTPS (NODE_E
   assert.ok(first.links.next.startsWith(`${https}/v1/apps?`), first.links.next);
   const { data: apps } = await readAll('apps', { params: { limit: 2 } });
   assert.deepEqual(apps.map((a) => a.id).sort(), await allAppIds());
+});
+
+test('node-app-store-connect-api, not given a urlBase, pages Apple\'s host through the proxy (environment only)', async () => {
+  const proxy = process.env.CRABAPPLE_PROXY_URL;
+  assert.ok(proxy && process.env.CRABAPPLE_CA_FILE, 'set CRABAPPLE_PROXY_URL and CRABAPPLE_CA_FILE (scripts/test.sh does)');
+  // A script as a user writes it for Apple, run with HTTPS_PROXY, NODE_EXTRA_CA_CERTS and the
+  // proxy preload in NODE_OPTIONS.
+  const script = `
+    import { api } from 'node-app-store-connect-api';
+    const k = JSON.parse(process.env.KEY);
+    const { readAll, read } = await api({ issuerId: k.issuerId, apiKey: k.apiKey, privateKey: k.privateKey, automaticRetries: 0 });
+    const first = await read('apps', { params: { limit: 2 } });
+    const { data } = await readAll('apps', { params: { limit: 2 } });
+    console.log(JSON.stringify({ next: first.links.next, ids: data.map((a) => a.id).sort() }));`;
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+    encoding: 'utf8',
+    cwd: path.resolve(path.dirname(new URL(import.meta.url).pathname), '..'),
+    env: { ...process.env, KEY: JSON.stringify(adminKey()), HTTPS_PROXY: proxy,
+      NODE_EXTRA_CA_CERTS: process.env.CRABAPPLE_CA_FILE,
+      NODE_OPTIONS: `--require ${path.resolve(path.dirname(new URL(import.meta.url).pathname), '../lib/env-proxy.cjs')}` },
+  });
+  const got = JSON.parse(out.trim().split('\n').pop());
+  assert.ok(got.next.startsWith('https://api.appstoreconnect.apple.com/v1/apps?'), got.next);
+  assert.deepEqual(got.ids, await allAppIds());
 });

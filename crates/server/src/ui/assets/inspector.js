@@ -37,7 +37,7 @@
   function fields(form) {
     const o = {};
     for (const el of form.elements) {
-      if (el.name && el.value !== "") o[el.name] = el.value;
+      if (el.name && el.value !== "") o[el.name] = el.type === "number" ? Number(el.value) : el.value;
     }
     return o;
   }
