@@ -5,7 +5,6 @@
 
 mod common;
 
-use axum::body::Body;
 use common::{ADMIN_TOKEN, Resp, World, open_with, temp_dir};
 use crabapple_server::access::{AdminAccess, session_value};
 use crabapple_server::setup::WorldChoice;
@@ -20,30 +19,12 @@ async fn world(token: Option<&str>) -> World {
     open_with(temp_dir("inspector"), WorldChoice::Demo, 100_000, admin).await
 }
 
-async fn send(
-    w: &World,
-    method: &str,
-    uri: &str,
-    headers: &[(&str, &str)],
-    body: Option<(&str, &str)>,
-) -> Resp {
-    let mut req = axum::http::Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = match body {
-        Some((ct, b)) => req
-            .header("content-type", ct)
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    w.send(req).await
-}
-
 fn text(r: &Resp) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
+
+/// A case: name, headers, expected status and reason.
+type Row<'a> = (&'a str, Vec<(&'a str, &'a str)>, u16, Option<&'a str>);
 
 const HOST: (&str, &str) = ("host", "127.0.0.1:8686");
 const TOKEN: (&str, &str) = ("x-crabapple-admin-token", ADMIN_TOKEN);
@@ -65,8 +46,7 @@ async fn issue13_inspector_pages_follow_the_admin_apis_access_rules() {
         of other sites (Origin 'http://evil.example')";
     let cross_site =
         "cross-site request refused: the admin API does not serve web pages of other sites";
-    // (name, headers, status, reason)
-    let rows: Vec<(&str, Vec<(&str, &str)>, u16, Option<&str>)> = vec![
+    let rows: Vec<Row> = vec![
         ("no token", vec![HOST], 401, Some(NO_TOKEN)),
         ("token header", vec![HOST, TOKEN], 200, None),
         (
@@ -110,7 +90,7 @@ async fn issue13_inspector_pages_follow_the_admin_apis_access_rules() {
             "/crabapple/ui/clock",
             "/crabapple/ui/world",
         ] {
-            let r = send(&w, "GET", path, &headers, None).await;
+            let r = w.raw("GET", path, &headers, None).await;
             assert_eq!(r.status, status, "{name} {path}: {}", text(&r));
             assert_eq!(
                 r.header("x-crabapple-reason").as_deref(),
@@ -133,35 +113,35 @@ async fn issue13_inspector_pages_follow_the_admin_apis_access_rules() {
         }
     }
     // The admin API takes the session cookie like the token, with all its other rules.
-    let r = send(
-        &w,
-        "GET",
-        "/crabapple/admin/status",
-        &[HOST, ("cookie", &session)],
-        None,
-    )
-    .await;
+    let r = w
+        .raw(
+            "GET",
+            "/crabapple/admin/status",
+            &[HOST, ("cookie", &session)],
+            None,
+        )
+        .await;
     assert_eq!(r.status, 200);
-    let r = send(
-        &w,
-        "POST",
-        "/crabapple/admin/clock/advance",
-        &[HOST, ("cookie", &session)],
-        Some(("text/plain", "{\"by\":\"1d\"}")),
-    )
-    .await;
+    let r = w
+        .raw(
+            "POST",
+            "/crabapple/admin/clock/advance",
+            &[HOST, ("cookie", &session)],
+            Some(("text/plain", "{\"by\":\"1d\"}")),
+        )
+        .await;
     assert_eq!(r.status, 415, "a form post is never read as a command");
-    let r = send(
-        &w,
-        "GET",
-        "/crabapple/admin/status",
-        &[HOST, ("cookie", "crabapple_session=00ff")],
-        None,
-    )
-    .await;
+    let r = w
+        .raw(
+            "GET",
+            "/crabapple/admin/status",
+            &[HOST, ("cookie", "crabapple_session=00ff")],
+            None,
+        )
+        .await;
     assert_eq!((r.status, r.json()), (401, json!({ "error": BAD_SESSION })));
     // Pages cannot be framed and run only their own script.
-    let r = send(&w, "GET", "/crabapple/ui", &[HOST, TOKEN], None).await;
+    let r = w.raw("GET", "/crabapple/ui", &[HOST, TOKEN], None).await;
     assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
     assert!(
         r.header("content-security-policy")
@@ -180,13 +160,13 @@ async fn issue13_inspector_pages_follow_the_admin_apis_access_rules() {
             "text/javascript; charset=utf-8",
         ),
     ] {
-        let r = send(&w, "GET", path, &[HOST], None).await;
+        let r = w.raw("GET", path, &[HOST], None).await;
         assert_eq!(
             (r.status, r.header("content-type").as_deref()),
             (200, Some(ct)),
             "{path}"
         );
-        let r = send(&w, "GET", path, &[("host", "evil.example")], None).await;
+        let r = w.raw("GET", path, &[("host", "evil.example")], None).await;
         assert_eq!(r.status, 403, "{path}");
     }
 }
@@ -195,26 +175,21 @@ async fn issue13_inspector_pages_follow_the_admin_apis_access_rules() {
 async fn issue13_login_sets_an_httponly_samesite_strict_cookie_not_the_token() {
     let w = world(Some(ADMIN_TOKEN)).await;
     let form = "application/x-www-form-urlencoded";
-    let r = send(
-        &w,
-        "POST",
-        "/crabapple/ui/login",
-        &[HOST],
-        Some((form, "token=guess")),
-    )
-    .await;
+    let r = w
+        .raw(
+            "POST",
+            "/crabapple/ui/login",
+            &[HOST],
+            Some((form, "token=guess")),
+        )
+        .await;
     assert_eq!(r.status, 401);
     assert_eq!(r.header("x-crabapple-reason").as_deref(), Some(WRONG_LOGIN));
     assert!(r.header("set-cookie").is_none());
     let body = format!("token={ADMIN_TOKEN}");
-    let r = send(
-        &w,
-        "POST",
-        "/crabapple/ui/login",
-        &[HOST],
-        Some((form, &body)),
-    )
-    .await;
+    let r = w
+        .raw("POST", "/crabapple/ui/login", &[HOST], Some((form, &body)))
+        .await;
     assert_eq!(r.status, 303);
     assert_eq!(r.header("location").as_deref(), Some("/crabapple/ui"));
     let cookie = r.header("set-cookie").unwrap();
@@ -227,16 +202,16 @@ async fn issue13_login_sets_an_httponly_samesite_strict_cookie_not_the_token() {
     );
     assert!(!cookie.contains(ADMIN_TOKEN));
     // Logging in from another site's page is refused like any admin request.
-    let r = send(
-        &w,
-        "POST",
-        "/crabapple/ui/login",
-        &[HOST, ("origin", "http://evil.example")],
-        Some((form, &body)),
-    )
-    .await;
+    let r = w
+        .raw(
+            "POST",
+            "/crabapple/ui/login",
+            &[HOST, ("origin", "http://evil.example")],
+            Some((form, &body)),
+        )
+        .await;
     assert_eq!(r.status, 403);
-    let r = send(&w, "POST", "/crabapple/ui/logout", &[HOST], None).await;
+    let r = w.raw("POST", "/crabapple/ui/logout", &[HOST], None).await;
     assert_eq!(r.status, 303);
     assert!(r.header("set-cookie").unwrap().contains("Max-Age=0"));
 }
@@ -244,22 +219,17 @@ async fn issue13_login_sets_an_httponly_samesite_strict_cookie_not_the_token() {
 #[tokio::test]
 async fn issue13_without_an_admin_token_the_inspector_opens_on_loopback() {
     let w = world(None).await;
-    let r = send(&w, "GET", "/crabapple/ui", &[HOST], None).await;
+    let r = w.raw("GET", "/crabapple/ui", &[HOST], None).await;
     assert_eq!(r.status, 200);
     assert!(text(&r).contains("<table id=\"request-log\">"));
-    let r = send(&w, "GET", "/crabapple/ui/login", &[HOST], None).await;
+    let r = w.raw("GET", "/crabapple/ui/login", &[HOST], None).await;
     assert_eq!(
         (r.status, r.header("location").as_deref()),
         (303, Some("/crabapple/ui"))
     );
-    let r = send(
-        &w,
-        "GET",
-        "/crabapple/ui",
-        &[("host", "evil.example")],
-        None,
-    )
-    .await;
+    let r = w
+        .raw("GET", "/crabapple/ui", &[("host", "evil.example")], None)
+        .await;
     assert_eq!(r.status, 403);
 }
 
@@ -351,7 +321,7 @@ async fn issue13_the_request_log_keeps_method_path_key_status_apples_code_and_th
 
 /// An inspector page, with the admin token.
 async fn ui(w: &World, path: &str) -> Resp {
-    send(w, "GET", path, &[TOKEN], None).await
+    w.raw("GET", path, &[TOKEN], None).await
 }
 
 fn percent_decode(s: &str) -> String {

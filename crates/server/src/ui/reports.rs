@@ -58,16 +58,8 @@ const DAYS: i64 = 35;
 pub async fn analytics(State(app): State<Arc<App>>, uri: Uri) -> Response {
     let q = parse_query(uri.query());
     let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
-    let store = app.store();
-    let list = store
-        .list(&crabapple_store::ListQuery {
-            rtype: "analyticsReportRequests".into(),
-            limit: 500,
-            ..Default::default()
-        })
-        .await;
-    let requests = match list {
-        Ok((items, _)) => items,
+    let requests = match super::world::all(&app, "analyticsReportRequests").await {
+        Ok(items) => items,
         Err(e) => return internal(e),
     };
     let request = get("request").or_else(|| requests.first().map(|r| r.id.clone()));

@@ -20,7 +20,7 @@ fn attr<'v>(r: &'v crabapple_store::Resource, k: &str) -> &'v str {
         .unwrap_or_default()
 }
 
-async fn all(app: &App, rtype: &str) -> anyhow::Result<Vec<crabapple_store::Resource>> {
+pub(super) async fn all(app: &App, rtype: &str) -> anyhow::Result<Vec<crabapple_store::Resource>> {
     let q = crabapple_store::ListQuery {
         rtype: rtype.into(),
         limit: 1000,
@@ -137,6 +137,15 @@ fn disarm(path: &str, id: &str) -> String {
     )
 }
 
+/// The non-empty `parts`, space-separated.
+fn joined<const N: usize>(parts: [String; N]) -> String {
+    parts
+        .into_iter()
+        .filter(|x| !x.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// A serialized fault's field `k` as escaped text (empty when absent).
 fn field(v: &Value, k: &str) -> String {
     match v.get(k) {
@@ -163,16 +172,8 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
         .map(|f| {
             let v = serde_json::to_value(f).unwrap_or_default();
             let s = |k: &str| field(&v, k);
-            let only = [s("entity"), s("keyId")]
-                .into_iter()
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let what = [s("status"), s("latencyMs"), s("retryAfter")]
-                .into_iter()
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let only = joined([s("entity"), s("keyId")]);
+            let what = joined([s("status"), s("latencyMs"), s("retryAfter")]);
             let count = match s("count") {
                 c if c.is_empty() => "every match".to_string(),
                 c => c,
@@ -196,16 +197,8 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
         .map(|f| {
             let v = serde_json::to_value(f).unwrap_or_default();
             let s = |k: &str| field(&v, k);
-            let applies = [s("app"), s("report")]
-                .into_iter()
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            let when = [s("dates"), s("from"), s("to"), s("rate"), s("delayHours")]
-                .into_iter()
-                .filter(|x| !x.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
+            let applies = joined([s("app"), s("report")]);
+            let when = joined([s("dates"), s("from"), s("to"), s("rate"), s("delayHours")]);
             vec![
                 format!("<code>{}</code>", s("id")),
                 s("kind"),
