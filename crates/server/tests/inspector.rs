@@ -400,6 +400,8 @@ async fn issue13_a_notification_opens_decoded_and_resends_with_one_more_attempt(
     for (path, needle) in [
         ("/crabapple/ui/notifications", "ONE_TIME_CHARGE"),
         ("/crabapple/ui/commerce", "com.crabapple.notes.handwriting"),
+        // Apple's milliunits as a price.
+        ("/crabapple/ui/commerce", "<td>2.99 USD</td>"),
         ("/crabapple/ui/world", "com.crabapple.notes"),
         ("/crabapple/ui/clock", "id=\"clock-now\""),
         ("/crabapple/ui/faults", "<table id=\"faults\">"),

@@ -29,7 +29,8 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
                 tx.get("price").and_then(Value::as_i64),
                 text(tx, "currency"),
             ) {
-                (Some(p), c) => format!("{}.{:03} {}", p / 1000, (p % 1000).abs(), esc(c)),
+                // Milliunits (Apple's `price`): 2990 is 2.99.
+                (Some(p), c) => format!("{:.2} {}", p as f64 / 1000.0, esc(c)),
                 _ => String::new(),
             };
             let event = match text(n, "subtype") {

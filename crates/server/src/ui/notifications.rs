@@ -21,7 +21,8 @@ pub(super) async fn entries(app: &App, limit: i64) -> anyhow::Result<Vec<Value>>
     let c = &app.commerce;
     let rows = c.store.ledger_notifications(None, limit).await?;
     let mut out = Vec::with_capacity(rows.len());
-    for n in &rows {
+    // The store lists the last `limit` oldest first.
+    for n in rows.iter().rev() {
         out.push(crabapple_storekit::commerce::outbox::entry(c, n).await?);
     }
     Ok(out)
