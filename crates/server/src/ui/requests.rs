@@ -219,7 +219,7 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     let started = std::time::Instant::now();
     let clock = &app.store().clock;
     let (wall_ms, virtual_ms) = (clock.wall_ms(), app.store().now_ms());
-    let method = req.method().to_string();
+    let method = bounded(req.method().as_str());
     let path = bounded(req.uri().path_and_query().map_or(path, |p| p.as_str()));
     let key_id = req
         .headers()
