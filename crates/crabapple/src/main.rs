@@ -96,6 +96,10 @@ enum Cmd {
         /// (`HTTPS_PROXY=http://ADDR`): it serves Apple's API hosts itself and refuses others.
         #[arg(long, env = "CRABAPPLE_PROXY_LISTEN", value_name = "ADDR")]
         proxy: Option<String>,
+        /// Requests the inspector's log keeps in memory (`/crabapple/ui`,
+        /// `GET /crabapple/admin/requests`).
+        #[arg(long, env = "CRABAPPLE_REQUEST_LOG", value_name = "N", default_value_t = crabapple_server::ui::requests::DEFAULT_CAPACITY)]
+        request_log: usize,
         #[command(flatten)]
         access: AccessArgs,
     },
@@ -262,6 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             price_time_zone,
             https,
             proxy,
+            request_log,
             access,
         } => {
             let world = match (empty, seed) {
@@ -277,6 +282,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 price_time_zone,
                 https,
                 proxy,
+                request_log,
             };
             serve(data.data, listen, world, opts).await
         }
@@ -446,6 +452,7 @@ struct ServeOpts {
     price_time_zone: Option<String>,
     https: Option<String>,
     proxy: Option<String>,
+    request_log: usize,
 }
 
 async fn serve(
@@ -463,6 +470,7 @@ async fn serve(
         price_time_zone,
         https,
         proxy,
+        request_log,
     } = opts;
     let started = std::time::Instant::now();
     let listener = tokio::net::TcpListener::bind(&listen)
@@ -509,6 +517,7 @@ async fn serve(
         allow_link_local_urls: access.allow_link_local_urls,
     };
     let app = App::new(store, config).await?;
+    app.requests.set_capacity(request_log);
     let first = setup::first_start(&app.engine, &data, &world).await?;
     app.reload_keys().await?;
     crabapple_server::faults::reload(&app).await?;

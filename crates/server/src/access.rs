@@ -12,7 +12,10 @@
 //! 3. **Token** — `X-Crabapple-Admin-Token: <token>` (or `Authorization: Bearer <token>`) equal to
 //!    the admin token: printed by `crabapple serve`, kept in `DATA/admin-token` (0600) where the
 //!    CLI and the test suites read it. Missing or wrong: 401. `--no-admin-token` turns this off,
-//!    for a loopback listener only (the binary refuses it on any other address).
+//!    for a loopback listener only (the binary refuses it on any other address). A browser,
+//!    which cannot send a header on navigation, logs in to the inspector once
+//!    ([`crate::ui`]): its `HttpOnly; SameSite=Strict` cookie [`SESSION_COOKIE`] holds
+//!    [`session_value`] of the token (a digest, never the token) and counts as the token.
 //! 4. **Content type** — a request with a body sends `Content-Type: application/json` (415
 //!    otherwise): a cross-site `text/plain` form post, which browsers send without asking, is
 //!    never read as a command.
@@ -31,6 +34,30 @@ use std::sync::Arc;
 pub const TOKEN_HEADER: &str = "x-crabapple-admin-token";
 /// The admin token's file in the data directory.
 pub const TOKEN_FILE: &str = "admin-token";
+/// The inspector's session cookie ([`session_value`] of the admin token).
+pub const SESSION_COOKIE: &str = "crabapple_session";
+
+/// The session cookie's value for `token`: SHA-256 of a fixed label and the token, hex. A
+/// cookie that leaks (a browser profile copied) is not the token itself.
+pub fn session_value(token: &str) -> String {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("crabapple inspector session\0{token}").as_bytes(),
+    );
+    d.as_ref().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+}
 
 /// How the admin API is guarded.
 #[derive(Debug, Clone, Default)]
@@ -132,7 +159,7 @@ fn request_host(req: &Request) -> Option<String> {
     Some(bare_host(h))
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
 }
 
@@ -168,6 +195,13 @@ fn has_body(req: &Request) -> bool {
 
 /// Why `req` may not use the admin API, if it may not.
 fn refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> {
+    site_refusal(access, req)
+        .or_else(|| token_refusal(access, req.headers()))
+        .or_else(|| content_refusal(req))
+}
+
+/// Rules 1 and 2: the request names this listener and does not come from another site's page.
+pub(crate) fn site_refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> {
     let host = request_host(req);
     if let Some(allowed) = &access.hosts {
         let ok = host
@@ -215,7 +249,28 @@ fn refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> 
                 .to_string(),
         ));
     }
+    None
+}
+
+/// Rule 3: the token, in its header or as the inspector's session cookie.
+pub(crate) fn token_refusal(
+    access: &AdminAccess,
+    headers: &HeaderMap,
+) -> Option<(StatusCode, String)> {
     if let Some(token) = &access.token {
+        if presented_token(headers).is_none()
+            && let Some(c) = cookie(headers, SESSION_COOKIE)
+        {
+            if constant_time_eq(c.as_bytes(), session_value(token).as_bytes()) {
+                return None;
+            }
+            return Some((
+                StatusCode::UNAUTHORIZED,
+                "the inspector's session is not valid for this server's admin token (the token \
+                 changed, or another data directory's): log in again at /crabapple/ui/login"
+                    .to_string(),
+            ));
+        }
         match presented_token(headers) {
             None => {
                 return Some((
@@ -238,6 +293,12 @@ fn refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> 
             Some(_) => {}
         }
     }
+    None
+}
+
+/// Rule 4: bodies are JSON.
+fn content_refusal(req: &Request) -> Option<(StatusCode, String)> {
+    let headers = req.headers();
     let writes = matches!(
         *req.method(),
         Method::POST | Method::PUT | Method::PATCH | Method::DELETE

@@ -1,8 +1,9 @@
 //! The server room: axum wiring. One listener answers Apple's App Store Connect API (`/v1`, `/v2`,
 //! `/v3`), crabapple's admin API (`/crabapple/admin/…`, outside Apple's namespace), analytics
 //! segment downloads (`/crabapple/analytics/segments/…`, pre-signed, no Authorization), asset
-//! upload parts and images (`/crabapple/uploads/…`, `/crabapple/images/…`, [`uploads`]) and the
-//! App Store Server API (`/inApps`). A request travels one straight line:
+//! upload parts and images (`/crabapple/uploads/…`, `/crabapple/images/…`, [`uploads`]), the
+//! App Store Server API (`/inApps`), and the inspector's pages (`/crabapple/ui`, [`ui`]). A
+//! request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
 
 // Apple's error document is returned by value on purpose: errors are the cold path.
@@ -22,6 +23,7 @@ pub mod review_admin;
 pub mod segments;
 pub mod setup;
 pub mod tls;
+pub mod ui;
 pub mod uploads;
 mod wire;
 
@@ -63,6 +65,8 @@ pub struct App {
     pub recorder: Option<std::sync::Mutex<std::fs::File>>,
     /// The commerce ledger, App Store Server API and notification delivery (storekit room).
     pub commerce: Arc<crabapple_storekit::Commerce>,
+    /// The last requests, for the inspector ([`ui::requests`]).
+    pub requests: ui::requests::RequestLog,
     /// Faults on demand ([`faults`]).
     pub faults: faults::Armed,
     key_reload: tokio::sync::Mutex<()>,
@@ -95,6 +99,7 @@ impl App {
             engine,
             commerce,
             limiter: RateLimiter::new(config.rate_limit),
+            requests: ui::requests::RequestLog::default(),
             verifier: Verifier::default(),
             keys: RwLock::new(HashMap::new()),
             faults: faults::Armed::default(),
@@ -226,6 +231,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .merge(faults::routes())
         .merge(review_admin::routes())
         .route(history::PATH, axum::routing::get(history::version))
+        .merge(ui::routes(app.clone()))
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),
@@ -252,8 +258,13 @@ pub fn router(app: Arc<App>) -> axum::Router {
             app.clone(),
             access::guard,
         ))
-        // Outermost: an oversized request is refused before anything else runs.
+        // An oversized request is refused before anything else runs.
         .layer(axum::middleware::from_fn(limits::guard))
+        // Outermost: the request log sees every answer, refusals included (issue 13).
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            ui::requests::record,
+        ))
         .with_state(app)
 }
 

@@ -4,7 +4,6 @@
 
 mod common;
 
-use axum::body::Body;
 use common::{ADMIN_TOKEN, World, open_with, temp_dir};
 use crabapple_server::access::AdminAccess;
 use crabapple_server::setup::WorldChoice;
@@ -31,18 +30,7 @@ async fn send(
     headers: &[(&str, &str)],
     body: Option<(&str, &str)>,
 ) -> (u16, Value, Option<String>) {
-    let mut req = axum::http::Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    let req = match body {
-        Some((ct, b)) => req
-            .header("content-type", ct)
-            .body(Body::from(b.to_string())),
-        None => req.body(Body::empty()),
-    }
-    .unwrap();
-    let r = w.send(req).await;
+    let r = w.raw(method, uri, headers, body).await;
     let v = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     (r.status, v, r.header("x-crabapple-reason"))
 }

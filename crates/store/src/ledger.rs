@@ -692,6 +692,23 @@ impl Store {
         Ok(())
     }
 
+    /// Puts a notification back in the outbox, due at `at_ms` (the inspector's resend): pending,
+    /// unleased, its earlier attempts kept. False when there is no such notification.
+    pub async fn ledger_requeue_notification(&self, uuid: &str, at_ms: i64) -> Result<bool> {
+        let r = crate::shared::with_busy_retry(|| async {
+            Ok(sqlx::query(
+                "UPDATE commerce_notifications SET state = 'pending', next_attempt_ms = $2,
+                 lease_until_ms = NULL WHERE notification_uuid = $1",
+            )
+            .bind(uuid)
+            .bind(at_ms)
+            .execute(&self.writer)
+            .await?)
+        })
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Drops every delivery lease (a starting server owns the outbox; a killed one's leases
     /// must not delay redelivery).
     pub async fn ledger_clear_leases(&self) -> Result<u64> {

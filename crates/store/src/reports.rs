@@ -241,6 +241,22 @@ impl Store {
         }))
     }
 
+    /// The cached files of the current generation, newest first (the inspector lists them):
+    /// `(key, status, content type, body bytes, reason, created ms)`.
+    pub async fn report_files(
+        &self,
+        limit: i64,
+    ) -> Result<Vec<(String, i64, Option<String>, i64, String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT key, status, content_type, length(body), reason, created_ms FROM report_files
+             WHERE generation = (SELECT token FROM report_generation WHERE id = 1)
+             ORDER BY created_ms DESC, key LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
+    }
+
     /// Stores `file` under `key` if `generation` is still the current one (true then); replaces
     /// the key's row of an older generation and drops the other keys' stale rows. Written on
     /// the writer connection outside a [`Tx`]: a cached file changes no data, so other

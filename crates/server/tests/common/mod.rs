@@ -151,6 +151,29 @@ impl World {
         self.send(req).await
     }
 
+    /// One request exactly as given: method, uri, headers, and a body with its content type
+    /// (no token or Host added).
+    pub async fn raw(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Resp {
+        let mut req = axum::http::Request::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let req = match body {
+            Some((ct, b)) => req
+                .header("content-type", ct)
+                .body(Body::from(b.to_string())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        self.send(req).await
+    }
+
     pub async fn send(&self, req: axum::http::Request<Body>) -> Resp {
         let resp = crabapple_server::router(self.app.clone())
             .oneshot(req)

@@ -5,6 +5,8 @@
 //! |---|---|
 //! | `POST /crabapple/admin/commerce/{event}` | an event (`purchase`, `renew`, `refund`, … see [`crate::commerce::events`]) |
 //! | `GET /crabapple/admin/commerce/notifications?bundleId=&limit=` | the outbox / history, decoded |
+//! | `GET /crabapple/admin/commerce/notifications/{uuid}` | one notification, decoded |
+//! | `POST /crabapple/admin/commerce/notifications/{uuid}/resend` | send it again now (one more attempt, recorded) |
 //! | `GET /crabapple/admin/commerce/transactions/{id}` | a transaction as stored |
 //! | `GET /crabapple/admin/commerce/subscriptions/{id}` | a subscription's renewal state (any transaction id) |
 //! | `PUT /crabapple/admin/commerce/apps/{bundleId}/notification-urls` | `{"production","productionVersion","sandbox","sandboxVersion"}` (the app's `subscriptionStatusUrl…` attributes) |
@@ -36,6 +38,14 @@ pub fn routes<H: Host>() -> Router<Arc<H>> {
         .route(
             "/crabapple/admin/commerce/notifications",
             get(notifications::<H>),
+        )
+        .route(
+            "/crabapple/admin/commerce/notifications/{uuid}",
+            get(notification::<H>),
+        )
+        .route(
+            "/crabapple/admin/commerce/notifications/{uuid}/resend",
+            post(resend::<H>),
         )
         .route(
             "/crabapple/admin/commerce/transactions/{id}",
@@ -98,6 +108,45 @@ async fn notifications<H: Host>(State(h): State<Arc<H>>, Query(q): Query<ListQue
         list.push(e.map_err(Refusal::admin_internal)?);
     }
     Ok(Json(json!({ "data": list })).into_response())
+}
+
+/// One outbox entry, or the admin API's 404.
+async fn notification_entry<H: Host>(h: &H, uuid: &str) -> Answer {
+    let n = h
+        .commerce()
+        .store
+        .ledger_notification(uuid)
+        .await
+        .map_err(Refusal::admin_internal)?
+        .ok_or_else(|| Refusal::admin(StatusCode::NOT_FOUND, format!("no notification {uuid}")))?;
+    let e = crate::commerce::outbox::entry(h.commerce(), &n)
+        .await
+        .map_err(Refusal::admin_internal)?;
+    Ok(Json(e).into_response())
+}
+
+async fn notification<H: Host>(State(h): State<Arc<H>>, Path(uuid): Path<String>) -> Answer {
+    notification_entry(&*h, &uuid).await
+}
+
+/// Sends a notification again at the virtual now: the row goes back to the outbox (its
+/// attempts kept) and is delivered before the answer, which is the entry with the new attempt.
+async fn resend<H: Host>(State(h): State<Arc<H>>, Path(uuid): Path<String>) -> Answer {
+    let c = h.commerce();
+    let now = c.store.now_ms();
+    if !c
+        .store
+        .ledger_requeue_notification(&uuid, now)
+        .await
+        .map_err(Refusal::admin_internal)?
+    {
+        return Err(Refusal::admin(
+            StatusCode::NOT_FOUND,
+            format!("no notification {uuid}"),
+        ));
+    }
+    c.run_due(now).await.map_err(Refusal::admin_internal)?;
+    notification_entry(&*h, &uuid).await
 }
 
 /// The app with `bundle` as its bundle id, or the admin API's 404.
