@@ -5,8 +5,9 @@
 //! Screenshots and previews follow Apple's reservation flow with their checks.
 
 mod common;
+mod upload_kit;
 
-use common::uploads::*;
+use upload_kit::*;
 use common::*;
 use serde_json::{Value, json};
 

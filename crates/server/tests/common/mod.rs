@@ -4,7 +4,6 @@
 
 pub mod analytics;
 pub mod reports;
-pub mod uploads;
 
 use axum::body::Body;
 use crabapple_server::setup::{self, WorldChoice};

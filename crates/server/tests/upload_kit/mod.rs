@@ -1,7 +1,7 @@
 //! Helpers of the upload tests (crates/server/tests/uploads.rs): reservations, parts PUT on the
 //! client's host, commits, a small real `.ipa` and PNGs, a screenshot set in a new version.
 
-use super::*;
+use crate::common::*;
 use crabapple_asc::rules::bundle::build_ipa;
 use crabapple_server::setup::WorldChoice;
 use md5::{Digest, Md5};
