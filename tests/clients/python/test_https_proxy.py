@@ -157,4 +157,4 @@ def test_codemagic_cli_runs_unmodified_with_only_environment_variables(crabapple
     out = subprocess.run([script, "apps", "list", "--json", "--disable-jwt-cache", "--no-color"],
                          env=env, capture_output=True, text=True, timeout=180, check=False)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert sorted(a["id"] for a in json.loads(out.stdout)) == sorted(a["id"] for a in apps)
+    assert sorted(a["id"] for a in json.loads(out.stdout)) == sorted(a["id"] for a in crabapple.get_all("/v1/apps?limit=200"))

@@ -462,8 +462,10 @@ async fn commit(
             "Asset in {shown}! can't be re-committed!"
         )));
     }
-    // Apple answers a committed asset without its upload operations.
-    w.attributes.remove("uploadOperations");
+    // A committed asset has no upload operations left: an empty list (the spec declares the
+    // attribute an array, never null; what Apple sends is not documented).
+    w.attributes
+        .insert("uploadOperations".into(), Value::Array(Vec::new()));
     let data_dir = tx.data_dir().to_path_buf();
     let delivered = assemble(&data_dir, &existing, w).and_then(|bytes| {
         match check_checksum(w, &bytes, &part_md5s(&existing, &bytes)) {
