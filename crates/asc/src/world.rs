@@ -165,6 +165,8 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
     if seed.synthesize.unwrap_or(true) {
         synthesize(engine, &mut tx, &mut out).await?;
     }
+    // Builds still processing finish, valid ones expire, reviews go on (rules/builds.rs).
+    crate::rules::builds::load_world(&mut tx).await?;
     crabapple_reports::analytics::lifecycle::load_world(&mut tx, seed.analytics.as_ref()).await?;
     tx.commit().await?;
     Ok(out)

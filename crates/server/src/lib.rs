@@ -11,6 +11,7 @@ pub mod access;
 pub mod admin;
 pub mod analytics_admin;
 pub mod asc;
+pub mod builds_admin;
 pub mod keys;
 pub mod limits;
 pub mod segments;
@@ -211,6 +212,7 @@ impl crabapple_storekit::Host for App {
 pub fn router(app: Arc<App>) -> axum::Router {
     admin::routes()
         .merge(analytics_admin::routes())
+        .merge(builds_admin::routes())
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),

@@ -1,6 +1,7 @@
 //! TestFlight through the HTTP surface: what Apple creates with every app, app info and build
-//! (crates/asc/src/rules/singletons.rs), and the values Apple sets on beta groups, beta testers
-//! and builds (crates/asc/src/rules/testflight.rs, defaults.rs).
+//! (crates/asc/src/rules/singletons.rs), the values Apple sets on beta groups, beta testers and
+//! builds (crates/asc/src/rules/testflight.rs, defaults.rs), which builds a group can be given,
+//! and testers invited when a build reaches them.
 
 mod common;
 
@@ -317,7 +318,12 @@ async fn a_tester_of_a_group_is_a_tester_of_its_app() {
 async fn a_tester_of_a_group_with_a_build_is_invited() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "9" })).await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "9", "processingState": "VALID", "usesNonExemptEncryption": false }),
+    )
+    .await;
     let g = create_group(&w, &app, "Group", false).await;
     let gid = g["id"].as_str().unwrap();
     let r = post(
@@ -364,4 +370,257 @@ async fn adding_testers_to_a_group_makes_them_testers_of_its_app() {
     assert_eq!(r.status, 204);
     let found = data(&w, &format!("/v1/betaTesters?filter[apps]={app}")).await;
     assert_eq!(found[0]["id"], tid);
+}
+
+/// A processed build with its export compliance answer.
+async fn ready_build(w: &World, app: &str, number: &str) -> String {
+    let b = new_build(
+        w,
+        app,
+        json!({ "version": number, "processingState": "VALID", "usesNonExemptEncryption": false }),
+    )
+    .await;
+    b["id"].as_str().unwrap().to_string()
+}
+
+async fn give(w: &World, group: &str, build: &str) -> Resp {
+    post(
+        w,
+        &format!("/v1/betaGroups/{group}/relationships/builds"),
+        json!({ "data": [{ "type": "builds", "id": build }] }),
+    )
+    .await
+}
+
+/// `(status, code, title, detail)` of a refusal's one error.
+fn refusal(r: &Resp) -> (u16, String, String, String) {
+    let e = &r.json()["errors"][0];
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    (r.status, s("code"), s("title"), s("detail"))
+}
+
+#[tokio::test]
+async fn a_processing_build_cannot_be_given_to_a_group_apples_422() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "50" })).await;
+    let g = create_group(&w, &app, "External", false).await;
+    let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
+    let t = "The build is not in a valid processing state for this operation.";
+    assert_eq!(
+        refusal(&r),
+        (422, "ENTITY_UNPROCESSABLE".into(), t.into(), t.into())
+    );
+}
+
+#[tokio::test]
+async fn a_build_without_export_compliance_cannot_be_given_to_a_group_apples_422() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "51", "processingState": "VALID" }),
+    )
+    .await;
+    let g = create_group(&w, &app, "External", false).await;
+    let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
+    let t = "The build is missing export compliance.";
+    assert_eq!(
+        refusal(&r),
+        (422, "ENTITY_UNPROCESSABLE".into(), t.into(), t.into())
+    );
+}
+
+#[tokio::test]
+async fn an_internal_group_with_every_build_refuses_one_more_apples_422() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "52").await;
+    let g = w
+        .admin_create(
+            "betaGroups",
+            json!({ "attributes": { "name": "Team", "isInternalGroup": true, "hasAccessToAllBuilds": true },
+                    "relationships": { "app": app } }),
+        )
+        .await;
+    let r = post(
+        &w,
+        &format!("/v1/builds/{b}/relationships/betaGroups"),
+        json!({ "data": [{ "type": "betaGroups", "id": g["id"] }] }),
+    )
+    .await;
+    assert_eq!(
+        refusal(&r),
+        (
+            422,
+            "ENTITY_UNPROCESSABLE".into(),
+            "Builds cannot be assigned to this internal group.".into(),
+            "Cannot add internal group to a build.".into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_internal_group_tests_its_build_at_once_and_invites_its_testers() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "53").await;
+    let g = w
+        .admin_create(
+            "betaGroups",
+            json!({ "attributes": { "name": "Team", "isInternalGroup": true },
+                    "relationships": { "app": app } }),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap();
+    let t = create_tester(&w, "team@example.com", gid).await;
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    assert_eq!(give(&w, gid, &b).await.status, 204);
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("IN_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let tid = t["id"].as_str().unwrap();
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+}
+
+#[tokio::test]
+async fn an_external_group_stages_a_build_until_beta_app_review_approves_it() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "54").await;
+    let g = create_group(&w, &app, "Public", true).await;
+    let gid = g["id"].as_str().unwrap();
+    let t = create_tester(&w, "outsider@example.com", gid).await;
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(give(&w, gid, &b).await.status, 204);
+    // Staged: not approved, so not testable outside the team yet (App-Store-Connect-CLI#2658).
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    // The reviewer approves (admin API plays Apple): the group tests it, its testers are invited.
+    let s = w
+        .admin_create(
+            "betaAppReviewSubmissions",
+            json!({ "attributes": { "betaReviewState": "IN_REVIEW" }, "relationships": { "build": b } }),
+        )
+        .await;
+    let sid = s["id"].as_str().unwrap();
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/crabapple/admin/resources/betaAppReviewSubmissions/{sid}"),
+            None,
+            Some(json!({ "attributes": { "betaReviewState": "APPROVED" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "IN_BETA_TESTING")
+    );
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+}
+
+#[tokio::test]
+async fn a_public_link_limit_is_from_1_to_10000() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let g = create_group(&w, &app, "Public", true).await;
+    let id = g["id"].as_str().unwrap();
+    for (limit, status) in [(0, 409), (1, 200), (10_000, 200), (10_001, 409)] {
+        let r = patch(
+            &w,
+            &format!("/v1/betaGroups/{id}"),
+            json!({ "data": { "type": "betaGroups", "id": id,
+                     "attributes": { "publicLinkLimitEnabled": true, "publicLinkLimit": limit } } }),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            status,
+            "{limit}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if status == 409 {
+            assert_eq!(
+                refusal(&r),
+                (
+                    409,
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID".into(),
+                    "An attribute value is invalid.".into(),
+                    format!("The public link limit must be between 1 and 10000, not {limit}.")
+                )
+            );
+        } else {
+            assert_eq!(r.json()["data"]["attributes"]["publicLinkLimit"], limit);
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_to_test_is_one_localization_per_locale_of_a_build() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "55").await;
+    let body = json!({ "data": { "type": "betaBuildLocalizations",
+        "attributes": { "locale": "en-GB", "whatsNew": "Try the new widget." },
+        "relationships": { "build": { "data": { "type": "builds", "id": b } } } } });
+    let r = post(&w, "/v1/betaBuildLocalizations", body.clone()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["data"]["attributes"]["whatsNew"],
+        "Try the new widget."
+    );
+    let r = post(&w, "/v1/betaBuildLocalizations", body).await;
+    assert_eq!(
+        refusal(&r),
+        (
+            409,
+            "ENTITY_ERROR.ATTRIBUTE.INVALID".into(),
+            "An attribute value is invalid.".into(),
+            "A localization for the locale 'en-GB' already exists.".into()
+        )
+    );
+    let list = data(&w, &format!("/v1/builds/{b}/betaBuildLocalizations")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tester_invitation_invites_the_tester() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let g = create_group(&w, &app, "Group", false).await;
+    let t = create_tester(&w, "later@example.com", g["id"].as_str().unwrap()).await;
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    let r = post(
+        &w,
+        "/v1/betaTesterInvitations",
+        json!({ "data": { "type": "betaTesterInvitations", "relationships": {
+            "app": { "data": { "type": "apps", "id": app } },
+            "betaTester": { "data": { "type": "betaTesters", "id": tid } } } } }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+    // Accepting is the tester's doing: the admin API moves it.
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/crabapple/admin/resources/betaTesters/{tid}"),
+            None,
+            Some(json!({ "attributes": { "state": "ACCEPTED" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "ACCEPTED");
 }

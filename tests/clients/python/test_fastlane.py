@@ -65,6 +65,14 @@ def fresh_app(apple_apps) -> dict:
     return apple_apps.create("pilot", primary_locale="en-GB", build={"version": "7", "minOsVersion": "17.0"})
 
 
+@pytest.fixture(scope="module")
+def processed_app(apple_apps) -> dict:
+    """An app whose one build finished processing and has its export compliance answer: Apple
+    refuses to give a group a build still processing (422, crates/asc/src/rules/testflight.rs)."""
+    return apple_apps.create("pilot", primary_locale="en-GB", build={
+        "version": "7", "minOsVersion": "17.0", "processingState": "VALID", "usesNonExemptEncryption": False})
+
+
 def bundle(app: dict) -> str:
     return app["attributes"]["bundleId"]
 
@@ -205,19 +213,19 @@ def test_pilot_adds_and_removes_tester(pilot, fresh_app):
     assert got == {"removed": got["removed"], "still_in_app": False, "betaGroups": []}
 
 
-def test_pilot_distributes_build_to_group(pilot, fresh_app):
+def test_pilot_distributes_build_to_group(pilot, processed_app):
     """distribute_build with groups: POST builds/{id}/relationships/betaGroups."""
-    pilot("create_group", bundle(fresh_app), "Distribution", "private")
-    build_id = fresh_app["build"]["id"]
-    got = pilot("distribute", bundle(fresh_app), build_id, "Distribution")
+    pilot("create_group", bundle(processed_app), "Distribution", "private")
+    build_id = processed_app["build"]["id"]
+    got = pilot("distribute", bundle(processed_app), build_id, "Distribution")
     assert len(got["groups"]) == 1
     assert got["buildsOfGroups"] == [[build_id]]
 
 
-def test_pilot_tester_added_to_group_with_build_is_invited(pilot, fresh_app):
-    pilot("create_group", bundle(fresh_app), "Has Build", "private")
-    pilot("distribute", bundle(fresh_app), fresh_app["build"]["id"], "Has Build")
-    got = pilot("add_tester", bundle(fresh_app), "Has Build", f"inv-{os.urandom(3).hex()}@crabapple.example")
+def test_pilot_tester_added_to_group_with_build_is_invited(pilot, processed_app):
+    pilot("create_group", bundle(processed_app), "Has Build", "private")
+    pilot("distribute", bundle(processed_app), processed_app["build"]["id"], "Has Build")
+    got = pilot("add_tester", bundle(processed_app), "Has Build", f"inv-{os.urandom(3).hex()}@crabapple.example")
     assert got["created"]["state"] == "INVITED"
 
 

@@ -1,6 +1,8 @@
 //! One module per family of Apple's rules.
 
 pub mod analytics;
+pub mod beta_review;
+pub mod builds;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;

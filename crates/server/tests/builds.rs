@@ -1,0 +1,501 @@
+//! Builds on the virtual clock (crates/asc/src/rules/builds.rs, beta_review.rs): processing,
+//! expiry after 90 days, the build beta detail's states, and Beta App Review with Apple's
+//! refusals — each driven through the HTTP surface and the admin clock.
+
+mod common;
+
+use common::*;
+use crabapple_server::setup::WorldChoice;
+use serde_json::{Value, json};
+
+async fn empty() -> World {
+    open(temp_dir("builds"), WorldChoice::Empty, 100_000).await
+}
+
+async fn advance(w: &World, by: &str) {
+    let r = w
+        .call(
+            "POST",
+            "/crabapple/admin/clock/advance",
+            None,
+            Some(json!({ "by": by })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn settings(w: &World, patch: Value) {
+    let r = w
+        .call(
+            "PATCH",
+            "/crabapple/admin/builds/settings",
+            None,
+            Some(patch),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn new_app(w: &World) -> String {
+    let a = w
+        .admin_create(
+            "apps",
+            json!({ "attributes": { "name": "Pilot", "bundleId": "com.example.pilot", "sku": "PILOT", "primaryLocale": "en-GB" } }),
+        )
+        .await;
+    a["id"].as_str().unwrap().to_string()
+}
+
+/// An app whose test information Beta App Review needs is complete.
+async fn app_ready_for_review(w: &World) -> String {
+    let app = new_app(w).await;
+    let r = send(
+        w,
+        "POST",
+        "/v1/betaAppLocalizations",
+        json!({ "data": { "type": "betaAppLocalizations",
+                 "attributes": { "locale": "en-GB", "feedbackEmail": "beta@example.com", "description": "Try it" },
+                 "relationships": { "app": { "data": { "type": "apps", "id": app } } } } }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    review_contact(w, &app).await;
+    app
+}
+
+async fn review_contact(w: &World, app: &str) {
+    let r = send(
+        w,
+        "PATCH",
+        &format!("/v1/betaAppReviewDetails/{app}"),
+        json!({ "data": { "type": "betaAppReviewDetails", "id": app,
+                 "attributes": { "contactFirstName": "Mara", "contactLastName": "Quince",
+                                 "contactPhone": "+44 20 7946 0000", "contactEmail": "review@example.com" } } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+async fn new_build(w: &World, app: &str, attributes: Value) -> String {
+    let b = w
+        .admin_create(
+            "builds",
+            json!({ "attributes": attributes, "relationships": { "app": app } }),
+        )
+        .await;
+    b["id"].as_str().unwrap().to_string()
+}
+
+/// A processed build with its export compliance answer.
+async fn ready_build(w: &World, app: &str, number: &str) -> String {
+    new_build(
+        w,
+        app,
+        json!({ "version": number, "processingState": "VALID", "usesNonExemptEncryption": false }),
+    )
+    .await
+}
+
+async fn send(w: &World, method: &str, uri: &str, body: Value) -> Resp {
+    w.call(method, uri, Some(&w.token.clone()), Some(body))
+        .await
+}
+
+async fn attrs(w: &World, uri: &str) -> Value {
+    let r = w.get(uri).await;
+    assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
+    r.json()["data"]["attributes"].clone()
+}
+
+async fn states(w: &World, build: &str) -> (String, String) {
+    let a = attrs(w, &format!("/v1/builds/{build}/buildBetaDetail")).await;
+    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
+    (s("internalBuildState"), s("externalBuildState"))
+}
+
+fn pair(i: &str, e: &str) -> (String, String) {
+    (i.into(), e.into())
+}
+
+async fn submit(w: &World, build: &str) -> Resp {
+    send(
+        w,
+        "POST",
+        "/v1/betaAppReviewSubmissions",
+        json!({ "data": { "type": "betaAppReviewSubmissions",
+                 "relationships": { "build": { "data": { "type": "builds", "id": build } } } } }),
+    )
+    .await
+}
+
+/// The one error of a refusal: `(status, code, title, detail)`.
+fn refusal(r: &Resp) -> (u16, String, String, String) {
+    let e = &r.json()["errors"][0];
+    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
+    assert_eq!(e["status"], r.status.to_string());
+    (r.status, s("code"), s("title"), s("detail"))
+}
+
+fn err(status: u16, code: &str, title: &str, detail: &str) -> (u16, String, String, String) {
+    (status, code.into(), title.into(), detail.into())
+}
+
+async fn history(w: &World, rtype: &str, id: &str) -> Vec<String> {
+    w.app
+        .store()
+        .timeline_of((rtype, id))
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.state == crabapple_store::timeline::EntryState::Applied)
+        .map(|e| e.note.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_received_build_is_valid_after_the_processing_time_then_waits_for_export_compliance() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "7" })).await;
+    assert_eq!(states(&w, &b).await, pair("PROCESSING", "PROCESSING"));
+    advance(&w, "9m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(a["processingState"], "PROCESSING", "10 minutes by default");
+    advance(&w, "1m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(a["processingState"], "VALID");
+    let missing = pair("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(states(&w, &b).await, missing);
+    // The answer unblocks it, as Apple's PATCH of the build does.
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/builds/{b}"),
+        json!({ "data": { "type": "builds", "id": b, "attributes": { "usesNonExemptEncryption": false } } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let ready = pair("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION");
+    assert_eq!(states(&w, &b).await, ready);
+    assert_eq!(
+        history(&w, "builds", &b).await,
+        ["received: processing", "processed: VALID"]
+    );
+}
+
+#[tokio::test]
+async fn the_processing_time_is_a_setting() {
+    let w = empty().await;
+    settings(&w, json!({ "processingMinutes": 45 })).await;
+    let app = new_app(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "8" })).await;
+    advance(&w, "44m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(a["processingState"], "PROCESSING");
+    advance(&w, "1m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(a["processingState"], "VALID");
+}
+
+#[tokio::test]
+async fn a_build_asked_to_fail_ends_invalid_with_its_reason_in_the_history() {
+    let w = empty().await;
+    let reason = "ITMS-90062: This bundle is invalid.";
+    settings(&w, json!({ "invalidBuilds": { "13": reason } })).await;
+    let app = new_app(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "13" })).await;
+    advance(&w, "10m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(a["processingState"], "INVALID");
+    let exception = pair("PROCESSING_EXCEPTION", "PROCESSING_EXCEPTION");
+    assert_eq!(states(&w, &b).await, exception);
+    assert_eq!(
+        history(&w, "builds", &b).await,
+        [
+            "received: processing".to_string(),
+            format!("processed: INVALID — {reason}")
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_testflight_build_expires_90_days_after_upload() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "21").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    let uploaded: jiff::Timestamp = a["uploadedDate"].as_str().unwrap().parse().unwrap();
+    let expires: jiff::Timestamp = a["expirationDate"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires.as_second() - uploaded.as_second(), 90 * 86_400);
+    advance(&w, "89d").await;
+    assert_eq!(
+        attrs(&w, &format!("/v1/builds/{b}")).await["expired"],
+        false
+    );
+    advance(&w, "1d").await;
+    assert_eq!(attrs(&w, &format!("/v1/builds/{b}")).await["expired"], true);
+    assert_eq!(states(&w, &b).await, pair("EXPIRED", "EXPIRED"));
+    let expired = w
+        .get(&format!(
+            "/v1/builds?filter[expired]=true&filter[app]={app}"
+        ))
+        .await;
+    assert_eq!(expired.json()["data"][0]["id"], b.as_str());
+}
+
+#[tokio::test]
+async fn the_export_compliance_answer_cannot_be_changed_once_set() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "22").await;
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/builds/{b}"),
+        json!({ "data": { "type": "builds", "id": b, "attributes": { "usesNonExemptEncryption": true } } }),
+    )
+    .await;
+    assert_eq!(
+        refusal(&r),
+        err(
+            409,
+            "ENTITY_ERROR.ATTRIBUTE.INVALID",
+            "An attribute value is invalid.",
+            "You cannot update when the value is already set."
+        )
+    );
+    assert_eq!(
+        r.json()["errors"][0]["source"]["pointer"],
+        "/data/attributes/usesNonExemptEncryption"
+    );
+}
+
+#[tokio::test]
+async fn beta_app_review_waits_reviews_and_approves_on_the_clock() {
+    let w = empty().await;
+    let app = app_ready_for_review(&w).await;
+    let b = ready_build(&w, &app, "30").await;
+    let r = submit(&w, &b).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let s = r.json()["data"].clone();
+    let sid = s["id"].as_str().unwrap().to_string();
+    assert_eq!(s["attributes"]["betaReviewState"], "WAITING_FOR_REVIEW");
+    let submitted: jiff::Timestamp = s["attributes"]["submittedDate"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((submitted.as_millisecond() - w.app.store().now_ms()).abs() < 2_000);
+    let waiting = pair("READY_FOR_BETA_TESTING", "WAITING_FOR_BETA_REVIEW");
+    assert_eq!(states(&w, &b).await, waiting);
+    advance(&w, "12h").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}/betaAppReviewSubmission")).await;
+    assert_eq!(a["betaReviewState"], "IN_REVIEW");
+    let in_review = pair("READY_FOR_BETA_TESTING", "IN_BETA_REVIEW");
+    assert_eq!(states(&w, &b).await, in_review);
+    advance(&w, "12h").await;
+    let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sid}")).await;
+    assert_eq!(a["betaReviewState"], "APPROVED");
+    let approved = pair("READY_FOR_BETA_TESTING", "BETA_APPROVED");
+    assert_eq!(states(&w, &b).await, approved);
+    assert_eq!(
+        history(&w, "betaAppReviewSubmissions", &sid).await,
+        [
+            "submitted for Beta App Review",
+            "Beta App Review started",
+            "Beta App Review: APPROVED"
+        ]
+    );
+    let found = w
+        .get("/v1/builds?filter[betaAppReviewSubmission.betaReviewState]=APPROVED")
+        .await;
+    assert_eq!(found.json()["data"][0]["id"], b.as_str());
+}
+
+#[tokio::test]
+async fn the_reviewer_rejects_when_the_outcome_setting_says_so() {
+    let w = empty().await;
+    settings(
+        &w,
+        json!({ "betaReviewOutcome": "REJECTED", "betaReviewWaitMinutes": 0, "betaReviewMinutes": 30 }),
+    )
+    .await;
+    let app = app_ready_for_review(&w).await;
+    let b = ready_build(&w, &app, "31").await;
+    assert_eq!(submit(&w, &b).await.status, 201);
+    advance(&w, "30m").await;
+    let a = attrs(&w, &format!("/v1/builds/{b}/betaAppReviewSubmission")).await;
+    assert_eq!(a["betaReviewState"], "REJECTED");
+    assert_eq!(
+        states(&w, &b).await,
+        pair("READY_FOR_BETA_TESTING", "BETA_REJECTED")
+    );
+}
+
+#[tokio::test]
+async fn beta_review_of_a_build_without_export_compliance_is_apples_422() {
+    let w = empty().await;
+    let app = app_ready_for_review(&w).await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "32", "processingState": "VALID" }),
+    )
+    .await;
+    let t = "The build is missing export compliance.";
+    assert_eq!(
+        refusal(&submit(&w, &b).await),
+        err(422, "ENTITY_UNPROCESSABLE", t, t)
+    );
+}
+
+#[tokio::test]
+async fn beta_review_of_a_processing_build_is_apples_422() {
+    let w = empty().await;
+    let app = app_ready_for_review(&w).await;
+    let b = new_build(&w, &app, json!({ "version": "33" })).await;
+    let t = "The build is not in a valid processing state for this operation.";
+    assert_eq!(
+        refusal(&submit(&w, &b).await),
+        err(422, "ENTITY_UNPROCESSABLE", t, t)
+    );
+}
+
+#[tokio::test]
+async fn beta_review_needs_the_apps_test_information() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "34").await;
+    let title = "Complete test information is required to submit application Pilot build for external testing.";
+    assert_eq!(
+        refusal(&submit(&w, &b).await),
+        err(
+            422,
+            "ENTITY_UNPROCESSABLE",
+            title,
+            "App is missing required Beta App Information: Feedback Email."
+        )
+    );
+    let r = send(
+        &w,
+        "POST",
+        "/v1/betaAppLocalizations",
+        json!({ "data": { "type": "betaAppLocalizations",
+                 "attributes": { "locale": "en-GB", "feedbackEmail": "beta@example.com" },
+                 "relationships": { "app": { "data": { "type": "apps", "id": app } } } } }),
+    )
+    .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(
+        refusal(&submit(&w, &b).await),
+        err(
+            422,
+            "ENTITY_UNPROCESSABLE",
+            title,
+            "App is missing required Beta App Review Information: First Name, Last Name, Phone Number, Email."
+        )
+    );
+    review_contact(&w, &app).await;
+    assert_eq!(submit(&w, &b).await.status, 201);
+}
+
+#[tokio::test]
+async fn one_build_of_a_train_in_beta_review_at_a_time() {
+    let w = empty().await;
+    let app = app_ready_for_review(&w).await;
+    let b1 = ready_build(&w, &app, "40").await;
+    let b2 = ready_build(&w, &app, "41").await;
+    assert_eq!(submit(&w, &b1).await.status, 201);
+    assert_eq!(
+        refusal(&submit(&w, &b2).await),
+        err(
+            422,
+            "ENTITY_UNPROCESSABLE.ANOTHER_BUILD_IN_REVIEW",
+            "Another build is in review.",
+            "Another build in the same train is already in beta review. Please submit it again once it gets completed."
+        )
+    );
+    advance(&w, "1d").await;
+    assert_eq!(
+        submit(&w, &b2).await.status,
+        201,
+        "once the first is decided"
+    );
+}
+
+#[tokio::test]
+async fn the_admin_api_decides_a_review_at_once() {
+    let w = empty().await;
+    let app = app_ready_for_review(&w).await;
+    let b = ready_build(&w, &app, "42").await;
+    let sid = submit(&w, &b).await.json()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w
+        .call(
+            "PATCH",
+            &format!("/crabapple/admin/resources/betaAppReviewSubmissions/{sid}"),
+            None,
+            Some(json!({ "attributes": { "betaReviewState": "REJECTED" } })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        states(&w, &b).await,
+        pair("READY_FOR_BETA_TESTING", "BETA_REJECTED")
+    );
+    advance(&w, "2d").await;
+    let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sid}")).await;
+    assert_eq!(a["betaReviewState"], "REJECTED", "nothing planned is left");
+}
+
+#[tokio::test]
+async fn build_settings_refuse_what_is_not_a_setting() {
+    let w = empty().await;
+    let r = w
+        .call(
+            "PATCH",
+            "/crabapple/admin/builds/settings",
+            None,
+            Some(json!({ "betaReviewOutcome": "MAYBE" })),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"],
+        "betaReviewOutcome must be APPROVED or REJECTED, not MAYBE"
+    );
+    let r = w.get("/crabapple/admin/builds/settings").await;
+    assert_eq!(
+        r.json(),
+        json!({ "processingMinutes": 10, "betaReviewWaitMinutes": 720, "betaReviewMinutes": 720,
+                "betaReviewOutcome": "APPROVED", "invalidBuilds": {} })
+    );
+}
+
+#[tokio::test]
+async fn the_demo_worlds_processing_build_finishes_and_its_review_goes_on() {
+    let w = demo().await;
+    // Orchard Quest 1.9.0 (421) is PROCESSING in demo.yaml; (420) waits for Beta App Review.
+    let list = w
+        .get("/v1/builds?filter[processingState]=PROCESSING&limit=200")
+        .await
+        .json();
+    let processing: Vec<String> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!processing.is_empty());
+    advance(&w, "10m").await;
+    for id in &processing {
+        let a = attrs(&w, &format!("/v1/builds/{id}")).await;
+        assert_eq!(a["processingState"], "VALID", "{id}");
+    }
+    let sub = "1ed91075-7b72-5708-b0ec-0e9a9714ddc2";
+    advance(&w, "1d").await;
+    let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sub}")).await;
+    assert_eq!(a["betaReviewState"], "APPROVED");
+}
