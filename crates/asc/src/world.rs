@@ -44,6 +44,9 @@ pub struct Seed {
     /// crabapple's Analytics Reports settings and injected faults (world/README.md, "Analytics").
     #[serde(default)]
     pub analytics: Option<Value>,
+    /// crabapple's build processing and Beta App Review settings (world/README.md, "Builds").
+    #[serde(default)]
+    pub builds: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,7 +169,7 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
         synthesize(engine, &mut tx, &mut out).await?;
     }
     // Builds still processing finish, valid ones expire, reviews go on (rules/builds.rs).
-    crate::rules::builds::load_world(&mut tx).await?;
+    crate::rules::builds::load_world(&mut tx, seed.builds.as_ref()).await?;
     crabapple_reports::analytics::lifecycle::load_world(&mut tx, seed.analytics.as_ref()).await?;
     tx.commit().await?;
     Ok(out)

@@ -499,3 +499,63 @@ async fn the_demo_worlds_processing_build_finishes_and_its_review_goes_on() {
     let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sub}")).await;
     assert_eq!(a["betaReviewState"], "APPROVED");
 }
+
+#[tokio::test]
+async fn processing_ends_the_builds_upload_complete_or_failed_with_the_itms_code() {
+    let w = empty().await;
+    settings(
+        &w,
+        json!({ "invalidBuilds": { "61": "ITMS-90062: This bundle is invalid." } }),
+    )
+    .await;
+    let app = new_app(&w).await;
+    let mut uploads = Vec::new();
+    for number in ["60", "61"] {
+        let up = w
+            .admin_create(
+                "buildUploads",
+                json!({ "attributes": { "cfBundleVersion": number, "cfBundleShortVersionString": "1.0",
+                         "state": { "state": "PROCESSING", "errors": [], "warnings": [], "infos": [] } } }),
+            )
+            .await;
+        let up = up["id"].as_str().unwrap().to_string();
+        let b = w
+            .admin_create(
+                "builds",
+                json!({ "attributes": { "version": number },
+                        "relationships": { "app": app, "buildUpload": up } }),
+            )
+            .await;
+        uploads.push((up, b["id"].as_str().unwrap().to_string()));
+    }
+    advance(&w, "10m").await;
+    let ok = attrs(&w, &format!("/v1/buildUploads/{}", uploads[0].0)).await;
+    assert_eq!(
+        ok["state"],
+        json!({ "state": "COMPLETE", "errors": [], "warnings": [], "infos": [] })
+    );
+    let failed = attrs(&w, &format!("/v1/buildUploads/{}", uploads[1].0)).await;
+    assert_eq!(
+        failed["state"],
+        json!({ "state": "FAILED", "errors": [{ "code": "ITMS-90062", "description": "This bundle is invalid." }],
+                "warnings": [], "infos": [] })
+    );
+}
+
+#[tokio::test]
+async fn a_seed_files_builds_section_sets_the_processing_time() {
+    let dir = temp_dir("builds-seed");
+    let seed = dir.join("world.yaml");
+    std::fs::write(
+        &seed,
+        "team: { name: \"Seeded\" }\nsynthesize: false\nbuilds: { processingMinutes: 3 }\n\
+         resources:\n  apps:\n    - id: \"1\"\n      attributes: { name: \"One\", bundleId: \"com.example.one\", sku: \"ONE\", primaryLocale: \"en-US\" }\n  \
+         builds:\n    - id: \"b1\"\n      attributes: { version: \"1\", processingState: \"PROCESSING\" }\n      relationships: { app: \"1\" }\n",
+    )
+    .unwrap();
+    let w = open(dir.join("data"), WorldChoice::SeedFile(seed), 100_000).await;
+    advance(&w, "3m").await;
+    assert_eq!(attrs(&w, "/v1/builds/b1").await["processingState"], "VALID");
+    let r = w.get("/crabapple/admin/builds/settings").await;
+    assert_eq!(r.json()["processingMinutes"], 3);
+}

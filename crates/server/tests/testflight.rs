@@ -484,6 +484,20 @@ async fn an_internal_group_tests_its_build_at_once_and_invites_its_testers() {
     let tid = t["id"].as_str().unwrap();
     let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
     assert_eq!(t["attributes"]["state"], "INVITED");
+    // Taken back, the build is no longer tested.
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/betaGroups/{gid}/relationships/builds"),
+            Some(&w.token.clone()),
+            Some(json!({ "data": [{ "type": "builds", "id": b }] })),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
 }
 
 #[tokio::test]

@@ -3,8 +3,8 @@
 //! (`expirationDate`, then `expired: true`), and the build beta detail's `internalBuildState` /
 //! `externalBuildState` derived from processing, export compliance, groups and beta app review.
 //!
-//! Settings (meta `builds.settings`; the admin API's `/crabapple/admin/builds/settings`; defaults
-//! below): how long processing and beta app review take, their outcome, and builds asked to fail
+//! Settings (meta `builds.settings`; the seed file's `builds:` section, the admin API's
+//! `/crabapple/admin/builds/settings`; defaults below): how long processing and beta app review take, their outcome, and builds asked to fail
 //! processing (by build number, with the reason). Every change is a timeline entry, so a build's
 //! history lists each transition at its virtual time; nothing runs in the background.
 
@@ -214,10 +214,18 @@ pub(crate) async fn plan(
     Ok(changed)
 }
 
-/// Plans processing and expiry for every build of a freshly loaded world (the demo's PROCESSING
+/// Saves the world's build settings (the seed file's `builds:` section; defaults without one) and
+/// plans processing and expiry for every build of a freshly loaded world (the demo's PROCESSING
 /// build finishes, its valid builds expire on their dates) and the next steps of its beta app
 /// review submissions still waiting or in review.
-pub async fn load_world(tx: &mut Tx) -> anyhow::Result<()> {
+pub async fn load_world(tx: &mut Tx, settings: Option<&Value>) -> anyhow::Result<()> {
+    let s = match settings {
+        Some(v) => Settings::default()
+            .merged(v)
+            .map_err(|e| anyhow::anyhow!("seed: builds: {e}"))?,
+        None => Settings::default(),
+    };
+    s.save(tx).await?;
     for id in tx.ids("builds").await? {
         plan_processing(tx, &id)
             .await
@@ -422,6 +430,51 @@ pub async fn admin_write(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     }
 }
 
+/// A build's processing ended (`processingState` VALID or INVALID): its upload record
+/// (`buildUploads`, the build's `buildUpload`) says so too — `COMPLETE`, or `FAILED` with the
+/// reason as a `StateDetail` (`ITMS-90062: …` → code `ITMS-90062`).
+async fn finish_upload(tx: &mut Tx, build: &str, reason: Option<&str>) -> Result<(), AscError> {
+    for (t, u) in tx.linked("builds", build, "buildUpload").await? {
+        let Some(mut up) = tx.get(&t, &u).await? else {
+            continue;
+        };
+        let errors = match reason {
+            None => json!([]),
+            Some(r) => {
+                let (code, description) = r
+                    .split_once(": ")
+                    .filter(|(c, _)| c.starts_with("ITMS-"))
+                    .unwrap_or(("ITMS-90000", r));
+                json!([{ "code": code, "description": description }])
+            }
+        };
+        let state = if reason.is_some() {
+            "FAILED"
+        } else {
+            "COMPLETE"
+        };
+        up.attributes.insert(
+            "state".into(),
+            json!({ "state": state, "errors": errors, "warnings": [], "infos": [] }),
+        );
+        tx.put(&t, &u, &up.attributes).await?;
+    }
+    Ok(())
+}
+
+/// A timeline entry of a build was applied: its upload record and beta detail follow.
+async fn on_build_entry(tx: &mut Tx, entry: &Entry) -> Result<(), AscError> {
+    match entry.changes.get("processingState").and_then(Value::as_str) {
+        Some("VALID") => finish_upload(tx, &entry.id, None).await?,
+        Some("INVALID") => {
+            let reason = entry.note.split_once(" — ").map_or("", |(_, r)| r);
+            finish_upload(tx, &entry.id, Some(reason)).await?
+        }
+        _ => {}
+    }
+    sync_stored(tx, &entry.id).await
+}
+
 /// Builds: the beta detail follows each timeline change of a build or of its beta app review.
 pub struct Builds;
 
@@ -453,7 +506,7 @@ impl Family for Builds {
     ) -> BoxFut<'a, Result<(), AscError>> {
         Box::pin(async move {
             match entry.rtype.as_str() {
-                "builds" => sync_stored(tx, &entry.id).await,
+                "builds" => on_build_entry(tx, entry).await,
                 "betaAppReviewSubmissions" => {
                     super::beta_review::on_review_change(tx, &entry.id).await
                 }

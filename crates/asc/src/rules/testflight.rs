@@ -179,10 +179,13 @@ async fn invitation(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
     Ok(())
 }
 
-/// Operations that give builds to groups: `(operation, whether the path's id is the build)`.
-const GROUP_BUILDS: &[(&str, bool)] = &[
-    ("betaGroups_builds_createToManyRelationship", false),
-    ("builds_betaGroups_createToManyRelationship", true),
+/// Operations that give builds to groups or take them back: `(operation, whether the path's id is
+/// the build, whether it gives)`.
+const GROUP_BUILDS: &[(&str, bool, bool)] = &[
+    ("betaGroups_builds_createToManyRelationship", false, true),
+    ("builds_betaGroups_createToManyRelationship", true, true),
+    ("betaGroups_builds_deleteToManyRelationship", false, false),
+    ("builds_betaGroups_deleteToManyRelationship", true, false),
 ];
 
 /// Whether `build` may be given to `group`. An internal group with access to all builds has them
@@ -215,12 +218,12 @@ async fn require_assignable(tx: &mut Tx, group: &str, build: &str) -> Result<(),
 
 /// Gives builds to groups (either path), then moves their beta details and invites the testers a
 /// build reached: every tester of an internal group, those of an external group once the build
-/// is approved.
+/// is approved. Taking builds back moves their beta details only.
 async fn give_builds(
     engine: &Engine,
     op: &'static Operation,
     req: &Request,
-    path_is_build: bool,
+    (path_is_build, gives): (bool, bool),
 ) -> Result<Reply, AscError> {
     let (path, listed) = path_and_listed(op, req);
     let pairs: Vec<(String, String)> = listed
@@ -233,7 +236,7 @@ async fn give_builds(
             }
         })
         .collect();
-    {
+    if gives {
         let mut tx = engine.store.begin().await?;
         for (g, b) in &pairs {
             if tx.exists("betaGroups", g).await? && tx.exists("builds", b).await? {
@@ -245,6 +248,9 @@ async fn give_builds(
     let mut tx = engine.store.begin().await?;
     for (g, b) in &pairs {
         sync_stored(&mut tx, b).await?;
+        if !gives {
+            continue;
+        }
         let approved = crate::rules::builds::review_state(&mut tx, b)
             .await?
             .as_deref()
@@ -345,7 +351,7 @@ impl Family for TestFlight {
 
     fn handles(&self, op: &Operation) -> bool {
         TESTER_LINKAGE.iter().any(|(o, _, _)| *o == op.id)
-            || GROUP_BUILDS.iter().any(|(o, _)| *o == op.id)
+            || GROUP_BUILDS.iter().any(|(o, _, _)| *o == op.id)
     }
 
     fn handle<'a>(
@@ -354,9 +360,10 @@ impl Family for TestFlight {
         op: &'a Operation,
         req: &'a Request,
     ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
-        if let Some(&(_, path_is_build)) = GROUP_BUILDS.iter().find(|(o, _)| *o == op.id) {
+        if let Some(&(_, path_is_build, gives)) = GROUP_BUILDS.iter().find(|(o, _, _)| *o == op.id)
+        {
             return Some(Box::pin(async move {
-                give_builds(engine, engine.op(req.op), req, path_is_build).await
+                give_builds(engine, engine.op(req.op), req, (path_is_build, gives)).await
             }));
         }
         let &(_, path_is_tester, adds) = TESTER_LINKAGE.iter().find(|(o, _, _)| *o == op.id)?;
