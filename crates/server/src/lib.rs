@@ -15,6 +15,7 @@ pub mod builds_admin;
 pub mod keys;
 pub mod limits;
 pub mod segments;
+pub mod settings;
 pub mod setup;
 mod wire;
 

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::testflight::*;
 use common::*;
 use crabapple_server::setup::WorldChoice;
 use serde_json::{Value, json};
@@ -36,16 +37,6 @@ async fn settings(w: &World, patch: Value) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
-async fn new_app(w: &World) -> String {
-    let a = w
-        .admin_create(
-            "apps",
-            json!({ "attributes": { "name": "Pilot", "bundleId": "com.example.pilot", "sku": "PILOT", "primaryLocale": "en-GB" } }),
-        )
-        .await;
-    a["id"].as_str().unwrap().to_string()
-}
-
 /// An app whose test information Beta App Review needs is complete.
 async fn app_ready_for_review(w: &World) -> String {
     let app = new_app(w).await;
@@ -76,45 +67,8 @@ async fn review_contact(w: &World, app: &str) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
-async fn new_build(w: &World, app: &str, attributes: Value) -> String {
-    let b = w
-        .admin_create(
-            "builds",
-            json!({ "attributes": attributes, "relationships": { "app": app } }),
-        )
-        .await;
-    b["id"].as_str().unwrap().to_string()
-}
-
-/// A processed build with its export compliance answer.
-async fn ready_build(w: &World, app: &str, number: &str) -> String {
-    new_build(
-        w,
-        app,
-        json!({ "version": number, "processingState": "VALID", "usesNonExemptEncryption": false }),
-    )
-    .await
-}
-
-async fn send(w: &World, method: &str, uri: &str, body: Value) -> Resp {
-    w.call(method, uri, Some(&w.token.clone()), Some(body))
-        .await
-}
-
 async fn attrs(w: &World, uri: &str) -> Value {
-    let r = w.get(uri).await;
-    assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
-    r.json()["data"]["attributes"].clone()
-}
-
-async fn states(w: &World, build: &str) -> (String, String) {
-    let a = attrs(w, &format!("/v1/builds/{build}/buildBetaDetail")).await;
-    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-    (s("internalBuildState"), s("externalBuildState"))
-}
-
-fn pair(i: &str, e: &str) -> (String, String) {
-    (i.into(), e.into())
+    data(w, uri).await["attributes"].clone()
 }
 
 async fn submit(w: &World, build: &str) -> Resp {
@@ -126,18 +80,6 @@ async fn submit(w: &World, build: &str) -> Resp {
                  "relationships": { "build": { "data": { "type": "builds", "id": build } } } } }),
     )
     .await
-}
-
-/// The one error of a refusal: `(status, code, title, detail)`.
-fn refusal(r: &Resp) -> (u16, String, String, String) {
-    let e = &r.json()["errors"][0];
-    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-    assert_eq!(e["status"], r.status.to_string());
-    (r.status, s("code"), s("title"), s("detail"))
-}
-
-fn err(status: u16, code: &str, title: &str, detail: &str) -> (u16, String, String, String) {
-    (status, code.into(), title.into(), detail.into())
 }
 
 async fn history(w: &World, rtype: &str, id: &str) -> Vec<String> {
@@ -156,16 +98,19 @@ async fn history(w: &World, rtype: &str, id: &str) -> Vec<String> {
 async fn a_received_build_is_valid_after_the_processing_time_then_waits_for_export_compliance() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "7" })).await;
-    assert_eq!(states(&w, &b).await, pair("PROCESSING", "PROCESSING"));
+    let b = id(&new_build(&w, &app, json!({ "version": "7" })).await);
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("PROCESSING", "PROCESSING")
+    );
     advance(&w, "9m").await;
     let a = attrs(&w, &format!("/v1/builds/{b}")).await;
     assert_eq!(a["processingState"], "PROCESSING", "10 minutes by default");
     advance(&w, "1m").await;
     let a = attrs(&w, &format!("/v1/builds/{b}")).await;
     assert_eq!(a["processingState"], "VALID");
-    let missing = pair("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
-    assert_eq!(states(&w, &b).await, missing);
+    let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(beta_states(&w, &b).await, missing);
     // The answer unblocks it, as Apple's PATCH of the build does.
     let r = send(
         &w,
@@ -175,8 +120,8 @@ async fn a_received_build_is_valid_after_the_processing_time_then_waits_for_expo
     )
     .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let ready = pair("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION");
-    assert_eq!(states(&w, &b).await, ready);
+    let ready = states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION");
+    assert_eq!(beta_states(&w, &b).await, ready);
     assert_eq!(
         history(&w, "builds", &b).await,
         ["received: processing", "processed: VALID"]
@@ -188,7 +133,7 @@ async fn the_processing_time_is_a_setting() {
     let w = empty().await;
     settings(&w, json!({ "processingMinutes": 45 })).await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "8" })).await;
+    let b = id(&new_build(&w, &app, json!({ "version": "8" })).await);
     advance(&w, "44m").await;
     let a = attrs(&w, &format!("/v1/builds/{b}")).await;
     assert_eq!(a["processingState"], "PROCESSING");
@@ -203,12 +148,12 @@ async fn a_build_asked_to_fail_ends_invalid_with_its_reason_in_the_history() {
     let reason = "ITMS-90062: This bundle is invalid.";
     settings(&w, json!({ "invalidBuilds": { "13": reason } })).await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "13" })).await;
+    let b = id(&new_build(&w, &app, json!({ "version": "13" })).await);
     advance(&w, "10m").await;
     let a = attrs(&w, &format!("/v1/builds/{b}")).await;
     assert_eq!(a["processingState"], "INVALID");
-    let exception = pair("PROCESSING_EXCEPTION", "PROCESSING_EXCEPTION");
-    assert_eq!(states(&w, &b).await, exception);
+    let exception = states("PROCESSING_EXCEPTION", "PROCESSING_EXCEPTION");
+    assert_eq!(beta_states(&w, &b).await, exception);
     assert_eq!(
         history(&w, "builds", &b).await,
         [
@@ -234,7 +179,7 @@ async fn a_testflight_build_expires_90_days_after_upload() {
     );
     advance(&w, "1d").await;
     assert_eq!(attrs(&w, &format!("/v1/builds/{b}")).await["expired"], true);
-    assert_eq!(states(&w, &b).await, pair("EXPIRED", "EXPIRED"));
+    assert_eq!(beta_states(&w, &b).await, states("EXPIRED", "EXPIRED"));
     let expired = w
         .get(&format!(
             "/v1/builds?filter[expired]=true&filter[app]={app}"
@@ -286,18 +231,18 @@ async fn beta_app_review_waits_reviews_and_approves_on_the_clock() {
         .parse()
         .unwrap();
     assert!((submitted.as_millisecond() - w.app.store().now_ms()).abs() < 2_000);
-    let waiting = pair("READY_FOR_BETA_TESTING", "WAITING_FOR_BETA_REVIEW");
-    assert_eq!(states(&w, &b).await, waiting);
+    let waiting = states("READY_FOR_BETA_TESTING", "WAITING_FOR_BETA_REVIEW");
+    assert_eq!(beta_states(&w, &b).await, waiting);
     advance(&w, "12h").await;
     let a = attrs(&w, &format!("/v1/builds/{b}/betaAppReviewSubmission")).await;
     assert_eq!(a["betaReviewState"], "IN_REVIEW");
-    let in_review = pair("READY_FOR_BETA_TESTING", "IN_BETA_REVIEW");
-    assert_eq!(states(&w, &b).await, in_review);
+    let in_review = states("READY_FOR_BETA_TESTING", "IN_BETA_REVIEW");
+    assert_eq!(beta_states(&w, &b).await, in_review);
     advance(&w, "12h").await;
     let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sid}")).await;
     assert_eq!(a["betaReviewState"], "APPROVED");
-    let approved = pair("READY_FOR_BETA_TESTING", "BETA_APPROVED");
-    assert_eq!(states(&w, &b).await, approved);
+    let approved = states("READY_FOR_BETA_TESTING", "BETA_APPROVED");
+    assert_eq!(beta_states(&w, &b).await, approved);
     assert_eq!(
         history(&w, "betaAppReviewSubmissions", &sid).await,
         [
@@ -327,38 +272,43 @@ async fn the_reviewer_rejects_when_the_outcome_setting_says_so() {
     let a = attrs(&w, &format!("/v1/builds/{b}/betaAppReviewSubmission")).await;
     assert_eq!(a["betaReviewState"], "REJECTED");
     assert_eq!(
-        states(&w, &b).await,
-        pair("READY_FOR_BETA_TESTING", "BETA_REJECTED")
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "BETA_REJECTED")
     );
 }
 
+/// Apple's 422s for a build Beta App Review cannot take (codemagic-ci-cd/cli-tools#346; users'
+/// logs of "The build is missing export compliance.").
 #[tokio::test]
-async fn beta_review_of_a_build_without_export_compliance_is_apples_422() {
+async fn beta_review_of_a_build_processing_or_without_export_compliance_is_apples_422() {
     let w = empty().await;
     let app = app_ready_for_review(&w).await;
-    let b = new_build(
-        &w,
-        &app,
-        json!({ "version": "32", "processingState": "VALID" }),
-    )
-    .await;
-    let t = "The build is missing export compliance.";
-    assert_eq!(
-        refusal(&submit(&w, &b).await),
-        err(422, "ENTITY_UNPROCESSABLE", t, t)
-    );
-}
-
-#[tokio::test]
-async fn beta_review_of_a_processing_build_is_apples_422() {
-    let w = empty().await;
-    let app = app_ready_for_review(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "33" })).await;
-    let t = "The build is not in a valid processing state for this operation.";
-    assert_eq!(
-        refusal(&submit(&w, &b).await),
-        err(422, "ENTITY_UNPROCESSABLE", t, t)
-    );
+    for (number, attributes, t) in [
+        (
+            "32",
+            json!({ "processingState": "VALID" }),
+            "The build is missing export compliance.",
+        ),
+        (
+            "33",
+            json!({}),
+            "The build is not in a valid processing state for this operation.",
+        ),
+        (
+            "34",
+            json!({ "processingState": "INVALID", "usesNonExemptEncryption": false }),
+            "The build is not in a valid processing state for this operation.",
+        ),
+    ] {
+        let mut a = attributes;
+        a["version"] = json!(number);
+        let b = id(&new_build(&w, &app, a).await);
+        assert_eq!(
+            refusal(&submit(&w, &b).await),
+            err(422, "ENTITY_UNPROCESSABLE", t, t),
+            "{number}"
+        );
+    }
 }
 
 #[tokio::test]
@@ -432,18 +382,16 @@ async fn the_admin_api_decides_a_review_at_once() {
         .as_str()
         .unwrap()
         .to_string();
-    let r = w
-        .call(
-            "PATCH",
-            &format!("/crabapple/admin/resources/betaAppReviewSubmissions/{sid}"),
-            None,
-            Some(json!({ "attributes": { "betaReviewState": "REJECTED" } })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    admin_patch(
+        &w,
+        "betaAppReviewSubmissions",
+        &sid,
+        json!({ "betaReviewState": "REJECTED" }),
+    )
+    .await;
     assert_eq!(
-        states(&w, &b).await,
-        pair("READY_FOR_BETA_TESTING", "BETA_REJECTED")
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "BETA_REJECTED")
     );
     advance(&w, "2d").await;
     let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sid}")).await;

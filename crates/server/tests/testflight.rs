@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::testflight::*;
 use common::*;
 use crabapple_server::setup::WorldChoice;
 use serde_json::{Value, json};
@@ -13,40 +14,12 @@ async fn empty() -> World {
     open(temp_dir("testflight"), WorldChoice::Empty, 100_000).await
 }
 
-/// An app created as Apple creates one (admin API).
-async fn new_app(w: &World) -> String {
-    let a = w
-        .admin_create(
-            "apps",
-            json!({ "attributes": { "name": "Pilot", "bundleId": "com.example.pilot", "sku": "PILOT", "primaryLocale": "en-GB" } }),
-        )
-        .await;
-    a["id"].as_str().unwrap().to_string()
-}
-
-/// A build of `app` as Apple receives one (admin API).
-async fn new_build(w: &World, app: &str, attributes: Value) -> Value {
-    w.admin_create(
-        "builds",
-        json!({ "attributes": attributes, "relationships": { "app": app } }),
-    )
-    .await
-}
-
 async fn post(w: &World, uri: &str, body: Value) -> Resp {
-    w.call("POST", uri, Some(&w.token.clone()), Some(body))
-        .await
+    send(w, "POST", uri, body).await
 }
 
 async fn patch(w: &World, uri: &str, body: Value) -> Resp {
-    w.call("PATCH", uri, Some(&w.token.clone()), Some(body))
-        .await
-}
-
-async fn data(w: &World, uri: &str) -> Value {
-    let r = w.get(uri).await;
-    assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
-    r.json()["data"].clone()
+    send(w, "PATCH", uri, body).await
 }
 
 #[tokio::test]
@@ -161,18 +134,6 @@ async fn with_build(attributes: Value) -> (World, Value) {
     let app = new_app(&w).await;
     let b = new_build(&w, &app, attributes).await;
     (w, b)
-}
-
-/// `(internalBuildState, externalBuildState)` of a build's beta detail.
-async fn beta_states(w: &World, build: &str) -> (String, String) {
-    let d = data(w, &format!("/v1/builds/{build}/buildBetaDetail")).await;
-    let a = &d["attributes"];
-    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-    (s("internalBuildState"), s("externalBuildState"))
-}
-
-fn states(internal: &str, external: &str) -> (String, String) {
-    (internal.to_string(), external.to_string())
 }
 
 #[tokio::test]
@@ -372,17 +333,6 @@ async fn adding_testers_to_a_group_makes_them_testers_of_its_app() {
     assert_eq!(found[0]["id"], tid);
 }
 
-/// A processed build with its export compliance answer.
-async fn ready_build(w: &World, app: &str, number: &str) -> String {
-    let b = new_build(
-        w,
-        app,
-        json!({ "version": number, "processingState": "VALID", "usesNonExemptEncryption": false }),
-    )
-    .await;
-    b["id"].as_str().unwrap().to_string()
-}
-
 async fn give(w: &World, group: &str, build: &str) -> Resp {
     post(
         w,
@@ -390,13 +340,6 @@ async fn give(w: &World, group: &str, build: &str) -> Resp {
         json!({ "data": [{ "type": "builds", "id": build }] }),
     )
     .await
-}
-
-/// `(status, code, title, detail)` of a refusal's one error.
-fn refusal(r: &Resp) -> (u16, String, String, String) {
-    let e = &r.json()["errors"][0];
-    let s = |k: &str| e[k].as_str().unwrap_or_default().to_string();
-    (r.status, s("code"), s("title"), s("detail"))
 }
 
 #[tokio::test]
@@ -407,10 +350,7 @@ async fn a_processing_build_cannot_be_given_to_a_group_apples_422() {
     let g = create_group(&w, &app, "External", false).await;
     let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
     let t = "The build is not in a valid processing state for this operation.";
-    assert_eq!(
-        refusal(&r),
-        (422, "ENTITY_UNPROCESSABLE".into(), t.into(), t.into())
-    );
+    assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
 }
 
 #[tokio::test]
@@ -426,10 +366,7 @@ async fn a_build_without_export_compliance_cannot_be_given_to_a_group_apples_422
     let g = create_group(&w, &app, "External", false).await;
     let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
     let t = "The build is missing export compliance.";
-    assert_eq!(
-        refusal(&r),
-        (422, "ENTITY_UNPROCESSABLE".into(), t.into(), t.into())
-    );
+    assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
 }
 
 #[tokio::test]
@@ -452,11 +389,11 @@ async fn an_internal_group_with_every_build_refuses_one_more_apples_422() {
     .await;
     assert_eq!(
         refusal(&r),
-        (
+        err(
             422,
-            "ENTITY_UNPROCESSABLE".into(),
-            "Builds cannot be assigned to this internal group.".into(),
-            "Cannot add internal group to a build.".into()
+            "ENTITY_UNPROCESSABLE",
+            "Builds cannot be assigned to this internal group.",
+            "Cannot add internal group to a build."
         )
     );
 }
@@ -525,15 +462,13 @@ async fn an_external_group_stages_a_build_until_beta_app_review_approves_it() {
         )
         .await;
     let sid = s["id"].as_str().unwrap();
-    let r = w
-        .call(
-            "PATCH",
-            &format!("/crabapple/admin/resources/betaAppReviewSubmissions/{sid}"),
-            None,
-            Some(json!({ "attributes": { "betaReviewState": "APPROVED" } })),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    admin_patch(
+        &w,
+        "betaAppReviewSubmissions",
+        sid,
+        json!({ "betaReviewState": "APPROVED" }),
+    )
+    .await;
     assert_eq!(
         beta_states(&w, &b).await,
         states("READY_FOR_BETA_TESTING", "IN_BETA_TESTING")
@@ -565,11 +500,11 @@ async fn a_public_link_limit_is_from_1_to_10000() {
         if status == 409 {
             assert_eq!(
                 refusal(&r),
-                (
+                err(
                     409,
-                    "ENTITY_ERROR.ATTRIBUTE.INVALID".into(),
-                    "An attribute value is invalid.".into(),
-                    format!("The public link limit must be between 1 and 10000, not {limit}.")
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                    "An attribute value is invalid.",
+                    &format!("The public link limit must be between 1 and 10000, not {limit}.")
                 )
             );
         } else {
@@ -595,11 +530,11 @@ async fn what_to_test_is_one_localization_per_locale_of_a_build() {
     let r = post(&w, "/v1/betaBuildLocalizations", body).await;
     assert_eq!(
         refusal(&r),
-        (
+        err(
             409,
-            "ENTITY_ERROR.ATTRIBUTE.INVALID".into(),
-            "An attribute value is invalid.".into(),
-            "A localization for the locale 'en-GB' already exists.".into()
+            "ENTITY_ERROR.ATTRIBUTE.INVALID",
+            "An attribute value is invalid.",
+            "A localization for the locale 'en-GB' already exists."
         )
     );
     let list = data(&w, &format!("/v1/builds/{b}/betaBuildLocalizations")).await;
@@ -626,15 +561,7 @@ async fn a_tester_invitation_invites_the_tester() {
     let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
     assert_eq!(t["attributes"]["state"], "INVITED");
     // Accepting is the tester's doing: the admin API moves it.
-    let r = w
-        .call(
-            "PATCH",
-            &format!("/crabapple/admin/resources/betaTesters/{tid}"),
-            None,
-            Some(json!({ "attributes": { "state": "ACCEPTED" } })),
-        )
-        .await;
-    assert_eq!(r.status, 200);
+    admin_patch(&w, "betaTesters", tid, json!({ "state": "ACCEPTED" })).await;
     let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
     assert_eq!(t["attributes"]["state"], "ACCEPTED");
 }
