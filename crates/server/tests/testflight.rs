@@ -342,31 +342,29 @@ async fn give(w: &World, group: &str, build: &str) -> Resp {
     .await
 }
 
+/// A group is given only a build that finished processing and has its export compliance answer
+/// (Apple's 422s: App-Store-Connect-CLI#2595 lists these causes).
 #[tokio::test]
-async fn a_processing_build_cannot_be_given_to_a_group_apples_422() {
+async fn a_build_processing_or_without_export_compliance_cannot_be_given_to_a_group_apples_422() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "50" })).await;
     let g = create_group(&w, &app, "External", false).await;
-    let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
-    let t = "The build is not in a valid processing state for this operation.";
-    assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
-}
-
-#[tokio::test]
-async fn a_build_without_export_compliance_cannot_be_given_to_a_group_apples_422() {
-    let w = empty().await;
-    let app = new_app(&w).await;
-    let b = new_build(
-        &w,
-        &app,
-        json!({ "version": "51", "processingState": "VALID" }),
-    )
-    .await;
-    let g = create_group(&w, &app, "External", false).await;
-    let r = give(&w, g["id"].as_str().unwrap(), b["id"].as_str().unwrap()).await;
-    let t = "The build is missing export compliance.";
-    assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
+    let not_valid = "The build is not in a valid processing state for this operation.";
+    for (attributes, t) in [
+        (json!({ "version": "50" }), not_valid),
+        (
+            json!({ "version": "51", "expired": true, "processingState": "VALID", "usesNonExemptEncryption": false }),
+            not_valid,
+        ),
+        (
+            json!({ "version": "52", "processingState": "VALID" }),
+            "The build is missing export compliance.",
+        ),
+    ] {
+        let b = id(&new_build(&w, &app, attributes).await);
+        let r = give(&w, g["id"].as_str().unwrap(), &b).await;
+        assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
+    }
 }
 
 #[tokio::test]
