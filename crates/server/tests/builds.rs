@@ -507,3 +507,30 @@ async fn a_seed_files_builds_section_sets_the_processing_time() {
     let r = w.get("/crabapple/admin/builds/settings").await;
     assert_eq!(r.json()["processingMinutes"], 3);
 }
+
+/// `PATCH /v1/builds/{id}` with `expired: true` (the spec's BuildUpdateRequest): the developer
+/// expires a build now; nothing planned expires it again.
+#[tokio::test]
+async fn a_developer_expires_a_build_at_once() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "70").await;
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/builds/{b}"),
+        json!({ "data": { "type": "builds", "id": b, "attributes": { "expired": true } } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(beta_states(&w, &b).await, states("EXPIRED", "EXPIRED"));
+    assert_eq!(
+        history(&w, "builds", &b).await,
+        ["expired by the developer"]
+    );
+    advance(&w, "91d").await;
+    assert_eq!(
+        history(&w, "builds", &b).await,
+        ["expired by the developer"]
+    );
+}
