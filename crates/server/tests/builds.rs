@@ -534,3 +534,40 @@ async fn a_developer_expires_a_build_at_once() {
         ["expired by the developer"]
     );
 }
+
+/// Apple notifies testers itself when `autoNotifyEnabled`: a manual notification is refused, 409
+/// "Auto-notify already enabled" (rorkai/App-Store-Connect-CLI#2044).
+#[tokio::test]
+async fn a_manual_beta_notification_is_refused_while_auto_notify_is_enabled() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "80").await;
+    let notify = || {
+        send(
+            &w,
+            "POST",
+            "/v1/buildBetaNotifications",
+            json!({ "data": { "type": "buildBetaNotifications",
+                     "relationships": { "build": { "data": { "type": "builds", "id": b } } } } }),
+        )
+    };
+    let r = notify().await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let r = send(
+        &w,
+        "PATCH",
+        &format!("/v1/buildBetaDetails/{b}"),
+        json!({ "data": { "type": "buildBetaDetails", "id": b, "attributes": { "autoNotifyEnabled": true } } }),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        refusal(&notify().await),
+        err(
+            409,
+            "STATE_ERROR.ENTITY_STATE_INVALID",
+            "The request cannot be fulfilled because of the state of another resource.",
+            "Auto-notify already enabled"
+        )
+    );
+}

@@ -415,6 +415,32 @@ async fn update_build(tx: &mut Tx, w: &Write, api: bool) -> Result<(), AscError>
     sync_detail(tx, &w.id, new, None).await
 }
 
+/// `POST /v1/buildBetaNotifications`: Apple tells the build's testers it is available — refused
+/// when Apple already does it by itself (the build beta detail's `autoNotifyEnabled`): 409
+/// `STATE_ERROR.ENTITY_STATE_INVALID` "Auto-notify already enabled" (as Apple answered
+/// rorkai/App-Store-Connect-CLI#2044 and #1160).
+async fn notify_testers(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
+    for (_, build) in w
+        .relationships
+        .iter()
+        .filter(|(n, _)| n == "build")
+        .flat_map(|(_, l)| l)
+    {
+        for (t, d) in tx.linked("builds", build, "buildBetaDetail").await? {
+            let auto = tx
+                .get(&t, &d)
+                .await?
+                .is_some_and(|r| r.attributes.get("autoNotifyEnabled") == Some(&Value::Bool(true)));
+            if auto {
+                let mut e = AscError::state_error("Auto-notify already enabled");
+                e.code = "STATE_ERROR.ENTITY_STATE_INVALID".into();
+                return Err(e);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// What the admin API's writes of builds and beta app review submissions set in motion (it plays
 /// Apple: no refusal): a new build is planned like an upload, an update moves what depends on it.
 pub async fn admin_write(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
@@ -493,6 +519,7 @@ impl Family for Builds {
             match (w.rtype.as_str(), w.existing.is_some()) {
                 ("builds", true) => update_build(tx, w, true).await,
                 ("betaAppReviewSubmissions", false) => super::beta_review::submit(tx, w).await,
+                ("buildBetaNotifications", false) => notify_testers(tx, w).await,
                 _ => Ok(()),
             }
         })
