@@ -294,6 +294,16 @@ async fn a_tester_of_a_group_with_a_build_is_invited() {
     )
     .await;
     assert_eq!(r.status, 204);
+    // An external group: its testers get the build once Beta App Review approved it.
+    let t1 = create_tester(&w, "t1@example.com", gid).await;
+    assert_eq!(t1["attributes"]["state"], "NOT_INVITED");
+    w.admin_create(
+        "betaAppReviewSubmissions",
+        json!({ "attributes": { "betaReviewState": "APPROVED" }, "relationships": { "build": b["id"] } }),
+    )
+    .await;
+    let t1 = data(&w, &format!("/v1/betaTesters/{}", id(&t1))).await;
+    assert_eq!(t1["attributes"]["state"], "INVITED");
     let t = create_tester(&w, "t2@example.com", gid).await;
     assert_eq!(t["attributes"]["state"], "INVITED");
 }

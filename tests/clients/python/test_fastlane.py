@@ -66,11 +66,16 @@ def fresh_app(apple_apps) -> dict:
 
 
 @pytest.fixture(scope="module")
-def processed_app(apple_apps) -> dict:
-    """An app whose one build finished processing and has its export compliance answer: Apple
-    refuses to give a group a build still processing (422, crates/asc/src/rules/testflight.rs)."""
-    return apple_apps.create("pilot", primary_locale="en-GB", build={
+def processed_app(apple_apps, crabapple) -> dict:
+    """An app whose one build finished processing, has its export compliance answer and passed
+    Beta App Review: Apple refuses to give a group a build still processing (422), and external
+    testers get a build once approved (crates/asc/src/rules/testflight.rs)."""
+    app = apple_apps.create("pilot", primary_locale="en-GB", build={
         "version": "7", "minOsVersion": "17.0", "processingState": "VALID", "usesNonExemptEncryption": False})
+    r = crabapple.admin("POST", "/resources/betaAppReviewSubmissions", json={
+        "attributes": {"betaReviewState": "APPROVED"}, "relationships": {"build": app["build"]["id"]}})
+    assert r.status_code == 201, r.text
+    return app
 
 
 def bundle(app: dict) -> str:

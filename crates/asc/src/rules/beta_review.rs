@@ -18,7 +18,7 @@
 //!   Feedback Email." / "App is missing required Beta App Review Information: First Name, …"
 //!   (codemagic users' logs).
 
-use super::builds::{BETA_REVIEW_TRACK, Settings, obj, sync_detail, sync_stored};
+use super::builds::{BETA_REVIEW_TRACK, Settings, obj, sync_detail};
 use crabapple_jsonapi::{AscError, Write};
 use crabapple_store::Tx;
 use serde_json::{Map, Value, json};
@@ -235,19 +235,27 @@ pub async fn plan_review(tx: &mut Tx, id: &str, state: &str) -> Result<(), AscEr
     Ok(())
 }
 
-/// A submission's state changed (timeline or admin): the build's beta detail follows, and once
-/// approved the testers of its external groups are invited.
-pub async fn on_review_change(tx: &mut Tx, id: &str) -> Result<(), AscError> {
-    let Some(build) = first_linked(tx, SUBMISSIONS, id, "build").await? else {
-        return Ok(());
-    };
-    sync_stored(tx, &build).await?;
-    if super::builds::review_state(tx, &build).await?.as_deref() == Some("APPROVED") {
-        for (_, g) in tx.linked("builds", &build, "betaGroups").await? {
+/// The build follows its submission's `state`: its beta detail moves, and once approved the
+/// testers of its groups are invited (external testers get a build only after Beta App Review).
+async fn build_follows(tx: &mut Tx, build: &str, state: Option<&str>) -> Result<(), AscError> {
+    if let Some(b) = tx.get("builds", build).await? {
+        sync_detail(tx, build, &b.attributes, Some(state)).await?;
+    }
+    if state == Some("APPROVED") {
+        for (_, g) in tx.linked("builds", build, "betaGroups").await? {
             super::testflight::invite_testers(tx, &g).await?;
         }
     }
     Ok(())
+}
+
+/// A submission's state changed on the timeline: its build follows.
+pub async fn on_review_change(tx: &mut Tx, id: &str) -> Result<(), AscError> {
+    let Some(build) = first_linked(tx, SUBMISSIONS, id, "build").await? else {
+        return Ok(());
+    };
+    let state = super::builds::review_state(tx, &build).await?;
+    build_follows(tx, &build, state.as_deref()).await
 }
 
 /// The admin API made a submission (Apple's record of a review): its review goes on from its
@@ -261,12 +269,10 @@ pub async fn admin_create(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         .unwrap_or_default()
         .to_string();
     plan_review(tx, &w.id, &state).await?;
-    if let Some(build) = build_of(w)
-        && let Some(b) = tx.get("builds", &build).await?
-    {
-        sync_detail(tx, &build, &b.attributes, Some(Some(&state))).await?;
+    match build_of(w) {
+        Some(build) => build_follows(tx, &build, Some(&state)).await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The admin API changed a submission's `betaReviewState` (Apple's reviewer deciding now): the
@@ -289,16 +295,8 @@ pub async fn admin_update(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
         &format!("Beta App Review: {state} (admin API)"),
     )
     .await?;
-    let Some(build) = first_linked(tx, SUBMISSIONS, &w.id, "build").await? else {
-        return Ok(());
-    };
-    if let Some(b) = tx.get("builds", &build).await? {
-        sync_detail(tx, &build, &b.attributes, Some(Some(state))).await?;
+    match first_linked(tx, SUBMISSIONS, &w.id, "build").await? {
+        Some(build) => build_follows(tx, &build, Some(state)).await,
+        None => Ok(()),
     }
-    if state == "APPROVED" {
-        for (_, g) in tx.linked("builds", &build, "betaGroups").await? {
-            super::testflight::invite_testers(tx, &g).await?;
-        }
-    }
-    Ok(())
 }

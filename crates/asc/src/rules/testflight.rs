@@ -8,7 +8,7 @@
 //! {"state": "ACCEPTED"}}` (README, "TestFlight").
 
 use crate::rules::beta_review::require_testable;
-use crate::rules::builds::{is_internal, sync_stored};
+use crate::rules::builds::{is_internal, review_state, sync_stored};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request, Write};
 use crabapple_spec::Operation;
 use crabapple_store::Tx;
@@ -90,14 +90,21 @@ async fn apps_of(tx: &mut Tx, targets: &[(String, String)]) -> Result<Vec<String
 }
 
 /// Whether any of the groups or builds has a build for the tester to install (then Apple sends
-/// the invitation right away).
+/// the invitation right away): a build given to the tester, any build of an internal group, a
+/// build of an external group once Beta App Review approved it.
 async fn has_build(tx: &mut Tx, targets: &[(String, String)]) -> Result<bool, AscError> {
     for (t, id) in targets {
         if t == "builds" {
             return Ok(true);
         }
-        if t == "betaGroups" && !tx.linked(t, id, "builds").await?.is_empty() {
-            return Ok(true);
+        if t != "betaGroups" {
+            continue;
+        }
+        let internal = is_internal(tx, id).await?;
+        for (_, b) in tx.linked(t, id, "builds").await? {
+            if internal || review_state(tx, &b).await?.as_deref() == Some("APPROVED") {
+                return Ok(true);
+            }
         }
     }
     Ok(false)
