@@ -67,6 +67,12 @@ async fn review_contact(w: &World, app: &str) {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
 
+/// `PATCH /v1/builds/{id}` with `attributes`.
+async fn patch_build(w: &World, build: &str, attributes: Value) -> Resp {
+    let body = json!({ "data": { "type": "builds", "id": build, "attributes": attributes } });
+    send(w, "PATCH", &format!("/v1/builds/{build}"), body).await
+}
+
 async fn attrs(w: &World, uri: &str) -> Value {
     data(w, uri).await["attributes"].clone()
 }
@@ -112,13 +118,7 @@ async fn a_received_build_is_valid_after_the_processing_time_then_waits_for_expo
     let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
     assert_eq!(beta_states(&w, &b).await, missing);
     // The answer unblocks it, as Apple's PATCH of the build does.
-    let r = send(
-        &w,
-        "PATCH",
-        &format!("/v1/builds/{b}"),
-        json!({ "data": { "type": "builds", "id": b, "attributes": { "usesNonExemptEncryption": false } } }),
-    )
-    .await;
+    let r = patch_build(&w, &b, json!({ "usesNonExemptEncryption": false })).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let ready = states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION");
     assert_eq!(beta_states(&w, &b).await, ready);
@@ -193,13 +193,7 @@ async fn the_export_compliance_answer_cannot_be_changed_once_set() {
     let w = empty().await;
     let app = new_app(&w).await;
     let b = ready_build(&w, &app, "22").await;
-    let r = send(
-        &w,
-        "PATCH",
-        &format!("/v1/builds/{b}"),
-        json!({ "data": { "type": "builds", "id": b, "attributes": { "usesNonExemptEncryption": true } } }),
-    )
-    .await;
+    let r = patch_build(&w, &b, json!({ "usesNonExemptEncryption": true })).await;
     assert_eq!(
         refusal(&r),
         err(
@@ -515,13 +509,7 @@ async fn a_developer_expires_a_build_at_once() {
     let w = empty().await;
     let app = new_app(&w).await;
     let b = ready_build(&w, &app, "70").await;
-    let r = send(
-        &w,
-        "PATCH",
-        &format!("/v1/builds/{b}"),
-        json!({ "data": { "type": "builds", "id": b, "attributes": { "expired": true } } }),
-    )
-    .await;
+    let r = patch_build(&w, &b, json!({ "expired": true })).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(beta_states(&w, &b).await, states("EXPIRED", "EXPIRED"));
     assert_eq!(
