@@ -27,6 +27,11 @@ Operation (rule, where crabapple has it) -> what the sweep sends instead:
   Refusals: no devices; an App Store profile with a device; a distribution certificate.
 * appInfoLocalizations create (one localization per locale of the parent, issue 7 §2) -> a
   locale the parent's `appInfoLocalizations` listing does not have yet. Refusal: a locale it has.
+* betaAppReviewSubmissions create (Beta App Review takes a processed, unexpired build with its
+  export compliance answer and the app's test information: rules/beta_review.rs) -> a build whose
+  beta detail is READY_FOR_BETA_SUBMISSION, of an app with a feedback email. Refusal: the demo
+  world's first build (expired), 422 "The build is not in a valid processing state for this
+  operation.".
 
 * appStoreVersions create (crates/asc rules/review/versions.rs: a new version only when every
   other version of the app for the platform is live or replaced) -> a platform the app has no
@@ -392,9 +397,45 @@ def refuse_release_request(sweep, o, body):
                     "PREPARE_FOR_SUBMISSION. Only a version in PENDING_DEVELOPER_RELEASE can be released.")]
 
 
+# ----------------------------------------------------- Beta App Review (crates/asc rules/beta_review.rs)
+NOT_VALID = "The build is not in a valid processing state for this operation."
+
+
+def ready_for_review(sweep, build: str) -> bool:
+    """The build's beta detail says READY_FOR_BETA_SUBMISSION (processed, unexpired, export
+    compliance answered, not in review) and its app has the feedback email Beta App Review needs."""
+    detail = data_of(sweep, f"/v1/builds/{q(build)}/buildBetaDetail")
+    if not detail or (detail[0].get("attributes") or {}).get("externalBuildState") != "READY_FOR_BETA_SUBMISSION":
+        return False
+    app = data_of(sweep, f"/v1/builds/{q(build)}/app")
+    locs = data_of(sweep, f"/v1/apps/{q(app[0]['id'])}/betaAppLocalizations") if app else []
+    return any((loc.get("attributes") or {}).get("feedbackEmail") for loc in locs)
+
+
+def fix_beta_review(sweep, o, body):
+    """A build ready for Beta App Review, as a client submits the build it just processed."""
+    build = next((b for b in sweep.known_ids("builds") if ready_for_review(sweep, b)), None)
+    if build is None:
+        return None, "no build of the world is ready for Beta App Review"
+    body["data"]["relationships"]["build"]["data"]["id"] = build
+    return body, None
+
+
+def refuse_beta_review(sweep, o, body):
+    """The first build the sweep knows of (the demo world's oldest, expired) is refused."""
+    first = sweep.pick("builds")
+    if first is None or ready_for_review(sweep, first):
+        return []
+    bad = copy(body)
+    bad["data"]["relationships"]["build"]["data"]["id"] = first
+    return [Refusal("a build that is not processed or expired", o["method"], o["path"], bad, 422,
+                    "ENTITY_UNPROCESSABLE", NOT_VALID)]
+
+
 ADJUSTMENTS = {
     "appStoreVersions_createInstance": Adjustment(fix_new_version, refuse_new_version),
     "appStoreVersionReleaseRequests_createInstance": Adjustment(fix_release_request, refuse_release_request),
+    "betaAppReviewSubmissions_createInstance": Adjustment(fix_beta_review, refuse_beta_review),
     "subscriptionPrices_createInstance": Adjustment(fix_subscription_price, refuse_subscription_price),
     "subscriptionPrices_deleteInstance": Adjustment(None, refuse_price_delete),
     "inAppPurchaseOfferCodes_createInstance": Adjustment(fix_points, refuse_foreign_point),

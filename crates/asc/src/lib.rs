@@ -26,6 +26,8 @@ pub fn families_signing_with(
         Arc::new(ids::AppleIds),
         Arc::new(rules::defaults::Defaults),
         Arc::new(rules::testflight::TestFlight),
+        // Build processing, expiry and beta app review on the virtual clock.
+        Arc::new(rules::builds::Builds),
         Arc::new(rules::singletons::Singletons),
         Arc::new(rules::provisioning::Provisioning::new(profile_signer)),
         Arc::new(rules::users::Users),

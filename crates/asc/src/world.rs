@@ -48,6 +48,9 @@ pub struct Seed {
     /// "Faults"): a list of `{route, kind, …}`. A world without the key arms none.
     #[serde(default)]
     pub faults: Option<Value>,
+    /// crabapple's build processing and Beta App Review settings (world/README.md, "Builds").
+    #[serde(default)]
+    pub builds: Option<Value>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -169,6 +172,8 @@ pub async fn load(engine: &Engine, seed: &Seed) -> anyhow::Result<Loaded> {
     if seed.synthesize.unwrap_or(true) {
         synthesize(engine, &mut tx, &mut out).await?;
     }
+    // Builds still processing finish, valid ones expire, reviews go on (rules/builds.rs).
+    crate::rules::builds::load_world(&mut tx, seed.builds.as_ref()).await?;
     crabapple_reports::analytics::lifecycle::load_world(&mut tx, seed.analytics.as_ref()).await?;
     let mut faults = match &seed.faults {
         Some(v) => {

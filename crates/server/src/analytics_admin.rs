@@ -39,29 +39,11 @@ pub fn routes() -> Router<Arc<App>> {
 }
 
 async fn get_settings(State(app): State<Arc<App>>) -> Answer {
-    let s = Settings::load(app.store())
-        .await
-        .map_err(Refusal::admin_internal)?;
-    Ok(Json(json!(s)).into_response())
+    crate::settings::get::<Settings>(&app).await
 }
 
 async fn patch_settings(State(app): State<Arc<App>>, Json(patch): Json<Value>) -> Answer {
-    let store = app.store();
-    let saved: anyhow::Result<Result<Settings, String>> = async {
-        let mut tx = store.begin().await?;
-        let merged = match Settings::load_tx(&mut tx).await?.merged(&patch) {
-            Ok(s) => s,
-            Err(e) => return Ok(Err(e)),
-        };
-        merged.save(&mut tx).await?;
-        tx.commit().await?;
-        Ok(Ok(merged))
-    }
-    .await;
-    let s = saved
-        .map_err(Refusal::admin_internal)?
-        .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, e))?;
-    Ok(Json(json!(s)).into_response())
+    crate::settings::patch::<Settings>(&app, patch).await
 }
 
 async fn list_faults(State(app): State<Arc<App>>) -> Answer {

@@ -15,12 +15,14 @@ pub mod analytics_admin;
 pub mod asc;
 pub mod faults;
 pub mod history;
+pub mod builds_admin;
 pub mod keys;
 pub mod limits;
 pub mod listen;
 pub mod proxy;
 pub mod review_admin;
 pub mod segments;
+pub mod settings;
 pub mod setup;
 pub mod tls;
 pub mod ui;
@@ -232,6 +234,7 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .merge(review_admin::routes())
         .route(history::PATH, axum::routing::get(history::version))
         .merge(ui::routes(app.clone()))
+        .merge(builds_admin::routes())
         .route(
             "/crabapple/analytics/segments/{file}",
             axum::routing::get(segments::download),

@@ -1,9 +1,11 @@
 //! TestFlight through the HTTP surface: what Apple creates with every app, app info and build
-//! (crates/asc/src/rules/singletons.rs), and the values Apple sets on beta groups, beta testers
-//! and builds (crates/asc/src/rules/testflight.rs, defaults.rs).
+//! (crates/asc/src/rules/singletons.rs), the values Apple sets on beta groups, beta testers and
+//! builds (crates/asc/src/rules/testflight.rs, defaults.rs), which builds a group can be given,
+//! and testers invited when a build reaches them.
 
 mod common;
 
+use common::testflight::*;
 use common::*;
 use crabapple_server::setup::WorldChoice;
 use serde_json::{Value, json};
@@ -12,40 +14,12 @@ async fn empty() -> World {
     open(temp_dir("testflight"), WorldChoice::Empty, 100_000).await
 }
 
-/// An app created as Apple creates one (admin API).
-async fn new_app(w: &World) -> String {
-    let a = w
-        .admin_create(
-            "apps",
-            json!({ "attributes": { "name": "Pilot", "bundleId": "com.example.pilot", "sku": "PILOT", "primaryLocale": "en-GB" } }),
-        )
-        .await;
-    a["id"].as_str().unwrap().to_string()
-}
-
-/// A build of `app` as Apple receives one (admin API).
-async fn new_build(w: &World, app: &str, attributes: Value) -> Value {
-    w.admin_create(
-        "builds",
-        json!({ "attributes": attributes, "relationships": { "app": app } }),
-    )
-    .await
-}
-
 async fn post(w: &World, uri: &str, body: Value) -> Resp {
-    w.call("POST", uri, Some(&w.token.clone()), Some(body))
-        .await
+    send(w, "POST", uri, body).await
 }
 
 async fn patch(w: &World, uri: &str, body: Value) -> Resp {
-    w.call("PATCH", uri, Some(&w.token.clone()), Some(body))
-        .await
-}
-
-async fn data(w: &World, uri: &str) -> Value {
-    let r = w.get(uri).await;
-    assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
-    r.json()["data"].clone()
+    send(w, "PATCH", uri, body).await
 }
 
 #[tokio::test]
@@ -160,18 +134,6 @@ async fn with_build(attributes: Value) -> (World, Value) {
     let app = new_app(&w).await;
     let b = new_build(&w, &app, attributes).await;
     (w, b)
-}
-
-/// `(internalBuildState, externalBuildState)` of a build's beta detail.
-async fn beta_states(w: &World, build: &str) -> (String, String) {
-    let d = data(w, &format!("/v1/builds/{build}/buildBetaDetail")).await;
-    let a = &d["attributes"];
-    let s = |k: &str| a[k].as_str().unwrap_or_default().to_string();
-    (s("internalBuildState"), s("externalBuildState"))
-}
-
-fn states(internal: &str, external: &str) -> (String, String) {
-    (internal.to_string(), external.to_string())
 }
 
 #[tokio::test]
@@ -317,7 +279,12 @@ async fn a_tester_of_a_group_is_a_tester_of_its_app() {
 async fn a_tester_of_a_group_with_a_build_is_invited() {
     let w = empty().await;
     let app = new_app(&w).await;
-    let b = new_build(&w, &app, json!({ "version": "9" })).await;
+    let b = new_build(
+        &w,
+        &app,
+        json!({ "version": "9", "processingState": "VALID", "usesNonExemptEncryption": false }),
+    )
+    .await;
     let g = create_group(&w, &app, "Group", false).await;
     let gid = g["id"].as_str().unwrap();
     let r = post(
@@ -327,6 +294,16 @@ async fn a_tester_of_a_group_with_a_build_is_invited() {
     )
     .await;
     assert_eq!(r.status, 204);
+    // An external group: its testers get the build once Beta App Review approved it.
+    let t1 = create_tester(&w, "t1@example.com", gid).await;
+    assert_eq!(t1["attributes"]["state"], "NOT_INVITED");
+    w.admin_create(
+        "betaAppReviewSubmissions",
+        json!({ "attributes": { "betaReviewState": "APPROVED" }, "relationships": { "build": b["id"] } }),
+    )
+    .await;
+    let t1 = data(&w, &format!("/v1/betaTesters/{}", id(&t1))).await;
+    assert_eq!(t1["attributes"]["state"], "INVITED");
     let t = create_tester(&w, "t2@example.com", gid).await;
     assert_eq!(t["attributes"]["state"], "INVITED");
 }
@@ -364,4 +341,235 @@ async fn adding_testers_to_a_group_makes_them_testers_of_its_app() {
     assert_eq!(r.status, 204);
     let found = data(&w, &format!("/v1/betaTesters?filter[apps]={app}")).await;
     assert_eq!(found[0]["id"], tid);
+}
+
+async fn give(w: &World, group: &str, build: &str) -> Resp {
+    post(
+        w,
+        &format!("/v1/betaGroups/{group}/relationships/builds"),
+        json!({ "data": [{ "type": "builds", "id": build }] }),
+    )
+    .await
+}
+
+/// A group is given only a build that finished processing and has its export compliance answer
+/// (Apple's 422s: App-Store-Connect-CLI#2595 lists these causes).
+#[tokio::test]
+async fn a_build_processing_or_without_export_compliance_cannot_be_given_to_a_group_apples_422() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let g = create_group(&w, &app, "External", false).await;
+    let not_valid = "The build is not in a valid processing state for this operation.";
+    for (attributes, t) in [
+        (json!({ "version": "50" }), not_valid),
+        (
+            json!({ "version": "51", "expired": true, "processingState": "VALID", "usesNonExemptEncryption": false }),
+            not_valid,
+        ),
+        (
+            json!({ "version": "52", "processingState": "VALID" }),
+            "The build is missing export compliance.",
+        ),
+    ] {
+        let b = id(&new_build(&w, &app, attributes).await);
+        let r = give(&w, g["id"].as_str().unwrap(), &b).await;
+        assert_eq!(refusal(&r), err(422, "ENTITY_UNPROCESSABLE", t, t));
+    }
+}
+
+#[tokio::test]
+async fn an_internal_group_with_every_build_refuses_one_more_apples_422() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "52").await;
+    let g = w
+        .admin_create(
+            "betaGroups",
+            json!({ "attributes": { "name": "Team", "isInternalGroup": true, "hasAccessToAllBuilds": true },
+                    "relationships": { "app": app } }),
+        )
+        .await;
+    let r = post(
+        &w,
+        &format!("/v1/builds/{b}/relationships/betaGroups"),
+        json!({ "data": [{ "type": "betaGroups", "id": g["id"] }] }),
+    )
+    .await;
+    assert_eq!(
+        refusal(&r),
+        err(
+            422,
+            "ENTITY_UNPROCESSABLE",
+            "Builds cannot be assigned to this internal group.",
+            "Cannot add internal group to a build."
+        )
+    );
+}
+
+#[tokio::test]
+async fn an_internal_group_tests_its_build_at_once_and_invites_its_testers() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "53").await;
+    let g = w
+        .admin_create(
+            "betaGroups",
+            json!({ "attributes": { "name": "Team", "isInternalGroup": true },
+                    "relationships": { "app": app } }),
+        )
+        .await;
+    let gid = g["id"].as_str().unwrap();
+    let t = create_tester(&w, "team@example.com", gid).await;
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    assert_eq!(give(&w, gid, &b).await.status, 204);
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("IN_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let tid = t["id"].as_str().unwrap();
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+    // Taken back, the build is no longer tested.
+    let r = w
+        .call(
+            "DELETE",
+            &format!("/v1/betaGroups/{gid}/relationships/builds"),
+            Some(&w.token.clone()),
+            Some(json!({ "data": [{ "type": "builds", "id": b }] })),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+}
+
+#[tokio::test]
+async fn an_external_group_stages_a_build_until_beta_app_review_approves_it() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "54").await;
+    let g = create_group(&w, &app, "Public", true).await;
+    let gid = g["id"].as_str().unwrap();
+    let t = create_tester(&w, "outsider@example.com", gid).await;
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(give(&w, gid, &b).await.status, 204);
+    // Staged: not approved, so not testable outside the team yet (App-Store-Connect-CLI#2658).
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    // The reviewer approves (admin API plays Apple): the group tests it, its testers are invited.
+    let s = w
+        .admin_create(
+            "betaAppReviewSubmissions",
+            json!({ "attributes": { "betaReviewState": "IN_REVIEW" }, "relationships": { "build": b } }),
+        )
+        .await;
+    let sid = s["id"].as_str().unwrap();
+    admin_patch(
+        &w,
+        "betaAppReviewSubmissions",
+        sid,
+        json!({ "betaReviewState": "APPROVED" }),
+    )
+    .await;
+    assert_eq!(
+        beta_states(&w, &b).await,
+        states("READY_FOR_BETA_TESTING", "IN_BETA_TESTING")
+    );
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+}
+
+#[tokio::test]
+async fn a_public_link_limit_is_from_1_to_10000() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let g = create_group(&w, &app, "Public", true).await;
+    let id = g["id"].as_str().unwrap();
+    for (limit, status) in [(0, 409), (1, 200), (10_000, 200), (10_001, 409)] {
+        let r = patch(
+            &w,
+            &format!("/v1/betaGroups/{id}"),
+            json!({ "data": { "type": "betaGroups", "id": id,
+                     "attributes": { "publicLinkLimitEnabled": true, "publicLinkLimit": limit } } }),
+        )
+        .await;
+        assert_eq!(
+            r.status,
+            status,
+            "{limit}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if status == 409 {
+            assert_eq!(
+                refusal(&r),
+                err(
+                    409,
+                    "ENTITY_ERROR.ATTRIBUTE.INVALID",
+                    "An attribute value is invalid.",
+                    &format!("The public link limit must be between 1 and 10000, not {limit}.")
+                )
+            );
+        } else {
+            assert_eq!(r.json()["data"]["attributes"]["publicLinkLimit"], limit);
+        }
+    }
+}
+
+#[tokio::test]
+async fn what_to_test_is_one_localization_per_locale_of_a_build() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let b = ready_build(&w, &app, "55").await;
+    let body = json!({ "data": { "type": "betaBuildLocalizations",
+        "attributes": { "locale": "en-GB", "whatsNew": "Try the new widget." },
+        "relationships": { "build": { "data": { "type": "builds", "id": b } } } } });
+    let r = post(&w, "/v1/betaBuildLocalizations", body.clone()).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.json()["data"]["attributes"]["whatsNew"],
+        "Try the new widget."
+    );
+    let r = post(&w, "/v1/betaBuildLocalizations", body).await;
+    assert_eq!(
+        refusal(&r),
+        err(
+            409,
+            "ENTITY_ERROR.ATTRIBUTE.INVALID",
+            "An attribute value is invalid.",
+            "A localization for the locale 'en-GB' already exists."
+        )
+    );
+    let list = data(&w, &format!("/v1/builds/{b}/betaBuildLocalizations")).await;
+    assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_tester_invitation_invites_the_tester() {
+    let w = empty().await;
+    let app = new_app(&w).await;
+    let g = create_group(&w, &app, "Group", false).await;
+    let t = create_tester(&w, "later@example.com", g["id"].as_str().unwrap()).await;
+    let tid = t["id"].as_str().unwrap();
+    assert_eq!(t["attributes"]["state"], "NOT_INVITED");
+    let r = post(
+        &w,
+        "/v1/betaTesterInvitations",
+        json!({ "data": { "type": "betaTesterInvitations", "relationships": {
+            "app": { "data": { "type": "apps", "id": app } },
+            "betaTester": { "data": { "type": "betaTesters", "id": tid } } } } }),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "INVITED");
+    // Accepting is the tester's doing: the admin API moves it.
+    admin_patch(&w, "betaTesters", tid, json!({ "state": "ACCEPTED" })).await;
+    let t = data(&w, &format!("/v1/betaTesters/{tid}")).await;
+    assert_eq!(t["attributes"]["state"], "ACCEPTED");
 }

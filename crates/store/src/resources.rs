@@ -610,9 +610,13 @@ impl Tx {
         Ok(())
     }
 
-    /// Deletes every resource and linkage (the admin API's reset).
+    /// Deletes every resource and linkage (the admin API's reset), and the timeline: what was
+    /// planned for them and their history.
     pub async fn clear_resources(&mut self) -> Result<()> {
         self.cleared = true;
+        sqlx::query("DELETE FROM timeline")
+            .execute(self.write_conn().await?)
+            .await?;
         sqlx::query("DELETE FROM edges")
             .execute(self.write_conn().await?)
             .await?;

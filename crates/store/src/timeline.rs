@@ -393,6 +393,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_reset_forgets_what_was_planned_and_the_history() {
+        let (store, dir) = store().await;
+        let now = store.now_ms();
+        let mut tx = store.begin().await.unwrap();
+        tx.put("builds", "b", &obj(json!({}))).await.unwrap();
+        let change = obj(json!({"expired": true}));
+        tx.timeline_record(("builds", "b"), "expiry", &change, "")
+            .await
+            .unwrap();
+        tx.timeline_plan(("builds", "b"), "expiry", now + 1, &change, "")
+            .await
+            .unwrap();
+        tx.clear_resources().await.unwrap();
+        assert_eq!(tx.timeline_next_due().await.unwrap(), i64::MAX);
+        assert_eq!(tx.timeline_of(("builds", "b")).await.unwrap(), []);
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[tokio::test]
     async fn the_store_knows_without_sql_when_nothing_is_due() {
         let (store, dir) = store().await;
         let now = store.now_ms();

@@ -304,6 +304,20 @@ class AppleApps:
             app["build"] = r.json()["data"]
         return app
 
+    def complete_test_information(self, app_id: str) -> None:
+        """What Beta App Review needs before a submission (Apple's 422 otherwise,
+        crates/asc/src/rules/beta_review.rs): a feedback email and the review contact."""
+        ca = self.crabapple
+        r = ca.request("POST", "/v1/betaAppLocalizations", json={"data": {
+            "type": "betaAppLocalizations", "attributes": {"locale": "en-US", "feedbackEmail": "beta@crabapple.example"},
+            "relationships": {"app": {"data": {"type": "apps", "id": app_id}}}}})
+        assert r.status_code == 201, r.text
+        r = ca.request("PATCH", f"/v1/betaAppReviewDetails/{app_id}", json={"data": {
+            "type": "betaAppReviewDetails", "id": app_id, "attributes": {
+                "contactFirstName": "Mara", "contactLastName": "Quince", "contactPhone": "+1 555 0100",
+                "contactEmail": "review@crabapple.example"}}})
+        assert r.status_code == 200, r.text
+
     def cleanup(self) -> None:
         for rtype in reversed(TESTFLIGHT_TYPES):
             for i in sorted(self._ids(rtype) - self.before[rtype]):

@@ -154,13 +154,14 @@ def test_beta_groups_created_by_api(client, crabapple, testflight_app):
     assert a.created_date == g["attributes"]["createdDate"]
 
 
-def test_set_beta_groups_on_build_and_submit(client, crabapple, testflight_app):
+def test_set_beta_groups_on_build_and_submit(client, crabapple, apple_apps, testflight_app):
     build_id = testflight_app["build"]["id"]
     create_group(crabapple, testflight_app["id"], "External")
     groups = list(client.beta_review.get_beta_groups(testflight_app["id"]))
     client.beta_review.set_beta_groups_on_build(build_id, groups)
     linked = crabapple.get_all(f"/v1/betaGroups/{groups[0].identifier}/builds")
     assert [b["id"] for b in linked] == [build_id]
+    apple_apps.complete_test_information(testflight_app["id"])
     client.beta_review.submit_for_beta_review(build_id)
     subs = crabapple.get_all(f"/v1/betaAppReviewSubmissions?filter[build]={build_id}")
     assert len(subs) == 1

@@ -65,6 +65,19 @@ def fresh_app(apple_apps) -> dict:
     return apple_apps.create("pilot", primary_locale="en-GB", build={"version": "7", "minOsVersion": "17.0"})
 
 
+@pytest.fixture(scope="module")
+def processed_app(apple_apps, crabapple) -> dict:
+    """An app whose one build finished processing, has its export compliance answer and passed
+    Beta App Review: Apple refuses to give a group a build still processing (422), and external
+    testers get a build once approved (crates/asc/src/rules/testflight.rs)."""
+    app = apple_apps.create("pilot", primary_locale="en-GB", build={
+        "version": "7", "minOsVersion": "17.0", "processingState": "VALID", "usesNonExemptEncryption": False})
+    r = crabapple.admin("POST", "/resources/betaAppReviewSubmissions", json={
+        "attributes": {"betaReviewState": "APPROVED"}, "relationships": {"build": app["build"]["id"]}})
+    assert r.status_code == 201, r.text
+    return app
+
+
 def bundle(app: dict) -> str:
     return app["attributes"]["bundleId"]
 
@@ -205,19 +218,19 @@ def test_pilot_adds_and_removes_tester(pilot, fresh_app):
     assert got == {"removed": got["removed"], "still_in_app": False, "betaGroups": []}
 
 
-def test_pilot_distributes_build_to_group(pilot, fresh_app):
+def test_pilot_distributes_build_to_group(pilot, processed_app):
     """distribute_build with groups: POST builds/{id}/relationships/betaGroups."""
-    pilot("create_group", bundle(fresh_app), "Distribution", "private")
-    build_id = fresh_app["build"]["id"]
-    got = pilot("distribute", bundle(fresh_app), build_id, "Distribution")
+    pilot("create_group", bundle(processed_app), "Distribution", "private")
+    build_id = processed_app["build"]["id"]
+    got = pilot("distribute", bundle(processed_app), build_id, "Distribution")
     assert len(got["groups"]) == 1
     assert got["buildsOfGroups"] == [[build_id]]
 
 
-def test_pilot_tester_added_to_group_with_build_is_invited(pilot, fresh_app):
-    pilot("create_group", bundle(fresh_app), "Has Build", "private")
-    pilot("distribute", bundle(fresh_app), fresh_app["build"]["id"], "Has Build")
-    got = pilot("add_tester", bundle(fresh_app), "Has Build", f"inv-{os.urandom(3).hex()}@crabapple.example")
+def test_pilot_tester_added_to_group_with_build_is_invited(pilot, processed_app):
+    pilot("create_group", bundle(processed_app), "Has Build", "private")
+    pilot("distribute", bundle(processed_app), processed_app["build"]["id"], "Has Build")
+    got = pilot("add_tester", bundle(processed_app), "Has Build", f"inv-{os.urandom(3).hex()}@crabapple.example")
     assert got["created"]["state"] == "INVITED"
 
 

@@ -246,6 +246,8 @@ pub async fn committed(
         base: w.base.clone(),
     };
     run_families(engine, tx, &mut bw).await?;
+    // Processing (PROCESSING → VALID) and the 90-day expiry on the virtual clock (builds.rs).
+    super::builds::plan_processing(tx, &build_id).await?;
     set_upload_state(tx, &upload, "COMPLETE", Vec::new()).await?;
     if let Some(r) = tx.get("buildUploads", &upload).await? {
         let mut attrs = r.attributes;

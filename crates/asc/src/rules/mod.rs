@@ -4,6 +4,8 @@ pub mod analytics;
 pub mod assets;
 pub mod builds_upload;
 pub mod bundle;
+pub mod beta_review;
+pub mod builds;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;

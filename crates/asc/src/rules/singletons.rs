@@ -7,7 +7,7 @@
 //! empty one), and an app starts with none.
 //!
 //! Created whenever a parent is: by the API (this family's `before_write`), by the admin API
-//! ([`admin_write`]), and by the world loader for seeded resources ([`ensure_all`]).
+//! ([`admin_write`], which also sets a build's processing in motion: builds.rs), and by the world loader for seeded resources ([`ensure_all`]).
 
 use crate::rules::defaults::Defaults;
 use crate::rules::testflight::TestFlight;
@@ -40,20 +40,11 @@ pub const PER_PARENT: &[(&str, &str, &str)] = &[
     ("builds", "buildBetaDetail", "buildBetaDetails"),
 ];
 
-/// A build's TestFlight states as Apple derives them from its processing state and its export
-/// compliance answer: `(internalBuildState, externalBuildState)`.
+/// A new build's TestFlight states (`internalBuildState`, `externalBuildState`): from its
+/// processing state and export compliance answer (builds.rs derives them once it is in groups or
+/// in review).
 pub fn beta_states(build: &Map<String, Value>) -> (&'static str, &'static str) {
-    if build.get("expired") == Some(&Value::Bool(true)) {
-        return ("EXPIRED", "EXPIRED");
-    }
-    match build.get("processingState").and_then(Value::as_str) {
-        Some("VALID") => match build.get("usesNonExemptEncryption") {
-            None | Some(Value::Null) => ("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE"),
-            Some(_) => ("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION"),
-        },
-        Some("FAILED") | Some("INVALID") => ("PROCESSING_EXCEPTION", "PROCESSING_EXCEPTION"),
-        _ => ("PROCESSING", "PROCESSING"),
-    }
+    crate::rules::builds::beta_states(build, None, false, false)
 }
 
 /// The attributes Apple gives a new `rtype` record of a parent with `parent` attributes: unset
@@ -145,10 +136,13 @@ pub async fn ensure_all(engine: &Engine, tx: &mut Tx, complete: bool) -> anyhow:
 /// states). No other rule runs: the admin API sets what only Apple sets.
 pub async fn admin_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     if w.existing.is_some() {
-        return TestFlight.before_write(engine, tx, w).await;
+        TestFlight.before_write(engine, tx, w).await?;
+        return crate::rules::builds::admin_write(tx, w).await;
     }
     Defaults.before_write(engine, tx, w).await?;
     TestFlight.before_write(engine, tx, w).await?;
+    // A build Apple received: processing and expiry planned (builds.rs).
+    crate::rules::builds::admin_write(tx, w).await?;
     Singletons.before_write(engine, tx, w).await
 }
 

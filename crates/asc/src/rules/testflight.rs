@@ -1,7 +1,14 @@
-//! TestFlight's server-set values and linkage: a beta group's public link, a beta tester's
-//! invitation type and state, and the apps a tester belongs to through its groups and builds.
+//! TestFlight's server-set values and linkage: a beta group's public link and its limit, a beta
+//! tester's invitation type and state, the apps a tester belongs to through its groups and builds,
+//! and which builds a group can be given (with the testers invited when a build reaches them).
+//!
+//! Testers' states: `NOT_INVITED` until a build is there to test, then `INVITED` (Apple emails the
+//! invitation); `ACCEPTED` and `INSTALLED` are the tester's doing on a device, so crabapple moves
+//! them only on request: `PATCH /crabapple/admin/resources/betaTesters/{id}` with `{"attributes":
+//! {"state": "ACCEPTED"}}` (README, "TestFlight").
 
-use crate::rules::singletons::beta_states;
+use crate::rules::beta_review::require_testable;
+use crate::rules::builds::{is_internal, review_state, sync_stored};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request, Write};
 use crabapple_spec::Operation;
 use crabapple_store::Tx;
@@ -83,17 +90,194 @@ async fn apps_of(tx: &mut Tx, targets: &[(String, String)]) -> Result<Vec<String
 }
 
 /// Whether any of the groups or builds has a build for the tester to install (then Apple sends
-/// the invitation right away).
+/// the invitation right away): a build given to the tester, any build of an internal group, a
+/// build of an external group once Beta App Review approved it.
 async fn has_build(tx: &mut Tx, targets: &[(String, String)]) -> Result<bool, AscError> {
     for (t, id) in targets {
         if t == "builds" {
             return Ok(true);
         }
-        if t == "betaGroups" && !tx.linked(t, id, "builds").await?.is_empty() {
-            return Ok(true);
+        if t != "betaGroups" {
+            continue;
+        }
+        let internal = is_internal(tx, id).await?;
+        for (_, b) in tx.linked(t, id, "builds").await? {
+            if internal || review_state(tx, &b).await?.as_deref() == Some("APPROVED") {
+                return Ok(true);
+            }
         }
     }
     Ok(false)
+}
+
+/// Apple's range of `publicLinkLimit` (the spec's BetaGroup documentation: the maximum number of
+/// testers who can join through the public link, 1 to 10,000).
+pub const PUBLIC_LINK_LIMIT: std::ops::RangeInclusive<i64> = 1..=10_000;
+
+/// A group's `publicLinkLimit` outside 1..=10000 is refused (409, crabapple's wording of Apple's
+/// documented range).
+fn public_link_limit(w: &Write) -> Result<(), AscError> {
+    let Some(v) = w.attributes.get("publicLinkLimit").filter(|v| !v.is_null()) else {
+        return Ok(());
+    };
+    if v.as_i64().is_some_and(|n| PUBLIC_LINK_LIMIT.contains(&n)) {
+        return Ok(());
+    }
+    Err(AscError::entity_error(
+        "ATTRIBUTE.INVALID",
+        "An attribute value is invalid.",
+        format!("The public link limit must be between 1 and 10000, not {v}."),
+        "/data/attributes/publicLinkLimit",
+    ))
+}
+
+/// Sets a tester's state and records it in the tester's history.
+async fn set_tester_state(tx: &mut Tx, t: &str, state: &str, note: &str) -> Result<(), AscError> {
+    let Some(mut r) = tx.get("betaTesters", t).await? else {
+        return Ok(());
+    };
+    r.attributes.insert("state".into(), json!(state));
+    tx.put("betaTesters", t, &r.attributes).await?;
+    let mut changes = serde_json::Map::new();
+    changes.insert("state".into(), json!(state));
+    tx.timeline_record(("betaTesters", t), "invitation", &changes, note)
+        .await?;
+    Ok(())
+}
+
+/// A build reached the group's testers: those not invited yet are (`NOT_INVITED` → `INVITED`).
+pub async fn invite_testers(tx: &mut Tx, group: &str) -> Result<(), AscError> {
+    for (_, t) in tx.linked("betaGroups", group, "betaTesters").await? {
+        let state = tx
+            .get("betaTesters", &t)
+            .await?
+            .and_then(|r| r.attributes.get("state").cloned());
+        if state
+            .as_ref()
+            .and_then(Value::as_str)
+            .is_none_or(|s| s == "NOT_INVITED")
+        {
+            set_tester_state(tx, &t, "INVITED", "invited: a build is ready to test").await?;
+        }
+    }
+    Ok(())
+}
+
+/// `POST /v1/betaTesterInvitations`: Apple (re)sends the invitation of the tester to the app; a
+/// tester who has not accepted yet is `INVITED`.
+async fn invitation(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
+    for (_, t) in w
+        .relationships
+        .iter()
+        .filter(|(n, _)| n == "betaTester")
+        .flat_map(|(_, l)| l.iter())
+    {
+        let state = tx
+            .get("betaTesters", t)
+            .await?
+            .and_then(|r| r.attributes.get("state").cloned());
+        if matches!(
+            state.as_ref().and_then(Value::as_str),
+            None | Some("NOT_INVITED" | "REVOKED")
+        ) {
+            set_tester_state(tx, t, "INVITED", "invited: betaTesterInvitations").await?;
+        }
+    }
+    Ok(())
+}
+
+/// Operations that give builds to groups or take them back: `(operation, whether the path's id is
+/// the build, whether it gives)`.
+const GROUP_BUILDS: &[(&str, bool, bool)] = &[
+    ("betaGroups_builds_createToManyRelationship", false, true),
+    ("builds_betaGroups_createToManyRelationship", true, true),
+    ("betaGroups_builds_deleteToManyRelationship", false, false),
+    ("builds_betaGroups_deleteToManyRelationship", true, false),
+];
+
+/// Whether `build` may be given to `group`. An internal group with access to all builds has them
+/// already: 422 "Builds cannot be assigned to this internal group." / "Cannot add internal group
+/// to a build." (as Apple answered metasequoiaime/MSIME-Apple#518). Any group needs a build that
+/// finished processing, has not expired and has its export compliance answer (Apple's 422s of
+/// beta_review.rs; App-Store-Connect-CLI#2595 lists these as the causes). An external group may
+/// be given a build before Beta App Review (it is staged there; its testers get it once
+/// approved: App-Store-Connect-CLI#2658).
+async fn require_assignable(tx: &mut Tx, group: &str, build: &str) -> Result<(), AscError> {
+    let g = tx
+        .get("betaGroups", group)
+        .await?
+        .ok_or_else(|| AscError::not_found("betaGroups", group))?;
+    let flag = |k: &str| g.attributes.get(k) == Some(&Value::Bool(true));
+    if flag("isInternalGroup") && flag("hasAccessToAllBuilds") {
+        return Err(AscError::new(
+            422,
+            "ENTITY_UNPROCESSABLE",
+            "Builds cannot be assigned to this internal group.",
+            "Cannot add internal group to a build.",
+        ));
+    }
+    let b = tx
+        .get("builds", build)
+        .await?
+        .ok_or_else(|| AscError::not_found("builds", build))?;
+    require_testable(&b.attributes)
+}
+
+/// Gives builds to groups (either path), then moves their beta details and invites the testers a
+/// build reached: every tester of an internal group, those of an external group once the build
+/// is approved. Taking builds back moves their beta details only.
+async fn give_builds(
+    engine: &Engine,
+    op: &'static Operation,
+    req: &Request,
+    (path_is_build, gives): (bool, bool),
+) -> Result<Reply, AscError> {
+    let (path, listed) = path_and_listed(op, req);
+    let pairs: Vec<(String, String)> = listed
+        .into_iter()
+        .map(|(_, id)| {
+            if path_is_build {
+                (id, path.1.clone())
+            } else {
+                (path.1.clone(), id)
+            }
+        })
+        .collect();
+    if gives {
+        let mut tx = engine.store.begin().await?;
+        for (g, b) in &pairs {
+            if tx.exists("betaGroups", g).await? && tx.exists("builds", b).await? {
+                require_assignable(&mut tx, g, b).await?;
+            }
+        }
+    }
+    let reply = engine.generic(op, req).await?;
+    let mut tx = engine.store.begin().await?;
+    for (g, b) in &pairs {
+        sync_stored(&mut tx, b).await?;
+        if !gives {
+            continue;
+        }
+        let approved = crate::rules::builds::review_state(&mut tx, b)
+            .await?
+            .as_deref()
+            == Some("APPROVED");
+        if is_internal(&mut tx, g).await? || approved {
+            invite_testers(&mut tx, g).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(reply)
+}
+
+/// The path's `(type, id)` and the `(type, id)`s a linkage request lists.
+fn path_and_listed(op: &Operation, req: &Request) -> ((String, String), Vec<(String, String)>) {
+    let listed = super::listed_linkage(&req.body);
+    let path = (
+        op.resource.clone().unwrap_or_default(),
+        req.id.clone().unwrap_or_default(),
+    );
+    (path, listed)
 }
 
 impl TestFlight {
@@ -154,27 +338,12 @@ impl Family for TestFlight {
     ) -> BoxFut<'a, Result<(), AscError>> {
         Box::pin(async move {
             match w.rtype.as_str() {
-                "betaGroups" => Self::public_link(w),
-                "betaTesters" if w.existing.is_none() => Self::new_tester(tx, w).await?,
-                // An export compliance answer moves the build's beta detail on.
-                "builds" if w.existing.is_some() => {
-                    let id = w.id.clone();
-                    for (t, d) in tx.linked("builds", &id, "buildBetaDetail").await? {
-                        let Some(mut detail) = tx.get(&t, &d).await? else {
-                            continue;
-                        };
-                        let old = beta_states(&w.existing.as_ref().unwrap().attributes);
-                        let new = beta_states(&w.attributes);
-                        let a = &mut detail.attributes;
-                        if old != new
-                            && a.get("internalBuildState").and_then(Value::as_str) == Some(old.0)
-                        {
-                            a.insert("internalBuildState".into(), json!(new.0));
-                            a.insert("externalBuildState".into(), json!(new.1));
-                            tx.put(&t, &d, a).await?;
-                        }
-                    }
+                "betaGroups" => {
+                    public_link_limit(w)?;
+                    Self::public_link(w);
                 }
+                "betaTesters" if w.existing.is_none() => Self::new_tester(tx, w).await?,
+                "betaTesterInvitations" if w.existing.is_none() => invitation(tx, w).await?,
                 _ => {}
             }
             Ok(())
@@ -183,6 +352,7 @@ impl Family for TestFlight {
 
     fn handles(&self, op: &Operation) -> bool {
         TESTER_LINKAGE.iter().any(|(o, _, _)| *o == op.id)
+            || GROUP_BUILDS.iter().any(|(o, _, _)| *o == op.id)
     }
 
     fn handle<'a>(
@@ -191,15 +361,17 @@ impl Family for TestFlight {
         op: &'a Operation,
         req: &'a Request,
     ) -> Option<BoxFut<'a, Result<Reply, AscError>>> {
+        if let Some(&(_, path_is_build, gives)) = GROUP_BUILDS.iter().find(|(o, _, _)| *o == op.id)
+        {
+            return Some(Box::pin(async move {
+                give_builds(engine, engine.op(req.op), req, (path_is_build, gives)).await
+            }));
+        }
         let &(_, path_is_tester, adds) = TESTER_LINKAGE.iter().find(|(o, _, _)| *o == op.id)?;
         Some(Box::pin(async move {
             let op = engine.op(req.op);
             let reply = engine.generic(op, req).await?;
-            let listed = super::listed_linkage(&req.body);
-            let path = (
-                op.resource.clone().unwrap_or_default(),
-                req.id.clone().unwrap_or_default(),
-            );
+            let (path, listed) = path_and_listed(op, req);
             let (testers, targets) = if path_is_tester {
                 (vec![path.1], listed)
             } else {

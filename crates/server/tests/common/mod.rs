@@ -4,6 +4,7 @@
 
 pub mod analytics;
 pub mod reports;
+pub mod testflight;
 
 use axum::body::Body;
 use crabapple_server::setup::{self, WorldChoice};
