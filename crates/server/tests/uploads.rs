@@ -7,9 +7,9 @@
 mod common;
 mod upload_kit;
 
-use upload_kit::*;
 use common::*;
 use serde_json::{Value, json};
+use upload_kit::*;
 
 #[tokio::test]
 async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_three_sizes_and_two_formats()
@@ -79,6 +79,21 @@ async fn an_uploaded_ipa_becomes_a_processing_build_whose_icon_is_served_at_thre
             assert!(img.to_rgb8().get_pixel(side / 2, side / 2).0[0] > 150);
         }
     }
+    // Processing on the virtual clock (rules/builds.rs): VALID after its processing time, with
+    // Apple's 90-day expiration date.
+    let r = w
+        .call(
+            "POST",
+            "/crabapple/admin/clock/advance",
+            None,
+            Some(json!({"by": "11m"})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let b = ok(&w.get(&format!("/v1/builds/{build_id}")).await, 200);
+    assert_eq!(b["attributes"]["processingState"], "VALID");
+    assert_eq!(b["attributes"]["expired"], false);
+    assert!(b["attributes"]["expirationDate"].is_string());
 }
 
 #[tokio::test]
@@ -221,7 +236,11 @@ async fn a_wrong_checksum_fails_the_file_and_its_upload_and_a_commit_is_not_repe
     let expected = json!({"state": "FAILED", "warnings": [], "errors": [{"code": "FILE_CHECKSUM_MISMATCH",
         "description": format!("The checksum of the uploaded file ({}) does not match the sourceFileChecksum provided (00000000000000000000000000000000).", md5_hex(&bytes))}]});
     assert_eq!(committed["attributes"]["assetDeliveryState"], expected);
-    assert_eq!(committed["attributes"]["uploadOperations"], json!([]), "no operations left; an array, as the spec declares");
+    assert_eq!(
+        committed["attributes"]["uploadOperations"],
+        json!([]),
+        "no operations left; an array, as the spec declares"
+    );
     let u = ok(&w.get(&format!("/v1/buildUploads/{upload}")).await, 200);
     assert_eq!(
         upload_state(&u),

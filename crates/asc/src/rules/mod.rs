@@ -2,10 +2,10 @@
 
 pub mod analytics;
 pub mod assets;
-pub mod builds_upload;
-pub mod bundle;
 pub mod beta_review;
 pub mod builds;
+pub mod builds_upload;
+pub mod bundle;
 pub mod catalog;
 pub mod certs;
 pub mod defaults;
