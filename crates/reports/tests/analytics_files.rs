@@ -147,6 +147,10 @@ const HEADERS: &[(&str, &str)] = &[
         "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tSource Type\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts",
     ),
     (
+        "App Store Web Preview Engagement Detailed",
+        "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tPage Title\tSource Type\tSource Info\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts",
+    ),
+    (
         "App Store Subscription State Standard",
         "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts",
     ),

@@ -23,6 +23,8 @@ pub const DISCOVERY_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tEven
 /// §4.3's doc order without the Detailed-only columns (Date kept: the doc's "x" for it is
 /// probably a typo).
 pub const WEB_PREVIEW_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tSource Type\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts";
+/// §4.3's doc order (Page Title, Source Info; the doc gives this report no Campaign).
+pub const WEB_PREVIEW_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tPage Title\tSource Type\tSource Info\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts";
 
 /// crabapple's model: impressions per first-time download from `App Store search`.
 pub const IMPRESSIONS_PER_DOWNLOAD_SEARCH: i64 = 8;
@@ -42,7 +44,7 @@ pub(super) static DISCOVERY: Spec = tsv_spec(DISCOVERY_STANDARD, DISCOVERY_DETAI
 });
 pub(super) static WEB_PREVIEW: Spec = tsv_spec(
     WEB_PREVIEW_STANDARD,
-    WEB_PREVIEW_STANDARD,
+    WEB_PREVIEW_DETAILED,
     1,
     0,
     super::same,

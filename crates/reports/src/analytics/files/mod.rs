@@ -51,16 +51,18 @@
 //! users ([`Rendered::withheld`]: the instance has no segment). [`Rendered::reason`] says what was
 //! dropped or withheld, for the download's `X-Crabapple-Reason`.
 
-mod commerce;
-mod engagement;
-mod subscriptions;
-mod usage;
+pub mod commerce;
+pub mod engagement;
+pub mod subscriptions;
+pub mod usage;
 
 pub use commerce::{
     DOWNLOADS_DETAILED, DOWNLOADS_STANDARD, PRE_ORDERS_DETAILED, PRE_ORDERS_STANDARD,
     PURCHASES_DETAILED, PURCHASES_STANDARD,
 };
-pub use engagement::{DISCOVERY_DETAILED, DISCOVERY_STANDARD, WEB_PREVIEW_STANDARD};
+pub use engagement::{
+    DISCOVERY_DETAILED, DISCOVERY_STANDARD, WEB_PREVIEW_DETAILED, WEB_PREVIEW_STANDARD,
+};
 pub use subscriptions::{
     SUBSCRIPTION_EVENT_DETAILED, SUBSCRIPTION_EVENT_STANDARD, SUBSCRIPTION_STATE_DETAILED,
     SUBSCRIPTION_STATE_STANDARD,
@@ -141,6 +143,17 @@ struct Spec {
     finish: fn(&[i64]) -> Vec<i64>,
 }
 
+impl Spec {
+    /// Metric `i`'s value as the file writes it (amounts in USD from milli-USD).
+    fn write(&self, i: usize, v: i64) -> String {
+        if self.money.contains(&i) {
+            format_amount(v, "USD")
+        } else {
+            v.to_string()
+        }
+    }
+}
+
 /// `percent` % of `n`, rounded up (n ≥ 0).
 fn percent_up(n: i64, percent: i64) -> i64 {
     (n * percent + 99) / 100
@@ -200,9 +213,27 @@ pub struct Rendered {
     /// §4.5: why an app-usage report is not generated for the period (fewer than 5 users); the
     /// instance then has no segment. `None` for a file that exists.
     pub withheld: Option<String>,
+    /// The dropped rows as the file would have had them (exact metrics), for `explain`.
+    pub dropped_rows: Vec<String>,
+    /// Per metric (the header's last columns, in order), what the noise added to the kept rows
+    /// in all (milli-USD for amounts): Detailed total = Standard total − dropped rows + this.
+    pub noise: Vec<i64>,
 }
 
 impl Rendered {
+    /// The names of the metric columns and the noise each got, as the file writes amounts.
+    pub fn noise_by_metric(&self, report: &Report) -> Vec<(&'static str, String)> {
+        let s = spec(report.kind);
+        let names: Vec<&'static str> = header(report).split(s.delimiter).collect();
+        let metrics = &names[names.len() - s.metrics..];
+        metrics
+            .iter()
+            .zip(&self.noise)
+            .enumerate()
+            .map(|(i, (n, v))| (*n, s.write(i, *v)))
+            .collect()
+    }
+
     /// What the privacy measures did to the file (the `X-Crabapple-Reason` of its download);
     /// `None` for exact files.
     pub fn reason(&self, report: &Report) -> Option<String> {
@@ -316,6 +347,8 @@ impl Table {
                 text: format!("{header}\n"),
                 rows: 0,
                 dropped: 0,
+                dropped_rows: vec![],
+                noise: vec![0; spec.metrics],
                 withheld: Some(format!(
                     "reports-formats.md §4.5: {} is not generated for {period}: {} users, fewer than {THRESHOLD}",
                     report.name, self.users
@@ -323,7 +356,9 @@ impl Table {
             };
         }
         let mut out = format!("{header}\n");
-        let (mut rows, mut dropped) = (0, 0);
+        let mut rows = 0;
+        let mut dropped_rows = Vec::new();
+        let mut noise = vec![0; spec.metrics];
         let sep = spec.delimiter.to_string();
         for (key, inputs) in std::mem::take(&mut self.rows) {
             let mut m = (spec.finish)(&inputs);
@@ -331,28 +366,31 @@ impl Table {
                 continue;
             }
             rows += 1;
+            let line = |m: &[i64]| {
+                let mut line: Vec<String> = key.iter().map(|c| self.cell(c)).collect();
+                line.extend(m.iter().enumerate().map(|(i, v)| spec.write(i, *v)));
+                line.join(&sep)
+            };
             if (report.detailed || spec.threshold_always) && m[spec.users] < THRESHOLD {
-                dropped += 1;
+                dropped_rows.push(line(&m));
                 continue;
             }
             if report.detailed {
+                let exact = m.clone();
                 add_noise(report, spec, &key, &mut m);
-            }
-            let mut line: Vec<String> = key.iter().map(|c| self.cell(c)).collect();
-            line.extend(m.iter().enumerate().map(|(i, v)| {
-                if spec.money.contains(&i) {
-                    format_amount(*v, "USD")
-                } else {
-                    v.to_string()
+                for ((n, a), b) in noise.iter_mut().zip(&exact).zip(&m) {
+                    *n += b - a;
                 }
-            }));
-            out.push_str(&line.join(&sep));
+            }
+            out.push_str(&line(&m));
             out.push('\n');
         }
         Rendered {
             text: out,
             rows,
-            dropped,
+            dropped: dropped_rows.len(),
+            dropped_rows,
+            noise,
             withheld: None,
         }
     }

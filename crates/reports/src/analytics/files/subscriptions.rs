@@ -176,7 +176,7 @@ pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()>
 
 /// (Event Group, Event Name, Plan Change Type, Cancellation Reason) of a notification about a
 /// transaction, `None` for notifications that are no subscription event.
-pub fn event_names(
+pub(crate) fn event_names(
     n: &NotificationRow,
     offer: Option<&Offer>,
 ) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
