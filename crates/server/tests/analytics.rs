@@ -112,7 +112,7 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
     assert_eq!(ids(&performance).len(), 17);
     assert_eq!(
         performance["data"][0]["attributes"],
-        json!({"name": "App Install Performance", "category": "PERFORMANCE"})
+        json!({"name": "App Crashes Expanded", "category": "PERFORMANCE"})
     );
 
     // Paging: links.next until the end, the same 133 reports.
@@ -670,4 +670,57 @@ async fn s4_5_an_app_usage_report_of_fewer_than_5_users_has_no_segment() {
             day + 1.days()
         )))
     );
+}
+
+/// The report files cache (crates/reports/src/cache.rs) keeps a segment's bytes once its Dates
+/// are reported (08:00 Pacific of the processing date): two downloads and the segment's
+/// `checksum` are the bytes of the file rendered directly, the cache holds them under
+/// `analytics/<app>/r<N>/<granularity>/<processing date>`, and app units written into one of its
+/// days later (a reported day: the generation token changes) give the new file, not the kept one.
+#[tokio::test]
+async fn s4_1_cached_segment_bytes_are_the_rendered_file_and_follow_a_later_write() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let day = today(&w).await;
+    add_units(&w, &[day_units(day, "First-time download", "US", "", 40)]).await;
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0 + 9 * 3_600_000).await;
+    let inst = format!("r3-{req}-d{}", p.strftime("%Y%m%d"));
+    let instance = schedule::Instance::parse_id(&inst).unwrap();
+    let store = w.app.store();
+    let direct = || async {
+        let text = files::render(store, &instance, APP).await.unwrap().text;
+        crabapple_reports::transport::gzip(&text)
+    };
+    let first = segment_file(&w, &inst).await.body;
+    let want = direct().await;
+    assert_eq!(first, want);
+    assert_eq!(segment_file(&w, &inst).await.body, want);
+    let seg = w
+        .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
+        .await
+        .json();
+    let md5: String = Md5::digest(&want)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(seg["data"][0]["attributes"]["checksum"], json!(md5));
+    let key = format!("analytics/{APP}/r3/DAILY/{p}");
+    let mut kept = None;
+    for _ in 0..100 {
+        let generation = store.report_generation().await.unwrap();
+        kept = store.report_file(&key, &generation).await.unwrap();
+        if kept.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kept.map(|f| f.body), Some(want.clone()), "{key}");
+
+    // 10 more units of the (reported) day: the next download is the new file.
+    add_units(&w, &[day_units(day, "Redownload", "US", "", 10)]).await;
+    let after = segment_file(&w, &inst).await.body;
+    assert_ne!(after, want);
+    assert_eq!(after, direct().await);
+    assert!(gunzip(&after).contains("\tRedownload\t"));
 }
