@@ -19,6 +19,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# wrk, the release binary BIN, a temporary directory TMP and the server's PID, killed and removed
+# on exit (the `reports` and `analytics` modes).
+setup_release() {
+  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
+  cargo build --release -q -p crabapple
+  BIN="$ROOT/target/release/crabapple"
+  TMP=$(mktemp -d)
+  PID=""
+  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+}
 if [ "${1:-}" = simulate ]; then
   DAYS=${2:-365}
   cargo build --release -q -p crabapple
@@ -50,12 +60,7 @@ if [ "${1:-}" = reports ]; then
   # (CRABAPPLE_REPORTS_MEMORY_MB=0: every download read from the database): req/s and p99.
   DAYS=${2:-30}
   PROFILE=${BENCH_REPORTS_PROFILE:-indie}
-  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
-  cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
-  TMP=$(mktemp -d)
-  PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  setup_release
   D="$TMP/data"
   serve() { # memory MB ("" for the default)
     : > "$TMP/serve.log"
@@ -98,12 +103,7 @@ if [ "${1:-}" = analytics ]; then
   # before and its peak (VmHWM) after. Last, wrk at 16 connections for 8 s on one segment URL
   # (an App Downloads Detailed DAILY segment of the middle of the year): req/s and p99.
   DAYS=${2:-365}
-  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
-  cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
-  TMP=$(mktemp -d)
-  PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  setup_release
   APP=1476097583 # Crabapple Notes
   PORT=18721
   echo "Analytics Reports: $DAYS days of com.crabapple.notes on $(nproc) cores"

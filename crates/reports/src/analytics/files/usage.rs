@@ -23,6 +23,7 @@
 use super::commerce::{unit_cells, units};
 use super::{Ctx, Noise, Spec, Table, tsv_spec};
 use crate::analytics::Kind;
+use crate::analytics::schedule::Granularity;
 use anyhow::Result;
 use crabapple_store::Store;
 use jiff::ToSpan;
@@ -160,6 +161,18 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
         }
         let mut day = install.max(ctx.first);
         let end = ctx.last.min(install + (ACTIVE_DAYS - 1).days());
+        if day > end {
+            continue;
+        }
+        if ctx.instance.granularity != Granularity::Daily {
+            // Weekly and monthly rows carry the period's first day: the install's active days of
+            // the period are one row, their units summed at once (the same sum as day by day).
+            let days = i64::from((end - day).get_days()) + 1;
+            let mut c = ctx.cells(day);
+            c.extend(cells);
+            t.add(&c, &[u.units * days]);
+            continue;
+        }
         while day <= end {
             let mut c = ctx.cells(day);
             c.extend(cells.iter().cloned());
