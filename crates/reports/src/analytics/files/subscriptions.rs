@@ -30,6 +30,7 @@ use anyhow::Result;
 use crabapple_store::Store;
 use crabapple_store::ledger::{NotificationRow, TransactionRow};
 use serde_json::Value;
+use std::collections::HashMap;
 
 /// §4.3's doc order without the Detailed-only columns.
 pub const SUBSCRIPTION_STATE_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
@@ -78,9 +79,13 @@ fn offer_pricing(o: &Offer) -> &'static str {
     }
 }
 
+/// Subscription group id → reference name, read once per file.
+type Groups = HashMap<String, String>;
+
 /// The cells of a subscription transaction every row of both files has.
 async fn subscription_cells(
     cat: &mut Catalog<'_>,
+    groups: &mut Groups,
     t: &TransactionRow,
     platform: Option<&str>,
 ) -> Result<Cells> {
@@ -90,14 +95,21 @@ async fn subscription_cells(
             (p.name, p.apple_id, p.duration)
         });
     let group_id = t.group_id.clone().unwrap_or_default();
-    let group = match cat.store.get("subscriptionGroups", &group_id).await? {
-        Some(g) => g
-            .attributes
-            .get("referenceName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
+    let group = match groups.get(&group_id) {
+        Some(name) => name.clone(),
+        None => {
+            let name = match cat.store.get("subscriptionGroups", &group_id).await? {
+                Some(g) => g
+                    .attributes
+                    .get("referenceName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                None => String::new(),
+            };
+            groups.insert(group_id.clone(), name.clone());
+            name
+        }
     };
     let offer = Offer::of(&t.payload);
     let names = cat.offer_columns(offer.as_ref()).await?;
@@ -141,6 +153,7 @@ async fn subscription_cells(
 
 pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     let mut cat = Catalog::new(store);
+    let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
         let end = Day::new(day).end;
@@ -162,7 +175,7 @@ pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()>
                 },
             };
             let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
+            c.extend(subscription_cells(&mut cat, &mut groups, &tx, platform.as_deref()).await?);
             c.extend([
                 ("State Metric", metric.to_string()),
                 ("State Metric Grouping", grouping.to_string()),
@@ -221,6 +234,7 @@ pub(crate) fn event_names(
 }
 
 pub(super) async fn event(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
         let d = Day::new(day);
@@ -250,7 +264,7 @@ pub(super) async fn event(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()>
             let customer = cat.customer(tx.customer_id).await?;
             let platform = common::platform(customer.as_ref()).map(str::to_string);
             let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
+            c.extend(subscription_cells(&mut cat, &mut groups, &tx, platform.as_deref()).await?);
             c.extend([
                 ("Event Group", group.to_string()),
                 ("Event Name", name.to_string()),
