@@ -724,3 +724,37 @@ async fn s4_1_cached_segment_bytes_are_the_rendered_file_and_follow_a_later_writ
     assert_eq!(after, direct().await);
     assert!(gunzip(&after).contains("\tRedownload\t"));
 }
+
+/// §4.1 (pre-signed segment URLs): the first segment lists of a data directory, made at once,
+/// sign their URLs with one key — each URL downloads (a key made twice would refuse one of them
+/// with `SignatureDoesNotMatch`).
+#[tokio::test]
+async fn s4_1_concurrent_first_segment_urls_share_one_signing_key() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let day = today(&w).await;
+    add_units(&w, &[day_units(day, "First-time download", "US", "", 40)]).await;
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
+    let d = p.strftime("%Y%m%d");
+    let s: Vec<String> = [3, 4, 6, 189]
+        .iter()
+        .map(|n| format!("/v1/analyticsReportInstances/r{n}-{req}-d{d}/segments"))
+        .collect();
+    let (a, b, c, e) = tokio::join!(w.get(&s[0]), w.get(&s[1]), w.get(&s[2]), w.get(&s[3]));
+    for r in [a, b, c, e] {
+        let url = r.json()["data"][0]["attributes"]["url"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let got = w
+            .call(
+                "GET",
+                url.trim_start_matches("http://crabapple.test:8686"),
+                None,
+                None,
+            )
+            .await;
+        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+    }
+}

@@ -247,14 +247,24 @@ fn drop_missing_days(
     (out, reasons)
 }
 
+/// The data directory's URL signing key, made on first use — inside a write transaction, so
+/// that concurrent first requests agree on one key (two keys would sign URLs the other refuses).
 async fn key(store: &Store) -> Result<hmac::Key> {
     let secret = match store.meta_get(KEY_META).await? {
         Some(k) => k,
         None => {
-            let mut b = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
-            let k = hex(&b);
-            store.meta_set(KEY_META, &k).await?;
+            let mut tx = store.begin().await?;
+            let k = match tx.meta_get(KEY_META).await? {
+                Some(k) => k,
+                None => {
+                    let mut b = [0u8; 32];
+                    aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
+                    let k = hex(&b);
+                    tx.meta_set(KEY_META, &k).await?;
+                    k
+                }
+            };
+            tx.commit().await?;
             k
         }
     };
