@@ -80,7 +80,7 @@ use crabapple_store::Store;
 use jiff::civil::Date;
 use md5::{Digest, Md5};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// §4.5: values from fewer than 5 users or devices are omitted.
 pub const THRESHOLD: i64 = 5;
@@ -291,7 +291,8 @@ fn yes_no(b: bool) -> &'static str {
 struct Table {
     spec: &'static Spec,
     columns: Vec<&'static str>,
-    rows: BTreeMap<Vec<String>, Vec<i64>>,
+    /// Summed in a hash map, written sorted by the cells (Date first).
+    rows: HashMap<Vec<String>, Vec<i64>>,
     /// The period's users, for the app-usage rule of §4.5.
     users: i64,
 }
@@ -303,7 +304,7 @@ impl Table {
         Table {
             spec,
             columns: names[..names.len() - spec.metrics].to_vec(),
-            rows: BTreeMap::new(),
+            rows: HashMap::new(),
             users: 0,
         }
     }
@@ -317,7 +318,13 @@ impl Table {
                 cells
                     .iter()
                     .rfind(|(n, _)| n == c)
-                    .map(|(_, v)| v.replace(['\t', '\n', '\r'], " "))
+                    .map(|(_, v)| {
+                        if v.contains(['\t', '\n', '\r']) {
+                            v.replace(['\t', '\n', '\r'], " ")
+                        } else {
+                            v.clone()
+                        }
+                    })
                     .unwrap_or_default()
             })
             .collect();
@@ -360,7 +367,11 @@ impl Table {
         let mut dropped_rows = Vec::new();
         let mut noise = vec![0; spec.metrics];
         let sep = spec.delimiter.to_string();
-        for (key, inputs) in std::mem::take(&mut self.rows) {
+        let mut sorted: Vec<(Vec<String>, Vec<i64>)> = std::mem::take(&mut self.rows)
+            .into_iter()
+            .collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, inputs) in sorted {
             let mut m = (spec.finish)(&inputs);
             if m.iter().all(|v| *v == 0) {
                 continue;
