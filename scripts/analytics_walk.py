@@ -3,8 +3,8 @@
 (`scripts/bench.sh analytics`): the app's requests, each request's reports (every category),
 each report's instances (paged with links.next), each instance's segments, and the download of
 each segment at its pre-signed URL (no Authorization), checking `checksum` (md5 of the gzip
-bytes) and `sizeInBytes`. Downloads run on THREADS threads. Prints one JSON line: counts, seconds
-and a sample segment URL (an App Downloads Detailed DAILY segment of the ONE_TIME_SNAPSHOT,
+bytes) and `sizeInBytes`. Downloads run on THREADS threads. Prints one JSON line: counts, seconds,
+the reports that took longest and a sample segment URL (an App Downloads Detailed DAILY segment of the ONE_TIME_SNAPSHOT,
 from the middle of its history) for the latency run.
 
 usage: analytics_walk.py BASE_URL TOKEN APP_ID [THREADS]
@@ -59,6 +59,7 @@ def main() -> None:
 
     def one(item):
         access, name, granularity, inst = item
+        t0 = time.monotonic()
         segs = list(pages(f"{base}/v1/analyticsReportInstances/{inst}/segments", token))
         out = []
         for s in segs:
@@ -70,12 +71,14 @@ def main() -> None:
                 raise SystemExit(f"{inst}: checksum or size differs")
             rows = gzip.decompress(body).count(b"\n") - 1
             out.append((access, name, granularity, a["url"], len(body), rows))
-        return out
+        return name, time.monotonic() - t0, out
 
     segments = []
+    per_report = {}
     with cf.ThreadPoolExecutor(threads) as pool:
-        for got in pool.map(one, work):
+        for name, secs, got in pool.map(one, work):
             segments.extend(got)
+            per_report[name] = per_report.get(name, 0.0) + secs
     took = time.monotonic() - start
     samples = [s[3] for s in segments if s[0] == "ONE_TIME_SNAPSHOT"
                and s[1] == "App Downloads Detailed" and s[2] == "DAILY"]
@@ -92,6 +95,10 @@ def main() -> None:
         "listSeconds": round(listed, 1),
         "seconds": round(took, 1),
         "sampleUrl": samples[len(samples) // 2] if samples else None,
+        # Seconds spent on each report's instances (segment list and downloads, summed over the
+        # threads), the slowest first.
+        "slowest": {k: round(v, 1) for k, v in
+                    sorted(per_report.items(), key=lambda x: -x[1])[:8]},
     }))
 
 

@@ -28,6 +28,7 @@ setup_release() {
   TMP=$(mktemp -d)
   PID=""
   trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap 'exit 130' INT TERM
 }
 if [ "${1:-}" = simulate ]; then
   DAYS=${2:-365}
@@ -140,6 +141,7 @@ if [ "${1:-}" = analytics ]; then
     printf "%7s downloads/day: simulate %7.1f s (peak RSS %d MB); analytics: %s\n" "$N" "$SIM_SECS" \
       $((SIM_KB / 1024)) "$(head -1 "$TMP/out-sim")"
     python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print("   walk: %(reports)d reports, %(instances)d instances %(instancesByAccessType)s, %(segments)d segments, %(gzipBytes)d gzip bytes, %(rows)d rows in %(seconds).1f s (listing %(listSeconds).1f s)" % w)' "$TMP/walk.json"
+    python3 -c 'import json,sys; print("   slowest reports (s, summed over the threads):", json.load(open(sys.argv[1]))["slowest"])' "$TMP/walk.json"
     echo "   server RSS: $((RSS0 / 1024)) MB after start, peak $((HWM / 1024)) MB after the walk"
     URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sampleUrl"] or "")' "$TMP/walk.json")
     if [ -n "$URL" ]; then

@@ -59,7 +59,7 @@ fn impressions_per_download(source_type: &str) -> i64 {
 }
 
 pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         let events: Vec<(&str, &str, i64)> = match u.download_type.as_str() {
             "First-time download" => vec![
                 (
@@ -86,7 +86,7 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
 }
 
 pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if u.download_type != "First-time download" || u.source_type != "Web referrer" {
             continue;
         }

@@ -54,6 +54,7 @@
 pub mod commerce;
 pub mod engagement;
 pub mod subscriptions;
+pub mod unit_days;
 pub mod usage;
 
 pub use commerce::{
@@ -367,9 +368,8 @@ impl Table {
         let mut dropped_rows = Vec::new();
         let mut noise = vec![0; spec.metrics];
         let sep = spec.delimiter.to_string();
-        let mut sorted: Vec<(Vec<String>, Vec<i64>)> = std::mem::take(&mut self.rows)
-            .into_iter()
-            .collect();
+        let mut sorted: Vec<(Vec<String>, Vec<i64>)> =
+            std::mem::take(&mut self.rows).into_iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (key, inputs) in sorted {
             let mut m = (spec.finish)(&inputs);

@@ -113,7 +113,7 @@ fn is_install(download_type: &str) -> bool {
 }
 
 pub(super) async fn installs(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if !is_install(&u.download_type) {
             continue;
         }
@@ -144,7 +144,7 @@ fn platform(device: &str) -> &'static str {
 /// Sessions and crashes: each install's active devices on every day of the file it is active.
 pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) -> Result<()> {
     let mut installed = 0;
-    for u in units(store, ctx, ACTIVE_DAYS - 1).await? {
+    for u in units(store, ctx, ACTIVE_DAYS - 1).await?.iter() {
         if !is_install(&u.download_type) {
             continue;
         }
@@ -185,7 +185,7 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
 }
 
 pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if is_install(&u.download_type) {
             t.add(&ctx.cells(u.day.parse()?), &[u.units]);
         }
@@ -194,7 +194,7 @@ pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()
 }
 
 pub(super) async fn install_performance(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         let (package, ms) = match u.download_type.as_str() {
             "Manual update" | "Auto-update" => ("Delta", DELTA_INSTALL_MS),
             _ => ("Full", FULL_INSTALL_MS),
