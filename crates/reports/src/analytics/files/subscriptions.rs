@@ -19,6 +19,7 @@
 //! Period, Vanity Code, Cancellation Reason (State), Previous Subscription, Churn Tenure and Paid
 //! Service Days Recovered stay empty.
 
+use super::unit_days::{DayMemo, final_key};
 use super::{Cells, Ctx, Spec, Table, same, tsv_spec, yes_no};
 use crate::storefronts::alpha2;
 use crate::subscription::common::{
@@ -29,8 +30,10 @@ use crate::subscription::summary::{RETRY_WINDOW_MS, State, States};
 use anyhow::Result;
 use crabapple_store::Store;
 use crabapple_store::ledger::{NotificationRow, TransactionRow};
+use jiff::civil::Date;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// §4.3's doc order without the Detailed-only columns.
 pub const SUBSCRIPTION_STATE_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
@@ -151,40 +154,83 @@ async fn subscription_cells(
     Ok(c)
 }
 
+/// A day's Subscription State rows without the file's Date and app cells, with their Counts.
+type StateRows = Vec<(Cells, i64)>;
+
+static STATE_DAYS: LazyLock<Mutex<DayMemo<StateRows>>> = LazyLock::new(Default::default);
+
 pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     let mut cat = Catalog::new(store);
     let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
-        let end = Day::new(day).end;
-        let states = States::load(&cat, end).await?;
-        for (tx, platform) in store
-            .report_latest_subscription_transactions(ENVIRONMENT, end - RETRY_WINDOW_MS, end)
-            .await?
-        {
-            if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
-                continue;
+        // Kept like the Sales files (crate::cache): once final, and with no renewal of the
+        // ledger's scheduler still due before the day's end.
+        let key = match final_key(store, &ctx.app_id, day).await? {
+            Some(k) if !store.report_work_due_before(Day::new(day).end).await? => Some(k),
+            _ => None,
+        };
+        let kept = key.as_ref().and_then(|k| {
+            let memo = STATE_DAYS.lock().unwrap_or_else(|e| e.into_inner());
+            memo.get(k)
+        });
+        let rows = match kept {
+            Some(rows) => rows,
+            None => {
+                let rows = Arc::new(state_of_day(&mut cat, &mut groups, ctx, day).await?);
+                if let Some(k) = key {
+                    let n = rows.len() * 1024;
+                    let mut memo = STATE_DAYS.lock().unwrap_or_else(|e| e.into_inner());
+                    memo.put(k, rows.clone(), n);
+                }
+                rows
             }
-            let (metric, grouping) = match states.of(&tx) {
-                State::Lapsed => continue,
-                State::Grace => ("Grace period", ""),
-                State::BillingRetry => ("Billing retry", ""),
-                State::Active => match Offer::of(&tx.payload) {
-                    None => ("Active", "Standard price"),
-                    Some(o) => ("Active", offer_pricing(&o)),
-                },
-            };
+        };
+        for (cells, n) in rows.iter() {
             let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &mut groups, &tx, platform.as_deref()).await?);
-            c.extend([
-                ("State Metric", metric.to_string()),
-                ("State Metric Grouping", grouping.to_string()),
-            ]);
-            t.add(&c, &[1]);
+            c.extend(cells.iter().cloned());
+            t.add(&c, &[*n]);
         }
         day = day.tomorrow()?;
     }
     Ok(())
+}
+
+/// The subscriptions on the books at the end of `day` by their cells (see the module doc).
+async fn state_of_day(
+    cat: &mut Catalog<'_>,
+    groups: &mut Groups,
+    ctx: &Ctx,
+    day: Date,
+) -> Result<StateRows> {
+    let store = cat.store;
+    let end = Day::new(day).end;
+    let states = States::load(cat, end).await?;
+    let mut rows: HashMap<Cells, i64> = HashMap::new();
+    for (tx, platform) in store
+        .report_latest_subscription_transactions(ENVIRONMENT, end - RETRY_WINDOW_MS, end)
+        .await?
+    {
+        if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
+            continue;
+        }
+        let (metric, grouping) = match states.of(&tx) {
+            State::Lapsed => continue,
+            State::Grace => ("Grace period", ""),
+            State::BillingRetry => ("Billing retry", ""),
+            State::Active => match Offer::of(&tx.payload) {
+                None => ("Active", "Standard price"),
+                Some(o) => ("Active", offer_pricing(&o)),
+            },
+        };
+        let mut c = subscription_cells(cat, groups, &tx, platform.as_deref()).await?;
+        c.extend([
+            ("State Metric", metric.to_string()),
+            ("State Metric Grouping", grouping.to_string()),
+        ]);
+        *rows.entry(c).or_default() += 1;
+    }
+    Ok(rows.into_iter().collect())
 }
 
 /// (Event Group, Event Name, Plan Change Type, Cancellation Reason) of a notification about a

@@ -1,7 +1,8 @@
-//! The app units of an app's days as the analytics files read them, kept in memory per day once
-//! the day is final, so that a collector walking a year of instances reads each day from the
-//! database about once instead of once per file (App Sessions and App Crashes read the 29 days
-//! before each file too).
+//! What the analytics files read of an app's day, kept in memory once the day is final, so that a
+//! collector walking a year of instances computes each day about once instead of once per file:
+//! the app units of the day ([`of`]; App Sessions and App Crashes read the 29 days before each
+//! file too) and, through [`DayMemo`], the day's Subscription State rows (files/subscriptions.rs:
+//! each day is in two DAILY files of two levels).
 //!
 //! A day is final from 08:00 Pacific the next day, when the Sales reports count it as reported:
 //! from then on a write into it changes the database's report generation token (the contract of
@@ -17,20 +18,44 @@ use jiff::civil::Date;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, LazyLock, Mutex};
 
-/// How much memory the kept days may take (approximate bytes of their rows).
+/// How much memory the kept days of one kind may take (approximate bytes).
 pub const BUDGET_BYTES: usize = 96 << 20;
 
 /// (generation token, app, day).
-type Key = (String, String, Date);
+pub type Key = (String, String, Date);
 
-#[derive(Default)]
-struct Memo {
-    days: HashMap<Key, Arc<Vec<AppUnitsRow>>>,
+/// Days of one kind kept in memory within [`BUDGET_BYTES`], the days kept longest dropped first.
+pub struct DayMemo<T> {
+    days: HashMap<Key, Arc<T>>,
     order: VecDeque<(Key, usize)>,
     bytes: usize,
 }
 
-static MEMO: LazyLock<Mutex<Memo>> = LazyLock::new(Default::default);
+impl<T> Default for DayMemo<T> {
+    fn default() -> Self {
+        DayMemo {
+            days: HashMap::new(),
+            order: VecDeque::new(),
+            bytes: 0,
+        }
+    }
+}
+
+static MEMO: LazyLock<Mutex<DayMemo<Vec<AppUnitsRow>>>> = LazyLock::new(Default::default);
+
+/// Whether Pacific day `d` is final at `now_ms` (08:00 Pacific the next day, see the module doc).
+pub fn is_final(d: Date, now_ms: i64) -> bool {
+    d.tomorrow()
+        .is_ok_and(|n| now_ms >= period::at_8_pacific(n))
+}
+
+/// The key of app `app`'s day `d` in `store` now, if the day is final.
+pub async fn final_key(store: &Store, app: &str, d: Date) -> Result<Option<Key>> {
+    if !is_final(d, store.now_ms()) {
+        return Ok(None);
+    }
+    Ok(Some((store.report_generation().await?, app.to_string(), d)))
+}
 
 fn size(rows: &[AppUnitsRow]) -> usize {
     rows.iter()
@@ -49,9 +74,14 @@ fn size(rows: &[AppUnitsRow]) -> usize {
         .sum()
 }
 
-impl Memo {
-    fn put(&mut self, key: Key, rows: Arc<Vec<AppUnitsRow>>) {
-        let n = size(&rows);
+impl<T> DayMemo<T> {
+    /// The kept value of `key`.
+    pub fn get(&self, key: &Key) -> Option<Arc<T>> {
+        self.days.get(key).cloned()
+    }
+
+    /// Keeps `rows` (about `n` bytes) under `key`.
+    pub fn put(&mut self, key: Key, rows: Arc<T>, n: usize) {
         if n > BUDGET_BYTES / 4 || self.days.contains_key(&key) {
             return;
         }
@@ -78,7 +108,7 @@ pub async fn of(
     let now = store.now_ms();
     let generation = store.report_generation().await?;
     let key = |d: Date| (generation.clone(), app.to_string(), d);
-    let is_final = |d: Date| d.tomorrow().is_ok_and(|n| now >= period::at_8_pacific(n));
+    let is_final = |d: Date| is_final(d, now);
     // The kept days, and the first and last day to read.
     let mut kept: HashMap<Date, Arc<Vec<AppUnitsRow>>> = HashMap::new();
     let mut missing: Option<(Date, Date)> = None;
@@ -113,7 +143,7 @@ pub async fn of(
         } else if missing.is_some_and(|(a, b)| a <= d && d <= b) {
             let rows = Arc::new(read.remove(&d).unwrap_or_default());
             if is_final(d) {
-                memo.put(key(d), rows.clone());
+                memo.put(key(d), rows.clone(), size(&rows));
             }
             out.push(rows);
         }
