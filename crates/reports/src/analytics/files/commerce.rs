@@ -82,7 +82,7 @@ pub(super) fn unit_cells(u: &AppUnitsRow) -> super::Cells {
 pub(super) async fn downloads(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         t.add(&c, &[u.units]);
     }
     Ok(())
@@ -94,7 +94,7 @@ pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Resul
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         t.add(&c, &[u.units]);
     }
     Ok(())

@@ -75,7 +75,7 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
             _ => vec![],
         };
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         for (event, engagement, n) in events {
             c.push(("Event", event.to_string()));
             c.push(("Engagement Type", engagement.to_string()));
@@ -91,7 +91,7 @@ pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Resu
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         let version = u
             .platform_version
             .rsplit(' ')

@@ -118,7 +118,7 @@ pub(super) async fn installs(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         c.push(("App Download Date", u.day.clone()));
         c.push(("Event", "Install".into()));
         t.add(&c, &[u.units, 0]);
@@ -150,7 +150,7 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
         }
         installed += u.units;
         let install: Date = u.day.parse()?;
-        let mut cells = unit_cells(&u);
+        let mut cells = unit_cells(u);
         cells.push(("App Download Date", u.day.clone()));
         if kind == Kind::CrashesExpanded {
             cells.extend([
@@ -200,7 +200,7 @@ pub(super) async fn install_performance(store: &Store, ctx: &Ctx, t: &mut Table)
             _ => ("Full", FULL_INSTALL_MS),
         };
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         c.extend([
             ("Install Status", "Success".to_string()),
             ("Install Package Type", package.to_string()),
