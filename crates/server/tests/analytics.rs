@@ -743,18 +743,6 @@ async fn s4_1_concurrent_first_segment_urls_share_one_signing_key() {
         .collect();
     let (a, b, c, e) = tokio::join!(w.get(&s[0]), w.get(&s[1]), w.get(&s[2]), w.get(&s[3]));
     for r in [a, b, c, e] {
-        let url = r.json()["data"][0]["attributes"]["url"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let got = w
-            .call(
-                "GET",
-                url.trim_start_matches("http://crabapple.test:8686"),
-                None,
-                None,
-            )
-            .await;
-        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+        download(&w, &r.json()).await;
     }
 }
