@@ -8,7 +8,8 @@
 //! - [`engagement`]: App Store Discovery and Engagement, App Store Web Preview Engagement;
 //! - [`usage`]: App Store Installation and Deletion, App Sessions, App Opt In, App Crashes, App
 //!   Crashes Expanded, App Install Performance;
-//! - [`subscriptions`]: App Store Subscription State and Subscription Event.
+//! - [`subscriptions`]: App Store Subscription State and Subscription Event;
+//! - [`unit_days`]: what the files read of a final day, computed once per process.
 //!
 //! Sources: the app units the simulator records (`report_app_units`) and the production ledger.
 //! Apple's other metrics (impressions, sessions, crashes, …) are not simulated: crabapple derives
