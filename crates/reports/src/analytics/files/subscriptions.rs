@@ -19,7 +19,7 @@
 //! Period, Vanity Code, Cancellation Reason (State), Previous Subscription, Churn Tenure and Paid
 //! Service Days Recovered stay empty.
 
-use super::unit_days::{DayMemo, final_key};
+use super::unit_days::{DayMemo, Key, final_key};
 use super::{Cells, Ctx, Spec, Table, same, tsv_spec, yes_no};
 use crate::storefronts::alpha2;
 use crate::subscription::common::{
@@ -154,43 +154,65 @@ async fn subscription_cells(
     Ok(c)
 }
 
-/// A day's Subscription State rows without the file's Date and app cells, with their Counts.
-type StateRows = Vec<(Cells, i64)>;
+/// A day's rows of a subscription file without the file's Date and app cells, with their
+/// Counts.
+type DayRows = Vec<(Cells, i64)>;
 
-static STATE_DAYS: LazyLock<Mutex<DayMemo<StateRows>>> = LazyLock::new(Default::default);
+static STATE_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
+static EVENT_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
+
+/// The rows of app `app`'s `day` kept in `memo`, else the key to keep them under once computed:
+/// like the Sales files (crate::cache), a day is kept once final and with no renewal of the
+/// ledger's scheduler still due before its end.
+async fn kept(
+    store: &Store,
+    memo: &Mutex<DayMemo<DayRows>>,
+    app: &str,
+    day: Date,
+) -> Result<(Option<Arc<DayRows>>, Option<Key>)> {
+    let key = match final_key(store, app, day).await? {
+        Some(k) if !store.report_work_due_before(Day::new(day).end).await? => k,
+        _ => return Ok((None, None)),
+    };
+    let found = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
+    Ok((found, Some(key)))
+}
+
+/// `rows`, kept in `memo` under `key` if there is one.
+fn keep(memo: &Mutex<DayMemo<DayRows>>, key: Option<Key>, rows: DayRows) -> Arc<DayRows> {
+    let rows = Arc::new(rows);
+    if let Some(k) = key {
+        let n = rows.len() * 1024;
+        memo.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(k, rows.clone(), n);
+    }
+    rows
+}
+
+/// Adds a day's rows to the file.
+fn add_day(ctx: &Ctx, t: &mut Table, day: Date, rows: &DayRows) {
+    for (cells, n) in rows {
+        let mut c = ctx.cells(day);
+        c.extend(cells.iter().cloned());
+        t.add(&c, &[*n]);
+    }
+}
 
 pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     let mut cat = Catalog::new(store);
     let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
-        // Kept like the Sales files (crate::cache): once final, and with no renewal of the
-        // ledger's scheduler still due before the day's end.
-        let key = match final_key(store, &ctx.app_id, day).await? {
-            Some(k) if !store.report_work_due_before(Day::new(day).end).await? => Some(k),
-            _ => None,
+        let rows = match kept(store, &STATE_DAYS, &ctx.app_id, day).await? {
+            (Some(rows), _) => rows,
+            (None, key) => keep(
+                &STATE_DAYS,
+                key,
+                state_of_day(&mut cat, &mut groups, ctx, day).await?,
+            ),
         };
-        let kept = key.as_ref().and_then(|k| {
-            let memo = STATE_DAYS.lock().unwrap_or_else(|e| e.into_inner());
-            memo.get(k)
-        });
-        let rows = match kept {
-            Some(rows) => rows,
-            None => {
-                let rows = Arc::new(state_of_day(&mut cat, &mut groups, ctx, day).await?);
-                if let Some(k) = key {
-                    let n = rows.len() * 1024;
-                    let mut memo = STATE_DAYS.lock().unwrap_or_else(|e| e.into_inner());
-                    memo.put(k, rows.clone(), n);
-                }
-                rows
-            }
-        };
-        for (cells, n) in rows.iter() {
-            let mut c = ctx.cells(day);
-            c.extend(cells.iter().cloned());
-            t.add(&c, &[*n]);
-        }
+        add_day(ctx, t, day, &rows);
         day = day.tomorrow()?;
     }
     Ok(())
@@ -202,7 +224,7 @@ async fn state_of_day(
     groups: &mut Groups,
     ctx: &Ctx,
     day: Date,
-) -> Result<StateRows> {
+) -> Result<DayRows> {
     let store = cat.store;
     let end = Day::new(day).end;
     let states = States::load(cat, end).await?;
@@ -283,43 +305,57 @@ pub(super) async fn event(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()>
     let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
-        let d = Day::new(day);
-        // One catalogue per day: it reads the day's notified transactions once.
-        let mut cat = Catalog::new(store);
-        for n in store
-            .report_notifications(ENVIRONMENT, d.start, d.end)
-            .await?
-        {
-            let Some(id) = n
-                .transaction_id
-                .as_deref()
-                .filter(|_| n.app_id == ctx.app_id)
-            else {
-                continue;
-            };
-            let Some(tx) = cat.notified(d, id).await? else {
-                continue;
-            };
-            if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
-                continue;
-            }
-            let offer = Offer::of(&tx.payload);
-            let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
-                continue;
-            };
-            let customer = cat.customer(tx.customer_id).await?;
-            let platform = common::platform(customer.as_ref()).map(str::to_string);
-            let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &mut groups, &tx, platform.as_deref()).await?);
-            c.extend([
-                ("Event Group", group.to_string()),
-                ("Event Name", name.to_string()),
-                ("Plan Change Type", plan.to_string()),
-                ("Cancellation Reason", reason.to_string()),
-            ]);
-            t.add(&c, &[1]);
-        }
+        let rows = match kept(store, &EVENT_DAYS, &ctx.app_id, day).await? {
+            (Some(rows), _) => rows,
+            (None, key) => keep(
+                &EVENT_DAYS,
+                key,
+                event_of_day(store, &mut groups, ctx, day).await?,
+            ),
+        };
+        add_day(ctx, t, day, &rows);
         day = day.tomorrow()?;
     }
     Ok(())
+}
+
+/// The day's notifications of the app as subscription events, by their cells.
+async fn event_of_day(store: &Store, groups: &mut Groups, ctx: &Ctx, day: Date) -> Result<DayRows> {
+    let d = Day::new(day);
+    // One catalogue per day: it reads the day's notified transactions once.
+    let mut cat = Catalog::new(store);
+    let mut rows: HashMap<Cells, i64> = HashMap::new();
+    for n in store
+        .report_notifications(ENVIRONMENT, d.start, d.end)
+        .await?
+    {
+        let Some(id) = n
+            .transaction_id
+            .as_deref()
+            .filter(|_| n.app_id == ctx.app_id)
+        else {
+            continue;
+        };
+        let Some(tx) = cat.notified(d, id).await? else {
+            continue;
+        };
+        if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
+            continue;
+        }
+        let offer = Offer::of(&tx.payload);
+        let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
+            continue;
+        };
+        let customer = cat.customer(tx.customer_id).await?;
+        let platform = common::platform(customer.as_ref()).map(str::to_string);
+        let mut c = subscription_cells(&mut cat, groups, &tx, platform.as_deref()).await?;
+        c.extend([
+            ("Event Group", group.to_string()),
+            ("Event Name", name.to_string()),
+            ("Plan Change Type", plan.to_string()),
+            ("Cancellation Reason", reason.to_string()),
+        ]);
+        *rows.entry(c).or_default() += 1;
+    }
+    Ok(rows.into_iter().collect())
 }
