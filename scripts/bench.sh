@@ -11,9 +11,25 @@
 # `scripts/bench.sh reports [DAYS]`: serving a DAILY sales report after DAYS simulated days (indie
 # profile, BENCH_REPORTS_PROFILE=hit for a large day) at 16 connections, from the report files
 # cache in memory and from its database rows (see that branch below).
+#
+# `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
+# BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
+# segment of an ONGOING and a ONE_TIME_SNAPSHOT request walked and downloaded, with the seconds
+# and peak RSS of that part alone and a segment download p99 at 16 connections (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# wrk, the release binary BIN, a temporary directory TMP and the server's PID, killed and removed
+# on exit (the `reports` and `analytics` modes).
+setup_release() {
+  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
+  cargo build --release -q -p crabapple
+  BIN="$ROOT/target/release/crabapple"
+  TMP=$(mktemp -d)
+  PID=""
+  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap 'exit 130' INT TERM
+}
 if [ "${1:-}" = simulate ]; then
   DAYS=${2:-365}
   cargo build --release -q -p crabapple
@@ -45,12 +61,7 @@ if [ "${1:-}" = reports ]; then
   # (CRABAPPLE_REPORTS_MEMORY_MB=0: every download read from the database): req/s and p99.
   DAYS=${2:-30}
   PROFILE=${BENCH_REPORTS_PROFILE:-indie}
-  command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
-  cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
-  TMP=$(mktemp -d)
-  PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  setup_release
   D="$TMP/data"
   serve() { # memory MB ("" for the default)
     : > "$TMP/serve.log"
@@ -79,6 +90,69 @@ if [ "${1:-}" = reports ]; then
   kill "$PID"; wait "$PID" 2>/dev/null || true
   serve 0
   load "memory off, database rows"
+  exit 0
+fi
+if [ "${1:-}" = analytics ]; then
+  # `scripts/bench.sh analytics [DAYS]`: for each volume N of BENCH_ANALYTICS_VOLUMES (default
+  # "1000 10000"; 100000 takes the simulator alone ~21 min a year on 2 cores), on a fresh demo
+  # world: inactivityDays set to 3650 (so the demo world's ONGOING request of Crabapple Notes
+  # lives through the year), `crabapple simulate` of DAYS days (default 365) of Crabapple Notes at
+  # N downloads a day (timed apart), then a ONE_TIME_SNAPSHOT request and the clock 2 days on (its
+  # delivery). Then, on a freshly started server (so its peak RSS is the analytics part's alone),
+  # scripts/analytics_walk.py lists every report, instance and segment of both requests and
+  # downloads every segment (4 threads; md5 and size checked): wall seconds, the server's RSS
+  # before and its peak (VmHWM) after. Last, wrk at 16 connections for 8 s on one segment URL
+  # (an App Downloads Detailed DAILY segment of the middle of the year): req/s and p99.
+  DAYS=${2:-365}
+  setup_release
+  APP=1476097583 # Crabapple Notes
+  PORT=18721
+  echo "Analytics Reports: $DAYS days of com.crabapple.notes on $(nproc) cores"
+  for N in ${BENCH_ANALYTICS_VOLUMES:-1000 10000}; do
+    D="$TMP/data-$N"
+    serve() {
+      : > "$TMP/serve.log"
+      "$BIN" serve --data "$D" --listen 127.0.0.1:$PORT --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
+      PID=$!
+      until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+    }
+    stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
+    serve
+    ADMIN=$("$BIN" admin-token --data "$D")
+    TOKEN=$("$BIN" token --data "$D")
+    call() { # method path [body] [admin]
+      local auth="Authorization: Bearer $TOKEN"
+      [ -n "${4:-}" ] && auth="X-Crabapple-Admin-Token: $ADMIN"
+      curl -sf -X "$1" -H "Content-Type: application/json" -H "$auth" \
+        "http://127.0.0.1:$PORT$2" ${3:+-d "$3"} > /dev/null
+    }
+    call PATCH /crabapple/admin/analytics/settings '{"inactivityDays": 3650}' admin
+    printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world-$N.yaml"
+    /usr/bin/time -f "%e %M" -o "$TMP/time-sim" "$BIN" simulate --quiet --data "$D" --days "$DAYS" \
+      --world "$TMP/world-$N.yaml" > "$TMP/out-sim"
+    read -r SIM_SECS SIM_KB < "$TMP/time-sim"
+    call POST /v1/analyticsReportRequests "{\"data\":{\"type\":\"analyticsReportRequests\",\"attributes\":{\"accessType\":\"ONE_TIME_SNAPSHOT\"},\"relationships\":{\"app\":{\"data\":{\"type\":\"apps\",\"id\":\"$APP\"}}}}}"
+    call POST /crabapple/admin/clock/advance '{"by": "2d"}' admin
+    stop
+    serve
+    RSS0=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
+    python3 "$ROOT/scripts/analytics_walk.py" "http://127.0.0.1:$PORT" "$TOKEN" "$APP" 4 > "$TMP/walk.json"
+    HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
+    printf "%7s downloads/day: simulate %7.1f s (peak RSS %d MB); analytics: %s\n" "$N" "$SIM_SECS" \
+      $((SIM_KB / 1024)) "$(head -1 "$TMP/out-sim")"
+    python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print("   walk: %(reports)d reports, %(instances)d instances %(instancesByAccessType)s, %(segments)d segments, %(gzipBytes)d gzip bytes, %(rows)d rows in %(seconds).1f s (listing %(listSeconds).1f s)" % w)' "$TMP/walk.json"
+    python3 -c 'import json,sys; print("   slowest reports (s, summed over the threads):", json.load(open(sys.argv[1]))["slowest"])' "$TMP/walk.json"
+    echo "   server RSS: $((RSS0 / 1024)) MB after start, peak $((HWM / 1024)) MB after the walk"
+    URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sampleUrl"] or "")' "$TMP/walk.json")
+    if [ -n "$URL" ]; then
+      OUT=$(wrk -t2 -c16 -d8s --latency "$URL")
+      printf "   segment download, wrk -t2 -c16 -d8s: %s req/s   p99 %s   %s\n" \
+        "$(echo "$OUT" | awk '/Requests\/sec/ {print $2}')" "$(echo "$OUT" | awk '$1=="99%" {print $2}')" \
+        "$(echo "$OUT" | awk '/Non-2xx/ {print "non-2xx: " $5}')"
+    fi
+    stop
+    rm -rf "$D"
+  done
   exit 0
 fi
 SPEC="$ROOT/../shared/spec/app-store-connect-openapi.json"

@@ -147,6 +147,10 @@ const HEADERS: &[(&str, &str)] = &[
         "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tSource Type\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts",
     ),
     (
+        "App Store Web Preview Engagement Detailed",
+        "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tPage Title\tSource Type\tSource Info\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts",
+    ),
+    (
         "App Store Subscription State Standard",
         "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts",
     ),
@@ -444,4 +448,50 @@ async fn s4_1_weekly_files_have_the_mondays_date_and_sum_the_days() {
         "{t}"
     );
     assert_eq!(t.lines().count(), 4);
+}
+
+/// §4.1 (weekly and monthly files: Date = the first day of the period, the days' rows summed)
+/// for App Sessions: an install counts once per day of the period it is active on, whether the
+/// days are summed one by one or at once (files/usage.rs). JP's 2000 installs of Thursday 10
+/// January 2030 are active 4 days of the week of Monday 7 – Sunday 13: 8000 device-days, 30 %
+/// open the app (2400), 3 sessions of 240 s each; in January's monthly file, 22 days (10–31).
+#[tokio::test]
+async fn s4_1_weekly_and_monthly_sessions_sum_each_installs_active_days() {
+    let w = world_with(&day_of_units()).await;
+    let at = |granularity, processing_date| Instance {
+        report: report("App Sessions Standard"),
+        request: "q".into(),
+        granularity,
+        processing_date,
+    };
+    let row = |date: &str, devices: i64| {
+        let sessions = devices * 3;
+        format!(
+            "{date}\tCrabapple Notes\t1490553127\t2.1\tiPhone\tiOS 18.2\tApp Store search\tProduct page\t2030-01-10\tJP\t{sessions}\t{}\t{devices}\n",
+            sessions * 240
+        )
+    };
+    let weekly = files::render(
+        &w.store,
+        &at(Granularity::Weekly, date(2030, 1, 18)),
+        APP_ID,
+    )
+    .await
+    .unwrap()
+    .text;
+    assert!(weekly.contains(&row("2030-01-07", 2400)), "{weekly}");
+    let monthly = files::render(
+        &w.store,
+        &at(Granularity::Monthly, date(2030, 2, 5)),
+        APP_ID,
+    )
+    .await
+    .unwrap()
+    .text;
+    // 2000 × 22 = 44000 device-days, 30 % = 13200.
+    assert!(monthly.contains(&row("2030-01-01", 13_200)), "{monthly}");
+    // The daily files: 600 a day, on each of its two Dates.
+    let daily = render(&w, "App Sessions Standard", D).await.text;
+    assert!(daily.contains(&row("2030-01-10", 600)), "{daily}");
+    assert!(daily.contains(&row("2030-01-11", 600)), "{daily}");
 }

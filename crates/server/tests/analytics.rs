@@ -20,7 +20,9 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
     let w = demo().await;
     let req = request(&w, "ONGOING").await;
     let r = w
-        .get(&format!("/v1/analyticsReportRequests/{req}/reports"))
+        .get(&format!(
+            "/v1/analyticsReportRequests/{req}/reports?limit=200"
+        ))
         .await;
     assert_eq!(r.status, 200);
     let doc = r.json();
@@ -30,8 +32,9 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         .iter()
         .map(|d| d["attributes"]["name"].as_str().unwrap())
         .collect();
-    // §4.2's 19 and the two subscription reports of §4.3 at both levels.
-    assert_eq!(names.len(), 23);
+    // §4.2: the 129 reports of surquest's enum and the two subscription reports of §4.3 at both
+    // levels (133 of the 156 a request carries; the other names were never published).
+    assert_eq!(names.len(), 133);
     for n in [
         "App Downloads Standard",
         "App Downloads Detailed",
@@ -49,6 +52,11 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         "App Install Performance",
         "App Store Subscription State Standard",
         "App Store Subscription Event Detailed",
+        "App Store Web Preview Engagement Detailed",
+        "Home Screen Widget Installs",
+        "AirPlay Performance",
+        "Browser Choice Screen Engagement (iOS versions before 18.2)",
+        "CarPlay App Usage",
     ] {
         assert!(names.contains(&n), "{n}");
     }
@@ -95,14 +103,28 @@ async fn s4_2_the_catalogue_of_a_request_with_apples_names_categories_ids_filter
         (400, "PARAMETER_ERROR.INVALID")
     );
 
-    // Paging: links.next until the end, the same 23 reports.
+    let performance = w
+        .get(&format!(
+            "/v1/analyticsReportRequests/{req}/reports?filter[category]=PERFORMANCE&limit=200"
+        ))
+        .await
+        .json();
+    assert_eq!(ids(&performance).len(), 17);
+    assert_eq!(
+        performance["data"][0]["attributes"],
+        json!({"name": "App Crashes Expanded", "category": "PERFORMANCE"})
+    );
+
+    // Paging: links.next until the end, the same 133 reports.
     let mut seen = Vec::new();
-    let mut next = Some(format!("/v1/analyticsReportRequests/{req}/reports?limit=5"));
+    let mut next = Some(format!(
+        "/v1/analyticsReportRequests/{req}/reports?limit=50"
+    ));
     while let Some(uri) = next {
         let doc = w.get(&uri).await.json();
-        assert!(doc["data"].as_array().unwrap().len() <= 5);
+        assert!(doc["data"].as_array().unwrap().len() <= 50);
         seen.extend(ids(&doc));
-        assert_eq!(doc["meta"]["paging"]["total"], 23);
+        assert_eq!(doc["meta"]["paging"]["total"], 133);
         next = doc["links"]["next"].as_str().map(|n| {
             n.trim_start_matches("http://crabapple.test:8686")
                 .to_string()
@@ -648,4 +670,79 @@ async fn s4_5_an_app_usage_report_of_fewer_than_5_users_has_no_segment() {
             day + 1.days()
         )))
     );
+}
+
+/// The report files cache (crates/reports/src/cache.rs) keeps a segment's bytes once its Dates
+/// are reported (08:00 Pacific of the processing date): two downloads and the segment's
+/// `checksum` are the bytes of the file rendered directly, the cache holds them under
+/// `analytics/<app>/r<N>/<granularity>/<processing date>`, and app units written into one of its
+/// days later (a reported day: the generation token changes) give the new file, not the kept one.
+#[tokio::test]
+async fn s4_1_cached_segment_bytes_are_the_rendered_file_and_follow_a_later_write() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let day = today(&w).await;
+    add_units(&w, &[day_units(day, "First-time download", "US", "", 40)]).await;
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0 + 9 * 3_600_000).await;
+    let inst = format!("r3-{req}-d{}", p.strftime("%Y%m%d"));
+    let instance = schedule::Instance::parse_id(&inst).unwrap();
+    let store = w.app.store();
+    let direct = || async {
+        let text = files::render(store, &instance, APP).await.unwrap().text;
+        crabapple_reports::transport::gzip(&text)
+    };
+    let first = segment_file(&w, &inst).await.body;
+    let want = direct().await;
+    assert_eq!(first, want);
+    assert_eq!(segment_file(&w, &inst).await.body, want);
+    let seg = w
+        .get(&format!("/v1/analyticsReportInstances/{inst}/segments"))
+        .await
+        .json();
+    let md5: String = Md5::digest(&want)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(seg["data"][0]["attributes"]["checksum"], json!(md5));
+    let key = format!("analytics/{APP}/r3/DAILY/{p}");
+    let mut kept = None;
+    for _ in 0..100 {
+        let generation = store.report_generation().await.unwrap();
+        kept = store.report_file(&key, &generation).await.unwrap();
+        if kept.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kept.map(|f| f.body), Some(want.clone()), "{key}");
+
+    // 10 more units of the (reported) day: the next download is the new file.
+    add_units(&w, &[day_units(day, "Redownload", "US", "", 10)]).await;
+    let after = segment_file(&w, &inst).await.body;
+    assert_ne!(after, want);
+    assert_eq!(after, direct().await);
+    assert!(gunzip(&after).contains("\tRedownload\t"));
+}
+
+/// §4.1 (pre-signed segment URLs): the first segment lists of a data directory, made at once,
+/// sign their URLs with one key — each URL downloads (a key made twice would refuse one of them
+/// with `SignatureDoesNotMatch`).
+#[tokio::test]
+async fn s4_1_concurrent_first_segment_urls_share_one_signing_key() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let day = today(&w).await;
+    add_units(&w, &[day_units(day, "First-time download", "US", "", 40)]).await;
+    let p = day + 2.days();
+    advance_to(&w, pacific::day_bounds_ms(p).0 + 60_000).await;
+    let d = p.strftime("%Y%m%d");
+    let s: Vec<String> = [3, 4, 6, 189]
+        .iter()
+        .map(|n| format!("/v1/analyticsReportInstances/r{n}-{req}-d{d}/segments"))
+        .collect();
+    let (a, b, c, e) = tokio::join!(w.get(&s[0]), w.get(&s[1]), w.get(&s[2]), w.get(&s[3]));
+    for r in [a, b, c, e] {
+        download(&w, &r.json()).await;
+    }
 }

@@ -521,3 +521,39 @@ async fn the_seed_files_analytics_section_sets_settings_and_faults() {
     assert_eq!(get("/crabapple/admin/analytics/settings").await, settings);
     assert_eq!(get("/crabapple/admin/analytics/faults").await, faults);
 }
+
+/// reports-formats.md §4.2 (the whole catalogue) and §4.3 (no columns for App Clip Usage nor,
+/// but for an unordered list of Home Screen Widget Installs, for the framework reports): such a
+/// report is listed, has no instances for the demo app, and the list and `explain` say why.
+#[tokio::test]
+async fn s4_2_framework_reports_and_app_clip_usage_have_no_instances_and_explain_says_why() {
+    let w = demo().await;
+    let req = request(&w, "ONGOING").await;
+    let d0 = today(&w).await;
+    add_units(&w, &[day_units(d0, "First-time download", "US", "", 40)]).await;
+    at_day(&w, d0 + 3.days(), 1).await;
+    let framework = "Home Screen Widget Installs (FRAMEWORK_USAGE) measures the use of a system framework or service; Apple generates such a report only for an app that uses it (crabapple's reading, the most plausible one of Apple's pages), crabapple's apps record no such use and §4.3 lists its columns but not their order, so it has no instances";
+    let performance = "AirPlay Performance (PERFORMANCE) measures the use of a system framework or service; Apple generates such a report only for an app that uses it (crabapple's reading, the most plausible one of Apple's pages), crabapple's apps record no such use and its columns were never published (reports-formats.md §4.3), so it has no instances";
+    let clip = "Apple generates App Clip Usage Standard only for an app with an App Clip (reports-formats.md §4.2), and crabapple's apps have none; §4.3 gives no columns for it either, so crabapple makes no instances of it";
+    for (n, name, why) in [
+        (138, "Home Screen Widget Installs", framework),
+        (74, "AirPlay Performance", performance),
+        (20, "App Clip Usage Standard", clip),
+    ] {
+        let report = format!("r{n}-{req}");
+        let (dates, list_why) = listed(&w, &report, "").await;
+        assert!(dates.is_empty(), "{name}: {dates:?}");
+        assert_eq!(
+            list_why,
+            Some(reason(&format!("no instances of {name}: {why}"))),
+            "{name}"
+        );
+        let x = explain(&w, &format!("reportId={report}&date={d0}")).await;
+        assert_eq!(x["report"], name);
+        assert_eq!(
+            story(&x, "DAILY", d0 + 2.days()),
+            pair("notGenerated", why),
+            "{name}"
+        );
+    }
+}

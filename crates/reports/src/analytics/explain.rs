@@ -11,7 +11,7 @@
 
 use super::lifecycle::{self, Live, Verdict, pacific_time};
 use super::schedule::{FIRST_DELAY_DAYS, Granularity, HISTORY_START, Instance, RETENTION_DAYS};
-use super::{Report, segment};
+use super::{Report, files, segment};
 use crate::pacific;
 use anyhow::Result;
 use crabapple_store::Store;
@@ -47,11 +47,8 @@ fn not_scheduled(live: &Live, i: &Instance, today: Date) -> Story {
         i.processing_date,
         first_processing_date(live),
     );
-    if grans.is_empty() {
-        return story(
-            "notMade",
-            format!("crabapple makes no instances of {} yet", report.name),
-        );
+    if let Some(why) = report.why_not_generated() {
+        return story("notGenerated", why);
     }
     if !grans.contains(&i.granularity) {
         let names: Vec<&str> = grans.iter().map(|g| g.name()).collect();
@@ -179,7 +176,13 @@ async fn instance_story(
             format!("{}: the instance exists but has no segments", f.label()),
         ));
     }
-    let (text, reasons) = segment::content(store, i, live).await?;
+    let segment::Content {
+        text,
+        reasons,
+        dropped_rows,
+        noise,
+        ..
+    } = segment::content(store, i, live).await?;
     let mut lines = text.lines();
     let column = lines.next().and_then(segment::date_column);
     let rows: Vec<Option<Date>> = lines
@@ -191,6 +194,23 @@ async fn instance_story(
         rows.len()
     );
     let mut counts = json!({ "file": rows.len() });
+    // §4.5: the rows the threshold dropped, each as the file would have had it, and what the
+    // noise added to the kept ones — Detailed total = Standard total − dropped + noise.
+    if i.report.detailed || !dropped_rows.is_empty() {
+        let noise: serde_json::Map<String, Value> = noise
+            .into_iter()
+            .map(|(name, v)| {
+                let v = v.parse::<i64>().map_or(json!(v), |n| json!(n));
+                (name.to_string(), v)
+            })
+            .collect();
+        counts["privacy"] = json!({
+            "threshold": files::THRESHOLD,
+            "dropped": dropped_rows.len(),
+            "droppedRows": dropped_rows,
+            "noise": noise,
+        });
+    }
     if let Some(d) = date {
         // Weekly and monthly rows carry the period's first day (reports-formats.md §4.1).
         let cell = if i.granularity == Granularity::Daily {

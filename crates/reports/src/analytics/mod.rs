@@ -5,9 +5,10 @@
 //! [`family::Analytics`] and computes its resources instead of storing them.
 //!
 //! Ids: a report is `r<N>-<requestId>` (§4.2, N observed for r3, r6, r8, r12, r14, r189; the
-//! others are crabapple's), an instance `<reportId>-<d|w|m><YYYYMMDD of processingDate>`, a
+//! others are crabapple's, fixed in [`catalogue`]), an instance `<reportId>-<d|w|m><YYYYMMDD of processingDate>`, a
 //! segment `<instanceId>-s1`.
 
+pub mod catalogue;
 pub mod explain;
 pub mod family;
 pub mod faults;
@@ -16,6 +17,7 @@ pub mod lifecycle;
 pub mod schedule;
 pub mod segment;
 
+pub use catalogue::CATALOGUE;
 use jiff::civil::{Date, date};
 use schedule::Granularity;
 
@@ -44,7 +46,8 @@ pub enum Kind {
     InstallPerformance,
     SubscriptionState,
     SubscriptionEvent,
-    /// A report of the catalogue crabapple does not generate (App Clip Usage): no instances.
+    /// A report of the catalogue crabapple does not generate (App Clip Usage, the framework and
+    /// performance reports, [`Report::why_not_generated`]): no instances.
     NotGenerated,
 }
 
@@ -92,160 +95,6 @@ pub struct Report {
     pub history_start: Date,
 }
 
-const fn r(
-    n: u32,
-    name: &'static str,
-    category: &'static str,
-    detailed: bool,
-    kind: Kind,
-) -> Report {
-    let (granularities, history_start) = kind.availability(detailed);
-    Report {
-        n,
-        name,
-        category,
-        detailed,
-        kind,
-        granularities,
-        history_start,
-    }
-}
-
-use Kind::*;
-
-/// The 12 rows of reports-formats.md §4.2, Standard and Detailed, by N, and the two subscription
-/// reports of §4.3 (their API names were never seen, §4.2: crabapple names them like the others,
-/// `App Store Subscription State|Event Standard|Detailed`, ids r25–r28, a guess). "App Store Web
-/// Preview Engagement Detailed" is not listed (its name was never seen); the ~80 framework
-/// reports are left out (README "Analytics Reports").
-pub const CATALOGUE: &[Report] = &[
-    r(3, "App Downloads Standard", "COMMERCE", false, Downloads),
-    r(4, "App Downloads Detailed", "COMMERCE", true, Downloads),
-    r(
-        6,
-        "App Store Installation and Deletion Standard",
-        "APP_USAGE",
-        false,
-        InstallationAndDeletion,
-    ),
-    r(
-        7,
-        "App Store Installation and Deletion Detailed",
-        "APP_USAGE",
-        true,
-        InstallationAndDeletion,
-    ),
-    r(8, "App Sessions Standard", "APP_USAGE", false, Sessions),
-    r(9, "App Sessions Detailed", "APP_USAGE", true, Sessions),
-    r(
-        10,
-        "App Store Pre-Orders Standard",
-        "COMMERCE",
-        false,
-        PreOrders,
-    ),
-    r(
-        11,
-        "App Store Pre-Orders Detailed",
-        "COMMERCE",
-        true,
-        PreOrders,
-    ),
-    r(
-        12,
-        "App Store Purchases Standard",
-        "COMMERCE",
-        false,
-        Purchases,
-    ),
-    r(
-        13,
-        "App Store Purchases Detailed",
-        "COMMERCE",
-        true,
-        Purchases,
-    ),
-    r(
-        14,
-        "App Store Discovery and Engagement Standard",
-        "APP_STORE_ENGAGEMENT",
-        false,
-        DiscoveryAndEngagement,
-    ),
-    r(
-        15,
-        "App Store Discovery and Engagement Detailed",
-        "APP_STORE_ENGAGEMENT",
-        true,
-        DiscoveryAndEngagement,
-    ),
-    r(
-        16,
-        "App Store Web Preview Engagement Standard",
-        "APP_STORE_ENGAGEMENT",
-        false,
-        WebPreviewEngagement,
-    ),
-    r(
-        20,
-        "App Clip Usage Standard",
-        "APP_USAGE",
-        false,
-        NotGenerated,
-    ),
-    r(
-        21,
-        "App Clip Usage Detailed",
-        "APP_USAGE",
-        true,
-        NotGenerated,
-    ),
-    r(22, "App Crashes", "APP_USAGE", false, Crashes),
-    r(
-        23,
-        "App Crashes Expanded",
-        "PERFORMANCE",
-        false,
-        CrashesExpanded,
-    ),
-    r(
-        24,
-        "App Install Performance",
-        "PERFORMANCE",
-        false,
-        InstallPerformance,
-    ),
-    r(
-        25,
-        "App Store Subscription State Standard",
-        "COMMERCE",
-        false,
-        SubscriptionState,
-    ),
-    r(
-        26,
-        "App Store Subscription State Detailed",
-        "COMMERCE",
-        true,
-        SubscriptionState,
-    ),
-    r(
-        27,
-        "App Store Subscription Event Standard",
-        "COMMERCE",
-        false,
-        SubscriptionEvent,
-    ),
-    r(
-        28,
-        "App Store Subscription Event Detailed",
-        "COMMERCE",
-        true,
-        SubscriptionEvent,
-    ),
-    r(189, "App Opt In", "APP_USAGE", false, OptIn),
-];
-
 impl Report {
     pub fn by_n(n: u32) -> Option<&'static Report> {
         CATALOGUE.iter().find(|r| r.n == n)
@@ -254,6 +103,30 @@ impl Report {
     /// `r<N>-<requestId>`.
     pub fn id(&self, request: &str) -> String {
         format!("r{}-{request}", self.n)
+    }
+
+    /// Why crabapple makes no instances of this report (`None` for a report with files): the
+    /// sentence of `explain` and of an empty instance list's `X-Crabapple-Reason`.
+    pub fn why_not_generated(&self) -> Option<String> {
+        if self.kind != Kind::NotGenerated {
+            return None;
+        }
+        let name = self.name;
+        Some(if name.starts_with("App Clip Usage") {
+            format!(
+                "Apple generates {name} only for an app with an App Clip (reports-formats.md §4.2), and crabapple's apps have none; §4.3 gives no columns for it either, so crabapple makes no instances of it"
+            )
+        } else {
+            let columns = if name == "Home Screen Widget Installs" {
+                "§4.3 lists its columns but not their order"
+            } else {
+                "its columns were never published (reports-formats.md §4.3)"
+            };
+            format!(
+                "{name} ({}) measures the use of a system framework or service; Apple generates such a report only for an app that uses it (crabapple's reading, the most plausible one of Apple's pages), crabapple's apps record no such use and {columns}, so it has no instances",
+                self.category
+            )
+        })
     }
 
     /// The report and request an id names (the request is not checked here).
@@ -283,5 +156,37 @@ mod tests {
         assert_eq!((r.n, req), (12, "d48c69c5-9bcb-4592-abbd-08a9411b0231"));
         assert!(Report::parse_id("r5-x").is_none());
         assert!(CATALOGUE.iter().all(|r| CATEGORIES.contains(&r.category)));
+    }
+
+    #[test]
+    fn s4_2_the_whole_catalogue_has_unique_ids_and_names_and_every_category() {
+        assert_eq!(CATALOGUE.len(), 133);
+        let mut ns: Vec<u32> = CATALOGUE.iter().map(|r| r.n).collect();
+        ns.sort();
+        ns.dedup();
+        assert_eq!(ns.len(), CATALOGUE.len());
+        let mut names: Vec<&str> = CATALOGUE.iter().map(|r| r.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), CATALOGUE.len());
+        let count = |c: &str| CATALOGUE.iter().filter(|r| r.category == c).count();
+        assert_eq!(
+            CATEGORIES.iter().map(|c| count(c)).collect::<Vec<_>>(),
+            [10, 4, 10, 92, 17],
+            "APP_USAGE, APP_STORE_ENGAGEMENT, COMMERCE, FRAMEWORK_USAGE, PERFORMANCE"
+        );
+        let not_generated = CATALOGUE
+            .iter()
+            .filter(|r| r.kind == Kind::NotGenerated)
+            .count();
+        assert_eq!(
+            not_generated, 111,
+            "109 framework and performance, 2 App Clip"
+        );
+        assert!(
+            CATALOGUE
+                .iter()
+                .all(|r| (r.kind == Kind::NotGenerated) == r.granularities.is_empty())
+        );
     }
 }

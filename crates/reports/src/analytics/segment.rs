@@ -12,16 +12,19 @@
 //! `SignatureDoesNotMatch` for a wrong signature, 404 `NoSuchKey` when the instance is gone (or
 //! empty by an injected fault). A download counts as the request's activity
 //! ([`lifecycle::record_download`]); injected missing days remove their rows from DAILY files and
-//! say so in `X-Crabapple-Reason` next to the privacy count.
+//! say so in `X-Crabapple-Reason` next to the privacy count. The bytes of a file are kept by the
+//! report files cache once its Dates are final ([`rendered_gz`]), so a segment's metadata and its
+//! downloads render it once.
 
 use super::faults::{self, Fault};
 use super::files;
 use super::lifecycle::{self, Live};
 use super::schedule::{Granularity, Instance};
-use crate::pacific;
 use crate::transport::gzip;
+use crate::{cache, pacific, period};
 use anyhow::Result;
 use aws_lc_rs::hmac;
+use crabapple_jsonapi::{AscError, Reply};
 use crabapple_store::Store;
 use jiff::civil::Date;
 use md5::{Digest, Md5};
@@ -58,28 +61,33 @@ pub fn parse_segment_id(id: &str) -> Option<Instance> {
     Instance::parse_id(id.strip_suffix("-s1")?)
 }
 
+/// A file's text before gzip and why it has what it has.
+pub struct Content {
+    pub text: String,
+    /// What the privacy measures and injected faults did ([`files::Rendered::reason`], faults).
+    pub reasons: Vec<String>,
+    /// §4.5: why the report is withheld for the period, if it is.
+    pub withheld: Option<String>,
+    /// The rows the privacy threshold dropped, as the file would have had them.
+    pub dropped_rows: Vec<String>,
+    /// Per metric column, the noise added to the kept rows in all
+    /// ([`files::Rendered::noise_by_metric`]).
+    pub noise: Vec<(&'static str, String)>,
+}
+
 /// The text of `instance`'s file for the request `live` and why it has what it has: the rows
 /// [`files::render`] makes (with [`files::Rendered::reason`]), less those of injected missing
 /// days (DAILY files; weekly and monthly ones are complete by default, reports-formats.md §4.4).
-pub async fn content(
-    store: &Store,
-    instance: &Instance,
-    live: &Live,
-) -> Result<(String, Vec<String>)> {
-    let (text, reasons, _) = content_of(store, instance, live).await?;
-    Ok((text, reasons))
-}
-
-/// [`content`], and why the report is withheld for the period if it is.
-async fn content_of(
-    store: &Store,
-    instance: &Instance,
-    live: &Live,
-) -> Result<(String, Vec<String>, Option<String>)> {
+pub async fn content(store: &Store, instance: &Instance, live: &Live) -> Result<Content> {
     let rendered = files::render(store, instance, &live.app).await?;
-    let withheld = rendered.withheld.clone();
     let mut reasons: Vec<String> = rendered.reason(instance.report).into_iter().collect();
-    let mut text = rendered.text;
+    let noise = rendered.noise_by_metric(instance.report);
+    let files::Rendered {
+        mut text,
+        withheld,
+        dropped_rows,
+        ..
+    } = rendered;
     if instance.granularity == Granularity::Daily {
         let faults: Vec<_> = live.faults_of(instance.report).collect();
         if faults.iter().any(|f| f.kind == faults::Kind::MissingDays) {
@@ -88,20 +96,91 @@ async fn content_of(
             reasons.extend(removed);
         }
     }
-    Ok((text, reasons, withheld))
+    Ok(Content {
+        text,
+        reasons,
+        withheld,
+        dropped_rows,
+        noise,
+    })
 }
 
-/// The file of `instance` for the request `live`, gzip'd ([`content`]).
+/// The file of `instance` for the request `live`, gzip'd ([`content`]; without injected missing
+/// days, the bytes of [`rendered_gz`], from the report files cache).
 pub async fn file(store: &Store, instance: &Instance, live: &Live) -> Result<SegmentFile> {
-    let (text, reasons, withheld) = content_of(store, instance, live).await?;
-    let gz = gzip(&text);
+    let missing_days = instance.granularity == Granularity::Daily
+        && live
+            .faults_of(instance.report)
+            .any(|f| f.kind == faults::Kind::MissingDays);
+    let (gz, reason, withheld) = if missing_days {
+        let c = content(store, instance, live).await?;
+        let reason = (!c.reasons.is_empty()).then(|| c.reasons.join("; "));
+        (gzip(&c.text), reason, c.withheld)
+    } else {
+        rendered_gz(store, instance, &live.app).await?
+    };
     Ok(SegmentFile {
         id: segment_id(instance),
         checksum: hex(&Md5::digest(&gz)),
         gz,
-        reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
+        reason,
         withheld,
     })
+}
+
+/// Internal headers of a cached file: [`files::Rendered::reason`] and `withheld`.
+const CACHED_REASON: &str = "x-analytics-reason";
+const CACHED_WITHHELD: &str = "x-analytics-withheld";
+
+/// The gzip bytes of [`files::render`]'s file of `instance` for app `app`, its privacy reason and
+/// why it is withheld, if it is. The file depends on the app, report, granularity and processing
+/// date only (not on the request), and its Dates end at 00:00 Pacific of the processing date:
+/// from 08:00 Pacific that day on — when the Sales reports count its last Date as reported, so
+/// that any later write into its days changes the database's report generation token — it is
+/// computed once and kept by the report files cache ([`crate::cache`], the same guards as the
+/// Sales files); before, it is computed on every request.
+pub async fn rendered_gz(
+    store: &Store,
+    instance: &Instance,
+    app: &str,
+) -> Result<(Vec<u8>, Option<String>, Option<String>)> {
+    let compute = async {
+        let r = files::render(store, instance, app).await?;
+        let mut headers = Vec::new();
+        if let Some(x) = r.reason(instance.report) {
+            headers.push((CACHED_REASON.to_string(), x));
+        }
+        if let Some(w) = &r.withheld {
+            headers.push((CACHED_WITHHELD.to_string(), w.clone()));
+        }
+        Ok(Reply {
+            status: 200,
+            content_type: None,
+            headers,
+            body: gzip(&r.text),
+        })
+    };
+    let p = instance.processing_date;
+    let reply = if store.now_ms() >= period::at_8_pacific(p) {
+        let key = format!(
+            "analytics/{app}/r{}/{}/{p}",
+            instance.report.n,
+            instance.granularity.name()
+        );
+        cache::serve(store, &key, pacific::day_bounds_ms(p).0, compute).await
+    } else {
+        compute.await
+    }
+    .map_err(|e: AscError| anyhow::anyhow!("{}: {}", e.title, e.detail.unwrap_or_default()))?;
+    let header = |name: &str| {
+        reply
+            .headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let (reason, withheld) = (header(CACHED_REASON), header(CACHED_WITHHELD));
+    Ok((reply.body, reason, withheld))
 }
 
 /// The separator and index of the Date column of a file's header line (`Date`, or `Event Date`;
@@ -168,14 +247,24 @@ fn drop_missing_days(
     (out, reasons)
 }
 
+/// The data directory's URL signing key, made on first use — inside a write transaction, so
+/// that concurrent first requests agree on one key (two keys would sign URLs the other refuses).
 async fn key(store: &Store) -> Result<hmac::Key> {
     let secret = match store.meta_get(KEY_META).await? {
         Some(k) => k,
         None => {
-            let mut b = [0u8; 32];
-            aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
-            let k = hex(&b);
-            store.meta_set(KEY_META, &k).await?;
+            let mut tx = store.begin().await?;
+            let k = match tx.meta_get(KEY_META).await? {
+                Some(k) => k,
+                None => {
+                    let mut b = [0u8; 32];
+                    aws_lc_rs::rand::fill(&mut b).map_err(|_| anyhow::anyhow!("no randomness"))?;
+                    let k = hex(&b);
+                    tx.meta_set(KEY_META, &k).await?;
+                    k
+                }
+            };
+            tx.commit().await?;
             k
         }
     };

@@ -169,9 +169,15 @@ pub async fn segment_file(w: &World, instance: &str) -> Resp {
         .get(&format!("/v1/analyticsReportInstances/{instance}/segments"))
         .await
         .json();
-    let url = seg["data"][0]["attributes"]["url"]
+    download(w, &seg).await
+}
+
+/// The file of the first segment of a `…/segments` document, downloaded at its pre-signed URL
+/// without Authorization (200).
+pub async fn download(w: &World, segments: &Value) -> Resp {
+    let url = segments["data"][0]["attributes"]["url"]
         .as_str()
-        .unwrap_or_else(|| panic!("no segment: {seg}"))
+        .unwrap_or_else(|| panic!("no segment: {segments}"))
         .to_string();
     let r = w
         .call(

@@ -44,13 +44,23 @@ pub(super) static PRE_ORDERS: Spec =
         vec![b[0], b[0] * PRE_ORDER_CANCEL_PERCENT / 100]
     });
 
-/// The app units of the file's Dates (and `extra_days` before them).
-pub(super) async fn units(store: &Store, ctx: &Ctx, extra_days: i64) -> Result<Vec<AppUnitsRow>> {
+/// The app units of the file's Dates (and `extra_days` before them), one list per day
+/// ([`super::unit_days`]); `.iter().flat_map(|d| d.iter())` walks them.
+pub(super) async fn units(store: &Store, ctx: &Ctx, extra_days: i64) -> Result<Units> {
     use jiff::ToSpan;
     let from = ctx.first - extra_days.days();
-    store
-        .app_units_of(&ctx.app_id, &from.to_string(), &ctx.last.to_string())
-        .await
+    Ok(Units(
+        super::unit_days::of(store, &ctx.app_id, from, ctx.last).await?,
+    ))
+}
+
+/// App units by day.
+pub(super) struct Units(Vec<std::sync::Arc<Vec<AppUnitsRow>>>);
+
+impl Units {
+    pub(super) fn iter(&self) -> impl Iterator<Item = &AppUnitsRow> {
+        self.0.iter().flat_map(|d| d.iter())
+    }
 }
 
 /// The cells an app units row gives every report (each picks those of its header).
@@ -70,21 +80,21 @@ pub(super) fn unit_cells(u: &AppUnitsRow) -> super::Cells {
 }
 
 pub(super) async fn downloads(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         t.add(&c, &[u.units]);
     }
     Ok(())
 }
 
 pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if !u.pre_order {
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         t.add(&c, &[u.units]);
     }
     Ok(())

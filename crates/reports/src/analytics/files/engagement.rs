@@ -23,6 +23,8 @@ pub const DISCOVERY_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tEven
 /// §4.3's doc order without the Detailed-only columns (Date kept: the doc's "x" for it is
 /// probably a typo).
 pub const WEB_PREVIEW_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tSource Type\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts";
+/// §4.3's doc order (Page Title, Source Info; the doc gives this report no Campaign).
+pub const WEB_PREVIEW_DETAILED: &str = "Date\tApp Name\tApp Apple Identifier\tEvent\tPage Type\tPage Title\tSource Type\tSource Info\tEngagement Type\tBrowser\tBrowser Version\tDevice\tPlatform Version\tTerritory\tCounts";
 
 /// crabapple's model: impressions per first-time download from `App Store search`.
 pub const IMPRESSIONS_PER_DOWNLOAD_SEARCH: i64 = 8;
@@ -42,7 +44,7 @@ pub(super) static DISCOVERY: Spec = tsv_spec(DISCOVERY_STANDARD, DISCOVERY_DETAI
 });
 pub(super) static WEB_PREVIEW: Spec = tsv_spec(
     WEB_PREVIEW_STANDARD,
-    WEB_PREVIEW_STANDARD,
+    WEB_PREVIEW_DETAILED,
     1,
     0,
     super::same,
@@ -57,7 +59,7 @@ fn impressions_per_download(source_type: &str) -> i64 {
 }
 
 pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         let events: Vec<(&str, &str, i64)> = match u.download_type.as_str() {
             "First-time download" => vec![
                 (
@@ -73,7 +75,7 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
             _ => vec![],
         };
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         for (event, engagement, n) in events {
             c.push(("Event", event.to_string()));
             c.push(("Engagement Type", engagement.to_string()));
@@ -84,12 +86,12 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
 }
 
 pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if u.download_type != "First-time download" || u.source_type != "Web referrer" {
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         let version = u
             .platform_version
             .rsplit(' ')

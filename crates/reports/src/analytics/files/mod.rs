@@ -8,7 +8,8 @@
 //! - [`engagement`]: App Store Discovery and Engagement, App Store Web Preview Engagement;
 //! - [`usage`]: App Store Installation and Deletion, App Sessions, App Opt In, App Crashes, App
 //!   Crashes Expanded, App Install Performance;
-//! - [`subscriptions`]: App Store Subscription State and Subscription Event.
+//! - [`subscriptions`]: App Store Subscription State and Subscription Event;
+//! - [`unit_days`]: what the files read of a final day, computed once per process.
 //!
 //! Sources: the app units the simulator records (`report_app_units`) and the production ledger.
 //! Apple's other metrics (impressions, sessions, crashes, …) are not simulated: crabapple derives
@@ -51,16 +52,19 @@
 //! users ([`Rendered::withheld`]: the instance has no segment). [`Rendered::reason`] says what was
 //! dropped or withheld, for the download's `X-Crabapple-Reason`.
 
-mod commerce;
-mod engagement;
-mod subscriptions;
-mod usage;
+pub mod commerce;
+pub mod engagement;
+pub mod subscriptions;
+pub mod unit_days;
+pub mod usage;
 
 pub use commerce::{
     DOWNLOADS_DETAILED, DOWNLOADS_STANDARD, PRE_ORDERS_DETAILED, PRE_ORDERS_STANDARD,
     PURCHASES_DETAILED, PURCHASES_STANDARD,
 };
-pub use engagement::{DISCOVERY_DETAILED, DISCOVERY_STANDARD, WEB_PREVIEW_STANDARD};
+pub use engagement::{
+    DISCOVERY_DETAILED, DISCOVERY_STANDARD, WEB_PREVIEW_DETAILED, WEB_PREVIEW_STANDARD,
+};
 pub use subscriptions::{
     SUBSCRIPTION_EVENT_DETAILED, SUBSCRIPTION_EVENT_STANDARD, SUBSCRIPTION_STATE_DETAILED,
     SUBSCRIPTION_STATE_STANDARD,
@@ -78,7 +82,7 @@ use crabapple_store::Store;
 use jiff::civil::Date;
 use md5::{Digest, Md5};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 /// §4.5: values from fewer than 5 users or devices are omitted.
 pub const THRESHOLD: i64 = 5;
@@ -141,6 +145,17 @@ struct Spec {
     finish: fn(&[i64]) -> Vec<i64>,
 }
 
+impl Spec {
+    /// Metric `i`'s value as the file writes it (amounts in USD from milli-USD).
+    fn write(&self, i: usize, v: i64) -> String {
+        if self.money.contains(&i) {
+            format_amount(v, "USD")
+        } else {
+            v.to_string()
+        }
+    }
+}
+
 /// `percent` % of `n`, rounded up (n ≥ 0).
 fn percent_up(n: i64, percent: i64) -> i64 {
     (n * percent + 99) / 100
@@ -200,9 +215,27 @@ pub struct Rendered {
     /// §4.5: why an app-usage report is not generated for the period (fewer than 5 users); the
     /// instance then has no segment. `None` for a file that exists.
     pub withheld: Option<String>,
+    /// The dropped rows as the file would have had them (exact metrics), for `explain`.
+    pub dropped_rows: Vec<String>,
+    /// Per metric (the header's last columns, in order), what the noise added to the kept rows
+    /// in all (milli-USD for amounts): Detailed total = Standard total − dropped rows + this.
+    pub noise: Vec<i64>,
 }
 
 impl Rendered {
+    /// The names of the metric columns and the noise each got, as the file writes amounts.
+    pub fn noise_by_metric(&self, report: &Report) -> Vec<(&'static str, String)> {
+        let s = spec(report.kind);
+        let names: Vec<&'static str> = header(report).split(s.delimiter).collect();
+        let metrics = &names[names.len() - s.metrics..];
+        metrics
+            .iter()
+            .zip(&self.noise)
+            .enumerate()
+            .map(|(i, (n, v))| (*n, s.write(i, *v)))
+            .collect()
+    }
+
     /// What the privacy measures did to the file (the `X-Crabapple-Reason` of its download);
     /// `None` for exact files.
     pub fn reason(&self, report: &Report) -> Option<String> {
@@ -260,7 +293,8 @@ fn yes_no(b: bool) -> &'static str {
 struct Table {
     spec: &'static Spec,
     columns: Vec<&'static str>,
-    rows: BTreeMap<Vec<String>, Vec<i64>>,
+    /// Summed in a hash map, written sorted by the cells (Date first).
+    rows: HashMap<Vec<String>, Vec<i64>>,
     /// The period's users, for the app-usage rule of §4.5.
     users: i64,
 }
@@ -272,7 +306,7 @@ impl Table {
         Table {
             spec,
             columns: names[..names.len() - spec.metrics].to_vec(),
-            rows: BTreeMap::new(),
+            rows: HashMap::new(),
             users: 0,
         }
     }
@@ -286,7 +320,13 @@ impl Table {
                 cells
                     .iter()
                     .rfind(|(n, _)| n == c)
-                    .map(|(_, v)| v.replace(['\t', '\n', '\r'], " "))
+                    .map(|(_, v)| {
+                        if v.contains(['\t', '\n', '\r']) {
+                            v.replace(['\t', '\n', '\r'], " ")
+                        } else {
+                            v.clone()
+                        }
+                    })
                     .unwrap_or_default()
             })
             .collect();
@@ -316,6 +356,8 @@ impl Table {
                 text: format!("{header}\n"),
                 rows: 0,
                 dropped: 0,
+                dropped_rows: vec![],
+                noise: vec![0; spec.metrics],
                 withheld: Some(format!(
                     "reports-formats.md §4.5: {} is not generated for {period}: {} users, fewer than {THRESHOLD}",
                     report.name, self.users
@@ -323,36 +365,44 @@ impl Table {
             };
         }
         let mut out = format!("{header}\n");
-        let (mut rows, mut dropped) = (0, 0);
+        let mut rows = 0;
+        let mut dropped_rows = Vec::new();
+        let mut noise = vec![0; spec.metrics];
         let sep = spec.delimiter.to_string();
-        for (key, inputs) in std::mem::take(&mut self.rows) {
+        let mut sorted: Vec<(Vec<String>, Vec<i64>)> =
+            std::mem::take(&mut self.rows).into_iter().collect();
+        sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (key, inputs) in sorted {
             let mut m = (spec.finish)(&inputs);
             if m.iter().all(|v| *v == 0) {
                 continue;
             }
             rows += 1;
+            let line = |m: &[i64]| {
+                let mut line: Vec<String> = key.iter().map(|c| self.cell(c)).collect();
+                line.extend(m.iter().enumerate().map(|(i, v)| spec.write(i, *v)));
+                line.join(&sep)
+            };
             if (report.detailed || spec.threshold_always) && m[spec.users] < THRESHOLD {
-                dropped += 1;
+                dropped_rows.push(line(&m));
                 continue;
             }
             if report.detailed {
+                let exact = m.clone();
                 add_noise(report, spec, &key, &mut m);
-            }
-            let mut line: Vec<String> = key.iter().map(|c| self.cell(c)).collect();
-            line.extend(m.iter().enumerate().map(|(i, v)| {
-                if spec.money.contains(&i) {
-                    format_amount(*v, "USD")
-                } else {
-                    v.to_string()
+                for ((n, a), b) in noise.iter_mut().zip(&exact).zip(&m) {
+                    *n += b - a;
                 }
-            }));
-            out.push_str(&line.join(&sep));
+            }
+            out.push_str(&line(&m));
             out.push('\n');
         }
         Rendered {
             text: out,
             rows,
-            dropped,
+            dropped: dropped_rows.len(),
+            dropped_rows,
+            noise,
             withheld: None,
         }
     }

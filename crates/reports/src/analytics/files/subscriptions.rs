@@ -19,6 +19,7 @@
 //! Period, Vanity Code, Cancellation Reason (State), Previous Subscription, Churn Tenure and Paid
 //! Service Days Recovered stay empty.
 
+use super::unit_days::{DayMemo, Key, final_key};
 use super::{Cells, Ctx, Spec, Table, same, tsv_spec, yes_no};
 use crate::storefronts::alpha2;
 use crate::subscription::common::{
@@ -29,7 +30,10 @@ use crate::subscription::summary::{RETRY_WINDOW_MS, State, States};
 use anyhow::Result;
 use crabapple_store::Store;
 use crabapple_store::ledger::{NotificationRow, TransactionRow};
+use jiff::civil::Date;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// §4.3's doc order without the Detailed-only columns.
 pub const SUBSCRIPTION_STATE_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tState Metric\tState Metric Grouping\tSubscription Name\tSubscription Identifier\tSubscription Duration\tBilling Frequency\tBilling Period\tSubscription Group\tSubscription Group Identifier\tOffer Type\tOffer Name\tOffer ID\tVanity Code\tOffer Pricing\tOffer Duration\tFamily Sharing\tCancellation Reason\tApp Download Source Type\tPage Type\tPre-Order\tOriginal Purchase Device\tTerritory\tCounts";
@@ -78,9 +82,13 @@ fn offer_pricing(o: &Offer) -> &'static str {
     }
 }
 
+/// Subscription group id → reference name, read once per file.
+type Groups = HashMap<String, String>;
+
 /// The cells of a subscription transaction every row of both files has.
 async fn subscription_cells(
     cat: &mut Catalog<'_>,
+    groups: &mut Groups,
     t: &TransactionRow,
     platform: Option<&str>,
 ) -> Result<Cells> {
@@ -90,14 +98,21 @@ async fn subscription_cells(
             (p.name, p.apple_id, p.duration)
         });
     let group_id = t.group_id.clone().unwrap_or_default();
-    let group = match cat.store.get("subscriptionGroups", &group_id).await? {
-        Some(g) => g
-            .attributes
-            .get("referenceName")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
-        None => String::new(),
+    let group = match groups.get(&group_id) {
+        Some(name) => name.clone(),
+        None => {
+            let name = match cat.store.get("subscriptionGroups", &group_id).await? {
+                Some(g) => g
+                    .attributes
+                    .get("referenceName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
+                None => String::new(),
+            };
+            groups.insert(group_id.clone(), name.clone());
+            name
+        }
     };
     let offer = Offer::of(&t.payload);
     let names = cat.offer_columns(offer.as_ref()).await?;
@@ -139,44 +154,110 @@ async fn subscription_cells(
     Ok(c)
 }
 
+/// A day's rows of a subscription file without the file's Date and app cells, with their
+/// Counts.
+type DayRows = Vec<(Cells, i64)>;
+
+static STATE_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
+static EVENT_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
+
+/// The rows of app `app`'s `day` kept in `memo`, else the key to keep them under once computed:
+/// like the Sales files (crate::cache), a day is kept once final and with no renewal of the
+/// ledger's scheduler still due before its end.
+async fn kept(
+    store: &Store,
+    memo: &Mutex<DayMemo<DayRows>>,
+    app: &str,
+    day: Date,
+) -> Result<(Option<Arc<DayRows>>, Option<Key>)> {
+    let key = match final_key(store, app, day).await? {
+        Some(k) if !store.report_work_due_before(Day::new(day).end).await? => k,
+        _ => return Ok((None, None)),
+    };
+    let found = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
+    Ok((found, Some(key)))
+}
+
+/// `rows`, kept in `memo` under `key` if there is one.
+fn keep(memo: &Mutex<DayMemo<DayRows>>, key: Option<Key>, rows: DayRows) -> Arc<DayRows> {
+    let rows = Arc::new(rows);
+    if let Some(k) = key {
+        let n = rows.len() * 1024;
+        memo.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .put(k, rows.clone(), n);
+    }
+    rows
+}
+
+/// Adds a day's rows to the file.
+fn add_day(ctx: &Ctx, t: &mut Table, day: Date, rows: &DayRows) {
+    for (cells, n) in rows {
+        let mut c = ctx.cells(day);
+        c.extend(cells.iter().cloned());
+        t.add(&c, &[*n]);
+    }
+}
+
 pub(super) async fn state(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     let mut cat = Catalog::new(store);
+    let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
-        let end = Day::new(day).end;
-        let states = States::load(&cat, end).await?;
-        for (tx, platform) in store
-            .report_latest_subscription_transactions(ENVIRONMENT, end - RETRY_WINDOW_MS, end)
-            .await?
-        {
-            if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
-                continue;
-            }
-            let (metric, grouping) = match states.of(&tx) {
-                State::Lapsed => continue,
-                State::Grace => ("Grace period", ""),
-                State::BillingRetry => ("Billing retry", ""),
-                State::Active => match Offer::of(&tx.payload) {
-                    None => ("Active", "Standard price"),
-                    Some(o) => ("Active", offer_pricing(&o)),
-                },
-            };
-            let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
-            c.extend([
-                ("State Metric", metric.to_string()),
-                ("State Metric Grouping", grouping.to_string()),
-            ]);
-            t.add(&c, &[1]);
-        }
+        let rows = match kept(store, &STATE_DAYS, &ctx.app_id, day).await? {
+            (Some(rows), _) => rows,
+            (None, key) => keep(
+                &STATE_DAYS,
+                key,
+                state_of_day(&mut cat, &mut groups, ctx, day).await?,
+            ),
+        };
+        add_day(ctx, t, day, &rows);
         day = day.tomorrow()?;
     }
     Ok(())
 }
 
+/// The subscriptions on the books at the end of `day` by their cells (see the module doc).
+async fn state_of_day(
+    cat: &mut Catalog<'_>,
+    groups: &mut Groups,
+    ctx: &Ctx,
+    day: Date,
+) -> Result<DayRows> {
+    let store = cat.store;
+    let end = Day::new(day).end;
+    let states = States::load(cat, end).await?;
+    let mut rows: HashMap<Cells, i64> = HashMap::new();
+    for (tx, platform) in store
+        .report_latest_subscription_transactions(ENVIRONMENT, end - RETRY_WINDOW_MS, end)
+        .await?
+    {
+        if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
+            continue;
+        }
+        let (metric, grouping) = match states.of(&tx) {
+            State::Lapsed => continue,
+            State::Grace => ("Grace period", ""),
+            State::BillingRetry => ("Billing retry", ""),
+            State::Active => match Offer::of(&tx.payload) {
+                None => ("Active", "Standard price"),
+                Some(o) => ("Active", offer_pricing(&o)),
+            },
+        };
+        let mut c = subscription_cells(cat, groups, &tx, platform.as_deref()).await?;
+        c.extend([
+            ("State Metric", metric.to_string()),
+            ("State Metric Grouping", grouping.to_string()),
+        ]);
+        *rows.entry(c).or_default() += 1;
+    }
+    Ok(rows.into_iter().collect())
+}
+
 /// (Event Group, Event Name, Plan Change Type, Cancellation Reason) of a notification about a
 /// transaction, `None` for notifications that are no subscription event.
-pub fn event_names(
+pub(crate) fn event_names(
     n: &NotificationRow,
     offer: Option<&Offer>,
 ) -> Option<(&'static str, &'static str, &'static str, &'static str)> {
@@ -221,45 +302,60 @@ pub fn event_names(
 }
 
 pub(super) async fn event(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let mut groups = Groups::new();
     let mut day = ctx.first;
     while day <= ctx.last {
-        let d = Day::new(day);
-        // One catalogue per day: it reads the day's notified transactions once.
-        let mut cat = Catalog::new(store);
-        for n in store
-            .report_notifications(ENVIRONMENT, d.start, d.end)
-            .await?
-        {
-            let Some(id) = n
-                .transaction_id
-                .as_deref()
-                .filter(|_| n.app_id == ctx.app_id)
-            else {
-                continue;
-            };
-            let Some(tx) = cat.notified(d, id).await? else {
-                continue;
-            };
-            if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
-                continue;
-            }
-            let offer = Offer::of(&tx.payload);
-            let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
-                continue;
-            };
-            let customer = cat.customer(tx.customer_id).await?;
-            let platform = common::platform(customer.as_ref()).map(str::to_string);
-            let mut c = ctx.cells(day);
-            c.extend(subscription_cells(&mut cat, &tx, platform.as_deref()).await?);
-            c.extend([
-                ("Event Group", group.to_string()),
-                ("Event Name", name.to_string()),
-                ("Plan Change Type", plan.to_string()),
-                ("Cancellation Reason", reason.to_string()),
-            ]);
-            t.add(&c, &[1]);
-        }
+        let rows = match kept(store, &EVENT_DAYS, &ctx.app_id, day).await? {
+            (Some(rows), _) => rows,
+            (None, key) => keep(
+                &EVENT_DAYS,
+                key,
+                event_of_day(store, &mut groups, ctx, day).await?,
+            ),
+        };
+        add_day(ctx, t, day, &rows);
         day = day.tomorrow()?;
     }
     Ok(())
+}
+
+/// The day's notifications of the app as subscription events, by their cells.
+async fn event_of_day(store: &Store, groups: &mut Groups, ctx: &Ctx, day: Date) -> Result<DayRows> {
+    let d = Day::new(day);
+    // One catalogue per day: it reads the day's notified transactions once.
+    let mut cat = Catalog::new(store);
+    let mut rows: HashMap<Cells, i64> = HashMap::new();
+    for n in store
+        .report_notifications(ENVIRONMENT, d.start, d.end)
+        .await?
+    {
+        let Some(id) = n
+            .transaction_id
+            .as_deref()
+            .filter(|_| n.app_id == ctx.app_id)
+        else {
+            continue;
+        };
+        let Some(tx) = cat.notified(d, id).await? else {
+            continue;
+        };
+        if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
+            continue;
+        }
+        let offer = Offer::of(&tx.payload);
+        let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
+            continue;
+        };
+        let customer = cat.customer(tx.customer_id).await?;
+        let platform = common::platform(customer.as_ref()).map(str::to_string);
+        let mut c = subscription_cells(&mut cat, groups, &tx, platform.as_deref()).await?;
+        c.extend([
+            ("Event Group", group.to_string()),
+            ("Event Name", name.to_string()),
+            ("Plan Change Type", plan.to_string()),
+            ("Cancellation Reason", reason.to_string()),
+        ]);
+        *rows.entry(c).or_default() += 1;
+    }
+    Ok(rows.into_iter().collect())
 }

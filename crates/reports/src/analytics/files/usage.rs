@@ -23,6 +23,7 @@
 use super::commerce::{unit_cells, units};
 use super::{Ctx, Noise, Spec, Table, tsv_spec};
 use crate::analytics::Kind;
+use crate::analytics::schedule::Granularity;
 use anyhow::Result;
 use crabapple_store::Store;
 use jiff::ToSpan;
@@ -112,12 +113,12 @@ fn is_install(download_type: &str) -> bool {
 }
 
 pub(super) async fn installs(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if !is_install(&u.download_type) {
             continue;
         }
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         c.push(("App Download Date", u.day.clone()));
         c.push(("Event", "Install".into()));
         t.add(&c, &[u.units, 0]);
@@ -143,13 +144,13 @@ fn platform(device: &str) -> &'static str {
 /// Sessions and crashes: each install's active devices on every day of the file it is active.
 pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) -> Result<()> {
     let mut installed = 0;
-    for u in units(store, ctx, ACTIVE_DAYS - 1).await? {
+    for u in units(store, ctx, ACTIVE_DAYS - 1).await?.iter() {
         if !is_install(&u.download_type) {
             continue;
         }
         installed += u.units;
         let install: Date = u.day.parse()?;
-        let mut cells = unit_cells(&u);
+        let mut cells = unit_cells(u);
         cells.push(("App Download Date", u.day.clone()));
         if kind == Kind::CrashesExpanded {
             cells.extend([
@@ -160,6 +161,18 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
         }
         let mut day = install.max(ctx.first);
         let end = ctx.last.min(install + (ACTIVE_DAYS - 1).days());
+        if day > end {
+            continue;
+        }
+        if ctx.instance.granularity != Granularity::Daily {
+            // Weekly and monthly rows carry the period's first day: the install's active days of
+            // the period are one row, their units summed at once (the same sum as day by day).
+            let days = i64::from((end - day).get_days()) + 1;
+            let mut c = ctx.cells(day);
+            c.extend(cells);
+            t.add(&c, &[u.units * days]);
+            continue;
+        }
         while day <= end {
             let mut c = ctx.cells(day);
             c.extend(cells.iter().cloned());
@@ -172,7 +185,7 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
 }
 
 pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         if is_install(&u.download_type) {
             t.add(&ctx.cells(u.day.parse()?), &[u.units]);
         }
@@ -181,13 +194,13 @@ pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()
 }
 
 pub(super) async fn install_performance(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    for u in units(store, ctx, 0).await? {
+    for u in units(store, ctx, 0).await?.iter() {
         let (package, ms) = match u.download_type.as_str() {
             "Manual update" | "Auto-update" => ("Delta", DELTA_INSTALL_MS),
             _ => ("Full", FULL_INSTALL_MS),
         };
         let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(&u));
+        c.extend(unit_cells(u));
         c.extend([
             ("Install Status", "Success".to_string()),
             ("Install Package Type", package.to_string()),
