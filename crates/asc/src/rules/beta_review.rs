@@ -72,20 +72,6 @@ fn text_set(a: &Map<String, Value>, k: &str) -> bool {
         .is_some_and(|s| !s.trim().is_empty())
 }
 
-async fn first_linked(
-    tx: &mut Tx,
-    rtype: &str,
-    id: &str,
-    rel: &str,
-) -> anyhow::Result<Option<String>> {
-    Ok(tx
-        .linked(rtype, id, rel)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(_, i)| i))
-}
-
 /// The test information Beta App Review needs: a feedback email in a beta app localization and
 /// the review contact (betaAppReviewDetails, id = the app's id).
 async fn require_test_information(tx: &mut Tx, app: &str) -> Result<(), AscError> {
@@ -115,7 +101,7 @@ async fn require_test_information(tx: &mut Tx, app: &str) -> Result<(), AscError
             "App is missing required Beta App Information: Feedback Email.",
         ));
     }
-    let detail = match first_linked(tx, "apps", app, "betaAppReviewDetail").await? {
+    let detail = match super::linked_one(tx, "apps", app, "betaAppReviewDetail").await? {
         Some(d) => tx
             .get("betaAppReviewDetails", &d)
             .await?
@@ -149,9 +135,9 @@ async fn require_test_information(tx: &mut Tx, app: &str) -> Result<(), AscError
 /// Refuses a submission while another build of the same train (pre-release version; the app when
 /// the build has none) waits for or is in Beta App Review — or this build already is.
 async fn require_no_review_in_progress(tx: &mut Tx, build: &str) -> Result<(), AscError> {
-    let (rel, parent) = match first_linked(tx, "builds", build, "preReleaseVersion").await? {
+    let (rel, parent) = match super::linked_one(tx, "builds", build, "preReleaseVersion").await? {
         Some(v) => ("preReleaseVersions", v),
-        None => match first_linked(tx, "builds", build, "app").await? {
+        None => match super::linked_one(tx, "builds", build, "app").await? {
             Some(a) => ("apps", a),
             None => return Ok(()),
         },
@@ -182,7 +168,7 @@ pub async fn submit(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
         .attributes;
     require_testable(&attrs)?;
     require_no_review_in_progress(tx, &build).await?;
-    if let Some(app) = first_linked(tx, "builds", &build, "app").await? {
+    if let Some(app) = super::linked_one(tx, "builds", &build, "app").await? {
         require_test_information(tx, &app).await?;
     }
     w.attributes
@@ -251,7 +237,7 @@ async fn build_follows(tx: &mut Tx, build: &str, state: Option<&str>) -> Result<
 
 /// A submission's state changed on the timeline: its build follows.
 pub async fn on_review_change(tx: &mut Tx, id: &str) -> Result<(), AscError> {
-    let Some(build) = first_linked(tx, SUBMISSIONS, id, "build").await? else {
+    let Some(build) = super::linked_one(tx, SUBMISSIONS, id, "build").await? else {
         return Ok(());
     };
     let state = super::builds::review_state(tx, &build).await?;
@@ -295,7 +281,7 @@ pub async fn admin_update(tx: &mut Tx, w: &Write) -> Result<(), AscError> {
         &format!("Beta App Review: {state} (admin API)"),
     )
     .await?;
-    match first_linked(tx, SUBMISSIONS, &w.id, "build").await? {
+    match super::linked_one(tx, SUBMISSIONS, &w.id, "build").await? {
         Some(build) => build_follows(tx, &build, Some(state)).await,
         None => Ok(()),
     }

@@ -27,6 +27,21 @@ use crabapple_jsonapi::AscError;
 use crabapple_store::Tx;
 use serde_json::Value;
 
+/// The first target of a to-one relationship stored for `(rtype, id)`.
+pub async fn linked_one(
+    tx: &mut Tx,
+    rtype: &str,
+    id: &str,
+    rel: &str,
+) -> Result<Option<String>, AscError> {
+    Ok(tx
+        .linked(rtype, id, rel)
+        .await?
+        .into_iter()
+        .next()
+        .map(|(_, i)| i))
+}
+
 /// RFC 3339 (UTC, seconds) for epoch milliseconds, as Apple's `date-time` attributes are written.
 pub fn rfc3339(ms: i64) -> String {
     jiff::Timestamp::from_millisecond(ms)

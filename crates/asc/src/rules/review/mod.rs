@@ -99,20 +99,7 @@ pub fn change(name: &str, value: impl Into<Value>) -> Map<String, Value> {
     m
 }
 
-/// The first target of a to-one relationship stored for `(rtype, id)`.
-pub async fn linked_one(
-    tx: &mut Tx,
-    rtype: &str,
-    id: &str,
-    rel: &str,
-) -> Result<Option<String>, AscError> {
-    Ok(tx
-        .linked(rtype, id, rel)
-        .await?
-        .into_iter()
-        .next()
-        .map(|(_, i)| i))
-}
+pub use super::linked_one;
 
 /// The first target of a relationship a write sets.
 pub fn written_one<'w>(w: &'w Write, rel: &str) -> Option<&'w str> {
