@@ -73,8 +73,8 @@ pub trait Family: Send + Sync {
         Box::pin(async { Ok(()) })
     }
 
-    /// Reacts to a timeline entry the virtual clock just reached, inside the transaction that
-    /// applied it ([`Engine::run_timeline`]): plans what follows, changes related resources.
+    /// Reacts to a timeline entry the virtual clock just reached and applied (never to one
+    /// cancelled because its resource is gone), inside the transaction that applied it ([`Engine::run_timeline`]): plans what follows, changes related resources.
     fn on_timeline<'a>(
         &'a self,
         _engine: &'a Engine,

@@ -160,14 +160,22 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         let Ok(mut list) = app.faults.0.lock() else {
             return next.run(req).await;
         };
-        let hit = list
+        // Draws until one hits; counters are written back only when a draw moved them (a
+        // spent fault that still names the request costs no write).
+        let (mut hit, mut changed) = (None, false);
+        for f in list
             .iter_mut()
             .filter(|f| f.kind != Kind::NotificationTimeout && f.names(&target))
-            .find_map(|f| f.draw().then(|| f.clone()));
-        let touched = list
-            .iter()
-            .any(|f| f.kind != Kind::NotificationTimeout && f.names(&target));
-        (hit, touched.then(|| list.clone()))
+        {
+            let seen = f.matched;
+            let fired = f.draw();
+            changed |= f.matched != seen;
+            if fired {
+                hit = Some(f.clone());
+                break;
+            }
+        }
+        (hit, changed.then(|| list.clone()))
     };
     if let Some(list) = list
         && let Err(e) = save_counters(app.store(), &list).await

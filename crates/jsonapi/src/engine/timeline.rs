@@ -23,10 +23,14 @@ impl Engine {
             let Some(entry) = tx.timeline_apply_next(now).await? else {
                 break;
             };
-            for f in &self.families {
-                f.on_timeline(self, &mut tx, &entry).await.map_err(|e| {
-                    anyhow::anyhow!("{} reacting to a timeline entry: {e:?}", f.name())
-                })?;
+            // Families react to changes made; an entry of a resource deleted since (cancelled
+            // by `timeline_apply_next`) changed nothing.
+            if entry.state == crabapple_store::timeline::EntryState::Applied {
+                for f in &self.families {
+                    f.on_timeline(self, &mut tx, &entry).await.map_err(|e| {
+                        anyhow::anyhow!("{} reacting to a timeline entry: {e:?}", f.name())
+                    })?;
+                }
             }
             applied.push(entry);
         }

@@ -172,9 +172,6 @@ impl Family for Review {
         entry: &'a Entry,
     ) -> BoxFut<'a, Result<(), AscError>> {
         Box::pin(async move {
-            if entry.state != crabapple_store::timeline::EntryState::Applied {
-                return Ok(());
-            }
             match entry.rtype.as_str() {
                 "appStoreVersions" => versions::on_timeline(tx, entry).await,
                 "appStoreVersionPhasedReleases" => release::phased_on_timeline(tx, entry).await,
