@@ -126,15 +126,9 @@ pub(crate) fn obj(v: Value) -> Map<String, Value> {
     v.as_object().cloned().unwrap_or_default()
 }
 
-fn millis(v: Option<&Value>) -> Option<i64> {
-    v.and_then(Value::as_str)
-        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-        .map(|t| t.as_millisecond())
-}
-
 /// A build's `expirationDate`: 90 days after `uploadedDate` (now when it has none).
 pub fn expiration_ms(build: &Map<String, Value>, now_ms: i64) -> i64 {
-    millis(build.get("uploadedDate")).unwrap_or(now_ms) + EXPIRY_DAYS * 86_400_000
+    super::ms_of(build.get("uploadedDate")).unwrap_or(now_ms) + EXPIRY_DAYS * 86_400_000
 }
 
 /// Plans what Apple does with a build it received: processing ends VALID (or INVALID when the
@@ -174,7 +168,9 @@ pub(crate) async fn plan(
     }
     let key = ("builds", id);
     if attrs.get("expired") != Some(&Value::Bool(true)) {
-        let at = millis(attrs.get("expirationDate")).unwrap_or(now).max(now);
+        let at = super::ms_of(attrs.get("expirationDate"))
+            .unwrap_or(now)
+            .max(now);
         tx.timeline_cancel(key, Some(EXPIRY_TRACK)).await?;
         tx.timeline_plan(
             key,

@@ -53,6 +53,13 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A `date-time` attribute (RFC 3339) in epoch milliseconds; `None` when absent or not a time.
+pub fn ms_of(v: Option<&Value>) -> Option<i64> {
+    v.and_then(Value::as_str)
+        .and_then(|s| s.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_millisecond())
+}
+
 pub fn date(ms: i64) -> String {
     rfc3339(ms).chars().take(10).collect()
 }

@@ -335,12 +335,7 @@ async fn devices_this_year(tx: &mut Tx, class: &str, now: i64) -> Result<usize, 
     let mut n = 0;
     for id in find_by_attr(tx, "devices", "deviceClass", &json!(class)).await? {
         if let Some(d) = tx.get("devices", &id).await? {
-            let added = d
-                .attributes
-                .get("addedDate")
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse::<jiff::Timestamp>().ok())
-                .map_or(now, |t| t.as_millisecond());
+            let added = super::ms_of(d.attributes.get("addedDate")).unwrap_or(now);
             n += usize::from(now - added < 365 * 86_400_000);
         }
     }
@@ -360,12 +355,7 @@ async fn current_certificates(tx: &mut Tx, ty: &Value, now: i64) -> Result<usize
 
 /// A certificate Apple counts as current: not expired at `now`, not revoked (`activated` false).
 pub fn is_current_certificate(c: &crabapple_store::Resource, now: i64) -> bool {
-    let expired = c
-        .attributes
-        .get("expirationDate")
-        .and_then(Value::as_str)
-        .and_then(|d| d.parse::<jiff::Timestamp>().ok())
-        .is_some_and(|t| t.as_millisecond() <= now);
+    let expired = super::ms_of(c.attributes.get("expirationDate")).is_some_and(|t| t <= now);
     let revoked = c.attributes.get("activated") == Some(&Value::Bool(false));
     !expired && !revoked
 }

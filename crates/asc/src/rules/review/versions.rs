@@ -252,10 +252,7 @@ pub async fn on_timeline(tx: &mut Tx, e: &Entry) -> Result<(), AscError> {
 
 /// `earliestReleaseDate` in epoch milliseconds.
 pub fn earliest_release_ms(attributes: &Map<String, Value>) -> Option<i64> {
-    let s = attributes.get("earliestReleaseDate")?.as_str()?;
-    s.parse::<jiff::Timestamp>()
-        .ok()
-        .map(|t| t.as_millisecond())
+    crate::rules::ms_of(attributes.get("earliestReleaseDate"))
 }
 
 /// The state an approved version goes to at `at_ms`, by its `releaseType`: MANUAL waits for the
