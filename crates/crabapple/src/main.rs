@@ -30,6 +30,12 @@ use std::path::PathBuf;
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Keep the store in this PostgreSQL database (postgres://USER[:PASSWORD]@HOST:PORT/DB)
+    /// instead of the data directory's SQLite file: replicas started with the same URL and data
+    /// directory serve one world; the data directory keeps only files (key files, the signing
+    /// PKI, the admin token, uploaded assets).
+    #[arg(long, global = true, env = "CRABAPPLE_DATABASE_URL")]
+    database: Option<String>,
 }
 
 /// Who may use the admin API (issue 8; crates/server/src/access.rs).
@@ -254,6 +260,9 @@ async fn main() {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Some(url) = cli.database.filter(|u| !u.is_empty()) {
+        setup::use_database(url);
+    }
     match cli.cmd {
         Cmd::Serve {
             data,
@@ -534,7 +543,11 @@ async fn serve(
         app.engine.manifest.version
     );
     println!("  base URL   {base}");
-    println!("  data       {} (SQLite)", data.display());
+    println!(
+        "  data       {} ({})",
+        data.display(),
+        setup::storage_label()
+    );
     if let Some(k) = admin {
         println!("  issuer ID  {}", k.issuer_id);
         println!("  key ID     {}  (Admin team key)", k.key_id);

@@ -38,12 +38,11 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("crabapple.db")
 }
 
-/// Opens the store of a data directory (creating the directory).
 /// Opens the store of a data directory `crabapple serve` already made (the CLI's commands):
 /// anything else is an error saying so.
 pub async fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     anyhow::ensure!(
-        db_path(dir).exists(),
+        database().is_some() || db_path(dir).exists(),
         "{} has no crabapple store: run `crabapple serve --data {}` first",
         dir.display(),
         dir.display()
@@ -58,7 +57,75 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
             data_dir.display()
         )
     })?;
-    Store::open(&db_path(data_dir)).await
+    match database() {
+        Some(Database::Shared(url)) => Store::connect(url, data_dir).await,
+        Some(Database::PerDataDir(url)) => {
+            Store::connect_schema(url, &schema_of(data_dir), data_dir).await
+        }
+        None => Store::open(&db_path(data_dir)).await,
+    }
+}
+
+/// Where stores live when not in their data directory's SQLite file.
+pub enum Database {
+    /// `--database URL` / `CRABAPPLE_DATABASE_URL`: every process opening any data directory
+    /// opens this database (replicas share it; the data directory keeps only files).
+    Shared(String),
+    /// `CRABAPPLE_TEST_DATABASE_URL` (the suite on PostgreSQL): each data directory gets a
+    /// schema of its own on this database ([`schema_of`]), so tests stay isolated as with SQLite.
+    PerDataDir(String),
+}
+
+static DATABASE: std::sync::OnceLock<Option<Database>> = std::sync::OnceLock::new();
+
+/// Makes every store this process opens live in the database at `url` (called once at start,
+/// before any store is opened; later calls change nothing).
+pub fn use_database(url: String) {
+    let _ = DATABASE.set(Some(Database::Shared(url)));
+}
+
+/// Makes every store this process opens a SQLite file in its data directory, whatever the
+/// environment says: for tests of SQLite's own behaviour (its file, its full-disk errors), which
+/// the suite on PostgreSQL still runs as they are. Called before any store is opened.
+pub fn use_embedded() {
+    let _ = DATABASE.set(None);
+}
+
+/// The database stores live in, if not SQLite: [`use_database`]'s, else the test suite's.
+pub fn database() -> Option<&'static Database> {
+    DATABASE
+        .get_or_init(|| {
+            std::env::var("CRABAPPLE_TEST_DATABASE_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .map(Database::PerDataDir)
+        })
+        .as_ref()
+}
+
+/// What the startup banner says the data directory holds: the SQLite store, or only files next
+/// to a shared database (its URL without the password).
+pub fn storage_label() -> String {
+    match database() {
+        None => "SQLite".into(),
+        Some(Database::Shared(url)) => {
+            format!("files; store: PostgreSQL {}", crabapple_store::redact_url(url))
+        }
+        Some(Database::PerDataDir(url)) => format!(
+            "files; store: PostgreSQL {}, a schema per data directory",
+            crabapple_store::redact_url(url)
+        ),
+    }
+}
+
+/// The schema of a data directory on the test suite's database: `d_` and a hash of its
+/// absolute path.
+pub fn schema_of(data_dir: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let abs = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    abs.hash(&mut h);
+    format!("d_{:016x}", h.finish())
 }
 
 /// What a first start created.
@@ -76,6 +143,9 @@ pub async fn first_start(
 ) -> anyhow::Result<Option<FirstStart>> {
     let store = &engine.store;
     if store.meta_get("team.issuerId").await?.is_some() {
+        return Ok(None);
+    }
+    if !claim_first_start(store).await? {
         return Ok(None);
     }
     let seed = choice.seed()?;
@@ -122,6 +192,37 @@ pub async fn first_start(
         seeded: loaded.seeded,
         synthesized: loaded.synthesized,
     }))
+}
+
+/// The `meta` key a process sets when it starts creating the world of an empty store.
+const FIRST_START_CLAIM: &str = "setup.firstStartClaimed";
+/// How long a process waits for another one that claimed the first start.
+const FIRST_START_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether this process creates the world of an empty store: replicas started at once on one
+/// new database (or two processes on one new data directory) must not both load it. The claim
+/// is taken in a write transaction (one at a time on both backends); the others wait until the
+/// claimant's team exists, and then start as on an existing store.
+async fn claim_first_start(store: &Store) -> anyhow::Result<bool> {
+    let mut tx = store.begin().await?;
+    if tx.meta_get(FIRST_START_CLAIM).await?.is_none() {
+        tx.meta_set(FIRST_START_CLAIM, &std::process::id().to_string())
+            .await?;
+        tx.commit().await?;
+        return Ok(true);
+    }
+    drop(tx);
+    let start = std::time::Instant::now();
+    while store.meta_get("team.issuerId").await?.is_none() {
+        anyhow::ensure!(
+            start.elapsed() < FIRST_START_WAIT,
+            "another process began creating this store's world {}s ago and has not finished; \
+             if it died, start on a new database or data directory",
+            FIRST_START_WAIT.as_secs()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Ok(false)
 }
 
 /// Replaces every resource with a fresh copy of the world (keys and team stay).

@@ -83,6 +83,8 @@ async fn buy(w: &World, product: &str, customer: &str) -> Resp {
 
 #[tokio::test]
 async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when_space_returns() {
+    // SQLite's own behaviour (its database file), also when the suite runs on PostgreSQL.
+    crabapple_server::setup::use_embedded();
     let w = demo().await;
     let iap = w.server_api_token(NOTES).await;
     let store = w.app.store().clone();
@@ -223,6 +225,8 @@ async fn while_storage_is_full_every_write_is_an_honest_500_and_works_again_when
 /// for good (`next_event_ms` cleared by a write that still fitted).
 #[tokio::test]
 async fn a_renewal_due_while_storage_is_full_is_retried_not_given_up() {
+    // SQLite's own behaviour (its database file), also when the suite runs on PostgreSQL.
+    crabapple_server::setup::use_embedded();
     let w = demo().await;
     // No sandbox notification URL: no delivery is due before the renewal.
     let app = w

@@ -304,9 +304,7 @@ async fn a_period_with_ledger_work_still_due_is_answered_but_not_kept() {
 async fn another_process_writing_the_database_invalidates_and_shares_cached_files() {
     let w = demo().await;
     let store = w.app.store().clone();
-    let other = Store::open(&crabapple_server::setup::db_path(&w.dir))
-        .await
-        .unwrap();
+    let other = crabapple_server::setup::open(&w.dir).await.unwrap();
     buy(&w, "com.crabapple.notes.handwriting", "shared").await;
     let day = pacific::day_of_ms(now_ms(&w).await);
     advance_to(&w, at_8_pacific(day.tomorrow().unwrap())).await;

@@ -13,6 +13,8 @@ fn mode(p: &std::path::Path) -> u32 {
 
 #[tokio::test]
 async fn secrets_are_created_owner_only() {
+    // SQLite's own behaviour (its database file), also when the suite runs on PostgreSQL.
+    crabapple_server::setup::use_embedded();
     let dir = temp_dir("secrets").join("data");
     let w = open(dir.clone(), WorldChoice::Empty, 100).await;
     assert_eq!(mode(&dir), 0o700, "data directory");

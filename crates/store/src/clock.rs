@@ -3,7 +3,7 @@
 //! so a restart keeps the virtual date. Nothing else in crabapple reads the OS time.
 
 use anyhow::Result;
-use sqlx::{Pool, Sqlite, SqliteConnection};
+use crate::db::{DbConn, DbPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -33,7 +33,7 @@ fn os_now_ms() -> i64 {
 }
 
 impl Clock {
-    pub(crate) async fn load(pool: &Pool<Sqlite>) -> Result<Clock> {
+    pub(crate) async fn load(pool: &DbPool) -> Result<Clock> {
         let mut conn = pool.acquire().await?;
         Ok(Clock {
             offset_ms: Arc::new(AtomicI64::new(persisted(&mut conn).await?)),
@@ -66,7 +66,7 @@ impl Clock {
 
     /// Re-reads the persisted offset (another process, e.g. `crabapple clock advance`, may have
     /// moved it). The offset only ever grows.
-    pub async fn reload(&self, pool: &Pool<Sqlite>) -> Result<()> {
+    pub async fn reload(&self, pool: &DbPool) -> Result<()> {
         let mut conn = pool.acquire().await?;
         self.offset_ms
             .fetch_max(persisted(&mut conn).await?, Ordering::Relaxed);
@@ -76,7 +76,7 @@ impl Clock {
     /// Moves the offset forward by `by_ms` from the larger of this clock's and the persisted
     /// offset, inside the caller's write transaction (so two processes advancing at once both
     /// count); returns the new offset, which [`Clock::adopt`] applies once committed.
-    pub(crate) async fn advance(&self, conn: &mut SqliteConnection, by_ms: i64) -> Result<i64> {
+    pub(crate) async fn advance(&self, conn: &mut DbConn, by_ms: i64) -> Result<i64> {
         let from = persisted(conn)
             .await?
             .max(self.offset_ms.load(Ordering::Relaxed));
@@ -97,7 +97,7 @@ impl Clock {
 }
 
 /// The offset in `meta` (0 before the first advance).
-async fn persisted(conn: &mut SqliteConnection) -> Result<i64> {
+async fn persisted(conn: &mut DbConn) -> Result<i64> {
     let v: Option<String> =
         sqlx::query_scalar("SELECT value FROM meta WHERE key = 'clock.offset_ms'")
             .fetch_optional(conn)

@@ -117,16 +117,13 @@ pub fn error_reason(e: &anyhow::Error) -> String {
 }
 
 /// Whether the writer connection may go back to the pool: SQLite and sqlx agree that no
-/// transaction is open. Waiting for SQLite's handle also waits for the `ROLLBACK` a dropped
-/// transaction queued on the connection, which runs first.
-pub(crate) async fn writer_is_clean(conn: &mut sqlx::SqliteConnection) -> bool {
-    let autocommit = match conn.lock_handle().await {
-        Ok(mut handle) => {
-            let db = handle.as_raw_handle().as_ptr();
-            // SAFETY: the handle is locked out of sqlx's worker thread for this call, and
-            // sqlite3_get_autocommit only reads the connection's state.
-            unsafe { libsqlite3_sys::sqlite3_get_autocommit(db) != 0 }
-        }
+/// transaction is open. SQLite is asked with a `BEGIN`, which it refuses inside a transaction
+/// (and which is rolled back at once otherwise); the `ROLLBACK` a dropped transaction queued on
+/// the connection runs first.
+pub(crate) async fn writer_is_clean(conn: &mut crate::db::DbConn) -> bool {
+    use sqlx::Executor;
+    let autocommit = match conn.execute("BEGIN").await {
+        Ok(_) => conn.execute("ROLLBACK").await.is_ok(),
         Err(_) => false,
     };
     let clean = autocommit && !conn.is_in_transaction();

@@ -19,7 +19,7 @@ pub struct KeyRow {
     pub created_ms: i64,
 }
 
-fn row_to_key(r: &sqlx::sqlite::SqliteRow) -> Result<KeyRow> {
+fn row_to_key(r: &crate::db::DbRow) -> Result<KeyRow> {
     Ok(KeyRow {
         key_id: r.try_get("key_id")?,
         kind: r.try_get("kind")?,

@@ -20,8 +20,8 @@ pub(crate) use pending::Pending;
 use crate::{Store, Tx};
 use anyhow::{Context, Result};
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Executor, QueryBuilder, Row, Sqlite};
+use crate::db::{Db, DbRow, Dialect, QueryBuilder};
+use sqlx::{Executor, Row};
 
 /// An app of the team, found by bundle id.
 #[derive(Debug, Clone, PartialEq)]
@@ -177,12 +177,12 @@ pub struct NotificationQuery {
     pub limit: i64,
 }
 
-fn json_col(r: &SqliteRow, col: &str) -> Result<Value> {
+fn json_col(r: &DbRow, col: &str) -> Result<Value> {
     let s: String = r.try_get(col)?;
     serde_json::from_str(&s).with_context(|| format!("column {col} is not JSON"))
 }
 
-fn customer_from(r: &SqliteRow) -> Result<CustomerRow> {
+fn customer_from(r: &DbRow) -> Result<CustomerRow> {
     Ok(CustomerRow {
         id: r.try_get("id")?,
         app_id: r.try_get("app_id")?,
@@ -197,7 +197,7 @@ fn customer_from(r: &SqliteRow) -> Result<CustomerRow> {
     })
 }
 
-pub(crate) fn transaction_from(r: &SqliteRow) -> Result<TransactionRow> {
+pub(crate) fn transaction_from(r: &DbRow) -> Result<TransactionRow> {
     Ok(TransactionRow {
         transaction_id: r.try_get("transaction_id")?,
         original_transaction_id: r.try_get("original_transaction_id")?,
@@ -223,7 +223,7 @@ pub(crate) fn transaction_from(r: &SqliteRow) -> Result<TransactionRow> {
     })
 }
 
-fn subscription_from(r: &SqliteRow) -> Result<SubscriptionRow> {
+fn subscription_from(r: &DbRow) -> Result<SubscriptionRow> {
     Ok(SubscriptionRow {
         original_transaction_id: r.try_get("original_transaction_id")?,
         customer_id: r.try_get("customer_id")?,
@@ -244,7 +244,7 @@ fn subscription_from(r: &SqliteRow) -> Result<SubscriptionRow> {
     })
 }
 
-fn notification_from(r: &SqliteRow) -> Result<NotificationRow> {
+fn notification_from(r: &DbRow) -> Result<NotificationRow> {
     Ok(NotificationRow {
         seq: r.try_get("seq")?,
         notification_uuid: r.try_get("notification_uuid")?,
@@ -269,7 +269,7 @@ fn notification_from(r: &SqliteRow) -> Result<NotificationRow> {
     })
 }
 
-fn mass_from(r: &SqliteRow) -> Result<MassExtensionRow> {
+fn mass_from(r: &DbRow) -> Result<MassExtensionRow> {
     Ok(MassExtensionRow {
         app_id: r.try_get("app_id")?,
         environment: r.try_get("environment")?,
@@ -284,7 +284,7 @@ fn mass_from(r: &SqliteRow) -> Result<MassExtensionRow> {
     })
 }
 
-fn push_list(q: &mut QueryBuilder<Sqlite>, col: &str, values: &[String]) {
+fn push_list(q: &mut QueryBuilder, col: &str, values: &[String]) {
     q.push(format!(" AND {col} IN ("));
     let mut sep = q.separated(", ");
     for v in values {
@@ -294,14 +294,16 @@ fn push_list(q: &mut QueryBuilder<Sqlite>, col: &str, values: &[String]) {
 }
 
 /// Resources of `rtype` whose attribute `productId` is `product_id` (id, attributes).
-async fn products_named<'e, E: Executor<'e, Database = Sqlite>>(
+async fn products_named<'e, E: Executor<'e, Database = Db>>(
     e: E,
+    d: Dialect,
     product_id: &str,
 ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
-    let rows = sqlx::query(
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT type, id, attributes FROM resources WHERE type IN ('inAppPurchases', 'subscriptions')
-         AND json_extract(attributes, '$.productId') = $1 ORDER BY seq",
-    )
+         AND {} = $1 ORDER BY seq",
+        d.json_attr("resources", "productId")
+    )))
     .bind(product_id)
     .fetch_all(e)
     .await?;
@@ -319,15 +321,16 @@ async fn products_named<'e, E: Executor<'e, Database = Sqlite>>(
 
 impl Store {
     pub async fn ledger_app_by_bundle(&self, bundle_id: &str) -> Result<Option<AppRow>> {
-        q::app_by_bundle(self.reader(), bundle_id).await
+        q::app_by_bundle(self.reader(), self.dialect, bundle_id).await
     }
 
     /// Every `apps` resource's bundle id.
     pub async fn ledger_bundle_ids(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT json_extract(attributes, '$.bundleId') FROM resources WHERE type = 'apps'
-             AND json_extract(attributes, '$.bundleId') IS NOT NULL ORDER BY seq",
-        )
+        let bundle_id = self.dialect.json_attr("resources", "bundleId");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {bundle_id} FROM resources WHERE type = 'apps'
+             AND {bundle_id} IS NOT NULL ORDER BY seq"
+        )))
         .fetch_all(self.reader())
         .await?)
     }
@@ -337,7 +340,7 @@ impl Store {
         &self,
         product_id: &str,
     ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
-        products_named(self.reader(), product_id).await
+        products_named(self.reader(), self.dialect, product_id).await
     }
 
     pub async fn ledger_linked_any(
@@ -432,7 +435,7 @@ impl Store {
     /// page size to learn `hasMore`).
     pub async fn ledger_history(&self, h: &HistoryQuery) -> Result<Vec<TransactionRow>> {
         let mut q =
-            QueryBuilder::<Sqlite>::new("SELECT * FROM commerce_transactions WHERE customer_id = ");
+            QueryBuilder::new("SELECT * FROM commerce_transactions WHERE customer_id = ");
         q.push_bind(h.customer_id);
         if let Some(c) = h.cursor {
             q.push(if h.descending {
@@ -504,7 +507,7 @@ impl Store {
         &self,
         nq: &NotificationQuery,
     ) -> Result<Vec<NotificationRow>> {
-        let mut q = QueryBuilder::<Sqlite>::new(
+        let mut q = QueryBuilder::new(
             "SELECT * FROM commerce_notifications WHERE state <> 'unsent' AND app_id = ",
         );
         q.push_bind(nq.app_id.clone());
@@ -527,7 +530,7 @@ impl Store {
             q.push_bind(c);
         }
         if nq.only_failures {
-            q.push(" AND state <> 'delivered' AND json_array_length(attempts) > 0");
+            q.push(" AND state <> 'delivered' AND attempts <> '[]'");
         }
         if let Some(a) = nq.after_seq {
             q.push(" AND seq > ");
@@ -547,7 +550,7 @@ impl Store {
     ) -> Result<Vec<NotificationRow>> {
         let rows = sqlx::query(
             "SELECT * FROM (SELECT * FROM commerce_notifications WHERE ($1 IS NULL OR app_id = $1)
-             ORDER BY seq DESC LIMIT $2) ORDER BY seq",
+             ORDER BY seq DESC LIMIT $2) AS latest ORDER BY seq",
         )
         .bind(app_id)
         .bind(limit)
@@ -710,8 +713,13 @@ impl Store {
     }
 
     /// Drops every delivery lease (a starting server owns the outbox; a killed one's leases
-    /// must not delay redelivery).
+    /// must not delay redelivery). On PostgreSQL other replicas may be delivering under their
+    /// leases right now: nothing is dropped, and a killed replica's leases simply expire (the
+    /// attempt's timeout and a minute), after which a survivor delivers.
     pub async fn ledger_clear_leases(&self) -> Result<u64> {
+        if self.dialect == crate::Dialect::Postgres {
+            return Ok(0);
+        }
         let r = crate::shared::with_busy_retry(|| async {
             Ok(sqlx::query(
                 "UPDATE commerce_notifications SET lease_until_ms = NULL WHERE lease_until_ms IS NOT NULL",
@@ -778,9 +786,11 @@ const LEDGER_CLEAR: &[&str] = &[
     "DELETE FROM commerce_transactions",
     "DELETE FROM commerce_customers",
     "DELETE FROM commerce_counters",
-    // AUTOINCREMENT keys (customer ids, the notification sequence) start over too.
-    "DELETE FROM sqlite_sequence WHERE name IN ('commerce_customers', 'commerce_notifications')",
 ];
+
+/// The ledger's generated keys (customer ids, the notification sequence): they start over
+/// after [`LEDGER_CLEAR`].
+const LEDGER_KEYS: &[(&str, &str)] = &[("commerce_customers", "id"), ("commerce_notifications", "seq")];
 
 /// Currencies without a minor unit (ISO 4217 exponent 0 among the storefronts' currencies): a
 /// transaction's `price` is a multiple of 1000 milliunits, report files print whole units.

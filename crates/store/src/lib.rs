@@ -2,9 +2,9 @@
 //! of JSON:API resources and their relationship linkage (`edges`), API keys, small settings (`meta`)
 //! and the virtual clock. It knows nothing above it: callers pass plain types and SQL-ready filters.
 //!
-//! SQLite is the embedded backend (WAL, one writer connection, a pool of readers). The SQL is kept
-//! to what PostgreSQL also speaks except for JSON access, which goes through [`sql::json_attr`], so a
-//! second backend only has to swap that dialect and the pool type.
+//! Two backends, one code: SQLite is the embedded default (WAL, one writer connection, a pool of
+//! readers); PostgreSQL serves a shared instance with several replicas (issue 12). Every
+//! difference between them lives in [`db`] (the dialect module).
 
 mod cache;
 pub mod clock;
@@ -17,7 +17,7 @@ pub mod messaging;
 pub mod reports;
 mod resources;
 mod shared;
-mod sql;
+mod db;
 pub mod timeline;
 
 pub use clock::Clock;
@@ -26,40 +26,23 @@ pub use keys::KeyRow;
 pub use resources::{Filter, ListQuery, Resource, SortKey, SqlValue};
 
 use anyhow::{Context, Result};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Pool, Sqlite};
+use db::{DbConn, DbPool};
+pub use db::{Dialect, redact as redact_url};
+use sqlx::Executor;
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Duration;
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/sqlite/0001_core.sql")),
-    (2, include_str!("../migrations/sqlite/0002_commerce.sql")),
-    (3, include_str!("../migrations/sqlite/0003_messaging.sql")),
-    (
-        4,
-        include_str!("../migrations/sqlite/0004_attribute_indexes.sql"),
-    ),
-    (5, include_str!("../migrations/sqlite/0005_reports.sql")),
-    (
-        6,
-        include_str!("../migrations/sqlite/0006_lazy_notifications.sql"),
-    ),
-    (
-        7,
-        include_str!("../migrations/sqlite/0007_report_files.sql"),
-    ),
-    (8, include_str!("../migrations/sqlite/0008_timeline.sql")),
-];
-
 /// Handle to the database: cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    /// One connection: SQLite has a single writer, and queuing here avoids SQLITE_BUSY.
-    writer: Pool<Sqlite>,
-    reader: Pool<Sqlite>,
+    /// SQLite: one connection, since SQLite has a single writer and queuing here avoids
+    /// SQLITE_BUSY. PostgreSQL: a few connections, serialized per world by an advisory lock
+    /// ([`Dialect::write_lock`]).
+    writer: DbPool,
+    reader: DbPool,
+    dialect: Dialect,
     pub clock: Clock,
     cache: cache::ResourceCache,
     /// Notices other processes' commits ([`Store::see_other_writers`]).
@@ -69,14 +52,14 @@ pub struct Store {
     page_limit: Arc<AtomicU32>,
     /// No timeline entry is planned before this virtual time ([`timeline`]).
     next_due: Arc<AtomicI64>,
-    /// The directory the database file is in: the data directory, where files too large for
-    /// SQL rows live (uploaded assets, [`files`]).
+    /// The data directory: where files too large for SQL rows live (uploaded assets,
+    /// [`files`]); with SQLite also the database file's directory.
     dir: Arc<std::path::PathBuf>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
 pub struct Tx {
-    tx: sqlx::Transaction<'static, Sqlite>,
+    tx: sqlx::Transaction<'static, db::Db>,
     now_ms: i64,
     cache: cache::ResourceCache,
     /// Its watch and clock: another process may have committed before this transaction.
@@ -108,28 +91,84 @@ impl Store {
                 r => r.with_context(|| format!("creating {}", path.display()))?,
             }
         }
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL: a committed transaction survives the process being killed (kill -9);
-            // only an OS crash could lose the last commits.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(shared::BUSY_TIMEOUT)
-            .foreign_keys(true);
+        let dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| ".".into());
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        Self::connect_sqlite(&url, dir)
+            .await
+            .map_err(|e| explain_open_error(e, path))
+    }
+
+    /// Connects to the database at `url`: a `sqlite:` file or a `postgres://` database (its
+    /// schema is the one the URL's `options=-c search_path=…` names, else `public`). `dir` holds
+    /// the files that are not rows (uploaded assets); replicas of one PostgreSQL database share it.
+    pub async fn connect(url: &str, dir: &Path) -> Result<Store> {
+        match Dialect::of_url(url) {
+            Some(Dialect::Sqlite) => {
+                let path = url
+                    .trim_start_matches("sqlite://")
+                    .trim_start_matches("sqlite:");
+                let path = path.split('?').next().unwrap_or(path);
+                Store::open(Path::new(path)).await
+            }
+            Some(Dialect::Postgres) => match db::schema_of_url(url) {
+                Some((base, schema)) => Self::connect_schema(&base, &schema, dir).await,
+                None => Self::connect_postgres(url, dir.to_path_buf()).await,
+            },
+            None => anyhow::bail!(
+                "unsupported database URL (expected sqlite:PATH or postgres://USER@HOST:PORT/DB)"
+            ),
+        }
+    }
+
+    /// Connects to schema `schema` of the PostgreSQL database at `url`, creating the schema
+    /// (and migrating it) when it does not exist: one isolated store per schema on one database
+    /// (a world, a test).
+    pub async fn connect_schema(url: &str, schema: &str, dir: &Path) -> Result<Store> {
+        anyhow::ensure!(
+            Dialect::of_url(url) == Some(Dialect::Postgres),
+            "schemas are PostgreSQL's: {} is not a postgres:// URL",
+            db::redact(url)
+        );
+        db::check_schema(schema)?;
+        // Replicas creating the same schema at once: IF NOT EXISTS still races on the catalog,
+        // so a unique violation there means another one made it.
+        if let Err(e) = db::run_once(url, format!("CREATE SCHEMA IF NOT EXISTS {schema}")).await {
+            let raced = format!("{e:#}").contains("duplicate key");
+            if !raced {
+                return Err(e);
+            }
+        }
+        Self::connect_postgres(&db::schema_url(url, schema), dir.to_path_buf()).await
+    }
+
+    /// Removes schema `schema` and everything in it (a deleted world, a finished test).
+    pub async fn drop_schema(url: &str, schema: &str) -> Result<()> {
+        db::check_schema(schema)?;
+        db::run_once(url, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
+    }
+
+    async fn connect_sqlite(url: &str, dir: std::path::PathBuf) -> Result<Store> {
+        let opts = Dialect::connect_options(url)?;
+        let d = Dialect::Sqlite;
         // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
         // another process opening it at the same moment makes that wait too.
         let page_limit = Arc::new(AtomicU32::new(0));
         let writer = shared::with_busy_retry(|| async {
             let limit = page_limit.clone();
-            Ok(no_reaping(SqlitePoolOptions::new())
+            Ok(d.pool_options()
                 .max_connections(1)
                 // Requests queue here for the one writer; each may then wait up to ~33 s for
                 // another process's lock (see `shared`), so the queue must not give up sooner.
                 .acquire_timeout(Duration::from_secs(120))
                 .after_connect(move |conn, _| {
                     let limit = limit.load(Ordering::Acquire);
-                    Box::pin(async move { apply_page_limit(conn, limit).await })
+                    Box::pin(async move {
+                        sqlite_pragmas(conn, false).await?;
+                        apply_page_limit(conn, limit).await
+                    })
                 })
                 // A connection a failed COMMIT or ROLLBACK left inside a transaction is closed,
                 // not reused (see `fault`).
@@ -137,38 +176,70 @@ impl Store {
                 .connect_with(opts.clone())
                 .await?)
         })
-        .await
-        .map_err(|e| explain_open_error(e, path))?;
-        migrate(&writer)
-            .await
-            .map_err(|e| explain_open_error(e, path))?;
-        let reader = no_reaping(SqlitePoolOptions::new())
+        .await?;
+        migrate(&writer, d).await?;
+        let reader = d
+            .pool_options()
             .max_connections(4)
             .min_connections(1)
-            .connect_with(opts.clone().read_only(true))
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+            .connect_with(opts.clone())
             .await?;
-        let watch = no_reaping(SqlitePoolOptions::new())
+        let watch = d
+            .pool_options()
             .max_connections(1)
             .min_connections(1)
-            .connect_with(opts.read_only(true))
+            .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
+            .connect_with(opts)
             .await?;
-        let clock = Clock::load(&writer)
+        let watch = shared::Watch::sqlite(watch);
+        Self::assemble(writer, reader, d, watch, page_limit, dir).await
+    }
+
+    async fn connect_postgres(url: &str, dir: std::path::PathBuf) -> Result<Store> {
+        let opts = Dialect::connect_options(url)?;
+        let d = Dialect::Postgres;
+        let writer = d
+            .pool_options()
+            .max_connections(4)
+            .connect_with(opts.clone())
             .await
-            .map_err(|e| explain_open_error(e, path))?;
+            .with_context(|| format!("connecting to {}", db::redact(url)))?;
+        migrate(&writer, d).await?;
+        let reader = d
+            .pool_options()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
+        let watch = shared::Watch::postgres(reader.clone());
+        Self::assemble(writer, reader, d, watch, Arc::default(), dir).await
+    }
+
+    async fn assemble(
+        writer: DbPool,
+        reader: DbPool,
+        dialect: Dialect,
+        watch: shared::Watch,
+        page_limit: Arc<AtomicU32>,
+        dir: std::path::PathBuf,
+    ) -> Result<Store> {
+        let clock = Clock::load(&writer).await?;
         Ok(Store {
             writer,
             reader,
+            dialect,
             clock,
             cache: cache::ResourceCache::default(),
-            watch: Arc::new(shared::Watch::new(watch)),
+            watch: Arc::new(watch),
             page_limit,
             next_due: Arc::new(AtomicI64::new(timeline::UNKNOWN)),
-            dir: Arc::new(
-                path.parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_else(|| ".".into()),
-            ),
+            dir: Arc::new(dir),
         })
+    }
+
+    /// The engine this store runs on.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
     }
 
     /// Test hook, for tests only: caps the database at `pages` pages (`PRAGMA max_page_count` on
@@ -186,9 +257,10 @@ impl Store {
     /// Pages the database file has now (`PRAGMA page_count`).
     #[doc(hidden)]
     pub async fn page_count(&self) -> Result<u32> {
-        Ok(sqlx::query_scalar("PRAGMA page_count")
+        let n: i64 = sqlx::query_scalar("PRAGMA page_count")
             .fetch_one(&self.reader)
-            .await?)
+            .await?;
+        Ok(n as u32)
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -200,14 +272,21 @@ impl Store {
         &self.dir
     }
 
-    /// Begins a write transaction holding SQLite's write lock from the start (`BEGIN
-    /// IMMEDIATE`), so no statement inside it can fail because another process writes; a lock
-    /// held elsewhere is waited for and retried (see `shared`).
+    /// Begins a write transaction holding the store's write lock from the start (SQLite's `BEGIN
+    /// IMMEDIATE`, PostgreSQL's advisory lock: [`Dialect::write_lock`]), so no statement inside it
+    /// can fail because another process writes; a lock held elsewhere is waited for and retried
+    /// (see `shared`).
     pub async fn begin(&self) -> Result<Tx> {
-        let tx = shared::with_busy_retry(|| async {
-            Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+        let mut tx = shared::with_busy_retry(|| async {
+            Ok(match self.dialect.begin_sql() {
+                Some(sql) => self.writer.begin_with(sql).await?,
+                None => self.writer.begin().await?,
+            })
         })
         .await?;
+        if let Some(lock) = self.dialect.write_lock() {
+            tx.execute(lock).await?;
+        }
         Ok(Tx {
             tx,
             now_ms: self.clock.now_ms(),
@@ -273,7 +352,7 @@ impl Store {
         Ok(self.now_ms())
     }
 
-    pub(crate) fn reader(&self) -> &Pool<Sqlite> {
+    pub(crate) fn reader(&self) -> &DbPool {
         &self.reader
     }
 }
@@ -367,22 +446,26 @@ impl Tx {
 }
 
 /// `PRAGMA max_page_count` for [`Store::limit_pages_for_tests`]; 0 leaves SQLite's default.
-async fn apply_page_limit(conn: &mut sqlx::SqliteConnection, pages: u32) -> sqlx::Result<()> {
+async fn apply_page_limit(conn: &mut DbConn, pages: u32) -> sqlx::Result<()> {
     // SQLite's default maximum (4294967294 pages) when the cap is lifted.
     let pages = if pages == 0 { u32::MAX - 1 } else { pages };
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "PRAGMA max_page_count = {pages}"
-    )))
-    .execute(conn)
-    .await?;
+    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
+        .await?;
     Ok(())
 }
 
-/// A local file needs no connection recycling. Without an idle timeout and a lifetime, sqlx
-/// runs no periodic reaper task, which could spin while the runtime shuts down with a
-/// connection still on its way back to the pool (a CLI command then never exits).
-fn no_reaping(o: SqlitePoolOptions) -> SqlitePoolOptions {
-    o.idle_timeout(None).max_lifetime(None)
+/// SQLite's settings of every connection: WAL + NORMAL (a committed transaction survives the
+/// process being killed, kill -9; only an OS crash could lose the last commits), the busy
+/// handler's wait, foreign keys; readers are read-only.
+async fn sqlite_pragmas(conn: &mut DbConn, read_only: bool) -> sqlx::Result<()> {
+    let ms = shared::BUSY_TIMEOUT.as_millis();
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA busy_timeout = {ms}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA foreign_keys = ON; PRAGMA query_only = {}",
+        if read_only { "ON" } else { "OFF" }
+    )))
+    .await?;
+    Ok(())
 }
 
 /// Names the database file in an error opening it, and when SQLite says the file is not a
@@ -412,30 +495,67 @@ pub fn explain_open_error(e: anyhow::Error, path: &Path) -> anyhow::Error {
     }
 }
 
-/// Applies the migrations not applied yet. Each runs in a write transaction taken at its start
-/// and checks again inside it, so processes opening a new data directory at once apply each
-/// migration exactly once.
-async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
-    shared::with_busy_retry(|| async {
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
-            .execute(pool)
-            .await?;
-        Ok(())
-    })
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        if applied(&mut *pool.acquire().await?, *version).await? {
+/// Applies the migrations of the store's dialect not applied yet. On SQLite each runs in a write
+/// transaction taken at its start and checks again inside it; on PostgreSQL all run under an
+/// advisory lock held by the migrating connection. Either way processes (replicas) opening a new
+/// database at once apply each migration exactly once.
+async fn migrate(pool: &DbPool, d: Dialect) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let lock = db::migration_lock(d);
+    if let Some((lock, _)) = lock {
+        conn.execute(lock).await?;
+    }
+    // Under the lock: PostgreSQL's `IF NOT EXISTS` is no guard against a concurrent creator.
+    let r = match create_migrations_table(&mut conn).await {
+        Ok(()) => apply_migrations(&mut conn, d).await,
+        Err(e) => Err(e),
+    };
+    if let Some((_, unlock)) = lock {
+        conn.execute(unlock).await?;
+    }
+    r
+}
+
+/// `schema_migrations`, waiting out another SQLite process's write lock as `shared` does.
+async fn create_migrations_table(conn: &mut DbConn) -> Result<()> {
+    loop {
+        let r = sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&mut *conn)
+            .await
+            .map_err(anyhow::Error::from);
+        match r {
+            Err(e) if shared::is_busy(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
+            r => return r.map(|_| ()),
+        }
+    }
+}
+
+/// Runs on the one connection `migrate` holds (SQLite's writer pool has only that one).
+async fn apply_migrations(conn: &mut DbConn, d: Dialect) -> Result<()> {
+    use sqlx::Connection;
+    for (version, sql) in d.migrations() {
+        if applied(&mut *conn, *version).await? {
             continue;
         }
-        let mut tx =
-            shared::with_busy_retry(|| async { Ok(pool.begin_with("BEGIN IMMEDIATE").await?) })
-                .await?;
+        let mut tx = loop {
+            let begun = match d.begin_sql() {
+                Some(b) => conn.begin_with(b).await,
+                None => conn.begin().await,
+            };
+            match begun.map_err(anyhow::Error::from) {
+                Err(e) if shared::is_busy(&e) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                r => break r?,
+            }
+        };
         if applied(&mut tx, *version).await? {
             continue;
         }
         sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
             .execute(&mut *tx)
-            .await?;
+            .await
+            .with_context(|| format!("migration {version} ({d:?})"))?;
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)
@@ -445,7 +565,7 @@ async fn migrate(pool: &Pool<Sqlite>) -> Result<()> {
     Ok(())
 }
 
-async fn applied(conn: &mut sqlx::SqliteConnection, version: i64) -> Result<bool> {
+async fn applied(conn: &mut DbConn, version: i64) -> Result<bool> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
             .bind(version)

@@ -8,8 +8,8 @@ use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::Value;
 use sqlx::query::Query;
-use sqlx::sqlite::{SqliteArguments, SqliteRow};
-use sqlx::{Executor, Row, SqlSafeStr, Sqlite};
+use crate::db::{Db, DbRow};
+use sqlx::{Executor, Row, SqlSafeStr};
 
 /// An uploaded image (without its PNG bytes).
 #[derive(Debug, Clone, PartialEq)]
@@ -68,7 +68,7 @@ pub(crate) const MESSAGING_CLEAR: &[&str] = &[
 const IMAGE_COLS: &str = "image_identifier, image_size, image_state, width, height, created_ms";
 const MESSAGE_COLS: &str = "message_identifier, message_state, body, created_ms";
 
-fn image_row(r: &SqliteRow) -> ImageRow {
+fn image_row(r: &DbRow) -> ImageRow {
     ImageRow {
         image_identifier: r.get(0),
         image_size: r.get(1),
@@ -80,11 +80,11 @@ fn image_row(r: &SqliteRow) -> ImageRow {
 }
 
 /// A JSON text column (`null` if it doesn't parse).
-fn json_at(r: &SqliteRow, i: usize) -> Value {
+fn json_at(r: &DbRow, i: usize) -> Value {
     serde_json::from_str(r.get(i)).unwrap_or(Value::Null)
 }
 
-fn message_row(r: &SqliteRow) -> MessageRow {
+fn message_row(r: &DbRow) -> MessageRow {
     MessageRow {
         message_identifier: r.get(0),
         message_state: r.get(1),
@@ -93,7 +93,7 @@ fn message_row(r: &SqliteRow) -> MessageRow {
     }
 }
 
-fn test_row(r: &SqliteRow) -> PerformanceTestRow {
+fn test_row(r: &DbRow) -> PerformanceTestRow {
     PerformanceTestRow {
         request_id: r.get(0),
         app_id: r.get(1),
@@ -106,12 +106,12 @@ fn test_row(r: &SqliteRow) -> PerformanceTestRow {
 
 /// `sql` with `keys` bound to `$1, $2, …` in order: the app, the environment, then the row's
 /// own keys (every statement of this module is scoped that way).
-fn keyed<'q>(sql: impl SqlSafeStr, keys: &[&str]) -> Query<'q, Sqlite, SqliteArguments> {
+fn keyed<'q>(sql: impl SqlSafeStr, keys: &[&str]) -> Query<'q, Db, sqlx::any::AnyArguments> {
     keys.iter().fold(sqlx::query(sql), |q, k| q.bind(*k))
 }
 
 /// Runs `sql` with `keys`: whether it changed a row.
-async fn changed<'e, E: Executor<'e, Database = Sqlite>>(
+async fn changed<'e, E: Executor<'e, Database = Db>>(
     e: E,
     sql: impl SqlSafeStr,
     keys: &[&str],
@@ -122,15 +122,15 @@ async fn changed<'e, E: Executor<'e, Database = Sqlite>>(
 /// The first column of the first row `sql` finds with `keys`.
 async fn scalar<'e, T, E>(e: E, sql: impl SqlSafeStr, keys: &[&str]) -> Result<Option<T>>
 where
-    T: for<'r> sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite> + Send + Unpin,
-    E: Executor<'e, Database = Sqlite>,
+    T: for<'r> sqlx::Decode<'r, Db> + sqlx::Type<Db> + Send + Unpin,
+    E: Executor<'e, Database = Db>,
 {
     let q = keys.iter().fold(sqlx::query_scalar(sql), |q, k| q.bind(*k));
     Ok(q.fetch_optional(e).await?)
 }
 
 /// How many rows of `table` `filter` (a `WHERE` clause on `$1, $2, …`) matches with `keys`.
-async fn count<'e, E: Executor<'e, Database = Sqlite>>(
+async fn count<'e, E: Executor<'e, Database = Db>>(
     e: E,
     table: &str,
     filter: &str,
@@ -149,12 +149,12 @@ const MESSAGE_KEY: &str = "app_id = $1 AND environment = $2 AND message_identifi
 const DEFAULT_KEY: &str = "app_id = $1 AND environment = $2 AND product_id = $3 AND locale = $4";
 
 /// A table read whole rows at a time: its columns, its name and the row they make.
-type Table<T> = (&'static str, &'static str, fn(&SqliteRow) -> T);
+type Table<T> = (&'static str, &'static str, fn(&DbRow) -> T);
 const IMAGES: Table<ImageRow> = (IMAGE_COLS, "messaging_images", image_row);
 const MESSAGES: Table<MessageRow> = (MESSAGE_COLS, "messaging_messages", message_row);
 
 /// The rows of `table` that `filter` matches with `keys`, oldest first.
-async fn select<'e, E: Executor<'e, Database = Sqlite>, T>(
+async fn select<'e, E: Executor<'e, Database = Db>, T>(
     e: E,
     (cols, table, row): Table<T>,
     filter: &str,
@@ -167,7 +167,7 @@ async fn select<'e, E: Executor<'e, Database = Sqlite>, T>(
 }
 
 /// The row of `table` that `filter` (its key) matches with `keys`, if any.
-async fn one<'e, E: Executor<'e, Database = Sqlite>, T>(
+async fn one<'e, E: Executor<'e, Database = Db>, T>(
     e: E,
     table: Table<T>,
     filter: &str,

@@ -5,13 +5,13 @@
 //!
 //! Also the report files cache's storage (`report_files` and `report_generation`, migration 0007;
 //! the policy is crabapple-reports' `cache` module): answers of closed periods stored under the
-//! generation token they were computed at, which the migration's triggers, [`REPORTS_CLEAR`] and
+//! generation token they were computed at, which the migration's triggers, [`REPORTS_CLEAR`], [`new_generation`] and
 //! [`Tx::add_app_units`] (units of a day whose files are out) replace.
 
 use crate::{Store, Tx};
 use anyhow::Result;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use crate::db::DbRow;
 
 /// App units of one reporting day and one combination of Apple's dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -42,12 +42,18 @@ pub struct AppUnitsRow {
 pub(crate) const REPORTS_CLEAR: &[&str] = &[
     "DELETE FROM report_app_units",
     "DELETE FROM report_files",
-    NEW_GENERATION,
 ];
 
-/// Replaces the report generation token (migration 0007 does the same in its triggers).
-const NEW_GENERATION: &str =
-    "UPDATE report_generation SET token = lower(hex(randomblob(8))) WHERE id = 1";
+/// Replaces the report generation token (migration 0007 does the same in its triggers; a reset
+/// does it after [`REPORTS_CLEAR`]). Random, as the triggers' tokens are.
+pub(crate) async fn new_generation(conn: &mut crate::db::DbConn) -> Result<()> {
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("UPDATE report_generation SET token = $1 WHERE id = 1")
+        .bind(token[..16].to_string())
+        .execute(conn)
+        .await?;
+    Ok(())
+}
 
 /// A cached answer of `GET /v1/salesReports` or `/v1/financeReports` (migration 0007): a file
 /// (status 200) or Apple's "no sales" 404 (empty body).
@@ -79,7 +85,7 @@ fn day_reported(day: &str, now_ms: i64) -> bool {
 const COLS: &str = "app_id, day, download_type, app_version, device, platform_version, \
     source_type, source_info, campaign, page_type, territory, pre_order, units";
 
-fn row(r: &SqliteRow) -> AppUnitsRow {
+fn row(r: &DbRow) -> AppUnitsRow {
     AppUnitsRow {
         app_id: r.get(0),
         day: r.get(1),
@@ -103,7 +109,7 @@ impl Tx {
     pub async fn add_app_units(&mut self, rows: &[AppUnitsRow]) -> Result<()> {
         // 13 parameters a row: 500 rows stay under SQLite's 32,766 bound parameters.
         for chunk in rows.chunks(500) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            let mut q = crate::db::QueryBuilder::new(format!(
                 "INSERT INTO report_app_units ({COLS}) "
             ));
             q.push_values(chunk, |mut b, r| {
@@ -121,7 +127,11 @@ impl Tx {
                     .push_bind(i64::from(r.pre_order))
                     .push_bind(r.units);
             });
-            q.push(" ON CONFLICT DO UPDATE SET units = report_app_units.units + excluded.units");
+            q.push(
+                " ON CONFLICT (app_id, day, download_type, app_version, device, platform_version, \
+                 source_type, source_info, campaign, page_type, territory, pre_order) \
+                 DO UPDATE SET units = report_app_units.units + excluded.units",
+            );
             q.build()
                 .persistent(chunk.len() == 500)
                 .execute(self.write_conn().await?)
@@ -130,9 +140,7 @@ impl Tx {
         // Units of a day whose files are out change them: cached files are stale (the simulator
         // writes a day before its files appear, so it never gets here).
         if rows.iter().any(|r| day_reported(&r.day, self.now_ms)) {
-            sqlx::query(NEW_GENERATION)
-                .execute(self.write_conn().await?)
-                .await?;
+            new_generation(self.write_conn().await?).await?;
         }
         Ok(())
     }

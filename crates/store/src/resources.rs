@@ -1,14 +1,14 @@
 //! Generic JSON:API resources and their linkage. Filters, sorting and paging are SQL; the caller
 //! (the jsonapi engine) has already validated names and typed the values from the manifest.
 
-use crate::sql::{json_attr, json_elements};
 use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::{Map, Value};
-use sqlx::{Executor, QueryBuilder, Row, Sqlite};
+use crate::db::{Db, Dialect, QueryBuilder};
+use sqlx::{Executor, Row};
 
 /// Ids of the resources of `src_type` whose `rel` links to `dst`, by the `edges_by_dst` index.
-async fn linking<'e, E: Executor<'e, Database = Sqlite>>(
+async fn linking<'e, E: Executor<'e, Database = Db>>(
     e: E,
     src_type: &str,
     rel: &str,
@@ -90,7 +90,7 @@ pub struct ListQuery {
     pub limit: i64,
 }
 
-fn row_to_resource(r: &sqlx::sqlite::SqliteRow) -> Result<Resource> {
+fn row_to_resource(r: &crate::db::DbRow) -> Result<Resource> {
     let attrs: String = r.try_get("attributes")?;
     let attributes = match serde_json::from_str::<Value>(&attrs)? {
         Value::Object(m) => m,
@@ -106,20 +106,16 @@ fn row_to_resource(r: &sqlx::sqlite::SqliteRow) -> Result<Resource> {
     })
 }
 
-fn push_values(q: &mut QueryBuilder<Sqlite>, values: &[SqlValue]) {
+fn push_values(d: Dialect, q: &mut QueryBuilder, values: &[SqlValue]) {
     q.push("(");
     let mut sep = q.separated(", ");
     for v in values {
-        match v {
-            SqlValue::Text(s) => sep.push_bind(s.clone()),
-            SqlValue::Int(i) => sep.push_bind(*i),
-            SqlValue::Real(f) => sep.push_bind(*f),
-        };
+        d.bind_value(&mut sep, v);
     }
     q.push(")");
 }
 
-fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[String]) {
+fn push_ids(q: &mut QueryBuilder, ids: &[String]) {
     q.push("(");
     let mut sep = q.separated(", ");
     for id in ids {
@@ -129,7 +125,7 @@ fn push_ids(q: &mut QueryBuilder<Sqlite>, ids: &[String]) {
 }
 
 /// Appends `FROM … WHERE …` for a list query (resources aliased `r`, linkage `e`).
-fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
+fn push_from_where(d: Dialect, q: &mut QueryBuilder, lq: &ListQuery) {
     if let Some((st, si, rel)) = &lq.linked_from {
         q.push(" FROM edges e JOIN resources r ON r.type = e.dst_type AND r.id = e.dst_id WHERE e.src_type = ");
         q.push_bind(st.clone());
@@ -155,9 +151,9 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
                 values,
                 array: false,
             } => {
-                q.push(json_attr("r", name));
+                q.push(d.json_attr("r", name));
                 q.push(" IN ");
-                push_values(q, values);
+                push_values(d, q, values);
             }
             Filter::Attr {
                 name,
@@ -166,9 +162,9 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
             } => {
                 q.push(format!(
                     "EXISTS (SELECT 1 FROM {} WHERE value IN ",
-                    json_elements("r", name)
+                    d.json_elements("r", name)
                 ));
-                push_values(q, values);
+                push_values(d, q, values);
                 q.push(")");
             }
             Filter::Rel { rel, ids } => {
@@ -181,8 +177,8 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
             Filter::RelAttr { rel, name, values } => {
                 q.push("EXISTS (SELECT 1 FROM edges f JOIN resources t ON t.type = f.dst_type AND t.id = f.dst_id WHERE f.src_type = r.type AND f.src_id = r.id AND f.rel = ");
                 q.push_bind(rel.clone());
-                q.push(format!(" AND {} IN ", json_attr("t", name)));
-                push_values(q, values);
+                q.push(format!(" AND {} IN ", d.json_attr("t", name)));
+                push_values(d, q, values);
                 q.push(")");
             }
             Filter::Exists {
@@ -200,7 +196,7 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
                 relationship: false,
                 value,
             } => {
-                q.push(json_attr("r", name));
+                q.push(d.json_attr("r", name));
                 q.push(if *value { " IS NOT NULL" } else { " IS NULL" });
             }
         }
@@ -208,14 +204,15 @@ fn push_from_where(q: &mut QueryBuilder<Sqlite>, lq: &ListQuery) {
 }
 
 /// `{select} FROM resources WHERE type = ? AND <attribute name> = ? ORDER BY seq`, or `None` when
-/// `value` is not a scalar. The attribute expression is [`json_attr`]'s, which the indexes of
-/// migration 0004 repeat (PostgreSQL: `(attributes->>'name')`).
+/// `value` is not a scalar. The attribute expression is [`Dialect::json_attr`]'s, which the
+/// indexes of migration 0004 (SQLite) and of the PostgreSQL schema repeat.
 fn find_ids_query(
+    d: Dialect,
     select: &str,
     rtype: &str,
     name: &str,
     value: &Value,
-) -> Option<QueryBuilder<Sqlite>> {
+) -> Option<QueryBuilder> {
     let value = match value {
         Value::String(s) => SqlValue::Text(s.clone()),
         Value::Bool(b) => SqlValue::Int(i64::from(*b)),
@@ -225,18 +222,28 @@ fn find_ids_query(
         },
         Value::Null | Value::Array(_) | Value::Object(_) => return None,
     };
-    let mut q = QueryBuilder::<Sqlite>::new(select);
+    let mut q = QueryBuilder::new(select);
     q.push(" FROM resources WHERE type = ");
     q.push_bind(rtype.to_string());
-    q.push(format!(" AND {} = ", json_attr("resources", name)));
-    push_values(&mut q, std::slice::from_ref(&value));
+    q.push(format!(" AND {} = ", d.json_attr("resources", name)));
+    push_values(d, &mut q, std::slice::from_ref(&value));
     q.push(" ORDER BY seq");
     Some(q)
+}
+
+/// Whether a type and id can name a stored resource: PostgreSQL's text holds no NUL character,
+/// so neither does any id crabapple stores; such a lookup finds nothing on both backends
+/// (instead of PostgreSQL's encoding error).
+fn storable(rtype: &str, id: &str) -> bool {
+    !rtype.contains('\0') && !id.contains('\0')
 }
 
 impl Store {
     /// One resource, from the in-process cache or the database.
     pub async fn get(&self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        if !storable(rtype, id) {
+            return Ok(None);
+        }
         if let Some(r) = self.cache.get(rtype, id) {
             return Ok(Some((*r).clone()));
         }
@@ -268,7 +275,7 @@ impl Store {
         let mut fetched: Vec<Resource> = Vec::new();
         for chunk in missing.chunks(200) {
             let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT * FROM resources WHERE (type, id) IN (");
+                QueryBuilder::new("SELECT * FROM resources WHERE (type, id) IN (");
             let mut sep = q.separated(", ");
             for (t, i) in chunk {
                 sep.push("(");
@@ -297,15 +304,15 @@ impl Store {
 
     /// One page and the total count.
     pub async fn list(&self, lq: &ListQuery) -> Result<(Vec<Resource>, i64)> {
-        let mut q = QueryBuilder::<Sqlite>::new("SELECT r.*");
-        push_from_where(&mut q, lq);
+        let mut q = QueryBuilder::new("SELECT r.*");
+        push_from_where(self.dialect, &mut q, lq);
         q.push(" ORDER BY ");
         for (key, desc) in &lq.sort {
             match key {
                 SortKey::Id => q.push("r.id"),
-                SortKey::Attr(a) => q.push(json_attr("r", a)),
+                SortKey::Attr(a) => q.push(self.dialect.json_sort("r", a)),
             };
-            q.push(if *desc { " DESC, " } else { " ASC, " });
+            q.push(self.dialect.order(*desc)).push(", ");
         }
         q.push(if lq.linked_from.is_some() {
             "e.ord, r.seq"
@@ -324,8 +331,8 @@ impl Store {
         let total = if lq.offset == 0 && (items.len() as i64) < lq.limit {
             items.len() as i64
         } else {
-            let mut c = QueryBuilder::<Sqlite>::new("SELECT COUNT(*)");
-            push_from_where(&mut c, lq);
+            let mut c = QueryBuilder::new("SELECT COUNT(*)");
+            push_from_where(self.dialect, &mut c, lq);
             c.build().fetch_one(self.reader()).await?.try_get(0)?
         };
         Ok((items, total))
@@ -392,7 +399,7 @@ impl Store {
         let mut out: std::collections::HashMap<String, (Vec<(String, String)>, i64)> =
             std::collections::HashMap::new();
         for chunk in src_ids.chunks(200) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            let mut q = QueryBuilder::new(
                 "SELECT src_id, dst_type, dst_id, rn, cnt FROM (SELECT src_id, dst_type, dst_id, \
                  ROW_NUMBER() OVER (PARTITION BY src_id ORDER BY ord) AS rn, \
                  COUNT(*) OVER (PARTITION BY src_id) AS cnt FROM edges WHERE src_type = ",
@@ -402,7 +409,7 @@ impl Store {
             q.push_bind(rel.to_string());
             q.push(" AND src_id IN ");
             push_ids(&mut q, chunk);
-            q.push(") WHERE rn <= ");
+            q.push(") AS page WHERE rn <= ");
             q.push_bind(per_limit);
             q.push(" ORDER BY src_id, rn");
             for r in q.build().fetch_all(self.reader()).await? {
@@ -437,6 +444,9 @@ impl Store {
 
 impl Tx {
     pub async fn get(&mut self, rtype: &str, id: &str) -> Result<Option<Resource>> {
+        if !storable(rtype, id) {
+            return Ok(None);
+        }
         let key = (rtype.to_string(), id.to_string());
         if let Some(r) = self.memo.resources.get(&key) {
             return Ok(r.clone());
@@ -454,7 +464,7 @@ impl Tx {
     /// Whether any resource of `src_type` has linkage through `rel`.
     pub async fn has_linkage(&mut self, src_type: &str, rel: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM edges WHERE src_type = $1 AND rel = $2 LIMIT 1)",
+            "SELECT COUNT(*) FROM (SELECT 1 FROM edges WHERE src_type = $1 AND rel = $2 LIMIT 1) AS one",
         )
         .bind(src_type)
         .bind(rel)
@@ -482,13 +492,16 @@ impl Tx {
         name: &str,
         value: &Value,
     ) -> Result<Vec<String>> {
-        let Some(mut q) = find_ids_query("SELECT id", rtype, name, value) else {
+        let Some(q) = find_ids_query(self.store.dialect, "SELECT id", rtype, name, value) else {
             return Ok(Vec::new());
         };
         Ok(q.build_query_scalar().fetch_all(&mut *self.tx).await?)
     }
 
     pub async fn exists(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        if !storable(rtype, id) {
+            return Ok(false);
+        }
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM resources WHERE type = $1 AND id = $2")
                 .bind(rtype)
@@ -534,6 +547,9 @@ impl Tx {
 
     /// Deletes a resource and every linkage to or from it.
     pub async fn delete(&mut self, rtype: &str, id: &str) -> Result<bool> {
+        if !storable(rtype, id) {
+            return Ok(false);
+        }
         self.touched.push((rtype.to_string(), id.to_string()));
         sqlx::query("DELETE FROM edges WHERE (src_type = $1 AND src_id = $2) OR (dst_type = $1 AND dst_id = $2)")
             .bind(rtype)
@@ -695,8 +711,8 @@ pub(crate) mod tests {
                 "resources_by_certificate_type",
             ),
         ] {
-            let mut q =
-                find_ids_query("EXPLAIN QUERY PLAN SELECT id", rtype, name, &json!("v")).unwrap();
+            let q =
+                find_ids_query(Dialect::Sqlite, "EXPLAIN QUERY PLAN SELECT id", rtype, name, &json!("v")).unwrap();
             let plan: Vec<String> = q
                 .build()
                 .fetch_all(&mut *tx.tx)

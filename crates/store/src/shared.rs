@@ -7,13 +7,16 @@
 //!   a deferred `BEGIN` that upgrades to a write later could fail at once with
 //!   `SQLITE_BUSY_SNAPSHOT` (517), which no busy handler waits for;
 //! - readers see other processes' commits: [`Watch`] asks SQLite whether another connection
-//!   committed (`PRAGMA data_version`) and, if that was another process (the write token is not
-//!   this process's), empties the resource cache and re-reads the virtual clock. Every write of
-//!   resources or of the clock goes through a [`crate::Tx`], which leaves the token.
+//!   committed (`PRAGMA data_version`), and if one did, reads the write token; on PostgreSQL it
+//!   reads the token at every check (one primary-key read: a `NOTIFY` from another replica could
+//!   still be on its way when a client's next request arrives here, and that request must see
+//!   the write). If the token is not this process's, it empties the resource cache and re-reads
+//!   the virtual clock. Every write of resources or of the clock goes through a [`crate::Tx`], which
+//!   leaves the token. So a write on one replica is seen by another at its next request.
 
 use std::time::Duration;
 
-use sqlx::{Pool, Sqlite};
+use crate::db::DbPool;
 
 /// How long one attempt waits for another connection's write lock (SQLite's busy handler).
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -64,7 +67,9 @@ where
 /// another process's commit from this one's, every write transaction leaves a fresh random token
 /// in `meta` ([`WRITE_TOKEN`]): a token this process did not write means another one committed.
 pub(crate) struct Watch {
-    conn: Pool<Sqlite>,
+    conn: DbPool,
+    /// SQLite: whether `PRAGMA data_version` tells of commits (PostgreSQL has no such counter).
+    data_version: bool,
     /// What was seen last; the lock also orders checks and commits, so a request never proceeds
     /// on a cache another check is about to empty.
     seen: tokio::sync::Mutex<Seen>,
@@ -81,9 +86,19 @@ struct Seen {
 }
 
 impl Watch {
-    pub fn new(conn: Pool<Sqlite>) -> Watch {
+    pub fn sqlite(conn: DbPool) -> Watch {
         Watch {
             conn,
+            data_version: true,
+            seen: tokio::sync::Mutex::new(Seen::default()),
+        }
+    }
+
+    /// Reads the write token through `reader` at every check.
+    pub fn postgres(reader: DbPool) -> Watch {
+        Watch {
+            conn: reader,
+            data_version: false,
             seen: tokio::sync::Mutex::new(Seen::default()),
         }
     }
@@ -95,24 +110,48 @@ impl Watch {
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
+        // PostgreSQL: the token is read before taking the lock, so concurrent requests do not
+        // queue behind each other's round trip (a token read a moment early only empties the
+        // cache once more).
+        let early = if self.data_version {
+            None
+        } else {
+            Some(self.token().await?)
+        };
         let mut seen = self.seen.lock().await;
-        let version: i64 = sqlx::query_scalar("PRAGMA data_version")
-            .fetch_one(&self.conn)
-            .await?;
-        if seen.data_version == Some(version) {
+        let version: Option<i64> = if self.data_version {
+            Some(
+                sqlx::query_scalar("PRAGMA data_version")
+                    .fetch_one(&self.conn)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        if version.is_some() && seen.data_version == version {
             return Ok(false);
         }
-        let token: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(WRITE_TOKEN)
-            .fetch_optional(&self.conn)
-            .await?;
+        let token = match early {
+            Some(t) => t,
+            None => self.token().await?,
+        };
         let foreign = seen.data_version.is_none() || token != seen.token;
         if foreign {
             on_change().await?;
             seen.token = token;
         }
-        seen.data_version = Some(version);
+        seen.data_version = Some(version.unwrap_or(0));
         Ok(foreign)
+    }
+
+    /// The token the last write transaction left.
+    async fn token(&self) -> anyhow::Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                .bind(WRITE_TOKEN)
+                .fetch_optional(&self.conn)
+                .await?,
+        )
     }
 
     /// After this process committed a transaction that replaced token `previous` with `new`:

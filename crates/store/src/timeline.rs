@@ -69,7 +69,7 @@ const OF_RESOURCE: &str = "SELECT seq, type, id, track, at_ms, changes, note, st
 const NEXT_DUE: &str = "SELECT seq, type, id, track, at_ms, changes, note, state FROM timeline
      WHERE state = 'planned' AND at_ms <= $1 ORDER BY at_ms, seq LIMIT 1";
 
-fn entry(row: &sqlx::sqlite::SqliteRow) -> Result<Entry> {
+fn entry(row: &crate::db::DbRow) -> Result<Entry> {
     let changes: String = row.try_get("changes")?;
     let state: String = row.try_get("state")?;
     Ok(Entry {

@@ -242,11 +242,8 @@ impl Tx {
 
     pub(super) async fn ov_insert_customer(&mut self, c: &CustomerRow) -> Result<i64> {
         if self.overlay_mut().next_customer_id.is_none() {
-            let last: i64 = sqlx::query_scalar(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence
-                 WHERE name = 'commerce_customers'), 0), COALESCE(MAX(id), 0))
-                 FROM commerce_customers",
-            )
+            let sql = self.store.dialect.last_id_sql("commerce_customers", "id");
+            let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .fetch_one(&mut *self.tx)
             .await?;
             self.overlay_mut().next_customer_id = Some(last + 1);
@@ -405,7 +402,7 @@ impl Tx {
         }
         for chunk in txn_ids.chunks(ROWS_PER_INSERT) {
             let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
+                QueryBuilder::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
             push_list(&mut q, "transaction_id", chunk);
             for r in q
                 .build()
@@ -423,7 +420,7 @@ impl Tx {
         customer_ids.dedup();
         for chunk in customer_ids.chunks(ROWS_PER_INSERT) {
             let mut q =
-                QueryBuilder::<Sqlite>::new("SELECT * FROM commerce_customers WHERE id IN (");
+                QueryBuilder::new("SELECT * FROM commerce_customers WHERE id IN (");
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(*id);
@@ -489,7 +486,7 @@ impl Tx {
     /// The connection for a statement that writes: what the transaction read is forgotten
     /// ([`crate::memo`]), and inside a batch's savepoint marks the real SAVEPOINTs are issued
     /// first, so a rollback undoes the statement too.
-    pub(crate) async fn write_conn(&mut self) -> Result<&mut sqlx::SqliteConnection> {
+    pub(crate) async fn write_conn(&mut self) -> Result<&mut crate::db::DbConn> {
         self.memo.forget();
         if let Some(o) = self.overlay.as_mut() {
             let names: Vec<&'static str> = o
@@ -537,6 +534,14 @@ impl Tx {
         subs.sort_by(|a, b| a.original_transaction_id.cmp(&b.original_transaction_id));
         for chunk in customers.chunks(ROWS_PER_INSERT) {
             insert_customers(&mut self.tx, chunk).await?;
+        }
+        if let (false, Some(sql)) = (
+            customers.is_empty(),
+            self.store.dialect.ids_taken_sql("commerce_customers", "id"),
+        ) {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *self.tx)
+                .await?;
         }
         for chunk in txns.chunks(ROWS_PER_INSERT) {
             upsert_transactions(&mut self.tx, chunk).await?;

@@ -61,7 +61,7 @@ impl Tx {
             })
             .collect();
         if !counters.is_empty() {
-            let mut q = QueryBuilder::<Sqlite>::new("INSERT INTO commerce_counters (name, value) ");
+            let mut q = QueryBuilder::new("INSERT INTO commerce_counters (name, value) ");
             q.push_values(&counters, |mut b, (k, v)| {
                 b.push_bind(k).push_bind(*v);
             });
@@ -74,7 +74,7 @@ impl Tx {
             m.1 = 0;
         }
         for chunk in rows.chunks(NOTIFICATIONS_PER_INSERT) {
-            let mut q = QueryBuilder::<Sqlite>::new(
+            let mut q = QueryBuilder::new(
                 "INSERT INTO commerce_notifications (notification_uuid, app_id, bundle_id,
                  environment, notification_type, subtype, customer_id, transaction_id,
                  signed_date_ms, signed_payload, decoded, url, test_token, state, attempts,

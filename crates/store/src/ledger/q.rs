@@ -2,14 +2,16 @@
 
 use super::*;
 
-pub async fn app_by_bundle<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn app_by_bundle<'e, E: Executor<'e, Database = Db>>(
     e: E,
+    d: Dialect,
     bundle_id: &str,
 ) -> Result<Option<AppRow>> {
-    let row = sqlx::query(
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT id, attributes FROM resources WHERE type = 'apps'
-         AND json_extract(attributes, '$.bundleId') = $1 ORDER BY seq LIMIT 1",
-    )
+         AND {} = $1 ORDER BY seq LIMIT 1",
+        d.json_attr("resources", "bundleId")
+    )))
     .bind(bundle_id)
     .fetch_optional(e)
     .await?;
@@ -28,7 +30,7 @@ pub async fn app_by_bundle<'e, E: Executor<'e, Database = Sqlite>>(
     .transpose()
 }
 
-pub async fn customer<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn customer<'e, E: Executor<'e, Database = Db>>(
     e: E,
     id: i64,
 ) -> Result<Option<CustomerRow>> {
@@ -39,7 +41,7 @@ pub async fn customer<'e, E: Executor<'e, Database = Sqlite>>(
     row.as_ref().map(customer_from).transpose()
 }
 
-pub async fn customer_by_label<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn customer_by_label<'e, E: Executor<'e, Database = Db>>(
     e: E,
     app_id: &str,
     environment: &str,
@@ -56,7 +58,7 @@ pub async fn customer_by_label<'e, E: Executor<'e, Database = Sqlite>>(
     row.as_ref().map(customer_from).transpose()
 }
 
-pub async fn customer_by_app_transaction<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn customer_by_app_transaction<'e, E: Executor<'e, Database = Db>>(
     e: E,
     app_transaction_id: &str,
 ) -> Result<Option<CustomerRow>> {
@@ -67,7 +69,7 @@ pub async fn customer_by_app_transaction<'e, E: Executor<'e, Database = Sqlite>>
     row.as_ref().map(customer_from).transpose()
 }
 
-pub async fn transaction<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn transaction<'e, E: Executor<'e, Database = Db>>(
     e: E,
     id: &str,
 ) -> Result<Option<TransactionRow>> {
@@ -79,7 +81,7 @@ pub async fn transaction<'e, E: Executor<'e, Database = Sqlite>>(
 }
 
 /// Transactions of one original transaction, oldest purchase first.
-pub async fn chain<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn chain<'e, E: Executor<'e, Database = Db>>(
     e: E,
     original_transaction_id: &str,
 ) -> Result<Vec<TransactionRow>> {
@@ -93,7 +95,7 @@ pub async fn chain<'e, E: Executor<'e, Database = Sqlite>>(
     rows.iter().map(transaction_from).collect()
 }
 
-pub async fn by_order<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn by_order<'e, E: Executor<'e, Database = Db>>(
     e: E,
     order_id: &str,
 ) -> Result<Vec<TransactionRow>> {
@@ -106,7 +108,7 @@ pub async fn by_order<'e, E: Executor<'e, Database = Sqlite>>(
     rows.iter().map(transaction_from).collect()
 }
 
-pub async fn subscription<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn subscription<'e, E: Executor<'e, Database = Db>>(
     e: E,
     original_transaction_id: &str,
 ) -> Result<Option<SubscriptionRow>> {
@@ -118,7 +120,7 @@ pub async fn subscription<'e, E: Executor<'e, Database = Sqlite>>(
     row.as_ref().map(subscription_from).transpose()
 }
 
-pub async fn subscriptions_of<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn subscriptions_of<'e, E: Executor<'e, Database = Db>>(
     e: E,
     customer_id: i64,
 ) -> Result<Vec<SubscriptionRow>> {
@@ -132,7 +134,7 @@ pub async fn subscriptions_of<'e, E: Executor<'e, Database = Sqlite>>(
     rows.iter().map(subscription_from).collect()
 }
 
-pub async fn notification<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn notification<'e, E: Executor<'e, Database = Db>>(
     e: E,
     uuid: &str,
 ) -> Result<Option<NotificationRow>> {
@@ -143,7 +145,7 @@ pub async fn notification<'e, E: Executor<'e, Database = Sqlite>>(
     row.as_ref().map(notification_from).transpose()
 }
 
-pub async fn mass_extension<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn mass_extension<'e, E: Executor<'e, Database = Db>>(
     e: E,
     app_id: &str,
     environment: &str,
@@ -163,7 +165,7 @@ pub async fn mass_extension<'e, E: Executor<'e, Database = Sqlite>>(
     row.as_ref().map(mass_from).transpose()
 }
 
-pub async fn record<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn record<'e, E: Executor<'e, Database = Db>>(
     e: E,
     kind: &str,
     key: &str,
@@ -179,7 +181,7 @@ pub async fn record<'e, E: Executor<'e, Database = Sqlite>>(
 
 /// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
 /// relationship name (the App Store Connect side may store either side of a linkage).
-pub async fn linked_any<'e, E: Executor<'e, Database = Sqlite>>(
+pub async fn linked_any<'e, E: Executor<'e, Database = Db>>(
     e: E,
     rtype: &str,
     id: &str,

@@ -40,8 +40,8 @@ impl Store {
         expires_from_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(TransactionRow, Option<String>)>> {
-        let rows = sqlx::query(
-            "SELECT t.*, json_extract(c.app_transaction, '$.originalPlatform') AS platform
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t.*, {} AS platform
              FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
              WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
              AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
@@ -51,7 +51,8 @@ impl Store {
                AND (u.purchase_ms > t.purchase_ms
                     OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
              ORDER BY t.original_transaction_id",
-        )
+            self.dialect().json_text("c.app_transaction", "originalPlatform")
+        )))
         .bind(environment)
         .bind(end_ms)
         .bind(expires_from_ms)
@@ -94,15 +95,20 @@ impl Store {
         environment: &str,
         end_ms: i64,
     ) -> Result<Vec<(String, i64, Option<i64>)>> {
-        Ok(sqlx::query_as(
+        let d = self.dialect();
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT original_transaction_id,
-               SUM(CASE WHEN revoked = 0 AND COALESCE(json_extract(payload, '$.price'), 0) > 0
-                   AND COALESCE(json_extract(payload, '$.offerDiscountType'), '') <> 'FREE_TRIAL'
-                   THEN (COALESCE(expires_ms, purchase_ms) - purchase_ms) / 86400000 ELSE 0 END),
-               MAX(CASE WHEN json_extract(payload, '$.offerType') = 4 THEN purchase_ms END)
+               CAST(SUM(CASE WHEN revoked = 0 AND COALESCE({price}, 0) > 0
+                   AND COALESCE({discount}, '') <> 'FREE_TRIAL'
+                   THEN (COALESCE(expires_ms, purchase_ms) - purchase_ms) / 86400000 ELSE 0 END)
+                 AS BIGINT),
+               MAX(CASE WHEN {offer} = 4 THEN purchase_ms END)
              FROM commerce_transactions WHERE product_type = 'AUTO_RENEWABLE'
              AND environment = $1 AND purchase_ms < $2 GROUP BY original_transaction_id",
-        )
+            price = d.json_num("payload", "price"),
+            discount = d.json_text("payload", "offerDiscountType"),
+            offer = d.json_num("payload", "offerType"),
+        )))
         .bind(environment)
         .bind(end_ms)
         .fetch_all(self.reader())

@@ -19,18 +19,22 @@ impl Tx {
         {
             sqlx::query(*q).execute(&mut *self.tx).await?;
         }
-        Ok(())
+        let restart = self.store.dialect.restart_ids_sql(LEDGER_KEYS);
+        sqlx::query(sqlx::AssertSqlSafe(restart))
+            .execute(&mut *self.tx)
+            .await?;
+        crate::reports::new_generation(&mut self.tx).await
     }
 
     pub async fn ledger_app_by_bundle(&mut self, bundle_id: &str) -> Result<Option<AppRow>> {
-        q::app_by_bundle(&mut *self.tx, bundle_id).await
+        q::app_by_bundle(&mut *self.tx, self.store.dialect, bundle_id).await
     }
 
     pub async fn ledger_products_named(
         &mut self,
         product_id: &str,
     ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
-        products_named(&mut *self.tx, product_id).await
+        products_named(&mut *self.tx, self.store.dialect, product_id).await
     }
 
     pub async fn ledger_linked_any(
@@ -289,10 +293,10 @@ impl Tx {
 
 /// Inserts customers with their ids (a batch assigns them, [`super::overlay`]).
 pub(super) async fn insert_customers(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::DbConn,
     rows: &[CustomerRow],
 ) -> Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::new(
         "INSERT INTO commerce_customers (id, app_id, bundle_id, environment, label,
          app_account_token, storefront, app_transaction_id, app_transaction, created_ms) ",
     );
@@ -322,10 +326,10 @@ pub(super) async fn insert_customers(
 
 /// Inserts or replaces transactions (their modification sequence already assigned).
 pub(super) async fn upsert_transactions(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::DbConn,
     rows: &[TransactionRow],
 ) -> Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::new(
         "INSERT INTO commerce_transactions (transaction_id, original_transaction_id, customer_id,
          app_id, bundle_id, environment, product_id, product_type, group_id, order_id,
          web_order_line_item_id, ownership, purchase_ms, expires_ms, revoked, revoked_ms,
@@ -376,10 +380,10 @@ pub(super) async fn upsert_transactions(
 
 /// Inserts or replaces subscriptions' renewal state.
 pub(super) async fn upsert_subscriptions(
-    conn: &mut sqlx::SqliteConnection,
+    conn: &mut crate::db::DbConn,
     rows: &[SubscriptionRow],
 ) -> Result<()> {
-    let mut q = QueryBuilder::<Sqlite>::new(
+    let mut q = QueryBuilder::new(
         "INSERT INTO commerce_subscriptions (original_transaction_id, customer_id, app_id,
          bundle_id, environment, group_id, product_id, status, expires_ms,
          latest_transaction_id, ownership, storefront, next_event_ms, renewal, state, updated_ms) ",
