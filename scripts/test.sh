@@ -4,7 +4,8 @@
 #   1. cargo build -p crabapple                     (debug)
 #   2. scripts/setup-clients.sh and setup-apple-libs.sh (real clients into gitignored dirs) —
 #      before the cargo tests, so the cross-checks with Apple's libraries really run there
-#   3. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest)
+#   3. cargo nextest run --workspace (+ doctests)    (or cargo test --workspace without nextest),
+#      then again with every store on PostgreSQL (scripts/pg.sh starts a throwaway cluster)
 #   4. crabapple serve on a free port in a temp data dir, recording the operations it serves
 #   5. tests/clients/python  pytest: codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP checks
 #   6. tests/clients/node    node --test: appstore-connect-sdk, node-app-store-connect-api (HTTPS)
@@ -60,6 +61,7 @@ fail() { FAILED_STEPS+=("$1"); printf '**** FAILED: %s\n' "$1"; }
 cleanup() {
     local rc=$?
     [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    [[ $KEEP == 1 ]] || scripts/pg.sh stop
     if [[ $KEEP == 1 ]]; then
         echo "kept $TMP"
     else
@@ -115,6 +117,17 @@ count_cargo() { # $1: nextest/cargo output file
         PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + i))
     done < <(sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$1")
 }
+# PostgreSQL (issue 12): a fresh throwaway cluster (scripts/pg.sh) for the replica tests and the
+# second pass of the Rust suite, which runs every test again with its stores on PostgreSQL (a
+# schema per data directory).
+step "start PostgreSQL (scripts/pg.sh)"
+scripts/pg.sh stop
+if PG_URL="$(scripts/pg.sh start)"; then
+    export CRABAPPLE_TEST_POSTGRES_URL="$PG_URL"
+    echo "PostgreSQL at $PG_URL"
+else
+    fail "scripts/pg.sh start"
+fi
 if [[ $SKIP_CARGO_TESTS == 0 ]]; then
     export CRABAPPLE_BIN="$BIN"
     # The in-process worlds of the Rust tests live under target/tmp (CARGO_TARGET_TMPDIR) and
@@ -125,6 +138,13 @@ if [[ $SKIP_CARGO_TESTS == 0 ]]; then
         cargo nextest run --workspace --no-tests=fail --no-fail-fast 2>&1 | tee "$TMP/cargo.log"
         [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo nextest run --workspace"
         count_cargo "$TMP/cargo.log"
+        if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
+            step "cargo nextest run --workspace, stores on PostgreSQL"
+            CRABAPPLE_TEST_DATABASE_URL="$CRABAPPLE_TEST_POSTGRES_URL" \
+                cargo nextest run --workspace --no-tests=fail --no-fail-fast 2>&1 | tee "$TMP/cargo-pg.log"
+            [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo nextest run --workspace (PostgreSQL)"
+            count_cargo "$TMP/cargo-pg.log"
+        fi
         step "cargo test --workspace --doc"
         cargo test --workspace --doc 2>&1 | tee "$TMP/cargo-doc.log"
         [[ ${PIPESTATUS[0]} == 0 ]] || fail "cargo test --workspace --doc"

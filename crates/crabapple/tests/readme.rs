@@ -22,6 +22,8 @@ fn readme_shows_what_serve_prints() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_crabapple"))
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(&dir)
+        // The README shows the embedded default (SQLite), also in the suite's PostgreSQL pass.
+        .env_remove("CRABAPPLE_TEST_DATABASE_URL")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

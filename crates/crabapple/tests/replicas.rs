@@ -1,6 +1,6 @@
 //! Issue 12: several `crabapple serve --database postgres://…` replicas on one PostgreSQL
-//! database serve one world. Each test gets a schema of its own on the suite's database
-//! (`CRABAPPLE_TEST_DATABASE_URL`, started by scripts/test.sh with scripts/pg.sh); without it
+//! database serve one world. Each test gets a schema of its own on the suite's PostgreSQL
+//! (`CRABAPPLE_TEST_POSTGRES_URL`, started by scripts/test.sh with scripts/pg.sh); without it
 //! these tests fail, saying so.
 
 mod common;
@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The suite's PostgreSQL URL with a fresh schema for `case`.
 fn database(case: &str) -> String {
-    let url = std::env::var("CRABAPPLE_TEST_DATABASE_URL").expect(
-        "CRABAPPLE_TEST_DATABASE_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
+    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
+        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
          URL it prints (scripts/test.sh does both)",
     );
     let schema = format!("r_{case}_{}", std::process::id());

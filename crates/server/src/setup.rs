@@ -109,7 +109,10 @@ pub fn storage_label() -> String {
     match database() {
         None => "SQLite".into(),
         Some(Database::Shared(url)) => {
-            format!("files; store: PostgreSQL {}", crabapple_store::redact_url(url))
+            format!(
+                "files; store: PostgreSQL {}",
+                crabapple_store::redact_url(url)
+            )
         }
         Some(Database::PerDataDir(url)) => format!(
             "files; store: PostgreSQL {}, a schema per data directory",

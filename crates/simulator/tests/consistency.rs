@@ -274,6 +274,8 @@ async fn server_api_history(w: &common::World) -> Vec<Tx> {
 
 #[tokio::test]
 async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_and_the_server_api() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let w = common::demo().await;
     let period = next_fiscal_period(w.app.store().now_ms());
     simulate_period(&w, &period).await;

@@ -71,6 +71,8 @@ async fn ledger(w: &common::World) -> Vec<String> {
 
 #[tokio::test]
 async fn issue_9_a_day_in_memory_writes_the_rows_of_a_day_statement_by_statement() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let wall = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()

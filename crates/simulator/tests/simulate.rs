@@ -87,6 +87,8 @@ async fn scalar(w: &common::World, sql: &'static str) -> i64 {
 
 #[tokio::test]
 async fn same_seed_and_world_give_identical_units_and_transactions() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let start = Some(common_start());
     let (a, b) = (common::demo().await, common::demo().await);
     let (sa, sb) = (
@@ -114,6 +116,8 @@ async fn same_seed_and_world_give_identical_units_and_transactions() {
 
 #[tokio::test]
 async fn the_summary_agrees_with_the_ledger() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let w = common::demo().await;
     let s = run(&w, &opts(45, None)).await;
     let first_time: i64 = units(&w)
@@ -187,6 +191,8 @@ async fn the_summary_agrees_with_the_ledger() {
 
 #[tokio::test]
 async fn a_simulated_purchase_is_in_the_app_store_server_api_history() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let w = common::demo().await;
     run(&w, &opts(5, None)).await;
     let (id, bundle): (String, String) = sqlx::query_as(
@@ -246,6 +252,8 @@ async fn simulating_twice_continues_where_the_first_run_stopped() {
 
 #[tokio::test]
 async fn black_friday_week_redeems_the_worlds_named_offer_code() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     let w = common::demo().await;
     let o = Options {
         apps: vec!["com.crabapple.notes".into()],
@@ -281,6 +289,8 @@ async fn black_friday_week_redeems_the_worlds_named_offer_code() {
 /// transaction and renewal info are the ones the event stored.
 #[tokio::test]
 async fn simulated_notifications_are_signed_when_first_read_and_keep_their_bytes() {
+    // Reads the SQLite file itself (below), also in the suite's PostgreSQL pass.
+    crabapple_server::setup::use_embedded();
     use crabapple_storekit::models::Environment;
     use crabapple_storekit::verify::SignedDataVerifier;
     let w = common::demo().await;

@@ -2,8 +2,8 @@
 //! `crabapple clock advance` (or the admin API) moves forward. The offset is persisted in `meta`,
 //! so a restart keeps the virtual date. Nothing else in crabapple reads the OS time.
 
-use anyhow::Result;
 use crate::db::{DbConn, DbPool};
+use anyhow::Result;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};

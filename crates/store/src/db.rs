@@ -54,7 +54,8 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
 
 /// PostgreSQL's schema, one file for the state SQLite reaches after its eight migrations; later
 /// migrations get a number in both lists.
-const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[(8, include_str!("../migrations/postgres/0008_schema.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(8, include_str!("../migrations/postgres/0008_schema.sql"))];
 
 /// Installs sqlx's SQLite and PostgreSQL drivers for `Any` (once per process).
 pub(crate) fn install_drivers() {
@@ -230,7 +231,10 @@ impl Dialect {
         match self {
             Dialect::Sqlite => {
                 let names: Vec<String> = tables.iter().map(|(t, _)| format!("'{t}'")).collect();
-                format!("DELETE FROM sqlite_sequence WHERE name IN ({})", names.join(", "))
+                format!(
+                    "DELETE FROM sqlite_sequence WHERE name IN ({})",
+                    names.join(", ")
+                )
             }
             Dialect::Postgres => {
                 let calls: Vec<String> = tables

@@ -17,10 +17,10 @@ pub(crate) use due::DueWindow;
 pub(crate) use overlay::Overlay;
 pub(crate) use pending::Pending;
 
+use crate::db::{Db, DbRow, Dialect, QueryBuilder};
 use crate::{Store, Tx};
 use anyhow::{Context, Result};
 use serde_json::Value;
-use crate::db::{Db, DbRow, Dialect, QueryBuilder};
 use sqlx::{Executor, Row};
 
 /// An app of the team, found by bundle id.
@@ -434,8 +434,7 @@ impl Store {
     /// One page of a customer's transaction history (`limit` rows; ask for one more than the
     /// page size to learn `hasMore`).
     pub async fn ledger_history(&self, h: &HistoryQuery) -> Result<Vec<TransactionRow>> {
-        let mut q =
-            QueryBuilder::new("SELECT * FROM commerce_transactions WHERE customer_id = ");
+        let mut q = QueryBuilder::new("SELECT * FROM commerce_transactions WHERE customer_id = ");
         q.push_bind(h.customer_id);
         if let Some(c) = h.cursor {
             q.push(if h.descending {
@@ -790,7 +789,10 @@ const LEDGER_CLEAR: &[&str] = &[
 
 /// The ledger's generated keys (customer ids, the notification sequence): they start over
 /// after [`LEDGER_CLEAR`].
-const LEDGER_KEYS: &[(&str, &str)] = &[("commerce_customers", "id"), ("commerce_notifications", "seq")];
+const LEDGER_KEYS: &[(&str, &str)] = &[
+    ("commerce_customers", "id"),
+    ("commerce_notifications", "seq"),
+];
 
 /// Currencies without a minor unit (ISO 4217 exponent 0 among the storefronts' currencies): a
 /// transaction's `price` is a multiple of 1000 milliunits, report files print whole units.

@@ -8,6 +8,7 @@
 
 mod cache;
 pub mod clock;
+mod db;
 pub mod fault;
 pub mod files;
 mod keys;
@@ -17,7 +18,6 @@ pub mod messaging;
 pub mod reports;
 mod resources;
 mod shared;
-mod db;
 pub mod timeline;
 
 pub use clock::Clock;
@@ -155,6 +155,17 @@ impl Store {
         let d = Dialect::Sqlite;
         // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
         // another process opening it at the same moment makes that wait too.
+        // A damaged, foreign or read-only file fails here at once: a pool would retry a
+        // connection whose setup fails until its acquire timeout.
+        shared::with_busy_retry(|| async {
+            use sqlx::Connection;
+            let mut c = DbConn::connect_with(&opts).await?;
+            sqlite_pragmas(&mut c, false).await?;
+            c.execute("SELECT count(*) FROM sqlite_master").await?;
+            c.close().await?;
+            Ok(())
+        })
+        .await?;
         let page_limit = Arc::new(AtomicU32::new(0));
         let writer = shared::with_busy_retry(|| async {
             let limit = page_limit.clone();
@@ -199,6 +210,15 @@ impl Store {
     async fn connect_postgres(url: &str, dir: std::path::PathBuf) -> Result<Store> {
         let opts = Dialect::connect_options(url)?;
         let d = Dialect::Postgres;
+        // An unreachable server or a refused login fails here at once (a pool would retry).
+        {
+            use sqlx::Connection;
+            DbConn::connect_with(&opts)
+                .await
+                .with_context(|| format!("connecting to {}", db::redact(url)))?
+                .close()
+                .await?;
+        }
         let writer = d
             .pool_options()
             .max_connections(4)
@@ -449,8 +469,10 @@ impl Tx {
 async fn apply_page_limit(conn: &mut DbConn, pages: u32) -> sqlx::Result<()> {
     // SQLite's default maximum (4294967294 pages) when the cap is lifted.
     let pages = if pages == 0 { u32::MAX - 1 } else { pages };
-    conn.execute(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {pages}")))
-        .await?;
+    conn.execute(sqlx::AssertSqlSafe(format!(
+        "PRAGMA max_page_count = {pages}"
+    )))
+    .await?;
     Ok(())
 }
 
@@ -519,10 +541,12 @@ async fn migrate(pool: &DbPool, d: Dialect) -> Result<()> {
 /// `schema_migrations`, waiting out another SQLite process's write lock as `shared` does.
 async fn create_migrations_table(conn: &mut DbConn) -> Result<()> {
     loop {
-        let r = sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
-            .execute(&mut *conn)
-            .await
-            .map_err(anyhow::Error::from);
+        let r = sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)",
+        )
+        .execute(&mut *conn)
+        .await
+        .map_err(anyhow::Error::from);
         match r {
             Err(e) if shared::is_busy(&e) => tokio::time::sleep(Duration::from_millis(100)).await,
             r => return r.map(|_| ()),

@@ -4,11 +4,11 @@
 //! performance tests run against it. Everything is scoped to an app and an environment. The
 //! storekit room decides what is valid; this module only stores and reads.
 
+use crate::db::{Db, DbRow};
 use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::Value;
 use sqlx::query::Query;
-use crate::db::{Db, DbRow};
 use sqlx::{Executor, Row, SqlSafeStr};
 
 /// An uploaded image (without its PNG bytes).

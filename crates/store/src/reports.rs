@@ -8,10 +8,10 @@
 //! generation token they were computed at, which the migration's triggers, [`REPORTS_CLEAR`], [`new_generation`] and
 //! [`Tx::add_app_units`] (units of a day whose files are out) replace.
 
+use crate::db::DbRow;
 use crate::{Store, Tx};
 use anyhow::Result;
 use sqlx::Row;
-use crate::db::DbRow;
 
 /// App units of one reporting day and one combination of Apple's dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -39,10 +39,8 @@ pub struct AppUnitsRow {
 
 /// Tables emptied by a commerce reset (`ledger_clear`); the cached files go, and the generation
 /// changes, so a file computed before the reset and stored after it is never served.
-pub(crate) const REPORTS_CLEAR: &[&str] = &[
-    "DELETE FROM report_app_units",
-    "DELETE FROM report_files",
-];
+pub(crate) const REPORTS_CLEAR: &[&str] =
+    &["DELETE FROM report_app_units", "DELETE FROM report_files"];
 
 /// Replaces the report generation token (migration 0007 does the same in its triggers; a reset
 /// does it after [`REPORTS_CLEAR`]). Random, as the triggers' tokens are.
@@ -109,9 +107,8 @@ impl Tx {
     pub async fn add_app_units(&mut self, rows: &[AppUnitsRow]) -> Result<()> {
         // 13 parameters a row: 500 rows stay under SQLite's 32,766 bound parameters.
         for chunk in rows.chunks(500) {
-            let mut q = crate::db::QueryBuilder::new(format!(
-                "INSERT INTO report_app_units ({COLS}) "
-            ));
+            let mut q =
+                crate::db::QueryBuilder::new(format!("INSERT INTO report_app_units ({COLS}) "));
             q.push_values(chunk, |mut b, r| {
                 b.push_bind(&r.app_id)
                     .push_bind(&r.day)
@@ -315,15 +312,17 @@ impl Store {
     /// mass extension the scheduler has not run yet, e.g. right after the clock jumped): the
     /// files of a period ending at `end_ms` may still change until it has run.
     pub async fn report_work_due_before(&self, end_ms: i64) -> Result<bool> {
-        Ok(sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM commerce_subscriptions
+        // An integer, not a boolean: SQLite has no boolean type and PostgreSQL's is not SQLite's.
+        let due: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce_subscriptions
                             WHERE next_event_ms IS NOT NULL AND next_event_ms < $1)
                  OR EXISTS (SELECT 1 FROM commerce_mass_extensions
-                            WHERE due_ms IS NOT NULL AND due_ms < $1)",
+                            WHERE due_ms IS NOT NULL AND due_ms < $1) THEN 1 ELSE 0 END",
         )
         .bind(end_ms)
         .fetch_one(&self.reader)
-        .await?)
+        .await?;
+        Ok(due != 0)
     }
 }
 

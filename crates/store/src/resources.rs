@@ -1,10 +1,10 @@
 //! Generic JSON:API resources and their linkage. Filters, sorting and paging are SQL; the caller
 //! (the jsonapi engine) has already validated names and typed the values from the manifest.
 
+use crate::db::{Db, Dialect, QueryBuilder};
 use crate::{Store, Tx};
 use anyhow::Result;
 use serde_json::{Map, Value};
-use crate::db::{Db, Dialect, QueryBuilder};
 use sqlx::{Executor, Row};
 
 /// Ids of the resources of `src_type` whose `rel` links to `dst`, by the `edges_by_dst` index.
@@ -274,8 +274,7 @@ impl Store {
         let generation = self.cache.generation();
         let mut fetched: Vec<Resource> = Vec::new();
         for chunk in missing.chunks(200) {
-            let mut q =
-                QueryBuilder::new("SELECT * FROM resources WHERE (type, id) IN (");
+            let mut q = QueryBuilder::new("SELECT * FROM resources WHERE (type, id) IN (");
             let mut sep = q.separated(", ");
             for (t, i) in chunk {
                 sep.push("(");
@@ -711,8 +710,14 @@ pub(crate) mod tests {
                 "resources_by_certificate_type",
             ),
         ] {
-            let q =
-                find_ids_query(Dialect::Sqlite, "EXPLAIN QUERY PLAN SELECT id", rtype, name, &json!("v")).unwrap();
+            let q = find_ids_query(
+                Dialect::Sqlite,
+                "EXPLAIN QUERY PLAN SELECT id",
+                rtype,
+                name,
+                &json!("v"),
+            )
+            .unwrap();
             let plan: Vec<String> = q
                 .build()
                 .fetch_all(&mut *tx.tx)

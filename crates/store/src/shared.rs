@@ -146,12 +146,10 @@ impl Watch {
 
     /// The token the last write transaction left.
     async fn token(&self) -> anyhow::Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-                .bind(WRITE_TOKEN)
-                .fetch_optional(&self.conn)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+            .bind(WRITE_TOKEN)
+            .fetch_optional(&self.conn)
+            .await?)
     }
 
     /// After this process committed a transaction that replaced token `previous` with `new`:

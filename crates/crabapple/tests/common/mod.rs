@@ -10,6 +10,11 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_crabapple");
+/// The suite's switch to PostgreSQL, removed from the binaries these helpers start: the tests
+/// that run the real binary on a data directory check its SQLite file (damaged, full, read-only,
+/// simulated into), so they run on SQLite in both passes; `replicas.rs` runs the binary on
+/// PostgreSQL.
+pub const EMBEDDED_ONLY: &str = "CRABAPPLE_TEST_DATABASE_URL";
 /// How long a failing start may take (a debug binary on a loaded machine).
 pub const EXIT_WITHIN: Duration = Duration::from_secs(15);
 
@@ -23,6 +28,7 @@ pub fn serve_with(data: &Path, stderr: impl Into<Stdio>) -> Child {
     Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
+        .env_remove(EMBEDDED_ONLY)
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -74,6 +80,7 @@ pub fn run(args: &[&str], data: &Path) -> Output {
         .args(args)
         .arg("--data")
         .arg(data)
+        .env_remove(EMBEDDED_ONLY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -177,11 +177,12 @@ impl Tx {
         // `label >= prefix AND label < prefix + U+10FFFF`: the (app, environment, label) index.
         let taken: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM commerce_customers WHERE app_id = $1 AND environment = $2
-             AND label >= $3 AND label < $3 || char(1114111) LIMIT 1",
+             AND label >= $3 AND label < $4 LIMIT 1",
         )
         .bind(app_id)
         .bind(environment)
         .bind(prefix)
+        .bind(format!("{prefix}\u{10FFFF}"))
         .fetch_optional(&mut *self.tx)
         .await?;
         if taken.is_some() {
@@ -244,8 +245,8 @@ impl Tx {
         if self.overlay_mut().next_customer_id.is_none() {
             let sql = self.store.dialect.last_id_sql("commerce_customers", "id");
             let last: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
-            .fetch_one(&mut *self.tx)
-            .await?;
+                .fetch_one(&mut *self.tx)
+                .await?;
             self.overlay_mut().next_customer_id = Some(last + 1);
         }
         let o = self.overlay_mut();
@@ -401,8 +402,7 @@ impl Tx {
             self.overlay_mut().keep_sub(s, false);
         }
         for chunk in txn_ids.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                QueryBuilder::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
+            let mut q = QueryBuilder::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
             push_list(&mut q, "transaction_id", chunk);
             for r in q
                 .build()
@@ -419,8 +419,7 @@ impl Tx {
         customer_ids.sort_unstable();
         customer_ids.dedup();
         for chunk in customer_ids.chunks(ROWS_PER_INSERT) {
-            let mut q =
-                QueryBuilder::new("SELECT * FROM commerce_customers WHERE id IN (");
+            let mut q = QueryBuilder::new("SELECT * FROM commerce_customers WHERE id IN (");
             let mut sep = q.separated(", ");
             for id in chunk {
                 sep.push_bind(*id);

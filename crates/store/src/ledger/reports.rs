@@ -51,7 +51,8 @@ impl Store {
                AND (u.purchase_ms > t.purchase_ms
                     OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
              ORDER BY t.original_transaction_id",
-            self.dialect().json_text("c.app_transaction", "originalPlatform")
+            self.dialect()
+                .json_text("c.app_transaction", "originalPlatform")
         )))
         .bind(environment)
         .bind(end_ms)

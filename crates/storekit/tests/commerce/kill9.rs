@@ -53,6 +53,7 @@ impl Server {
             .unwrap()
             .port();
         let child = Command::new(bin)
+            .env_remove("CRABAPPLE_TEST_DATABASE_URL")
             .args(["serve", "--empty", "--data"])
             .arg(data)
             .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -204,6 +205,7 @@ async fn kill_9_between_event_and_delivery_loses_nothing() {
     //    delivers it.
     s.kill9();
     let out = Command::new(&bin)
+        .env_remove("CRABAPPLE_TEST_DATABASE_URL")
         .args([
             "purchase",
             "--json",

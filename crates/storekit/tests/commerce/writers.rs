@@ -34,6 +34,7 @@ fn env_usize(name: &str, default: usize) -> usize {
 /// One `crabapple purchase`: `Ok(notificationUUID)` or `Err(stderr)`.
 fn cli_purchase(bin: &Path, data: &Path, customer: &str) -> Result<String, String> {
     let out = Command::new(bin)
+        .env_remove("CRABAPPLE_TEST_DATABASE_URL")
         .args([
             "purchase",
             "--json",
@@ -280,6 +281,7 @@ async fn another_process_write_is_seen_at_once() {
     for round in 1..=5 {
         let was = offset(&s.admin("GET", "/status", Value::Null).await);
         let out = Command::new(&bin)
+            .env_remove("CRABAPPLE_TEST_DATABASE_URL")
             .args(["clock", "advance", "1h", "--data"])
             .arg(dir.path())
             .output()
