@@ -7,6 +7,8 @@
 #   scripts/pg.sh restart        stops the server (immediate) and starts it again on the same
 #                                directory (the "database restart" fault test)
 #
+# fsync is off (the OS may lose the last commits in a crash of the machine, not of PostgreSQL:
+# an immediate stop or kill -9 of the server loses no committed transaction).
 # The cluster lives in $CRABAPPLE_PG_DIR (default: target/pg). initdb refuses to run as root, so
 # as root it runs as the `postgres` user. Needs PostgreSQL's server binaries (apt: postgresql).
 set -euo pipefail
@@ -19,7 +21,7 @@ as_pg() {
 }
 start_server() {
   as_pg "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/log" -w -t 30 start \
-    -o "-p $(cat "$DIR/port") -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400" >/dev/null
+    -o "-p $(cat "$DIR/port") -k $DIR -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=400" >/dev/null
 }
 case "${1:-}" in
   start)

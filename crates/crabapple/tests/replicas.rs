@@ -303,3 +303,150 @@ fn try_http(port: u16, token: &str, ident: &str) -> Option<(u16, String)> {
     })
     .ok()
 }
+
+/// A PostgreSQL cluster of this test's own (scripts/pg.sh in its own directory and port), so
+/// restarting it disturbs no other test; stopped and removed when dropped.
+struct OwnCluster {
+    dir: PathBuf,
+    url: String,
+}
+
+impl OwnCluster {
+    fn start(case: &str) -> OwnCluster {
+        let dir = std::env::temp_dir().join(format!("crabapple-pg-{case}-{}", std::process::id()));
+        let port = free_port();
+        let out = pg_sh(&dir, &["start", &port.to_string()]);
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_string();
+        assert!(url.starts_with("postgres://"), "scripts/pg.sh start: {url}");
+        OwnCluster { dir, url }
+    }
+
+    fn restart(&self) {
+        pg_sh(&self.dir, &["restart"]);
+    }
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        pg_sh(&self.dir, &["stop"]);
+    }
+}
+
+fn pg_sh(dir: &Path, args: &[&str]) -> std::process::Output {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pg.sh");
+    let out = Command::new(script)
+        .args(args)
+        .env("CRABAPPLE_PG_DIR", dir)
+        .output()
+        .expect("scripts/pg.sh runs");
+    assert!(
+        out.status.success(),
+        "scripts/pg.sh {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Issue 12 "restart the database → replicas reconnect without a restart": the database stops
+/// (immediate shutdown, as a crash) and starts again; the same replica process answers reads and
+/// writes again, and what was committed before is still there.
+#[test]
+fn issue12_a_restarted_database_is_reconnected_without_restarting_the_replica() {
+    // Needs PostgreSQL like every test here (its own cluster, so the same binaries).
+    let _ = database("restart");
+    let cluster = OwnCluster::start("restart");
+    let data = scratch("restart");
+    let (child, port) = replica(&data, &cluster.url);
+    let token = token(&data, &cluster.url);
+    let made = http(
+        port,
+        "POST",
+        "/v1/bundleIds",
+        Some(&token),
+        Some(&bundle_id("com.replica.before")),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    cluster.restart();
+    // Connections the pool held died with the server; the next requests get fresh ones.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let after = loop {
+        let a = http(
+            port,
+            "POST",
+            "/v1/bundleIds",
+            Some(&token),
+            Some(&bundle_id("com.replica.after")),
+        );
+        if a.status == 201 || std::time::Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(after.status, 201, "{}", after.body);
+    let before = http(
+        port,
+        "GET",
+        "/v1/bundleIds?filter[identifier]=com.replica.before",
+        Some(&token),
+        None,
+    );
+    assert_eq!(before.json()["data"].as_array().unwrap().len(), 1);
+    stop(vec![(child, port)], &data);
+}
+
+/// apple-semantics.md §1.6: a key's hourly quota is one budget whichever replica a request
+/// lands on (issue 12: "rate limits per key as Apple's hourly quota across replicas").
+#[test]
+fn issue12_the_hourly_rate_limit_of_a_key_is_counted_across_replicas() {
+    let data = scratch("quota");
+    let db = database("quota");
+    let start = |d: &Path| {
+        let mut child = Command::new(BIN)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--rate-limit",
+                "5",
+                "--database",
+                &db,
+            ])
+            .arg("--data")
+            .arg(d)
+            .env_remove("CRABAPPLE_TEST_DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let port = wait_ready(&mut child);
+        (child, port)
+    };
+    let a = start(&data);
+    let b = start(&data);
+    let token = token(&data, &db);
+    let mut seen = Vec::new();
+    for i in 0..6 {
+        let port = if i % 2 == 0 { a.1 } else { b.1 };
+        let r = http(port, "GET", "/v1/apps?limit=1", Some(&token), None);
+        seen.push((r.status, r.header("x-rate-limit").unwrap_or("").to_string()));
+    }
+    let expected: Vec<(u16, String)> = (0..6)
+        .map(|i| match i {
+            0..=4 => (200, format!("user-hour-lim:5;user-hour-rem:{};", 4 - i)),
+            _ => (429, "user-hour-lim:5;user-hour-rem:0;".to_string()),
+        })
+        .collect();
+    assert_eq!(seen, expected);
+    let refused = http(b.1, "GET", "/v1/apps?limit=1", Some(&token), None);
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.json()["errors"][0]["code"], "RATE_LIMIT_EXCEEDED");
+    stop(vec![a, b], &data);
+}

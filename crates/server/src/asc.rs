@@ -230,7 +230,11 @@ pub(crate) async fn authenticate(
     }
 
     // 429 and X-Rate-Limit on every response (§1.6).
-    let rate = app.limiter.hit(&principal.key.key_id, now_ms);
+    let rate = match hit_shared_quota(app, &principal.key.key_id, now_ms).await {
+        Ok(Some(rate)) => rate,
+        Ok(None) => app.limiter.hit(&principal.key.key_id, now_ms),
+        Err(e) => return Err(error(AscError::internal(format!("{e:#}")), &[])),
+    };
     let rate_header = vec![("X-Rate-Limit".to_string(), rate.header_value())];
     if !rate.allowed {
         return Err(error(
@@ -243,4 +247,28 @@ pub(crate) async fn authenticate(
     }
 
     Ok((principal, rate_header))
+}
+
+/// The hourly quota of a key counted in the database when replicas share it (PostgreSQL,
+/// issue 12: "rate limits per key as Apple's hourly quota across replicas"); `None` on SQLite,
+/// whose one server counts in memory ([`crabapple_auth::RateLimiter`]).
+async fn hit_shared_quota(
+    app: &App,
+    key_id: &str,
+    now_ms: i64,
+) -> anyhow::Result<Option<crabapple_auth::RateStatus>> {
+    if app.store().dialect() != crabapple_store::Dialect::Postgres {
+        return Ok(None);
+    }
+    let limit = app.limiter.limit();
+    let q = app
+        .store()
+        .quota_hit(key_id, limit as i64, crabapple_auth::HOUR_MS, now_ms)
+        .await?;
+    Ok(Some(crabapple_auth::RateStatus {
+        limit,
+        remaining: q.remaining.max(0) as u64,
+        allowed: q.allowed,
+        retry_after_ms: q.retry_at_ms,
+    }))
 }

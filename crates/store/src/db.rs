@@ -50,12 +50,18 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/sqlite/0007_report_files.sql"),
     ),
     (8, include_str!("../migrations/sqlite/0008_timeline.sql")),
+    (9, include_str!("../migrations/sqlite/0009_rate_counts.sql")),
 ];
 
 /// PostgreSQL's schema, one file for the state SQLite reaches after its eight migrations; later
 /// migrations get a number in both lists.
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(8, include_str!("../migrations/postgres/0008_schema.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (8, include_str!("../migrations/postgres/0008_schema.sql")),
+    (
+        9,
+        include_str!("../migrations/postgres/0009_rate_counts.sql"),
+    ),
+];
 
 /// Installs sqlx's SQLite and PostgreSQL drivers for `Any` (once per process).
 pub(crate) fn install_drivers() {

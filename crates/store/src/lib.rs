@@ -15,6 +15,7 @@ mod keys;
 pub mod ledger;
 mod memo;
 pub mod messaging;
+pub mod quota;
 pub mod reports;
 mod resources;
 mod shared;

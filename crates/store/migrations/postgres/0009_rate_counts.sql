@@ -1,0 +1,8 @@
+-- Requests per API key per minute (crates/store/src/quota.rs): the hourly rate limit of every
+-- replica counted in one place (see ../sqlite/0009_rate_counts.sql).
+CREATE TABLE IF NOT EXISTS rate_counts (
+    key       TEXT NOT NULL,
+    bucket_ms BIGINT NOT NULL,
+    n         BIGINT NOT NULL,
+    PRIMARY KEY (key, bucket_ms)
+);
