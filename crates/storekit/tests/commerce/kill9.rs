@@ -47,12 +47,21 @@ pub(crate) fn admin_token(data: &Path) -> Option<String> {
 
 impl Server {
     pub(crate) async fn start(bin: &Path, data: &Path) -> Server {
+        Self::start_on(bin, data, None).await
+    }
+
+    /// `serve` with its store in `database` (a PostgreSQL URL) when given, else in `data`.
+    pub(crate) async fn start_on(bin: &Path, data: &Path, database: Option<&str>) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(bin)
+        let mut cmd = Command::new(bin);
+        if let Some(db) = database {
+            cmd.args(["--database", db]);
+        }
+        let child = cmd
             .env_remove("CRABAPPLE_TEST_DATABASE_URL")
             .args(["serve", "--empty", "--data"])
             .arg(data)

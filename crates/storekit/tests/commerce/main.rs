@@ -10,6 +10,7 @@ mod delivery;
 mod kill9;
 mod ledger_rules;
 mod offers;
+mod replicas;
 mod world;
 mod writers;
 
