@@ -211,12 +211,11 @@ reset_world() {
 }
 
 # pytest ------------------------------------------------------------------------------------
-step "pytest tests/clients/python (codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP)"
-PYTEST_OK=0
-timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
-    --junitxml="$TMP/pytest.xml" && PYTEST_OK=1
-if [[ -f "$TMP/pytest.xml" ]]; then
-    read -r p f s < <("$PY" - "$TMP/pytest.xml" <<'EOF'
+# count_pytest JUNIT_XML NAME: adds a pytest run's counts; no pytest test may skip (a client test
+# that cannot run is a failure).
+count_pytest() {
+    local p f s
+    read -r p f s < <("$PY" - "$1" <<'EOF'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
 suites = [root] if root.tag == "testsuite" else list(root)
@@ -227,8 +226,14 @@ print(t - f - s, f, s)
 EOF
     )
     PASSED=$((PASSED + p)); FAILED=$((FAILED + f)); SKIPPED=$((SKIPPED + s))
-    # No pytest test may skip: a client test that cannot run is a failure.
-    ((s == 0)) || fail "pytest skipped $s test(s); a test that cannot run must fail"
+    ((s == 0)) || fail "$2 skipped $s test(s); a test that cannot run must fail"
+}
+step "pytest tests/clients/python (codemagic-cli-tools, asconnect, fastlane spaceship, raw HTTP)"
+PYTEST_OK=0
+timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
+    --junitxml="$TMP/pytest.xml" && PYTEST_OK=1
+if [[ -f "$TMP/pytest.xml" ]]; then
+    count_pytest "$TMP/pytest.xml" pytest
 else
     FAILED=$((FAILED + 1))
 fi
@@ -340,6 +345,48 @@ if [[ $SKIP_PRISM == 0 ]]; then
     # fails when tests/coverage/stateful.tsv is stale (rerun it with --update).
     prism_step "tests/prism/write_sweep.py (Prism validation proxy, every write operation)" \
         tests/prism/write_sweep.py --report "$TMP/write-sweep.json"
+fi
+
+# ------------------------------------------------------- PostgreSQL, two replicas (issue 12)
+# The Python client suite again, against two `crabapple serve --database` replicas of one
+# PostgreSQL schema behind a round-robin TCP balancer (tests/clients/round_robin.py): each client
+# connection lands on the next replica, so a client's requests alternate between them.
+if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
+    step "pytest tests/clients/python on PostgreSQL, two replicas behind a round-robin balancer"
+    PG_DATA="$TMP/pgdata"
+    PG_CLIENTS_URL="$CRABAPPLE_TEST_POSTGRES_URL?options[search_path]=clients"
+    free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    RA="$(free_port)"; RB="$(free_port)"; LB="$(free_port)"; RA_HTTPS="$(free_port)"; RA_PROXY="$(free_port)"
+    CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$RA" \
+        --rate-limit 100000 --https "127.0.0.1:$RA_HTTPS" --proxy "127.0.0.1:$RA_PROXY" \
+        >"$TMP/replica-a.log" 2>&1 &
+    REPLICA_A=$!
+    CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$RB" \
+        --rate-limit 100000 >"$TMP/replica-b.log" 2>&1 &
+    REPLICA_B=$!
+    ROUND_ROBIN_COUNTS="$TMP/round-robin.txt" "$PY" tests/clients/round_robin.py "$LB" "$RA" "$RB" \
+        >"$TMP/round-robin.log" 2>&1 &
+    BALANCER=$!
+    for _ in $(seq 1 300); do
+        (($(grep -l '^ready' "$TMP/replica-a.log" "$TMP/replica-b.log" "$TMP/round-robin.log" 2>/dev/null | wc -l) == 3)) && break
+        sleep 0.2
+    done
+    "$BIN" ca export --pem --tls --data "$PG_DATA" --database "$PG_CLIENTS_URL" >"$TMP/pg-ca.pem"
+    PG_OK=0
+    CRABAPPLE_BASE_URL="http://127.0.0.1:$LB" CRABAPPLE_DATA="$PG_DATA" CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" \
+        CRABAPPLE_HTTPS_URL="https://127.0.0.1:$RA_HTTPS" CRABAPPLE_PROXY_URL="http://127.0.0.1:$RA_PROXY" \
+        CRABAPPLE_CA_FILE="$TMP/pg-ca.pem" \
+        timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
+        --junitxml="$TMP/pytest-pg.xml" && PG_OK=1
+    kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
+    wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
+    if [[ -f "$TMP/pytest-pg.xml" ]]; then
+        count_pytest "$TMP/pytest-pg.xml" "pytest (PostgreSQL)"
+    else
+        FAILED=$((FAILED + 1))
+    fi
+    [[ $PG_OK == 1 ]] || fail "pytest tests/clients/python (PostgreSQL, two replicas)"
+    echo "connections per replica: $(tr '\n' ' ' < "$TMP/round-robin.txt" 2>/dev/null)"
 fi
 
 # -------------------------------------------------------------------------------- summary

@@ -98,17 +98,30 @@ impl AdminAccess {
 /// bytes, hex, 0600) on first use.
 pub fn load_or_create_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(TOKEN_FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+    // An empty file may be another process's being written right now (replicas starting at once
+    // on one data directory): it gets two seconds to fill before it counts as a crash's leftover.
+    let mut empty = false;
+    for _ in 0..20 {
+        match std::fs::read_to_string(&path) {
+            Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+            Ok(_) => {
+                empty = true;
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                empty = false;
+                break;
+            }
+            Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
     }
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // An empty file left by a crash is replaced; a file another process just created wins.
-    let _ = std::fs::remove_file(&path);
+    if empty {
+        let _ = std::fs::remove_file(&path);
+    }
     match crabapple_store::files::write_secret(&path, format!("{token}\n").as_bytes()) {
         Ok(()) => Ok(token),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_token(data_dir)

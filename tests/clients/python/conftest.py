@@ -84,8 +84,10 @@ class Crabapple:
 
     def __init__(self, base_url: str, client_url: str, data: str, bin_path: str,
                  https_url: str | None = None, proxy_url: str | None = None,
-                 ca_file: str | None = None):
+                 ca_file: str | None = None, env: dict | None = None):
         self.base_url = base_url.rstrip("/")
+        # The environment of its CLI commands (a server of its own drops the suite's database).
+        self.env = env if env is not None else dict(os.environ)
         self.client_url = client_url.rstrip("/")
         self.data = data
         self.bin = bin_path
@@ -98,7 +100,8 @@ class Crabapple:
     # ------------------------------------------------------------------ CLI
     def cli(self, *args: str) -> str:
         out = subprocess.run(
-            [self.bin, *args], capture_output=True, text=True, timeout=60, check=False
+            [self.bin, *args], capture_output=True, text=True, timeout=60, check=False,
+            env=self.env,
         )
         if out.returncode != 0:
             raise AssertionError(
@@ -226,10 +229,13 @@ def own_server(prefix: str = "crabapple-pytest-"):
     tmp = tempfile.mkdtemp(prefix=prefix)
     port, https, proxy = free_port(), free_port(), free_port()
     log = open(os.path.join(tmp, "server.log"), "w")
+    # A world of its own: its store is the data directory's SQLite file, also when the suite's
+    # shared server keeps its store in PostgreSQL (CRABAPPLE_DATABASE_URL, scripts/test.sh).
+    env = {k: v for k, v in os.environ.items() if k != "CRABAPPLE_DATABASE_URL"}
     proc = subprocess.Popen(
         [bin_path, "serve", "--data", tmp, "--listen", f"127.0.0.1:{port}",
          "--https", f"127.0.0.1:{https}", "--proxy", f"127.0.0.1:{proxy}"],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -237,9 +243,9 @@ def own_server(prefix: str = "crabapple-pytest-"):
         ca_file = os.path.join(tmp, "ca.pem")
         with open(ca_file, "w") as f:
             f.write(subprocess.run([bin_path, "ca", "export", "--pem", "--tls", "--data", tmp],
-                                   capture_output=True, text=True, check=True).stdout)
+                                   capture_output=True, text=True, check=True, env=env).stdout)
         yield Crabapple(base, base, tmp, bin_path, f"https://127.0.0.1:{https}",
-                        f"http://127.0.0.1:{proxy}", ca_file)
+                        f"http://127.0.0.1:{proxy}", ca_file, env)
     finally:
         proc.terminate()
         try:

@@ -286,7 +286,8 @@ def test_issue_9_done_when_a_simulated_quarter_agrees_in_ponytech_the_collector_
             r = ca.admin("PUT", f"/commerce/apps/{bundle}/notification-urls", json={"production": None})
             assert r.status_code == 200, r.text
         out = subprocess.run([ca.bin, "simulate", "--data", ca.data, "--days", "90", "--profile", "small",
-                              "--quiet"], capture_output=True, text=True, timeout=120, check=False)
+                              "--quiet"], capture_output=True, text=True, timeout=120, check=False,
+                             env=ca.env)
         assert out.returncode == 0, out.stderr
         summary = out.stdout.splitlines()[0]
         first_s, last_s = summary.split("(")[1].split(",")[0].split(" to ")
