@@ -25,7 +25,7 @@ cleanup() {
 trap cleanup EXIT
 PG_URL=$(scripts/pg.sh start 55499)
 
-start() { # name data port [database]
+start() { # name data port [database]; sets START_MS (exec to "ready")
   local log="$TMP/$1.log" t0
   t0=$(date +%s%N)
   if [ -n "${4:-}" ]; then
@@ -35,7 +35,7 @@ start() { # name data port [database]
   fi
   PIDS+=($!)
   until grep -q "^ready" "$log" 2>/dev/null; do sleep 0.01; done
-  echo $(( ($(date +%s%N) - t0) / 1000000 ))
+  START_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 }
 stop_all() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; PIDS=(); }
 
@@ -58,21 +58,21 @@ load() { # label token app port...
 
 echo "issue 12 replicas benchmark: GET /v1/apps/{id}, $CONNS connections, $DUR, $(nproc) cores shared by wrk, crabapple and PostgreSQL"
 # SQLite, one process.
-NEW=$(start sqlite "$TMP/sqlite" 18721); stop_all
-OLD=$(start sqlite "$TMP/sqlite" 18721)
+start sqlite "$TMP/sqlite" 18721; NEW=$START_MS; stop_all
+start sqlite "$TMP/sqlite" 18721; OLD=$START_MS
 TOKEN=$("$BIN" token --data "$TMP/sqlite")
 APP=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18721/v1/apps?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
 echo "SQLite cold start: creating the demo world $NEW ms, existing store $OLD ms"
 load "SQLite, 1 process" "$TOKEN" "$APP" 18721
 stop_all
 # PostgreSQL, 1-3 replicas on one database.
-NEW=$(start pg1 "$TMP/pgdata" 18731 "$PG_URL"); stop_all
-OLD=$(start pg1 "$TMP/pgdata" 18731 "$PG_URL")
+start pg1 "$TMP/pgdata" 18731 "$PG_URL"; NEW=$START_MS; stop_all
+start pg1 "$TMP/pgdata" 18731 "$PG_URL"; OLD=$START_MS
 TOKEN=$("$BIN" token --database "$PG_URL" --data "$TMP/pgdata")
 APP=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18731/v1/apps?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
 echo "PostgreSQL cold start: creating the demo world $NEW ms, existing store $OLD ms"
 load "PostgreSQL, 1 replica" "$TOKEN" "$APP" 18731
-start pg2 "$TMP/pgdata" 18732 "$PG_URL" > /dev/null
+start pg2 "$TMP/pgdata" 18732 "$PG_URL"
 load "PostgreSQL, 2 replicas" "$TOKEN" "$APP" 18731 18732
-start pg3 "$TMP/pgdata" 18733 "$PG_URL" > /dev/null
+start pg3 "$TMP/pgdata" 18733 "$PG_URL"
 load "PostgreSQL, 3 replicas" "$TOKEN" "$APP" 18731 18732 18733

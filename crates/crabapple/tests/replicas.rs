@@ -30,8 +30,18 @@ fn scratch(case: &str) -> PathBuf {
     dir
 }
 
+/// A running `serve`, killed when dropped (also when a test fails half-way).
+struct Replica(Child);
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A replica: `serve` on `data` with the store in `db`; its port once ready.
-fn replica(data: &Path, db: &str) -> (Child, u16) {
+fn replica(data: &Path, db: &str) -> (Replica, u16) {
     let mut child = Command::new(BIN)
         .args([
             "serve",
@@ -48,7 +58,7 @@ fn replica(data: &Path, db: &str) -> (Child, u16) {
         .spawn()
         .expect("crabapple starts");
     let port = wait_ready(&mut child);
-    (child, port)
+    (Replica(child), port)
 }
 
 fn token(data: &Path, db: &str) -> String {
@@ -67,7 +77,7 @@ fn token(data: &Path, db: &str) -> String {
 }
 
 /// Three replicas started at once on a new database: one creates the world, all serve it.
-fn three(case: &str) -> (PathBuf, String, Vec<(Child, u16)>, String) {
+fn three(case: &str) -> (PathBuf, String, Vec<(Replica, u16)>, String) {
     let data = scratch(case);
     let db = database(case);
     let starting: Vec<_> = (0..3)
@@ -76,16 +86,13 @@ fn three(case: &str) -> (PathBuf, String, Vec<(Child, u16)>, String) {
             std::thread::spawn(move || replica(&d, &u))
         })
         .collect();
-    let replicas: Vec<(Child, u16)> = starting.into_iter().map(|t| t.join().unwrap()).collect();
+    let replicas: Vec<(Replica, u16)> = starting.into_iter().map(|t| t.join().unwrap()).collect();
     let token = token(&data, &db);
     (data, db, replicas, token)
 }
 
-fn stop(replicas: Vec<(Child, u16)>, data: &Path) {
-    for (mut c, _) in replicas {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+fn stop(replicas: Vec<(Replica, u16)>, data: &Path) {
+    drop(replicas);
     let _ = std::fs::remove_dir_all(data);
 }
 
@@ -272,8 +279,8 @@ fn issue12_kill_9_of_a_replica_under_write_load_loses_no_acknowledged_write() {
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let mut a = a;
     // SIGKILL: no shutdown, no flush.
-    a.kill().unwrap();
-    a.wait().unwrap();
+    a.0.kill().unwrap();
+    a.0.wait().unwrap();
     for t in writers {
         t.join().unwrap();
     }
@@ -427,7 +434,7 @@ fn issue12_the_hourly_rate_limit_of_a_key_is_counted_across_replicas() {
             .spawn()
             .unwrap();
         let port = wait_ready(&mut child);
-        (child, port)
+        (Replica(child), port)
     };
     let a = start(&data);
     let b = start(&data);
