@@ -38,7 +38,6 @@ pub fn db_path(data_dir: &Path) -> PathBuf {
     data_dir.join("crabapple.db")
 }
 
-/// Opens the store of a data directory (creating the directory).
 /// Opens the store of a data directory `crabapple serve` already made (the CLI's commands):
 /// anything else is an error saying so.
 pub async fn open_existing(dir: &Path) -> anyhow::Result<Store> {
@@ -51,6 +50,7 @@ pub async fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     open(dir).await
 }
 
+/// Opens the store of a data directory (creating the directory).
 pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
     crabapple_store::files::create_private_dir(data_dir).with_context(|| {
         format!(
@@ -60,6 +60,9 @@ pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
     })?;
     Store::open(&db_path(data_dir)).await
 }
+
+/// The name of the Admin team key a first start creates.
+pub const ADMIN_KEY_NAME: &str = "crabapple admin";
 
 /// What a first start created.
 pub struct FirstStart {
@@ -113,7 +116,7 @@ pub async fn first_start(
             kind: KeyKind::Team,
             roles: vec!["ADMIN".into()],
             user_id: None,
-            name: Some("crabapple admin"),
+            name: Some(ADMIN_KEY_NAME),
         },
     )
     .await?;

@@ -1,0 +1,364 @@
+//! Isolated worlds (issue 12, "One crabapple for a whole organisation"): extra, independent
+//! crabapple states on one instance — each its own store (team, keys, apps, virtual clock,
+//! commerce ledger, notifications, reports), opened with the same setup code as the data
+//! directory's own state, which stays the *default* world.
+//!
+//! This module owns where a world lives ([`world_dir`], [`open_store`], [`drop_store`]: the one
+//! place a PostgreSQL backend maps a world to a schema instead), the registry of worlds, and
+//! creating, opening and deleting a world. [`front`] routes requests to a world; [`export`]
+//! writes a world back as a seed file.
+//!
+//! **Registry.** A JSON list in the default world's store (`meta` key [`REGISTRY_META`]): per
+//! world its id, name, creation time (wall clock, ms) and the ids of the API keys that belong to
+//! it. Every process of the data directory (the server, the CLI) reads and writes it in one
+//! transaction of the default store, so they agree; a server re-reads it when a token names a key
+//! it does not know and every second.
+//!
+//! **Seeds.** A world starts from the demo world or from a seed file (crates/asc/world/README.md)
+//! with two more top-level keys a world export writes ([`Extras`]): `keys` (the API keys to mint,
+//! by kind, roles and name; private keys are never exported) and `clock` (`offsetMs`, how far the
+//! virtual clock runs ahead of the wall clock).
+
+pub mod export;
+pub mod front;
+
+use crate::keys::{self, KeyInfo, NewKey};
+use crate::setup::{self, WorldChoice};
+use crate::{App, Config};
+use anyhow::Context;
+use crabapple_auth::KeyKind;
+use crabapple_store::Store;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The default world's `meta` key holding the registry (a JSON array of [`WorldInfo`]).
+pub const REGISTRY_META: &str = "worlds.registry";
+/// The seed a world was created from, kept in its directory: `POST …/crabapple/admin/reset` of
+/// the world reloads it.
+pub const SEED_FILE: &str = "seed.yaml";
+/// Where requests for world `id` go when they name it in the path: `/crabapple/worlds/{id}`.
+pub const PATH_PREFIX: &str = "/crabapple/worlds/";
+
+/// One world of the registry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorldInfo {
+    pub id: String,
+    pub name: String,
+    /// Wall clock, ms since the epoch.
+    pub created_ms: i64,
+    /// API keys of this world: a token naming one of them (its `kid`) is served by this world.
+    pub key_ids: Vec<String>,
+}
+
+/// Where world `id`'s files live: `DATA/worlds/<id>/` (its `crabapple.db`, key files, PKI).
+pub fn world_dir(data_dir: &Path, id: &str) -> PathBuf {
+    data_dir.join("worlds").join(id)
+}
+
+/// Opens world `id`'s store — with SQLite, `crabapple.db` in [`world_dir`], by the setup code of
+/// every data directory. The one function that decides where a world's data is.
+pub async fn open_store(data_dir: &Path, id: &str) -> anyhow::Result<Store> {
+    setup::open(&world_dir(data_dir, id)).await
+}
+
+/// Removes everything world `id` stored ([`open_store`]'s counterpart).
+pub fn drop_store(data_dir: &Path, id: &str) -> anyhow::Result<()> {
+    let dir = world_dir(data_dir, id);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// A world id names a directory and a path segment: letters, digits and `-`, 1 to 64 of them.
+pub fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}
+
+/// The registry as the default store holds it.
+pub async fn registry(default: &Store) -> anyhow::Result<Vec<WorldInfo>> {
+    match default.meta_get(REGISTRY_META).await? {
+        Some(v) if !v.is_empty() => serde_json::from_str(&v).context("the worlds registry"),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// Changes the registry in one transaction of the default store (processes take turns).
+async fn update_registry<R>(
+    default: &Store,
+    change: impl FnOnce(&mut Vec<WorldInfo>) -> R,
+) -> anyhow::Result<R> {
+    let mut tx = default.begin().await?;
+    let mut list: Vec<WorldInfo> = match tx.meta_get(REGISTRY_META).await? {
+        Some(v) if !v.is_empty() => serde_json::from_str(&v).context("the worlds registry")?,
+        _ => Vec::new(),
+    };
+    let out = change(&mut list);
+    tx.meta_set(REGISTRY_META, &serde_json::to_string(&list)?)
+        .await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Records `key_ids` as world `id`'s keys (the registry entry's whole list).
+pub async fn set_keys(default: &Store, id: &str, key_ids: Vec<String>) -> anyhow::Result<()> {
+    update_registry(default, |list| {
+        if let Some(w) = list.iter_mut().find(|w| w.id == id) {
+            w.key_ids = key_ids;
+        }
+    })
+    .await
+}
+
+/// Re-reads world `id`'s keys from its store into the registry, when they changed (a key made
+/// by `crabapple keys create --world` or the world's admin API).
+pub async fn sync_keys(default: &Store, world: &Store, id: &str) -> anyhow::Result<()> {
+    let mut ids: Vec<String> = world.keys().await?.into_iter().map(|k| k.key_id).collect();
+    ids.sort();
+    let known = registry(default).await?;
+    let same = known.iter().find(|w| w.id == id).map(|w| {
+        let mut k = w.key_ids.clone();
+        k.sort();
+        k == ids
+    });
+    if same == Some(false) {
+        set_keys(default, id, ids).await?;
+    }
+    Ok(())
+}
+
+/// The configuration a world runs with: the default world's, in its own directory, resetting to
+/// its own seed.
+pub fn world_config(base: &Config, data_dir: &Path, id: &str) -> Config {
+    let dir = world_dir(data_dir, id);
+    let seed = dir.join(SEED_FILE);
+    Config {
+        world: if seed.exists() {
+            WorldChoice::SeedFile(seed)
+        } else {
+            WorldChoice::Demo
+        },
+        data_dir: dir,
+        ..base.clone()
+    }
+}
+
+/// The configuration of a command-line process (no listener, no admin API).
+pub fn cli_config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_path_buf(),
+        public_url: None,
+        rate_limit: 3600,
+        world: WorldChoice::Demo,
+        admin: Default::default(),
+        allow_link_local_urls: false,
+    }
+}
+
+/// Opens world `id` (which must exist) as an app with `base`'s settings.
+pub async fn open_app(base: &Config, data_dir: &Path, id: &str) -> anyhow::Result<Arc<App>> {
+    anyhow::ensure!(valid_id(id), "'{id}' is not a world id");
+    anyhow::ensure!(
+        setup::db_path(&world_dir(data_dir, id)).exists(),
+        "no world {id} in {}: `crabapple worlds list` shows them",
+        data_dir.display()
+    );
+    let store = open_store(data_dir, id).await?;
+    App::new(store, world_config(base, data_dir, id)).await
+}
+
+/// What a world's seed says beyond a data directory's seed ([`crabapple_asc::world::Seed`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Extras {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<SeedKey>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<SeedClock>,
+}
+
+/// An API key a world starts with (a new key pair is minted; its `.p8` is in the world's
+/// directory).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedKey {
+    /// `team`, `individual` or `inAppPurchase`.
+    pub kind: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SeedClock {
+    /// How far the virtual clock runs ahead of the wall clock.
+    pub offset_ms: i64,
+}
+
+/// The key `first_start` makes in every world: an export lists it, an import does not make it
+/// twice.
+fn is_first_key(k: &SeedKey) -> bool {
+    k.kind == "team" && k.roles == ["ADMIN"] && k.name.as_deref() == Some(setup::ADMIN_KEY_NAME)
+}
+
+fn key_kind(kind: &str) -> anyhow::Result<KeyKind> {
+    Ok(match kind {
+        "team" => KeyKind::Team,
+        "individual" => KeyKind::Individual,
+        "inAppPurchase" => KeyKind::InAppPurchase,
+        other => anyhow::bail!("seed: key kind '{other}' is not team, individual or inAppPurchase"),
+    })
+}
+
+/// What to create.
+#[derive(Debug, Clone, Default)]
+pub struct NewWorld {
+    pub name: Option<String>,
+    /// Seed text (YAML or JSON); `None` for the demo world.
+    pub seed: Option<String>,
+}
+
+/// A world just created.
+pub struct Created {
+    pub info: WorldInfo,
+    /// Its Admin team key.
+    pub key: KeyInfo,
+    pub resources: i64,
+    /// The world, open.
+    pub app: Arc<App>,
+}
+
+/// Creates a world beside `default` (the data directory's store): its directory and store, the
+/// seed loaded, its keys and clock, and its registry entry. Nothing is left behind on failure.
+pub async fn create(
+    default: &Store,
+    base: &Config,
+    data_dir: &Path,
+    new: NewWorld,
+) -> anyhow::Result<Created> {
+    // A seed that does not parse is refused before anything is made.
+    let extras: Extras = match &new.seed {
+        Some(text) => {
+            crabapple_asc::world::Seed::parse(text).context("seed")?;
+            serde_yaml::from_str(text).context("seed")?
+        }
+        None => Extras::default(),
+    };
+    for k in &extras.keys {
+        key_kind(&k.kind)?;
+    }
+    let id = uuid::Uuid::new_v4().to_string();
+    let made = make(base, data_dir, &id, &new, &extras).await;
+    let (app, key) = match made {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = drop_store(data_dir, &id);
+            return Err(e);
+        }
+    };
+    let key_ids: Vec<String> = app
+        .store()
+        .keys()
+        .await?
+        .into_iter()
+        .map(|k| k.key_id)
+        .collect();
+    let info = WorldInfo {
+        name: new.name.clone().unwrap_or_else(|| id.clone()),
+        id: id.clone(),
+        created_ms: app.store().clock.wall_ms(),
+        key_ids,
+    };
+    let registered = {
+        let info = info.clone();
+        update_registry(default, move |list| list.push(info)).await
+    };
+    if let Err(e) = registered {
+        let _ = drop_store(data_dir, &id);
+        return Err(e);
+    }
+    let resources = app
+        .store()
+        .type_counts()
+        .await?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    Ok(Created {
+        info,
+        key,
+        resources,
+        app,
+    })
+}
+
+/// The world's directory, store, seed, keys and clock.
+async fn make(
+    base: &Config,
+    data_dir: &Path,
+    id: &str,
+    new: &NewWorld,
+    extras: &Extras,
+) -> anyhow::Result<(Arc<App>, KeyInfo)> {
+    let dir = world_dir(data_dir, id);
+    crabapple_store::files::create_private_dir(&dir)
+        .with_context(|| format!("creating {}", dir.display()))?;
+    if let Some(text) = &new.seed {
+        std::fs::write(dir.join(SEED_FILE), text)
+            .with_context(|| format!("writing {}", dir.join(SEED_FILE).display()))?;
+    }
+    let store = open_store(data_dir, id).await?;
+    // The clock first: what the seed loads is dated on it (`createdDaysAgo`).
+    if let Some(c) = &extras.clock
+        && c.offset_ms > 0
+    {
+        store.advance_clock(c.offset_ms).await?;
+    }
+    let app = App::new(store, world_config(base, data_dir, id)).await?;
+    let first = setup::first_start(&app.engine, &dir, &app.config.world)
+        .await?
+        .context("a new world's store already had a team")?;
+    let mut skipped_first = false;
+    for k in &extras.keys {
+        if !skipped_first && is_first_key(k) {
+            skipped_first = true;
+            continue;
+        }
+        let new = NewKey {
+            kind: key_kind(&k.kind)?,
+            roles: k.roles.clone(),
+            user_id: k.user_id.clone(),
+            name: k.name.as_deref(),
+        };
+        keys::create(app.store(), &dir, new).await?;
+    }
+    app.reload_keys().await?;
+    crate::faults::reload(&app).await?;
+    Ok((app, first.key))
+}
+
+/// Deletes world `id`: its registry entry, then its data. False when there is no such world.
+pub async fn delete(default: &Store, data_dir: &Path, id: &str) -> anyhow::Result<bool> {
+    if !valid_id(id) {
+        return Ok(false);
+    }
+    let id_owned = id.to_string();
+    let known = update_registry(default, move |list| {
+        let before = list.len();
+        list.retain(|w| w.id != id_owned);
+        list.len() != before
+    })
+    .await?;
+    if known {
+        drop_store(data_dir, id)?;
+    }
+    Ok(known)
+}
