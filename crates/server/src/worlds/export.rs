@@ -1,7 +1,7 @@
 //! A world written back as a seed file (crates/asc/world/README.md's format), which `worlds
 //! create --seed` (or `POST /crabapple/admin/worlds`) turns into an equal world: the team, every
 //! stored resource of Apple's types with its attributes, creation age (`createdDaysAgo`) and
-//! linkage, the API keys by kind, roles and name (new key pairs are minted on import: private
+//! linkage (both sides of every link, as stored: `exactLinkage`), the API keys by kind, roles and name (new key pairs are minted on import: private
 //! keys never leave a world), and the virtual clock's offset ([`super::Extras`]).
 //!
 //! Left out, because a seed cannot express them: the commerce ledger (customers, transactions,
@@ -16,9 +16,6 @@ use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 const DAY_MS: i64 = 86_400_000;
-
-/// An edge: source type and id, relationship, target type and id.
-type Edge = (String, String, String, String, String);
 
 /// The seed of `app`'s world, as YAML, opened by a comment naming `title`.
 pub async fn seed_yaml(app: &App, title: &str) -> anyhow::Result<String> {
@@ -81,14 +78,6 @@ pub async fn seed(app: &App) -> anyhow::Result<Value> {
             }
         }
     }
-    let edges: HashSet<Edge> = linkage
-        .iter()
-        .flat_map(|((t, i, rel), targets)| {
-            targets
-                .iter()
-                .map(|(dt, di)| (t.clone(), i.clone(), rel.clone(), dt.clone(), di.clone()))
-        })
-        .collect();
     let mut resources = Map::new();
     for (rtype, list) in &stored {
         let rt = &m.resources[rtype];
@@ -106,15 +95,8 @@ pub async fn seed(app: &App) -> anyhow::Result<Value> {
                 let Some(targets) = linkage.get(&(rtype.clone(), r.id.clone(), rel.clone())) else {
                     continue;
                 };
-                let targets: Vec<&(String, String)> = targets
-                    .iter()
-                    .filter(|(dt, di)| {
-                        this_side_writes(m, &edges, (rtype, &r.id, rel, info.to_many), (dt, di))
-                    })
-                    .collect();
                 let typed = |(t, i): &(String, String)| json!({ "type": t, "id": i });
                 match (info.to_many, targets.as_slice()) {
-                    (_, []) => {}
                     (false, [one]) => {
                         rels.insert(rel.clone(), typed(one));
                     }
@@ -149,6 +131,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Value> {
     let extras = Extras {
         keys,
         clock: (offset > 0).then_some(SeedClock { offset_ms: offset }),
+        exact_linkage: true,
     };
     let mut doc = Map::new();
     doc.insert("team".into(), Value::Object(team));
@@ -159,40 +142,4 @@ pub async fn seed(app: &App) -> anyhow::Result<Value> {
         doc.extend(e);
     }
     Ok(Value::Object(doc))
-}
-
-/// Whether the edge `src —rel→ dst` is written on the source's side. Loading a link also links
-/// its inverse, so an edge whose inverse is stored is written once: on its to-many side, whose
-/// order matters (a set's screenshots), or, between two sides alike, on the one whose
-/// `(type, relationship)` sorts first.
-fn this_side_writes(
-    m: &crabapple_spec::Manifest,
-    edges: &HashSet<Edge>,
-    (st, si, rel, to_many): (&str, &str, &str, bool),
-    (dt, di): (&str, &str),
-) -> bool {
-    let declared = m.resources[st].relationships[rel].inverse.as_deref();
-    let Some(dst_rels) = m.resources.get(dt).map(|r| &r.relationships) else {
-        return true;
-    };
-    let back = dst_rels
-        .iter()
-        .filter(|(name, _)| {
-            edges.contains(&(
-                dt.to_string(),
-                di.to_string(),
-                name.to_string(),
-                st.to_string(),
-                si.to_string(),
-            ))
-        })
-        .min_by_key(|(name, _)| Some(name.as_str()) != declared);
-    match back {
-        None => true,
-        Some((back_rel, info)) => match (to_many, info.to_many) {
-            (true, false) => true,
-            (false, true) => false,
-            _ => (st, rel) <= (dt, back_rel.as_str()),
-        },
-    }
 }

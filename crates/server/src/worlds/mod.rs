@@ -15,9 +15,9 @@
 //! it does not know and every second.
 //!
 //! **Seeds.** A world starts from the demo world or from a seed file (crates/asc/world/README.md)
-//! with two more top-level keys a world export writes ([`Extras`]): `keys` (the API keys to mint,
-//! by kind, roles and name; private keys are never exported) and `clock` (`offsetMs`, how far the
-//! virtual clock runs ahead of the wall clock).
+//! with more top-level keys a world export writes ([`Extras`]): `keys` (the API keys to mint,
+//! by kind, roles and name; private keys are never exported), `clock` (`offsetMs`, how far the
+//! virtual clock runs ahead of the wall clock) and `exactLinkage`.
 
 pub mod export;
 pub mod front;
@@ -26,6 +26,7 @@ use crate::keys::{self, KeyInfo, NewKey};
 use crate::setup::{self, WorldChoice};
 use crate::{App, Config};
 use anyhow::Context;
+use crabapple_asc::world::{Seed, SeedItem, SeedLink};
 use crabapple_auth::KeyKind;
 use crabapple_store::Store;
 use serde::{Deserialize, Serialize};
@@ -179,6 +180,11 @@ pub struct Extras {
     pub keys: Vec<SeedKey>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<SeedClock>,
+    /// The seed lists every resource's whole linkage, both sides, as stored (an export): after
+    /// loading — which links inverses and replaces to-one linkage, so cannot rebuild every stored
+    /// state — each relationship of each listed resource is set to exactly its list.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub exact_linkage: bool,
 }
 
 /// An API key a world starts with (a new key pair is minted; its `.p8` is in the world's
@@ -245,18 +251,18 @@ pub async fn create(
     new: NewWorld,
 ) -> anyhow::Result<Created> {
     // A seed that does not parse is refused before anything is made.
-    let extras: Extras = match &new.seed {
-        Some(text) => {
-            crabapple_asc::world::Seed::parse(text).context("seed")?;
-            serde_yaml::from_str(text).context("seed")?
-        }
-        None => Extras::default(),
+    let (seed, extras): (Option<Seed>, Extras) = match &new.seed {
+        Some(text) => (
+            Some(Seed::parse(text).context("seed")?),
+            serde_yaml::from_str(text).context("seed")?,
+        ),
+        None => (None, Extras::default()),
     };
     for k in &extras.keys {
         key_kind(&k.kind)?;
     }
     let id = uuid::Uuid::new_v4().to_string();
-    let made = make(base, data_dir, &id, &new, &extras).await;
+    let made = make(base, data_dir, &id, &new, (seed.as_ref(), &extras)).await;
     let (app, key) = match made {
         Ok(m) => m,
         Err(e) => {
@@ -306,7 +312,7 @@ async fn make(
     data_dir: &Path,
     id: &str,
     new: &NewWorld,
-    extras: &Extras,
+    (seed, extras): (Option<&Seed>, &Extras),
 ) -> anyhow::Result<(Arc<App>, KeyInfo)> {
     let dir = world_dir(data_dir, id);
     crabapple_store::files::create_private_dir(&dir)
@@ -326,6 +332,9 @@ async fn make(
     let first = setup::first_start(&app.engine, &dir, &app.config.world)
         .await?
         .context("a new world's store already had a team")?;
+    if let Some(seed) = seed.filter(|_| extras.exact_linkage) {
+        exact_linkage(&app.engine, seed).await?;
+    }
     let mut skipped_first = false;
     for k in &extras.keys {
         if !skipped_first && is_first_key(k) {
@@ -343,6 +352,46 @@ async fn make(
     app.reload_keys().await?;
     crate::faults::reload(&app).await?;
     Ok((app, first.key))
+}
+
+/// Sets every relationship of every resource `seed` lists to exactly the seed's linkage, in its
+/// order ([`Extras::exact_linkage`]).
+async fn exact_linkage(engine: &crabapple_jsonapi::Engine, seed: &Seed) -> anyhow::Result<()> {
+    let m = engine.manifest;
+    let mut tx = engine.store.begin().await?;
+    for (rtype, list) in &seed.resources {
+        let Some(rt) = m.resources.get(rtype) else {
+            continue;
+        };
+        for r in list {
+            for (rel, info) in &rt.relationships {
+                let target = |t: Option<&String>, id: &String| {
+                    let t = t.or(info.target.as_ref()).cloned().unwrap_or_default();
+                    (t, id.clone())
+                };
+                let want: Vec<(String, String)> = match r.relationships.get(rel) {
+                    None => Vec::new(),
+                    Some(SeedLink::One(id)) => vec![target(None, id)],
+                    Some(SeedLink::Typed { r#type, id }) => vec![target(Some(r#type), id)],
+                    Some(SeedLink::Many(items)) => items
+                        .iter()
+                        .map(|i| match i {
+                            SeedItem::Id(id) => target(None, id),
+                            SeedItem::Typed { r#type, id } => target(Some(r#type), id),
+                        })
+                        .collect(),
+                };
+                if tx.linked(rtype, &r.id, rel).await? == want {
+                    continue;
+                }
+                tx.unlink_all((rtype, &r.id), rel).await?;
+                for (t, id) in &want {
+                    tx.link((rtype, &r.id), rel, (t, id)).await?;
+                }
+            }
+        }
+    }
+    tx.commit().await
 }
 
 /// Deletes world `id`: its registry entry, then its data. False when there is no such world.
