@@ -160,17 +160,23 @@ pub async fn run(a: WorldsArgs) -> anyhow::Result<()> {
 
 /// `--world ID` (or `CRABAPPLE_WORLD`), taken out of the command line before it is parsed: a
 /// command about a data directory then works on world ID's directory inside it (its `--data`,
-/// given or default, becomes `DATA/worlds/ID`). `serve` and `worlds` take no world.
+/// given or default, becomes `DATA/worlds/ID`). `serve` and `worlds` take no world; `simulate`
+/// takes it before its name (`crabapple --world ID simulate …`) or from `CRABAPPLE_WORLD`, as its
+/// own `--world FILE` is its traffic file.
 pub fn rewrite_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     let mut world = None;
     let mut rest: Vec<OsString> = Vec::with_capacity(args.len());
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
+        // `simulate --world FILE` is its traffic file: after `simulate`, `--world` is its own.
+        let simulate = rest.get(1).is_some_and(|c| c == "simulate");
         match a.to_str() {
-            Some("--world") => {
+            Some("--world") if !simulate => {
                 world = Some(it.next().context("--world needs a world id")?);
             }
-            Some(s) if s.starts_with("--world=") => world = Some(s["--world=".len()..].into()),
+            Some(s) if s.starts_with("--world=") && !simulate => {
+                world = Some(s["--world=".len()..].into())
+            }
             _ => rest.push(a),
         }
     }
@@ -293,6 +299,19 @@ mod tests {
             e.to_string(),
             format!("no world nope in {d} (`crabapple worlds list --data {d}` shows them)")
         );
+        let got = rewrite_args(args(&[
+            "crabapple",
+            "--world",
+            "w-1",
+            "simulate",
+            "--world",
+            "t.yaml",
+            "--data",
+            d,
+        ]))
+        .unwrap();
+        let sim = ["crabapple", "simulate", "--world", "t.yaml", "--data"];
+        assert_eq!(got, [args(&sim), vec![dir.clone().into()]].concat());
         let e = rewrite_args(args(&["crabapple", "serve", "--world", "w-1"])).unwrap_err();
         assert!(
             e.to_string()

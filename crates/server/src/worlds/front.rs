@@ -203,10 +203,30 @@ impl Worlds {
             .iter()
             .filter_map(|(id, s)| s.get().map(|o| (id.clone(), o.clone())))
             .collect();
+        let mut changed = false;
         for (id, o) in open {
             o.app.reload_keys().await?;
             o.app.store().reload_clock().await?;
-            super::sync_keys(self.default.store(), o.app.store(), &id).await?;
+            let mut keys: Vec<String> = o.app.keys.read().expect("keys").keys().cloned().collect();
+            keys.sort();
+            let known = self
+                .index
+                .read()
+                .expect("worlds index")
+                .worlds
+                .get(&id)
+                .map(|w| {
+                    let mut k = w.key_ids.clone();
+                    k.sort();
+                    k
+                });
+            if known.is_some_and(|k| k != keys) {
+                super::set_keys(self.default.store(), &id, keys).await?;
+                changed = true;
+            }
+        }
+        if changed {
+            self.reload().await?;
         }
         Ok(())
     }
