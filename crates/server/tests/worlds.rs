@@ -561,3 +561,45 @@ async fn every_get_of_the_spec_with_world_a_token_shows_nothing_of_world_b() {
     assert_eq!(r.status, 404);
     assert_eq!(r.error_code(), "NOT_FOUND");
 }
+
+/// The App Store Server API's tokens name their In-App Purchase key too (§1.8): a world's key is
+/// served by its world, and is a bare 401 in another.
+#[tokio::test]
+async fn a_worlds_in_app_purchase_key_is_served_by_its_world_and_401_elsewhere_section_1_8() {
+    let s = Server::new().await;
+    let a = s.create(None).await;
+    let b = s.create(None).await;
+    let r = s
+        .call(
+            "POST",
+            &format!("/crabapple/worlds/{}/crabapple/admin/keys", a.id),
+            None,
+            Some(json!({"kind": "inAppPurchase", "name": "server api"})),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let key = r.json();
+    let p8 = std::fs::read_to_string(key["keyPath"].as_str().unwrap()).unwrap();
+    let token = crabapple_auth::mint_storekit_token(
+        &p8,
+        key["keyId"].as_str().unwrap(),
+        key["issuerId"].as_str().unwrap(),
+        "com.crabapple.notes",
+        common::now_secs(),
+        1800,
+    )
+    .unwrap();
+    let path = "/inApps/v1/history/1000000000000001";
+    let r = s.call("GET", path, Some(&token), None).await;
+    assert_eq!(r.status, 404, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["errorCode"], json!(4040010));
+    let r = s
+        .call(
+            "GET",
+            &format!("/crabapple/worlds/{}{path}", b.id),
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!((r.status, r.body.as_slice()), (401, &b""[..]));
+}
