@@ -50,7 +50,12 @@ async fn latency(front: &axum::Router, uri: &str, token: &str, n: usize) -> (Dur
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark (issue 12): prints creation time and latency with 1 and 100 worlds"]
 async fn world_creation_time_and_latency_with_100_worlds() {
-    let w = common::open(common::temp_dir("worlds-bench"), WorldChoice::Demo, u64::MAX / 2).await;
+    let w = common::open(
+        common::temp_dir("worlds-bench"),
+        WorldChoice::Demo,
+        u64::MAX / 2,
+    )
+    .await;
     let front = crabapple_server::front(&w.app);
     w.app.worlds().spawn_refresher();
     let n = env_or("WORLDS_BENCH_N", 400);
@@ -73,7 +78,12 @@ async fn world_creation_time_and_latency_with_100_worlds() {
         let id = v["id"].as_str().unwrap();
         let r = send_to(
             front.clone(),
-            request("DELETE", &format!("/crabapple/admin/worlds/{id}"), None, None),
+            request(
+                "DELETE",
+                &format!("/crabapple/admin/worlds/{id}"),
+                None,
+                None,
+            ),
         )
         .await;
         assert_eq!(r.status, 204);
@@ -99,7 +109,11 @@ async fn world_creation_time_and_latency_with_100_worlds() {
             Some(v["issuerId"].as_str().unwrap()),
             &[],
         );
-        let r = send_to(front.clone(), request("GET", "/v1/apps?limit=1", Some(&other), None)).await;
+        let r = send_to(
+            front.clone(),
+            request("GET", "/v1/apps?limit=1", Some(&other), None),
+        )
+        .await;
         assert_eq!(r.status, 200);
     }
     println!(
