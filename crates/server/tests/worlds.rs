@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Resp, World, request, send_to, token_for};
+use common::{Resp, World, api_request, send_to, token_for};
 use crabapple_server::setup::WorldChoice;
 use crabapple_server::worlds;
 use serde_json::{Value, json};
@@ -58,7 +58,7 @@ impl Server {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        send_to(self.front.clone(), request(method, uri, token, body)).await
+        send_to(self.front.clone(), api_request(method, uri, token, body)).await
     }
 
     /// `POST /crabapple/admin/worlds` with `body`; the new world's id and a token of its key.

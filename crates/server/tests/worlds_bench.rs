@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Resp, request, send_to, token_for};
+use common::{Resp, api_request, send_to, token_for};
 use crabapple_server::setup::WorldChoice;
 use crabapple_server::worlds;
 use std::time::{Duration, Instant};
@@ -25,7 +25,7 @@ async fn create(front: &axum::Router) -> (serde_json::Value, Duration) {
     let t = Instant::now();
     let r: Resp = send_to(
         front.clone(),
-        request("POST", "/crabapple/admin/worlds", None, None),
+        api_request("POST", "/crabapple/admin/worlds", None, None),
     )
     .await;
     let took = t.elapsed();
@@ -38,7 +38,7 @@ async fn latency(front: &axum::Router, uri: &str, token: &str, n: usize) -> (Dur
     let mut lat = Vec::with_capacity(n);
     for _ in 0..n {
         let t = Instant::now();
-        let r = send_to(front.clone(), request("GET", uri, Some(token), None)).await;
+        let r = send_to(front.clone(), api_request("GET", uri, Some(token), None)).await;
         lat.push(t.elapsed());
         assert_eq!(r.status, 200);
     }
@@ -78,7 +78,7 @@ async fn world_creation_time_and_latency_with_100_worlds() {
         let id = v["id"].as_str().unwrap();
         let r = send_to(
             front.clone(),
-            request(
+            api_request(
                 "DELETE",
                 &format!("/crabapple/admin/worlds/{id}"),
                 None,
@@ -111,7 +111,7 @@ async fn world_creation_time_and_latency_with_100_worlds() {
         );
         let r = send_to(
             front.clone(),
-            request("GET", "/v1/apps?limit=1", Some(&other), None),
+            api_request("GET", "/v1/apps?limit=1", Some(&other), None),
         )
         .await;
         assert_eq!(r.status, 200);

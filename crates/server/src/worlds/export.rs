@@ -103,7 +103,7 @@ pub async fn seed(app: &App) -> anyhow::Result<Value> {
                     _ => {
                         rels.insert(
                             rel.clone(),
-                            Value::Array(targets.iter().map(|x| typed(x)).collect()),
+                            Value::Array(targets.iter().map(typed).collect()),
                         );
                     }
                 }

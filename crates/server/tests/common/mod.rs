@@ -125,7 +125,7 @@ pub fn token_for(
 
 /// The request [`World::call`] sends: a Host, the bearer `token`, the admin token on admin paths,
 /// a JSON `body`.
-pub fn request(
+pub fn api_request(
     method: &str,
     uri: &str,
     token: Option<&str>,
@@ -184,7 +184,7 @@ impl World {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        self.send(request(method, uri, token, body)).await
+        self.send(api_request(method, uri, token, body)).await
     }
 
     /// One request exactly as given: method, uri, headers, and a body with its content type
