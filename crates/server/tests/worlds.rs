@@ -69,14 +69,24 @@ impl Server {
         assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
         let body = r.json();
         let id = body["id"].as_str().unwrap().to_string();
-        let dir = worlds::world_dir(&self.w.dir, &id);
-        let token = token_for(
-            &dir,
-            body["keyId"].as_str().unwrap(),
-            Some(body["issuerId"].as_str().unwrap()),
-            &[],
-        );
+        let token = self.token(&id, &body);
         Made { id, token, body }
+    }
+
+    /// World `id`'s virtual clock offset, from its admin API's status.
+    async fn offset(&self, id: &str) -> Value {
+        let uri = format!("/crabapple/worlds/{id}/crabapple/admin/status");
+        self.call("GET", &uri, None, None).await.json()["clock"]["offsetMs"].clone()
+    }
+
+    /// A token of the key `key` (as the admin API shows a key) of world `id`.
+    fn token(&self, id: &str, key: &Value) -> String {
+        token_for(
+            &worlds::world_dir(&self.w.dir, id),
+            key["keyId"].as_str().unwrap(),
+            Some(key["issuerId"].as_str().unwrap()),
+            &[],
+        )
     }
 
     async fn export(&self, id: &str) -> String {
@@ -136,17 +146,8 @@ async fn twenty_worlds_created_in_parallel_each_keep_their_own_clock_and_data() 
     let listed = r.json();
     assert_eq!(listed.as_array().unwrap().len(), 20);
     for (n, m) in &made {
-        let status = s
-            .call(
-                "GET",
-                &format!("/crabapple/worlds/{}/crabapple/admin/status", m.id),
-                None,
-                None,
-            )
-            .await
-            .json();
         assert_eq!(
-            status["clock"]["offsetMs"],
+            s.offset(&m.id).await,
             json!((n + 1) * 3_600_000),
             "world {n}"
         );
@@ -307,27 +308,14 @@ async fn deleting_a_world_removes_its_data_and_its_token_is_401() {
         s.call("GET", "/v1/apps", Some(&a.token), None).await.status,
         200
     );
-    let r = s
-        .call(
-            "DELETE",
-            &format!("/crabapple/admin/worlds/{}", a.id),
-            None,
-            None,
-        )
-        .await;
+    let delete = format!("/crabapple/admin/worlds/{}", a.id);
+    let r = s.call("DELETE", &delete, None, None).await;
     assert_eq!(r.status, 204);
     assert!(!dir.exists(), "the world's directory is gone");
     let r = s.call("GET", "/v1/apps", Some(&a.token), None).await;
     assert_eq!(r.status, 401);
     assert_eq!(without_ids(r.json()), apple_401());
-    let r = s
-        .call(
-            "DELETE",
-            &format!("/crabapple/admin/worlds/{}", a.id),
-            None,
-            None,
-        )
-        .await;
+    let r = s.call("DELETE", &delete, None, None).await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json(), json!({"error": format!("no world '{}'", a.id)}));
 }
@@ -362,12 +350,7 @@ async fn an_exported_world_creates_an_equal_world() {
     assert_eq!(r.status, 201);
     // The new key serves its world at once.
     let dev = r.json();
-    let dev_token = token_for(
-        &worlds::world_dir(&s.w.dir, &a.id),
-        dev["keyId"].as_str().unwrap(),
-        Some(dev["issuerId"].as_str().unwrap()),
-        &[],
-    );
+    let dev_token = s.token(&a.id, &dev);
     assert_eq!(
         s.call("GET", "/v1/apps", Some(&dev_token), None)
             .await
@@ -428,16 +411,7 @@ async fn an_exported_world_creates_an_equal_world() {
         let b_doc: Value = serde_json::from_str(&b_text).unwrap();
         assert_eq!(ra.json()["data"], b_doc["data"], "{uri}");
     }
-    let status = s
-        .call(
-            "GET",
-            &format!("/crabapple/worlds/{}/crabapple/admin/status", b.id),
-            None,
-            None,
-        )
-        .await
-        .json();
-    assert_eq!(status["clock"]["offsetMs"], json!(2 * 86_400_000));
+    assert_eq!(s.offset(&b.id).await, json!(2 * 86_400_000));
 }
 
 /// Issue 12: "a test sweeps every GET of the spec with world A's token after world B wrote".
