@@ -5,6 +5,8 @@
 //! App Store Server API (`/inApps`), and the inspector's pages (`/crabapple/ui`, [`ui`]). A
 //! request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
+//! In front of it all, [`front`] hands each request to its world ([`worlds`]): the data
+//! directory's own (the default) or an isolated one.
 
 // Apple's error document is returned by value on purpose: errors are the cold path.
 #![allow(clippy::result_large_err)]

@@ -169,6 +169,13 @@ impl Worlds {
             .entry(id.to_string())
             .or_default()
             .clone();
+        if slot.get().is_none()
+            && !crate::setup::db_path(&super::world_dir(self.data_dir(), id)).exists()
+        {
+            // Deleted by another process a moment ago: the registry says so too.
+            self.reload().await?;
+            return Ok(None);
+        }
         let opened = slot
             .get_or_try_init(|| async {
                 let app = super::open_app(&self.default.config, self.data_dir(), id).await?;
