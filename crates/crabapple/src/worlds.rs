@@ -215,14 +215,13 @@ pub fn rewrite_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
 
 /// World `id`'s directory in `data`, which must hold it.
 fn world_data_dir(data: &Path, id: &str) -> anyhow::Result<PathBuf> {
-    let dir = worlds::world_dir(data, id);
     anyhow::ensure!(
-        setup::db_path(&dir).exists(),
+        worlds::store_exists(data, id),
         "no world {id} in {} (`crabapple worlds list --data {}` shows them)",
         data.display(),
         data.display()
     );
-    Ok(dir)
+    Ok(worlds::world_dir(data, id))
 }
 
 #[cfg(test)]

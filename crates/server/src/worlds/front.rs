@@ -169,9 +169,7 @@ impl Worlds {
             .entry(id.to_string())
             .or_default()
             .clone();
-        if slot.get().is_none()
-            && !crate::setup::db_path(&super::world_dir(self.data_dir(), id)).exists()
-        {
+        if slot.get().is_none() && !super::store_exists(self.data_dir(), id) {
             // Deleted by another process a moment ago: the registry says so too.
             self.reload().await?;
             return Ok(None);

@@ -3,8 +3,9 @@
 //! commerce ledger, notifications, reports), opened with the same setup code as the data
 //! directory's own state, which stays the *default* world.
 //!
-//! This module owns where a world lives ([`world_dir`], [`open_store`], [`drop_store`]: the one
-//! place a PostgreSQL backend maps a world to a schema instead), the registry of worlds, and
+//! This module owns where a world lives ([`world_dir`], [`open_store`], [`store_exists`],
+//! [`drop_store`], side by side: the one place a PostgreSQL backend maps a world to a schema
+//! instead), the registry of worlds, and
 //! creating, opening and deleting a world. [`front`] routes requests to a world; [`export`]
 //! writes a world back as a seed file.
 //!
@@ -62,6 +63,11 @@ pub fn world_dir(data_dir: &Path, id: &str) -> PathBuf {
 /// every data directory. The one function that decides where a world's data is.
 pub async fn open_store(data_dir: &Path, id: &str) -> anyhow::Result<Store> {
     setup::open(&world_dir(data_dir, id)).await
+}
+
+/// Whether world `id` has a store ([`open_store`]'s question, asked before opening one).
+pub fn store_exists(data_dir: &Path, id: &str) -> bool {
+    valid_id(id) && setup::db_path(&world_dir(data_dir, id)).exists()
 }
 
 /// Removes everything world `id` stored ([`open_store`]'s counterpart).
@@ -164,7 +170,7 @@ pub fn cli_config(data_dir: &Path) -> Config {
 pub async fn open_app(base: &Config, data_dir: &Path, id: &str) -> anyhow::Result<Arc<App>> {
     anyhow::ensure!(valid_id(id), "'{id}' is not a world id");
     anyhow::ensure!(
-        setup::db_path(&world_dir(data_dir, id)).exists(),
+        store_exists(data_dir, id),
         "no world {id} in {}: `crabapple worlds list` shows them",
         data_dir.display()
     );
