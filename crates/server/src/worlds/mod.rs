@@ -230,11 +230,24 @@ fn key_kind(kind: &str) -> anyhow::Result<KeyKind> {
     })
 }
 
+/// The demo world's seed with an issuer ID of its own (a world is its own team; the issuer ID is
+/// the team's in every token, `first_start` draws it when the seed has none).
+fn demo_seed() -> anyhow::Result<String> {
+    let mut demo: serde_yaml::Value = serde_yaml::from_str(crabapple_asc::world::DEMO_YAML)?;
+    if let Some(team) = demo.get_mut("team").and_then(|t| t.as_mapping_mut()) {
+        team.remove("issuerId");
+    }
+    Ok(format!(
+        "# The demo world (crates/asc/world/demo.yaml) with an issuer ID of its own.\n{}",
+        serde_yaml::to_string(&demo)?
+    ))
+}
+
 /// What to create.
 #[derive(Debug, Clone, Default)]
 pub struct NewWorld {
     pub name: Option<String>,
-    /// Seed text (YAML or JSON); `None` for the demo world.
+    /// Seed text (YAML or JSON); `None` for the demo world (with an issuer ID of its own).
     pub seed: Option<String>,
 }
 
@@ -257,6 +270,10 @@ pub async fn create(
     new: NewWorld,
 ) -> anyhow::Result<Created> {
     // A seed that does not parse is refused before anything is made.
+    let mut new = new;
+    if new.seed.is_none() {
+        new.seed = Some(demo_seed()?);
+    }
     let (seed, extras): (Option<Seed>, Extras) = match &new.seed {
         Some(text) => (
             Some(Seed::parse(text).context("seed")?),
