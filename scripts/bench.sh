@@ -122,9 +122,9 @@ if [ "${1:-}" = worlds ]; then
   latency() { # world id -> "p50 p99" in ms
     local T URLS=()
     T=$("$BIN" token --data "$D" --world "$1")
-    for _ in $(seq "$REQS"); do URLS+=("$BASE/v1/apps?limit=10&include=appInfos"); done
-    curl -s -o /dev/null -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]:0:50}" > /dev/null
-    curl -s -o /dev/null -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]}" | sort -n |
+    for _ in $(seq "$REQS"); do URLS+=(-o /dev/null "$BASE/v1/apps?limit=10&include=appInfos"); done
+    curl -s -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]:0:150}" > /dev/null
+    curl -s -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]}" | sort -n |
       awk '{a[NR]=$1} END {printf "%.2f %.2f", a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000}'
   }
   rss() { awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$PID/status"; }
