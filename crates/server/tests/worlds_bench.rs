@@ -98,7 +98,10 @@ async fn world_creation_time_and_latency_with_100_worlds() {
     let uri = "/v1/apps?limit=10&include=appInfos";
     latency(&front, uri, &token, n / 4).await; // warm-up
     let (one50, one99) = latency(&front, uri, &token, n).await;
-    println!("GET {uri} in one world, 1 world open:      p50 {one50:>9.2?}  p99 {one99:>9.2?}");
+    println!(
+        "GET {uri} in one world, 1 world open:      p50 {one50:>9.2?}  p99 {one99:>9.2?}  (RSS {} MB)",
+        rss_mb()
+    );
     let t = Instant::now();
     for _ in 1..total {
         let (v, _) = create(&front).await;
@@ -129,9 +132,23 @@ async fn world_creation_time_and_latency_with_100_worlds() {
          (p50 {:+.1} %)",
         (many50.as_secs_f64() / one50.as_secs_f64() - 1.0) * 100.0
     );
+    println!("RSS {} MB with {total} worlds open", rss_mb());
     let bytes: u64 = walk(&w.dir.join("worlds"));
     println!("disk: {} MB for {total} worlds", bytes / 1_000_000);
     let _ = std::fs::remove_dir_all(&w.dir);
+}
+
+/// This process's resident memory.
+fn rss_mb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kb| kb / 1024)
+        .unwrap_or(0)
 }
 
 fn walk(dir: &std::path::Path) -> u64 {
