@@ -12,6 +12,11 @@
 # profile, BENCH_REPORTS_PROFILE=hit for a large day) at 16 connections, from the report files
 # cache in memory and from its database rows (see that branch below).
 #
+# `scripts/bench.sh worlds [N]`: isolated worlds (issue 12) on a release server — the demo world's
+# creation time through the admin API and the CLI, then one world's GET latency (p50, p99 of
+# sequential requests on one kept-alive curl connection) with 1 and with N worlds open (default
+# 100), and the server's RSS (see that branch below).
+#
 # `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
 # BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
 # segment of an ONGOING and a ONE_TIME_SNAPSHOT request walked and downloaded, with the seconds
@@ -90,6 +95,58 @@ if [ "${1:-}" = reports ]; then
   kill "$PID"; wait "$PID" 2>/dev/null || true
   serve 0
   load "memory off, database rows"
+  exit 0
+fi
+if [ "${1:-}" = worlds ]; then
+  # Sequential requests on one connection (curl reuses it for the URLs of one command line), so
+  # the numbers are the server's latency, not a load test; no wrk needed.
+  N=${2:-100}
+  REQS=${BENCH_WORLDS_REQUESTS:-400}
+  cargo build --release -q -p crabapple
+  BIN="$ROOT/target/release/crabapple"
+  TMP=$(mktemp -d)
+  PID=""
+  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  D="$TMP/data"
+  PORT=18712
+  BASE="http://127.0.0.1:$PORT"
+  "$BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
+  PID=$!
+  until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+  ADMIN="X-Crabapple-Admin-Token: $("$BIN" admin-token --data "$D")"
+  create() { # prints the new world's id; its server-side creation time goes to $TMP/created
+    curl -s -X POST -H "$ADMIN" "$BASE/crabapple/admin/worlds" > "$TMP/world.json"
+    python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print(w["elapsedMs"], file=open(sys.argv[2], "a")); print(w["id"])' \
+      "$TMP/world.json" "$TMP/created"
+  }
+  latency() { # world id -> "p50 p99" in ms
+    local T URLS=()
+    T=$("$BIN" token --data "$D" --world "$1")
+    for _ in $(seq "$REQS"); do URLS+=(-o /dev/null "$BASE/v1/apps?limit=10&include=appInfos"); done
+    curl -s -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]:0:150}" > /dev/null
+    curl -s -H "Authorization: Bearer $T" -w '%{time_total}\n' "${URLS[@]}" | sort -n |
+      awk '{a[NR]=$1} END {printf "%.2f %.2f", a[int(NR*0.5)]*1000, a[int(NR*0.99)]*1000}'
+  }
+  rss() { awk '/VmRSS/ {printf "%d", $2/1024}' "/proc/$PID/status"; }
+  FIRST=$(create)
+  for _ in 1 2 3 4; do create > /dev/null; done
+  echo "demo world creation (POST /crabapple/admin/worlds, in the server): $(sort -n "$TMP/created" | tr '\n' ' ')ms"
+  START=$(date +%s%N)
+  "$BIN" worlds create --data "$D" > "$TMP/cli.out"
+  echo "demo world creation (crabapple worlds create, a new process): $(( ($(date +%s%N) - START) / 1000000 )) ms wall, $(tail -1 "$TMP/cli.out")"
+  for id in $("$BIN" worlds list --data "$D" --json | python3 -c 'import json,sys; print(" ".join(w["id"] for w in json.load(sys.stdin)))'); do
+    [ "$id" = "$FIRST" ] || curl -s -o /dev/null -X DELETE -H "$ADMIN" "$BASE/crabapple/admin/worlds/$id"
+  done
+  read -r P50 P99 <<< "$(latency "$FIRST")"
+  echo "GET /v1/apps?limit=10&include=appInfos in one world, 1 world open: p50 $P50 ms, p99 $P99 ms (RSS $(rss) MB)"
+  for _ in $(seq $((N - 1))); do
+    ID=$(create)
+    curl -s -o /dev/null -H "Authorization: Bearer $("$BIN" token --data "$D" --world "$ID")" "$BASE/v1/apps?limit=1"
+  done
+  sleep 2
+  read -r Q50 Q99 <<< "$(latency "$FIRST")"
+  echo "GET /v1/apps?limit=10&include=appInfos in one world, $N worlds open: p50 $Q50 ms, p99 $Q99 ms (RSS $(rss) MB, $(du -sm "$D/worlds" | cut -f1) MB on disk)"
+  python3 -c "import sys; print(f'p50 {(float(sys.argv[2])/float(sys.argv[1])-1)*100:+.1f} %')" "$P50" "$Q50"
   exit 0
 fi
 if [ "${1:-}" = analytics ]; then

@@ -7,6 +7,7 @@ mod faults;
 mod review;
 mod simulate;
 mod transporter;
+mod worlds;
 
 /// Responses are built from many small allocations; mimalloc serves them several times faster
 /// than glibc's allocator under load (measured with scripts/bench.sh).
@@ -36,6 +37,10 @@ struct Cli {
     /// PKI, the admin token, uploaded assets).
     #[arg(long, global = true, env = "CRABAPPLE_DATABASE_URL")]
     database: Option<String>,
+    /// Work on this world of the data directory (`crabapple worlds list`) instead of its
+    /// default world (also CRABAPPLE_WORLD; not for `serve` and `worlds`).
+    #[arg(long, global = true, value_name = "ID")]
+    world: Option<String>,
 }
 
 /// Who may use the admin API (issue 8; crates/server/src/access.rs).
@@ -165,6 +170,8 @@ enum Cmd {
         #[command(subcommand)]
         cmd: review::VersionsCmd,
     },
+    /// Isolated worlds on one server: create (demo or seed file), list, delete, export.
+    Worlds(worlds::WorldsArgs),
     /// Facts about Apple's spec as crabapple serves it.
     Spec {
         #[command(subcommand)]
@@ -249,7 +256,11 @@ async fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    if let Err(e) = run(Cli::parse()).await {
+    let cli = worlds::rewrite_args(std::env::args_os().collect()).map(Cli::parse_from);
+    if let Err(e) = match cli {
+        Ok(cli) => run(cli).await,
+        Err(e) => Err(e),
+    } {
         match crabapple_store::StorageFault::of(&e) {
             // A full disk says so first, then what was being done (issue 8).
             Some(fault) => eprintln!("crabapple: {fault} ({e:#})"),
@@ -365,6 +376,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Transporter { cmd } => transporter::run(cmd),
         Cmd::Review { cmd } => review::run_review(cmd).await,
         Cmd::Versions { cmd } => review::run_versions(cmd).await,
+        Cmd::Worlds(a) => worlds::run(a).await,
         Cmd::Spec {
             cmd: SpecCmd::Coverage { summary, json },
         } => coverage::print(summary, json),

@@ -62,12 +62,7 @@ fn replica(data: &Path, db: &str) -> (Replica, u16) {
 }
 
 fn token(data: &Path, db: &str) -> String {
-    let out = Command::new(BIN)
-        .args(["token", "--database", db, "--data"])
-        .arg(data)
-        .env_remove("CRABAPPLE_TEST_DATABASE_URL")
-        .output()
-        .unwrap();
+    let out = run(&["token", "--database", db], data);
     assert!(
         out.status.success(),
         "{}",
@@ -456,4 +451,81 @@ fn issue12_the_hourly_rate_limit_of_a_key_is_counted_across_replicas() {
     assert_eq!(refused.status, 429);
     assert_eq!(refused.json()["errors"][0]["code"], "RATE_LIMIT_EXCEEDED");
     stop(vec![a, b], &data);
+}
+
+/// Issue 12 "`crabapple worlds create` → an isolated world on the shared instance": on a
+/// PostgreSQL store a world is a schema of its own; both replicas serve it, its data stays out
+/// of the default world, and deleting it makes its key Apple's 401 everywhere.
+#[test]
+fn issue12_a_world_on_the_shared_database_is_served_by_every_replica_and_isolated() {
+    let data = scratch("worlds");
+    let db = database("worlds");
+    let (a, pa) = replica(&data, &db);
+    let (b, pb) = replica(&data, &db);
+    let default_token = token(&data, &db);
+    let made = run(&["worlds", "create", "--json", "--database", &db], &data);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let world: serde_json::Value = serde_json::from_slice(&made.stdout).unwrap();
+    let id = world["id"].as_str().unwrap().to_string();
+    let out = run(&["--world", &id, "token", "--database", &db], &data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let world_token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    // Both replicas serve the world (they learn its key from the registry in the database).
+    for p in [pa, pb] {
+        let apps = http(p, "GET", "/v1/apps?limit=200", Some(&world_token), None);
+        assert_eq!(apps.status, 200, "replica {p}: {}", apps.body);
+    }
+    let made = http(
+        pb,
+        "POST",
+        "/v1/bundleIds",
+        Some(&world_token),
+        Some(&bundle_id("com.replica.world")),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id_b = made.json()["data"]["id"].as_str().unwrap().to_string();
+    let seen = http(
+        pa,
+        "GET",
+        &format!("/v1/bundleIds/{id_b}"),
+        Some(&world_token),
+        None,
+    );
+    assert_eq!(seen.status, 200, "{}", seen.body);
+    // Not in the default world.
+    let other = http(
+        pa,
+        "GET",
+        "/v1/bundleIds?filter[identifier]=com.replica.world",
+        Some(&default_token),
+        None,
+    );
+    assert_eq!(other.json()["data"].as_array().unwrap().len(), 0);
+    // Deleted: its key is 401 on both replicas.
+    let gone = run(&["worlds", "delete", &id, "--database", &db], &data);
+    assert!(
+        gone.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gone.stderr)
+    );
+    for p in [pa, pb] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let status = loop {
+            let s = http(p, "GET", "/v1/apps?limit=1", Some(&world_token), None).status;
+            if s == 401 || std::time::Instant::now() > deadline {
+                break s;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        };
+        assert_eq!(status, 401, "replica {p} after the world was deleted");
+    }
+    stop(vec![(a, pa), (b, pb)], &data);
 }

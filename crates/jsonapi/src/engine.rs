@@ -75,8 +75,10 @@ impl Reply {
 
 pub struct Engine {
     pub manifest: &'static Manifest,
-    pub router: Router,
-    pub schemas: Schemas,
+    /// Built once per process from the embedded spec and shared by every engine (a server with
+    /// many worlds has one engine per world).
+    pub router: &'static Router,
+    pub schemas: &'static Schemas,
     pub store: Store,
     families: Vec<Arc<dyn Family>>,
     /// Per operation (by index), the families that may take it over, built once at start.
@@ -92,6 +94,9 @@ pub struct Engine {
     /// Linkage entries per included to-many relationship when `limit[rel]` is absent.
     pub include_limit: i64,
 }
+
+static ROUTER: std::sync::OnceLock<Router> = std::sync::OnceLock::new();
+static SCHEMAS: std::sync::OnceLock<Schemas> = std::sync::OnceLock::new();
 
 type Linkage = Vec<(String, String)>;
 
@@ -148,8 +153,8 @@ impl Engine {
             dispatch,
             legacy_attributes,
             computed,
-            router: Router::new(manifest),
-            schemas: Schemas::build(manifest),
+            router: ROUTER.get_or_init(|| Router::new(manifest)),
+            schemas: SCHEMAS.get_or_init(|| Schemas::build(manifest)),
             store,
             families,
             links,

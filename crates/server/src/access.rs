@@ -207,7 +207,7 @@ fn has_body(req: &Request) -> bool {
 }
 
 /// Why `req` may not use the admin API, if it may not.
-fn refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> {
+pub(crate) fn refusal(access: &AdminAccess, req: &Request) -> Option<(StatusCode, String)> {
     site_refusal(access, req)
         .or_else(|| token_refusal(access, req.headers()))
         .or_else(|| content_refusal(req))

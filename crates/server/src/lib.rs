@@ -5,6 +5,8 @@
 //! App Store Server API (`/inApps`), and the inspector's pages (`/crabapple/ui`, [`ui`]). A
 //! request travels one straight line:
 //! route → auth → rate limit → role → family rule or generic engine → store → renderer.
+//! In front of it all, [`front`] hands each request to its world ([`worlds`]): the data
+//! directory's own (the default) or an isolated one.
 
 // Apple's error document is returned by value on purpose: errors are the cold path.
 #![allow(clippy::result_large_err)]
@@ -28,6 +30,7 @@ pub mod tls;
 pub mod ui;
 pub mod uploads;
 mod wire;
+pub mod worlds;
 
 use crabapple_auth::{ApiKey, KeyKind, RateLimiter, Verifier};
 use crabapple_jsonapi::Engine;
@@ -73,6 +76,8 @@ pub struct App {
     pub faults: faults::Armed,
     key_reload: tokio::sync::Mutex<()>,
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
+    /// The worlds this app fronts as the default world ([`App::worlds`]).
+    worlds: std::sync::OnceLock<Arc<worlds::front::Worlds>>,
 }
 
 /// The `kid` of a bearer token's header, without verifying anything.
@@ -107,6 +112,7 @@ impl App {
             faults: faults::Armed::default(),
             key_reload: tokio::sync::Mutex::new(()),
             unknown_kids: std::sync::Mutex::new(HashMap::new()),
+            worlds: std::sync::OnceLock::new(),
             recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
                 std::fs::OpenOptions::new()
                     .create(true)
@@ -124,6 +130,13 @@ impl App {
 
     pub fn store(&self) -> &Store {
         &self.engine.store
+    }
+
+    /// The worlds of the server this app is the default world of ([`worlds`]).
+    pub fn worlds(self: &Arc<Self>) -> Arc<worlds::front::Worlds> {
+        self.worlds
+            .get_or_init(|| worlds::front::Worlds::new(self.clone()))
+            .clone()
     }
 
     /// When a token names a key this process does not know yet (created a moment ago by the CLI
@@ -271,6 +284,12 @@ pub fn router(app: Arc<App>) -> axum::Router {
         .with_state(app)
 }
 
+/// What a listener serves: the default world's [`router`] behind the front that hands requests
+/// to the other worlds ([`worlds::front`]).
+pub fn front(app: &Arc<App>) -> axum::Router {
+    worlds::front::router(app.worlds())
+}
+
 /// Before every request: what another process (a `crabapple` CLI command) committed to the data
 /// directory is visible to it — the resource cache and the clock are refreshed when the
 /// database changed (one `PRAGMA data_version` otherwise) — and the timeline entries the virtual
@@ -318,25 +337,16 @@ pub fn spawn_tls(
     let limits = limits::ListenLimits::default();
     if let Some(l) = https {
         let acceptor = Some(t.acceptor.clone());
-        tokio::spawn(listen::accept_loop(
-            l,
-            router(app.clone()),
-            limits,
-            acceptor,
-        ));
+        tokio::spawn(listen::accept_loop(l, front(app), limits, acceptor));
     }
     if let Some(l) = proxy {
-        tokio::spawn(proxy::proxy_loop(
-            l,
-            router(app.clone()),
-            limits,
-            t.acceptor,
-        ));
+        tokio::spawn(proxy::proxy_loop(l, front(app), limits, t.acceptor));
     }
     Ok(t.ca_pem)
 }
 
-/// Serves until the process ends; refreshes keys every second.
+/// Serves until the process ends (the default world and the others, [`front`]); refreshes keys
+/// every second.
 pub async fn serve_with(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
@@ -357,5 +367,6 @@ pub async fn serve_with(
         }
     });
     app.commerce.spawn();
-    listen::accept_loop(listener, router(app), listen, None).await
+    app.worlds().spawn_refresher();
+    listen::accept_loop(listener, front(&app), listen, None).await
 }

@@ -50,6 +50,7 @@ pub async fn open_existing(dir: &Path) -> anyhow::Result<Store> {
     open(dir).await
 }
 
+/// Opens the store of a data directory (creating the directory).
 pub async fn open(data_dir: &Path) -> anyhow::Result<Store> {
     crabapple_store::files::create_private_dir(data_dir).with_context(|| {
         format!(
@@ -131,6 +132,9 @@ pub fn schema_of(data_dir: &Path) -> String {
     format!("d_{:016x}", h.finish())
 }
 
+/// The name of the Admin team key a first start creates.
+pub const ADMIN_KEY_NAME: &str = "crabapple admin";
+
 /// What a first start created.
 pub struct FirstStart {
     pub key: KeyInfo,
@@ -186,7 +190,7 @@ pub async fn first_start(
             kind: KeyKind::Team,
             roles: vec!["ADMIN".into()],
             user_id: None,
-            name: Some("crabapple admin"),
+            name: Some(ADMIN_KEY_NAME),
         },
     )
     .await?;

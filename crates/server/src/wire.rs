@@ -7,8 +7,18 @@ use crabapple_jsonapi::{AscError, Reply};
 /// Splits and percent-decodes a query string (`+` is a space, as HTML forms and `requests` send).
 pub use crabapple_http::parse_query;
 
-/// `scheme://host` the client used (or the configured public URL).
+/// `scheme://host` the client used (or the configured public URL), followed by the world's path
+/// prefix when the request was handed to a world (`crate::worlds::front::PREFIX_HEADER`).
 pub fn base_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
+    let prefix = headers
+        .get(crate::worlds::front::PREFIX_HEADER)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    format!("{}{prefix}", host_url(headers, public_url))
+}
+
+/// `scheme://host` the client used (or the configured public URL).
+pub(crate) fn host_url(headers: &HeaderMap, public_url: Option<&str>) -> String {
     if let Some(u) = public_url {
         return u.trim_end_matches('/').to_string();
     }

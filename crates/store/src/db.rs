@@ -426,7 +426,7 @@ pub(crate) fn schema_url(url: &str, schema: &str) -> String {
 
 /// The URL without its `options[search_path]=SCHEMA` parameter, and that schema (a URL naming
 /// the schema its store lives in; [`schema_url`] makes them).
-pub(crate) fn schema_of_url(url: &str) -> Option<(String, String)> {
+pub fn schema_of_url(url: &str) -> Option<(String, String)> {
     const KEY: &str = "options[search_path]=";
     let (base, query) = url.split_once('?')?;
     let mut schema = None;

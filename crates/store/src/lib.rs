@@ -28,7 +28,7 @@ pub use resources::{Filter, ListQuery, Resource, SortKey, SqlValue};
 
 use anyhow::{Context, Result};
 use db::{DbConn, DbPool};
-pub use db::{Dialect, redact as redact_url};
+pub use db::{Dialect, redact as redact_url, schema_of_url};
 use sqlx::Executor;
 use std::path::Path;
 use std::sync::Arc;

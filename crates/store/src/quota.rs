@@ -6,6 +6,12 @@
 use crate::Store;
 use anyhow::Result;
 
+/// This process's name in the counters: random, once per process.
+fn replica_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
 /// Width of one counter row.
 pub const BUCKET_MS: i64 = 60_000;
 
@@ -34,12 +40,14 @@ impl Store {
         let bucket = now_ms - now_ms.rem_euclid(BUCKET_MS);
         let since = now_ms - window_ms;
         let pool = self.reader();
+        let replica = replica_id();
         let n: i64 = sqlx::query_scalar(
-            "INSERT INTO rate_counts (key, bucket_ms, n) VALUES ($1, $2, 1)
-             ON CONFLICT (key, bucket_ms) DO UPDATE SET n = rate_counts.n + 1 RETURNING n",
+            "INSERT INTO rate_counts (key, bucket_ms, replica, n) VALUES ($1, $2, $3, 1)
+             ON CONFLICT (key, bucket_ms, replica) DO UPDATE SET n = rate_counts.n + 1 RETURNING n",
         )
         .bind(key)
         .bind(bucket)
+        .bind(replica)
         .fetch_one(pool)
         .await?;
         if n == 1 {
@@ -65,11 +73,14 @@ impl Store {
                 retry_at_ms: None,
             });
         }
-        sqlx::query("UPDATE rate_counts SET n = n - 1 WHERE key = $1 AND bucket_ms = $2")
-            .bind(key)
-            .bind(bucket)
-            .execute(pool)
-            .await?;
+        sqlx::query(
+            "UPDATE rate_counts SET n = n - 1 WHERE key = $1 AND bucket_ms = $2 AND replica = $3",
+        )
+        .bind(key)
+        .bind(bucket)
+        .bind(replica)
+        .execute(pool)
+        .await?;
         Ok(Quota {
             allowed: false,
             remaining: 0,

@@ -123,6 +123,59 @@ pub fn token_for(
     crabapple_auth::mint_asc_token(&p8, key_id, issuer, now_secs(), 600, scope).unwrap()
 }
 
+/// The request [`World::call`] sends: a Host, the bearer `token`, the admin token on admin paths,
+/// a JSON `body`.
+pub fn api_request(
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> axum::http::Request<Body> {
+    let mut req = axum::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", "crabapple.test:8686");
+    if let Some(t) = token {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    // A world's admin API is the admin API under the world's prefix.
+    let path = uri.split('?').next().unwrap_or(uri);
+    let path = path
+        .strip_prefix(crabapple_server::worlds::PATH_PREFIX)
+        .and_then(|rest| rest.find('/').map(|i| &rest[i..]))
+        .unwrap_or(path);
+    if crabapple_server::access::is_admin_path(path) {
+        req = req.header(crabapple_server::access::TOKEN_HEADER, ADMIN_TOKEN);
+    }
+    match body {
+        Some(b) => req
+            .header("content-type", "application/json")
+            .body(Body::from(serde_json::to_vec(&b).unwrap())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+/// Sends `req` through `router` (a world's [`crabapple_server::router`] or the server's
+/// [`crabapple_server::front`]).
+pub async fn send_to(router: axum::Router, req: axum::http::Request<Body>) -> Resp {
+    let resp = router.oneshot(req).await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
 impl World {
     pub async fn call(
         &self,
@@ -131,24 +184,7 @@ impl World {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut req = axum::http::Request::builder()
-            .method(method)
-            .uri(uri)
-            .header("host", "crabapple.test:8686");
-        if let Some(t) = token {
-            req = req.header("authorization", format!("Bearer {t}"));
-        }
-        if crabapple_server::access::is_admin_path(uri.split('?').next().unwrap_or(uri)) {
-            req = req.header(crabapple_server::access::TOKEN_HEADER, ADMIN_TOKEN);
-        }
-        let req = match body {
-            Some(b) => req
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::to_vec(&b).unwrap())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        self.send(req).await
+        self.send(api_request(method, uri, token, body)).await
     }
 
     /// One request exactly as given: method, uri, headers, and a body with its content type
@@ -175,24 +211,7 @@ impl World {
     }
 
     pub async fn send(&self, req: axum::http::Request<Body>) -> Resp {
-        let resp = crabapple_server::router(self.app.clone())
-            .oneshot(req)
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .unwrap()
-            .to_bytes()
-            .to_vec();
-        Resp {
-            status,
-            headers,
-            body,
-        }
+        send_to(crabapple_server::router(self.app.clone()), req).await
     }
 
     /// A new key of `kind` with `roles`, known to the running app: its id and a token for it

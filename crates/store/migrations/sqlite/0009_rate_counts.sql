@@ -4,6 +4,9 @@
 CREATE TABLE IF NOT EXISTS rate_counts (
     key       TEXT NOT NULL,
     bucket_ms INTEGER NOT NULL,
+    -- The counting process: each replica increments rows of its own (no lock waits between
+    -- replicas); the quota is the sum over all of them.
+    replica   TEXT NOT NULL,
     n         INTEGER NOT NULL,
-    PRIMARY KEY (key, bucket_ms)
+    PRIMARY KEY (key, bucket_ms, replica)
 );
