@@ -345,17 +345,23 @@ impl Store {
     pub async fn see_other_writers(&self) -> Result<bool> {
         let r = self
             .watch
-            .check(|| async {
-                self.cache.clear();
-                self.timeline_forget_next_due();
-                self.reload_clock().await
-            })
+            .check(|resources| self.other_writers_seen(resources))
             .await;
         if r.is_err() {
             // Unsure what changed: serve nothing from the cache.
             self.cache.clear();
         }
         r
+    }
+
+    /// What another process committed invalidates here: the cached resources when it wrote
+    /// resources, what the timeline knows of its next entry, the clock offset.
+    async fn other_writers_seen(&self, resources: bool) -> Result<()> {
+        if resources {
+            self.cache.clear();
+        }
+        self.timeline_forget_next_due();
+        self.reload_clock().await
     }
 
     /// Picks up a clock offset another process persisted.
@@ -393,6 +399,7 @@ impl Tx {
     /// COMMIT nobody can be sure what the database holds (issue 8, full disk).
     pub async fn commit(mut self) -> Result<()> {
         let token = uuid::Uuid::new_v4().to_string();
+        let wrote_resources = self.wrote_resources();
         let left = match self.flush_ledger().await {
             Ok(()) => self.leave_token(&token).await,
             Err(e) => Err(e),
@@ -420,10 +427,8 @@ impl Tx {
         let store = self.store;
         let seen = store
             .watch
-            .committed(previous, token, || async {
-                store.cache.clear();
-                store.timeline_forget_next_due();
-                store.reload_clock().await
+            .committed(previous, token, wrote_resources, |resources| {
+                store.other_writers_seen(resources)
             })
             .await;
         if let Err(e) = seen {
@@ -446,12 +451,21 @@ impl Tx {
         Ok(v)
     }
 
-    /// Replaces the write token with `token` (see `shared`); the one it replaced.
+    /// Replaces the write token with `token` (see `shared`), and the resources token too when
+    /// this transaction wrote resources; the write token it replaced.
     async fn leave_token(&mut self, token: &str) -> Result<Option<String>> {
         // The token tells other processes (and this one) whose commit this was.
         let previous = self.meta_get(shared::WRITE_TOKEN).await?;
         self.meta_set(shared::WRITE_TOKEN, token).await?;
+        if self.wrote_resources() {
+            self.meta_set(shared::RESOURCES_TOKEN, token).await?;
+        }
         Ok(previous)
+    }
+
+    /// Whether this transaction wrote resources (what other processes' caches hold).
+    fn wrote_resources(&self) -> bool {
+        self.cleared || !self.touched.is_empty()
     }
 
     pub async fn meta_set(&mut self, key: &str, value: &str) -> Result<()> {

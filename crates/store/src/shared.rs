@@ -77,12 +77,17 @@ pub(crate) struct Watch {
 
 /// The `meta` key of the token the last write transaction (of any process) left.
 pub(crate) const WRITE_TOKEN: &str = "write.token";
+/// The `meta` key of the token the last write transaction that wrote resources left (the same
+/// value as its [`WRITE_TOKEN`]).
+pub(crate) const RESOURCES_TOKEN: &str = "write.resources";
 
 #[derive(Default)]
 struct Seen {
     data_version: Option<i64>,
     /// The last token this process knows about (it wrote it, or emptied its cache after it).
     token: Option<String>,
+    /// The last resources token this process knows about.
+    resources: Option<String>,
 }
 
 impl Watch {
@@ -103,20 +108,22 @@ impl Watch {
         }
     }
 
-    /// Runs `on_change` if another process committed a write transaction since this process
-    /// last looked (always on the first call); true then.
+    /// Runs `on_change(resources)` if another process committed a write transaction since this
+    /// process last looked (always on the first call); true then. `resources` says whether any
+    /// of those transactions wrote resources ([`RESOURCES_TOKEN`] moved): a replica's cache of
+    /// them survives other processes' ledger and delivery writes.
     pub async fn check<F, Fut>(&self, on_change: F) -> anyhow::Result<bool>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(bool) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
-        // PostgreSQL: the token is read before taking the lock, so concurrent requests do not
-        // queue behind each other's round trip (a token read a moment early only empties the
+        // PostgreSQL: the tokens are read before taking the lock, so concurrent requests do not
+        // queue behind each other's round trip (tokens read a moment early only empty the
         // cache once more).
         let early = if self.data_version {
             None
         } else {
-            Some(self.token().await?)
+            Some(self.tokens().await?)
         };
         let mut seen = self.seen.lock().await;
         let version: Option<i64> = if self.data_version {
@@ -131,46 +138,62 @@ impl Watch {
         if version.is_some() && seen.data_version == version {
             return Ok(false);
         }
-        let token = match early {
+        let (token, resources) = match early {
             Some(t) => t,
-            None => self.token().await?,
+            None => self.tokens().await?,
         };
-        let foreign = seen.data_version.is_none() || token != seen.token;
+        let first = seen.data_version.is_none();
+        let foreign = first || token != seen.token;
         if foreign {
-            on_change().await?;
+            on_change(first || resources != seen.resources).await?;
             seen.token = token;
+            seen.resources = resources;
         }
         seen.data_version = Some(version.unwrap_or(0));
         Ok(foreign)
     }
 
-    /// The token the last write transaction left.
-    async fn token(&self) -> anyhow::Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
-            .bind(WRITE_TOKEN)
-            .fetch_optional(&self.conn)
-            .await?)
+    /// The tokens the last write transaction and the last one that wrote resources left.
+    async fn tokens(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT key, value FROM meta WHERE key IN ($1, $2)")
+                .bind(WRITE_TOKEN)
+                .bind(RESOURCES_TOKEN)
+                .fetch_all(&self.conn)
+                .await?;
+        let of = |k: &str| {
+            rows.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        Ok((of(WRITE_TOKEN), of(RESOURCES_TOKEN)))
     }
 
     /// After this process committed a transaction that replaced token `previous` with `new`:
     /// runs `on_change` when `previous` is not the last token known here (another process
     /// committed in between).
+    /// `wrote_resources`: the transaction also left `new` as the resources token. What another
+    /// process wrote in between is unknown here: `on_change(true)`.
     pub async fn committed<F, Fut>(
         &self,
         previous: Option<String>,
         new: String,
+        wrote_resources: bool,
         on_change: F,
     ) -> anyhow::Result<()>
     where
-        F: FnOnce() -> Fut,
+        F: FnOnce(bool) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
         let mut seen = self.seen.lock().await;
         let r = if seen.token != previous {
-            on_change().await
+            on_change(true).await
         } else {
             Ok(())
         };
+        if wrote_resources {
+            seen.resources = Some(new.clone());
+        }
         seen.token = Some(new);
         r
     }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crabapple_store::Store;
 use serde_json::{Map, Value, json};
+use sqlx::Connection;
 
 struct TempDb(PathBuf);
 
@@ -149,4 +150,45 @@ async fn stores_opening_a_new_database_at_once_migrate_it_once() {
                 .unwrap_or_else(|e| panic!("round {round}: {e:#}"));
         }
     }
+}
+
+/// Issue 12 (replicas): another process's commits that wrote no resources (deliveries, the
+/// ledger, settings) leave this process's cache of resources as it is; one that wrote any
+/// resource empties it. (The row changed underneath below, without a transaction's tokens,
+/// shows which of the two the cache did.)
+#[tokio::test]
+async fn only_another_stores_resource_writes_empty_the_cache() {
+    let db = TempDb::new("resources-token");
+    let server = Store::open(&db.file()).await.unwrap();
+    let cli = Store::open(&db.file()).await.unwrap();
+    let mut tx = server.begin().await.unwrap();
+    tx.put("apps", "1", &attrs(json!({"name": "before"})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    server.see_other_writers().await.unwrap();
+    let name = |s: &Store| {
+        let s = s.clone();
+        async move { s.get("apps", "1").await.unwrap().unwrap().attributes["name"].clone() }
+    };
+    assert_eq!(name(&server).await, "before", "now cached");
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.file().display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE resources SET attributes = '{\"name\":\"underneath\"}' WHERE id = '1'")
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    // A settings write of another process: seen, and the cache kept.
+    cli.meta_set("commerce.settings", "{}").await.unwrap();
+    assert!(server.see_other_writers().await.unwrap());
+    assert_eq!(name(&server).await, "before");
+    // A resource write of another process: the cache goes.
+    let mut tx = cli.begin().await.unwrap();
+    tx.put("apps", "2", &attrs(json!({"name": "other"})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(server.see_other_writers().await.unwrap());
+    assert_eq!(name(&server).await, "underneath");
 }
