@@ -227,9 +227,17 @@ impl Store {
             .await
             .with_context(|| format!("connecting to {}", db::redact(url)))?;
         migrate(&writer, d).await?;
+        // The readers' only writes are the rate-limit counters ([`quota`]): losing the last of
+        // them in a crash of PostgreSQL costs nothing, so they do not wait for the WAL.
         let reader = d
             .pool_options()
             .max_connections(8)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute("SET synchronous_commit = off").await?;
+                    Ok(())
+                })
+            })
             .connect_with(opts)
             .await?;
         let watch = shared::Watch::postgres(reader.clone());
