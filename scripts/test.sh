@@ -159,11 +159,13 @@ fi
 
 step "start crabapple"
 DATA="$TMP/data"
-PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+# A free TCP port on the loopback.
+free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT="$(free_port)"
 BASE="http://127.0.0.1:$PORT"
 # Issue 13: the same server also answers HTTPS and runs the proxy for Apple's hosts.
-HTTPS_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-PROXY_PORT="$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+HTTPS_PORT="$(free_port)"
+PROXY_PORT="$(free_port)"
 # CRABAPPLE_RECORD_OPS: the server appends `operationId<TAB>User-Agent` for every request it routes;
 # our own raw requests send User-Agent crabapple-tests/*, everything else is a real client.
 # A high hourly limit: the suites together make several thousand requests within the hour
@@ -243,22 +245,26 @@ check_server "pytest"
 # node --------------------------------------------------------------------------------------
 reset_world
 step "node --test tests/clients/node (appstore-connect-sdk, node-app-store-connect-api)"
-NODE_OK=0
-(cd tests/clients/node && NODE_EXTRA_CA_CERTS="$CRABAPPLE_CA_FILE" timeout 600 node --test \
-    --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=tap --test-reporter-destination="$TMP/node.tap" test/) && NODE_OK=1
-np="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
-nf="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
-nc="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
-ns="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$TMP/node.tap" 2>/dev/null | tail -1)"
-PASSED=$((PASSED + ${np:-0})); FAILED=$((FAILED + ${nf:-0} + ${nc:-0})); SKIPPED=$((SKIPPED + ${ns:-0}))
-# No node test may skip (operations appstore-connect-sdk has no function for are not tests).
-node_skips="$(grep -cE '# SKIP' "$TMP/node.tap" 2>/dev/null)"
-((${node_skips:-0} == 0)) || fail "node: $node_skips test(s) skipped; a test that cannot run must fail"
-if [[ $NODE_OK != 1 ]]; then
-    fail "node --test tests/clients/node"
-    [[ -z "$nf" ]] && FAILED=$((FAILED + 1))
-fi
+# run_node TAP NAME: the node suite against CRABAPPLE_BASE_URL, its counts added; no node test
+# may skip (operations appstore-connect-sdk has no function for are not tests).
+run_node() {
+    local ok=0 np nf nc ns node_skips
+    (cd tests/clients/node && NODE_EXTRA_CA_CERTS="$CRABAPPLE_CA_FILE" timeout 600 node --test \
+        --test-reporter=spec --test-reporter-destination=stdout \
+        --test-reporter=tap --test-reporter-destination="$1" test/) && ok=1
+    np="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
+    nf="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
+    nc="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
+    ns="$(sed -n 's/^# skipped \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
+    PASSED=$((PASSED + ${np:-0})); FAILED=$((FAILED + ${nf:-0} + ${nc:-0})); SKIPPED=$((SKIPPED + ${ns:-0}))
+    node_skips="$(grep -cE '# SKIP' "$1" 2>/dev/null)"
+    ((${node_skips:-0} == 0)) || fail "$2: $node_skips test(s) skipped; a test that cannot run must fail"
+    if [[ $ok != 1 ]]; then
+        fail "$2"
+        [[ -z "$nf" ]] && FAILED=$((FAILED + 1))
+    fi
+}
+run_node "$TMP/node.tap" "node --test tests/clients/node"
 
 check_server "node"
 
@@ -348,14 +354,13 @@ if [[ $SKIP_PRISM == 0 ]]; then
 fi
 
 # ------------------------------------------------------- PostgreSQL, two replicas (issue 12)
-# The Python client suite again, against two `crabapple serve --database` replicas of one
+# The Python and Node client suites again, against two `crabapple serve --database` replicas of one
 # PostgreSQL schema behind a round-robin TCP balancer (tests/clients/round_robin.py): each client
 # connection lands on the next replica, so a client's requests alternate between them.
 if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     step "pytest tests/clients/python on PostgreSQL, two replicas behind a round-robin balancer"
     PG_DATA="$TMP/pgdata"
     PG_CLIENTS_URL="$CRABAPPLE_TEST_POSTGRES_URL?options[search_path]=clients"
-    free_port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
     RA="$(free_port)"; RB="$(free_port)"; LB="$(free_port)"; RA_HTTPS="$(free_port)"; RA_PROXY="$(free_port)"
     CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$RA" \
         --rate-limit 100000 --https "127.0.0.1:$RA_HTTPS" --proxy "127.0.0.1:$RA_PROXY" \
@@ -373,19 +378,24 @@ if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     done
     "$BIN" ca export --pem --tls --data "$PG_DATA" --database "$PG_CLIENTS_URL" >"$TMP/pg-ca.pem"
     PG_OK=0
-    CRABAPPLE_BASE_URL="http://127.0.0.1:$LB" CRABAPPLE_DATA="$PG_DATA" CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" \
+    export CRABAPPLE_BASE_URL="http://127.0.0.1:$LB" CRABAPPLE_DATA="$PG_DATA" CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" \
         CRABAPPLE_HTTPS_URL="https://127.0.0.1:$RA_HTTPS" CRABAPPLE_PROXY_URL="http://127.0.0.1:$RA_PROXY" \
-        CRABAPPLE_CA_FILE="$TMP/pg-ca.pem" \
-        timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
+        CRABAPPLE_CA_FILE="$TMP/pg-ca.pem"
+    timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
         --junitxml="$TMP/pytest-pg.xml" && PG_OK=1
-    kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
-    wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     if [[ -f "$TMP/pytest-pg.xml" ]]; then
         count_pytest "$TMP/pytest-pg.xml" "pytest (PostgreSQL)"
     else
         FAILED=$((FAILED + 1))
     fi
     [[ $PG_OK == 1 ]] || fail "pytest tests/clients/python (PostgreSQL, two replicas)"
+    # From here on the admin calls (reset_world) go to the replicas.
+    BASE="$CRABAPPLE_BASE_URL" DATA="$PG_DATA"
+    reset_world
+    step "node --test tests/clients/node on PostgreSQL, two replicas behind the balancer"
+    run_node "$TMP/node-pg.tap" "node --test tests/clients/node (PostgreSQL, two replicas)"
+    kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
+    wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     echo "connections per replica: $(tr '\n' ' ' < "$TMP/round-robin.txt" 2>/dev/null)"
 fi
 
