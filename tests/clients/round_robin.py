@@ -1,5 +1,6 @@
 """A tiny TCP load balancer for the suite's PostgreSQL pass (issue 12): each client connection
-goes to the next upstream in turn, as an L4 load balancer in front of crabapple's replicas does.
+goes to the next upstream in turn, as an L4 load balancer in front of crabapple's replicas does;
+an upstream that refuses the connection (a replica gone) is skipped.
 
     python3 round_robin.py LISTEN_PORT UPSTREAM_PORT [UPSTREAM_PORT ...]
 
@@ -34,14 +35,17 @@ async def main():
     counts = {p: 0 for p in upstreams}
 
     async def handle(client_r, client_w):
-        port = next(turn)
-        counts[port] += 1
-        try:
-            up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            client_w.close()
+        # The next upstream in turn; one that refuses (a replica gone) passes its turn on.
+        for _ in upstreams:
+            port = next(turn)
+            try:
+                up_r, up_w = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                continue
+            counts[port] += 1
+            await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
             return
-        await asyncio.gather(pipe(client_r, up_w), pipe(up_r, client_w))
+        client_w.close()
 
     server = await asyncio.start_server(handle, "127.0.0.1", listen)
     stop = asyncio.Event()
