@@ -198,13 +198,14 @@ impl Engine {
             OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
                 self.get_linkage(op, req, &q).await
             }
-            OpKind::CreateInstance => self.create(op, req).await,
-            OpKind::UpdateInstance => self.update(op, req).await,
-            OpKind::DeleteInstance => self.delete(op, req).await,
+            // Writes are boxed: their futures are large, and every read would carry their size.
+            OpKind::CreateInstance => Box::pin(self.create(op, req)).await,
+            OpKind::UpdateInstance => Box::pin(self.update(op, req)).await,
+            OpKind::DeleteInstance => Box::pin(self.delete(op, req)).await,
             OpKind::UpdateToOneRelationship
             | OpKind::CreateToManyRelationship
             | OpKind::ReplaceToManyRelationship
-            | OpKind::DeleteToManyRelationship => self.mutate_linkage(op, req).await,
+            | OpKind::DeleteToManyRelationship => Box::pin(self.mutate_linkage(op, req)).await,
             OpKind::GetMetrics | OpKind::Other => self.synthesized(op, req),
         }
     }

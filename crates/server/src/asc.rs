@@ -84,7 +84,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
     match engine.handle(&request).await {
         Ok(r) => {
             if r.status == 201 && op.id == "subscriptionPrices_createInstance" {
-                price_change_created(&app, &r.body).await;
+                Box::pin(price_change_created(&app, &r.body)).await;
             }
             reply(r, &rate_header)
         }

@@ -182,18 +182,20 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         (hit, changed.then(|| list.clone()))
     };
     if let Some(list) = list
-        && let Err(e) = save_counters(app.store(), &list).await
+        && let Err(e) = Box::pin(save_counters(app.store(), &list)).await
     {
         tracing::warn!("saving the faults' counters: {e:#}");
     }
     let Some(f) = hit else {
         return next.run(req).await;
     };
+    // What follows is rare: its waits are boxed, so the future every request carries is small.
     let reason = f.describe();
     tracing::info!("{} {}: {reason}", req.method(), req.uri());
     let mut resp = match f.kind {
         Kind::Latency => {
-            tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms.unwrap_or(0))).await;
+            let pause = std::time::Duration::from_millis(f.latency_ms.unwrap_or(0));
+            Box::pin(tokio::time::sleep(pause)).await;
             next.run(req).await
         }
         Kind::Status => status_answer(req.uri().path(), &f),
@@ -202,7 +204,7 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
             r.extensions_mut().insert(DropConnection);
             r
         }
-        Kind::Truncate => truncate(next.run(req).await).await,
+        Kind::Truncate => Box::pin(truncate(next.run(req).await)).await,
         Kind::NotificationTimeout => next.run(req).await,
     };
     resp.headers_mut().insert(

@@ -78,11 +78,27 @@ pub struct App {
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
 }
 
-/// The `kid` of a bearer token's header, without verifying anything.
+/// The `kid` of a bearer token's header, without verifying anything. A request asks twice (the
+/// request log, then the key check) and a client sends one token for many requests, so each
+/// thread remembers the last header it decoded.
 pub(crate) fn token_kid(authorization: &str) -> Option<String> {
-    use base64::Engine as _;
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Option<String>)> = Default::default();
+    }
     let token = authorization.strip_prefix("Bearer ")?.trim();
     let header = token.split('.').next()?;
+    LAST.with_borrow_mut(|(seen, kid)| {
+        if seen != header {
+            *kid = header_kid(header);
+            header.clone_into(seen);
+        }
+        kid.clone()
+    })
+}
+
+/// The `kid` of a JWT header (base64url JSON).
+fn header_kid(header: &str) -> Option<String> {
+    use base64::Engine as _;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header.trim_end_matches('='))
         .ok()?;
@@ -294,8 +310,10 @@ async fn see_other_writers(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     // One look serves every request that arrived before it began ([`fresh`]).
+    // The look is boxed: only one request in a queue takes it, and every other one's future
+    // stays small.
     app.looks
-        .see(|| async {
+        .see(|| Box::pin(async {
             match app.store().see_other_writers().await {
                 // Faults armed by the CLI (or a reset) are picked up.
                 Ok(true) => {
@@ -307,7 +325,7 @@ async fn see_other_writers(
                 // The cache was emptied; the request reads the database.
                 Err(e) => tracing::warn!("checking for other writers: {e:#}"),
             }
-        })
+        }))
         .await;
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.

@@ -40,13 +40,27 @@ impl Template {
     fn write(&self, out: &mut Vec<u8>, base: &[u8], id: &[u8]) {
         out.push(b'"');
         out.extend_from_slice(base);
+        self.fill(out, id);
+        out.push(b'"');
+    }
+
+    /// The pieces with `hole` between each two of them.
+    fn fill(&self, out: &mut Vec<u8>, hole: &[u8]) {
         for (n, p) in self.pieces.iter().enumerate() {
             if n > 0 {
-                out.extend_from_slice(id);
+                out.extend_from_slice(hole);
             }
             out.extend_from_slice(p);
         }
-        out.push(b'"');
+    }
+
+    /// The text after the resource's own path (`base` + instance path up to its id, and the
+    /// id), when this link is that path and more: `/v1/apps/{id}/builds` of an app.
+    fn after_instance(&self, instance: &Template) -> Option<&[u8]> {
+        match (&self.pieces[..], &instance.pieces[..]) {
+            ([head, tail], [own, end]) if head == own && end.is_empty() => Some(tail),
+            _ => None,
+        }
     }
 }
 
@@ -67,6 +81,10 @@ struct Rel {
     key: Box<[u8]>,
     /// The linkage (`self`) and related links, when the relationship has links.
     links: Option<(Option<Template>, Option<Template>)>,
+    /// The whole member when it holds only links below the resource's own path — `"name":
+    /// {"links":{"self":"…","related":"…"}}` — with that path (base, instance path, id) as its
+    /// hole: written with a few copies, as most relationships of a document are.
+    links_only: Option<Template>,
 }
 
 /// What a resource schema's objects are written from, prepared once ([`Engine::rendering`]).
@@ -106,6 +124,7 @@ impl Engine {
                 })
                 .collect();
             let type_links = self.links.get(&s.rtype);
+            let self_link = Template::every(&self.instance_path(&s.rtype));
             let relationships = s
                 .relationships
                 .iter()
@@ -122,18 +141,22 @@ impl Engine {
                                 rl.related.as_deref().map(Template::first),
                             )
                         });
+                    let links_only = links
+                        .as_ref()
+                        .and_then(|l| links_only(&key, l, &self_link));
                     Rel {
                         name: name.clone(),
                         shape: shape.clone(),
                         key: key.into(),
                         links,
+                        links_only,
                     }
                 })
                 .collect();
             Rendering {
                 attributes,
                 relationships,
-                self_link: Template::every(&self.instance_path(&s.rtype)),
+                self_link,
             }
         })
     }
@@ -285,6 +308,10 @@ impl Engine {
             }
             out.push(b'}');
         }
+        // `base` + the instance path + the id: where every link of the resource starts.
+        let mut own = Vec::with_capacity(base_esc.len() + 64);
+        own.extend_from_slice(&base_esc);
+        rendering.self_link.fill(&mut own, id);
         let mut any_rel = false;
         for rel in &rendering.relationships {
             let (name, shape) = (rel.name.as_str(), &rel.shape);
@@ -304,6 +331,10 @@ impl Engine {
                 b",\"relationships\":{"
             });
             any_rel = true;
+            if let Some(whole) = rel.links_only.as_ref().filter(|_| !has_data) {
+                whole.fill(out, &own);
+                continue;
+            }
             out.extend_from_slice(&rel.key);
             let mut sep = false;
             if let Some((linkage, related)) = &rel.links {
@@ -359,6 +390,34 @@ impl Engine {
         rendering.self_link.write(out, &base_esc, id);
         out.extend_from_slice(b"}}");
     }
+}
+
+/// `key` then the links object and the closing brace, as [`Rel::links_only`], when every link
+/// of `links` starts with the resource's own path.
+fn links_only(
+    key: &[u8],
+    (linkage, related): &(Option<Template>, Option<Template>),
+    instance: &Template,
+) -> Option<Template> {
+    let mut pieces = Vec::new();
+    let mut lit = key.to_vec();
+    lit.extend_from_slice(b"\"links\":{");
+    for (name, t) in [(&b"self"[..], linkage), (b"related", related)] {
+        let Some(t) = t else { continue };
+        let tail = t.after_instance(instance)?;
+        if lit.last() == Some(&b'"') {
+            lit.push(b',');
+        }
+        lit.push(b'"');
+        lit.extend_from_slice(name);
+        lit.extend_from_slice(b"\":\"");
+        pieces.push(std::mem::take(&mut lit).into());
+        lit.extend_from_slice(tail);
+        lit.push(b'"');
+    }
+    lit.extend_from_slice(b"}}");
+    pieces.push(lit.into());
+    Some(Template { pieces })
 }
 
 /// Appends `s` as a JSON string.
