@@ -313,19 +313,21 @@ async fn see_other_writers(
     // The look is boxed: only one request in a queue takes it, and every other one's future
     // stays small.
     app.looks
-        .see(|| Box::pin(async {
-            match app.store().see_other_writers().await {
-                // Faults armed by the CLI (or a reset) are picked up.
-                Ok(true) => {
-                    if let Err(e) = faults::reload(&app).await {
-                        tracing::warn!("re-reading the armed faults: {e:#}");
+        .see(|| {
+            Box::pin(async {
+                match app.store().see_other_writers().await {
+                    // Faults armed by the CLI (or a reset) are picked up.
+                    Ok(true) => {
+                        if let Err(e) = faults::reload(&app).await {
+                            tracing::warn!("re-reading the armed faults: {e:#}");
+                        }
                     }
+                    Ok(false) => {}
+                    // The cache was emptied; the request reads the database.
+                    Err(e) => tracing::warn!("checking for other writers: {e:#}"),
                 }
-                Ok(false) => {}
-                // The cache was emptied; the request reads the database.
-                Err(e) => tracing::warn!("checking for other writers: {e:#}"),
-            }
-        }))
+            })
+        })
         .await;
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.

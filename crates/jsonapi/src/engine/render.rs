@@ -141,9 +141,7 @@ impl Engine {
                                 rl.related.as_deref().map(Template::first),
                             )
                         });
-                    let links_only = links
-                        .as_ref()
-                        .and_then(|l| links_only(&key, l, &self_link));
+                    let links_only = links.as_ref().and_then(|l| links_only(&key, l, &self_link));
                     Rel {
                         name: name.clone(),
                         shape: shape.clone(),
@@ -192,7 +190,8 @@ impl Engine {
                     1
                 };
                 let batch = self.store.linked_batch(rtype, &ids, rel, per).await?;
-                for (_, (keys, _)) in batch.iter() {
+                // In the order of `data` (the batch is a map: its own order changes per run).
+                for (keys, _) in ids.iter().filter_map(|id| batch.get(id)) {
                     for k in keys {
                         if seen.insert(k.clone()) {
                             included_keys.push(k.clone());
