@@ -527,11 +527,11 @@ pub async fn after_clock_advance(data: &Path, now: i64) -> anyhow::Result<()> {
 /// `--price-time-zone ZONE`: the zone of subscription price dates from now on (storekit's
 /// `price_day`).
 pub async fn serve_options(
+    store: &crabapple_store::Store,
     data: &Path,
     apple_test_pki: Option<&[PathBuf]>,
     price_time_zone: Option<&str>,
 ) -> anyhow::Result<()> {
-    let store = setup::open(data).await?;
     if let Some(z) = price_time_zone {
         use crabapple_storekit::commerce::price_day;
         price_day::zone(z).map_err(|e| anyhow::anyhow!("--price-time-zone: {e}"))?;
@@ -546,7 +546,7 @@ pub async fn serve_options(
         None => None,
     };
     // The first write of a start: a data directory that cannot be written fails here.
-    Commerce::use_external_pki(&store, paths)
+    Commerce::use_external_pki(store, paths)
         .await
         .map_err(|e| crabapple_store::explain_open_error(e, &setup::db_path(data)))
 }

@@ -3,13 +3,17 @@
 //! endpoints; creates (with inline `included` creates), updates and deletes — and keeps both sides
 //! of a relationship in step. Families hook in through [`Family`]; the engine names none of them.
 
+mod render;
 mod timeline;
 mod write;
+
+pub use render::Rendering;
+use render::json_str;
 
 use crate::error::AscError;
 use crate::family::{Family, Write};
 use crate::query::{self, Query, encode_cursor};
-use crate::schema::{DocPlan, ResourceSchema, Schemas, validate};
+use crate::schema::{DocPlan, Schemas, validate};
 use crate::synth;
 use crabapple_spec::{Manifest, OpKind, Operation, Router};
 use crabapple_store::{Filter, ListQuery, Resource, SortKey, SqlValue, Store, Tx};
@@ -199,13 +203,14 @@ impl Engine {
             OpKind::GetToManyRelationship | OpKind::GetToOneRelationship => {
                 self.get_linkage(op, req, &q).await
             }
-            OpKind::CreateInstance => self.create(op, req).await,
-            OpKind::UpdateInstance => self.update(op, req).await,
-            OpKind::DeleteInstance => self.delete(op, req).await,
+            // Writes are boxed: their futures are large, and every read would carry their size.
+            OpKind::CreateInstance => Box::pin(self.create(op, req)).await,
+            OpKind::UpdateInstance => Box::pin(self.update(op, req)).await,
+            OpKind::DeleteInstance => Box::pin(self.delete(op, req)).await,
             OpKind::UpdateToOneRelationship
             | OpKind::CreateToManyRelationship
             | OpKind::ReplaceToManyRelationship
-            | OpKind::DeleteToManyRelationship => self.mutate_linkage(op, req).await,
+            | OpKind::DeleteToManyRelationship => Box::pin(self.mutate_linkage(op, req)).await,
             OpKind::GetMetrics | OpKind::Other => self.synthesized(op, req),
         }
     }
@@ -220,12 +225,7 @@ impl Engine {
 
     /// `links.self` of a resource.
     pub fn self_link(&self, base: &str, rtype: &str, id: &str) -> String {
-        let path = self
-            .manifest
-            .resources
-            .get(rtype)
-            .and_then(|r| r.instance_path.clone())
-            .unwrap_or_else(|| format!("/v1/{rtype}/{{id}}"));
+        let path = self.instance_path(rtype);
         format!("{base}{}", path.replace("{id}", &enc(id)))
     }
 
@@ -352,7 +352,10 @@ impl Engine {
             return Ok(csv_reply(&items));
         }
         let plan = self.plan(op);
-        let (data, included) = self.render_many(plan, &items, req, q).await?;
+        let mut body = Vec::with_capacity(items.len() * 4096 + 512);
+        body.extend_from_slice(b"{\"data\":");
+        self.render_data(&mut body, false, plan, &items, req, q)
+            .await?;
         let mut links = json!({ "self": Engine::doc_self(req) });
         let mut paging = json!({ "total": total, "limit": lq.limit });
         let next_offset = lq.offset + items.len() as i64;
@@ -360,13 +363,6 @@ impl Engine {
             let cursor = encode_cursor(next_offset);
             links["next"] = json!(next_link(req, &cursor, lq.limit));
             paging["nextCursor"] = json!(cursor);
-        }
-        let mut body = Vec::with_capacity(data.len() + included.as_ref().map_or(0, Vec::len) + 512);
-        body.extend_from_slice(b"{\"data\":");
-        body.extend_from_slice(&data);
-        if let Some(inc) = included {
-            body.extend_from_slice(b",\"included\":");
-            body.extend_from_slice(&inc);
         }
         body.extend_from_slice(b",\"links\":");
         let _ = serde_json::to_writer(&mut body, &links);
@@ -402,17 +398,11 @@ impl Engine {
         status: u16,
     ) -> Result<Reply, AscError> {
         let plan = self.plan(op);
-        let (data, included) = self
-            .render_many(plan, std::slice::from_ref(&r), req, q)
-            .await?;
-        let mut body = Vec::with_capacity(data.len() + included.as_ref().map_or(0, Vec::len) + 256);
+        // Rendered in place: an app's document is some 8 to 12 KB.
+        let mut body = Vec::with_capacity(16 * 1024);
         body.extend_from_slice(b"{\"data\":");
-        // The array of one, without its brackets.
-        body.extend_from_slice(&data[1..data.len() - 1]);
-        if let Some(inc) = included {
-            body.extend_from_slice(b",\"included\":");
-            body.extend_from_slice(&inc);
-        }
+        self.render_data(&mut body, true, plan, std::slice::from_ref(&r), req, q)
+            .await?;
         body.extend_from_slice(b",\"links\":{\"self\":");
         json_str(&mut body, &Engine::doc_self(req));
         body.extend_from_slice(b"}}");
@@ -496,221 +486,6 @@ impl Engine {
             200,
             &json!({ "data": data, "links": links, "meta": { "paging": paging } }),
         ))
-    }
-
-    /// Renders resources and what `include` asks for: `(data array, included)`.
-    async fn render_many(
-        &self,
-        plan: &DocPlan,
-        items: &[Resource],
-        req: &Request,
-        q: &Query,
-    ) -> Result<(Vec<u8>, Option<Vec<u8>>), AscError> {
-        let mut linkage: HashMap<String, HashMap<String, (Linkage, i64)>> = HashMap::new();
-        let mut included_keys: Vec<(String, String)> = Vec::new();
-        let mut seen: HashSet<(String, String)> = HashSet::new();
-        if !q.include.is_empty() && !items.is_empty() {
-            let rtype = &items[0].rtype;
-            let ids: Vec<String> = items.iter().map(|r| r.id.clone()).collect();
-            for rel in &q.include {
-                let to_many = self
-                    .manifest
-                    .resources
-                    .get(rtype)
-                    .and_then(|r| r.relationships.get(rel))
-                    .is_none_or(|r| r.to_many);
-                let per = if to_many {
-                    q.limit_rel.get(rel).copied().unwrap_or(self.include_limit)
-                } else {
-                    1
-                };
-                let batch = self.store.linked_batch(rtype, &ids, rel, per).await?;
-                for (_, (keys, _)) in batch.iter() {
-                    for k in keys {
-                        if seen.insert(k.clone()) {
-                            included_keys.push(k.clone());
-                        }
-                    }
-                }
-                linkage.insert(rel.clone(), batch);
-            }
-        }
-        let includes: HashSet<&str> = q.include.iter().map(String::as_str).collect();
-        let mut data = Vec::with_capacity(items.len() * 4096 + 2);
-        data.push(b'[');
-        for (n, r) in items.iter().enumerate() {
-            let rel_data: HashMap<&str, (&Linkage, i64)> = linkage
-                .iter()
-                .filter_map(|(rel, m)| m.get(&r.id).map(|(l, t)| (rel.as_str(), (l, *t))))
-                .collect();
-            if n > 0 {
-                data.push(b',');
-            }
-            self.write_resource(&mut data, plan, r, &req.base, q, &rel_data, &includes);
-        }
-        data.push(b']');
-        if q.include.is_empty() {
-            return Ok((data, None));
-        }
-        let inc_items = self.store.get_many(&included_keys).await?;
-        let empty = HashMap::new();
-        let none = HashSet::new();
-        let mut included = Vec::with_capacity(inc_items.len() * 4096 + 2);
-        included.push(b'[');
-        for (n, r) in inc_items.iter().enumerate() {
-            if n > 0 {
-                included.push(b',');
-            }
-            self.write_resource(&mut included, plan, r, &req.base, q, &empty, &none);
-        }
-        included.push(b']');
-        Ok((data, Some(included)))
-    }
-
-    /// One resource object as a JSON value (for callers outside the hot path).
-    pub fn render_resource(
-        &self,
-        plan: &DocPlan,
-        r: &Resource,
-        base: &str,
-        q: &Query,
-        rel_data: &HashMap<&str, (&Linkage, i64)>,
-        includes: &HashSet<&str>,
-    ) -> Value {
-        let mut out = Vec::new();
-        self.write_resource(&mut out, plan, r, base, q, rel_data, includes);
-        serde_json::from_slice(&out).unwrap_or(Value::Null)
-    }
-
-    /// Writes one resource object: attributes and relationships the schema declares (narrowed by
-    /// `fields[type]`), relationship links, included linkage, and `links.self`. Written straight
-    /// to bytes: an app has some seventy relationships, and building them as JSON values first
-    /// was most of a request's cost.
-    #[allow(clippy::too_many_arguments)]
-    fn write_resource(
-        &self,
-        out: &mut Vec<u8>,
-        plan: &DocPlan,
-        r: &Resource,
-        base: &str,
-        q: &Query,
-        rel_data: &HashMap<&str, (&Linkage, i64)>,
-        includes: &HashSet<&str>,
-    ) {
-        let schema: Option<&ResourceSchema> = self.schemas.schema_for(plan, &r.rtype);
-        let fields = q.fields.get(&r.rtype);
-        let wanted = |n: &str| fields.is_none_or(|f| f.iter().any(|x| x == n));
-        out.extend_from_slice(b"{\"type\":");
-        json_str(out, &r.rtype);
-        out.extend_from_slice(b",\"id\":");
-        json_str(out, &r.id);
-        // Apple sends every attribute of the type, `null` when unset (clients such as codemagic
-        // construct their models from the full set), plus the few it still sends that the spec
-        // no longer lists (families declare those).
-        if let Some(s) = schema.filter(|s| !s.attributes.is_empty()) {
-            out.extend_from_slice(b",\"attributes\":{");
-            let legacy = self.legacy_attributes.get(&r.rtype);
-            let mut first = true;
-            for k in s.attributes.keys().chain(legacy.into_iter().flatten()) {
-                if !wanted(k) {
-                    continue;
-                }
-                if !first {
-                    out.push(b',');
-                }
-                first = false;
-                json_str(out, k);
-                out.push(b':');
-                match r.attributes.get(k) {
-                    Some(v) => {
-                        let _ = match on_host(v, base) {
-                            Some(resolved) => serde_json::to_writer(&mut *out, &resolved),
-                            None => serde_json::to_writer(&mut *out, v),
-                        };
-                    }
-                    None => out.extend_from_slice(b"null"),
-                }
-            }
-            out.push(b'}');
-        }
-        let type_links = self.links.get(&r.rtype);
-        let id = enc(&r.id);
-        let mut any_rel = false;
-        for (name, shape) in schema.iter().flat_map(|s| s.relationships.iter()) {
-            if !wanted(name) {
-                continue;
-            }
-            let links = type_links
-                .and_then(|m| m.get(name))
-                .filter(|rl| shape.links && (rl.linkage.is_some() || rl.related.is_some()));
-            let included = includes.contains(name.as_str()) && shape.data;
-            let linked = included.then(|| rel_data.get(name.as_str())).flatten();
-            let has_data =
-                included && (shape.to_many || linked.is_some_and(|(l, _)| !l.is_empty()));
-            if links.is_none() && !has_data {
-                continue;
-            }
-            out.extend_from_slice(if any_rel {
-                b","
-            } else {
-                b",\"relationships\":{"
-            });
-            any_rel = true;
-            json_str(out, name);
-            out.extend_from_slice(b":{");
-            let mut sep = false;
-            if let Some(rl) = links {
-                out.extend_from_slice(b"\"links\":{");
-                if let Some(p) = &rl.linkage {
-                    out.extend_from_slice(b"\"self\":");
-                    json_str(out, &fill(base, p, &id));
-                }
-                if let Some(p) = &rl.related {
-                    if rl.linkage.is_some() {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(b"\"related\":");
-                    json_str(out, &fill(base, p, &id));
-                }
-                out.push(b'}');
-                sep = true;
-            }
-            if has_data {
-                if sep {
-                    out.push(b',');
-                }
-                let (l, total) = linked.map(|(l, t)| (l.as_slice(), *t)).unwrap_or((&[], 0));
-                out.extend_from_slice(b"\"data\":");
-                if shape.to_many {
-                    out.push(b'[');
-                    for (n, (t, i)) in l.iter().enumerate() {
-                        if n > 0 {
-                            out.push(b',');
-                        }
-                        write_identifier(out, t, i);
-                    }
-                    out.push(b']');
-                    if shape.meta {
-                        let limit = q.limit_rel.get(name).copied().unwrap_or(self.include_limit);
-                        out.extend_from_slice(
-                            format!(
-                                ",\"meta\":{{\"paging\":{{\"total\":{total},\"limit\":{limit}}}}}"
-                            )
-                            .as_bytes(),
-                        );
-                    }
-                } else if let Some((t, i)) = l.first() {
-                    write_identifier(out, t, i);
-                }
-            }
-            out.push(b'}');
-        }
-        if any_rel {
-            out.push(b'}');
-        }
-        out.extend_from_slice(b",\"links\":{\"self\":");
-        json_str(out, &self.self_link(base, &r.rtype, &r.id));
-        out.extend_from_slice(b"}}");
     }
 
     // ---------------------------------------------------------------- everything else
@@ -806,35 +581,6 @@ fn typed(m: &Manifest, shape: Option<&Value>, values: &[String]) -> Vec<SqlValue
             _ => SqlValue::Text(v.clone()),
         })
         .collect()
-}
-
-/// Appends `s` as a JSON string.
-fn json_str(out: &mut Vec<u8>, s: &str) {
-    let _ = serde_json::to_writer(&mut *out, s);
-}
-
-/// Appends a resource identifier object `{"type":…,"id":…}`.
-fn write_identifier(out: &mut Vec<u8>, t: &str, i: &str) {
-    out.extend_from_slice(b"{\"type\":");
-    json_str(out, t);
-    out.extend_from_slice(b",\"id\":");
-    json_str(out, i);
-    out.push(b'}');
-}
-
-/// `base` + a path template with `{id}` filled (the id already encoded).
-fn fill(base: &str, template: &str, id: &str) -> String {
-    let mut out = String::with_capacity(base.len() + template.len() + id.len());
-    out.push_str(base);
-    match template.split_once("{id}") {
-        Some((a, b)) => {
-            out.push_str(a);
-            out.push_str(id);
-            out.push_str(b);
-        }
-        None => out.push_str(template),
-    }
-    out
 }
 
 /// Percent-encodes an id for use in a path segment.
@@ -933,17 +679,4 @@ fn csv_reply(items: &[Resource]) -> Reply {
         headers: Vec::new(),
         body: out.into_bytes(),
     }
-}
-
-/// An `ImageAsset` whose `templateUrl` is stored relative to the server (`/crabapple/…`: images
-/// crabapple serves itself, crates/asc rules/images.rs) resolved on the host the client used,
-/// as Apple's image URLs are absolute. `None`: the value is written as stored.
-fn on_host(v: &Value, base: &str) -> Option<Value> {
-    let url = v.get("templateUrl")?.as_str()?;
-    if !url.starts_with("/crabapple/") {
-        return None;
-    }
-    let mut out = v.clone();
-    out["templateUrl"] = Value::String(format!("{base}{url}"));
-    Some(out)
 }

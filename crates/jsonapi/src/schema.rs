@@ -22,6 +22,8 @@ pub struct ResourceSchema {
     pub rtype: String,
     pub attributes: BTreeMap<String, Value>,
     pub relationships: BTreeMap<String, RelShape>,
+    /// How its objects are written, prepared on first use by the engine that owns the schemas.
+    pub rendering: std::sync::OnceLock<crate::engine::Rendering>,
 }
 
 /// How an operation's response document renders resources.
@@ -98,6 +100,7 @@ impl Schemas {
                         rtype: rtype.clone(),
                         attributes,
                         relationships,
+                        rendering: Default::default(),
                     },
                 );
             }

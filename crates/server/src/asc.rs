@@ -46,7 +46,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         return error(not_allowed(&app, found.template, &method), &rate_header);
     };
     let op = engine.op(op_index);
-    app.record(&op.id, header(headers, "user-agent").as_deref());
+    app.record(&op.id, headers);
 
     // 403: the key's roles (§1.2, §1.7).
     if let Err(e) = check_role(&principal, &method, &op.path) {
@@ -84,7 +84,7 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
     match engine.handle(&request).await {
         Ok(r) => {
             if r.status == 201 && op.id == "subscriptionPrices_createInstance" {
-                price_change_created(&app, &r.body).await;
+                Box::pin(price_change_created(&app, &r.body)).await;
             }
             reply(r, &rate_header)
         }

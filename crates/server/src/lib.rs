@@ -17,6 +17,7 @@ pub mod analytics_admin;
 pub mod asc;
 pub mod builds_admin;
 pub mod faults;
+mod fresh;
 pub mod history;
 pub mod keys;
 pub mod limits;
@@ -75,21 +76,47 @@ pub struct App {
     /// Faults on demand ([`faults`]).
     pub faults: faults::Armed,
     key_reload: tokio::sync::Mutex<()>,
+    /// The looks at other processes' commits, shared by waiting requests ([`fresh`]).
+    looks: fresh::Looks,
     unknown_kids: std::sync::Mutex<HashMap<String, i64>>,
     /// The worlds this app fronts as the default world ([`App::worlds`]).
     worlds: std::sync::OnceLock<Arc<worlds::front::Worlds>>,
 }
 
-/// The `kid` of a bearer token's header, without verifying anything.
+/// The `kid` of a bearer token's header, without verifying anything. A request asks twice (the
+/// request log, then the key check) and a client sends one token for many requests, so each
+/// thread remembers the last header it decoded.
 pub(crate) fn token_kid(authorization: &str) -> Option<String> {
-    use base64::Engine as _;
+    thread_local! {
+        static LAST: std::cell::RefCell<(String, Option<String>)> = Default::default();
+    }
     let token = authorization.strip_prefix("Bearer ")?.trim();
     let header = token.split('.').next()?;
+    LAST.with_borrow_mut(|(seen, kid)| {
+        if seen != header {
+            *kid = header_kid(header);
+            header.clone_into(seen);
+        }
+        kid.clone()
+    })
+}
+
+/// The `kid` of a JWT header (base64url JSON).
+fn header_kid(header: &str) -> Option<String> {
+    use base64::Engine as _;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(header.trim_end_matches('='))
         .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get("kid")?.as_str().map(str::to_string)
+    // Only `kid` is read; the header's other members are skipped, not built.
+    #[derive(serde::Deserialize)]
+    struct Header {
+        kid: Option<serde_json::Value>,
+    }
+    let h: Header = serde_json::from_slice(&bytes).ok()?;
+    match h.kid? {
+        serde_json::Value::String(kid) => Some(kid),
+        _ => None,
+    }
 }
 
 impl App {
@@ -111,6 +138,7 @@ impl App {
             keys: RwLock::new(HashMap::new()),
             faults: faults::Armed::default(),
             key_reload: tokio::sync::Mutex::new(()),
+            looks: fresh::Looks::default(),
             unknown_kids: std::sync::Mutex::new(HashMap::new()),
             worlds: std::sync::OnceLock::new(),
             recorder: std::env::var_os("CRABAPPLE_RECORD_OPS").and_then(|p| {
@@ -145,7 +173,7 @@ impl App {
         let Some(kid) = authorization.and_then(token_kid) else {
             return;
         };
-        if self.key(&kid).is_some() {
+        if self.keys.read().is_ok_and(|k| k.contains_key(&kid)) {
             return;
         }
         // A kid still unknown after a reload is not looked up again for a second (a flood of
@@ -205,11 +233,12 @@ impl App {
     }
 
     /// Appends `operationId<TAB>User-Agent` to the recording file, if any.
-    pub fn record(&self, op_id: &str, user_agent: Option<&str>) {
+    pub fn record(&self, op_id: &str, headers: &axum::http::HeaderMap) {
         if let Some(f) = &self.recorder
             && let Ok(mut f) = f.lock()
         {
             use std::io::Write;
+            let user_agent = headers.get("user-agent").and_then(|v| v.to_str().ok());
             let ua = user_agent.unwrap_or("-").replace(['\t', '\n'], " ");
             let _ = writeln!(f, "{op_id}\t{ua}");
         }
@@ -291,7 +320,7 @@ pub fn front(app: &Arc<App>) -> axum::Router {
 }
 
 /// Before every request: what another process (a `crabapple` CLI command) committed to the data
-/// directory is visible to it — the resource cache and the clock are refreshed when the
+/// directory before the request arrived is visible to it — the resource cache and the clock are refreshed when the
 /// database changed (one `PRAGMA data_version` otherwise) — and the timeline entries the virtual
 /// clock reached are applied.
 async fn see_other_writers(
@@ -299,17 +328,26 @@ async fn see_other_writers(
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    match app.store().see_other_writers().await {
-        // Faults armed by the CLI (or a reset) are picked up.
-        Ok(true) => {
-            if let Err(e) = faults::reload(&app).await {
-                tracing::warn!("re-reading the armed faults: {e:#}");
-            }
-        }
-        Ok(false) => {}
-        // The cache was emptied; the request reads the database.
-        Err(e) => tracing::warn!("checking for other writers: {e:#}"),
-    }
+    // One look serves every request that arrived before it began ([`fresh`]).
+    // The look is boxed: only one request in a queue takes it, and every other one's future
+    // stays small.
+    app.looks
+        .see(|| {
+            Box::pin(async {
+                match app.store().see_other_writers().await {
+                    // Faults armed by the CLI (or a reset) are picked up.
+                    Ok(true) => {
+                        if let Err(e) = faults::reload(&app).await {
+                            tracing::warn!("re-reading the armed faults: {e:#}");
+                        }
+                    }
+                    Ok(false) => {}
+                    // The cache was emptied; the request reads the database.
+                    Err(e) => tracing::warn!("checking for other writers: {e:#}"),
+                }
+            })
+        })
+        .await;
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.
     if let Err(e) = app.engine.run_timeline().await {

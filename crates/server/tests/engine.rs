@@ -532,3 +532,51 @@ async fn state_survives_a_restart() {
         "no second key on restart"
     );
 }
+
+/// `included` lists the resources in the order of `data` (each item's linkage in turn), the
+/// same bytes on every request; and every document is exactly what `serde_json` writes for it
+/// (resource objects are written from prepared templates, issue 12: the bytes must not change).
+#[tokio::test]
+async fn included_follows_data_and_documents_are_serde_json_bytes() {
+    let (w, ids) = with_apps(3).await;
+    for id in &ids {
+        for v in 1..=2 {
+            w.admin_create("builds", json!({ "attributes": { "version": v.to_string() }, "relationships": { "app": id } }))
+                .await;
+        }
+    }
+    let first = w.get("/v1/apps?include=builds").await;
+    assert_eq!(first.status, 200);
+    for _ in 0..5 {
+        assert_eq!(w.get("/v1/apps?include=builds").await.body, first.body);
+    }
+    let doc = first.json();
+    let linked: Vec<&Value> = doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["relationships"]["builds"]["data"].as_array().unwrap())
+        .collect();
+    let included: Vec<Value> = doc["included"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| json!({ "type": r["type"], "id": r["id"] }))
+        .collect();
+    assert_eq!(linked.len(), 6);
+    assert_eq!(linked.into_iter().cloned().collect::<Vec<_>>(), included);
+    for uri in [
+        "/v1/apps?include=builds".to_string(),
+        format!("/v1/apps/{}", ids[0]),
+        format!("/v1/apps/{}?fields[apps]=name,builds", ids[0]),
+        format!("/v1/apps/{}/builds", ids[1]),
+    ] {
+        let body = w.get(&uri).await.body;
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&v).unwrap()).unwrap(),
+            String::from_utf8(body).unwrap(),
+            "{uri}"
+        );
+    }
+}

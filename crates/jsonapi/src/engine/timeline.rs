@@ -17,6 +17,12 @@ impl Engine {
         if !self.store.timeline_may_be_due(now) {
             return Ok(Vec::new());
         }
+        // Boxed: this check runs before every request, whose future then stays small.
+        Box::pin(self.apply_due(now)).await
+    }
+
+    /// Applies the entries due at `now` (a batch at most), in one transaction.
+    async fn apply_due(&self, now: i64) -> anyhow::Result<Vec<Entry>> {
         let mut tx = self.store.begin().await?;
         let mut applied = Vec::new();
         while applied.len() < MAX_PER_RUN {
