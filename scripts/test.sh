@@ -245,13 +245,15 @@ check_server "pytest"
 # node --------------------------------------------------------------------------------------
 reset_world
 step "node --test tests/clients/node (appstore-connect-sdk, node-app-store-connect-api)"
-# run_node TAP NAME: the node suite against CRABAPPLE_BASE_URL, its counts added; no node test
-# may skip (operations appstore-connect-sdk has no function for are not tests).
+# run_node TAP NAME: the node suite against CRABAPPLE_BASE_URL, its counts added (NODE_OK=1 when
+# it passed); no node test may skip (operations appstore-connect-sdk has no function for are not
+# tests).
 run_node() {
-    local ok=0 np nf nc ns node_skips
+    local np nf nc ns node_skips
+    NODE_OK=0
     (cd tests/clients/node && NODE_EXTRA_CA_CERTS="$CRABAPPLE_CA_FILE" timeout 600 node --test \
         --test-reporter=spec --test-reporter-destination=stdout \
-        --test-reporter=tap --test-reporter-destination="$1" test/) && ok=1
+        --test-reporter=tap --test-reporter-destination="$1" test/) && NODE_OK=1
     np="$(sed -n 's/^# pass \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
     nf="$(sed -n 's/^# fail \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
     nc="$(sed -n 's/^# cancelled \([0-9]*\)$/\1/p' "$1" 2>/dev/null | tail -1)"
@@ -259,7 +261,7 @@ run_node() {
     PASSED=$((PASSED + ${np:-0})); FAILED=$((FAILED + ${nf:-0} + ${nc:-0})); SKIPPED=$((SKIPPED + ${ns:-0}))
     node_skips="$(grep -cE '# SKIP' "$1" 2>/dev/null)"
     ((${node_skips:-0} == 0)) || fail "$2: $node_skips test(s) skipped; a test that cannot run must fail"
-    if [[ $ok != 1 ]]; then
+    if [[ $NODE_OK != 1 ]]; then
         fail "$2"
         [[ -z "$nf" ]] && FAILED=$((FAILED + 1))
     fi

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{BIN, exit_of, run, serve, wait_ready};
+use common::{BIN, EMBEDDED_ONLY, exit_of, run, serve, wait_ready};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -251,6 +251,7 @@ fn read_only_data_directory_is_a_clear_error() {
     let child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(&data)
+        .env_remove(EMBEDDED_ONLY)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

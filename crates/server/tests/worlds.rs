@@ -303,7 +303,8 @@ async fn deleting_a_world_removes_its_data_and_its_token_is_401() {
     let s = Server::new().await;
     let a = s.create(None).await;
     let dir = worlds::world_dir(&s.w.dir, &a.id);
-    assert!(dir.join("crabapple.db").exists());
+    assert!(worlds::store_exists(&s.w.dir, &a.id));
+    assert!(dir.is_dir());
     assert_eq!(
         s.call("GET", "/v1/apps", Some(&a.token), None).await.status,
         200
@@ -312,6 +313,7 @@ async fn deleting_a_world_removes_its_data_and_its_token_is_401() {
     let r = s.call("DELETE", &delete, None, None).await;
     assert_eq!(r.status, 204);
     assert!(!dir.exists(), "the world's directory is gone");
+    assert!(!worlds::store_exists(&s.w.dir, &a.id), "and its store");
     let r = s.call("GET", "/v1/apps", Some(&a.token), None).await;
     assert_eq!(r.status, 401);
     assert_eq!(without_ids(r.json()), apple_401());

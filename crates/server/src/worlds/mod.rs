@@ -104,18 +104,24 @@ pub fn store_exists(data_dir: &Path, id: &str) -> bool {
     valid_id(id)
         && match setup::database() {
             // Its schema is made with its directory and dropped with it.
-            Some(setup::Database::Shared(_)) => dir.is_dir(),
-            _ => setup::db_path(&dir).exists(),
+            Some(_) => dir.is_dir(),
+            None => setup::db_path(&dir).exists(),
         }
 }
 
 /// Removes everything world `id` stored ([`open_store`]'s counterpart).
 pub async fn drop_store(data_dir: &Path, id: &str) -> anyhow::Result<()> {
-    if let Some(setup::Database::Shared(url)) = setup::database() {
-        let (base, schema) = schema_of_world(url, id);
-        Store::drop_schema(&base, &schema).await?;
-    }
     let dir = world_dir(data_dir, id);
+    match setup::database() {
+        Some(setup::Database::Shared(url)) => {
+            let (base, schema) = schema_of_world(url, id);
+            Store::drop_schema(&base, &schema).await?;
+        }
+        Some(setup::Database::PerDataDir(url)) => {
+            Store::drop_schema(url, &setup::schema_of(&dir)).await?;
+        }
+        None => {}
+    }
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("removing {}", dir.display()))
