@@ -92,6 +92,10 @@ enum Cmd {
         /// Requests per API key per rolling hour (Apple observed: 3600).
         #[arg(long, env = "CRABAPPLE_RATE_LIMIT", default_value_t = 3600)]
         rate_limit: u64,
+        /// Connections one client IP may hold open at once (a defence against floods); behind a
+        /// load balancer every connection comes from its address: raise it there.
+        #[arg(long, env = "CRABAPPLE_MAX_CONNECTIONS_PER_IP", default_value_t = crabapple_server::limits::DEFAULT_PER_PEER)]
+        max_connections_per_ip: usize,
         /// Sign App Store data with this PKI instead of the data directory's own (e.g. Apple's
         /// published test PKI): LEAF_KEY,LEAF,INTERMEDIATE,ROOT paths.
         #[arg(long, env = "CRABAPPLE_APPLE_TEST_PKI", value_delimiter = ',')]
@@ -283,6 +287,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             seed,
             public_url,
             rate_limit,
+            max_connections_per_ip,
             apple_test_pki,
             price_time_zone,
             https,
@@ -290,6 +295,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             request_log,
             access,
         } => {
+            crabapple_server::limits::set_per_peer(max_connections_per_ip);
             let world = match (empty, seed) {
                 (true, _) => WorldChoice::Empty,
                 (_, Some(p)) => WorldChoice::SeedFile(p),

@@ -126,11 +126,23 @@ pub struct ListenLimits {
     pub per_peer: usize,
 }
 
+/// Connections one peer IP may hold at once unless `serve --max-connections-per-ip` says
+/// otherwise ([`set_per_peer`]). Behind a load balancer every connection comes from its address.
+pub const DEFAULT_PER_PEER: usize = 64;
+
+static PER_PEER: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(DEFAULT_PER_PEER);
+
+/// Sets the per-peer connection cap of the listeners this process starts afterwards.
+pub fn set_per_peer(n: usize) {
+    PER_PEER.store(n.max(1), std::sync::atomic::Ordering::Relaxed);
+}
+
 impl Default for ListenLimits {
     fn default() -> Self {
         ListenLimits {
             header_read_timeout: Duration::from_secs(10),
-            per_peer: 64,
+            per_peer: PER_PEER.load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 }
