@@ -73,9 +73,10 @@ async fn a_writer_waits_out_a_lock_held_longer_than_the_busy_timeout() {
     );
 }
 
-#[tokio::test]
-async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
-    let db = TempDb::new("coherence");
+/// Two stores on one new database file (a server and a CLI process); the first wrote app `1`
+/// (`name` "before") and has it cached.
+async fn two_stores_with_app_1_cached(label: &str) -> (TempDb, Store, Store) {
+    let db = TempDb::new(label);
     let server = Store::open(&db.file()).await.unwrap();
     let cli = Store::open(&db.file()).await.unwrap();
     let mut tx = server.begin().await.unwrap();
@@ -89,6 +90,12 @@ async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
         "before",
         "now cached"
     );
+    (db, server, cli)
+}
+
+#[tokio::test]
+async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
+    let (_db, server, cli) = two_stores_with_app_1_cached("coherence").await;
 
     // This store's own commits are not another process's: the cache is kept.
     let mut tx = server.begin().await.unwrap();
@@ -158,20 +165,11 @@ async fn stores_opening_a_new_database_at_once_migrate_it_once() {
 /// shows which of the two the cache did.)
 #[tokio::test]
 async fn only_another_stores_resource_writes_empty_the_cache() {
-    let db = TempDb::new("resources-token");
-    let server = Store::open(&db.file()).await.unwrap();
-    let cli = Store::open(&db.file()).await.unwrap();
-    let mut tx = server.begin().await.unwrap();
-    tx.put("apps", "1", &attrs(json!({"name": "before"})))
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
-    server.see_other_writers().await.unwrap();
+    let (db, server, cli) = two_stores_with_app_1_cached("resources-token").await;
     let name = |s: &Store| {
         let s = s.clone();
         async move { s.get("apps", "1").await.unwrap().unwrap().attributes["name"].clone() }
     };
-    assert_eq!(name(&server).await, "before", "now cached");
     let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.file().display()))
         .await
         .unwrap();
