@@ -44,6 +44,14 @@ impl Engine {
         // entry commits after this one and lowers it again.
         let next = tx.timeline_next_due().await?;
         self.store.timeline_learn_next_due(next);
+        if applied.is_empty() {
+            // Nothing changed: rolled back, not committed. A commit would leave a new write
+            // token, and every other process (replica) would take it for a write, forget its
+            // next due time and look again — two replicas then kept each other committing
+            // empty transactions on every request (issue 12).
+            drop(tx);
+            return Ok(applied);
+        }
         if let Err(e) = tx.commit().await {
             self.store.timeline_forget_next_due();
             return Err(e);
