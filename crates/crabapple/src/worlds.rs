@@ -193,54 +193,83 @@ pub fn rewrite_args(args: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
         "`crabapple {command}` takes no --world (nor CRABAPPLE_WORLD): it works on the whole data directory"
     );
     anyhow::ensure!(worlds::valid_id(&world), "'{world}' is not a world id");
-    let at = rest.iter().position(|a| a == "--data");
-    let inline = rest
-        .iter()
-        .position(|a| a.to_str().is_some_and(|s| s.starts_with("--data=")));
-    let data: PathBuf = match (at, inline) {
-        (Some(i), _) => rest.get(i + 1).context("--data needs a directory")?.into(),
-        (None, Some(i)) => rest[i].to_string_lossy()["--data=".len()..].into(),
-        _ => std::env::var_os("CRABAPPLE_DATA")
+    let data_at = flag(&rest, "--data");
+    let data: PathBuf = match flag_value(&rest, data_at, "--data", "a directory")? {
+        Some(d) => d.into(),
+        None => std::env::var_os("CRABAPPLE_DATA")
             .map(PathBuf::from)
             .unwrap_or_else(|| "./crabapple-data".into()),
     };
     // On a shared PostgreSQL database (`--database` or CRABAPPLE_DATABASE_URL) the world's
     // store is a schema of its own: the command gets that schema's URL.
-    let db_at = rest.iter().position(|a| a == "--database");
-    let db_inline = rest
-        .iter()
-        .position(|a| a.to_str().is_some_and(|s| s.starts_with("--database=")));
-    let database: Option<String> = match (db_at, db_inline) {
-        (Some(i), _) => Some(
-            rest.get(i + 1)
-                .context("--database needs a URL")?
-                .to_string_lossy()
-                .into_owned(),
-        ),
-        (None, Some(i)) => Some(rest[i].to_string_lossy()["--database=".len()..].to_string()),
-        _ => std::env::var("CRABAPPLE_DATABASE_URL")
+    let db_at = flag(&rest, "--database");
+    let database: Option<String> = match flag_value(&rest, db_at, "--database", "a URL")? {
+        Some(u) => Some(u.to_string_lossy().into_owned()),
+        None => std::env::var("CRABAPPLE_DATABASE_URL")
             .ok()
             .filter(|u| !u.is_empty()),
     };
     let dir = world_data_dir(&data, &world, database.is_some())?;
-    match (at, inline) {
-        (Some(i), _) => rest[i + 1] = dir.into(),
-        (None, Some(i)) => rest[i] = format!("--data={}", dir.display()).into(),
-        _ => rest.extend(["--data".into(), dir.into()]),
-    }
+    set_flag(&mut rest, data_at, "--data", dir.into());
     if let Some(url) = database {
-        let world_url: OsString = worlds::database_url_of_world(&url, &world).into();
-        match (db_at, db_inline) {
-            (Some(i), _) => rest[i + 1] = world_url,
-            (None, Some(i)) => {
-                let mut arg = OsString::from("--database=");
-                arg.push(&world_url);
-                rest[i] = arg;
-            }
-            _ => rest.extend(["--database".into(), world_url]),
-        }
+        let world_url = worlds::database_url_of_world(&url, &world).into();
+        set_flag(&mut rest, db_at, "--database", world_url);
     }
     Ok(rest)
+}
+
+/// Where a flag stands in a command line: `--name VALUE` (the name's index), `--name=VALUE`, or
+/// absent.
+#[derive(Clone, Copy)]
+enum At {
+    Next(usize),
+    Inline(usize),
+    Absent,
+}
+
+fn flag(args: &[OsString], name: &str) -> At {
+    let inline = format!("{name}=");
+    if let Some(i) = args.iter().position(|a| a == name) {
+        At::Next(i)
+    } else if let Some(i) = args
+        .iter()
+        .position(|a| a.to_str().is_some_and(|s| s.starts_with(&inline)))
+    {
+        At::Inline(i)
+    } else {
+        At::Absent
+    }
+}
+
+/// The flag's value, if it is given (`what` it names, for the error when it is missing).
+fn flag_value(
+    args: &[OsString],
+    at: At,
+    name: &str,
+    what: &str,
+) -> anyhow::Result<Option<OsString>> {
+    Ok(match at {
+        At::Next(i) => Some(
+            args.get(i + 1)
+                .with_context(|| format!("{name} needs {what}"))?
+                .clone(),
+        ),
+        At::Inline(i) => Some(args[i].to_string_lossy()[name.len() + 1..].into()),
+        At::Absent => None,
+    })
+}
+
+/// Replaces the flag's value where it stands, or appends the flag.
+fn set_flag(args: &mut Vec<OsString>, at: At, name: &str, value: OsString) {
+    match at {
+        At::Next(i) => args[i + 1] = value,
+        At::Inline(i) => {
+            let mut arg = OsString::from(format!("{name}="));
+            arg.push(&value);
+            args[i] = arg;
+        }
+        At::Absent => args.extend([name.into(), value]),
+    }
 }
 
 /// World `id`'s directory in `data`, which must hold it (on a shared database, the directory
