@@ -357,8 +357,11 @@ fi
 
 # ------------------------------------------------------- PostgreSQL, two replicas (issue 12)
 # The Python and Node client suites again, against two `crabapple serve --database` replicas of one
-# PostgreSQL schema behind a round-robin TCP balancer (tests/clients/round_robin.py): each client
-# connection lands on the next replica, so a client's requests alternate between them.
+# PostgreSQL schema behind a round-robin balancer (tests/clients/round_robin.py): each client
+# connection lands on the next replica, so a client's requests alternate between them. Issue 12's
+# "kill one replica mid-run and still see every test pass": replica B is killed (kill -9) while
+# each suite runs — between two requests, with its connections open (the balancer stops sending it
+# requests, says `drained`, and B is killed) — and a new B takes its place before the Node suite.
 if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     step "pytest tests/clients/python on PostgreSQL, two replicas behind a round-robin balancer"
     PG_DATA="$TMP/pgdata"
@@ -366,38 +369,73 @@ if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     RA="$(free_port)"; RB="$(free_port)"; LB="$(free_port)"; RA_HTTPS="$(free_port)"; RA_PROXY="$(free_port)"
     # Every connection reaches a replica from the balancer's address: the per-IP cap goes up.
     export CRABAPPLE_MAX_CONNECTIONS_PER_IP=4096
-    CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$RA" \
-        --rate-limit 100000 --https "127.0.0.1:$RA_HTTPS" --proxy "127.0.0.1:$RA_PROXY" \
-        >"$TMP/replica-a.log" 2>&1 &
-    REPLICA_A=$!
-    CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$RB" \
-        --rate-limit 100000 >"$TMP/replica-b.log" 2>&1 &
-    REPLICA_B=$!
-    ROUND_ROBIN_COUNTS="$TMP/round-robin.txt" "$PY" tests/clients/round_robin.py "$LB" "$RA" "$RB" \
-        >"$TMP/round-robin.log" 2>&1 &
+    # start_replica PORT LOG [ARGS...]: one `crabapple serve` on the shared schema; REPLICA=its pid.
+    start_replica() {
+        local port="$1" log="$2"
+        shift 2
+        CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" "$BIN" serve --data "$PG_DATA" --listen "127.0.0.1:$port" \
+            --rate-limit 100000 "$@" >"$log" 2>&1 &
+        REPLICA=$!
+        for _ in $(seq 1 300); do
+            grep -q '^ready' "$log" 2>/dev/null && return
+            sleep 0.2
+        done
+    }
+    start_replica "$RA" "$TMP/replica-a.log" --https "127.0.0.1:$RA_HTTPS" --proxy "127.0.0.1:$RA_PROXY"
+    REPLICA_A=$REPLICA
+    start_replica "$RB" "$TMP/replica-b.log"
+    REPLICA_B=$REPLICA
+    ROUND_ROBIN_COUNTS="$TMP/round-robin.txt" ROUND_ROBIN_DRAIN="$RB" "$PY" tests/clients/round_robin.py \
+        "$LB" "$RA" "$RB" >"$TMP/round-robin.log" 2>&1 &
     BALANCER=$!
-    for _ in $(seq 1 300); do
-        (($(grep -l '^ready' "$TMP/replica-a.log" "$TMP/replica-b.log" "$TMP/round-robin.log" 2>/dev/null | wc -l) == 3)) && break
-        sleep 0.2
-    done
+    for _ in $(seq 1 50); do grep -q '^ready' "$TMP/round-robin.log" && break; sleep 0.2; done
+    # kill_b_after SECONDS FILE: in the background, B is drained then killed; FILE says when.
+    kill_b_after() {
+        (
+            sleep "$1"
+            local drained
+            drained="$(grep -c '^drained' "$TMP/round-robin.log")"
+            kill -USR1 "$BALANCER"
+            for _ in $(seq 1 500); do
+                (($(grep -c '^drained' "$TMP/round-robin.log") > drained)) && break
+                sleep 0.01
+            done
+            kill -9 "$REPLICA_B" && echo "replica B (pid $REPLICA_B) killed with kill -9 $1 s into the run" >"$2"
+        ) &
+        KILLER=$!
+    }
+    # killed_mid_run FILE NAME: the kill happened while the suite ran (not after it ended).
+    killed_mid_run() {
+        if [[ -s "$1" ]]; then cat "$1"; else fail "$2: replica B was not killed mid-run (the suite ended first)"; fi
+        kill "$KILLER" 2>/dev/null
+        wait "$KILLER" 2>/dev/null
+    }
     "$BIN" ca export --pem --tls --data "$PG_DATA" --database "$PG_CLIENTS_URL" >"$TMP/pg-ca.pem"
     PG_OK=0
     export CRABAPPLE_BASE_URL="http://127.0.0.1:$LB" CRABAPPLE_DATA="$PG_DATA" CRABAPPLE_DATABASE_URL="$PG_CLIENTS_URL" \
         CRABAPPLE_HTTPS_URL="https://127.0.0.1:$RA_HTTPS" CRABAPPLE_PROXY_URL="http://127.0.0.1:$RA_PROXY" \
         CRABAPPLE_CA_FILE="$TMP/pg-ca.pem"
+    kill_b_after "${CRABAPPLE_KILL_AFTER_PYTEST:-20}" "$TMP/killed-pytest.txt"
     timeout 900 "$PY" -m pytest tests/clients/python -p no:cacheprovider -rfE --tb=short \
         --junitxml="$TMP/pytest-pg.xml" && PG_OK=1
+    killed_mid_run "$TMP/killed-pytest.txt" "pytest (PostgreSQL)"
     if [[ -f "$TMP/pytest-pg.xml" ]]; then
         count_pytest "$TMP/pytest-pg.xml" "pytest (PostgreSQL)"
     else
         FAILED=$((FAILED + 1))
     fi
     [[ $PG_OK == 1 ]] || fail "pytest tests/clients/python (PostgreSQL, two replicas)"
+    # A new replica B on the same port; the balancer takes it back.
+    start_replica "$RB" "$TMP/replica-b2.log"
+    REPLICA_B=$REPLICA
+    kill -USR2 "$BALANCER"
     # From here on the admin calls (reset_world) go to the replicas.
     BASE="$CRABAPPLE_BASE_URL" DATA="$PG_DATA"
     reset_world
     step "node --test tests/clients/node on PostgreSQL, two replicas behind the balancer"
+    kill_b_after "${CRABAPPLE_KILL_AFTER_NODE:-4}" "$TMP/killed-node.txt"
     run_node "$TMP/node-pg.tap" "node --test tests/clients/node (PostgreSQL, two replicas)"
+    killed_mid_run "$TMP/killed-node.txt" "node (PostgreSQL)"
     kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     echo "connections per replica: $(tr '\n' ' ' < "$TMP/round-robin.txt" 2>/dev/null)"
