@@ -523,6 +523,9 @@ async fn serve(
              could mint keys and reset the world. Drop --no-admin-token, or listen on 127.0.0.1"
         );
     }
+    // On PostgreSQL this process is a serving replica: its stores register for other writers'
+    // notifications (crates/store/src/notify.rs).
+    crabapple_store::notify::serve_replicas();
     // The data directory is opened once (issue 12, cold start: each open checks the migrations).
     let store = setup::open(&data).await?;
     commerce::serve_options(

@@ -185,6 +185,60 @@ fn issue12_three_replicas_started_at_once_serve_one_world_and_see_each_others_wr
     stop(replicas, &data);
 }
 
+/// Issue 12 "caches stay correct across processes: replicas invalidate through LISTEN/NOTIFY on
+/// PostgreSQL; a write on replica A is visible on replica B at the next request": once the
+/// three replicas rely on notifications (crates/store/src/notify.rs; admin status says so),
+/// 60 renames, each on the next replica, are each read back at once on the one after it — whose
+/// cache held the previous name.
+#[test]
+fn issue12_replicas_relying_on_notifications_see_each_write_at_their_next_request() {
+    let (data, _db, replicas, token) = three("notify");
+    let ports: Vec<u16> = replicas.iter().map(|(_, p)| *p).collect();
+    let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let admin = [("X-Crabapple-Admin-Token", admin.trim())];
+    let coherence = |p: u16| {
+        http_with(p, "GET", "/crabapple/admin/status", &admin, None).json()["store"]["coherence"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let started = std::time::Instant::now();
+    while !ports.iter().all(|p| coherence(*p) == "notifications") {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "replicas never relied on notifications"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let made = http(
+        ports[0],
+        "POST",
+        "/v1/bundleIds",
+        Some(&token),
+        Some(&bundle_id("com.replica.notify")),
+    );
+    assert_eq!(made.status, 201, "{}", made.body);
+    let id = made.json()["data"]["id"].as_str().unwrap().to_string();
+    let path = format!("/v1/bundleIds/{id}");
+    for i in 0..60 {
+        let (writer, reader) = (ports[i % 3], ports[(i + 1) % 3]);
+        // The reader's cache holds the bundle ID as it is now.
+        assert_eq!(http(reader, "GET", &path, Some(&token), None).status, 200);
+        let name = format!("Replica {i}");
+        let patch = json!({"data": {"type": "bundleIds", "id": id, "attributes": {"name": name}}});
+        let r = http(writer, "PATCH", &path, Some(&token), Some(&patch));
+        assert_eq!(r.status, 200, "{}", r.body);
+        let got = http(reader, "GET", &path, Some(&token), None);
+        assert_eq!(
+            got.json()["data"]["attributes"]["name"],
+            name.as_str(),
+            "rename {i}"
+        );
+    }
+    assert!(ports.iter().all(|p| coherence(*p) == "notifications"));
+    stop(replicas, &data);
+}
+
 /// apple-semantics.md §8.2: a bundle identifier is registered once. 50 clients racing across
 /// three replicas: exactly one 201, every other one Apple's 409.
 #[test]

@@ -52,9 +52,22 @@ async fn status(State(app): State<Arc<App>>) -> Answer {
         "specVersion": app.engine.manifest.version,
         "team": team,
         "clock": { "nowMs": store.now_ms(), "offsetMs": store.clock.offset_ms() },
+        "store": store_status(store),
         "resources": { "total": total, "byType": counts.into_iter().collect::<BTreeMap<_, _>>() },
     }))
     .into_response())
+}
+
+/// How the store sees other processes' writes now (crates/store/src/shared.rs, notify.rs).
+fn store_status(store: &crabapple_store::Store) -> serde_json::Value {
+    let (dialect, coherence) = match store.dialect() {
+        crabapple_store::Dialect::Sqlite => ("sqlite", "data version"),
+        crabapple_store::Dialect::Postgres if store.relies_on_notifications() => {
+            ("postgres", "notifications")
+        }
+        crabapple_store::Dialect::Postgres => ("postgres", "write token"),
+    };
+    json!({ "dialect": dialect, "coherence": coherence })
 }
 
 async fn reset(State(app): State<Arc<App>>) -> Answer {

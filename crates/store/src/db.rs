@@ -459,3 +459,55 @@ pub(crate) async fn run_once(url: &str, sql: String) -> anyhow::Result<()> {
     conn.close().await?;
     Ok(())
 }
+
+/// A PostgreSQL session that LISTENs to channels (replicas' cache coherence, [`crate::notify`]):
+/// the only PostgreSQL-typed connection of the store.
+pub(crate) struct Listener(sqlx::postgres::PgListener);
+
+impl Listener {
+    /// The `application_name` of listening sessions (`pg_stat_activity` shows them).
+    pub(crate) const NAME: &'static str = "crabapple-listener";
+
+    /// Connects to `url` and LISTENs to `channels`.
+    /// Its session's `application_name` is [`Listener::NAME`] and `name`.
+    pub(crate) async fn connect(
+        url: &str,
+        name: &str,
+        channels: &[&str],
+    ) -> anyhow::Result<Listener> {
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let named = format!("{url}{sep}application_name={}%20{name}", Listener::NAME);
+        let mut l = sqlx::postgres::PgListener::connect(&named)
+            .await
+            .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", redact(url)))?;
+        // A lost connection is the caller's to notice (notifications sent meanwhile are gone):
+        // it reconnects with a new `Listener` and assumes anything changed.
+        l.eager_reconnect(false);
+        l.listen_all(channels.iter().copied()).await?;
+        Ok(Listener(l))
+    }
+
+    /// The next notification: (channel, payload).
+    pub(crate) async fn recv(&mut self) -> anyhow::Result<(String, String)> {
+        let n =
+            self.0.try_recv().await?.ok_or_else(|| {
+                anyhow::anyhow!("the listening connection to PostgreSQL was lost")
+            })?;
+        Ok((n.channel().to_string(), n.payload().to_string()))
+    }
+
+    /// Runs `sql` with text parameters `binds` in this session (a statement that succeeds here
+    /// proves the session, and so its LISTEN, alive).
+    pub(crate) async fn execute(
+        &mut self,
+        sql: &'static str,
+        binds: &[&str],
+    ) -> anyhow::Result<()> {
+        let mut q = sqlx::query(sql);
+        for b in binds {
+            q = q.bind(*b);
+        }
+        q.execute(&mut self.0).await?;
+        Ok(())
+    }
+}

@@ -15,6 +15,7 @@ mod keys;
 pub mod ledger;
 mod memo;
 pub mod messaging;
+pub mod notify;
 pub mod quota;
 pub mod reports;
 mod resources;
@@ -56,6 +57,8 @@ pub struct Store {
     /// The data directory: where files too large for SQL rows live (uploaded assets,
     /// [`files`]); with SQLite also the database file's directory.
     dir: Arc<std::path::PathBuf>,
+    /// Rate-limit hits counted in memory between exact counts ([`quota`]).
+    quota: Arc<quota::Local>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -240,7 +243,12 @@ impl Store {
             })
             .connect_with(opts)
             .await?;
-        let watch = shared::Watch::postgres(reader.clone());
+        let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)")
+            .fetch_one(&writer)
+            .await?;
+        let coherence =
+            notify::enabled().then(|| notify::Coherence::start(url.to_string(), &schema));
+        let watch = shared::Watch::postgres(reader.clone(), coherence);
         Self::assemble(writer, reader, d, watch, Arc::default(), dir).await
     }
 
@@ -263,6 +271,7 @@ impl Store {
             page_limit,
             next_due: Arc::new(AtomicI64::new(timeline::UNKNOWN)),
             dir: Arc::new(dir),
+            quota: Arc::default(),
         })
     }
 
@@ -372,6 +381,12 @@ impl Store {
         self.reload_clock().await
     }
 
+    /// Whether this store answers from its cache on the strength of other processes'
+    /// notifications now, not reading the write token ([`notify`]; PostgreSQL, serving processes).
+    pub fn relies_on_notifications(&self) -> bool {
+        self.watch.relies_on_notifications()
+    }
+
     /// Picks up a clock offset another process persisted.
     pub async fn reload_clock(&self) -> Result<()> {
         self.clock.reload(&self.reader).await
@@ -412,12 +427,21 @@ impl Tx {
             Ok(()) => self.leave_token(&token).await,
             Err(e) => Err(e),
         };
-        let result = match left {
+        let announced = match left {
             Ok(previous) => self
+                .store
+                .watch
+                .announce(&mut self.tx, &token, wrote_resources)
+                .await
+                .map(|pending| (previous, pending)),
+            Err(e) => Err(e),
+        };
+        let result = match announced {
+            Ok(announced) => self
                 .tx
                 .commit()
                 .await
-                .map(|()| previous)
+                .map(|()| announced)
                 .map_err(Into::into),
             Err(e) => Err(e),
         };
@@ -428,7 +452,11 @@ impl Tx {
         }
         // On an error the transaction is dropped here: its ROLLBACK is queued, and the writer
         // connection is checked before it is used again (`fault::writer_is_clean`).
-        let previous = result.context("committing a write transaction")?;
+        let (previous, pending) = result.context("committing a write transaction")?;
+        if let Some(pending) = pending {
+            // The serving replicas know of this commit before its client hears of it.
+            pending.wait().await;
+        }
         if let Some(at) = self.planned_min {
             self.store.timeline_planned(at);
         }

@@ -7,16 +7,19 @@
 //!   a deferred `BEGIN` that upgrades to a write later could fail at once with
 //!   `SQLITE_BUSY_SNAPSHOT` (517), which no busy handler waits for;
 //! - readers see other processes' commits: [`Watch`] asks SQLite whether another connection
-//!   committed (`PRAGMA data_version`), and if one did, reads the write token; on PostgreSQL it
-//!   reads the token at every check (one primary-key read: a `NOTIFY` from another replica could
-//!   still be on its way when a client's next request arrives here, and that request must see
-//!   the write). If the token is not this process's, it empties the resource cache and re-reads
-//!   the virtual clock. Every write of resources or of the clock goes through a [`crate::Tx`], which
+//!   committed (`PRAGMA data_version`), and if one did, reads the write token; on PostgreSQL a
+//!   serving replica counts other processes' commits from their NOTIFYs, which writers wait to
+//!   see acknowledged ([`crate::notify`]), and reads the token at every check only while it
+//!   cannot rely on them. If another process committed, it empties the resource cache and
+//!   re-reads the virtual clock. Every write of resources or of the clock goes through a [`crate::Tx`], which
 //!   leaves the token. So a write on one replica is seen by another at its next request.
 
 use std::time::Duration;
 
-use crate::db::DbPool;
+use std::sync::Arc;
+
+use crate::db::{Db, DbPool};
+use crate::notify::{Coherence, Pending};
 
 /// How long one attempt waits for another connection's write lock (SQLite's busy handler).
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,6 +76,8 @@ pub(crate) struct Watch {
     /// What was seen last; the lock also orders checks and commits, so a request never proceeds
     /// on a cache another check is about to empty.
     seen: tokio::sync::Mutex<Seen>,
+    /// PostgreSQL: other processes' commits counted from their notifications.
+    coherence: Option<Arc<Coherence>>,
 }
 
 /// The `meta` key of the token the last write transaction (of any process) left.
@@ -88,6 +93,8 @@ struct Seen {
     token: Option<String>,
     /// The last resources token this process knows about.
     resources: Option<String>,
+    /// The notifications' generation last acted on ([`Coherence::generation`]).
+    generation: Option<u64>,
 }
 
 impl Watch {
@@ -96,15 +103,36 @@ impl Watch {
             conn,
             data_version: true,
             seen: tokio::sync::Mutex::new(Seen::default()),
+            coherence: None,
         }
     }
 
-    /// Reads the write token through `reader` at every check.
-    pub fn postgres(reader: DbPool) -> Watch {
+    /// Counts other processes' commits by `coherence` while it can be relied on, else reads the
+    /// write token through `reader` at every check.
+    pub fn postgres(reader: DbPool, coherence: Option<Arc<Coherence>>) -> Watch {
         Watch {
             conn: reader,
             data_version: false,
             seen: tokio::sync::Mutex::new(Seen::default()),
+            coherence,
+        }
+    }
+
+    pub fn relies_on_notifications(&self) -> bool {
+        self.coherence.as_ref().is_some_and(|c| c.trusted())
+    }
+
+    /// Inside a write transaction about to commit with `token`: tells the other processes
+    /// (PostgreSQL); what the commit must wait for before its client hears of it.
+    pub async fn announce(
+        &self,
+        tx: &mut sqlx::Transaction<'static, Db>,
+        token: &str,
+        wrote_resources: bool,
+    ) -> anyhow::Result<Option<Pending>> {
+        match &self.coherence {
+            Some(c) => c.announce(tx, token, wrote_resources).await,
+            None => Ok(None),
         }
     }
 
@@ -117,6 +145,20 @@ impl Watch {
         F: FnOnce(bool) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
+        if let Some(c) = self.coherence.as_ref().filter(|c| c.trusted()) {
+            // Every commit another process made before this request's client heard of its own
+            // write was acknowledged here first: counting them is enough.
+            let generation = c.generation();
+            let mut seen = self.seen.lock().await;
+            if seen.generation == Some(generation) {
+                return Ok(false);
+            }
+            let first = seen.generation.is_none();
+            on_change(c.take_resources() || first).await?;
+            seen.generation = Some(generation);
+            seen.token = c.last_token();
+            return Ok(true);
+        }
         // PostgreSQL: the tokens are read before taking the lock, so concurrent requests do not
         // queue behind each other's round trip (tokens read a moment early only empty the
         // cache once more).
@@ -126,6 +168,8 @@ impl Watch {
             Some(self.tokens().await?)
         };
         let mut seen = self.seen.lock().await;
+        // Not relying on notifications now: when it does again, it acts on them once.
+        seen.generation = None;
         let version: Option<i64> = if self.data_version {
             Some(
                 sqlx::query_scalar("PRAGMA data_version")

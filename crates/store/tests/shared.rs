@@ -190,3 +190,165 @@ async fn only_another_stores_resource_writes_empty_the_cache() {
     assert!(server.see_other_writers().await.unwrap());
     assert_eq!(name(&server).await, "underneath");
 }
+
+/// Issue 12 "rate limits per key as Apple's hourly quota across replicas (SQL counter)": two
+/// stores of one PostgreSQL schema (two replicas; a SQLite server counts in memory) alternate 300 hits of a key limited to 250 per hour —
+/// most counted in memory (quota.rs) far from the limit, every one exactly near it — and
+/// exactly 250 are allowed, the last with 0 remaining.
+#[tokio::test]
+async fn a_keys_quota_counted_in_memory_far_from_its_limit_stays_exact_across_two_stores() {
+    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
+        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
+         URL it prints (scripts/test.sh does both)",
+    );
+    let dir = TempDb::new("quota");
+    let schema = format!("s_quota_{}", std::process::id());
+    let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let b = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let now = 1_800_000_000_000;
+    let mut allowed = 0;
+    let mut last_remaining = None;
+    for i in 0..300 {
+        let store = if i % 2 == 0 { &a } else { &b };
+        let q = store
+            .quota_hit("KEY", 250, 3_600_000, now + i)
+            .await
+            .unwrap();
+        if q.allowed {
+            allowed += 1;
+            last_remaining = Some(q.remaining);
+        } else {
+            assert_eq!(q.remaining, 0, "hit {i}");
+        }
+    }
+    assert_eq!(allowed, 250);
+    assert_eq!(last_remaining, Some(0));
+    // Far from the limit most hits are counted in memory (a write per 33 hits of a store); near
+    // it, as each store sees it, every one is exact, the 50 refused ones included (124 here).
+    let exact = a.quota_exact_counts() + b.quota_exact_counts();
+    assert!((50..170).contains(&exact), "{exact} exact counts");
+    drop((a, b));
+    Store::drop_schema(&url, &schema).await.unwrap();
+}
+
+/// Two stores of one PostgreSQL schema, each a serving replica (issue 12); `a` has app `1`
+/// cached; both rely on notifications when this returns.
+async fn two_replicas_relying_on_notifications(
+    case: &str,
+) -> (String, String, TempDb, Store, Store) {
+    crabapple_store::notify::serve_replicas();
+    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
+        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
+         URL it prints (scripts/test.sh does both)",
+    );
+    let dir = TempDb::new(case);
+    let schema = format!("s_{case}_{}", std::process::id());
+    let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let b = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let mut tx = a.begin().await.unwrap();
+    tx.put("apps", "1", &attrs(json!({"name": "before"})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A replica relies on its notifications once registered for notify::LEASE_MS.
+    let started = Instant::now();
+    while !(a.relies_on_notifications() && b.relies_on_notifications()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never relied on notifications"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    a.see_other_writers().await.unwrap();
+    b.see_other_writers().await.unwrap();
+    assert_eq!(
+        a.get("apps", "1").await.unwrap().unwrap().attributes["name"],
+        "before"
+    );
+    (url, schema, dir, a, b)
+}
+
+async fn rename(store: &Store, name: &str) {
+    let mut tx = store.begin().await.unwrap();
+    tx.put("apps", "1", &attrs(json!({"name": name})))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Issue 12 "replicas invalidate through LISTEN/NOTIFY on PostgreSQL; a write on replica A is
+/// visible on replica B at the next request": 200 writes alternating between two replicas, each
+/// read back at once on the other one from its cache — never stale, and no write token read
+/// (each replica relies on its notifications throughout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_replica_is_seen_by_the_other_at_its_next_request_by_notifications() {
+    let (url, schema, _dir, a, b) = two_replicas_relying_on_notifications("notify").await;
+    for i in 0..200 {
+        let (writer, reader) = if i % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let name = format!("name {i}");
+        rename(writer, &name).await;
+        assert!(reader.relies_on_notifications(), "write {i}");
+        assert!(
+            reader.see_other_writers().await.unwrap(),
+            "write {i} noticed"
+        );
+        let seen = reader.get("apps", "1").await.unwrap().unwrap();
+        assert_eq!(seen.attributes["name"], name.as_str(), "write {i}");
+        // Read again from the cache: no other commit since.
+        assert!(!reader.see_other_writers().await.unwrap());
+    }
+    drop((a, b));
+    Store::drop_schema(&url, &schema).await.unwrap();
+}
+
+/// notify.rs: a replica whose listening session is lost stops relying on notifications (it
+/// reads the write token at each check until it listens again and has been registered for a
+/// lease), and a writer waits at most a lease for the acknowledgement it will not get — nothing
+/// stale is ever read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_lost_its_listening_session_falls_back_to_reading_the_token() {
+    let (url, schema, _dir, a, b) = two_replicas_relying_on_notifications("lost").await;
+    // Every listening session of this schema's stores is ended by the server.
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'crabapple-listener ' || $1",
+    )
+    .bind(&schema)
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let started = Instant::now();
+    let mut fell_back = false;
+    for i in 0..40 {
+        let name = format!("after {i}");
+        rename(&b, &name).await;
+        fell_back |= !a.relies_on_notifications();
+        a.see_other_writers().await.unwrap();
+        assert_eq!(
+            a.get("apps", "1").await.unwrap().unwrap().attributes["name"],
+            name.as_str()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        fell_back,
+        "a replica without its listening session relied on notifications"
+    );
+    // Listening again, both rely on notifications after a lease.
+    while !(a.relies_on_notifications() && b.relies_on_notifications()) {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "never listened again"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    rename(&b, "listening again").await;
+    a.see_other_writers().await.unwrap();
+    assert_eq!(
+        a.get("apps", "1").await.unwrap().unwrap().attributes["name"],
+        "listening again"
+    );
+    drop((a, b));
+    Store::drop_schema(&url, &schema).await.unwrap();
+}
