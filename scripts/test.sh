@@ -292,11 +292,13 @@ fi
 # Apple's App Store Server libraries -------------------------------------------------------
 reset_world
 step "crates/storekit/tests/apple-libs/run.sh (Apple's Python and Node App Store Server libraries)"
-CRABAPPLE_BIN="$BIN" timeout 900 crates/storekit/tests/apple-libs/run.sh "$BASE" "$DATA" 2>&1 | tee "$TMP/apple-libs.log"
-APPLE_OK=${PIPESTATUS[0]}
-# Counts from the runners' own summaries: pytest -q "N passed, M failed, K skipped in …",
-# node --test "ℹ pass N" / "ℹ fail N" / "ℹ skipped N".
-read -r ap af as < <(python3 - "$TMP/apple-libs.log" <<'EOF2'
+# run_apple_libs LOG NAME: Apple's libraries against $BASE / $DATA, their counts added.
+run_apple_libs() {
+    CRABAPPLE_BIN="$BIN" timeout 900 crates/storekit/tests/apple-libs/run.sh "$BASE" "$DATA" 2>&1 | tee "$1"
+    APPLE_OK=${PIPESTATUS[0]}
+    # Counts from the runners' own summaries: pytest -q "N passed, M failed, K skipped in …",
+    # node --test "ℹ pass N" / "ℹ fail N" / "ℹ skipped N".
+    read -r ap af as < <(python3 - "$1" <<'EOF2'
 import re, sys
 t = open(sys.argv[1], encoding="utf-8", errors="replace").read()
 p = f = s = 0
@@ -315,13 +317,15 @@ for line in t.splitlines():
         s += n if m.group(1) == "skipped" else 0
 print(p, f, s)
 EOF2
-)
-PASSED=$((PASSED + ap)); FAILED=$((FAILED + af)); SKIPPED=$((SKIPPED + as))
-((as == 0)) || fail "Apple's libraries: $as test(s) skipped; a test that cannot run must fail"
-if [[ $APPLE_OK != 0 ]]; then
-    ((af > 0)) || FAILED=$((FAILED + 1))
-    fail "Apple's App Store Server libraries (crates/storekit/tests/apple-libs/run.sh)"
-fi
+    )
+    PASSED=$((PASSED + ap)); FAILED=$((FAILED + af)); SKIPPED=$((SKIPPED + as))
+    ((as == 0)) || fail "$2: $as test(s) skipped; a test that cannot run must fail"
+    if [[ $APPLE_OK != 0 ]]; then
+        ((af > 0)) || FAILED=$((FAILED + 1))
+        fail "$2 (crates/storekit/tests/apple-libs/run.sh)"
+    fi
+}
+run_apple_libs "$TMP/apple-libs.log" "Apple's App Store Server libraries"
 check_server "Apple's App Store Server libraries"
 
 # prism ------------------------------------------------------------------------------------
@@ -436,6 +440,14 @@ if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     kill_b_after "${CRABAPPLE_KILL_AFTER_NODE:-4}" "$TMP/killed-node.txt"
     run_node "$TMP/node-pg.tap" "node --test tests/clients/node (PostgreSQL, two replicas)"
     killed_mid_run "$TMP/killed-node.txt" "node (PostgreSQL)"
+    # Apple's libraries again, on the two replicas (a new B again): notifications are delivered
+    # by whichever replica claims them.
+    start_replica "$RB" "$TMP/replica-b3.log"
+    REPLICA_B=$REPLICA
+    kill -USR2 "$BALANCER"
+    reset_world
+    step "Apple's App Store Server libraries on PostgreSQL, two replicas behind the balancer"
+    run_apple_libs "$TMP/apple-libs-pg.log" "Apple's App Store Server libraries (PostgreSQL, two replicas)"
     kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     echo "connections per replica: $(tr '\n' ' ' < "$TMP/round-robin.txt" 2>/dev/null)"

@@ -228,7 +228,14 @@ impl Coherence {
 
     /// Writes this replica's registration, lasting [`LEASE_MS`] from `now`, through the
     /// listening session itself: a registration renewed proves the LISTEN alive.
-    async fn register(&self, listener: &mut Listener, now: i64) -> Result<()> {
+    /// `first`: also removes the registrations of processes gone for a minute.
+    async fn register(&self, listener: &mut Listener, now: i64, first: bool) -> Result<()> {
+        if first {
+            let sql = "DELETE FROM meta WHERE key LIKE 'listener.%' AND CAST(value AS BIGINT) < CAST($1 AS BIGINT)";
+            listener
+                .execute(sql, &[&(now - 60_000).to_string()])
+                .await?;
+        }
         let sql = "INSERT INTO meta (key, value) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value";
         let key = format!("{REGISTRATION}{}", self.id);
@@ -293,7 +300,8 @@ async fn listen(coherence: Weak<Coherence>, url: String) {
                         continue;
                     }
                     let now = wall_ms();
-                    match c.register(&mut listener, now).await {
+                    let first = joined_ms.is_none();
+                    match c.register(&mut listener, now, first).await {
                         Ok(()) => {
                             let joined = *joined_ms.get_or_insert(now);
                             if now >= joined + LEASE_MS {

@@ -244,6 +244,8 @@ async fn two_replicas_relying_on_notifications(
     let dir = TempDb::new(case);
     let schema = format!("s_{case}_{}", std::process::id());
     let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    // The registration of a replica gone long ago: the next replica to join removes it.
+    a.meta_set("listener.gone", "1").await.unwrap();
     let b = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
     let mut tx = a.begin().await.unwrap();
     tx.put("apps", "1", &attrs(json!({"name": "before"})))
@@ -265,6 +267,7 @@ async fn two_replicas_relying_on_notifications(
         a.get("apps", "1").await.unwrap().unwrap().attributes["name"],
         "before"
     );
+    assert_eq!(a.meta_get("listener.gone").await.unwrap(), None);
     (url, schema, dir, a, b)
 }
 
