@@ -192,7 +192,7 @@ fn issue12_three_replicas_started_at_once_serve_one_world_and_see_each_others_wr
 /// cache held the previous name.
 #[test]
 fn issue12_replicas_relying_on_notifications_see_each_write_at_their_next_request() {
-    let (data, _db, replicas, token) = three("notify");
+    let (data, db, replicas, token) = three("notify");
     let ports: Vec<u16> = replicas.iter().map(|(_, p)| *p).collect();
     let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
     let admin = [("X-Crabapple-Admin-Token", admin.trim())];
@@ -236,6 +236,23 @@ fn issue12_replicas_relying_on_notifications_see_each_write_at_their_next_reques
         );
     }
     assert!(ports.iter().all(|p| coherence(*p) == "notifications"));
+    // A CLI command is a process too: its commit is acknowledged by every replica before it
+    // ends, so the next request anywhere sees the clock it moved.
+    let offset = |p: u16| {
+        http_with(p, "GET", "/crabapple/admin/status", &admin, None).json()["clock"]["offsetMs"]
+            .as_i64()
+            .unwrap()
+    };
+    let before = offset(ports[0]);
+    let out = run(&["clock", "advance", "1d", "--database", &db], &data);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for p in &ports {
+        assert_eq!(offset(*p), before + 86_400_000, "replica {p}");
+    }
     stop(replicas, &data);
 }
 

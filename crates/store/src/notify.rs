@@ -59,6 +59,12 @@ pub(crate) struct Coherence {
     trusted_until: AtomicI64,
     /// Commits of this process waiting for acknowledgements, by token.
     waiting: Mutex<HashMap<String, Waiter>>,
+    /// Where the listening task connects; it starts with the store in a serving process, else
+    /// with the first commit that has replicas to wait for ([`Coherence::announce`]).
+    url: String,
+    started: AtomicBool,
+    /// True while the listening session LISTENs.
+    listening: tokio::sync::watch::Sender<bool>,
 }
 
 /// Whether PostgreSQL stores use this protocol: yes unless `CRABAPPLE_COHERENCE=read`, which
@@ -100,8 +106,8 @@ impl Pending {
 }
 
 impl Coherence {
-    /// The protocol for the store whose tables live in `schema`; its listening task runs while
-    /// the returned value lives.
+    /// The protocol for the store whose tables live in `schema`, connecting to `url`; its
+    /// listening task ends with the returned value.
     pub fn start(url: String, schema: &str) -> Arc<Coherence> {
         let channel = format!("crabapple.{schema}");
         let c = Arc::new(Coherence {
@@ -113,9 +119,21 @@ impl Coherence {
             last_token: Mutex::new(None),
             trusted_until: AtomicI64::new(0),
             waiting: Mutex::new(HashMap::new()),
+            url,
+            started: AtomicBool::new(false),
+            listening: tokio::sync::watch::Sender::new(false),
         });
-        tokio::spawn(listen(Arc::downgrade(&c), url));
+        if SERVING.load(Ordering::Acquire) {
+            c.listen();
+        }
         c
+    }
+
+    /// Starts the listening task (once).
+    fn listen(self: &Arc<Self>) {
+        if !self.started.swap(true, Ordering::AcqRel) {
+            tokio::spawn(listen(Arc::downgrade(self), self.url.clone()));
+        }
     }
 
     /// Whether this process may rely on its notifications now.
@@ -171,6 +189,11 @@ impl Coherence {
         if missing.is_empty() {
             return Ok(None);
         }
+        // Acknowledgements come to the listening session: it listens before the commit.
+        self.listen();
+        let mut listening = self.listening.subscribe();
+        let connect = Duration::from_millis((until_ms - now).max(0) as u64);
+        let _ = tokio::time::timeout(connect, listening.wait_for(|l| *l)).await;
         let (done, rx) = oneshot::channel();
         self.waiting
             .lock()
@@ -221,6 +244,7 @@ impl Coherence {
 
     /// Nothing heard may be relied on: anything may have changed.
     fn lost(&self) {
+        self.listening.send_replace(false);
         self.trusted_until.store(0, Ordering::Release);
         self.resources.store(true, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
@@ -268,6 +292,7 @@ async fn listen(coherence: Weak<Coherence>, url: String) {
         let Some(c) = coherence.upgrade() else { return };
         // Listening from here on; whatever came before is unknown.
         c.lost();
+        c.listening.send_replace(true);
         let mut joined_ms: Option<i64> = None;
         drop(c);
         let mut renew = tokio::time::interval(RENEW);
