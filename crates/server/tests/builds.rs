@@ -442,6 +442,43 @@ async fn the_demo_worlds_processing_build_finishes_and_its_review_goes_on() {
     assert_eq!(a["betaReviewState"], "APPROVED");
 }
 
+/// demo.yaml's Crabapple Notes 2.4.0 (131): processed, not expired, export compliance unanswered.
+const DEMO_UNANSWERED: &str = "6daac041-99b5-5dc6-95bd-db4129013ef9";
+
+#[tokio::test]
+async fn the_demo_worlds_build_131_answers_null_until_its_export_compliance_is_given_once() {
+    // Apple answers `null` for the unset answer (rules/builds.rs); the write sweep answers it.
+    let w = demo().await;
+    let b = DEMO_UNANSWERED;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(
+        (
+            &a["processingState"],
+            &a["expired"],
+            &a["usesNonExemptEncryption"]
+        ),
+        (&json!("VALID"), &json!(false), &Value::Null)
+    );
+    let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(beta_states(&w, b).await, missing);
+    let r = patch_build(&w, b, json!({ "usesNonExemptEncryption": false })).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        beta_states(&w, b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let r = patch_build(&w, b, json!({ "usesNonExemptEncryption": true })).await;
+    assert_eq!(
+        refusal(&r),
+        err(
+            409,
+            "ENTITY_ERROR.ATTRIBUTE.INVALID",
+            "An attribute value is invalid.",
+            "You cannot update when the value is already set."
+        )
+    );
+}
+
 #[tokio::test]
 async fn processing_ends_the_builds_upload_complete_or_failed_with_the_itms_code() {
     let w = empty().await;
