@@ -50,3 +50,179 @@ fn transporter_validate_refuses_a_path_that_is_not_a_package_directory() {
         "crabapple: no-such.itmsp is not a package directory (NAME.itmsp)\n"
     );
 }
+
+mod common;
+
+use md5::{Digest, Md5};
+
+/// Crabapple Notes in the demo world (bundle id com.crabapple.notes).
+const NOTES: &str = "1476097583";
+
+/// A package `Notes.itmsp` under `base` holding `Notes.ipa` (2.5.0, build `number`) and a
+/// `metadata.xml` naming it as the `bundle` asset, with its size and md5 unless `no_checksum`.
+fn notes_package(base: &std::path::Path, number: &str, no_checksum: bool) -> std::path::PathBuf {
+    let pkg = base.join(format!("Notes-{number}.itmsp"));
+    std::fs::create_dir_all(&pkg).unwrap();
+    let ipa = crabapple_asc::rules::bundle::build_ipa(
+        "Notes",
+        &[
+            ("CFBundleIdentifier", "com.crabapple.notes"),
+            ("CFBundleShortVersionString", "2.5.0"),
+            ("CFBundleVersion", number),
+            ("MinimumOSVersion", "17.0"),
+        ],
+        &[],
+    );
+    std::fs::write(pkg.join("Notes.ipa"), &ipa).unwrap();
+    let md5: String = Md5::digest(&ipa)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sums = if no_checksum {
+        String::new()
+    } else {
+        format!(
+            "<size>{}</size>\n                <checksum type=\"md5\">{md5}</checksum>\n",
+            ipa.len()
+        )
+    };
+    std::fs::write(
+        pkg.join("metadata.xml"),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<package version="software5.10" xmlns="http://apple.com/itunes/importer">
+    <software_assets app_platform="ios">
+        <asset type="bundle">
+            <data_file>
+                <file_name>Notes.ipa</file_name>
+                {sums}</data_file>
+        </asset>
+    </software_assets>
+</package>
+"#
+        ),
+    )
+    .unwrap();
+    pkg
+}
+
+fn out(o: &std::process::Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Issue 11: "a corrected package passes and can create a build like an upload". The package's
+/// `.ipa` goes through the API's build upload (buildUploads → buildUploadFiles → parts →
+/// `uploaded: true`): the build is PROCESSING, VALID 10 minutes later on the virtual clock; a
+/// package that fails validation creates nothing; a build number used again is Apple's
+/// ITMS-90189 on the upload.
+#[test]
+fn transporter_upload_delivers_a_valid_packages_ipa_as_an_api_build_upload_processed_on_the_clock()
+{
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "crabapple-transporter-upload-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&base);
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut child = common::serve(&data);
+    common::wait_ready(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Metadata that fails validation: Transporter's summary, exit 1, no upload.
+    let bad = notes_package(&base, "140", true);
+    let shown = bad.display().to_string();
+    let o = common::run(&["transporter", "upload", &shown], &data);
+    let (stdout, _) = out(&o);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout.contains("1 package(s) were not verified because they had problems:")
+            && stdout.contains("element \"data_file\" incomplete; missing required elements \"checksum\" and \"size\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("delivered"), "{stdout}");
+
+    // Corrected: verified, delivered, the build PROCESSING.
+    let _ = std::fs::remove_dir_all(&bad);
+    let good = notes_package(&base, "140", false);
+    let shown = good.display().to_string();
+    let o = common::run(&["transporter", "upload", &shown], &data);
+    let (stdout, stderr) = out(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let size = std::fs::metadata(good.join("Notes.ipa")).unwrap().len();
+    assert_eq!(
+        lines[..4],
+        [
+            "Package Summary:",
+            " ",
+            "1 package(s) were verified successfully:",
+            &format!("\t{shown}"),
+        ]
+    );
+    let delivered = lines[4]
+        .strip_prefix(&format!(
+            "Notes.ipa ({size} bytes) delivered as an API build upload: buildUploads "
+        ))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(delivered.ends_with(" COMPLETE"), "{stdout}");
+    let (build, rest) = lines[5]
+        .strip_prefix("builds ")
+        .and_then(|l| l.split_once(": "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(
+        rest,
+        format!("IOS 2.5.0 (140) of app {NOTES}, processingState PROCESSING")
+    );
+    assert_eq!(lines.len(), 6, "{stdout}");
+
+    // The same build number again: Apple's processing error on the upload, exit 1.
+    let again = common::run(&["transporter", "upload", &shown], &data);
+    let (stdout, _) = out(&again);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stdout.contains(" FAILED\n\tERROR ITMS-90189: \"Redundant Binary Upload. You've already uploaded a build with build number '140' for version number '2.5.0'. Make sure you increment the build string before you upload your app to App Store Connect.\"\n"),
+        "{stdout}"
+    );
+
+    // The API lists the one build, PROCESSING, then VALID after the processing time.
+    let token = common::run(&["token"], &data);
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_string();
+    let admin = std::fs::read_to_string(data.join("admin-token")).unwrap();
+    let mut child = common::serve(&data);
+    let port = common::wait_ready(&mut child);
+    let list = |port| {
+        common::http(
+            port,
+            "GET",
+            &format!("/v1/builds?filter[app]={NOTES}&filter[version]=140"),
+            Some(&token),
+            None,
+        )
+        .json()
+    };
+    let got = list(port);
+    assert_eq!(got["data"].as_array().unwrap().len(), 1, "{got}");
+    assert_eq!(got["data"][0]["id"], build);
+    assert_eq!(
+        got["data"][0]["attributes"]["processingState"],
+        "PROCESSING"
+    );
+    let advanced = common::http(
+        port,
+        "POST",
+        "/crabapple/admin/clock/advance",
+        Some(admin.trim()),
+        Some(&serde_json::json!({ "by": "10m" })),
+    );
+    assert_eq!(advanced.status, 200, "{}", advanced.body);
+    let got = list(port);
+    assert_eq!(got["data"][0]["attributes"]["processingState"], "VALID");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&base);
+}
