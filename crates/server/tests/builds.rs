@@ -73,6 +73,16 @@ async fn patch_build(w: &World, build: &str, attributes: Value) -> Resp {
     send(w, "PATCH", &format!("/v1/builds/{build}"), body).await
 }
 
+/// Apple's 409 for a second export compliance answer (rules/builds.rs; fastlane's WrapperError).
+fn already_answered() -> (u16, String, String, String) {
+    err(
+        409,
+        "ENTITY_ERROR.ATTRIBUTE.INVALID",
+        "An attribute value is invalid.",
+        "You cannot update when the value is already set.",
+    )
+}
+
 async fn attrs(w: &World, uri: &str) -> Value {
     data(w, uri).await["attributes"].clone()
 }
@@ -194,15 +204,7 @@ async fn the_export_compliance_answer_cannot_be_changed_once_set() {
     let app = new_app(&w).await;
     let b = ready_build(&w, &app, "22").await;
     let r = patch_build(&w, &b, json!({ "usesNonExemptEncryption": true })).await;
-    assert_eq!(
-        refusal(&r),
-        err(
-            409,
-            "ENTITY_ERROR.ATTRIBUTE.INVALID",
-            "An attribute value is invalid.",
-            "You cannot update when the value is already set."
-        )
-    );
+    assert_eq!(refusal(&r), already_answered());
     assert_eq!(
         r.json()["errors"][0]["source"]["pointer"],
         "/data/attributes/usesNonExemptEncryption"
@@ -468,15 +470,7 @@ async fn the_demo_worlds_build_131_answers_null_until_its_export_compliance_is_g
         states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
     );
     let r = patch_build(&w, b, json!({ "usesNonExemptEncryption": true })).await;
-    assert_eq!(
-        refusal(&r),
-        err(
-            409,
-            "ENTITY_ERROR.ATTRIBUTE.INVALID",
-            "An attribute value is invalid.",
-            "You cannot update when the value is already set."
-        )
-    );
+    assert_eq!(refusal(&r), already_answered());
 }
 
 #[tokio::test]

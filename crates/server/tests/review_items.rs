@@ -198,15 +198,7 @@ async fn a_rejected_version_leaves_its_event_accepted_apples_accepted_status() {
     let item = created(&add(&w, &sub, "appEvent", "appEvents", &event).await);
     let r = w.patch_submission(&sub, json!({"submitted": true})).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    let r = w
-        .call(
-            "POST",
-            &format!("/crabapple/admin/appStoreVersions/{NOTES_240}/reject"),
-            None,
-            Some(json!({"reason": "Guideline 2.1"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    w.reject_now(NOTES_240, "Guideline 2.1").await;
     let path = format!("/v1/appEvents/{event}");
     assert_eq!(
         states(&w, (&sub, &item), &path, "eventState").await,
@@ -227,14 +219,7 @@ async fn a_rejected_version_leaves_its_event_accepted_apples_accepted_status() {
 #[tokio::test]
 async fn a_submission_of_an_event_alone_is_rejected_with_the_reject_rate() {
     let w = demo().await;
-    let r = w
-        .call(
-            "PATCH",
-            "/crabapple/admin/review/settings",
-            None,
-            Some(json!({"rejectRate": 1.0})),
-        )
-        .await;
+    let r = w.review_settings(json!({"rejectRate": 1.0})).await;
     assert_eq!(r.status, 200);
     let event = new_event(&w).await;
     let sub = w.new_submission(NOTES, "IOS").await;

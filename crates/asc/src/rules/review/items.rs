@@ -20,7 +20,7 @@
 //! submission ([`already_an_item`]), and for a resource in a state it cannot be submitted from
 //! ([`not_reviewable`], the version's shape).
 
-use super::submissions::Verdict;
+use super::submissions::{Verdict, plan_review_state};
 use super::{TRACK_REVIEW, attr, change, linked_one, written_one};
 use crabapple_jsonapi::{AscError, Write};
 use crabapple_store::Tx;
@@ -182,6 +182,20 @@ pub async fn of_submission(
     Ok(out)
 }
 
+/// Plans the resource's state attribute `k.state` = `state` at `at_ms` on the review track.
+async fn plan_own(
+    tx: &mut Tx,
+    (k, id): (&Kind, &str),
+    state: &str,
+    at_ms: i64,
+    note: &str,
+) -> Result<(), AscError> {
+    let own = change(k.state, state);
+    tx.timeline_plan((k.rtype, id), TRACK_REVIEW, at_ms, &own, note)
+        .await?;
+    Ok(())
+}
+
 /// `submitted: true`: each resource WAITING_FOR_REVIEW now, IN_REVIEW at `in_review_ms`.
 pub async fn plan_submit(
     tx: &mut Tx,
@@ -190,24 +204,9 @@ pub async fn plan_submit(
     in_review_ms: i64,
 ) -> Result<(), AscError> {
     for (_, k, id) in of_submission(tx, submission, true).await? {
-        let waiting = change(k.state, "WAITING_FOR_REVIEW");
-        tx.timeline_plan(
-            (k.rtype, &id),
-            TRACK_REVIEW,
-            now,
-            &waiting,
-            "submitted for review",
-        )
-        .await?;
-        let in_review = change(k.state, "IN_REVIEW");
-        tx.timeline_plan(
-            (k.rtype, &id),
-            TRACK_REVIEW,
-            in_review_ms,
-            &in_review,
-            "review started",
-        )
-        .await?;
+        let waiting = "WAITING_FOR_REVIEW";
+        plan_own(tx, (k, &id), waiting, now, "submitted for review").await?;
+        plan_own(tx, (k, &id), "IN_REVIEW", in_review_ms, "review started").await?;
     }
     Ok(())
 }
@@ -234,18 +233,9 @@ pub async fn plan_verdict(
         note
     };
     for (item, k, id) in of_submission(tx, submission, true).await? {
-        let item_state = change("state", state);
-        tx.timeline_plan(
-            ("reviewSubmissionItems", &item),
-            TRACK_REVIEW,
-            at_ms,
-            &item_state,
-            note,
-        )
-        .await?;
-        let own = change(k.state, state);
-        tx.timeline_plan((k.rtype, &id), TRACK_REVIEW, at_ms, &own, note)
-            .await?;
+        let item = ("reviewSubmissionItems", item.as_str());
+        plan_review_state(tx, item, at_ms, state, note).await?;
+        plan_own(tx, (k, &id), state, at_ms, note).await?;
     }
     Ok(())
 }
@@ -268,18 +258,9 @@ pub async fn take_back(tx: &mut Tx, submission: &str, now: i64) -> Result<(), As
     cancel_planned(tx, submission).await?;
     let note = "removed from review by the developer";
     for (item, k, id) in of_submission(tx, submission, true).await? {
-        let removed = change("state", "REMOVED");
-        tx.timeline_plan(
-            ("reviewSubmissionItems", &item),
-            TRACK_REVIEW,
-            now,
-            &removed,
-            note,
-        )
-        .await?;
-        let first = change(k.state, k.first);
-        tx.timeline_plan((k.rtype, &id), TRACK_REVIEW, now, &first, note)
-            .await?;
+        let item = ("reviewSubmissionItems", item.as_str());
+        plan_review_state(tx, item, now, "REMOVED", note).await?;
+        plan_own(tx, (k, &id), k.first, now, note).await?;
     }
     Ok(())
 }

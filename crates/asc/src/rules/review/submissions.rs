@@ -122,7 +122,7 @@ async fn new_submission(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
 }
 
 /// Plans the `state` of a submission or an item at `at_ms` on the review track.
-async fn plan_review_state(
+pub(super) async fn plan_review_state(
     tx: &mut Tx,
     resource: (&str, &str),
     at_ms: i64,
