@@ -58,11 +58,52 @@ use md5::{Digest, Md5};
 /// Crabapple Notes in the demo world (bundle id com.crabapple.notes).
 const NOTES: &str = "1476097583";
 
-/// A package `Notes.itmsp` under `base` holding `Notes.ipa` (2.5.0, build `number`) and a
-/// `metadata.xml` naming it as the `bundle` asset, with its size and md5 unless `no_checksum`.
-fn notes_package(base: &std::path::Path, number: &str, no_checksum: bool) -> std::path::PathBuf {
-    let pkg = base.join(format!("Notes-{number}.itmsp"));
+/// A package `dir` under `base` holding `file` (`bytes`) as the `data_file` of an `asset` of
+/// `asset_type`, `software_assets` with `attributes`; its size and md5 unless `no_checksum`.
+fn package(
+    base: &std::path::Path,
+    dir: &str,
+    (file, bytes): (&str, &[u8]),
+    (asset_type, attributes): (&str, &str),
+    no_checksum: bool,
+) -> std::path::PathBuf {
+    let pkg = base.join(dir);
     std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(pkg.join(file), bytes).unwrap();
+    let md5: String = Md5::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sums = if no_checksum {
+        String::new()
+    } else {
+        format!(
+            "<size>{}</size>\n                <checksum type=\"md5\">{md5}</checksum>\n",
+            bytes.len()
+        )
+    };
+    std::fs::write(
+        pkg.join("metadata.xml"),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<package version="software5.10" xmlns="http://apple.com/itunes/importer">
+    <software_assets {attributes}>
+        <asset type="{asset_type}">
+            <data_file>
+                <file_name>{file}</file_name>
+                {sums}</data_file>
+        </asset>
+    </software_assets>
+</package>
+"#
+        ),
+    )
+    .unwrap();
+    pkg
+}
+
+/// `Notes-NUMBER.itmsp` holding `Notes.ipa` (2.5.0, build `number`) as the `bundle` asset.
+fn notes_package(base: &std::path::Path, number: &str, no_checksum: bool) -> std::path::PathBuf {
     let ipa = crabapple_asc::rules::bundle::build_ipa(
         "Notes",
         &[
@@ -73,37 +114,21 @@ fn notes_package(base: &std::path::Path, number: &str, no_checksum: bool) -> std
         ],
         &[],
     );
-    std::fs::write(pkg.join("Notes.ipa"), &ipa).unwrap();
-    let md5: String = Md5::digest(&ipa)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let sums = if no_checksum {
-        String::new()
-    } else {
-        format!(
-            "<size>{}</size>\n                <checksum type=\"md5\">{md5}</checksum>\n",
-            ipa.len()
-        )
-    };
-    std::fs::write(
-        pkg.join("metadata.xml"),
-        format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?>
-<package version="software5.10" xmlns="http://apple.com/itunes/importer">
-    <software_assets app_platform="ios">
-        <asset type="bundle">
-            <data_file>
-                <file_name>Notes.ipa</file_name>
-                {sums}</data_file>
-        </asset>
-    </software_assets>
-</package>
-"#
-        ),
-    )
-    .unwrap();
-    pkg
+    let dir = format!("Notes-{number}.itmsp");
+    let asset = ("bundle", r#"app_platform="ios""#);
+    package(base, &dir, ("Notes.ipa", &ipa), asset, no_checksum)
+}
+
+/// A data directory `serve` created (the demo world) under `base`.
+fn demo_data(base: &std::path::Path) -> std::path::PathBuf {
+    let _ = std::fs::remove_dir_all(base);
+    let data = base.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut child = common::serve(&data);
+    common::wait_ready(&mut child);
+    let _ = child.kill();
+    let _ = child.wait();
+    data
 }
 
 fn out(o: &std::process::Output) -> (String, String) {
@@ -125,13 +150,7 @@ fn transporter_upload_delivers_a_valid_packages_ipa_as_an_api_build_upload_proce
         "crabapple-transporter-upload-{}",
         std::process::id()
     ));
-    let _ = std::fs::remove_dir_all(&base);
-    let data = base.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut child = common::serve(&data);
-    common::wait_ready(&mut child);
-    let _ = child.kill();
-    let _ = child.wait();
+    let data = demo_data(&base);
 
     // Metadata that fails validation: Transporter's summary, exit 1, no upload.
     let bad = notes_package(&base, "140", true);
@@ -224,5 +243,51 @@ fn transporter_upload_delivers_a_valid_packages_ipa_as_an_api_build_upload_proce
     assert_eq!(got["data"][0]["attributes"]["processingState"], "VALID");
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+/// Forum post 11's kind of package, corrected: a macOS `product-archive` (`.pkg`) for the app
+/// `apple_id` names, `app_platform="osx"`. The metadata's `bundle_version` must match the
+/// binary's: otherwise Apple's ITMS-90345 on the upload, exit 1, no build; matching, a MAC_OS
+/// build.
+#[test]
+fn transporter_upload_of_a_macos_product_archive_checks_the_metadata_against_the_binary_itms_90345()
+{
+    let base = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("crabapple-transporter-pkg-{}", std::process::id()));
+    let data = demo_data(&base);
+    // Cider Press (MAC_OS) in the demo world.
+    let pkg = crabapple_asc::rules::pkg::build_pkg("com.crabapple.ciderpress", "1.4.0", "1400");
+    let attrs = |number: &str| {
+        format!(
+            r#"apple_id="1503318842" app_platform="osx" bundle_short_version_string="1.4.0" bundle_version="{number}""#
+        )
+    };
+    let upload = |dir: &str, number: &str| {
+        let attributes = attrs(number);
+        let asset = ("product-archive", attributes.as_str());
+        let dir = package(&base, dir, ("Cider.pkg", &pkg), asset, false);
+        common::run(
+            &["transporter", "upload", &dir.display().to_string()],
+            &data,
+        )
+    };
+    let o = upload("Cider-1401.itmsp", "1401");
+    let (stdout, _) = out(&o);
+    assert_eq!(o.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(" FAILED\n\tERROR ITMS-90345: \"Metadata/Info.plist Mismatch. The value for cfBundleVersion of the build upload ('1401') does not match the value for CFBundleVersion in the Info.plist ('1400').\"\n"),
+        "{stdout}"
+    );
+    let o = upload("Cider-1400.itmsp", "1400");
+    let (stdout, stderr) = out(&o);
+    assert!(o.status.success(), "{stdout}{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("builds ")
+            && last
+                .ends_with(": MAC_OS 1.4.0 (1400) of app 1503318842, processingState PROCESSING"),
+        "{stdout}"
+    );
     let _ = std::fs::remove_dir_all(&base);
 }
