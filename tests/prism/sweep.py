@@ -24,7 +24,9 @@ validation proxy, against a running crabapple.
    made up itself (it re-mocks when the upstream answers 501: detected by the missing
    `X-Rate-Limit` header crabapple puts on every API response), also fails the sweep.
    One deliberate exception: `{"data": null}` from a to-one GET with nothing related, which is
-   what Apple sends although the spec declares `data` a required object (see empty_to_one()).
+   what Apple sends although the spec declares `data` a required object (see empty_to_one()),
+   and `null` for an attribute nobody has set yet that tests/prism/unset-on-create.tsv lists
+   (see unset_nulls(); the demo world's build 131 has no export compliance answer).
 
 5. Every operation that does not pass — a 4xx answer, an operation it cannot call (skipped), a
    violation — is a failure unless tests/prism/expectations.tsv explains it (expect.py); an
@@ -382,6 +384,58 @@ def empty_to_one(op, doc, base, path_query, token) -> bool:
     return isinstance(direct, dict) and "data" in direct and direct["data"] is None
 
 
+UNSET = REPO / "tests" / "prism" / "unset-on-create.tsv"
+
+
+def load_unset(path=UNSET) -> set[tuple[str, str]]:
+    """The reviewed `(type, attribute)` pairs Apple answers `null` for although the spec declares
+    them non-nullable (tests/prism/unset-on-create.tsv: `type<TAB>attribute<TAB>why`)."""
+    out = set()
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[2].strip():
+            raise SystemExit(f"{path.name}:{n}: want `type<TAB>attribute<TAB>why`: {line!r}")
+        out.add((parts[0], parts[1]))
+    return out
+
+
+def unset_null(v, doc, unset) -> bool:
+    """Is this violation a listed attribute of one of the document's resource objects (`data`,
+    `data[i]` or `included[i]`) answered `null`?
+
+    Like empty_to_one(): only the exact location `….attributes.<name>`, only a `null` value, only
+    a `(type, name)` pair of tests/prism/unset-on-create.tsv.
+    """
+    loc = [str(x) for x in (v.get("location") or [])]
+    if loc[:2] != ["response", "body"] or not isinstance(doc, dict):
+        return False
+    rest = loc[2:]
+    if len(rest) == 3 and rest[0] == "data":
+        obj, at = doc.get("data"), rest[1:]
+    elif len(rest) == 4 and rest[0] in ("data", "included") and rest[1].isdigit():
+        items = doc.get(rest[0])
+        obj = items[int(rest[1])] if isinstance(items, list) and int(rest[1]) < len(items) else None
+        at = rest[2:]
+    else:
+        return False
+    if not isinstance(obj, dict) or at[0] != "attributes":
+        return False
+    return (obj.get("attributes") or {}).get(at[1], 0) is None and (obj.get("type"), at[1]) in unset
+
+
+def unset_nulls(doc, base, path_query, token, unset) -> bool:
+    """Is every error Prism lists an attribute Apple answers `null` while it is unset
+    (unset_null())? The sweep re-reads the response from crabapple directly (with `--errors`
+    Prism answers with its violations instead of the body)."""
+    errs = [v for v in doc.get("validation", []) if v.get("severity") == "Error"]
+    if not errs or any(v.get("code") != "type" for v in errs):
+        return False
+    direct = http_get(base + path_query, token).json()
+    return all(unset_null(v, direct, unset) for v in errs)
+
+
 def fmt_validation(v) -> str:
     loc = ".".join(str(x) for x in v.get("location", []))
     return f"[{v.get('severity')}] {loc}: {v.get('message')} ({v.get('code')})"
@@ -437,6 +491,7 @@ def main() -> int:
     gets.sort(key=lambda o: (o["path"].count("/"), o["path"]))
 
     only = re.compile(args.only) if args.only else None
+    unset = load_unset()
     t0 = time.time()
     ids = discover(base, tokens, manifest, gets, log)
 
@@ -495,6 +550,9 @@ def main() -> int:
                 if kind == "VIOLATIONS" and empty_to_one(op, doc, base, url[len(purl):], tokens.get()):
                     rec.update(outcome="empty-to-one", detail=texts)
                     counts["empty-to-one"] += 1
+                elif kind == "VIOLATIONS" and unset_nulls(doc, base, url[len(purl):], tokens.get(), unset):
+                    rec.update(outcome="unset-null", detail=texts)
+                    counts["unset-null"] += 1
                 elif kind == "VIOLATIONS":
                     rec.update(outcome="violation", detail=texts)
                     counts["violation"] += 1
@@ -528,7 +586,7 @@ def main() -> int:
     # Every operation that did not pass needs its line in expectations.tsv (see expect.py).
     for rec in results:
         o = rec["outcome"]
-        rec["category"] = ("pass" if o in ("ok", "empty-to-one") else "unbuildable" if o == "skipped"
+        rec["category"] = ("pass" if o in ("ok", "empty-to-one", "unset-null") else "unbuildable" if o == "skipped"
                            else "apple-rule" if o == "client-error" and rec.get("rule") else "defect")
     scope = {op["id"] for op in gets if not only or only.search(op["id"])}
     expected = {k: v for k, v in expect.load(args.expectations).items() if k in gets_by_id}
@@ -562,6 +620,7 @@ def main() -> int:
         f"sweep: {len(gets)} GET operations in the spec; called {counts['called']}, "
         f"skipped {counts['skipped']}; ok {counts['ok']}, 4xx {counts['client-error']}, "
         f"empty to-one (data: null, as Apple sends it; the spec says object) {counts['empty-to-one']}, "
+        f"unset attributes (null, as Apple sends them: unset-on-create.tsv) {counts['unset-null']}, "
         f"violations {counts['violation']}, request rejected by prism {counts['request-invalid']}, "
         f"crabapple 5xx {counts['server-error']}, other errors {counts['error']}, "
         f"with warnings {counts['warned']}; explained by expectations.tsv {counts['expected']}, "

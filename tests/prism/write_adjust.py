@@ -32,7 +32,14 @@ Operation (rule, where crabapple has it) -> what the sweep sends instead:
   beta detail is READY_FOR_BETA_SUBMISSION, of an app with a feedback email. Refusal: the demo
   world's first build (expired), 422 "The build is not in a valid processing state for this
   operation.".
-
+* builds update (rules/builds.rs: the export compliance answer `usesNonExemptEncryption` is given
+  once) -> a processed, unexpired build without an answer (the demo world's build 131). Refusal:
+  the first build, answered, given another answer (409 "You cannot update when the value is
+  already set.").
+* betaGroups <-> builds links, either path (rules/testflight.rs: a group is given only a
+  processed, unexpired build with its export compliance answer) -> such a build (every
+  relationship write of a build acts on it). Refusal: an expired build (422 "The build is not in a
+  valid processing state for this operation.").
 * appStoreVersions create (crates/asc rules/review/versions.rs: a new version only when every
   other version of the app for the platform is live or replaced) -> a platform the app has no
   unfinished version for. Refusal: the platform of an unfinished one (409 "You cannot create a new
@@ -432,6 +439,116 @@ def refuse_beta_review(sweep, o, body):
                     "ENTITY_UNPROCESSABLE", NOT_VALID)]
 
 
+# ------------------------------------------ builds (crates/asc rules/builds.rs, rules/testflight.rs)
+# Builds have no create operation: the sweep updates and links the demo world's. The first it knows
+# of is expired and has its export compliance answer, which breaks the rules of all three writes.
+ANSWERED = ("ENTITY_ERROR.ATTRIBUTE.INVALID", "You cannot update when the value is already set.")
+
+
+def build_attrs(sweep, build: str) -> dict:
+    got = data_of(sweep, f"/v1/builds/{q(build)}")
+    return (got[0].get("attributes") or {}) if got else {}
+
+
+def usable(a: dict) -> bool:
+    """Processed and not expired."""
+    return a.get("processingState") == "VALID" and a.get("expired") is False
+
+
+def unanswered_build(sweep, _rid):
+    """A processed, unexpired build without its export compliance answer (the demo's build 131),
+    as a client answers it for the build it just processed."""
+    return next((b for b in sweep.known_ids("builds") if (a := build_attrs(sweep, b))
+                 and usable(a) and a.get("usesNonExemptEncryption") is None), None)
+
+
+def testable_build(sweep, _rid):
+    """A processed, unexpired build with its export compliance answer: one a group may be given."""
+    return next((b for b in sweep.known_ids("builds") if (a := build_attrs(sweep, b))
+                 and usable(a) and a.get("usesNonExemptEncryption") is not None), None)
+
+
+def expired_build(sweep) -> str | None:
+    return next((b for b in sweep.known_ids("builds") if build_attrs(sweep, b).get("expired") is True), None)
+
+
+def refuse_second_answer(sweep, o, _rid):
+    """An answered build given another answer: 409 at /data/attributes/usesNonExemptEncryption."""
+    answered = next((b for b in sweep.known_ids("builds")
+                     if isinstance(build_attrs(sweep, b).get("usesNonExemptEncryption"), bool)), None)
+    if answered is None:
+        return []
+    other = not build_attrs(sweep, answered)["usesNonExemptEncryption"]
+    body = {"data": {"type": "builds", "id": answered, "attributes": {"usesNonExemptEncryption": other}}}
+    return [Refusal("a build whose export compliance is answered, another answer", "PATCH",
+                    o["path"].replace("{id}", q(answered)), body, 409, *ANSWERED)]
+
+
+def refuse_expired_link(sweep, o, rid, link):
+    """A group given an expired build (either path): 422, the build is not in a valid processing
+    state (rules/testflight.rs, App-Store-Connect-CLI#2595)."""
+    old = expired_build(sweep)
+    if old is None:
+        return []
+    if o["resource"] == "builds":
+        path, body = o["path"].replace("{id}", q(old)), {"data": [link]}
+    else:
+        path, body = o["path"].replace("{id}", q(rid)), {"data": [{"type": "builds", "id": old}]}
+    return [Refusal("an expired build for a group", o["method"], path, body, 422, "ENTITY_UNPROCESSABLE", NOT_VALID)]
+
+
+@dataclass
+class Instance:
+    """pick(sweep, rid) -> the id an update or the relationship writes of a type act on instead of
+    `rid` (the demo world's first), None when the world has none; refusals(sweep, o, rid) ->
+    [Refusal] (o: the update, None for relationship writes)."""
+    pick: Callable
+    refusals: Callable | None = None
+
+
+# Update: operation id -> Instance. Relationship writes: resource type -> Instance.
+UPDATE_INSTANCES = {"builds_updateInstance": Instance(unanswered_build, refuse_second_answer)}
+LINK_INSTANCES = {"builds": Instance(testable_build)}
+# Relationship writes: operation id -> (the linked type, the ids to prefer, refusals(sweep, o,
+# rid, link) -> [Refusal]).
+LINKS = {
+    "betaGroups_builds_createToManyRelationship": ("builds", testable_build, refuse_expired_link),
+    "builds_betaGroups_createToManyRelationship": ("betaGroups", None, refuse_expired_link),
+}
+
+
+def update_instance(sweep, o, rid):
+    """The id the sweep patches with update `o` (rid unless UPDATE_INSTANCES names a rule);
+    first sends its refusals."""
+    ins = UPDATE_INSTANCES.get(o["id"])
+    if ins is None:
+        return rid
+    check(sweep, o, ins.refusals(sweep, o, rid) if ins.refusals else [])
+    return ins.pick(sweep, rid) or rid
+
+
+def link_instance(sweep, t, rid):
+    """The id whose relationships the sweep writes (rid unless LINK_INSTANCES names a rule)."""
+    ins = LINK_INSTANCES.get(t)
+    return (ins.pick(sweep, rid) or rid) if ins else rid
+
+
+def link_candidates(sweep, o, cands):
+    """The ids relationship write `o` may link, the ones its rule allows first."""
+    rule = LINKS.get(o["id"])
+    if rule is None or rule[1] is None:
+        return cands
+    good = rule[1](sweep, None)
+    return [good] + [c for c in cands if c != good] if good else cands
+
+
+def link_refusals(sweep, o, rid, link):
+    """Sends the refusals of relationship write `o` on `rid` (LINKS) before the write itself."""
+    rule = LINKS.get(o["id"])
+    if rule is not None:
+        check(sweep, o, rule[2](sweep, o, rid, link))
+
+
 ADJUSTMENTS = {
     "appStoreVersions_createInstance": Adjustment(fix_new_version, refuse_new_version),
     "appStoreVersionReleaseRequests_createInstance": Adjustment(fix_release_request, refuse_release_request),
@@ -457,7 +574,13 @@ def apply(sweep, o, body):
         body, why = adj.fix(sweep, o, body)
         if body is None:
             return None, why
-    refusals = adj.refusals(sweep, o, body)
+    check(sweep, o, adj.refusals(sweep, o, body))
+    return body, None
+
+
+def check(sweep, o, refusals):
+    """Sends each refusal; records a `rule-not-enforced` defect of `o` for each one not answered
+    as Apple does (a `rule-not-checked` one when none could be built)."""
     if not refusals:
         sweep.rule_checks.setdefault(o["id"], []).append("no refusal could be built")
         sweep.record(o, "defect", "rule-not-checked", ["no request without the adjustment could be built"])
@@ -471,4 +594,3 @@ def apply(sweep, o, body):
                          request=f"{ref.method} {ref.path}", body=ref.body)
         else:
             sweep.rule_checks.setdefault(o["id"], []).append(f"{ref.what}: {ref.status} {ref.code}")
-    return body, None

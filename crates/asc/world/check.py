@@ -519,6 +519,8 @@ class Checker:
         self.S = manifest["schemas"]
         self.R = manifest["resources"]
         self.r = report
+        # completeAttributes: true fills what a resource leaves out; an explicit null keeps it unset.
+        self.complete = False
 
     def resolve(self, shape):
         seen = 0
@@ -539,8 +541,11 @@ class Checker:
             self.r.error(where, "unresolvable $ref in manifest")
             return
         if v is None:
-            # Explicit null: allowed (the API returns nulls), but pointless in a seed.
-            self.r.warn(where, "null value (omit the attribute instead)")
+            # Explicit null: allowed (the API returns nulls). Pointless in a seed, unless
+            # completeAttributes would fill the attribute: there it keeps it unset, as Apple
+            # answers an attribute nobody has set yet (a build's export compliance answer).
+            if not self.complete:
+                self.r.warn(where, "null value (omit the attribute instead)")
             return
         for alt_key in ("oneOf", "anyOf"):
             if alt_key in shape:
@@ -682,6 +687,7 @@ def check(doc, manifest, report):
     if not isinstance(doc, dict):
         report.error("file", "top level must be a mapping")
         return {}
+    ck.complete = doc.get("completeAttributes") is True
     for k in doc:
         if k not in ("team", "resources", "synthesize", "completeAttributes", "traffic", "analytics"):
             report.error("file", f"unknown top-level key {k!r} (expected team, resources, synthesize, completeAttributes, traffic, analytics)")

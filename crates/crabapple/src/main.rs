@@ -160,7 +160,7 @@ enum Cmd {
     Faults(faults::FaultsArgs),
     /// Simulate days of real apps: downloads and paying customers on the virtual clock.
     Simulate(simulate::SimulateArgs),
-    /// Transporter packages (.itmsp): check one as Apple's Transporter does.
+    /// Transporter packages (.itmsp): check one as Apple's Transporter does, or upload its build.
     Transporter {
         #[command(subcommand)]
         cmd: transporter::TransporterCmd,
@@ -380,7 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Ca { cmd } => commerce::run_ca(cmd).await,
         Cmd::Simulate(a) => simulate::run(a).await,
         Cmd::Faults(a) => faults::run(a).await,
-        Cmd::Transporter { cmd } => transporter::run(cmd),
+        Cmd::Transporter { cmd } => transporter::run(cmd).await,
         Cmd::Review { cmd } => review::run_review(cmd).await,
         Cmd::Versions { cmd } => review::run_versions(cmd).await,
         Cmd::Worlds(a) => worlds::run(a).await,

@@ -15,6 +15,7 @@ pub mod access;
 pub mod admin;
 pub mod analytics_admin;
 pub mod asc;
+pub mod build_delivery;
 pub mod builds_admin;
 pub mod faults;
 mod fresh;

@@ -63,18 +63,40 @@ pub async fn put_part(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    let store = app.store();
-    let resource = match store.get(&rtype, &id).await {
+    match accept_part(app.store(), &rtype, &id, &part, range_start(&headers), body).await {
+        // The part's MD5 as its entity tag (DeliveryFileUploadOperation.entityTag).
+        Ok(etag) => Response::builder()
+            .status(StatusCode::OK)
+            .header(header::ETAG, etag)
+            .header(header::CONTENT_LENGTH, 0)
+            .body(Body::empty())
+            .expect("a valid response"),
+        Err(refusal) => refusal,
+    }
+}
+
+/// Stores part `part` of reservation `rtype/id` (`range`: where its `Content-Range` starts, if
+/// sent), as the upload host does: its entity tag, or the host's refusal. In-process deliveries
+/// (build_delivery.rs) put their parts here too.
+pub async fn accept_part(
+    store: &crabapple_store::Store,
+    rtype: &str,
+    id: &str,
+    part: &str,
+    range: Option<i64>,
+    body: Bytes,
+) -> Result<String, Response<Body>> {
+    let resource = match store.get(rtype, id).await {
         Ok(Some(r)) => r,
-        Ok(None) => return no_such_upload(&format!("no reservation {rtype}/{id}")),
+        Ok(None) => return Err(no_such_upload(&format!("no reservation {rtype}/{id}"))),
         Err(e) => {
             tracing::warn!("upload {rtype}/{id}: {e:#}");
-            return storage_error(
+            return Err(storage_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "InternalError",
                 "We encountered an internal error. Please try again.",
                 "the store could not be read",
-            );
+            ));
         }
     };
     let attrs = &resource.attributes;
@@ -85,13 +107,13 @@ pub async fn put_part(
         .and_then(Value::as_str);
     let ops = attrs.get("uploadOperations").and_then(Value::as_array);
     let (Some(ops), Some("AWAITING_UPLOAD")) = (ops, state) else {
-        return no_such_upload(&format!(
+        return Err(no_such_upload(&format!(
             "{rtype}/{id} is not awaiting an upload (it was committed)"
-        ));
+        )));
     };
     let n: Option<usize> = part.parse().ok().filter(|n| *n >= 1);
     let Some((n, op)) = n.and_then(|n| ops.get(n - 1).map(|op| (n, op))) else {
-        return storage_error(
+        return Err(storage_error(
             StatusCode::BAD_REQUEST,
             "InvalidPart",
             "One or more of the specified parts could not be found.",
@@ -99,7 +121,7 @@ pub async fn put_part(
                 "{rtype}/{id} has {} upload operations; part '{part}' is none of them",
                 ops.len()
             ),
-        );
+        ));
     };
     let length = op.get("length").and_then(Value::as_i64).unwrap_or(0);
     let offset = op.get("offset").and_then(Value::as_i64).unwrap_or(0);
@@ -108,22 +130,22 @@ pub async fn put_part(
         && let Ok(t) = exp.parse::<jiff::Timestamp>()
         && now > t.as_millisecond()
     {
-        return storage_error(
+        return Err(storage_error(
             StatusCode::FORBIDDEN,
             "AccessDenied",
             "Request has expired",
             &format!("part {n} of {rtype}/{id} expired at {exp}"),
-        );
+        ));
     }
-    if let Some(start) = range_start(&headers)
+    if let Some(start) = range
         && start != offset
     {
-        return storage_error(
+        return Err(storage_error(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "InvalidRange",
             "The requested range is not satisfiable",
             &format!("part {n} starts at offset {offset}; the Content-Range starts at {start}"),
-        );
+        ));
     }
     let got = body.len() as i64;
     if got != length {
@@ -140,15 +162,15 @@ pub async fn put_part(
                 "Your proposed upload exceeds the maximum allowed object size.",
             )
         };
-        return storage_error(
+        return Err(storage_error(
             status,
             code,
             message,
             &format!("part {n} of {rtype}/{id} is {length} bytes long; the request sent {got}"),
-        );
+        ));
     }
-    let Some(path) = assets::part_path(store.data_dir(), &rtype, &id, n as u32) else {
-        return no_such_upload(&format!("{rtype}/{id} cannot name a file"));
+    let Some(path) = assets::part_path(store.data_dir(), rtype, id, n as u32) else {
+        return Err(no_such_upload(&format!("{rtype}/{id} cannot name a file")));
     };
     let written = {
         let body = body.clone();
@@ -157,21 +179,14 @@ pub async fn put_part(
     };
     if !matches!(written, Ok(Ok(()))) {
         tracing::warn!("storing part {n} of {rtype}/{id}: {written:?}");
-        return storage_error(
+        return Err(storage_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "We encountered an internal error. Please try again.",
             "the part could not be written",
-        );
+        ));
     }
-    // The part's MD5 as its entity tag (DeliveryFileUploadOperation.entityTag).
-    let etag = format!("\"{}\"", assets::hex(&Md5::digest(&body)));
-    Response::builder()
-        .status(StatusCode::OK)
-        .header(header::ETAG, etag)
-        .header(header::CONTENT_LENGTH, 0)
-        .body(Body::empty())
-        .expect("a valid response")
+    Ok(format!("\"{}\"", assets::hex(&Md5::digest(&body))))
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {

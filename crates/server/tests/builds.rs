@@ -73,6 +73,16 @@ async fn patch_build(w: &World, build: &str, attributes: Value) -> Resp {
     send(w, "PATCH", &format!("/v1/builds/{build}"), body).await
 }
 
+/// Apple's 409 for a second export compliance answer (rules/builds.rs; fastlane's WrapperError).
+fn already_answered() -> (u16, String, String, String) {
+    err(
+        409,
+        "ENTITY_ERROR.ATTRIBUTE.INVALID",
+        "An attribute value is invalid.",
+        "You cannot update when the value is already set.",
+    )
+}
+
 async fn attrs(w: &World, uri: &str) -> Value {
     data(w, uri).await["attributes"].clone()
 }
@@ -194,15 +204,7 @@ async fn the_export_compliance_answer_cannot_be_changed_once_set() {
     let app = new_app(&w).await;
     let b = ready_build(&w, &app, "22").await;
     let r = patch_build(&w, &b, json!({ "usesNonExemptEncryption": true })).await;
-    assert_eq!(
-        refusal(&r),
-        err(
-            409,
-            "ENTITY_ERROR.ATTRIBUTE.INVALID",
-            "An attribute value is invalid.",
-            "You cannot update when the value is already set."
-        )
-    );
+    assert_eq!(refusal(&r), already_answered());
     assert_eq!(
         r.json()["errors"][0]["source"]["pointer"],
         "/data/attributes/usesNonExemptEncryption"
@@ -440,6 +442,35 @@ async fn the_demo_worlds_processing_build_finishes_and_its_review_goes_on() {
     advance(&w, "1d").await;
     let a = attrs(&w, &format!("/v1/betaAppReviewSubmissions/{sub}")).await;
     assert_eq!(a["betaReviewState"], "APPROVED");
+}
+
+/// demo.yaml's Crabapple Notes 2.4.0 (131): processed, not expired, export compliance unanswered.
+const DEMO_UNANSWERED: &str = "6daac041-99b5-5dc6-95bd-db4129013ef9";
+
+#[tokio::test]
+async fn the_demo_worlds_build_131_answers_null_until_its_export_compliance_is_given_once() {
+    // Apple answers `null` for the unset answer (rules/builds.rs); the write sweep answers it.
+    let w = demo().await;
+    let b = DEMO_UNANSWERED;
+    let a = attrs(&w, &format!("/v1/builds/{b}")).await;
+    assert_eq!(
+        (
+            &a["processingState"],
+            &a["expired"],
+            &a["usesNonExemptEncryption"]
+        ),
+        (&json!("VALID"), &json!(false), &Value::Null)
+    );
+    let missing = states("MISSING_EXPORT_COMPLIANCE", "MISSING_EXPORT_COMPLIANCE");
+    assert_eq!(beta_states(&w, b).await, missing);
+    let r = patch_build(&w, b, json!({ "usesNonExemptEncryption": false })).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        beta_states(&w, b).await,
+        states("READY_FOR_BETA_TESTING", "READY_FOR_BETA_SUBMISSION")
+    );
+    let r = patch_build(&w, b, json!({ "usesNonExemptEncryption": true })).await;
+    assert_eq!(refusal(&r), already_answered());
 }
 
 #[tokio::test]

@@ -238,15 +238,7 @@ async fn canceling_a_submission_makes_the_version_developer_rejected_and_the_sub
 async fn the_reviewer_on_command_rejects_with_its_reason_and_cancels_the_planned_verdict() {
     let w = demo().await;
     let sub = w.submit_notes().await;
-    let r = w
-        .call(
-            "POST",
-            &format!("/crabapple/admin/appStoreVersions/{NOTES_240}/reject"),
-            None,
-            Some(json!({"reason": "Guideline 4.0 - Design"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let r = w.reject_now(NOTES_240, "Guideline 4.0 - Design").await;
     assert_eq!(r.json()["appVersionState"], "REJECTED");
     assert_eq!(
         w.attribute(&format!("/v1/reviewSubmissions/{sub}"), "state")
@@ -500,26 +492,14 @@ async fn a_version_goes_from_creation_to_ready_for_distribution_through_review_a
 async fn the_reviewers_timing_and_reject_rate_are_settings_of_the_world() {
     let w = demo().await;
     let r = w
-        .call(
-            "PATCH",
-            "/crabapple/admin/review/settings",
-            None,
-            Some(json!({"waitingMs": 3_600_000, "inReviewMs": 600_000, "rejectRate": 1.0})),
-        )
+        .review_settings(json!({"waitingMs": 3_600_000, "inReviewMs": 600_000, "rejectRate": 1.0}))
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(
         r.json(),
         json!({"waitingMs": 3_600_000, "inReviewMs": 600_000, "rejectRate": 1.0, "processingMs": 3_600_000})
     );
-    let r = w
-        .call(
-            "PATCH",
-            "/crabapple/admin/review/settings",
-            None,
-            Some(json!({"rejectRate": 2})),
-        )
-        .await;
+    let r = w.review_settings(json!({"rejectRate": 2})).await;
     assert_eq!(r.status, 400);
     let sub = w.submit_notes().await;
     w.advance("59m").await;

@@ -48,6 +48,20 @@ pub struct Checked {
     pub vendor_id: Option<String>,
     /// File references (`data_file`, `software_screenshot`, `review_screenshot`) in order.
     pub files: Vec<FileRef>,
+    /// The attributes of `software_assets` (`apple_id`, `app_platform`, `bundle_version`, …).
+    pub software_assets: Vec<(String, String)>,
+    /// The `type` of the `asset` being read (given to its `data_file`s).
+    asset_type: Option<String>,
+}
+
+impl Checked {
+    /// An attribute of `software_assets`.
+    pub fn software_asset(&self, name: &str) -> Option<&str> {
+        self.software_assets
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A file the metadata says the package carries.
@@ -57,6 +71,8 @@ pub struct FileRef {
     pub file_name: Option<String>,
     pub size: Option<String>,
     pub checksum: Option<String>,
+    /// The `type` of the `asset` a `data_file` belongs to (`bundle`, `product-archive`, …).
+    pub asset_type: Option<String>,
 }
 
 struct Frame {
@@ -387,17 +403,41 @@ fn start(
             report(problem, &xpath);
         }
     }
-    if !recovered && def.is_some_and(|d| FILE_REFERENCES.contains(&d.id)) {
-        out.files.push(FileRef {
+    match def.map(|d| d.id).filter(|_| !recovered) {
+        Some("software_assets") => out.software_assets = attribute_values(e),
+        Some("asset") => {
+            out.asset_type = attribute_values(e)
+                .into_iter()
+                .find(|(k, _)| k == "type")
+                .map(|(_, v)| v);
+        }
+        Some(id) if FILE_REFERENCES.contains(&id) => out.files.push(FileRef {
             xpath: xpath.clone(),
+            asset_type: (id == "data_file")
+                .then(|| out.asset_type.clone())
+                .flatten(),
             ..FileRef::default()
-        });
+        }),
+        _ => {}
     }
     stack.push(Frame::new(def, &name, xpath, recovered));
 }
 
 /// The elements that name a file of the package with its size and checksum.
 const FILE_REFERENCES: &[&str] = &["data_file", "software_screenshot", "review_screenshot"];
+
+/// A start tag's attributes (namespace declarations left out), values unescaped.
+fn attribute_values(e: &BytesStart) -> Vec<(String, String)> {
+    e.attributes()
+        .flatten()
+        .map(|a| {
+            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+            let value = a.unescape_value().map(|v| v.into_owned());
+            (key, value.unwrap_or_default())
+        })
+        .filter(|(k, _)| k != "xmlns" && !k.starts_with("xmlns:"))
+        .collect()
+}
 
 /// The attribute problems of a start tag, in Jing's words.
 fn attributes(def: &Element, e: &BytesStart) -> Vec<String> {

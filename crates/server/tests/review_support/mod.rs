@@ -107,6 +107,31 @@ impl World {
         .await
     }
 
+    /// `PATCH /crabapple/admin/review/settings` with `patch`.
+    pub async fn review_settings(&self, patch: Value) -> Resp {
+        self.call(
+            "PATCH",
+            "/crabapple/admin/review/settings",
+            None,
+            Some(patch),
+        )
+        .await
+    }
+
+    /// The reviewer on command: `POST /crabapple/admin/appStoreVersions/{id}/reject`.
+    pub async fn reject_now(&self, version: &str, reason: &str) -> Resp {
+        let r = self
+            .call(
+                "POST",
+                &format!("/crabapple/admin/appStoreVersions/{version}/reject"),
+                None,
+                Some(json!({"reason": reason})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r
+    }
+
     pub async fn patch_submission(&self, id: &str, attributes: Value) -> Resp {
         self.api(
             "PATCH",

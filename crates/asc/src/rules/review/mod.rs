@@ -7,6 +7,7 @@
 //! - [`versions`]: the two state attributes kept in step, editable states, new versions, what
 //!   follows each state (release processing, replacement of the live version).
 //! - [`submissions`]: `reviewSubmissions` and `reviewSubmissionItems`, the reviewer.
+//! - [`items`]: the items beyond versions (in-app events, custom product pages, tests).
 //! - [`requirements`]: what Apple checks before a version can be reviewed.
 //! - [`release`]: `appStoreVersionReleaseRequests` and `appStoreVersionPhasedReleases`.
 //! - [`history`]: the transitions of a version, its submissions and its phased release.
@@ -15,6 +16,7 @@
 //! section "Review and release").
 
 pub mod history;
+pub mod items;
 pub mod release;
 pub mod requirements;
 pub mod submissions;

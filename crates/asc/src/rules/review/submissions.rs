@@ -11,6 +11,8 @@
 //! back: CANCELING, then COMPLETE, the version DEVELOPER_REJECTED (observed: "version … ->
 //! DEVELOPER_REJECTED, reviewState COMPLETE", App-Store-Connect-CLI#2045), the items REMOVED.
 //! [`decide`] is the reviewer on command (`crabapple review approve|reject`, the admin API).
+//! In-app events, custom product pages and product page tests move with their submission too
+//! (items.rs).
 
 use super::requirements;
 use super::versions::{approved_state, is_editable, plan_state, state_of};
@@ -120,7 +122,7 @@ async fn new_submission(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
 }
 
 /// Plans the `state` of a submission or an item at `at_ms` on the review track.
-async fn plan_review_state(
+pub(super) async fn plan_review_state(
     tx: &mut Tx,
     resource: (&str, &str),
     at_ms: i64,
@@ -178,6 +180,7 @@ async fn submit(tx: &mut Tx, w: &mut Write) -> Result<(), AscError> {
     let s = Settings::read(tx).await?;
     let in_review = now + s.waiting_ms;
     let verdict = in_review + s.in_review_ms;
+    super::items::plan_submit(tx, &w.id, now, in_review).await?;
     plan_review_state(
         tx,
         ("reviewSubmissions", &w.id),
@@ -269,7 +272,8 @@ async fn plan_verdict(
         };
         plan_state(tx, v, TRACK_REVIEW, at_ms, state, &note).await?;
     }
-    Ok(())
+    let has_version = !versions.is_empty();
+    super::items::plan_verdict(tx, submission, verdict, has_version, at_ms, &note).await
 }
 
 /// `canceled: true`: the submission is CANCELING now, then [`take_back`].
@@ -325,7 +329,7 @@ async fn take_back(tx: &mut Tx, id: &str, plan_canceling: bool) -> Result<(), As
         .await?;
         withdraw(tx, v, now).await?;
     }
-    Ok(())
+    super::items::take_back(tx, id, now).await
 }
 
 /// A version taken back from review: its planned review cancelled, DEVELOPER_REJECTED (when it
@@ -421,21 +425,19 @@ pub async fn item_write(engine: &Engine, tx: &mut Tx, w: &mut Write) -> Result<(
                 .pointer("/data/relationships/reviewSubmission"));
         }
     }
+    // Not twice; events, pages and tests in a state they can be submitted from (items.rs).
+    super::items::add(tx, w).await?;
     let Some(version) = written_one(w, "appStoreVersion").map(str::to_string) else {
         return Ok(());
     };
     if let Some(v) = tx.get("appStoreVersions", &version).await? {
         let state = state_of(&v.attributes).to_string();
         if !is_editable(&state) {
-            return Err(AscError::new(
-                409,
-                "STATE_ERROR.ENTITY_STATE_INVALID",
-                &format!("appStoreVersions with id '{version}' is not in valid state."),
-                "This resource cannot be reviewed, please check associated errors to see why.",
-            )
-            .reason(format!(
-                "the version is {state}, not a state in which it can be submitted"
-            )));
+            return Err(super::items::not_reviewable(
+                "appStoreVersions",
+                &version,
+                &state,
+            ));
         }
     }
     one_in_review(tx, &version).await?;
@@ -535,6 +537,7 @@ pub async fn decide(engine: &Engine, version: &str, verdict: Verdict) -> Result<
             tx.timeline_cancel(("reviewSubmissionItems", item), Some(TRACK_REVIEW))
                 .await?;
         }
+        super::items::cancel_planned(&mut tx, &sub).await?;
         plan_verdict(&mut tx, &sub, &items, &verdict, now).await?;
         decided = true;
     }
