@@ -71,8 +71,18 @@ start pg1 "$TMP/pgdata" 18731 "$PG_URL"; OLD=$START_MS
 TOKEN=$("$BIN" token --database "$PG_URL" --data "$TMP/pgdata")
 APP=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18731/v1/apps?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
 echo "PostgreSQL cold start: creating the demo world $NEW ms, existing store $OLD ms"
+# A replica relies on LISTEN/NOTIFY 2 s after it joined (crates/store/src/notify.rs); before
+# that, and with CRABAPPLE_COHERENCE=read, it reads the write token at every request.
+sleep 2.5
 load "PostgreSQL, 1 replica" "$TOKEN" "$APP" 18731
+stop_all
+CRABAPPLE_COHERENCE=read start pg1 "$TMP/pgdata" 18731 "$PG_URL"
+load "PostgreSQL, 1 replica, COHERENCE=read" "$TOKEN" "$APP" 18731
+stop_all
+start pg1 "$TMP/pgdata" 18731 "$PG_URL"
 start pg2 "$TMP/pgdata" 18732 "$PG_URL"
+sleep 2.5
 load "PostgreSQL, 2 replicas" "$TOKEN" "$APP" 18731 18732
 start pg3 "$TMP/pgdata" 18733 "$PG_URL"
+sleep 2.5
 load "PostgreSQL, 3 replicas" "$TOKEN" "$APP" 18731 18732 18733

@@ -18,7 +18,8 @@
 # `scripts/bench.sh worlds [N]`: isolated worlds (issue 12) on a release server — the demo world's
 # creation time through the admin API and the CLI, then one world's GET latency (p50, p99 of
 # sequential requests on one kept-alive curl connection) with 1 and with N worlds open (default
-# 100), and the server's RSS (see that branch below).
+# 100), and the server's RSS (see that branch below); BENCH_WORLDS_POSTGRES=1 keeps them on a
+# throwaway PostgreSQL cluster.
 #
 # `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
 # BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
@@ -113,6 +114,14 @@ if [ "${1:-}" = worlds ]; then
   D="$TMP/data"
   PORT=18712
   BASE="http://127.0.0.1:$PORT"
+  # BENCH_WORLDS_POSTGRES=1: the worlds on a throwaway PostgreSQL cluster (a schema each).
+  if [ "${BENCH_WORLDS_POSTGRES:-0}" = 1 ]; then
+    export CRABAPPLE_PG_DIR="$TMP/pg"
+    CRABAPPLE_DATABASE_URL=$(scripts/pg.sh start 55497)
+    export CRABAPPLE_DATABASE_URL
+    trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; scripts/pg.sh stop > /dev/null 2>&1; rm -rf "$TMP"' EXIT
+    echo "worlds on PostgreSQL ($CRABAPPLE_DATABASE_URL)"
+  fi
   "$BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
   PID=$!
   until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done

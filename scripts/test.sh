@@ -13,7 +13,9 @@
 #   8. tests/prism/sweep.py  every GET operation of Apple's spec through Prism's validation proxy
 #   9. tests/prism/write_sweep.py  every write operation of the spec, proven by a later request
 #      (and checks tests/coverage/stateful.tsv is current)
-#  10. stops everything; exits non-zero if anything failed. After a green client run it compares
+#  10. steps 5-9 again against two `crabapple serve --database` replicas on PostgreSQL behind a
+#      round-robin balancer, one replica killed with kill -9 during step 5 and during step 6
+#  11. stops everything; exits non-zero if anything failed. After a green client run it compares
 #      tests/clients/exercised-ops.txt (operations real clients called; `crabapple spec coverage`)
 #      with what the clients called: with CI set a stale file fails the run, otherwise it is
 #      rewritten.
@@ -22,7 +24,7 @@
 # `#[ignore = "why"]` Rust benchmarks and timing reports (run on demand); any other skip fails
 # the run.
 #
-# Options:  --skip-cargo-tests   skip step 2          --skip-prism   skip steps 8 and 9
+# Options:  --skip-cargo-tests   skip step 3          --skip-prism   skip steps 8 and 9 (both passes)
 #           --no-build           skip step 1 and use the crabapple binary already built
 #           --keep               keep the temp dir (server log, reports) and print its path
 # The last line is `N passed, M failed, K skipped` over every suite: cargo tests, pytest tests,
@@ -448,6 +450,14 @@ if [[ -n "${CRABAPPLE_TEST_POSTGRES_URL:-}" ]]; then
     reset_world
     step "Apple's App Store Server libraries on PostgreSQL, two replicas behind the balancer"
     run_apple_libs "$TMP/apple-libs-pg.log" "Apple's App Store Server libraries (PostgreSQL, two replicas)"
+    # The Prism sweeps again: every GET and every write of the spec through the balancer, the
+    # write sweep proving the same operations stateful as on SQLite (stateful.tsv).
+    if [[ $SKIP_PRISM == 0 ]]; then
+        prism_step "tests/prism/sweep.py on PostgreSQL, two replicas" \
+            tests/prism/sweep.py --report "$TMP/sweep-pg.json"
+        prism_step "tests/prism/write_sweep.py on PostgreSQL, two replicas" \
+            tests/prism/write_sweep.py --report "$TMP/write-sweep-pg.json"
+    fi
     kill "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     wait "$BALANCER" "$REPLICA_A" "$REPLICA_B" 2>/dev/null
     echo "connections per replica: $(tr '\n' ' ' < "$TMP/round-robin.txt" 2>/dev/null)"

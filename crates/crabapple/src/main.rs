@@ -483,6 +483,24 @@ struct ServeOpts {
     request_log: usize,
 }
 
+/// A replica stopped by SIGTERM or SIGINT first removes its registrations, so writers on the
+/// other replicas stop waiting for it at once (crates/store/src/notify.rs); it exits with the
+/// status the signal would have given (128 + its number).
+fn leave_replicas_on_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::spawn(async move {
+        let code = tokio::select! {
+            _ = term.recv() => 128 + 15,
+            _ = int.recv() => 128 + 2,
+        };
+        crabapple_store::notify::leave().await;
+        std::process::exit(code);
+    });
+    Ok(())
+}
+
 async fn serve(
     data: PathBuf,
     listen: String,
@@ -528,6 +546,9 @@ async fn serve(
     crabapple_store::notify::serve_replicas();
     // The data directory is opened once (issue 12, cold start: each open checks the migrations).
     let store = setup::open(&data).await?;
+    if store.dialect() == crabapple_store::Dialect::Postgres {
+        leave_replicas_on_signal()?;
+    }
     commerce::serve_options(
         &store,
         &data,

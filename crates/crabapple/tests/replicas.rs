@@ -253,6 +253,24 @@ fn issue12_replicas_relying_on_notifications_see_each_write_at_their_next_reques
     for p in &ports {
         assert_eq!(offset(*p), before + 86_400_000, "replica {p}");
     }
+    // A replica stopped by SIGTERM removes its registration on its way out (else writers would
+    // wait for its acknowledgement until the registration ran out, up to 2 s later).
+    let replicas_seen = |p: u16| {
+        http_with(p, "GET", "/crabapple/admin/status", &admin, None).json()["store"]["replicas"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(replicas_seen(ports[0]), 3);
+    let mut replicas = replicas;
+    let (mut last, _) = replicas.pop().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &last.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = last.0.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert_eq!(replicas_seen(ports[0]), 2);
     stop(replicas, &data);
 }
 

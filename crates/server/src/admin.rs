@@ -52,14 +52,15 @@ async fn status(State(app): State<Arc<App>>) -> Answer {
         "specVersion": app.engine.manifest.version,
         "team": team,
         "clock": { "nowMs": store.now_ms(), "offsetMs": store.clock.offset_ms() },
-        "store": store_status(store),
+        "store": store_status(store, store.serving_replicas().await.unwrap_or(0)),
         "resources": { "total": total, "byType": counts.into_iter().collect::<BTreeMap<_, _>>() },
     }))
     .into_response())
 }
 
-/// How the store sees other processes' writes now (crates/store/src/shared.rs, notify.rs).
-fn store_status(store: &crabapple_store::Store) -> serde_json::Value {
+/// How the store sees other processes' writes now (crates/store/src/shared.rs, notify.rs), and
+/// how many serving replicas are registered for its notifications.
+fn store_status(store: &crabapple_store::Store, replicas: usize) -> serde_json::Value {
     let (dialect, coherence) = match store.dialect() {
         crabapple_store::Dialect::Sqlite => ("sqlite", "data version"),
         crabapple_store::Dialect::Postgres if store.relies_on_notifications() => {
@@ -67,7 +68,7 @@ fn store_status(store: &crabapple_store::Store) -> serde_json::Value {
         }
         crabapple_store::Dialect::Postgres => ("postgres", "write token"),
     };
-    json!({ "dialect": dialect, "coherence": coherence })
+    json!({ "dialect": dialect, "coherence": coherence, "replicas": replicas })
 }
 
 async fn reset(State(app): State<Arc<App>>) -> Answer {

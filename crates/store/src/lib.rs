@@ -246,8 +246,8 @@ impl Store {
         let schema: String = sqlx::query_scalar("SELECT CAST(current_schema() AS TEXT)")
             .fetch_one(&writer)
             .await?;
-        let coherence =
-            notify::enabled().then(|| notify::Coherence::start(url.to_string(), &schema));
+        let coherence = notify::enabled()
+            .then(|| notify::Coherence::start(url.to_string(), &schema, reader.clone()));
         let watch = shared::Watch::postgres(reader.clone(), coherence);
         Self::assemble(writer, reader, d, watch, Arc::default(), dir).await
     }
@@ -385,6 +385,15 @@ impl Store {
     /// notifications now, not reading the write token ([`notify`]; PostgreSQL, serving processes).
     pub fn relies_on_notifications(&self) -> bool {
         self.watch.relies_on_notifications()
+    }
+
+    /// How many serving replicas are registered for this store's notifications now (0 on
+    /// SQLite, and with `CRABAPPLE_COHERENCE=read`).
+    pub async fn serving_replicas(&self) -> Result<usize> {
+        match self.dialect {
+            Dialect::Postgres => notify::registered(&self.reader).await,
+            Dialect::Sqlite => Ok(0),
+        }
     }
 
     /// Picks up a clock offset another process persisted.

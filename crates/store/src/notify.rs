@@ -27,7 +27,7 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::sync::oneshot;
 
-use crate::db::{Db, Listener};
+use crate::db::{Db, DbPool, Listener};
 
 /// How long a registration lasts without renewal.
 pub const LEASE_MS: i64 = 2_000;
@@ -65,12 +65,47 @@ pub(crate) struct Coherence {
     started: AtomicBool,
     /// True while the listening session LISTENs.
     listening: tokio::sync::watch::Sender<bool>,
+    /// The store's pool, for [`leave`].
+    pool: DbPool,
 }
 
 /// Whether PostgreSQL stores use this protocol: yes unless `CRABAPPLE_COHERENCE=read`, which
 /// keeps every replica reading the write token at each request (no LISTEN connection, no waits).
 pub fn enabled() -> bool {
     std::env::var("CRABAPPLE_COHERENCE").map_or(true, |v| v != "read")
+}
+
+/// Every store's protocol in this process (for [`leave`]).
+static LIVE: Mutex<Vec<Weak<Coherence>>> = Mutex::new(Vec::new());
+
+/// Removes this process's registrations (a serving process stopping): writers stop waiting for
+/// it at once instead of when its registrations run out.
+pub async fn leave() {
+    let live: Vec<Arc<Coherence>> = LIVE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for c in live {
+        let _ = sqlx::query("DELETE FROM meta WHERE key = $1")
+            .bind(format!("{REGISTRATION}{}", c.id))
+            .execute(&c.pool)
+            .await;
+    }
+}
+
+/// How many serving processes are registered on the store of `pool` now.
+pub(crate) async fn registered(pool: &DbPool) -> Result<usize> {
+    let values: Vec<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key LIKE 'listener.%'")
+            .fetch_all(pool)
+            .await?;
+    let now = wall_ms();
+    Ok(values
+        .iter()
+        .filter(|v| v.parse::<i64>().is_ok_and(|until| until > now))
+        .count())
 }
 
 /// Whether this process serves requests ([`serve_replicas`]).
@@ -108,7 +143,7 @@ impl Pending {
 impl Coherence {
     /// The protocol for the store whose tables live in `schema`, connecting to `url`; its
     /// listening task ends with the returned value.
-    pub fn start(url: String, schema: &str) -> Arc<Coherence> {
+    pub fn start(url: String, schema: &str, pool: DbPool) -> Arc<Coherence> {
         let channel = format!("crabapple.{schema}");
         let c = Arc::new(Coherence {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -122,7 +157,12 @@ impl Coherence {
             url,
             started: AtomicBool::new(false),
             listening: tokio::sync::watch::Sender::new(false),
+            pool,
         });
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&c));
+        drop(live);
         if SERVING.load(Ordering::Acquire) {
             c.listen();
         }
