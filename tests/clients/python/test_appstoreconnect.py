@@ -82,13 +82,19 @@ def fiscal_period(day: dt.date) -> tuple[int, int, dt.date, dt.date]:
     raise AssertionError(day)
 
 
-def ponytech(ca: Crabapple, calls: list[dict]) -> list[dict]:
+def ponytech(ca: Crabapple, calls: list[dict], via_proxy: bool = False) -> list[dict]:
+    """Ponytech's client pointed at `ca` (its BASE_API), or — `via_proxy` — left at Apple's host
+    and reaching crabapple by HTTPS_PROXY and REQUESTS_CA_BUNDLE alone (issue 13)."""
     assert PONYTECH_PY.exists(), f"{PONYTECH_PY} missing: run scripts/setup-clients.sh"
     k = ca.admin_key
     key_path = k.get("keyPath") or os.path.join(ca.data, f"AuthKey_{k['keyId']}.p8")
-    args = {"base": ca.client_url, "keyId": k["keyId"], "keyPath": key_path,
-            "issuerId": k["issuerId"], "calls": calls}
-    out = subprocess.run([str(PONYTECH_PY), str(DRIVER)], input=json.dumps(args),
+    args = {"keyId": k["keyId"], "keyPath": key_path, "issuerId": k["issuerId"], "calls": calls}
+    env = dict(os.environ)
+    if via_proxy:
+        env.update(HTTPS_PROXY=ca.proxy_url, REQUESTS_CA_BUNDLE=ca.ca_file)
+    else:
+        args["base"] = ca.client_url
+    out = subprocess.run([str(PONYTECH_PY), str(DRIVER)], input=json.dumps(args), env=env,
                          capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
@@ -212,6 +218,28 @@ def test_sales_and_finance_after_purchases_through_ponytech_and_a_collector(own)
         "vendorNumber": VENDOR, "reportDate": f"{nxt[0]:04d}-{nxt[1]:02d}", "regionCode": "ZZ",
         "reportType": "FINANCIAL"}}])
     assert got == [{"error": "There were no sales for the date specified.", "status": 404}]
+
+
+def test_issue_13_a_data_tool_that_takes_only_credentials_reaches_crabapple_through_the_proxy(crabapple):
+    """Issue 13 "data tools such as ingestion pipelines take only credentials": Ponytech's client
+    unmodified — Apple's host kept — with HTTPS_PROXY and REQUESTS_CA_BUNDLE lists crabapple's
+    apps and gets the same report answers as when pointed at the listener."""
+    assert crabapple.proxy_url and crabapple.ca_file, (
+        "start crabapple with --proxy and set CRABAPPLE_PROXY_URL and CRABAPPLE_CA_FILE "
+        "(scripts/test.sh does)")
+    day = (pacific_day(now(crabapple)) - dt.timedelta(days=1)).isoformat()
+    calls = [
+        {"kind": "apps"},
+        {"kind": "sales", "filters": {"vendorNumber": VENDOR, "frequency": "DAILY",
+                                      "reportDate": day, "reportType": "SALES"}},
+        {"kind": "sales", "filters": {"vendorNumber": VENDOR, "frequency": "DAILY",
+                                      "reportDate": day, "reportType": "SUBSCRIPTION"}},
+    ]
+    proxied = ponytech(crabapple, calls, via_proxy=True)
+    assert sorted(proxied[0]["ids"]) == sorted(a["id"] for a in crabapple.get_all("/v1/apps?limit=200"))
+    assert proxied[2] == {"error": "The version parameter you have specified is invalid. "
+                                   "The latest version for this report is 1_4.", "status": 400}
+    assert proxied == ponytech(crabapple, calls)
 
 
 def test_error_bodies_are_plain_json(own):
