@@ -232,6 +232,17 @@ impl Dialect {
         }
     }
 
+    /// The suffix of a `SELECT` that picks rows to claim (a work queue's outbox): PostgreSQL's
+    /// `FOR UPDATE SKIP LOCKED`, so replicas claiming at once each lock different rows and
+    /// none waits for another's; empty on SQLite, whose single writer makes the claiming
+    /// `UPDATE … WHERE key IN (SELECT …)` atomic by itself.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Starts the keys of `tables` (`(table, column)`) over, after they were emptied.
     pub(crate) fn restart_ids_sql(self, tables: &[(&str, &str)]) -> String {
         match self {

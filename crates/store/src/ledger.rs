@@ -611,47 +611,40 @@ impl Store {
         })
     }
 
-    /// Notifications whose attempt is due at or before `until`, not leased at `wall_ms`.
-    pub async fn ledger_due_notifications(
+    /// Claims up to `limit` notifications whose attempt is due at or before `until` and that no
+    /// worker holds at `wall_ms` (never leased, or their lease ran out: a killed replica's),
+    /// leasing them until `lease_until` (wall ms) in one statement, due order. On PostgreSQL the
+    /// rows are picked `FOR UPDATE SKIP LOCKED` ([`Dialect::skip_locked`]): replicas claiming at
+    /// once get different rows, so each attempt is made once (issue 12).
+    pub async fn ledger_claim_notifications(
         &self,
         until: i64,
         wall_ms: i64,
+        lease_until: i64,
         limit: i64,
     ) -> Result<Vec<NotificationRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM commerce_notifications WHERE state = 'pending' AND next_attempt_ms <= $1
-             AND (lease_until_ms IS NULL OR lease_until_ms < $2)
-             ORDER BY next_attempt_ms, seq LIMIT $3",
-        )
-        .bind(until)
-        .bind(wall_ms)
-        .bind(limit)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(notification_from).collect()
-    }
-
-    /// Leases a pending notification for one delivery attempt (until `lease_until` wall ms).
-    /// False when another worker holds it or it is no longer pending.
-    pub async fn ledger_lease_notification(
-        &self,
-        seq: i64,
-        wall_ms: i64,
-        lease_until: i64,
-    ) -> Result<bool> {
-        let r = crate::shared::with_busy_retry(|| async {
-            Ok(sqlx::query(
-                "UPDATE commerce_notifications SET lease_until_ms = $3 WHERE seq = $1 AND state = 'pending'
-                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)",
-            )
-            .bind(seq)
-            .bind(wall_ms)
-            .bind(lease_until)
-            .execute(&self.writer)
-            .await?)
+        let sql = format!(
+            "UPDATE commerce_notifications SET lease_until_ms = $3 WHERE seq IN (
+               SELECT seq FROM commerce_notifications WHERE state = 'pending'
+               AND next_attempt_ms <= $1 AND (lease_until_ms IS NULL OR lease_until_ms < $2)
+               ORDER BY next_attempt_ms, seq LIMIT $4{}) RETURNING *",
+            self.dialect.skip_locked()
+        );
+        let rows = crate::shared::with_busy_retry(|| async {
+            Ok(sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(until)
+                .bind(wall_ms)
+                .bind(lease_until)
+                .bind(limit)
+                .fetch_all(&self.writer)
+                .await?)
         })
         .await?;
-        Ok(r.rows_affected() == 1)
+        let mut claimed: Vec<NotificationRow> =
+            rows.iter().map(notification_from).collect::<Result<_>>()?;
+        // RETURNING keeps no order: attempts go out in due order.
+        claimed.sort_by_key(|n| (n.next_attempt_ms, n.seq));
+        Ok(claimed)
     }
 
     /// Stores the JWS of a notification written without one (migration 0006); a row already

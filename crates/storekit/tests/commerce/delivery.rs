@@ -139,7 +139,8 @@ async fn the_outbox_survives_a_restart() {
                 .to_string(),
         );
     }
-    // A lease held by the dead process must not delay redelivery after restart.
+    // A claim held by the dead process must not delay redelivery after restart: it claims
+    // the first due notification (due order) and dies before posting it.
     let n = w
         .store
         .ledger_notification(&uuids[0])
@@ -147,12 +148,12 @@ async fn the_outbox_survives_a_restart() {
         .unwrap()
         .unwrap();
     let wall = w.store.clock.wall_ms();
-    assert!(
-        w.store
-            .ledger_lease_notification(n.seq, wall, wall + 3_600_000)
-            .await
-            .unwrap()
-    );
+    let claimed = w
+        .store
+        .ledger_claim_notifications(w.store.now_ms(), wall, wall + 3_600_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|c| c.seq).collect::<Vec<_>>(), [n.seq]);
     let (dir, pki) = w.into_parts();
 
     let w2 = World::reopen(dir, pki).await;

@@ -4,6 +4,7 @@
 //! receiver answering 200, 500 and timing out, and the outbox survives a restart.
 
 mod bench;
+mod claims;
 #[path = "../common/mod.rs"]
 mod common;
 mod delivery;
