@@ -1,11 +1,12 @@
 //! Notification delivery: one POST per attempt, Apple's retry schedule, recorded results.
 
+use crate::ledger::LedgerStore;
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::ledger::NotificationRow;
 use anyhow::Result;
 use crabapple_store::Store;
-use crabapple_store::ledger::NotificationRow;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 

@@ -29,6 +29,7 @@ pub mod price_day;
 pub mod state;
 pub mod storefronts;
 
+use crate::ledger::{LedgerStore, LedgerTx};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -213,7 +214,7 @@ impl Commerce {
     /// data directory, full disk) still gets the signed payload, unstored.
     pub async fn signed_payload(
         &self,
-        n: &crabapple_store::ledger::NotificationRow,
+        n: &crate::ledger::NotificationRow,
     ) -> anyhow::Result<String> {
         if !n.signed_payload.is_empty() {
             return Ok(n.signed_payload.clone());

@@ -2,10 +2,11 @@
 //! and leases": one statement claims up to N due notifications and leases them; workers claiming
 //! at once get different rows; a lease that ran out (a killed worker's) is claimed again.
 
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use std::collections::HashSet;
 
 use crabapple_store::Store;
-use crabapple_store::ledger::NotificationRow;
+use crabapple_storekit::ledger::NotificationRow;
 use serde_json::json;
 
 use crate::common::TempDir;

@@ -2,6 +2,7 @@
 //! renewal-date extensions (their EXTENDED / FAILURE / SUMMARY notifications).
 
 use super::*;
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 
 #[tokio::test]
 async fn delivery_follows_apples_retry_schedule() {
@@ -227,7 +228,7 @@ async fn mass_extension_emits_extended_failure_and_summary() {
         .unwrap();
     let at = w.store.now_ms();
     let mut tx = w.store.begin().await.unwrap();
-    tx.ledger_put_mass_extension(&crabapple_store::ledger::MassExtensionRow {
+    tx.ledger_put_mass_extension(&crabapple_storekit::ledger::MassExtensionRow {
         app_id: APP_ID.to_string(),
         environment: "Sandbox".into(),
         product_id: YEARLY.into(),
