@@ -73,8 +73,14 @@ impl States {
         self.slots.iter().map(|(_, h)| *h).collect()
     }
 
-    fn find(&self, name: &str) -> Option<usize> {
-        self.savepoints.iter().rposition(|s| s.0 == name)
+    /// Savepoint `name`: where it stands (if open) and whether it is in SQL; `None` when there
+    /// is nothing to undo or keep (a deferred savepoint that is not open).
+    fn locate(&self, name: &str) -> Option<(Option<usize>, bool)> {
+        match self.savepoints.iter().rposition(|s| s.0 == name) {
+            Some(i) => Some((Some(i), self.savepoints[i].1)),
+            None if self.deferred => None,
+            None => Some((None, true)),
+        }
     }
 }
 
@@ -137,46 +143,46 @@ impl Tx {
 
     /// Keeps what was written since [`Tx::savepoint`] `name`.
     pub async fn release_savepoint(&mut self, name: &'static str) -> Result<()> {
-        let found = self.states.find(name);
-        let in_sql = match found {
-            Some(i) => self.states.savepoints[i].1,
-            None if self.states.deferred => return Ok(()),
-            None => true,
+        let Some((found, in_sql)) = self.states.locate(name) else {
+            return Ok(());
         };
         if in_sql {
             self.savepoint_sql("RELEASE", name).await?;
         }
-        if let Some(i) = found {
-            self.states.savepoints.truncate(i);
-        }
-        for h in self.states.hooks() {
-            (h.released)(self, name);
-        }
+        self.close_savepoint(found, name, |h| h.released);
         Ok(())
     }
 
     /// Undoes what was written since [`Tx::savepoint`] `name` (and releases it).
     pub async fn rollback_to_savepoint(&mut self, name: &'static str) -> Result<()> {
-        let found = self.states.find(name);
-        let in_sql = match found {
-            Some(i) => self.states.savepoints[i].1,
-            None if self.states.deferred => return Ok(()),
-            None => true,
+        let Some((found, in_sql)) = self.states.locate(name) else {
+            return Ok(());
         };
         if in_sql {
             self.savepoint_sql("ROLLBACK TO", name).await?;
         }
-        if let Some(i) = found {
-            self.states.savepoints.truncate(i);
-        }
-        for h in self.states.hooks() {
-            (h.rolled_back)(self, name);
-        }
+        self.close_savepoint(found, name, |h| h.rolled_back);
         if in_sql {
             self.memo.forget();
             self.savepoint_sql("RELEASE", name).await?;
         }
         Ok(())
+    }
+
+    /// Drops savepoint `name` (at `found`) and the ones inside it, and tells every state
+    /// through the hook `which` picks.
+    fn close_savepoint(
+        &mut self,
+        found: Option<usize>,
+        name: &str,
+        which: fn(&Hooks) -> fn(&mut Tx, &str),
+    ) {
+        if let Some(i) = found {
+            self.states.savepoints.truncate(i);
+        }
+        for h in self.states.hooks() {
+            which(&h)(self, name);
+        }
     }
 
     /// The connection for a statement that writes: what the transaction read is forgotten
@@ -207,5 +213,73 @@ impl Tx {
             .execute(&mut *self.tx)
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::tests::store;
+
+    /// A family's state that logs its hooks and writes a meta setting at flush.
+    #[derive(Default)]
+    struct Log(Vec<String>);
+
+    impl TxState for Log {
+        async fn flush(tx: &mut Tx) -> Result<()> {
+            let n = tx.state::<Log>().0.len().to_string();
+            tx.state::<Log>().0.push("flush".into());
+            tx.meta_set("log.at.flush", &n).await
+        }
+        fn savepoint(tx: &mut Tx, name: &'static str) {
+            tx.state::<Log>().0.push(format!("savepoint {name}"));
+        }
+        fn released(tx: &mut Tx, name: &str) {
+            tx.state::<Log>().0.push(format!("released {name}"));
+        }
+        fn rolled_back(tx: &mut Tx, name: &str) {
+            tx.state::<Log>().0.push(format!("rolled back {name}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_state_made_inside_savepoints_hears_of_them_and_of_the_commit() {
+        let (s, _dir) = store().await;
+        let mut tx = s.begin().await.unwrap();
+        tx.savepoint("outer").await.unwrap();
+        assert!(!tx.has_state::<Log>());
+        // Made inside `outer`: it hears of it at once.
+        assert_eq!(tx.state::<Log>().0, ["savepoint outer"]);
+        tx.savepoint("inner").await.unwrap();
+        tx.meta_set("under.inner", "x").await.unwrap();
+        tx.rollback_to_savepoint("inner").await.unwrap();
+        assert_eq!(tx.meta_get("under.inner").await.unwrap(), None);
+        tx.release_savepoint("outer").await.unwrap();
+        tx.commit().await.unwrap();
+        // The flush ran before COMMIT, in the transaction: its write is durable.
+        assert_eq!(
+            s.meta_get("log.at.flush").await.unwrap().as_deref(),
+            Some("4")
+        );
+    }
+
+    #[tokio::test]
+    async fn deferred_savepoints_are_issued_only_when_a_statement_writes_under_them() {
+        let (s, _dir) = store().await;
+        let mut tx = s.begin().await.unwrap();
+        tx.defer_savepoints();
+        // Nothing written under `a`: rolling it back issues no SQL (a real ROLLBACK TO of a
+        // savepoint never made would fail).
+        tx.savepoint("a").await.unwrap();
+        tx.rollback_to_savepoint("a").await.unwrap();
+        tx.savepoint("b").await.unwrap();
+        tx.meta_set("under.b", "y").await.unwrap();
+        tx.rollback_to_savepoint("b").await.unwrap();
+        assert_eq!(tx.meta_get("under.b").await.unwrap(), None);
+        tx.savepoint("c").await.unwrap();
+        tx.meta_set("under.c", "z").await.unwrap();
+        tx.release_savepoint("c").await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(s.meta_get("under.c").await.unwrap().as_deref(), Some("z"));
     }
 }
