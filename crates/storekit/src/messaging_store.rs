@@ -120,6 +120,11 @@ async fn changed<'e, E: Executor<'e, Database = Db>>(
     Ok(keyed(sql, keys).execute(e).await?.rows_affected() == 1)
 }
 
+/// Runs `sql` with `keys` on the transaction's write connection: whether it changed a row.
+async fn write(tx: &mut Tx, sql: impl SqlSafeStr, keys: &[&str]) -> Result<bool> {
+    changed(tx.write_conn().await?, sql, keys).await
+}
+
 /// The first column of the first row `sql` finds with `keys`.
 async fn scalar<'e, T, E>(e: E, sql: impl SqlSafeStr, keys: &[&str]) -> Result<Option<T>>
 where
@@ -400,12 +405,7 @@ pub trait MessagingTx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_images WHERE {IMAGE_KEY}");
         let keys = [app_id, environment, id];
-        changed(
-            self.messaging_tx().write_conn().await?,
-            sqlx::AssertSqlSafe(sql),
-            &keys,
-        )
-        .await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Inserts a message and the images it shows; `false` when the identifier already exists.
@@ -442,7 +442,7 @@ pub trait MessagingTx {
                      (app_id, environment, message_identifier, image_identifier)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
             let keys = [app_id, environment, &row.message_identifier, image];
-            changed(self.messaging_tx().write_conn().await?, sql, &keys).await?;
+            write(self.messaging_tx(), sql, &keys).await?;
         }
         Ok(true)
     }
@@ -465,12 +465,7 @@ pub trait MessagingTx {
             "messaging_defaults",
         ] {
             let sql = format!("DELETE FROM {table} WHERE {MESSAGE_KEY}");
-            let deleted = changed(
-                self.messaging_tx().write_conn().await?,
-                sqlx::AssertSqlSafe(sql),
-                &keys,
-            )
-            .await?;
+            let deleted = write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await?;
             gone = gone || (table == "messaging_messages" && deleted);
         }
         Ok(gone)
@@ -494,12 +489,7 @@ pub trait MessagingTx {
             }
         };
         let keys = [app_id, environment, id, state];
-        changed(
-            self.messaging_tx().write_conn().await?,
-            sqlx::AssertSqlSafe(sql),
-            &keys,
-        )
-        .await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Configures (or replaces) the default message of a product in a locale.
@@ -517,7 +507,7 @@ pub trait MessagingTx {
              ON CONFLICT (app_id, environment, product_id, locale)
              DO UPDATE SET message_identifier = excluded.message_identifier";
         let keys = [app_id, environment, product_id, locale, message_identifier];
-        changed(self.messaging_tx().write_conn().await?, sql, &keys).await?;
+        write(self.messaging_tx(), sql, &keys).await?;
         Ok(())
     }
 
@@ -531,12 +521,7 @@ pub trait MessagingTx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_defaults WHERE {DEFAULT_KEY}");
         let keys = [app_id, environment, product_id, locale];
-        changed(
-            self.messaging_tx().write_conn().await?,
-            sqlx::AssertSqlSafe(sql),
-            &keys,
-        )
-        .await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Sets (`Some`) or deletes (`None`) the Get Retention Message URL of an environment.
@@ -551,22 +536,12 @@ pub trait MessagingTx {
                 let sql = "INSERT INTO messaging_realtime_urls (app_id, environment, url)
                  VALUES ($1, $2, $3)
                  ON CONFLICT (app_id, environment) DO UPDATE SET url = excluded.url";
-                changed(
-                    self.messaging_tx().write_conn().await?,
-                    sql,
-                    &[app_id, environment, url],
-                )
-                .await?
+                write(self.messaging_tx(), sql, &[app_id, environment, url]).await?
             }
             None => {
                 let sql = format!("DELETE FROM messaging_realtime_urls WHERE {SCOPE}");
                 let keys = [app_id, environment];
-                changed(
-                    self.messaging_tx().write_conn().await?,
-                    sqlx::AssertSqlSafe(sql),
-                    &keys,
-                )
-                .await?
+                write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await?
             }
         };
         Ok(())

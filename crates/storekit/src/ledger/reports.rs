@@ -4,8 +4,25 @@
 
 use super::{NotificationRow, TransactionRow, notification_from, transaction_from};
 use anyhow::Result;
-use crabapple_store::Store;
+use crabapple_store::{DbRow, Store};
 use sqlx::Row;
+
+/// The rows `sql` finds on the read pool with `$1` = `environment` and the range
+/// `[$2, $3)` = `[start_ms, end_ms)`.
+async fn in_range(
+    store: &Store,
+    sql: &'static str,
+    environment: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<DbRow>> {
+    Ok(sqlx::query(sql)
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(store.read_pool())
+        .await?)
+}
 
 /// The ledger's queries for the reports families (crabapple-reports), on the store's read pool.
 /// Implemented for [`Store`] only.
@@ -22,18 +39,20 @@ pub trait LedgerReports {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TransactionRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_transactions WHERE product_type = 'AUTO_RENEWABLE'
              AND environment = $1 AND ((purchase_ms >= $2 AND purchase_ms < $3)
              OR (revoked_ms >= $2 AND revoked_ms < $3))
              ORDER BY purchase_ms, transaction_id",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?;
-        rows.iter().map(transaction_from).collect()
+        .await?
+        .iter()
+        .map(transaction_from)
+        .collect()
     }
 
     /// Each auto-renewable subscription's latest transaction bought before `end_ms` (one per
@@ -131,17 +150,19 @@ pub trait LedgerReports {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<NotificationRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_notifications WHERE environment = $1
              AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL
              ORDER BY seq",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?;
-        rows.iter().map(notification_from).collect()
+        .await?
+        .iter()
+        .map(notification_from)
+        .collect()
     }
 
     /// The transactions the notifications of `environment` signed in `[start_ms, end_ms)` are
@@ -152,17 +173,19 @@ pub trait LedgerReports {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TransactionRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_transactions WHERE transaction_id IN (
                SELECT transaction_id FROM commerce_notifications WHERE environment = $1
                AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL)",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?;
-        rows.iter().map(transaction_from).collect()
+        .await?
+        .iter()
+        .map(transaction_from)
+        .collect()
     }
 
     /// A customer's notifications signed before `end_ms`, in outbox order.
