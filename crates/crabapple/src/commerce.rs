@@ -4,6 +4,7 @@
 //! notifications up from the outbox and delivers them); the same events are on the admin API
 //! at `POST /crabapple/admin/commerce/{event}`.
 
+use crabapple_storekit::ledger::LedgerStore;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};

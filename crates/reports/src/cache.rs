@@ -33,6 +33,7 @@ use crate::family::no_sales;
 use crabapple_jsonapi::{AscError, Reply};
 use crabapple_store::Store;
 use crabapple_store::reports::ReportFile;
+use crabapple_storekit::ledger::LedgerReports;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 

@@ -19,7 +19,8 @@ use crate::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proc
 use crate::subscription::common::standard_duration;
 use anyhow::Result;
 use crabapple_store::Store;
-use crabapple_store::ledger::TransactionRow;
+use crabapple_storekit::ledger::TransactionRow;
+use crabapple_storekit::ledger::{LedgerReports, LedgerStore};
 use jiff::civil::Date;
 use serde_json::Value;
 use std::collections::HashMap;

@@ -25,7 +25,7 @@ pub fn commission_percent(small_business: bool, after_one_paid_year: bool) -> i6
 
 /// Currencies without a minor unit in crabapple's storefronts.
 fn whole_currency(currency: &str) -> bool {
-    crabapple_store::ledger::whole_currency(currency)
+    crabapple_storekit::ledger::whole_currency(currency)
 }
 
 /// Milliunits in one minor unit of `currency` (10 for cents, 1000 for yen).

@@ -10,6 +10,7 @@ use crabapple_reports::analytics::files::{self, Rendered};
 use crabapple_reports::analytics::schedule::{Granularity, Instance};
 use crabapple_reports::analytics::{CATALOGUE, Kind, Report};
 use crabapple_store::reports::AppUnitsRow;
+use crabapple_storekit::ledger::LedgerStore;
 use jiff::ToSpan;
 use jiff::civil::{Date, date};
 use serde_json::json;

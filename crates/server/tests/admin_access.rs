@@ -7,6 +7,7 @@ mod common;
 use common::{ADMIN_TOKEN, World, open_with, temp_dir};
 use crabapple_server::access::AdminAccess;
 use crabapple_server::setup::WorldChoice;
+use crabapple_storekit::ledger::LedgerStore;
 use serde_json::{Value, json};
 
 async fn world(token: Option<&str>) -> World {

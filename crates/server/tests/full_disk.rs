@@ -11,6 +11,7 @@
 mod common;
 
 use common::{Resp, World, demo};
+use crabapple_storekit::ledger::LedgerStore;
 use serde_json::{Value, json};
 
 /// Apple's 500 detail (apple-semantics.md §1.5 error envelope; `AscError::internal`).

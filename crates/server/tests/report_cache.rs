@@ -13,6 +13,7 @@ use crabapple_reports::period::{Frequency, ReportPeriod, at_8_pacific};
 use crabapple_reports::{cache, fiscal, pacific, transport};
 use crabapple_store::Store;
 use crabapple_store::reports::ReportFile;
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use jiff::civil::Date;
 use serde_json::{Value, json};
 

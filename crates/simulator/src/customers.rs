@@ -6,13 +6,14 @@
 //! `fail-renewal`, `recover` and `refund` run, applied in the day's batch at its own time
 //! (crates/storekit `Ev::apply_at`).
 
+use crabapple_storekit::ledger::LedgerTx;
 use std::collections::BTreeMap;
 
-use crabapple_store::ledger::AppRow;
 use crabapple_storekit::commerce::catalog::{self, Product, ProductKind};
 use crabapple_storekit::commerce::engine::{Ev, EvResult, Outcome};
 use crabapple_storekit::commerce::events::{EventArgs, OfferArgs};
 use crabapple_storekit::commerce::state::SubState;
+use crabapple_storekit::ledger::AppRow;
 use jiff::civil::Date;
 
 use crate::rng::{Rng, cumulative};
@@ -458,7 +459,7 @@ impl AppCustomers {
                     id: Some(code.name.clone()),
                     discount_type: Some("PAY_AS_YOU_GO".into()),
                     period: Some("P1M".into()),
-                    price: Some(crabapple_store::ledger::floor_to_minor(
+                    price: Some(crabapple_storekit::ledger::floor_to_minor(
                         list * 7 / 10,
                         &currency,
                     )),

@@ -15,6 +15,7 @@ pub mod rng;
 pub mod traffic;
 pub mod units;
 
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use std::collections::BTreeMap;
 
 use anyhow::{Context, Result};
@@ -218,15 +219,15 @@ async fn load_apps(c: &Commerce, opts: &Options) -> Result<Vec<AppCustomers>> {
 /// codes (`subscriptionOfferCodes.name`) of its subscriptions.
 async fn products_on_sale(
     c: &Commerce,
-    app: &crabapple_store::ledger::AppRow,
+    app: &crabapple_storekit::ledger::AppRow,
 ) -> Result<(Vec<Product>, Vec<OfferCode>)> {
     let store = &c.store;
     let mut ids = Vec::new();
     for t in ["inAppPurchases", "subscriptionGroups"] {
-        for id in store.ledger_linked_any("apps", &app.id, t).await? {
+        for id in store.linked_any("apps", &app.id, t).await? {
             if t == "subscriptionGroups" {
                 for s in store
-                    .ledger_linked_any("subscriptionGroups", &id, "subscriptions")
+                    .linked_any("subscriptionGroups", &id, "subscriptions")
                     .await?
                 {
                     ids.push(("subscriptions", s));
@@ -257,10 +258,7 @@ async fn products_on_sale(
         };
         if let Some(p) = catalog::resolve_product(&mut tx, app, &pid).await? {
             if t == "subscriptions" {
-                for oc in tx
-                    .ledger_linked_any(t, &id, "subscriptionOfferCodes")
-                    .await?
-                {
+                for oc in tx.linked_any(t, &id, "subscriptionOfferCodes").await? {
                     if let Some(o) = tx.get("subscriptionOfferCodes", &oc).await?
                         && let Some(name) = o.attributes.get("name").and_then(Value::as_str)
                     {

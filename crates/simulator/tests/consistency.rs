@@ -286,7 +286,7 @@ async fn issue_9_a_simulated_fiscal_periods_sales_files_agree_with_the_ledger_an
     // Every price is one the App Store can charge: whole cents, whole yen (the files print
     // `0.99` for a ledger price of 0.995 and `39` for ¥39.99, so both sides must be whole).
     for t in &ledger {
-        let minor = if crabapple_store::ledger::whole_currency(&t.currency) {
+        let minor = if crabapple_storekit::ledger::whole_currency(&t.currency) {
             1000
         } else {
             10

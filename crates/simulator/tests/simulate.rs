@@ -10,6 +10,7 @@ use base64::Engine as _;
 use crabapple_simulator::traffic::{Profile, parse_section};
 use crabapple_simulator::{Options, Summary, clock, simulate};
 use crabapple_store::reports::AppUnitsRow;
+use crabapple_storekit::ledger::LedgerStore;
 use jiff::civil::Date;
 use serde_json::Value;
 
@@ -305,7 +306,7 @@ async fn simulated_notifications_are_signed_when_first_read_and_keep_their_bytes
     )
     .await;
     assert!(unsigned > 0);
-    let app: crabapple_store::ledger::AppRow = w
+    let app: crabapple_storekit::ledger::AppRow = w
         .app
         .store()
         .ledger_app_by_bundle("com.crabapple.notes")

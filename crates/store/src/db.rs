@@ -20,10 +20,10 @@ use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
-pub(crate) type Db = sqlx::Any;
-pub(crate) type DbRow = sqlx::any::AnyRow;
-pub(crate) type DbPool = sqlx::AnyPool;
-pub(crate) type DbConn = sqlx::AnyConnection;
+pub type Db = sqlx::Any;
+pub type DbRow = sqlx::any::AnyRow;
+pub type DbPool = sqlx::AnyPool;
+pub type DbConn = sqlx::AnyConnection;
 
 /// Which engine a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl Dialect {
     /// On PostgreSQL the function `crabapple_attr` (its migration) returns the same as text;
     /// [`Dialect::bind_value`] binds the compared values as text there.
     /// `name` comes from the manifest (alphanumeric); it is still checked before use.
-    pub(crate) fn json_attr(self, alias: &str, name: &str) -> String {
+    pub fn json_attr(self, alias: &str, name: &str) -> String {
         match self {
             Dialect::Sqlite => format!("json_extract({alias}.attributes, '$.\"{}\"')", safe(name)),
             Dialect::Postgres => format!("crabapple_attr({alias}.attributes, '{}')", safe(name)),
@@ -157,7 +157,7 @@ impl Dialect {
 
     /// SQL expression reading key `key` of the JSON object in text column `column` as text
     /// (strings; numbers and booleans as SQLite's `json_extract` gives them on SQLite).
-    pub(crate) fn json_text(self, column: &str, key: &str) -> String {
+    pub fn json_text(self, column: &str, key: &str) -> String {
         match self {
             Dialect::Sqlite => format!("json_extract({column}, '$.\"{}\"')", safe(key)),
             Dialect::Postgres => format!("({column}::jsonb ->> '{}')", safe(key)),
@@ -166,7 +166,7 @@ impl Dialect {
 
     /// SQL expression reading key `key` of the JSON object in `column` as a number, for
     /// comparisons (not for reading back: PostgreSQL's `numeric` is not an `Any` type).
-    pub(crate) fn json_num(self, column: &str, key: &str) -> String {
+    pub fn json_num(self, column: &str, key: &str) -> String {
         match self {
             Dialect::Sqlite => self.json_text(column, key),
             Dialect::Postgres => format!("(({column}::jsonb ->> '{}')::numeric)", safe(key)),
@@ -210,7 +210,7 @@ impl Dialect {
 impl Dialect {
     /// The largest id `table.column` (an identity / AUTOINCREMENT key) has handed out, for a
     /// batch that assigns the next ones itself (the ledger's overlay).
-    pub(crate) fn last_id_sql(self, table: &str, column: &str) -> String {
+    pub fn last_id_sql(self, table: &str, column: &str) -> String {
         match self {
             Dialect::Sqlite => format!(
                 "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
@@ -222,7 +222,7 @@ impl Dialect {
 
     /// After rows were inserted with ids of their own: the statement that moves the key's
     /// sequence past them (SQLite's AUTOINCREMENT follows by itself).
-    pub(crate) fn ids_taken_sql(self, table: &str, column: &str) -> Option<String> {
+    pub fn ids_taken_sql(self, table: &str, column: &str) -> Option<String> {
         match self {
             Dialect::Sqlite => None,
             Dialect::Postgres => Some(format!(
@@ -232,8 +232,19 @@ impl Dialect {
         }
     }
 
+    /// The suffix of a `SELECT` that picks rows to claim (a work queue's outbox): PostgreSQL's
+    /// `FOR UPDATE SKIP LOCKED`, so replicas claiming at once each lock different rows and
+    /// none waits for another's; empty on SQLite, whose single writer makes the claiming
+    /// `UPDATE … WHERE key IN (SELECT …)` atomic by itself.
+    pub fn skip_locked(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "",
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+        }
+    }
+
     /// Starts the keys of `tables` (`(table, column)`) over, after they were emptied.
-    pub(crate) fn restart_ids_sql(self, tables: &[(&str, &str)]) -> String {
+    pub fn restart_ids_sql(self, tables: &[(&str, &str)]) -> String {
         match self {
             Dialect::Sqlite => {
                 let names: Vec<String> = tables.iter().map(|(t, _)| format!("'{t}'")).collect();
@@ -271,26 +282,26 @@ fn safe(name: &str) -> String {
 /// A statement built piece by piece with bound values: sqlx's `QueryBuilder` writes `?` for the
 /// `Any` driver, which PostgreSQL does not take, so this one numbers its placeholders `$1, $2, …`,
 /// which both engines take.
-pub(crate) struct QueryBuilder {
+pub struct QueryBuilder {
     sql: String,
     args: AnyArguments,
 }
 
 impl QueryBuilder {
-    pub(crate) fn new(init: impl Into<String>) -> QueryBuilder {
+    pub fn new(init: impl Into<String>) -> QueryBuilder {
         QueryBuilder {
             sql: init.into(),
             args: AnyArguments::default(),
         }
     }
 
-    pub(crate) fn push(&mut self, sql: impl Display) -> &mut Self {
+    pub fn push(&mut self, sql: impl Display) -> &mut Self {
         use std::fmt::Write;
         let _ = write!(self.sql, "{sql}");
         self
     }
 
-    pub(crate) fn push_bind<'t, T: Encode<'t, Db> + Type<Db>>(&mut self, value: T) -> &mut Self {
+    pub fn push_bind<'t, T: Encode<'t, Db> + Type<Db>>(&mut self, value: T) -> &mut Self {
         // Encoding into `Any`'s owned buffer cannot fail for the types the store binds.
         self.args.add(value).expect("binding a value");
         let n = self.args.len();
@@ -298,7 +309,7 @@ impl QueryBuilder {
     }
 
     /// A [`Separated`] writing `sep` between the pieces pushed through it.
-    pub(crate) fn separated(&mut self, sep: &'static str) -> Separated<'_> {
+    pub fn separated(&mut self, sep: &'static str) -> Separated<'_> {
         Separated {
             q: self,
             sep,
@@ -307,7 +318,7 @@ impl QueryBuilder {
     }
 
     /// `VALUES (…), (…)`: `row` pushes one item's values through the [`Separated`] it is given.
-    pub(crate) fn push_values<I, F>(&mut self, items: I, mut row: F) -> &mut Self
+    pub fn push_values<I, F>(&mut self, items: I, mut row: F) -> &mut Self
     where
         I: IntoIterator,
         F: FnMut(Separated<'_>, I::Item),
@@ -321,13 +332,11 @@ impl QueryBuilder {
         self
     }
 
-    pub(crate) fn build(self) -> sqlx::query::Query<'static, Db, AnyArguments> {
+    pub fn build(self) -> sqlx::query::Query<'static, Db, AnyArguments> {
         sqlx::query_with(sqlx::AssertSqlSafe(self.sql), self.args)
     }
 
-    pub(crate) fn build_query_scalar<O>(
-        self,
-    ) -> sqlx::query::QueryScalar<'static, Db, O, AnyArguments>
+    pub fn build_query_scalar<O>(self) -> sqlx::query::QueryScalar<'static, Db, O, AnyArguments>
     where
         O: Send + Unpin + for<'r> sqlx::Decode<'r, Db> + Type<Db>,
         (O,): Send + Unpin + for<'r> sqlx::FromRow<'r, DbRow>,
@@ -337,7 +346,7 @@ impl QueryBuilder {
 }
 
 /// Pieces of a statement with a separator between them, as sqlx's `Separated`.
-pub(crate) struct Separated<'a> {
+pub struct Separated<'a> {
     q: &'a mut QueryBuilder,
     sep: &'static str,
     first: bool,
@@ -350,24 +359,24 @@ impl Separated<'_> {
         }
     }
 
-    pub(crate) fn push(&mut self, sql: impl Display) -> &mut Self {
+    pub fn push(&mut self, sql: impl Display) -> &mut Self {
         self.separate();
         self.q.push(sql);
         self
     }
 
-    pub(crate) fn push_bind<'t, T: Encode<'t, Db> + Type<Db>>(&mut self, value: T) -> &mut Self {
+    pub fn push_bind<'t, T: Encode<'t, Db> + Type<Db>>(&mut self, value: T) -> &mut Self {
         self.separate();
         self.q.push_bind(value);
         self
     }
 
-    pub(crate) fn push_unseparated(&mut self, sql: impl Display) -> &mut Self {
+    pub fn push_unseparated(&mut self, sql: impl Display) -> &mut Self {
         self.q.push(sql);
         self
     }
 
-    pub(crate) fn push_bind_unseparated<'t, T: Encode<'t, Db> + Type<Db>>(
+    pub fn push_bind_unseparated<'t, T: Encode<'t, Db> + Type<Db>>(
         &mut self,
         value: T,
     ) -> &mut Self {

@@ -12,23 +12,25 @@ mod db;
 pub mod fault;
 pub mod files;
 mod keys;
-pub mod ledger;
 mod memo;
-pub mod messaging;
 pub mod notify;
 pub mod quota;
 pub mod reports;
 mod resources;
 mod shared;
 pub mod timeline;
+mod tx_state;
 
 pub use clock::Clock;
+/// What a family's persistence (the commerce ledger in crabapple-storekit) writes its SQL with:
+/// the `Any` driver's types and a statement builder numbering `$N` placeholders for both engines.
+pub use db::{Db, DbConn, DbPool, DbRow, QueryBuilder, Separated};
 pub use fault::{FaultKind, StorageFault, error_reason};
 pub use keys::KeyRow;
 pub use resources::{Filter, ListQuery, Resource, SortKey, SqlValue};
+pub use tx_state::TxState;
 
 use anyhow::{Context, Result};
-use db::{DbConn, DbPool};
 pub use db::{Dialect, redact as redact_url, schema_of_url};
 use sqlx::Executor;
 use std::path::Path;
@@ -71,14 +73,10 @@ pub struct Tx {
     /// Resources this transaction wrote: dropped from the cache when it commits.
     touched: Vec<(String, String)>,
     cleared: bool,
-    /// Ledger counters and outbox rows written at commit.
-    pending: ledger::Pending,
     /// Resources, linkage and settings this transaction read ([`memo`]).
     memo: memo::Memo,
-    /// Subscription steps due up to a time, kept in memory by a batch ([`ledger::DueWindow`]).
-    due_window: Option<ledger::DueWindow>,
-    /// The ledger kept in memory by a batch ([`Tx::ledger_batch`]).
-    overlay: Option<ledger::Overlay>,
+    /// Families' state in this transaction and its savepoints ([`tx_state`]).
+    states: tx_state::States,
     /// The earliest timeline entry this transaction planned ([`Tx::timeline_plan`]).
     planned_min: Option<i64>,
 }
@@ -332,10 +330,8 @@ impl Store {
             store: self.clone(),
             touched: Vec::new(),
             cleared: false,
-            pending: Default::default(),
             memo: Default::default(),
-            due_window: None,
-            overlay: None,
+            states: Default::default(),
             planned_min: None,
         })
     }
@@ -414,11 +410,38 @@ impl Store {
     pub(crate) fn reader(&self) -> &DbPool {
         &self.reader
     }
+
+    /// The pool of read connections, for a family's queries outside a transaction.
+    pub fn read_pool(&self) -> &DbPool {
+        &self.reader
+    }
+
+    /// The writer pool, for a single statement outside a [`Tx`] that other processes' caches
+    /// need not hear of (a delivery's lease and result): wrap it in [`with_busy_retry`].
+    pub fn write_pool(&self) -> &DbPool {
+        &self.writer
+    }
 }
 
 impl Tx {
     pub fn now_ms(&self) -> i64 {
         self.now_ms
+    }
+
+    /// The engine of the store this transaction writes to.
+    pub fn dialect(&self) -> Dialect {
+        self.store.dialect
+    }
+
+    /// The transaction's connection for a statement that reads. A statement that writes takes
+    /// [`Tx::write_conn`] (which also issues deferred savepoints).
+    pub fn conn(&mut self) -> &mut DbConn {
+        &mut self.tx
+    }
+
+    /// Forgets what the transaction read ([`memo`]): after a family emptied tables.
+    pub fn forget_reads(&mut self) {
+        self.memo.forget();
     }
 
     /// The data directory of the store this transaction writes to.
@@ -432,7 +455,7 @@ impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         let token = uuid::Uuid::new_v4().to_string();
         let wrote_resources = self.wrote_resources();
-        let left = match self.flush_ledger().await {
+        let left = match self.flush_states().await {
             Ok(()) => self.leave_token(&token).await,
             Err(e) => Err(e),
         };
@@ -523,6 +546,17 @@ impl Tx {
         .await?;
         Ok(())
     }
+}
+
+/// Runs `op` again (after a backoff) while it fails because the database is locked (SQLite's
+/// other writers; see `shared`): for a family's statement outside a [`Tx`] on
+/// [`Store::write_pool`]. `op` must be safe to repeat: a failed attempt wrote nothing.
+pub async fn with_busy_retry<T, F, Fut>(op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    shared::with_busy_retry(op).await
 }
 
 /// `PRAGMA max_page_count` for [`Store::limit_pages_for_tests`]; 0 leaves SQLite's default.

@@ -11,7 +11,7 @@ use crate::resources::Resource;
 #[derive(Default)]
 pub(crate) struct Memo {
     pub resources: HashMap<(String, String), Option<Resource>>,
-    /// `(type, id, other type)` → ids linked either way ([`crate::Tx::ledger_linked_any`]).
+    /// `(type, id, other type)` → ids linked either way ([`crate::Tx::linked_any`]).
     pub linked_any: HashMap<(String, String, String), Vec<String>>,
     pub meta: HashMap<String, Option<String>>,
 }

@@ -1,12 +1,13 @@
 //! Persistence of what reports count besides commerce transactions: app units per reporting day
 //! and dimension (`report_app_units`, migration 0005). The simulator adds units in bulk; the
 //! reports families read them back for a range of days. Purchases, renewals and refunds are the
-//! ledger's transactions ([`crate::ledger`]), read by the reports families directly.
+//! commerce ledger's transactions (crabapple-storekit's `ledger`), read by the reports families
+//! through it.
 //!
 //! Also the report files cache's storage (`report_files` and `report_generation`, migration 0007;
 //! the policy is crabapple-reports' `cache` module): answers of closed periods stored under the
-//! generation token they were computed at, which the migration's triggers, [`REPORTS_CLEAR`], [`new_generation`] and
-//! [`Tx::add_app_units`] (units of a day whose files are out) replace.
+//! generation token they were computed at, which the migration's triggers, [`Tx::reports_clear`]
+//! and [`Tx::add_app_units`] (units of a day whose files are out) replace.
 
 use crate::db::DbRow;
 use crate::{Store, Tx};
@@ -37,14 +38,13 @@ pub struct AppUnitsRow {
     pub units: i64,
 }
 
-/// Tables emptied by a commerce reset (`ledger_clear`); the cached files go, and the generation
-/// changes, so a file computed before the reset and stored after it is never served.
-pub(crate) const REPORTS_CLEAR: &[&str] =
-    &["DELETE FROM report_app_units", "DELETE FROM report_files"];
+/// Tables emptied by a commerce reset ([`Tx::reports_clear`]); the cached files go, and the
+/// generation changes, so a file computed before the reset and stored after it is never served.
+const REPORTS_CLEAR: &[&str] = &["DELETE FROM report_app_units", "DELETE FROM report_files"];
 
 /// Replaces the report generation token (migration 0007 does the same in its triggers; a reset
 /// does it after [`REPORTS_CLEAR`]). Random, as the triggers' tokens are.
-pub(crate) async fn new_generation(conn: &mut crate::db::DbConn) -> Result<()> {
+async fn new_generation(conn: &mut crate::db::DbConn) -> Result<()> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     sqlx::query("UPDATE report_generation SET token = $1 WHERE id = 1")
         .bind(token[..16].to_string())
@@ -102,6 +102,15 @@ fn row(r: &DbRow) -> AppUnitsRow {
 }
 
 impl Tx {
+    /// Empties the app units and the cached report files and starts a new generation (a
+    /// commerce reset: crabapple-storekit's `ledger_clear`).
+    pub async fn reports_clear(&mut self) -> Result<()> {
+        for q in REPORTS_CLEAR {
+            sqlx::query(*q).execute(&mut *self.tx).await?;
+        }
+        new_generation(&mut self.tx).await
+    }
+
     /// Adds `rows`' units to what is already counted for the same day and dimensions, in
     /// multi-row statements (a simulated day of a big app has thousands of rows).
     pub async fn add_app_units(&mut self, rows: &[AppUnitsRow]) -> Result<()> {
@@ -193,25 +202,6 @@ impl Store {
             .iter()
             .fold(sqlx::query(sqlx::AssertSqlSafe(sql)), |q, k| q.bind(*k));
         Ok(q.fetch_all(&self.reader).await?.iter().map(row).collect())
-    }
-
-    /// Transactions bought or refunded in `[start_ms, end_ms)` (through the purchase and refund
-    /// time indexes), by purchase time then id.
-    pub async fn report_transactions(
-        &self,
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<crate::ledger::TransactionRow>> {
-        let rows = sqlx::query(
-            "SELECT * FROM commerce_transactions WHERE purchase_ms >= $1 AND purchase_ms < $2 \
-             UNION SELECT * FROM commerce_transactions WHERE revoked_ms >= $1 AND revoked_ms < $2 \
-             ORDER BY purchase_ms, transaction_id",
-        )
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter().map(crate::ledger::transaction_from).collect()
     }
 }
 
@@ -307,23 +297,6 @@ impl Store {
         .await?;
         Ok(r.rows_affected() == 1)
     }
-
-    /// Whether the ledger still has work dated before `end_ms` (a renewal, billing retry or
-    /// mass extension the scheduler has not run yet, e.g. right after the clock jumped): the
-    /// files of a period ending at `end_ms` may still change until it has run.
-    pub async fn report_work_due_before(&self, end_ms: i64) -> Result<bool> {
-        // An integer, not a boolean: SQLite has no boolean type and PostgreSQL's is not SQLite's.
-        let due: i64 = sqlx::query_scalar(
-            "SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce_subscriptions
-                            WHERE next_event_ms IS NOT NULL AND next_event_ms < $1)
-                 OR EXISTS (SELECT 1 FROM commerce_mass_extensions
-                            WHERE due_ms IS NOT NULL AND due_ms < $1) THEN 1 ELSE 0 END",
-        )
-        .bind(end_ms)
-        .fetch_one(&self.reader)
-        .await?;
-        Ok(due != 0)
-    }
 }
 
 #[cfg(test)]
@@ -375,7 +348,7 @@ mod tests {
             3
         );
         let mut tx = store.begin().await.unwrap();
-        tx.ledger_clear().await.unwrap();
+        tx.reports_clear().await.unwrap();
         tx.commit().await.unwrap();
         assert!(
             store
@@ -401,7 +374,7 @@ mod tests {
     }
 
     /// Migration 0007: a file is stored and served only under the generation it was computed at;
-    /// catalogue writes, units of a reported day and `ledger_clear` change the generation, units
+    /// catalogue writes, units of a reported day and `reports_clear` change the generation, units
     /// of a day not reported yet (what the simulator writes) do not.
     #[tokio::test]
     async fn report_files_are_kept_per_generation_and_the_generation_follows_what_files_read() {
@@ -465,7 +438,7 @@ mod tests {
                 .unwrap()
         );
         let mut tx = store.begin().await.unwrap();
-        tx.ledger_clear().await.unwrap();
+        tx.reports_clear().await.unwrap();
         tx.commit().await.unwrap();
         let g3 = store.report_generation().await.unwrap();
         assert_ne!(g3, g2);

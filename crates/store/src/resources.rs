@@ -7,6 +7,26 @@ use anyhow::Result;
 use serde_json::{Map, Value};
 use sqlx::{Executor, Row};
 
+/// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
+/// relationship name.
+async fn linked_any<'e, E: Executor<'e, Database = Db>>(
+    e: E,
+    rtype: &str,
+    id: &str,
+    other_type: &str,
+) -> Result<Vec<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND dst_type = $3
+         UNION
+         SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3",
+    )
+    .bind(rtype)
+    .bind(id)
+    .bind(other_type)
+    .fetch_all(e)
+    .await?)
+}
+
 /// Ids of the resources of `src_type` whose `rel` links to `dst`, by the `edges_by_dst` index.
 async fn linking<'e, E: Executor<'e, Database = Db>>(
     e: E,
@@ -348,6 +368,12 @@ impl Store {
         linking(self.reader(), src_type, rel, dst).await
     }
 
+    /// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
+    /// relationship name ([`Tx::linked_any`] on the read pool).
+    pub async fn linked_any(&self, rtype: &str, id: &str, other_type: &str) -> Result<Vec<String>> {
+        linked_any(self.reader(), rtype, id, other_type).await
+    }
+
     /// Linkage of `(src_type, src_id)` through `rel`: a page of `(type, id)` and the total.
     pub async fn linked(
         &self,
@@ -592,6 +618,24 @@ impl Tx {
         dst: (&str, &str),
     ) -> Result<Vec<String>> {
         linking(&mut *self.tx, src_type, rel, dst).await
+    }
+
+    /// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
+    /// relationship name (one side may store either side of a linkage); remembered until the
+    /// transaction writes ([`crate::memo`]).
+    pub async fn linked_any(
+        &mut self,
+        rtype: &str,
+        id: &str,
+        other_type: &str,
+    ) -> Result<Vec<String>> {
+        let key = (rtype.to_string(), id.to_string(), other_type.to_string());
+        if let Some(ids) = self.memo.linked_any.get(&key) {
+            return Ok(ids.clone());
+        }
+        let ids = linked_any(&mut *self.tx, rtype, id, other_type).await?;
+        self.memo.linked_any.insert(key, ids.clone());
+        Ok(ids)
     }
 
     /// Adds one linkage (no-op when present), appended after the existing ones.

@@ -12,6 +12,9 @@
 //! - [`http`]: the App Store Server API (`/inApps/v1`, `/inApps/v2`, also under `/sandbox`) and
 //!   the commerce admin API (`/crabapple/admin/commerce/…`), mounted by the server through
 //!   [`Host`]; every refusal is an [`http::Refusal`] with one conversion into Apple's error body.
+//! - [`ledger`]: the commerce ledger's persistence — customers, transactions, renewal state, the
+//!   notification outbox (claimed `FOR UPDATE SKIP LOCKED` on PostgreSQL), records — on the
+//!   store's generic pools and transactions; [`messaging_store`]: the Retention Messaging API's.
 //! - [`pki`]: crabapple's own three-level certificate authority per data directory
 //!   (root → "WWDR-like" intermediate → receipt-signing leaf, with Apple's marker OIDs),
 //!   or an external one such as Apple's published test PKI, and the JWS signer.
@@ -27,6 +30,8 @@
 
 pub mod commerce;
 pub mod http;
+pub mod ledger;
+pub mod messaging_store;
 pub mod models;
 pub mod pki;
 pub mod png;

@@ -10,12 +10,13 @@
 //! numbers in [`CONFIG`] are crabapple's (Apple: "respond to requests within approximately
 //! 700 ms in the sandbox environment" — Initiate Performance Test).
 
+use crate::messaging_store::MessagingTx;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::ledger::{AppRow, TransactionRow};
+use crate::messaging_store::PerformanceTestRow;
 use anyhow::Result;
-use crabapple_store::ledger::{AppRow, TransactionRow};
-use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Map, Value, json};
 use tokio::task::JoinSet;
 

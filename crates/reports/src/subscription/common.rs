@@ -2,13 +2,14 @@
 //! subscription, offer names), a transaction's offer, Apple's value spellings, the Subscriber
 //! ID, proceeds per transaction and the TSV text itself.
 
+use crabapple_storekit::ledger::{LedgerReports, LedgerStore};
 use std::collections::HashMap;
 
 use anyhow::Result;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use crabapple_store::ledger::{CustomerRow, TransactionRow};
 use crabapple_store::{ListQuery, Store};
+use crabapple_storekit::ledger::{CustomerRow, TransactionRow};
 use jiff::civil::Date;
 use serde_json::Value;
 
@@ -371,7 +372,7 @@ impl<'a> Catalog<'a> {
         if let Some((id, code)) = custom {
             let offers = self
                 .store
-                .ledger_linked_any(
+                .linked_any(
                     "subscriptionOfferCodeCustomCodes",
                     &id,
                     "subscriptionOfferCodes",
@@ -595,7 +596,7 @@ pub(super) fn jws_payload(jws: &str) -> Option<Value> {
 /// The renewal info a notification carried (`data.signedRenewalInfo`), decoded: from the row's
 /// decoded content, or from its JWS for a row written before migration 0006.
 pub(super) fn notification_renewal_info(
-    n: &crabapple_store::ledger::NotificationRow,
+    n: &crabapple_storekit::ledger::NotificationRow,
 ) -> Option<Value> {
     if let Some(d) = &n.decoded {
         return d.get("renewalInfo").cloned();

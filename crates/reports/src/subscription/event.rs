@@ -26,10 +26,11 @@
 //! before in that period (`expire --now`); otherwise its Cancel was counted that day. Marketing Opt-In, Preserved Pricing, Client, State and Paid Service Days
 //! Recovered stay empty (crabapple records none of them).
 
+use crabapple_storekit::ledger::LedgerReports;
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use crabapple_store::ledger::{NotificationRow, TransactionRow};
+use crabapple_storekit::ledger::{NotificationRow, TransactionRow};
 
 use super::common::{
     Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, device, offer_type_columns,

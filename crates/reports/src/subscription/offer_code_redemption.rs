@@ -9,6 +9,7 @@
 //! (`BLACKFRIDAY30`, `MOTHERSDAY30`), empty for one-time-use codes (§2.4; forum post 6).
 //! Date is written `YYYY-MM-DD` like the other subscription files (not captured; open question 9).
 
+use crabapple_storekit::ledger::LedgerReports;
 use std::collections::BTreeMap;
 
 use anyhow::Result;

@@ -11,7 +11,8 @@
 //! - Subscriber ID is the customer's anonymous id ([`super::common::subscriber_id`]).
 
 use anyhow::Result;
-use crabapple_store::ledger::TransactionRow;
+use crabapple_storekit::ledger::LedgerReports;
+use crabapple_storekit::ledger::TransactionRow;
 use serde_json::Value;
 
 use super::common::{

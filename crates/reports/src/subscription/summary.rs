@@ -12,10 +12,11 @@
 //! (the subscribers with service that day). Family-shared subscriptions (no price) are left out,
 //! as in the Subscriber file. Marketing Opt-Ins are 0: crabapple records no opt-in.
 
+use crabapple_storekit::ledger::LedgerReports;
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
-use crabapple_store::ledger::TransactionRow;
+use crabapple_storekit::ledger::TransactionRow;
 
 use super::common::{
     Catalog, DAY_MS, Day, ENVIRONMENT, Offer, OfferKind, cell, currency, device, money_columns,

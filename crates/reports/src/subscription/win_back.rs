@@ -11,6 +11,7 @@
 //! Win-Back Offer `Yes`/`No`; Time Since Last Win-Back Offer in the same buckets, empty without
 //! one. The file has no date column (none in Apple's table).
 
+use crabapple_storekit::ledger::LedgerReports;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;

@@ -10,6 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
+use crabapple_storekit::ledger::LedgerStore;
 use serde_json::Value;
 use std::sync::Arc;
 

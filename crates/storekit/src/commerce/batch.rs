@@ -9,12 +9,13 @@
 use super::engine::{Ev, EvResult, Outcome};
 use super::event::Event;
 use super::events::EventArgs;
+use crate::ledger::LedgerTx;
 
 /// Apps and products an [`Ev`] has read, by bundle id and by (app id, product id): no event
 /// writes them, so a batch of events reads each once (lookups only, never iterated for order).
 #[derive(Default)]
 pub(crate) struct Seen {
-    pub apps: std::collections::HashMap<String, crabapple_store::ledger::AppRow>,
+    pub apps: std::collections::HashMap<String, crate::ledger::AppRow>,
     pub products: std::collections::HashMap<(String, String), super::catalog::Product>,
 }
 

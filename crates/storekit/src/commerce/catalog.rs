@@ -8,9 +8,10 @@
 //! writes it, or `apps —inAppPurchasesV2→ inAppPurchases`; a group likewise). So a product
 //! created through the App Store Connect API is purchasable here.
 
+use crate::ledger::AppRow;
+use crate::ledger::LedgerTx;
 use anyhow::{Result, anyhow};
 use crabapple_store::Tx;
-use crabapple_store::ledger::AppRow;
 use serde_json::{Map, Value};
 
 use super::price_day::PriceZone;
@@ -262,21 +263,15 @@ pub async fn resolve_product(
     for (rtype, id, attrs) in candidates {
         let (group_id, app_ids) = if rtype == "subscriptions" {
             let groups = tx
-                .ledger_linked_any("subscriptions", &id, "subscriptionGroups")
+                .linked_any("subscriptions", &id, "subscriptionGroups")
                 .await?;
             let mut apps = Vec::new();
             for g in &groups {
-                apps.extend(
-                    tx.ledger_linked_any("subscriptionGroups", g, "apps")
-                        .await?,
-                );
+                apps.extend(tx.linked_any("subscriptionGroups", g, "apps").await?);
             }
             (groups.into_iter().next(), apps)
         } else {
-            (
-                None,
-                tx.ledger_linked_any("inAppPurchases", &id, "apps").await?,
-            )
+            (None, tx.linked_any("inAppPurchases", &id, "apps").await?)
         };
         let product = product_from(&rtype, &id, &attrs, group_id)?;
         let Some(product) = product else { continue };
@@ -349,7 +344,7 @@ fn product_from(
 /// Every subscription product of a group (for level changes).
 pub async fn group_products(tx: &mut Tx, group_id: &str) -> Result<Vec<Product>> {
     let ids = tx
-        .ledger_linked_any("subscriptionGroups", group_id, "subscriptions")
+        .linked_any("subscriptionGroups", group_id, "subscriptions")
         .await?;
     let mut out = Vec::new();
     for id in ids {
@@ -372,7 +367,7 @@ pub async fn grace_period(
     period: Period,
 ) -> Result<(bool, i64)> {
     let ids = tx
-        .ledger_linked_any("apps", &app.id, "subscriptionGracePeriods")
+        .linked_any("apps", &app.id, "subscriptionGracePeriods")
         .await?;
     let mut enabled = false;
     let mut days = None;
@@ -487,13 +482,13 @@ async fn prices_in_effect<const N: usize>(
     // (territory, inAppPurchasePricePoints).
     let (price_type, point_type, prices) = if product.resource_type == "subscriptions" {
         let p = tx
-            .ledger_linked_any("subscriptions", &product.resource_id, "subscriptionPrices")
+            .linked_any("subscriptions", &product.resource_id, "subscriptionPrices")
             .await?;
         ("subscriptionPrices", "subscriptionPricePoints", p)
     } else {
         let mut p = Vec::new();
         for s in tx
-            .ledger_linked_any(
+            .linked_any(
                 "inAppPurchases",
                 &product.resource_id,
                 "inAppPurchasePriceSchedules",
@@ -501,7 +496,7 @@ async fn prices_in_effect<const N: usize>(
             .await?
         {
             p.extend(
-                tx.ledger_linked_any("inAppPurchasePriceSchedules", &s, "inAppPurchasePrices")
+                tx.linked_any("inAppPurchasePriceSchedules", &s, "inAppPurchasePrices")
                     .await?,
             );
         }
@@ -509,9 +504,7 @@ async fn prices_in_effect<const N: usize>(
     };
     let mut best: [Option<(String, i64, String)>; N] = std::array::from_fn(|_| None);
     for price_id in prices {
-        let linked = tx
-            .ledger_linked_any(price_type, &price_id, "territories")
-            .await?;
+        let linked = tx.linked_any(price_type, &price_id, "territories").await?;
         // A price linked to no territory applies to every territory.
         let applies = territories.map(|t| linked.is_empty() || linked.iter().any(|l| l == t));
         if !applies.contains(&true) {
@@ -530,10 +523,7 @@ async fn prices_in_effect<const N: usize>(
         if start > today {
             continue; // a scheduled change, not yet in effect
         }
-        for point in tx
-            .ledger_linked_any(price_type, &price_id, point_type)
-            .await?
-        {
+        for point in tx.linked_any(price_type, &price_id, point_type).await? {
             let Some(r) = tx.get(point_type, &point).await? else {
                 continue;
             };

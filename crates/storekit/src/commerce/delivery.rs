@@ -1,11 +1,12 @@
 //! Notification delivery: one POST per attempt, Apple's retry schedule, recorded results.
 
+use crate::ledger::LedgerStore;
 use std::error::Error as _;
 use std::time::Duration;
 
+use crate::ledger::NotificationRow;
 use anyhow::Result;
 use crabapple_store::Store;
-use crabapple_store::ledger::NotificationRow;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 
@@ -34,21 +35,45 @@ pub fn next_attempt(env: Env, attempts: usize, last_attempt_ms: i64) -> Option<i
         .map(|d| last_attempt_ms + d)
 }
 
-/// Posts a batch of due notifications concurrently. Returns (attempts, delivered, failed).
-pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u64, u64)> {
+/// How many notifications one pass claims: four rounds of `concurrency` attempts.
+const ROUNDS_PER_CLAIM: usize = 4;
+
+/// Claims the notifications due at or before `until` (at most a pass's worth: [`ROUNDS_PER_CLAIM`]
+/// rounds of the settings' concurrency) in one statement, `FOR UPDATE SKIP LOCKED` on PostgreSQL
+/// (issue 12: each attempt is made by one replica), and posts them. Each is leased for the whole
+/// pass — every round's timeout and a minute — so no other worker takes it while this one may
+/// still post it, and a killed worker's claims are free again once that lease ran out.
+/// Returns (attempts, delivered, failed); `None` when nothing unclaimed was due.
+pub async fn claim_and_deliver(c: &Commerce, until: i64) -> Result<Option<(u64, u64, u64)>> {
+    let settings = c.settings();
+    let concurrency = settings.delivery_concurrency.max(1);
+    let timeout_ms = settings.delivery_timeout_ms.max(1) as i64;
+    let wall = c.store.clock.wall_ms();
+    let lease_until = wall + ROUNDS_PER_CLAIM as i64 * timeout_ms + 60_000;
+    let limit = (concurrency * ROUNDS_PER_CLAIM) as i64;
+    let rows = c
+        .store
+        .ledger_claim_notifications(until, wall, lease_until, limit)
+        .await?;
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    deliver(c, rows).await.map(Some)
+}
+
+/// Posts a batch of claimed notifications concurrently. Returns (attempts, delivered, failed).
+async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u64, u64)> {
     let settings = c.settings();
     let timeout = Duration::from_millis(settings.delivery_timeout_ms.max(1));
     let concurrency = settings.delivery_concurrency.max(1);
     let mut set = JoinSet::new();
     let (mut attempts, mut delivered, mut failed) = (0, 0, 0);
-    let mut collect = |r: Option<bool>| {
-        if let Some(ok) = r {
-            attempts += 1;
-            if ok {
-                delivered += 1;
-            } else {
-                failed += 1;
-            }
+    let mut collect = |ok: bool| {
+        attempts += 1;
+        if ok {
+            delivered += 1;
+        } else {
+            failed += 1;
         }
     };
     for mut row in rows {
@@ -69,22 +94,14 @@ pub async fn deliver(c: &Commerce, rows: Vec<NotificationRow>) -> Result<(u64, u
     Ok((attempts, delivered, failed))
 }
 
-/// One attempt: lease, POST, record. `None` when another worker holds the lease.
+/// One attempt of a claimed notification: POST, record (which releases the lease).
 async fn attempt(
     store: Store,
     http: reqwest::Client,
     egress: super::egress::Egress,
     row: NotificationRow,
     timeout: Duration,
-) -> Result<Option<bool>> {
-    let wall = store.clock.wall_ms();
-    let lease_until = wall + timeout.as_millis() as i64 + 60_000;
-    if !store
-        .ledger_lease_notification(row.seq, wall, lease_until)
-        .await?
-    {
-        return Ok(None);
-    }
+) -> Result<bool> {
     let at = row.next_attempt_ms.unwrap_or(row.signed_date_ms);
     let result = match &row.url {
         Some(url) => match egress.refused(url) {
@@ -121,7 +138,7 @@ async fn attempt(
     store
         .ledger_record_attempt(row.seq, &Value::Array(attempts), state, next)
         .await?;
-    Ok(Some(ok))
+    Ok(ok)
 }
 
 /// Faults on demand (issue 13, crabapple_http::faults): an armed `notificationTimeout` fault whose

@@ -6,15 +6,14 @@
 //! Customer-initiated events happen "now"; the clock-driven ones (renewals, billing retry,
 //! grace period, expiry) happen at their due time when the scheduler reaches it.
 
+use crate::ledger::LedgerTx;
 use anyhow::{Context, Result, anyhow};
 use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::ledger::{AppRow, CustomerRow, NotificationRow, SubscriptionRow, TransactionRow};
 use crabapple_store::Tx;
-use crabapple_store::ledger::{
-    AppRow, CustomerRow, NotificationRow, SubscriptionRow, TransactionRow,
-};
 
 use super::catalog::{self, Product, ProductKind, Storefront};
 use super::state::{NextEvent, Offer, SubState, renewal_info};

@@ -19,6 +19,7 @@
 //! | `consumption-request` | transactionId, reason? | CONSUMPTION_REQUEST (+ AUTO_RENEW_DISABLED for subscriptions) |
 //! | `extend` | transactionId, days, reasonCode? | RENEWAL_EXTENDED |
 
+use crate::ledger::LedgerTx;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

@@ -29,6 +29,7 @@ pub mod price_day;
 pub mod state;
 pub mod storefronts;
 
+use crate::ledger::{LedgerStore, LedgerTx};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -213,7 +214,7 @@ impl Commerce {
     /// data directory, full disk) still gets the signed payload, unstored.
     pub async fn signed_payload(
         &self,
-        n: &crabapple_store::ledger::NotificationRow,
+        n: &crate::ledger::NotificationRow,
     ) -> anyhow::Result<String> {
         if !n.signed_payload.is_empty() {
             return Ok(n.signed_payload.clone());
@@ -341,21 +342,13 @@ impl Commerce {
                 }
             } else {
                 let until = [ts, tm].into_iter().flatten().min().unwrap_or(now).min(now);
-                let batch = self.settings().delivery_concurrency.max(1) as i64 * 4;
-                let rows = self
-                    .store
-                    .ledger_due_notifications(until, wall, batch)
-                    .await?;
-                if rows.is_empty() {
+                // Nothing unclaimed: another worker claimed what was due meanwhile.
+                let Some(d) = delivery::claim_and_deliver(self, until).await? else {
                     break;
-                }
-                let d = delivery::deliver(self, rows).await?;
+                };
                 sum.delivery_attempts += d.0;
                 sum.delivered += d.1;
                 sum.failed_attempts += d.2;
-                if d.0 == 0 {
-                    break; // everything was leased by another worker meanwhile
-                }
             }
         }
         Ok(sum)

@@ -4,9 +4,9 @@
 //! unsigned, [`super::Commerce::signed_payload`]) and that JWS decoded, with the transaction and
 //! renewal info decoded next to their signed forms.
 
+use crate::ledger::NotificationRow;
 use anyhow::Result;
 use base64::Engine as _;
-use crabapple_store::ledger::NotificationRow;
 use serde_json::{Value, json};
 
 use super::Commerce;

@@ -6,11 +6,11 @@ use serde_json::Value;
 
 use super::catalog::Duration;
 
+use crate::ledger::{CustomerRow, SubscriptionRow};
 use crate::models::{
     AutoRenewStatus, Environment, ExpirationIntent, JWSRenewalInfoDecodedPayload,
     OfferDiscountType, OfferType, PriceIncreaseStatus,
 };
-use crabapple_store::ledger::{CustomerRow, SubscriptionRow};
 
 /// What the scheduler does next for a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@
 //! (Germany's 19 % VAT included) while each country's own VAT is taken out of the proceeds, as
 //! Apple does when one euro price spans countries with different VAT rates.
 
-use crabapple_store::ledger::whole_currency;
+use crate::ledger::whole_currency;
 
 /// How a storefront's price points end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

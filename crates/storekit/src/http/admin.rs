@@ -14,6 +14,7 @@
 //! | `POST /crabapple/admin/commerce/run-due` | run everything due now (also done on every clock advance) |
 //! | `GET /crabapple/admin/commerce/ca?format=pem|der` | the signing root certificate |
 
+use crate::ledger::{LedgerStore, LedgerTx};
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -23,7 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 
-use crabapple_store::ledger::AppRow;
+use crate::ledger::AppRow;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 

@@ -10,9 +10,11 @@
 //! [`Call`] → [`Cx`], ids, query strings, JSON bodies, paging tokens); the endpoints are in [`super::transactions`],
 //! [`super::subscriptions`], [`super::consumption`] and [`super::notifications`].
 
+use crate::ledger::LedgerStore;
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use crate::ledger::{AppRow, CustomerRow, TransactionRow};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::FromRequestParts;
@@ -23,7 +25,6 @@ use axum::routing::{MethodRouter, get, post, put};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use crabapple_auth::ServerEndpoint;
-use crabapple_store::ledger::{AppRow, CustomerRow, TransactionRow};
 use crabapple_store::{Store, Tx};
 use serde_json::{Value, json};
 

@@ -1,11 +1,12 @@
 //! The App Store Server API's Send Consumption Information (v1, deprecated, and v2): the checks
 //! of the request body and the record of what was sent (apple-semantics.md §6).
 
+use crate::ledger::TransactionRow;
+use crate::ledger::{LedgerStore, LedgerTx};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use crabapple_auth::ServerEndpoint;
-use crabapple_store::ledger::TransactionRow;
 use serde_json::{Value, json};
 
 use super::Host;

@@ -28,14 +28,16 @@
 //! review states change through the admin API
 //! (`PUT /crabapple/admin/commerce/messaging/{bundleId}/{environment}/{images|messages}/{id}`).
 
+use crate::ledger::LedgerStore;
+use crate::messaging_store::{MessagingStore, MessagingTx};
 use std::sync::Arc;
 
+use crate::messaging_store::{ImageRow, MessageRow, Reviewed};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{MethodRouter, get, put};
-use crabapple_store::messaging::{ImageRow, MessageRow, Reviewed};
 use serde_json::{Value, json};
 
 use super::Host;

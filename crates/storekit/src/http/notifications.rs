@@ -1,10 +1,11 @@
 //! The App Store Server API's notification endpoints: Request a Test Notification, Get Test
 //! Notification Status and Get Notification History (apple-semantics.md §6).
 
+use crate::ledger::LedgerStore;
+use crate::ledger::NotificationQuery;
 use axum::body::Bytes;
 use axum::extract::Path;
 use crabapple_auth::ServerEndpoint;
-use crabapple_store::ledger::NotificationQuery;
 use serde_json::{Value, json};
 
 use super::Host;

@@ -17,16 +17,18 @@
 //!   (`ExistingPerformanceTestRunError`); results by `requestId` (`InvalidRequestIdError`,
 //!   `PerformanceTestRunNotFoundError`).
 
+use crate::ledger::LedgerStore;
+use crate::messaging_store::{MessagingStore, MessagingTx};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use crate::messaging_store::PerformanceTestRow;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::routing::{MethodRouter, any, get, post, put};
 use crabapple_store::Store;
-use crabapple_store::messaging::PerformanceTestRow;
 use serde_json::{Value, json};
 
 use super::Host;

@@ -2,10 +2,11 @@
 //! Subscription Renewal Date, Extend Subscription Renewal Dates for All Active Subscribers and
 //! its status (apple-semantics.md §6).
 
+use crate::ledger::MassExtensionRow;
+use crate::ledger::{LedgerStore, LedgerTx};
 use axum::body::Bytes;
 use axum::extract::Path;
 use crabapple_auth::ServerEndpoint;
-use crabapple_store::ledger::MassExtensionRow;
 use serde_json::{Value, json};
 
 use super::Host;

@@ -2,11 +2,12 @@
 //! Set App Account Token, Get App Transaction Info, Get Transaction History (v1, v2), Get Refund
 //! History (v1, v2) and Look Up Order ID (apple-semantics.md §6).
 
+use crate::ledger::{HistoryQuery, TransactionRow};
+use crate::ledger::{LedgerStore, LedgerTx};
 use axum::body::Bytes;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use crabapple_auth::ServerEndpoint;
-use crabapple_store::ledger::{HistoryQuery, TransactionRow};
 use serde_json::{Value, json};
 
 use super::Host;

@@ -2,6 +2,7 @@
 //! renewal-date extensions (their EXTENDED / FAILURE / SUMMARY notifications).
 
 use super::*;
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 
 #[tokio::test]
 async fn delivery_follows_apples_retry_schedule() {
@@ -139,7 +140,8 @@ async fn the_outbox_survives_a_restart() {
                 .to_string(),
         );
     }
-    // A lease held by the dead process must not delay redelivery after restart.
+    // A claim held by the dead process must not delay redelivery after restart: it claims
+    // the first due notification (due order) and dies before posting it.
     let n = w
         .store
         .ledger_notification(&uuids[0])
@@ -147,12 +149,12 @@ async fn the_outbox_survives_a_restart() {
         .unwrap()
         .unwrap();
     let wall = w.store.clock.wall_ms();
-    assert!(
-        w.store
-            .ledger_lease_notification(n.seq, wall, wall + 3_600_000)
-            .await
-            .unwrap()
-    );
+    let claimed = w
+        .store
+        .ledger_claim_notifications(w.store.now_ms(), wall, wall + 3_600_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(claimed.iter().map(|c| c.seq).collect::<Vec<_>>(), [n.seq]);
     let (dir, pki) = w.into_parts();
 
     let w2 = World::reopen(dir, pki).await;
@@ -226,7 +228,7 @@ async fn mass_extension_emits_extended_failure_and_summary() {
         .unwrap();
     let at = w.store.now_ms();
     let mut tx = w.store.begin().await.unwrap();
-    tx.ledger_put_mass_extension(&crabapple_store::ledger::MassExtensionRow {
+    tx.ledger_put_mass_extension(&crabapple_storekit::ledger::MassExtensionRow {
         app_id: APP_ID.to_string(),
         environment: "Sandbox".into(),
         product_id: YEARLY.into(),

@@ -2,6 +2,7 @@
 //! retry and grace counted from the expiry instant, renewal info and notification pairs after
 //! each event, and the purchases StoreKit refuses (rejected with nothing written).
 
+use crabapple_storekit::ledger::LedgerStore;
 use std::sync::Arc;
 
 use crabapple_auth::{KeyKind, Verifier, generate_key};

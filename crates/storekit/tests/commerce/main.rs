@@ -4,6 +4,7 @@
 //! receiver answering 200, 500 and timing out, and the outbox survives a restart.
 
 mod bench;
+mod claims;
 #[path = "../common/mod.rs"]
 mod common;
 mod delivery;
@@ -14,6 +15,7 @@ mod replicas;
 mod world;
 mod writers;
 
+use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use std::sync::atomic::Ordering;
 
 use crabapple_storekit::commerce::engine::EventError;
@@ -667,7 +669,7 @@ async fn reset_empties_the_ledger() {
         .unwrap();
     let at = w.store.now_ms();
     let mut tx = w.store.begin().await.unwrap();
-    tx.ledger_put_mass_extension(&crabapple_store::ledger::MassExtensionRow {
+    tx.ledger_put_mass_extension(&crabapple_storekit::ledger::MassExtensionRow {
         app_id: APP_ID.to_string(),
         environment: "Sandbox".into(),
         product_id: MONTHLY.into(),

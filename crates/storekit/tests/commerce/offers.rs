@@ -1,6 +1,7 @@
 //! Offers on an active subscription: OFFER_REDEEMED notifications and their refusals.
 
 use super::*;
+use crabapple_storekit::ledger::LedgerStore;
 
 /// The OFFER_REDEEMED notification among `emitted`, verified with Apple's rules; returns its
 /// decoded transaction and renewal info.

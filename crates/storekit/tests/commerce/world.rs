@@ -1,5 +1,6 @@
 //! A small world for commerce tests: one app with every product type, a notification receiver.
 
+use crabapple_storekit::ledger::LedgerTx;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 

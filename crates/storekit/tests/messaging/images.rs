@@ -1,6 +1,7 @@
 //! Upload Image, Delete Image, Get Image List.
 
-use crabapple_store::messaging::ImageRow;
+use crabapple_storekit::messaging_store::ImageRow;
+use crabapple_storekit::messaging_store::MessagingTx;
 use crabapple_storekit::png::{encode_solid, push_chunk};
 use serde_json::json;
 

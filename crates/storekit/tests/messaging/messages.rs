@@ -1,6 +1,7 @@
 //! Upload Message, Delete Message, Get Message List; Delete Image of an image in use.
 
-use crabapple_store::messaging::MessageRow;
+use crabapple_storekit::messaging_store::MessageRow;
+use crabapple_storekit::messaging_store::MessagingTx;
 use serde_json::{Value, json};
 
 use crate::{Api, assert_apple_error, uuid};

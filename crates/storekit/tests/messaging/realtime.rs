@@ -1,6 +1,7 @@
 //! Configure / Get / Delete Realtime URL, Initiate Performance Test and its results: crabapple
 //! POSTs Apple's signed `DecodedRealtimeRequestBody` to a local Get Retention Message endpoint.
 
+use crabapple_storekit::ledger::LedgerStore;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 

@@ -29,7 +29,8 @@ use crate::subscription::common::{
 use crate::subscription::summary::{RETRY_WINDOW_MS, State, States};
 use anyhow::Result;
 use crabapple_store::Store;
-use crabapple_store::ledger::{NotificationRow, TransactionRow};
+use crabapple_storekit::ledger::LedgerReports;
+use crabapple_storekit::ledger::{NotificationRow, TransactionRow};
 use jiff::civil::Date;
 use serde_json::Value;
 use std::collections::HashMap;

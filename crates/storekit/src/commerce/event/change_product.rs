@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::{need, transaction_id};
 use crate::commerce::catalog::{self, Period, Product};

@@ -2,9 +2,10 @@
 //! with `consumptionRequestReason`; for a subscription the system also turns auto-renew off,
 //! DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED).
 
+use crate::ledger::LedgerTx;
 use serde_json::json;
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::transaction_id;
 use crate::commerce::engine::{Ev, EvResult, EventError, Outcome};

@@ -3,9 +3,10 @@
 //! (RENEWAL_EXTENDED per success, RENEWAL_EXTENSION/FAILURE per failure,
 //! RENEWAL_EXTENSION/SUMMARY at the end).
 
+use crate::ledger::LedgerTx;
 use serde_json::{Value, json};
 
-use crabapple_store::ledger::{MassExtensionRow, SubscriptionRow, TransactionRow};
+use crate::ledger::{MassExtensionRow, SubscriptionRow, TransactionRow};
 
 use super::transaction_id;
 use crate::commerce::Env;

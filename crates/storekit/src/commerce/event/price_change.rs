@@ -23,6 +23,7 @@
 //!   modelled: regions that need consent for any increase, and the notify-only "at most once a
 //!   year" limit. Apple notifies ahead of the renewal; crabapple notifies at creation.
 
+use crate::ledger::LedgerStore;
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -98,7 +99,7 @@ impl Ev<'_> {
     async fn first_linked(&mut self, id: &str, other: &str) -> EvResult<Option<String>> {
         Ok(self
             .tx
-            .ledger_linked_any("subscriptionPrices", id, other)
+            .linked_any("subscriptionPrices", id, other)
             .await?
             .into_iter()
             .next())
@@ -143,14 +144,10 @@ impl Ev<'_> {
         let mut app_ids = Vec::new();
         for g in self
             .tx
-            .ledger_linked_any("subscriptions", &sub, "subscriptionGroups")
+            .linked_any("subscriptions", &sub, "subscriptionGroups")
             .await?
         {
-            app_ids.extend(
-                self.tx
-                    .ledger_linked_any("subscriptionGroups", &g, "apps")
-                    .await?,
-            );
+            app_ids.extend(self.tx.linked_any("subscriptionGroups", &g, "apps").await?);
         }
         Ok(Some(Change {
             product_id,

@@ -4,9 +4,10 @@
 //! ([`super::offer_redeemed`]). What StoreKit never does is refused: Family Sharing of a product
 //! that isn't shared, subscription offers on one-time products, ineligible offers.
 
+use crate::ledger::LedgerTx;
 use serde_json::{Value, json};
 
-use crabapple_store::ledger::{CustomerRow, SubscriptionRow};
+use crate::ledger::{CustomerRow, SubscriptionRow};
 
 use super::need;
 use crate::commerce::Env;
@@ -98,7 +99,7 @@ impl Ev<'_> {
         let offer = p.offer.clone().map(|mut o| {
             if o.price < 0 {
                 // Half the list price, in whole cents (yen): $1.99 → $0.99, not $0.995.
-                o.price = crabapple_store::ledger::floor_to_minor(list_price.0 / 2, &list_price.1);
+                o.price = crate::ledger::floor_to_minor(list_price.0 / 2, &list_price.1);
             }
             o
         });

@@ -2,9 +2,10 @@
 //! `revocationReason`, `revocationType` and `revocationPercentage`); a refunded subscription
 //! period revokes the subscription (status 5).
 
+use crate::ledger::LedgerTx;
 use serde_json::{Value, json};
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::transaction_id;
 use crate::commerce::engine::{Ev, EvResult, EventError, Outcome};

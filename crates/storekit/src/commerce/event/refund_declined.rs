@@ -1,7 +1,7 @@
 //! `refund-declined`: the App Store declined a refund request (§7 REFUND_DECLINED); nothing
 //! changes.
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::transaction_id;
 use crate::commerce::engine::{Ev, EvResult, Outcome};

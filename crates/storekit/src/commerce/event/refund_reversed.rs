@@ -1,9 +1,10 @@
 //! `refund-reversed`: a refund is reversed (§7 REFUND_REVERSED): the revocation is undone and
 //! the renewal date is unchanged.
 
+use crate::ledger::LedgerTx;
 use serde_json::Value;
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::transaction_id;
 use crate::commerce::engine::{Ev, EvResult, EventError, Outcome};

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crabapple_store::ledger::TransactionRow;
+use crate::ledger::TransactionRow;
 
 use super::transaction_id;
 use crate::commerce::engine::{Ev, EvResult, EventError, Outcome};

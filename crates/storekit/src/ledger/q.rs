@@ -178,23 +178,3 @@ pub async fn record<'e, E: Executor<'e, Database = Db>>(
             .await?;
     v.map(|s| Ok(serde_json::from_str(&s)?)).transpose()
 }
-
-/// Ids of resources of `other_type` linked to `(rtype, id)` in either direction, by any
-/// relationship name (the App Store Connect side may store either side of a linkage).
-pub async fn linked_any<'e, E: Executor<'e, Database = Db>>(
-    e: E,
-    rtype: &str,
-    id: &str,
-    other_type: &str,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT dst_id FROM edges WHERE src_type = $1 AND src_id = $2 AND dst_type = $3
-         UNION
-         SELECT src_id FROM edges WHERE dst_type = $1 AND dst_id = $2 AND src_type = $3",
-    )
-    .bind(rtype)
-    .bind(id)
-    .bind(other_type)
-    .fetch_all(e)
-    .await?)
-}

@@ -2,11 +2,12 @@
 //! images (the PNG and its review state), messages (Apple's `UploadMessageRequestBody` as JSON),
 //! default messages per product and locale, the Get Retention Message endpoint URL and the
 //! performance tests run against it. Everything is scoped to an app and an environment. The
-//! storekit room decides what is valid; this module only stores and reads.
+//! storekit room decides what is valid; this module only stores and reads, through the store's
+//! generic pools and transactions ([`MessagingStore`] on a [`Store`], [`MessagingTx`] in a
+//! [`Tx`]).
 
-use crate::db::{Db, DbRow};
-use crate::{Store, Tx};
 use anyhow::Result;
+use crabapple_store::{Db, DbRow, Store, Tx};
 use serde_json::Value;
 use sqlx::query::Query;
 use sqlx::{Executor, Row, SqlSafeStr};
@@ -119,6 +120,11 @@ async fn changed<'e, E: Executor<'e, Database = Db>>(
     Ok(keyed(sql, keys).execute(e).await?.rows_affected() == 1)
 }
 
+/// Runs `sql` with `keys` on the transaction's write connection: whether it changed a row.
+async fn write(tx: &mut Tx, sql: impl SqlSafeStr, keys: &[&str]) -> Result<bool> {
+    changed(tx.write_conn().await?, sql, keys).await
+}
+
 /// The first column of the first row `sql` finds with `keys`.
 async fn scalar<'e, T, E>(e: E, sql: impl SqlSafeStr, keys: &[&str]) -> Result<Option<T>>
 where
@@ -176,33 +182,53 @@ async fn one<'e, E: Executor<'e, Database = Db>, T>(
     Ok(select(e, table, filter, keys).await?.into_iter().next())
 }
 
-impl Store {
+/// The Retention Messaging API's reads on the store's read pool. Implemented for [`Store`] only;
+/// its futures are `Send` there (`async_fn_in_trait` is about generic callers).
+#[allow(async_fn_in_trait)]
+pub trait MessagingStore {
+    /// The store the queries run on.
+    fn messaging_store(&self) -> &Store;
+
     /// Every image of the app in this environment, oldest first.
-    pub async fn messaging_images(&self, app_id: &str, environment: &str) -> Result<Vec<ImageRow>> {
-        select(self.reader(), IMAGES, SCOPE, &[app_id, environment]).await
+    async fn messaging_images(&self, app_id: &str, environment: &str) -> Result<Vec<ImageRow>> {
+        select(
+            self.messaging_store().read_pool(),
+            IMAGES,
+            SCOPE,
+            &[app_id, environment],
+        )
+        .await
     }
 
     /// Every message of the app in this environment, oldest first.
-    pub async fn messaging_messages(
-        &self,
-        app_id: &str,
-        environment: &str,
-    ) -> Result<Vec<MessageRow>> {
-        select(self.reader(), MESSAGES, SCOPE, &[app_id, environment]).await
+    async fn messaging_messages(&self, app_id: &str, environment: &str) -> Result<Vec<MessageRow>> {
+        select(
+            self.messaging_store().read_pool(),
+            MESSAGES,
+            SCOPE,
+            &[app_id, environment],
+        )
+        .await
     }
 
-    pub async fn messaging_message(
+    async fn messaging_message(
         &self,
         app_id: &str,
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
         let keys = [app_id, environment, id];
-        one(self.reader(), MESSAGES, MESSAGE_KEY, &keys).await
+        one(
+            self.messaging_store().read_pool(),
+            MESSAGES,
+            MESSAGE_KEY,
+            &keys,
+        )
+        .await
     }
 
     /// The message identifier configured as default for a product in a locale.
-    pub async fn messaging_default(
+    async fn messaging_default(
         &self,
         app_id: &str,
         environment: &str,
@@ -211,19 +237,29 @@ impl Store {
     ) -> Result<Option<String>> {
         let sql = format!("SELECT message_identifier FROM messaging_defaults WHERE {DEFAULT_KEY}");
         let keys = [app_id, environment, product_id, locale];
-        scalar(self.reader(), sqlx::AssertSqlSafe(sql), &keys).await
+        scalar(
+            self.messaging_store().read_pool(),
+            sqlx::AssertSqlSafe(sql),
+            &keys,
+        )
+        .await
     }
 
-    pub async fn messaging_realtime_url(
+    async fn messaging_realtime_url(
         &self,
         app_id: &str,
         environment: &str,
     ) -> Result<Option<String>> {
         let sql = "SELECT url FROM messaging_realtime_urls WHERE app_id = $1 AND environment = $2";
-        scalar(self.reader(), sql, &[app_id, environment]).await
+        scalar(
+            self.messaging_store().read_pool(),
+            sql,
+            &[app_id, environment],
+        )
+        .await
     }
 
-    pub async fn messaging_performance_test(
+    async fn messaging_performance_test(
         &self,
         request_id: &str,
     ) -> Result<Option<PerformanceTestRow>> {
@@ -232,13 +268,13 @@ impl Store {
              FROM messaging_performance_tests WHERE request_id = $1",
             &[request_id],
         )
-        .fetch_optional(self.reader())
+        .fetch_optional(self.messaging_store().read_pool())
         .await?;
         Ok(r.as_ref().map(test_row))
     }
 
     /// Whether the app has a performance test with this status in this environment.
-    pub async fn messaging_has_test(
+    async fn messaging_has_test(
         &self,
         app_id: &str,
         environment: &str,
@@ -246,46 +282,73 @@ impl Store {
     ) -> Result<bool> {
         let filter = "app_id = $1 AND environment = $2 AND status = $3";
         let keys = [app_id, environment, status];
-        Ok(count(self.reader(), "messaging_performance_tests", filter, &keys).await? > 0)
+        Ok(count(
+            self.messaging_store().read_pool(),
+            "messaging_performance_tests",
+            filter,
+            &keys,
+        )
+        .await?
+            > 0)
     }
 }
 
-impl Tx {
-    pub async fn messaging_image_count(&mut self, app_id: &str, environment: &str) -> Result<i64> {
+impl MessagingStore for Store {
+    fn messaging_store(&self) -> &Store {
+        self
+    }
+}
+
+/// The Retention Messaging API's reads and writes inside a write transaction. Implemented for
+/// [`Tx`] only.
+#[allow(async_fn_in_trait)]
+pub trait MessagingTx {
+    /// The transaction the statements run in.
+    fn messaging_tx(&mut self) -> &mut Tx;
+
+    async fn messaging_image_count(&mut self, app_id: &str, environment: &str) -> Result<i64> {
         let keys = [app_id, environment];
-        count(&mut *self.tx, "messaging_images", SCOPE, &keys).await
+        count(self.messaging_tx().conn(), "messaging_images", SCOPE, &keys).await
     }
 
-    pub async fn messaging_message_count(
-        &mut self,
-        app_id: &str,
-        environment: &str,
-    ) -> Result<i64> {
+    async fn messaging_message_count(&mut self, app_id: &str, environment: &str) -> Result<i64> {
         let keys = [app_id, environment];
-        count(&mut *self.tx, "messaging_messages", SCOPE, &keys).await
+        count(
+            self.messaging_tx().conn(),
+            "messaging_messages",
+            SCOPE,
+            &keys,
+        )
+        .await
     }
 
-    pub async fn messaging_image(
+    async fn messaging_image(
         &mut self,
         app_id: &str,
         environment: &str,
         id: &str,
     ) -> Result<Option<ImageRow>> {
-        one(&mut *self.tx, IMAGES, IMAGE_KEY, &[app_id, environment, id]).await
+        one(
+            self.messaging_tx().conn(),
+            IMAGES,
+            IMAGE_KEY,
+            &[app_id, environment, id],
+        )
+        .await
     }
 
-    pub async fn messaging_message(
+    async fn messaging_message(
         &mut self,
         app_id: &str,
         environment: &str,
         id: &str,
     ) -> Result<Option<MessageRow>> {
         let keys = [app_id, environment, id];
-        one(&mut *self.tx, MESSAGES, MESSAGE_KEY, &keys).await
+        one(self.messaging_tx().conn(), MESSAGES, MESSAGE_KEY, &keys).await
     }
 
     /// Inserts an image; `false` when the identifier already exists.
-    pub async fn messaging_insert_image(
+    async fn messaging_insert_image(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -310,24 +373,31 @@ impl Tx {
         .bind(row.height)
         .bind(png)
         .bind(row.created_ms)
-        .execute(self.write_conn().await?)
+        .execute(self.messaging_tx().write_conn().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
 
     /// Whether a message shows this image.
-    pub async fn messaging_image_in_use(
+    async fn messaging_image_in_use(
         &mut self,
         app_id: &str,
         environment: &str,
         id: &str,
     ) -> Result<bool> {
         let keys = [app_id, environment, id];
-        Ok(count(&mut *self.tx, "messaging_message_images", IMAGE_KEY, &keys).await? > 0)
+        Ok(count(
+            self.messaging_tx().conn(),
+            "messaging_message_images",
+            IMAGE_KEY,
+            &keys,
+        )
+        .await?
+            > 0)
     }
 
     /// Deletes an image; `false` when there was none.
-    pub async fn messaging_delete_image(
+    async fn messaging_delete_image(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -335,11 +405,11 @@ impl Tx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_images WHERE {IMAGE_KEY}");
         let keys = [app_id, environment, id];
-        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Inserts a message and the images it shows; `false` when the identifier already exists.
-    pub async fn messaging_insert_message(
+    async fn messaging_insert_message(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -362,7 +432,7 @@ impl Tx {
             &keys,
         )
         .bind(row.created_ms)
-        .execute(self.write_conn().await?)
+        .execute(self.messaging_tx().write_conn().await?)
         .await?;
         if r.rows_affected() != 1 {
             return Ok(false);
@@ -372,14 +442,14 @@ impl Tx {
                      (app_id, environment, message_identifier, image_identifier)
                  VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
             let keys = [app_id, environment, &row.message_identifier, image];
-            changed(self.write_conn().await?, sql, &keys).await?;
+            write(self.messaging_tx(), sql, &keys).await?;
         }
         Ok(true)
     }
 
     /// Deletes a message, the images it showed (their links) and the defaults naming it;
     /// `false` when there was none.
-    pub async fn messaging_delete_message(
+    async fn messaging_delete_message(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -395,15 +465,14 @@ impl Tx {
             "messaging_defaults",
         ] {
             let sql = format!("DELETE FROM {table} WHERE {MESSAGE_KEY}");
-            let deleted =
-                changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await?;
+            let deleted = write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await?;
             gone = gone || (table == "messaging_messages" && deleted);
         }
         Ok(gone)
     }
 
     /// Sets an image's or a message's review state; `false` when there is none.
-    pub async fn messaging_set_state(
+    async fn messaging_set_state(
         &mut self,
         what: Reviewed,
         app_id: &str,
@@ -420,11 +489,11 @@ impl Tx {
             }
         };
         let keys = [app_id, environment, id, state];
-        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Configures (or replaces) the default message of a product in a locale.
-    pub async fn messaging_put_default(
+    async fn messaging_put_default(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -438,12 +507,12 @@ impl Tx {
              ON CONFLICT (app_id, environment, product_id, locale)
              DO UPDATE SET message_identifier = excluded.message_identifier";
         let keys = [app_id, environment, product_id, locale, message_identifier];
-        changed(self.write_conn().await?, sql, &keys).await?;
+        write(self.messaging_tx(), sql, &keys).await?;
         Ok(())
     }
 
     /// Deletes a default message configuration; `false` when there was none.
-    pub async fn messaging_delete_default(
+    async fn messaging_delete_default(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -452,11 +521,11 @@ impl Tx {
     ) -> Result<bool> {
         let sql = format!("DELETE FROM messaging_defaults WHERE {DEFAULT_KEY}");
         let keys = [app_id, environment, product_id, locale];
-        changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await
+        write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await
     }
 
     /// Sets (`Some`) or deletes (`None`) the Get Retention Message URL of an environment.
-    pub async fn messaging_set_realtime_url(
+    async fn messaging_set_realtime_url(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -467,19 +536,19 @@ impl Tx {
                 let sql = "INSERT INTO messaging_realtime_urls (app_id, environment, url)
                  VALUES ($1, $2, $3)
                  ON CONFLICT (app_id, environment) DO UPDATE SET url = excluded.url";
-                changed(self.write_conn().await?, sql, &[app_id, environment, url]).await?
+                write(self.messaging_tx(), sql, &[app_id, environment, url]).await?
             }
             None => {
                 let sql = format!("DELETE FROM messaging_realtime_urls WHERE {SCOPE}");
                 let keys = [app_id, environment];
-                changed(self.write_conn().await?, sqlx::AssertSqlSafe(sql), &keys).await?
+                write(self.messaging_tx(), sqlx::AssertSqlSafe(sql), &keys).await?
             }
         };
         Ok(())
     }
 
     /// Inserts or updates a performance test.
-    pub async fn messaging_put_test(&mut self, row: &PerformanceTestRow) -> Result<()> {
+    async fn messaging_put_test(&mut self, row: &PerformanceTestRow) -> Result<()> {
         let result = row.result.to_string();
         let keys = [
             &*row.request_id,
@@ -497,8 +566,14 @@ impl Tx {
             &keys,
         )
         .bind(row.created_ms)
-        .execute(self.write_conn().await?)
+        .execute(self.messaging_tx().write_conn().await?)
         .await?;
         Ok(())
+    }
+}
+
+impl MessagingTx for Tx {
+    fn messaging_tx(&mut self) -> &mut Tx {
+        self
     }
 }

@@ -1,79 +1,84 @@
 //! The ledger's writes inside one SQL transaction (`Tx`): customers, transactions, subscription
-//! renewal state, the notification outbox, records and counters.
+//! renewal state, the notification outbox, records and counters ([`LedgerTx`]).
 
+use super::due::{self, due_window_saw};
+use super::overlay::{
+    self, ov_chain, ov_customer, ov_customer_by_label, ov_customer_owns, ov_insert_customer,
+    ov_put_subscription, ov_put_transaction, ov_set_customer_token, ov_subscription,
+    ov_subscriptions_of, ov_transaction,
+};
+use super::pending::{self, batch, drop_pending_ledger};
 use super::*;
 
-impl Tx {
+/// The ledger's reads and writes inside a write transaction: customers, transactions,
+/// subscription renewal state, the notification outbox, records and counters, and a batch's
+/// memory of them ([`LedgerTx::ledger_batch`]). Implemented for [`Tx`] only; its futures are
+/// `Send` there (`async_fn_in_trait` is about generic callers).
+#[allow(async_fn_in_trait)]
+pub trait LedgerTx {
+    /// The transaction the statements run in.
+    fn ledger_tx(&mut self) -> &mut Tx;
+
     /// Empties the commerce ledger: customers and their app transactions, transactions,
     /// subscription renewal state, the notification outbox and history, mass extensions,
     /// records and counters (ids start over, as in a new data directory), and the Retention
     /// Messaging API's images, messages, defaults, URLs and performance tests, and the reports'
     /// app units.
-    pub async fn ledger_clear(&mut self) -> Result<()> {
-        self.drop_pending_ledger();
-        self.memo.forget();
-        for q in crate::messaging::MESSAGING_CLEAR
-            .iter()
-            .chain(crate::reports::REPORTS_CLEAR)
-            .chain(LEDGER_CLEAR)
-        {
-            sqlx::query(*q).execute(&mut *self.tx).await?;
+    async fn ledger_clear(&mut self) -> Result<()> {
+        let tx = self.ledger_tx();
+        drop_pending_ledger(tx);
+        tx.forget_reads();
+        for q in crate::messaging_store::MESSAGING_CLEAR {
+            sqlx::query(*q).execute(tx.conn()).await?;
         }
-        let restart = self.store.dialect.restart_ids_sql(LEDGER_KEYS);
+        tx.reports_clear().await?;
+        for q in LEDGER_CLEAR {
+            sqlx::query(*q).execute(tx.conn()).await?;
+        }
+        let restart = tx.dialect().restart_ids_sql(LEDGER_KEYS);
         sqlx::query(sqlx::AssertSqlSafe(restart))
-            .execute(&mut *self.tx)
+            .execute(tx.conn())
             .await?;
-        crate::reports::new_generation(&mut self.tx).await
+        Ok(())
     }
 
-    pub async fn ledger_app_by_bundle(&mut self, bundle_id: &str) -> Result<Option<AppRow>> {
-        q::app_by_bundle(&mut *self.tx, self.store.dialect, bundle_id).await
+    async fn ledger_app_by_bundle(&mut self, bundle_id: &str) -> Result<Option<AppRow>> {
+        let tx = self.ledger_tx();
+        let d = tx.dialect();
+        q::app_by_bundle(tx.conn(), d, bundle_id).await
     }
 
-    pub async fn ledger_products_named(
+    async fn ledger_products_named(
         &mut self,
         product_id: &str,
     ) -> Result<Vec<(String, String, serde_json::Map<String, Value>)>> {
-        products_named(&mut *self.tx, self.store.dialect, product_id).await
+        let tx = self.ledger_tx();
+        let d = tx.dialect();
+        products_named(tx.conn(), d, product_id).await
     }
 
-    pub async fn ledger_linked_any(
-        &mut self,
-        rtype: &str,
-        id: &str,
-        other_type: &str,
-    ) -> Result<Vec<String>> {
-        let key = (rtype.to_string(), id.to_string(), other_type.to_string());
-        if let Some(ids) = self.memo.linked_any.get(&key) {
-            return Ok(ids.clone());
+    async fn ledger_customer(&mut self, id: i64) -> Result<Option<CustomerRow>> {
+        if batch(self.ledger_tx()) {
+            return ov_customer(self.ledger_tx(), id).await;
         }
-        let ids = q::linked_any(&mut *self.tx, rtype, id, other_type).await?;
-        self.memo.linked_any.insert(key, ids.clone());
-        Ok(ids)
+        q::customer(self.ledger_tx().conn(), id).await
     }
 
-    pub async fn ledger_customer(&mut self, id: i64) -> Result<Option<CustomerRow>> {
-        if self.overlay.is_some() {
-            return self.ov_customer(id).await;
-        }
-        q::customer(&mut *self.tx, id).await
-    }
-
-    pub async fn ledger_customer_by_label(
+    async fn ledger_customer_by_label(
         &mut self,
         app_id: &str,
         environment: &str,
         label: &str,
     ) -> Result<Option<CustomerRow>> {
-        if self.overlay.is_some() {
-            return self.ov_customer_by_label(app_id, environment, label).await;
+        if batch(self.ledger_tx()) {
+            return ov_customer_by_label(self.ledger_tx(), app_id, environment, label).await;
         }
-        q::customer_by_label(&mut *self.tx, app_id, environment, label).await
+        q::customer_by_label(self.ledger_tx().conn(), app_id, environment, label).await
     }
 
-    pub async fn ledger_insert_customer(&mut self, c: &CustomerRow) -> Result<i64> {
-        if self.overlay.is_some() {
-            return self.ov_insert_customer(c).await;
+    async fn ledger_insert_customer(&mut self, c: &CustomerRow) -> Result<i64> {
+        if batch(self.ledger_tx()) {
+            return ov_insert_customer(self.ledger_tx(), c).await;
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO commerce_customers (app_id, bundle_id, environment, label, app_account_token,
@@ -89,61 +94,54 @@ impl Tx {
         .bind(&c.app_transaction_id)
         .bind(serde_json::to_string(&c.app_transaction)?)
         .bind(c.created_ms)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.ledger_tx().conn())
         .await?;
         Ok(id)
     }
 
-    pub async fn ledger_set_customer_token(&mut self, id: i64, token: Option<&str>) -> Result<()> {
-        if self.overlay.is_some() {
-            return self.ov_set_customer_token(id, token).await;
+    async fn ledger_set_customer_token(&mut self, id: i64, token: Option<&str>) -> Result<()> {
+        if batch(self.ledger_tx()) {
+            return ov_set_customer_token(self.ledger_tx(), id, token).await;
         }
         sqlx::query("UPDATE commerce_customers SET app_account_token = $2 WHERE id = $1")
             .bind(id)
             .bind(token)
-            .execute(&mut *self.tx)
+            .execute(self.ledger_tx().conn())
             .await?;
         Ok(())
     }
 
-    pub async fn ledger_transaction(&mut self, id: &str) -> Result<Option<TransactionRow>> {
-        if self.overlay.is_some() {
-            return self.ov_transaction(id).await;
+    async fn ledger_transaction(&mut self, id: &str) -> Result<Option<TransactionRow>> {
+        if batch(self.ledger_tx()) {
+            return ov_transaction(self.ledger_tx(), id).await;
         }
-        q::transaction(&mut *self.tx, id).await
+        q::transaction(self.ledger_tx().conn(), id).await
     }
 
-    pub async fn ledger_chain(
-        &mut self,
-        original_transaction_id: &str,
-    ) -> Result<Vec<TransactionRow>> {
-        if self.overlay.is_some() {
-            return self.ov_chain(original_transaction_id).await;
+    async fn ledger_chain(&mut self, original_transaction_id: &str) -> Result<Vec<TransactionRow>> {
+        if batch(self.ledger_tx()) {
+            return ov_chain(self.ledger_tx(), original_transaction_id).await;
         }
-        q::chain(&mut *self.tx, original_transaction_id).await
+        q::chain(self.ledger_tx().conn(), original_transaction_id).await
     }
 
     /// Inserts or replaces a transaction; assigns it the next modification sequence (and a
     /// refund sequence when it became revoked by a refund). Returns the stored row.
-    pub async fn ledger_put_transaction(&mut self, t: &TransactionRow) -> Result<TransactionRow> {
+    async fn ledger_put_transaction(&mut self, t: &TransactionRow) -> Result<TransactionRow> {
         let mut t = t.clone();
         t.mod_seq = self.ledger_next("mod_seq", 1).await?;
-        if self.overlay.is_some() {
-            self.ov_put_transaction(t.clone());
+        if batch(self.ledger_tx()) {
+            ov_put_transaction(self.ledger_tx(), t.clone());
         } else {
-            upsert_transactions(&mut self.tx, std::slice::from_ref(&t)).await?;
+            upsert_transactions(self.ledger_tx().conn(), std::slice::from_ref(&t)).await?;
         }
         Ok(t)
     }
 
     /// Whether a customer holds an unrevoked transaction of a product.
-    pub async fn ledger_customer_owns(
-        &mut self,
-        customer_id: i64,
-        product_id: &str,
-    ) -> Result<bool> {
-        if self.overlay.is_some() {
-            return self.ov_customer_owns(customer_id, product_id).await;
+    async fn ledger_customer_owns(&mut self, customer_id: i64, product_id: &str) -> Result<bool> {
+        if batch(self.ledger_tx()) {
+            return ov_customer_owns(self.ledger_tx(), customer_id, product_id).await;
         }
         let n: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM commerce_transactions WHERE customer_id = $1 AND product_id = $2
@@ -151,59 +149,56 @@ impl Tx {
         )
         .bind(customer_id)
         .bind(product_id)
-        .fetch_one(&mut *self.tx)
+        .fetch_one(self.ledger_tx().conn())
         .await?;
         Ok(n > 0)
     }
 
     /// Marks a transaction finished (no new modification: Apple's history order is unchanged).
-    pub async fn ledger_finish(&mut self, transaction_id: &str) -> Result<bool> {
-        if self.overlay.is_some() {
-            let Some(mut t) = self.ov_transaction(transaction_id).await? else {
+    async fn ledger_finish(&mut self, transaction_id: &str) -> Result<bool> {
+        if batch(self.ledger_tx()) {
+            let Some(mut t) = ov_transaction(self.ledger_tx(), transaction_id).await? else {
                 return Ok(false);
             };
             t.finished = true;
-            self.ov_put_transaction(t);
+            ov_put_transaction(self.ledger_tx(), t);
             return Ok(true);
         }
         let r =
             sqlx::query("UPDATE commerce_transactions SET finished = 1 WHERE transaction_id = $1")
                 .bind(transaction_id)
-                .execute(&mut *self.tx)
+                .execute(self.ledger_tx().conn())
                 .await?;
         Ok(r.rows_affected() > 0)
     }
 
-    pub async fn ledger_subscription(
+    async fn ledger_subscription(
         &mut self,
         original_transaction_id: &str,
     ) -> Result<Option<SubscriptionRow>> {
-        if self.overlay.is_some() {
-            return self.ov_subscription(original_transaction_id).await;
+        if batch(self.ledger_tx()) {
+            return ov_subscription(self.ledger_tx(), original_transaction_id).await;
         }
-        q::subscription(&mut *self.tx, original_transaction_id).await
+        q::subscription(self.ledger_tx().conn(), original_transaction_id).await
     }
 
-    pub async fn ledger_subscriptions_of(
-        &mut self,
-        customer_id: i64,
-    ) -> Result<Vec<SubscriptionRow>> {
-        if self.overlay.is_some() {
-            return self.ov_subscriptions_of(customer_id).await;
+    async fn ledger_subscriptions_of(&mut self, customer_id: i64) -> Result<Vec<SubscriptionRow>> {
+        if batch(self.ledger_tx()) {
+            return ov_subscriptions_of(self.ledger_tx(), customer_id).await;
         }
-        q::subscriptions_of(&mut *self.tx, customer_id).await
+        q::subscriptions_of(self.ledger_tx().conn(), customer_id).await
     }
 
-    pub async fn ledger_put_subscription(&mut self, s: &SubscriptionRow) -> Result<()> {
-        self.due_window_saw(s);
-        if self.overlay.is_some() {
-            self.ov_put_subscription(s);
+    async fn ledger_put_subscription(&mut self, s: &SubscriptionRow) -> Result<()> {
+        due_window_saw(self.ledger_tx(), s);
+        if batch(self.ledger_tx()) {
+            ov_put_subscription(self.ledger_tx(), s);
             return Ok(());
         }
-        upsert_subscriptions(&mut self.tx, std::slice::from_ref(s)).await
+        upsert_subscriptions(self.ledger_tx().conn(), std::slice::from_ref(s)).await
     }
 
-    pub async fn ledger_mass_extension(
+    async fn ledger_mass_extension(
         &mut self,
         app_id: &str,
         environment: &str,
@@ -211,7 +206,7 @@ impl Tx {
         request_identifier: &str,
     ) -> Result<Option<MassExtensionRow>> {
         q::mass_extension(
-            &mut *self.tx,
+            self.ledger_tx().conn(),
             app_id,
             environment,
             product_id,
@@ -220,7 +215,7 @@ impl Tx {
         .await
     }
 
-    pub async fn ledger_put_mass_extension(&mut self, m: &MassExtensionRow) -> Result<()> {
+    async fn ledger_put_mass_extension(&mut self, m: &MassExtensionRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO commerce_mass_extensions (app_id, environment, product_id,
              request_identifier, request, created_ms, due_ms, complete_ms, succeeded, failed)
@@ -239,16 +234,16 @@ impl Tx {
         .bind(m.complete_ms)
         .bind(m.succeeded)
         .bind(m.failed)
-        .execute(self.write_conn().await?)
+        .execute(self.ledger_tx().write_conn().await?)
         .await?;
         Ok(())
     }
 
-    pub async fn ledger_record(&mut self, kind: &str, key: &str) -> Result<Option<Value>> {
-        q::record(&mut *self.tx, kind, key).await
+    async fn ledger_record(&mut self, kind: &str, key: &str) -> Result<Option<Value>> {
+        q::record(self.ledger_tx().conn(), kind, key).await
     }
 
-    pub async fn ledger_put_record(
+    async fn ledger_put_record(
         &mut self,
         kind: &str,
         key: &str,
@@ -263,19 +258,19 @@ impl Tx {
         .bind(key)
         .bind(serde_json::to_string(value)?)
         .bind(at_ms)
-        .execute(self.write_conn().await?)
+        .execute(self.ledger_tx().write_conn().await?)
         .await?;
         Ok(())
     }
 
     /// Replaces one attribute set of a resource (e.g. an app's notification URLs).
-    pub async fn ledger_set_attributes(
+    async fn ledger_set_attributes(
         &mut self,
         rtype: &str,
         id: &str,
         changes: &serde_json::Map<String, Value>,
     ) -> Result<bool> {
-        let Some(r) = self.get(rtype, id).await? else {
+        let Some(r) = self.ledger_tx().get(rtype, id).await? else {
             return Ok(false);
         };
         let mut attrs = r.attributes;
@@ -286,14 +281,60 @@ impl Tx {
                 attrs.insert(k.clone(), v.clone());
             }
         }
-        self.put(rtype, id, &attrs).await?;
+        self.ledger_tx().put(rtype, id, &attrs).await?;
         Ok(true)
+    }
+
+    /// Next value of a named counter, starting at `start` ([`super::pending`]).
+    async fn ledger_next(&mut self, name: &str, start: i64) -> Result<i64> {
+        pending::ledger_next(self.ledger_tx(), name, start).await
+    }
+
+    /// Appends a notification to the outbox (written at COMMIT, in order).
+    async fn ledger_insert_notification(&mut self, n: NotificationRow) -> Result<()> {
+        pending::ledger_insert_notification(self.ledger_tx(), n).await
+    }
+
+    /// Keeps the ledger in memory until commit ([`super::overlay`]). For a caller that runs
+    /// many events in this transaction; nothing else changes for it.
+    fn ledger_batch(&mut self) {
+        overlay::ledger_batch(self.ledger_tx())
+    }
+
+    /// Whether no customer of the app in the environment has a label starting with `prefix`
+    /// (one query); if so a batch answers lookups of such labels from memory alone (a
+    /// simulated day names its new customers `sim-YYYYMMDD-n`).
+    async fn ledger_fresh_labels(
+        &mut self,
+        app_id: &str,
+        environment: &str,
+        prefix: &str,
+    ) -> Result<bool> {
+        overlay::ledger_fresh_labels(self.ledger_tx(), app_id, environment, prefix).await
+    }
+
+    /// Answers [`LedgerTx::ledger_next_due_subscription`] for times up to `until` from memory
+    /// ([`super::due`]).
+    async fn ledger_open_due_window(&mut self, until: i64) -> Result<()> {
+        due::ledger_open_due_window(self.ledger_tx(), until).await
+    }
+
+    /// The earliest subscription step due at or before `now`, `(original transaction id, due
+    /// ms)`, as this transaction sees it (the scheduler's order: due time, then id).
+    async fn ledger_next_due_subscription(&mut self, now: i64) -> Result<Option<(String, i64)>> {
+        due::ledger_next_due_subscription(self.ledger_tx(), now).await
+    }
+}
+
+impl LedgerTx for Tx {
+    fn ledger_tx(&mut self) -> &mut Tx {
+        self
     }
 }
 
 /// Inserts customers with their ids (a batch assigns them, [`super::overlay`]).
 pub(super) async fn insert_customers(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crabapple_store::DbConn,
     rows: &[CustomerRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
@@ -326,7 +367,7 @@ pub(super) async fn insert_customers(
 
 /// Inserts or replaces transactions (their modification sequence already assigned).
 pub(super) async fn upsert_transactions(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crabapple_store::DbConn,
     rows: &[TransactionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
@@ -380,7 +421,7 @@ pub(super) async fn upsert_transactions(
 
 /// Inserts or replaces subscriptions' renewal state.
 pub(super) async fn upsert_subscriptions(
-    conn: &mut crate::db::DbConn,
+    conn: &mut crabapple_store::DbConn,
     rows: &[SubscriptionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(

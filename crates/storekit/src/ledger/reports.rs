@@ -3,38 +3,63 @@
 //! latest transaction as of a moment. Read-only; every range is half-open `[start_ms, end_ms)`.
 
 use super::{NotificationRow, TransactionRow, notification_from, transaction_from};
-use crate::Store;
 use anyhow::Result;
+use crabapple_store::{DbRow, Store};
 use sqlx::Row;
 
-impl Store {
+/// The rows `sql` finds on the read pool with `$1` = `environment` and the range
+/// `[$2, $3)` = `[start_ms, end_ms)`.
+async fn in_range(
+    store: &Store,
+    sql: &'static str,
+    environment: &str,
+    start_ms: i64,
+    end_ms: i64,
+) -> Result<Vec<DbRow>> {
+    Ok(sqlx::query(sql)
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(store.read_pool())
+        .await?)
+}
+
+/// The ledger's queries for the reports families (crabapple-reports), on the store's read pool.
+/// Implemented for [`Store`] only.
+#[allow(async_fn_in_trait)]
+pub trait LedgerReports {
+    /// The store the queries run on.
+    fn reports_store(&self) -> &Store;
+
     /// Auto-renewable transactions of `environment` bought or refunded in `[start_ms, end_ms)`,
     /// in purchase order.
-    pub async fn report_subscription_transactions(
+    async fn report_subscription_transactions(
         &self,
         environment: &str,
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TransactionRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_transactions WHERE product_type = 'AUTO_RENEWABLE'
              AND environment = $1 AND ((purchase_ms >= $2 AND purchase_ms < $3)
              OR (revoked_ms >= $2 AND revoked_ms < $3))
              ORDER BY purchase_ms, transaction_id",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(transaction_from).collect()
+        .await?
+        .iter()
+        .map(transaction_from)
+        .collect()
     }
 
     /// Each auto-renewable subscription's latest transaction bought before `end_ms` (one per
     /// original transaction) and expiring (or bought, without expiry) from `expires_from_ms` on,
     /// in original transaction order, with its customer's `originalPlatform` (the app
     /// transaction's).
-    pub async fn report_latest_subscription_transactions(
+    async fn report_latest_subscription_transactions(
         &self,
         environment: &str,
         expires_from_ms: i64,
@@ -51,13 +76,14 @@ impl Store {
                AND (u.purchase_ms > t.purchase_ms
                     OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
              ORDER BY t.original_transaction_id",
-            self.dialect()
+            self.reports_store()
+                .dialect()
                 .json_text("c.app_transaction", "originalPlatform")
         )))
         .bind(environment)
         .bind(end_ms)
         .bind(expires_from_ms)
-        .fetch_all(self.reader())
+        .fetch_all(self.reports_store().read_pool())
         .await?;
         rows.iter()
             .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
@@ -68,7 +94,7 @@ impl Store {
     /// signed in `[start_ms, end_ms)` that change a lapsing subscription's state
     /// (DID_FAIL_TO_RENEW, GRACE_PERIOD_EXPIRED, EXPIRED, REFUND, REVOKE), in
     /// outbox order.
-    pub async fn report_status_notifications(
+    async fn report_status_notifications(
         &self,
         environment: &str,
         start_ms: i64,
@@ -84,19 +110,19 @@ impl Store {
         .bind(environment)
         .bind(start_ms)
         .bind(end_ms)
-        .fetch_all(self.reader())
+        .fetch_all(self.reports_store().read_pool())
         .await?)
     }
 
     /// Each auto-renewable subscription's tenure before `end_ms`: `(original transaction id,
     /// days of paid service, purchase time of its latest win-back offer)`. Paid service counts
     /// the periods charged (a price above 0, not a free trial) and not refunded.
-    pub async fn report_subscription_tenures(
+    async fn report_subscription_tenures(
         &self,
         environment: &str,
         end_ms: i64,
     ) -> Result<Vec<(String, i64, Option<i64>)>> {
-        let d = self.dialect();
+        let d = self.reports_store().dialect();
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT original_transaction_id,
                CAST(SUM(CASE WHEN revoked = 0 AND COALESCE({price}, 0) > 0
@@ -112,54 +138,58 @@ impl Store {
         )))
         .bind(environment)
         .bind(end_ms)
-        .fetch_all(self.reader())
+        .fetch_all(self.reports_store().read_pool())
         .await?)
     }
 
     /// Notifications of `environment` signed in `[start_ms, end_ms)` that are about a customer's
     /// transaction, in outbox order.
-    pub async fn report_notifications(
+    async fn report_notifications(
         &self,
         environment: &str,
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<NotificationRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_notifications WHERE environment = $1
              AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL
              ORDER BY seq",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(notification_from).collect()
+        .await?
+        .iter()
+        .map(notification_from)
+        .collect()
     }
 
     /// The transactions the notifications of `environment` signed in `[start_ms, end_ms)` are
     /// about (each once).
-    pub async fn report_notified_transactions(
+    async fn report_notified_transactions(
         &self,
         environment: &str,
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<TransactionRow>> {
-        let rows = sqlx::query(
+        in_range(
+            self.reports_store(),
             "SELECT * FROM commerce_transactions WHERE transaction_id IN (
                SELECT transaction_id FROM commerce_notifications WHERE environment = $1
                AND signed_date_ms >= $2 AND signed_date_ms < $3 AND transaction_id IS NOT NULL)",
+            environment,
+            start_ms,
+            end_ms,
         )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reader())
-        .await?;
-        rows.iter().map(transaction_from).collect()
+        .await?
+        .iter()
+        .map(transaction_from)
+        .collect()
     }
 
     /// A customer's notifications signed before `end_ms`, in outbox order.
-    pub async fn report_customer_notifications(
+    async fn report_customer_notifications(
         &self,
         customer_id: i64,
         end_ms: i64,
@@ -170,8 +200,46 @@ impl Store {
         )
         .bind(customer_id)
         .bind(end_ms)
-        .fetch_all(self.reader())
+        .fetch_all(self.reports_store().read_pool())
         .await?;
         rows.iter().map(notification_from).collect()
+    }
+
+    /// Transactions bought or refunded in `[start_ms, end_ms)` (through the purchase and refund
+    /// time indexes), by purchase time then id.
+    async fn report_transactions(&self, start_ms: i64, end_ms: i64) -> Result<Vec<TransactionRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commerce_transactions WHERE purchase_ms >= $1 AND purchase_ms < $2 \
+             UNION SELECT * FROM commerce_transactions WHERE revoked_ms >= $1 AND revoked_ms < $2 \
+             ORDER BY purchase_ms, transaction_id",
+        )
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reports_store().read_pool())
+        .await?;
+        rows.iter().map(transaction_from).collect()
+    }
+
+    /// Whether the ledger still has work dated before `end_ms` (a renewal, billing retry or
+    /// mass extension the scheduler has not run yet, e.g. right after the clock jumped): the
+    /// files of a period ending at `end_ms` may still change until it has run.
+    async fn report_work_due_before(&self, end_ms: i64) -> Result<bool> {
+        // An integer, not a boolean: SQLite has no boolean type and PostgreSQL's is not SQLite's.
+        let due: i64 = sqlx::query_scalar(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM commerce_subscriptions
+                            WHERE next_event_ms IS NOT NULL AND next_event_ms < $1)
+                 OR EXISTS (SELECT 1 FROM commerce_mass_extensions
+                            WHERE due_ms IS NOT NULL AND due_ms < $1) THEN 1 ELSE 0 END",
+        )
+        .bind(end_ms)
+        .fetch_one(self.reports_store().read_pool())
+        .await?;
+        Ok(due != 0)
+    }
+}
+
+impl LedgerReports for Store {
+    fn reports_store(&self) -> &Store {
+        self
     }
 }
