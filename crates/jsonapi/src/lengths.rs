@@ -4,6 +4,12 @@
 //! metadata ([`APPLE_LIMITS`]), then crabapple's conservative caps for names ([`MAX_NAME`])
 //! and any other text ([`MAX_TEXT`]). Too long is Apple's 409 `ENTITY_ERROR.ATTRIBUTE.INVALID`
 //! with the attribute's pointer. Lengths count characters, as Apple's limits do.
+//!
+//! Also here, as the one pass over a request's strings: no attribute value and no related id
+//! may hold U+0000 (NUL), the same 409 (`RELATIONSHIP.INVALID` for an id). No App Store Connect
+//! text holds one, and PostgreSQL cannot store one (its `text` refuses the byte, `jsonb` the
+//! `\u0000` escape): refused on every backend, so both answer alike (found by the fuzz test on
+//! PostgreSQL, issue 12).
 
 use crate::schema::Violation;
 use serde_json::Value;
@@ -48,8 +54,14 @@ pub fn limit(rtype: &str, attribute: &str) -> usize {
         })
 }
 
-/// `s` at `ptr` against `max` characters.
+/// Why U+0000 is refused (see the module's documentation).
+const NUL: &str = "it contains the character U+0000 (NUL)";
+
+/// `s` at `ptr` against `max` characters (and U+0000).
 pub fn check(s: &str, max: usize, ptr: &str) -> Result<(), Violation> {
+    if s.contains('\0') {
+        return Err(Violation::Invalid(ptr.to_string(), NUL.to_string()));
+    }
     // Bytes bound characters from above: most strings need no count.
     if s.len() <= max {
         return Ok(());
@@ -67,7 +79,34 @@ pub fn check(s: &str, max: usize, ptr: &str) -> Result<(), Violation> {
 /// Every string attribute of the document's `data` (strings in arrays too) against its limit.
 pub fn check_document(doc: &Value) -> Result<(), Violation> {
     let data = &doc["data"];
+    if let Value::Array(linkages) = data {
+        // A relationship endpoint's document: its ids.
+        if linkages
+            .iter()
+            .filter_map(|l| l["id"].as_str())
+            .any(|i| i.contains('\0'))
+        {
+            return Err(Violation::Invalid("/data".to_string(), NUL.to_string()));
+        }
+        return Ok(());
+    }
     let rtype = data["type"].as_str().unwrap_or_default();
+    if let Some(rels) = data["relationships"].as_object() {
+        for (name, rel) in rels {
+            let ids: Vec<&Value> = match &rel["data"] {
+                Value::Array(items) => items.iter().map(|i| &i["id"]).collect(),
+                one => vec![&one["id"]],
+            };
+            if ids
+                .iter()
+                .filter_map(|i| i.as_str())
+                .any(|i| i.contains('\0'))
+            {
+                let ptr = format!("/data/relationships/{name}");
+                return Err(Violation::Invalid(ptr, NUL.to_string()));
+            }
+        }
+    }
     let Some(attrs) = data["attributes"].as_object() else {
         return Ok(());
     };
@@ -97,6 +136,38 @@ mod tests {
         assert_eq!(limit("bundleIds", "name"), MAX_NAME);
         assert_eq!(limit("users", "firstName"), MAX_NAME);
         assert_eq!(limit("certificates", "csrContent"), MAX_TEXT);
+    }
+
+    /// Issue 12 (the fuzz test on PostgreSQL): U+0000 in an attribute or a related id is
+    /// Apple's 409 on every backend.
+    #[test]
+    fn a_nul_character_is_an_invalid_attribute_or_relationship() {
+        let doc = serde_json::json!({"data": {"type": "bundleIds",
+            "attributes": {"name": "a\u{0}b", "identifier": "com.x"}}});
+        let e = check_document(&doc).unwrap_err().into_error();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (409, "ENTITY_ERROR.ATTRIBUTE.INVALID")
+        );
+        assert_eq!(
+            e.detail.as_deref(),
+            Some(
+                "The attribute 'name' has an invalid value: it contains the character U+0000 (NUL)"
+            )
+        );
+        let doc = serde_json::json!({"data": {"type": "betaGroups", "attributes": {"name": "g"},
+            "relationships": {"app": {"data": {"type": "apps", "id": "1\u{0}"}}}}});
+        let e = check_document(&doc).unwrap_err().into_error();
+        assert_eq!(
+            (e.status, e.code.as_str()),
+            (409, "ENTITY_ERROR.RELATIONSHIP.INVALID")
+        );
+        assert_eq!(
+            e.detail.as_deref(),
+            Some(
+                "The relationship 'app' has an invalid value: it contains the character U+0000 (NUL)"
+            )
+        );
     }
 
     #[test]

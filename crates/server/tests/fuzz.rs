@@ -317,3 +317,33 @@ async fn mutated_http_requests_never_get_a_5xx() {
     let ok = format!("GET /v1/apps HTTP/1.1\r\nhost: x\r\n{auth}connection: close\r\n\r\n");
     assert_eq!(send_raw(addr, ok.as_bytes()).await, 200);
 }
+
+/// Found by the JSON:API fuzz above on PostgreSQL (issue 12), whose text cannot hold U+0000:
+/// a NUL in an attribute or a related id is Apple's 409 on every backend, and a filter value
+/// holding one matches nothing (200, empty) instead of failing the query.
+#[tokio::test]
+async fn a_nul_character_is_refused_in_bodies_and_matches_nothing_in_filters() {
+    let w = demo().await;
+    let doc = serde_json::json!({"data": {"type": "bundleIds", "attributes": {
+        "name": "nul\u{0}name", "identifier": "com.crabapple.nul", "platform": "IOS"}}});
+    let r = w
+        .call("POST", "/v1/bundleIds", Some(&w.token), Some(doc))
+        .await;
+    assert_eq!(r.status, 409);
+    let e = &r.json()["errors"][0];
+    assert_eq!(e["code"], "ENTITY_ERROR.ATTRIBUTE.INVALID");
+    assert_eq!(
+        e["detail"],
+        "The attribute 'name' has an invalid value: it contains the character U+0000 (NUL)"
+    );
+    assert_eq!(e["source"]["pointer"], "/data/attributes/name");
+    for uri in [
+        "/v1/apps?filter[bundleId]=%00",
+        "/v1/apps?filter[id]=%00",
+        "/v1/apps?filter[bundleId]=com.x%00,%00",
+    ] {
+        let r = w.get(uri).await;
+        assert_eq!(r.status, 200, "{uri}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["data"], serde_json::json!([]), "{uri}");
+    }
+}

@@ -126,7 +126,23 @@ fn row_to_resource(r: &crate::db::DbRow) -> Result<Resource> {
     })
 }
 
+/// Whether a filter value can equal stored text: none holds U+0000 (the JSON:API engine refuses
+/// it on input, crabapple-jsonapi's lengths.rs, and PostgreSQL's `text` cannot hold it — binding
+/// one fails there), so such a value is left out, and a list left empty is `(NULL)`, which
+/// nothing equals.
+fn matchable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
 fn push_values(d: Dialect, q: &mut QueryBuilder, values: &[SqlValue]) {
+    let values: Vec<&SqlValue> = values
+        .iter()
+        .filter(|v| !matches!(v, SqlValue::Text(t) if !matchable(t)))
+        .collect();
+    if values.is_empty() {
+        q.push("(NULL)");
+        return;
+    }
     q.push("(");
     let mut sep = q.separated(", ");
     for v in values {
@@ -136,6 +152,11 @@ fn push_values(d: Dialect, q: &mut QueryBuilder, values: &[SqlValue]) {
 }
 
 fn push_ids(q: &mut QueryBuilder, ids: &[String]) {
+    let ids: Vec<&String> = ids.iter().filter(|i| matchable(i)).collect();
+    if ids.is_empty() {
+        q.push("(NULL)");
+        return;
+    }
     q.push("(");
     let mut sep = q.separated(", ");
     for id in ids {
