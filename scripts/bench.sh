@@ -4,7 +4,8 @@
 # server answering the same bytes crabapple answers for GET /v1/apps/{id} (body and headers) —
 # at 64 connections with wrk; crabapple as a percentage of that ceiling. Also cold start (on an
 # empty data directory, creating the demo world, and on that existing data directory) and idle
-# RSS. Prints a table. BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_NO_PRISM=1.
+# RSS. Prints a table. BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_NO_PRISM=1,
+# BENCH_POSTGRES=1 (the store on a throwaway PostgreSQL cluster instead of SQLite).
 #
 # `scripts/bench.sh simulate [DAYS]`: instead, the simulator's curve — `crabapple simulate` of
 # one app (Crabapple Notes: subscriptions, a non-consumable) at 1k, 10k and 100k first-time
@@ -233,8 +234,22 @@ cargo build --release -q -p crabapple-server --example hello
 BIN="$ROOT/target/release/crabapple"
 TMP=$(mktemp -d)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${CRABAPPLE_PG_DIR:-}" ] && scripts/pg.sh stop > /dev/null 2>&1
+  rm -rf "$TMP"
+}
 trap cleanup EXIT
+# BENCH_POSTGRES=1: crabapple's store on a throwaway PostgreSQL cluster (one replica; each
+# measurement after it relies on LISTEN/NOTIFY, 2 s after it started).
+SETTLE=0
+if [ "${BENCH_POSTGRES:-0}" = 1 ]; then
+  export CRABAPPLE_PG_DIR="$TMP/pg"
+  CRABAPPLE_DATABASE_URL=$(scripts/pg.sh start 55496)
+  export CRABAPPLE_DATABASE_URL
+  SETTLE=2.5
+  echo "store: PostgreSQL ($CRABAPPLE_DATABASE_URL)"
+fi
 
 # Cold start: from exec to "ready" (its "ready in N ms" is the process's own count, after the
 # loader). First on an empty data directory (creating the demo world), then, after a stop, on
@@ -259,6 +274,7 @@ kill "$CRAB"; wait "$CRAB" 2>/dev/null || true
 start_crab "cold start to ready, existing data directory"
 PIDS+=("$CRAB")
 sleep 1
+sleep "$SETTLE"
 echo "idle RSS after start on the existing data directory: $(rss_mb) MB"
 TOKEN=$("$BIN" token --data "$TMP/data")
 APP=$(curl -s -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:18701/v1/apps?limit=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')

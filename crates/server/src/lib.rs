@@ -341,6 +341,10 @@ async fn see_other_writers(
                         if let Err(e) = faults::reload(&app).await {
                             tracing::warn!("re-reading the armed faults: {e:#}");
                         }
+                        // A replica's commerce settings (the admin API's) are everyone's.
+                        if let Err(e) = app.commerce.reload_settings().await {
+                            tracing::warn!("re-reading the commerce settings: {e:#}");
+                        }
                     }
                     Ok(false) => {}
                     // The cache was emptied; the request reads the database.

@@ -179,6 +179,20 @@ impl Store {
         })
     }
 
+    /// Forgets every count of the keys starting with `prefix` (their limits changed).
+    pub async fn quota_reset(&self, prefix: &str) -> Result<()> {
+        self.quota
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| !k.starts_with(prefix));
+        sqlx::query("DELETE FROM rate_counts WHERE key LIKE $1")
+            .bind(format!("{prefix}%"))
+            .execute(self.reader())
+            .await?;
+        Ok(())
+    }
+
     /// Hits counted exactly (in the database) by this store so far: for tests.
     #[doc(hidden)]
     pub fn quota_exact_counts(&self) -> u64 {

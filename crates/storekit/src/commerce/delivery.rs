@@ -35,6 +35,11 @@ pub fn next_attempt(env: Env, attempts: usize, last_attempt_ms: i64) -> Option<i
         .map(|d| last_attempt_ms + d)
 }
 
+/// What a claim's lease lasts beyond its pass's timeouts: while more than this is left, the
+/// claimant may still be posting; with less, it is late (killed, most likely) and nobody waits
+/// for it ([`super::Commerce::run_due`]); once the lease ran out the rows are claimed again.
+pub(super) const LEASE_SLACK_MS: i64 = 60_000;
+
 /// How many notifications one pass claims: four rounds of `concurrency` attempts.
 const ROUNDS_PER_CLAIM: usize = 4;
 
@@ -49,7 +54,7 @@ pub async fn claim_and_deliver(c: &Commerce, until: i64) -> Result<Option<(u64, 
     let concurrency = settings.delivery_concurrency.max(1);
     let timeout_ms = settings.delivery_timeout_ms.max(1) as i64;
     let wall = c.store.clock.wall_ms();
-    let lease_until = wall + ROUNDS_PER_CLAIM as i64 * timeout_ms + 60_000;
+    let lease_until = wall + ROUNDS_PER_CLAIM as i64 * timeout_ms + LEASE_SLACK_MS;
     let limit = (concurrency * ROUNDS_PER_CLAIM) as i64;
     let rows = c
         .store

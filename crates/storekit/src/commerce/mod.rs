@@ -35,7 +35,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use crabapple_auth::ServerApiRateLimiter;
+use crabapple_auth::{RateStatus, ServerApiRateLimiter, ServerEndpoint};
 use crabapple_store::Store;
 use serde::{Deserialize, Serialize};
 
@@ -88,7 +88,8 @@ impl Env {
     }
 }
 
-/// Tunables (admin API `GET|PUT /crabapple/admin/commerce/settings`).
+/// Tunables (admin API `GET|PUT /crabapple/admin/commerce/settings`), kept in the store: every
+/// replica of a shared store uses the same (issue 12), and a restart keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Settings {
@@ -124,6 +125,15 @@ pub struct RunSummary {
     pub delivered: u64,
     pub failed_attempts: u64,
 }
+
+/// How long a pass waits for notifications another replica is posting ([`Commerce::others_post`]).
+const OTHERS_WAIT: Duration = Duration::from_secs(15);
+
+/// The App Store Server API's rate counters in the database ([`Commerce::rate_hit`]).
+const RATE_KEY_PREFIX: &str = "storekit|";
+
+/// The meta key of the admin API's commerce settings ([`Commerce::save_settings`]).
+const SETTINGS_META: &str = "storekit.settings";
 
 /// The meta key naming an external signing PKI (`crabapple serve --apple-test-pki …`).
 const EXTERNAL_PKI_META: &str = "storekit.externalPki";
@@ -163,7 +173,36 @@ impl Commerce {
             }
             _ => Pki::load_or_create(data_dir)?,
         };
-        Ok(Commerce::new(store, Arc::new(pki)))
+        let c = Commerce::new(store, Arc::new(pki));
+        c.reload_settings().await?;
+        Ok(c)
+    }
+
+    /// Adopts the settings the store keeps ([`Commerce::save_settings`]): at start, and when
+    /// another process (a replica, issue 12) may have changed them.
+    pub async fn reload_settings(&self) -> Result<()> {
+        if let Some(v) = self.store.meta_get(SETTINGS_META).await? {
+            let s: Settings = serde_json::from_str(&v).context("commerce settings")?;
+            if s != self.settings() {
+                self.set_settings(s);
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps `s` in the store, so every process of the data directory (each replica) uses them,
+    /// and uses them here.
+    pub async fn save_settings(&self, s: Settings) -> Result<()> {
+        let rescaled = (s.rate_limit_scale - self.settings().rate_limit_scale).abs() > f64::EPSILON;
+        if rescaled && self.store.dialect() == crabapple_store::Dialect::Postgres {
+            // New budgets count from zero, as a new in-process limiter does.
+            self.store.quota_reset(RATE_KEY_PREFIX).await?;
+        }
+        self.store
+            .meta_set(SETTINGS_META, &serde_json::to_string(&s)?)
+            .await?;
+        self.set_settings(s);
+        Ok(())
     }
 
     /// Commerce over `store` signing with `pki`.
@@ -253,6 +292,34 @@ impl Commerce {
         self.limiter.read().expect("limiter lock").clone()
     }
 
+    /// Counts one App Store Server API request of `bundle_id` to `endpoint` (§1.9): in this
+    /// process on SQLite (one server), in the database on PostgreSQL so that every replica
+    /// counts against one budget (issue 12, like the App Store Connect API's hourly quota).
+    pub async fn rate_hit(
+        &self,
+        bundle_id: &str,
+        endpoint: ServerEndpoint,
+        sandbox: bool,
+        wall_ms: i64,
+    ) -> Result<RateStatus> {
+        let limiter = self.limiter();
+        if self.store.dialect() != crabapple_store::Dialect::Postgres {
+            return Ok(limiter.hit(bundle_id, endpoint, sandbox, wall_ms));
+        }
+        let limit = limiter.budget(endpoint, sandbox);
+        let key = format!("{RATE_KEY_PREFIX}{bundle_id}|{endpoint:?}|{sandbox}");
+        let q = self
+            .store
+            .quota_hit(&key, limit as i64, crabapple_auth::HOUR_MS, wall_ms)
+            .await?;
+        Ok(RateStatus {
+            limit,
+            remaining: q.remaining.max(0) as u64,
+            allowed: q.allowed,
+            retry_after_ms: q.retry_at_ms,
+        })
+    }
+
     /// Tells the delivery loop that something may be due.
     pub fn wake(&self) {
         self.wake.notify_one();
@@ -273,6 +340,10 @@ impl Commerce {
             let tm = due.mass_extension.as_ref().map(|m| m.1);
             let tn = due.notification_ms;
             let Some(first) = [ts, tm, tn].into_iter().flatten().min() else {
+                // What another replica records may make more work due: look again after it.
+                if self.others_post(now).await? {
+                    continue;
+                }
                 break;
             };
             if ts == Some(first) {
@@ -344,6 +415,9 @@ impl Commerce {
                 let until = [ts, tm].into_iter().flatten().min().unwrap_or(now).min(now);
                 // Nothing unclaimed: another worker claimed what was due meanwhile.
                 let Some(d) = delivery::claim_and_deliver(self, until).await? else {
+                    if self.others_post(now).await? {
+                        continue;
+                    }
                     break;
                 };
                 sum.delivery_attempts += d.0;
@@ -352,6 +426,29 @@ impl Commerce {
             }
         }
         Ok(sum)
+    }
+
+    /// Whether another replica was posting notifications due at or before `now` (issue 12: its
+    /// claim is leased): then this waits until it recorded them — its pass ends within its
+    /// timeouts — or at most [`OTHERS_WAIT`], so that a pass (a clock advance) returns only once
+    /// everything due was attempted, whichever replica made the attempt, as on one server. A
+    /// claim older than its pass's timeouts (a killed replica's) is not waited for; it is
+    /// claimed again once its lease ran out.
+    async fn others_post(&self, now: i64) -> Result<bool> {
+        let started = std::time::Instant::now();
+        let mut waited = false;
+        while started.elapsed() < OTHERS_WAIT {
+            // Claims whose pass should be over (less than the slack left) are a killed
+            // replica's: not waited for.
+            let live = self.store.clock.wall_ms() + delivery::LEASE_SLACK_MS - 2_000;
+            if self.store.ledger_leased_due(now, live).await?.is_none() {
+                return Ok(waited);
+            }
+            waited = true;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::warn!("notifications another replica claimed are still not attempted");
+        Ok(false)
     }
 
     /// Empties the commerce ledger (customers, transactions, renewal state, the notification

@@ -339,7 +339,10 @@ async fn put_settings<H: Host>(
     }
     let s = serde_json::from_value::<Settings>(Value::Object(current))
         .map_err(|e| Refusal::admin(StatusCode::BAD_REQUEST, e.to_string()))?;
-    h.commerce().set_settings(s.clone());
+    h.commerce()
+        .save_settings(s.clone())
+        .await
+        .map_err(Refusal::admin_internal)?;
     Ok(Json(s).into_response())
 }
 

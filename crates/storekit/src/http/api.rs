@@ -185,7 +185,9 @@ impl<H: Host> Call<H> {
                 ))
             })?;
         if let Some(ep) = endpoint {
-            let rs = c.limiter().hit(&app.bundle_id, ep, env.is_sandbox(), wall);
+            let rs = c
+                .rate_hit(&app.bundle_id, ep, env.is_sandbox(), wall)
+                .await?;
             if !rs.allowed {
                 return Err(Refusal::RateLimited {
                     retry_after_ms: rs.retry_after_ms.unwrap_or(wall + 1000),

@@ -307,6 +307,19 @@ pub trait LedgerStore {
         })
     }
 
+    /// The latest lease end (wall ms) of notifications due at or before `now` that a worker
+    /// holds at `wall_ms` (another replica posting them right now); `None` when none is held.
+    async fn ledger_leased_due(&self, now: i64, wall_ms: i64) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
+             AND next_attempt_ms <= $1 AND lease_until_ms >= $2",
+        )
+        .bind(now)
+        .bind(wall_ms)
+        .fetch_one(self.ledger_store().read_pool())
+        .await?)
+    }
+
     /// Claims up to `limit` notifications whose attempt is due at or before `until` and that no
     /// worker holds at `wall_ms` (never leased, or their lease ran out: a killed replica's),
     /// leasing them until `lease_until` (wall ms) in one statement, due order. On PostgreSQL the

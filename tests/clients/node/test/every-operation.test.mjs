@@ -27,6 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
 import * as sdk from 'appstore-connect-sdk';
+import { withoutNulls } from '../lib/crabapple.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..', '..', '..');
@@ -412,22 +413,6 @@ function checkJsonDoc(op, doc, requestPath, id, soft = hard) {
     }
   });
   (doc.included || []).forEach((r, i) => checkResourceObject(r, null, `included[${i}]`, soft));
-}
-
-// Apple renders unset attributes as null, where the spec (and so the SDK's zod schemas) declares
-// most of them optional but not nullable. Strict on everything else: the document is checked with
-// null-valued members removed, so a required member that is null still fails (as missing).
-function withoutNulls(v, dropped, at = '') {
-  if (Array.isArray(v)) return v.map((x, i) => withoutNulls(x, dropped, `${at}[${i}]`));
-  if (v && typeof v === 'object') {
-    const out = {};
-    for (const [k, x] of Object.entries(v)) {
-      if (x === null) dropped.push(`${at}.${k}`.replace(/^\./, ''));
-      else out[k] = withoutNulls(x, dropped, `${at}.${k}`);
-    }
-    return out;
-  }
-  return v;
 }
 
 // Where the SDK (generated from an older spec) and Apple's spec 4.4.1 (which crabapple follows)
