@@ -453,17 +453,16 @@ impl Front {
         headers: &[(&str, &str)],
         body: Option<(&str, &str)>,
     ) -> Resp {
-        let mut req = axum::http::Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = match body {
-            Some((ct, b)) => req
-                .header("content-type", ct)
-                .body(axum::body::Body::from(b.to_string())),
-            None => req.body(axum::body::Body::empty()),
-        };
-        common::send_to(self.front.clone(), req.unwrap()).await
+        let req = common::raw_request(method, uri, headers, body);
+        common::send_to(self.front.clone(), req).await
+    }
+
+    /// The world's inspector page `path` (under `/crabapple/ui`) with the admin token: its HTML.
+    async fn page(&self, path: &str) -> String {
+        let uri = format!("{}/crabapple/ui{path}", self.prefix);
+        let r = self.send("GET", &uri, &[HOST, TOKEN], None).await;
+        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
+        text(&r)
     }
 
     /// The world's admin API, with the server's admin token.
@@ -562,13 +561,11 @@ async fn issue12_a_worlds_inspector_pages_link_only_to_the_world_and_the_default
     let mut pages: Vec<&str> = VIEWS.to_vec();
     pages.push(&one);
     for view in &pages {
+        let page = f.page(view).await;
         let uri = format!("{p}/crabapple/ui{view}");
-        let r = f.send("GET", &uri, &[HOST, TOKEN], None).await;
-        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
-        let page = text(&r);
         assert_urls_on(&p, &page, &uri);
         // The navigation's own entry for the view, and the world named in the header.
-        let nav = format!("<a href=\"{p}/crabapple/ui{view}\" aria-current=\"page\">");
+        let nav = format!("<a href=\"{uri}\" aria-current=\"page\">");
         assert!(
             view.starts_with("/notifications/") || page.contains(&nav),
             "{uri}"
@@ -576,42 +573,13 @@ async fn issue12_a_worlds_inspector_pages_link_only_to_the_world_and_the_default
         assert!(page.contains("crabapple inspector · world <code>"), "{uri}");
     }
     // The links to a notification and the forms of the world's admin API, by name.
-    let page = text(
-        &f.send(
-            "GET",
-            &format!("{p}/crabapple/ui/notifications"),
-            &[HOST, TOKEN],
-            None,
-        )
-        .await,
-    );
-    assert!(page.contains(&format!(
-        "<a href=\"{p}/crabapple/ui/notifications/{uuid}\">"
-    )));
-    let page = text(
-        &f.send(
-            "GET",
-            &format!("{p}/crabapple/ui{one}"),
-            &[HOST, TOKEN],
-            None,
-        )
-        .await,
-    );
-    assert!(page.contains(&format!(
-        "data-admin=\"POST {p}/crabapple/admin/commerce/notifications/{uuid}/resend\""
-    )));
-    let page = text(
-        &f.send(
-            "GET",
-            &format!("{p}/crabapple/ui/faults"),
-            &[HOST, TOKEN],
-            None,
-        )
-        .await,
-    );
-    assert!(page.contains(&format!(
-        "data-admin=\"DELETE {p}/crabapple/admin/faults/f1\""
-    )));
+    let link = format!("<a href=\"{p}/crabapple/ui/notifications/{uuid}\">");
+    assert!(f.page("/notifications").await.contains(&link));
+    let resend =
+        format!("data-admin=\"POST {p}/crabapple/admin/commerce/notifications/{uuid}/resend\"");
+    assert!(f.page(&one).await.contains(&resend));
+    let disarm = format!("data-admin=\"DELETE {p}/crabapple/admin/faults/f1\"");
+    assert!(f.page("/faults").await.contains(&disarm));
     // The 401 page's login form and the refusal of a page that is not there.
     let r = f
         .send("GET", &format!("{p}/crabapple/ui/clock"), &[HOST], None)
@@ -690,25 +658,13 @@ async fn issue12_logging_in_to_a_worlds_inspector_redirects_and_scopes_the_cooki
         )
     );
     let session = format!("crabapple_session={}", session_value(ADMIN_TOKEN));
-    let r = f
-        .send(
-            "GET",
-            &format!("{p}/crabapple/ui"),
-            &[HOST, ("cookie", &session)],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    assert!(text(&r).contains("<table id=\"request-log\">"));
-    let r = f
-        .send(
-            "GET",
-            &format!("{p}/crabapple/admin/requests"),
-            &[HOST, ("cookie", &session)],
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", text(&r));
+    for path in ["/crabapple/ui", "/crabapple/admin/requests"] {
+        let uri = format!("{p}{path}");
+        let r = f
+            .send("GET", &uri, &[HOST, ("cookie", &session)], None)
+            .await;
+        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
+    }
     // The other redirects: the trailing slash and logging out.
     let r = f
         .send("GET", &format!("{p}/crabapple/ui/"), &[HOST, TOKEN], None)
@@ -757,15 +713,7 @@ async fn issue12_a_worlds_inspector_shows_its_worlds_clock_and_a_client_cannot_f
         let from = page.find("<dd id=\"clock-offset\">").unwrap();
         page[from..].split(['>', '<']).nth(2).unwrap().to_string()
     };
-    let world = text(
-        &f.send(
-            "GET",
-            &format!("{p}/crabapple/ui/clock"),
-            &[HOST, TOKEN],
-            None,
-        )
-        .await,
-    );
+    let world = f.page("/clock").await;
     let default = text(
         &f.send("GET", "/crabapple/ui/clock", &[HOST, TOKEN], None)
             .await,
