@@ -665,6 +665,24 @@ async fn issue12_logging_in_to_a_worlds_inspector_redirects_and_scopes_the_cooki
             .await;
         assert_eq!(r.status, 200, "{uri}: {}", text(&r));
     }
+    // A session of another token is sent to the world's login page, in the page and the API.
+    let stale = BAD_SESSION.replace("/crabapple/ui/login", &login);
+    for path in ["/crabapple/ui", "/crabapple/admin/requests"] {
+        let uri = format!("{p}{path}");
+        let r = f
+            .send(
+                "GET",
+                &uri,
+                &[HOST, ("cookie", "crabapple_session=00ff")],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.header("x-crabapple-reason")),
+            (401, Some(stale.clone())),
+            "{uri}"
+        );
+    }
     // The other redirects: the trailing slash and logging out.
     let r = f
         .send("GET", &format!("{p}/crabapple/ui/"), &[HOST, TOKEN], None)
