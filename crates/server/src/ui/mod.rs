@@ -52,6 +52,7 @@ pub struct Base {
 }
 
 impl Base {
+    /// The base of a request with `headers` (the default world's without a valid prefix).
     pub fn of(headers: &HeaderMap) -> Base {
         let prefix = headers
             .get(PREFIX_HEADER)
