@@ -277,11 +277,14 @@ pub(crate) fn token_refusal(
             if constant_time_eq(c.as_bytes(), session_value(token).as_bytes()) {
                 return None;
             }
+            // The login page of this world's inspector (a world's is under its prefix).
             return Some((
                 StatusCode::UNAUTHORIZED,
-                "the inspector's session is not valid for this server's admin token (the token \
-                 changed, or another data directory's): log in again at /crabapple/ui/login"
-                    .to_string(),
+                format!(
+                    "the inspector's session is not valid for this server's admin token (the \
+                     token changed, or another data directory's): log in again at {}",
+                    crate::ui::Base::of(headers).ui("/login")
+                ),
             ));
         }
         match presented_token(headers) {

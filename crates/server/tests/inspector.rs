@@ -1,7 +1,10 @@
 //! The inspector (issue 13, "The inspector"; crates/server/src/ui/): who may open its pages
 //! (the admin API's rules, crates/server/src/access.rs, plus a login form that sets a
 //! `HttpOnly; SameSite=Strict` session cookie), the request log the middleware fills
-//! (`GET /crabapple/admin/requests`), resending a notification, and what each page shows.
+//! (`GET /crabapple/admin/requests`), resending a notification, and what each page shows; and a
+//! world's inspector (issue 12's isolated worlds, crates/server/src/worlds/front.rs) at
+//! `/crabapple/worlds/{id}/crabapple/ui`, whose links, forms, redirects and session cookie stay
+//! in the world.
 
 mod common;
 
@@ -412,4 +415,342 @@ async fn issue13_a_notification_opens_decoded_and_resends_with_one_more_attempt(
         assert_eq!(r.status, 200, "{path}: {}", text(&r));
         assert!(text(&r).contains(needle), "{path} lacks {needle}");
     }
+}
+
+// ---------------------------------------------------------------- a world's inspector (issue 12)
+
+/// A server's front (the default world and the worlds behind it, issue 12) with the admin API's
+/// access rules of a listener on 127.0.0.1:8686, a world created through it, and its prefix.
+struct Front {
+    w: World,
+    front: axum::Router,
+    prefix: String,
+}
+
+impl Front {
+    async fn new() -> Front {
+        let w = world(Some(ADMIN_TOKEN)).await;
+        let front = crabapple_server::front(&w.app);
+        let mut f = Front {
+            w,
+            front,
+            prefix: String::new(),
+        };
+        let r = f
+            .send("POST", "/crabapple/admin/worlds", &[HOST, TOKEN], None)
+            .await;
+        assert_eq!(r.status, 201, "{}", text(&r));
+        let id = r.json()["id"].as_str().unwrap().to_string();
+        f.prefix = format!("{}{id}", crabapple_server::worlds::PATH_PREFIX);
+        f
+    }
+
+    /// One request through the front; `body` is `(content type, text)`.
+    async fn send(
+        &self,
+        method: &str,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<(&str, &str)>,
+    ) -> Resp {
+        let req = common::raw_request(method, uri, headers, body);
+        common::send_to(self.front.clone(), req).await
+    }
+
+    /// The world's inspector page `path` (under `/crabapple/ui`) with the admin token: its HTML.
+    async fn page(&self, path: &str) -> String {
+        let uri = format!("{}/crabapple/ui{path}", self.prefix);
+        let r = self.send("GET", &uri, &[HOST, TOKEN], None).await;
+        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
+        text(&r)
+    }
+
+    /// The world's admin API, with the server's admin token.
+    async fn world_admin(&self, method: &str, path: &str, body: Value) -> Resp {
+        let uri = format!("{}/crabapple/admin{path}", self.prefix);
+        let body = body.to_string();
+        let json = body != "null";
+        self.send(
+            method,
+            &uri,
+            &[HOST, TOKEN],
+            json.then_some(("application/json", body.as_str())),
+        )
+        .await
+    }
+}
+
+/// Every URL a page names, in document order per attribute: `href`, `action`, `src`, and the
+/// path of the script's `data-admin="METHOD PATH"` forms.
+fn urls(html: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for attr in [" href=\"", " action=\"", " src=\"", " data-admin=\""] {
+        let mut rest = html;
+        while let Some(i) = rest.find(attr) {
+            rest = &rest[i + attr.len()..];
+            let value = &rest[..rest.find('"').unwrap()];
+            let url = match attr {
+                " data-admin=\"" => value.split_once(' ').unwrap().1,
+                _ => value,
+            };
+            out.push(url.to_string());
+        }
+    }
+    out
+}
+
+/// The inspector's views as the navigation lists them, and the pages reached from them.
+const VIEWS: [&str; 8] = [
+    "",
+    "/clock",
+    "/notifications",
+    "/commerce",
+    "/reports",
+    "/analytics",
+    "/faults",
+    "/world",
+];
+
+/// Asserts every URL of `page` (other than the skip link's `#main`) starts with `base`'s
+/// inspector or admin API, and the script's admin API is `base`'s.
+fn assert_urls_on(base: &str, page: &str, what: &str) {
+    let all = urls(page);
+    assert!(all.len() >= 12, "{what}: only {all:?}");
+    for u in all.iter().filter(|u| *u != "#main") {
+        assert!(
+            u.starts_with(&format!("{base}/crabapple/ui"))
+                || u.starts_with(&format!("{base}/crabapple/admin/")),
+            "{what} names {u}, not under '{base}/crabapple'"
+        );
+    }
+    assert!(
+        page.contains(&format!("<body data-admin-api=\"{base}/crabapple/admin\">")),
+        "{what}: the script's admin API"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_a_worlds_inspector_pages_link_only_to_the_world_and_the_default_keeps_its_urls() {
+    let f = Front::new().await;
+    let p = f.prefix.clone();
+    // Something on every view: a purchase (a notification, a commerce event), an armed fault.
+    let r = f
+        .world_admin(
+            "POST",
+            "/commerce/purchase",
+            json!({"bundleId": "com.crabapple.notes", "productId": "com.crabapple.notes.handwriting", "environment": "sandbox", "customer": "world-inspector"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let r = f
+        .world_admin(
+            "POST",
+            "/faults",
+            json!({"route": "GET /v1/nothing*", "kind": "status", "status": 503}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    let r = f
+        .world_admin("GET", "/commerce/notifications", Value::Null)
+        .await;
+    let uuid = r.json()["data"][0]["notificationUUID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let one = format!("/notifications/{uuid}");
+    let mut pages: Vec<&str> = VIEWS.to_vec();
+    pages.push(&one);
+    for view in &pages {
+        let page = f.page(view).await;
+        let uri = format!("{p}/crabapple/ui{view}");
+        assert_urls_on(&p, &page, &uri);
+        // The navigation's own entry for the view, and the world named in the header.
+        let nav = format!("<a href=\"{uri}\" aria-current=\"page\">");
+        assert!(
+            view.starts_with("/notifications/") || page.contains(&nav),
+            "{uri}"
+        );
+        assert!(page.contains("crabapple inspector · world <code>"), "{uri}");
+    }
+    // The links to a notification and the forms of the world's admin API, by name.
+    let link = format!("<a href=\"{p}/crabapple/ui/notifications/{uuid}\">");
+    assert!(f.page("/notifications").await.contains(&link));
+    let resend =
+        format!("data-admin=\"POST {p}/crabapple/admin/commerce/notifications/{uuid}/resend\"");
+    assert!(f.page(&one).await.contains(&resend));
+    let disarm = format!("data-admin=\"DELETE {p}/crabapple/admin/faults/f1\"");
+    assert!(f.page("/faults").await.contains(&disarm));
+    // The 401 page's login form and the refusal of a page that is not there.
+    let r = f
+        .send("GET", &format!("{p}/crabapple/ui/clock"), &[HOST], None)
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-crabapple-reason").as_deref()),
+        (401, Some(NO_TOKEN))
+    );
+    assert_urls_on(&p, &text(&r), "the 401 page");
+    assert!(text(&r).contains(&format!("action=\"{p}/crabapple/ui/login\"")));
+    let r = f
+        .send(
+            "GET",
+            &format!("{p}/crabapple/ui/notifications/nope"),
+            &[HOST, TOKEN],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-crabapple-reason").as_deref()),
+        (404, Some("no notification nope"))
+    );
+    assert_urls_on(&p, &text(&r), "the 404 page");
+    // The assets are served under the prefix too.
+    let r = f
+        .send(
+            "GET",
+            &format!("{p}/crabapple/ui/assets/inspector.js"),
+            &[HOST],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(text(&r).contains("document.body.dataset.adminApi"));
+
+    // The default world's pages, through the same front, keep /crabapple/ui and /crabapple/admin.
+    for view in VIEWS {
+        let uri = format!("/crabapple/ui{view}");
+        let r = f.send("GET", &uri, &[HOST, TOKEN], None).await;
+        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
+        assert_urls_on("", &text(&r), &uri);
+        assert!(!text(&r).contains("/crabapple/worlds/"), "{uri}");
+        assert!(text(&r).contains("<p class=\"brand\">crabapple inspector</p>"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_logging_in_to_a_worlds_inspector_redirects_and_scopes_the_cookie_to_the_world() {
+    let f = Front::new().await;
+    let p = f.prefix.clone();
+    let form = "application/x-www-form-urlencoded";
+    let good = format!("token={ADMIN_TOKEN}");
+    let login = format!("{p}/crabapple/ui/login");
+    let r = f.send("GET", &login, &[HOST], None).await;
+    assert_eq!(r.status, 200);
+    assert_urls_on(&p, &text(&r), "the login page");
+    let r = f
+        .send("POST", &login, &[HOST], Some((form, "token=guess")))
+        .await;
+    assert_eq!(
+        (r.status, r.header("x-crabapple-reason").as_deref()),
+        (401, Some(WRONG_LOGIN))
+    );
+    assert!(text(&r).contains(&format!("action=\"{login}\"")));
+    // The server's admin token logs in; the session is the world's: its pages and admin API.
+    let r = f.send("POST", &login, &[HOST], Some((form, &good))).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("{p}/crabapple/ui")))
+    );
+    assert_eq!(
+        r.header("set-cookie").unwrap(),
+        format!(
+            "crabapple_session={}; Path={p}/crabapple; HttpOnly; SameSite=Strict",
+            session_value(ADMIN_TOKEN)
+        )
+    );
+    let session = format!("crabapple_session={}", session_value(ADMIN_TOKEN));
+    for path in ["/crabapple/ui", "/crabapple/admin/requests"] {
+        let uri = format!("{p}{path}");
+        let r = f
+            .send("GET", &uri, &[HOST, ("cookie", &session)], None)
+            .await;
+        assert_eq!(r.status, 200, "{uri}: {}", text(&r));
+    }
+    // A session of another token is sent to the world's login page, in the page and the API.
+    let stale = BAD_SESSION.replace("/crabapple/ui/login", &login);
+    for path in ["/crabapple/ui", "/crabapple/admin/requests"] {
+        let uri = format!("{p}{path}");
+        let r = f
+            .send(
+                "GET",
+                &uri,
+                &[HOST, ("cookie", "crabapple_session=00ff")],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.header("x-crabapple-reason")),
+            (401, Some(stale.clone())),
+            "{uri}"
+        );
+    }
+    // The other redirects: the trailing slash and logging out.
+    let r = f
+        .send("GET", &format!("{p}/crabapple/ui/"), &[HOST, TOKEN], None)
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("{p}/crabapple/ui")))
+    );
+    let r = f
+        .send("POST", &format!("{p}/crabapple/ui/logout"), &[HOST], None)
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (303, Some(format!("{p}/crabapple/ui/login")))
+    );
+    assert_eq!(
+        r.header("set-cookie").unwrap(),
+        format!("crabapple_session=; Path={p}/crabapple; HttpOnly; SameSite=Strict; Max-Age=0")
+    );
+    // The default world's login and redirects are unchanged.
+    let r = f
+        .send("POST", "/crabapple/ui/login", &[HOST], Some((form, &good)))
+        .await;
+    assert_eq!(
+        (r.status, r.header("location").as_deref()),
+        (303, Some("/crabapple/ui"))
+    );
+    assert!(
+        r.header("set-cookie")
+            .unwrap()
+            .contains("; Path=/crabapple; ")
+    );
+    let r = f.send("GET", "/crabapple/ui/", &[HOST, TOKEN], None).await;
+    assert_eq!(r.header("location").as_deref(), Some("/crabapple/ui"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue12_a_worlds_inspector_shows_its_worlds_clock_and_a_client_cannot_forge_the_prefix() {
+    let f = Front::new().await;
+    let p = f.prefix.clone();
+    let r = f
+        .world_admin("POST", "/clock/advance", json!({"by": "3d"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let offset = |page: &str| {
+        let from = page.find("<dd id=\"clock-offset\">").unwrap();
+        page[from..].split(['>', '<']).nth(2).unwrap().to_string()
+    };
+    let world = f.page("/clock").await;
+    let default = text(
+        &f.send("GET", "/crabapple/ui/clock", &[HOST, TOKEN], None)
+            .await,
+    );
+    assert!(offset(&world).starts_with("3d"), "{}", offset(&world));
+    assert!(!offset(&default).starts_with("3d"), "{}", offset(&default));
+    // The front drops a prefix header a client sends; a world's own router (no front) ignores
+    // one that is not a world's prefix, so nothing a client sends reaches the page's URLs.
+    let forged = [HOST, TOKEN, ("x-crabapple-world-prefix", &p[..])];
+    let r = f.send("GET", "/crabapple/ui/clock", &forged, None).await;
+    assert_urls_on("", &text(&r), "a forged prefix through the front");
+    let r =
+        f.w.raw(
+            "GET",
+            "/crabapple/ui/clock",
+            &[HOST, TOKEN, ("x-crabapple-world-prefix", "\"><script>")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_urls_on("", &text(&r), "a prefix that is not a world's");
 }

@@ -4,7 +4,7 @@ Headless Chromium (Debian's `chromium` and `chromium-driver`) driven over the W3
 protocol with plain `requests` (no driver library): log in with the admin token, watch a
 client's refused request appear in the live log with its reason, advance the virtual clock in
 the page and see Apple's answer change, open a delivered notification and read its decoded
-payload, resend it. Screenshots of the main views go to $CRABAPPLE_ARTIFACTS (default
+payload, resend it; log in to a world's inspector (issue 12) and stay in that world. Screenshots of the main views go to $CRABAPPLE_ARTIFACTS (default
 target/ui-screenshots), which CI keeps as artifacts.
 
 The module runs its own `crabapple serve` (it moves the virtual clock, which a shared server's
@@ -28,7 +28,7 @@ import zoneinfo
 import pytest
 import requests
 
-from conftest import REPO, UA, free_port, own_server
+from conftest import REPO, UA, admin_headers, free_port, own_server
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 CHROME_ARGS = [
@@ -363,3 +363,51 @@ def test_issue13_screenshots_of_the_other_views(server, logged_in):
         assert b.title().endswith("crabapple inspector")
         b.screenshot(name)
     assert server.admin_key["keyId"] in b.text("#keys")
+
+
+def test_issue12_a_worlds_inspector_logs_in_links_and_moves_the_clock_of_that_world(server):
+    """A world's inspector at /crabapple/worlds/ID/crabapple/ui, in a browser of its own (no
+    session of the default world's): the login lands on the world's page, the cookie's Path is
+    the world's, every URL of the page is the world's, a navigation link and the clock form act
+    on the world and leave the default world's clock alone."""
+    made = server.admin("POST", "/worlds")
+    assert made.status_code == 201, made.text
+    prefix = f"/crabapple/worlds/{made.json()['id']}"
+    world_admin = f"{server.base_url}{prefix}/crabapple/admin"
+    headers = admin_headers(server.data)
+
+    def offsets():
+        w = requests.get(f"{world_admin}/status", headers=headers, timeout=30).json()
+        d = server.admin("GET", "/status").json()
+        return w["clock"]["offsetMs"], d["clock"]["offsetMs"]
+
+    b = Browser()
+    try:
+        b.go(f"{server.base_url}{prefix}/crabapple/ui")
+        assert "needs its token" in b.text("#refusal")
+        b.type("#token", pathlib.Path(server.data, "admin-token").read_text().strip())
+        b.click(f"form[action='{prefix}/crabapple/ui/login'] button")
+        b.wait("the world's request log", lambda: b.title().startswith("Requests"))
+        assert b.current_url() == f"{server.base_url}{prefix}/crabapple/ui"
+        cookies = {c["name"]: c for c in b.cmd("GET", "/cookie")}
+        assert cookies["crabapple_session"]["path"] == f"{prefix}/crabapple"
+        assert cookies["crabapple_session"]["httpOnly"] is True
+        urls = b.js("return [...document.querySelectorAll('[href], [action], [src]')]"
+                    ".map(e => e.getAttribute('href') || e.getAttribute('action') || e.getAttribute('src'))"
+                    ".filter(u => u !== '#main')")
+        assert urls and all(u.startswith(f"{prefix}/crabapple/") for u in urls), urls
+        # A navigation link stays in the world; the clock form advances the world's clock only.
+        world_before, default_before = offsets()
+        b.click(f"nav a[href='{prefix}/crabapple/ui/clock']")
+        b.wait("the world's clock page", lambda: b.current_url().endswith(f"{prefix}/crabapple/ui/clock"))
+        shown = b.text("#clock-now")
+        b.type("#by", "2d")
+        b.click("#advance button")
+        b.wait("the advanced clock", lambda: b.text("#clock-now") != shown)
+        world_after, default_after = offsets()
+        assert world_after - world_before >= 2 * 86_400_000
+        assert default_after == default_before
+        b.screenshot("world-clock")
+    finally:
+        b.quit()
+        server.admin("DELETE", f"/worlds/{made.json()['id']}")

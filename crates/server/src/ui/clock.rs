@@ -2,14 +2,14 @@
 //! ahead of the real clock, and forms that advance it or set it to a later time through the
 //! admin API (`POST /crabapple/admin/clock/advance`; the clock only moves forward).
 
-use super::{esc, frame, html, time_el};
+use super::{Base, esc, frame, html, time_el};
 use crate::App;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use std::sync::Arc;
 
-pub async fn page(State(app): State<Arc<App>>) -> Response {
+pub async fn page(State(app): State<Arc<App>>, base: Base) -> Response {
     let store = app.store();
     let now = store.now_ms();
     let offset = store.clock.offset_ms();
@@ -23,7 +23,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
          <p>Advancing runs everything due on the way, in time order: renewals, grace and billing \
          retry periods, expirations, notification retries, planned changes of resources.</p>\
          <section aria-labelledby=\"advance-h\"><h2 id=\"advance-h\">Advance</h2>\
-         <form id=\"advance\" data-admin=\"POST /crabapple/admin/clock/advance\">\
+         <form id=\"advance\" data-admin=\"POST {advance}\">\
          <label for=\"by\">By (90s, 15m, 12h, 3d, 2w)</label> \
          <input id=\"by\" name=\"by\" required pattern=\"[0-9]+(ms|s|m|h|d|w)?\" value=\"1d\"> \
          <button type=\"submit\">Advance</button></form></section>\
@@ -36,8 +36,9 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
         time_el(now),
         esc(&pacific.to_string()),
         esc(&human(offset)),
+        advance = base.admin("/clock/advance"),
     );
-    html(StatusCode::OK, frame("Clock", Some("/clock"), &main))
+    html(StatusCode::OK, frame(&base, "Clock", Some("/clock"), &main))
 }
 
 /// `90061000` → `1d 1h 1m 1s`.

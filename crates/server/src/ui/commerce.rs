@@ -4,7 +4,7 @@
 //! customer buy a product (`POST /crabapple/admin/commerce/purchase`, as `crabapple purchase`).
 
 use super::notifications::{entries, text};
-use super::{esc, frame, html, internal, table, time_el};
+use super::{Base, esc, frame, html, internal, table, time_el};
 use crate::App;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -14,10 +14,10 @@ use std::sync::Arc;
 
 const LIMIT: i64 = 200;
 
-pub async fn page(State(app): State<Arc<App>>) -> Response {
+pub async fn page(State(app): State<Arc<App>>, base: Base) -> Response {
     let list = match entries(&app, LIMIT).await {
         Ok(l) => l,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -40,7 +40,8 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
             vec![
                 time_el(n.get("signedDate").and_then(Value::as_i64).unwrap_or(0)),
                 format!(
-                    "<a href=\"/crabapple/ui/notifications/{}\">{event}</a>",
+                    "<a href=\"{}/{}\">{event}</a>",
+                    base.ui("/notifications"),
                     esc(text(n, "notificationUUID"))
                 ),
                 esc(text(n, "bundleId")),
@@ -57,7 +58,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     let main = format!(
         "<h1>Commerce events</h1>\
          <section aria-labelledby=\"buy-h\"><h2 id=\"buy-h\">A customer buys</h2>\
-         <form id=\"purchase\" data-admin=\"POST /crabapple/admin/commerce/purchase\">\
+         <form id=\"purchase\" data-admin=\"POST {}\">\
          <p><label for=\"bundleId\">Bundle ID</label> <input id=\"bundleId\" name=\"bundleId\" required></p>\
          <p><label for=\"productId\">Product ID</label> <input id=\"productId\" name=\"productId\" required></p>\
          <p><label for=\"environment\">Environment</label> <select id=\"environment\" name=\"environment\">\
@@ -67,6 +68,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
          <h2>Events</h2><p>Each event as the notification it emitted (at most {LIMIT}, newest \
          first); the other events are the admin API's <code>POST /crabapple/admin/commerce/{{event}}</code> \
          and the CLI's commands.</p>{}",
+        base.admin("/commerce/purchase"),
         table(
             "events",
             "Commerce events, newest first",
@@ -87,6 +89,6 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     );
     html(
         StatusCode::OK,
-        frame("Commerce events", Some("/commerce"), &main),
+        frame(&base, "Commerce events", Some("/commerce"), &main),
     )
 }

@@ -11,8 +11,14 @@
 //! which the inspector and the admin API accept like the token. With `--no-admin-token` (loopback
 //! only) no login is needed.
 //!
-//! This module owns the routing, the guard, login and logout, the page frame and the assets;
-//! each view is its own file.
+//! A world's inspector (issue 12, isolated worlds) is the same pages under the world's prefix,
+//! `/crabapple/worlds/{id}/crabapple/ui`: the front takes the prefix off and names it in
+//! [`PREFIX_HEADER`]; [`Base`] reads it, and every URL a page renders (links, form actions,
+//! assets, the admin API paths the script calls), every redirect and the session cookie's
+//! `Path` are built on it, so a world's pages never lead back to the default world's.
+//!
+//! This module owns the routing, the guard, login and logout, the page frame, [`Base`] and the
+//! assets; each view is its own file.
 
 mod clock;
 mod commerce;
@@ -23,16 +29,72 @@ mod world;
 
 use crate::App;
 use crate::access::{self, SESSION_COOKIE};
+use crate::worlds::front::PREFIX_HEADER;
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use std::sync::Arc;
 
-/// Where the inspector lives.
+/// Where the inspector lives (in the default world; a world's is under its prefix, [`Base`]).
 pub const BASE: &str = "/crabapple/ui";
+
+/// Where this request's inspector and admin API are: `/crabapple/ui` and `/crabapple/admin` in
+/// the default world, the same under `/crabapple/worlds/{id}` in a world. The prefix is the one
+/// the front put in [`PREFIX_HEADER`] (it removes that header from every incoming request); a
+/// value that is not a world's prefix is ignored, so nothing a client sends reaches the HTML.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Base {
+    /// `""` or `/crabapple/worlds/{id}`.
+    prefix: String,
+}
+
+impl Base {
+    /// The base of a request with `headers` (the default world's without a valid prefix).
+    pub fn of(headers: &HeaderMap) -> Base {
+        let prefix = headers
+            .get(PREFIX_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|p| {
+                p.strip_prefix(crate::worlds::PATH_PREFIX)
+                    .is_some_and(crate::worlds::valid_id)
+            })
+            .unwrap_or_default();
+        Base {
+            prefix: prefix.to_string(),
+        }
+    }
+
+    /// The inspector's page `path` (`""`, `/clock`, …).
+    pub fn ui(&self, path: &str) -> String {
+        format!("{}{BASE}{path}", self.prefix)
+    }
+
+    /// The admin API's `path` (`/clock/advance`, …).
+    pub fn admin(&self, path: &str) -> String {
+        format!("{}/crabapple/admin{path}", self.prefix)
+    }
+
+    /// The session cookie's `Path`: the inspector and the admin API of this world.
+    fn cookie_path(&self) -> String {
+        format!("{}/crabapple", self.prefix)
+    }
+
+    /// The world's id; `None` for the default world.
+    fn world(&self) -> Option<&str> {
+        self.prefix.strip_prefix(crate::worlds::PATH_PREFIX)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Base, Self::Rejection> {
+        Ok(Base::of(&parts.headers))
+    }
+}
 
 const CSS: &str = include_str!("assets/inspector.css");
 const JS: &str = include_str!("assets/inspector.js");
@@ -53,7 +115,10 @@ const NAV: &[(&str, &str)] = &[
 pub fn routes(app: Arc<App>) -> Router<Arc<App>> {
     Router::new()
         .route(BASE, get(requests::page))
-        .route("/crabapple/ui/", get(|| async { Redirect::to(BASE) }))
+        .route(
+            "/crabapple/ui/",
+            get(|base: Base| async move { Redirect::to(&base.ui("")) }),
+        )
         .route("/crabapple/ui/login", get(login_page).post(login))
         .route("/crabapple/ui/logout", axum::routing::post(logout))
         .route("/crabapple/ui/assets/inspector.css", get(css))
@@ -90,21 +155,21 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             .flatten()
     });
     match refused {
-        Some((status, why)) => refusal_page(status, &why),
+        Some((status, why)) => refusal_page(&Base::of(req.headers()), status, &why),
         None => next.run(req).await,
     }
 }
 
-fn refusal_page(status: StatusCode, why: &str) -> Response {
+fn refusal_page(base: &Base, status: StatusCode, why: &str) -> Response {
     let body = if status == StatusCode::UNAUTHORIZED {
-        login_form(Some(why))
+        login_form(base, Some(why))
     } else {
         format!(
             "<h1>Refused</h1><p role=\"alert\" id=\"refusal\">{}</p>",
             esc(why)
         )
     };
-    let mut r = html(status, frame("Inspector", None, &body));
+    let mut r = html(status, frame(base, "Inspector", None, &body));
     r.headers_mut().insert(
         crabapple_http::REASON_HEADER,
         crabapple_http::reason_value(why),
@@ -112,7 +177,7 @@ fn refusal_page(status: StatusCode, why: &str) -> Response {
     r
 }
 
-fn login_form(message: Option<&str>) -> String {
+fn login_form(base: &Base, message: Option<&str>) -> String {
     let alert = message
         .map(|m| format!("<p role=\"alert\" id=\"refusal\">{}</p>", esc(m)))
         .unwrap_or_default();
@@ -121,25 +186,30 @@ fn login_form(message: Option<&str>) -> String {
          <p>Paste the admin token: <code>crabapple admin-token</code> prints it (the data \
          directory's <code>admin-token</code> file). The browser keeps a session cookie for this \
          server; the token itself is not stored.</p>\
-         <form method=\"post\" action=\"/crabapple/ui/login\">\
+         <form method=\"post\" action=\"{login}\">\
          <label for=\"token\">Admin token</label> \
          <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required> \
-         <button type=\"submit\">Log in</button></form>"
+         <button type=\"submit\">Log in</button></form>",
+        login = base.ui("/login")
     )
 }
 
-async fn login_page(State(app): State<Arc<App>>) -> Response {
+async fn login_page(State(app): State<Arc<App>>, base: Base) -> Response {
     if app.config.admin.token.is_none() {
-        return Redirect::to(BASE).into_response();
+        return Redirect::to(&base.ui("")).into_response();
     }
-    html(StatusCode::OK, frame("Log in", None, &login_form(None)))
+    html(
+        StatusCode::OK,
+        frame(&base, "Log in", None, &login_form(&base, None)),
+    )
 }
 
 /// `POST /crabapple/ui/login` with the form's `token`: a session cookie and the request log, or
-/// the form again with 401.
-async fn login(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
+/// the form again with 401. In a world, the cookie's `Path` and the redirect are the world's
+/// (its admin token is the server's, so the same session value).
+async fn login(State(app): State<Arc<App>>, base: Base, body: axum::body::Bytes) -> Response {
     let Some(token) = &app.config.admin.token else {
-        return Redirect::to(BASE).into_response();
+        return Redirect::to(&base.ui("")).into_response();
     };
     let form = crate::wire::parse_query(std::str::from_utf8(&body).ok());
     let given = form
@@ -149,30 +219,31 @@ async fn login(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response
         .unwrap_or_default();
     if !access::constant_time_eq(given.as_bytes(), token.as_bytes()) {
         return refusal_page(
+            &base,
             StatusCode::UNAUTHORIZED,
             "wrong admin token: use the one in the data directory's admin-token file (printed \
              by `crabapple admin-token`)",
         );
     }
     let cookie = format!(
-        "{SESSION_COOKIE}={}; Path=/crabapple; HttpOnly; SameSite=Strict",
-        access::session_value(token)
+        "{SESSION_COOKIE}={}; Path={}; HttpOnly; SameSite=Strict",
+        access::session_value(token),
+        base.cookie_path()
     );
-    let mut r = Redirect::to(BASE).into_response();
-    *r.status_mut() = StatusCode::SEE_OTHER;
+    let mut r = Redirect::to(&base.ui("")).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }
     r
 }
 
-async fn logout() -> Response {
-    let mut r = Redirect::to("/crabapple/ui/login").into_response();
-    *r.status_mut() = StatusCode::SEE_OTHER;
+async fn logout(base: Base) -> Response {
+    let mut r = Redirect::to(&base.ui("/login")).into_response();
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}=; Path=/crabapple; HttpOnly; SameSite=Strict; Max-Age=0"
+            "{SESSION_COOKIE}=; Path={}; HttpOnly; SameSite=Strict; Max-Age=0",
+            base.cookie_path()
         ))
         .expect("ASCII"),
     );
@@ -222,8 +293,9 @@ pub(crate) fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// A whole page: `<title>`, the navigation with `active` (a [`NAV`] path) marked, `main`.
-pub(crate) fn frame(title: &str, active: Option<&str>, main: &str) -> String {
+/// A whole page: `<title>`, the navigation with `active` (a [`NAV`] path) marked, `main`; every
+/// URL on `base`, which `<body data-admin-api>` gives the script for its admin API calls.
+pub(crate) fn frame(base: &Base, title: &str, active: Option<&str>, main: &str) -> String {
     let nav: String = NAV
         .iter()
         .map(|(p, t)| {
@@ -232,22 +304,29 @@ pub(crate) fn frame(title: &str, active: Option<&str>, main: &str) -> String {
             } else {
                 ""
             };
-            format!("<li><a href=\"{BASE}{p}\"{current}>{t}</a></li>")
+            format!("<li><a href=\"{}\"{current}>{t}</a></li>", base.ui(p))
         })
         .collect();
+    let world = base
+        .world()
+        .map(|id| format!(" · world <code>{}</code>", esc(id)))
+        .unwrap_or_default();
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} — crabapple inspector</title>\
-         <link rel=\"icon\" href=\"{BASE}/assets/icon.svg\" type=\"image/svg+xml\">\
-         <link rel=\"stylesheet\" href=\"{BASE}/assets/inspector.css\">\
-         <script src=\"{BASE}/assets/inspector.js\" defer></script></head><body>\
+         <link rel=\"icon\" href=\"{ui}/assets/icon.svg\" type=\"image/svg+xml\">\
+         <link rel=\"stylesheet\" href=\"{ui}/assets/inspector.css\">\
+         <script src=\"{ui}/assets/inspector.js\" defer></script></head>\
+         <body data-admin-api=\"{admin}\">\
          <a class=\"skip\" href=\"#main\">Skip to content</a>\
-         <header><p class=\"brand\">crabapple inspector</p>\
+         <header><p class=\"brand\">crabapple inspector{world}</p>\
          <nav aria-label=\"Inspector views\"><ul>{nav}</ul></nav>\
-         <form method=\"post\" action=\"{BASE}/logout\"><button type=\"submit\">Log out</button></form>\
+         <form method=\"post\" action=\"{ui}/logout\"><button type=\"submit\">Log out</button></form>\
          </header><main id=\"main\">{main}</main></body></html>",
-        esc(title)
+        esc(title),
+        ui = base.ui(""),
+        admin = base.admin(""),
     )
 }
 
@@ -322,8 +401,9 @@ pub(crate) fn table(id: &str, caption: &str, headers: &[&str], rows: &[Vec<Strin
 }
 
 /// A page's answer when the store failed: 500 with the reason.
-pub(crate) fn internal(e: anyhow::Error) -> Response {
+pub(crate) fn internal(base: &Base, e: anyhow::Error) -> Response {
     refusal_page(
+        base,
         StatusCode::INTERNAL_SERVER_ERROR,
         &crabapple_store::error_reason(&e),
     )

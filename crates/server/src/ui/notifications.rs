@@ -4,7 +4,7 @@
 //! `sendAttemptResult`, and a resend button
 //! (`POST /crabapple/admin/commerce/notifications/{uuid}/resend`).
 
-use super::{esc, frame, html, internal, json_block, table, time_el};
+use super::{Base, esc, frame, html, internal, json_block, table, time_el};
 use crate::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -39,10 +39,10 @@ fn attempts(v: &Value) -> &[Value] {
         .map_or(&[][..], Vec::as_slice)
 }
 
-pub async fn list(State(app): State<Arc<App>>) -> Response {
+pub async fn list(State(app): State<Arc<App>>, base: Base) -> Response {
     let list = match entries(&app, LIMIT).await {
         Ok(l) => l,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let rows: Vec<Vec<String>> = list
         .iter()
@@ -56,7 +56,8 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
             vec![
                 time_el(n.get("signedDate").and_then(Value::as_i64).unwrap_or(0)),
                 format!(
-                    "<a href=\"/crabapple/ui/notifications/{}\">{}</a>",
+                    "<a href=\"{}/{}\">{}</a>",
+                    base.ui("/notifications"),
                     esc(uuid),
                     esc(text(n, "notificationType"))
                 ),
@@ -91,7 +92,7 @@ pub async fn list(State(app): State<Arc<App>>) -> Response {
     );
     html(
         StatusCode::OK,
-        frame("Notifications", Some("/notifications"), &main),
+        frame(&base, "Notifications", Some("/notifications"), &main),
     )
 }
 
@@ -108,18 +109,22 @@ fn jws_header(jws: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-pub async fn one(State(app): State<Arc<App>>, Path(uuid): Path<String>) -> Response {
+pub async fn one(State(app): State<Arc<App>>, base: Base, Path(uuid): Path<String>) -> Response {
     let c = &app.commerce;
     let row = match c.store.ledger_notification(&uuid).await {
         Ok(Some(r)) => r,
         Ok(None) => {
-            return super::refusal_page(StatusCode::NOT_FOUND, &format!("no notification {uuid}"));
+            return super::refusal_page(
+                &base,
+                StatusCode::NOT_FOUND,
+                &format!("no notification {uuid}"),
+            );
         }
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let n = match crabapple_storekit::commerce::outbox::entry(c, &row).await {
         Ok(n) => n,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let signed = text(&n, "signedPayload");
     let mut header = jws_header(signed);
@@ -154,7 +159,7 @@ pub async fn one(State(app): State<Arc<App>>, Path(uuid): Path<String>) -> Respo
          <dl id=\"notification\"><dt>notificationUUID</dt><dd><code>{uuid}</code></dd>\
          <dt>Bundle ID</dt><dd>{bundle}</dd><dt>Environment</dt><dd>{env}</dd>\
          <dt>State</dt><dd id=\"state\">{state}</dd><dt>URL</dt><dd>{url}</dd>{next}</dl>\
-         <form id=\"resend\" data-admin=\"POST /crabapple/admin/commerce/notifications/{uuid}/resend\">\
+         <form id=\"resend\" data-admin=\"POST {notifications}/{uuid}/resend\">\
          <button type=\"submit\">Resend now</button></form>\
          <p id=\"result\" role=\"status\" aria-live=\"polite\"></p>\
          {attempts}\
@@ -180,9 +185,10 @@ pub async fn one(State(app): State<Arc<App>>, Path(uuid): Path<String>) -> Respo
             n.get("payload").unwrap_or(&Value::Null)
         ),
         jws = esc(signed),
+        notifications = base.admin("/commerce/notifications"),
     );
     html(
         StatusCode::OK,
-        frame("Notification", Some("/notifications"), &main),
+        frame(&base, "Notification", Some("/notifications"), &main),
     )
 }

@@ -5,7 +5,7 @@
 //! [`crabapple_reports::analytics::explain`]: not made yet, stopped for inactivity, removed or
 //! delayed by an injected fault, empty).
 
-use super::{esc, frame, html, internal, table, time_el};
+use super::{Base, esc, frame, html, internal, table, time_el};
 use crate::App;
 use crate::wire::parse_query;
 use axum::extract::State;
@@ -17,10 +17,10 @@ use jiff::ToSpan;
 use serde_json::Value;
 use std::sync::Arc;
 
-pub async fn files(State(app): State<Arc<App>>) -> Response {
+pub async fn files(State(app): State<Arc<App>>, base: Base) -> Response {
     let files = match app.store().report_files(500).await {
         Ok(f) => f,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let rows: Vec<Vec<String>> = files
         .iter()
@@ -48,19 +48,19 @@ pub async fn files(State(app): State<Arc<App>>) -> Response {
     );
     html(
         StatusCode::OK,
-        frame("Report files", Some("/reports"), &main),
+        frame(&base, "Report files", Some("/reports"), &main),
     )
 }
 
 /// Days shown in the calendar.
 const DAYS: i64 = 35;
 
-pub async fn analytics(State(app): State<Arc<App>>, uri: Uri) -> Response {
+pub async fn analytics(State(app): State<Arc<App>>, base: Base, uri: Uri) -> Response {
     let q = parse_query(uri.query());
     let get = |n: &str| q.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
     let requests = match super::world::all(&app, "analyticsReportRequests").await {
         Ok(items) => items,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let request = get("request").or_else(|| requests.first().map(|r| r.id.clone()));
     let report = get("report")
@@ -104,7 +104,7 @@ pub async fn analytics(State(app): State<Arc<App>>, uri: Uri) -> Response {
     let calendar = match &request {
         Some(req) => match calendar(&app, report, req).await {
             Ok(c) => c,
-            Err(e) => return internal(e),
+            Err(e) => return internal(&base, e),
         },
         None => "<p>No analytics report requests yet: a client creates one with \
                  <code>POST /v1/analyticsReportRequests</code>.</p>"
@@ -112,14 +112,15 @@ pub async fn analytics(State(app): State<Arc<App>>, uri: Uri) -> Response {
     };
     let main = format!(
         "<h1>Analytics instances</h1>\
-         <form method=\"get\" action=\"/crabapple/ui/analytics\" class=\"filters\" aria-label=\"Choose a report\">\
+         <form method=\"get\" action=\"{action}\" class=\"filters\" aria-label=\"Choose a report\">\
          <p><label for=\"request\">Report request</label> <select id=\"request\" name=\"request\">{request_options}</select></p>\
          <p><label for=\"report\">Report</label> <select id=\"report\" name=\"report\">{report_options}</select></p>\
-         <p><button type=\"submit\">Show</button></p></form>{calendar}"
+         <p><button type=\"submit\">Show</button></p></form>{calendar}",
+        action = base.ui("/analytics"),
     );
     html(
         StatusCode::OK,
-        frame("Analytics", Some("/analytics"), &main),
+        frame(&base, "Analytics", Some("/analytics"), &main),
     )
 }
 

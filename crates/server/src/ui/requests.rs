@@ -304,7 +304,7 @@ fn row(e: &Entry) -> Vec<String> {
 
 /// `GET /crabapple/ui?status=&path=&key=`: the log with its filters; the script polls
 /// `/crabapple/admin/requests?after=` and adds newer rows on top.
-pub async fn page(State(app): State<Arc<App>>, uri: Uri) -> Response {
+pub async fn page(State(app): State<Arc<App>>, base: super::Base, uri: Uri) -> Response {
     use super::esc;
     let mut f = Filter::from_query(uri.query());
     f.limit = Some(f.limit.unwrap_or(200));
@@ -345,7 +345,7 @@ pub async fn page(State(app): State<Arc<App>>, uri: Uri) -> Response {
          <p id=\"log-status\" role=\"status\" aria-live=\"polite\"></p>\
          <div id=\"request-log-wrap\" data-after=\"{after}\" data-query=\"{q}\">{table}</div>",
         cap = app.requests.capacity(),
-        base = super::BASE,
+        base = base.ui(""),
         status = field("status", "Status", &f.status, "404 or 4xx"),
         path = field("path", "Path starts with", &f.path_prefix, "/v1/apps"),
         key = field("key", "Key ID", &f.key_id, "2X9R4HXF34"),
@@ -367,7 +367,10 @@ pub async fn page(State(app): State<Arc<App>>, uri: Uri) -> Response {
             &rows,
         ),
     );
-    super::html(StatusCode::OK, super::frame("Requests", Some(""), &main))
+    super::html(
+        StatusCode::OK,
+        super::frame(&base, "Requests", Some(""), &main),
+    )
 }
 
 pub fn routes() -> Router<Arc<App>> {

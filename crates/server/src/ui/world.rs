@@ -5,7 +5,7 @@
 //! (`GET /crabapple/admin/analytics/faults`: kind, what it applies to, its dates or rate), each
 //! with a button that disarms it.
 
-use super::{esc, frame, html, internal, json_block, table};
+use super::{Base, esc, frame, html, internal, json_block, table};
 use crate::App;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -29,7 +29,7 @@ pub(super) async fn all(app: &App, rtype: &str) -> anyhow::Result<Vec<crabapple_
     Ok(app.store().list(&q).await?.0)
 }
 
-pub async fn page(State(app): State<Arc<App>>) -> Response {
+pub async fn page(State(app): State<Arc<App>>, base: Base) -> Response {
     let (apps, users, keys) = match async {
         Ok::<_, anyhow::Error>((
             all(&app, "apps").await?,
@@ -40,7 +40,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     .await
     {
         Ok(x) => x,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let app_rows: Vec<Vec<String>> = apps
         .iter()
@@ -125,7 +125,7 @@ pub async fn page(State(app): State<Arc<App>>) -> Response {
     );
     html(
         StatusCode::OK,
-        frame("Apps, keys and roles", Some("/world"), &main),
+        frame(&base, "Apps, keys and roles", Some("/world"), &main),
     )
 }
 
@@ -155,7 +155,7 @@ fn field(v: &Value, k: &str) -> String {
     }
 }
 
-pub async fn faults(State(app): State<Arc<App>>) -> Response {
+pub async fn faults(State(app): State<Arc<App>>, base: Base) -> Response {
     let (http, list) = match async {
         Ok::<_, anyhow::Error>((
             crate::faults::load(app.store()).await?,
@@ -165,7 +165,7 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
     .await
     {
         Ok(x) => x,
-        Err(e) => return internal(e),
+        Err(e) => return internal(&base, e),
     };
     let http_rows: Vec<Vec<String>> = http
         .iter()
@@ -188,7 +188,7 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
                 s("probability"),
                 s("matched"),
                 s("fired"),
-                disarm("/crabapple/admin/faults", &s("id")),
+                disarm(&base.admin("/faults"), &s("id")),
             ]
         })
         .collect();
@@ -204,7 +204,7 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
                 s("kind"),
                 applies,
                 when,
-                disarm("/crabapple/admin/analytics/faults", &s("id")),
+                disarm(&base.admin("/analytics/faults"), &s("id")),
             ]
         })
         .collect();
@@ -213,7 +213,7 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
          <h2>Faults on demand</h2><p>Armed with <code>POST /crabapple/admin/faults</code>, \
          <code>crabapple faults</code>, a seed file or the form below; every faulted answer says \
          so in <code>X-Crabapple-Reason</code> (see the request log).</p>\
-         <form id=\"arm\" class=\"filters\" data-admin=\"POST /crabapple/admin/faults\" aria-label=\"Arm a fault\">\
+         <form id=\"arm\" class=\"filters\" data-admin=\"POST {arm}\" aria-label=\"Arm a fault\">\
          <p><label for=\"route\">Route</label> <input id=\"route\" name=\"route\" required placeholder=\"GET /v1/apps*\"></p>\
          <p><label for=\"kind\">Kind</label> <select id=\"kind\" name=\"kind\"><option>status</option>\
          <option>latency</option><option>drop</option><option>truncate</option>\
@@ -252,6 +252,10 @@ pub async fn faults(State(app): State<Arc<App>>) -> Response {
             "As JSON",
             &serde_json::json!({ "faults": http, "analytics": list })
         ),
+        arm = base.admin("/faults"),
     );
-    html(StatusCode::OK, frame("Faults", Some("/faults"), &main))
+    html(
+        StatusCode::OK,
+        frame(&base, "Faults", Some("/faults"), &main),
+    )
 }

@@ -156,6 +156,27 @@ pub fn api_request(
     .unwrap()
 }
 
+/// One request exactly as given: method, uri, headers, and a body with its content type
+/// (no token or Host added).
+pub fn raw_request(
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &str)],
+    body: Option<(&str, &str)>,
+) -> axum::http::Request<Body> {
+    let mut req = axum::http::Request::builder().method(method).uri(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    match body {
+        Some((ct, b)) => req
+            .header("content-type", ct)
+            .body(Body::from(b.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
 /// Sends `req` through `router` (a world's [`crabapple_server::router`] or the server's
 /// [`crabapple_server::front`]).
 pub async fn send_to(router: axum::Router, req: axum::http::Request<Body>) -> Resp {
@@ -187,8 +208,7 @@ impl World {
         self.send(api_request(method, uri, token, body)).await
     }
 
-    /// One request exactly as given: method, uri, headers, and a body with its content type
-    /// (no token or Host added).
+    /// One request exactly as given ([`raw_request`]).
     pub async fn raw(
         &self,
         method: &str,
@@ -196,18 +216,7 @@ impl World {
         headers: &[(&str, &str)],
         body: Option<(&str, &str)>,
     ) -> Resp {
-        let mut req = axum::http::Request::builder().method(method).uri(uri);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = match body {
-            Some((ct, b)) => req
-                .header("content-type", ct)
-                .body(Body::from(b.to_string())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        self.send(req).await
+        self.send(raw_request(method, uri, headers, body)).await
     }
 
     pub async fn send(&self, req: axum::http::Request<Body>) -> Resp {

@@ -1,9 +1,13 @@
 // crabapple inspector (hand-written, no dependencies): forms marked data-admin="METHOD PATH"
 // call the admin API with their fields as a JSON object; the clock's "set" form advances by the
-// difference to the time asked for; the request log polls /crabapple/admin/requests?after=N and
-// adds newer rows on top. The session cookie authenticates every call (same origin only).
+// difference to the time asked for; the request log polls the admin API's /requests?after=N and
+// adds newer rows on top. The script's own admin API calls go to <body data-admin-api>:
+// /crabapple/admin, or a world's /crabapple/worlds/ID/crabapple/admin. The session cookie
+// authenticates every call (same origin only).
 "use strict";
 (function () {
+  const adminApi = document.body.dataset.adminApi || "/crabapple/admin";
+
   function say(text, ok) {
     const out = document.getElementById("result");
     if (out) {
@@ -59,10 +63,10 @@
         const asked = form.elements.to.value;
         const to = Date.parse(asked);
         if (isNaN(to)) throw new Error("'" + asked + "' is not a time like 2027-01-01T00:00:00Z");
-        const status = await call("GET", "/crabapple/admin/status");
+        const status = await call("GET", adminApi + "/status");
         const by = to - status.clock.nowMs;
         if (by < 0) throw new Error("the virtual clock only moves forward: " + asked + " is before now");
-        await call("POST", "/crabapple/admin/clock/advance", { by: String(by) });
+        await call("POST", adminApi + "/clock/advance", { by: String(by) });
       }
       say("Done.", true);
       location.reload();
@@ -118,7 +122,7 @@
     const status = document.getElementById("log-status");
     const poll = async function () {
       try {
-        const doc = await call("GET", "/crabapple/admin/requests?after=" + after + (query ? "&" + query : ""));
+        const doc = await call("GET", adminApi + "/requests?after=" + after + (query ? "&" + query : ""));
         const rows = doc.data;
         if (rows.length) {
           const empty = tbody.querySelector("td.empty");
