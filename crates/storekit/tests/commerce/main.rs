@@ -18,6 +18,8 @@ mod writers;
 use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use std::sync::atomic::Ordering;
 
+use crabapple_auth::ServerEndpoint;
+use crabapple_storekit::commerce::Commerce;
 use crabapple_storekit::commerce::engine::EventError;
 use crabapple_storekit::models::{Environment, NotificationTypeV2, SendAttemptResult};
 use crabapple_storekit::verify::SignedDataVerifier;
@@ -771,5 +773,30 @@ async fn reset_empties_the_ledger() {
             .unwrap()
             .state,
         "delivered"
+    );
+}
+
+/// Issue 12: the admin API's commerce settings live in the store — a second process of the
+/// data directory (a replica, or the same server restarted) opens with them, and a process that
+/// reloads them after another one saved adopts them.
+#[tokio::test]
+async fn commerce_settings_are_kept_in_the_store_for_every_process() {
+    let w = World::new().await;
+    let mut s = w.commerce.settings();
+    s.delivery_timeout_ms = 1_234;
+    s.rate_limit_scale = 0.5;
+    w.commerce.save_settings(s.clone()).await.unwrap();
+    let other = Commerce::open(w.store.clone(), w.dir.path()).await.unwrap();
+    assert_eq!(other.settings(), s);
+    s.delivery_concurrency = 3;
+    other.save_settings(s.clone()).await.unwrap();
+    assert_ne!(w.commerce.settings(), s);
+    w.commerce.reload_settings().await.unwrap();
+    assert_eq!(w.commerce.settings(), s);
+    assert_eq!(
+        w.commerce
+            .limiter()
+            .budget(ServerEndpoint::GetTransactionInfo, false),
+        90_000
     );
 }
