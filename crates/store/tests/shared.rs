@@ -36,6 +36,14 @@ impl Drop for TempDb {
     }
 }
 
+/// The suite's PostgreSQL (the tests of replicas need one; scripts/test.sh starts it).
+fn postgres_url() -> String {
+    std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
+        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
+         URL it prints (scripts/test.sh does both)",
+    )
+}
+
 fn attrs(v: Value) -> Map<String, Value> {
     v.as_object().unwrap().clone()
 }
@@ -197,10 +205,7 @@ async fn only_another_stores_resource_writes_empty_the_cache() {
 /// exactly 250 are allowed, the last with 0 remaining.
 #[tokio::test]
 async fn a_keys_quota_counted_in_memory_far_from_its_limit_stays_exact_across_two_stores() {
-    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
-        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
-         URL it prints (scripts/test.sh does both)",
-    );
+    let url = postgres_url();
     let dir = TempDb::new("quota");
     let schema = format!("s_quota_{}", std::process::id());
     let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
@@ -237,10 +242,7 @@ async fn two_replicas_relying_on_notifications(
     case: &str,
 ) -> (String, String, TempDb, Store, Store) {
     crabapple_store::notify::serve_replicas();
-    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
-        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
-         URL it prints (scripts/test.sh does both)",
-    );
+    let url = postgres_url();
     let dir = TempDb::new(case);
     let schema = format!("s_{case}_{}", std::process::id());
     let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
