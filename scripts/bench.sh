@@ -117,6 +117,7 @@ if [ "${1:-}" = worlds ]; then
   BASE="http://127.0.0.1:$PORT"
   # BENCH_WORLDS_POSTGRES=1: the worlds on a throwaway PostgreSQL cluster (a schema each).
   if [ "${BENCH_WORLDS_POSTGRES:-0}" = 1 ]; then
+    chmod 755 "$TMP"  # the cluster runs as `postgres` (scripts/pg.sh)
     export CRABAPPLE_PG_DIR="$TMP/pg"
     CRABAPPLE_DATABASE_URL=$(scripts/pg.sh start 55497)
     export CRABAPPLE_DATABASE_URL
@@ -244,6 +245,7 @@ trap cleanup EXIT
 # measurement after it relies on LISTEN/NOTIFY, 2 s after it started).
 SETTLE=0
 if [ "${BENCH_POSTGRES:-0}" = 1 ]; then
+  chmod 755 "$TMP"  # the cluster runs as `postgres` (scripts/pg.sh)
   export CRABAPPLE_PG_DIR="$TMP/pg"
   CRABAPPLE_DATABASE_URL=$(scripts/pg.sh start 55496)
   export CRABAPPLE_DATABASE_URL
