@@ -39,8 +39,10 @@ struct Cli {
     #[arg(long, global = true, env = "CRABAPPLE_DATABASE_URL")]
     database: Option<String>,
     /// Work on this world of the data directory (`crabapple worlds list`) instead of its
-    /// default world (also CRABAPPLE_WORLD; not for `serve` and `worlds`).
-    #[arg(long, global = true, value_name = "ID")]
+    /// default world (also CRABAPPLE_WORLD; not for `serve` and `worlds`). Taken off the
+    /// arguments before they are parsed (`worlds::rewrite_args`); not global, so that
+    /// `simulate --world FILE` stays the simulator's own argument.
+    #[arg(long, value_name = "ID")]
     world: Option<String>,
 }
 

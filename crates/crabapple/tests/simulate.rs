@@ -91,3 +91,43 @@ fn simulate_prints_its_summary_and_a_second_run_continues_the_first() {
     assert!(clock.status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `simulate --world FILE` (what `scripts/bench.sh simulate` runs) takes the file's `traffic:`
+/// section, although `--world ID` names a world for the other commands.
+#[test]
+fn simulate_takes_its_traffic_from_a_world_file() {
+    let dir = std::env::temp_dir().join(format!("crabapple-simulate-w-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    first_start(&dir);
+    let file = dir.join("traffic.yaml");
+    std::fs::write(
+        &file,
+        "traffic:\n  com.crabapple.notes:\n    downloadsPerDay: 1000\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["simulate", "--quiet", "--days", "1", "--world"])
+        .arg(&file)
+        .arg("--data")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = String::from_utf8(out.stdout).unwrap();
+    let downloads: u64 = line
+        .split_once("): ")
+        .unwrap()
+        .1
+        .split_once(" downloads")
+        .unwrap()
+        .0
+        .parse()
+        .unwrap();
+    // About 1,000 first-time downloads (the day's draw), not the demo world's indie volume.
+    assert!((500..2000).contains(&downloads), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -14,6 +14,7 @@ pub mod files;
 mod keys;
 mod memo;
 pub mod notify;
+mod positional;
 pub mod quota;
 pub mod reports;
 mod resources;

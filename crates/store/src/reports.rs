@@ -138,7 +138,7 @@ impl Tx {
                  source_type, source_info, campaign, page_type, territory, pre_order) \
                  DO UPDATE SET units = report_app_units.units + excluded.units",
             );
-            q.build()
+            q.build_for(self.dialect())
                 .persistent(chunk.len() == 500)
                 .execute(self.write_conn().await?)
                 .await?;

@@ -395,7 +395,7 @@ pub(super) async fn ov_prefetch(tx: &mut Tx, subs: Vec<SubscriptionRow>) -> Resu
         let mut q = QueryBuilder::new("SELECT * FROM commerce_transactions WHERE 1 = 1");
         push_list(&mut q, "transaction_id", chunk);
         for r in q
-            .build()
+            .build_for(tx.dialect())
             .persistent(chunk.len() == ROWS_PER_INSERT)
             .fetch_all(tx.conn())
             .await?
@@ -416,7 +416,7 @@ pub(super) async fn ov_prefetch(tx: &mut Tx, subs: Vec<SubscriptionRow>) -> Resu
         }
         q.push(")");
         for r in q
-            .build()
+            .build_for(tx.dialect())
             .persistent(chunk.len() == ROWS_PER_INSERT)
             .fetch_all(tx.conn())
             .await?
@@ -497,7 +497,8 @@ pub(super) async fn ov_flush(tx: &mut Tx) -> Result<()> {
     txns.sort_by_key(|t| t.mod_seq);
     subs.sort_by(|a, b| a.original_transaction_id.cmp(&b.original_transaction_id));
     for chunk in customers.chunks(ROWS_PER_INSERT) {
-        insert_customers(tx.conn(), chunk).await?;
+        let d = tx.dialect();
+        insert_customers(tx.conn(), d, chunk).await?;
     }
     if let (false, Some(sql)) = (
         customers.is_empty(),
@@ -508,10 +509,12 @@ pub(super) async fn ov_flush(tx: &mut Tx) -> Result<()> {
             .await?;
     }
     for chunk in txns.chunks(ROWS_PER_INSERT) {
-        upsert_transactions(tx.conn(), chunk).await?;
+        let d = tx.dialect();
+        upsert_transactions(tx.conn(), d, chunk).await?;
     }
     for chunk in subs.chunks(ROWS_PER_INSERT) {
-        upsert_subscriptions(tx.conn(), chunk).await?;
+        let d = tx.dialect();
+        upsert_subscriptions(tx.conn(), d, chunk).await?;
     }
     Ok(())
 }

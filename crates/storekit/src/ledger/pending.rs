@@ -135,7 +135,10 @@ async fn flush_ledger(tx: &mut Tx) -> Result<()> {
         });
         q.push(" ON CONFLICT (name) DO UPDATE SET value = excluded.value");
         let n = counters.len();
-        q.build().persistent(n == 1).execute(tx.conn()).await?;
+        q.build_for(tx.dialect())
+            .persistent(n == 1)
+            .execute(tx.conn())
+            .await?;
     }
     let rows = std::mem::take(&mut ledger(tx).pending.notifications);
     for m in &mut ledger(tx).pending.marks {
@@ -180,7 +183,10 @@ async fn flush_ledger(tx: &mut Tx) -> Result<()> {
             return Err(e.into());
         }
         let recurs = chunk.len() == 1 || chunk.len() == NOTIFICATIONS_PER_INSERT;
-        q.build().persistent(recurs).execute(tx.conn()).await?;
+        q.build_for(tx.dialect())
+            .persistent(recurs)
+            .execute(tx.conn())
+            .await?;
     }
     Ok(())
 }

@@ -133,7 +133,8 @@ pub trait LedgerTx {
         if batch(self.ledger_tx()) {
             ov_put_transaction(self.ledger_tx(), t.clone());
         } else {
-            upsert_transactions(self.ledger_tx().conn(), std::slice::from_ref(&t)).await?;
+            let d = self.ledger_tx().dialect();
+            upsert_transactions(self.ledger_tx().conn(), d, std::slice::from_ref(&t)).await?;
         }
         Ok(t)
     }
@@ -195,7 +196,8 @@ pub trait LedgerTx {
             ov_put_subscription(self.ledger_tx(), s);
             return Ok(());
         }
-        upsert_subscriptions(self.ledger_tx().conn(), std::slice::from_ref(s)).await
+        let d = self.ledger_tx().dialect();
+        upsert_subscriptions(self.ledger_tx().conn(), d, std::slice::from_ref(s)).await
     }
 
     async fn ledger_mass_extension(
@@ -335,6 +337,7 @@ impl LedgerTx for Tx {
 /// Inserts customers with their ids (a batch assigns them, [`super::overlay`]).
 pub(super) async fn insert_customers(
     conn: &mut crabapple_store::DbConn,
+    dialect: Dialect,
     rows: &[CustomerRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
@@ -358,7 +361,7 @@ pub(super) async fn insert_customers(
             .push_bind(c.created_ms);
     });
     q.push(" ON CONFLICT (id) DO UPDATE SET app_account_token = excluded.app_account_token");
-    q.build()
+    q.build_for(dialect)
         .persistent(recurs(rows.len()))
         .execute(conn)
         .await?;
@@ -368,6 +371,7 @@ pub(super) async fn insert_customers(
 /// Inserts or replaces transactions (their modification sequence already assigned).
 pub(super) async fn upsert_transactions(
     conn: &mut crabapple_store::DbConn,
+    dialect: Dialect,
     rows: &[TransactionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
@@ -412,7 +416,7 @@ pub(super) async fn upsert_transactions(
          mod_seq = excluded.mod_seq, refund_seq = excluded.refund_seq,
          modified_ms = excluded.modified_ms, payload = excluded.payload",
     );
-    q.build()
+    q.build_for(dialect)
         .persistent(recurs(rows.len()))
         .execute(conn)
         .await?;
@@ -422,6 +426,7 @@ pub(super) async fn upsert_transactions(
 /// Inserts or replaces subscriptions' renewal state.
 pub(super) async fn upsert_subscriptions(
     conn: &mut crabapple_store::DbConn,
+    dialect: Dialect,
     rows: &[SubscriptionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
@@ -464,7 +469,7 @@ pub(super) async fn upsert_subscriptions(
          next_event_ms = excluded.next_event_ms, renewal = excluded.renewal,
          state = excluded.state, updated_ms = excluded.updated_ms",
     );
-    q.build()
+    q.build_for(dialect)
         .persistent(recurs(rows.len()))
         .execute(conn)
         .await?;
