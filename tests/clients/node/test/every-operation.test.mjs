@@ -217,10 +217,14 @@ async function discover(gets) {
     }
     if (!batch.length) break;
     apiCalls += batch.length;
-    const fresh = await pool(batch, CONCURRENCY, async (u) => {
+    // Harvested in the batch's order, not as the parallel calls answer: the first id found of a
+    // type is the next round's parent, and it must not depend on which replica answered first
+    // (one app of the world has analytics report requests; a walk from another app found none).
+    const bodies = await pool(batch, CONCURRENCY, async (u) => {
       const r = await rawGet(u);
-      return r.status === 200 ? harvest(r.body) : 0;
+      return r.status === 200 ? r.body : null;
     });
+    const fresh = bodies.map((b) => (b ? harvest(b) : 0));
     if (fresh.reduce((a, b) => a + b, 0) === 0) break;
   }
   // More candidates (and the types the walk did not reach) from crabapple's admin listing.
