@@ -333,6 +333,8 @@ pub struct DueWork {
     /// `((app id, environment, product id, request identifier), due ms)`.
     pub mass_extension: Option<((String, String, String, String), i64)>,
     pub notification_ms: Option<i64>,
+    /// The latest lease end (wall ms) of due notifications another worker holds.
+    pub held_until: Option<i64>,
 }
 
 /// Empties every table of the commerce ledger, children before parents.

@@ -341,7 +341,8 @@ impl Commerce {
             let tn = due.notification_ms;
             let Some(first) = [ts, tm, tn].into_iter().flatten().min() else {
                 // What another replica records may make more work due: look again after it.
-                if self.others_post(now).await? {
+                let held = due.held_until.is_some_and(|l| l >= self.live_claims_from());
+                if held && self.others_post(now).await? {
                     continue;
                 }
                 break;
@@ -428,6 +429,12 @@ impl Commerce {
         Ok(sum)
     }
 
+    /// The lease end from which a claim is a live worker's: claims whose pass should be over
+    /// (less than the slack left) are a killed replica's, not waited for.
+    fn live_claims_from(&self) -> i64 {
+        self.store.clock.wall_ms() + delivery::LEASE_SLACK_MS - 2_000
+    }
+
     /// Whether another replica was posting notifications due at or before `now` (issue 12: its
     /// claim is leased): then this waits until it recorded them — its pass ends within its
     /// timeouts — or at most [`OTHERS_WAIT`], so that a pass (a clock advance) returns only once
@@ -438,10 +445,12 @@ impl Commerce {
         let started = std::time::Instant::now();
         let mut waited = false;
         while started.elapsed() < OTHERS_WAIT {
-            // Claims whose pass should be over (less than the slack left) are a killed
-            // replica's: not waited for.
-            let live = self.store.clock.wall_ms() + delivery::LEASE_SLACK_MS - 2_000;
-            if self.store.ledger_leased_due(now, live).await?.is_none() {
+            if self
+                .store
+                .ledger_leased_due(now, self.live_claims_from())
+                .await?
+                .is_none()
+            {
                 return Ok(waited);
             }
             waited = true;

@@ -276,16 +276,19 @@ pub trait LedgerStore {
     /// The earliest due time of scheduled work (subscriptions, mass extensions, notification
     /// attempts not leased at `wall_ms`), each at or before `now`.
     async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
-        // Most looks (the delivery loop's, every 250 ms) find nothing: one statement says so.
-        let any: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(t) FROM (
+        // Most looks (the delivery loop's, every 250 ms) find nothing: one statement says so,
+        // and also how long another worker's claims on due notifications last.
+        let (any, held_until): (Option<i64>, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT MIN(t) FROM (
                SELECT MIN(next_event_ms) AS t FROM commerce_subscriptions
                  WHERE next_event_ms IS NOT NULL AND next_event_ms <= $1
                UNION ALL SELECT MIN(due_ms) FROM commerce_mass_extensions
                  WHERE due_ms IS NOT NULL AND due_ms <= $1
                UNION ALL SELECT MIN(next_attempt_ms) FROM commerce_notifications
                  WHERE state = 'pending' AND next_attempt_ms <= $1
-                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due",
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due),
+             (SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
+                 AND next_attempt_ms <= $1 AND lease_until_ms >= $2)",
         )
         .bind(now)
         .bind(wall_ms)
@@ -296,6 +299,7 @@ pub trait LedgerStore {
                 subscription: None,
                 mass_extension: None,
                 notification_ms: None,
+                held_until,
             });
         }
         let sub: Option<(String, i64)> = sqlx::query_as(
@@ -326,6 +330,7 @@ pub trait LedgerStore {
             subscription: sub,
             mass_extension: mass.map(|(a, e, p, r, d)| ((a, e, p, r), d)),
             notification_ms: notif,
+            held_until,
         })
     }
 
