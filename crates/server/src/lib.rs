@@ -174,7 +174,15 @@ impl App {
         let Some(kid) = authorization.and_then(token_kid) else {
             return;
         };
-        if self.keys.read().is_ok_and(|k| k.contains_key(&kid)) {
+        let known = || self.keys.read().is_ok_and(|k| k.contains_key(&kid));
+        if known() {
+            return;
+        }
+        // A reload in flight (another request's with the same new key, or the periodic one) is
+        // waited for: requests that arrive together with a new key are all verified after it,
+        // not refused while the first one reloads.
+        let one_at_a_time = self.key_reload.lock().await;
+        if known() {
             return;
         }
         // A kid still unknown after a reload is not looked up again for a second (a flood of
@@ -189,7 +197,7 @@ impl App {
             }
             tried.insert(kid, now);
         }
-        if let Err(e) = self.reload_keys().await {
+        if let Err(e) = self.reload_keys_locked(one_at_a_time).await {
             tracing::warn!("reloading keys: {e:#}");
         }
     }
@@ -197,7 +205,13 @@ impl App {
     /// Re-reads API keys (and, for individual keys, their user's current roles). Reloads are
     /// serialized, so a slow one that started before a key was added cannot overwrite a newer one.
     pub async fn reload_keys(&self) -> anyhow::Result<()> {
-        let _one_at_a_time = self.key_reload.lock().await;
+        self.reload_keys_locked(self.key_reload.lock().await).await
+    }
+
+    async fn reload_keys_locked(
+        &self,
+        _one_at_a_time: tokio::sync::MutexGuard<'_, ()>,
+    ) -> anyhow::Result<()> {
         let mut map = HashMap::new();
         for k in self.store().keys().await? {
             let kind = match k.kind.as_str() {

@@ -177,6 +177,40 @@ async fn a_key_created_by_another_process_works_on_its_first_request() {
     );
 }
 
+/// Many first requests at once with a key another process just created (the Node suite's eight
+/// parallel discovery calls on a replica that had not seen the key): each waits for the reload
+/// the first one started instead of being refused while it runs.
+#[tokio::test]
+async fn many_first_requests_with_a_new_key_at_once_all_pass() {
+    let w = std::sync::Arc::new(open(temp_dir("auth"), WorldChoice::Demo, 1000).await);
+    for round in 0..5 {
+        let k = keys::create(
+            w.app.store(),
+            &w.dir,
+            NewKey {
+                kind: KeyKind::Team,
+                roles: vec!["ADMIN".into()],
+                user_id: None,
+                name: None,
+            },
+        )
+        .await
+        .unwrap();
+        let token = token_for(&w.dir, &k.key_id, Some(&w.issuer), &[]);
+        let mut calls = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (w, token) = (w.clone(), token.clone());
+            calls.spawn(async move {
+                w.call("GET", "/v1/apps?limit=1", Some(&token), None)
+                    .await
+                    .status
+            });
+        }
+        let statuses = calls.join_all().await;
+        assert_eq!(statuses, vec![200; 16], "round {round}");
+    }
+}
+
 /// Issue 8, §1.2: an individual key has "the apps and permissions of the user"; once the user
 /// is deleted (`DELETE /v1/users/{id}` → 204) the key's tokens are refused with a reason, and a
 /// change of the user's roles applies to the key at once.
