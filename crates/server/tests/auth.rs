@@ -24,9 +24,19 @@ async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
         )
         .unwrap()
     };
+    // Beyond the 1,260 s `exp − iat` allows with a backdated `iat` (crates/auth lib.rs
+    // ASC_IAT_BACKDATE_TOLERANCE_SECS): refused however long the request takes. (1,201 s from
+    // `iat = now` is accepted once a second has passed, since `exp − now` is then 1,200 s; the
+    // exact boundaries are crates/auth's tests, on a fixed clock.)
     let too_long = {
         let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
-        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs(), 1201, &[])
+        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs(), 1261, &[])
+            .unwrap()
+    };
+    // Within 1,260 s of a backdated `iat`, but expiring more than 20 minutes from now (§1.1).
+    let expires_too_late = {
+        let p8 = std::fs::read_to_string(keys::key_path(&w.dir, &w.key_id)).unwrap();
+        crabapple_auth::mint_asc_token(&p8, &w.key_id, Some(&w.issuer), now_secs() - 30, 1260, &[])
             .unwrap()
     };
     let wrong_issuer = token_for(
@@ -39,7 +49,8 @@ async fn bad_tokens_get_apples_exact_401_body_and_a_reason() {
         ("none", None),
         ("garbage", Some("abc.def.ghi".to_string())),
         ("expired", Some(expired)),
-        ("lifetime 1201 s", Some(too_long)),
+        ("lifetime 1261 s", Some(too_long)),
+        ("exp 1230 s from now", Some(expires_too_late)),
         ("wrong issuer", Some(wrong_issuer)),
     ] {
         let r = w.call("GET", "/v1/apps", token.as_deref(), None).await;

@@ -99,7 +99,7 @@ impl Store {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| ".".into());
         let url = format!("sqlite://{}?mode=rwc", path.display());
-        Self::connect_sqlite(&url, dir)
+        Self::connect_sqlite(&url, path, dir)
             .await
             .map_err(|e| explain_open_error(e, path))
     }
@@ -153,7 +153,7 @@ impl Store {
         db::run_once(url, format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await
     }
 
-    async fn connect_sqlite(url: &str, dir: std::path::PathBuf) -> Result<Store> {
+    async fn connect_sqlite(url: &str, path: &Path, dir: std::path::PathBuf) -> Result<Store> {
         let opts = Dialect::connect_options(url)?;
         let d = Dialect::Sqlite;
         // Connecting sets WAL mode, which a new database file only takes under an exclusive lock:
@@ -206,7 +206,7 @@ impl Store {
             .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
             .connect_with(opts)
             .await?;
-        let watch = shared::Watch::sqlite(watch);
+        let watch = shared::Watch::sqlite(watch, path);
         Self::assemble(writer, reader, d, watch, page_limit, dir).await
     }
 

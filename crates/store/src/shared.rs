@@ -71,6 +71,8 @@ where
 /// in `meta` ([`WRITE_TOKEN`]): a token this process did not write means another one committed.
 pub(crate) struct Watch {
     conn: DbPool,
+    /// SQLite: the WAL-index header, read before asking SQLite ([`WalIndex`]).
+    wal_index: Option<WalIndex>,
     /// SQLite: whether `PRAGMA data_version` tells of commits (PostgreSQL has no such counter).
     data_version: bool,
     /// What was seen last; the lock also orders checks and commits, so a request never proceeds
@@ -89,6 +91,8 @@ pub(crate) const RESOURCES_TOKEN: &str = "write.resources";
 #[derive(Default)]
 struct Seen {
     data_version: Option<i64>,
+    /// The WAL-index header read just before the last `PRAGMA data_version`.
+    wal_index: Option<[u8; WAL_INDEX_HEADER]>,
     /// The last token this process knows about (it wrote it, or emptied its cache after it).
     token: Option<String>,
     /// The last resources token this process knows about.
@@ -98,9 +102,16 @@ struct Seen {
 }
 
 impl Watch {
-    pub fn sqlite(conn: DbPool) -> Watch {
+    /// `database`: the SQLite file (its WAL index is `database` + `-shm`).
+    pub fn sqlite(conn: DbPool, database: &std::path::Path) -> Watch {
+        let mut shm = database.as_os_str().to_owned();
+        shm.push("-shm");
         Watch {
             conn,
+            wal_index: Some(WalIndex {
+                path: shm.into(),
+                file: std::sync::Mutex::new(None),
+            }),
             data_version: true,
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence: None,
@@ -112,6 +123,7 @@ impl Watch {
     pub fn postgres(reader: DbPool, coherence: Option<Arc<Coherence>>) -> Watch {
         Watch {
             conn: reader,
+            wal_index: None,
             data_version: false,
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence,
@@ -167,9 +179,14 @@ impl Watch {
         } else {
             Some(self.tokens().await?)
         };
+        // SQLite: the WAL-index header as it is before this look (see [`WalIndex`]).
+        let header = self.wal_index.as_ref().and_then(WalIndex::header);
         let mut seen = self.seen.lock().await;
         // Not relying on notifications now: when it does again, it acts on them once.
         seen.generation = None;
+        if header.is_some() && seen.wal_index == header {
+            return Ok(false);
+        }
         let version: Option<i64> = if self.data_version {
             Some(
                 sqlx::query_scalar("PRAGMA data_version")
@@ -180,6 +197,7 @@ impl Watch {
             None
         };
         if version.is_some() && seen.data_version == version {
+            seen.wal_index = header;
             return Ok(false);
         }
         let (token, resources) = match early {
@@ -194,6 +212,7 @@ impl Watch {
             seen.resources = resources;
         }
         seen.data_version = Some(version.unwrap_or(0));
+        seen.wal_index = header;
         Ok(foreign)
     }
 
@@ -240,5 +259,37 @@ impl Watch {
         }
         seen.token = Some(new);
         r
+    }
+}
+
+/// The first copy of SQLite's WAL-index header (the `-shm` file's first 48 bytes: iVersion,
+/// iChange — incremented by every commit —, mxFrame, nPage, frame checksums, salts; sqlite.org
+/// "Database File Format" §4.5 "WAL-Index Format"). Every commit of any connection rewrites it,
+/// and nothing else does (readers' marks and checkpoints live after it), so while it reads the
+/// same as before the last `PRAGMA data_version`, no connection committed since: the look costs
+/// one `pread` instead of a round trip through SQLite's worker thread. Any doubt (no file yet,
+/// a short read, another file at the path) falls back to asking SQLite.
+const WAL_INDEX_HEADER: usize = 48;
+
+pub(crate) struct WalIndex {
+    path: std::path::PathBuf,
+    /// The `-shm` file, opened at the first look; reopened when the path names another file.
+    file: std::sync::Mutex<Option<(std::fs::File, u64)>>,
+}
+
+impl WalIndex {
+    fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+        use std::os::unix::fs::{FileExt, MetadataExt};
+        // The inode at the path now: a `-shm` file removed and created again (all connections
+        // closed meanwhile) is read anew, never through a stale descriptor.
+        let inode = std::fs::metadata(&self.path).ok()?.ino();
+        let mut file = self.file.lock().ok()?;
+        if file.as_ref().is_none_or(|(_, i)| *i != inode) {
+            *file = Some((std::fs::File::open(&self.path).ok()?, inode));
+        }
+        let (f, _) = file.as_ref()?;
+        let mut header = [0u8; WAL_INDEX_HEADER];
+        f.read_exact_at(&mut header, 0).ok()?;
+        Some(header)
     }
 }

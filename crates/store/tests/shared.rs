@@ -149,6 +149,34 @@ async fn another_stores_commit_is_seen_and_the_check_is_cheap() {
     assert_eq!(server.clock.offset_ms(), 3_720_000);
 }
 
+/// A look that finds the WAL index unchanged answers without asking SQLite (shared.rs
+/// `WalIndex`); no commit of another store is missed by it: 200 commits of the other store,
+/// of resources and of `meta` alone, each seen at the next look, and a second look sees nothing.
+#[tokio::test]
+async fn every_commit_of_another_store_is_seen_at_the_next_look_through_the_wal_index() {
+    let (_db, server, cli) = two_stores_with_app_1_cached("wal-index").await;
+    for i in 0..200 {
+        if i % 2 == 0 {
+            let mut tx = cli.begin().await.unwrap();
+            tx.put("apps", "1", &attrs(json!({"name": format!("v{i}")})))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        } else {
+            cli.meta_set("commerce.settings", &format!("{{\"i\":{i}}}"))
+                .await
+                .unwrap();
+        }
+        assert!(server.see_other_writers().await.unwrap(), "commit {i}");
+        assert!(
+            !server.see_other_writers().await.unwrap(),
+            "after commit {i}"
+        );
+        let name = server.get("apps", "1").await.unwrap().unwrap().attributes["name"].clone();
+        assert_eq!(name, format!("v{}", i - i % 2), "commit {i}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stores_opening_a_new_database_at_once_migrate_it_once() {
     for round in 0..5 {
