@@ -173,7 +173,11 @@ async fn advance_clock(State(app): State<Arc<App>>, Json(a): Json<Advance>) -> A
         .run_timeline()
         .await
         .map_err(Refusal::admin_internal)?;
-    Ok(Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": crabapple_storekit::run_due(&app.commerce, now).await.ok(), "timeline": applied.len() })).into_response())
+    let commerce = crabapple_storekit::run_due(&app.commerce, now)
+        .await
+        .map_err(|e| tracing::warn!("running what the clock made due: {e:#}"))
+        .ok();
+    Ok(Json(json!({ "nowMs": now, "offsetMs": app.store().clock.offset_ms(), "commerce": commerce, "timeline": applied.len() })).into_response())
 }
 
 #[derive(Deserialize, Default)]

@@ -181,16 +181,23 @@ impl Store {
 
     /// Forgets every count of the keys starting with `prefix` (their limits changed).
     pub async fn quota_reset(&self, prefix: &str) -> Result<()> {
-        self.quota
-            .0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| !k.starts_with(prefix));
+        self.quota_forget(prefix);
         sqlx::query("DELETE FROM rate_counts WHERE key LIKE $1")
             .bind(format!("{prefix}%"))
             .execute(self.reader())
             .await?;
         Ok(())
+    }
+
+    /// Forgets what this process knows of the keys starting with `prefix`, the hits it held
+    /// in memory included: another process reset them ([`Store::quota_reset`]), and hits held
+    /// from before must not count against the new budgets.
+    pub fn quota_forget(&self, prefix: &str) {
+        self.quota
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| !k.starts_with(prefix));
     }
 
     /// Hits counted exactly (in the database) by this store so far: for tests.

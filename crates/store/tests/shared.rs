@@ -264,6 +264,37 @@ async fn a_keys_quota_counted_in_memory_far_from_its_limit_stays_exact_across_tw
     Store::drop_schema(&url, &schema).await.unwrap();
 }
 
+/// A reset of a key's counts (the Server API's budgets rescaled on one replica) is a fresh
+/// start on every replica: hits another replica held in memory from before are forgotten with
+/// `quota_forget` (which that replica runs when it adopts the new settings), not written later
+/// against the new budget — so a new limit of 1 allows exactly the first hit.
+#[tokio::test]
+async fn after_a_quota_reset_hits_another_store_held_in_memory_do_not_count() {
+    let url = postgres_url();
+    let dir = TempDb::new("quota-reset");
+    let schema = format!("s_quota_reset_{}", std::process::id());
+    let a = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let b = Store::connect_schema(&url, &schema, &dir.0).await.unwrap();
+    let now = 1_800_000_000_000;
+    // Far below its limit: `b` holds most of these hits in memory.
+    for i in 0..20 {
+        assert!(
+            b.quota_hit("p|KEY", 10_000, 3_600_000, now + i)
+                .await
+                .unwrap()
+                .allowed
+        );
+    }
+    a.quota_reset("p|").await.unwrap();
+    b.quota_forget("p|");
+    let first = b.quota_hit("p|KEY", 1, 3_600_000, now + 100).await.unwrap();
+    let second = a.quota_hit("p|KEY", 1, 3_600_000, now + 101).await.unwrap();
+    assert_eq!((first.allowed, first.remaining), (true, 0));
+    assert_eq!((second.allowed, second.remaining), (false, 0));
+    drop((a, b));
+    Store::drop_schema(&url, &schema).await.unwrap();
+}
+
 /// Two stores of one PostgreSQL schema, each a serving replica (issue 12); `a` has app `1`
 /// cached; both rely on notifications when this returns.
 async fn two_replicas_relying_on_notifications(

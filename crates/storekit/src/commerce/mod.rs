@@ -184,6 +184,10 @@ impl Commerce {
         if let Some(v) = self.store.meta_get(SETTINGS_META).await? {
             let s: Settings = serde_json::from_str(&v).context("commerce settings")?;
             if s != self.settings() {
+                if (s.rate_limit_scale - self.settings().rate_limit_scale).abs() > f64::EPSILON {
+                    // The replica that rescaled reset the counts ([`Commerce::save_settings`]).
+                    self.store.quota_forget(RATE_KEY_PREFIX);
+                }
                 self.set_settings(s);
             }
         }
@@ -331,6 +335,8 @@ impl Commerce {
     pub async fn run_due(&self, now: i64) -> Result<RunSummary> {
         let _guard = self.sched.lock().await;
         let mut sum = RunSummary::default();
+        // Claims that found nothing in a row (see below).
+        let mut contended = 0;
         // A generous bound: production renewals are at least a week apart, sandbox ones stop
         // after 12 renewals; every step moves its subscription's due time forward.
         for _ in 0..1_000_000 {
@@ -415,12 +421,22 @@ impl Commerce {
             } else {
                 let until = [ts, tm].into_iter().flatten().min().unwrap_or(now).min(now);
                 // Nothing unclaimed: another worker claimed what was due meanwhile.
+                // Nothing unclaimed: another worker claimed what was due between the look and
+                // the claim (or is claiming it: SKIP LOCKED passed its locked row). It may have
+                // posted it already; either way more may be due after it (the next renewal, a
+                // retry): wait for what it still posts, then look again.
                 let Some(d) = delivery::claim_and_deliver(self, until).await? else {
-                    if self.others_post(now).await? {
-                        continue;
+                    if !self.others_post(now).await? {
+                        contended += 1;
+                        if contended > Self::MAX_CONTENDED_LOOKS {
+                            tracing::warn!("notifications due but never claimable; pass ends");
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                    break;
+                    continue;
                 };
+                contended = 0;
                 sum.delivery_attempts += d.0;
                 sum.delivered += d.1;
                 sum.failed_attempts += d.2;
@@ -428,6 +444,10 @@ impl Commerce {
         }
         Ok(sum)
     }
+
+    /// How many looks in a row a pass makes when a notification is due but its claim finds
+    /// nothing (each 1 ms apart): another worker's claim in flight is committed long before.
+    const MAX_CONTENDED_LOOKS: u32 = 2_000;
 
     /// The lease end from which a claim is a live worker's: claims whose pass should be over
     /// (less than the slack left) are a killed replica's, not waited for.
