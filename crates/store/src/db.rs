@@ -469,31 +469,44 @@ pub(crate) async fn run_once(url: &str, sql: String) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A PostgreSQL session that LISTENs to channels (replicas' cache coherence, [`crate::notify`]):
-/// the only PostgreSQL-typed connection of the store.
+/// A PostgreSQL session that LISTENs to channels (replicas' cache coherence, [`crate::notify`];
+/// one per process and database, [`crate::listen`]): the only PostgreSQL-typed connection of
+/// the store.
 pub(crate) struct Listener(sqlx::postgres::PgListener);
 
 impl Listener {
-    /// The `application_name` of listening sessions (`pg_stat_activity` shows them).
+    /// The `application_name` of listening sessions (`pg_stat_activity` shows them), before the
+    /// process id.
     pub(crate) const NAME: &'static str = "crabapple-listener";
 
-    /// Connects to `url` and LISTENs to `channels`.
-    /// Its session's `application_name` is [`Listener::NAME`] and `name`.
-    pub(crate) async fn connect(
-        url: &str,
-        name: &str,
-        channels: &[&str],
-    ) -> anyhow::Result<Listener> {
+    /// Connects to `url`, listening to no channel yet. Its session's `application_name` is
+    /// [`Listener::NAME`] and this process's id.
+    pub(crate) async fn connect(url: &str) -> anyhow::Result<Listener> {
         let sep = if url.contains('?') { '&' } else { '?' };
-        let named = format!("{url}{sep}application_name={}%20{name}", Listener::NAME);
+        let named = format!(
+            "{url}{sep}application_name={}%20{}",
+            Listener::NAME,
+            std::process::id()
+        );
         let mut l = sqlx::postgres::PgListener::connect(&named)
             .await
             .map_err(|e| anyhow::anyhow!("connecting to {}: {e}", redact(url)))?;
         // A lost connection is the caller's to notice (notifications sent meanwhile are gone):
         // it reconnects with a new `Listener` and assumes anything changed.
         l.eager_reconnect(false);
-        l.listen_all(channels.iter().copied()).await?;
         Ok(Listener(l))
+    }
+
+    /// LISTENs to `channels` too (one statement).
+    pub(crate) async fn listen(&mut self, channels: &[&str]) -> anyhow::Result<()> {
+        self.0.listen_all(channels.iter().copied()).await?;
+        Ok(())
+    }
+
+    /// Stops listening to `channel`.
+    pub(crate) async fn unlisten(&mut self, channel: &str) -> anyhow::Result<()> {
+        self.0.unlisten(channel).await?;
+        Ok(())
     }
 
     /// The next notification: (channel, payload).
@@ -517,6 +530,15 @@ impl Listener {
             q = q.bind(*b);
         }
         q.execute(&mut self.0).await?;
+        Ok(())
+    }
+
+    /// Runs `sql`, statements without parameters (the caller's own values in its text), in
+    /// this session as one implicit transaction: all of them or none.
+    pub(crate) async fn execute_batch(&mut self, sql: String) -> anyhow::Result<()> {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut self.0)
+            .await?;
         Ok(())
     }
 }

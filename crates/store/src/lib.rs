@@ -6,12 +6,15 @@
 //! readers); PostgreSQL serves a shared instance with several replicas (issue 12). Every
 //! difference between them lives in [`db`] (the dialect module).
 
+mod batch;
 mod cache;
 pub mod clock;
 mod db;
 pub mod fault;
 pub mod files;
 mod keys;
+mod known;
+mod listen;
 mod memo;
 pub mod notify;
 mod positional;
@@ -80,6 +83,8 @@ pub struct Tx {
     states: tx_state::States,
     /// The earliest timeline entry this transaction planned ([`Tx::timeline_plan`]).
     planned_min: Option<i64>,
+    /// Writes kept in memory, written in multi-row statements ([`Tx::batch_writes`]).
+    batch: batch::Batch,
 }
 
 impl Store {
@@ -334,6 +339,7 @@ impl Store {
             memo: Default::default(),
             states: Default::default(),
             planned_min: None,
+            batch: Default::default(),
         })
     }
 
@@ -435,8 +441,13 @@ impl Tx {
     }
 
     /// The transaction's connection for a statement that reads. A statement that writes takes
-    /// [`Tx::write_conn`] (which also issues deferred savepoints).
+    /// [`Tx::write_conn`] (which also issues deferred savepoints). It does not see writes kept
+    /// in memory ([`Tx::batch_writes`]): a batching caller writes them first.
     pub fn conn(&mut self) -> &mut DbConn {
+        debug_assert!(
+            self.batch.is_empty(),
+            "a read through Tx::conn while writes are kept in memory (Tx::write_batch first)"
+        );
         &mut self.tx
     }
 
@@ -456,7 +467,11 @@ impl Tx {
     pub async fn commit(mut self) -> Result<()> {
         let token = uuid::Uuid::new_v4().to_string();
         let wrote_resources = self.wrote_resources();
-        let left = match self.flush_states().await {
+        let written = match self.write_batch().await {
+            Ok(()) => self.flush_states().await,
+            Err(e) => Err(e),
+        };
+        let left = match written {
             Ok(()) => self.leave_token(&token).await,
             Err(e) => Err(e),
         };

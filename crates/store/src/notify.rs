@@ -13,6 +13,10 @@
 //! registration not renewed, or registered less than [`LEASE_MS`] ago — a write that read the
 //! registrations before it joined may not wait for it).
 //!
+//! Every store of one database in a process shares one listening session
+//! ([`crate::listen`]): a hundred worlds open on three replicas hold three LISTEN connections,
+//! not three hundred.
+//!
 //! Costs: a write reads the registrations and waits for the acknowledgements (about two round
 //! trips); a replica killed with `kill -9` makes writes wait until its registration runs out
 //! (at most [`LEASE_MS`]). A write transaction that takes longer than [`LEASE_MS`] between
@@ -27,16 +31,16 @@ use std::time::Duration;
 use anyhow::Result;
 use tokio::sync::oneshot;
 
-use crate::db::{Db, DbPool, Listener};
+use crate::db::{Db, DbPool};
 
 /// How long a registration lasts without renewal.
 pub const LEASE_MS: i64 = 2_000;
 /// How often a serving replica renews its registration.
-const RENEW: Duration = Duration::from_millis(500);
+pub(crate) const RENEW: Duration = Duration::from_millis(500);
 /// The `meta` key prefix of registrations.
 const REGISTRATION: &str = "listener.";
 
-fn wall_ms() -> i64 {
+pub(crate) fn wall_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -45,9 +49,11 @@ fn wall_ms() -> i64 {
 
 /// One store's side of the protocol.
 pub(crate) struct Coherence {
-    id: String,
-    channel: String,
-    acks: String,
+    pub(crate) id: String,
+    pub(crate) channel: String,
+    pub(crate) acks: String,
+    /// The schema of the store's tables (its registrations are written there).
+    schema: String,
     /// Notifications of other processes' commits counted so far (and reconnections: anything
     /// may have changed while nobody listened).
     generation: AtomicU64,
@@ -59,12 +65,13 @@ pub(crate) struct Coherence {
     trusted_until: AtomicI64,
     /// Commits of this process waiting for acknowledgements, by token.
     waiting: Mutex<HashMap<String, Waiter>>,
-    /// Where the listening task connects; it starts with the store in a serving process, else
-    /// with the first commit that has replicas to wait for ([`Coherence::announce`]).
+    /// The database whose listening session this store shares ([`crate::listen`]): joined
+    /// with the store in a serving process, else with the first commit that has replicas to
+    /// wait for ([`Coherence::announce`]).
     url: String,
-    started: AtomicBool,
-    /// True while the listening session LISTENs.
-    listening: tokio::sync::watch::Sender<bool>,
+    joined: AtomicBool,
+    /// True while the listening session LISTENs to this store's channels.
+    pub(crate) listening: tokio::sync::watch::Sender<bool>,
     /// The store's pool, for [`leave`].
     pool: DbPool,
 }
@@ -109,7 +116,7 @@ pub(crate) async fn registered(pool: &DbPool) -> Result<usize> {
 }
 
 /// Whether this process serves requests ([`serve_replicas`]).
-static SERVING: AtomicBool = AtomicBool::new(false);
+pub(crate) static SERVING: AtomicBool = AtomicBool::new(false);
 
 /// Called once by `crabapple serve`: every PostgreSQL store this process opens registers as a
 /// serving replica — writers wait for its acknowledgements, and it answers from its cache
@@ -141,9 +148,11 @@ impl Pending {
 }
 
 impl Coherence {
-    /// The protocol for the store whose tables live in `schema`, connecting to `url`; its
-    /// listening task ends with the returned value.
+    /// The protocol for the store whose tables live in `schema` of the database at `url` (a
+    /// URL naming the schema is taken without it: stores of one database share a session);
+    /// it leaves the listening session with the returned value.
     pub fn start(url: String, schema: &str, pool: DbPool) -> Arc<Coherence> {
+        let url = crate::db::schema_of_url(&url).map_or(url, |(base, _)| base);
         let channel = format!("crabapple.{schema}");
         let c = Arc::new(Coherence {
             id: uuid::Uuid::new_v4().simple().to_string(),
@@ -154,8 +163,9 @@ impl Coherence {
             last_token: Mutex::new(None),
             trusted_until: AtomicI64::new(0),
             waiting: Mutex::new(HashMap::new()),
+            schema: schema.to_string(),
             url,
-            started: AtomicBool::new(false),
+            joined: AtomicBool::new(false),
             listening: tokio::sync::watch::Sender::new(false),
             pool,
         });
@@ -169,11 +179,29 @@ impl Coherence {
         c
     }
 
-    /// Starts the listening task (once).
-    fn listen(self: &Arc<Self>) {
-        if !self.started.swap(true, Ordering::AcqRel) {
-            tokio::spawn(listen(Arc::downgrade(self), self.url.clone()));
+    /// Joins the listening session of its database (once; again after the session's task
+    /// ended with its runtime).
+    pub(crate) fn listen(self: &Arc<Self>) {
+        if !self.joined.swap(true, Ordering::AcqRel) {
+            crate::listen::join(self, &self.url);
         }
+    }
+
+    /// In a serving process: listening, or joining the session again ([`Coherence::listen`]).
+    pub(crate) fn keep_listening(self: &Arc<Self>) {
+        if SERVING.load(Ordering::Acquire) && !self.joined.load(Ordering::Acquire) {
+            self.listen();
+        }
+    }
+
+    /// The session's task ended (its runtime shut down): the next need joins a new one.
+    pub(crate) fn left_session(&self) {
+        self.joined.store(false, Ordering::Release);
+    }
+
+    /// Lets this process rely on its notifications until `until_ms` (0: not now).
+    pub(crate) fn trust_until(&self, until_ms: i64) {
+        self.trusted_until.store(until_ms, Ordering::Release);
     }
 
     /// Whether this process may rely on its notifications now.
@@ -261,7 +289,7 @@ impl Coherence {
     }
 
     /// Another process's commit was announced: counted, then acknowledged by the caller.
-    fn committed_elsewhere(&self, token: &str, wrote_resources: bool) {
+    pub(crate) fn committed_elsewhere(&self, token: &str, wrote_resources: bool) {
         *self.last_token.lock().unwrap_or_else(|e| e.into_inner()) = Some(token.to_string());
         if wrote_resources {
             self.resources.store(true, Ordering::Release);
@@ -270,7 +298,7 @@ impl Coherence {
     }
 
     /// Replica `id` acknowledged the commit of `token`.
-    fn acknowledged(&self, id: &str, token: &str) {
+    pub(crate) fn acknowledged(&self, id: &str, token: &str) {
         let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = waiting.get_mut(token) {
             w.missing.remove(id);
@@ -283,104 +311,33 @@ impl Coherence {
     }
 
     /// Nothing heard may be relied on: anything may have changed.
-    fn lost(&self) {
+    pub(crate) fn lost(&self) {
         self.listening.send_replace(false);
         self.trusted_until.store(0, Ordering::Release);
         self.resources.store(true, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// Writes this replica's registration, lasting [`LEASE_MS`] from `now`, through the
-    /// listening session itself: a registration renewed proves the LISTEN alive.
-    /// `first`: also removes the registrations of processes gone for a minute.
-    async fn register(&self, listener: &mut Listener, now: i64, first: bool) -> Result<()> {
+    /// The statements renewing this replica's registration, lasting [`LEASE_MS`] from `now`,
+    /// run through the listening session itself ([`crate::listen`]: a registration renewed
+    /// proves the LISTEN alive). `first`: they also remove the registrations of processes gone
+    /// for a minute. Its `meta` is named with its schema (the session serves every schema);
+    /// every value is this process's own (a uuid, numbers).
+    pub(crate) fn registration_sql(&self, now: i64, first: bool) -> String {
+        let meta = format!("\"{}\".meta", self.schema.replace('"', "\"\""));
+        let mut sql = String::new();
         if first {
-            let sql = "DELETE FROM meta WHERE key LIKE 'listener.%' AND CAST(value AS BIGINT) < CAST($1 AS BIGINT)";
-            listener
-                .execute(sql, &[&(now - 60_000).to_string()])
-                .await?;
+            sql += &format!(
+                "DELETE FROM {meta} WHERE key LIKE 'listener.%' AND CAST(value AS BIGINT) < {};",
+                now - 60_000
+            );
         }
-        let sql = "INSERT INTO meta (key, value) VALUES ($1, $2)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-        let key = format!("{REGISTRATION}{}", self.id);
-        listener
-            .execute(sql, &[&key, &(now + LEASE_MS).to_string()])
-            .await
-    }
-}
-
-/// The listening task: (re)connects, registers while serving, counts and acknowledges other
-/// processes' commits, collects acknowledgements of this one's; ends with its store.
-async fn listen(coherence: Weak<Coherence>, url: String) {
-    let (channel, acks) = match coherence.upgrade() {
-        Some(c) => (c.channel.clone(), c.acks.clone()),
-        None => return,
-    };
-    loop {
-        let schema = channel.trim_start_matches("crabapple.");
-        let mut listener = match Listener::connect(&url, schema, &[&channel, &acks]).await {
-            Ok(l) => l,
-            Err(e) => {
-                tracing::debug!("listening for other replicas' commits: {e:#}");
-                tokio::time::sleep(RENEW).await;
-                if coherence.strong_count() == 0 {
-                    return;
-                }
-                continue;
-            }
-        };
-        let Some(c) = coherence.upgrade() else { return };
-        // Listening from here on; whatever came before is unknown.
-        c.lost();
-        c.listening.send_replace(true);
-        let mut joined_ms: Option<i64> = None;
-        drop(c);
-        let mut renew = tokio::time::interval(RENEW);
-        loop {
-            tokio::select! {
-                n = listener.recv() => {
-                    let Some(c) = coherence.upgrade() else { return };
-                    let Ok((ch, payload)) = n else {
-                        c.lost();
-                        break;
-                    };
-                    let mut parts = payload.split(' ');
-                    let (Some(id), Some(token)) = (parts.next(), parts.next()) else { continue };
-                    if ch == channel && id != c.id {
-                        c.committed_elsewhere(token, parts.next() == Some("1"));
-                        let ack = format!("{} {token}", c.id);
-                        let sql = "SELECT pg_notify($1, $2)";
-                        if let Err(e) = listener.execute(sql, &[&acks, &ack]).await {
-                            tracing::debug!("acknowledging a commit: {e:#}");
-                            c.lost();
-                            break;
-                        }
-                    } else if ch == acks {
-                        c.acknowledged(id, token);
-                    }
-                }
-                _ = renew.tick() => {
-                    let Some(c) = coherence.upgrade() else { return };
-                    if !SERVING.load(Ordering::Acquire) {
-                        continue;
-                    }
-                    let now = wall_ms();
-                    let first = joined_ms.is_none();
-                    match c.register(&mut listener, now, first).await {
-                        Ok(()) => {
-                            let joined = *joined_ms.get_or_insert(now);
-                            if now >= joined + LEASE_MS {
-                                c.trusted_until.store(now + LEASE_MS, Ordering::Release);
-                            }
-                        }
-                        Err(e) => {
-                            tracing::debug!("renewing this replica's registration: {e:#}");
-                            c.lost();
-                            break;
-                        }
-                    }
-                }
-            }
-        }
+        sql += &format!(
+            "INSERT INTO {meta} (key, value) VALUES ('{REGISTRATION}{}', '{}') \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value;",
+            self.id,
+            now + LEASE_MS
+        );
+        sql
     }
 }

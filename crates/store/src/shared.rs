@@ -157,6 +157,10 @@ impl Watch {
         F: FnOnce(bool) -> Fut,
         Fut: Future<Output = anyhow::Result<()>>,
     {
+        if let Some(c) = &self.coherence {
+            // Its session ended with the runtime that ran it (tests): a new one.
+            c.keep_listening();
+        }
         if let Some(c) = self.coherence.as_ref().filter(|c| c.trusted()) {
             // Every commit another process made before this request's client heard of its own
             // write was acknowledged here first: counting them is enough.

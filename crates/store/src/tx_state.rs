@@ -130,6 +130,8 @@ impl Tx {
     /// refused event of a batch is undone without the others. Names are this crate's callers'
     /// constants.
     pub async fn savepoint(&mut self, name: &'static str) -> Result<()> {
+        // What was kept before it is not undone by a rollback to it.
+        self.write_batch().await?;
         let in_sql = !self.states.deferred;
         if in_sql {
             self.savepoint_sql("SAVEPOINT", name).await?;
@@ -143,6 +145,7 @@ impl Tx {
 
     /// Keeps what was written since [`Tx::savepoint`] `name`.
     pub async fn release_savepoint(&mut self, name: &'static str) -> Result<()> {
+        self.write_batch().await?;
         let Some((found, in_sql)) = self.states.locate(name) else {
             return Ok(());
         };
@@ -155,11 +158,14 @@ impl Tx {
 
     /// Undoes what was written since [`Tx::savepoint`] `name` (and releases it).
     pub async fn rollback_to_savepoint(&mut self, name: &'static str) -> Result<()> {
+        // What was kept since the savepoint is written, then undone with the rest.
+        self.write_batch().await?;
         let Some((found, in_sql)) = self.states.locate(name) else {
             return Ok(());
         };
         if in_sql {
             self.savepoint_sql("ROLLBACK TO", name).await?;
+            self.forget_known();
         }
         self.close_savepoint(found, name, |h| h.rolled_back);
         if in_sql {
@@ -189,6 +195,15 @@ impl Tx {
     /// ([`crate::memo`]), and deferred savepoints are issued first, so a rollback undoes the
     /// statement too.
     pub async fn write_conn(&mut self) -> Result<&mut DbConn> {
+        self.will_write().await?;
+        // Kept writes first: the statement comes after them, as it was made after them.
+        self.write_batch().await?;
+        Ok(&mut *self.tx)
+    }
+
+    /// Before a write (made now or kept in memory, [`Tx::batch_writes`]): what the transaction
+    /// read is forgotten ([`crate::memo`]), and deferred savepoints are issued.
+    pub(crate) async fn will_write(&mut self) -> Result<()> {
         self.memo.forget();
         let names: Vec<&'static str> = self
             .states
@@ -203,7 +218,7 @@ impl Tx {
         for n in names {
             self.savepoint_sql("SAVEPOINT", n).await?;
         }
-        Ok(&mut *self.tx)
+        Ok(())
     }
 
     /// `SAVEPOINT`, `RELEASE` or `ROLLBACK TO` a savepoint (names are callers' constants, never

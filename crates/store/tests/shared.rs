@@ -372,13 +372,12 @@ async fn a_write_on_one_replica_is_seen_by_the_other_at_its_next_request_by_noti
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_that_lost_its_listening_session_falls_back_to_reading_the_token() {
     let (url, schema, _dir, a, b) = two_replicas_relying_on_notifications("lost").await;
-    // Every listening session of this schema's stores is ended by the server.
+    // This process's one listening session (listen.rs) is ended by the server.
     let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
     sqlx::query(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-         WHERE application_name = 'crabapple-listener ' || $1",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
     )
-    .bind(&schema)
+    .bind(listener_name())
     .execute(&mut admin)
     .await
     .unwrap();
@@ -415,4 +414,84 @@ async fn a_replica_that_lost_its_listening_session_falls_back_to_reading_the_tok
     );
     drop((a, b));
     Store::drop_schema(&url, &schema).await.unwrap();
+}
+
+/// The `application_name` of this process's listening session (listen.rs).
+fn listener_name() -> String {
+    format!("crabapple-listener {}", std::process::id())
+}
+
+/// How many listening sessions this process holds on the database at `url`.
+async fn listening_sessions(url: &str) -> i64 {
+    let mut admin = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar("SELECT COUNT(*) FROM pg_stat_activity WHERE application_name = $1")
+        .bind(listener_name())
+        .fetch_one(&mut admin)
+        .await
+        .unwrap()
+}
+
+/// listen.rs (issue 12: a hundred worlds on one database, each open on every replica): the
+/// serving stores of twenty worlds open in one process, and a second replica of one of them,
+/// share one listening session — one connection in `pg_stat_activity` — each relying on its
+/// notifications and hearing only its own world's commits; the session ends with the last store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_worlds_open_in_one_process_share_one_listening_session() {
+    crabapple_store::notify::serve_replicas();
+    let url = postgres_url();
+    let dir = TempDb::new("twenty");
+    let schemas: Vec<String> = (0..20)
+        .map(|n| format!("s_twenty_{n}_{}", std::process::id()))
+        .collect();
+    let mut worlds = Vec::new();
+    for schema in &schemas {
+        worlds.push(Store::connect_schema(&url, schema, &dir.0).await.unwrap());
+    }
+    let replica = Store::connect_schema(&url, &schemas[0], &dir.0)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    while !(replica.relies_on_notifications() && worlds.iter().all(|w| w.relies_on_notifications()))
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "never relied on notifications"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(listening_sessions(&url).await, 1);
+    for w in &worlds {
+        w.see_other_writers().await.unwrap();
+    }
+    replica.see_other_writers().await.unwrap();
+    // A write on the second replica of world 0 is heard by world 0 only.
+    rename(&replica, "heard").await;
+    assert!(worlds[0].relies_on_notifications());
+    assert!(worlds[0].see_other_writers().await.unwrap());
+    assert_eq!(
+        worlds[0]
+            .get("apps", "1")
+            .await
+            .unwrap()
+            .unwrap()
+            .attributes["name"],
+        "heard"
+    );
+    for w in &worlds[1..] {
+        assert!(w.relies_on_notifications());
+        assert!(!w.see_other_writers().await.unwrap());
+    }
+    assert_eq!(listening_sessions(&url).await, 1);
+    drop((worlds, replica));
+    let closing = Instant::now();
+    while listening_sessions(&url).await > 0 {
+        assert!(
+            closing.elapsed() < Duration::from_secs(10),
+            "the listening session outlived its stores"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for schema in &schemas {
+        Store::drop_schema(&url, schema).await.unwrap();
+    }
 }
