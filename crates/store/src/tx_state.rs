@@ -118,22 +118,6 @@ impl Tx {
         self.states.deferred = true;
     }
 
-    /// Lets SQLite keep up to `mib` MiB of database pages of this transaction's connection in
-    /// memory (`PRAGMA cache_size`; the default is 2 MiB), for a caller that writes many rows
-    /// per transaction (the simulator's day): with the default, a day's changes to the indexes
-    /// on random keys (notification UUIDs, customers' rows) spill to the WAL page by page and are
-    /// read back and written again many times before COMMIT. The setting lasts as long as the
-    /// connection; PostgreSQL manages its own buffers (no-op there).
-    pub async fn widen_page_cache(&mut self, mib: u32) -> Result<()> {
-        if self.dialect() == crate::Dialect::Sqlite {
-            let kib = i64::from(mib) * 1024;
-            sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = -{kib}")))
-                .execute(self.conn())
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Runs every state's [`TxState::flush`] (before COMMIT).
     pub(crate) async fn flush_states(&mut self) -> Result<()> {
         for h in self.states.hooks() {
@@ -276,24 +260,6 @@ mod tests {
         assert_eq!(
             s.meta_get("log.at.flush").await.unwrap().as_deref(),
             Some("4")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_widened_page_cache_holds_for_the_connection_and_keeps_the_writes() {
-        let (s, _dir) = store().await;
-        let mut tx = s.begin().await.unwrap();
-        tx.widen_page_cache(64).await.unwrap();
-        let kib: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(tx.conn())
-            .await
-            .unwrap();
-        assert_eq!(kib, -64 * 1024);
-        tx.meta_set("after.widening", "w").await.unwrap();
-        tx.commit().await.unwrap();
-        assert_eq!(
-            s.meta_get("after.widening").await.unwrap().as_deref(),
-            Some("w")
         );
     }
 
