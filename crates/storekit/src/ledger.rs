@@ -35,7 +35,9 @@ pub struct AppRow {
     /// The `apps` resource id (Apple's numeric app Apple ID).
     pub id: String,
     pub bundle_id: String,
-    pub attributes: serde_json::Map<String, Value>,
+    /// Shared, not copied: every event of a batch reads the app (a simulated day clones it
+    /// tens of thousands of times).
+    pub attributes: std::sync::Arc<serde_json::Map<String, Value>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -270,7 +270,7 @@ impl<'c> Ev<'c> {
         let app = AppRow {
             id: r.id,
             bundle_id,
-            attributes: r.attributes,
+            attributes: r.attributes.into(),
         };
         self.seen.apps.insert(app.bundle_id.clone(), app.clone());
         Ok(app)

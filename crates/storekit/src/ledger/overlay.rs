@@ -471,27 +471,34 @@ pub(super) fn ov_mark(tx: &mut Tx, name: &'static str, notifications: usize) -> 
     true
 }
 
-/// Writes the changed customers, transactions and subscriptions (before COMMIT).
+/// Writes the changed customers, transactions and subscriptions (before COMMIT), from memory
+/// without copying them: the overlay is set aside while its rows are written, then put back.
 pub(super) async fn ov_flush(tx: &mut Tx) -> Result<()> {
-    let Some(o) = ledger(tx).overlay.as_mut() else {
+    let Some(mut o) = ledger(tx).overlay.take() else {
         return Ok(());
     };
-    let mut customers: Vec<CustomerRow> = Vec::new();
-    let mut txns: Vec<TransactionRow> = Vec::new();
-    let mut subs: Vec<SubscriptionRow> = Vec::new();
+    let written = write_dirty(tx, &mut o).await;
+    ledger(tx).overlay = Some(o);
+    written
+}
+
+async fn write_dirty(tx: &mut Tx, o: &mut Overlay) -> Result<()> {
+    o.undo.clear();
+    let mut customers: Vec<&CustomerRow> = Vec::new();
+    let mut txns: Vec<&TransactionRow> = Vec::new();
+    let mut subs: Vec<&SubscriptionRow> = Vec::new();
     for e in o.customers.values_mut().filter(|e| e.dirty) {
         e.dirty = false;
-        customers.push(e.row.clone());
+        customers.push(&e.row);
     }
     for e in o.txns.values_mut().filter(|e| e.dirty) {
         e.dirty = false;
-        txns.push(e.row.clone());
+        txns.push(&e.row);
     }
     for e in o.subs.values_mut().filter(|e| e.dirty) {
         e.dirty = false;
-        subs.push(e.row.clone());
+        subs.push(&e.row);
     }
-    o.undo.clear();
     // Deterministic statements (ids are unique keys; the order only fixes the bytes).
     customers.sort_by_key(|c| c.id);
     txns.sort_by_key(|t| t.mod_seq);

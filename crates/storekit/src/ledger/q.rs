@@ -24,7 +24,7 @@ pub async fn app_by_bundle<'e, E: Executor<'e, Database = Db>>(
         Ok(AppRow {
             id: r.try_get("id")?,
             bundle_id: bundle_id.to_string(),
-            attributes,
+            attributes: attributes.into(),
         })
     })
     .transpose()

@@ -134,7 +134,7 @@ pub trait LedgerTx {
             ov_put_transaction(self.ledger_tx(), t.clone());
         } else {
             let d = self.ledger_tx().dialect();
-            upsert_transactions(self.ledger_tx().conn(), d, std::slice::from_ref(&t)).await?;
+            upsert_transactions(self.ledger_tx().conn(), d, &[&t]).await?;
         }
         Ok(t)
     }
@@ -197,7 +197,7 @@ pub trait LedgerTx {
             return Ok(());
         }
         let d = self.ledger_tx().dialect();
-        upsert_subscriptions(self.ledger_tx().conn(), d, std::slice::from_ref(s)).await
+        upsert_subscriptions(self.ledger_tx().conn(), d, &[s]).await
     }
 
     async fn ledger_mass_extension(
@@ -338,7 +338,7 @@ impl LedgerTx for Tx {
 pub(super) async fn insert_customers(
     conn: &mut crabapple_store::DbConn,
     dialect: Dialect,
-    rows: &[CustomerRow],
+    rows: &[&CustomerRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
         "INSERT INTO commerce_customers (id, app_id, bundle_id, environment, label,
@@ -372,7 +372,7 @@ pub(super) async fn insert_customers(
 pub(super) async fn upsert_transactions(
     conn: &mut crabapple_store::DbConn,
     dialect: Dialect,
-    rows: &[TransactionRow],
+    rows: &[&TransactionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
         "INSERT INTO commerce_transactions (transaction_id, original_transaction_id, customer_id,
@@ -427,7 +427,7 @@ pub(super) async fn upsert_transactions(
 pub(super) async fn upsert_subscriptions(
     conn: &mut crabapple_store::DbConn,
     dialect: Dialect,
-    rows: &[SubscriptionRow],
+    rows: &[&SubscriptionRow],
 ) -> Result<()> {
     let mut q = QueryBuilder::new(
         "INSERT INTO commerce_subscriptions (original_transaction_id, customer_id, app_id,
