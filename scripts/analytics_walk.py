@@ -10,6 +10,8 @@ from the middle of its history) for the latency run.
 usage: analytics_walk.py BASE_URL TOKEN APP_ID [THREADS [URLS_FILE]]
 
 URLS_FILE, if given, gets every segment URL, one a line (the bench's all-segments latency run).
+TOKEN `@COMMAND` runs COMMAND for a token, again every 10 minutes (a token lives 20 minutes and
+a walk of a big year on a busy machine takes longer).
 """
 
 from __future__ import annotations
@@ -18,14 +20,29 @@ import concurrent.futures as cf
 import gzip
 import hashlib
 import json
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
 
+_minted = {"at": 0.0, "token": ""}
+
+
+def bearer(token: str) -> str:
+    """The token, or one minted by `@COMMAND` at most 10 minutes ago."""
+    if not token.startswith("@"):
+        return token
+    if time.monotonic() - _minted["at"] > 600:
+        _minted["token"] = subprocess.run(token[1:], shell=True, check=True, capture_output=True,
+                                          text=True).stdout.strip()
+        _minted["at"] = time.monotonic()
+    return _minted["token"]
+
+
 def get(url: str, token: str | None) -> tuple[int, bytes]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {bearer(token)}"} if token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
             return r.status, r.read()

@@ -222,12 +222,11 @@ if [ "${1:-}" = analytics ]; then
       echo "$SIM_SECS $SIM_KB" > "$D/simulated"
       if [ -n "$KEPT" ]; then rm -rf "$KEPT"; mkdir -p "$(dirname "$KEPT")"; cp -r "$D" "$KEPT"; fi
     fi
-    TOKEN=$("$BIN" token --data "$D")
     serve
     RSS0=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
     CPU0=$(cpu_s "$PID")
-    python3 "$ROOT/scripts/analytics_walk.py" "http://127.0.0.1:$PORT" "$TOKEN" "$APP" 4 \
-      "$TMP/urls" > "$TMP/walk.json"
+    python3 "$ROOT/scripts/analytics_walk.py" "http://127.0.0.1:$PORT" "@$BIN token --data $D" \
+      "$APP" 4 "$TMP/urls" > "$TMP/walk.json"
     HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
     CPU1=$(cpu_s "$PID")
     printf "%7s downloads/day: simulate %7.1f s (peak RSS %d MB); database %d MB\n" "$N" "$SIM_SECS" \
