@@ -7,7 +7,11 @@ bytes) and `sizeInBytes`. Downloads run on THREADS threads. Prints one JSON line
 the reports that took longest and a sample segment URL (an App Downloads Detailed DAILY segment of the ONE_TIME_SNAPSHOT,
 from the middle of its history) for the latency run.
 
-usage: analytics_walk.py BASE_URL TOKEN APP_ID [THREADS]
+usage: analytics_walk.py BASE_URL TOKEN APP_ID [THREADS [URLS_FILE]]
+
+URLS_FILE, if given, gets every segment URL, one a line (the bench's all-segments latency run).
+TOKEN `@COMMAND` runs COMMAND for a token, again every 10 minutes (a token lives 20 minutes and
+a walk of a big year on a busy machine takes longer).
 """
 
 from __future__ import annotations
@@ -16,14 +20,29 @@ import concurrent.futures as cf
 import gzip
 import hashlib
 import json
+import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 
 
+_minted = {"at": 0.0, "token": ""}
+
+
+def bearer(token: str) -> str:
+    """The token, or one minted by `@COMMAND` at most 10 minutes ago."""
+    if not token.startswith("@"):
+        return token
+    if time.monotonic() - _minted["at"] > 600:
+        _minted["token"] = subprocess.run(token[1:], shell=True, check=True, capture_output=True,
+                                          text=True).stdout.strip()
+        _minted["at"] = time.monotonic()
+    return _minted["token"]
+
+
 def get(url: str, token: str | None) -> tuple[int, bytes]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    headers = {"Authorization": f"Bearer {bearer(token)}"} if token else {}
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as r:
             return r.status, r.read()
@@ -70,7 +89,8 @@ def main() -> None:
             if hashlib.md5(body).hexdigest() != a["checksum"] or len(body) != a["sizeInBytes"]:
                 raise SystemExit(f"{inst}: checksum or size differs")
             rows = gzip.decompress(body).count(b"\n") - 1
-            out.append((access, name, granularity, a["url"], len(body), rows))
+            out.append((access, name, granularity, a["url"], len(body), rows, a["checksum"],
+                        inst.rsplit("-", 1)[1]))
         return name, time.monotonic() - t0, out
 
     segments = []
@@ -80,6 +100,9 @@ def main() -> None:
             segments.extend(got)
             per_report[name] = per_report.get(name, 0.0) + secs
     took = time.monotonic() - start
+    if len(sys.argv) > 5:
+        with open(sys.argv[5], "w") as f:
+            f.writelines(s[3] + "\n" for s in segments)
     samples = [s[3] for s in segments if s[0] == "ONE_TIME_SNAPSHOT"
                and s[1] == "App Downloads Detailed" and s[2] == "DAILY"]
     by_access = {}
@@ -95,6 +118,10 @@ def main() -> None:
         "listSeconds": round(listed, 1),
         "seconds": round(took, 1),
         "sampleUrl": samples[len(samples) // 2] if samples else None,
+        # md5 of every segment's (access type, report, instance code, checksum), sorted: equal
+        # digests on the same world mean byte-identical files (request ids are not in it).
+        "digest": hashlib.md5("\n".join(sorted(
+            f"{s[0]}\t{s[1]}\t{s[7]}\t{s[6]}" for s in segments)).encode()).hexdigest(),
         # Seconds spent on each report's instances (segment list and downloads, summed over the
         # threads), the slowest first.
         "slowest": {k: round(v, 1) for k, v in

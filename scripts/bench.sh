@@ -24,8 +24,8 @@
 #
 # `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
 # BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
-# segment of an ONGOING and a ONE_TIME_SNAPSHOT request walked and downloaded, with the seconds
-# and peak RSS of that part alone and a segment download p99 at 16 connections (see below).
+# segment of an ONGOING and a ONE_TIME_SNAPSHOT request walked and downloaded, with the seconds,
+# CPU and peak RSS of that part alone and the segment download p99 at 16 connections (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -171,19 +171,27 @@ if [ "${1:-}" = analytics ]; then
   # "1000 10000"; 100000 takes the simulator alone ~21 min a year on 2 cores), on a fresh demo
   # world: inactivityDays set to 3650 (so the demo world's ONGOING request of Crabapple Notes
   # lives through the year), `crabapple simulate` of DAYS days (default 365) of Crabapple Notes at
-  # N downloads a day (timed apart), then a ONE_TIME_SNAPSHOT request and the clock 2 days on (its
-  # delivery). Then, on a freshly started server (so its peak RSS is the analytics part's alone),
+  # N downloads a day (timed apart), then a ONE_TIME_SNAPSHOT request and 2 more simulated days
+  # (its delivery). Then, on a freshly started server (so its peak RSS is the analytics part's alone),
   # scripts/analytics_walk.py lists every report, instance and segment of both requests and
-  # downloads every segment (4 threads; md5 and size checked): wall seconds, the server's RSS
-  # before and its peak (VmHWM) after. Last, wrk at 16 connections for 8 s on one segment URL
-  # (an App Downloads Detailed DAILY segment of the middle of the year): req/s and p99.
+  # downloads every segment (4 threads; md5 and size checked): wall seconds, the server's CPU
+  # seconds, its RSS before and its peak (VmHWM) after, and a digest of every file's md5 (equal
+  # digests on the same world: byte-identical files). Last, wrk at 16 connections for 8 s on one
+  # segment URL (an App Downloads Detailed DAILY segment of the middle of the year), then on
+  # every segment URL of the walk in turn: req/s and p99.
+  # BENCH_ANALYTICS_DATA=DIR keeps each simulated world in DIR/N-DAYS and walks a copy of it
+  # when it is there already (the simulation is then skipped); BENCH_ANALYTICS_BIN=PATH walks
+  # with that crabapple binary instead of this tree's release build (before/after comparisons).
   DAYS=${2:-365}
   setup_release
+  BIN=${BENCH_ANALYTICS_BIN:-$BIN}
   APP=1476097583 # Crabapple Notes
   PORT=18721
-  echo "Analytics Reports: $DAYS days of com.crabapple.notes on $(nproc) cores"
+  echo "Analytics Reports: $DAYS days of com.crabapple.notes on $(nproc) cores ($BIN)"
+  cpu_s() { awk '{printf "%.1f", ($14 + $15) / 100}' "/proc/$1/stat"; }
   for N in ${BENCH_ANALYTICS_VOLUMES:-1000 10000}; do
     D="$TMP/data-$N"
+    KEPT=${BENCH_ANALYTICS_DATA:+$BENCH_ANALYTICS_DATA/$N-$DAYS}
     serve() {
       : > "$TMP/serve.log"
       "$BIN" serve --data "$D" --listen 127.0.0.1:$PORT --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
@@ -191,39 +199,71 @@ if [ "${1:-}" = analytics ]; then
       until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
     }
     stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
-    serve
-    ADMIN=$("$BIN" admin-token --data "$D")
-    TOKEN=$("$BIN" token --data "$D")
-    call() { # method path [body] [admin]
-      local auth="Authorization: Bearer $TOKEN"
-      [ -n "${4:-}" ] && auth="X-Crabapple-Admin-Token: $ADMIN"
-      curl -sf -X "$1" -H "Content-Type: application/json" -H "$auth" \
-        "http://127.0.0.1:$PORT$2" ${3:+-d "$3"} > /dev/null
-    }
-    call PATCH /crabapple/admin/analytics/settings '{"inactivityDays": 3650}' admin
-    printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world-$N.yaml"
-    /usr/bin/time -f "%e %M" -o "$TMP/time-sim" "$BIN" simulate --quiet --data "$D" --days "$DAYS" \
-      --world "$TMP/world-$N.yaml" > "$TMP/out-sim"
-    read -r SIM_SECS SIM_KB < "$TMP/time-sim"
-    call POST /v1/analyticsReportRequests "{\"data\":{\"type\":\"analyticsReportRequests\",\"attributes\":{\"accessType\":\"ONE_TIME_SNAPSHOT\"},\"relationships\":{\"app\":{\"data\":{\"type\":\"apps\",\"id\":\"$APP\"}}}}}"
-    call POST /crabapple/admin/clock/advance '{"by": "2d"}' admin
-    stop
+    if [ -n "$KEPT" ] && [ -f "$KEPT/simulated" ]; then
+      cp -r "$KEPT" "$D"
+      read -r SIM_SECS SIM_KB < "$D/simulated"
+    else
+      serve
+      ADMIN=$("$BIN" admin-token --data "$D")
+      TOKEN=$("$BIN" token --data "$D")
+      call() { # method path [body] [admin]
+        local auth="Authorization: Bearer $TOKEN"
+        [ -n "${4:-}" ] && auth="X-Crabapple-Admin-Token: $ADMIN"
+        curl -sf -X "$1" -H "Content-Type: application/json" -H "$auth" \
+          "http://127.0.0.1:$PORT$2" ${3:+-d "$3"} > /dev/null
+      }
+      call PATCH /crabapple/admin/analytics/settings '{"inactivityDays": 3650}' admin
+      printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world-$N.yaml"
+      /usr/bin/time -f "%e %M" -o "$TMP/time-sim" "$BIN" simulate --quiet --data "$D" --days "$DAYS" \
+        --world "$TMP/world-$N.yaml" > "$TMP/out-sim"
+      read -r SIM_SECS SIM_KB < "$TMP/time-sim"
+      call POST /v1/analyticsReportRequests "{\"data\":{\"type\":\"analyticsReportRequests\",\"attributes\":{\"accessType\":\"ONE_TIME_SNAPSHOT\"},\"relationships\":{\"app\":{\"data\":{\"type\":\"apps\",\"id\":\"$APP\"}}}}}"
+      # Two more simulated days deliver it (the admin clock advance of 2 days took over 20 min
+      # on a simulated year of 10k downloads a day).
+      stop
+      "$BIN" simulate --quiet --data "$D" --days 2 --world "$TMP/world-$N.yaml" > /dev/null
+      echo "$SIM_SECS $SIM_KB" > "$D/simulated"
+      if [ -n "$KEPT" ]; then rm -rf "$KEPT"; mkdir -p "$(dirname "$KEPT")"; cp -r "$D" "$KEPT"; fi
+    fi
     serve
     RSS0=$(awk '/VmRSS/ {print $2}' /proc/$PID/status)
-    python3 "$ROOT/scripts/analytics_walk.py" "http://127.0.0.1:$PORT" "$TOKEN" "$APP" 4 > "$TMP/walk.json"
+    CPU0=$(cpu_s "$PID")
+    python3 "$ROOT/scripts/analytics_walk.py" "http://127.0.0.1:$PORT" "@$BIN token --data $D" \
+      "$APP" 4 "$TMP/urls" > "$TMP/walk.json"
     HWM=$(awk '/VmHWM/ {print $2}' /proc/$PID/status)
-    printf "%7s downloads/day: simulate %7.1f s (peak RSS %d MB); analytics: %s\n" "$N" "$SIM_SECS" \
-      $((SIM_KB / 1024)) "$(head -1 "$TMP/out-sim")"
-    python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print("   walk: %(reports)d reports, %(instances)d instances %(instancesByAccessType)s, %(segments)d segments, %(gzipBytes)d gzip bytes, %(rows)d rows in %(seconds).1f s (listing %(listSeconds).1f s)" % w)' "$TMP/walk.json"
+    CPU1=$(cpu_s "$PID")
+    printf "%7s downloads/day: simulate %7.1f s (peak RSS %d MB); database %d MB\n" "$N" "$SIM_SECS" \
+      $((SIM_KB / 1024)) $(( $(du -sk "$D" | cut -f1) / 1024 ))
+    python3 -c 'import json,sys; w=json.load(open(sys.argv[1])); print("   walk: %(reports)d reports, %(instances)d instances %(instancesByAccessType)s, %(segments)d segments, %(gzipBytes)d gzip bytes, %(rows)d rows in %(seconds).1f s (listing %(listSeconds).1f s); digest %(digest)s" % w)' "$TMP/walk.json"
     python3 -c 'import json,sys; print("   slowest reports (s, summed over the threads):", json.load(open(sys.argv[1]))["slowest"])' "$TMP/walk.json"
-    echo "   server RSS: $((RSS0 / 1024)) MB after start, peak $((HWM / 1024)) MB after the walk"
+    echo "   server: CPU $(python3 -c "print(round($CPU1 - $CPU0, 1))") s during the walk; RSS $((RSS0 / 1024)) MB after start, peak $((HWM / 1024)) MB after the walk"
+    wrk_line() { # label, then wrk's arguments
+      local label=$1 out
+      shift
+      out=$(wrk -t2 -c16 -d8s --latency "$@")
+      printf "   %s, wrk -t2 -c16 -d8s: %s req/s   p99 %s   %s\n" "$label" \
+        "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" "$(echo "$out" | awk '$1=="99%" {print $2}')" \
+        "$(echo "$out" | awk '/Non-2xx/ {print "non-2xx: " $5}')"
+    }
     URL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["sampleUrl"] or "")' "$TMP/walk.json")
     if [ -n "$URL" ]; then
-      OUT=$(wrk -t2 -c16 -d8s --latency "$URL")
-      printf "   segment download, wrk -t2 -c16 -d8s: %s req/s   p99 %s   %s\n" \
-        "$(echo "$OUT" | awk '/Requests\/sec/ {print $2}')" "$(echo "$OUT" | awk '$1=="99%" {print $2}')" \
-        "$(echo "$OUT" | awk '/Non-2xx/ {print "non-2xx: " $5}')"
+      wrk_line "one segment download" "$URL"
+      # Every segment of the walk in turn, each thread from its own start.
+      cat > "$TMP/urls.lua" <<'LUA'
+local paths = {}
+for line in io.lines(os.getenv("BENCH_URLS")) do
+  paths[#paths + 1] = line:match("^https?://[^/]+(.*)$")
+end
+local i = math.random(#paths)
+request = function()
+  i = i % #paths + 1
+  return wrk.format("GET", paths[i])
+end
+LUA
+      BENCH_URLS="$TMP/urls" wrk_line "every segment in turn ($(wc -l < "$TMP/urls"))" \
+        -s "$TMP/urls.lua" "$URL"
     fi
+    echo "   server RSS after the downloads: $(( $(awk '/VmRSS/ {print $2}' /proc/$PID/status) / 1024 )) MB, peak $(( $(awk '/VmHWM/ {print $2}' /proc/$PID/status) / 1024 )) MB"
     stop
     rm -rf "$D"
   done

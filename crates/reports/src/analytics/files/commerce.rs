@@ -11,11 +11,11 @@
 //!   simulator records no pre-order period).
 //! - Pre-Order cells are `Yes` / `No` (crabapple's reading; Apple's value not captured).
 
+use super::unit_days::{Unit, UnitDay};
 use super::{Ctx, Spec, Table, same, tsv_spec, yes_no};
 use crate::{countries, items, pacific};
 use anyhow::Result;
 use crabapple_store::Store;
-use crabapple_store::reports::AppUnitsRow;
 
 /// §4.3, the captured Standard header, verbatim.
 pub const DOWNLOADS_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tDownload Type\tApp Version\tDevice\tPlatform Version\tSource Type\tPage Type\tPre-Order\tTerritory\tCounts";
@@ -55,47 +55,47 @@ pub(super) async fn units(store: &Store, ctx: &Ctx, extra_days: i64) -> Result<U
 }
 
 /// App units by day.
-pub(super) struct Units(Vec<std::sync::Arc<Vec<AppUnitsRow>>>);
+pub(super) struct Units(Vec<std::sync::Arc<UnitDay>>);
 
 impl Units {
-    pub(super) fn iter(&self) -> impl Iterator<Item = &AppUnitsRow> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = Unit<'_>> {
         self.0.iter().flat_map(|d| d.iter())
     }
 }
 
 /// The cells an app units row gives every report (each picks those of its header).
-pub(super) fn unit_cells(u: &AppUnitsRow) -> super::Cells {
+pub(super) fn unit_cells(u: &Unit) -> super::Cells {
     vec![
-        ("Download Type", u.download_type.clone()),
-        ("App Version", u.app_version.clone()),
-        ("Device", u.device.clone()),
-        ("Platform Version", u.platform_version.clone()),
-        ("Source Type", u.source_type.clone()),
-        ("Source Info", u.source_info.clone()),
-        ("Campaign", u.campaign.clone()),
-        ("Page Type", u.page_type.clone()),
-        ("Pre-Order", yes_no(u.pre_order).to_string()),
-        ("Territory", u.territory.clone()),
+        ("Download Type", u.download_type().to_string()),
+        ("App Version", u.app_version().to_string()),
+        ("Device", u.device().to_string()),
+        ("Platform Version", u.platform_version().to_string()),
+        ("Source Type", u.source_type().to_string()),
+        ("Source Info", u.source_info().to_string()),
+        ("Campaign", u.campaign().to_string()),
+        ("Page Type", u.page_type().to_string()),
+        ("Pre-Order", yes_no(u.pre_order()).to_string()),
+        ("Territory", u.territory().to_string()),
     ]
 }
 
 pub(super) async fn downloads(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
-        t.add(&c, &[u.units]);
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
+        t.add(&c, &[u.units()]);
     }
     Ok(())
 }
 
 pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        if !u.pre_order {
+        if !u.pre_order() {
             continue;
         }
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
-        t.add(&c, &[u.units]);
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
+        t.add(&c, &[u.units()]);
     }
     Ok(())
 }

@@ -60,22 +60,22 @@ fn impressions_per_download(source_type: &str) -> i64 {
 
 pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        let events: Vec<(&str, &str, i64)> = match u.download_type.as_str() {
+        let events: Vec<(&str, &str, i64)> = match u.download_type() {
             "First-time download" => vec![
                 (
                     "Impression",
                     "",
-                    u.units * impressions_per_download(&u.source_type),
+                    u.units() * impressions_per_download(u.source_type()),
                 ),
-                ("Page view", "", u.units * PAGE_VIEWS_PER_DOWNLOAD),
-                ("Tap", "Get", u.units),
+                ("Page view", "", u.units() * PAGE_VIEWS_PER_DOWNLOAD),
+                ("Tap", "Get", u.units()),
             ],
-            "Redownload" => vec![("Tap", "Redownload", u.units)],
-            "Manual update" => vec![("Tap", "Update", u.units)],
+            "Redownload" => vec![("Tap", "Redownload", u.units())],
+            "Manual update" => vec![("Tap", "Update", u.units())],
             _ => vec![],
         };
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
         for (event, engagement, n) in events {
             c.push(("Event", event.to_string()));
             c.push(("Engagement Type", engagement.to_string()));
@@ -87,13 +87,13 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
 
 pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        if u.download_type != "First-time download" || u.source_type != "Web referrer" {
+        if u.download_type() != "First-time download" || u.source_type() != "Web referrer" {
             continue;
         }
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
         let version = u
-            .platform_version
+            .platform_version()
             .rsplit(' ')
             .next()
             .unwrap_or_default()
@@ -103,8 +103,8 @@ pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Resu
             ("Browser Version", version),
         ]);
         for (event, engagement, n) in [
-            ("Page view", "", u.units * WEB_PREVIEW_VIEWS_PER_DOWNLOAD),
-            ("Tap", "Get", u.units),
+            ("Page view", "", u.units() * WEB_PREVIEW_VIEWS_PER_DOWNLOAD),
+            ("Tap", "Get", u.units()),
         ] {
             c.push(("Event", event.to_string()));
             c.push(("Engagement Type", engagement.to_string()));

@@ -7,15 +7,19 @@
 //! A day is final from 08:00 Pacific the next day, when the Sales reports count it as reported:
 //! from then on a write into it changes the database's report generation token (the contract of
 //! the report files cache, [`crate::cache`]), and the kept rows are keyed by that token, so a
-//! changed day is read again. Days not yet final are always read from the database. The memory
-//! holds at most [`BUDGET_BYTES`] of rows, the days kept longest dropped first.
+//! changed day is read again. Days not yet final are always read from the database, one day per
+//! query (a month of a big app at once would hold every row twice while it is converted). A day
+//! is kept compactly ([`UnitDay`]: its distinct texts once, each row as their indices). The
+//! memory holds at most [`BUDGET_BYTES`] of them; when full it keeps the newest Dates (a
+//! collector walking a year again and again then reads the kept part from memory instead of
+//! evicting every day before it is read again), and days of an older generation go first.
 
 use crate::period;
 use anyhow::Result;
 use crabapple_store::Store;
 use crabapple_store::reports::AppUnitsRow;
 use jiff::civil::Date;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
 
 /// How much memory the kept days of one kind may take (approximate bytes).
@@ -24,10 +28,11 @@ pub const BUDGET_BYTES: usize = 96 << 20;
 /// (generation token, app, day).
 pub type Key = (String, String, Date);
 
-/// Days of one kind kept in memory within [`BUDGET_BYTES`], the days kept longest dropped first.
+/// Days of one kind kept in memory within [`BUDGET_BYTES`] (see the module doc for which).
 pub struct DayMemo<T> {
-    days: HashMap<Key, Arc<T>>,
-    order: VecDeque<(Key, usize)>,
+    days: HashMap<Key, (Arc<T>, usize)>,
+    /// The kept keys by Date, the first one dropped first.
+    order: BTreeSet<(Date, String, String)>,
     bytes: usize,
 }
 
@@ -35,13 +40,138 @@ impl<T> Default for DayMemo<T> {
     fn default() -> Self {
         DayMemo {
             days: HashMap::new(),
-            order: VecDeque::new(),
+            order: BTreeSet::new(),
             bytes: 0,
         }
     }
 }
 
-static MEMO: LazyLock<Mutex<DayMemo<Vec<AppUnitsRow>>>> = LazyLock::new(Default::default);
+/// The texts of an app units row a file reads, in [`UnitRow::cells`]' order.
+const TEXTS: usize = 9;
+
+/// One app units row of a [`UnitDay`]: its texts as indices into the day's strings.
+#[derive(Debug, Clone, Copy)]
+struct UnitRow {
+    cells: [u32; TEXTS],
+    pre_order: bool,
+    units: i64,
+}
+
+/// An app's units of one day, compact: each distinct text once.
+#[derive(Debug)]
+pub struct UnitDay {
+    day: Date,
+    day_text: String,
+    strings: Vec<Box<str>>,
+    rows: Vec<UnitRow>,
+}
+
+impl UnitDay {
+    fn new(day: Date, from: Vec<AppUnitsRow>) -> UnitDay {
+        let mut index: HashMap<String, u32> = HashMap::new();
+        let mut strings: Vec<Box<str>> = Vec::new();
+        let mut intern = |s: String| -> u32 {
+            if let Some(i) = index.get(&s) {
+                return *i;
+            }
+            let i = strings.len() as u32;
+            strings.push(s.clone().into_boxed_str());
+            index.insert(s, i);
+            i
+        };
+        let rows = from
+            .into_iter()
+            .map(|u| UnitRow {
+                cells: [
+                    intern(u.download_type),
+                    intern(u.app_version),
+                    intern(u.device),
+                    intern(u.platform_version),
+                    intern(u.source_type),
+                    intern(u.source_info),
+                    intern(u.campaign),
+                    intern(u.page_type),
+                    intern(u.territory),
+                ],
+                pre_order: u.pre_order,
+                units: u.units,
+            })
+            .collect();
+        UnitDay {
+            day,
+            day_text: day.to_string(),
+            strings,
+            rows,
+        }
+    }
+
+    /// Approximate bytes in memory.
+    fn size(&self) -> usize {
+        96 + self.rows.capacity() * size_of::<UnitRow>()
+            + self.strings.iter().map(|s| s.len() + 32).sum::<usize>()
+    }
+
+    /// The day's rows.
+    pub fn iter(&self) -> impl Iterator<Item = Unit<'_>> {
+        self.rows.iter().map(move |r| Unit { day: self, row: r })
+    }
+}
+
+/// One app units row of a day, as the files read it.
+#[derive(Clone, Copy)]
+pub struct Unit<'a> {
+    day: &'a UnitDay,
+    row: &'a UnitRow,
+}
+
+impl<'a> Unit<'a> {
+    fn text(&self, i: usize) -> &'a str {
+        &self.day.strings[self.row.cells[i] as usize]
+    }
+    /// The reporting day (Pacific).
+    pub fn day(&self) -> Date {
+        self.day.day
+    }
+    /// The day as `YYYY-MM-DD`.
+    pub fn day_text(&self) -> &'a str {
+        &self.day.day_text
+    }
+    pub fn download_type(&self) -> &'a str {
+        self.text(0)
+    }
+    pub fn app_version(&self) -> &'a str {
+        self.text(1)
+    }
+    pub fn device(&self) -> &'a str {
+        self.text(2)
+    }
+    pub fn platform_version(&self) -> &'a str {
+        self.text(3)
+    }
+    pub fn source_type(&self) -> &'a str {
+        self.text(4)
+    }
+    pub fn source_info(&self) -> &'a str {
+        self.text(5)
+    }
+    pub fn campaign(&self) -> &'a str {
+        self.text(6)
+    }
+    pub fn page_type(&self) -> &'a str {
+        self.text(7)
+    }
+    pub fn territory(&self) -> &'a str {
+        self.text(8)
+    }
+    pub fn pre_order(&self) -> bool {
+        self.row.pre_order
+    }
+    pub fn units(&self) -> i64 {
+        self.row.units
+    }
+}
+
+static MEMO: LazyLock<Mutex<DayMemo<UnitDay>>> = LazyLock::new(Default::default);
 
 /// Whether Pacific day `d` is final at `now_ms` (08:00 Pacific the next day, see the module doc).
 pub fn is_final(d: Date, now_ms: i64) -> bool {
@@ -57,96 +187,72 @@ pub async fn final_key(store: &Store, app: &str, d: Date) -> Result<Option<Key>>
     Ok(Some((store.report_generation().await?, app.to_string(), d)))
 }
 
-fn size(rows: &[AppUnitsRow]) -> usize {
-    rows.iter()
-        .map(|u| {
-            160 + u.day.len()
-                + u.download_type.len()
-                + u.app_version.len()
-                + u.device.len()
-                + u.platform_version.len()
-                + u.source_type.len()
-                + u.source_info.len()
-                + u.campaign.len()
-                + u.page_type.len()
-                + u.territory.len()
-        })
-        .sum()
-}
-
 impl<T> DayMemo<T> {
     /// The kept value of `key`.
     pub fn get(&self, key: &Key) -> Option<Arc<T>> {
-        self.days.get(key).cloned()
+        self.days.get(key).map(|(v, _)| v.clone())
     }
 
-    /// Keeps `rows` (about `n` bytes) under `key`.
+    fn drop_key(&mut self, (generation, app, day): &(String, String, Date)) {
+        let key = (generation.clone(), app.clone(), *day);
+        if let Some((_, n)) = self.days.remove(&key) {
+            self.bytes -= n;
+        }
+        self.order.remove(&(*day, app.clone(), generation.clone()));
+    }
+
+    /// Keeps `rows` (about `n` bytes) under `key`: when the memory is full, the days of other
+    /// generations go first, then the first Dates (which may be `key`'s: then it is not kept).
     pub fn put(&mut self, key: Key, rows: Arc<T>, n: usize) {
         if n > BUDGET_BYTES / 4 || self.days.contains_key(&key) {
             return;
         }
-        self.days.insert(key.clone(), rows);
-        self.order.push_back((key, n));
+        if self.bytes + n > BUDGET_BYTES {
+            let stale: Vec<Key> = self.days.keys().filter(|k| k.0 != key.0).cloned().collect();
+            for k in &stale {
+                self.drop_key(k);
+            }
+        }
+        self.order.insert((key.2, key.1.clone(), key.0.clone()));
+        self.days.insert(key, (rows, n));
         self.bytes += n;
         while self.bytes > BUDGET_BYTES {
-            let Some((old, n)) = self.order.pop_front() else {
+            let Some((day, app, generation)) = self.order.pop_first() else {
                 break;
             };
-            self.days.remove(&old);
-            self.bytes -= n;
+            self.drop_key(&(generation, app, day));
         }
     }
 }
 
-/// The app units of app `app` from `from` to `to` (Pacific days), one list per day.
-pub async fn of(
-    store: &Store,
-    app: &str,
-    from: Date,
-    to: Date,
-) -> Result<Vec<Arc<Vec<AppUnitsRow>>>> {
+/// The app units of app `app` from `from` to `to` (Pacific days), one [`UnitDay`] per day: the
+/// kept ones, the others read from the database one day at a time (and kept once final).
+pub async fn of(store: &Store, app: &str, from: Date, to: Date) -> Result<Vec<Arc<UnitDay>>> {
     let now = store.now_ms();
     let generation = store.report_generation().await?;
     let key = |d: Date| (generation.clone(), app.to_string(), d);
-    let is_final = |d: Date| is_final(d, now);
-    // The kept days, and the first and last day to read.
-    let mut kept: HashMap<Date, Arc<Vec<AppUnitsRow>>> = HashMap::new();
-    let mut missing: Option<(Date, Date)> = None;
-    {
-        let memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
-        let mut d = from;
-        while d <= to {
-            match memo.days.get(&key(d)).filter(|_| is_final(d)) {
-                Some(rows) => {
-                    kept.insert(d, rows.clone());
-                }
-                None => missing = Some((missing.map_or(d, |m| m.0), d)),
-            }
-            d = d.tomorrow()?;
-        }
-    }
-    let mut read: HashMap<Date, Vec<AppUnitsRow>> = HashMap::new();
-    if let Some((a, b)) = missing {
-        for u in store
-            .app_units_of(app, &a.to_string(), &b.to_string())
-            .await?
-        {
-            read.entry(u.day.parse()?).or_default().push(u);
-        }
-    }
     let mut out = Vec::new();
-    let mut memo = MEMO.lock().unwrap_or_else(|e| e.into_inner());
     let mut d = from;
     while d <= to {
-        if let Some(rows) = kept.remove(&d) {
-            out.push(rows);
-        } else if missing.is_some_and(|(a, b)| a <= d && d <= b) {
-            let rows = Arc::new(read.remove(&d).unwrap_or_default());
-            if is_final(d) {
-                memo.put(key(d), rows.clone(), size(&rows));
+        let kept = is_final(d, now)
+            .then(|| MEMO.lock().unwrap_or_else(|e| e.into_inner()).get(&key(d)))
+            .flatten();
+        let day = match kept {
+            Some(day) => day,
+            None => {
+                let text = d.to_string();
+                let rows = store.app_units_of(app, &text, &text).await?;
+                let day = Arc::new(UnitDay::new(d, rows));
+                if is_final(d, now) {
+                    let n = day.size();
+                    MEMO.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .put(key(d), day.clone(), n);
+                }
+                day
             }
-            out.push(rows);
-        }
+        };
+        out.push(day);
         d = d.tomorrow()?;
     }
     Ok(out)

@@ -27,7 +27,6 @@ use crate::analytics::schedule::Granularity;
 use anyhow::Result;
 use crabapple_store::Store;
 use jiff::ToSpan;
-use jiff::civil::Date;
 
 /// §4.3's doc order without the Detailed-only columns.
 pub const INSTALLS_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tEvent\tDownload Type\tApp Version\tDevice\tPlatform Version\tSource Type\tPage Type\tApp Download Date\tTerritory\tCounts\tUnique Devices";
@@ -114,17 +113,17 @@ fn is_install(download_type: &str) -> bool {
 
 pub(super) async fn installs(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        if !is_install(&u.download_type) {
+        if !is_install(u.download_type()) {
             continue;
         }
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
-        c.push(("App Download Date", u.day.clone()));
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
+        c.push(("App Download Date", u.day_text().to_string()));
         c.push(("Event", "Install".into()));
-        t.add(&c, &[u.units, 0]);
+        t.add(&c, &[u.units(), 0]);
         c.push(("Event", "Delete".into()));
-        t.add(&c, &[0, u.units]);
-        t.users += u.units;
+        t.add(&c, &[0, u.units()]);
+        t.users += u.units();
     }
     Ok(())
 }
@@ -145,17 +144,17 @@ fn platform(device: &str) -> &'static str {
 pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) -> Result<()> {
     let mut installed = 0;
     for u in units(store, ctx, ACTIVE_DAYS - 1).await?.iter() {
-        if !is_install(&u.download_type) {
+        if !is_install(u.download_type()) {
             continue;
         }
-        installed += u.units;
-        let install: Date = u.day.parse()?;
-        let mut cells = unit_cells(u);
-        cells.push(("App Download Date", u.day.clone()));
+        installed += u.units();
+        let install = u.day();
+        let mut cells = unit_cells(&u);
+        cells.push(("App Download Date", u.day_text().to_string()));
         if kind == Kind::CrashesExpanded {
             cells.extend([
-                ("Build", u.app_version.clone()),
-                ("Platform", platform(&u.device).to_string()),
+                ("Build", u.app_version().to_string()),
+                ("Platform", platform(u.device()).to_string()),
                 ("Release Type", "App Store".to_string()),
             ]);
         }
@@ -170,13 +169,13 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
             let days = i64::from((end - day).get_days()) + 1;
             let mut c = ctx.cells(day);
             c.extend(cells);
-            t.add(&c, &[u.units * days]);
+            t.add(&c, &[u.units() * days]);
             continue;
         }
         while day <= end {
             let mut c = ctx.cells(day);
             c.extend(cells.iter().cloned());
-            t.add(&c, &[u.units]);
+            t.add(&c, &[u.units()]);
             day = day.tomorrow()?;
         }
     }
@@ -186,8 +185,8 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
 
 pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        if is_install(&u.download_type) {
-            t.add(&ctx.cells(u.day.parse()?), &[u.units]);
+        if is_install(u.download_type()) {
+            t.add(&ctx.cells(u.day()), &[u.units()]);
         }
     }
     Ok(())
@@ -195,17 +194,17 @@ pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()
 
 pub(super) async fn install_performance(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        let (package, ms) = match u.download_type.as_str() {
+        let (package, ms) = match u.download_type() {
             "Manual update" | "Auto-update" => ("Delta", DELTA_INSTALL_MS),
             _ => ("Full", FULL_INSTALL_MS),
         };
-        let mut c = ctx.cells(u.day.parse()?);
-        c.extend(unit_cells(u));
+        let mut c = ctx.cells(u.day());
+        c.extend(unit_cells(&u));
         c.extend([
             ("Install Status", "Success".to_string()),
             ("Install Package Type", package.to_string()),
         ]);
-        t.add(&c, &[u.units, u.units * ms]);
+        t.add(&c, &[u.units(), u.units() * ms]);
     }
     Ok(())
 }
