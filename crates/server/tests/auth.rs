@@ -165,10 +165,9 @@ async fn every_response_counts_against_a_rolling_hour_then_429() {
     );
 }
 
-#[tokio::test]
-async fn a_key_created_by_another_process_works_on_its_first_request() {
-    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
-    // As `crabapple keys create` does from another process: written to the store only.
+/// A token of a new Admin team key written as `crabapple keys create` does from another process:
+/// to the store only, not loaded by the running app.
+async fn key_of_another_process(w: &World) -> String {
     let k = keys::create(
         w.app.store(),
         &w.dir,
@@ -181,7 +180,13 @@ async fn a_key_created_by_another_process_works_on_its_first_request() {
     )
     .await
     .unwrap();
-    let token = token_for(&w.dir, &k.key_id, Some(&w.issuer), &[]);
+    token_for(&w.dir, &k.key_id, Some(&w.issuer), &[])
+}
+
+#[tokio::test]
+async fn a_key_created_by_another_process_works_on_its_first_request() {
+    let w = open(temp_dir("auth"), WorldChoice::Empty, 100).await;
+    let token = key_of_another_process(&w).await;
     assert_eq!(
         w.call("GET", "/v1/apps", Some(&token), None).await.status,
         200
@@ -195,19 +200,7 @@ async fn a_key_created_by_another_process_works_on_its_first_request() {
 async fn many_first_requests_with_a_new_key_at_once_all_pass() {
     let w = std::sync::Arc::new(open(temp_dir("auth"), WorldChoice::Demo, 1000).await);
     for round in 0..5 {
-        let k = keys::create(
-            w.app.store(),
-            &w.dir,
-            NewKey {
-                kind: KeyKind::Team,
-                roles: vec!["ADMIN".into()],
-                user_id: None,
-                name: None,
-            },
-        )
-        .await
-        .unwrap();
-        let token = token_for(&w.dir, &k.key_id, Some(&w.issuer), &[]);
+        let token = key_of_another_process(&w).await;
         let mut calls = tokio::task::JoinSet::new();
         for _ in 0..16 {
             let (w, token) = (w.clone(), token.clone());
