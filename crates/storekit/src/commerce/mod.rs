@@ -184,10 +184,6 @@ impl Commerce {
         if let Some(v) = self.store.meta_get(SETTINGS_META).await? {
             let s: Settings = serde_json::from_str(&v).context("commerce settings")?;
             if s != self.settings() {
-                if (s.rate_limit_scale - self.settings().rate_limit_scale).abs() > f64::EPSILON {
-                    // The replica that rescaled reset the counts ([`Commerce::save_settings`]).
-                    self.store.quota_forget(RATE_KEY_PREFIX);
-                }
                 self.set_settings(s);
             }
         }
@@ -286,6 +282,10 @@ impl Commerce {
 
     pub fn set_settings(&self, s: Settings) {
         if (s.rate_limit_scale - self.settings().rate_limit_scale).abs() > f64::EPSILON {
+            // New budgets count from zero: hits held in memory under the old ones are dropped
+            // (on PostgreSQL the replica that rescaled also reset the shared counts,
+            // [`Commerce::save_settings`]; another replica adopting them forgets its own).
+            self.store.quota_forget(RATE_KEY_PREFIX);
             *self.limiter.write().expect("limiter lock") =
                 Arc::new(ServerApiRateLimiter::new(s.rate_limit_scale));
         }
@@ -420,7 +420,6 @@ impl Commerce {
                 }
             } else {
                 let until = [ts, tm].into_iter().flatten().min().unwrap_or(now).min(now);
-                // Nothing unclaimed: another worker claimed what was due meanwhile.
                 // Nothing unclaimed: another worker claimed what was due between the look and
                 // the claim (or is claiming it: SKIP LOCKED passed its locked row). It may have
                 // posted it already; either way more may be due after it (the next renewal, a
