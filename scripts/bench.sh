@@ -353,4 +353,12 @@ bench "crabapple GET /v1/apps?include=builds" "http://127.0.0.1:18701/v1/apps?in
 [ -n "$PRISM" ] && bench "prism mock GET /v1/apps?include=builds" "http://127.0.0.1:18703/v1/apps?include=builds"
 bench "hyper ceiling (same body and headers)" "http://127.0.0.1:18702/"; CEIL_RPS=$RPS
 echo "crabapple GET /v1/apps/{id} at $(python3 -c "print(round(100 * $CRAB_RPS / $CEIL_RPS, 1))") % of the ceiling"
+# The same read with kept answers off (CRABAPPLE_ANSWER_CACHE=0, crates/server/src/answers.rs):
+# every request computed from the store, as a read after a write is. A second server on the same
+# store, started now; the first one idles meanwhile.
+CRABAPPLE_ANSWER_CACHE=0 "$BIN" serve --data "$TMP/data" --listen 127.0.0.1:18704 --rate-limit 100000000 > "$TMP/serve-uncached.log" 2>&1 & PIDS+=($!)
+until grep -q "^ready" "$TMP/serve-uncached.log" 2>/dev/null; do sleep 0.05; done
+sleep "$SETTLE"
+bench "crabapple GET /v1/apps/{id}, answers not kept" "http://127.0.0.1:18704/v1/apps/$APP"
+echo "crabapple GET /v1/apps/{id}, answers not kept, at $(python3 -c "print(round(100 * $RPS / $CEIL_RPS, 1))") % of the ceiling"
 echo "crabapple RSS after load: $(rss_mb) MB"

@@ -180,6 +180,22 @@ impl Engine {
         &self.manifest.operations[i]
     }
 
+    /// Whether operation `i` is a read the generic engine serves with no family claiming it:
+    /// its answer is a function of the request and the stored resources and linkage alone (no
+    /// clock, no ledger, no family state), so it may be kept until the store changes.
+    pub fn reads_only_the_store(&self, i: usize) -> bool {
+        self.dispatch[i].is_empty()
+            && matches!(
+                self.op(i).kind,
+                OpKind::GetCollection
+                    | OpKind::GetToManyRelated
+                    | OpKind::GetInstance
+                    | OpKind::GetToOneRelated
+                    | OpKind::GetToManyRelationship
+                    | OpKind::GetToOneRelationship
+            )
+    }
+
     /// Serves one request: a family's handler when one claims it, else the generic engine.
     pub async fn handle(&self, req: &Request) -> Result<Reply, AscError> {
         let op = self.op(req.op);

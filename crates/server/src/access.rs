@@ -22,13 +22,11 @@
 //!
 //! Refusals are the admin API's `{"error": message}` with the reason header, like its other errors.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use crabapple_storekit::http::Refusal;
 use std::path::Path;
-use std::sync::Arc;
 
 /// The header that carries the admin token.
 pub const TOKEN_HEADER: &str = "x-crabapple-admin-token";
@@ -336,14 +334,15 @@ fn content_refusal(req: &Request) -> Option<(StatusCode, String)> {
     None
 }
 
-/// The middleware: admin paths pass [`refusal`]'s checks; every other path goes straight on.
-pub async fn guard(State(app): State<Arc<crate::App>>, req: Request, next: Next) -> Response {
+/// Before every request: an admin path that fails [`refusal`]'s checks is refused here; every
+/// other request goes on (`None`).
+pub fn refused(app: &crate::App, req: &Request) -> Option<Response> {
     if is_admin_path(req.uri().path())
-        && let Some((status, message)) = refusal(&app.config.admin, &req)
+        && let Some((status, message)) = refusal(&app.config.admin, req)
     {
-        return Refusal::admin(status, message).into_response();
+        return Some(Refusal::admin(status, message).into_response());
     }
-    next.run(req).await
+    None
 }
 
 #[cfg(test)]

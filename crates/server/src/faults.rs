@@ -16,7 +16,6 @@ use crate::App;
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, Response, StatusCode};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
@@ -141,14 +140,18 @@ pub struct DropConnection;
 
 /// Applies the first armed fault that names the request and draws a hit; every other request
 /// passes untouched. crabapple's own admin API and inspector are never faulted.
-pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Response<Body> {
+pub async fn inject<F, Fut>(app: &App, req: Request, next: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>>,
+{
     let path = req.uri().path();
     // Nothing armed (the usual case): not even the token's key is read.
     if path.starts_with("/crabapple/admin")
         || path.starts_with("/crabapple/ui")
         || app.faults.0.lock().is_ok_and(|l| l.is_empty())
     {
-        return next.run(req).await;
+        return next(req).await;
     }
     let key_id = req
         .headers()
@@ -162,7 +165,7 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
     };
     let (hit, list) = {
         let Ok(mut list) = app.faults.0.lock() else {
-            return next.run(req).await;
+            return next(req).await;
         };
         // Draws until one hits; counters are written back only when a draw moved them (a
         // spent fault that still names the request costs no write).
@@ -187,7 +190,7 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         tracing::warn!("saving the faults' counters: {e:#}");
     }
     let Some(f) = hit else {
-        return next.run(req).await;
+        return next(req).await;
     };
     // What follows is rare: its waits are boxed, so the future every request carries is small.
     let reason = f.describe();
@@ -196,7 +199,7 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         Kind::Latency => {
             let pause = std::time::Duration::from_millis(f.latency_ms.unwrap_or(0));
             Box::pin(tokio::time::sleep(pause)).await;
-            next.run(req).await
+            next(req).await
         }
         Kind::Status => status_answer(req.uri().path(), &f),
         Kind::Drop => {
@@ -204,8 +207,8 @@ pub async fn inject(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
             r.extensions_mut().insert(DropConnection);
             r
         }
-        Kind::Truncate => Box::pin(truncate(next.run(req).await)).await,
-        Kind::NotificationTimeout => next.run(req).await,
+        Kind::Truncate => Box::pin(truncate(next(req).await)).await,
+        Kind::NotificationTimeout => next(req).await,
     };
     resp.headers_mut().insert(
         crabapple_http::REASON_HEADER,

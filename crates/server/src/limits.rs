@@ -7,7 +7,6 @@
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{Response, StatusCode};
-use axum::middleware::Next;
 use axum::response::IntoResponse;
 use crabapple_jsonapi::AscError;
 use crabapple_storekit::http::Refusal;
@@ -62,8 +61,12 @@ fn refuse(
 
 /// Refuses a header line over [`MAX_HEADER_LINE`] (431) and a body over the route's limit
 /// (413, from `Content-Length` before reading, or while reading a chunked body); hands the
-/// route a body read in full.
-pub async fn guard(req: Request, next: Next) -> Response<Body> {
+/// route (`next`) a body read in full.
+pub async fn guard<F, Fut>(req: Request, next: F) -> Response<Body>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response<Body>>,
+{
     let path = req.uri().path().to_string();
     if let Some((name, value)) = req
         .headers()
@@ -102,10 +105,7 @@ pub async fn guard(req: Request, next: Next) -> Response<Body> {
     }
     let (parts, body) = req.into_parts();
     match Limited::new(body, limit).collect().await {
-        Ok(b) => {
-            next.run(Request::from_parts(parts, Body::from(b.to_bytes())))
-                .await
-        }
+        Ok(b) => next(Request::from_parts(parts, Body::from(b.to_bytes()))).await,
         Err(e) if e.is::<LengthLimitError>() => too_large(format!("more than {limit}")),
         Err(e) => refuse(
             &path,

@@ -51,7 +51,14 @@ pub fn reply(r: Reply, extra: &[(String, String)]) -> Response<Body> {
     {
         h.insert("content-type", v);
     }
-    for (k, v) in r.headers.iter().chain(extra) {
+    append_headers(h, &r.headers);
+    append_headers(h, extra);
+    resp
+}
+
+/// Appends `headers` (names and values that are not valid HTTP are left out).
+pub fn append_headers(h: &mut axum::http::HeaderMap, headers: &[(String, String)]) {
+    for (k, v) in headers {
         if let (Ok(name), Ok(val)) = (
             axum::http::HeaderName::from_bytes(k.as_bytes()),
             HeaderValue::from_str(v),
@@ -59,7 +66,6 @@ pub fn reply(r: Reply, extra: &[(String, String)]) -> Response<Body> {
             h.append(name, val);
         }
     }
-    resp
 }
 
 /// Apple's error document, with `X-Crabapple-Reason` (406 is plain text, as Apple sends it).

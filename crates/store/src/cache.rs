@@ -19,6 +19,10 @@ pub(crate) struct ResourceCache {
     map: Arc<RwLock<ByType>>,
     /// Bumped by every invalidation: a row read before a commit must not be cached after it.
     generation: Arc<AtomicU64>,
+    /// Bumped after every commit of this process (resources or not: linkage, the ledger) and
+    /// every other process's commit seen: what an answer computed from the store is valid for
+    /// ([`ResourceCache::changes`]).
+    changes: Arc<AtomicU64>,
 }
 
 impl ResourceCache {
@@ -65,5 +69,18 @@ impl ResourceCache {
             self.generation.fetch_add(1, Ordering::AcqRel);
             m.clear();
         }
+        self.note_change();
+    }
+
+    /// Something may have changed in the database (called once the change is visible to
+    /// reads).
+    pub fn note_change(&self) {
+        self.changes.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Moves on every change this process knows of: an answer computed from reads begun at one
+    /// value is still right while the value stays.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 }

@@ -380,6 +380,8 @@ impl Store {
         if resources {
             self.cache.clear();
         }
+        // Linkage and the ledger are not in the resource cache, but answers read them.
+        self.cache.note_change();
         self.timeline_forget_next_due();
         self.reload_clock().await
     }
@@ -416,6 +418,13 @@ impl Store {
 
     pub(crate) fn reader(&self) -> &DbPool {
         &self.reader
+    }
+
+    /// A number that moves after every commit of this process and every other process's commit
+    /// seen ([`Store::see_other_writers`]): an answer computed entirely from reads begun while it
+    /// had one value may be served again while it keeps that value.
+    pub fn changes(&self) -> u64 {
+        self.cache.changes()
     }
 
     /// The pool of read connections, for a family's queries outside a transaction.
@@ -498,6 +507,9 @@ impl Tx {
         } else {
             self.cache.forget(&self.touched);
         }
+        // Whatever it wrote is visible now (or nothing was written): answers computed before
+        // are stale.
+        self.cache.note_change();
         // On an error the transaction is dropped here: its ROLLBACK is queued, and the writer
         // connection is checked before it is used again (`fault::writer_is_clean`).
         let (previous, pending) = result.context("committing a write transaction")?;

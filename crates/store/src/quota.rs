@@ -3,12 +3,16 @@
 //! Counts are kept per minute, so a request stops counting up to a minute before the hour after
 //! it is over (the in-process window of a single SQLite server counts per second).
 //!
-//! A key far below its limit mostly costs no statement: a replica counts up to [`HELD`] hits in
-//! memory while the key's last exact count (an upsert and a sum) is younger than [`SYNC_MS`] and
-//! this replica's view of the key stays [`MARGIN`] requests below the limit; the hits it held are
-//! written with its next exact count. Near the limit every request is counted exactly, and a
-//! replica never holds more than [`HELD`] hits another one cannot see, so a key's count cannot
-//! pass its limit unless more than `MARGIN / HELD` (3) other replicas hold hits of it at once;
+//! A key far below its limit mostly costs no statement: a replica counts hits in memory while
+//! the key's last exact count (an upsert and a sum) is younger than [`SYNC_MS`] and this
+//! replica's view of the key stays [`MARGIN`] requests below the limit; the hits it held are
+//! written with its next exact count. It holds at most a [`SHARE`]th of the room the last exact
+//! count left below `limit − MARGIN` (and never more than [`HELD_MAX`]), so a key used far below
+//! its limit costs about one exact count a second per replica however busy it is (at 32 held
+//! hits, a fixed number, a busy key cost two statements per 32 requests: most of PostgreSQL's
+//! work under load, issue 12's benchmark). Near the limit every request is counted exactly, and
+//! the replicas' held hits together stay within that room, so a key's count cannot pass its
+//! limit unless more than `SHARE − 1` (3) other replicas hold hits of it at once;
 //! `X-Rate-Limit`'s remaining count may lag other replicas by their held hits.
 
 use std::collections::HashMap;
@@ -31,8 +35,11 @@ pub const SYNC_MS: i64 = 1_000;
 /// How far below its limit a key must stay, as this replica sees it, for a hit to be counted in
 /// memory.
 pub const MARGIN: i64 = 100;
-/// Hits of a key one replica counts in memory before it writes them.
-pub const HELD: i64 = 32;
+/// The replicas among which the room below a key's limit is shared: one replica holds at most
+/// `1 / SHARE` of it in memory.
+pub const SHARE: i64 = 4;
+/// The most hits of a key one replica counts in memory before it writes them.
+pub const HELD_MAX: i64 = 4096;
 
 /// What one request against a key's rolling window found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +74,8 @@ impl Local {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let k = map.get_mut(key)?;
         let count = k.total + k.unflushed + 1;
-        let fresh = k.bucket == bucket && now_ms - k.synced_ms < SYNC_MS && k.unflushed < HELD;
+        let held_max = ((limit - MARGIN - k.total) / SHARE).clamp(0, HELD_MAX);
+        let fresh = k.bucket == bucket && now_ms - k.synced_ms < SYNC_MS && k.unflushed < held_max;
         (fresh && count <= limit - MARGIN).then(|| {
             k.unflushed += 1;
             limit - count

@@ -273,25 +273,41 @@ impl Watch {
 /// same as before the last `PRAGMA data_version`, no connection committed since: the look costs
 /// one `pread` instead of a round trip through SQLite's worker thread. Any doubt (no file yet,
 /// a short read, another file at the path) falls back to asking SQLite.
+///
+/// Whether the path still names the file read is checked at most every [`WAL_INDEX_RESTAT`]
+/// (a `stat` per look cost as much as the `pread`: ~5 % of a cached GET's CPU). SQLite removes
+/// or truncates a `-shm` file only when the last connection to the database closes or the first
+/// one opens, and this process keeps its connections open (the pools have no idle timeout on
+/// SQLite), so the file cannot change under an open store; the periodic check bounds the harm if
+/// that ever failed.
 const WAL_INDEX_HEADER: usize = 48;
+const WAL_INDEX_RESTAT: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) struct WalIndex {
     path: std::path::PathBuf,
-    /// The `-shm` file, opened at the first look; reopened when the path names another file.
-    file: std::sync::Mutex<Option<(std::fs::File, u64)>>,
+    /// The `-shm` file, opened at the first look, its inode, and when the path was last seen to
+    /// name it; reopened when the path names another file.
+    file: std::sync::Mutex<Option<(std::fs::File, u64, std::time::Instant)>>,
 }
 
 impl WalIndex {
     fn header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
         use std::os::unix::fs::{FileExt, MetadataExt};
-        // The inode at the path now: a `-shm` file removed and created again (all connections
-        // closed meanwhile) is read anew, never through a stale descriptor.
-        let inode = std::fs::metadata(&self.path).ok()?.ino();
         let mut file = self.file.lock().ok()?;
-        if file.as_ref().is_none_or(|(_, i)| *i != inode) {
-            *file = Some((std::fs::File::open(&self.path).ok()?, inode));
+        let now = std::time::Instant::now();
+        if file
+            .as_ref()
+            .is_none_or(|(_, _, seen)| now.duration_since(*seen) >= WAL_INDEX_RESTAT)
+        {
+            // The inode at the path now: a `-shm` file removed and created again (all
+            // connections closed meanwhile) is read anew, never through a stale descriptor.
+            let inode = std::fs::metadata(&self.path).ok()?.ino();
+            match file.as_mut() {
+                Some((_, i, seen)) if *i == inode => *seen = now,
+                _ => *file = Some((std::fs::File::open(&self.path).ok()?, inode, now)),
+            }
         }
-        let (f, _) = file.as_ref()?;
+        let (f, _, _) = file.as_ref()?;
         let mut header = [0u8; WAL_INDEX_HEADER];
         f.read_exact_at(&mut header, 0).ok()?;
         Some(header)

@@ -13,7 +13,6 @@ use crate::wire::parse_query;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, Uri};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use crabapple_storekit::http::{Answer, Refusal};
@@ -211,10 +210,14 @@ pub fn error_code(body: &[u8]) -> Option<String> {
 
 /// The middleware: times the request and records it. Only a 4xx/5xx body of known, small
 /// size is read (and put back); a 2xx answer streams through untouched.
-pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+pub async fn record<F, Fut>(app: &App, req: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
     let path = req.uri().path();
     if !is_logged(path) {
-        return next.run(req).await;
+        return next(req).await;
     }
     let started = std::time::Instant::now();
     let clock = &app.store().clock;
@@ -227,7 +230,7 @@ pub async fn record(State(app): State<Arc<App>>, req: Request, next: Next) -> Re
         .and_then(|v| v.to_str().ok())
         .and_then(crate::token_kid)
         .map(|k| bounded(&k));
-    let resp = next.run(req).await;
+    let resp = next(req).await;
     let status = resp.status();
     let reason = resp
         .headers()

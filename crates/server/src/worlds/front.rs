@@ -147,7 +147,7 @@ impl Worlds {
 
     /// The world owning API key `kid`, if a world does.
     async fn world_of_key(&self, kid: &str) -> Option<String> {
-        if self.default.key(kid).is_some() {
+        if self.default.knows_key(kid) {
             return None;
         }
         self.lookup(kid, |i| i.by_key.get(kid).cloned()).await
