@@ -5,10 +5,11 @@
 //! The icon: the files `CFBundleIcons` → `CFBundlePrimaryIcon` → `CFBundleIconFiles` (or the
 //! older `CFBundleIconFiles`) name, with their `@2x`/`@3x`/`~ipad` variants, else any
 //! `AppIcon*.png` in the `.app`, else `iTunesArtwork`; the largest one that decodes wins. Xcode
-//! "crushes" the PNGs it builds (Apple's CgBI variant: premultiplied BGRA, headerless deflate),
-//! which a standard decoder refuses: such an icon is skipped, and with no decodable icon the
-//! build gets the generated icon of its app (images.rs). Modern apps keep their 1024 pt icon only
-//! in `Assets.car`, which is not read.
+//! "crushes" the PNGs it copies into a bundle (Apple's CgBI variant: premultiplied BGRA,
+//! headerless deflate), which standard decoders refuse; they are read by cgbi.rs. With no
+//! decodable icon the build gets the generated icon of its app (images.rs). Modern apps keep
+//! their 1024 pt icon only in `Assets.car` (a compiled asset catalogue), which is not read: the
+//! largest loose icon (180 × 180 for an iPhone app) is what a build shows.
 //!
 //! A macOS `.pkg` (a xar archive, not a zip) is read for its app's identity (pkg.rs); its icon
 //! is the app's generated one.
@@ -194,8 +195,10 @@ fn icon(
         .collect();
     let mut best: Option<(String, DynamicImage)> = None;
     for name in candidates {
-        let Some(img) = read_entry(zip, &name).and_then(|b| super::images::decode(&b)) else {
-            // A CgBI-crushed PNG: not decodable here.
+        let Some(img) = read_entry(zip, &name)
+            .and_then(|b| super::cgbi::decode(&b).or_else(|| super::images::decode(&b)))
+        else {
+            // Not an image.
             continue;
         };
         if best.as_ref().is_none_or(|(_, b)| img.width() > b.width()) {
@@ -280,7 +283,7 @@ mod tests {
             &[
                 ("AppIcon60x60@2x.png", png(120)),
                 ("AppIcon60x60@3x.png", png(180)),
-                ("AppIcon76x76@2x~ipad.png", b"CgBI crushed".to_vec()),
+                ("AppIcon76x76@2x~ipad.png", b"not a PNG".to_vec()),
             ],
         );
         let b = open(&ipa).unwrap();
@@ -294,6 +297,27 @@ mod tests {
         );
         let (file, img) = b.icon.unwrap();
         assert_eq!((file.as_str(), img.width()), ("AppIcon60x60@3x.png", 180));
+    }
+
+    /// Xcode's crushed icons (CgBI) are read like any other: the 180 pt one wins.
+    #[test]
+    fn an_ipa_built_by_xcode_yields_its_crushed_icon() {
+        let crushed =
+            super::super::cgbi::crush(&super::super::images::generated_icon("xcode", 180));
+        let ipa = build_ipa(
+            "Notes",
+            KEYS,
+            &[
+                ("AppIcon60x60@2x.png", png(120)),
+                ("AppIcon60x60@3x.png", crushed),
+            ],
+        );
+        let (file, img) = open(&ipa).unwrap().icon.unwrap();
+        assert_eq!((file.as_str(), img.width()), ("AppIcon60x60@3x.png", 180));
+        assert_eq!(
+            img.to_rgba8(),
+            super::super::images::generated_icon("xcode", 180)
+        );
     }
 
     #[test]

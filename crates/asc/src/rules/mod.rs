@@ -8,6 +8,7 @@ pub mod builds_upload;
 pub mod bundle;
 pub mod catalog;
 pub mod certs;
+pub mod cgbi;
 pub mod defaults;
 pub mod images;
 pub mod initial;

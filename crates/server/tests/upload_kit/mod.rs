@@ -137,7 +137,15 @@ pub fn ipa(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
             ("CFBundleVersion", number),
             ("MinimumOSVersion", "17.0"),
         ],
-        &[("AppIcon60x60@3x.png", png(180, 180))],
+        // As Xcode copies it into the bundle: crushed (CgBI, crates/asc/src/rules/cgbi.rs).
+        &[(
+            "AppIcon60x60@3x.png",
+            crabapple_asc::rules::cgbi::crush(&image::RgbaImage::from_pixel(
+                180,
+                180,
+                image::Rgba([200, 40, 90, 255]),
+            )),
+        )],
     )
 }
 
