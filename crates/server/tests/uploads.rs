@@ -207,12 +207,33 @@ async fn a_macos_pkg_becomes_a_build_of_the_identity_its_package_info_names() {
     let builds = ok(&w.get(&format!("/v1/apps/{app}/builds")).await, 200);
     let b = &builds[0];
     assert_eq!(b["attributes"]["version"], "20");
-    // No icon is read out of a .pkg's payload: the app's generated icon.
+    // The icon is the app's `.icns` out of the package's payload (pkg_icon.rs), served like an
+    // iOS build's: 256 px, not the app's generated icon.
+    let token = &b["attributes"]["iconAssetToken"];
+    let template = token["templateUrl"].as_str().unwrap();
+    assert_ne!(
+        template,
+        format!("{HOST}/crabapple/images/app-{app}.png/{{w}}x{{h}}bb.{{f}}")
+    );
     assert_eq!(
-        b["attributes"]["iconAssetToken"]["templateUrl"],
-        json!(format!(
-            "{HOST}/crabapple/images/app-{app}.png/{{w}}x{{h}}bb.{{f}}"
-        ))
+        (token["width"].clone(), token["height"].clone()),
+        (json!(256), json!(256))
+    );
+    let icons = ok(
+        &w.get(&format!("/v1/builds/{}/icons", b["id"].as_str().unwrap()))
+            .await,
+        200,
+    );
+    assert_eq!(icons[0]["attributes"]["name"], "AppIcon");
+    let url = template
+        .replace("{w}", "256")
+        .replace("{h}", "256")
+        .replace("{f}", "png");
+    let served = w.get(url.strip_prefix(HOST).unwrap()).await;
+    assert_eq!(served.status, 200);
+    assert_eq!(
+        image::load_from_memory(&served.body).unwrap().to_rgba8(),
+        crabapple_asc::rules::images::generated_icon(BUNDLE_ID, 256)
     );
     let pre = ok(
         &w.get(&format!(

@@ -213,6 +213,7 @@ pub async fn committed(
         .as_ref()
         .map(|(f, _)| {
             f.trim_end_matches(".png")
+                .trim_end_matches(".icns")
                 .split('@')
                 .next()
                 .unwrap_or("AppIcon")

@@ -11,8 +11,8 @@
 //! their 1024 pt icon only in `Assets.car` (a compiled asset catalogue), which is not read: the
 //! largest loose icon (180 × 180 for an iPhone app) is what a build shows.
 //!
-//! A macOS `.pkg` (a xar archive, not a zip) is read for its app's identity (pkg.rs); its icon
-//! is the app's generated one.
+//! A macOS `.pkg` (a xar archive, not a zip) is read for its app's identity (pkg.rs) and its
+//! icon (pkg_icon.rs: the largest PNG of the app's `.icns`).
 //!
 //! Errors are Apple's processing errors (`StateDetail` with an `ITMS-9xxxx` code), see
 //! builds_upload.rs for which codes are observed and which are guessed.
@@ -106,7 +106,8 @@ fn identity(text: impl Fn(&str) -> Option<String>) -> Result<(String, String, St
     ))
 }
 
-/// A `.pkg` (pkg.rs): its app's identity from the component's PackageInfo; no icon.
+/// A `.pkg` (pkg.rs): its app's identity from the component's PackageInfo, its icon from the
+/// app's `.icns` in the component's payload (pkg_icon.rs).
 fn open_pkg(bytes: &[u8]) -> Option<Result<BundleInfo, Value>> {
     let (id, short, number) = super::pkg::open(bytes)?;
     let text = |k: &str| match k {
@@ -121,7 +122,7 @@ fn open_pkg(bytes: &[u8]) -> Option<Result<BundleInfo, Value>> {
             short_version,
             version,
             min_os: None,
-            icon: None,
+            icon: super::pkg_icon::icon(bytes),
         }),
     )
 }
@@ -328,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn a_pkg_yields_the_identity_its_package_info_names() {
+    fn a_pkg_yields_the_identity_its_package_info_names_and_its_apps_icns_icon() {
         let b = open(&super::super::pkg::build_pkg(
             "com.example.desk",
             "3.1",
@@ -343,7 +344,13 @@ mod tests {
             ),
             ("com.example.desk", "3.1", "310")
         );
-        assert!(b.icon.is_none());
+        // The `.icns` the Info.plist names (not the other one), its largest image.
+        let (file, img) = b.icon.unwrap();
+        assert_eq!((file.as_str(), img.width()), ("AppIcon.icns", 256));
+        assert_eq!(
+            img.to_rgba8(),
+            super::super::images::generated_icon("com.example.desk", 256)
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod images;
 pub mod initial;
 pub mod mobileprovision;
 pub mod pkg;
+pub mod pkg_icon;
 pub mod price_points;
 pub mod pricing;
 pub mod profiles;

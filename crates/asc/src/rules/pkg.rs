@@ -7,21 +7,23 @@
 //! A product archive holds a component package (`<Name>.pkg/`) whose `PackageInfo` names the
 //! bundles it installs: `<bundle path="./App.app" id="…" CFBundleShortVersionString="…"
 //! CFBundleVersion="…"/>`. The app is the bundle with the shortest path. The app's files
-//! (its Info.plist, its icon) are inside the component's `Payload` (a compressed cpio stream),
-//! which is not unpacked: a `.pkg`'s build gets its app's generated icon.
+//! (its Info.plist, its icon) are inside the component's `Payload` ([`app_payload`]; its icon is
+//! read by pkg_icon.rs).
 
 use flate2::read::ZlibDecoder;
 use std::io::Read;
 
 /// Largest table of contents or `PackageInfo` read (a bomb stops here).
 const MAX_XML: u64 = 8 * 1024 * 1024;
+/// Largest zlib-encoded `Payload` inflated (a stored one is read where it lies).
+const MAX_PAYLOAD: u64 = 256 << 20;
 
 /// The identity of the app a `.pkg` installs: (CFBundleIdentifier, CFBundleShortVersionString,
 /// CFBundleVersion), each `None` when the bundle does not say.
 pub type Identity = (Option<String>, Option<String>, Option<String>);
 
-/// The [`Identity`] of a `.pkg`'s app. `None`: not a xar package with a bundle.
-pub fn open(bytes: &[u8]) -> Option<Identity> {
+/// The table of contents (XML) of a xar archive, and where its heap begins.
+fn toc(bytes: &[u8]) -> Option<(String, usize)> {
     if bytes.len() < 28 || &bytes[..4] != b"xar!" {
         return None;
     }
@@ -36,7 +38,26 @@ pub fn open(bytes: &[u8]) -> Option<Identity> {
     let toc_z = bytes.get(header..header.checked_add(toc_len)?)?;
     let toc = inflate(toc_z)?;
     let heap = header + toc_len;
-    let mut best: Option<(usize, Identity)> = None;
+    Some((toc, heap))
+}
+
+/// The [`Identity`] of a `.pkg`'s app. `None`: not a xar package with a bundle.
+pub fn open(bytes: &[u8]) -> Option<Identity> {
+    app_of(bytes).map(|a| a.identity)
+}
+
+/// What the component that installs the app says of it.
+struct App {
+    identity: Identity,
+    /// Its path in the component's payload (`./App.app`).
+    path: String,
+    /// Where its `PackageInfo` is in the table of contents.
+    at: usize,
+}
+
+fn app_of(bytes: &[u8]) -> Option<App> {
+    let (toc, heap) = toc(bytes)?;
+    let mut best: Option<(usize, App)> = None;
     let mut from = 0;
     while let Some(at) = toc[from..].find("<name>PackageInfo</name>") {
         let start = from + at;
@@ -58,11 +79,44 @@ pub fn open(bytes: &[u8]) -> Option<Identity> {
                 attr(bundle, "CFBundleVersion"),
             );
             if best.as_ref().is_none_or(|(len, _)| path.len() < *len) {
-                best = Some((path.len(), found));
+                let at = start;
+                best = Some((
+                    path.len(),
+                    App {
+                        identity: found,
+                        path,
+                        at,
+                    },
+                ));
             }
         }
     }
     best.map(|(_, b)| b)
+}
+
+/// The `Payload` of the component that installs the app (the one nearest its `PackageInfo` in
+/// the table of contents: they are siblings) as stored, and the app's path in it.
+pub fn app_payload(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, [u8]>, String)> {
+    let app = app_of(bytes)?;
+    let (toc, heap) = toc(bytes)?;
+    let mut nearest: Option<(usize, std::borrow::Cow<'_, [u8]>)> = None;
+    let mut from = 0;
+    while let Some(at) = toc[from..].find("<name>Payload</name>") {
+        let start = from + at;
+        from = start + 1;
+        let file_start = toc[..start].rfind("<file").unwrap_or(0);
+        let end = toc[start..]
+            .find("</file>")
+            .map_or(toc.len(), |e| start + e);
+        let distance = start.abs_diff(app.at);
+        if nearest.as_ref().is_some_and(|(d, _)| *d <= distance) {
+            continue;
+        }
+        if let Some(data) = data_bytes(&toc[file_start..end], bytes, heap, MAX_PAYLOAD) {
+            nearest = Some((distance, data));
+        }
+    }
+    nearest.map(|(_, data)| (data, app.path))
 }
 
 fn inflate(z: &[u8]) -> Option<String> {
@@ -74,8 +128,13 @@ fn inflate(z: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// The contents a file element's `<data>` points at, decoded.
-fn data_of(file: &str, bytes: &[u8], heap: usize) -> Option<String> {
+/// The contents a file element's `<data>` points at, decoded (at most `max` bytes).
+fn data_bytes<'a>(
+    file: &str,
+    bytes: &'a [u8],
+    heap: usize,
+    max: u64,
+) -> Option<std::borrow::Cow<'a, [u8]>> {
     let data = between(file, "<data>", "</data>")?;
     let num = |tag: &str| -> Option<usize> {
         between(data, &format!("<{tag}>"), &format!("</{tag}>"))?
@@ -87,10 +146,17 @@ fn data_of(file: &str, bytes: &[u8], heap: usize) -> Option<String> {
     let raw =
         bytes.get(heap.checked_add(offset)?..heap.checked_add(offset)?.checked_add(length)?)?;
     if data.contains("application/x-gzip") || data.contains("application/zlib") {
-        inflate(raw)
+        let mut out = Vec::new();
+        ZlibDecoder::new(raw).take(max).read_to_end(&mut out).ok()?;
+        Some(out.into())
     } else {
-        String::from_utf8(raw.to_vec()).ok()
+        Some(raw.into())
     }
+}
+
+/// The text a file element's `<data>` points at, decoded.
+fn data_of(file: &str, bytes: &[u8], heap: usize) -> Option<String> {
+    String::from_utf8(data_bytes(file, bytes, heap, MAX_XML)?.into_owned()).ok()
 }
 
 fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<&'a str> {
@@ -133,7 +199,9 @@ fn attr(tag: &str, name: &str) -> Option<String> {
     None
 }
 
-/// Test helper: a xar product archive with one component whose `PackageInfo` names a bundle.
+/// Test helper: a xar product archive with one component whose `PackageInfo` names a bundle
+/// and whose `Payload` installs the app with an icon (pkg_icon.rs: the generated icon of
+/// `bundle_id`).
 pub fn build_pkg(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
     use flate2::{Compression, write::ZlibEncoder};
     use std::io::Write;
@@ -146,13 +214,20 @@ pub fn build_pkg(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
         e.finish().expect("zlib")
     };
     let info_z = z(info.as_bytes());
+    let payload = super::pkg_icon::build_payload(&image::DynamicImage::ImageRgba8(
+        super::images::generated_icon(bundle_id, 256),
+    ));
     let toc = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<xar><toc><checksum style=\"sha1\"><offset>0</offset><size>20</size></checksum>\
 <file id=\"1\"><name>App.pkg</name><type>directory</type>\
 <file id=\"2\"><data><length>{}</length><offset>20</offset><size>{}</size><encoding style=\"application/x-gzip\"/></data><name>PackageInfo</name><type>file</type></file>\
+<file id=\"3\"><data><length>{}</length><offset>{}</offset><size>{}</size><encoding style=\"application/octet-stream\"/></data><name>Payload</name><type>file</type></file>\
 </file></toc></xar>",
         info_z.len(),
-        info.len()
+        info.len(),
+        payload.len(),
+        20 + info_z.len(),
+        payload.len()
     );
     let toc_z = z(toc.as_bytes());
     let mut out = Vec::new();
@@ -165,6 +240,7 @@ pub fn build_pkg(bundle_id: &str, short: &str, number: &str) -> Vec<u8> {
     out.extend_from_slice(&toc_z);
     out.extend_from_slice(&[0u8; 20]);
     out.extend_from_slice(&info_z);
+    out.extend_from_slice(&payload);
     out
 }
 
