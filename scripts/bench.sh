@@ -4,7 +4,8 @@
 # server answering the same bytes crabapple answers for GET /v1/apps/{id} (body and headers) —
 # at 64 connections with wrk; crabapple as a percentage of that ceiling. Also cold start (on an
 # empty data directory, creating the demo world, and on that existing data directory) and idle
-# RSS. Prints a table. BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_NO_PRISM=1,
+# RSS, and the same GET with kept answers off (CRABAPPLE_ANSWER_CACHE=0: computed per request).
+# Prints a table. BENCH_DURATION (10s), BENCH_CONNECTIONS (64), BENCH_NO_PRISM=1,
 # BENCH_POSTGRES=1 (the store on a throwaway PostgreSQL cluster instead of SQLite).
 #
 # `scripts/bench.sh simulate [DAYS]`: instead, the simulator's curve — `crabapple simulate` of

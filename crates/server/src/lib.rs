@@ -363,30 +363,33 @@ async fn front_door(
 /// when the database changed ([`crabapple_store::Store::see_other_writers`]) — and the timeline
 /// entries the virtual clock reached are applied.
 async fn see_other_writers(app: &App) {
-    // One look serves every request that arrived before it began ([`fresh`]).
+    // One look serves every request that arrived before it began ([`fresh`]); none is needed
+    // when nothing was committed since the last one (the usual case under load).
     // The look is boxed: only one request in a queue takes it, and every other one's future
     // stays small.
-    app.looks
-        .see(|| {
-            Box::pin(async {
-                match app.store().see_other_writers().await {
-                    // Faults armed by the CLI (or a reset) are picked up.
-                    Ok(true) => {
-                        if let Err(e) = faults::reload(app).await {
-                            tracing::warn!("re-reading the armed faults: {e:#}");
+    if !app.store().nothing_committed_since_last_look() {
+        app.looks
+            .see(|| {
+                Box::pin(async {
+                    match app.store().see_other_writers().await {
+                        // Faults armed by the CLI (or a reset) are picked up.
+                        Ok(true) => {
+                            if let Err(e) = faults::reload(app).await {
+                                tracing::warn!("re-reading the armed faults: {e:#}");
+                            }
+                            // A replica's commerce settings (the admin API's) are everyone's.
+                            if let Err(e) = app.commerce.reload_settings().await {
+                                tracing::warn!("re-reading the commerce settings: {e:#}");
+                            }
                         }
-                        // A replica's commerce settings (the admin API's) are everyone's.
-                        if let Err(e) = app.commerce.reload_settings().await {
-                            tracing::warn!("re-reading the commerce settings: {e:#}");
-                        }
+                        Ok(false) => {}
+                        // The cache was emptied; the request reads the database.
+                        Err(e) => tracing::warn!("checking for other writers: {e:#}"),
                     }
-                    Ok(false) => {}
-                    // The cache was emptied; the request reads the database.
-                    Err(e) => tracing::warn!("checking for other writers: {e:#}"),
-                }
+                })
             })
-        })
-        .await;
+            .await;
+    }
     // What the virtual clock reached since (a build processed, a review decided) is applied
     // before the request reads it.
     if let Err(e) = app.engine.run_timeline().await {

@@ -363,6 +363,9 @@ impl Store {
     /// server calls it before every request: one `PRAGMA data_version` when nothing was
     /// committed, and one more read of the write token when this process committed.
     pub async fn see_other_writers(&self) -> Result<bool> {
+        if self.watch.unchanged() {
+            return Ok(false);
+        }
         let r = self
             .watch
             .check(|resources| self.other_writers_seen(resources))
@@ -384,6 +387,12 @@ impl Store {
         self.cache.note_change();
         self.timeline_forget_next_due();
         self.reload_clock().await
+    }
+
+    /// True when it is certain, without waiting, that [`Store::see_other_writers`] would find
+    /// nothing now (no process committed since the last look).
+    pub fn nothing_committed_since_last_look(&self) -> bool {
+        self.watch.unchanged()
     }
 
     /// Whether this store answers from its cache on the strength of other processes'

@@ -153,11 +153,16 @@ impl RequestLog {
         let mut r = self.inner.lock().expect("request log lock");
         e.seq = r.next_seq;
         r.next_seq += 1;
-        if r.entries.len() >= r.capacity {
-            r.entries.pop_front();
-        }
+        let oldest = if r.entries.len() >= r.capacity {
+            r.entries.pop_front()
+        } else {
+            None
+        };
         let seq = e.seq;
         r.entries.push_back(e);
+        drop(r);
+        // Freed outside the lock: the other worker thread may be waiting to log.
+        drop(oldest);
         seq
     }
 
