@@ -19,7 +19,6 @@ mod memo;
 pub mod notify;
 mod positional;
 pub mod quota;
-pub mod reports;
 mod resources;
 mod shared;
 pub mod timeline;
