@@ -80,6 +80,8 @@ pub(crate) struct Watch {
     seen: tokio::sync::Mutex<Seen>,
     /// PostgreSQL: other processes' commits counted from their notifications.
     coherence: Option<Arc<Coherence>>,
+    /// This process's commits ([`crate::commits`]).
+    pub(crate) local_commits: crate::commits::Counter,
 }
 
 /// The `meta` key of the token the last write transaction (of any process) left.
@@ -115,6 +117,7 @@ impl Watch {
             data_version: true,
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence: None,
+            local_commits: Default::default(),
         }
     }
 
@@ -127,7 +130,33 @@ impl Watch {
             data_version: false,
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence,
+            local_commits: Default::default(),
         }
+    }
+
+    /// SQLite: the WAL index's header now ([`WalIndex`]); `None` on PostgreSQL or when it
+    /// cannot be read.
+    pub(crate) fn wal_header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+        self.wal_index.as_ref().and_then(WalIndex::header)
+    }
+
+    /// Whether commits are looked for in the WAL index (SQLite).
+    pub(crate) fn reads_wal_index(&self) -> bool {
+        self.wal_index.is_some()
+    }
+
+    /// PostgreSQL: the counter of other processes' commits this process hears of.
+    pub(crate) fn heard_commits(&self) -> Option<&crate::commits::Counter> {
+        self.coherence.as_ref().map(|c| &c.heard)
+    }
+
+    /// PostgreSQL: whether the listening session LISTENs to this store's channels now (joining
+    /// it first if this store has not).
+    pub(crate) fn hears_other_processes(&self) -> bool {
+        self.coherence.as_ref().is_some_and(|c| {
+            c.listen();
+            *c.listening.borrow()
+        })
     }
 
     pub fn relies_on_notifications(&self) -> bool {
@@ -273,7 +302,7 @@ impl Watch {
 /// same as before the last `PRAGMA data_version`, no connection committed since: the look costs
 /// one `pread` instead of a round trip through SQLite's worker thread. Any doubt (no file yet,
 /// a short read, another file at the path) falls back to asking SQLite.
-const WAL_INDEX_HEADER: usize = 48;
+pub(crate) const WAL_INDEX_HEADER: usize = 48;
 
 pub(crate) struct WalIndex {
     path: std::path::PathBuf,

@@ -334,6 +334,28 @@ pub trait LedgerStore {
         })
     }
 
+    /// When the scheduler next has work, for its loop to sleep until then ([`crate::Commerce::spawn`]):
+    /// `(the earliest due time of any scheduled work not leased at wall_ms — virtual ms, maybe
+    /// in the past —, the earliest end of a lease held at wall_ms on a notification due at or
+    /// before now — wall ms, when another worker's claim lapses)`. One statement.
+    async fn ledger_next_wake(&self, now: i64, wall_ms: i64) -> Result<(Option<i64>, Option<i64>)> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT MIN(t) FROM (
+               SELECT MIN(next_event_ms) AS t FROM commerce_subscriptions
+                 WHERE next_event_ms IS NOT NULL
+               UNION ALL SELECT MIN(due_ms) FROM commerce_mass_extensions WHERE due_ms IS NOT NULL
+               UNION ALL SELECT MIN(next_attempt_ms) FROM commerce_notifications
+                 WHERE state = 'pending' AND next_attempt_ms IS NOT NULL
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due),
+             (SELECT MIN(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
+                 AND next_attempt_ms <= $1 AND lease_until_ms >= $2)",
+        )
+        .bind(now)
+        .bind(wall_ms)
+        .fetch_one(self.ledger_store().read_pool())
+        .await?)
+    }
+
     /// The latest lease end (wall ms) of notifications due at or before `now` that a worker
     /// holds at `wall_ms` (another replica posting them right now); `None` when none is held.
     async fn ledger_leased_due(&self, now: i64, wall_ms: i64) -> Result<Option<i64>> {
