@@ -276,7 +276,7 @@ pub trait LedgerStore {
     /// The earliest due time of scheduled work (subscriptions, mass extensions, notification
     /// attempts not leased at `wall_ms`), each at or before `now`.
     async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
-        // Most looks (the delivery loop's, every 250 ms) find nothing: one statement says so,
+        // Most looks (the delivery loop's after a commit) find nothing: one statement says so,
         // and also how long another worker's claims on due notifications last.
         let (any, held_until): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT MIN(t) FROM (

@@ -116,10 +116,7 @@ async fn issue12_an_idle_worlds_scheduler_sends_sqlite_no_statement_for_six_seco
 /// PostgreSQL, the case of issue 12 (a hundred idle worlds on one instance).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue12_an_idle_worlds_scheduler_sends_postgresql_no_statement_for_six_seconds() {
-    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
-        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
-         URL it prints (scripts/test.sh does both)",
-    );
+    let url = crate::common::postgres_url();
     let dir = TempDir::new("idle-pg");
     let schema = format!("idle_{}", std::process::id());
     let store = Store::connect_schema(&url, &schema, dir.path())
