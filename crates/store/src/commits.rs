@@ -73,9 +73,8 @@ impl CommitWaiter {
     /// or `timeout` passed (false). Issues no statement.
     pub async fn wait(&mut self, store: &Store, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
-        let sqlite = store.watch.reads_wal_index();
         loop {
-            let look = if sqlite {
+            let look = if store.watch.reads_wal_index() {
                 Some(SQLITE_LOOK)
             } else if store.watch.hears_other_processes() {
                 None
@@ -92,19 +91,34 @@ impl CommitWaiter {
                 _ = heard(&mut self.heard) => return true,
                 _ = tokio::time::sleep_until(until) => {}
             }
+            if look.is_some() && self.committed_since(store) {
+                return true;
+            }
             if Instant::now() >= deadline {
                 return false;
             }
-            if sqlite {
-                let header = store.watch.wal_header();
-                // No header to read (no `-shm` file): the look cannot tell.
-                if header.is_none() || header != self.header {
-                    self.header = header;
-                    return true;
-                }
-            } else if look.is_some() {
-                return true;
-            }
+        }
+    }
+
+    /// Whether a transaction may have been committed to `store` since the last look, without
+    /// waiting (a PostgreSQL store that does not hear other processes cannot tell: true).
+    /// Issues no statement.
+    pub fn committed_since(&mut self, store: &Store) -> bool {
+        let local = self.local.has_changed().unwrap_or(false);
+        self.local.mark_unchanged();
+        let heard = self.heard.as_mut().is_some_and(|rx| {
+            let moved = rx.has_changed().unwrap_or(false);
+            rx.mark_unchanged();
+            moved
+        });
+        if store.watch.reads_wal_index() {
+            let header = store.watch.wal_header();
+            // No header to read (no `-shm` file): the look cannot tell.
+            let moved = header.is_none() || header != self.header;
+            self.header = header;
+            local || moved
+        } else {
+            local || heard || !store.watch.hears_other_processes()
         }
     }
 }
