@@ -20,8 +20,9 @@
 # `scripts/bench.sh worlds [N]`: isolated worlds (issue 12) on a release server — the demo world's
 # creation time through the admin API and the CLI, then one world's GET latency (p50, p99 of
 # sequential requests on one kept-alive curl connection) with 1 and with N worlds open (default
-# 100), and the server's RSS (see that branch below); BENCH_WORLDS_POSTGRES=1 keeps them on a
-# throwaway PostgreSQL cluster.
+# 100), and the server's RSS, then its idle CPU with the N worlds open (10 s without requests)
+# and on PostgreSQL its connections (see that branch below); BENCH_WORLDS_POSTGRES=1 keeps them
+# on a throwaway PostgreSQL cluster.
 #
 # `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
 # BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
@@ -35,7 +36,7 @@ ROOT=$(pwd)
 setup_release() {
   command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { echo "wrk is required (apt-get install wrk)"; exit 1; }; }
   cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crabapple"
   TMP=$(mktemp -d)
   PID=""
   trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -44,7 +45,7 @@ setup_release() {
 if [ "${1:-}" = simulate ]; then
   DAYS=${2:-365}
   cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crabapple"
   TMP=$(mktemp -d)
   trap 'rm -rf "$TMP"' EXIT
   echo "crabapple simulate: $DAYS days of com.crabapple.notes on $(nproc) cores"
@@ -112,7 +113,7 @@ if [ "${1:-}" = worlds ]; then
   N=${2:-100}
   REQS=${BENCH_WORLDS_REQUESTS:-400}
   cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crabapple"
   TMP=$(mktemp -d)
   PID=""
   trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
@@ -165,6 +166,25 @@ if [ "${1:-}" = worlds ]; then
   read -r Q50 Q99 <<< "$(latency "$FIRST")"
   echo "GET /v1/apps?limit=10&include=appInfos in one world, $N worlds open: p50 $Q50 ms, p99 $Q99 ms (RSS $(rss) MB, $(du -sm "$D/worlds" | cut -f1) MB on disk)"
   python3 -c "import sys; print(f'p50 {(float(sys.argv[2])/float(sys.argv[1])-1)*100:+.1f} %')" "$P50" "$Q50"
+  # Idle (issue 12: each open world's scheduler looked at its ledger every 250 ms): the server's
+  # CPU over 10 s without requests (utime + stime of /proc/PID/stat, in clock ticks), and on
+  # PostgreSQL the sessions open on the database and the statements it ran meanwhile.
+  ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+  if [ "${BENCH_WORLDS_POSTGRES:-0}" = 1 ]; then
+    PSQL="$(pg_config --bindir 2>/dev/null || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/psql"
+    pg() { "$PSQL" -h 127.0.0.1 -p 55497 -U postgres -d crabapple -Atc "$1"; }
+    XACTS="SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = 'crabapple'"
+  fi
+  sleep 6
+  T0=$(ticks); [ -n "${PSQL:-}" ] && X0=$(pg "$XACTS")
+  sleep 10
+  T1=$(ticks)
+  HZ=$(getconf CLK_TCK)
+  echo "idle, $N worlds open: CPU $(python3 -c "import sys; print(f'{(int(sys.argv[2])-int(sys.argv[1]))/int(sys.argv[3])/10*100:.1f}')" "$T0" "$T1" "$HZ") % over 10 s (RSS $(rss) MB)"
+  if [ -n "${PSQL:-}" ]; then
+    X1=$(pg "$XACTS")
+    echo "idle, $N worlds open: $(pg "SELECT count(*) FROM pg_stat_activity WHERE datname = 'crabapple' AND pid <> pg_backend_pid()") sessions on the database, ~$(( (X1 - X0) / 10 )) transactions a second"
+  fi
   exit 0
 fi
 if [ "${1:-}" = analytics ]; then

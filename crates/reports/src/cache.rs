@@ -9,11 +9,11 @@
 //! the virtual now or later, which never moves back. What else a file reads — the catalogue
 //! (names, SKUs, price schedules), the team name, the ledger as a whole, app units written into a
 //! day already reported — changes the database's report generation token in the writer's own
-//! transaction (migration 0007's triggers, `ledger_clear`, `Tx::add_app_units`), and an answer is
+//! transaction (migration 0007's triggers, `ledger_clear`, `ReportsTx::add_app_units`), and an answer is
 //! served only under the token it was computed at. Two guards more:
 //! - the ledger's scheduler dates a renewal (billing retry, mass extension) at its due time, and
 //!   runs it a moment after the clock jumped: while such work is due before the period's end
-//!   the answer is sent but not kept ([`crabapple_store::Store::report_work_due_before`]);
+//!   the answer is sent but not kept (`LedgerReports::report_work_due_before`);
 //! - the token is read before the answer is computed, and storing checks it again, so a file
 //!   computed across a change is never stored under the new token.
 //!
@@ -31,8 +31,8 @@
 
 use crate::family::no_sales;
 use crabapple_jsonapi::{AscError, Reply};
+use crabapple_reports_store::{ReportFile, ReportsStore};
 use crabapple_store::Store;
-use crabapple_store::reports::ReportFile;
 use crabapple_storekit::ledger::LedgerReports;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};

@@ -25,3 +25,5 @@ pub mod subscription;
 pub mod transport;
 
 pub use family::Reports;
+// The family's persistence (its own crate: crabapple-storekit's commerce reset empties it).
+pub use crabapple_reports_store::{AppUnitsRow, ReportFile, ReportsStore, ReportsTx};

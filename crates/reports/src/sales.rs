@@ -21,6 +21,7 @@ use crate::proceeds::{
 use crate::storefronts;
 use anyhow::Result;
 use base64::Engine as _;
+use crabapple_reports_store::ReportsStore;
 use crabapple_store::Store;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};

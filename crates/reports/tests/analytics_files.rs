@@ -9,7 +9,7 @@ mod world;
 use crabapple_reports::analytics::files::{self, Rendered};
 use crabapple_reports::analytics::schedule::{Granularity, Instance};
 use crabapple_reports::analytics::{CATALOGUE, Kind, Report};
-use crabapple_store::reports::AppUnitsRow;
+use crabapple_reports::{AppUnitsRow, ReportsTx};
 use crabapple_storekit::ledger::LedgerStore;
 use jiff::ToSpan;
 use jiff::civil::{Date, date};

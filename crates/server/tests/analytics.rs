@@ -8,6 +8,7 @@ mod common;
 use common::analytics::*;
 use common::reports::*;
 use common::*;
+use crabapple_reports::ReportsStore;
 use crabapple_reports::analytics::{files, schedule};
 use crabapple_reports::pacific;
 use jiff::ToSpan;

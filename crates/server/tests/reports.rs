@@ -8,6 +8,7 @@ mod common;
 
 use common::reports::*;
 use common::*;
+use crabapple_reports::ReportsTx;
 use crabapple_reports::{fiscal, pacific};
 use serde_json::json;
 

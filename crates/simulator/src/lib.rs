@@ -15,6 +15,7 @@ pub mod rng;
 pub mod traffic;
 pub mod units;
 
+use crabapple_reports::ReportsTx;
 use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 use std::collections::BTreeMap;
 

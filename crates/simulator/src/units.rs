@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crabapple_store::reports::AppUnitsRow;
+use crabapple_reports::AppUnitsRow;
 use jiff::civil::{Date, Weekday};
 
 use crate::rng::{Rng, cumulative};

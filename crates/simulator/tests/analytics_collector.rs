@@ -13,6 +13,7 @@ mod common;
 
 use common::analytics::{APP, request};
 use common::reports::{gunzip, sales_uri};
+use crabapple_reports::ReportsStore;
 use crabapple_simulator::traffic::{Profile, parse_section};
 use crabapple_simulator::{Options, simulate};
 use std::collections::BTreeMap;

@@ -17,6 +17,7 @@ mod common;
 
 use common::analytics::{APP, instances, reason, request, segment_file};
 use common::reports::{NO_SALES, gunzip, sales_uri};
+use crabapple_reports::ReportsStore;
 use crabapple_reports::analytics::files::usage::{ACTIVE_DAYS, ACTIVE_PERCENT, DELETE_PERCENT};
 use crabapple_reports::analytics::files::{self, THRESHOLD};
 use crabapple_reports::analytics::schedule::{Granularity, Instance};

@@ -11,6 +11,7 @@ mod common;
 
 use base64::Engine as _;
 use common::reports::{finance_uri, gunzip, sales_uri};
+use crabapple_reports::ReportsStore;
 use crabapple_reports::proceeds::{SMALL_BUSINESS_PROGRAM, commission_percent, developer_proceeds};
 use crabapple_reports::{countries, fiscal, pacific, period::at_8_pacific};
 use crabapple_simulator::traffic::{Profile, parse_section};

@@ -7,9 +7,9 @@
 mod common;
 
 use base64::Engine as _;
+use crabapple_reports::{AppUnitsRow, ReportsStore};
 use crabapple_simulator::traffic::{Profile, parse_section};
 use crabapple_simulator::{Options, Summary, clock, simulate};
-use crabapple_store::reports::AppUnitsRow;
 use crabapple_storekit::ledger::LedgerStore;
 use jiff::civil::Date;
 use serde_json::Value;

@@ -195,8 +195,9 @@ impl Dialect {
             // with a connection still on its way back to the pool (a CLI command never exits).
             Dialect::Sqlite => o.idle_timeout(None).max_lifetime(None),
             // Idle connections go after 5 s: each open world has its own pools, and a world
-            // at rest keeps about one (its delivery loop's look every 250 ms), so 100 worlds on
-            // three replicas fit PostgreSQL's `max_connections` (scripts/pg.sh: 400).
+            // at rest keeps none between its delivery loop's looks (at most 30 s apart, or when
+            // a commit wakes it), so 100 worlds on three replicas fit PostgreSQL's
+            // `max_connections` (scripts/pg.sh: 400).
             Dialect::Postgres => o
                 .idle_timeout(Some(Duration::from_secs(5)))
                 .acquire_timeout(Duration::from_secs(60)),

@@ -9,6 +9,7 @@
 mod batch;
 mod cache;
 pub mod clock;
+pub mod commits;
 mod db;
 pub mod fault;
 pub mod files;
@@ -19,13 +20,13 @@ mod memo;
 pub mod notify;
 mod positional;
 pub mod quota;
-pub mod reports;
 mod resources;
 mod shared;
 pub mod timeline;
 mod tx_state;
 
 pub use clock::Clock;
+pub use commits::CommitWaiter;
 /// What a family's persistence (the commerce ledger in crabapple-storekit) writes its SQL with:
 /// the `Any` driver's types and a statement builder numbering `$N` placeholders for both engines.
 pub use db::{Db, DbConn, DbPool, DbRow, QueryBuilder, Separated};
@@ -39,7 +40,7 @@ pub use db::{Dialect, redact as redact_url, schema_of_url};
 use sqlx::Executor;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Handle to the database: cheap to clone.
@@ -65,6 +66,8 @@ pub struct Store {
     dir: Arc<std::path::PathBuf>,
     /// Rate-limit hits counted in memory between exact counts ([`quota`]).
     quota: Arc<quota::Local>,
+    /// [`Store::pool_uses`].
+    uses: Arc<AtomicU64>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -175,8 +178,10 @@ impl Store {
         })
         .await?;
         let page_limit = Arc::new(AtomicU32::new(0));
+        let uses = Arc::new(AtomicU64::new(0));
         let writer = shared::with_busy_retry(|| async {
             let limit = page_limit.clone();
+            let writer_uses = uses.clone();
             Ok(d.pool_options()
                 .max_connections(1)
                 // Requests queue here for the one writer; each may then wait up to ~33 s for
@@ -191,14 +196,16 @@ impl Store {
                 })
                 // A connection a failed COMMIT or ROLLBACK left inside a transaction is closed,
                 // not reused (see `fault`).
-                .after_release(|conn, _| Box::pin(async { Ok(fault::writer_is_clean(conn).await) }))
+                .after_release(move |conn, _| {
+                    writer_uses.fetch_add(1, Ordering::Relaxed);
+                    Box::pin(async { Ok(fault::writer_is_clean(conn).await) })
+                })
                 .connect_with(opts.clone())
                 .await?)
         })
         .await?;
         migrate(&writer, d).await?;
-        let reader = d
-            .pool_options()
+        let reader = counted(d.pool_options(), &uses)
             .max_connections(4)
             .min_connections(1)
             .after_connect(|conn, _| Box::pin(async move { sqlite_pragmas(conn, true).await }))
@@ -212,7 +219,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         let watch = shared::Watch::sqlite(watch, path);
-        Self::assemble(writer, reader, d, watch, page_limit, dir).await
+        Self::assemble(writer, reader, d, watch, page_limit, dir, uses).await
     }
 
     async fn connect_postgres(url: &str, dir: std::path::PathBuf) -> Result<Store> {
@@ -227,8 +234,8 @@ impl Store {
                 .close()
                 .await?;
         }
-        let writer = d
-            .pool_options()
+        let uses = Arc::new(AtomicU64::new(0));
+        let writer = counted(d.pool_options(), &uses)
             .max_connections(4)
             .connect_with(opts.clone())
             .await
@@ -236,8 +243,7 @@ impl Store {
         migrate(&writer, d).await?;
         // The readers' only writes are the rate-limit counters ([`quota`]): losing the last of
         // them in a crash of PostgreSQL costs nothing, so they do not wait for the WAL.
-        let reader = d
-            .pool_options()
+        let reader = counted(d.pool_options(), &uses)
             .max_connections(8)
             .after_connect(|conn, _| {
                 Box::pin(async move {
@@ -253,7 +259,7 @@ impl Store {
         let coherence = notify::enabled()
             .then(|| notify::Coherence::start(url.to_string(), &schema, reader.clone()));
         let watch = shared::Watch::postgres(reader.clone(), coherence);
-        Self::assemble(writer, reader, d, watch, Arc::default(), dir).await
+        Self::assemble(writer, reader, d, watch, Arc::default(), dir, uses).await
     }
 
     async fn assemble(
@@ -263,6 +269,7 @@ impl Store {
         watch: shared::Watch,
         page_limit: Arc<AtomicU32>,
         dir: std::path::PathBuf,
+        uses: Arc<AtomicU64>,
     ) -> Result<Store> {
         let clock = Clock::load(&writer).await?;
         Ok(Store {
@@ -276,7 +283,16 @@ impl Store {
             next_due: Arc::new(AtomicI64::new(timeline::UNKNOWN)),
             dir: Arc::new(dir),
             quota: Arc::default(),
+            uses,
         })
+    }
+
+    /// How many times a connection of the reader or writer pool was handed back so far: at
+    /// least once per statement outside a transaction and once per transaction. Unchanged over
+    /// a while, nothing of this process sent the store a statement (issue 12: an idle world's
+    /// scheduler sends none).
+    pub fn pool_uses(&self) -> u64 {
+        self.uses.load(Ordering::Relaxed)
     }
 
     /// The engine this store runs on.
@@ -522,6 +538,7 @@ impl Tx {
         // On an error the transaction is dropped here: its ROLLBACK is queued, and the writer
         // connection is checked before it is used again (`fault::writer_is_clean`).
         let (previous, pending) = result.context("committing a write transaction")?;
+        self.store.watch.local_commits.bump();
         if let Some(pending) = pending {
             // The serving replicas know of this commit before its client hears of it.
             pending.wait().await;
@@ -594,6 +611,15 @@ where
     Fut: std::future::Future<Output = Result<T>>,
 {
     shared::with_busy_retry(op).await
+}
+
+/// `o` counting in `uses` every connection handed back ([`Store::pool_uses`]).
+fn counted(o: sqlx::any::AnyPoolOptions, uses: &Arc<AtomicU64>) -> sqlx::any::AnyPoolOptions {
+    let uses = uses.clone();
+    o.after_release(move |_, _| {
+        uses.fetch_add(1, Ordering::Relaxed);
+        Box::pin(async { Ok(true) })
+    })
 }
 
 /// `PRAGMA max_page_count` for [`Store::limit_pages_for_tests`]; 0 leaves SQLite's default.

@@ -74,6 +74,9 @@ pub(crate) struct Coherence {
     pub(crate) listening: tokio::sync::watch::Sender<bool>,
     /// The store's pool, for [`leave`].
     pool: DbPool,
+    /// Moved by every commit of another process heard of, and by a lost session (anything may
+    /// have changed): what [`crate::commits::CommitWaiter`] waits for.
+    pub(crate) heard: crate::commits::Counter,
 }
 
 /// Whether PostgreSQL stores use this protocol: yes unless `CRABAPPLE_COHERENCE=read`, which
@@ -168,6 +171,7 @@ impl Coherence {
             joined: AtomicBool::new(false),
             listening: tokio::sync::watch::Sender::new(false),
             pool,
+            heard: Default::default(),
         });
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|w| w.strong_count() > 0);
@@ -295,6 +299,7 @@ impl Coherence {
             self.resources.store(true, Ordering::Release);
         }
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.heard.bump();
     }
 
     /// Replica `id` acknowledged the commit of `token`.
@@ -316,6 +321,7 @@ impl Coherence {
         self.trusted_until.store(0, Ordering::Release);
         self.resources.store(true, Ordering::Release);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        self.heard.bump();
     }
 
     /// The statements renewing this replica's registration, lasting [`LEASE_MS`] from `now`,

@@ -80,6 +80,8 @@ pub(crate) struct Watch {
     seen: tokio::sync::Mutex<Seen>,
     /// PostgreSQL: other processes' commits counted from their notifications.
     coherence: Option<Arc<Coherence>>,
+    /// This process's commits ([`crate::commits`]).
+    pub(crate) local_commits: crate::commits::Counter,
     /// What the last completed look acted on, readable without waiting for [`Watch::seen`]'s
     /// lock ([`Watch::unchanged`]).
     quick: Quick,
@@ -135,6 +137,7 @@ impl Watch {
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence: None,
             quick: Quick::default(),
+            local_commits: Default::default(),
         }
     }
 
@@ -148,7 +151,33 @@ impl Watch {
             seen: tokio::sync::Mutex::new(Seen::default()),
             coherence,
             quick: Quick::default(),
+            local_commits: Default::default(),
         }
+    }
+
+    /// SQLite: the WAL index's header now ([`WalIndex`]); `None` on PostgreSQL or when it
+    /// cannot be read.
+    pub(crate) fn wal_header(&self) -> Option<[u8; WAL_INDEX_HEADER]> {
+        self.wal_index.as_ref().and_then(WalIndex::header)
+    }
+
+    /// Whether commits are looked for in the WAL index (SQLite).
+    pub(crate) fn reads_wal_index(&self) -> bool {
+        self.wal_index.is_some()
+    }
+
+    /// PostgreSQL: the counter of other processes' commits this process hears of.
+    pub(crate) fn heard_commits(&self) -> Option<&crate::commits::Counter> {
+        self.coherence.as_ref().map(|c| &c.heard)
+    }
+
+    /// PostgreSQL: whether the listening session LISTENs to this store's channels now (joining
+    /// it first if this store has not).
+    pub(crate) fn hears_other_processes(&self) -> bool {
+        self.coherence.as_ref().is_some_and(|c| {
+            c.listen();
+            *c.listening.borrow()
+        })
     }
 
     pub fn relies_on_notifications(&self) -> bool {
@@ -334,7 +363,7 @@ impl Watch {
 /// one opens, and this process keeps its connections open (the pools have no idle timeout on
 /// SQLite), so the file cannot change under an open store; the periodic check bounds the harm if
 /// that ever failed.
-const WAL_INDEX_HEADER: usize = 48;
+pub(crate) const WAL_INDEX_HEADER: usize = 48;
 const WAL_INDEX_RESTAT: std::time::Duration = std::time::Duration::from_millis(250);
 
 pub(crate) struct WalIndex {

@@ -13,6 +13,7 @@ use super::{CATALOGUE, Report};
 use crate::pacific;
 use crabapple_jsonapi::query::{self, Query};
 use crabapple_jsonapi::{AscError, BoxFut, Engine, Family, Reply, Request};
+use crabapple_reports_store::ReportsStore;
 use crabapple_spec::{OpKind, Operation};
 use crabapple_store::{Resource, Store};
 use serde_json::{Map, Value, json};

@@ -11,6 +11,7 @@ use crate::wire::parse_query;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
+use crabapple_reports::ReportsStore;
 use crabapple_reports::analytics::schedule::{Granularity, Instance};
 use crabapple_reports::analytics::{CATALOGUE, Report, explain};
 use jiff::ToSpan;

@@ -4,7 +4,7 @@
 use super::reports::{NOT_FOUND_TITLE, e, err, now_ms};
 use super::{Resp, World};
 use crabapple_reports::pacific;
-use crabapple_store::reports::AppUnitsRow;
+use crabapple_reports::{AppUnitsRow, ReportsTx};
 use jiff::civil::Date;
 use serde_json::{Value, json};
 

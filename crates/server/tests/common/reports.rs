@@ -13,8 +13,8 @@ pub fn units(
     download_type: &str,
     territory: &str,
     n: i64,
-) -> crabapple_store::reports::AppUnitsRow {
-    crabapple_store::reports::AppUnitsRow {
+) -> crabapple_reports::AppUnitsRow {
+    crabapple_reports::AppUnitsRow {
         app_id: app.into(),
         day: day.into(),
         download_type: download_type.into(),

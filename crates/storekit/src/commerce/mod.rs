@@ -129,6 +129,18 @@ pub struct RunSummary {
 /// How long a pass waits for notifications another replica is posting ([`Commerce::others_post`]).
 const OTHERS_WAIT: Duration = Duration::from_secs(15);
 
+/// The longest the delivery loop sleeps without looking at the ledger ([`Commerce::spawn`]): a
+/// safety net for a commit it could not hear of (a PostgreSQL session lost and found again
+/// counts as one; this bounds what else could be missed). Idle, a world makes one look per
+/// 30 s.
+const IDLE_LOOK: Duration = Duration::from_secs(30);
+
+/// The delivery loop's next look after a failed pass (a storage fault, a lost connection).
+const RETRY_LOOK: Duration = Duration::from_millis(250);
+
+/// The delivery loop's shortest sleep between passes.
+const MIN_LOOK: Duration = Duration::from_millis(5);
+
 /// The App Store Server API's rate counters in the database ([`Commerce::rate_hit`]).
 const RATE_KEY_PREFIX: &str = "storekit|";
 
@@ -502,24 +514,56 @@ impl Commerce {
     }
 
     /// Starts the delivery loop: drops stale leases (a previous process may have been killed
-    /// mid-POST), then runs [`Commerce::run_due`] whenever woken and at least every 250 ms of
-    /// wall time, so virtual time passing by itself renews, retries and delivers.
+    /// mid-POST), then runs [`Commerce::run_due`] and sleeps until the earliest scheduled work
+    /// ([`Commerce::next_wait`]) or until woken: by this process ([`Commerce::wake`], or any
+    /// commit to the store) or by another process's commit (a replica's event, a CLI clock
+    /// advance; [`crabapple_store::CommitWaiter`], which issues no statement). An idle world
+    /// sends its database nothing between looks [`IDLE_LOOK`] apart (issue 12: it used to look
+    /// every 250 ms).
     pub fn spawn(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
         let c = self.clone();
         tokio::spawn(async move {
             if let Err(e) = c.store.ledger_clear_leases().await {
                 tracing::warn!("clearing notification leases: {e:#}");
             }
+            let mut commits = c.store.commit_waiter();
             loop {
-                if let Err(e) = c.run_due(c.store.now_ms()).await {
+                let wait = match c.run_due(c.store.now_ms()).await {
+                    Ok(_) => c.next_wait().await,
+                    Err(e) => Err(e),
+                };
+                let wait = wait.unwrap_or_else(|e| {
                     tracing::warn!("commerce scheduler: {e:#}");
-                }
+                    RETRY_LOOK
+                });
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                    committed = commits.wait(&c.store, wait) => {
+                        // Another process may have moved the clock.
+                        if committed && let Err(e) = c.store.reload_clock().await {
+                            tracing::warn!("commerce scheduler: reloading the clock: {e:#}");
+                        }
+                    }
                     _ = c.wake.notified() => {}
                 }
             }
         })
+    }
+
+    /// How long the delivery loop may sleep: until the earliest scheduled work comes due on
+    /// the virtual clock (which runs with the wall clock between advances: a virtual delay is a
+    /// wall delay; an advance wakes the loop), or another worker's lease on due notifications
+    /// lapses (a killed replica's), at most [`IDLE_LOOK`].
+    async fn next_wait(&self) -> Result<Duration> {
+        let (now, wall) = (self.store.now_ms(), self.store.clock.wall_ms());
+        let (due, lease_ends) = self.store.ledger_next_wake(now, wall).await?;
+        let ms = [due.map(|t| t - now), lease_ends.map(|t| t + 1 - wall)]
+            .into_iter()
+            .flatten()
+            .min()
+            .map_or(IDLE_LOOK, |ms| Duration::from_millis(ms.max(0) as u64));
+        // Work still due right after a pass (a step that keeps failing is parked; this is a
+        // pass cut short): look again soon, not at once.
+        Ok(ms.clamp(MIN_LOOK, IDLE_LOOK))
     }
 }
 

@@ -276,7 +276,7 @@ pub trait LedgerStore {
     /// The earliest due time of scheduled work (subscriptions, mass extensions, notification
     /// attempts not leased at `wall_ms`), each at or before `now`.
     async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
-        // Most looks (the delivery loop's, every 250 ms) find nothing: one statement says so,
+        // Most looks (the delivery loop's after a commit) find nothing: one statement says so,
         // and also how long another worker's claims on due notifications last.
         let (any, held_until): (Option<i64>, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT MIN(t) FROM (
@@ -332,6 +332,28 @@ pub trait LedgerStore {
             notification_ms: notif,
             held_until,
         })
+    }
+
+    /// When the scheduler next has work, for its loop to sleep until then ([`crate::Commerce::spawn`]):
+    /// `(the earliest due time of any scheduled work not leased at wall_ms — virtual ms, maybe
+    /// in the past —, the earliest end of a lease held at wall_ms on a notification due at or
+    /// before now — wall ms, when another worker's claim lapses)`. One statement.
+    async fn ledger_next_wake(&self, now: i64, wall_ms: i64) -> Result<(Option<i64>, Option<i64>)> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT MIN(t) FROM (
+               SELECT MIN(next_event_ms) AS t FROM commerce_subscriptions
+                 WHERE next_event_ms IS NOT NULL
+               UNION ALL SELECT MIN(due_ms) FROM commerce_mass_extensions WHERE due_ms IS NOT NULL
+               UNION ALL SELECT MIN(next_attempt_ms) FROM commerce_notifications
+                 WHERE state = 'pending' AND next_attempt_ms IS NOT NULL
+                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due),
+             (SELECT MIN(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
+                 AND next_attempt_ms <= $1 AND lease_until_ms >= $2)",
+        )
+        .bind(now)
+        .bind(wall_ms)
+        .fetch_one(self.ledger_store().read_pool())
+        .await?)
     }
 
     /// The latest lease end (wall ms) of notifications due at or before `now` that a worker

@@ -9,6 +9,7 @@ use super::overlay::{
 };
 use super::pending::{self, batch, drop_pending_ledger};
 use super::*;
+use crabapple_reports_store::ReportsTx;
 
 /// The ledger's reads and writes inside a write transaction: customers, transactions,
 /// subscription renewal state, the notification outbox, records and counters, and a batch's

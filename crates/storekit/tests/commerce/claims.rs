@@ -106,10 +106,7 @@ async fn a_claim_leases_the_earliest_due_and_a_lapsed_lease_is_claimed_again() {
 /// every one of the 300 due notifications is claimed by exactly one of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue12_replicas_claiming_at_once_on_postgresql_each_get_different_notifications() {
-    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
-        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
-         URL it prints (scripts/test.sh does both)",
-    );
+    let url = crate::common::postgres_url();
     let dir = TempDir::new("claims-pg");
     let schema = format!("claims_{}", std::process::id());
     let mut stores = Vec::new();

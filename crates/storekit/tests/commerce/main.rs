@@ -8,6 +8,7 @@ mod claims;
 #[path = "../common/mod.rs"]
 mod common;
 mod delivery;
+mod idle;
 mod kill9;
 mod ledger_rules;
 mod offers;

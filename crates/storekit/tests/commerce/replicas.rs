@@ -17,10 +17,7 @@ const PURCHASES: usize = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn issue12_a_thousand_parallel_purchases_across_two_replicas_are_each_delivered_once() {
-    let url = std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
-        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
-         URL it prints (scripts/test.sh does both)",
-    );
+    let url = crate::common::postgres_url();
     let sep = if url.contains('?') { '&' } else { '?' };
     let db = format!(
         "{url}{sep}options[search_path]=r_purchases_{}",

@@ -51,6 +51,14 @@ impl Drop for TempDir {
     }
 }
 
+/// The suite's PostgreSQL (`CRABAPPLE_TEST_POSTGRES_URL`): a test that needs it fails without it.
+pub fn postgres_url() -> String {
+    std::env::var("CRABAPPLE_TEST_POSTGRES_URL").expect(
+        "CRABAPPLE_TEST_POSTGRES_URL: start PostgreSQL with `scripts/pg.sh start` and export the \
+         URL it prints (scripts/test.sh does both)",
+    )
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -16,8 +16,8 @@
 
 use crate::period;
 use anyhow::Result;
+use crabapple_reports_store::{AppUnitsRow, ReportsStore};
 use crabapple_store::Store;
-use crabapple_store::reports::AppUnitsRow;
 use jiff::civil::Date;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
