@@ -24,6 +24,9 @@
 # and on PostgreSQL its connections (see that branch below); BENCH_WORLDS_POSTGRES=1 keeps them
 # on a throwaway PostgreSQL cluster.
 #
+# `scripts/bench.sh digest [DAYS]`: the md5 of every daily sales and subscription file and the
+# finance files of a simulated run (see that branch below): compare two builds' digests.
+#
 # `scripts/bench.sh analytics [DAYS]`: Analytics Reports of a simulated year — one app at
 # BENCH_ANALYTICS_VOLUMES first-time downloads a day (default "1000 10000"), every instance and
 # segment of an ONGOING and a ONE_TIME_SNAPSHOT request walked and downloaded, with the seconds,
@@ -65,6 +68,52 @@ if [ "${1:-}" = simulate ]; then
       "$N" "$SECS" "$(awk -v u="$USR" -v s="$SYS" 'BEGIN { print u + s }')" "$USR" "$SYS" $((KB / 1024)) \
       $(( $(du -sk "$D" | cut -f1) / 1024 )) "$(head -1 "$TMP/out-$N")"
   done
+  exit 0
+fi
+if [ "${1:-}" = digest ]; then
+  # `scripts/bench.sh digest [DAYS]`: byte-identity of the reports a change must keep — the
+  # simulate of DAYS days (default 45: monthly renewals included) of one app at
+  # BENCH_DIGEST_VOLUME first-time downloads a day (default 10000) on a fresh demo world, then
+  # every DAILY SALES, SUBSCRIPTION, SUBSCRIPTION_EVENT and SUBSCRIBER file of those days and the
+  # FINANCIAL files of its months: one line per file (date, type, HTTP status, md5 of the
+  # unzipped file) and the md5 of those lines. Equal digests from two builds: identical files.
+  DAYS=${2:-45}
+  N=${BENCH_DIGEST_VOLUME:-10000}
+  cargo build --release -q -p crabapple
+  BIN="$ROOT/target/release/crabapple"
+  TMP=$(mktemp -d)
+  PID=""
+  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  D="$TMP/data"
+  PORT=18713
+  "$BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
+  PID=$!
+  until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+  printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world.yaml"
+  "$BIN" simulate --quiet --data "$D" --days "$DAYS" --world "$TMP/world.yaml" > "$TMP/out"
+  head -1 "$TMP/out"
+  DAY0=$(sed -n 's/.*(\([0-9-]*\) to .*/\1/p' "$TMP/out" | head -1)
+  TOKEN=$("$BIN" token --data "$D")
+  fetch() { # label URL: one line, date/type label, status and the md5 of the unzipped body
+    local code
+    code=$(curl -sg -o "$TMP/file.gz" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" \
+      -H "Accept: application/a-gzip" "http://127.0.0.1:$PORT$2")
+    echo "$1 $code $(gunzip -c "$TMP/file.gz" 2>/dev/null | md5sum | cut -c1-32)"
+  }
+  for i in $(seq 0 $((DAYS - 1))); do
+    DAY=$(date -d "$DAY0 + $i days" +%F)
+    for RT in SALES/SUMMARY/1_0 SUBSCRIPTION/SUMMARY/1_4 SUBSCRIPTION_EVENT/SUMMARY/1_4 SUBSCRIBER/DETAILED/1_4; do
+      IFS=/ read -r TYPE SUB VER <<< "$RT"
+      fetch "$DAY $TYPE" "/v1/salesReports?filter[vendorNumber]=85012345&filter[reportType]=$TYPE&filter[reportSubType]=$SUB&filter[frequency]=DAILY&filter[reportDate]=$DAY&filter[version]=$VER"
+    done
+  done >> "$TMP/sums"
+  for M in $(seq 0 $((DAYS / 30 + 1))); do
+    MON=$(date -d "$DAY0 + $M month" +%Y-%m)
+    fetch "$MON FINANCIAL" "/v1/financeReports?filter[vendorNumber]=85012345&filter[reportType]=FINANCIAL&filter[regionCode]=ZZ&filter[reportDate]=$MON"
+  done >> "$TMP/sums"
+  cat "$TMP/sums"
+  echo "files by HTTP status: $(cut -d' ' -f3 "$TMP/sums" | sort | uniq -c | tr -s ' \n' ' ')"
+  echo "digest $(md5sum < "$TMP/sums" | cut -c1-32)"
   exit 0
 fi
 if [ "${1:-}" = reports ]; then
