@@ -53,23 +53,6 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         return error(AscError::forbidden(e.reason), &rate_header);
     }
 
-    let body = match to_bytes(body, crate::limits::MAX_JSON_BODY).await {
-        Ok(b) => b.to_vec(),
-        Err(_) => {
-            return error(
-                AscError::entity_invalid("The request entity is too large or unreadable"),
-                &rate_header,
-            );
-        }
-    };
-    // 403 for role rules that read the body (§1.7 [DEV] external beta groups).
-    // Only the operations such a rule names pay for parsing the body here.
-    if BODY_RULE_OPERATIONS.contains(&op.id.as_str())
-        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body)
-        && let Err(e) = check_role_with_body(&principal, &op.id, &doc)
-    {
-        return error(AscError::forbidden_unable(e.reason), &rate_header);
-    }
     let base = base_url(headers, app.config.public_url.as_deref());
     let accept = header(headers, "accept");
     // A read only the stored resources decide, asked before with nothing changed since: its
@@ -90,6 +73,23 @@ pub async fn handle(State(app): State<Arc<App>>, req: HttpRequest<Body>) -> Resp
         && let Some(kept) = app.answers.get(key, *changes)
     {
         return kept.response(&rate_header);
+    }
+    let body = match to_bytes(body, crate::limits::MAX_JSON_BODY).await {
+        Ok(b) => b.to_vec(),
+        Err(_) => {
+            return error(
+                AscError::entity_invalid("The request entity is too large or unreadable"),
+                &rate_header,
+            );
+        }
+    };
+    // 403 for role rules that read the body (§1.7 [DEV] external beta groups).
+    // Only the operations such a rule names pay for parsing the body here.
+    if BODY_RULE_OPERATIONS.contains(&op.id.as_str())
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&body)
+        && let Err(e) = check_role_with_body(&principal, &op.id, &doc)
+    {
+        return error(AscError::forbidden_unable(e.reason), &rate_header);
     }
     let request = Request {
         op: op_index,

@@ -334,6 +334,12 @@ pub fn front(app: &Arc<App>) -> axum::Router {
     worlds::front::router(app.worlds())
 }
 
+/// What the listeners serve: the [`front`]'s answers, requests outside the worlds admin API
+/// handed on without its router ([`worlds::front::Front`]).
+fn listened(app: &Arc<App>) -> worlds::front::Front {
+    worlds::front::Front::new(app.worlds())
+}
+
 /// What every request passes before its route, in one middleware (one layer each cost a boxed
 /// service clone and a future per request: ~2 % of a cached GET's CPU apiece), in this order:
 /// the request log sees every answer, refusals included ([`ui::requests::record`], issue 13);
@@ -416,10 +422,10 @@ pub fn spawn_tls(
     let limits = limits::ListenLimits::default();
     if let Some(l) = https {
         let acceptor = Some(t.acceptor.clone());
-        tokio::spawn(listen::accept_loop(l, front(app), limits, acceptor));
+        tokio::spawn(listen::accept_loop(l, listened(app), limits, acceptor));
     }
     if let Some(l) = proxy {
-        tokio::spawn(proxy::proxy_loop(l, front(app), limits, t.acceptor));
+        tokio::spawn(proxy::proxy_loop(l, listened(app), limits, t.acceptor));
     }
     Ok(t.ca_pem)
 }
@@ -447,5 +453,5 @@ pub async fn serve_with(
     });
     app.commerce.spawn();
     app.worlds().spawn_refresher();
-    listen::accept_loop(listener, front(&app), listen, None).await
+    listen::accept_loop(listener, listened(&app), listen, None).await
 }

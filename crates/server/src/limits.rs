@@ -85,6 +85,10 @@ where
             detail,
         );
     }
+    // No body at all (a GET): nothing to read or limit.
+    if axum::body::HttpBody::is_end_stream(req.body()) {
+        return next(req).await;
+    }
     let limit = body_limit(&path);
     let too_large = |len: String| {
         refuse(

@@ -5,13 +5,13 @@
 
 use crate::faults::DropConnection;
 use crate::limits::{ListenLimits, MAX_HEAD_BUFFER, Peers};
+use crate::worlds::front::Front;
 use axum::body::Body;
 use axum::http::{HeaderValue, Request};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tower::ServiceExt;
 
 /// hyper's connection server for HTTP/1.1 and HTTP/2, configured once per listener.
 pub(crate) type Conn = hyper_util::server::conn::auto::Builder<TokioExecutor>;
@@ -33,16 +33,16 @@ pub(crate) fn conn_builder(limits: &ListenLimits) -> Arc<Conn> {
 /// `x-forwarded-proto: https` (crabapple is the TLS terminator; a client's own value is
 /// replaced), so links and `Location` use the scheme the client used; an HTTP/2 request's
 /// `:authority` becomes its `Host`.
-pub(crate) async fn serve_connection<I>(conn: &Conn, router: axum::Router, io: I, https: bool)
+pub(crate) async fn serve_connection<I>(conn: &Conn, front: Front, io: I, https: bool)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         let mut req = req.map(Body::new);
         mark(&mut req, https);
-        let answer = router.clone().oneshot(req);
+        let front = front.clone();
         async move {
-            let resp = answer.await.unwrap_or_else(|e| match e {});
+            let resp = front.serve(req).await;
             // An injected fault (crate::faults): the connection closes without an answer.
             if resp.extensions().get::<DropConnection>().is_some() {
                 return Err(Dropped);
@@ -111,7 +111,7 @@ where
 /// (within the header timeout) first.
 pub async fn accept_loop(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    router: Front,
     limits: ListenLimits,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> anyhow::Result<()> {

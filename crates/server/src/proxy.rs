@@ -50,7 +50,7 @@ pub fn refusal(method: &Method, authority: Option<(&str, Option<u16>)>) -> Optio
 /// Accepts proxy connections until the listener fails.
 pub async fn proxy_loop(
     listener: tokio::net::TcpListener,
-    router: axum::Router,
+    router: crate::worlds::front::Front,
     limits: ListenLimits,
     tls: tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<()> {
@@ -80,7 +80,7 @@ pub async fn proxy_loop(
 /// Answers one proxy request: `200` and the tunnel served in the background, or a refusal.
 fn tunnel(
     req: Request<hyper::body::Incoming>,
-    router: axum::Router,
+    router: crate::worlds::front::Front,
     inner: Arc<Conn>,
     tls: tokio_rustls::TlsAcceptor,
     handshake: Duration,

@@ -307,6 +307,35 @@ impl Worlds {
     }
 }
 
+/// What a listener serves (the same answers as [`router`]): the worlds admin API through the
+/// router, every other request handed to [`dispatch`] directly — not through a router whose
+/// route table it would miss (a route lookup, a boxed service clone and a future per request).
+#[derive(Clone)]
+pub struct Front {
+    worlds: Arc<Worlds>,
+    admin: Router,
+}
+
+impl Front {
+    pub fn new(worlds: Arc<Worlds>) -> Front {
+        Front {
+            admin: router(worlds.clone()),
+            worlds,
+        }
+    }
+
+    pub async fn serve(&self, req: Request) -> Response {
+        if req.uri().path().starts_with("/crabapple/admin/worlds") {
+            match self.admin.clone().oneshot(req).await {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        } else {
+            dispatch(State(self.worlds.clone()), req).await
+        }
+    }
+}
+
 /// The front's router: the worlds admin API, then [`dispatch`] for everything else.
 pub fn router(worlds: Arc<Worlds>) -> Router {
     Router::new()
