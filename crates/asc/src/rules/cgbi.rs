@@ -34,6 +34,15 @@ fn chunks(png: &[u8]) -> Option<Vec<([u8; 4], &[u8])>> {
     Some(out)
 }
 
+/// The `IDAT` chunks' data, joined.
+fn image_data(chunks: &[([u8; 4], &[u8])]) -> Vec<u8> {
+    chunks
+        .iter()
+        .filter(|(k, _)| k == b"IDAT")
+        .flat_map(|(_, d)| d.iter().copied())
+        .collect()
+}
+
 fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&(data.len() as u32).to_be_bytes());
     out.extend_from_slice(kind);
@@ -56,11 +65,7 @@ pub fn decode(png: &[u8]) -> Option<DynamicImage> {
     if depth != 8 || !(colour == 2 || colour == 6) {
         return None;
     }
-    let deflated: Vec<u8> = chunks
-        .iter()
-        .filter(|(k, _)| k == b"IDAT")
-        .flat_map(|(_, d)| d.iter().copied())
-        .collect();
+    let deflated = image_data(&chunks);
     let mut raw = Vec::new();
     flate2::read::DeflateDecoder::new(deflated.as_slice())
         .take(MAX_RAW)
@@ -104,11 +109,7 @@ pub fn crush(img: &RgbaImage) -> Vec<u8> {
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("a PNG");
     let chunks = chunks(&png).expect("chunks");
-    let zlib: Vec<u8> = chunks
-        .iter()
-        .filter(|(k, _)| k == b"IDAT")
-        .flat_map(|(_, d)| d.iter().copied())
-        .collect();
+    let zlib = image_data(&chunks);
     let mut raw = Vec::new();
     flate2::read::ZlibDecoder::new(zlib.as_slice())
         .read_to_end(&mut raw)

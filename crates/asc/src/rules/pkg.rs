@@ -58,17 +58,8 @@ struct App {
 fn app_of(bytes: &[u8]) -> Option<App> {
     let (toc, heap) = toc(bytes)?;
     let mut best: Option<(usize, App)> = None;
-    let mut from = 0;
-    while let Some(at) = toc[from..].find("<name>PackageInfo</name>") {
-        let start = from + at;
-        from = start + 1;
-        // The file element around the name (xar writes `<data>` before `<name>`); a plain file
-        // has no nested files.
-        let file_start = toc[..start].rfind("<file").unwrap_or(0);
-        let end = toc[start..]
-            .find("</file>")
-            .map_or(toc.len(), |e| start + e);
-        let Some(info) = data_of(&toc[file_start..end], bytes, heap) else {
+    for (start, file) in files_named(&toc, "PackageInfo") {
+        let Some(info) = data_of(file, bytes, heap) else {
             continue;
         };
         for bundle in elements(&info, "bundle") {
@@ -79,13 +70,12 @@ fn app_of(bytes: &[u8]) -> Option<App> {
                 attr(bundle, "CFBundleVersion"),
             );
             if best.as_ref().is_none_or(|(len, _)| path.len() < *len) {
-                let at = start;
                 best = Some((
                     path.len(),
                     App {
                         identity: found,
                         path,
-                        at,
+                        at: start,
                     },
                 ));
             }
@@ -100,23 +90,34 @@ pub fn app_payload(bytes: &[u8]) -> Option<(std::borrow::Cow<'_, [u8]>, String)>
     let app = app_of(bytes)?;
     let (toc, heap) = toc(bytes)?;
     let mut nearest: Option<(usize, std::borrow::Cow<'_, [u8]>)> = None;
+    for (start, file) in files_named(&toc, "Payload") {
+        let distance = start.abs_diff(app.at);
+        if nearest.as_ref().is_some_and(|(d, _)| *d <= distance) {
+            continue;
+        }
+        if let Some(data) = data_bytes(file, bytes, heap, MAX_PAYLOAD) {
+            nearest = Some((distance, data));
+        }
+    }
+    nearest.map(|(_, data)| (data, app.path))
+}
+
+/// The plain-file elements of the table of contents called `name`: where the name is, and the
+/// element around it (xar writes `<data>` before `<name>`; a plain file has no nested files).
+fn files_named<'a>(toc: &'a str, name: &str) -> Vec<(usize, &'a str)> {
+    let needle = format!("<name>{name}</name>");
+    let mut out = Vec::new();
     let mut from = 0;
-    while let Some(at) = toc[from..].find("<name>Payload</name>") {
+    while let Some(at) = toc[from..].find(&needle) {
         let start = from + at;
         from = start + 1;
         let file_start = toc[..start].rfind("<file").unwrap_or(0);
         let end = toc[start..]
             .find("</file>")
             .map_or(toc.len(), |e| start + e);
-        let distance = start.abs_diff(app.at);
-        if nearest.as_ref().is_some_and(|(d, _)| *d <= distance) {
-            continue;
-        }
-        if let Some(data) = data_bytes(&toc[file_start..end], bytes, heap, MAX_PAYLOAD) {
-            nearest = Some((distance, data));
-        }
+        out.push((start, &toc[file_start..end]));
     }
-    nearest.map(|(_, data)| (data, app.path))
+    out
 }
 
 fn inflate(z: &[u8]) -> Option<String> {
