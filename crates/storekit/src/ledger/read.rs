@@ -278,23 +278,8 @@ pub trait LedgerStore {
     async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
         // Most looks (the delivery loop's after a commit) find nothing: one statement says so,
         // and also how long another worker's claims on due notifications last.
-        let (any, held_until): (Option<i64>, Option<i64>) = sqlx::query_as(
-            "SELECT (SELECT MIN(t) FROM (
-               SELECT MIN(next_event_ms) AS t FROM commerce_subscriptions
-                 WHERE next_event_ms IS NOT NULL AND next_event_ms <= $1
-               UNION ALL SELECT MIN(due_ms) FROM commerce_mass_extensions
-                 WHERE due_ms IS NOT NULL AND due_ms <= $1
-               UNION ALL SELECT MIN(next_attempt_ms) FROM commerce_notifications
-                 WHERE state = 'pending' AND next_attempt_ms <= $1
-                 AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due),
-             (SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
-                 AND next_attempt_ms <= $1 AND lease_until_ms >= $2)",
-        )
-        .bind(now)
-        .bind(wall_ms)
-        .fetch_one(self.ledger_store().read_pool())
-        .await?;
-        if any.is_none() {
+        let (earliest, _, held_until) = self.ledger_due_summary(now, wall_ms).await?;
+        if earliest.is_none_or(|t| t > now) {
             return Ok(DueWork {
                 subscription: None,
                 mass_extension: None,
@@ -339,6 +324,19 @@ pub trait LedgerStore {
     /// in the past —, the earliest end of a lease held at wall_ms on a notification due at or
     /// before now — wall ms, when another worker's claim lapses)`. One statement.
     async fn ledger_next_wake(&self, now: i64, wall_ms: i64) -> Result<(Option<i64>, Option<i64>)> {
+        let (earliest, first_lease_end, _) = self.ledger_due_summary(now, wall_ms).await?;
+        Ok((earliest, first_lease_end))
+    }
+
+    /// One statement for [`LedgerStore::ledger_next_due`] and [`LedgerStore::ledger_next_wake`]:
+    /// the earliest due time of any scheduled work (subscriptions, mass extensions, notification
+    /// attempts not leased at `wall_ms`), and the first and last end of the leases held at
+    /// `wall_ms` on notifications due at or before `now`.
+    async fn ledger_due_summary(
+        &self,
+        now: i64,
+        wall_ms: i64,
+    ) -> Result<(Option<i64>, Option<i64>, Option<i64>)> {
         Ok(sqlx::query_as(
             "SELECT (SELECT MIN(t) FROM (
                SELECT MIN(next_event_ms) AS t FROM commerce_subscriptions
@@ -348,6 +346,8 @@ pub trait LedgerStore {
                  WHERE state = 'pending' AND next_attempt_ms IS NOT NULL
                  AND (lease_until_ms IS NULL OR lease_until_ms < $2)) due),
              (SELECT MIN(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
+                 AND next_attempt_ms <= $1 AND lease_until_ms >= $2),
+             (SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
                  AND next_attempt_ms <= $1 AND lease_until_ms >= $2)",
         )
         .bind(now)
