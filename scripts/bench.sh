@@ -34,6 +34,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# Waits for a server started in the background to print `ready`; fails with its log if it exits
+# first (a port still taken, a bad data directory) instead of waiting for ever.
+await_ready() { # log pid
+  until grep -q "^ready" "$1" 2>/dev/null; do
+    kill -0 "$2" 2>/dev/null || { echo "the server exited before ready:"; cat "$1"; exit 1; }
+    sleep 0.05
+  done
+}
 # wrk, the release binary BIN, a temporary directory TMP and the server's PID, killed and removed
 # on exit (the `reports` and `analytics` modes).
 setup_release() {
@@ -42,7 +50,7 @@ setup_release() {
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crabapple"
   TMP=$(mktemp -d)
   PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap '[ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$TMP"' EXIT
   trap 'exit 130' INT TERM
 }
 if [ "${1:-}" = simulate ]; then
@@ -56,7 +64,7 @@ if [ "${1:-}" = simulate ]; then
     D="$TMP/data-$N"
     "$BIN" serve --data "$D" --listen 127.0.0.1:0 > "$TMP/serve-$N.log" 2>&1 &
     PID=$!
-    until grep -q "^ready" "$TMP/serve-$N.log" 2>/dev/null; do sleep 0.05; done
+    await_ready "$TMP/serve-$N.log" "$PID"
     kill "$PID"; wait "$PID" 2>/dev/null || true
     printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world-$N.yaml"
     /usr/bin/time -f "%e %M %U %S" -o "$TMP/time-$N" "$BIN" simulate --quiet --data "$D" --days "$DAYS" \
@@ -77,18 +85,23 @@ if [ "${1:-}" = digest ]; then
   # every DAILY SALES, SUBSCRIPTION, SUBSCRIPTION_EVENT and SUBSCRIBER file of those days and the
   # FINANCIAL files of its months: one line per file (date, type, HTTP status, md5 of the
   # unzipped file) and the md5 of those lines. Equal digests from two builds: identical files.
+  # BENCH_DIGEST_BIN=PATH runs that crabapple binary instead of this tree's release build.
   DAYS=${2:-45}
   N=${BENCH_DIGEST_VOLUME:-10000}
-  cargo build --release -q -p crabapple
-  BIN="$ROOT/target/release/crabapple"
+  if [ -n "${BENCH_DIGEST_BIN:-}" ]; then
+    BIN=$BENCH_DIGEST_BIN
+  else
+    cargo build --release -q -p crabapple
+    BIN="$ROOT/target/release/crabapple"
+  fi
   TMP=$(mktemp -d)
   PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap '[ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$TMP"' EXIT
   D="$TMP/data"
   PORT=18713
   "$BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
   PID=$!
-  until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+  await_ready "$TMP/serve.log" "$PID"
   printf 'traffic:\n  com.crabapple.notes:\n    downloadsPerDay: %s\n' "$N" > "$TMP/world.yaml"
   "$BIN" simulate --quiet --data "$D" --days "$DAYS" --world "$TMP/world.yaml" > "$TMP/out"
   head -1 "$TMP/out"
@@ -132,7 +145,7 @@ if [ "${1:-}" = reports ]; then
     CRABAPPLE_REPORTS_MEMORY_MB="$1" "$BIN" serve --data "$D" --listen 127.0.0.1:18711 \
       --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
     PID=$!
-    until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+    await_ready "$TMP/serve.log" "$PID"
   }
   serve ""
   /usr/bin/time -f "%e" -o "$TMP/time" "$BIN" simulate --quiet --data "$D" --days "$DAYS" --profile "$PROFILE" > "$TMP/out"
@@ -165,7 +178,7 @@ if [ "${1:-}" = worlds ]; then
   BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/crabapple"
   TMP=$(mktemp -d)
   PID=""
-  trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
+  trap '[ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; rm -rf "$TMP"' EXIT
   D="$TMP/data"
   PORT=18712
   BASE="http://127.0.0.1:$PORT"
@@ -175,12 +188,12 @@ if [ "${1:-}" = worlds ]; then
     export CRABAPPLE_PG_DIR="$TMP/pg"
     CRABAPPLE_DATABASE_URL=$(scripts/pg.sh start 55497)
     export CRABAPPLE_DATABASE_URL
-    trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; scripts/pg.sh stop > /dev/null 2>&1; rm -rf "$TMP"' EXIT
+    trap '[ -n "$PID" ] && { kill "$PID" 2>/dev/null; wait "$PID" 2>/dev/null; }; scripts/pg.sh stop > /dev/null 2>&1; rm -rf "$TMP"' EXIT
     echo "worlds on PostgreSQL ($CRABAPPLE_DATABASE_URL)"
   fi
   "$BIN" serve --data "$D" --listen "127.0.0.1:$PORT" --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
   PID=$!
-  until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+  await_ready "$TMP/serve.log" "$PID"
   ADMIN="X-Crabapple-Admin-Token: $("$BIN" admin-token --data "$D")"
   create() { # prints the new world's id; its server-side creation time goes to $TMP/created
     curl -s -X POST -H "$ADMIN" "$BASE/crabapple/admin/worlds" > "$TMP/world.json"
@@ -266,7 +279,7 @@ if [ "${1:-}" = analytics ]; then
       : > "$TMP/serve.log"
       "$BIN" serve --data "$D" --listen 127.0.0.1:$PORT --rate-limit 100000000 > "$TMP/serve.log" 2>&1 &
       PID=$!
-      until grep -q "^ready" "$TMP/serve.log" 2>/dev/null; do sleep 0.05; done
+      await_ready "$TMP/serve.log" "$PID"
     }
     stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=""; }
     if [ -n "$KEPT" ] && [ -f "$KEPT/simulated" ]; then
@@ -427,7 +440,7 @@ echo "crabapple GET /v1/apps/{id} at $(python3 -c "print(round(100 * $CRAB_RPS /
 # every request computed from the store, as a read after a write is. A second server on the same
 # store, started now; the first one idles meanwhile.
 CRABAPPLE_ANSWER_CACHE=0 "$BIN" serve --data "$TMP/data" --listen 127.0.0.1:18704 --rate-limit 100000000 > "$TMP/serve-uncached.log" 2>&1 & PIDS+=($!)
-until grep -q "^ready" "$TMP/serve-uncached.log" 2>/dev/null; do sleep 0.05; done
+await_ready "$TMP/serve-uncached.log" "${PIDS[-1]}"
 sleep "$SETTLE"
 bench "crabapple GET /v1/apps/{id}, answers not kept" "http://127.0.0.1:18704/v1/apps/$APP"
 echo "crabapple GET /v1/apps/{id}, answers not kept, at $(python3 -c "print(round(100 * $RPS / $CEIL_RPS, 1))") % of the ceiling"

@@ -51,6 +51,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     ),
     (8, include_str!("../migrations/sqlite/0008_timeline.sql")),
     (9, include_str!("../migrations/sqlite/0009_rate_counts.sql")),
+    (
+        10,
+        include_str!("../migrations/sqlite/0010_ledger_read_indexes.sql"),
+    ),
 ];
 
 /// PostgreSQL's schema, one file for the state SQLite reaches after its eight migrations; later
@@ -60,6 +64,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../migrations/postgres/0009_rate_counts.sql"),
+    ),
+    (
+        10,
+        include_str!("../migrations/postgres/0010_ledger_read_indexes.sql"),
     ),
 ];
 

@@ -123,8 +123,10 @@ pub struct NotificationRow {
     /// The JWS; empty until first sent or read when the event was batched (migration 0006).
     pub signed_payload: String,
     /// The decoded notification: `{"payload", "transactionInfo"?, "renewalInfo"?}` (payload
-    /// without the signed fields; `None` for rows written before migration 0006).
-    pub decoded: Option<Value>,
+    /// without the signed fields; `None` for rows written before migration 0006), as the JSON
+    /// text stored: built once when the event happens and parsed only by who reads it (signing,
+    /// the reports' renewal info), never in between.
+    pub decoded: Option<String>,
     pub url: Option<String>,
     pub test_token: Option<String>,
     /// `pending | delivered | failed | unsent`.
@@ -265,10 +267,7 @@ fn notification_from(r: &DbRow) -> Result<NotificationRow> {
         transaction_id: r.try_get("transaction_id")?,
         signed_date_ms: r.try_get("signed_date_ms")?,
         signed_payload: r.try_get("signed_payload")?,
-        decoded: r
-            .try_get::<Option<String>, _>("decoded")?
-            .map(|s| serde_json::from_str(&s))
-            .transpose()?,
+        decoded: r.try_get("decoded")?,
         url: r.try_get("url")?,
         test_token: r.try_get("test_token")?,
         state: r.try_get("state")?,

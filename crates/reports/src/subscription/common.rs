@@ -599,7 +599,12 @@ pub(super) fn notification_renewal_info(
     n: &crabapple_storekit::ledger::NotificationRow,
 ) -> Option<Value> {
     if let Some(d) = &n.decoded {
-        return d.get("renewalInfo").cloned();
+        #[derive(serde::Deserialize)]
+        struct Renewal {
+            #[serde(rename = "renewalInfo")]
+            renewal_info: Option<Value>,
+        }
+        return serde_json::from_str::<Renewal>(d).ok()?.renewal_info;
     }
     let p = jws_payload(&n.signed_payload)?;
     jws_payload(p.get("data")?.get("signedRenewalInfo")?.as_str()?)

@@ -169,24 +169,61 @@ fn order_id(n: i64) -> String {
     format!("M{}", String::from_utf8(s).expect("ascii"))
 }
 
-/// Adds `signedDate` to a decoded payload.
-pub fn with_signed_date(payload: &Value, at: i64) -> Value {
-    let mut v = payload.clone();
-    if let Value::Object(m) = &mut v {
-        m.insert("signedDate".into(), Value::from(at));
+/// A decoded payload with `signedDate = at` (the key keeps its place when present, else comes
+/// last), serialized without copying the payload.
+pub struct SignedAt<'a>(pub &'a Value, pub i64);
+
+impl Serialize for SignedAt<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let Value::Object(m) = self.0 else {
+            return self.0.serialize(s);
+        };
+        let had = m.contains_key("signedDate");
+        let mut map = s.serialize_map(Some(m.len() + usize::from(!had)))?;
+        for (k, v) in m {
+            if k == "signedDate" {
+                map.serialize_entry(k, &self.1)?;
+            } else {
+                map.serialize_entry(k, v)?;
+            }
+        }
+        if !had {
+            map.serialize_entry("signedDate", &self.1)?;
+        }
+        map.end()
     }
-    v
+}
+
+/// An outbox row's decoded content (`NotificationRow::decoded`), in its stored key order.
+#[derive(Serialize)]
+struct Decoded<'a> {
+    #[serde(rename = "transactionInfo", skip_serializing_if = "Option::is_none")]
+    transaction_info: Option<SignedAt<'a>>,
+    #[serde(rename = "renewalInfo", skip_serializing_if = "Option::is_none")]
+    renewal_info: Option<SignedAt<'a>>,
+    payload: &'a ResponseBodyV2DecodedPayload,
 }
 
 /// The JWS of a notification from its decoded content (an outbox row's `decoded`): the
 /// transaction and renewal info signed into the payload's `data`, then the payload signed.
-pub fn sign_decoded(pki: &crate::pki::Pki, decoded: &Value) -> Result<String> {
-    let mut payload: ResponseBodyV2DecodedPayload =
-        serde_json::from_value(decoded.get("payload").cloned().unwrap_or_default())
-            .context("a notification's decoded payload")?;
+pub fn sign_decoded(pki: &crate::pki::Pki, decoded: &str) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Parts {
+        payload: ResponseBodyV2DecodedPayload,
+        #[serde(rename = "transactionInfo")]
+        transaction_info: Option<Value>,
+        #[serde(rename = "renewalInfo")]
+        renewal_info: Option<Value>,
+    }
+    let Parts {
+        mut payload,
+        transaction_info,
+        renewal_info,
+    } = serde_json::from_str(decoded).context("a notification's decoded payload")?;
     if let Some(d) = payload.data.as_mut() {
-        d.signed_transaction_info = decoded.get("transactionInfo").map(|t| pki.sign(t));
-        d.signed_renewal_info = decoded.get("renewalInfo").map(|r| pki.sign(r));
+        d.signed_transaction_info = transaction_info.as_ref().map(|t| pki.sign(t));
+        d.signed_renewal_info = renewal_info.as_ref().map(|r| pki.sign(r));
     }
     Ok(pki.sign_payload(&payload))
 }
@@ -553,7 +590,8 @@ impl<'c> Ev<'c> {
         } else {
             None
         };
-        let mut decoded = serde_json::Map::new();
+        let mut renewal = None;
+        let mut txn_payload = None;
         match content {
             Content::Data {
                 customer,
@@ -563,11 +601,10 @@ impl<'c> Ev<'c> {
             } => {
                 customer_id = Some(customer.id);
                 transaction_id = Some(txn.transaction_id.clone());
-                decoded.insert("transactionInfo".into(), with_signed_date(&txn.payload, at));
+                txn_payload = Some(&txn.payload);
                 let status = match sub {
                     Some((s, st)) => {
-                        let r = serde_json::to_value(renewal_info(s, st, customer))?;
-                        decoded.insert("renewalInfo".into(), with_signed_date(&r, at));
+                        renewal = Some(serde_json::to_value(renewal_info(s, st, customer))?);
                         Some(Status::from_wire(s.status))
                     }
                     None => None,
@@ -593,8 +630,11 @@ impl<'c> Ev<'c> {
                 });
             }
         }
-        decoded.insert("payload".into(), serde_json::to_value(&payload)?);
-        let decoded = Value::Object(decoded);
+        let decoded = serde_json::to_string(&Decoded {
+            transaction_info: txn_payload.map(|t| SignedAt(t, at)),
+            renewal_info: renewal.as_ref().map(|r| SignedAt(r, at)),
+            payload: &payload,
+        })?;
         let signed = if self.lazy_signing {
             String::new()
         } else {

@@ -140,7 +140,8 @@ pub struct SubState {
 
 impl SubState {
     pub fn from_value(v: &Value) -> SubState {
-        serde_json::from_value(v.clone()).unwrap_or_default()
+        // Read in place (`&Value` is a deserializer): no copy of the stored state.
+        SubState::deserialize(v).unwrap_or_default()
     }
 
     pub fn to_value(&self) -> Value {

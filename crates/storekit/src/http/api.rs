@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 use super::error::{Answer, Refusal, empty};
 use super::{Host, consumption, notifications, subscriptions, transactions};
 use crate::commerce::Env;
-use crate::commerce::engine::with_signed_date;
+use crate::commerce::engine::SignedAt;
 use crate::models::ApiError;
 
 /// Page size of transaction history, refund history v2 and notification history.
@@ -236,7 +236,7 @@ impl<H: Host> Cx<H> {
         self.h
             .commerce()
             .pki()
-            .sign(&with_signed_date(&t.payload, now))
+            .sign_payload(&SignedAt(&t.payload, now))
     }
 
     /// Every transaction's JWS, all signed at the same moment.

@@ -13,7 +13,7 @@ use super::Host;
 use super::api::{Call, body_json, optional, original, txn_id, values};
 use super::error::{Answer, Refusal, ok};
 use crate::commerce::catalog::{self, ProductKind};
-use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id, with_signed_date};
+use crate::commerce::engine::{Ev, EvResult, EventError, SignedAt, app_apple_id};
 use crate::commerce::state::{SubState, renewal_info};
 use crate::models::{
     ApiError, ExtendRenewalDateResponse, LastTransactionsItem, MassExtendRenewalDateResponse,
@@ -60,7 +60,7 @@ pub(super) async fn statuses<H: Host>(call: Call<H>, Path(id): Path<String>) -> 
             status: Some(Status::from_wire(s.status)),
             original_transaction_id: Some(s.original_transaction_id.clone()),
             signed_transaction_info: Some(cx.sign_txn(&latest, now)),
-            signed_renewal_info: Some(pki.sign(&with_signed_date(&renewal, now))),
+            signed_renewal_info: Some(pki.sign_payload(&SignedAt(&renewal, now))),
         };
         match groups
             .iter_mut()

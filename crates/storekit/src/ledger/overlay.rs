@@ -61,6 +61,11 @@ pub(crate) struct Overlay {
 pub(super) const ROWS_PER_INSERT: usize = 500;
 
 impl Overlay {
+    /// Rows held.
+    pub(super) fn rows(&self) -> usize {
+        self.txns.len() + self.subs.len() + self.customers.len()
+    }
+
     fn keep_txn(&mut self, row: TransactionRow, dirty: bool) {
         let id = row.transaction_id.clone();
         self.txns_of

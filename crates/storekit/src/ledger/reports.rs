@@ -24,6 +24,26 @@ async fn in_range(
         .await?)
 }
 
+/// Each subscription's latest transaction bought before `$2` and expiring from `$3` on
+/// ([`LedgerReports::report_latest_subscription_transactions`]). The candidates come through
+/// `commerce_tx_sub_expiry` (migration 0010): the transactions still running at the start of
+/// the billing-retry window, not every one bought before the day.
+pub(crate) fn latest_subscription_sql(d: crabapple_store::Dialect) -> String {
+    format!(
+        "SELECT t.*, {} AS platform
+         FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
+         WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
+         AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
+         AND NOT EXISTS (
+           SELECT 1 FROM commerce_transactions u
+           WHERE u.original_transaction_id = t.original_transaction_id AND u.purchase_ms < $2
+           AND (u.purchase_ms > t.purchase_ms
+                OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
+         ORDER BY t.original_transaction_id",
+        d.json_text("c.app_transaction", "originalPlatform")
+    )
+}
+
 /// The ledger's queries for the reports families (crabapple-reports), on the store's read pool.
 /// Implemented for [`Store`] only.
 #[allow(async_fn_in_trait)]
@@ -65,20 +85,8 @@ pub trait LedgerReports {
         expires_from_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(TransactionRow, Option<String>)>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT t.*, {} AS platform
-             FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
-             WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
-             AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
-             AND NOT EXISTS (
-               SELECT 1 FROM commerce_transactions u
-               WHERE u.original_transaction_id = t.original_transaction_id AND u.purchase_ms < $2
-               AND (u.purchase_ms > t.purchase_ms
-                    OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
-             ORDER BY t.original_transaction_id",
-            self.reports_store()
-                .dialect()
-                .json_text("c.app_transaction", "originalPlatform")
+        let rows = sqlx::query(sqlx::AssertSqlSafe(latest_subscription_sql(
+            self.reports_store().dialect(),
         )))
         .bind(environment)
         .bind(end_ms)
@@ -241,5 +249,58 @@ pub trait LedgerReports {
 impl LedgerReports for Store {
     fn reports_store(&self) -> &Store {
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan SQLite picks for `sql` with `binds`: its `detail` lines.
+    async fn plan(store: &Store, sql: &str, binds: &[&str]) -> Vec<String> {
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in binds {
+            q = q.bind(b.to_string());
+        }
+        q.fetch_all(store.read_pool())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.try_get::<String, _>("detail").unwrap())
+            .collect()
+    }
+
+    /// Migration 0010: a day's latest subscription transactions and the scheduler's look at held
+    /// leases are read through their indexes, with bound values as the server runs them, instead
+    /// of a scan of every transaction bought or every notification pending.
+    #[tokio::test]
+    async fn ledger_reads_that_grew_with_the_years_use_their_indexes() {
+        let dir = std::env::temp_dir().join(format!("crabapple-plans-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+        let latest = plan(
+            &store,
+            &latest_subscription_sql(store.dialect()),
+            &["Production", "2", "1"],
+        )
+        .await;
+        assert!(
+            latest[0].contains("USING INDEX commerce_tx_sub_expiry"),
+            "{latest:?}"
+        );
+        let due = plan(&store, super::super::read::DUE_SUMMARY_SQL, &["2", "1"]).await;
+        let leases: Vec<_> = due
+            .iter()
+            .filter(|d| d.contains("commerce_notifications"))
+            .collect();
+        assert_eq!(leases.len(), 3, "{due:?}");
+        assert!(
+            leases[1..]
+                .iter()
+                .all(|d| d.contains("USING INDEX commerce_notif_leases")),
+            "{due:?}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

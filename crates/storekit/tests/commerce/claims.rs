@@ -24,7 +24,7 @@ fn row(i: i64, due: i64) -> NotificationRow {
         transaction_id: None,
         signed_date_ms: due,
         signed_payload: "jws".into(),
-        decoded: Some(json!({})),
+        decoded: Some("{}".into()),
         url: None,
         test_token: None,
         state: "pending".into(),

@@ -1,0 +1,13 @@
+-- Two reads of the ledger that scanned every row as a year of simulated traffic piled up
+-- (issue 10: an Analytics Subscription State day took seconds after a year at 10,000 downloads
+-- a day; the scheduler's look at held leases took two seconds with 390,000 notifications
+-- pending):
+-- - each subscription's latest transaction at the end of a day (crates/storekit
+--   ledger/reports.rs `report_latest_subscription_transactions`) now reads only the transactions
+--   that had not expired before the day's billing-retry window, instead of every one bought
+--   before the day;
+-- - the leases held on due notifications (`ledger_due_summary`) read only the held ones.
+CREATE INDEX IF NOT EXISTS commerce_tx_sub_expiry ON commerce_transactions
+    (environment, (COALESCE(expires_ms, purchase_ms))) WHERE product_type = 'AUTO_RENEWABLE';
+CREATE INDEX IF NOT EXISTS commerce_notif_leases ON commerce_notifications (lease_until_ms)
+    WHERE state = 'pending';
