@@ -44,6 +44,16 @@ pub(crate) fn latest_subscription_sql(d: crabapple_store::Dialect) -> String {
     )
 }
 
+/// The notifications that change a lapsing subscription's state, signed in `[$2, $3)`
+/// ([`LedgerReports::report_status_notifications`]), found through `commerce_notif_by_date`
+/// (migration 0010).
+const STATUS_NOTIFICATIONS_SQL: &str = "SELECT transaction_id, notification_type, subtype
+     FROM commerce_notifications
+     WHERE environment = $1 AND signed_date_ms >= $2 AND signed_date_ms < $3
+     AND transaction_id IS NOT NULL AND notification_type IN ('DID_FAIL_TO_RENEW',
+     'GRACE_PERIOD_EXPIRED', 'EXPIRED', 'REFUND', 'REVOKE')
+     ORDER BY seq";
+
 /// The ledger's queries for the reports families (crabapple-reports), on the store's read pool.
 /// Implemented for [`Store`] only.
 #[allow(async_fn_in_trait)]
@@ -98,6 +108,35 @@ pub trait LedgerReports {
             .collect()
     }
 
+    /// Auto-renewable transactions of `environment` bought in `[start_ms, end_ms)`, in purchase
+    /// order (then id), with their customer's `originalPlatform`: a day's additions to
+    /// [`LedgerReports::report_latest_subscription_transactions`].
+    async fn report_subscription_purchases(
+        &self,
+        environment: &str,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<Vec<(TransactionRow, Option<String>)>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT t.*, {} AS platform
+             FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
+             WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
+             AND t.purchase_ms >= $2 AND t.purchase_ms < $3
+             ORDER BY t.purchase_ms, t.transaction_id",
+            self.reports_store()
+                .dialect()
+                .json_text("c.app_transaction", "originalPlatform")
+        )))
+        .bind(environment)
+        .bind(start_ms)
+        .bind(end_ms)
+        .fetch_all(self.reports_store().read_pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
+            .collect()
+    }
+
     /// `(transaction id, notificationType, subtype)` of the notifications of `environment`
     /// signed in `[start_ms, end_ms)` that change a lapsing subscription's state
     /// (DID_FAIL_TO_RENEW, GRACE_PERIOD_EXPIRED, EXPIRED, REFUND, REVOKE), in
@@ -108,18 +147,12 @@ pub trait LedgerReports {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(String, String, Option<String>)>> {
-        Ok(sqlx::query_as(
-            "SELECT transaction_id, notification_type, subtype FROM commerce_notifications
-             WHERE environment = $1 AND signed_date_ms >= $2 AND signed_date_ms < $3
-             AND transaction_id IS NOT NULL AND notification_type IN ('DID_FAIL_TO_RENEW',
-             'GRACE_PERIOD_EXPIRED', 'EXPIRED', 'REFUND', 'REVOKE')
-             ORDER BY seq",
-        )
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?)
+        Ok(sqlx::query_as(STATUS_NOTIFICATIONS_SQL)
+            .bind(environment)
+            .bind(start_ms)
+            .bind(end_ms)
+            .fetch_all(self.reports_store().read_pool())
+            .await?)
     }
 
     /// Each auto-renewable subscription's tenure before `end_ms`: `(original transaction id,
@@ -271,8 +304,8 @@ mod tests {
             .collect()
     }
 
-    /// Migration 0010: a day's latest subscription transactions and the scheduler's look at held
-    /// leases are read through their indexes, with bound values as the server runs them, instead
+    /// Migration 0010: a day's latest subscription transactions, the scheduler's look at held
+    /// leases and a day's status notifications are read through their indexes, with bound values as the server runs them, instead
     /// of a scan of every transaction bought or every notification pending.
     #[tokio::test]
     async fn ledger_reads_that_grew_with_the_years_use_their_indexes() {
@@ -300,6 +333,11 @@ mod tests {
                 .iter()
                 .all(|d| d.contains("USING INDEX commerce_notif_leases")),
             "{due:?}"
+        );
+        let status = plan(&store, STATUS_NOTIFICATIONS_SQL, &["Production", "1", "2"]).await;
+        assert!(
+            status[0].contains("USING INDEX commerce_notif_by_date"),
+            "{status:?}"
         );
         std::fs::remove_dir_all(&dir).ok();
     }
