@@ -24,23 +24,50 @@ async fn in_range(
         .await?)
 }
 
+/// Auto-renewable transactions of environment `$1` with their customer's `originalPlatform`
+/// (the app transaction's), the rest of the statement (`$2`, `$3` and the order) being `rest`.
+fn with_platform_sql(d: crabapple_store::Dialect, rest: &str) -> String {
+    format!(
+        "SELECT t.*, {} AS platform
+         FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
+         WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1 {rest}",
+        d.json_text("c.app_transaction", "originalPlatform")
+    )
+}
+
+/// The rows of a [`with_platform_sql`] statement with `$1..$3` bound.
+async fn with_platform(
+    store: &Store,
+    sql: String,
+    environment: &str,
+    p2: i64,
+    p3: i64,
+) -> Result<Vec<(TransactionRow, Option<String>)>> {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(environment)
+        .bind(p2)
+        .bind(p3)
+        .fetch_all(store.read_pool())
+        .await?
+        .iter()
+        .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
+        .collect()
+}
+
 /// Each subscription's latest transaction bought before `$2` and expiring from `$3` on
 /// ([`LedgerReports::report_latest_subscription_transactions`]). The candidates come through
 /// `commerce_tx_sub_expiry` (migration 0010): the transactions still running at the start of
 /// the billing-retry window, not every one bought before the day.
 pub(crate) fn latest_subscription_sql(d: crabapple_store::Dialect) -> String {
-    format!(
-        "SELECT t.*, {} AS platform
-         FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
-         WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
-         AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
+    with_platform_sql(
+        d,
+        "AND t.purchase_ms < $2 AND COALESCE(t.expires_ms, t.purchase_ms) >= $3
          AND NOT EXISTS (
            SELECT 1 FROM commerce_transactions u
            WHERE u.original_transaction_id = t.original_transaction_id AND u.purchase_ms < $2
            AND (u.purchase_ms > t.purchase_ms
                 OR (u.purchase_ms = t.purchase_ms AND u.transaction_id > t.transaction_id)))
          ORDER BY t.original_transaction_id",
-        d.json_text("c.app_transaction", "originalPlatform")
     )
 }
 
@@ -95,17 +122,15 @@ pub trait LedgerReports {
         expires_from_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(TransactionRow, Option<String>)>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(latest_subscription_sql(
-            self.reports_store().dialect(),
-        )))
-        .bind(environment)
-        .bind(end_ms)
-        .bind(expires_from_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
-            .collect()
+        let store = self.reports_store();
+        with_platform(
+            store,
+            latest_subscription_sql(store.dialect()),
+            environment,
+            end_ms,
+            expires_from_ms,
+        )
+        .await
     }
 
     /// Auto-renewable transactions of `environment` bought in `[start_ms, end_ms)`, in purchase
@@ -117,24 +142,12 @@ pub trait LedgerReports {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<Vec<(TransactionRow, Option<String>)>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT t.*, {} AS platform
-             FROM commerce_transactions t JOIN commerce_customers c ON c.id = t.customer_id
-             WHERE t.product_type = 'AUTO_RENEWABLE' AND t.environment = $1
-             AND t.purchase_ms >= $2 AND t.purchase_ms < $3
-             ORDER BY t.purchase_ms, t.transaction_id",
-            self.reports_store()
-                .dialect()
-                .json_text("c.app_transaction", "originalPlatform")
-        )))
-        .bind(environment)
-        .bind(start_ms)
-        .bind(end_ms)
-        .fetch_all(self.reports_store().read_pool())
-        .await?;
-        rows.iter()
-            .map(|r| Ok((transaction_from(r)?, r.try_get("platform")?)))
-            .collect()
+        let store = self.reports_store();
+        let sql = with_platform_sql(
+            store.dialect(),
+            "AND t.purchase_ms >= $2 AND t.purchase_ms < $3 ORDER BY t.purchase_ms, t.transaction_id",
+        );
+        with_platform(store, sql, environment, start_ms, end_ms).await
     }
 
     /// `(transaction id, notificationType, subtype)` of the notifications of `environment`
