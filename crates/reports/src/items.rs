@@ -131,7 +131,7 @@ pub async fn items(store: &Store, start_ms: i64, end_ms: i64) -> Result<Vec<Item
                 f
             }
         };
-        let p = &t.payload;
+        let p = t.payload.json();
         let price = p.get("price").and_then(Value::as_i64).unwrap_or(0);
         let currency = p
             .get("currency")

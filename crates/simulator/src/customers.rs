@@ -46,12 +46,13 @@ impl OfferCode {
     }
 }
 
-/// A subscription the simulator's customers hold.
+/// A subscription the simulator's customers hold (a year at 100,000 downloads a day keeps about
+/// a million of them: boxed strings, the product shared).
 #[derive(Debug, Clone)]
 pub struct Held {
-    pub original_transaction_id: String,
-    pub customer: String,
-    pub product_id: String,
+    pub original_transaction_id: Box<str>,
+    pub customer: Box<str>,
+    pub product_id: std::sync::Arc<str>,
 }
 
 /// One app's simulated customers.
@@ -59,6 +60,8 @@ pub struct AppCustomers {
     pub app: AppRow,
     pub traffic: Traffic,
     pub products: Vec<Product>,
+    /// The products' ids, shared by every [`Held`] of them.
+    product_ids: Vec<std::sync::Arc<str>>,
     product_cum: Vec<u32>,
     pub offer_codes: Vec<OfferCode>,
     /// Subscriptions last seen active (in the order they started).
@@ -102,10 +105,15 @@ impl AppCustomers {
             },
         });
         let product_cum = cumulative(weights);
+        let product_ids = products
+            .iter()
+            .map(|p| p.product_id.as_str().into())
+            .collect();
         AppCustomers {
             app,
             traffic,
             products,
+            product_ids,
             product_cum,
             offer_codes,
             active: Vec::new(),
@@ -196,7 +204,7 @@ impl AppCustomers {
                 .await?
             {
                 Some(s) if matches!(s.status, 1 | 3 | 4) => {
-                    return Ok(Some((h, SubState::from_value(&s.state), s.status)));
+                    return Ok(Some((h, SubState::from_doc(&s.state), s.status)));
                 }
                 _ => {
                     let h = self.active.swap_remove(i);
@@ -248,7 +256,7 @@ impl AppCustomers {
                     return Ok(false);
                 }
                 let a = EventArgs {
-                    transaction_id: Some(h.original_transaction_id),
+                    transaction_id: Some(h.original_transaction_id.into()),
                     enabled: Some(false),
                     ..Default::default()
                 };
@@ -264,8 +272,8 @@ impl AppCustomers {
                     return Ok(false);
                 }
                 let a = EventArgs {
-                    product_id: Some(h.product_id.clone()),
-                    customer: Some(h.customer.clone()),
+                    product_id: Some(h.product_id.to_string()),
+                    customer: Some(h.customer.to_string()),
                     offer: Some(OfferArgs {
                         offer_type: "promotional".into(),
                         id: Some("stay.half.price".into()),
@@ -285,7 +293,7 @@ impl AppCustomers {
                     return Ok(false);
                 }
                 let a = EventArgs {
-                    transaction_id: Some(h.original_transaction_id.clone()),
+                    transaction_id: Some(h.original_transaction_id.to_string()),
                     ..Default::default()
                 };
                 ev.apply_at("fail-renewal", &a, at).await?;
@@ -300,7 +308,7 @@ impl AppCustomers {
                     self.recoveries_due
                         .entry(when)
                         .or_default()
-                        .push(h.original_transaction_id);
+                        .push(h.original_transaction_id.into());
                 }
                 Ok(true)
             }
@@ -325,7 +333,7 @@ impl AppCustomers {
                     return Ok(false);
                 };
                 let a = EventArgs {
-                    transaction_id: Some(h.original_transaction_id),
+                    transaction_id: Some(h.original_transaction_id.into()),
                     to_product_id: Some(to),
                     ..Default::default()
                 };
@@ -361,8 +369,8 @@ impl AppCustomers {
                 let i = (pick % self.lapsed.len() as u64) as usize;
                 let h = self.lapsed[i].clone();
                 let a = EventArgs {
-                    product_id: Some(h.product_id.clone()),
-                    customer: Some(h.customer.clone()),
+                    product_id: Some(h.product_id.to_string()),
+                    customer: Some(h.customer.to_string()),
                     offer: Some(OfferArgs {
                         offer_type: "win-back".into(),
                         id: Some("welcome.back".into()),
@@ -482,6 +490,14 @@ impl AppCustomers {
             .and_then(|p| p.group_id.clone())
     }
 
+    /// The shared id of a product on sale (a new one for any other).
+    pub fn product_id(&self, id: &str) -> std::sync::Arc<str> {
+        match self.product_ids.iter().find(|p| ***p == *id) {
+            Some(p) => p.clone(),
+            None => id.into(),
+        }
+    }
+
     fn track(&mut self, o: &Outcome, customer: &str, product_id: &str) {
         if let Some(s) = &o.subscription
             && !self
@@ -489,12 +505,13 @@ impl AppCustomers {
                 .iter()
                 .rev()
                 .take(64)
-                .any(|h| h.original_transaction_id == s.original_transaction_id)
+                .any(|h| *h.original_transaction_id == *s.original_transaction_id)
         {
+            let product_id = self.product_id(product_id);
             self.active.push(Held {
-                original_transaction_id: s.original_transaction_id.clone(),
-                customer: customer.to_string(),
-                product_id: product_id.to_string(),
+                original_transaction_id: s.original_transaction_id.as_str().into(),
+                customer: customer.into(),
+                product_id,
             });
         }
     }

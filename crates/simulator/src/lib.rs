@@ -293,9 +293,9 @@ async fn resume(c: &Commerce, a: &mut AppCustomers) -> Result<()> {
                 continue;
             }
             let h = customers::Held {
-                original_transaction_id: s.original_transaction_id.clone(),
-                customer: cust.label,
-                product_id: s.product_id.clone(),
+                original_transaction_id: s.original_transaction_id.into(),
+                customer: cust.label.into(),
+                product_id: a.product_id(&s.product_id),
             };
             if matches!(s.status, 1 | 3 | 4) {
                 a.active.push(h);

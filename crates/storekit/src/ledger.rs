@@ -12,6 +12,7 @@
 //! of the transaction ([`pending`]). SQL that differs between the engines goes through the store's
 //! [`Dialect`].
 
+mod doc;
 mod due;
 mod overlay;
 mod pending;
@@ -20,6 +21,7 @@ mod read;
 mod reports;
 mod tx;
 
+pub use doc::Doc;
 pub use read::LedgerStore;
 pub use reports::LedgerReports;
 pub use tx::LedgerTx;
@@ -51,7 +53,7 @@ pub struct CustomerRow {
     pub storefront: String,
     pub app_transaction_id: String,
     /// Decoded app transaction (without `signedDate`).
-    pub app_transaction: Value,
+    pub app_transaction: Doc,
     pub created_ms: i64,
 }
 
@@ -81,7 +83,7 @@ pub struct TransactionRow {
     pub refund_seq: Option<i64>,
     pub modified_ms: i64,
     /// Decoded transaction (without `signedDate`).
-    pub payload: Value,
+    pub payload: Doc,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,9 +104,9 @@ pub struct SubscriptionRow {
     /// When the scheduler has something to do for this subscription.
     pub next_event_ms: Option<i64>,
     /// Decoded renewal info (without `signedDate`).
-    pub renewal: Value,
+    pub renewal: Doc,
     /// The storekit room's scheduler state.
-    pub state: Value,
+    pub state: Doc,
     pub updated_ms: i64,
 }
 
@@ -187,6 +189,11 @@ pub struct NotificationQuery {
     pub limit: i64,
 }
 
+/// A ledger document column as stored ([`Doc`]: parsed by whoever reads a field).
+fn doc_col(r: &DbRow, col: &str) -> Result<Doc> {
+    Ok(Doc::from_text(r.try_get(col)?))
+}
+
 fn json_col(r: &DbRow, col: &str) -> Result<Value> {
     let s: String = r.try_get(col)?;
     serde_json::from_str(&s).with_context(|| format!("column {col} is not JSON"))
@@ -202,7 +209,7 @@ fn customer_from(r: &DbRow) -> Result<CustomerRow> {
         app_account_token: r.try_get("app_account_token")?,
         storefront: r.try_get("storefront")?,
         app_transaction_id: r.try_get("app_transaction_id")?,
-        app_transaction: json_col(r, "app_transaction")?,
+        app_transaction: doc_col(r, "app_transaction")?,
         created_ms: r.try_get("created_ms")?,
     })
 }
@@ -229,7 +236,7 @@ fn transaction_from(r: &DbRow) -> Result<TransactionRow> {
         mod_seq: r.try_get("mod_seq")?,
         refund_seq: r.try_get("refund_seq")?,
         modified_ms: r.try_get("modified_ms")?,
-        payload: json_col(r, "payload")?,
+        payload: doc_col(r, "payload")?,
     })
 }
 
@@ -248,8 +255,8 @@ fn subscription_from(r: &DbRow) -> Result<SubscriptionRow> {
         ownership: r.try_get("ownership")?,
         storefront: r.try_get("storefront")?,
         next_event_ms: r.try_get("next_event_ms")?,
-        renewal: json_col(r, "renewal")?,
-        state: json_col(r, "state")?,
+        renewal: doc_col(r, "renewal")?,
+        state: doc_col(r, "state")?,
         updated_ms: r.try_get("updated_ms")?,
     })
 }

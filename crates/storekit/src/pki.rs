@@ -389,11 +389,15 @@ impl Pki {
 
     /// Signs any serializable payload (e.g. a [`crate::models::JWSTransactionDecodedPayload`]).
     pub fn sign_payload<T: Serialize + ?Sized>(&self, payload: &T) -> String {
-        let json = serde_json::to_vec(payload).expect("payload serializes to JSON");
+        self.sign_json(&serde_json::to_vec(payload).expect("payload serializes to JSON"))
+    }
+
+    /// Signs a payload already serialized as JSON (a ledger document, `Doc::signed_at`).
+    pub fn sign_json(&self, json: &[u8]) -> String {
         let mut jws = String::with_capacity(self.header_b64.len() + json.len() * 4 / 3 + 92);
         jws.push_str(&self.header_b64);
         jws.push('.');
-        URL_SAFE_NO_PAD.encode_string(&json, &mut jws);
+        URL_SAFE_NO_PAD.encode_string(json, &mut jws);
         let signature = self
             .leaf_key
             .sign(&self.rng, jws.as_bytes())

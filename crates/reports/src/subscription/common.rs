@@ -465,6 +465,7 @@ impl<'a> Catalog<'a> {
     ) -> Result<(i64, &'static str)> {
         let original = t
             .payload
+            .json()
             .get("originalPurchaseDate")
             .and_then(Value::as_i64)
             .unwrap_or(t.purchase_ms);
@@ -524,7 +525,7 @@ pub(super) fn subscriber_id(c: &CustomerRow) -> String {
 
 /// A customer's `originalPlatform` (from the app transaction).
 pub(crate) fn platform(c: Option<&CustomerRow>) -> Option<&str> {
-    c.and_then(|c| c.app_transaction.get("originalPlatform"))
+    c.and_then(|c| c.app_transaction.json().get("originalPlatform"))
         .and_then(Value::as_str)
 }
 
@@ -539,11 +540,12 @@ pub(crate) fn device(platform: Option<&str>) -> &'static str {
 }
 
 pub(crate) fn price_milli(t: &TransactionRow) -> Option<i64> {
-    t.payload.get("price").and_then(Value::as_i64)
+    t.payload.json().get("price").and_then(Value::as_i64)
 }
 
 pub(super) fn currency(t: &TransactionRow) -> String {
     t.payload
+        .json()
         .get("currency")
         .and_then(Value::as_str)
         .unwrap_or_default()
@@ -552,6 +554,7 @@ pub(super) fn currency(t: &TransactionRow) -> String {
 
 pub(crate) fn storefront(t: &TransactionRow) -> String {
     t.payload
+        .json()
         .get("storefront")
         .and_then(Value::as_str)
         .unwrap_or("USA")
@@ -561,7 +564,7 @@ pub(crate) fn storefront(t: &TransactionRow) -> String {
 /// A paid period: charged (not a free trial) and not family-shared.
 pub(super) fn is_paid(t: &TransactionRow) -> bool {
     price_milli(t).is_some_and(|p| p > 0)
-        && !Offer::of(&t.payload).is_some_and(|o| o.is_free_trial())
+        && !Offer::of(t.payload.json()).is_some_and(|o| o.is_free_trial())
 }
 
 /// Days of paid service in `chain` before `t` (Apple's one-year rule counts paid service days),
@@ -648,7 +651,7 @@ mod tests {
             mod_seq: i,
             refund_seq: None,
             modified_ms: 0,
-            payload: serde_json::json!({"price": 9990}),
+            payload: serde_json::json!({"price": 9990}).into(),
         };
         let later = Some(20 * 30 * DAY_MS);
         let before = Some(5 * 30 * DAY_MS);

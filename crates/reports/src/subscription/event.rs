@@ -78,7 +78,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
 }
 
 fn offer_kind(t: &TransactionRow) -> Option<OfferKind> {
-    Offer::of(&t.payload).map(|o| o.kind)
+    Offer::of(t.payload.json()).map(|o| o.kind)
 }
 
 async fn event_of(cat: &mut Catalog<'_>, day: Day, n: &NotificationRow) -> Result<Option<Event>> {
@@ -226,7 +226,7 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
         Some(p) => cat.product(p).await?.map(|p| (p.name, p.apple_id)),
         None => None,
     };
-    let offer = Offer::of(&t.payload);
+    let offer = Offer::of(t.payload.json());
     let cols = cat.offer_columns(offer.as_ref()).await?;
     let mut row = vec![day.date.to_string(), e.name.to_string()];
     row.extend(cat.subscription_columns(t).await?);
@@ -235,6 +235,7 @@ async fn columns(cat: &mut Catalog<'_>, day: Day, e: &Event) -> Result<Vec<Strin
     let periods = paid_periods_through(cat.chain(&t.original_transaction_id).await?, t);
     let original = t
         .payload
+        .json()
         .get("originalPurchaseDate")
         .and_then(serde_json::Value::as_i64)
         .unwrap_or(t.purchase_ms);

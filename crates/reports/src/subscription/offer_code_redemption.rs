@@ -53,7 +53,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
                     .to_string();
                 (o, pid)
             }
-            None => match code(&t.payload) {
+            None => match code(t.payload.json()) {
                 Some(o) => (o, t.product_id.clone()),
                 None => continue,
             },

@@ -62,6 +62,7 @@ async fn row(
     let price = if refund {
         let pct = t
             .payload
+            .json()
             .get("revocationPercentage")
             .and_then(Value::as_i64)
             .unwrap_or(100_000);
@@ -69,7 +70,7 @@ async fn row(
     } else {
         list_price
     };
-    let offer = Offer::of(&t.payload);
+    let offer = Offer::of(t.payload.json());
     let cols = cat.offer_columns(offer.as_ref()).await?;
     let mut row = vec![day.date.to_string()];
     row.extend(cat.subscription_columns(t).await?);

@@ -114,7 +114,7 @@ pub(super) async fn render(cat: &mut Catalog<'_>, day: Day) -> Result<Option<Str
             State::Lapsed => continue,
             State::Grace => GRACE,
             State::BillingRetry => BILLING_RETRY,
-            State::Active => match Offer::of(&t.payload) {
+            State::Active => match Offer::of(t.payload.json()) {
                 None => STANDARD,
                 Some(o) => {
                     let base = match o.kind {
@@ -153,7 +153,7 @@ async fn key(
     price: i64,
     platform: Option<&str>,
 ) -> Result<Vec<String>> {
-    let offer = Offer::of(&t.payload);
+    let offer = Offer::of(t.payload.json());
     let cols = cat.offer_columns(offer.as_ref()).await?;
     let mut row = cat.subscription_columns(t).await?;
     let (dev, reason) = cat.proceeds(t, price).await?;

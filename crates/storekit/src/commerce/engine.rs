@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::ledger::{AppRow, CustomerRow, NotificationRow, SubscriptionRow, TransactionRow};
+use crate::ledger::{AppRow, CustomerRow, Doc, NotificationRow, SubscriptionRow, TransactionRow};
 use crabapple_store::Tx;
 
 use super::catalog::{self, Product, ProductKind, Storefront};
@@ -169,40 +169,24 @@ fn order_id(n: i64) -> String {
     format!("M{}", String::from_utf8(s).expect("ascii"))
 }
 
-/// A decoded payload with `signedDate = at` (the key keeps its place when present, else comes
-/// last), serialized without copying the payload.
-pub struct SignedAt<'a>(pub &'a Value, pub i64);
-
-impl Serialize for SignedAt<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        let Value::Object(m) = self.0 else {
-            return self.0.serialize(s);
-        };
-        let had = m.contains_key("signedDate");
-        let mut map = s.serialize_map(Some(m.len() + usize::from(!had)))?;
-        for (k, v) in m {
-            if k == "signedDate" {
-                map.serialize_entry(k, &self.1)?;
-            } else {
-                map.serialize_entry(k, v)?;
-            }
+/// An outbox row's decoded content (`NotificationRow::decoded`), in its stored key order:
+/// `{"transactionInfo"?, "renewalInfo"?, "payload"}`, the documents with `signedDate = at`.
+fn decoded_text(
+    txn: Option<&Doc>,
+    renewal: Option<&Doc>,
+    payload: &ResponseBodyV2DecodedPayload,
+    at: i64,
+) -> Result<String> {
+    let mut out = String::from("{");
+    for (key, doc) in [("transactionInfo", txn), ("renewalInfo", renewal)] {
+        if let Some(d) = doc {
+            out.push_str(&format!("\"{key}\":{},", d.signed_at(at)));
         }
-        if !had {
-            map.serialize_entry("signedDate", &self.1)?;
-        }
-        map.end()
     }
-}
-
-/// An outbox row's decoded content (`NotificationRow::decoded`), in its stored key order.
-#[derive(Serialize)]
-struct Decoded<'a> {
-    #[serde(rename = "transactionInfo", skip_serializing_if = "Option::is_none")]
-    transaction_info: Option<SignedAt<'a>>,
-    #[serde(rename = "renewalInfo", skip_serializing_if = "Option::is_none")]
-    renewal_info: Option<SignedAt<'a>>,
-    payload: &'a ResponseBodyV2DecodedPayload,
+    out.push_str("\"payload\":");
+    out.push_str(&serde_json::to_string(payload)?);
+    out.push('}');
+    Ok(out)
 }
 
 /// The JWS of a notification from its decoded content (an outbox row's `decoded`): the
@@ -387,7 +371,7 @@ impl<'c> Ev<'c> {
             app_account_token: app_account_token.map(str::to_ascii_lowercase),
             storefront: sf.alpha3.into(),
             app_transaction_id,
-            app_transaction: serde_json::to_value(&at_payload).context("app transaction")?,
+            app_transaction: Doc::of(&at_payload).context("app transaction")?,
             created_ms: at,
         };
         row.id = self.tx.ledger_insert_customer(&row).await?;
@@ -528,7 +512,7 @@ impl<'c> Ev<'c> {
             mod_seq: 0,
             refund_seq: None,
             modified_ms: n.purchase_ms,
-            payload: serde_json::to_value(&payload)?,
+            payload: Doc::of(&payload)?,
         };
         self.tx.ledger_put_transaction(&row).await
     }
@@ -555,8 +539,8 @@ impl<'c> Ev<'c> {
             Some(NextEvent::RetryEnd) => st.retry_ends_ms,
             None => None,
         };
-        sub.state = st.to_value();
-        sub.renewal = serde_json::to_value(renewal_info(sub, st, customer))?;
+        sub.state = st.to_doc();
+        sub.renewal = Doc::of(&renewal_info(sub, st, customer))?;
         sub.updated_ms = at;
         self.tx.ledger_put_subscription(sub).await
     }
@@ -604,7 +588,7 @@ impl<'c> Ev<'c> {
                 txn_payload = Some(&txn.payload);
                 let status = match sub {
                     Some((s, st)) => {
-                        renewal = Some(serde_json::to_value(renewal_info(s, st, customer))?);
+                        renewal = Some(Doc::of(&renewal_info(s, st, customer))?);
                         Some(Status::from_wire(s.status))
                     }
                     None => None,
@@ -630,11 +614,7 @@ impl<'c> Ev<'c> {
                 });
             }
         }
-        let decoded = serde_json::to_string(&Decoded {
-            transaction_info: txn_payload.map(|t| SignedAt(t, at)),
-            renewal_info: renewal.as_ref().map(|r| SignedAt(r, at)),
-            payload: &payload,
-        })?;
+        let decoded = decoded_text(txn_payload, renewal.as_ref(), &payload, at)?;
         let signed = if self.lazy_signing {
             String::new()
         } else {
@@ -720,7 +700,7 @@ impl<'c> Ev<'c> {
                     "transaction {any_id} is not an auto-renewable subscription"
                 ))
             })?;
-        let st = SubState::from_value(&sub.state);
+        let st = SubState::from_doc(&sub.state);
         let customer = self.customer(sub.customer_id).await?;
         let app = self.app_by_id(&sub.app_id).await?;
         let env = Env::from_db(&sub.environment);
@@ -771,9 +751,9 @@ impl<'c> Ev<'c> {
             return Ok(());
         }
         let mut latest = self.latest(ctx).await?;
-        if let Value::Object(m) = &mut latest.payload {
+        latest.payload.edit(|m| {
             m.insert("expiresDate".into(), json!(at));
-        }
+        });
         latest.expires_ms = Some(at);
         self.update_txn(&mut latest, at).await?;
         ctx.sub.expires_ms = at;

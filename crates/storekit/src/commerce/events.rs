@@ -126,7 +126,7 @@ fn render(event: &str, o: &Outcome, emitted: &[super::engine::Emitted]) -> Value
             m.insert("webOrderLineItemId".into(), json!(w));
         }
         m.insert("orderId".into(), json!(t.order_id));
-        m.insert("transaction".into(), t.payload.clone());
+        m.insert("transaction".into(), t.payload.value());
     }
     if let Some(c) = &o.customer {
         m.insert("customer".into(), json!(c.label));
@@ -136,7 +136,7 @@ fn render(event: &str, o: &Outcome, emitted: &[super::engine::Emitted]) -> Value
         }
     }
     if let (Some(s), Some(c)) = (&o.subscription, &o.customer) {
-        let st = SubState::from_value(&s.state);
+        let st = SubState::from_doc(&s.state);
         m.insert(
             "subscription".into(),
             json!({

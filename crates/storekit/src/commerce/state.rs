@@ -2,11 +2,10 @@
 //! `commerce_subscriptions.state`) and the `JWSRenewalInfoDecodedPayload` derived from it.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use super::catalog::Duration;
 
-use crate::ledger::{CustomerRow, SubscriptionRow};
+use crate::ledger::{CustomerRow, Doc, SubscriptionRow};
 use crate::models::{
     AutoRenewStatus, Environment, ExpirationIntent, JWSRenewalInfoDecodedPayload,
     OfferDiscountType, OfferType, PriceIncreaseStatus,
@@ -139,13 +138,12 @@ pub struct SubState {
 }
 
 impl SubState {
-    pub fn from_value(v: &Value) -> SubState {
-        // Read in place (`&Value` is a deserializer): no copy of the stored state.
-        SubState::deserialize(v).unwrap_or_default()
+    pub fn from_doc(d: &Doc) -> SubState {
+        d.parse().unwrap_or_default()
     }
 
-    pub fn to_value(&self) -> Value {
-        serde_json::to_value(self).expect("state serializes")
+    pub fn to_doc(&self) -> Doc {
+        Doc::of(self).expect("state serializes")
     }
 
     /// The offer that applies to the next renewal, if any.

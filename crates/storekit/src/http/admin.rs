@@ -191,7 +191,7 @@ async fn subscription<H: Host>(State(h): State<Arc<H>>, Path(id): Path<String>) 
     let ctx = events::subscription_of(h.commerce(), &id)
         .await
         .map_err(Refusal::admin_event)?;
-    let st = SubState::from_value(&ctx.sub.state);
+    let st = SubState::from_doc(&ctx.sub.state);
     Ok(Json(json!({
                 "originalTransactionId": ctx.sub.original_transaction_id,
                 "customer": ctx.customer.label,

@@ -31,7 +31,6 @@ use serde_json::{Value, json};
 use super::error::{Answer, Refusal, empty};
 use super::{Host, consumption, notifications, subscriptions, transactions};
 use crate::commerce::Env;
-use crate::commerce::engine::SignedAt;
 use crate::models::ApiError;
 
 /// Page size of transaction history, refund history v2 and notification history.
@@ -236,7 +235,7 @@ impl<H: Host> Cx<H> {
         self.h
             .commerce()
             .pki()
-            .sign_payload(&SignedAt(&t.payload, now))
+            .sign_json(t.payload.signed_at(now).as_bytes())
     }
 
     /// Every transaction's JWS, all signed at the same moment.

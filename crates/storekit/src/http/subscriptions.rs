@@ -2,7 +2,7 @@
 //! Subscription Renewal Date, Extend Subscription Renewal Dates for All Active Subscribers and
 //! its status (apple-semantics.md §6).
 
-use crate::ledger::MassExtensionRow;
+use crate::ledger::{Doc, MassExtensionRow};
 use crate::ledger::{LedgerStore, LedgerTx};
 use axum::body::Bytes;
 use axum::extract::Path;
@@ -13,7 +13,7 @@ use super::Host;
 use super::api::{Call, body_json, optional, original, txn_id, values};
 use super::error::{Answer, Refusal, ok};
 use crate::commerce::catalog::{self, ProductKind};
-use crate::commerce::engine::{Ev, EvResult, EventError, SignedAt, app_apple_id};
+use crate::commerce::engine::{Ev, EvResult, EventError, app_apple_id};
 use crate::commerce::state::{SubState, renewal_info};
 use crate::models::{
     ApiError, ExtendRenewalDateResponse, LastTransactionsItem, MassExtendRenewalDateResponse,
@@ -54,13 +54,13 @@ pub(super) async fn statuses<H: Host>(call: Call<H>, Path(id): Path<String>) -> 
         let Some(latest) = store.ledger_transaction(&s.latest_transaction_id).await? else {
             continue;
         };
-        let st = SubState::from_value(&s.state);
-        let renewal = serde_json::to_value(renewal_info(&s, &st, &customer)).unwrap_or_default();
+        let st = SubState::from_doc(&s.state);
+        let renewal = Doc::of(&renewal_info(&s, &st, &customer)).map_err(anyhow::Error::from)?;
         let item = LastTransactionsItem {
             status: Some(Status::from_wire(s.status)),
             original_transaction_id: Some(s.original_transaction_id.clone()),
             signed_transaction_info: Some(cx.sign_txn(&latest, now)),
-            signed_renewal_info: Some(pki.sign_payload(&SignedAt(&renewal, now))),
+            signed_renewal_info: Some(pki.sign_json(renewal.signed_at(now).as_bytes())),
         };
         match groups
             .iter_mut()

@@ -75,16 +75,16 @@ pub(super) async fn set_app_account_token<H: Host>(
         let at = c.store.now_ms();
         let mut ev = Ev::begin(c).await?;
         for mut t in ev.tx.ledger_chain(&id).await? {
-            if let Value::Object(m) = &mut t.payload {
+            t.payload.edit(|m| {
                 m.insert("appAccountToken".into(), json!(token));
-            }
+            });
             ev.update_txn(&mut t, at).await?;
         }
         ev.tx
             .ledger_set_customer_token(t.customer_id, Some(&token))
             .await?;
         if let Some(mut s) = ev.tx.ledger_subscription(&id).await? {
-            let st = SubState::from_value(&s.state);
+            let st = SubState::from_doc(&s.state);
             let customer = ev.customer(t.customer_id).await?;
             ev.save_sub(&mut s, &st, &customer, at).await?;
         }
@@ -106,7 +106,7 @@ pub(super) async fn app_transaction<H: Host>(call: Call<H>, Path(id): Path<Strin
         ));
     }
     ok(&json!({
-        "signedAppTransactionInfo": cx.h.commerce().pki().sign(&c.app_transaction),
+        "signedAppTransactionInfo": cx.h.commerce().pki().sign_json(c.app_transaction.text().as_bytes()),
     }))
 }
 

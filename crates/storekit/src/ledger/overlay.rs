@@ -553,7 +553,7 @@ mod tests {
             app_account_token: None,
             storefront: "USA".into(),
             app_transaction_id: format!("at-{label}"),
-            app_transaction: json!({}),
+            app_transaction: json!({}).into(),
             created_ms: 1,
         }
     }
@@ -580,7 +580,7 @@ mod tests {
             mod_seq: 0,
             refund_seq: None,
             modified_ms: 10,
-            payload: json!({"transactionId": id}),
+            payload: json!({"transactionId": id}).into(),
         }
     }
 
@@ -599,8 +599,8 @@ mod tests {
             ownership: "PURCHASED".into(),
             storefront: "USA".into(),
             next_event_ms: Some(20),
-            renewal: json!({}),
-            state: json!({}),
+            renewal: json!({}).into(),
+            state: json!({}).into(),
             updated_ms: 10,
         }
     }

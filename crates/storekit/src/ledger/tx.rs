@@ -93,7 +93,7 @@ pub trait LedgerTx {
         .bind(&c.app_account_token)
         .bind(&c.storefront)
         .bind(&c.app_transaction_id)
-        .bind(serde_json::to_string(&c.app_transaction)?)
+        .bind(c.app_transaction.text())
         .bind(c.created_ms)
         .fetch_one(self.ledger_tx().conn())
         .await?;
@@ -345,11 +345,7 @@ pub(super) async fn insert_customers(
         "INSERT INTO commerce_customers (id, app_id, bundle_id, environment, label,
          app_account_token, storefront, app_transaction_id, app_transaction, created_ms) ",
     );
-    let json: Vec<String> = rows
-        .iter()
-        .map(|c| serde_json::to_string(&c.app_transaction))
-        .collect::<std::result::Result<_, _>>()?;
-    q.push_values(rows.iter().zip(&json), |mut b, (c, j)| {
+    q.push_values(rows, |mut b, c| {
         b.push_bind(c.id)
             .push_bind(c.app_id.clone())
             .push_bind(c.bundle_id.clone())
@@ -358,7 +354,7 @@ pub(super) async fn insert_customers(
             .push_bind(c.app_account_token.clone())
             .push_bind(c.storefront.clone())
             .push_bind(c.app_transaction_id.clone())
-            .push_bind(j.clone())
+            .push_bind(c.app_transaction.text().to_string())
             .push_bind(c.created_ms);
     });
     q.push(" ON CONFLICT (id) DO UPDATE SET app_account_token = excluded.app_account_token");
@@ -381,11 +377,7 @@ pub(super) async fn upsert_transactions(
          web_order_line_item_id, ownership, purchase_ms, expires_ms, revoked, revoked_ms,
          finished, mod_seq, refund_seq, modified_ms, payload) ",
     );
-    let json: Vec<String> = rows
-        .iter()
-        .map(|t| serde_json::to_string(&t.payload))
-        .collect::<std::result::Result<_, _>>()?;
-    q.push_values(rows.iter().zip(&json), |mut b, (t, j)| {
+    q.push_values(rows, |mut b, t| {
         b.push_bind(t.transaction_id.clone())
             .push_bind(t.original_transaction_id.clone())
             .push_bind(t.customer_id)
@@ -406,7 +398,7 @@ pub(super) async fn upsert_transactions(
             .push_bind(t.mod_seq)
             .push_bind(t.refund_seq)
             .push_bind(t.modified_ms)
-            .push_bind(j.clone());
+            .push_bind(t.payload.text().to_string());
     });
     q.push(
         " ON CONFLICT (transaction_id) DO UPDATE SET product_id = excluded.product_id,
@@ -435,16 +427,7 @@ pub(super) async fn upsert_subscriptions(
          bundle_id, environment, group_id, product_id, status, expires_ms,
          latest_transaction_id, ownership, storefront, next_event_ms, renewal, state, updated_ms) ",
     );
-    let json: Vec<(String, String)> = rows
-        .iter()
-        .map(|s| {
-            Ok((
-                serde_json::to_string(&s.renewal)?,
-                serde_json::to_string(&s.state)?,
-            ))
-        })
-        .collect::<Result<_>>()?;
-    q.push_values(rows.iter().zip(&json), |mut b, (s, (renewal, state))| {
+    q.push_values(rows, |mut b, s| {
         b.push_bind(s.original_transaction_id.clone())
             .push_bind(s.customer_id)
             .push_bind(s.app_id.clone())
@@ -458,8 +441,8 @@ pub(super) async fn upsert_subscriptions(
             .push_bind(s.ownership.clone())
             .push_bind(s.storefront.clone())
             .push_bind(s.next_event_ms)
-            .push_bind(renewal.clone())
-            .push_bind(state.clone())
+            .push_bind(s.renewal.text().to_string())
+            .push_bind(s.state.text().to_string())
             .push_bind(s.updated_ms);
     });
     q.push(

@@ -116,8 +116,8 @@ async fn periods(w: &World, any: &Value) -> Vec<(i64, i64)> {
     chain
         .iter()
         .map(|t| {
-            assert_eq!(Some(ms(&t.payload, "expiresDate")), t.expires_ms);
-            assert_eq!(ms(&t.payload, "purchaseDate"), t.purchase_ms);
+            assert_eq!(Some(ms(t.payload.json(), "expiresDate")), t.expires_ms);
+            assert_eq!(ms(t.payload.json(), "purchaseDate"), t.purchase_ms);
             (t.purchase_ms, t.expires_ms.unwrap())
         })
         .collect()

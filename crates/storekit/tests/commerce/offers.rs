@@ -51,7 +51,7 @@ async fn after_renewal(w: &World, sub: &Value) -> Value {
         .ledger_chain(sub["originalTransactionId"].as_str().unwrap())
         .await
         .unwrap();
-    chain.last().unwrap().payload.clone()
+    chain.last().unwrap().payload.value()
 }
 
 #[tokio::test]

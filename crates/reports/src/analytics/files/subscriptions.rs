@@ -115,7 +115,7 @@ async fn subscription_cells(
             name
         }
     };
-    let offer = Offer::of(&t.payload);
+    let offer = Offer::of(t.payload.json());
     let names = cat.offer_columns(offer.as_ref()).await?;
     let mut c: Cells = vec![
         ("Subscription Name", name),
@@ -357,7 +357,7 @@ impl Books {
             let row = if tx.app_id != ctx.app_id || price_milli(&tx).is_none() {
                 None
             } else {
-                let grouping = match Offer::of(&tx.payload) {
+                let grouping = match Offer::of(tx.payload.json()) {
                     None => "Standard price",
                     Some(o) => offer_pricing(&o),
                 };
@@ -497,7 +497,7 @@ async fn event_of_day(store: &Store, groups: &mut Groups, ctx: &Ctx, day: Date) 
         if tx.product_type != "AUTO_RENEWABLE" || price_milli(&tx).is_none() {
             continue;
         }
-        let offer = Offer::of(&tx.payload);
+        let offer = Offer::of(tx.payload.json());
         let Some((group, name, plan, reason)) = event_names(&n, offer.as_ref()) else {
             continue;
         };

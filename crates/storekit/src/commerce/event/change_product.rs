@@ -150,9 +150,9 @@ impl Ev<'_> {
         at: i64,
     ) -> EvResult<TransactionRow> {
         let mut old = self.latest(ctx).await?;
-        if let Value::Object(m) = &mut old.payload {
+        old.payload.edit(|m| {
             m.insert("isUpgraded".into(), Value::Bool(true));
-        }
+        });
         self.update_txn(&mut old, at).await?;
         let sf = catalog::storefront(&ctx.sub.storefront).expect("known storefront");
         let (list_price, currency) = list;
@@ -166,6 +166,7 @@ impl Ev<'_> {
         let orig_ms = old
             .payload
             .get("originalPurchaseDate")
+            .as_ref()
             .and_then(Value::as_i64)
             .unwrap_or(old.purchase_ms);
         let family = ctx.sub.ownership == "FAMILY_SHARED";

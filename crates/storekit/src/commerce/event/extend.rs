@@ -78,6 +78,7 @@ impl Ev<'_> {
         let free = latest
             .payload
             .get("offerDiscountType")
+            .as_ref()
             .and_then(Value::as_str)
             == Some("FREE_TRIAL");
         if free || ctx.st.paid_periods == 0 {
@@ -95,9 +96,9 @@ impl Ev<'_> {
         }
         let delta = catalog::days_ms(days, ctx.env.is_sandbox());
         let new_expires = ctx.sub.expires_ms + delta;
-        if let Value::Object(m) = &mut latest.payload {
+        latest.payload.edit(|m| {
             m.insert("expiresDate".into(), json!(new_expires));
-        }
+        });
         latest.expires_ms = Some(new_expires);
         self.update_txn(&mut latest, at).await?;
         ctx.sub.expires_ms = new_expires;

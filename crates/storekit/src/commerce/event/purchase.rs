@@ -5,9 +5,9 @@
 //! that isn't shared, subscription offers on one-time products, ineligible offers.
 
 use crate::ledger::LedgerTx;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use crate::ledger::{CustomerRow, SubscriptionRow};
+use crate::ledger::{CustomerRow, Doc, SubscriptionRow};
 
 use super::need;
 use crate::commerce::Env;
@@ -235,7 +235,7 @@ impl Ev<'_> {
         }
         let recent_start = match &existing {
             Some(s) => {
-                let st = SubState::from_value(&s.state);
+                let st = SubState::from_doc(&s.state);
                 // recentSubscriptionStartDate ignores lapses of 60 days or less.
                 if at - s.expires_ms <= 60 * DAY_MS {
                     st.recent_start_ms
@@ -272,8 +272,8 @@ impl Ev<'_> {
             ownership: ownership.as_str().into(),
             storefront: sf.alpha3.into(),
             next_event_ms: None,
-            renewal: json!({}),
-            state: json!({}),
+            renewal: Doc::default(),
+            state: Doc::default(),
             updated_ms: at,
         };
         self.save_sub(&mut sub, &st, &customer, at).await?;
@@ -326,10 +326,9 @@ impl Ev<'_> {
             (OfferType::IntroductoryOffer, Some(s)) => {
                 let chain = self.tx.ledger_chain(&s.original_transaction_id).await?;
                 let intro = OfferType::IntroductoryOffer.value();
-                match chain
-                    .iter()
-                    .find(|t| t.payload.get("offerType").and_then(Value::as_i64) == Some(intro))
-                {
+                match chain.iter().find(|t| {
+                    t.payload.get("offerType").as_ref().and_then(Value::as_i64) == Some(intro)
+                }) {
                     Some(t) => Err(EventError::conflict(format!(
                         "StoreKit refuses this purchase (ineligibleForOffer): {who} already redeemed an introductory offer in subscription group {group} (transaction {}); introductory offers are once per subscription group",
                         t.transaction_id

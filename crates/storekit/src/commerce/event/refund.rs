@@ -3,7 +3,7 @@
 //! period revokes the subscription (status 5).
 
 use crate::ledger::LedgerTx;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::ledger::TransactionRow;
 
@@ -68,7 +68,7 @@ impl Ev<'_> {
         } else {
             RevocationType::RefundProrated
         };
-        if let Value::Object(m) = &mut txn.payload {
+        txn.payload.edit(|m| {
             m.insert(
                 "revocationReason".into(),
                 json!(RevocationReason::from_wire(reason)),
@@ -76,7 +76,7 @@ impl Ev<'_> {
             m.insert("revocationDate".into(), json!(at));
             m.insert("revocationType".into(), json!(rtype));
             m.insert("revocationPercentage".into(), json!(pct));
-        }
+        });
         txn.revoked = true;
         txn.revoked_ms = Some(at);
         txn.refund_seq = Some(self.tx.ledger_next("refund_seq", 1).await?);

@@ -2,7 +2,6 @@
 //! the renewal date is unchanged.
 
 use crate::ledger::LedgerTx;
-use serde_json::Value;
 
 use crate::ledger::TransactionRow;
 
@@ -40,7 +39,7 @@ impl Ev<'_> {
                 "transaction {id} is not refunded"
             )));
         }
-        if let Value::Object(m) = &mut txn.payload {
+        txn.payload.edit(|m| {
             for k in [
                 "revocationReason",
                 "revocationDate",
@@ -49,7 +48,7 @@ impl Ev<'_> {
             ] {
                 m.remove(k);
             }
-        }
+        });
         txn.revoked = false;
         txn.revoked_ms = None;
         txn.refund_seq = None;

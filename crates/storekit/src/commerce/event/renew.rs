@@ -79,6 +79,7 @@ impl Ev<'_> {
         let orig_ms = latest
             .payload
             .get("originalPurchaseDate")
+            .as_ref()
             .and_then(Value::as_i64)
             .unwrap_or(latest.purchase_ms);
         let mut unannounced = None;

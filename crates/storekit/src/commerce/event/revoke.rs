@@ -1,6 +1,6 @@
 //! `revoke`: a family member loses access to a family-shared purchase (§7 REVOKE).
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::ledger::TransactionRow;
 
@@ -42,11 +42,11 @@ impl Ev<'_> {
                 "transaction {id} is already revoked"
             )));
         }
-        if let Value::Object(m) = &mut txn.payload {
+        txn.payload.edit(|m| {
             m.insert("revocationReason".into(), json!(0));
             m.insert("revocationDate".into(), json!(at));
             m.insert("revocationType".into(), json!(RevocationType::FamilyRevoke));
-        }
+        });
         txn.revoked = true;
         txn.revoked_ms = Some(at);
         self.update_txn(&mut txn, at).await?;
