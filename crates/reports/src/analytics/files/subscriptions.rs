@@ -373,6 +373,9 @@ impl Books {
                 };
                 Some((n, grouping))
             };
+            // Held until the subscription renews or leaves the books: without its parsed payload.
+            let mut tx = tx;
+            tx.payload.forget_parsed();
             self.latest
                 .insert(tx.original_transaction_id.clone(), Held { tx, row });
         }
