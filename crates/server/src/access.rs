@@ -122,8 +122,18 @@ pub fn load_or_create_token(data_dir: &Path) -> anyhow::Result<String> {
     }
     match crabapple_store::files::write_secret(&path, format!("{token}\n").as_bytes()) {
         Ok(()) => Ok(token),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read_token(data_dir)
-            .ok_or_else(|| anyhow::anyhow!("{} stays empty: remove it", path.display())),
+        // Another process created it between the look above and this write: its token, once
+        // written (it was read at once, and a replica starting beside it failed on the empty
+        // file).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            for _ in 0..20 {
+                if let Some(t) = read_token(data_dir) {
+                    return Ok(t);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(anyhow::anyhow!("{} stays empty: remove it", path.display()))
+        }
         Err(e) => Err(anyhow::anyhow!("writing {}: {e}", path.display())),
     }
 }

@@ -283,21 +283,18 @@ async fn resume(c: &Commerce, a: &mut AppCustomers) -> Result<()> {
     for p in a.products.clone() {
         let subs = c
             .store
-            .ledger_subscriptions_of_product(&a.app.id, "Production", &p.product_id)
+            .ledger_subscribers_of_product(&a.app.id, "Production", &p.product_id)
             .await?;
-        for s in subs {
-            let Some(cust) = c.store.ledger_customer(s.customer_id).await? else {
-                continue;
-            };
-            if !cust.label.starts_with("sim-") || cust.label.ends_with("-family") {
+        for (original_transaction_id, label, product_id, status) in subs {
+            if !label.starts_with("sim-") || label.ends_with("-family") {
                 continue;
             }
             let h = customers::Held {
-                original_transaction_id: s.original_transaction_id.into(),
-                customer: cust.label.into(),
-                product_id: a.product_id(&s.product_id),
+                original_transaction_id: original_transaction_id.into(),
+                customer: label.into(),
+                product_id: a.product_id(&product_id),
             };
-            if matches!(s.status, 1 | 3 | 4) {
+            if matches!(status, 1 | 3 | 4) {
                 a.active.push(h);
             } else {
                 a.lapsed.push(h);

@@ -255,6 +255,16 @@ impl Dialect {
         }
     }
 
+    /// The clause that makes SQLite read a table through `index` (`INDEXED BY`), for a statement
+    /// whose best index SQLite's planner cannot tell without statistics (crabapple runs no
+    /// `ANALYZE`); empty on PostgreSQL, whose planner has them.
+    pub fn indexed_by(self, index: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!(" INDEXED BY {index}"),
+            Dialect::Postgres => String::new(),
+        }
+    }
+
     /// Starts the keys of `tables` (`(table, column)`) over, after they were emptied.
     pub fn restart_ids_sql(self, tables: &[(&str, &str)]) -> String {
         match self {

@@ -23,7 +23,7 @@ mod tx;
 
 pub use doc::Doc;
 pub use read::LedgerStore;
-pub use reports::LedgerReports;
+pub use reports::{LedgerReports, StatusNotification};
 pub use tx::LedgerTx;
 
 use anyhow::{Context, Result};

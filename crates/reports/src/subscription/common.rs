@@ -483,6 +483,18 @@ impl<'a> Catalog<'a> {
         ))
     }
 
+    /// Reads the customers of `day`'s notifications at once, for [`Catalog::customer`].
+    pub async fn notified_customers(&mut self, day: Day) -> Result<()> {
+        for c in self
+            .store
+            .report_notified_customers(ENVIRONMENT, day.start, day.end)
+            .await?
+        {
+            self.customers.insert(c.id, Some(c));
+        }
+        Ok(())
+    }
+
     /// The transaction a notification of `day` is about (all of the day's read at once).
     pub async fn notified(&mut self, day: Day, id: &str) -> Result<Option<TransactionRow>> {
         if self.notified.is_empty() {

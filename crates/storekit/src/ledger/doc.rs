@@ -76,21 +76,6 @@ impl Doc {
             .get_or_init(|| serde_json::from_str(self.text()).unwrap_or(Value::Null))
     }
 
-    /// Drops what [`Doc::json`] kept (the text stays): for a reader that holds many rows after
-    /// reading their fields (an Analytics Subscription State sweep holds every subscription on
-    /// the books; their parsed payloads were 250 MB of a 410 MB peak).
-    pub fn forget_parsed(&mut self) {
-        if self.0.parsed.get().is_none() {
-            return;
-        }
-        match Arc::get_mut(&mut self.0) {
-            Some(inner) => {
-                inner.parsed.take();
-            }
-            None => *self = Doc::from_text(self.text().to_string()),
-        }
-    }
-
     /// The document read as `T`.
     pub fn parse<T: DeserializeOwned>(&self) -> serde_json::Result<T> {
         serde_json::from_str(self.text())
@@ -190,10 +175,7 @@ mod tests {
         assert_eq!(d.get("a"), Some(json!(3)));
         assert_eq!(d.json()["c"], json!(true));
         assert_eq!(d.clone().json()["b"], json!(1));
-        let mut shared = d.clone();
-        shared.forget_parsed();
-        d.forget_parsed();
-        assert!(d.0.parsed.get().is_none() && shared.0.parsed.get().is_none());
+        let shared = d.clone();
         assert_eq!(
             (d.text(), shared["a"].clone()),
             (r#"{"b":1,"a":3,"c":true}"#, json!(3))

@@ -23,6 +23,10 @@ pub(crate) const DUE_SUMMARY_SQL: &str = "SELECT (SELECT MIN(t) FROM (
              (SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
                  AND next_attempt_ms <= $1 AND lease_until_ms >= $2)";
 
+/// A notification's attempts, state and next attempt after an attempt (its lease released).
+const RECORD_ATTEMPT_SQL: &str = "UPDATE commerce_notifications SET attempts = $2, state = $3,
+     next_attempt_ms = $4, lease_until_ms = NULL WHERE seq = $1";
+
 #[allow(async_fn_in_trait)]
 pub trait LedgerStore {
     /// The store the queries run on.
@@ -289,6 +293,31 @@ pub trait LedgerStore {
         rows.iter().map(subscription_from).collect()
     }
 
+    /// A product's subscriptions of an environment with their customer's label, in one statement
+    /// (the simulator's resume: one look per subscription took 14 s after a year at 10,000
+    /// downloads a day): (original transaction id, customer label, product id, status).
+    async fn ledger_subscribers_of_product(
+        &self,
+        app_id: &str,
+        environment: &str,
+        product_id: &str,
+    ) -> Result<Vec<(String, String, String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT s.original_transaction_id, c.label, s.product_id, s.status
+             FROM commerce_subscriptions s JOIN commerce_customers c ON c.id = s.customer_id
+             WHERE s.app_id = $1 AND s.environment = $2 AND s.product_id = $3
+             ORDER BY s.original_transaction_id",
+        )
+        .bind(app_id)
+        .bind(environment)
+        .bind(product_id)
+        .fetch_all(self.ledger_store().read_pool())
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .collect()
+    }
+
     /// The earliest due time of scheduled work (subscriptions, mass extensions, notification
     /// attempts not leased at `wall_ms`), each at or before `now`.
     async fn ledger_next_due(&self, now: i64, wall_ms: i64) -> Result<DueWork> {
@@ -434,19 +463,35 @@ pub trait LedgerStore {
         next_attempt_ms: Option<i64>,
     ) -> Result<()> {
         crabapple_store::with_busy_retry(|| async {
-            Ok(sqlx::query(
-                "UPDATE commerce_notifications SET attempts = $2, state = $3, next_attempt_ms = $4,
-                 lease_until_ms = NULL WHERE seq = $1",
-            )
-            .bind(seq)
-            .bind(serde_json::to_string(attempts)?)
-            .bind(state)
-            .bind(next_attempt_ms)
-            .execute(self.ledger_store().write_pool())
-            .await?)
+            Ok(sqlx::query(RECORD_ATTEMPT_SQL)
+                .bind(seq)
+                .bind(serde_json::to_string(attempts)?)
+                .bind(state)
+                .bind(next_attempt_ms)
+                .execute(self.ledger_store().write_pool())
+                .await?)
         })
         .await?;
         Ok(())
+    }
+
+    /// [`Self::ledger_record_attempt`] of several notifications in one transaction: (seq,
+    /// attempts, state, next attempt) each.
+    async fn ledger_record_attempts(&self, recs: &[(i64, Value, &str, Option<i64>)]) -> Result<()> {
+        if recs.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.ledger_store().begin().await?;
+        for (seq, attempts, state, next) in recs {
+            sqlx::query(RECORD_ATTEMPT_SQL)
+                .bind(seq)
+                .bind(serde_json::to_string(attempts)?)
+                .bind(*state)
+                .bind(*next)
+                .execute(tx.conn())
+                .await?;
+        }
+        tx.commit().await
     }
 
     /// Puts a notification back in the outbox, due at `at_ms` (the inspector's resend): pending,

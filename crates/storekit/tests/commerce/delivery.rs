@@ -4,6 +4,22 @@
 use super::*;
 use crabapple_storekit::ledger::{LedgerStore, LedgerTx};
 
+/// A production purchase: its notification's UUID and signed date.
+async fn production_purchase(w: &World) -> (String, i64) {
+    let p = w
+        .event(
+            "purchase",
+            json!({"bundleId": BUNDLE, "productId": GEMS, "environment": "production"}),
+        )
+        .await
+        .unwrap();
+    let n = &p["notifications"][0];
+    (
+        n["notificationUUID"].as_str().unwrap().to_string(),
+        n["signedDate"].as_i64().unwrap(),
+    )
+}
+
 #[tokio::test]
 async fn delivery_follows_apples_retry_schedule() {
     let w = World::new().await;
@@ -17,18 +33,7 @@ async fn delivery_follows_apples_retry_schedule() {
 
     // Production: 500, then a timeout, then 200 — attempts at t, t+1h, t+13h.
     rx.mode.store(MODE_500, Ordering::SeqCst);
-    let p = w
-        .event(
-            "purchase",
-            json!({"bundleId": BUNDLE, "productId": GEMS, "environment": "production"}),
-        )
-        .await
-        .unwrap();
-    let uuid = p["notifications"][0]["notificationUUID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let t0 = p["notifications"][0]["signedDate"].as_i64().unwrap();
+    let (uuid, t0) = production_purchase(&w).await;
     w.run().await;
     let n = w.store.ledger_notification(&uuid).await.unwrap().unwrap();
     assert_eq!(n.state, "pending");
@@ -50,18 +55,7 @@ async fn delivery_follows_apples_retry_schedule() {
 
     // Always failing: initial attempt + 5 retries at 1, 12, 24, 48, 72 h, replayed by one advance.
     rx.mode.store(MODE_500, Ordering::SeqCst);
-    let p = w
-        .event(
-            "purchase",
-            json!({"bundleId": BUNDLE, "productId": GEMS, "environment": "production"}),
-        )
-        .await
-        .unwrap();
-    let uuid = p["notifications"][0]["notificationUUID"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let t0 = p["notifications"][0]["signedDate"].as_i64().unwrap();
+    let (uuid, t0) = production_purchase(&w).await;
     w.advance(200 * HOUR).await;
     let n = w.store.ledger_notification(&uuid).await.unwrap().unwrap();
     assert_eq!(n.state, "failed");
@@ -90,17 +84,7 @@ async fn delivery_follows_apples_retry_schedule() {
 
     // Nobody listening: NO_RESPONSE.
     w.set_urls(Some("http://127.0.0.1:9/none"), None).await;
-    let p = w
-        .event(
-            "purchase",
-            json!({"bundleId": BUNDLE, "productId": GEMS, "environment": "production"}),
-        )
-        .await
-        .unwrap();
-    let uuid = p["notifications"][0]["notificationUUID"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (uuid, _) = production_purchase(&w).await;
     w.run().await;
     let n = w.store.ledger_notification(&uuid).await.unwrap().unwrap();
     assert_eq!(attempts(&n.attempts)[0].1, SendAttemptResult::NoResponse);
@@ -118,6 +102,44 @@ async fn delivery_follows_apples_retry_schedule() {
         v.verify_and_decode_notification(payload)
             .unwrap_or_else(|e| panic!("{path}: {e}"));
     }
+}
+
+/// A URL under `.example` (the demo world's) never resolves (RFC 2606): its attempts are
+/// recorded without a request, each retry at Apple's time as the clock reaches it, with the
+/// result an unresolvable name gives (`NO_RESPONSE`), exactly what attempt-by-attempt delivery
+/// recorded (delivery.rs `unreachable`).
+#[tokio::test]
+async fn a_name_that_never_resolves_fails_on_apples_schedule() {
+    let w = World::new().await;
+    w.set_urls(Some("https://api.crabapple.example/n"), None)
+        .await;
+    let (uuid, t0) = production_purchase(&w).await;
+    w.advance(14 * HOUR).await;
+    let n = w.store.ledger_notification(&uuid).await.unwrap().unwrap();
+    assert_eq!(n.state, "pending");
+    assert_eq!(n.next_attempt_ms, Some(t0 + 37 * HOUR));
+    assert_eq!(
+        attempts(&n.attempts),
+        vec![
+            (t0, SendAttemptResult::NoResponse),
+            (t0 + HOUR, SendAttemptResult::NoResponse),
+            (t0 + 13 * HOUR, SendAttemptResult::NoResponse),
+        ]
+    );
+    w.advance(200 * HOUR).await;
+    let n = w.store.ledger_notification(&uuid).await.unwrap().unwrap();
+    assert_eq!((n.state.as_str(), n.next_attempt_ms), ("failed", None));
+    let dates: Vec<i64> = attempts(&n.attempts)
+        .into_iter()
+        .map(|(d, r)| {
+            assert_eq!(r, SendAttemptResult::NoResponse);
+            d - t0
+        })
+        .collect();
+    assert_eq!(
+        dates,
+        vec![0, HOUR, 13 * HOUR, 37 * HOUR, 85 * HOUR, 157 * HOUR]
+    );
 }
 
 #[tokio::test]
