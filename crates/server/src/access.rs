@@ -96,23 +96,11 @@ impl AdminAccess {
 /// bytes, hex, 0600) on first use.
 pub fn load_or_create_token(data_dir: &Path) -> anyhow::Result<String> {
     let path = data_dir.join(TOKEN_FILE);
-    // An empty file may be another process's being written right now (replicas starting at once
-    // on one data directory): it gets two seconds to fill before it counts as a crash's leftover.
-    let mut empty = false;
-    for _ in 0..20 {
-        match std::fs::read_to_string(&path) {
-            Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-            Ok(_) => {
-                empty = true;
-                std::thread::sleep(std::time::Duration::from_millis(100))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                empty = false;
-                break;
-            }
-            Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
-        }
-    }
+    let empty = match token_written(&path)? {
+        Written::Token(t) => return Ok(t),
+        Written::Empty => true,
+        Written::Missing => false,
+    };
     let mut bytes = [0u8; 32];
     aws_lc_rs::rand::fill(&mut bytes).map_err(|_| anyhow::anyhow!("no system randomness"))?;
     let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
@@ -123,19 +111,35 @@ pub fn load_or_create_token(data_dir: &Path) -> anyhow::Result<String> {
     match crabapple_store::files::write_secret(&path, format!("{token}\n").as_bytes()) {
         Ok(()) => Ok(token),
         // Another process created it between the look above and this write: its token, once
-        // written (it was read at once, and a replica starting beside it failed on the empty
-        // file).
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            for _ in 0..20 {
-                if let Some(t) = read_token(data_dir) {
-                    return Ok(t);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            Err(anyhow::anyhow!("{} stays empty: remove it", path.display()))
-        }
+        // written (read at once, a replica starting beside it failed on the empty file).
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => match token_written(&path)? {
+            Written::Token(t) => Ok(t),
+            _ => Err(anyhow::anyhow!("{} stays empty: remove it", path.display())),
+        },
         Err(e) => Err(anyhow::anyhow!("writing {}: {e}", path.display())),
     }
+}
+
+/// What an admin token file holds.
+enum Written {
+    Token(String),
+    /// Still empty after two seconds: a crash's leftover.
+    Empty,
+    Missing,
+}
+
+/// The token file at `path`. An empty file may be another process's being written right now
+/// (replicas starting at once on one data directory): it gets two seconds to fill.
+fn token_written(path: &Path) -> anyhow::Result<Written> {
+    for _ in 0..20 {
+        match std::fs::read_to_string(path) {
+            Ok(t) if !t.trim().is_empty() => return Ok(Written::Token(t.trim().to_string())),
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Written::Missing),
+            Err(e) => return Err(anyhow::anyhow!("reading {}: {e}", path.display())),
+        }
+    }
+    Ok(Written::Empty)
 }
 
 /// The admin token of `data_dir` if it has one (for the CLI and tests).

@@ -22,7 +22,7 @@ mod reports;
 mod tx;
 
 pub use doc::Doc;
-pub use read::LedgerStore;
+pub use read::{AttemptRecord, LedgerStore};
 pub use reports::{LedgerReports, StatusNotification};
 pub use tx::LedgerTx;
 

@@ -4,7 +4,7 @@ use crate::ledger::LedgerStore;
 use std::error::Error as _;
 use std::time::Duration;
 
-use crate::ledger::NotificationRow;
+use crate::ledger::{AttemptRecord, NotificationRow};
 use anyhow::Result;
 use crabapple_store::Store;
 use serde_json::{Value, json};
@@ -85,9 +85,9 @@ async fn deliver(c: &Commerce, rows: Vec<NotificationRow>, until: i64) -> Result
     let faults = armed_faults(&c.store).await?;
     let (mut unposted, mut made) = (Vec::new(), 0);
     for mut row in rows {
-        if let Some(r) = unreachable(&c.egress, &faults, &row, until) {
-            made += (r.1.as_array().map_or(0, Vec::len) - row_attempts(&row)) as u64;
-            unposted.push(r);
+        if let Some((record, n)) = unreachable(&c.egress, &faults, &row, until) {
+            made += n;
+            unposted.push(record);
             continue;
         }
         row.signed_payload = c.signed_payload(&row).await?;
@@ -117,13 +117,13 @@ async fn deliver(c: &Commerce, rows: Vec<NotificationRow>, until: i64) -> Result
 /// attempt by attempt. After a simulated year of the demo world at 10,000 downloads a day, the
 /// loop made each of 390,000 notifications' six attempts one at a time and signed and stored
 /// every payload (15 KB each): 220 notifications a second on a busy core, about half an hour;
-/// now about 40 s. `None` for any other notification.
+/// now about 40 s. The record to store and the attempts made; `None` for any other notification.
 fn unreachable(
     egress: &super::egress::Egress,
     faults: &[crabapple_http::faults::Fault],
     row: &NotificationRow,
     until: i64,
-) -> Option<(i64, Value, &'static str, Option<i64>)> {
+) -> Option<(AttemptRecord, u64)> {
     let url = row.url.as_deref()?;
     let never = reqwest::Url::parse(url)
         .ok()
@@ -138,21 +138,18 @@ fn unreachable(
     };
     let env = Env::from_db(&row.environment);
     let mut at = row.next_attempt_ms.unwrap_or(row.signed_date_ms);
+    let mut made = 0;
     let next = loop {
         attempts
             .push(json!({ "attemptDate": at, "sendAttemptResult": SendAttemptResult::NoResponse }));
+        made += 1;
         match next_attempt(env, attempts.len(), at) {
             Some(n) if n <= until => at = n,
             other => break other,
         }
     };
     let state = if next.is_some() { "pending" } else { "failed" };
-    Some((row.seq, Value::Array(attempts), state, next))
-}
-
-/// How many attempts a notification had.
-fn row_attempts(row: &NotificationRow) -> usize {
-    row.attempts.as_array().map_or(0, Vec::len)
+    Some(((row.seq, Value::Array(attempts), state, next), made))
 }
 
 /// The faults armed on demand (issue 13, crabapple_http::faults).

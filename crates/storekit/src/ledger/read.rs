@@ -23,6 +23,9 @@ pub(crate) const DUE_SUMMARY_SQL: &str = "SELECT (SELECT MIN(t) FROM (
              (SELECT MAX(lease_until_ms) FROM commerce_notifications WHERE state = 'pending'
                  AND next_attempt_ms <= $1 AND lease_until_ms >= $2)";
 
+/// What an attempt leaves of a notification: (seq, attempts, state, next attempt).
+pub type AttemptRecord = (i64, Value, &'static str, Option<i64>);
+
 /// A notification's attempts, state and next attempt after an attempt (its lease released).
 const RECORD_ATTEMPT_SQL: &str = "UPDATE commerce_notifications SET attempts = $2, state = $3,
      next_attempt_ms = $4, lease_until_ms = NULL WHERE seq = $1";
@@ -475,9 +478,8 @@ pub trait LedgerStore {
         Ok(())
     }
 
-    /// [`Self::ledger_record_attempt`] of several notifications in one transaction: (seq,
-    /// attempts, state, next attempt) each.
-    async fn ledger_record_attempts(&self, recs: &[(i64, Value, &str, Option<i64>)]) -> Result<()> {
+    /// [`Self::ledger_record_attempt`] of several notifications in one transaction.
+    async fn ledger_record_attempts(&self, recs: &[AttemptRecord]) -> Result<()> {
         if recs.is_empty() {
             return Ok(());
         }
