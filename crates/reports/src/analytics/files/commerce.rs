@@ -64,24 +64,25 @@ impl Units {
 }
 
 /// The cells an app units row gives every report (each picks those of its header).
-pub(super) fn unit_cells(u: &Unit) -> super::Cells {
-    vec![
-        ("Download Type", u.download_type().to_string()),
-        ("App Version", u.app_version().to_string()),
-        ("Device", u.device().to_string()),
-        ("Platform Version", u.platform_version().to_string()),
-        ("Source Type", u.source_type().to_string()),
-        ("Source Info", u.source_info().to_string()),
-        ("Campaign", u.campaign().to_string()),
-        ("Page Type", u.page_type().to_string()),
-        ("Pre-Order", yes_no(u.pre_order()).to_string()),
-        ("Territory", u.territory().to_string()),
+pub(super) fn unit_cells<'a>(u: &Unit<'a>) -> [(&'static str, &'a str); 10] {
+    [
+        ("Download Type", u.download_type()),
+        ("App Version", u.app_version()),
+        ("Device", u.device()),
+        ("Platform Version", u.platform_version()),
+        ("Source Type", u.source_type()),
+        ("Source Info", u.source_info()),
+        ("Campaign", u.campaign()),
+        ("Page Type", u.page_type()),
+        ("Pre-Order", yes_no(u.pre_order())),
+        ("Territory", u.territory()),
     ]
 }
 
 pub(super) async fn downloads(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
         t.add(&c, &[u.units()]);
     }
@@ -93,7 +94,8 @@ pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Resul
         if !u.pre_order() {
             continue;
         }
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
         t.add(&c, &[u.units()]);
     }
@@ -107,17 +109,18 @@ pub(super) async fn purchases(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
         if i.app_id != ctx.app_id || i.day < ctx.first || i.day > ctx.last {
             continue;
         }
-        let mut c = ctx.cells(i.day);
+        let (date, territory) = (ctx.date(i.day), countries::alpha2(&i.storefront));
+        let mut c = ctx.cells(&date);
         c.extend([
-            ("Purchase Type", "In-app purchase".to_string()),
-            ("Content Name", i.title.clone()),
-            ("Content Apple Identifier", i.apple_id.clone()),
-            ("Payment Method", "Unavailable".into()),
-            ("Device", "iPhone".into()),
-            ("Source Type", "Unavailable".into()),
-            ("Page Type", "No page".into()),
-            ("Pre-Order", "No".into()),
-            ("Territory", countries::alpha2(&i.storefront)),
+            ("Purchase Type", "In-app purchase"),
+            ("Content Name", &i.title),
+            ("Content Apple Identifier", &i.apple_id),
+            ("Payment Method", "Unavailable"),
+            ("Device", "iPhone"),
+            ("Source Type", "Unavailable"),
+            ("Page Type", "No page"),
+            ("Pre-Order", "No"),
+            ("Territory", &territory),
         ]);
         let usd = |milli: i64| countries::convert_milli(milli, &i.currency, "USD");
         t.add(

@@ -74,11 +74,12 @@ pub(super) async fn discovery(store: &Store, ctx: &Ctx, t: &mut Table) -> Result
             "Manual update" => vec![("Tap", "Update", u.units())],
             _ => vec![],
         };
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
         for (event, engagement, n) in events {
-            c.push(("Event", event.to_string()));
-            c.push(("Engagement Type", engagement.to_string()));
+            c.push(("Event", event));
+            c.push(("Engagement Type", engagement));
             t.add(&c, &[n]);
         }
     }
@@ -90,24 +91,17 @@ pub(super) async fn web_preview(store: &Store, ctx: &Ctx, t: &mut Table) -> Resu
         if u.download_type() != "First-time download" || u.source_type() != "Web referrer" {
             continue;
         }
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
-        let version = u
-            .platform_version()
-            .rsplit(' ')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        c.extend([
-            ("Browser", "Safari".to_string()),
-            ("Browser Version", version),
-        ]);
+        let version = u.platform_version().rsplit(' ').next().unwrap_or_default();
+        c.extend([("Browser", "Safari"), ("Browser Version", version)]);
         for (event, engagement, n) in [
             ("Page view", "", u.units() * WEB_PREVIEW_VIEWS_PER_DOWNLOAD),
             ("Tap", "Get", u.units()),
         ] {
-            c.push(("Event", event.to_string()));
-            c.push(("Engagement Type", engagement.to_string()));
+            c.push(("Event", event));
+            c.push(("Engagement Type", engagement));
             t.add(&c, &[n]);
         }
     }

@@ -82,14 +82,33 @@ use crabapple_store::Store;
 use jiff::civil::Date;
 use md5::{Digest, Md5};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// §4.5: values from fewer than 5 users or devices are omitted.
 pub const THRESHOLD: i64 = 5;
 
-/// A standard normal draw from the md5 of the key (Box–Muller), stable across requests.
-fn gaussian(report: &str, date: &str, key: &[String]) -> f64 {
-    let digest = Md5::digest(format!("{report}\n{date}\n{}", key.join("\t")).as_bytes());
+/// A standard normal draw from the md5 of the key (Box–Muller), stable across requests: the md5
+/// of `report`, `date` and the key's cells (then the metric's number, if any) on lines and tabs,
+/// `"{report}\n{date}\n{key[0]}\t…\t{metric}"`, fed piece by piece.
+fn gaussian(report: &str, date: &str, key: &[&str], metric: Option<usize>) -> f64 {
+    let mut h = Md5::new();
+    for piece in [report, "\n", date, "\n"] {
+        h.update(piece);
+    }
+    for (i, k) in key.iter().enumerate() {
+        if i > 0 {
+            h.update("\t");
+        }
+        h.update(k);
+    }
+    if let Some(m) = metric {
+        if !key.is_empty() {
+            h.update("\t");
+        }
+        h.update(m.to_string());
+    }
+    let digest = h.finalize();
     let u = |b: &[u8]| {
         let v = u64::from_le_bytes(b.try_into().expect("8 bytes"));
         ((v >> 11) as f64 + 0.5) / (1u64 << 53) as f64
@@ -99,8 +118,8 @@ fn gaussian(report: &str, date: &str, key: &[String]) -> f64 {
 }
 
 /// The integer noise of one row: md5 of the key → Box–Muller → N(0, 2) rounded.
-pub fn noise(report: &str, date: &str, key: &[String]) -> i64 {
-    (2.0 * gaussian(report, date, key)).round() as i64
+pub fn noise(report: &str, date: &str, key: &[&str], metric: Option<usize>) -> i64 {
+    (2.0 * gaussian(report, date, key, metric)).round() as i64
 }
 
 /// The header line of a report at its level.
@@ -265,24 +284,39 @@ struct Ctx {
     /// The Dates of the file.
     first: Date,
     last: Date,
+    /// `first` as text.
+    first_text: String,
 }
 
+/// A row's cells, owned (kept between files): (column name, text).
 type Cells = Vec<(&'static str, String)>;
+/// A row's cells as [`Table::add`] takes them.
+type CellRefs<'a> = Vec<(&'static str, &'a str)>;
 
 impl Ctx {
-    /// Date (also as Event Date), App Name, App Apple Identifier of a row of `day`.
-    fn cells(&self, day: Date) -> Cells {
-        let date = match self.instance.granularity {
-            Granularity::Daily => day.to_string(),
-            _ => self.first.to_string(),
-        };
+    /// The Date of a row of `day`: the day in a DAILY file, the period's first day otherwise.
+    fn date(&self, day: Date) -> Cow<'_, str> {
+        match self.instance.granularity {
+            Granularity::Daily if day != self.first => Cow::Owned(day.to_string()),
+            _ => Cow::Borrowed(&self.first_text),
+        }
+    }
+
+    /// Date (also as Event Date), App Name, App Apple Identifier of a row dated `date`
+    /// ([`Ctx::date`]).
+    fn cells<'a>(&'a self, date: &'a str) -> CellRefs<'a> {
         vec![
-            ("Date", date.clone()),
+            ("Date", date),
             ("Event Date", date),
-            ("App Name", self.app_name.clone()),
-            ("App Apple Identifier", self.app_id.clone()),
+            ("App Name", &self.app_name),
+            ("App Apple Identifier", &self.app_id),
         ]
     }
+}
+
+/// Borrows owned cells.
+fn refs(cells: &Cells) -> impl Iterator<Item = (&'static str, &str)> {
+    cells.iter().map(|(n, v)| (*n, v.as_str()))
 }
 
 fn yes_no(b: bool) -> &'static str {
@@ -299,7 +333,13 @@ struct Table {
     spec: &'static Spec,
     columns: Vec<&'static str>,
     /// Summed in a hash map under the cells joined by [`KEY_SEPARATOR`], written sorted.
-    rows: HashMap<String, Vec<i64>>,
+    rows: HashMap<String, Vec<i64>, foldhash::fast::FixedState>,
+    /// The key being built by [`Table::add`] (allocated only for a new row).
+    key: String,
+    /// The cell names of the last [`Table::add`] (by address: a call site adds the same
+    /// names in the same order every time) and, per column, which of its cells fills it.
+    shape: Vec<(usize, usize)>,
+    picks: Vec<Option<usize>>,
     /// The period's users, for the app-usage rule of §4.5.
     users: i64,
 }
@@ -311,19 +351,31 @@ impl Table {
         Table {
             spec,
             columns: names[..names.len() - spec.metrics].to_vec(),
-            rows: HashMap::new(),
+            rows: HashMap::default(),
+            key: String::with_capacity(128),
+            shape: Vec::new(),
+            picks: Vec::new(),
             users: 0,
         }
     }
 
     /// Adds `inputs` to the row the level's columns make of `cells` (absent cells are empty).
-    fn add(&mut self, cells: &[(&'static str, String)], inputs: &[i64]) {
-        let mut key = String::with_capacity(128);
-        for (i, c) in self.columns.iter().enumerate() {
+    fn add(&mut self, cells: &[(&'static str, &str)], inputs: &[i64]) {
+        let shape = cells.iter().map(|(n, _)| (n.as_ptr() as usize, n.len()));
+        if !shape.clone().eq(self.shape.iter().copied()) {
+            self.shape = shape.collect();
+            // The last cell of a name wins.
+            self.picks = (self.columns.iter())
+                .map(|c| cells.iter().rposition(|(n, _)| n == c))
+                .collect();
+        }
+        let key = &mut self.key;
+        key.clear();
+        for (i, pick) in self.picks.iter().enumerate() {
             if i > 0 {
                 key.push(KEY_SEPARATOR);
             }
-            if let Some((_, v)) = cells.iter().rfind(|(n, _)| n == c) {
+            if let Some((_, v)) = pick.map(|p| &cells[p]) {
                 if v.contains(['\t', '\n', '\r']) {
                     key.push_str(&v.replace(['\t', '\n', '\r'], " "));
                 } else {
@@ -331,11 +383,11 @@ impl Table {
                 }
             }
         }
-        let row = match self.rows.get_mut(&key) {
+        let row = match self.rows.get_mut(key.as_str()) {
             Some(row) => row,
             None => self
                 .rows
-                .entry(key)
+                .entry(key.clone())
                 .or_insert_with(|| vec![0; inputs.len()]),
         };
         for (r, i) in row.iter_mut().zip(inputs) {
@@ -343,11 +395,24 @@ impl Table {
         }
     }
 
-    fn cell(&self, s: &str) -> String {
-        if self.spec.delimiter == ',' && (s.contains(',') || s.contains('"')) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
+    /// One line of the file (without its newline): the row's cells, then its metrics.
+    fn write_line(&self, out: &mut String, key: &[&str], m: &[i64]) {
+        let d = self.spec.delimiter;
+        for (i, s) in key.iter().enumerate() {
+            if i > 0 {
+                out.push(d);
+            }
+            if d == ',' && (s.contains(',') || s.contains('"')) {
+                out.push('"');
+                out.push_str(&s.replace('"', "\"\""));
+                out.push('"');
+            } else {
+                out.push_str(s);
+            }
+        }
+        for (i, v) in m.iter().enumerate() {
+            out.push(d);
+            out.push_str(&self.spec.write(i, *v));
         }
     }
 
@@ -372,24 +437,22 @@ impl Table {
         let mut rows = 0;
         let mut dropped_rows = Vec::new();
         let mut noise = vec![0; spec.metrics];
-        let sep = spec.delimiter.to_string();
         let mut sorted: Vec<(String, Vec<i64>)> =
             std::mem::take(&mut self.rows).into_iter().collect();
         sorted.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (key, inputs) in sorted {
-            let key: Vec<String> = key.split(KEY_SEPARATOR).map(str::to_string).collect();
-            let mut m = (spec.finish)(&inputs);
+        let mut key: Vec<&str> = Vec::with_capacity(self.columns.len());
+        for (k, inputs) in &sorted {
+            key.clear();
+            key.extend(k.split(KEY_SEPARATOR));
+            let mut m = (spec.finish)(inputs);
             if m.iter().all(|v| *v == 0) {
                 continue;
             }
             rows += 1;
-            let line = |m: &[i64]| {
-                let mut line: Vec<String> = key.iter().map(|c| self.cell(c)).collect();
-                line.extend(m.iter().enumerate().map(|(i, v)| spec.write(i, *v)));
-                line.join(&sep)
-            };
             if (report.detailed || spec.threshold_always) && m[spec.users] < THRESHOLD {
-                dropped_rows.push(line(&m));
+                let mut line = String::new();
+                self.write_line(&mut line, &key, &m);
+                dropped_rows.push(line);
                 continue;
             }
             if report.detailed {
@@ -399,7 +462,7 @@ impl Table {
                     *n += b - a;
                 }
             }
-            out.push_str(&line(&m));
+            self.write_line(&mut out, &key, &m);
             out.push('\n');
         }
         Rendered {
@@ -414,19 +477,14 @@ impl Table {
 }
 
 /// §4.5's stable noise on a Detailed row's metrics (see the module doc).
-fn add_noise(report: &Report, spec: &Spec, key: &[String], m: &mut [i64]) {
-    let draw = |metric: Option<usize>| {
-        let mut k = key[1..].to_vec();
-        if let Some(i) = metric.filter(|i| *i != spec.users) {
-            k.push(i.to_string());
-        }
-        (report.name, key[0].as_str(), k)
-    };
+fn add_noise(report: &Report, spec: &Spec, key: &[&str], m: &mut [i64]) {
+    // The Date, the other cells, and the metric's number unless it is the users metric.
+    let (n, d, k) = (report.name, key[0], &key[1..]);
+    let metric = |i: usize| Some(i).filter(|i| *i != spec.users);
     match spec.noise {
         Noise::Proportional => {
             let users = m[spec.users];
-            let (n, d, k) = draw(None);
-            let noised = (users + noise(n, d, &k)).max(1);
+            let noised = (users + noise(n, d, k, None)).max(1);
             for (i, v) in m.iter_mut().enumerate() {
                 *v = if i == spec.users {
                     noised
@@ -441,11 +499,11 @@ fn add_noise(report: &Report, spec: &Spec, key: &[String], m: &mut [i64]) {
                 if m[i] == 0 {
                     continue;
                 }
-                let (n, d, k) = draw(Some(i));
                 let delta = if spec.noise == Noise::SessionDuration && i == 1 {
-                    (gaussian(n, d, &k) * (m[1] as f64 / sessions as f64) / 4.0).round() as i64
+                    (gaussian(n, d, k, metric(i)) * (m[1] as f64 / sessions as f64) / 4.0).round()
+                        as i64
                 } else {
-                    noise(n, d, &k)
+                    noise(n, d, k, metric(i))
                 };
                 m[i] = (m[i] + delta).max(1);
             }
@@ -470,6 +528,7 @@ pub async fn render(store: &Store, instance: &Instance, app_id: &str) -> Result<
         app_name,
         first,
         last,
+        first_text: first.to_string(),
     };
     let mut t = Table::new(report);
     match report.kind {
@@ -503,13 +562,26 @@ mod tests {
 
     #[test]
     fn s4_5_noise_is_stable_and_about_sigma_2() {
-        let key = vec!["a".to_string()];
         assert_eq!(
-            noise("r", "2026-01-01", &key),
-            noise("r", "2026-01-01", &key)
+            noise("r", "2026-01-01", &["a"], None),
+            noise("r", "2026-01-01", &["a"], None)
         );
+        // A metric's draw is that of the key with the metric's number as a last cell.
+        let d = "2026-01-01";
+        assert_eq!(
+            noise("r", d, &["a", "b"], Some(1)),
+            noise("r", d, &["a", "b", "1"], None)
+        );
+        assert_eq!(noise("r", d, &[], Some(1)), noise("r", d, &["1"], None));
         let draws: Vec<i64> = (0..4000)
-            .map(|i| noise("App Downloads Detailed", "2026-01-01", &[i.to_string()]))
+            .map(|i| {
+                noise(
+                    "App Downloads Detailed",
+                    "2026-01-01",
+                    &[&i.to_string()],
+                    None,
+                )
+            })
             .collect();
         let within2 = draws.iter().filter(|n| n.abs() <= 2).count() as f64 / 4000.0;
         let within6 = draws.iter().filter(|n| n.abs() <= 6).count() as f64 / 4000.0;
@@ -526,12 +598,7 @@ mod tests {
         let deltas: Vec<f64> = (0..4000)
             .map(|i| {
                 let mut m = vec![100, 24_000, 40];
-                add_noise(
-                    report,
-                    &usage::SESSIONS,
-                    &["d".into(), i.to_string()],
-                    &mut m,
-                );
+                add_noise(report, &usage::SESSIONS, &["d", &i.to_string()], &mut m);
                 (m[1] - 24_000) as f64
             })
             .collect();

@@ -20,7 +20,7 @@
 //! Service Days Recovered stay empty.
 
 use super::unit_days::{DayMemo, Key, final_key};
-use super::{Cells, Ctx, Spec, Table, same, tsv_spec, yes_no};
+use super::{Cells, Ctx, Spec, Table, refs, same, tsv_spec, yes_no};
 use crate::storefronts::alpha2;
 use crate::subscription::common::{
     self, Catalog, Day, ENVIRONMENT, Offer, OfferKind, device, offer_duration, price_milli,
@@ -219,9 +219,10 @@ fn keep(memo: &Mutex<DayMemo<DayRows>>, key: Option<Key>, rows: DayRows) -> Arc<
 
 /// Adds a day's rows to the file.
 fn add_day(ctx: &Ctx, t: &mut Table, day: Date, rows: &DayRows) {
+    let date = ctx.date(day);
     for (cells, n) in rows {
-        let mut c = ctx.cells(day);
-        c.extend(cells.iter().cloned());
+        let mut c = ctx.cells(&date);
+        c.extend(refs(cells));
         t.add(&c, &[*n]);
     }
 }

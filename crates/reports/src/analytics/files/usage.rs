@@ -116,12 +116,13 @@ pub(super) async fn installs(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<
         if !is_install(u.download_type()) {
             continue;
         }
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
-        c.push(("App Download Date", u.day_text().to_string()));
-        c.push(("Event", "Install".into()));
+        c.push(("App Download Date", u.day_text()));
+        c.push(("Event", "Install"));
         t.add(&c, &[u.units(), 0]);
-        c.push(("Event", "Delete".into()));
+        c.push(("Event", "Delete"));
         t.add(&c, &[0, u.units()]);
         t.users += u.units();
     }
@@ -149,13 +150,13 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
         }
         installed += u.units();
         let install = u.day();
-        let mut cells = unit_cells(&u);
-        cells.push(("App Download Date", u.day_text().to_string()));
+        let mut cells = unit_cells(&u).to_vec();
+        cells.push(("App Download Date", u.day_text()));
         if kind == Kind::CrashesExpanded {
             cells.extend([
-                ("Build", u.app_version().to_string()),
-                ("Platform", platform(u.device()).to_string()),
-                ("Release Type", "App Store".to_string()),
+                ("Build", u.app_version()),
+                ("Platform", platform(u.device())),
+                ("Release Type", "App Store"),
             ]);
         }
         let mut day = install.max(ctx.first);
@@ -167,14 +168,16 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
             // Weekly and monthly rows carry the period's first day: the install's active days of
             // the period are one row, their units summed at once (the same sum as day by day).
             let days = i64::from((end - day).get_days()) + 1;
-            let mut c = ctx.cells(day);
+            let date = ctx.date(day);
+            let mut c = ctx.cells(&date);
             c.extend(cells);
             t.add(&c, &[u.units() * days]);
             continue;
         }
         while day <= end {
-            let mut c = ctx.cells(day);
-            c.extend(cells.iter().cloned());
+            let date = ctx.date(day);
+            let mut c = ctx.cells(&date);
+            c.extend_from_slice(&cells);
             t.add(&c, &[u.units()]);
             day = day.tomorrow()?;
         }
@@ -186,7 +189,7 @@ pub(super) async fn active(store: &Store, ctx: &Ctx, t: &mut Table, kind: Kind) 
 pub(super) async fn opt_in(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
     for u in units(store, ctx, 0).await?.iter() {
         if is_install(u.download_type()) {
-            t.add(&ctx.cells(u.day()), &[u.units()]);
+            t.add(&ctx.cells(&ctx.date(u.day())), &[u.units()]);
         }
     }
     Ok(())
@@ -198,11 +201,12 @@ pub(super) async fn install_performance(store: &Store, ctx: &Ctx, t: &mut Table)
             "Manual update" | "Auto-update" => ("Delta", DELTA_INSTALL_MS),
             _ => ("Full", FULL_INSTALL_MS),
         };
-        let mut c = ctx.cells(u.day());
+        let date = ctx.date(u.day());
+        let mut c = ctx.cells(&date);
         c.extend(unit_cells(&u));
         c.extend([
-            ("Install Status", "Success".to_string()),
-            ("Install Package Type", package.to_string()),
+            ("Install Status", "Success"),
+            ("Install Package Type", package),
         ]);
         t.add(&c, &[u.units(), u.units() * ms]);
     }
