@@ -11,11 +11,14 @@
 //!   simulator records no pre-order period).
 //! - Pre-Order cells are `Yes` / `No` (crabapple's reading; Apple's value not captured).
 
-use super::unit_days::{Unit, UnitDay};
+use super::unit_days::{DayMemo, Unit, UnitDay, kept};
 use super::{Ctx, Spec, Table, same, tsv_spec, yes_no};
 use crate::{countries, items, pacific};
 use anyhow::Result;
 use crabapple_store::Store;
+use jiff::civil::Date;
+use std::collections::BTreeMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// §4.3, the captured Standard header, verbatim.
 pub const DOWNLOADS_STANDARD: &str = "Date\tApp Name\tApp Apple Identifier\tDownload Type\tApp Version\tDevice\tPlatform Version\tSource Type\tPage Type\tPre-Order\tTerritory\tCounts";
@@ -102,36 +105,74 @@ pub(super) async fn pre_orders(store: &Store, ctx: &Ctx, t: &mut Table) -> Resul
     Ok(())
 }
 
-pub(super) async fn purchases(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
-    let start = pacific::day_bounds_ms(ctx.first).0;
-    let end = pacific::day_bounds_ms(ctx.last).1;
+/// An app's App Store Purchases of one day: per (Content Name, Content Apple Identifier,
+/// Territory), the summed Purchases, Proceeds in USD, Sales in USD and Paying Users (the same
+/// integers a file adds up item by item: each item converted to USD on its own).
+type PurchaseDay = Vec<([String; 3], [i64; 4])>;
+
+static PURCHASE_DAYS: LazyLock<Mutex<DayMemo<PurchaseDay>>> = LazyLock::new(Default::default);
+
+/// App `app`'s purchases of `day`, kept once the day is final (a year's walk reads each day in
+/// six files: Standard and Detailed, DAILY, WEEKLY and MONTHLY).
+async fn purchase_day(store: &Store, app: &str, day: Date) -> Result<Arc<PurchaseDay>> {
+    let (found, key) = kept(store, &PURCHASE_DAYS, app, day).await?;
+    if let Some(rows) = found {
+        return Ok(rows);
+    }
+    let (start, end) = pacific::day_bounds_ms(day);
+    let mut sums: BTreeMap<[String; 3], [i64; 4]> = BTreeMap::new();
     for i in items::items(store, start, end).await? {
-        if i.app_id != ctx.app_id || i.day < ctx.first || i.day > ctx.last {
+        if i.app_id != app || i.day != day {
             continue;
         }
-        let (date, territory) = (ctx.date(i.day), countries::alpha2(&i.storefront));
-        let mut c = ctx.cells(&date);
-        c.extend([
-            ("Purchase Type", "In-app purchase"),
-            ("Content Name", &i.title),
-            ("Content Apple Identifier", &i.apple_id),
-            ("Payment Method", "Unavailable"),
-            ("Device", "iPhone"),
-            ("Source Type", "Unavailable"),
-            ("Page Type", "No page"),
-            ("Pre-Order", "No"),
-            ("Territory", &territory),
-        ]);
         let usd = |milli: i64| countries::convert_milli(milli, &i.currency, "USD");
-        t.add(
-            &c,
-            &[
-                i.units,
-                usd(i.units * i.proceeds_milli),
-                usd(i.units.abs() * i.price_milli),
-                i64::from(i.units > 0),
-            ],
-        );
+        let m = [
+            i.units,
+            usd(i.units * i.proceeds_milli),
+            usd(i.units.abs() * i.price_milli),
+            i64::from(i.units > 0),
+        ];
+        let sum = sums
+            .entry([i.title, i.apple_id, countries::alpha2(&i.storefront)])
+            .or_default();
+        for (s, v) in sum.iter_mut().zip(m) {
+            *s += v;
+        }
+    }
+    let rows: Arc<PurchaseDay> = Arc::new(sums.into_iter().collect());
+    if let Some(k) = key {
+        let n = 64
+            + rows
+                .iter()
+                .map(|(c, _)| 120 + c.concat().len())
+                .sum::<usize>();
+        let mut memo = PURCHASE_DAYS.lock().unwrap_or_else(|e| e.into_inner());
+        memo.put(k, rows.clone(), n);
+    }
+    Ok(rows)
+}
+
+pub(super) async fn purchases(store: &Store, ctx: &Ctx, t: &mut Table) -> Result<()> {
+    let mut day = ctx.first;
+    while day <= ctx.last {
+        let date = ctx.date(day);
+        for ([title, apple_id, territory], m) in purchase_day(store, &ctx.app_id, day).await?.iter()
+        {
+            let mut c = ctx.cells(&date);
+            c.extend([
+                ("Purchase Type", "In-app purchase"),
+                ("Content Name", title.as_str()),
+                ("Content Apple Identifier", apple_id),
+                ("Payment Method", "Unavailable"),
+                ("Device", "iPhone"),
+                ("Source Type", "Unavailable"),
+                ("Page Type", "No page"),
+                ("Pre-Order", "No"),
+                ("Territory", territory),
+            ]);
+            t.add(&c, m);
+        }
+        day = day.tomorrow()?;
     }
     Ok(())
 }

@@ -19,7 +19,7 @@
 //! Period, Vanity Code, Cancellation Reason (State), Previous Subscription, Churn Tenure and Paid
 //! Service Days Recovered stay empty.
 
-use super::unit_days::{DayMemo, Key, final_key};
+use super::unit_days::{DayMemo, Key, kept};
 use super::{Cells, Ctx, Spec, Table, refs, same, tsv_spec, yes_no};
 use crate::storefronts::alpha2;
 use crate::subscription::common::{
@@ -161,23 +161,6 @@ type DayRows = Vec<(Cells, i64)>;
 
 static STATE_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
 static EVENT_DAYS: LazyLock<Mutex<DayMemo<DayRows>>> = LazyLock::new(Default::default);
-
-/// The rows of app `app`'s `day` kept in `memo`, else the key to keep them under once computed:
-/// like the Sales files (crate::cache), a day is kept once final and with no renewal of the
-/// ledger's scheduler still due before its end.
-async fn kept(
-    store: &Store,
-    memo: &Mutex<DayMemo<DayRows>>,
-    app: &str,
-    day: Date,
-) -> Result<(Option<Arc<DayRows>>, Option<Key>)> {
-    let key = match final_key(store, app, day).await? {
-        Some(k) if !store.report_work_due_before(Day::new(day).end).await? => k,
-        _ => return Ok((None, None)),
-    };
-    let found = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
-    Ok((found, Some(key)))
-}
 
 /// One day of the ledger computed at a time in the process: a day's Subscription State reads
 /// every subscription still on the books with its parsed payload (tens of thousands after a

@@ -18,6 +18,7 @@ use crate::period;
 use anyhow::Result;
 use crabapple_reports_store::{AppUnitsRow, ReportsStore};
 use crabapple_store::Store;
+use crabapple_storekit::ledger::LedgerReports;
 use jiff::civil::Date;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, LazyLock, Mutex};
@@ -83,20 +84,20 @@ impl UnitDay {
         // the compact rows' size) for as long as the day is kept.
         let mut rows = Vec::with_capacity(from.len());
         rows.extend(from.into_iter().map(|u| UnitRow {
-                cells: [
-                    intern(u.download_type),
-                    intern(u.app_version),
-                    intern(u.device),
-                    intern(u.platform_version),
-                    intern(u.source_type),
-                    intern(u.source_info),
-                    intern(u.campaign),
-                    intern(u.page_type),
-                    intern(u.territory),
-                ],
-                pre_order: u.pre_order,
-                units: u.units,
-            }));
+            cells: [
+                intern(u.download_type),
+                intern(u.app_version),
+                intern(u.device),
+                intern(u.platform_version),
+                intern(u.source_type),
+                intern(u.source_info),
+                intern(u.campaign),
+                intern(u.page_type),
+                intern(u.territory),
+            ],
+            pre_order: u.pre_order,
+            units: u.units,
+        }));
         UnitDay {
             day,
             day_text: day.to_string(),
@@ -225,6 +226,29 @@ impl<T> DayMemo<T> {
     }
 }
 
+/// What is kept in `memo` of app `app`'s ledger `day`, else the key to keep them under once computed:
+/// like the Sales files (crate::cache), a day is kept once final and with no renewal of the
+/// ledger's scheduler still due before its end.
+pub async fn kept<T>(
+    store: &Store,
+    memo: &Mutex<DayMemo<T>>,
+    app: &str,
+    day: Date,
+) -> Result<(Option<Arc<T>>, Option<Key>)> {
+    let key = match final_key(store, app, day).await? {
+        Some(k)
+            if !store
+                .report_work_due_before(crate::pacific::day_bounds_ms(day).1)
+                .await? =>
+        {
+            k
+        }
+        _ => return Ok((None, None)),
+    };
+    let found = memo.lock().unwrap_or_else(|e| e.into_inner()).get(&key);
+    Ok((found, Some(key)))
+}
+
 /// The app units of app `app` from `from` to `to` (Pacific days), one [`UnitDay`] per day: the
 /// kept ones, the others read from the database one day at a time (and kept once final).
 pub async fn of(store: &Store, app: &str, from: Date, to: Date) -> Result<Vec<Arc<UnitDay>>> {
@@ -282,7 +306,11 @@ mod tests {
         let day = UnitDay::new(jiff::civil::date(2027, 1, 1), vec![row; 1000]);
         // Not the read rows' allocation (1,000 rows of 13 fields), which a collect in place keeps.
         assert_eq!(day.rows.capacity(), 1000);
-        assert!(day.size() < 1000 * size_of::<UnitRow>() + 1024, "{}", day.size());
+        assert!(
+            day.size() < 1000 * size_of::<UnitRow>() + 1024,
+            "{}",
+            day.size()
+        );
         assert_eq!(day.iter().map(|u| u.units()).sum::<i64>(), 3000);
     }
 }
