@@ -24,6 +24,7 @@ mod resources;
 mod shared;
 pub mod timeline;
 mod tx_state;
+pub mod wal;
 
 pub use clock::Clock;
 pub use commits::CommitWaiter;
@@ -68,6 +69,8 @@ pub struct Store {
     quota: Arc<quota::Local>,
     /// [`Store::pool_uses`].
     uses: Arc<AtomicU64>,
+    /// The write-ahead log size over which a commit empties it ([`wal`]).
+    wal_limit: Arc<AtomicU64>,
 }
 
 /// A write transaction; dropped without `commit` it rolls back, so a failed request writes nothing.
@@ -284,6 +287,7 @@ impl Store {
             dir: Arc::new(dir),
             quota: Arc::default(),
             uses,
+            wal_limit: Arc::new(AtomicU64::new(wal::limit_from_env())),
         })
     }
 
@@ -539,6 +543,7 @@ impl Tx {
         // connection is checked before it is used again (`fault::writer_is_clean`).
         let (previous, pending) = result.context("committing a write transaction")?;
         self.store.watch.local_commits.bump();
+        self.store.bound_wal().await;
         if let Some(pending) = pending {
             // The serving replicas know of this commit before its client hears of it.
             pending.wait().await;

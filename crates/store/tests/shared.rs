@@ -525,3 +525,64 @@ async fn twenty_worlds_open_in_one_process_share_one_listening_session() {
         Store::drop_schema(&url, schema).await.unwrap();
     }
 }
+
+/// The write-ahead log's file size.
+fn wal_file_bytes(db: &TempDb) -> u64 {
+    std::fs::metadata(db.0.join("crabapple.db-wal")).map_or(0, |m| m.len())
+}
+
+/// Commits `n` transactions of 40 resources of ~2 KB each while another store (another process)
+/// reads in a loop; the largest the log file was after a commit.
+async fn largest_log_while_another_reads(db: &TempDb, writer: &Store, n: usize) -> u64 {
+    let reader = Store::open(&db.file()).await.unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reading = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            // Reads of 20 ms, 2 ms apart, as a busy server's scheduler and downloads do.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut read = reader.read_pool().begin().await.unwrap();
+                let _: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM resources")
+                    .fetch_one(&mut *read)
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                read.commit().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    let mut largest = 0;
+    for i in 0..n {
+        let mut tx = writer.begin().await.unwrap();
+        for j in 0..40 {
+            let text = format!("{i}-{j}-").repeat(300);
+            tx.put("apps", &format!("{i}-{j}"), &attrs(json!({ "name": text })))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        largest = largest.max(wal_file_bytes(db));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    reading.await.unwrap();
+    largest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_write_ahead_log_stays_bounded_while_another_process_reads() {
+    // crates/store/src/wal.rs: SQLite starts its log over only when no one reads it as a writer
+    // begins; a server reading at every commit kept `crabapple simulate`'s log growing (19.8 GB).
+    // ~20 MB are written each time: 5 times SQLite's own checkpoint threshold (1,000 pages).
+    let db = TempDb::new("wal");
+    let writer = Store::open(&db.file()).await.unwrap();
+    writer.set_wal_limit(6 << 20);
+    let bounded = largest_log_while_another_reads(&db, &writer, 250).await;
+    assert!(writer.wal_bytes().unwrap() < 7 << 20);
+    // The same without a limit, after: SQLite alone let it grow.
+    writer.set_wal_limit(0);
+    let unbounded = largest_log_while_another_reads(&db, &writer, 250).await;
+    eprintln!("largest log: {bounded} bytes with a 6 MB limit, {unbounded} bytes without");
+    // A checkpoint that found the reader reading lets one more commit in before the next try.
+    assert!(bounded < 12 << 20, "{bounded}");
+}

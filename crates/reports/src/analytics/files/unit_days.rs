@@ -1,8 +1,9 @@
 //! What the analytics files read of an app's day, kept in memory once the day is final, so that a
 //! collector walking a year of instances computes each day about once instead of once per file:
 //! the app units of the day ([`of`]; App Sessions and App Crashes read the 29 days before each
-//! file too) and, through [`DayMemo`], the day's Subscription State rows (files/subscriptions.rs:
-//! each day is in two DAILY files of two levels).
+//! file too) and, through [`DayMemo`] and [`kept`], what a file family computes of a ledger day:
+//! the App Store Purchases sums (files/commerce.rs) and the Subscription State and Event rows
+//! (files/subscriptions.rs).
 //!
 //! A day is final from 08:00 Pacific the next day, when the Sales reports count it as reported:
 //! from then on a write into it changes the database's report generation token (the contract of
